@@ -1,0 +1,89 @@
+/*
+ * base.h - the ground every module stands on: arena allocation, the
+ * diagnostics channel for user errors, and the assert macro for internal bugs.
+ *
+ * Two error channels, never mixed (STYLE.md rule 5):
+ *   - bad input (a file, a flag) is reported through a Diag, which keeps the
+ *     first error as one line "FILE:LINE:COL: problem"; the caller returns
+ *     false/NULL and the driver prints it and exits 1 (input) or 2 (usage);
+ *   - a broken invariant inside hyenac hits HY_ASSERT/hy_die, which abort
+ *     with the source file and line.
+ *
+ * An Arena owns everything a compilation allocates; ir/ and passes/ never
+ * call free(). arena_set_fail_after() lets tests make the Nth allocation
+ * fail, as Lua does with its allocator choke point.
+ */
+#ifndef HYENAC_BASE_H
+#define HYENAC_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define HY_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define HY_NORETURN __attribute__((noreturn))
+#else
+#define HY_PRINTF(a, b)
+#define HY_NORETURN
+#endif
+
+HY_NORETURN void hy_die_at(const char *file, int line, const char *fmt, ...)
+    HY_PRINTF(3, 4);
+#define hy_die(...) hy_die_at(__FILE__, __LINE__, __VA_ARGS__)
+#define HY_ASSERT(c)                                                          \
+	do {                                                                  \
+		if (!(c))                                                     \
+			hy_die_at(__FILE__, __LINE__, "assertion failed: %s", \
+			          #c);                                        \
+	} while (0)
+
+/* ---- diagnostics ------------------------------------------------------ */
+
+enum { DIAG_MSG_MAX = 1024 };
+
+typedef struct Diag {
+	int nerr;                /* errors reported; only the first is kept */
+	bool usage;              /* the first error is a usage error (exit 2) */
+	char msg[DIAG_MSG_MAX];  /* "FILE:LINE:COL: problem", one line */
+} Diag;
+
+void diag_init(Diag *d);
+/* Record an error with a location; line/col <= 0 are omitted. */
+void diag_at(Diag *d, const char *file, long line, long col, const char *fmt,
+             ...) HY_PRINTF(5, 6);
+/* Record an error whose text already names its place. */
+void diag_error(Diag *d, const char *fmt, ...) HY_PRINTF(2, 3);
+void diag_verror(Diag *d, const char *fmt, va_list ap);
+bool diag_ok(const Diag *d);
+
+/* ---- arena ------------------------------------------------------------ */
+
+typedef struct Arena Arena;
+
+Arena *arena_new(void);
+void arena_free(Arena *a);
+/* Zeroed, 64-byte aligned. Dies when memory runs out: use it for the
+ * compiler's own bookkeeping, whose size follows the model's structure. */
+void *arena_alloc(Arena *a, size_t n);
+/* Zeroed, 64-byte aligned, or NULL: use it where the size comes from input
+ * (tensor data, token counts). */
+void *arena_try_alloc(Arena *a, size_t n);
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) HY_PRINTF(2, 3);
+size_t arena_bytes(const Arena *a);
+/* Test hook: the Nth allocation from now on (1 = the next) fails; 0 = never. */
+void arena_set_fail_after(long n);
+
+/* ---- checked arithmetic ----------------------------------------------- */
+
+/* Return false on overflow; *out is set only on success. */
+bool hy_mul_size(size_t a, size_t b, size_t *out);
+bool hy_add_size(size_t a, size_t b, size_t *out);
+
+/* Edit distance, for "did you mean" suggestions. */
+int hy_edit_distance(const char *a, const char *b);
+
+#endif

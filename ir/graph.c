@@ -1,0 +1,166 @@
+/*
+ * graph.c - the op table, graph construction and TensorType helpers.
+ * Shape inference lives in infer.c, checks in verify.c, text in text.c.
+ */
+#include "ir.h"
+
+#include <string.h>
+
+static OpInfo op_table[] = {
+#define OP(id, name, smin, smax, iat, fat, sat, flags) \
+	[id] = {name, smin, smax, iat, fat, sat, flags, 0, 0},
+#include "ops.def"
+#undef OP
+};
+_Static_assert(sizeof op_table / sizeof op_table[0] == OP_COUNT,
+               "op_table out of step with ops.def");
+
+static int count_list(const char *s)
+{
+	int n = *s ? 1 : 0;
+	for (; *s; s++)
+		n += *s == ',';
+	return n;
+}
+
+const OpInfo *ir_op_info(OpKind op)
+{
+	HY_ASSERT(op >= 0 && op < OP_COUNT);
+	OpInfo *i = &op_table[op];
+	if (i->niattr == 0 && i->nfattr == 0) {
+		i->niattr = count_list(i->iattrs);
+		i->nfattr = count_list(i->fattrs);
+		HY_ASSERT(i->niattr <= IR_MAX_IATTR && i->nfattr <= IR_MAX_FATTR);
+		HY_ASSERT(i->max_src <= IR_MAX_SRC);
+	}
+	return i;
+}
+
+OpKind ir_op_by_name(const char *name)
+{
+	for (int op = 0; op < OP_COUNT; op++)
+		if (strcmp(op_table[op].name, name) == 0)
+			return (OpKind)op;
+	return OP_COUNT;
+}
+
+const char *ir_attr_name(const char *list, int i, char *buf, size_t n)
+{
+	const char *p = list;
+	while (i-- > 0) {
+		p = strchr(p, ',');
+		HY_ASSERT(p);
+		p++;
+	}
+	size_t len = strcspn(p, ",");
+	if (len >= n)
+		len = n - 1;
+	memcpy(buf, p, len);
+	buf[len] = 0;
+	return buf;
+}
+
+Graph *ir_graph_new(Arena *a, const char *name)
+{
+	Graph *g = arena_alloc(a, sizeof *g);
+	g->arena = a;
+	g->name = arena_strdup(a, name);
+	return g;
+}
+
+Node *ir_add(Graph *g, OpKind op, const char *name, int nsrc, Node **src)
+{
+	const OpInfo *info = ir_op_info(op);
+	HY_ASSERT(nsrc >= info->min_src && nsrc <= info->max_src);
+	if (g->nnodes == g->cap) {
+		int cap = g->cap ? 2 * g->cap : 64;
+		Node **nodes = arena_alloc(g->arena, (size_t)cap * sizeof *nodes);
+		if (g->nnodes)
+			memcpy(nodes, g->nodes, (size_t)g->nnodes * sizeof *nodes);
+		g->nodes = nodes;
+		g->cap = cap;
+	}
+	Node *n = arena_alloc(g->arena, sizeof *n);
+	n->op = op;
+	n->id = g->nnodes;
+	n->name = arena_strdup(g->arena, name);
+	n->nsrc = nsrc;
+	for (int i = 0; i < nsrc; i++) {
+		HY_ASSERT(src[i]);
+		n->src[i] = src[i];
+	}
+	g->nodes[g->nnodes++] = n;
+	return n;
+}
+
+void ir_add_output(Graph *g, const char *name, Node *n)
+{
+	if (g->noutputs == g->outcap) {
+		int cap = g->outcap ? 2 * g->outcap : 4;
+		Output *o = arena_alloc(g->arena, (size_t)cap * sizeof *o);
+		if (g->noutputs)
+			memcpy(o, g->outputs, (size_t)g->noutputs * sizeof *o);
+		g->outputs = o;
+		g->outcap = cap;
+	}
+	g->outputs[g->noutputs].name = arena_strdup(g->arena, name);
+	g->outputs[g->noutputs].node = n;
+	g->noutputs++;
+}
+
+Node *ir_find(const Graph *g, const char *name)
+{
+	for (int i = 0; i < g->nnodes; i++)
+		if (strcmp(g->nodes[i]->name, name) == 0)
+			return g->nodes[i];
+	return NULL;
+}
+
+const char *ir_dtype_name(DType t)
+{
+	static const char *names[] = {[DT_F32] = "f32", [DT_I32] = "i32"};
+	_Static_assert(sizeof names / sizeof names[0] == DT_COUNT, "dtypes");
+	HY_ASSERT(t >= 0 && t < DT_COUNT);
+	return names[t];
+}
+
+bool ir_type_eq(const TensorType *a, const TensorType *b)
+{
+	if (a->dtype != b->dtype || a->rank != b->rank)
+		return false;
+	for (int i = 0; i < a->rank; i++)
+		if (a->dim[i] != b->dim[i])
+			return false;
+	return true;
+}
+
+bool ir_type_numel(const TensorType *t, int64_t B, int64_t L, size_t *out)
+{
+	size_t n = 1;
+	for (int i = 0; i < t->rank; i++) {
+		int64_t d = t->dim[i] == DIM_B ? B : t->dim[i] == DIM_L ? L : t->dim[i];
+		HY_ASSERT(d >= 0);
+		if (!hy_mul_size(n, (size_t)d, &n))
+			return false;
+	}
+	*out = n;
+	return true;
+}
+
+const char *ir_type_str(const TensorType *t, char *buf, size_t n)
+{
+	size_t off = (size_t)snprintf(buf, n, "%s[", ir_dtype_name(t->dtype));
+	for (int i = 0; i < t->rank && off < n; i++) {
+		const char *sep = i ? "," : "";
+		if (t->dim[i] == DIM_B)
+			off += (size_t)snprintf(buf + off, n - off, "%sB", sep);
+		else if (t->dim[i] == DIM_L)
+			off += (size_t)snprintf(buf + off, n - off, "%sL", sep);
+		else
+			off += (size_t)snprintf(buf + off, n - off, "%s%lld", sep,
+			                        (long long)t->dim[i]);
+	}
+	if (off < n)
+		snprintf(buf + off, n - off, "]");
+	return buf;
+}

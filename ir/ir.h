@@ -1,0 +1,138 @@
+/*
+ * ir.h - the hyenac tensor IR: one header names every type (after QBE).
+ *
+ * A Graph is a list of Nodes in topological order (every src precedes its
+ * user) plus named outputs. A Node is an op from ops.def, its sources,
+ * attributes and its result TensorType. Dims are concrete (>= 0) or one of
+ * the symbols DIM_B / DIM_L, bound when the graph is run, so one graph
+ * serves every batch size and every length up to Graph.max_len.
+ *
+ * Builders only record op, srcs and attrs (as ggml's do); ir_infer() gives
+ * a node its type and ir_verify() checks a whole graph. All memory comes
+ * from the graph's arena.
+ */
+#ifndef HYENAC_IR_H
+#define HYENAC_IR_H
+
+#include <stdio.h>
+
+#include "base.h"
+
+enum {
+	IR_MAX_RANK = 4,
+	IR_MAX_SRC = 4,
+	IR_MAX_IATTR = 4,
+	IR_MAX_FATTR = 2,
+};
+
+/* Symbolic dims; every other dim is >= 0. */
+#define DIM_B ((int64_t)-1)
+#define DIM_L ((int64_t)-2)
+
+typedef enum { DT_F32, DT_I32, DT_COUNT } DType;
+
+typedef struct TensorType {
+	DType dtype;
+	int rank;
+	int64_t dim[IR_MAX_RANK];
+} TensorType;
+
+enum {
+	OPF_CONST = 1 << 0,    /* value depends on no input: weight or position */
+	OPF_ELEMWISE = 1 << 1, /* pointwise over its (broadcast) operands */
+	OPF_FUSIBLE = 1 << 2,  /* may take part in a fused kernel */
+};
+
+typedef enum {
+#define OP(id, name, smin, smax, iat, fat, sat, flags) id,
+#include "ops.def"
+#undef OP
+	OP_COUNT
+} OpKind;
+
+typedef struct OpInfo {
+	const char *name;
+	int min_src, max_src;
+	const char *iattrs; /* comma-separated names, "" for none */
+	const char *fattrs;
+	const char *sattr;  /* name of the string attr, "" for none */
+	unsigned flags;
+	int niattr, nfattr; /* counted from the strings */
+} OpInfo;
+
+const OpInfo *ir_op_info(OpKind op);
+/* OP_COUNT when no op has that name. */
+OpKind ir_op_by_name(const char *name);
+/* The name of attribute i in a comma list, copied into buf. */
+const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
+
+typedef struct Node {
+	OpKind op;
+	int id;            /* index in Graph.nodes */
+	const char *name;  /* value name, printed as %name; unique */
+	TensorType type;
+	int nsrc;
+	struct Node *src[IR_MAX_SRC];
+	int64_t iattr[IR_MAX_IATTR];
+	double fattr[IR_MAX_FATTR];
+	const char *sattr; /* OP_WEIGHT: the tensor's name in the checkpoint */
+	const float *data; /* OP_WEIGHT: bound data, row-major; NULL if unbound */
+} Node;
+
+typedef struct Output {
+	const char *name; /* "hidden", "logits" */
+	Node *node;
+} Output;
+
+typedef struct Graph {
+	Arena *arena;
+	const char *name;
+	int64_t max_len; /* the longest L a run may bind; 0 = unbounded */
+	Node **nodes;
+	int nnodes, cap;
+	Output *outputs;
+	int noutputs, outcap;
+} Graph;
+
+Graph *ir_graph_new(Arena *a, const char *name);
+/* Append a node with the given sources; its type is unset until ir_infer. */
+Node *ir_add(Graph *g, OpKind op, const char *name, int nsrc, Node **src);
+void ir_add_output(Graph *g, const char *name, Node *n);
+Node *ir_find(const Graph *g, const char *name);
+
+/* ---- types ------------------------------------------------------------ */
+
+const char *ir_dtype_name(DType t);
+bool ir_type_eq(const TensorType *a, const TensorType *b);
+/* Element count with B and L bound; false on overflow. */
+bool ir_type_numel(const TensorType *t, int64_t B, int64_t L, size_t *out);
+/* Writes "f32[B,L,128]" into buf. */
+const char *ir_type_str(const TensorType *t, char *buf, size_t n);
+
+/* ---- shape inference and verification (ir/infer.c, ir/verify.c) ------- */
+
+/* Give n its result type from its sources and attributes. Errors name the
+ * node; the input type of OP_INPUT/OP_WEIGHT must be set by the builder. */
+bool ir_infer(Graph *g, Node *n, Diag *d);
+bool ir_infer_graph(Graph *g, Diag *d);
+/* Topological order, arity, attrs, unique names, and that every node's
+ * type is what inference gives. */
+bool ir_verify(const Graph *g, Diag *d);
+
+/* ---- text form (ir/text.c) -------------------------------------------- */
+
+void ir_print(const Graph *g, FILE *f);
+/* Parse the text form; `file` names the source in diagnostics. Weight
+ * nodes come back unbound. */
+Graph *ir_parse(Arena *a, const char *text, const char *file, Diag *d);
+
+/* ---- reference interpreter (ir/interp.c) ------------------------------ */
+
+/* Run g on tokens [B, L] (row-major int32). Every node is evaluated with
+ * plain loops in double; the long convolution is computed directly.
+ * On success outs[i] (for g->outputs[i]) is a malloc'd float array the
+ * caller frees, of the output's type with B and L bound. */
+bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
+               float **outs, Diag *d);
+
+#endif

@@ -1,0 +1,33 @@
+/*
+ * npy.h - reading and writing NumPy .npy files (format versions 1.0-3.0).
+ *
+ * Reading accepts little-endian C-order arrays of f4/f8 (returned as f32)
+ * and i1/i2/i4/i8/u1/u2/u4/u8 (returned as i32, range-checked), rank 0..4;
+ * every malformed header, truncated body or unsupported dtype is an error
+ * naming the file and the byte offset. Writing goes to a temporary file
+ * renamed into place, so a failed or interrupted write leaves no partial
+ * file under the final name.
+ *
+ * Ownership: npy_load() mallocs NpyArray.data; npy_free() releases it.
+ */
+#ifndef HYENAC_NPY_H
+#define HYENAC_NPY_H
+
+#include "../ir/ir.h"
+
+typedef struct NpyArray {
+	DType dtype; /* DT_F32 or DT_I32 */
+	int rank;
+	int64_t dim[IR_MAX_RANK];
+	size_t numel;
+	void *data;
+} NpyArray;
+
+bool npy_load(const char *path, NpyArray *out, Diag *d);
+void npy_free(NpyArray *a);
+bool npy_save_f32(const char *path, const float *data, int rank,
+                  const int64_t *dim, Diag *d);
+bool npy_save_i32(const char *path, const int32_t *data, int rank,
+                  const int64_t *dim, Diag *d);
+
+#endif

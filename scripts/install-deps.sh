@@ -1,0 +1,31 @@
+#!/bin/sh
+# Install the Debian 12 packages hyenac needs, and only those missing.
+# `apt-get update` runs first when anything is missing: a fresh machine's
+# package lists may be empty.
+set -eu
+
+PACKAGES="cmake make gcc pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
+libyaml-dev check zlib1g-dev python3-numpy"
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO="sudo"
+	else
+		echo "install-deps: need root (or sudo) to install:$missing" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing

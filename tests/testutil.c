@@ -1,0 +1,171 @@
+/*
+ * testutil.c - see testutil.h. Runs child processes with fork/exec so a test
+ * can tell an exit code from a crash.
+ */
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char ring[16][4096];
+static int ring_i;
+
+static char *next_buf(void)
+{
+	ring_i = (ring_i + 1) % 16;
+	return ring[ring_i];
+}
+
+const char *tu_tmpdir(void)
+{
+	static char dir[1024];
+	if (!dir[0]) {
+		const char *base = getenv("TMPDIR");
+		snprintf(dir, sizeof dir, "%s/hyenac-test-XXXXXX",
+		         base ? base : "/tmp");
+		if (!mkdtemp(dir)) {
+			perror("mkdtemp");
+			exit(99);
+		}
+	}
+	return dir;
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+	char *b = next_buf();
+	snprintf(b, 4096, "%s/%s", dir, name);
+	return b;
+}
+
+const char *tu_golden(const char *case_name, const char *file)
+{
+	char *b = next_buf();
+	snprintf(b, 4096, "%s/%s%s%s", HYENAC_GOLDEN_DIR, case_name,
+	         file ? "/" : "", file ? file : "");
+	return b;
+}
+
+const char *tu_source(const char *rel)
+{
+	return tu_path(HYENAC_SOURCE_DIR, rel);
+}
+
+const char *tu_write(const char *name, const void *data, size_t n)
+{
+	const char *p = tu_path(tu_tmpdir(), name);
+	FILE *f = fopen(p, "wb");
+	ck_assert_msg(f != NULL, "cannot create %s", p);
+	ck_assert(fwrite(data, 1, n, f) == n);
+	fclose(f);
+	return p;
+}
+
+const char *tu_write_str(const char *name, const char *text)
+{
+	return tu_write(name, text, strlen(text));
+}
+
+char *tu_read(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long len = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)len + 1);
+	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	buf[len] = 0;
+	fclose(f);
+	if (n)
+		*n = (size_t)len;
+	return buf;
+}
+
+static void slurp(int fd, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t k;
+	char sink[4096];
+	while ((k = read(fd, len + 1 < cap ? buf + len : sink,
+	                 len + 1 < cap ? cap - 1 - len : sizeof sink)) > 0)
+		if (len + 1 < cap)
+			len += (size_t)k;
+	buf[len] = 0;
+}
+
+void tu_run(RunResult *r, const char *prog, const char *const *args)
+{
+	const char *argv[64];
+	int n = 0, out[2], err[2], st;
+	pid_t pid;
+
+	memset(r, 0, sizeof *r);
+	argv[n++] = prog;
+	for (; args && *args && n < 63; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	ck_assert(pipe(out) == 0 && pipe(err) == 0);
+	pid = fork();
+	ck_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(out[0]);
+		close(err[0]);
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	/* stdout first: tests keep it small; stderr is one line. */
+	slurp(out[0], r->out, sizeof r->out);
+	slurp(err[0], r->err, sizeof r->err);
+	close(out[0]);
+	close(err[0]);
+	ck_assert(waitpid(pid, &st, 0) == pid);
+	if (WIFSIGNALED(st)) {
+		r->status = -1;
+		r->signal = WTERMSIG(st);
+	} else {
+		r->status = WEXITSTATUS(st);
+	}
+}
+
+void tu_run_hyenac(RunResult *r, const char *const *args)
+{
+	tu_run(r, HYENAC_BIN, args);
+}
+
+int tu_lines(const char *s)
+{
+	int n = 0;
+	size_t len = strlen(s);
+	for (size_t i = 0; i < len; i++)
+		n += s[i] == '\n';
+	if (len && s[len - 1] != '\n')
+		n++;
+	return n;
+}
+
+int tu_main(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
