@@ -1,12 +1,251 @@
-/* hyenac driver (placeholder while the frontend lands). */
+/*
+ * main.c - the hyenac command line. Each command is a flat sequence of
+ * phase calls (load, lower, pipeline, run), as QBE's main is; errors from
+ * any phase arrive as one Diag line, printed here with the exit code that
+ * tells bad input (1) from bad usage (2).
+ */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+#include "runtime/npy.h"
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+static const char usage[] =
+    "usage: hyenac COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  run MODEL embed|logits --tokens T.npy -o OUT.npy\n"
+    "        run MODEL through the reference interpreter; T.npy holds\n"
+    "        int32 token ids [B, L]; embed writes float32 [B, L, d_model]\n"
+    "        (after the final norm), logits float32 [B, L, vocab]\n"
+    "  ir MODEL\n"
+    "        print the model's IR after the pass pipeline\n"
+    "  info MODEL\n"
+    "        load and verify MODEL and print a summary\n"
+    "\n"
+    "MODEL is a description (models/NAME.yaml) or a HuggingFace HyenaDNA\n"
+    "checkpoint directory (config.json + model.safetensors).\n"
+    "\n"
+    "Options:\n"
+    "  --print-after=PASS   print the IR after PASS (dce)\n"
+    "  --print-after-all    print the IR after every pass\n"
+    "  -h, --help           show this help\n"
+    "  --version            show the version and the LLVM host target\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hyenac: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "; see 'hyenac --help'\n");
+	return EXIT_USAGE;
+}
+
+static int fail(const Diag *d)
+{
+	fprintf(stderr, "hyenac: %s\n", d->msg);
+	return d->usage ? EXIT_USAGE : EXIT_INPUT;
+}
+
+typedef struct Options {
+	const char *cmd;
+	const char *model;
+	const char *what; /* embed | logits */
+	const char *tokens;
+	const char *out;
+	const char *print_after;
+} Options;
+
+static int parse_args(int argc, char **argv, Options *o)
+{
+	int pos = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--tokens") == 0 || strcmp(a, "-o") == 0) {
+			if (i + 1 >= argc)
+				return usage_error("option '%s' needs a value", a);
+			if (a[1] == 'o')
+				o->out = argv[++i];
+			else
+				o->tokens = argv[++i];
+		} else if (strncmp(a, "--print-after=", 14) == 0) {
+			o->print_after = a + 14;
+			if (!pass_find(o->print_after))
+				return usage_error("unknown pass '%s'", o->print_after);
+		} else if (strcmp(a, "--print-after-all") == 0) {
+			o->print_after = "all";
+		} else if (a[0] == '-' && a[1]) {
+			return usage_error("unknown option '%s'", a);
+		} else if (pos == 0) {
+			o->cmd = a, pos++;
+		} else if (pos == 1) {
+			o->model = a, pos++;
+		} else if (pos == 2 && strcmp(o->cmd, "run") == 0) {
+			o->what = a, pos++;
+		} else {
+			return usage_error("unexpected argument '%s'", a);
+		}
+	}
+	return 0;
+}
+
+/* Tokens must be int32 [B, L], ids inside the vocabulary, L within the
+ * model's length. */
+static bool check_tokens(const NpyArray *t, const ModelSpec *s,
+                         const char *path, Diag *d)
+{
+	if (t->dtype != DT_I32 || t->rank != 2) {
+		diag_error(d, "%s: token ids must be an integer array [B, L], "
+		           "got rank %d", path, t->rank);
+		return false;
+	}
+	if (t->dim[0] < 1 || t->dim[1] < 1) {
+		diag_error(d, "%s: empty token array [%lld, %lld]", path,
+		           (long long)t->dim[0], (long long)t->dim[1]);
+		return false;
+	}
+	if (t->dim[1] > s->max_seq_len) {
+		diag_error(d, "%s: sequence length %lld exceeds the model's "
+		           "max_seq_len %lld", path, (long long)t->dim[1],
+		           (long long)s->max_seq_len);
+		return false;
+	}
+	const int32_t *ids = t->data;
+	for (size_t i = 0; i < t->numel; i++)
+		if (ids[i] < 0 || ids[i] >= s->vocab_size) {
+			diag_error(d, "%s: token id %d at [%lld, %lld] is outside "
+			           "the vocabulary [0, %lld)", path, ids[i],
+			           (long long)(i / (size_t)t->dim[1]),
+			           (long long)(i % (size_t)t->dim[1]),
+			           (long long)s->vocab_size);
+			return false;
+		}
+	return true;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
+{
+	NpyArray tok = {0};
+	float *outs[8] = {0};
+	int which = -1, rc = 0;
+
+	for (int i = 0; i < g->noutputs; i++)
+		if (strcmp(g->outputs[i].name,
+		           strcmp(o->what, "embed") == 0 ? "hidden" : o->what) == 0)
+			which = i;
+	if (which < 0) {
+		diag_error(d, "%s: the model has no %s output (head: none)",
+		           o->model, o->what);
+		return fail(d);
+	}
+	HY_ASSERT(g->noutputs <= 8);
+	double t0 = now();
+	if (!npy_load(o->tokens, &tok, d) ||
+	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
+	    !ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)) {
+		rc = fail(d);
+		goto out;
+	}
+	const TensorType *ty = &g->outputs[which].node->type;
+	int64_t dims[3] = {tok.dim[0], tok.dim[1], ty->dim[2]};
+	if (!npy_save_f32(o->out, outs[which], 3, dims, d)) {
+		rc = fail(d);
+		goto out;
+	}
+	double secs = now() - t0;
+	printf("wrote %s: float32 [%lld, %lld, %lld] by the interpreter in "
+	       "%.2f s (%.0f tokens/s)\n", o->out, (long long)dims[0],
+	       (long long)dims[1], (long long)dims[2], secs,
+	       (double)tok.numel / (secs > 0 ? secs : 1e-9));
+out:
+	for (int i = 0; i < g->noutputs; i++)
+		free(outs[i]);
+	npy_free(&tok);
+	return rc;
+}
+
+static void print_info(const Model *m, const Graph *g)
+{
+	const ModelSpec *s = &m->spec;
+	size_t params = 0, n;
+	for (int i = 0; i < m->w.n; i++)
+		if (ir_type_numel(&m->w.t[i].type, 0, 0, &n))
+			params += n;
+	printf("model=%s\n", s->name ? s->name : "?");
+	printf("weights=%s\n", m->weights_path ? m->weights_path : "random");
+	printf("d_model=%lld n_layer=%lld d_inner=%lld order=%lld\n",
+	       (long long)s->d_model, (long long)s->n_layer,
+	       (long long)s->d_inner, (long long)s->order);
+	printf("max_seq_len=%lld vocab=%lld params=%zu ir_nodes=%d\n",
+	       (long long)s->max_seq_len, (long long)fe_vocab_padded(s), params,
+	       g->nnodes);
+}
+
 int main(int argc, char **argv)
 {
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		puts("usage: hyenac COMMAND ...");
-		return 0;
+	Options o = {0};
+	Diag d;
+	int rc;
+	char buf[256];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("hyenac 0.1 (%s)\n", cg_describe_host(buf, sizeof buf));
+			return 0;
+		}
 	}
-	fprintf(stderr, "hyenac: no command given; see hyenac --help\n");
-	return 2;
+	if ((rc = parse_args(argc, argv, &o)) != 0)
+		return rc;
+	if (!o.cmd)
+		return usage_error("no command given%s", "");
+	if (strcmp(o.cmd, "run") && strcmp(o.cmd, "ir") && strcmp(o.cmd, "info"))
+		return usage_error("unknown command '%s'", o.cmd);
+	if (!o.model)
+		return usage_error("'%s' needs a MODEL", o.cmd);
+	if (strcmp(o.cmd, "run") == 0) {
+		if (!o.what || (strcmp(o.what, "embed") && strcmp(o.what, "logits")))
+			return usage_error("'run' needs embed or logits%s", "");
+		if (!o.tokens || !o.out)
+			return usage_error("'run' needs --tokens T.npy and -o OUT.npy%s",
+			                   "");
+	}
+
+	diag_init(&d);
+	Arena *a = arena_new();
+	Model *m = fe_load_model(a, o.model, &d);
+	Graph *g = m ? fe_lower(a, m, &d) : NULL;
+	if (g && !ir_verify(g, &d))
+		hy_die("lowering produced invalid IR: %s", d.msg);
+	if (g && !pass_pipeline(g, o.print_after, stdout, &d))
+		g = NULL;
+	if (!g) {
+		rc = fail(&d);
+	} else if (strcmp(o.cmd, "ir") == 0) {
+		ir_print(g, stdout);
+		rc = 0;
+	} else if (strcmp(o.cmd, "info") == 0) {
+		print_info(m, g);
+		rc = 0;
+	} else {
+		rc = cmd_run(&o, m, g, &d);
+	}
+	fe_model_close(m);
+	arena_free(a);
+	return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * frontend.h - the two doors into one model: the project's YAML description
- * (models/*.yaml) and a HuggingFace HyenaDNA checkpoint directory
+ * (models/NAME.yaml) and a HuggingFace HyenaDNA checkpoint directory
  * (config.json + model.safetensors). Both fill a ModelSpec; weights come
  * from a validated, mmapped safetensors file or from a seeded HyenaDNA-style
  * initialisation. fe_lower() turns a loaded Model into IR.
@@ -96,7 +96,7 @@ typedef struct WeightSource {
 	uint64_t seed;           /* used when safetensors is NULL */
 } WeightSource;
 
-/* models/*.yaml (frontend/yaml_model.c) */
+/* models/NAME.yaml (frontend/yaml_model.c) */
 bool fe_yaml_load(Arena *a, const char *path, ModelSpec *s, WeightSource *w,
                   Diag *d);
 /* config.json of an HF checkpoint (frontend/hf_config.c) */

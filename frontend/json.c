@@ -1,0 +1,791 @@
+/*
+ * json.c - JSON DOM on libyaml's event parser. See json.h for the contract.
+ *
+ * Two passes. A lexical pre-scan walks the raw bytes: it checks strings
+ * (JSON escapes only, no raw control characters), lets only JSON's
+ * characters stand outside strings (so comments, quotes, anchors, tags and
+ * block scalars are refused with a message that names them), refuses
+ * trailing commas and bounds the nesting before libyaml sees anything.
+ * libyaml then does the structure; the DOM builder refuses what YAML means
+ * by the events the pre-scan cannot see (block collections, document
+ * markers, bare words, single-pair mappings inside sequences).
+ *
+ * libyaml's marks count characters, not bytes, so neither pass maps one
+ * onto the other; each reports its own line:column.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+/* ---- pre-scan --------------------------------------------------------- */
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static bool is_bare(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z') || c == '-' || c == '+' || c == '.';
+}
+
+/* Why a character outside strings is not JSON. */
+static const char *stray_reason(unsigned char c)
+{
+	switch (c) {
+	case '#':
+		return "comments are not JSON";
+	case '\'':
+		return "single-quoted strings are not JSON; use double quotes";
+	case '&':
+	case '*':
+		return "YAML anchors and aliases are not JSON";
+	case '!':
+		return "YAML tags are not JSON";
+	case '|':
+	case '>':
+		return "YAML block scalars are not JSON";
+	case '?':
+		return "YAML explicit keys are not JSON";
+	case '%':
+		return "YAML directives are not JSON";
+	}
+	return NULL;
+}
+
+/* Check one string starting at s[*i] == '"'; leave *i past its end. */
+static bool scan_string(const char *s, size_t n, size_t *i, long line,
+                        long *col, const char *file, Diag *d)
+{
+	long col0 = *col;
+	size_t j = *i + 1;
+
+	(*col)++;
+	for (;;) {
+		unsigned char c;
+		if (j >= n) {
+			diag_at(d, file, line, col0, "unterminated string");
+			return false;
+		}
+		c = (unsigned char)s[j];
+		if (c == '"')
+			break;
+		if (c < 0x20) {
+			diag_at(d, file, line, *col,
+			        "control character 0x%02x in a string; "
+			        "escape it", c);
+			return false;
+		}
+		if (c == '\\') {
+			unsigned char e = j + 1 < n ? (unsigned char)s[j + 1]
+			                            : 0;
+			if (e == 'u') {
+				int v = 0;
+				for (int k = 0; k < 4; k++) {
+					int h = j + 2 + k < n
+					            ? hexval((unsigned char)
+					                         s[j + 2 + k])
+					            : -1;
+					if (h < 0) {
+						diag_at(d, file, line, *col,
+						        "\\u needs four hex "
+						        "digits");
+						return false;
+					}
+					v = v * 16 + h;
+				}
+				if (v == 0) {
+					diag_at(d, file, line, *col,
+					        "\\u0000 in a string is not "
+					        "supported");
+					return false;
+				}
+				j += 6;
+				*col += 6;
+				continue;
+			}
+			if (!e || !strchr("\"\\/bfnrt", e)) {
+				if (e >= 0x20 && e < 0x7f)
+					diag_at(d, file, line, *col,
+					        "invalid escape '\\%c' in a "
+					        "string",
+					        e);
+				else
+					diag_at(d, file, line, *col,
+					        "invalid escape in a string");
+				return false;
+			}
+			j += 2;
+			*col += 2;
+			continue;
+		}
+		if ((c & 0xc0) != 0x80)
+			(*col)++;
+		j++;
+	}
+	*i = j + 1;
+	(*col)++;
+	return true;
+}
+
+static bool prescan(const char *s, size_t n, const char *file, Diag *d)
+{
+	long line = 1, col = 1;
+	int depth = 0;
+	char last = 0; /* last token: a structural char, or 'v' for a value */
+	bool done = false; /* the top-level container has closed */
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		const char *why;
+
+		if (done && c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+			diag_at(d, file, line, col,
+			        "extra data after the JSON value");
+			return false;
+		}
+		switch (c) {
+		case '"':
+			if (!scan_string(s, n, &i, line, &col, file, d))
+				return false;
+			last = 'v';
+			continue;
+		case '\n':
+			line++;
+			col = 1;
+			i++;
+			continue;
+		case ' ':
+		case '\t':
+		case '\r':
+			break;
+		case '{':
+		case '[':
+			if (++depth > JSON_MAX_DEPTH) {
+				diag_at(d, file, line, col,
+				        "nesting deeper than %d levels",
+				        JSON_MAX_DEPTH);
+				return false;
+			}
+			last = (char)c;
+			break;
+		case '}':
+		case ']':
+			if (last == ',') {
+				diag_at(d, file, line, col,
+				        "trailing comma before '%c'", c);
+				return false;
+			}
+			if (last == ':') {
+				diag_at(d, file, line, col,
+				        "expected a value before '%c'", c);
+				return false;
+			}
+			if (depth > 0 && --depth == 0)
+				done = true;
+			last = 'v';
+			break;
+		case ',':
+			if (last == ',' || last == '[' || last == '{' ||
+			    last == ':') {
+				diag_at(d, file, line, col,
+				        "expected a value before ','");
+				return false;
+			}
+			last = ',';
+			break;
+		case ':':
+			last = ':';
+			break;
+		default:
+			if (is_bare(c)) {
+				last = 'v';
+				break;
+			}
+			why = stray_reason(c);
+			if (why)
+				diag_at(d, file, line, col, "%s", why);
+			else if (c > 0x20 && c < 0x7f)
+				diag_at(d, file, line, col,
+				        "unexpected character '%c'", c);
+			else
+				diag_at(d, file, line, col,
+				        "unexpected byte 0x%02x", c);
+			return false;
+		}
+		if ((c & 0xc0) != 0x80)
+			col++;
+		i++;
+	}
+	return true;
+}
+
+/* ---- DOM builder on libyaml events ------------------------------------ */
+
+typedef struct P {
+	Arena *a;
+	const char *file;
+	Diag *d;
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	bool have_ev;
+} P;
+
+static long ln(const yaml_mark_t *m)
+{
+	return (long)m->line + 1;
+}
+
+static long cl(const yaml_mark_t *m)
+{
+	return (long)m->column + 1;
+}
+
+static void fail_at(P *p, const yaml_mark_t *m, const char *what)
+{
+	diag_at(p->d, p->file, ln(m), cl(m), "%s", what);
+}
+
+static void *alloc(P *p, size_t n)
+{
+	void *q = arena_try_alloc(p->a, n);
+	if (!q)
+		diag_at(p->d, p->file, 0, 0, "out of memory reading JSON");
+	return q;
+}
+
+/* Make room for one more element of size `elem` in *arr. */
+static bool grow(P *p, void **arr, int *cap, int n, size_t elem)
+{
+	void *bigger;
+	int ncap;
+
+	if (n < *cap)
+		return true;
+	if (*cap > (1 << 29)) {
+		diag_at(p->d, p->file, 0, 0, "too many items in one JSON "
+		                             "container");
+		return false;
+	}
+	ncap = *cap ? *cap * 2 : 8;
+	bigger = alloc(p, (size_t)ncap * elem);
+	if (!bigger)
+		return false;
+	if (n)
+		memcpy(bigger, *arr, (size_t)n * elem);
+	*arr = bigger;
+	*cap = ncap;
+	return true;
+}
+
+static bool next(P *p)
+{
+	yaml_parser_t *y = &p->yp;
+
+	if (p->have_ev) {
+		yaml_event_delete(&p->ev);
+		p->have_ev = false;
+	}
+	if (yaml_parser_parse(y, &p->ev)) {
+		p->have_ev = true;
+		return true;
+	}
+	if (y->error == YAML_MEMORY_ERROR)
+		diag_at(p->d, p->file, 0, 0, "out of memory reading JSON");
+	else if (y->error == YAML_READER_ERROR)
+		diag_at(p->d, p->file, 0, 0, "invalid text at byte %zu: %s",
+		        y->problem_offset,
+		        y->problem ? y->problem : "unreadable");
+	else
+		diag_at(p->d, p->file, ln(&y->problem_mark),
+		        cl(&y->problem_mark), "invalid JSON: %s%s%s",
+		        y->problem ? y->problem : "malformed input",
+		        y->context ? " " : "", y->context ? y->context : "");
+	return false;
+}
+
+static JsonValue *new_value(P *p, JsonKind k, const yaml_mark_t *m)
+{
+	JsonValue *v = alloc(p, sizeof *v);
+	if (!v)
+		return NULL;
+	v->kind = k;
+	v->line = ln(m);
+	v->col = cl(m);
+	return v;
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? ; *integral when neither
+ * fraction nor exponent is present. */
+static bool json_number_syntax(const char *s, size_t n, bool *integral)
+{
+	size_t i = 0;
+
+	*integral = true;
+	if (i < n && s[i] == '-')
+		i++;
+	if (i < n && s[i] == '0') {
+		i++;
+	} else if (i < n && s[i] >= '1' && s[i] <= '9') {
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	} else {
+		return false;
+	}
+	if (i < n && s[i] == '.') {
+		*integral = false;
+		if (++i >= n || s[i] < '0' || s[i] > '9')
+			return false;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		*integral = false;
+		i++;
+		if (i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= n || s[i] < '0' || s[i] > '9')
+			return false;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	return i == n;
+}
+
+static JsonValue *scalar(P *p)
+{
+	yaml_event_t *e = &p->ev;
+	const char *s = (const char *)e->data.scalar.value;
+	size_t n = e->data.scalar.length;
+	JsonValue *v;
+	bool integral;
+
+	if (e->data.scalar.anchor || e->data.scalar.tag) {
+		fail_at(p, &e->start_mark,
+		        "YAML anchors and tags are not JSON");
+		return NULL;
+	}
+	switch (e->data.scalar.style) {
+	case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+		if (memchr(s, 0, n)) {
+			fail_at(p, &e->start_mark,
+			        "\\u0000 in a string is not supported");
+			return NULL;
+		}
+		v = new_value(p, JSON_STRING, &e->start_mark);
+		if (!v)
+			return NULL;
+		v->text = alloc(p, n + 1);
+		if (!v->text)
+			return NULL;
+		memcpy((char *)v->text, s, n);
+		v->len = n;
+		return v;
+	case YAML_PLAIN_SCALAR_STYLE:
+		break;
+	case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+		fail_at(p, &e->start_mark, "single-quoted strings are not "
+		                           "JSON; use double quotes");
+		return NULL;
+	default:
+		fail_at(p, &e->start_mark, "YAML block scalars are not JSON");
+		return NULL;
+	}
+	if (n == 0) {
+		fail_at(p, &e->start_mark, "expected a value");
+		return NULL;
+	}
+	if ((n == 4 && !memcmp(s, "null", 4)))
+		return new_value(p, JSON_NULL, &e->start_mark);
+	if ((n == 4 && !memcmp(s, "true", 4)) ||
+	    (n == 5 && !memcmp(s, "false", 5))) {
+		v = new_value(p, JSON_BOOL, &e->start_mark);
+		if (v)
+			v->b = s[0] == 't';
+		return v;
+	}
+	if (!json_number_syntax(s, n, &integral)) {
+		diag_at(p->d, p->file, ln(&e->start_mark),
+		        cl(&e->start_mark),
+		        "'%.40s%s' is not a JSON value; strings need double "
+		        "quotes",
+		        s, n > 40 ? "..." : "");
+		return NULL;
+	}
+	v = new_value(p, JSON_NUMBER, &e->start_mark);
+	if (!v)
+		return NULL;
+	v->text = alloc(p, n + 1);
+	if (!v->text)
+		return NULL;
+	memcpy((char *)v->text, s, n);
+	errno = 0;
+	v->num = strtod(v->text, NULL);
+	if (!isfinite(v->num)) {
+		diag_at(p->d, p->file, v->line, v->col,
+		        "number %.40s%s is out of range", s,
+		        n > 40 ? "..." : "");
+		return NULL;
+	}
+	if (integral) {
+		long long ll;
+		errno = 0;
+		ll = strtoll(v->text, NULL, 10);
+		if (errno == 0) {
+			v->is_int = true;
+			v->i = ll;
+		}
+	}
+	return v;
+}
+
+static JsonValue *value(P *p, int depth);
+
+static JsonValue *array(P *p, int depth)
+{
+	yaml_event_t *e = &p->ev;
+	JsonValue *v;
+	int cap = 0;
+
+	if (e->data.sequence_start.anchor || e->data.sequence_start.tag) {
+		fail_at(p, &e->start_mark,
+		        "YAML anchors and tags are not JSON");
+		return NULL;
+	}
+	if (e->data.sequence_start.style != YAML_FLOW_SEQUENCE_STYLE) {
+		fail_at(p, &e->start_mark, "YAML block sequences are not "
+		                           "JSON; use [ ... ]");
+		return NULL;
+	}
+	if (depth > JSON_MAX_DEPTH) {
+		diag_at(p->d, p->file, ln(&e->start_mark), cl(&e->start_mark),
+		        "nesting deeper than %d levels", JSON_MAX_DEPTH);
+		return NULL;
+	}
+	v = new_value(p, JSON_ARRAY, &e->start_mark);
+	if (!v)
+		return NULL;
+	for (;;) {
+		JsonValue *item;
+		if (!next(p))
+			return NULL;
+		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+			return v;
+		item = value(p, depth);
+		if (!item)
+			return NULL;
+		if (!grow(p, (void **)&v->items, &cap, v->n, sizeof *v->items))
+			return NULL;
+		v->items[v->n++] = item;
+	}
+}
+
+typedef struct KeyRef {
+	const char *key;
+	int idx;
+} KeyRef;
+
+static int keyref_cmp(const void *x, const void *y)
+{
+	const KeyRef *a = x, *b = y;
+	int c = strcmp(a->key, b->key);
+	if (c)
+		return c;
+	return (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+/* Report the duplicate key that comes first in the text, if any. Sorting
+ * keeps a 100 MB safetensors header with many tensors out of O(n^2). */
+static bool check_duplicates(P *p, const JsonValue *obj)
+{
+	KeyRef *r;
+	int dup = -1, first = -1;
+
+	if (obj->n < 2)
+		return true;
+	r = malloc((size_t)obj->n * sizeof *r);
+	if (!r) {
+		diag_at(p->d, p->file, 0, 0, "out of memory reading JSON");
+		return false;
+	}
+	for (int i = 0; i < obj->n; i++) {
+		r[i].key = obj->members[i].key;
+		r[i].idx = i;
+	}
+	qsort(r, (size_t)obj->n, sizeof *r, keyref_cmp);
+	for (int i = 1; i < obj->n; i++) {
+		/* r[i-1] is the first of its group when it differs from
+		 * r[i-2]; its successor is the first repeat. */
+		if (strcmp(r[i].key, r[i - 1].key) != 0)
+			continue;
+		if (i >= 2 && strcmp(r[i - 1].key, r[i - 2].key) == 0)
+			continue;
+		if (dup < 0 || r[i].idx < dup) {
+			dup = r[i].idx;
+			first = r[i - 1].idx;
+		}
+	}
+	free(r);
+	if (dup < 0)
+		return true;
+	diag_at(p->d, p->file, obj->members[dup].line, obj->members[dup].col,
+	        "duplicate key '%s' (first at line %ld, column %ld)",
+	        obj->members[dup].key, obj->members[first].line,
+	        obj->members[first].col);
+	return false;
+}
+
+static JsonValue *object(P *p, int depth)
+{
+	yaml_event_t *e = &p->ev;
+	JsonValue *v;
+	int cap = 0;
+
+	if (e->data.mapping_start.anchor || e->data.mapping_start.tag) {
+		fail_at(p, &e->start_mark,
+		        "YAML anchors and tags are not JSON");
+		return NULL;
+	}
+	if (e->data.mapping_start.style != YAML_FLOW_MAPPING_STYLE) {
+		fail_at(p, &e->start_mark, "YAML block mappings are not JSON; "
+		                           "use { ... }");
+		return NULL;
+	}
+	/* A '{' moves the end mark; YAML's single-pair mapping inside a
+	 * sequence ("[ "a": 1 ]") has none to consume. */
+	if (e->end_mark.index == e->start_mark.index) {
+		fail_at(p, &e->start_mark,
+		        "a key: value pair needs braces around it");
+		return NULL;
+	}
+	if (depth > JSON_MAX_DEPTH) {
+		diag_at(p->d, p->file, ln(&e->start_mark), cl(&e->start_mark),
+		        "nesting deeper than %d levels", JSON_MAX_DEPTH);
+		return NULL;
+	}
+	v = new_value(p, JSON_OBJECT, &e->start_mark);
+	if (!v)
+		return NULL;
+	for (;;) {
+		JsonMember m = {0};
+		if (!next(p))
+			return NULL;
+		e = &p->ev;
+		if (e->type == YAML_MAPPING_END_EVENT)
+			break;
+		if (e->type != YAML_SCALAR_EVENT ||
+		    e->data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE ||
+		    e->data.scalar.anchor || e->data.scalar.tag) {
+			fail_at(p, &e->start_mark,
+			        "object keys must be double-quoted strings");
+			return NULL;
+		}
+		if (memchr(e->data.scalar.value, 0, e->data.scalar.length)) {
+			fail_at(p, &e->start_mark,
+			        "\\u0000 in a key is not supported");
+			return NULL;
+		}
+		m.line = ln(&e->start_mark);
+		m.col = cl(&e->start_mark);
+		m.key = alloc(p, e->data.scalar.length + 1);
+		if (!m.key)
+			return NULL;
+		memcpy((char *)m.key, e->data.scalar.value,
+		       e->data.scalar.length);
+		if (!next(p))
+			return NULL;
+		if (p->ev.type == YAML_MAPPING_END_EVENT) {
+			fail_at(p, &p->ev.start_mark, "expected a value");
+			return NULL;
+		}
+		m.value = value(p, depth);
+		if (!m.value)
+			return NULL;
+		if (!grow(p, (void **)&v->members, &cap, v->n,
+		          sizeof *v->members))
+			return NULL;
+		v->members[v->n++] = m;
+	}
+	return check_duplicates(p, v) ? v : NULL;
+}
+
+/* The current event starts a value; on return it is the value's last. */
+static JsonValue *value(P *p, int depth)
+{
+	yaml_event_t *e = &p->ev;
+
+	switch (e->type) {
+	case YAML_SCALAR_EVENT:
+		return scalar(p);
+	case YAML_SEQUENCE_START_EVENT:
+		return array(p, depth + 1);
+	case YAML_MAPPING_START_EVENT:
+		return object(p, depth + 1);
+	case YAML_ALIAS_EVENT:
+		fail_at(p, &e->start_mark, "YAML aliases are not JSON");
+		return NULL;
+	default:
+		fail_at(p, &e->start_mark, "expected a JSON value");
+		return NULL;
+	}
+}
+
+static JsonValue *document(P *p)
+{
+	JsonValue *v;
+
+	if (!next(p))
+		return NULL;
+	if (p->ev.type != YAML_STREAM_START_EVENT) {
+		fail_at(p, &p->ev.start_mark, "expected a JSON value");
+		return NULL;
+	}
+	if (!next(p))
+		return NULL;
+	if (p->ev.type == YAML_STREAM_END_EVENT) {
+		diag_at(p->d, p->file, 0, 0, "empty; expected a JSON value");
+		return NULL;
+	}
+	if (p->ev.type != YAML_DOCUMENT_START_EVENT ||
+	    !p->ev.data.document_start.implicit) {
+		fail_at(p, &p->ev.start_mark,
+		        "YAML document markers are not JSON");
+		return NULL;
+	}
+	if (!next(p))
+		return NULL;
+	v = value(p, 0);
+	if (!v || !next(p))
+		return NULL;
+	if (p->ev.type != YAML_DOCUMENT_END_EVENT ||
+	    !p->ev.data.document_end.implicit) {
+		fail_at(p, &p->ev.start_mark,
+		        "YAML document markers are not JSON");
+		return NULL;
+	}
+	if (!next(p))
+		return NULL;
+	if (p->ev.type != YAML_STREAM_END_EVENT) {
+		fail_at(p, &p->ev.start_mark,
+		        "extra data after the JSON value");
+		return NULL;
+	}
+	return v;
+}
+
+JsonValue *json_parse(Arena *a, const char *text, size_t len,
+                      const char *file, Diag *d)
+{
+	P p = {.a = a, .file = file, .d = d};
+	JsonValue *v;
+
+	if (!text)
+		len = 0;
+	if (!prescan(text, len, file, d))
+		return NULL;
+	if (!yaml_parser_initialize(&p.yp)) {
+		diag_at(d, file, 0, 0, "out of memory reading JSON");
+		return NULL;
+	}
+	yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);
+	yaml_parser_set_input_string(&p.yp, (const unsigned char *)(text ? text
+	                                                                 : ""),
+	                             len);
+	v = document(&p);
+	if (p.have_ev)
+		yaml_event_delete(&p.ev);
+	yaml_parser_delete(&p.yp);
+	return v;
+}
+
+/* ---- accessors -------------------------------------------------------- */
+
+const char *json_kind_name(JsonKind k)
+{
+	static const char *const names[] = {"null",   "boolean", "number",
+	                                    "string", "array",   "object"};
+	return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
+}
+
+const char *json_describe(const JsonValue *v, char *buf, size_t n)
+{
+	if (!v)
+		snprintf(buf, n, "nothing");
+	else if (v->kind == JSON_NUMBER)
+		snprintf(buf, n, "%.40s", v->text);
+	else if (v->kind == JSON_STRING)
+		snprintf(buf, n, "\"%.40s%s\"", v->text,
+		         v->len > 40 ? "..." : "");
+	else if (v->kind == JSON_BOOL)
+		snprintf(buf, n, "%s", v->b ? "true" : "false");
+	else if (v->kind == JSON_NULL)
+		snprintf(buf, n, "null");
+	else
+		snprintf(buf, n, "an %s", json_kind_name(v->kind));
+	return buf;
+}
+
+const JsonMember *json_member(const JsonValue *obj, const char *key)
+{
+	if (!obj || obj->kind != JSON_OBJECT)
+		return NULL;
+	for (int i = 0; i < obj->n; i++)
+		if (strcmp(obj->members[i].key, key) == 0)
+			return &obj->members[i];
+	return NULL;
+}
+
+const JsonValue *json_get(const JsonValue *obj, const char *key)
+{
+	const JsonMember *m = json_member(obj, key);
+	return m ? m->value : NULL;
+}
+
+const JsonValue *json_at(const JsonValue *arr, int i)
+{
+	if (!arr || arr->kind != JSON_ARRAY || i < 0 || i >= arr->n)
+		return NULL;
+	return arr->items[i];
+}
+
+bool json_int(const JsonValue *v, int64_t *out)
+{
+	if (!v || v->kind != JSON_NUMBER || !v->is_int)
+		return false;
+	*out = v->i;
+	return true;
+}
+
+bool json_number(const JsonValue *v, double *out)
+{
+	if (!v || v->kind != JSON_NUMBER)
+		return false;
+	*out = v->num;
+	return true;
+}
+
+bool json_bool(const JsonValue *v, bool *out)
+{
+	if (!v || v->kind != JSON_BOOL)
+		return false;
+	*out = v->b;
+	return true;
+}
+
+const char *json_string(const JsonValue *v)
+{
+	return v && v->kind == JSON_STRING ? v->text : NULL;
+}

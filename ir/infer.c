@@ -1,0 +1,383 @@
+/*
+ * infer.c - shape inference: give each node its result TensorType from its
+ * sources' types and its attributes, following the op semantics in ops.def.
+ *
+ * Dims are concrete (>= 0) or the symbols DIM_B / DIM_L. Two dims agree only
+ * when they are the same value: L never matches 128, B never matches L, so
+ * every check made here holds for every binding. A check that needs a bound
+ * value (a concrete slice of a symbolic dim) is left to run time; a slice
+ * of len L from a concrete dim must fit Graph.max_len, the longest L.
+ *
+ * Errors are user errors (a checkpoint or a text file that does not fit
+ * together) and go through the Diag as "node %name (op): problem". A node
+ * whose arity breaks ops.def is a builder bug and hits HY_ASSERT; ir_verify
+ * and the parser check arity before calling in here.
+ *
+ * ir_infer writes only n->type; ir_verify relies on that to recompute a
+ * type on a copy of a node.
+ */
+#include "ir.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct Ctx {
+	const Node *n;
+	Diag *d;
+} Ctx;
+
+/* Report "node %name (op): ..." and return false. */
+static bool fail(Ctx *c, const char *fmt, ...) HY_PRINTF(2, 3);
+
+static bool fail(Ctx *c, const char *fmt, ...)
+{
+	char what[DIAG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	diag_error(c->d, "node %%%s (%s): %s", c->n->name,
+	           ir_op_info(c->n->op)->name, what);
+	return false;
+}
+
+static bool dim_ok(int64_t v)
+{
+	return v >= 0 || v == DIM_B || v == DIM_L;
+}
+
+/* A type that ir_type_str can print and the rest of hyenac can trust. */
+static bool type_ok(const TensorType *t)
+{
+	if ((int)t->dtype < 0 || t->dtype >= DT_COUNT)
+		return false;
+	if (t->rank < 0 || t->rank > IR_MAX_RANK)
+		return false;
+	for (int i = 0; i < t->rank; i++)
+		if (!dim_ok(t->dim[i]))
+			return false;
+	return true;
+}
+
+static const char *dimstr(int64_t v, char *buf, size_t n)
+{
+	if (v == DIM_B)
+		snprintf(buf, n, "B");
+	else if (v == DIM_L)
+		snprintf(buf, n, "L");
+	else
+		snprintf(buf, n, "%lld", (long long)v);
+	return buf;
+}
+
+static int64_t last_dim(const TensorType *t)
+{
+	return t->dim[t->rank - 1];
+}
+
+/* Ranks for want(): exact when >= 0, else one of these. */
+enum { RANK_ANY = -1, RANK_GE1 = -2 };
+
+/* Check operand i's dtype and rank; `what` names it in the message. */
+static bool want(Ctx *c, int i, const char *what, DType dt, int rank)
+{
+	const TensorType *t = &c->n->src[i]->type;
+	char buf[96];
+
+	if (t->dtype != dt)
+		return fail(c, "%s %%%s must be %s, not %s", what,
+		            c->n->src[i]->name, ir_dtype_name(dt),
+		            ir_type_str(t, buf, sizeof buf));
+	if (rank >= 0 && t->rank != rank)
+		return fail(c, "%s %%%s must have rank %d, not %s", what,
+		            c->n->src[i]->name, rank,
+		            ir_type_str(t, buf, sizeof buf));
+	if (rank == RANK_GE1 && t->rank < 1)
+		return fail(c, "%s %%%s must have rank >= 1, not %s", what,
+		            c->n->src[i]->name,
+		            ir_type_str(t, buf, sizeof buf));
+	return true;
+}
+
+/* Check that dim `ad` of operand a equals dim `bd` of operand b. */
+static bool same_dim(Ctx *c, int a, int ad, int b, int bd, const char *what)
+{
+	const TensorType *ta = &c->n->src[a]->type, *tb = &c->n->src[b]->type;
+	char sa[96], sb[96];
+
+	if (ta->dim[ad] == tb->dim[bd])
+		return true;
+	return fail(c, "%s mismatch: %%%s is %s, %%%s is %s", what,
+	            c->n->src[a]->name, ir_type_str(ta, sa, sizeof sa),
+	            c->n->src[b]->name, ir_type_str(tb, sb, sizeof sb));
+}
+
+static bool infer_leaf(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+
+	if (!type_ok(&n->type))
+		return fail(c, "type is not set or invalid");
+	if (n->op == OP_WEIGHT) {
+		if (n->type.dtype != DT_F32)
+			return fail(c, "weights must be f32");
+		for (int i = 0; i < n->type.rank; i++)
+			if (n->type.dim[i] < 0)
+				return fail(c, "weight dims must be concrete");
+	}
+	*out = n->type;
+	return true;
+}
+
+static bool infer_pos_emb(Ctx *c, TensorType *out)
+{
+	int64_t lmax = c->n->iattr[0], dim = c->n->iattr[1];
+
+	if (lmax <= 0)
+		return fail(c, "lmax must be > 0, not %lld", (long long)lmax);
+	if (dim < 3 || dim % 2 == 0)
+		return fail(c, "dim must be odd and >= 3, not %lld",
+		            (long long)dim);
+	*out = (TensorType){DT_F32, 2, {DIM_L, dim}};
+	return true;
+}
+
+static bool infer_embed(Ctx *c, TensorType *out)
+{
+	const TensorType *tab = &c->n->src[0]->type, *tok = &c->n->src[1]->type;
+
+	if (!want(c, 0, "table", DT_F32, 2) || !want(c, 1, "tokens", DT_I32, 2))
+		return false;
+	*out = (TensorType){DT_F32, 3, {tok->dim[0], tok->dim[1], tab->dim[1]}};
+	return true;
+}
+
+static bool infer_layernorm(Ctx *c, TensorType *out)
+{
+	const TensorType *x = &c->n->src[0]->type;
+	double eps = c->n->fattr[0];
+	char buf[32];
+
+	if (!want(c, 0, "input", DT_F32, RANK_GE1) ||
+	    !want(c, 1, "gamma", DT_F32, 1) || !want(c, 2, "beta", DT_F32, 1))
+		return false;
+	if (last_dim(x) < 0)
+		return fail(c, "normalised dim %s must be concrete",
+		            dimstr(last_dim(x), buf, sizeof buf));
+	if (!same_dim(c, 0, x->rank - 1, 1, 0, "gamma size") ||
+	    !same_dim(c, 0, x->rank - 1, 2, 0, "beta size"))
+		return false;
+	if (!(eps > 0) || !isfinite(eps))
+		return fail(c, "eps must be finite and > 0, not %g", eps);
+	*out = *x;
+	return true;
+}
+
+static bool infer_linear(Ctx *c, TensorType *out)
+{
+	const TensorType *x = &c->n->src[0]->type, *w = &c->n->src[1]->type;
+
+	if (!want(c, 0, "input", DT_F32, RANK_GE1) ||
+	    !want(c, 1, "weight", DT_F32, 2))
+		return false;
+	if (!same_dim(c, 0, x->rank - 1, 1, 1, "K"))
+		return false;
+	if (c->n->nsrc == 3 && (!want(c, 2, "bias", DT_F32, 1) ||
+	                        !same_dim(c, 1, 0, 2, 0, "bias size")))
+		return false;
+	*out = *x;
+	out->dim[out->rank - 1] = w->dim[0];
+	return true;
+}
+
+static bool infer_dwconv(Ctx *c, TensorType *out)
+{
+	const TensorType *w = &c->n->src[1]->type;
+	char buf[32];
+
+	if (!want(c, 0, "input", DT_F32, 3) || !want(c, 1, "filter", DT_F32, 2))
+		return false;
+	if (!same_dim(c, 0, 2, 1, 0, "channel"))
+		return false;
+	if (w->dim[1] < 1)
+		return fail(c, "filter length must be concrete and >= 1, "
+		            "not %s",
+		            dimstr(w->dim[1], buf, sizeof buf));
+	if (c->n->nsrc == 3 && (!want(c, 2, "bias", DT_F32, 1) ||
+	                        !same_dim(c, 0, 2, 2, 0, "bias size")))
+		return false;
+	*out = c->n->src[0]->type;
+	return true;
+}
+
+static bool infer_longconv(Ctx *c, TensorType *out)
+{
+	if (!want(c, 0, "input", DT_F32, 3) || !want(c, 1, "filter", DT_F32, 2))
+		return false;
+	if (!same_dim(c, 0, 1, 1, 0, "filter length") ||
+	    !same_dim(c, 0, 2, 1, 1, "channel"))
+		return false;
+	*out = c->n->src[0]->type;
+	return true;
+}
+
+static bool infer_slice(Ctx *c, int64_t max_len, TensorType *out)
+{
+	const TensorType *x = &c->n->src[0]->type;
+	int64_t axis = c->n->iattr[0], start = c->n->iattr[1];
+	int64_t len = c->n->iattr[2], dim;
+	int64_t ml = max_len > 0 ? max_len : 0; /* unbounded: check start */
+	char sb[32], lb[32], xb[96];
+
+	if (axis < 0 || axis >= x->rank)
+		return fail(c, "axis %lld out of range for %s", (long long)axis,
+		            ir_type_str(x, xb, sizeof xb));
+	dim = x->dim[axis];
+	if (start < 0)
+		return fail(c, "start must be >= 0, not %lld",
+		            (long long)start);
+	if (len < 0 && len != DIM_L)
+		return fail(c, "len must be >= 0 or L, not %s",
+		            dimstr(len, lb, sizeof lb));
+	if (len >= 0 && dim >= 0 && start > dim - len)
+		return fail(c, "start %lld + len %lld exceeds dim %lld of %s",
+		            (long long)start, (long long)len, (long long)dim,
+		            ir_type_str(x, xb, sizeof xb));
+	/* L elements fit in L only from 0, never in B, and in a concrete
+	 * dim only if the longest L the graph allows does. */
+	if (len == DIM_L && (dim == DIM_B || (dim == DIM_L && start != 0) ||
+	                     (dim >= 0 && start > dim - ml)))
+		return fail(c, "len L (max_len %lld) from start %lld does not "
+		            "fit dim %s", (long long)ml, (long long)start,
+		            dimstr(dim, sb, sizeof sb));
+	*out = *x;
+	out->dim[axis] = len;
+	return true;
+}
+
+/* numpy broadcasting, aligned on the last axis. */
+static bool infer_binary(Ctx *c, TensorType *out)
+{
+	const TensorType *a = &c->n->src[0]->type, *b = &c->n->src[1]->type;
+	const TensorType *big = a->rank >= b->rank ? a : b;
+	char sa[96], sb[96];
+
+	if (!want(c, 0, "lhs", DT_F32, RANK_ANY) ||
+	    !want(c, 1, "rhs", DT_F32, RANK_ANY))
+		return false;
+	*out = *big;
+	for (int i = 1; i <= a->rank && i <= b->rank; i++) {
+		int64_t da = a->dim[a->rank - i], db = b->dim[b->rank - i];
+		if (da == db || db == 1)
+			out->dim[out->rank - i] = da;
+		else if (da == 1)
+			out->dim[out->rank - i] = db;
+		else
+			return fail(c, "cannot broadcast %s with %s",
+			            ir_type_str(a, sa, sizeof sa),
+			            ir_type_str(b, sb, sizeof sb));
+	}
+	return true;
+}
+
+static bool infer_unary(Ctx *c, TensorType *out)
+{
+	if (!want(c, 0, "input", DT_F32, RANK_ANY))
+		return false;
+	*out = c->n->src[0]->type;
+	return true;
+}
+
+static bool infer_expmod(Ctx *c, TensorType *out)
+{
+	const TensorType *t = &c->n->src[1]->type;
+	double shift = c->n->fattr[0];
+	char buf[96];
+
+	if (!want(c, 0, "filter", DT_F32, 2) || !want(c, 1, "t", DT_F32, 2) ||
+	    !want(c, 2, "deltas", DT_F32, 1))
+		return false;
+	if (!same_dim(c, 0, 0, 1, 0, "position"))
+		return false;
+	if (t->dim[1] != 1)
+		return fail(c, "t %%%s must be [X,1], not %s",
+		            c->n->src[1]->name,
+		            ir_type_str(t, buf, sizeof buf));
+	if (!same_dim(c, 0, 1, 2, 0, "channel"))
+		return false;
+	if (!isfinite(shift))
+		return fail(c, "shift must be finite");
+	*out = c->n->src[0]->type;
+	return true;
+}
+
+bool ir_infer(Graph *g, Node *n, Diag *d)
+{
+	const OpInfo *info = ir_op_info(n->op);
+	Ctx c = {n, d};
+	TensorType t;
+	bool ok = false;
+
+	HY_ASSERT(n->nsrc >= info->min_src && n->nsrc <= info->max_src);
+	for (int i = 0; i < n->nsrc; i++) {
+		HY_ASSERT(n->src[i]);
+		if (!type_ok(&n->src[i]->type))
+			return fail(&c, "operand %%%s has no valid type",
+			            n->src[i]->name);
+	}
+	memset(&t, 0, sizeof t);
+	switch (n->op) {
+	case OP_INPUT:
+	case OP_WEIGHT:
+		ok = infer_leaf(&c, &t);
+		break;
+	case OP_POS_EMB:
+		ok = infer_pos_emb(&c, &t);
+		break;
+	case OP_EMBED:
+		ok = infer_embed(&c, &t);
+		break;
+	case OP_LAYERNORM:
+		ok = infer_layernorm(&c, &t);
+		break;
+	case OP_LINEAR:
+		ok = infer_linear(&c, &t);
+		break;
+	case OP_DWCONV:
+		ok = infer_dwconv(&c, &t);
+		break;
+	case OP_LONGCONV:
+		ok = infer_longconv(&c, &t);
+		break;
+	case OP_SLICE:
+		ok = infer_slice(&c, g->max_len, &t);
+		break;
+	case OP_ADD:
+	case OP_MUL:
+		ok = infer_binary(&c, &t);
+		break;
+	case OP_SIN:
+	case OP_GELU_TANH:
+	case OP_GELU:
+	case OP_RELU:
+		ok = infer_unary(&c, &t);
+		break;
+	case OP_EXPMOD:
+		ok = infer_expmod(&c, &t);
+		break;
+	case OP_COUNT:
+		hy_die("bad op");
+	}
+	if (ok)
+		n->type = t;
+	return ok;
+}
+
+bool ir_infer_graph(Graph *g, Diag *d)
+{
+	for (int i = 0; i < g->nnodes; i++)
+		if (!ir_infer(g, g->nodes[i], d))
+			return false;
+	return true;
+}

@@ -1,0 +1,227 @@
+/*
+ * verify.c - the IR verifier, run after every pass in debug builds (as QBE
+ * runs its checks between passes). It checks what a pass could break:
+ *
+ *   - ids equal indices and every source is an earlier node of this graph
+ *     (so the node list is in topological order);
+ *   - arity within ops.def, attribute slots the op does not name left zero,
+ *     weights named, data bound only on weights;
+ *   - node names non-empty, unique, of [A-Za-z0-9_.]; output names are
+ *     identifiers and unique, and outputs point into the graph;
+ *   - every stored type is the one ir_infer gives.
+ *
+ * It does not look at weight data or at whether nodes are live.
+ *
+ * The graph is not touched: types are recomputed on a stack copy of each
+ * node (ir_infer writes only the node it is given), and the name check
+ * uses a table on the stack, falling back to pairwise compares for graphs
+ * too big for it, so verifying allocates nothing. Messages start with
+ * "verify: " so that a broken pass is told apart from bad input.
+ */
+#include "ir.h"
+
+#include <string.h>
+
+enum { NAME_SLOTS = 4096 }; /* hash slots; used up to half full */
+
+static bool fail(Diag *d, const char *fmt, ...) HY_PRINTF(2, 3);
+
+static bool fail(Diag *d, const char *fmt, ...)
+{
+	char what[DIAG_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	diag_error(d, "verify: %s", what);
+	return false;
+}
+
+static bool name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
+
+/* A value name, printed after '%'. */
+static bool name_ok(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!name_char(*s))
+			return false;
+	return true;
+}
+
+/* An output name, printed bare, so it cannot start with a digit or '.'. */
+static bool ident_ok(const char *s)
+{
+	if (!name_ok(s))
+		return false;
+	return (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+	       *s == '_';
+}
+
+/* Like ir_type_str, but safe on a type that was never set properly. */
+static const char *type_str(const TensorType *t, char *buf, size_t n)
+{
+	if ((int)t->dtype < 0 || t->dtype >= DT_COUNT || t->rank < 0 ||
+	    t->rank > IR_MAX_RANK) {
+		snprintf(buf, n, "<invalid type>");
+		return buf;
+	}
+	return ir_type_str(t, buf, n);
+}
+
+static unsigned hash(const char *s)
+{
+	unsigned h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Names are already known to be valid. */
+static bool names_unique(const Graph *g, Diag *d)
+{
+	int slot[NAME_SLOTS];
+	const Node *a = NULL, *b = NULL;
+
+	if (g->nnodes <= NAME_SLOTS / 2) {
+		memset(slot, -1, sizeof slot);
+		for (int i = 0; i < g->nnodes && !a; i++) {
+			unsigned h = hash(g->nodes[i]->name) & (NAME_SLOTS - 1);
+			for (; slot[h] >= 0; h = (h + 1) & (NAME_SLOTS - 1)) {
+				const Node *o = g->nodes[slot[h]];
+				if (strcmp(o->name, g->nodes[i]->name) == 0) {
+					a = o;
+					b = g->nodes[i];
+					break;
+				}
+			}
+			slot[h] = i;
+		}
+	} else {
+		for (int i = 0; i < g->nnodes && !a; i++)
+			for (int j = 0; j < i && !a; j++)
+				if (strcmp(g->nodes[i]->name,
+				           g->nodes[j]->name) == 0) {
+					a = g->nodes[j];
+					b = g->nodes[i];
+				}
+	}
+	if (a)
+		return fail(d, "duplicate value name %%%s (nodes %d and %d)",
+		            a->name, a->id, b->id);
+	return true;
+}
+
+/* Everything about n except its type and its name's uniqueness. */
+static bool node_ok(const Graph *g, int i, Diag *d)
+{
+	const Node *n = g->nodes[i];
+	const OpInfo *info;
+
+	if (!n)
+		return fail(d, "node %d is NULL", i);
+	if (!name_ok(n->name))
+		return fail(d, "node %d has a bad name \"%s\"", i,
+		            n->name ? n->name : "(null)");
+	if ((int)n->op < 0 || n->op >= OP_COUNT)
+		return fail(d, "node %%%s: bad op %d", n->name, (int)n->op);
+	info = ir_op_info(n->op);
+	if (n->id != i)
+		return fail(d, "node %%%s (%s): id %d at index %d", n->name,
+		            info->name, n->id, i);
+	if (n->nsrc < info->min_src || n->nsrc > info->max_src)
+		return fail(d, "node %%%s (%s): %d operands, expected %d to %d",
+		            n->name, info->name, n->nsrc, info->min_src,
+		            info->max_src);
+	for (int s = 0; s < n->nsrc; s++) {
+		const Node *src = n->src[s];
+		if (!src || src->id < 0 || src->id >= i ||
+		    g->nodes[src->id] != src)
+			return fail(d, "node %%%s (%s): operand %d is not an "
+			            "earlier node of the graph", n->name,
+			            info->name, s);
+	}
+	for (int k = info->niattr; k < IR_MAX_IATTR; k++)
+		if (n->iattr[k] != 0)
+			return fail(d, "node %%%s (%s): int attr slot %d set",
+			            n->name, info->name, k);
+	for (int k = info->nfattr; k < IR_MAX_FATTR; k++)
+		if (n->fattr[k] != 0)
+			return fail(d, "node %%%s (%s): float attr slot %d set",
+			            n->name, info->name, k);
+	if (info->sattr[0] && (!n->sattr || !n->sattr[0]))
+		return fail(d, "node %%%s (%s): %s is not set", n->name,
+		            info->name, info->sattr);
+	if (!info->sattr[0] && n->sattr)
+		return fail(d, "node %%%s (%s): string attr set", n->name,
+		            info->name);
+	if (n->op != OP_WEIGHT && n->data)
+		return fail(d, "node %%%s (%s): data bound to a non-weight",
+		            n->name, info->name);
+	return true;
+}
+
+static bool type_matches(const Graph *g, const Node *n, Diag *d)
+{
+	Node copy = *n;
+	Diag sub;
+	char want[96], have[96];
+
+	diag_init(&sub);
+	/* ir_infer writes only copy.type; g is only read. */
+	if (!ir_infer((Graph *)g, &copy, &sub))
+		return fail(d, "%s", sub.msg);
+	if (!ir_type_eq(&copy.type, &n->type))
+		return fail(d, "node %%%s (%s): stored type %s, inferred %s",
+		            n->name, ir_op_info(n->op)->name,
+		            type_str(&n->type, have, sizeof have),
+		            ir_type_str(&copy.type, want, sizeof want));
+	return true;
+}
+
+static bool outputs_ok(const Graph *g, Diag *d)
+{
+	if (g->noutputs <= 0 || !g->outputs)
+		return fail(d, "graph has no outputs");
+	for (int i = 0; i < g->noutputs; i++) {
+		const Output *o = &g->outputs[i];
+		if (!ident_ok(o->name))
+			return fail(d, "output %d has a bad name \"%s\"", i,
+			            o->name ? o->name : "(null)");
+		if (!o->node || o->node->id < 0 || o->node->id >= g->nnodes ||
+		    g->nodes[o->node->id] != o->node)
+			return fail(d, "output %s is not a node of the graph",
+			            o->name);
+		for (int j = 0; j < i; j++)
+			if (strcmp(g->outputs[j].name, o->name) == 0)
+				return fail(d, "duplicate output name %s",
+				            o->name);
+	}
+	return true;
+}
+
+bool ir_verify(const Graph *g, Diag *d)
+{
+	if (!g->name)
+		return fail(d, "graph has no name");
+	if (g->max_len < 0)
+		return fail(d, "max_len %lld < 0", (long long)g->max_len);
+	if (g->nnodes < 0 || (g->nnodes > 0 && !g->nodes))
+		return fail(d, "bad node list");
+	for (int i = 0; i < g->nnodes; i++)
+		if (!node_ok(g, i, d))
+			return false;
+	if (!names_unique(g, d))
+		return false;
+	/* Sources come first, so each node is checked against checked ones. */
+	for (int i = 0; i < g->nnodes; i++)
+		if (!type_matches(g, g->nodes[i], d))
+			return false;
+	return outputs_ok(g, d);
+}

@@ -1,0 +1,169 @@
+/*
+ * test_golden.c - the interpreter against the official HyenaDNA outputs.
+ * Each shared golden case is an HF-layout checkpoint with hidden.npy and
+ * logits.npy from the reference PyTorch code; we must agree to 2e-4 (max
+ * abs), through the API and through `hyenac run` as a user runs it.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+#include "runtime/npy.h"
+#include "testutil.h"
+
+static const double TOL = 2e-4;
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]);
+		if (!(e <= m)) /* NaN counts as infinitely wrong */
+			m = isnan(e) ? INFINITY : e;
+	}
+	return m;
+}
+
+static void load(const char *path, NpyArray *a)
+{
+	Diag d;
+	diag_init(&d);
+	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
+}
+
+static void check_case(const char *name)
+{
+	Diag d;
+	Arena *a = arena_new();
+	NpyArray tok, hid, lg;
+	float *outs[2];
+
+	diag_init(&d);
+	Model *m = fe_load_model(a, tu_golden(name, NULL), &d);
+	ck_assert_msg(m, "%s", d.msg);
+	Graph *g = fe_lower(a, m, &d);
+	ck_assert_msg(g, "%s", d.msg);
+	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
+	ck_assert_msg(pass_pipeline(g, NULL, NULL, &d), "%s", d.msg);
+	ck_assert_int_eq(g->noutputs, 2);
+
+	load(tu_golden(name, "tokens.npy"), &tok);
+	load(tu_golden(name, "hidden.npy"), &hid);
+	load(tu_golden(name, "logits.npy"), &lg);
+	ck_assert_int_eq(tok.rank, 2);
+	ck_assert_msg(ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, &d),
+	              "%s", d.msg);
+	double eh = max_abs_diff(outs[0], hid.data, hid.numel);
+	double el = max_abs_diff(outs[1], lg.data, lg.numel);
+	printf("%s: interpreter max abs error hidden %.3g logits %.3g\n", name,
+	       eh, el);
+	ck_assert_msg(eh <= TOL, "%s hidden: max abs error %g", name, eh);
+	ck_assert_msg(el <= TOL, "%s logits: max abs error %g", name, el);
+	free(outs[0]);
+	free(outs[1]);
+	npy_free(&tok);
+	npy_free(&hid);
+	npy_free(&lg);
+	fe_model_close(m);
+	arena_free(a);
+}
+
+START_TEST(golden_tiny_1k)
+{
+	check_case("tiny-1k");
+}
+END_TEST
+
+START_TEST(golden_odd_order3)
+{
+	check_case("odd-order3");
+}
+END_TEST
+
+/* The same through the command line, for both outputs. */
+static void check_cli(const char *name, const char *what, const char *ref)
+{
+	RunResult r;
+	NpyArray got, want;
+	const char *out = tu_path(tu_tmpdir(), "cli-out.npy");
+	const char *args[] = {"run", tu_golden(name, NULL), what, "--tokens",
+	                      tu_golden(name, "tokens.npy"), "-o", out, NULL};
+
+	tu_run_hyenac(&r, args);
+	ck_assert_msg(r.status == 0, "hyenac run failed (%d): %s", r.status,
+	              r.err);
+	load(out, &got);
+	load(tu_golden(name, ref), &want);
+	ck_assert_int_eq(got.rank, want.rank);
+	for (int i = 0; i < got.rank; i++)
+		ck_assert_int_eq(got.dim[i], want.dim[i]);
+	double e = max_abs_diff(got.data, want.data, want.numel);
+	ck_assert_msg(e <= TOL, "%s %s via CLI: max abs error %g", name, what,
+	              e);
+	npy_free(&got);
+	npy_free(&want);
+}
+
+START_TEST(cli_tiny_embed)
+{
+	check_cli("tiny-1k", "embed", "hidden.npy");
+}
+END_TEST
+
+START_TEST(cli_odd_logits)
+{
+	check_cli("odd-order3", "logits", "logits.npy");
+}
+END_TEST
+
+/* A prefix of the input gives the prefix of the output: every op is
+ * causal or position-wise, which later codegen relies on. */
+START_TEST(causal_prefix)
+{
+	Diag d;
+	Arena *a = arena_new();
+	NpyArray tok, hid;
+	float *outs[2];
+	const char *name = "odd-order3";
+
+	diag_init(&d);
+	Model *m = fe_load_model(a, tu_golden(name, NULL), &d);
+	ck_assert_msg(m, "%s", d.msg);
+	Graph *g = fe_lower(a, m, &d);
+	ck_assert_msg(g, "%s", d.msg);
+	load(tu_golden(name, "tokens.npy"), &tok);
+	load(tu_golden(name, "hidden.npy"), &hid);
+	/* first 17 tokens of the first row */
+	ck_assert(ir_interp(g, tok.data, 1, 17, outs, &d));
+	int64_t D = hid.dim[2];
+	double e = 0;
+	for (int64_t t = 0; t < 17; t++)
+		for (int64_t c = 0; c < D; c++) {
+			double x = fabs(outs[0][t * D + c] -
+			                ((float *)hid.data)[t * D + c]);
+			e = x > e ? x : e;
+		}
+	ck_assert_msg(e <= TOL, "prefix max abs error %g", e);
+	free(outs[0]);
+	free(outs[1]);
+	npy_free(&tok);
+	npy_free(&hid);
+	fe_model_close(m);
+	arena_free(a);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("golden");
+	TCase *tc = tcase_create("golden");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, golden_tiny_1k);
+	tcase_add_test(tc, golden_odd_order3);
+	tcase_add_test(tc, cli_tiny_embed);
+	tcase_add_test(tc, cli_odd_logits);
+	tcase_add_test(tc, causal_prefix);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
