@@ -154,6 +154,40 @@ START_TEST(causal_prefix)
 }
 END_TEST
 
+/* The YAML door into the same checkpoint: a description with odd-order3's
+ * hyperparameters naming its safetensors file must give the same outputs
+ * as the HF directory. */
+START_TEST(yaml_names_checkpoint)
+{
+	char yaml[2048];
+	RunResult r;
+	NpyArray got, want;
+	const char *out = tu_path(tu_tmpdir(), "yaml-out.npy");
+
+	snprintf(yaml, sizeof yaml,
+	         "name: odd-order3\n"
+	         "d_model: 96\nn_layer: 3\nmax_seq_len: 700\n"
+	         "vocab: {size: 12, pad_multiple: 8}\n"
+	         "mlp: {d_inner: 200, activation: gelu_tanh}\n"
+	         "hyena:\n  order: 3\n  short_filter: 3\n"
+	         "  filter: {emb_dim: 7, order: 32, inner_mlps: 2, sin_freq: 8}\n"
+	         "norm_eps: 1.0e-5\nhead: lm\n"
+	         "weights: {safetensors: \"%s\"}\n",
+	         tu_golden("odd-order3", "model.safetensors"));
+	const char *y = tu_write_str("odd-order3.yaml", yaml);
+	tu_run_hyenac(&r, (const char *[]){"run", y, "embed", "--tokens",
+	                                   tu_golden("odd-order3", "tokens.npy"),
+	                                   "-o", out, NULL});
+	ck_assert_msg(r.status == 0, "hyenac run failed: %s", r.err);
+	load(out, &got);
+	load(tu_golden("odd-order3", "hidden.npy"), &want);
+	double e = max_abs_diff(got.data, want.data, want.numel);
+	ck_assert_msg(e <= TOL, "YAML door: max abs error %g", e);
+	npy_free(&got);
+	npy_free(&want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("golden");
@@ -164,6 +198,7 @@ int main(void)
 	tcase_add_test(tc, cli_tiny_embed);
 	tcase_add_test(tc, cli_odd_logits);
 	tcase_add_test(tc, causal_prefix);
+	tcase_add_test(tc, yaml_names_checkpoint);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -1,0 +1,64 @@
+/*
+ * hyrt.h - the contract between code that hyenac generates and the small
+ * runtime it is linked with (libhyenac_rt.a), and the runtime's own API.
+ *
+ * Every generated module defines:
+ *
+ *   hyenac_meta[HYRT_META_COUNT]   int64 facts about the compiled model
+ *   hyenac_model_name              NUL-terminated model name
+ *   hyenac_scratch_bytes(B, L)     activation memory one forward needs
+ *   hyenac_run(weights, tokens, B, L, outputs, scratch)
+ *       tokens int32 [B, L] (checked by the caller: ids < vocab_size,
+ *       1 <= L <= max_len); weights is the packed weight blob (float32,
+ *       each tensor at the offset the compiler assigned, 64-byte aligned);
+ *       outputs[i] receives graph output i (0 = hidden [B, L, d_model],
+ *       1 = logits [B, L, vocab] when the model has a head); scratch holds
+ *       hyenac_scratch_bytes(B, L) bytes, 64-byte aligned.
+ *
+ * Generated code calls back into the runtime for the FFT long convolution
+ * (hyrt_longconv_fft) and libm.
+ *
+ * Weights are packed inside the executable: `hyenac compile` appends the
+ * blob after the linked program, followed by a trailer (HYRT_TRAILER_MAGIC,
+ * blob offset, blob size), and the runtime mmaps it from /proc/self/exe.
+ * The binary therefore needs nothing but itself and libc/libm.
+ */
+#ifndef HYENAC_HYRT_H
+#define HYENAC_HYRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	HYRT_META_D_MODEL,    /* width of hidden */
+	HYRT_META_VOCAB,      /* width of logits (padded vocabulary) */
+	HYRT_META_VOCAB_SIZE, /* token ids must be below this */
+	HYRT_META_MAX_LEN,    /* longest L the binary takes */
+	HYRT_META_NOUTPUTS,   /* 1 (hidden) or 2 (hidden, logits) */
+	HYRT_META_WEIGHT_BYTES, /* size of the packed weight blob */
+	HYRT_META_N_LAYER,
+	HYRT_META_FLOPS_PER_TOKEN, /* at L = max_len, for GFLOP/s figures */
+	HYRT_META_COUNT
+};
+
+#define HYRT_TRAILER_MAGIC "HYENACW1"
+typedef struct HyrtTrailer {
+	char magic[8];
+	uint64_t blob_offset; /* from the start of the file, page aligned */
+	uint64_t blob_bytes;
+} HyrtTrailer;
+
+/* What generated modules define. */
+extern const int64_t hyenac_meta[HYRT_META_COUNT];
+extern const char hyenac_model_name[];
+size_t hyenac_scratch_bytes(int64_t B, int64_t L);
+void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
+                int64_t L, float *const *outputs, void *scratch);
+
+/* y[b,t,c] = sum_{s<=t} k[t-s,c] u[b,s,c], through FFTW (size >= 2L,
+ * zero padded, exact like the reference's rfft/irfft). u and y are
+ * [B, L, C] channels-last; k is [L, C]. Plans are made once per size. */
+void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
+                       int64_t L, int64_t C);
+
+#endif

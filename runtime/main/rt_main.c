@@ -1,0 +1,2 @@
+/* Placeholder: the generated binaries' command line lands here. */
+int hyrt_main_placeholder;
