@@ -4,6 +4,7 @@
  * any phase arrive as one Diag line, printed here with the exit code that
  * tells bad input (1) from bad usage (2).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,11 +29,14 @@ static const char usage[] =
     "        print the model's IR after the pass pipeline\n"
     "  info MODEL\n"
     "        load and verify MODEL and print a summary\n"
+    "  opt --pass=PASS FILE.ir\n"
+    "        run one pass on IR in text form and print the result\n"
     "\n"
     "MODEL is a description (models/NAME.yaml) or a HuggingFace HyenaDNA\n"
     "checkpoint directory (config.json + model.safetensors).\n"
     "\n"
     "Options:\n"
+    "  --pass=PASS          the pass for opt (dce)\n"
     "  --print-after=PASS   print the IR after PASS (dce)\n"
     "  --print-after-all    print the IR after every pass\n"
     "  -h, --help           show this help\n"
@@ -59,6 +63,7 @@ typedef struct Options {
 	const char *tokens;
 	const char *out;
 	const char *print_after;
+	const char *pass;
 } Options;
 
 static int parse_args(int argc, char **argv, Options *o)
@@ -77,6 +82,10 @@ static int parse_args(int argc, char **argv, Options *o)
 			o->print_after = a + 14;
 			if (!pass_find(o->print_after))
 				return usage_error("unknown pass '%s'", o->print_after);
+		} else if (strncmp(a, "--pass=", 7) == 0) {
+			o->pass = a + 7;
+			if (!pass_find(o->pass))
+				return usage_error("unknown pass '%s'", o->pass);
 		} else if (strcmp(a, "--print-after-all") == 0) {
 			o->print_after = "all";
 		} else if (a[0] == '-' && a[1]) {
@@ -135,6 +144,34 @@ static double now(void)
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* A whole text file, NUL-terminated, from the arena; at most 256 MiB. */
+static char *read_text(Arena *a, const char *path, Diag *d)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (!f) {
+		diag_error(d, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
+	    n > (256L << 20) || fseek(f, 0, SEEK_SET) != 0) {
+		diag_error(d, "%s: not a readable file of at most 256 MiB", path);
+		fclose(f);
+		return NULL;
+	}
+	buf = arena_alloc(a, (size_t)n + 1);
+	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		diag_error(d, "%s: read error", path);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
 static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	NpyArray tok = {0};
@@ -176,6 +213,28 @@ out:
 	return rc;
 }
 
+/* hyenac opt: text in, one pass, text out (the pass tests' tool). */
+static int cmd_opt(const Options *o)
+{
+	Diag d;
+	Arena *a = arena_new();
+	bool changed;
+	int rc = 0;
+
+	diag_init(&d);
+	char *text = read_text(a, o->model, &d);
+	Graph *g = text ? ir_parse(a, text, o->model, &d) : NULL;
+	if (!g || !ir_verify(g, &d) || !pass_find(o->pass)->fn(g, &d, &changed)) {
+		rc = fail(&d);
+	} else {
+		if (!ir_verify(g, &d))
+			hy_die("IR invalid after pass %s: %s", o->pass, d.msg);
+		ir_print(g, stdout);
+	}
+	arena_free(a);
+	return rc;
+}
+
 static void print_info(const Model *m, const Graph *g)
 {
 	const ModelSpec *s = &m->spec;
@@ -214,10 +273,16 @@ int main(int argc, char **argv)
 		return rc;
 	if (!o.cmd)
 		return usage_error("no command given%s", "");
-	if (strcmp(o.cmd, "run") && strcmp(o.cmd, "ir") && strcmp(o.cmd, "info"))
+	if (strcmp(o.cmd, "run") && strcmp(o.cmd, "ir") && strcmp(o.cmd, "info") &&
+	    strcmp(o.cmd, "opt"))
 		return usage_error("unknown command '%s'", o.cmd);
 	if (!o.model)
-		return usage_error("'%s' needs a MODEL", o.cmd);
+		return usage_error("'%s' needs a file", o.cmd);
+	if (strcmp(o.cmd, "opt") == 0) {
+		if (!o.pass)
+			return usage_error("'opt' needs --pass=PASS%s", "");
+		return cmd_opt(&o);
+	}
 	if (strcmp(o.cmd, "run") == 0) {
 		if (!o.what || (strcmp(o.what, "embed") && strcmp(o.what, "logits")))
 			return usage_error("'run' needs embed or logits%s", "");
