@@ -1,14 +1,93 @@
 /*
- * codegen.h - native code generation through the LLVM C API. For now it
- * only describes the host target that kernels will be specialised for;
- * kernel emission lands with the code generation work.
+ * codegen.h - native code generation through the LLVM C API.
+ *
+ * cg_emit() turns a typed Graph into one LLVM module that implements the
+ * contract in runtime/hyrt.h (hyenac_meta, hyenac_model_name,
+ * hyenac_scratch_bytes, hyenac_run): one kernel per computing node,
+ * specialised to its constant dims, called in graph order by hyenac_run.
+ * The module is verified and optimised for the target machine; it can be
+ * written as an object file or as textual IR, or handed to the ORC JIT
+ * (codegen/jit.c) to run in this process.
+ *
+ * Weights travel as one packed blob: cg_layout_weights() gives every
+ * weight node its offset, cg_pack_weights() copies the data in, and the
+ * generated hyenac_run takes the blob's address.
  */
 #ifndef HYENAC_CODEGEN_H
 #define HYENAC_CODEGEN_H
 
 #include <stddef.h>
 
+#include <llvm-c/Orc.h>
+
+#include "../ir/ir.h"
+#include "../runtime/hyrt.h"
+
 /* "LLVM 19.1.7, host x86_64-pc-linux-gnu skylake" into buf. */
 const char *cg_describe_host(char *buf, size_t n);
+
+/* ---- weights (codegen/emit.c) ----------------------------------------- */
+
+enum { CG_WEIGHT_ALIGN = 64, CG_SCRATCH_ALIGN = 64 };
+
+typedef struct CgWeights {
+	size_t bytes;   /* size of the packed blob */
+	size_t *offset; /* per node id: bytes into the blob; SIZE_MAX for
+	                 * nodes that are not weights */
+} CgWeights;
+
+/* Give every weight node an offset in the packed blob (node order, each
+ * CG_WEIGHT_ALIGN-aligned); the offset table comes from a. */
+void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w);
+/* Copy every weight's data into blob (w->bytes, caller-allocated); the
+ * padding between tensors is zeroed. */
+void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob);
+
+/* ---- emission (codegen/emit.c) ---------------------------------------- */
+
+typedef enum {
+	CG_CONV_AUTO,   /* direct below L = 64, FFT from there, chosen at run
+	                 * time */
+	CG_CONV_FFT,    /* always hyrt_longconv_fft */
+	CG_CONV_DIRECT, /* always the direct O(L^2) kernel */
+} CgConv;
+
+typedef struct CgOptions {
+	const char *cpu;      /* NULL: the host's (and then its features) */
+	const char *features; /* NULL: the host's, or the cpu's own */
+	CgConv conv;
+	int64_t max_len;      /* the longest L the code is compiled for (0:
+	                       * unknown); AUTO below 64 emits no FFT call */
+	int opt_level;        /* 0 or 3 */
+} CgOptions;
+
+/* The LLVM context, module and target machine of one compilation. */
+typedef struct CgModule CgModule;
+
+/* Build, verify and optimise the module for g (typed by ir_infer_graph)
+ * with weights laid out by w; meta becomes hyenac_meta. NULL with d set
+ * when the target cannot be made or the passes fail. */
+CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
+                  const int64_t meta[HYRT_META_COUNT], Diag *d);
+bool cg_write_object(CgModule *m, const char *path, Diag *d);
+bool cg_write_ll(CgModule *m, const char *path, Diag *d);
+void cg_free(CgModule *m);
+
+/* For jit.c: hand over the module and the thread-safe context it lives in
+ * (the caller now owns both references) and free the rest of m. */
+void cg_release(CgModule *m, LLVMModuleRef *mod,
+                LLVMOrcThreadSafeContextRef *tsc);
+
+/* ---- the in-process JIT (codegen/jit.c) ------------------------------- */
+
+typedef struct CgJit CgJit;
+
+/* Compile m into this process; takes ownership of m whether or not it
+ * succeeds. hyrt_* come from the runtime linked into this program, libm
+ * from the process. */
+CgJit *cg_jit(CgModule *m, Diag *d);
+/* The address of a defined symbol ("hyenac_run"), or NULL. */
+void *cg_jit_lookup(CgJit *j, const char *name);
+void cg_jit_free(CgJit *j);
 
 #endif

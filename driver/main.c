@@ -10,8 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "codegen/codegen.h"
-#include "frontend/frontend.h"
+#include "driver.h"
 #include "passes/passes.h"
 #include "runtime/npy.h"
 
@@ -21,10 +20,17 @@ static const char usage[] =
     "usage: hyenac COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  run MODEL embed|logits --tokens T.npy -o OUT.npy\n"
-    "        run MODEL through the reference interpreter; T.npy holds\n"
-    "        int32 token ids [B, L]; embed writes float32 [B, L, d_model]\n"
-    "        (after the final norm), logits float32 [B, L, vocab]\n"
+    "  compile MODEL -o OUT [--seq-len N] [--batch B] [--emit exe|obj|ll|ir]\n"
+    "          [--target-cpu CPU] [--target-features F] [-O0] [--conv=C]\n"
+    "        compile MODEL to a self-contained executable (weights packed\n"
+    "        inside; run 'OUT --help'), an object file, LLVM IR or hyenac\n"
+    "        IR. --seq-len is the longest input it takes (default: the\n"
+    "        model's max_seq_len); any batch size runs\n"
+    "  run MODEL embed|logits --tokens T.npy -o OUT.npy [--interp]\n"
+    "        compile MODEL in-process (JIT) and run it; T.npy holds token\n"
+    "        ids [B, L]; embed writes float32 [B, L, d_model] (after the\n"
+    "        final norm), logits float32 [B, L, vocab]. --interp runs the\n"
+    "        reference interpreter instead\n"
     "  ir MODEL\n"
     "        print the model's IR after the pass pipeline\n"
     "  info MODEL\n"
@@ -36,6 +42,9 @@ static const char usage[] =
     "checkpoint directory (config.json + model.safetensors).\n"
     "\n"
     "Options:\n"
+    "  --conv=auto|fft|direct  long convolution: by length (default), or\n"
+    "                       always through FFTW, or always direct\n"
+    "  -O0                  no LLVM optimisation (default -O3)\n"
     "  --pass=PASS          the pass for opt (dce)\n"
     "  --print-after=PASS   print the IR after PASS (dce)\n"
     "  --print-after-all    print the IR after every pass\n"
@@ -64,20 +73,78 @@ typedef struct Options {
 	const char *out;
 	const char *print_after;
 	const char *pass;
+	bool interp;      /* run: the reference interpreter, not the JIT */
+	int64_t seq_len;  /* compile: 0 = the model's max_seq_len */
+	int64_t batch;    /* compile: accepted for the contract; any B runs */
+	const char *emit; /* compile: exe | obj | ll | ir */
+	const char *cpu, *features;
+	CgConv conv;
+	int opt_level;
 } Options;
+
+/* A positive integer option value, or a usage error. */
+static int parse_count(const char *opt, const char *v, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || *end || end == v || x < 1)
+		return usage_error("option value '%s' is not a positive integer",
+		                   v) + 0 * (opt != NULL);
+	*out = x;
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, Options *o)
 {
-	int pos = 0;
+	int pos = 0, rc;
+	o->emit = "exe";
+	o->opt_level = 3;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (strcmp(a, "--tokens") == 0 || strcmp(a, "-o") == 0) {
-			if (i + 1 >= argc)
-				return usage_error("option '%s' needs a value", a);
-			if (a[1] == 'o')
-				o->out = argv[++i];
+		static const char *const valued[] = {
+			"--tokens", "-o", "--seq-len", "--batch", "--emit",
+			"--target-cpu", "--target-features", NULL};
+		bool takes = false;
+		for (int k = 0; valued[k]; k++)
+			takes |= strcmp(a, valued[k]) == 0;
+		if (takes && i + 1 >= argc)
+			return usage_error("option '%s' needs a value", a);
+		if (strcmp(a, "--tokens") == 0) {
+			o->tokens = argv[++i];
+		} else if (strcmp(a, "-o") == 0) {
+			o->out = argv[++i];
+		} else if (strcmp(a, "--seq-len") == 0) {
+			if ((rc = parse_count(a, argv[++i], &o->seq_len)))
+				return rc;
+		} else if (strcmp(a, "--batch") == 0) {
+			if ((rc = parse_count(a, argv[++i], &o->batch)))
+				return rc;
+		} else if (strcmp(a, "--emit") == 0) {
+			o->emit = argv[++i];
+			if (strcmp(o->emit, "exe") && strcmp(o->emit, "obj") &&
+			    strcmp(o->emit, "ll") && strcmp(o->emit, "ir"))
+				return usage_error("--emit takes exe, obj, ll or ir, "
+				                   "not '%s'", o->emit);
+		} else if (strcmp(a, "--target-cpu") == 0) {
+			o->cpu = argv[++i];
+		} else if (strcmp(a, "--target-features") == 0) {
+			o->features = argv[++i];
+		} else if (strncmp(a, "--conv=", 7) == 0) {
+			const char *c = a + 7;
+			if (strcmp(c, "auto") == 0)
+				o->conv = CG_CONV_AUTO;
+			else if (strcmp(c, "fft") == 0)
+				o->conv = CG_CONV_FFT;
+			else if (strcmp(c, "direct") == 0)
+				o->conv = CG_CONV_DIRECT;
 			else
-				o->tokens = argv[++i];
+				return usage_error("--conv takes auto, fft or direct, "
+				                   "not '%s'", c);
+		} else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O3") == 0) {
+			o->opt_level = a[2] - '0';
+		} else if (strcmp(a, "--interp") == 0) {
+			o->interp = true;
 		} else if (strncmp(a, "--print-after=", 14) == 0) {
 			o->print_after = a + 14;
 			if (!pass_find(o->print_after))
@@ -172,6 +239,54 @@ static char *read_text(Arena *a, const char *path, Diag *d)
 	return buf;
 }
 
+/* Compile g in-process (ORC LLJIT) for this input and run it: the same
+ * module `hyenac compile` writes, with the runtime linked into hyenac. */
+static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
+                    int64_t B, int64_t L, float **outs, Diag *d)
+{
+	CgWeights w;
+	CgOptions co = {o->cpu, o->features, o->conv, L, o->opt_level};
+	void *blob = NULL, *scratch = NULL;
+	CgJit *j = NULL;
+	bool ok = false;
+
+	cg_layout_weights(g, g->arena, &w);
+	CgModule *cm = cg_emit(g, &w, &co, NULL, d);
+	if (!cm || !(j = cg_jit(cm, d)))
+		goto done;
+	size_t (*scratch_bytes)(int64_t, int64_t) =
+	    (size_t(*)(int64_t, int64_t))cg_jit_lookup(j, "hyenac_scratch_bytes");
+	void (*run)(const float *, const int32_t *, int64_t, int64_t,
+	            float *const *, void *) =
+	    (void (*)(const float *, const int32_t *, int64_t, int64_t,
+	              float *const *, void *))cg_jit_lookup(j, "hyenac_run");
+	HY_ASSERT(scratch_bytes && run);
+	size_t sb = scratch_bytes(B, L);
+	if (posix_memalign(&blob, 64, w.bytes + 64) != 0 ||
+	    posix_memalign(&scratch, 64, sb + 64) != 0) {
+		diag_error(d, "out of memory (%zu bytes of activations)", sb);
+		goto done;
+	}
+	cg_pack_weights(g, &w, blob);
+	for (int i = 0; i < g->noutputs; i++) {
+		size_t n;
+		HY_ASSERT(ir_type_numel(&g->outputs[i].node->type, B, L, &n));
+		if (!(outs[i] = malloc(n * sizeof(float) + 1))) {
+			diag_error(d, "out of memory for output '%s'",
+			           g->outputs[i].name);
+			goto done;
+		}
+	}
+	run(blob, tokens, B, L, outs, scratch);
+	ok = true;
+done:
+	free(blob);
+	free(scratch);
+	if (j)
+		cg_jit_free(j);
+	return ok;
+}
+
 static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	NpyArray tok = {0};
@@ -191,7 +306,9 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 	double t0 = now();
 	if (!npy_load(o->tokens, &tok, d) ||
 	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
-	    !ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)) {
+	    !(o->interp ? ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)
+	                : run_jit(o, g, tok.data, tok.dim[0], tok.dim[1], outs,
+	                          d))) {
 		rc = fail(d);
 		goto out;
 	}
@@ -202,15 +319,31 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 		goto out;
 	}
 	double secs = now() - t0;
-	printf("wrote %s: float32 [%lld, %lld, %lld] by the interpreter in "
+	printf("wrote %s: float32 [%lld, %lld, %lld] by the %s in "
 	       "%.2f s (%.0f tokens/s)\n", o->out, (long long)dims[0],
-	       (long long)dims[1], (long long)dims[2], secs,
+	       (long long)dims[1], (long long)dims[2],
+	       o->interp ? "interpreter" : "JIT", secs,
 	       (double)tok.numel / (secs > 0 ? secs : 1e-9));
 out:
 	for (int i = 0; i < g->noutputs; i++)
 		free(outs[i]);
 	npy_free(&tok);
 	return rc;
+}
+
+static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
+{
+	CompileOptions co = {o->out, o->emit, o->cpu, o->features, o->seq_len,
+	                     o->conv, o->opt_level};
+	if (co.seq_len == 0)
+		co.seq_len = m->spec.max_seq_len;
+	if (co.seq_len > m->spec.max_seq_len) {
+		fprintf(stderr, "hyenac: --seq-len %lld exceeds %s's max_seq_len "
+		        "%lld\n", (long long)co.seq_len, o->model,
+		        (long long)m->spec.max_seq_len);
+		return EXIT_USAGE;
+	}
+	return drv_compile(m, g, &co, d) ? 0 : fail(d);
 }
 
 /* hyenac opt: text in, one pass, text out (the pass tests' tool). */
@@ -274,7 +407,7 @@ int main(int argc, char **argv)
 	if (!o.cmd)
 		return usage_error("no command given%s", "");
 	if (strcmp(o.cmd, "run") && strcmp(o.cmd, "ir") && strcmp(o.cmd, "info") &&
-	    strcmp(o.cmd, "opt"))
+	    strcmp(o.cmd, "opt") && strcmp(o.cmd, "compile"))
 		return usage_error("unknown command '%s'", o.cmd);
 	if (!o.model)
 		return usage_error("'%s' needs a file", o.cmd);
@@ -290,6 +423,9 @@ int main(int argc, char **argv)
 			return usage_error("'run' needs --tokens T.npy and -o OUT.npy%s",
 			                   "");
 	}
+
+	if (strcmp(o.cmd, "compile") == 0 && !o.out)
+		return usage_error("'compile' needs -o OUT%s", "");
 
 	diag_init(&d);
 	Arena *a = arena_new();
@@ -307,6 +443,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(o.cmd, "info") == 0) {
 		print_info(m, g);
 		rc = 0;
+	} else if (strcmp(o.cmd, "compile") == 0) {
+		rc = cmd_compile(&o, m, g, &d);
 	} else {
 		rc = cmd_run(&o, m, g, &d);
 	}

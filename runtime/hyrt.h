@@ -26,6 +26,7 @@
 #ifndef HYENAC_HYRT_H
 #define HYENAC_HYRT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,38 @@ void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
  * [B, L, C] channels-last; k is [L, C]. Plans are made once per size. */
 void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
                        int64_t L, int64_t C);
+
+/* The same convolution by the definition, accumulated in double: slow,
+ * exact to float rounding; the reference that tests hold the FFT to. */
+void hyrt_longconv_direct(float *y, const float *u, const float *k,
+                          int64_t B, int64_t L, int64_t C);
+
+/* ---- the packed weight blob (runtime/weights.c) ---------------------- */
+
+struct Diag;
+
+/* A blob mapped read-only from a file. data is page aligned; it stays
+ * valid until hyrt_blob_close(). bytes may be 0 (data is then non-NULL
+ * but must not be read). */
+typedef struct HyrtBlob {
+	const void *data;
+	size_t bytes;
+	void *map;        /* what munmap() takes, NULL when nothing mapped */
+	size_t map_bytes;
+} HyrtBlob;
+
+/* Map the blob that the trailer at the end of path describes, checking
+ * the magic, that blob and trailer end the file exactly, that the offset
+ * is page aligned, and that the blob holds expect_bytes (the model's
+ * hyenac_meta[HYRT_META_WEIGHT_BYTES]). Model binaries pass
+ * "/proc/self/exe". On failure: one line in d, false, nothing mapped. */
+bool hyrt_blob_open(HyrtBlob *b, const char *path, uint64_t expect_bytes,
+                    struct Diag *d);
+void hyrt_blob_close(HyrtBlob *b);
+/* Pad the file at path with zeros to a multiple of 4096 bytes, then append
+ * n bytes of blob and a HyrtTrailer. On failure the file is cut back to
+ * its old size and d says why. */
+bool hyrt_append_blob(const char *path, const void *blob, size_t n,
+                      struct Diag *d);
 
 #endif

@@ -1,0 +1,1191 @@
+/*
+ * emit.c - a typed Graph to one LLVM module that implements the contract
+ * of runtime/hyrt.h, through the LLVM 19 C API only.
+ *
+ * Every computing node (all but input and weight) becomes one internal
+ * function named after it, `void @name(ptr out, ptr src0.., i64 B, i64 L)`,
+ * specialised to the node's constant dims: only B and L stay runtime
+ * values, so the inner loops have constant trip counts and strides that
+ * the loop vectoriser can use. hyenac_run calls the kernels in graph order;
+ * a weight is the blob plus its offset, the input is the tokens pointer,
+ * a node that is graph output i writes straight into outputs[i], and every
+ * other node gets its own 64-byte aligned slice of scratch, laid out by a
+ * simple bump (memory reuse is a later pass, not this one).
+ *
+ * Kernels are plain loops (loop_open/loop_close) with accumulators in
+ * allocas that mem2reg promotes. Reductions carry reassoc+contract so
+ * they vectorise; nothing else is fast-math. Transcendentals call libm:
+ * float versions where float is all the model needs (sin, gelu), double
+ * where the interpreter's double result is cheaply reached (expmod,
+ * pos_emb). The long convolution is a direct kernel, a call to the
+ * runtime's hyrt_longconv_fft, or a run-time choice between them.
+ *
+ * All LLVM handles of a compilation live in one CgContext (the public
+ * CgModule). Its LLVMContext belongs to an ORC ThreadSafeContext so that
+ * jit.c can take the module over without copying it.
+ */
+#include "codegen.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* At and above this L, CG_CONV_AUTO takes the FFT. */
+enum { DIRECT_MAX_L = 64 };
+
+/* Functions the kernels call. ORDER EXT: ext_sig[] follows. */
+typedef enum {
+	EXT_SINF,
+	EXT_TANHF,
+	EXT_ERFF,
+	EXT_EXP,
+	EXT_SIN,
+	EXT_COS,
+	EXT_FFT,
+	EXT_COUNT
+} Ext;
+
+typedef enum { SIG_F32_F32, SIG_F64_F64, SIG_FFT } ExtSig;
+
+static const struct {
+	const char *name;
+	ExtSig sig;
+} ext_sig[] = {
+	[EXT_SINF] = {"sinf", SIG_F32_F32},
+	[EXT_TANHF] = {"tanhf", SIG_F32_F32},
+	[EXT_ERFF] = {"erff", SIG_F32_F32},
+	[EXT_EXP] = {"exp", SIG_F64_F64},
+	[EXT_SIN] = {"sin", SIG_F64_F64},
+	[EXT_COS] = {"cos", SIG_F64_F64},
+	[EXT_FFT] = {"hyrt_longconv_fft", SIG_FFT},
+};
+_Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
+
+/* Fast-math for reductions: reordering and fused multiply-add only. */
+#define FM_RED (LLVMFastMathAllowReassoc | LLVMFastMathAllowContract)
+
+typedef struct CgModule {
+	/* LLVM, owned */
+	LLVMOrcThreadSafeContextRef tsc;
+	LLVMContextRef ctx; /* tsc's */
+	LLVMModuleRef mod;
+	LLVMBuilderRef b;
+	LLVMTargetMachineRef tm;
+	char *triple, *cpu, *features; /* LLVM messages */
+	/* types and declarations */
+	LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_f64, t_ptr;
+	LLVMValueRef ext[EXT_COUNT];
+	LLVMTypeRef ext_ty[EXT_COUNT];
+	/* the compilation */
+	const Graph *g;
+	const CgWeights *w;
+	const CgOptions *o;
+	/* the function being emitted */
+	LLVMValueRef fn;
+	LLVMBasicBlockRef entry, body; /* allocas go to entry */
+	LLVMValueRef B, L;
+} CgContext;
+
+/* ---- weights ---------------------------------------------------------- */
+
+static size_t align_up(size_t n, size_t a)
+{
+	return (n + a - 1) / a * a;
+}
+
+void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w)
+{
+	size_t at = 0;
+
+	w->offset = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *w->offset);
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		size_t numel;
+
+		w->offset[i] = SIZE_MAX;
+		if (n->op != OP_WEIGHT)
+			continue;
+		HY_ASSERT(ir_type_numel(&n->type, 0, 0, &numel));
+		at = align_up(at, CG_WEIGHT_ALIGN);
+		w->offset[i] = at;
+		at += numel * sizeof(float);
+	}
+	w->bytes = align_up(at, CG_WEIGHT_ALIGN);
+}
+
+void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob)
+{
+	memset(blob, 0, w->bytes);
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		size_t numel;
+
+		if (n->op != OP_WEIGHT)
+			continue;
+		HY_ASSERT(n->data && w->offset[i] != SIZE_MAX);
+		HY_ASSERT(ir_type_numel(&n->type, 0, 0, &numel));
+		memcpy((char *)blob + w->offset[i], n->data,
+		       numel * sizeof(float));
+	}
+}
+
+/* ---- small builders --------------------------------------------------- */
+
+static LLVMValueRef i64c(CgContext *c, int64_t v)
+{
+	return LLVMConstInt(c->t_i64, (unsigned long long)v, 1);
+}
+
+static LLVMValueRef f32c(CgContext *c, double v)
+{
+	return LLVMConstReal(c->t_f32, (float)v);
+}
+
+static LLVMValueRef f64c(CgContext *c, double v)
+{
+	return LLVMConstReal(c->t_f64, v);
+}
+
+static LLVMValueRef add(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildNSWAdd(c->b, a, b, "");
+}
+
+static LLVMValueRef sub(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildNSWSub(c->b, a, b, "");
+}
+
+static LLVMValueRef mul(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildNSWMul(c->b, a, b, "");
+}
+
+/* Set fast-math flags on v where it is an instruction that takes them. */
+static LLVMValueRef fmf(LLVMValueRef v, LLVMFastMathFlags f)
+{
+	if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
+		LLVMSetFastMathFlags(v, f);
+	return v;
+}
+
+static LLVMValueRef f_add(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildFAdd(c->b, a, b, "");
+}
+
+static LLVMValueRef f_mul(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildFMul(c->b, a, b, "");
+}
+
+/* acc + a * b, free to fuse and to reorder (a reduction step). */
+static LLVMValueRef fmadd_red(CgContext *c, LLVMValueRef acc, LLVMValueRef a,
+                              LLVMValueRef b)
+{
+	return fmf(f_add(c, acc, fmf(f_mul(c, a, b), FM_RED)), FM_RED);
+}
+
+/* The value of dim d in the current function. */
+static LLVMValueRef dimv(CgContext *c, int64_t d)
+{
+	if (d == DIM_B)
+		return c->B;
+	if (d == DIM_L)
+		return c->L;
+	HY_ASSERT(d >= 0);
+	return i64c(c, d);
+}
+
+/* Product of dims [from, to) of t. */
+static LLVMValueRef numel(CgContext *c, const TensorType *t, int from, int to)
+{
+	LLVMValueRef n = i64c(c, 1);
+	for (int i = from; i < to; i++)
+		n = mul(c, n, dimv(c, t->dim[i]));
+	return n;
+}
+
+static LLVMValueRef numel_all(CgContext *c, const TensorType *t)
+{
+	return numel(c, t, 0, t->rank);
+}
+
+static LLVMValueRef elem(CgContext *c, LLVMTypeRef t, LLVMValueRef p,
+                         LLVMValueRef i)
+{
+	return LLVMBuildInBoundsGEP2(c->b, t, p, &i, 1, "");
+}
+
+static LLVMValueRef ld(CgContext *c, LLVMValueRef p, LLVMValueRef i)
+{
+	return LLVMBuildLoad2(c->b, c->t_f32, elem(c, c->t_f32, p, i), "");
+}
+
+static void st(CgContext *c, LLVMValueRef p, LLVMValueRef i, LLVMValueRef v)
+{
+	LLVMBuildStore(c->b, v, elem(c, c->t_f32, p, i));
+}
+
+static LLVMValueRef ld_var(CgContext *c, LLVMTypeRef t, LLVMValueRef var)
+{
+	return LLVMBuildLoad2(c->b, t, var, "");
+}
+
+/* A local variable: an alloca in the entry block, promoted by mem2reg. */
+static LLVMValueRef var(CgContext *c, LLVMTypeRef t, LLVMValueRef init,
+                        const char *name)
+{
+	LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+	LLVMValueRef v;
+
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	v = LLVMBuildAlloca(c->b, t, name);
+	LLVMPositionBuilderAtEnd(c->b, here);
+	if (init)
+		LLVMBuildStore(c->b, init, v);
+	return v;
+}
+
+static LLVMValueRef call_ext(CgContext *c, Ext e, LLVMValueRef *args, int n)
+{
+	return LLVMBuildCall2(c->b, c->ext_ty[e], c->ext[e], args, (unsigned)n,
+	                      "");
+}
+
+static LLVMValueRef call1(CgContext *c, Ext e, LLVMValueRef x)
+{
+	return call_ext(c, e, &x, 1);
+}
+
+/* llvm.NAME.<t>(x), e.g. "llvm.sqrt" on f32. */
+static LLVMValueRef intrinsic1(CgContext *c, const char *name, LLVMTypeRef t,
+                               LLVMValueRef x)
+{
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	LLVMValueRef fn;
+
+	HY_ASSERT(id != 0);
+	fn = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), fn,
+	                      &x, 1, "");
+}
+
+/* ---- loops ------------------------------------------------------------ */
+
+/* for (i = lo; i < hi; i++): loop_open returns i and leaves the builder
+ * in the body; loop_close ends the body and continues after the loop. */
+typedef struct Loop {
+	LLVMValueRef i;
+	LLVMBasicBlockRef head, exit;
+} Loop;
+
+static LLVMValueRef loop_open(CgContext *c, Loop *lp, LLVMValueRef lo,
+                              LLVMValueRef hi, const char *name)
+{
+	LLVMBasicBlockRef pre = LLVMGetInsertBlock(c->b);
+	LLVMBasicBlockRef body;
+	char buf[64];
+
+	snprintf(buf, sizeof buf, "%s.head", name);
+	lp->head = LLVMAppendBasicBlockInContext(c->ctx, c->fn, buf);
+	snprintf(buf, sizeof buf, "%s.body", name);
+	body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, buf);
+	snprintf(buf, sizeof buf, "%s.exit", name);
+	lp->exit = LLVMAppendBasicBlockInContext(c->ctx, c->fn, buf);
+	LLVMBuildBr(c->b, lp->head);
+	LLVMPositionBuilderAtEnd(c->b, lp->head);
+	lp->i = LLVMBuildPhi(c->b, c->t_i64, name);
+	LLVMAddIncoming(lp->i, &lo, &pre, 1);
+	LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, lp->i, hi, ""),
+	                body, lp->exit);
+	LLVMPositionBuilderAtEnd(c->b, body);
+	return lp->i;
+}
+
+static void loop_close(CgContext *c, Loop *lp)
+{
+	LLVMBasicBlockRef end = LLVMGetInsertBlock(c->b);
+	LLVMValueRef next = LLVMBuildNSWAdd(c->b, lp->i, i64c(c, 1), "");
+
+	LLVMBuildBr(c->b, lp->head);
+	LLVMAddIncoming(lp->i, &next, &end, 1);
+	LLVMPositionBuilderAtEnd(c->b, lp->exit);
+}
+
+/* ---- functions -------------------------------------------------------- */
+
+static void add_enum_attr(CgContext *c, LLVMValueRef fn, unsigned idx,
+                          const char *name)
+{
+	unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+
+	HY_ASSERT(kind != 0);
+	LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(c->ctx, kind, 0));
+}
+
+/* What every function we define carries: the target it was tuned for
+ * (so that the JIT's code generator agrees with the optimiser), and that
+ * it throws nothing. */
+static void fn_attrs(CgContext *c, LLVMValueRef fn)
+{
+	LLVMAddAttributeAtIndex(
+	    fn, LLVMAttributeFunctionIndex,
+	    LLVMCreateStringAttribute(c->ctx, "target-cpu", 10, c->cpu,
+	                              (unsigned)strlen(c->cpu)));
+	LLVMAddAttributeAtIndex(
+	    fn, LLVMAttributeFunctionIndex,
+	    LLVMCreateStringAttribute(c->ctx, "target-features", 15, c->features,
+	                              (unsigned)strlen(c->features)));
+	add_enum_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
+}
+
+/* Start `void @name(ptr out, ptr src.., i64 B, i64 L)` for n; the builder
+ * is left in its body. Every pointer is noalias: out is a fresh region and
+ * the sources are only read. */
+static LLVMValueRef kernel_begin(CgContext *c, const Node *n, const char *name,
+                                 LLVMValueRef *out, LLVMValueRef *src)
+{
+	LLVMTypeRef pt[IR_MAX_SRC + 3];
+	int np = n->nsrc + 3;
+
+	for (int i = 0; i <= n->nsrc; i++)
+		pt[i] = c->t_ptr;
+	pt[n->nsrc + 1] = pt[n->nsrc + 2] = c->t_i64;
+	c->fn = LLVMAddFunction(c->mod, name,
+	                        LLVMFunctionType(c->t_void, pt, (unsigned)np, 0));
+	LLVMSetLinkage(c->fn, LLVMInternalLinkage);
+	fn_attrs(c, c->fn);
+	for (int i = 0; i <= n->nsrc; i++) {
+		add_enum_attr(c, c->fn, (unsigned)i + 1, "noalias");
+		add_enum_attr(c, c->fn, (unsigned)i + 1, "nocapture");
+	}
+	*out = LLVMGetParam(c->fn, 0);
+	LLVMSetValueName2(*out, "out", 3);
+	for (int i = 0; i < n->nsrc; i++) {
+		src[i] = LLVMGetParam(c->fn, (unsigned)i + 1);
+		LLVMSetValueName2(src[i], n->src[i]->name,
+		                  strlen(n->src[i]->name));
+	}
+	c->B = LLVMGetParam(c->fn, (unsigned)n->nsrc + 1);
+	c->L = LLVMGetParam(c->fn, (unsigned)n->nsrc + 2);
+	LLVMSetValueName2(c->B, "B", 1);
+	LLVMSetValueName2(c->L, "L", 1);
+	c->entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
+	c->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "start");
+	LLVMPositionBuilderAtEnd(c->b, c->body);
+	return c->fn;
+}
+
+static void kernel_end(CgContext *c)
+{
+	LLVMBuildRetVoid(c->b);
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	LLVMBuildBr(c->b, c->body);
+}
+
+/* ---- kernels ---------------------------------------------------------- */
+
+/* out[t, :] = table[tokens[t], :]; ids were checked by the caller. */
+static void k_embed(CgContext *c, const Node *n, LLVMValueRef out,
+                    LLVMValueRef *s)
+{
+	LLVMValueRef D = i64c(c, n->src[0]->type.dim[1]);
+	Loop lt, ld_;
+
+	LLVMValueRef t = loop_open(c, &lt, i64c(c, 0),
+	                           numel_all(c, &n->src[1]->type), "t");
+	LLVMValueRef id = LLVMBuildLoad2(c->b, c->t_i32,
+	                                 elem(c, c->t_i32, s[1], t), "id");
+	LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, id, c->t_i64, ""), D);
+	LLVMValueRef orow = mul(c, t, D);
+	LLVMValueRef d = loop_open(c, &ld_, i64c(c, 0), D, "d");
+	st(c, out, add(c, orow, d), ld(c, s[0], add(c, row, d)));
+	loop_close(c, &ld_);
+	loop_close(c, &lt);
+}
+
+/* Two passes in float per row: mean, then the centred variance. */
+static void k_layernorm(CgContext *c, const Node *n, LLVMValueRef out,
+                        LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	int64_t Dn = t->dim[t->rank - 1];
+	LLVMValueRef D = i64c(c, Dn), invD = f32c(c, 1.0 / (double)Dn);
+	LLVMValueRef sum = var(c, c->t_f32, NULL, "sum");
+	LLVMValueRef sq = var(c, c->t_f32, NULL, "sq");
+	Loop lr, l1, l2, l3;
+
+	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), numel(c, t, 0, t->rank - 1),
+	                           "r");
+	LLVMValueRef base = mul(c, r, D);
+	LLVMBuildStore(c->b, f32c(c, 0), sum);
+	LLVMValueRef k = loop_open(c, &l1, i64c(c, 0), D, "k1");
+	LLVMBuildStore(c->b,
+	               fmf(f_add(c, ld_var(c, c->t_f32, sum),
+	                        ld(c, s[0], add(c, base, k))),
+	                   FM_RED),
+	               sum);
+	loop_close(c, &l1);
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, ld_var(c, c->t_f32, sum),
+	                                  f32c(c, (double)Dn), "mean");
+	LLVMBuildStore(c->b, f32c(c, 0), sq);
+	k = loop_open(c, &l2, i64c(c, 0), D, "k2");
+	LLVMValueRef x = LLVMBuildFSub(c->b, ld(c, s[0], add(c, base, k)), mean,
+	                               "");
+	LLVMBuildStore(c->b, fmadd_red(c, ld_var(c, c->t_f32, sq), x, x), sq);
+	loop_close(c, &l2);
+	LLVMValueRef v = f_add(c, f_mul(c, ld_var(c, c->t_f32, sq), invD),
+	                      f32c(c, n->fattr[0]));
+	LLVMValueRef inv = LLVMBuildFDiv(c->b, f32c(c, 1.0),
+	                                 intrinsic1(c, "llvm.sqrt", c->t_f32, v),
+	                                 "inv");
+	k = loop_open(c, &l3, i64c(c, 0), D, "k3");
+	LLVMValueRef i = add(c, base, k);
+	x = LLVMBuildFSub(c->b, ld(c, s[0], i), mean, "");
+	st(c, out, i, f_add(c, f_mul(c, f_mul(c, x, inv), ld(c, s[1], k)),
+	                   ld(c, s[2], k)));
+	loop_close(c, &l3);
+	loop_close(c, &lr);
+}
+
+/* out[r, j] = x[r, :] . w[j, :] + b[j] */
+static void k_linear(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	const TensorType *t = &n->src[0]->type;
+	LLVMValueRef K = i64c(c, t->dim[t->rank - 1]);
+	LLVMValueRef N = i64c(c, n->src[1]->type.dim[0]);
+	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
+	Loop lr, lj, lk;
+
+	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), numel(c, t, 0, t->rank - 1),
+	                           "r");
+	LLVMValueRef xb = mul(c, r, K), ob = mul(c, r, N);
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), N, "j");
+	LLVMValueRef wb = mul(c, j, K);
+	LLVMBuildStore(c->b, f32c(c, 0), acc);
+	LLVMValueRef k = loop_open(c, &lk, i64c(c, 0), K, "k");
+	LLVMBuildStore(c->b,
+	               fmadd_red(c, ld_var(c, c->t_f32, acc),
+	                         ld(c, s[0], add(c, xb, k)),
+	                         ld(c, s[1], add(c, wb, k))),
+	               acc);
+	loop_close(c, &lk);
+	LLVMValueRef y = ld_var(c, c->t_f32, acc);
+	if (n->nsrc == 3)
+		y = f_add(c, y, ld(c, s[2], j));
+	st(c, out, add(c, ob, j), y);
+	loop_close(c, &lj);
+	loop_close(c, &lr);
+}
+
+/* Causal depthwise: y[t,c] = bias[c] + sum_{j >= K-1-t} w[c,j] x[t-K+1+j,c] */
+static void k_dwconv(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	LLVMValueRef Ln = dimv(c, t->dim[1]), C = i64c(c, t->dim[2]);
+	int64_t Kn = n->src[1]->type.dim[1];
+	LLVMValueRef K = i64c(c, Kn), Km1 = i64c(c, Kn - 1);
+	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
+	Loop lb, lt, lc, lj;
+
+	LLVMValueRef b = loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
+	LLVMValueRef bl = mul(c, b, Ln);
+	LLVMValueRef tt = loop_open(c, &lt, i64c(c, 0), Ln, "t");
+	LLVMValueRef row = mul(c, add(c, bl, tt), C);
+	LLVMValueRef lo = LLVMBuildSelect(
+	    c->b, LLVMBuildICmp(c->b, LLVMIntSLT, tt, Km1, ""), sub(c, Km1, tt),
+	    i64c(c, 0), "lo");
+	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), C, "c");
+	LLVMBuildStore(c->b, n->nsrc == 3 ? ld(c, s[2], ch) : f32c(c, 0), acc);
+	LLVMValueRef j = loop_open(c, &lj, lo, K, "j");
+	LLVMValueRef src = sub(c, add(c, tt, j), Km1);
+	LLVMValueRef x = ld(c, s[0], add(c, mul(c, add(c, bl, src), C), ch));
+	LLVMValueRef w = ld(c, s[1], add(c, mul(c, ch, K), j));
+	LLVMBuildStore(c->b, f_add(c, ld_var(c, c->t_f32, acc), f_mul(c, w, x)),
+	               acc);
+	loop_close(c, &lj);
+	st(c, out, add(c, row, ch), ld_var(c, c->t_f32, acc));
+	loop_close(c, &lc);
+	loop_close(c, &lt);
+	loop_close(c, &lb);
+}
+
+/* Direct causal convolution, accumulated in out along s for every t. */
+static void k_longconv_direct(CgContext *c, const Node *n, LLVMValueRef out,
+                              LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	LLVMValueRef Ln = dimv(c, t->dim[1]), C = i64c(c, t->dim[2]);
+	Loop lb, lt, lz, ls, lc;
+
+	LLVMValueRef b = loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
+	LLVMValueRef bl = mul(c, b, Ln);
+	LLVMValueRef tt = loop_open(c, &lt, i64c(c, 0), Ln, "t");
+	LLVMValueRef ob = mul(c, add(c, bl, tt), C);
+	LLVMValueRef ch = loop_open(c, &lz, i64c(c, 0), C, "z");
+	st(c, out, add(c, ob, ch), f32c(c, 0));
+	loop_close(c, &lz);
+	LLVMValueRef ss = loop_open(c, &ls, i64c(c, 0), add(c, tt, i64c(c, 1)),
+	                            "s");
+	LLVMValueRef ub = mul(c, add(c, bl, ss), C);
+	LLVMValueRef kb = mul(c, sub(c, tt, ss), C);
+	ch = loop_open(c, &lc, i64c(c, 0), C, "c");
+	LLVMValueRef oi = add(c, ob, ch);
+	st(c, out, oi,
+	   fmadd_red(c, ld(c, out, oi), ld(c, s[1], add(c, kb, ch)),
+	             ld(c, s[0], add(c, ub, ch))));
+	loop_close(c, &lc);
+	loop_close(c, &ls);
+	loop_close(c, &lt);
+	loop_close(c, &lb);
+}
+
+static void call_fft(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	LLVMValueRef a[] = {out, s[0], s[1], dimv(c, t->dim[0]),
+	                    dimv(c, t->dim[1]), i64c(c, t->dim[2])};
+
+	call_ext(c, EXT_FFT, a, 6);
+}
+
+/* The mode a long convolution is compiled in: AUTO becomes DIRECT when
+ * no L the code is compiled for reaches the switch. */
+static CgConv conv_mode(const CgOptions *o)
+{
+	if (o->conv == CG_CONV_AUTO && o->max_len > 0 &&
+	    o->max_len < DIRECT_MAX_L)
+		return CG_CONV_DIRECT;
+	return o->conv;
+}
+
+/* The node's function: the direct kernel, the FFT, or a choice by L. */
+static void k_longconv(CgContext *c, const Node *n, LLVMValueRef out,
+                       LLVMValueRef *s, LLVMValueRef direct)
+{
+	LLVMValueRef a[] = {out, s[0], s[1], c->B, c->L};
+
+	if (conv_mode(c->o) == CG_CONV_FFT) {
+		call_fft(c, n, out, s);
+		return;
+	}
+	if (conv_mode(c->o) == CG_CONV_DIRECT) {
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, 5,
+		               "");
+		return;
+	}
+	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "direct");
+	LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fft");
+	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "done");
+	LLVMBuildCondBr(c->b,
+	                LLVMBuildICmp(c->b, LLVMIntSLT, dimv(c, n->type.dim[1]),
+	                              i64c(c, DIRECT_MAX_L), ""),
+	                bd, bf);
+	LLVMPositionBuilderAtEnd(c->b, bd);
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, 5, "");
+	LLVMBuildBr(c->b, bj);
+	LLVMPositionBuilderAtEnd(c->b, bf);
+	call_fft(c, n, out, s);
+	LLVMBuildBr(c->b, bj);
+	LLVMPositionBuilderAtEnd(c->b, bj);
+}
+
+/* Copy [outer, start:start+len, inner] as 32-bit words (any dtype). */
+static void k_slice(CgContext *c, const Node *n, LLVMValueRef out,
+                    LLVMValueRef *s)
+{
+	const TensorType *t = &n->src[0]->type;
+	int axis = (int)n->iattr[0];
+	LLVMValueRef inner = numel(c, t, axis + 1, t->rank);
+	LLVMValueRef chunk = mul(c, dimv(c, n->type.dim[axis]), inner);
+	LLVMValueRef sd = dimv(c, t->dim[axis]);
+	Loop lo, lj;
+
+	LLVMValueRef i = loop_open(c, &lo, i64c(c, 0), numel(c, t, 0, axis), "i");
+	LLVMValueRef ob = mul(c, i, chunk);
+	LLVMValueRef sb = mul(c, add(c, mul(c, i, sd), i64c(c, n->iattr[1])),
+	                      inner);
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), chunk, "j");
+	LLVMValueRef v = LLVMBuildLoad2(c->b, c->t_i32,
+	                                elem(c, c->t_i32, s[0], add(c, sb, j)),
+	                                "");
+	LLVMBuildStore(c->b, v, elem(c, c->t_i32, out, add(c, ob, j)));
+	loop_close(c, &lj);
+	loop_close(c, &lo);
+}
+
+/* numpy broadcasting aligned on the last axis: one loop per output axis,
+ * each operand indexed through its own strides (0 on a broadcast axis). */
+static void k_binary(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	const TensorType *o = &n->type;
+	int R = o->rank;
+	LLVMValueRef stride[2][IR_MAX_RANK], idx[3];
+	Loop lp[IR_MAX_RANK];
+
+	for (int a = 0; a < 2; a++) {
+		const TensorType *t = &n->src[a]->type;
+		LLVMValueRef acc = i64c(c, 1);
+		for (int k = R - 1; k >= 0; k--) {
+			int ka = k - (R - t->rank);
+			if (ka < 0 || t->dim[ka] == 1) {
+				stride[a][k] = i64c(c, 0);
+				continue;
+			}
+			stride[a][k] = acc;
+			acc = mul(c, acc, dimv(c, t->dim[ka]));
+		}
+	}
+	idx[0] = idx[1] = idx[2] = i64c(c, 0);
+	for (int k = 0; k < R; k++) {
+		char name[16];
+		snprintf(name, sizeof name, "i%d", k);
+		LLVMValueRef i = loop_open(c, &lp[k], i64c(c, 0), dimv(c, o->dim[k]),
+		                           name);
+		idx[0] = add(c, idx[0], mul(c, i, stride[0][k]));
+		idx[1] = add(c, idx[1], mul(c, i, stride[1][k]));
+		idx[2] = add(c, mul(c, idx[2], dimv(c, o->dim[k])), i);
+	}
+	LLVMValueRef x = ld(c, s[0], idx[0]), y = ld(c, s[1], idx[1]);
+	st(c, out, idx[2], n->op == OP_ADD ? f_add(c, x, y) : f_mul(c, x, y));
+	for (int k = R - 1; k >= 0; k--)
+		loop_close(c, &lp[k]);
+}
+
+static LLVMValueRef unary(CgContext *c, OpKind op, LLVMValueRef x)
+{
+	switch (op) {
+	case OP_SIN:
+		return call1(c, EXT_SINF, x);
+	case OP_GELU_TANH: {
+		/* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+		LLVMValueRef x3 = f_mul(c, f_mul(c, x, x), x);
+		LLVMValueRef in = f_mul(c, f32c(c, 0.7978845608028654),
+		                       f_add(c, x, f_mul(c, f32c(c, 0.044715), x3)));
+		LLVMValueRef th = call1(c, EXT_TANHF, in);
+		return f_mul(c, f_mul(c, f32c(c, 0.5), x),
+		            f_add(c, f32c(c, 1.0), th));
+	}
+	case OP_GELU: {
+		LLVMValueRef e = call1(c, EXT_ERFF, f_mul(c, x, f32c(c, M_SQRT1_2)));
+		return f_mul(c, f_mul(c, f32c(c, 0.5), x), f_add(c, f32c(c, 1.0), e));
+	}
+	case OP_RELU:
+		return LLVMBuildSelect(
+		    c->b, LLVMBuildFCmp(c->b, LLVMRealOGT, x, f32c(c, 0), ""), x,
+		    f32c(c, 0), "");
+	default:
+		hy_die("not a unary op: %s", ir_op_info(op)->name);
+	}
+}
+
+static void k_unary(CgContext *c, const Node *n, LLVMValueRef out,
+                    LLVMValueRef *s)
+{
+	Loop l;
+	LLVMValueRef i = loop_open(c, &l, i64c(c, 0), numel_all(c, &n->type),
+	                           "i");
+
+	st(c, out, i, unary(c, n->op, ld(c, s[0], i)));
+	loop_close(c, &l);
+}
+
+/* h * (exp(-t |delta|) + shift), in double as the interpreter has it. */
+static void k_expmod(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	LLVMValueRef C = i64c(c, n->type.dim[1]);
+	Loop lr, lc;
+
+	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), dimv(c, n->type.dim[0]),
+	                           "r");
+	LLVMValueRef nt = LLVMBuildFNeg(
+	    c->b, LLVMBuildFPExt(c->b, ld(c, s[1], r), c->t_f64, ""), "");
+	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), C, "c");
+	LLVMValueRef i = add(c, mul(c, r, C), ch);
+	LLVMValueRef dl = LLVMBuildFPExt(c->b, ld(c, s[2], ch), c->t_f64, "");
+	LLVMValueRef e = call1(c, EXT_EXP,
+	                       f_mul(c, nt, intrinsic1(c, "llvm.fabs", c->t_f64,
+	                                              dl)));
+	LLVMValueRef h = LLVMBuildFPExt(c->b, ld(c, s[0], i), c->t_f64, "");
+	LLVMValueRef y = f_mul(c, h, f_add(c, e, f64c(c, n->fattr[0])));
+	st(c, out, i, LLVMBuildFPTrunc(c->b, y, c->t_f32, ""));
+	loop_close(c, &lc);
+	loop_close(c, &lr);
+}
+
+/* [t, cos(f w), -sin(f w)] per position, in double; the band frequencies
+ * are constants computed here exactly as the interpreter computes them. */
+static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out)
+{
+	int64_t lmax = n->iattr[0], E = n->iattr[1], bands = (E - 1) / 2;
+	LLVMValueRef *f = calloc((size_t)bands + 1, sizeof *f);
+	Loop li, lj;
+
+	HY_ASSERT(f);
+	for (int64_t j = 0; j < bands; j++)
+		f[j] = f64c(c, bands > 1 ? 1e-4 + (double)j *
+		                                      ((double)(bands - 1) - 1e-4) /
+		                                      (double)(bands - 1)
+		                         : 1e-4);
+	LLVMTypeRef at = LLVMArrayType2(c->t_f64, (uint64_t)bands);
+	LLVMValueRef tab = LLVMAddGlobal(c->mod, at, "pos_emb.freq");
+	LLVMSetInitializer(tab, LLVMConstArray2(c->t_f64, f, (uint64_t)bands));
+	LLVMSetGlobalConstant(tab, 1);
+	LLVMSetLinkage(tab, LLVMPrivateLinkage);
+	LLVMSetUnnamedAddress(tab, LLVMGlobalUnnamedAddr);
+	free(f);
+
+	LLVMValueRef i = loop_open(c, &li, i64c(c, 0), dimv(c, n->type.dim[0]),
+	                           "i");
+	LLVMValueRef di = LLVMBuildSIToFP(c->b, i, c->t_f64, "");
+	LLVMValueRef w = LLVMBuildFDiv(c->b, f_mul(c, f64c(c, 2.0 * M_PI), di),
+	                               f64c(c, (double)lmax), "w");
+	LLVMValueRef row = mul(c, i, i64c(c, E));
+	LLVMValueRef t0 = lmax > 1 ? LLVMBuildFDiv(c->b, di,
+	                                           f64c(c, (double)(lmax - 1)),
+	                                           "")
+	                           : f64c(c, 0.0);
+	st(c, out, row, LLVMBuildFPTrunc(c->b, t0, c->t_f32, ""));
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), i64c(c, bands), "j");
+	LLVMValueRef fj = LLVMBuildLoad2(c->b, c->t_f64,
+	                                 elem(c, c->t_f64, tab, j), "f");
+	LLVMValueRef a = f_mul(c, fj, w);
+	LLVMValueRef cs = call1(c, EXT_COS, a);
+	LLVMValueRef sn = LLVMBuildFNeg(c->b, call1(c, EXT_SIN, a), "");
+	LLVMValueRef base = add(c, row, add(c, j, i64c(c, 1)));
+	st(c, out, base, LLVMBuildFPTrunc(c->b, cs, c->t_f32, ""));
+	st(c, out, add(c, base, i64c(c, bands)),
+	   LLVMBuildFPTrunc(c->b, sn, c->t_f32, ""));
+	loop_close(c, &lj);
+	loop_close(c, &li);
+}
+
+/* The function that computes n. */
+static LLVMValueRef emit_kernel(CgContext *c, const Node *n)
+{
+	LLVMValueRef out, s[IR_MAX_SRC], fn, direct = NULL;
+
+	if (n->op == OP_LONGCONV && conv_mode(c->o) != CG_CONV_FFT) {
+		char name[256];
+		snprintf(name, sizeof name, "%s.direct", n->name);
+		direct = kernel_begin(c, n, name, &out, s);
+		k_longconv_direct(c, n, out, s);
+		kernel_end(c);
+	}
+	fn = kernel_begin(c, n, n->name, &out, s);
+	switch (n->op) {
+	case OP_POS_EMB:
+		k_pos_emb(c, n, out);
+		break;
+	case OP_EMBED:
+		k_embed(c, n, out, s);
+		break;
+	case OP_LAYERNORM:
+		k_layernorm(c, n, out, s);
+		break;
+	case OP_LINEAR:
+		k_linear(c, n, out, s);
+		break;
+	case OP_DWCONV:
+		k_dwconv(c, n, out, s);
+		break;
+	case OP_LONGCONV:
+		k_longconv(c, n, out, s, direct);
+		break;
+	case OP_SLICE:
+		k_slice(c, n, out, s);
+		break;
+	case OP_ADD:
+	case OP_MUL:
+		k_binary(c, n, out, s);
+		break;
+	case OP_SIN:
+	case OP_GELU_TANH:
+	case OP_GELU:
+	case OP_RELU:
+		k_unary(c, n, out, s);
+		break;
+	case OP_EXPMOD:
+		k_expmod(c, n, out, s);
+		break;
+	case OP_INPUT:
+	case OP_WEIGHT:
+	case OP_COUNT:
+		hy_die("no kernel for %s", ir_op_info(n->op)->name);
+	}
+	kernel_end(c);
+	return fn;
+}
+
+/* ---- the entry points ------------------------------------------------- */
+
+static bool computes(const Node *n)
+{
+	return n->op != OP_INPUT && n->op != OP_WEIGHT;
+}
+
+/* outidx[id]: the first output a computing node is, or -1. */
+static void output_slots(const Graph *g, int *outidx)
+{
+	for (int i = 0; i < g->nnodes; i++)
+		outidx[i] = -1;
+	for (int i = g->noutputs - 1; i >= 0; i--)
+		if (computes(g->outputs[i].node))
+			outidx[g->outputs[i].node->id] = i;
+}
+
+static LLVMValueRef bytes_of(CgContext *c, const TensorType *t)
+{
+	return mul(c, numel_all(c, t), i64c(c, 4));
+}
+
+/* The bump layout of scratch for the current function's B and L: off[id]
+ * for every node that lives there; returns the total. */
+static LLVMValueRef scratch_layout(CgContext *c, const int *outidx,
+                                   LLVMValueRef *off)
+{
+	const Graph *g = c->g;
+	LLVMValueRef at = i64c(c, 0);
+	LLVMValueRef mask = i64c(c, -(int64_t)CG_SCRATCH_ALIGN);
+
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (!computes(n) || outidx[i] >= 0)
+			continue;
+		off[i] = at;
+		LLVMValueRef sz = add(c, bytes_of(c, &n->type),
+		                      i64c(c, CG_SCRATCH_ALIGN - 1));
+		at = add(c, at, LLVMBuildAnd(c->b, sz, mask, ""));
+	}
+	return at;
+}
+
+/* A defined, exported function; c->B/c->L set from params bi/li. */
+static LLVMValueRef public_fn(CgContext *c, const char *name, LLVMTypeRef ret,
+                              LLVMTypeRef *pt, unsigned np)
+{
+	LLVMValueRef fn = LLVMAddFunction(c->mod, name,
+	                                  LLVMFunctionType(ret, pt, np, 0));
+	fn_attrs(c, fn);
+	return fn;
+}
+
+static void emit_scratch_bytes(CgContext *c, LLVMValueRef fn,
+                               const int *outidx, LLVMValueRef *off)
+{
+	c->fn = fn;
+	c->B = LLVMGetParam(fn, 0);
+	c->L = LLVMGetParam(fn, 1);
+	LLVMSetValueName2(c->B, "B", 1);
+	LLVMSetValueName2(c->L, "L", 1);
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	LLVMBuildRet(c->b, scratch_layout(c, outidx, off));
+}
+
+static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
+                     const int *outidx, LLVMValueRef *off, LLVMValueRef *at)
+{
+	const Graph *g = c->g;
+	LLVMValueRef weights = LLVMGetParam(fn, 0), tokens = LLVMGetParam(fn, 1);
+	LLVMValueRef outputs = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
+	static const char *pname[] = {"weights", "tokens", "B", "L", "outputs",
+	                              "scratch"};
+
+	for (unsigned i = 0; i < 6; i++)
+		LLVMSetValueName2(LLVMGetParam(fn, i), pname[i],
+		                  strlen(pname[i]));
+	c->fn = fn;
+	c->B = LLVMGetParam(fn, 2);
+	c->L = LLVMGetParam(fn, 3);
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	scratch_layout(c, outidx, off);
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		LLVMValueRef a[IR_MAX_SRC + 3];
+		if (n->op == OP_INPUT) {
+			at[i] = tokens;
+			continue;
+		}
+		if (n->op == OP_WEIGHT) {
+			LLVMValueRef o = i64c(c, (int64_t)c->w->offset[i]);
+			at[i] = LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
+			                              weights, &o, 1, n->name);
+			continue;
+		}
+		if (outidx[i] >= 0)
+			at[i] = LLVMBuildLoad2(
+			    c->b, c->t_ptr,
+			    elem(c, c->t_ptr, outputs, i64c(c, outidx[i])), n->name);
+		else
+			at[i] = LLVMBuildInBoundsGEP2(c->b,
+			                              LLVMInt8TypeInContext(c->ctx),
+			                              scratch, &off[i], 1, n->name);
+		a[0] = at[i];
+		for (int k = 0; k < n->nsrc; k++)
+			a[k + 1] = at[n->src[k]->id];
+		a[n->nsrc + 1] = c->B;
+		a[n->nsrc + 2] = c->L;
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kern[i]), kern[i], a,
+		               (unsigned)n->nsrc + 3, "");
+	}
+	/* Outputs that are not some node's own destination: copies. */
+	for (int i = 0; i < g->noutputs; i++) {
+		const Node *n = g->outputs[i].node;
+		if (computes(n) && outidx[n->id] == i)
+			continue;
+		LLVMValueRef dst = LLVMBuildLoad2(
+		    c->b, c->t_ptr, elem(c, c->t_ptr, outputs, i64c(c, i)), "");
+		LLVMBuildMemCpy(c->b, dst, 4, at[n->id], 4, bytes_of(c, &n->type));
+	}
+	LLVMBuildRetVoid(c->b);
+}
+
+static void emit_globals(CgContext *c, const int64_t *meta)
+{
+	LLVMValueRef v[HYRT_META_COUNT];
+	LLVMTypeRef at = LLVMArrayType2(c->t_i64, HYRT_META_COUNT);
+	size_t len = strlen(c->g->name);
+
+	for (int i = 0; i < HYRT_META_COUNT; i++)
+		v[i] = i64c(c, meta ? meta[i] : 0);
+	LLVMValueRef m = LLVMAddGlobal(c->mod, at, "hyenac_meta");
+	LLVMSetInitializer(m, LLVMConstArray2(c->t_i64, v, HYRT_META_COUNT));
+	LLVMSetGlobalConstant(m, 1);
+	LLVMValueRef s = LLVMConstStringInContext2(c->ctx, c->g->name, len, 0);
+	LLVMValueRef nm = LLVMAddGlobal(c->mod, LLVMTypeOf(s),
+	                                "hyenac_model_name");
+	LLVMSetInitializer(nm, s);
+	LLVMSetGlobalConstant(nm, 1);
+}
+
+static void declare_externals(CgContext *c)
+{
+	LLVMTypeRef f32 = c->t_f32, f64 = c->t_f64;
+	LLVMTypeRef fft[] = {c->t_ptr, c->t_ptr, c->t_ptr,
+	                     c->t_i64, c->t_i64, c->t_i64};
+
+	for (int e = 0; e < EXT_COUNT; e++) {
+		switch (ext_sig[e].sig) {
+		case SIG_F32_F32:
+			c->ext_ty[e] = LLVMFunctionType(f32, &f32, 1, 0);
+			break;
+		case SIG_F64_F64:
+			c->ext_ty[e] = LLVMFunctionType(f64, &f64, 1, 0);
+			break;
+		case SIG_FFT:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, fft, 6, 0);
+			break;
+		}
+		c->ext[e] = LLVMAddFunction(c->mod, ext_sig[e].name, c->ext_ty[e]);
+		add_enum_attr(c, c->ext[e], LLVMAttributeFunctionIndex,
+		              "nounwind");
+	}
+}
+
+/* ---- target and module ------------------------------------------------ */
+
+static bool make_target(CgContext *c, const CgOptions *o, Diag *d)
+{
+	LLVMTargetRef target;
+	char *err = NULL;
+
+	LLVMInitializeNativeTarget();
+	LLVMInitializeNativeAsmPrinter();
+	c->triple = LLVMGetDefaultTargetTriple();
+	c->cpu = o->cpu ? LLVMCreateMessage(o->cpu) : LLVMGetHostCPUName();
+	c->features = o->features ? LLVMCreateMessage(o->features)
+	              : o->cpu    ? LLVMCreateMessage("")
+	                          : LLVMGetHostCPUFeatures();
+	if (LLVMGetTargetFromTriple(c->triple, &target, &err)) {
+		diag_error(d, "target %s: %s", c->triple, err ? err : "unknown");
+		LLVMDisposeMessage(err);
+		return false;
+	}
+	c->tm = LLVMCreateTargetMachine(
+	    target, c->triple, c->cpu, c->features,
+	    o->opt_level > 0 ? LLVMCodeGenLevelAggressive : LLVMCodeGenLevelNone,
+	    LLVMRelocPIC, LLVMCodeModelDefault);
+	if (!c->tm) {
+		diag_error(d, "cannot make a target machine for %s (cpu %s)",
+		           c->triple, c->cpu);
+		return false;
+	}
+	return true;
+}
+
+static void make_module(CgContext *c)
+{
+	LLVMTargetDataRef dl;
+
+	c->tsc = LLVMOrcCreateNewThreadSafeContext();
+	c->ctx = LLVMOrcThreadSafeContextGetContext(c->tsc);
+	c->mod = LLVMModuleCreateWithNameInContext(c->g->name, c->ctx);
+	c->b = LLVMCreateBuilderInContext(c->ctx);
+	LLVMSetTarget(c->mod, c->triple);
+	dl = LLVMCreateTargetDataLayout(c->tm);
+	LLVMSetModuleDataLayout(c->mod, dl);
+	LLVMDisposeTargetData(dl);
+	c->t_void = LLVMVoidTypeInContext(c->ctx);
+	c->t_i1 = LLVMInt1TypeInContext(c->ctx);
+	c->t_i32 = LLVMInt32TypeInContext(c->ctx);
+	c->t_i64 = LLVMInt64TypeInContext(c->ctx);
+	c->t_f32 = LLVMFloatTypeInContext(c->ctx);
+	c->t_f64 = LLVMDoubleTypeInContext(c->ctx);
+	c->t_ptr = LLVMPointerTypeInContext(c->ctx, 0);
+}
+
+static bool optimize(CgContext *c, Diag *d)
+{
+	LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+	const char *passes = c->o->opt_level > 0 ? "default<O3>" : "default<O0>";
+	LLVMErrorRef err;
+	bool ok = true;
+
+	LLVMPassBuilderOptionsSetLoopVectorization(po, c->o->opt_level > 0);
+	LLVMPassBuilderOptionsSetSLPVectorization(po, c->o->opt_level > 0);
+	LLVMPassBuilderOptionsSetLoopUnrolling(po, c->o->opt_level > 0);
+	err = LLVMRunPasses(c->mod, passes, c->tm, po);
+	if (err) {
+		char *msg = LLVMGetErrorMessage(err);
+		diag_error(d, "LLVM passes %s: %s", passes, msg);
+		LLVMDisposeErrorMessage(msg);
+		ok = false;
+	}
+	LLVMDisposePassBuilderOptions(po);
+	return ok;
+}
+
+CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
+                  const int64_t meta[HYRT_META_COUNT], Diag *d)
+{
+	CgContext *c = calloc(1, sizeof *c);
+	int *outidx = NULL;
+	LLVMValueRef *kern = NULL, *off = NULL, *at = NULL;
+	char *err = NULL;
+
+	HY_ASSERT(c);
+	c->g = g;
+	c->w = w;
+	c->o = o;
+	if (!make_target(c, o, d))
+		goto fail;
+	make_module(c);
+	outidx = calloc((size_t)g->nnodes + 1, sizeof *outidx);
+	kern = calloc((size_t)g->nnodes + 1, sizeof *kern);
+	off = calloc((size_t)g->nnodes + 1, sizeof *off);
+	at = calloc((size_t)g->nnodes + 1, sizeof *at);
+	HY_ASSERT(outidx && kern && off && at);
+	output_slots(g, outidx);
+
+	/* The public names first, so that no kernel can take them. */
+	emit_globals(c, meta);
+	LLVMTypeRef sp[] = {c->t_i64, c->t_i64};
+	LLVMValueRef sb = public_fn(c, "hyenac_scratch_bytes", c->t_i64, sp, 2);
+	LLVMTypeRef rp[] = {c->t_ptr, c->t_ptr, c->t_i64,
+	                    c->t_i64, c->t_ptr, c->t_ptr};
+	LLVMValueRef run = public_fn(c, "hyenac_run", c->t_void, rp, 6);
+	declare_externals(c);
+
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (n->op == OP_INPUT)
+			HY_ASSERT(n->type.dtype == DT_I32);
+		if (computes(n))
+			kern[i] = emit_kernel(c, n);
+	}
+	emit_scratch_bytes(c, sb, outidx, off);
+	emit_run(c, run, kern, outidx, off, at);
+
+	if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &err))
+		hy_die("generated module does not verify: %.2000s", err);
+	LLVMDisposeMessage(err);
+	err = NULL;
+	if (!optimize(c, d))
+		goto fail;
+	free(outidx);
+	free(kern);
+	free(off);
+	free(at);
+	return c;
+
+fail:
+	free(outidx);
+	free(kern);
+	free(off);
+	free(at);
+	cg_free(c);
+	return NULL;
+}
+
+bool cg_write_object(CgModule *m, const char *path, Diag *d)
+{
+	char *err = NULL;
+
+	HY_ASSERT(m->mod);
+	if (LLVMTargetMachineEmitToFile(m->tm, m->mod, path, LLVMObjectFile,
+	                                &err)) {
+		diag_error(d, "%s: cannot write object: %s", path,
+		           err ? err : "unknown error");
+		LLVMDisposeMessage(err);
+		return false;
+	}
+	return true;
+}
+
+bool cg_write_ll(CgModule *m, const char *path, Diag *d)
+{
+	char *err = NULL;
+
+	HY_ASSERT(m->mod);
+	if (LLVMPrintModuleToFile(m->mod, path, &err)) {
+		diag_error(d, "%s: cannot write IR: %s", path,
+		           err ? err : "unknown error");
+		LLVMDisposeMessage(err);
+		return false;
+	}
+	return true;
+}
+
+void cg_release(CgModule *m, LLVMModuleRef *mod,
+                LLVMOrcThreadSafeContextRef *tsc)
+{
+	*mod = m->mod;
+	*tsc = m->tsc;
+	m->mod = NULL;
+	m->tsc = NULL;
+	cg_free(m);
+}
+
+void cg_free(CgModule *m)
+{
+	if (!m)
+		return;
+	if (m->b)
+		LLVMDisposeBuilder(m->b);
+	if (m->mod)
+		LLVMDisposeModule(m->mod);
+	if (m->tsc)
+		LLVMOrcDisposeThreadSafeContext(m->tsc);
+	if (m->tm)
+		LLVMDisposeTargetMachine(m->tm);
+	LLVMDisposeMessage(m->triple);
+	LLVMDisposeMessage(m->cpu);
+	LLVMDisposeMessage(m->features);
+	free(m);
+}

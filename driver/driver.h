@@ -1,0 +1,23 @@
+/*
+ * driver.h - what the hyenac command line's files share.
+ */
+#ifndef HYENAC_DRIVER_H
+#define HYENAC_DRIVER_H
+
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "runtime/hyrt.h"
+
+typedef struct CompileOptions {
+	const char *out;
+	const char *emit; /* exe | obj | ll | ir */
+	const char *cpu, *features; /* NULL = host */
+	int64_t seq_len;  /* compiled length */
+	CgConv conv;
+	int opt_level;
+} CompileOptions;
+
+bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);
+int64_t drv_flops_per_token(const Graph *g, int64_t L);
+
+#endif

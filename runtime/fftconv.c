@@ -1,0 +1,239 @@
+/*
+ * fftconv.c - the causal long convolution of HyenaDNA through FFTW
+ * (hyrt_longconv_fft), and the same by definition (hyrt_longconv_direct).
+ *
+ * u and y are [B, L, C] channels-last, k is [L, C]. Rather than transpose,
+ * the channels are taken in blocks of at most CB: a block's L rows are
+ * copied into an [N, cb] buffer (cb contiguous floats per row, rows L..N-1
+ * zero) and transformed by one FFTW "many" plan of cb interleaved
+ * transforms (stride cb, distance 1), which FFTW vectorises across the
+ * channels. The block's filter spectrum is made once and used for every
+ * batch row; the 1/N of the inverse transform is folded into it. N is the
+ * smallest 2^a 3^b 5^c 7^d >= 2L, so the circular convolution equals the
+ * linear one on the first L outputs, as the reference's zero-padded
+ * rfft/irfft of size 2L does.
+ *
+ * Plans are made once per (N, cb) and kept for the life of the process in
+ * a list behind a mutex, since FFTW's planner is not thread-safe; the
+ * new-array execute functions that use them are. Plans come from
+ * FFTW_ESTIMATE, or from FFTW_MEASURE when HYRT_WISDOM names a wisdom file,
+ * which is read before the first plan and rewritten after each new one.
+ * Work buffers are per thread (fftwf_malloc, SIMD aligned), grown as needed
+ * and never freed: the largest sizes a thread has used stay with it.
+ *
+ * Running out of memory here has no caller to report to (generated code
+ * calls this as a kernel), so it prints one line and exits 1.
+ */
+#include "hyrt.h"
+
+#include <fftw3.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Channels per block: enough to fill the SIMD lanes of FFTW's vector
+ * codelets, few enough that a block of a few-thousand-point transform
+ * stays in L2. */
+enum { CB = 16 };
+
+typedef struct Plan {
+	int n, howmany;
+	fftwf_plan fwd, inv;
+	struct Plan *next;
+} Plan;
+
+static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
+static Plan *plans; /* never freed: a thread may be running any of them */
+static bool wisdom_read;
+
+static _Thread_local float *t_real;
+static _Thread_local fftwf_complex *t_kf, *t_uf;
+static _Thread_local size_t t_real_cap, t_cplx_cap;
+
+static void oom(size_t bytes)
+{
+	fprintf(stderr, "hyenac runtime: out of memory allocating %zu bytes "
+	        "for the FFT convolution\n", bytes);
+	exit(1);
+}
+
+/* Smallest 7-smooth integer >= n: FFTW has codelets for these radices. */
+static int64_t fft_size(int64_t n)
+{
+	for (int64_t m = n > 1 ? n : 1;; m++) {
+		int64_t r = m;
+		static const int p[] = {2, 3, 5, 7};
+		for (int i = 0; i < 4; i++)
+			while (r % p[i] == 0)
+				r /= p[i];
+		if (r == 1)
+			return m;
+	}
+}
+
+static void *xfftw_malloc(size_t bytes)
+{
+	void *p = fftwf_malloc(bytes ? bytes : 1);
+	if (!p)
+		oom(bytes);
+	return p;
+}
+
+/* Make the plans for howmany interleaved transforms of size n on scratch
+ * arrays (FFTW_MEASURE writes to them); callers execute them on their
+ * own fftwf_malloc'd buffers, which have the same alignment. */
+static void make_plan(Plan *p, int n, int howmany)
+{
+	const char *wisdom = getenv("HYRT_WISDOM");
+	unsigned flags = wisdom && *wisdom ? FFTW_MEASURE : FFTW_ESTIMATE;
+	size_t nc = (size_t)(n / 2 + 1) * (size_t)howmany;
+	float *r = xfftw_malloc(sizeof(float) * (size_t)n * (size_t)howmany);
+	fftwf_complex *c = xfftw_malloc(sizeof(fftwf_complex) * nc);
+
+	if (wisdom && *wisdom && !wisdom_read) {
+		fftwf_import_wisdom_from_filename(wisdom); /* absent is fine */
+		wisdom_read = true;
+	}
+	p->n = n;
+	p->howmany = howmany;
+	p->fwd = fftwf_plan_many_dft_r2c(1, &n, howmany, r, NULL, howmany, 1,
+	                                 c, NULL, howmany, 1, flags);
+	p->inv = fftwf_plan_many_dft_c2r(1, &n, howmany, c, NULL, howmany, 1,
+	                                 r, NULL, howmany, 1, flags);
+	if (!p->fwd || !p->inv) {
+		fprintf(stderr, "hyenac runtime: FFTW cannot plan %d transforms "
+		        "of size %d\n", howmany, n);
+		exit(1);
+	}
+	if (wisdom && *wisdom) {
+		/* Write beside it and rename, so that concurrent runs never
+		 * read a half-written file. */
+		size_t len = strlen(wisdom) + 32;
+		char *tmp = malloc(len);
+		if (tmp) {
+			snprintf(tmp, len, "%s.tmp.%ld", wisdom,
+			         (long)getpid());
+			if (fftwf_export_wisdom_to_filename(tmp))
+				rename(tmp, wisdom);
+			else
+				remove(tmp);
+			free(tmp);
+		}
+	}
+	fftwf_free(r);
+	fftwf_free(c);
+}
+
+static const Plan *get_plan(int n, int howmany)
+{
+	Plan *p;
+
+	pthread_mutex_lock(&plan_lock);
+	for (p = plans; p; p = p->next)
+		if (p->n == n && p->howmany == howmany)
+			break;
+	if (!p) {
+		p = calloc(1, sizeof *p);
+		if (!p)
+			oom(sizeof *p);
+		make_plan(p, n, howmany);
+		p->next = plans;
+		plans = p;
+	}
+	pthread_mutex_unlock(&plan_lock);
+	return p;
+}
+
+static void reserve(size_t nreal, size_t ncplx)
+{
+	if (nreal > t_real_cap) {
+		fftwf_free(t_real);
+		t_real = xfftw_malloc(sizeof(float) * nreal);
+		t_real_cap = nreal;
+	}
+	if (ncplx > t_cplx_cap) {
+		fftwf_free(t_kf);
+		fftwf_free(t_uf);
+		t_kf = xfftw_malloc(sizeof(fftwf_complex) * ncplx);
+		t_uf = xfftw_malloc(sizeof(fftwf_complex) * ncplx);
+		t_cplx_cap = ncplx;
+	}
+}
+
+/* Copy channels [c0, c0+cb) of the L rows of src (row stride C) into the
+ * first L rows of x (row stride cb), and zero rows L..N-1. */
+static void gather(float *x, const float *src, int64_t L, int64_t N,
+                   int64_t C, int64_t c0, int64_t cb)
+{
+	for (int64_t t = 0; t < L; t++)
+		memcpy(x + t * cb, src + t * C + c0, sizeof(float) * (size_t)cb);
+	memset(x + L * cb, 0, sizeof(float) * (size_t)((N - L) * cb));
+}
+
+void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
+                       int64_t L, int64_t C)
+{
+	if (B <= 0 || L <= 0 || C <= 0)
+		return;
+	int64_t N = fft_size(2 * L), nf = N / 2 + 1;
+	int64_t cbmax = C < CB ? C : CB;
+	float scale = 1.0f / (float)N;
+
+	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
+	float *x = t_real;
+	fftwf_complex *kf = t_kf, *uf = t_uf;
+	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
+		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
+		const Plan *p = get_plan((int)N, (int)cb);
+		int64_t nc = nf * cb;
+
+		gather(x, k, L, N, C, c0, cb);
+		fftwf_execute_dft_r2c(p->fwd, x, kf);
+		for (int64_t i = 0; i < nc; i++) {
+			kf[i][0] *= scale;
+			kf[i][1] *= scale;
+		}
+		for (int64_t b = 0; b < B; b++) {
+			const float *ub = u + b * L * C;
+			float *yb = y + b * L * C;
+
+			gather(x, ub, L, N, C, c0, cb);
+			fftwf_execute_dft_r2c(p->fwd, x, uf);
+			for (int64_t i = 0; i < nc; i++) {
+				float ar = uf[i][0], ai = uf[i][1];
+				float br = kf[i][0], bi = kf[i][1];
+				uf[i][0] = ar * br - ai * bi;
+				uf[i][1] = ar * bi + ai * br;
+			}
+			fftwf_execute_dft_c2r(p->inv, uf, x);
+			for (int64_t t = 0; t < L; t++)
+				memcpy(yb + t * C + c0, x + t * cb,
+				       sizeof(float) * (size_t)cb);
+		}
+	}
+}
+
+void hyrt_longconv_direct(float *y, const float *u, const float *k,
+                          int64_t B, int64_t L, int64_t C)
+{
+	double *acc = malloc(sizeof(double) * (size_t)(C > 0 ? C : 1));
+	if (!acc)
+		oom(sizeof(double) * (size_t)C);
+	for (int64_t b = 0; b < B; b++) {
+		const float *ub = u + b * L * C;
+		for (int64_t t = 0; t < L; t++) {
+			for (int64_t c = 0; c < C; c++)
+				acc[c] = 0;
+			for (int64_t s = 0; s <= t; s++) {
+				const float *kr = k + (t - s) * C, *ur = ub + s * C;
+				for (int64_t c = 0; c < C; c++)
+					acc[c] += (double)kr[c] * ur[c];
+			}
+			for (int64_t c = 0; c < C; c++)
+				y[(b * L + t) * C + c] = (float)acc[c];
+		}
+	}
+	free(acc);
+}

@@ -1,0 +1,651 @@
+/*
+ * test_codegen.c - every generated kernel against the reference
+ * interpreter, in the manner of ggml's test-backend-ops: tiny graphs built
+ * with ir_add on random data, compiled by cg_emit, run through the JIT,
+ * compared output by output with a normalised error (NMSE) bound. Float
+ * activations enter through `embed` of a random table, so every graph is a
+ * real hyenac_run with tokens. Odd sizes (C = 7, L = 1, 2, 3, 17) and every
+ * broadcast pattern the lowering produces are covered, the long
+ * convolution in all three modes up to L = 4097, and the two golden
+ * checkpoints end to end against the official outputs.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+#include "runtime/npy.h"
+#include "testutil.h"
+
+
+typedef int64_t (*ScratchFn)(int64_t, int64_t);
+typedef void (*RunFn)(const float *, const int32_t *, int64_t, int64_t,
+                      float *const *, void *);
+
+enum { VOCAB = 13 };
+
+typedef struct Case {
+	Arena *a;
+	Graph *g;
+	Node *tok;
+	uint64_t rng;
+} Case;
+
+static double frand(Case *k) /* [-1, 1) */
+{
+	k->rng = k->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (double)(k->rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static Case *case_new(const char *name, int64_t max_len)
+{
+	Case *k = calloc(1, sizeof *k);
+	ck_assert(k);
+	k->a = arena_new();
+	k->g = ir_graph_new(k->a, name);
+	k->g->max_len = max_len;
+	k->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)strlen(name);
+	k->tok = ir_add(k->g, OP_INPUT, "tokens", 0, NULL);
+	k->tok->type = (TensorType){DT_I32, 2, {DIM_B, DIM_L}};
+	return k;
+}
+
+static void case_free(Case *k)
+{
+	arena_free(k->a);
+	free(k);
+}
+
+/* A weight of random values in [offset - scale, offset + scale). */
+static Node *weight(Case *k, const char *name, int rank, int64_t d0,
+                    int64_t d1, double scale, double offset)
+{
+	Node *n = ir_add(k->g, OP_WEIGHT, name, 0, NULL);
+	size_t cnt;
+	float *x;
+
+	n->type = (TensorType){DT_F32, rank, {d0, d1}};
+	n->sattr = name;
+	ck_assert(ir_type_numel(&n->type, 0, 0, &cnt));
+	x = arena_alloc(k->a, cnt * sizeof *x + 1);
+	for (size_t i = 0; i < cnt; i++)
+		x[i] = (float)(offset + scale * frand(k));
+	n->data = x;
+	return n;
+}
+
+static Node *op(Case *k, OpKind o, const char *name, int nsrc, Node *a,
+                Node *b, Node *c)
+{
+	Node *src[] = {a, b, c};
+	return ir_add(k->g, o, name, nsrc, src);
+}
+
+static Node *slice(Case *k, const char *name, Node *x, int axis,
+                   int64_t start, int64_t len)
+{
+	Node *n = op(k, OP_SLICE, name, 1, x, NULL, NULL);
+	n->iattr[0] = axis;
+	n->iattr[1] = start;
+	n->iattr[2] = len;
+	return n;
+}
+
+/* A float [B, L, C] activation: embed of a random table. */
+static Node *act(Case *k, const char *name, int64_t C, double scale)
+{
+	const char *tn = arena_printf(k->a, "%s.table", name);
+	Node *t = weight(k, tn, 2, VOCAB, C, scale, 0);
+	return op(k, OP_EMBED, name, 2, t, k->tok, NULL);
+}
+
+static Node *pos_emb(Case *k, const char *name, int64_t lmax, int64_t dim)
+{
+	Node *n = op(k, OP_POS_EMB, name, 0, NULL, NULL, NULL);
+	n->iattr[0] = lmax;
+	n->iattr[1] = dim;
+	return n;
+}
+
+static void out(Case *k, const char *name, Node *n)
+{
+	ir_add_output(k->g, name, n);
+}
+
+/* sum (x - ref)^2 / sum ref^2; NaN anywhere is infinitely wrong. */
+static double nmse(const float *x, const float *ref, size_t n)
+{
+	double num = 0, den = 0;
+	for (size_t i = 0; i < n; i++) {
+		double e = (double)x[i] - ref[i];
+		if (isnan(e))
+			return INFINITY;
+		num += e * e;
+		den += (double)ref[i] * ref[i];
+	}
+	return den > 0 ? num / den : num;
+}
+
+static void *alloc64(size_t n)
+{
+	void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+	ck_assert(p);
+	return p;
+}
+
+typedef struct Shape {
+	int64_t B, L;
+} Shape;
+
+/* Compile k's graph once and check every output at every shape against
+ * the interpreter. */
+static void check_shapes(Case *k, CgConv conv, int opt, double tol,
+                         const Shape *sh, int nsh)
+{
+	Graph *g = k->g;
+	Diag d;
+	CgWeights w;
+	CgOptions o = {NULL, NULL, conv, g->max_len, opt};
+	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
+
+	diag_init(&d);
+	ck_assert_msg(ir_infer_graph(g, &d), "%s", d.msg);
+	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
+	cg_layout_weights(g, k->a, &w);
+	void *blob = alloc64(w.bytes);
+	cg_pack_weights(g, &w, blob);
+	CgModule *m = cg_emit(g, &w, &o, meta, &d);
+	ck_assert_msg(m, "%s", d.msg);
+	CgJit *j = cg_jit(m, &d);
+	ck_assert_msg(j, "%s", d.msg);
+	RunFn run = (RunFn)cg_jit_lookup(j, "hyenac_run");
+	ScratchFn sb = (ScratchFn)cg_jit_lookup(j, "hyenac_scratch_bytes");
+	const int64_t *jmeta = cg_jit_lookup(j, "hyenac_meta");
+	const char *jname = cg_jit_lookup(j, "hyenac_model_name");
+	ck_assert(run && sb && jmeta && jname);
+	ck_assert_int_eq(jmeta[HYRT_META_NOUTPUTS], 7);
+	ck_assert_str_eq(jname, g->name);
+
+	for (int s = 0; s < nsh; s++) {
+		int64_t B = sh[s].B, L = sh[s].L;
+		int32_t *tok = malloc((size_t)(B * L) * sizeof *tok + 4);
+		float *ref[16], *got[16];
+
+		ck_assert(g->noutputs <= 16);
+		for (int64_t i = 0; i < B * L; i++)
+			tok[i] = (int32_t)((k->rng = k->rng * 6364136223846793005ULL +
+			                             1)
+			                   >> 33) % VOCAB;
+		ck_assert_msg(ir_interp(g, tok, B, L, ref, &d), "%s", d.msg);
+		void *scratch = alloc64((size_t)sb(B, L));
+		size_t cnt[16];
+		for (int i = 0; i < g->noutputs; i++) {
+			ck_assert(ir_type_numel(&g->outputs[i].node->type, B, L,
+			                        &cnt[i]));
+			got[i] = alloc64(cnt[i] * sizeof(float));
+			for (size_t q = 0; q < cnt[i]; q++)
+				got[i][q] = NAN;
+		}
+		run(blob, tok, B, L, got, scratch);
+		for (int i = 0; i < g->noutputs; i++) {
+			double e = nmse(got[i], ref[i], cnt[i]);
+			if (getenv("HYENAC_TEST_VERBOSE") || e > tol * 1e-2)
+				printf("%s/%s B=%lld L=%lld conv=%d O%d: nmse %.3g\n",
+				       g->name, g->outputs[i].name, (long long)B,
+				       (long long)L, conv, opt, e);
+			ck_assert_msg(e <= tol,
+			              "%s output %s at B=%lld L=%lld (conv %d, O%d):"
+			              " nmse %g > %g", g->name, g->outputs[i].name,
+			              (long long)B, (long long)L, conv, opt, e, tol);
+			free(got[i]);
+			free(ref[i]);
+		}
+		free(scratch);
+		free(tok);
+	}
+	cg_jit_free(j);
+	free(blob);
+}
+
+static const Shape odd[] = {{1, 1}, {1, 2}, {2, 3}, {3, 17}};
+#define NODD ((int)(sizeof odd / sizeof odd[0]))
+
+/* Tolerances: float kernels against the double interpreter. */
+static const double TOL = 1e-10, TOL_TRANSC = 1e-9;
+
+START_TEST(embed_op)
+{
+	Case *k = case_new("embed", 0);
+	out(k, "x", act(k, "x", 7, 1.0));
+	out(k, "y", act(k, "y", 1, 1.0));
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(layernorm_op)
+{
+	Case *k = case_new("layernorm", 0);
+	int64_t Cs[] = {7, 1, 128};
+	for (int i = 0; i < 3; i++) {
+		int64_t C = Cs[i];
+		const char *p = arena_printf(k->a, "n%d", i);
+		Node *x = act(k, arena_printf(k->a, "%s.x", p), C, 2.0);
+		Node *ga = weight(k, arena_printf(k->a, "%s.g", p), 1, C, 0, 0.5,
+		                  1.0);
+		Node *be = weight(k, arena_printf(k->a, "%s.b", p), 1, C, 0, 0.5, 0);
+		Node *n = op(k, OP_LAYERNORM, p, 3, x, ga, be);
+		n->fattr[0] = 1e-5;
+		out(k, p, n);
+	}
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(linear_op)
+{
+	Case *k = case_new("linear", 0);
+	Node *x = act(k, "x", 7, 1.0);
+	Node *w = weight(k, "w", 2, 5, 7, 0.5, 0);
+	Node *b = weight(k, "b", 1, 5, 0, 0.5, 0);
+	out(k, "bias", op(k, OP_LINEAR, "bias", 3, x, w, b));
+	out(k, "nobias", op(k, OP_LINEAR, "nobias", 2, x, w, NULL));
+	Node *x2 = act(k, "x2", 128, 1.0);
+	Node *w2 = weight(k, "w2", 2, 33, 128, 0.1, 0);
+	out(k, "wide", op(k, OP_LINEAR, "wide", 2, x2, w2, NULL));
+	/* on a rank-2 [L, F] operand, as the implicit filter has it */
+	Node *z = pos_emb(k, "z", 100, 5);
+	Node *w3 = weight(k, "w3", 2, 9, 5, 1.0, 0);
+	Node *b3 = weight(k, "b3", 1, 9, 0, 1.0, 0);
+	out(k, "filt", op(k, OP_LINEAR, "filt", 3, z, w3, b3));
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(dwconv_op)
+{
+	Case *k = case_new("dwconv", 0);
+	int64_t Ks[] = {3, 1, 4};
+	for (int i = 0; i < 3; i++) {
+		const char *p = arena_printf(k->a, "c%d", i);
+		Node *x = act(k, arena_printf(k->a, "%s.x", p), 7, 1.0);
+		Node *w = weight(k, arena_printf(k->a, "%s.w", p), 2, 7, Ks[i],
+		                 1.0, 0);
+		Node *b = weight(k, arena_printf(k->a, "%s.b", p), 1, 7, 0, 1.0, 0);
+		out(k, p, op(k, OP_DWCONV, p, i == 1 ? 2 : 3, x, w, b));
+	}
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+/* longconv(u, k[:L]) in every mode, at lengths on both sides of the
+ * direct/FFT switch. */
+static void longconv_mode(CgConv conv, double tol)
+{
+	static const Shape sh[] = {{1, 1},   {2, 2},    {1, 3},   {2, 17},
+	                           {1, 64},  {2, 333},  {1, 1024}, {1, 4097}};
+	Case *k = case_new("longconv", 4097);
+	Node *u = act(k, "u", 7, 1.0);
+	Node *kw = weight(k, "k.w", 2, 4097, 7, 1.0, 0);
+	Node *kl = slice(k, "k", kw, 0, 0, DIM_L);
+	out(k, "y", op(k, OP_LONGCONV, "y", 2, u, kl, NULL));
+	check_shapes(k, conv, 3, tol, sh, (int)(sizeof sh / sizeof sh[0]));
+	case_free(k);
+}
+
+START_TEST(longconv_direct)
+{
+	longconv_mode(CG_CONV_DIRECT, TOL);
+}
+END_TEST
+
+START_TEST(longconv_fft)
+{
+	longconv_mode(CG_CONV_FFT, 1e-9);
+}
+END_TEST
+
+START_TEST(longconv_auto)
+{
+	longconv_mode(CG_CONV_AUTO, 1e-9);
+}
+END_TEST
+
+START_TEST(slice_op)
+{
+	static const Shape sh[] = {{2, 3}, {3, 17}, {2, 40}};
+	Case *k = case_new("slice", 64);
+	Node *x = act(k, "x", 7, 1.0);
+	out(k, "b", slice(k, "b", x, 0, 1, 1));
+	out(k, "l", slice(k, "l", x, 1, 1, 2));
+	out(k, "lL", slice(k, "lL", x, 1, 0, DIM_L));
+	out(k, "c", slice(k, "c", x, 2, 2, 3));
+	out(k, "c1", slice(k, "c1", x, 2, 6, 1));
+	Node *w = weight(k, "w", 2, 70, 5, 1.0, 0);
+	out(k, "wL", slice(k, "wL", w, 0, 3, DIM_L));
+	out(k, "wcol", slice(k, "wcol", w, 1, 0, 1));
+	Node *v = weight(k, "v", 1, 12, 0, 1.0, 0);
+	out(k, "v7", slice(k, "v7", v, 0, 5, 7));
+	/* i32: a slice of the tokens, then embedded */
+	Node *ts = slice(k, "ts", k->tok, 1, 1, 2);
+	Node *tab = weight(k, "tab", 2, VOCAB, 3, 1.0, 0);
+	out(k, "te", op(k, OP_EMBED, "te", 2, tab, ts, NULL));
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, sh, 3);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(binary_ops)
+{
+	Case *k = case_new("binary", 512);
+	Node *x = act(k, "x", 7, 1.0), *y = act(k, "y", 7, 1.0);
+	Node *c = weight(k, "cw", 1, 7, 0, 1.0, 0);
+	out(k, "same", op(k, OP_ADD, "same", 2, x, y, NULL));
+	out(k, "same_mul", op(k, OP_MUL, "same_mul", 2, x, y, NULL));
+	out(k, "self", op(k, OP_MUL, "self", 2, x, x, NULL));
+	out(k, "row", op(k, OP_MUL, "row", 2, x, c, NULL));
+	out(k, "row_lhs", op(k, OP_ADD, "row_lhs", 2, c, x, NULL));
+	/* [X, C] op [X, 1] */
+	Node *h = weight(k, "h", 2, 5, 7, 1.0, 0);
+	Node *t = weight(k, "t", 2, 5, 1, 1.0, 0);
+	out(k, "col", op(k, OP_MUL, "col", 2, h, t, NULL));
+	out(k, "col_lhs", op(k, OP_ADD, "col_lhs", 2, t, h, NULL));
+	/* [L, F] op [F] */
+	Node *z = pos_emb(k, "z", 512, 7);
+	Node *f = weight(k, "f", 1, 7, 0, 1.0, 0);
+	out(k, "lf", op(k, OP_MUL, "lf", 2, z, f, NULL));
+	/* [B, L, C] op [L, C] and [B, 1, C] op [B, L, C] */
+	Node *kw = weight(k, "kw", 2, 512, 7, 1.0, 0);
+	Node *kl = slice(k, "kl", kw, 0, 0, DIM_L);
+	out(k, "blc_lc", op(k, OP_ADD, "blc_lc", 2, x, kl, NULL));
+	Node *x1 = slice(k, "x1", x, 1, 0, 1);
+	out(k, "mid", op(k, OP_MUL, "mid", 2, x1, y, NULL));
+	/* [5, 1] op [1, 7] -> [5, 7] */
+	Node *r = weight(k, "r", 2, 1, 7, 1.0, 0);
+	out(k, "outer", op(k, OP_ADD, "outer", 2, t, r, NULL));
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(unary_ops)
+{
+	Case *k = case_new("unary", 0);
+	Node *x = act(k, "x", 7, 4.0);
+	Node *big = act(k, "big", 7, 40.0);
+	out(k, "sin", op(k, OP_SIN, "sin", 1, x, NULL, NULL));
+	out(k, "sin_big", op(k, OP_SIN, "sin_big", 1, big, NULL, NULL));
+	out(k, "gelu_tanh", op(k, OP_GELU_TANH, "gelu_tanh", 1, x, NULL, NULL));
+	out(k, "gelu", op(k, OP_GELU, "gelu", 1, x, NULL, NULL));
+	out(k, "relu", op(k, OP_RELU, "relu", 1, x, NULL, NULL));
+	check_shapes(k, CG_CONV_AUTO, 3, TOL_TRANSC, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(pos_emb_expmod)
+{
+	static const Shape sh[] = {{1, 1}, {2, 3}, {1, 17}, {1, 333},
+	                           {1, 700}};
+	Case *k = case_new("filter", 700);
+	Node *z = pos_emb(k, "z", 700, 7);
+	out(k, "z", z);
+	out(k, "z5", pos_emb(k, "z5", 1026, 5));
+	Node *w = weight(k, "w", 2, 9, 7, 1.0, 0);
+	Node *h = op(k, OP_LINEAR, "h", 2, z, w, NULL);
+	Node *t = slice(k, "t", z, 1, 0, 1);
+	Node *dl = weight(k, "deltas", 1, 9, 0, 10.0, 0);
+	Node *e = op(k, OP_EXPMOD, "k", 3, h, t, dl);
+	e->fattr[0] = 0.05;
+	out(k, "k", e);
+	check_shapes(k, CG_CONV_AUTO, 3, TOL_TRANSC, sh, 5);
+	case_free(k);
+}
+END_TEST
+
+/* Outputs that are not a kernel's own destination are copied: a node
+ * named twice and a weight. */
+START_TEST(output_copies)
+{
+	Case *k = case_new("outs", 0);
+	Node *x = act(k, "x", 7, 1.0);
+	Node *w = weight(k, "w", 1, 7, 0, 1.0, 0);
+	Node *y = op(k, OP_MUL, "y", 2, x, w, NULL);
+	out(k, "y", y);
+	out(k, "y_again", y);
+	out(k, "w", w);
+	out(k, "z", op(k, OP_RELU, "z", 1, y, NULL, NULL));
+	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	case_free(k);
+}
+END_TEST
+
+/* A small Hyena-like mix of everything, at O0 and O3. */
+static Case *mixed(void)
+{
+	Case *k = case_new("mixed", 128);
+	Node *x = act(k, "x", 7, 1.0);
+	Node *g = weight(k, "g", 1, 7, 0, 0.2, 1.0);
+	Node *b = weight(k, "b", 1, 7, 0, 0.2, 0);
+	Node *n = op(k, OP_LAYERNORM, "norm", 3, x, g, b);
+	n->fattr[0] = 1e-5;
+	Node *w = weight(k, "w", 2, 14, 7, 0.5, 0);
+	Node *z = op(k, OP_LINEAR, "in", 2, n, w, NULL);
+	Node *sw = weight(k, "sw", 2, 14, 3, 0.5, 0);
+	z = op(k, OP_DWCONV, "short", 2, z, sw, NULL);
+	Node *x0 = slice(k, "x0", z, 2, 0, 7);
+	Node *v = slice(k, "v", z, 2, 7, 7);
+	Node *pe = pos_emb(k, "pos", 128, 5);
+	Node *fw = weight(k, "fw", 2, 7, 5, 1.0, 0);
+	Node *h = op(k, OP_SIN, "hs", 1, op(k, OP_LINEAR, "h", 2, pe, fw, NULL),
+	             NULL, NULL);
+	Node *dl = weight(k, "dl", 1, 7, 0, 3.0, 0);
+	Node *kk = op(k, OP_EXPMOD, "kk", 3, h,
+	              slice(k, "t", pe, 1, 0, 1), dl);
+	kk->fattr[0] = 0.05;
+	Node *y = op(k, OP_LONGCONV, "conv", 2, op(k, OP_MUL, "gate", 2, v, x0,
+	                                          NULL), kk, NULL);
+	y = op(k, OP_GELU_TANH, "act", 1, y, NULL, NULL);
+	out(k, "hidden", op(k, OP_ADD, "res", 2, y, x, NULL));
+	return k;
+}
+
+START_TEST(mixed_o0_o3)
+{
+	static const Shape sh[] = {{1, 1}, {2, 17}, {2, 100}};
+	for (int opt = 0; opt <= 3; opt += 3)
+		for (int conv = CG_CONV_AUTO; conv <= CG_CONV_DIRECT; conv++) {
+			Case *k = mixed();
+			check_shapes(k, (CgConv)conv, opt, TOL_TRANSC, sh, 3);
+			case_free(k);
+		}
+}
+END_TEST
+
+/* The module as an object file and as text. */
+START_TEST(write_files)
+{
+	Case *k = mixed();
+	Diag d;
+	CgWeights w;
+	CgOptions o = {NULL, NULL, CG_CONV_AUTO, 128, 3};
+	const char *obj = tu_path(tu_tmpdir(), "mixed.o");
+	const char *ll = tu_path(tu_tmpdir(), "mixed.ll");
+
+	diag_init(&d);
+	ck_assert(ir_infer_graph(k->g, &d));
+	cg_layout_weights(k->g, k->a, &w);
+	CgModule *m = cg_emit(k->g, &w, &o, NULL, &d);
+	ck_assert_msg(m, "%s", d.msg);
+	ck_assert_msg(cg_write_object(m, obj, &d), "%s", d.msg);
+	ck_assert_msg(cg_write_ll(m, ll, &d), "%s", d.msg);
+	ck_assert(!cg_write_ll(m, "/nonexistent/dir/x.ll", &d));
+	ck_assert(strstr(d.msg, "/nonexistent/dir/x.ll"));
+	cg_free(m);
+	size_t n;
+	char *text = tu_read(ll, &n);
+	ck_assert(text);
+	ck_assert(strstr(text, "define void @hyenac_run("));
+	ck_assert(strstr(text, "@hyenac_scratch_bytes("));
+	ck_assert(strstr(text, "@hyenac_meta = "));
+	ck_assert(strstr(text, "@hyenac_model_name = "));
+	ck_assert(strstr(text, "hyrt_longconv_fft"));
+	free(text);
+	char *bin = tu_read(obj, &n);
+	ck_assert(bin && n > 4 && memcmp(bin, "\177ELF", 4) == 0);
+	free(bin);
+	/* a named CPU other than the host's */
+	CgOptions o2 = {"x86-64", NULL, CG_CONV_FFT, 128, 3};
+	m = cg_emit(k->g, &w, &o2, NULL, &d);
+	ck_assert_msg(m, "%s", d.msg);
+	ck_assert_msg(cg_write_object(m, obj, &d), "%s", d.msg);
+	cg_free(m);
+	case_free(k);
+}
+END_TEST
+
+/* ---- golden checkpoints end to end ------------------------------------ */
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]);
+		if (!(e <= m))
+			m = isnan(e) ? INFINITY : e;
+	}
+	return m;
+}
+
+static void load(const char *path, NpyArray *a)
+{
+	Diag d;
+	diag_init(&d);
+	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
+}
+
+static void golden(const char *name, CgConv conv)
+{
+	Diag d;
+	Arena *a = arena_new();
+	NpyArray tok, hid, lg;
+	CgWeights w;
+	CgOptions o = {NULL, NULL, conv, 0, 3};
+	int64_t meta[HYRT_META_COUNT] = {0};
+
+	diag_init(&d);
+	Model *m = fe_load_model(a, tu_golden(name, NULL), &d);
+	ck_assert_msg(m, "%s", d.msg);
+	Graph *g = fe_lower(a, m, &d);
+	ck_assert_msg(g, "%s", d.msg);
+	ck_assert_msg(pass_pipeline(g, NULL, NULL, &d), "%s", d.msg);
+	ck_assert_int_eq(g->noutputs, 2);
+	o.max_len = g->max_len;
+	cg_layout_weights(g, a, &w);
+	meta[HYRT_META_D_MODEL] = m->spec.d_model;
+	meta[HYRT_META_VOCAB] = fe_vocab_padded(&m->spec);
+	meta[HYRT_META_VOCAB_SIZE] = m->spec.vocab_size;
+	meta[HYRT_META_MAX_LEN] = m->spec.max_seq_len;
+	meta[HYRT_META_NOUTPUTS] = g->noutputs;
+	meta[HYRT_META_WEIGHT_BYTES] = (int64_t)w.bytes;
+	meta[HYRT_META_N_LAYER] = m->spec.n_layer;
+	void *blob = alloc64(w.bytes);
+	cg_pack_weights(g, &w, blob);
+	CgModule *cm = cg_emit(g, &w, &o, meta, &d);
+	ck_assert_msg(cm, "%s", d.msg);
+	CgJit *j = cg_jit(cm, &d);
+	ck_assert_msg(j, "%s", d.msg);
+	RunFn run = (RunFn)cg_jit_lookup(j, "hyenac_run");
+	ScratchFn sb = (ScratchFn)cg_jit_lookup(j, "hyenac_scratch_bytes");
+	const int64_t *jm = cg_jit_lookup(j, "hyenac_meta");
+	ck_assert(run && sb && jm);
+	ck_assert_int_eq(jm[HYRT_META_D_MODEL], m->spec.d_model);
+
+	load(tu_golden(name, "tokens.npy"), &tok);
+	load(tu_golden(name, "hidden.npy"), &hid);
+	load(tu_golden(name, "logits.npy"), &lg);
+	int64_t B = tok.dim[0], L = tok.dim[1];
+	void *scratch = alloc64((size_t)sb(B, L));
+	float *outs[2] = {alloc64(hid.numel * 4), alloc64(lg.numel * 4)};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	run(blob, tok.data, B, L, outs, scratch);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	            (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+	double eh = max_abs_diff(outs[0], hid.data, hid.numel);
+	double el = max_abs_diff(outs[1], lg.data, lg.numel);
+	printf("%s (conv %d): generated code max abs error hidden %.3g "
+	       "logits %.3g, run %.1f ms\n", name, conv, eh, el, ms);
+	ck_assert_msg(eh <= 2e-4, "%s hidden: max abs error %g", name, eh);
+	ck_assert_msg(el <= 2e-4, "%s logits: max abs error %g", name, el);
+	free(outs[0]);
+	free(outs[1]);
+	free(scratch);
+	free(blob);
+	cg_jit_free(j);
+	npy_free(&tok);
+	npy_free(&hid);
+	npy_free(&lg);
+	fe_model_close(m);
+	arena_free(a);
+}
+
+START_TEST(golden_tiny_1k)
+{
+	golden("tiny-1k", CG_CONV_AUTO);
+}
+END_TEST
+
+START_TEST(golden_odd_order3)
+{
+	golden("odd-order3", CG_CONV_AUTO);
+}
+END_TEST
+
+START_TEST(golden_odd_order3_direct)
+{
+	golden("odd-order3", CG_CONV_DIRECT);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("codegen");
+	TCase *t = tcase_create("kernels");
+	tcase_set_timeout(t, 300);
+	tcase_add_test(t, embed_op);
+	tcase_add_test(t, layernorm_op);
+	tcase_add_test(t, linear_op);
+	tcase_add_test(t, dwconv_op);
+	tcase_add_test(t, longconv_direct);
+	tcase_add_test(t, longconv_fft);
+	tcase_add_test(t, longconv_auto);
+	tcase_add_test(t, slice_op);
+	tcase_add_test(t, binary_ops);
+	tcase_add_test(t, unary_ops);
+	tcase_add_test(t, pos_emb_expmod);
+	tcase_add_test(t, output_copies);
+	tcase_add_test(t, mixed_o0_o3);
+	tcase_add_test(t, write_files);
+	suite_add_tcase(s, t);
+	TCase *gt = tcase_create("golden");
+	tcase_set_timeout(gt, 300);
+	tcase_add_test(gt, golden_tiny_1k);
+	tcase_add_test(gt, golden_odd_order3);
+	tcase_add_test(gt, golden_odd_order3_direct);
+	suite_add_tcase(s, gt);
+	return s;
+}
+
+int main(void)
+{
+	return tu_main(suite());
+}

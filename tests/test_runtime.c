@@ -1,0 +1,660 @@
+/*
+ * test_runtime.c - the runtime that model binaries link with: the FFT
+ * long convolution against the direct sum (double accumulation) over
+ * lengths that hit every FFT radix and channel counts that leave partial
+ * channel blocks; plan reuse and concurrent callers; the weight blob's
+ * append/open round trip and every way a trailer can be wrong; and
+ * rt_main.c end to end, linked with a small hand-written stand-in for a
+ * generated module, for each command and each way its input can be wrong.
+ */
+#include "runtime/hyrt.h"
+#include "runtime/npy.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- FFT convolution ---------------------------------------------------- */
+
+static uint64_t rng = 88172645463325252u;
+
+static float frand(void)
+{
+	rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / 9007199254740992.0 * 2 - 1);
+}
+
+static float *rand_array(size_t n)
+{
+	float *p = malloc(sizeof(float) * (n ? n : 1));
+	ck_assert(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = frand();
+	return p;
+}
+
+/* max |y - ref| / max |ref|, ggml's normalised error in max norm. */
+static double norm_err(const float *y, const float *ref, size_t n)
+{
+	double e = 0, m = 0;
+	for (size_t i = 0; i < n; i++) {
+		e = fmax(e, fabs((double)y[i] - ref[i]));
+		m = fmax(m, fabs((double)ref[i]));
+	}
+	return m > 0 ? e / m : e;
+}
+
+static double check_conv(int64_t B, int64_t L, int64_t C)
+{
+	size_t n = (size_t)(B * L * C);
+	float *u = rand_array(n), *k = rand_array((size_t)(L * C));
+	float *y = malloc(sizeof(float) * n), *ref = malloc(sizeof(float) * n);
+
+	/* A decaying filter, like HyenaDNA's, and a flat one in channel 0. */
+	for (int64_t t = 0; t < L; t++)
+		for (int64_t c = 1; c < C; c++)
+			k[t * C + c] *= (float)exp(-0.01 * (double)(t * c % 97));
+	hyrt_longconv_direct(ref, u, k, B, L, C);
+	memset(y, 0xff, sizeof(float) * n); /* NaN: every output written */
+	hyrt_longconv_fft(y, u, k, B, L, C);
+	double e = norm_err(y, ref, n);
+	free(u);
+	free(k);
+	free(y);
+	free(ref);
+	return e;
+}
+
+START_TEST(direct_small)
+{
+	/* B=1, L=3, C=2 by hand: y[t] = sum_s k[t-s] u[s]. */
+	float u[] = {1, 10, 2, 20, 3, 30};
+	float k[] = {1, 0, 0.5f, 1, 0.25f, 0};
+	float y[6];
+	hyrt_longconv_direct(y, u, k, 1, 3, 2);
+	float want[] = {1, 0, 2 + 0.5f, 10, 3 + 1 + 0.25f, 20};
+	for (int i = 0; i < 6; i++)
+		ck_assert_float_eq_tol(y[i], want[i], 1e-6);
+	hyrt_longconv_fft(y, u, k, 1, 3, 2);
+	for (int i = 0; i < 6; i++)
+		ck_assert_float_eq_tol(y[i], want[i], 1e-5);
+}
+END_TEST
+
+START_TEST(fft_matches_direct)
+{
+	static const int64_t Ls[] = {1, 2, 3, 17, 64, 333, 1024, 4097};
+	static const int64_t Cs[] = {1, 5, 128};
+	for (int li = 0; li < 8; li++)
+		for (int ci = 0; ci < 3; ci++)
+			for (int64_t B = 1; B <= 2; B++) {
+				int64_t L = Ls[li], C = Cs[ci];
+				double e = check_conv(B, L, C);
+				ck_assert_msg(e < 1e-5, "B=%lld L=%lld C=%lld: "
+				              "normalised error %g", (long long)B,
+				              (long long)L, (long long)C, e);
+			}
+}
+END_TEST
+
+START_TEST(fft_odd_channels)
+{
+	/* channel blocks of 16 with a remainder of 1, 15, and 17 = 16 + 1 */
+	static const int64_t Cs[] = {15, 17, 33, 256};
+	for (int i = 0; i < 4; i++) {
+		double e = check_conv(3, 100, Cs[i]);
+		ck_assert_msg(e < 1e-5, "C=%lld: %g", (long long)Cs[i], e);
+	}
+}
+END_TEST
+
+START_TEST(fft_plan_reuse)
+{
+	int64_t B = 2, L = 333, C = 40;
+	size_t n = (size_t)(B * L * C);
+	float *u = rand_array(n), *k = rand_array((size_t)(L * C));
+	float *y1 = malloc(sizeof(float) * n), *y2 = malloc(sizeof(float) * n);
+	float *z = rand_array(64 * 7);
+	float *zy = malloc(sizeof(float) * 64 * 7);
+
+	hyrt_longconv_fft(y1, u, k, B, L, C);
+	hyrt_longconv_fft(zy, z, z, 1, 64, 7); /* another size between */
+	hyrt_longconv_fft(y2, u, k, B, L, C);
+	ck_assert(memcmp(y1, y2, sizeof(float) * n) == 0);
+	/* the first row of a batch is the same alone and in a batch */
+	hyrt_longconv_fft(y2, u, k, 1, L, C);
+	ck_assert(memcmp(y1, y2, sizeof(float) * (size_t)(L * C)) == 0);
+	free(u);
+	free(k);
+	free(y1);
+	free(y2);
+	free(z);
+	free(zy);
+}
+END_TEST
+
+typedef struct Job {
+	int64_t L, C;
+	float *u, *k, *y, *want;
+} Job;
+
+static void *run_job(void *arg)
+{
+	Job *j = arg;
+	for (int r = 0; r < 20; r++)
+		hyrt_longconv_fft(j->y, j->u, j->k, 1, j->L, j->C);
+	return NULL;
+}
+
+START_TEST(fft_threads)
+{
+	/* Fresh sizes in every thread at once: plans are made concurrently
+	 * and each thread keeps its own buffers. */
+	enum { NT = 6 };
+	Job jobs[NT];
+	pthread_t th[NT];
+	for (int i = 0; i < NT; i++) {
+		Job *j = &jobs[i];
+		j->L = 500 + 37 * i;
+		j->C = 3 + 9 * i;
+		size_t n = (size_t)(j->L * j->C);
+		j->u = rand_array(n);
+		j->k = rand_array(n);
+		j->y = malloc(sizeof(float) * n);
+		j->want = malloc(sizeof(float) * n);
+		hyrt_longconv_direct(j->want, j->u, j->k, 1, j->L, j->C);
+	}
+	for (int i = 0; i < NT; i++)
+		ck_assert(pthread_create(&th[i], NULL, run_job, &jobs[i]) == 0);
+	for (int i = 0; i < NT; i++) {
+		Job *j = &jobs[i];
+		ck_assert(pthread_join(th[i], NULL) == 0);
+		double e = norm_err(j->y, j->want, (size_t)(j->L * j->C));
+		ck_assert_msg(e < 1e-5, "thread %d: %g", i, e);
+		free(j->u);
+		free(j->k);
+		free(j->y);
+		free(j->want);
+	}
+}
+END_TEST
+
+/* ---- the weight blob ---------------------------------------------------- */
+
+static off_t file_size(const char *p)
+{
+	struct stat st;
+	ck_assert(stat(p, &st) == 0);
+	return st.st_size;
+}
+
+/* A fake program of n bytes with a blob of nb bytes appended. */
+static const char *with_blob(const char *name, size_t n, size_t nb,
+                             unsigned char **blob_out)
+{
+	unsigned char *prog = malloc(n + 1), *blob = malloc(nb + 1);
+	Diag d;
+	for (size_t i = 0; i < n; i++)
+		prog[i] = (unsigned char)(i * 7);
+	for (size_t i = 0; i < nb; i++)
+		blob[i] = (unsigned char)(i * 13 + 1);
+	const char *p = tu_write(name, prog, n);
+	diag_init(&d);
+	ck_assert_msg(hyrt_append_blob(p, blob, nb, &d), "%s", d.msg);
+	free(prog);
+	if (blob_out)
+		*blob_out = blob;
+	else
+		free(blob);
+	return p;
+}
+
+START_TEST(blob_roundtrip)
+{
+	static const size_t sizes[][2] = {
+		{1000, 10000}, {4096, 5}, {0, 100}, {5000, 0}, {8191, 4096},
+	};
+	for (int i = 0; i < 5; i++) {
+		size_t n = sizes[i][0], nb = sizes[i][1];
+		unsigned char *blob;
+		char name[32];
+		HyrtBlob b;
+		Diag d;
+
+		snprintf(name, sizeof name, "blob%d", i);
+		const char *p = with_blob(name, n, nb, &blob);
+		size_t off = (n + 4095) / 4096 * 4096;
+		ck_assert_int_eq(file_size(p),
+		                 (off_t)(off + nb + sizeof(HyrtTrailer)));
+		diag_init(&d);
+		ck_assert_msg(hyrt_blob_open(&b, p, nb, &d), "%s", d.msg);
+		ck_assert_uint_eq(b.bytes, nb);
+		ck_assert(b.data != NULL);
+		ck_assert_uint_eq((uintptr_t)b.data % 64, 0);
+		ck_assert(nb == 0 || memcmp(b.data, blob, nb) == 0);
+		hyrt_blob_close(&b);
+		ck_assert(b.data == NULL && b.map == NULL);
+		/* the program bytes are untouched and the padding is zero */
+		size_t len;
+		unsigned char *all = (unsigned char *)tu_read(p, &len);
+		for (size_t j = 0; j < n; j++)
+			ck_assert_uint_eq(all[j], (unsigned char)(j * 7));
+		for (size_t j = n; j < off; j++)
+			ck_assert_uint_eq(all[j], 0);
+		free(all);
+		free(blob);
+	}
+}
+END_TEST
+
+/* Opening p expecting `expect` bytes must fail with one line naming p and
+ * containing want. */
+static void open_fails(const char *p, uint64_t expect, const char *want)
+{
+	HyrtBlob b;
+	Diag d;
+
+	diag_init(&d);
+	ck_assert_msg(!hyrt_blob_open(&b, p, expect, &d), "%s opened", p);
+	ck_assert_msg(strstr(d.msg, p) && strstr(d.msg, want),
+	              "want '%s' in: %s", want, d.msg);
+	ck_assert_msg(!strchr(d.msg, '\n'), "two lines: %s", d.msg);
+	ck_assert(b.map == NULL && b.data == NULL);
+}
+
+static void put_trailer(const char *name, size_t prog, const char *magic,
+                        uint64_t off, uint64_t bytes, size_t body)
+{
+	size_t n = prog + body + sizeof(HyrtTrailer);
+	unsigned char *buf = calloc(1, n);
+	HyrtTrailer t;
+	memcpy(t.magic, magic, 8);
+	t.blob_offset = off;
+	t.blob_bytes = bytes;
+	memcpy(buf + prog + body, &t, sizeof t);
+	tu_write(name, buf, n);
+	free(buf);
+}
+
+START_TEST(blob_bad)
+{
+	const char *p = with_blob("bad-size", 3000, 800, NULL);
+	open_fails(p, 801, "packed weights are 800 bytes but the compiled "
+	                   "model expects 801");
+
+	/* cut off: the last 24 bytes are weights now, not a trailer */
+	p = with_blob("bad-cut", 3000, 800, NULL);
+	ck_assert(truncate(p, file_size(p) - 100) == 0);
+	open_fails(p, 800, "no packed weights");
+
+	/* more appended after the trailer */
+	p = with_blob("bad-tail", 3000, 800, NULL);
+	FILE *f = fopen(p, "ab");
+	fputs("junk", f);
+	fclose(f);
+	open_fails(p, 800, "no packed weights");
+
+	put_trailer("bad-magic", 4096, "HYENACW0", 4096, 16, 16);
+	open_fails(tu_path(tu_tmpdir(), "bad-magic"), 16, "no packed weights");
+	put_trailer("bad-len", 4096, HYRT_TRAILER_MAGIC, 4096, 32, 16);
+	open_fails(tu_path(tu_tmpdir(), "bad-len"), 32,
+	           "does not end where the trailer starts");
+	put_trailer("bad-off", 4096, HYRT_TRAILER_MAGIC, 1ull << 62, 16, 16);
+	open_fails(tu_path(tu_tmpdir(), "bad-off"), 16,
+	           "does not end where the trailer starts");
+	put_trailer("bad-align", 4000, HYRT_TRAILER_MAGIC, 4000, 16, 16);
+	open_fails(tu_path(tu_tmpdir(), "bad-align"), 16,
+	           "not a multiple of 4096");
+	put_trailer("bad-huge", 4096, HYRT_TRAILER_MAGIC, 4096,
+	            UINT64_MAX - 100, 16);
+	open_fails(tu_path(tu_tmpdir(), "bad-huge"), 16,
+	           "does not end where the trailer starts");
+
+	p = tu_write("bad-short", "HYENACW1", 8);
+	open_fails(p, 0, "too short");
+	open_fails(tu_path(tu_tmpdir(), "absent"), 0, "cannot open");
+
+	Diag d;
+	diag_init(&d);
+	ck_assert(!hyrt_append_blob(tu_path(tu_tmpdir(), "no/such"), "x", 1,
+	                            &d));
+	ck_assert_msg(strstr(d.msg, "cannot open"), "%s", d.msg);
+}
+END_TEST
+
+/* ---- rt_main end to end ------------------------------------------------- */
+
+/* A stand-in for a generated module: d_model 4, logits 8 wide, 5 token
+ * ids, length up to 16, weights w[4]; hidden[b,t,j] = w[j] * token,
+ * logits[b,t,j] = token + j + scratch check. */
+static const char *fake_src =
+	"#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
+	"const int64_t hyenac_meta[8] = {4, 8, 5, 16, NOUT, 16, 1, 1000};\n"
+	"const char hyenac_model_name[] = \"fake\";\n"
+	"size_t hyenac_scratch_bytes(int64_t B, int64_t L)\n"
+	"{ return (size_t)(B * L) * 4; }\n"
+	"void hyenac_run(const float *w, const int32_t *tok, int64_t B,\n"
+	"                int64_t L, float *const *out, void *scratch)\n"
+	"{\n"
+	"	memset(scratch, 0, (size_t)(B * L) * 4);\n"
+	"	for (int64_t i = 0; i < B * L; i++) {\n"
+	"		for (int j = 0; j < 4; j++)\n"
+	"			out[0][i * 4 + j] = w[j] * (float)tok[i];\n"
+	"		for (int j = 0; NOUT > 1 && j < 8; j++)\n"
+	"			out[NOUT - 1][i * 8 + j] = (float)(tok[i] + j);\n"
+	"	}\n"
+	"}\n";
+
+static const char *exe_head, *exe_nohead, *exe_noweights;
+
+static const char *build_fake(const char *name, int nout, bool weights)
+{
+	char def[32], *lib, *out;
+	const char *src = tu_write_str("fake.c", fake_src);
+	const char *bindir = HYENAC_BIN;
+	const char *slash = strrchr(bindir, '/');
+	RunResult r;
+
+	ck_assert(slash);
+	snprintf(def, sizeof def, "-DNOUT=%d", nout);
+	ck_assert(asprintf(&lib, "%.*s/libhyenac_rt.a", (int)(slash - bindir),
+	                   bindir) > 0);
+	out = strdup(tu_path(tu_tmpdir(), name));
+	const char *args[] = {
+		"-std=c11", "-D_GNU_SOURCE", "-O1", def, "-I", HYENAC_SOURCE_DIR,
+		"-o", out, src, HYENAC_SOURCE_DIR "/runtime/main/rt_main.c",
+		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lm",
+		"-lpthread", NULL,
+	};
+	tu_run(&r, "/usr/bin/cc", args);
+	ck_assert_msg(r.status == 0, "cc: %s", r.err);
+	free(lib);
+	if (weights) {
+		float w[4] = {1, 2, 3, 4};
+		Diag d;
+		diag_init(&d);
+		ck_assert_msg(hyrt_append_blob(out, w, sizeof w, &d), "%s",
+		              d.msg);
+	}
+	return out;
+}
+
+static void setup_fake(void)
+{
+	if (exe_head)
+		return;
+	exe_head = build_fake("fake-head", 2, true);
+	exe_nohead = build_fake("fake-nohead", 1, true);
+	exe_noweights = build_fake("fake-noweights", 2, false);
+}
+
+static const char *tokens(const char *name, int64_t B, int64_t L,
+                          const int32_t *ids)
+{
+	const char *p = strdup(tu_path(tu_tmpdir(), name));
+	int64_t dim[2] = {B, L};
+	Diag d;
+	diag_init(&d);
+	ck_assert_msg(npy_save_i32(p, ids, 2, dim, &d), "%s", d.msg);
+	return p;
+}
+
+/* Run exe with args; expect exit status st, no signal, and for failures a
+ * single line of stderr containing want. */
+static void run_expect(RunResult *r, const char *exe,
+                       const char *const *args, int st, const char *want)
+{
+	tu_run(r, exe, args);
+	ck_assert_msg(r->signal == 0, "signal %d", r->signal);
+	ck_assert_msg(r->status == st, "status %d, want %d; stderr: %s",
+	              r->status, st, r->err);
+	if (st != 0) {
+		ck_assert_msg(tu_lines(r->err) == 1, "stderr: %s", r->err);
+		ck_assert_msg(strstr(r->err, want), "want '%s' in: %s", want,
+		              r->err);
+		if (st == 2)
+			ck_assert_msg(strstr(r->err, "--help'"), "%s", r->err);
+	}
+}
+
+START_TEST(main_forward)
+{
+	static const int32_t ids[] = {0, 1, 2, 3, 4, 0};
+	const char *t = tokens("t23.npy", 2, 3, ids);
+	const char *h = strdup(tu_path(tu_tmpdir(), "h.npy"));
+	const char *g = strdup(tu_path(tu_tmpdir(), "g.npy"));
+	NpyArray a;
+	RunResult r;
+	Diag d;
+
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 0,
+	           NULL);
+	diag_init(&d);
+	ck_assert_msg(npy_load(h, &a, &d), "%s", d.msg);
+	ck_assert_int_eq(a.rank, 3);
+	ck_assert(a.dim[0] == 2 && a.dim[1] == 3 && a.dim[2] == 4);
+	for (int i = 0; i < 6; i++)
+		for (int j = 0; j < 4; j++)
+			ck_assert_float_eq(((float *)a.data)[i * 4 + j],
+			                   (float)((j + 1) * ids[i]));
+	npy_free(&a);
+
+	run_expect(&r, exe_head,
+	           (const char *[]){"logits", "--tokens=", NULL}, 2, "needs");
+	run_expect(&r, exe_head,
+	           (const char *[]){"logits", "--tokens=" "x", "-o", g, NULL},
+	           1, "x: cannot open");
+	char targ[4200];
+	snprintf(targ, sizeof targ, "--tokens=%s", t);
+	run_expect(&r, exe_head,
+	           (const char *[]){"logits", targ, "--output", g, NULL}, 0,
+	           NULL);
+	ck_assert_msg(npy_load(g, &a, &d), "%s", d.msg);
+	ck_assert(a.rank == 3 && a.dim[0] == 2 && a.dim[1] == 3 &&
+	          a.dim[2] == 8);
+	for (int i = 0; i < 6; i++)
+		for (int j = 0; j < 8; j++)
+			ck_assert_float_eq(((float *)a.data)[i * 8 + j],
+			                   (float)(ids[i] + j));
+	npy_free(&a);
+
+	/* the full compiled length, and an empty batch */
+	int32_t full[16] = {0};
+	t = tokens("t16.npy", 1, 16, full);
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 0,
+	           NULL);
+	t = tokens("t0.npy", 0, 4, full);
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 0,
+	           NULL);
+	ck_assert(npy_load(h, &a, &d));
+	ck_assert(a.rank == 3 && a.dim[0] == 0 && a.dim[1] == 4);
+	npy_free(&a);
+
+	run_expect(&r, exe_nohead,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 0,
+	           NULL);
+	run_expect(&r, exe_nohead,
+	           (const char *[]){"logits", "--tokens", t, "-o", g, NULL}, 2,
+	           "without its LM head");
+}
+END_TEST
+
+START_TEST(main_bad_tokens)
+{
+	static const int32_t ids[] = {0, 1, 2, 3, 4, 5};
+	int32_t long_ids[17] = {0};
+	const char *h = strdup(tu_path(tu_tmpdir(), "hb.npy"));
+	RunResult r;
+	char want[4200];
+
+	const char *t = tokens("tbad.npy", 2, 3, ids);
+	snprintf(want, sizeof want, "%s: token id 5 at [1, 2] is outside the "
+	         "vocabulary [0, 5)", t);
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 1,
+	           want);
+	ck_assert(access(h, F_OK) != 0);
+
+	t = tokens("tneg.npy", 1, 1, (int32_t[]){-1});
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 1,
+	           "token id -1 at [0, 0]");
+	t = tokens("tlong.npy", 1, 17, long_ids);
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 1,
+	           "sequence length 17 exceeds 16");
+	t = tokens("tzero.npy", 3, 0, long_ids);
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 1,
+	           "sequence length is 0");
+
+	Diag d;
+	diag_init(&d);
+	const char *tf = strdup(tu_path(tu_tmpdir(), "tf.npy"));
+	ck_assert(npy_save_f32(tf, (float[]){1, 2}, 2, (int64_t[]){1, 2}, &d));
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", tf, "-o", h, NULL}, 1,
+	           "must be integers");
+	const char *t1 = strdup(tu_path(tu_tmpdir(), "t1.npy"));
+	ck_assert(npy_save_i32(t1, (int32_t[]){1, 2}, 1, (int64_t[]){2}, &d));
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t1, "-o", h, NULL}, 1,
+	           "rank 1");
+	const char *junk = tu_write_str("junk.npy", "not numpy");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", junk, "-o", h, NULL},
+	           1, "junk.npy");
+
+	t = tokens("tok.npy", 1, 2, (int32_t[]){1, 2});
+	run_expect(&r, exe_noweights,
+	           (const char *[]){"embed", "--tokens", t, "-o", h, NULL}, 1,
+	           "cannot load the packed weights");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", t, "-o",
+	                            "/nonexistent/dir/h.npy", NULL},
+	           1, "/nonexistent/dir/h.npy");
+	ck_assert(access(h, F_OK) != 0);
+}
+END_TEST
+
+START_TEST(main_usage)
+{
+	RunResult r;
+
+	run_expect(&r, exe_head, (const char *[]){NULL}, 2, "no command");
+	run_expect(&r, exe_head, (const char *[]){"embd", NULL}, 2,
+	           "did you mean 'embed'");
+	run_expect(&r, exe_head, (const char *[]){"frobnicate", NULL}, 2,
+	           "unknown command 'frobnicate'");
+	run_expect(&r, exe_head, (const char *[]){"embed", "-o", "x", NULL},
+	           2, "needs --tokens");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", "a", NULL}, 2,
+	           "needs -o");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--tokens", NULL}, 2,
+	           "needs a value");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "--token", "a", NULL}, 2,
+	           "did you mean '--tokens'");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "stray", NULL}, 2,
+	           "unexpected argument 'stray'");
+	run_expect(&r, exe_head,
+	           (const char *[]){"embed", "-o", "a", "-o", "b", NULL}, 2,
+	           "given twice");
+	run_expect(&r, exe_head,
+	           (const char *[]){"bench", "--threads", "0", NULL}, 2,
+	           "--threads 0 is out of range");
+	run_expect(&r, exe_head,
+	           (const char *[]){"bench", "--seq-len", "17", NULL}, 2,
+	           "takes 1 to 16");
+	run_expect(&r, exe_head,
+	           (const char *[]){"bench", "--batch", "2x", NULL}, 2,
+	           "wants an integer");
+	run_expect(&r, exe_head,
+	           (const char *[]){"bench", "--reps", "", NULL}, 2,
+	           "wants an integer");
+	run_expect(&r, exe_head,
+	           (const char *[]){"info", "--verbose", NULL}, 2,
+	           "unknown option");
+
+	run_expect(&r, exe_head, (const char *[]){"--help", NULL}, 0, NULL);
+	ck_assert(strstr(r.out, "usage: fake-head"));
+	ck_assert(strstr(r.out, "'fake'") && strstr(r.out, "d_model 4"));
+	ck_assert(strstr(r.out, "1 to 16 tokens"));
+	ck_assert(strstr(r.out, "logits --tokens"));
+	run_expect(&r, exe_nohead, (const char *[]){"embed", "--help", NULL},
+	           0, NULL);
+	ck_assert(!strstr(r.out, "logits --tokens"));
+}
+END_TEST
+
+START_TEST(main_bench_info)
+{
+	RunResult r;
+
+	run_expect(&r, exe_head,
+	           (const char *[]){"bench", "--batch", "2", "--seq-len", "8",
+	                            "--threads", "3", "--reps", "4", NULL},
+	           0, NULL);
+	ck_assert_int_eq(tu_lines(r.out), 1);
+	const char *head = "model=fake batch=2 seq_len=8 threads=3 reps=4 "
+	                   "median_ms=";
+	ck_assert_msg(strncmp(r.out, head, strlen(head)) == 0, "%s", r.out);
+	ck_assert(strstr(r.out, " min_ms=") && strstr(r.out, " tokens_per_s=")
+	          && strstr(r.out, " gflops="));
+	run_expect(&r, exe_head, (const char *[]){"bench", NULL}, 0, NULL);
+	ck_assert(strstr(r.out, "batch=1 seq_len=16 threads=1 reps=10"));
+	run_expect(&r, exe_noweights, (const char *[]){"bench", NULL}, 1,
+	           "cannot load the packed weights");
+
+	run_expect(&r, exe_head, (const char *[]){"info", NULL}, 0, NULL);
+	ck_assert(strstr(r.out, "model=fake\n") && strstr(r.out, "d_model=4\n")
+	          && strstr(r.out, "max_len=16\n") &&
+	          strstr(r.out, "outputs=hidden,logits\n") &&
+	          strstr(r.out, "weights=ok\n"));
+	run_expect(&r, exe_noweights, (const char *[]){"info", NULL}, 1,
+	           "no packed weights");
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("runtime");
+	TCase *tc = tcase_create("fft");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, direct_small);
+	tcase_add_test(tc, fft_matches_direct);
+	tcase_add_test(tc, fft_odd_channels);
+	tcase_add_test(tc, fft_plan_reuse);
+	tcase_add_test(tc, fft_threads);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("blob");
+	tcase_add_test(tc, blob_roundtrip);
+	tcase_add_test(tc, blob_bad);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("main");
+	tcase_set_timeout(tc, 120);
+	/* built once, in the runner's process, before the tests fork */
+	tcase_add_unchecked_fixture(tc, setup_fake, NULL);
+	tcase_add_test(tc, main_forward);
+	tcase_add_test(tc, main_bad_tokens);
+	tcase_add_test(tc, main_usage);
+	tcase_add_test(tc, main_bench_info);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_main(suite());
+}
