@@ -1,17 +1,24 @@
 #!/bin/sh
-# make demo: run the default model end to end on the bundled example
-# (examples/example-tokens.npy, the token ids of examples/example.fa:
-# A=7 C=8 G=9 T=10 N=11) and summarise what happened.
+# make demo: compile the default model to a self-contained executable and
+# run it on the bundled example (examples/example-tokens.npy: the token ids
+# of examples/example.fa, A=7 C=8 G=9 T=10 N=11), then time it.
 set -eu
 BUILD=${1:-build}
 MODEL=${2:-models/hyenadna-tiny-1k.yaml}
 HYENAC="$BUILD/hyenac"
+EXE="$BUILD/demo-model"
 
 echo "== model: $MODEL"
 "$HYENAC" info "$MODEL"
+echo "== hyenac compile $MODEL -o $EXE"
+"$HYENAC" compile "$MODEL" -o "$EXE"
+ls -l "$EXE"
 echo "== embeddings and next-base logits for examples/example.fa"
-"$HYENAC" run "$MODEL" embed --tokens examples/example-tokens.npy \
-	-o "$BUILD/demo-embed.npy"
-"$HYENAC" run "$MODEL" logits --tokens examples/example-tokens.npy \
-	-o "$BUILD/demo-logits.npy"
+"$EXE" embed --tokens examples/example-tokens.npy -o "$BUILD/demo-embed.npy"
+"$EXE" logits --tokens examples/example-tokens.npy -o "$BUILD/demo-logits.npy"
+echo "== the same through the reference interpreter"
+"$HYENAC" run "$MODEL" logits --interp --tokens examples/example-tokens.npy \
+	-o "$BUILD/demo-logits-interp.npy"
+echo "== speed of the compiled model"
+"$EXE" bench --batch 1 --seq-len 1024 --reps 5
 echo "== done: $BUILD/demo-embed.npy, $BUILD/demo-logits.npy"
