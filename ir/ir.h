@@ -66,6 +66,11 @@ OpKind ir_op_by_name(const char *name);
 /* The name of attribute i in a comma list, copied into buf. */
 const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
 
+/* Where the memory plan (passes/memplan.c) puts a node's value: a region
+ * whose size scales with B*L tokens, with L positions, or not at all; the
+ * node's offset is in bytes per unit of its region. */
+typedef enum { MEM_NONE, MEM_TOKEN, MEM_POSITION, MEM_FIXED, MEM_COUNT } MemRegion;
+
 typedef struct Node {
 	OpKind op;
 	int id;            /* index in Graph.nodes */
@@ -77,6 +82,8 @@ typedef struct Node {
 	double fattr[IR_MAX_FATTR];
 	const char *sattr; /* OP_WEIGHT: the tensor's name in the checkpoint */
 	const float *data; /* OP_WEIGHT: bound data, row-major; NULL if unbound */
+	MemRegion region;  /* set by the memory plan; MEM_NONE before it */
+	int64_t offset;    /* bytes per region unit, 64-byte aligned */
 } Node;
 
 typedef struct Output {
@@ -92,6 +99,9 @@ typedef struct Graph {
 	int nnodes, cap;
 	Output *outputs;
 	int noutputs, outcap;
+	bool planned;      /* the memory plan has run: every node that needs
+	                    * scratch has a region and offset */
+	int64_t region_bytes[MEM_COUNT]; /* size of each region per unit */
 } Graph;
 
 Graph *ir_graph_new(Arena *a, const char *name);
