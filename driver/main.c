@@ -44,7 +44,8 @@ static const char usage[] =
     "Options:\n"
     "  --conv=auto|fft|direct  long convolution: by length (default), or\n"
     "                       always through FFTW, or always direct\n"
-    "  -O0                  no LLVM optimisation (default -O3)\n"
+    "  -O0                  no fusion, no LLVM optimisation (default -O3)\n"
+    "  --no-fuse            keep one kernel per IR op (same outputs)\n"
     "  --pass=PASS          the pass for opt (dce)\n"
     "  --print-after=PASS   print the IR after PASS (dce)\n"
     "  --print-after-all    print the IR after every pass\n"
@@ -74,6 +75,7 @@ typedef struct Options {
 	const char *print_after;
 	const char *pass;
 	bool interp;      /* run: the reference interpreter, not the JIT */
+	bool fuse;        /* false with --no-fuse (and -O0) */
 	int64_t seq_len;  /* compile: 0 = the model's max_seq_len */
 	int64_t batch;    /* compile: accepted for the contract; any B runs */
 	const char *emit; /* compile: exe | obj | ll | ir */
@@ -100,6 +102,7 @@ static int parse_args(int argc, char **argv, Options *o)
 	int pos = 0, rc;
 	o->emit = "exe";
 	o->opt_level = 3;
+	o->fuse = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		static const char *const valued[] = {
@@ -143,6 +146,8 @@ static int parse_args(int argc, char **argv, Options *o)
 				                   "not '%s'", c);
 		} else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O3") == 0) {
 			o->opt_level = a[2] - '0';
+		} else if (strcmp(a, "--no-fuse") == 0) {
+			o->fuse = false;
 		} else if (strcmp(a, "--interp") == 0) {
 			o->interp = true;
 		} else if (strncmp(a, "--print-after=", 14) == 0) {
@@ -353,11 +358,14 @@ static int cmd_opt(const Options *o)
 	Arena *a = arena_new();
 	bool changed;
 	int rc = 0;
+	PassOptions po;
 
 	diag_init(&d);
+	pass_options_default(&po);
 	char *text = read_text(a, o->model, &d);
 	Graph *g = text ? ir_parse(a, text, o->model, &d) : NULL;
-	if (!g || !ir_verify(g, &d) || !pass_find(o->pass)->fn(g, &d, &changed)) {
+	if (!g || !ir_verify(g, &d) ||
+	    !pass_find(o->pass)->fn(g, &po, &d, &changed)) {
 		rc = fail(&d);
 	} else {
 		if (!ir_verify(g, &d))
@@ -433,7 +441,14 @@ int main(int argc, char **argv)
 	Graph *g = m ? fe_lower(a, m, &d) : NULL;
 	if (g && !ir_verify(g, &d))
 		hy_die("lowering produced invalid IR: %s", d.msg);
-	if (g && !pass_pipeline(g, o.print_after, stdout, &d))
+	PassOptions po;
+	pass_options_default(&po);
+	po.print_after = o.print_after;
+	po.fuse = o.fuse && o.opt_level > 0;
+	if (g && strcmp(o.cmd, "compile") == 0 && o.seq_len > 0 &&
+	    o.seq_len < g->max_len)
+		g->max_len = o.seq_len; /* passes specialise to the compiled length */
+	if (g && !pass_pipeline(g, &po, &d))
 		g = NULL;
 	if (!g) {
 		rc = fail(&d);

@@ -5,7 +5,7 @@
  */
 #include "passes.h"
 
-bool pass_dce(Graph *g, Diag *d, bool *changed)
+bool pass_dce(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	bool *live = arena_alloc(g->arena, (size_t)g->nnodes + 1);
 	int n = 0;

@@ -19,11 +19,26 @@ const PassInfo *pass_find(const char *name)
 	return NULL;
 }
 
-bool pass_pipeline(Graph *g, const char *print_after, FILE *f, Diag *d)
+void pass_options_default(PassOptions *o)
 {
+	o->fuse = true;
+	o->fold_limit = PASS_FOLD_LIMIT;
+	o->print_after = NULL;
+	o->print_to = stdout;
+}
+
+bool pass_pipeline(Graph *g, const PassOptions *o, Diag *d)
+{
+	PassOptions def;
+	if (!o) {
+		pass_options_default(&def);
+		o = &def;
+	}
+	const char *print_after = o->print_after;
+	FILE *f = o->print_to ? o->print_to : stdout;
 	for (size_t i = 0; i < sizeof passes / sizeof passes[0]; i++) {
 		bool changed = false;
-		if (!passes[i].fn(g, d, &changed))
+		if (!passes[i].fn(g, o, d, &changed))
 			return false;
 #ifdef HYENAC_VERIFY_PASSES
 		if (!ir_verify(g, d)) {

@@ -545,7 +545,7 @@ static void golden(const char *name, CgConv conv)
 	ck_assert_msg(m, "%s", d.msg);
 	Graph *g = fe_lower(a, m, &d);
 	ck_assert_msg(g, "%s", d.msg);
-	ck_assert_msg(pass_pipeline(g, NULL, NULL, &d), "%s", d.msg);
+	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
 	ck_assert_int_eq(g->noutputs, 2);
 	o.max_len = g->max_len;
 	cg_layout_weights(g, a, &w);

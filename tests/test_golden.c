@@ -45,7 +45,7 @@ static void check_case(const char *name)
 	Graph *g = fe_lower(a, m, &d);
 	ck_assert_msg(g, "%s", d.msg);
 	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
-	ck_assert_msg(pass_pipeline(g, NULL, NULL, &d), "%s", d.msg);
+	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
 	ck_assert_int_eq(g->noutputs, 2);
 
 	load(tu_golden(name, "tokens.npy"), &tok);

@@ -32,7 +32,7 @@ static void run_short(const char *path)
 	Graph *g = fe_lower(a, m, &d);
 	ck_assert_msg(g, "%s: %s", path, d.msg);
 	ck_assert_msg(ir_verify(g, &d), "%s: %s", path, d.msg);
-	ck_assert_msg(pass_pipeline(g, NULL, NULL, &d), "%s", d.msg);
+	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
 	for (int i = 0; i < 32; i++)
 		tok[i] = 7 + (i * 7 + i / 3) % 5;
 	ck_assert_msg(ir_interp(g, tok, 2, 16, outs, &d), "%s: %s", path, d.msg);
