@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *prog = "model";
 
@@ -222,14 +223,26 @@ static void buffers_free(Buffers *bf)
 	free(bf->scratch);
 }
 
+/* Map the weights from /proc/self/exe, which names this process's own
+ * file even if the path it ran from has since been replaced. Complaints
+ * name the path the user knows. */
 static void load_weights(HyrtBlob *w)
 {
+	static const char self[] = "/proc/self/exe";
+	char path[4096];
+	ssize_t n;
 	Diag d;
 
 	diag_init(&d);
-	if (!hyrt_blob_open(w, "/proc/self/exe",
-	                    (uint64_t)hyenac_meta[HYRT_META_WEIGHT_BYTES], &d))
-		fail("cannot load the packed weights: %s", d.msg);
+	if (hyrt_blob_open(w, self,
+	                   (uint64_t)hyenac_meta[HYRT_META_WEIGHT_BYTES], &d))
+		return;
+	n = readlink(self, path, sizeof path - 1);
+	path[n > 0 ? n : 0] = '\0';
+	if (n > 0 && strncmp(d.msg, self, sizeof self - 1) == 0)
+		fail("%s: cannot load the packed weights:%s", path,
+		     d.msg + sizeof self);
+	fail("cannot load the packed weights: %s", d.msg);
 }
 
 /* ---- embed, logits ------------------------------------------------------ */
@@ -413,7 +426,7 @@ static void print_help(void)
 
 	printf("usage: %s COMMAND [OPTIONS]\n\n", prog);
 	printf("HyenaDNA model '%s' compiled by hyenac: d_model %" PRId64
-	       ", %" PRId64 " layers, vocabulary %" PRId64 ", sequences of "
+	       ", n_layer %" PRId64 ", vocabulary %" PRId64 ", sequences of "
 	       "1 to %" PRId64 " tokens; outputs: %s.\n\n", hyenac_model_name,
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_N_LAYER],
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, outputs_str());
