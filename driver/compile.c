@@ -48,6 +48,50 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 	return (int64_t)f;
 }
 
+/* Kernels the generated code runs: every node that computes something
+ * (weights and the token input are data, not kernels). */
+static int kernel_count(const Graph *g)
+{
+	int k = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		k += g->nodes[i]->op != OP_INPUT && g->nodes[i]->op != OP_WEIGHT;
+	return k;
+}
+
+void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
+                     FILE *f)
+{
+	int conv = 0;
+	fprintf(f, "model=%s\n", g->name);
+	fprintf(f, "seq_len=%lld\n", (long long)o->seq_len);
+	fprintf(f, "batch=%lld\n", (long long)o->batch);
+	fprintf(f, "nodes=%d\n", g->nnodes);
+	fprintf(f, "kernels=%d\n", kernel_count(g));
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (n->op != OP_LONGCONV)
+			continue;
+		if (conv % (m->spec.order - 1) == 0)
+			fprintf(f, "conv[%d]=%s\n", conv / (int)(m->spec.order - 1),
+			        n->iattr[0] == CONV_DIRECT ? "direct"
+			        : n->iattr[0] == CONV_FFT  ? "fft"
+			                                   : "auto");
+		conv++;
+	}
+	if (g->folded_bytes)
+		fprintf(f, "filters=folded\nfolded_bytes=%lld\n",
+		        (long long)g->folded_bytes);
+	else if (g->unfolded_bytes)
+		fprintf(f, "filters=runtime\nfold_would_need_bytes=%lld\n",
+		        (long long)g->unfolded_bytes);
+	fprintf(f, "planned_bytes=%lld\n",
+	        (long long)pass_planned_bytes(g, o->batch, o->seq_len));
+	fprintf(f, "activation_bytes_per_token=%lld\n",
+	        (long long)g->region_bytes[MEM_TOKEN]);
+	fprintf(f, "flops_per_token=%lld\n",
+	        (long long)drv_flops_per_token(g, o->seq_len));
+}
+
 static const char *runtime_dir(void)
 {
 	const char *env = getenv("HYENAC_RUNTIME_DIR");
@@ -115,6 +159,8 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	bool ok = false;
 	int64_t meta[HYRT_META_COUNT] = {0};
 
+	if (o->stats)
+		drv_print_stats(m, g, o, stdout);
 	if (strcmp(o->emit, "ir") == 0) {
 		ok = write_ir(g, tmp, d);
 		goto done;

@@ -6,7 +6,10 @@
 
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "runtime/hyrt.h"
+
+#include <stdio.h>
 
 typedef struct CompileOptions {
 	const char *out;
@@ -15,9 +18,14 @@ typedef struct CompileOptions {
 	int64_t seq_len;  /* compiled length */
 	CgConv conv;
 	int opt_level;
+	int64_t batch;    /* for planned_bytes in --stats */
+	bool stats;       /* print machine-readable facts on stdout */
 } CompileOptions;
 
 bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);
 int64_t drv_flops_per_token(const Graph *g, int64_t L);
+/* `hyenac compile --stats`: one key=value per line on f. */
+void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
+                     FILE *f);
 
 #endif

@@ -46,8 +46,10 @@ static const char usage[] =
     "                       always through FFTW, or always direct\n"
     "  -O0                  no fusion, no LLVM optimisation (default -O3)\n"
     "  --no-fuse            keep one kernel per IR op (same outputs)\n"
-    "  --pass=PASS          the pass for opt (dce)\n"
-    "  --print-after=PASS   print the IR after PASS (dce)\n"
+    "  --stats              compile: print kernels=, conv[i]=, planned_bytes=\n"
+    "                       and more, one key=value per line\n"
+    "  --pass=PASS          the pass for opt (fold, dce, convsel, memplan)\n"
+    "  --print-after=PASS   print the IR after PASS\n"
     "  --print-after-all    print the IR after every pass\n"
     "  -h, --help           show this help\n"
     "  --version            show the version and the LLVM host target\n";
@@ -76,6 +78,7 @@ typedef struct Options {
 	const char *pass;
 	bool interp;      /* run: the reference interpreter, not the JIT */
 	bool fuse;        /* false with --no-fuse (and -O0) */
+	bool stats;       /* compile --stats */
 	int64_t seq_len;  /* compile: 0 = the model's max_seq_len */
 	int64_t batch;    /* compile: accepted for the contract; any B runs */
 	const char *emit; /* compile: exe | obj | ll | ir */
@@ -146,6 +149,8 @@ static int parse_args(int argc, char **argv, Options *o)
 				                   "not '%s'", c);
 		} else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O3") == 0) {
 			o->opt_level = a[2] - '0';
+		} else if (strcmp(a, "--stats") == 0) {
+			o->stats = true;
 		} else if (strcmp(a, "--no-fuse") == 0) {
 			o->fuse = false;
 		} else if (strcmp(a, "--interp") == 0) {
@@ -339,7 +344,8 @@ out:
 static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	CompileOptions co = {o->out, o->emit, o->cpu, o->features, o->seq_len,
-	                     o->conv, o->opt_level};
+	                     o->conv, o->opt_level, o->batch ? o->batch : 1,
+	                     o->stats};
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
 	if (co.seq_len > m->spec.max_seq_len) {

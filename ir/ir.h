@@ -102,6 +102,9 @@ typedef struct Graph {
 	bool planned;      /* the memory plan has run: every node that needs
 	                    * scratch has a region and offset */
 	int64_t region_bytes[MEM_COUNT]; /* size of each region per unit */
+	int64_t folded_bytes; /* constants evaluated at compile time (fold) */
+	int64_t unfolded_bytes; /* what folding would have cost, when the
+	                         * size rule kept filters as run-time code */
 } Graph;
 
 Graph *ir_graph_new(Arena *a, const char *name);

@@ -32,6 +32,22 @@ typedef struct PassInfo {
 	const char *what;
 } PassInfo;
 
+/* Evaluate input-independent values (the implicit filters) at compile
+ * time, within PassOptions.fold_limit. */
+bool pass_fold(Graph *g, const PassOptions *o, Diag *d, bool *changed);
+/* longconv's `method` attribute. */
+enum { CONV_AUTO = 0, CONV_FFT = 1, CONV_DIRECT = 2 };
+/* Choose FFT or direct for each long convolution at the compiled length. */
+bool pass_convsel(Graph *g, const PassOptions *o, Diag *d, bool *changed);
+/* The cost model's estimate in nanoseconds, for one batch row. */
+double pass_conv_cost(int method, int64_t L, int64_t C);
+/* Plan the activation arena: every value that needs scratch gets a region
+ * and offset (Node.region/offset, Graph.region_bytes); runs last. */
+bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed);
+/* Which region a value of type t lives in, and its bytes per unit. */
+MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes);
+/* The planned arena for a run of B x L. */
+int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L);
 /* Remove nodes no output depends on. */
 bool pass_dce(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 

@@ -8,7 +8,10 @@
 #include <string.h>
 
 static const PassInfo passes[] = {
+	{"fold", pass_fold, "evaluate the implicit filters at compile time"},
 	{"dce", pass_dce, "remove nodes no output depends on"},
+	{"convsel", pass_convsel, "choose FFT or direct long convolution"},
+	{"memplan", pass_memplan, "plan the activation arena by liveness"},
 };
 
 const PassInfo *pass_find(const char *name)

@@ -1,0 +1,184 @@
+/*
+ * memplan.c - the activation memory plan, in the manner of ggml-alloc:
+ * walk the nodes in topological order, give each value that needs scratch
+ * a block, and return a block to its region's free list after its last
+ * consumer has run. A node's block is taken before its sources' blocks are
+ * released, so no kernel ever writes over its own inputs; graph inputs,
+ * weights and graph outputs (written straight into the caller's arrays)
+ * take no scratch.
+ *
+ * Shapes scale with the run's B and L, so values are sorted into regions
+ * by what their size is proportional to: B*L tokens ([B, L, ...]), L
+ * positions ([L, ...]) or nothing. Within a region every size is a
+ * multiple of the same unit, so one plan, made in bytes per unit, serves
+ * every B and L: a node lives at region base + offset * unit, and the
+ * whole arena is region_bytes[TOKEN]*B*L + region_bytes[POSITION]*L +
+ * region_bytes[FIXED], known at compile time for the compiled B and L.
+ *
+ * Free blocks are kept sorted by offset and merged with their neighbours;
+ * a request takes the best fitting block, or extends the region.
+ */
+#include "passes.h"
+
+#include <string.h>
+
+enum { ALIGN = 64, MAX_FREE = 256 };
+
+typedef struct Block {
+	int64_t off, size;
+} Block;
+
+typedef struct Region {
+	Block free[MAX_FREE];
+	int nfree;
+	int64_t end;
+} Region;
+
+static int64_t align_up(int64_t x)
+{
+	return (x + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+static int64_t take(Region *r, int64_t size)
+{
+	int best = -1;
+	for (int i = 0; i < r->nfree; i++)
+		if (r->free[i].size >= size &&
+		    (best < 0 || r->free[i].size < r->free[best].size))
+			best = i;
+	if (best < 0) {
+		/* Grow the region; a free block at its end is reused. */
+		if (r->nfree && r->free[r->nfree - 1].off +
+		                        r->free[r->nfree - 1].size == r->end) {
+			Block *b = &r->free[--r->nfree];
+			r->end = b->off + size;
+			return b->off;
+		}
+		int64_t off = r->end;
+		r->end += size;
+		return off;
+	}
+	int64_t off = r->free[best].off;
+	r->free[best].off += size;
+	r->free[best].size -= size;
+	if (r->free[best].size == 0) {
+		memmove(&r->free[best], &r->free[best + 1],
+		        (size_t)(r->nfree - best - 1) * sizeof(Block));
+		r->nfree--;
+	}
+	return off;
+}
+
+static void give_back(Region *r, int64_t off, int64_t size)
+{
+	int i = 0;
+	while (i < r->nfree && r->free[i].off < off)
+		i++;
+	HY_ASSERT(r->nfree < MAX_FREE);
+	memmove(&r->free[i + 1], &r->free[i],
+	        (size_t)(r->nfree - i) * sizeof(Block));
+	r->free[i] = (Block){off, size};
+	r->nfree++;
+	/* merge with the next, then with the previous */
+	if (i + 1 < r->nfree && r->free[i].off + r->free[i].size ==
+	                            r->free[i + 1].off) {
+		r->free[i].size += r->free[i + 1].size;
+		memmove(&r->free[i + 1], &r->free[i + 2],
+		        (size_t)(r->nfree - i - 2) * sizeof(Block));
+		r->nfree--;
+	}
+	if (i > 0 && r->free[i - 1].off + r->free[i - 1].size == r->free[i].off) {
+		r->free[i - 1].size += r->free[i].size;
+		memmove(&r->free[i], &r->free[i + 1],
+		        (size_t)(r->nfree - i - 1) * sizeof(Block));
+		r->nfree--;
+	}
+}
+
+/* The region a value belongs to and its size in bytes per unit. */
+MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes)
+{
+	bool has_b = false, has_l = false;
+	int64_t n = t->dtype == DT_I32 ? 4 : 4;
+	for (int i = 0; i < t->rank; i++) {
+		if (t->dim[i] == DIM_B)
+			has_b = true;
+		else if (t->dim[i] == DIM_L)
+			has_l = true;
+		else
+			n *= t->dim[i];
+	}
+	*unit_bytes = n;
+	if (has_b && has_l)
+		return MEM_TOKEN;
+	if (has_b) /* [B, ...] without L: size per token is not a whole
+	            * number; such values do not occur in HyenaDNA graphs */
+		return MEM_COUNT;
+	return has_l ? MEM_POSITION : MEM_FIXED;
+}
+
+/* Does node n need scratch of its own? */
+static bool needs_scratch(const Graph *g, const Node *n)
+{
+	if (n->op == OP_INPUT || n->op == OP_WEIGHT)
+		return false;
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i].node == n)
+			return false;
+	return true;
+}
+
+bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
+{
+	Arena *a = g->arena;
+	int n = g->nnodes;
+	int *last = arena_alloc(a, (size_t)n * sizeof *last);
+	int64_t *size = arena_alloc(a, (size_t)n * sizeof *size);
+	Region *reg = arena_alloc(a, MEM_COUNT * sizeof *reg);
+
+	for (int i = 0; i < n; i++)
+		last[i] = i;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < g->nodes[i]->nsrc; k++)
+			last[g->nodes[i]->src[k]->id] = i;
+	for (int i = 0; i < n; i++) {
+		Node *x = g->nodes[i];
+		x->region = MEM_NONE;
+		x->offset = 0;
+		if (needs_scratch(g, x)) {
+			int64_t unit;
+			MemRegion r = pass_mem_region(&x->type, &unit);
+			if (r == MEM_COUNT) {
+				diag_error(d, "node %%%s: no memory region for its shape",
+				           x->name);
+				return false;
+			}
+			x->region = r;
+			size[i] = align_up(unit);
+			x->offset = take(&reg[r], size[i]);
+		}
+		/* release what this node was the last to read */
+		for (int k = 0; k < x->nsrc; k++) {
+			Node *s = x->src[k];
+			bool seen = false;
+			for (int j = 0; j < k; j++)
+				seen |= x->src[j] == s;
+			if (!seen && last[s->id] == i && s->region != MEM_NONE)
+				give_back(&reg[s->region], s->offset, size[s->id]);
+		}
+		/* a value nobody reads is dead at once */
+		if (x->region != MEM_NONE && last[i] == i)
+			give_back(&reg[x->region], x->offset, size[i]);
+	}
+	for (int r = 0; r < MEM_COUNT; r++)
+		g->region_bytes[r] = reg[r].end;
+	g->planned = true;
+	*changed = true;
+	return true;
+}
+
+int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L)
+{
+	return g->region_bytes[MEM_TOKEN] * B * L +
+	       g->region_bytes[MEM_POSITION] * L + g->region_bytes[MEM_FIXED];
+}
