@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DEMO_MODEL ?= models/hyenadna-tiny-1k.yaml
 
-.PHONY: all deps configure build check demo clean
+.PHONY: all deps configure build check demo clean install
 
 all: build
 
@@ -27,3 +27,10 @@ demo: build
 
 clean:
 	rm -rf $(BUILD)
+
+# PREFIX=/usr/local by default (CMake's); DESTDIR is honoured. The prefix
+# is configured in, since hyenac.pc names it.
+install: configure
+	$(if $(PREFIX),cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX))
+	cmake --build $(BUILD) -j $(JOBS)
+	cmake --install $(BUILD)

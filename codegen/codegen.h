@@ -69,6 +69,9 @@ typedef struct CgModule CgModule;
  * when the target cannot be made or the passes fail. */
 CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
                   const int64_t meta[HYRT_META_COUNT], Diag *d);
+/* The kernels hyenac_run calls for g: one per computing node (all but
+ * inputs and weights, which include the constants folding made). */
+int cg_kernel_count(const Graph *g);
 bool cg_write_object(CgModule *m, const char *path, Diag *d);
 bool cg_write_ll(CgModule *m, const char *path, Diag *d);
 void cg_free(CgModule *m);

@@ -9,8 +9,9 @@
  * the loop vectoriser can use. hyenac_run calls the kernels in graph order;
  * a weight is the blob plus its offset, the input is the tokens pointer,
  * a node that is graph output i writes straight into outputs[i], and every
- * other node gets its own 64-byte aligned slice of scratch, laid out by a
- * simple bump (memory reuse is a later pass, not this one).
+ * other node lives in scratch where the memory plan (passes/memplan.c)
+ * put it, or, in a graph that was not planned, in its own 64-byte aligned
+ * slice laid out by a simple bump.
  *
  * Kernels are plain loops (loop_open/loop_close) with accumulators in
  * allocas that mem2reg promotes. Reductions carry reassoc+contract so
@@ -18,7 +19,15 @@
  * float versions where float is all the model needs (sin, gelu), double
  * where the interpreter's double result is cheaply reached (expmod,
  * pos_emb). The long convolution is a direct kernel, a call to the
- * runtime's hyrt_longconv_fft, or a run-time choice between them.
+ * runtime's hyrt_longconv_fft, or a run-time choice between them, by the
+ * node's `method` unless CgOptions.conv names one.
+ *
+ * The fused ops of passes/fuse.c are kernels too: fused_proj (a linear
+ * with its layernorm prologue and short-conv / activation / residual
+ * epilogues, tiled over positions when it convolves) and gated_conv (a
+ * direct kernel that works in its own output, or hyrt_hyena_conv_fft).
+ * Both keep the unfused kernels' order of float operations, so fusing
+ * changes results only where the vectoriser reorders a reduction.
  *
  * All LLVM handles of a compilation live in one CgContext (the public
  * CgModule). Its LLVMContext belongs to an ORC ThreadSafeContext so that
@@ -48,10 +57,11 @@ typedef enum {
 	EXT_SIN,
 	EXT_COS,
 	EXT_FFT,
+	EXT_HYENA_FFT,
 	EXT_COUNT
 } Ext;
 
-typedef enum { SIG_F32_F32, SIG_F64_F64, SIG_FFT } ExtSig;
+typedef enum { SIG_F32_F32, SIG_F64_F64, SIG_FFT, SIG_HYENA_FFT } ExtSig;
 
 static const struct {
 	const char *name;
@@ -64,6 +74,7 @@ static const struct {
 	[EXT_SIN] = {"sin", SIG_F64_F64},
 	[EXT_COS] = {"cos", SIG_F64_F64},
 	[EXT_FFT] = {"hyrt_longconv_fft", SIG_FFT},
+	[EXT_HYENA_FFT] = {"hyrt_hyena_conv_fft", SIG_HYENA_FFT},
 };
 _Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
 
@@ -411,25 +422,22 @@ static void k_embed(CgContext *c, const Node *n, LLVMValueRef out,
 	loop_close(c, &lt);
 }
 
-/* Two passes in float per row: mean, then the centred variance. */
-static void k_layernorm(CgContext *c, const Node *n, LLVMValueRef out,
-                        LLVMValueRef *s)
+/* One row of layernorm in float, two passes: mean, then the centred
+ * variance; x[xb, xb + D) to dst[db, db + D). */
+static void ln_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb, int64_t Dn,
+                   LLVMValueRef gamma, LLVMValueRef beta, double eps,
+                   LLVMValueRef dst, LLVMValueRef db)
 {
-	const TensorType *t = &n->type;
-	int64_t Dn = t->dim[t->rank - 1];
 	LLVMValueRef D = i64c(c, Dn), invD = f32c(c, 1.0 / (double)Dn);
 	LLVMValueRef sum = var(c, c->t_f32, NULL, "sum");
 	LLVMValueRef sq = var(c, c->t_f32, NULL, "sq");
-	Loop lr, l1, l2, l3;
+	Loop l1, l2, l3;
 
-	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), numel(c, t, 0, t->rank - 1),
-	                           "r");
-	LLVMValueRef base = mul(c, r, D);
 	LLVMBuildStore(c->b, f32c(c, 0), sum);
 	LLVMValueRef k = loop_open(c, &l1, i64c(c, 0), D, "k1");
 	LLVMBuildStore(c->b,
 	               fmf(f_add(c, ld_var(c, c->t_f32, sum),
-	                        ld(c, s[0], add(c, base, k))),
+	                        ld(c, x, add(c, xb, k))),
 	                   FM_RED),
 	               sum);
 	loop_close(c, &l1);
@@ -437,21 +445,33 @@ static void k_layernorm(CgContext *c, const Node *n, LLVMValueRef out,
 	                                  f32c(c, (double)Dn), "mean");
 	LLVMBuildStore(c->b, f32c(c, 0), sq);
 	k = loop_open(c, &l2, i64c(c, 0), D, "k2");
-	LLVMValueRef x = LLVMBuildFSub(c->b, ld(c, s[0], add(c, base, k)), mean,
-	                               "");
-	LLVMBuildStore(c->b, fmadd_red(c, ld_var(c, c->t_f32, sq), x, x), sq);
+	LLVMValueRef xc = LLVMBuildFSub(c->b, ld(c, x, add(c, xb, k)), mean, "");
+	LLVMBuildStore(c->b, fmadd_red(c, ld_var(c, c->t_f32, sq), xc, xc), sq);
 	loop_close(c, &l2);
 	LLVMValueRef v = f_add(c, f_mul(c, ld_var(c, c->t_f32, sq), invD),
-	                      f32c(c, n->fattr[0]));
+	                      f32c(c, eps));
 	LLVMValueRef inv = LLVMBuildFDiv(c->b, f32c(c, 1.0),
 	                                 intrinsic1(c, "llvm.sqrt", c->t_f32, v),
 	                                 "inv");
 	k = loop_open(c, &l3, i64c(c, 0), D, "k3");
-	LLVMValueRef i = add(c, base, k);
-	x = LLVMBuildFSub(c->b, ld(c, s[0], i), mean, "");
-	st(c, out, i, f_add(c, f_mul(c, f_mul(c, x, inv), ld(c, s[1], k)),
-	                   ld(c, s[2], k)));
+	xc = LLVMBuildFSub(c->b, ld(c, x, add(c, xb, k)), mean, "");
+	st(c, dst, add(c, db, k),
+	   f_add(c, f_mul(c, f_mul(c, xc, inv), ld(c, gamma, k)),
+	         ld(c, beta, k)));
 	loop_close(c, &l3);
+}
+
+static void k_layernorm(CgContext *c, const Node *n, LLVMValueRef out,
+                        LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	int64_t Dn = t->dim[t->rank - 1];
+	Loop lr;
+
+	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), numel(c, t, 0, t->rank - 1),
+	                           "r");
+	LLVMValueRef base = mul(c, r, i64c(c, Dn));
+	ln_row(c, s[0], base, Dn, s[1], s[2], n->fattr[0], out, base);
 	loop_close(c, &lr);
 }
 
@@ -559,28 +579,47 @@ static void call_fft(CgContext *c, const Node *n, LLVMValueRef out,
 	call_ext(c, EXT_FFT, a, 6);
 }
 
-/* The mode a long convolution is compiled in: AUTO becomes DIRECT when
- * no L the code is compiled for reaches the switch. */
-static CgConv conv_mode(const CgOptions *o)
+/* longconv's and gated_conv's `method` (ops.def), attr slot 0. */
+enum { METHOD_FFT = 1, METHOD_DIRECT = 2 };
+
+/* The mode a long convolution is compiled in: the option when it names
+ * one, else the node's method, else (AUTO) DIRECT when no L the code is
+ * compiled for reaches the switch. */
+static CgConv conv_mode(const CgOptions *o, const Node *n)
 {
-	if (o->conv == CG_CONV_AUTO && o->max_len > 0 &&
-	    o->max_len < DIRECT_MAX_L)
+	if (o->conv != CG_CONV_AUTO)
+		return o->conv;
+	if (n->iattr[0] == METHOD_FFT)
+		return CG_CONV_FFT;
+	if (n->iattr[0] == METHOD_DIRECT)
 		return CG_CONV_DIRECT;
-	return o->conv;
+	if (o->max_len > 0 && o->max_len < DIRECT_MAX_L)
+		return CG_CONV_DIRECT;
+	return CG_CONV_AUTO;
 }
 
-/* The node's function: the direct kernel, the FFT, or a choice by L. */
-static void k_longconv(CgContext *c, const Node *n, LLVMValueRef out,
-                       LLVMValueRef *s, LLVMValueRef direct)
-{
-	LLVMValueRef a[] = {out, s[0], s[1], c->B, c->L};
+typedef void (*FftCall)(CgContext *c, const Node *n, LLVMValueRef out,
+                        LLVMValueRef *s);
 
-	if (conv_mode(c->o) == CG_CONV_FFT) {
-		call_fft(c, n, out, s);
+/* The node's function: its direct kernel, the FFT, or a choice by L. */
+static void conv_dispatch(CgContext *c, const Node *n, LLVMValueRef out,
+                          LLVMValueRef *s, LLVMValueRef direct, FftCall fft)
+{
+	LLVMValueRef a[IR_MAX_SRC + 3];
+	unsigned na = 0;
+	CgConv mode = conv_mode(c->o, n);
+
+	a[na++] = out;
+	for (int i = 0; i < n->nsrc; i++)
+		a[na++] = s[i];
+	a[na++] = c->B;
+	a[na++] = c->L;
+	if (mode == CG_CONV_FFT) {
+		fft(c, n, out, s);
 		return;
 	}
-	if (conv_mode(c->o) == CG_CONV_DIRECT) {
-		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, 5,
+	if (mode == CG_CONV_DIRECT) {
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, na,
 		               "");
 		return;
 	}
@@ -594,10 +633,10 @@ static void k_longconv(CgContext *c, const Node *n, LLVMValueRef out,
 	                              i64c(c, DIRECT_MAX_L), ""),
 	                bd, bf);
 	LLVMPositionBuilderAtEnd(c->b, bd);
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, 5, "");
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, na, "");
 	LLVMBuildBr(c->b, bj);
 	LLVMPositionBuilderAtEnd(c->b, bf);
-	call_fft(c, n, out, s);
+	fft(c, n, out, s);
 	LLVMBuildBr(c->b, bj);
 	LLVMPositionBuilderAtEnd(c->b, bj);
 }
@@ -774,16 +813,278 @@ static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out)
 	loop_close(c, &li);
 }
 
+/* ---- fused kernels (ops.def: fused_proj, gated_conv) ------------------- */
+
+/* A float array of n elements on the stack, 64-byte aligned. */
+static LLVMValueRef stack_array(CgContext *c, int64_t n, const char *name)
+{
+	LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+	LLVMValueRef v;
+
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	v = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_f32, (uint64_t)n), name);
+	LLVMSetAlignment(v, 64);
+	LLVMPositionBuilderAtEnd(c->b, here);
+	return v;
+}
+
+static LLVMValueRef act_value(CgContext *c, FpAct a, LLVMValueRef x)
+{
+	static const OpKind op[] = {[FP_ACT_GELU_TANH] = OP_GELU_TANH,
+	                            [FP_ACT_GELU] = OP_GELU,
+	                            [FP_ACT_RELU] = OP_RELU};
+	_Static_assert(sizeof op / sizeof op[0] == FP_ACT_COUNT, "FpAct");
+	return a == FP_ACT_NONE ? x : unary(c, op[a], x);
+}
+
+static LLVMValueRef smin(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, a, b, ""),
+	                       a, b, "");
+}
+
+/* act, then + res[rb + j], in place on dst[db, db + N). A pass of its
+ * own after the row is made, while the row is in L1: interleaving the
+ * libm calls of the activation with the vector dot products measured
+ * 25-35% slower over a whole model (the calls ran at a third of their
+ * speed), and the plain loops vectorise. */
+static void epilogue_row(CgContext *c, LLVMValueRef dst, LLVMValueRef db,
+                         int64_t Nn, FpAct a, LLVMValueRef res,
+                         LLVMValueRef rb)
+{
+	Loop lj;
+
+	if (a == FP_ACT_NONE && !res)
+		return;
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), i64c(c, Nn), "e");
+	LLVMValueRef i = add(c, db, j);
+	LLVMValueRef y = act_value(c, a, ld(c, dst, i));
+	if (res)
+		y = f_add(c, y, ld(c, res, add(c, rb, j)));
+	st(c, dst, i, y);
+	loop_close(c, &lj);
+}
+
+/* One projected row: dst[db + j] = x[xb, xb + K) . w[j, :] + bias[j] for
+ * j < N. The k loop is the same reduction as k_linear's. */
+static void proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
+                     LLVMValueRef w, LLVMValueRef bias, int64_t Kn,
+                     int64_t Nn, LLVMValueRef dst, LLVMValueRef db)
+{
+	LLVMValueRef K = i64c(c, Kn);
+	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
+	Loop lj, lk;
+
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), i64c(c, Nn), "j");
+	LLVMValueRef wb = mul(c, j, K);
+	LLVMBuildStore(c->b, f32c(c, 0), acc);
+	LLVMValueRef k = loop_open(c, &lk, i64c(c, 0), K, "k");
+	LLVMBuildStore(c->b,
+	               fmadd_red(c, ld_var(c, c->t_f32, acc),
+	                         ld(c, x, add(c, xb, k)),
+	                         ld(c, w, add(c, wb, k))),
+	               acc);
+	loop_close(c, &lk);
+	LLVMValueRef y = ld_var(c, c->t_f32, acc);
+	if (bias)
+		y = f_add(c, y, ld(c, bias, j));
+	st(c, dst, add(c, db, j), y);
+	loop_close(c, &lj);
+}
+
+/* Rows to project per tile of the fused short convolution: the tile and
+ * its K-1 halo rows stay within about 64 KiB of stack. */
+static int64_t conv_tile_rows(int64_t N, int64_t halo)
+{
+	int64_t t = (64 << 10) / (4 * N) - halo;
+	return t < 8 ? 8 : t > 64 ? 64 : t;
+}
+
+/* fused_proj. Without conv, row by row: the layernorm of the row into a
+ * stack buffer, then proj_row and the epilogue. With conv, per batch row
+ * the sequence goes in tiles of T positions: the tile's rows are projected
+ * into a stack buffer after the K-1 rows before it (zero before position
+ * 0, carried over from the previous tile after), then the causal filter
+ * runs down the buffer, so no [B,L,N] pre-filter tensor exists and every
+ * row is projected once. The filter sums in the dwconv kernel's order. */
+static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
+                         LLVMValueRef *s)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	const TensorType *t = &n->type, *xt = &n->src[fs.x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = t->dim[t->rank - 1];
+	LLVMValueRef K = i64c(c, Kn), N = i64c(c, Nn);
+	LLVMValueRef bias = fs.bias >= 0 ? s[fs.bias] : NULL;
+	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
+	LLVMValueRef lnbuf = fs.ln_g >= 0 ? stack_array(c, Kn, "ln") : NULL;
+	FpAct a = (FpAct)n->iattr[FP_ACT];
+	Loop lr, lb, lt, li, lo, lc, lz, lq;
+
+	if (fs.conv_w < 0) {
+		LLVMValueRef r = loop_open(c, &lr, i64c(c, 0),
+		                           numel(c, t, 0, t->rank - 1), "r");
+		LLVMValueRef xp = s[fs.x], xb = mul(c, r, K);
+		if (lnbuf) {
+			ln_row(c, s[fs.x], xb, Kn, s[fs.ln_g], s[fs.ln_b], n->fattr[0],
+			       lnbuf, i64c(c, 0));
+			xp = lnbuf;
+			xb = i64c(c, 0);
+		}
+		LLVMValueRef ob = mul(c, r, N);
+		proj_row(c, xp, xb, s[fs.w], bias, Kn, Nn, out, ob);
+		epilogue_row(c, out, ob, Nn, a, res, ob);
+		loop_close(c, &lr);
+		return;
+	}
+
+	int64_t KC = n->iattr[FP_CONV], H = KC - 1;
+	int64_t Tn = conv_tile_rows(Nn, H);
+	LLVMValueRef T = i64c(c, Tn), HN = i64c(c, H * Nn);
+	LLVMValueRef tile = stack_array(c, (Tn + H) * Nn, "tile");
+	LLVMValueRef Ln = dimv(c, t->dim[1]);
+	LLVMValueRef cw = s[fs.conv_w];
+
+	LLVMValueRef b = loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
+	LLVMValueRef bl = mul(c, b, Ln);
+	LLVMValueRef q = loop_open(c, &lz, i64c(c, 0), HN, "z");
+	st(c, tile, q, f32c(c, 0));
+	loop_close(c, &lz);
+	LLVMValueRef ntiles = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, Tn - 1)), T,
+	                                    "ntiles");
+	LLVMValueRef ti = loop_open(c, &lt, i64c(c, 0), ntiles, "tile");
+	LLVMValueRef t0 = mul(c, ti, T);
+	LLVMValueRef nrow = smin(c, T, sub(c, Ln, t0));
+	/* project rows t0 .. t0+nrow into tile rows H .. H+nrow */
+	LLVMValueRef i = loop_open(c, &li, i64c(c, 0), nrow, "i");
+	LLVMValueRef xb = mul(c, add(c, bl, add(c, t0, i)), K), xp = s[fs.x];
+	if (lnbuf) {
+		ln_row(c, s[fs.x], xb, Kn, s[fs.ln_g], s[fs.ln_b], n->fattr[0],
+		       lnbuf, i64c(c, 0));
+		xp = lnbuf;
+		xb = i64c(c, 0);
+	}
+	proj_row(c, xp, xb, s[fs.w], bias, Kn, Nn, tile,
+	         mul(c, add(c, i, i64c(c, H)), N));
+	loop_close(c, &li);
+	/* the causal filter over tile rows i .. i+H for output row t0+i */
+	i = loop_open(c, &lo, i64c(c, 0), nrow, "o");
+	LLVMValueRef orow = mul(c, add(c, bl, add(c, t0, i)), N);
+	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), N, "c");
+	LLVMValueRef y = fs.conv_b >= 0 ? ld(c, s[fs.conv_b], ch) : f32c(c, 0);
+	for (int64_t j = 0; j < KC; j++) {
+		LLVMValueRef w = ld(c, cw, add(c, mul(c, ch, i64c(c, KC)),
+		                               i64c(c, j)));
+		LLVMValueRef x = ld(c, tile, add(c, mul(c, add(c, i, i64c(c, j)),
+		                                        N),
+		                                 ch));
+		y = f_add(c, y, f_mul(c, w, x));
+	}
+	st(c, out, add(c, orow, ch), y);
+	loop_close(c, &lc);
+	epilogue_row(c, out, orow, Nn, a, res, orow);
+	loop_close(c, &lo);
+	/* the last H projected rows are the next tile's halo */
+	q = loop_open(c, &lq, i64c(c, 0), HN, "h");
+	st(c, tile, q, ld(c, tile, add(c, mul(c, nrow, N), q)));
+	loop_close(c, &lq);
+	loop_close(c, &lt);
+	loop_close(c, &lb);
+}
+
+/* gated_conv by the definition, in out itself: first u = v * g into out,
+ * then the outputs from the last position down, so that the u rows a
+ * position reads (s <= t) are still there; the sum over s goes in a stack
+ * row, in the direct longconv kernel's order. */
+static void k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
+                           LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	int64_t Dn = t->dim[2];
+	LLVMValueRef D = i64c(c, Dn), Ln = dimv(c, t->dim[1]);
+	LLVMValueRef Cv = i64c(c, n->src[0]->type.dim[2]);
+	LLVMValueRef Cg = i64c(c, n->src[1]->type.dim[2]);
+	LLVMValueRef voff = i64c(c, n->iattr[GC_V_OFF]);
+	LLVMValueRef goff = i64c(c, n->iattr[GC_G_OFF]);
+	LLVMValueRef acc = stack_array(c, Dn, "acc");
+	Loop lb, lu, lc, lt, lz, ls, lk, le;
+
+	LLVMValueRef b = loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
+	LLVMValueRef bl = mul(c, b, Ln);
+	LLVMValueRef r = add(c, bl, loop_open(c, &lu, i64c(c, 0), Ln, "u"));
+	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), D, "c");
+	st(c, out, add(c, mul(c, r, D), ch),
+	   f_mul(c, ld(c, s[0], add(c, add(c, mul(c, r, Cv), voff), ch)),
+	         ld(c, s[1], add(c, add(c, mul(c, r, Cg), goff), ch))));
+	loop_close(c, &lc);
+	loop_close(c, &lu);
+
+	LLVMValueRef tt = loop_open(c, &lt, i64c(c, 0), Ln, "t");
+	LLVMValueRef tpos = sub(c, sub(c, Ln, i64c(c, 1)), tt);
+	ch = loop_open(c, &lz, i64c(c, 0), D, "z");
+	st(c, acc, ch, f32c(c, 0));
+	loop_close(c, &lz);
+	LLVMValueRef sp = loop_open(c, &ls, i64c(c, 0), add(c, tpos, i64c(c, 1)),
+	                            "s");
+	LLVMValueRef ub = mul(c, add(c, bl, sp), D);
+	LLVMValueRef kb = mul(c, sub(c, tpos, sp), D);
+	ch = loop_open(c, &lk, i64c(c, 0), D, "k");
+	st(c, acc, ch,
+	   fmadd_red(c, ld(c, acc, ch), ld(c, s[2], add(c, kb, ch)),
+	             ld(c, out, add(c, ub, ch))));
+	loop_close(c, &lk);
+	loop_close(c, &ls);
+	LLVMValueRef row = add(c, bl, tpos);
+	ch = loop_open(c, &le, i64c(c, 0), D, "e");
+	LLVMValueRef oi = add(c, mul(c, row, D), ch);
+	LLVMValueRef y = f_add(c, ld(c, acc, ch),
+	                       f_mul(c, ld(c, out, oi), ld(c, s[3], ch)));
+	if (n->nsrc == 5) {
+		LLVMValueRef Cp = i64c(c, n->src[4]->type.dim[2]);
+		LLVMValueRef poff = i64c(c, n->iattr[GC_POST_OFF]);
+		y = f_mul(c, y, ld(c, s[4], add(c, add(c, mul(c, row, Cp), poff),
+		                                ch)));
+	}
+	st(c, out, oi, y);
+	loop_close(c, &le);
+	loop_close(c, &lt);
+	loop_close(c, &lb);
+}
+
+/* hyrt_hyena_conv_fft on the operands' channel windows. */
+static void call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
+                           LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	LLVMValueRef v = elem(c, c->t_f32, s[0], i64c(c, n->iattr[GC_V_OFF]));
+	LLVMValueRef g = elem(c, c->t_f32, s[1], i64c(c, n->iattr[GC_G_OFF]));
+	LLVMValueRef p = LLVMConstPointerNull(c->t_ptr), ps = i64c(c, 0);
+	if (n->nsrc == 5) {
+		p = elem(c, c->t_f32, s[4], i64c(c, n->iattr[GC_POST_OFF]));
+		ps = i64c(c, n->src[4]->type.dim[2]);
+	}
+	LLVMValueRef a[] = {out, v, i64c(c, n->src[0]->type.dim[2]), g,
+	                    i64c(c, n->src[1]->type.dim[2]), s[2], s[3], p, ps,
+	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
+	                    i64c(c, t->dim[2])};
+
+	call_ext(c, EXT_HYENA_FFT, a, 12);
+}
+
 /* The function that computes n. */
 static LLVMValueRef emit_kernel(CgContext *c, const Node *n)
 {
 	LLVMValueRef out, s[IR_MAX_SRC], fn, direct = NULL;
 
-	if (n->op == OP_LONGCONV && conv_mode(c->o) != CG_CONV_FFT) {
+	if ((n->op == OP_LONGCONV || n->op == OP_GATED_CONV) &&
+	    conv_mode(c->o, n) != CG_CONV_FFT) {
 		char name[256];
 		snprintf(name, sizeof name, "%s.direct", n->name);
 		direct = kernel_begin(c, n, name, &out, s);
-		k_longconv_direct(c, n, out, s);
+		if (n->op == OP_LONGCONV)
+			k_longconv_direct(c, n, out, s);
+		else
+			k_gated_direct(c, n, out, s);
 		kernel_end(c);
 	}
 	fn = kernel_begin(c, n, n->name, &out, s);
@@ -804,7 +1105,13 @@ static LLVMValueRef emit_kernel(CgContext *c, const Node *n)
 		k_dwconv(c, n, out, s);
 		break;
 	case OP_LONGCONV:
-		k_longconv(c, n, out, s, direct);
+		conv_dispatch(c, n, out, s, direct, call_fft);
+		break;
+	case OP_GATED_CONV:
+		conv_dispatch(c, n, out, s, direct, call_hyena_fft);
+		break;
+	case OP_FUSED_PROJ:
+		k_fused_proj(c, n, out, s);
 		break;
 	case OP_SLICE:
 		k_slice(c, n, out, s);
@@ -838,6 +1145,14 @@ static bool computes(const Node *n)
 	return n->op != OP_INPUT && n->op != OP_WEIGHT;
 }
 
+int cg_kernel_count(const Graph *g)
+{
+	int k = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		k += computes(g->nodes[i]);
+	return k;
+}
+
 /* outidx[id]: the first output a computing node is, or -1. */
 static void output_slots(const Graph *g, int *outidx)
 {
@@ -853,8 +1168,39 @@ static LLVMValueRef bytes_of(CgContext *c, const TensorType *t)
 	return mul(c, numel_all(c, t), i64c(c, 4));
 }
 
-/* The bump layout of scratch for the current function's B and L: off[id]
- * for every node that lives there; returns the total. */
+/* The memory plan's layout (passes/memplan.c) for the current function's
+ * B and L: the token region ([B*L] units), then the position region ([L]
+ * units), then the fixed one; a node sits at its region's base plus its
+ * offset times the unit. Returns the total. */
+static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
+                                   LLVMValueRef *off)
+{
+	const Graph *g = c->g;
+	LLVMValueRef unit[MEM_COUNT], base[MEM_COUNT];
+
+	unit[MEM_TOKEN] = mul(c, c->B, c->L);
+	unit[MEM_POSITION] = c->L;
+	unit[MEM_FIXED] = i64c(c, 1);
+	base[MEM_TOKEN] = i64c(c, 0);
+	base[MEM_POSITION] = mul(c, i64c(c, g->region_bytes[MEM_TOKEN]),
+	                         unit[MEM_TOKEN]);
+	base[MEM_FIXED] = add(c, base[MEM_POSITION],
+	                      mul(c, i64c(c, g->region_bytes[MEM_POSITION]),
+	                          unit[MEM_POSITION]));
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (!computes(n) || outidx[i] >= 0)
+			continue;
+		HY_ASSERT(n->region > MEM_NONE && n->region < MEM_COUNT);
+		off[i] = add(c, base[n->region],
+		             mul(c, i64c(c, n->offset), unit[n->region]));
+	}
+	return add(c, base[MEM_FIXED], i64c(c, g->region_bytes[MEM_FIXED]));
+}
+
+/* The layout of scratch for the current function's B and L: off[id] for
+ * every node that lives there; returns the total. Without a memory plan,
+ * a bump: every node its own slice, in node order. */
 static LLVMValueRef scratch_layout(CgContext *c, const int *outidx,
                                    LLVMValueRef *off)
 {
@@ -862,6 +1208,8 @@ static LLVMValueRef scratch_layout(CgContext *c, const int *outidx,
 	LLVMValueRef at = i64c(c, 0);
 	LLVMValueRef mask = i64c(c, -(int64_t)CG_SCRATCH_ALIGN);
 
+	if (g->planned)
+		return planned_layout(c, outidx, off);
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
 		if (!computes(n) || outidx[i] >= 0)
@@ -979,6 +1327,10 @@ static void declare_externals(CgContext *c)
 	LLVMTypeRef f32 = c->t_f32, f64 = c->t_f64;
 	LLVMTypeRef fft[] = {c->t_ptr, c->t_ptr, c->t_ptr,
 	                     c->t_i64, c->t_i64, c->t_i64};
+	/* y, v, vs, g, gs, k, bias, post, ps, B, L, C */
+	LLVMTypeRef hfft[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
+	                      c->t_i64, c->t_ptr, c->t_ptr, c->t_ptr,
+	                      c->t_i64, c->t_i64, c->t_i64, c->t_i64};
 
 	for (int e = 0; e < EXT_COUNT; e++) {
 		switch (ext_sig[e].sig) {
@@ -990,6 +1342,9 @@ static void declare_externals(CgContext *c)
 			break;
 		case SIG_FFT:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, fft, 6, 0);
+			break;
+		case SIG_HYENA_FFT:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, hfft, 12, 0);
 			break;
 		}
 		c->ext[e] = LLVMAddFunction(c->mod, ext_sig[e].name, c->ext_ty[e]);

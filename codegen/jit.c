@@ -27,6 +27,7 @@ static const struct {
 	void (*fn)(void);
 } runtime_syms[] = {
 	{"hyrt_longconv_fft", (void (*)(void))hyrt_longconv_fft},
+	{"hyrt_hyena_conv_fft", (void (*)(void))hyrt_hyena_conv_fft},
 };
 enum { NRUNTIME = sizeof runtime_syms / sizeof runtime_syms[0] };
 

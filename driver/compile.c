@@ -5,6 +5,8 @@
  * the object linked (by the system C compiler driver) with the runtime,
  * libhyenac_rt_main.a and libhyenac_rt.a, and FFTW statically, with the
  * packed weights appended after the program (runtime/hyrt.h says how).
+ * A library (--emit lib) is the same with the API of
+ * runtime/hyenac_model.h in place of main(), and that header beside it.
  *
  * Every artefact is written under a temporary name and renamed into place,
  * so a failure leaves nothing under the name asked for.
@@ -31,12 +33,12 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 	double f = 0;
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
-		if (n->op == OP_LINEAR) {
+		if (n->op == OP_LINEAR || n->op == OP_FUSED_PROJ) {
 			double k = (double)n->src[1]->type.dim[1];
 			double nn = (double)n->src[1]->type.dim[0];
 			/* [L, F] filter rows cost per position, [B, L, C] per token */
 			f += 2.0 * k * nn;
-		} else if (n->op == OP_LONGCONV) {
+		} else if (n->op == OP_LONGCONV || n->op == OP_GATED_CONV) {
 			double C = (double)n->type.dim[2], N = 2.0 * (double)L;
 			f += C * (3.0 * 2.5 * N * log2(N > 2 ? N : 2) + 6.0 * N) /
 			     (double)L;
@@ -44,6 +46,8 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 			f += 2.0 * (double)n->src[1]->type.dim[0] *
 			     (double)n->src[1]->type.dim[1];
 		}
+		if (n->op == OP_FUSED_PROJ && n->iattr[FP_CONV]) /* its dwconv */
+			f += 2.0 * (double)n->type.dim[2] * (double)n->iattr[FP_CONV];
 	}
 	return (int64_t)f;
 }
@@ -125,10 +129,115 @@ static bool link_exe(const char *obj, const char *out, Diag *d)
 		(char *)cc, "-o", (char *)out, (char *)obj,
 		arena_printf(a, "%s/libhyenac_rt_main.a", rt),
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
-		"-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lm", "-lpthread",
-		NULL,
+		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lm",
+		"-lpthread", NULL,
 	};
 	bool ok = spawn_wait(argv, d, out);
+	arena_free(a);
+	return ok;
+}
+
+/* ---- --emit lib ----------------------------------------------------------
+ * A shared library: the object (PIC), the library API
+ * (libhyenac_rt_lib.a, runtime/main/rt_lib.c, linked whole) and the
+ * runtime, with FFTW static (Debian builds libfftw3f.a PIC) so the .so
+ * needs only libc, libm and libpthread. A version script exports just the
+ * API of runtime/hyenac_model.h; the weights are appended after linking,
+ * as for an executable, and the library finds its own file at load. The
+ * header is copied beside the library as hyenac_model.h. */
+
+/* The names runtime/hyenac_model.h declares: keep in sync with it. */
+static const char *const lib_exports[] = {
+	"hyenac_model_load", "hyenac_model_free", "hyenac_model_embed",
+	"hyenac_model_logits", "hyenac_model_error", "hyenac_status_string",
+	"hyenac_model_get_name", "hyenac_model_d_model",
+	"hyenac_model_logits_width", "hyenac_model_vocab_size",
+	"hyenac_model_max_len", "hyenac_model_n_layer",
+	"hyenac_model_has_head", "hyenac_tokenize",
+};
+
+static bool write_text(const char *path, const char *text, Diag *d)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+		diag_error(d, "%s: cannot write: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool link_lib(const char *obj, const char *tmp, const char *out,
+                     Diag *d)
+{
+	Arena *a = arena_new();
+	const char *rt = runtime_dir();
+	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+	const char *slash = strrchr(out, '/');
+	const char *vs = arena_printf(a, "%s.map", tmp);
+	char *script = arena_printf(a, "{\n  global:\n");
+	for (size_t i = 0; i < sizeof lib_exports / sizeof *lib_exports; i++)
+		script = arena_printf(a, "%s    %s;\n", script, lib_exports[i]);
+	script = arena_printf(a, "%s  local: *;\n};\n", script);
+	char *argv[] = {
+		(char *)cc, "-shared", "-o", (char *)tmp, (char *)obj,
+		"-Wl,--whole-archive",
+		arena_printf(a, "%s/libhyenac_rt_lib.a", rt),
+		"-Wl,--no-whole-archive",
+		arena_printf(a, "%s/libhyenac_rt.a", rt),
+		"-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lm", "-lpthread",
+		arena_printf(a, "-Wl,--version-script=%s", vs),
+		arena_printf(a, "-Wl,-soname,%s", slash ? slash + 1 : out),
+		"-Wl,--no-undefined", "-Wl,-z,noexecstack",
+		NULL,
+	};
+	bool ok = write_text(vs, script, d) && spawn_wait(argv, d, out);
+	unlink(vs);
+	arena_free(a);
+	return ok;
+}
+
+/* Copy the API header from the runtime directory to hyenac_model.h in
+ * out's directory, through a temporary renamed into place. */
+static bool copy_header(const char *out, Diag *d)
+{
+	Arena *a = arena_new();
+	const char *slash = strrchr(out, '/');
+	const char *src = arena_printf(a, "%s/hyenac_model.h", runtime_dir());
+	const char *dst = slash
+	    ? arena_printf(a, "%.*s/hyenac_model.h", (int)(slash - out), out)
+	    : "hyenac_model.h";
+	const char *tmp = arena_printf(a, "%s.tmp.%ld", dst, (long)getpid());
+	char buf[8192];
+	size_t n;
+	bool ok = false;
+	FILE *in = fopen(src, "rb"), *o = NULL;
+
+	if (!in) {
+		diag_error(d, "%s: cannot read the library header: %s", src,
+		           strerror(errno));
+		goto out;
+	}
+	if (!(o = fopen(tmp, "wb"))) {
+		diag_error(d, "%s: cannot create: %s", dst, strerror(errno));
+		goto out;
+	}
+	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+		if (fwrite(buf, 1, n, o) != n)
+			break;
+	ok = !ferror(in) && !ferror(o);
+	ok = fclose(o) == 0 && ok;
+	o = NULL;
+	if (ok && rename(tmp, dst) != 0)
+		ok = false;
+	if (!ok)
+		diag_error(d, "%s: cannot write: %s", dst, strerror(errno));
+out:
+	if (in)
+		fclose(in);
+	if (o)
+		fclose(o);
+	if (!ok)
+		unlink(tmp);
 	arena_free(a);
 	return ok;
 }
@@ -187,7 +296,9 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		ok = cg_write_object(cm, tmp, d);
 		goto done;
 	}
-	if (!cg_write_object(cm, obj, d) || !link_exe(obj, tmp, d))
+	bool lib = strcmp(o->emit, "lib") == 0;
+	if (!cg_write_object(cm, obj, d) ||
+	    !(lib ? link_lib(obj, tmp, o->out, d) : link_exe(obj, tmp, d)))
 		goto done;
 	blob = aligned_alloc(64, (w.bytes + 63) / 64 * 64 + 64);
 	if (!blob) {
@@ -196,7 +307,8 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		goto done;
 	}
 	cg_pack_weights(g, &w, blob);
-	ok = hyrt_append_blob(tmp, blob, w.bytes, d) && chmod(tmp, 0755) == 0;
+	ok = hyrt_append_blob(tmp, blob, w.bytes, d) && chmod(tmp, 0755) == 0 &&
+	     (!lib || copy_header(o->out, d));
 done:
 	free(blob);
 	if (cm)

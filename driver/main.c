@@ -20,11 +20,13 @@ static const char usage[] =
     "usage: hyenac COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
-    "  compile MODEL -o OUT [--seq-len N] [--batch B] [--emit exe|obj|ll|ir]\n"
+    "  compile MODEL -o OUT [--seq-len N] [--batch B]\n"
+    "          [--emit exe|lib|obj|ll|ir]\n"
     "          [--target-cpu CPU] [--target-features F] [-O0] [--conv=C]\n"
     "        compile MODEL to a self-contained executable (weights packed\n"
     "        inside; run 'OUT --help'), an object file, LLVM IR or hyenac\n"
-    "        IR. --seq-len is the longest input it takes (default: the\n"
+    "        IR, or (lib) a shared library with hyenac_model.h beside it.\n"
+    "        --seq-len is the longest input it takes (default: the\n"
     "        model's max_seq_len); any batch size runs\n"
     "  run MODEL embed|logits --tokens T.npy -o OUT.npy [--interp]\n"
     "        compile MODEL in-process (JIT) and run it; T.npy holds token\n"
@@ -48,7 +50,7 @@ static const char usage[] =
     "  --no-fuse            keep one kernel per IR op (same outputs)\n"
     "  --stats              compile: print kernels=, conv[i]=, planned_bytes=\n"
     "                       and more, one key=value per line\n"
-    "  --pass=PASS          the pass for opt (fold, dce, convsel, memplan)\n"
+    "  --pass=PASS          the pass for opt (fold, dce, convsel, fuse, memplan)\n"
     "  --print-after=PASS   print the IR after PASS\n"
     "  --print-after-all    print the IR after every pass\n"
     "  -h, --help           show this help\n"
@@ -129,9 +131,10 @@ static int parse_args(int argc, char **argv, Options *o)
 		} else if (strcmp(a, "--emit") == 0) {
 			o->emit = argv[++i];
 			if (strcmp(o->emit, "exe") && strcmp(o->emit, "obj") &&
-			    strcmp(o->emit, "ll") && strcmp(o->emit, "ir"))
-				return usage_error("--emit takes exe, obj, ll or ir, "
-				                   "not '%s'", o->emit);
+			    strcmp(o->emit, "ll") && strcmp(o->emit, "ir") &&
+			    strcmp(o->emit, "lib"))
+				return usage_error("--emit takes exe, lib, obj, ll or "
+				                   "ir, not '%s'", o->emit);
 		} else if (strcmp(a, "--target-cpu") == 0) {
 			o->cpu = argv[++i];
 		} else if (strcmp(a, "--target-features") == 0) {

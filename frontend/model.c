@@ -1,9 +1,11 @@
 /*
  * model.c - fe_load_model: one entry for both doors. A directory is an HF
  * checkpoint (config.json + model.safetensors); a file is a YAML
- * description whose weights are a safetensors path or a seed.
+ * description whose weights are a safetensors path or a seed; a seeded
+ * model whose weights exceed the memory limit is refused (limits.h).
  */
 #include "frontend.h"
+#include "limits.h"
 
 #include <errno.h>
 #include <string.h>
@@ -43,7 +45,9 @@ Model *fe_load_model(Arena *a, const char *path, Diag *d)
 			fe_model_close(m);
 			return NULL;
 		}
-	} else if (!fe_init_random(m, a, src.seed, d)) {
+	} else if (!fe_check_weight_memory(&m->spec, path, d) ||
+	           !fe_init_random(m, a, src.seed, d)) {
+		/* refused before allocating weights that cannot fit */
 		return NULL;
 	}
 	return m;

@@ -312,6 +312,143 @@ static bool infer_expmod(Ctx *c, TensorType *out)
 	return true;
 }
 
+/* A 0/1 flag attribute. */
+static bool flag_ok(Ctx *c, int slot, const char *name)
+{
+	int64_t v = c->n->iattr[slot];
+	if (v == 0 || v == 1)
+		return true;
+	return fail(c, "%s must be 0 or 1, not %lld", name, (long long)v);
+}
+
+static bool infer_fused_proj(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+	const TensorType *x = &n->src[0]->type, *w = &n->src[1]->type;
+	int64_t kc = n->iattr[FP_CONV], act = n->iattr[FP_ACT];
+	FpSrc s;
+	char buf[96];
+
+	if (!flag_ok(c, FP_BIAS, "bias") || !flag_ok(c, FP_LN, "ln") ||
+	    !flag_ok(c, FP_CONV_BIAS, "conv_bias") || !flag_ok(c, FP_RES, "res"))
+		return false;
+	if (kc < 0)
+		return fail(c, "conv must be >= 0, not %lld", (long long)kc);
+	if (kc == 0 && n->iattr[FP_CONV_BIAS])
+		return fail(c, "conv_bias without conv");
+	if (act < 0 || act >= FP_ACT_COUNT)
+		return fail(c, "act must be 0 to %d, not %lld", FP_ACT_COUNT - 1,
+		            (long long)act);
+	ir_fp_srcs(n, &s);
+	if (n->nsrc != s.nsrc)
+		return fail(c, "%d operands, but its attributes name %d",
+		            n->nsrc, s.nsrc);
+	if (!want(c, s.x, "input", DT_F32, RANK_GE1) ||
+	    !want(c, s.w, "weight", DT_F32, 2) ||
+	    !same_dim(c, s.x, x->rank - 1, s.w, 1, "K"))
+		return false;
+	if (s.bias >= 0 && (!want(c, s.bias, "bias", DT_F32, 1) ||
+	                    !same_dim(c, s.w, 0, s.bias, 0, "bias size")))
+		return false;
+	if (s.ln_g >= 0) {
+		double eps = n->fattr[0];
+		if (last_dim(x) < 0)
+			return fail(c, "normalised dim must be concrete");
+		if (!want(c, s.ln_g, "gamma", DT_F32, 1) ||
+		    !want(c, s.ln_b, "beta", DT_F32, 1) ||
+		    !same_dim(c, s.x, x->rank - 1, s.ln_g, 0, "gamma size") ||
+		    !same_dim(c, s.x, x->rank - 1, s.ln_b, 0, "beta size"))
+			return false;
+		if (!(eps > 0) || !isfinite(eps))
+			return fail(c, "eps must be finite and > 0, not %g", eps);
+	} else if (n->fattr[0] != 0) {
+		return fail(c, "eps without ln");
+	}
+	*out = *x;
+	out->dim[out->rank - 1] = w->dim[0];
+	if (s.conv_w >= 0) {
+		const TensorType *cw = &n->src[s.conv_w]->type;
+		if (x->rank != 3)
+			return fail(c, "conv needs a [B,L,K] input, not %s",
+			            ir_type_str(x, buf, sizeof buf));
+		if (!want(c, s.conv_w, "filter", DT_F32, 2) ||
+		    !same_dim(c, s.w, 0, s.conv_w, 0, "channel"))
+			return false;
+		if (cw->dim[1] != kc)
+			return fail(c, "filter %%%s must be [N,%lld], not %s",
+			            n->src[s.conv_w]->name, (long long)kc,
+			            ir_type_str(cw, buf, sizeof buf));
+		if (s.conv_b >= 0 && (!want(c, s.conv_b, "conv bias", DT_F32, 1) ||
+		                      !same_dim(c, s.w, 0, s.conv_b, 0,
+		                                "conv bias size")))
+			return false;
+	}
+	if (s.res >= 0 && !ir_type_eq(&n->src[s.res]->type, out)) {
+		char want_s[96];
+		return fail(c, "residual %%%s must be %s, not %s",
+		            n->src[s.res]->name,
+		            ir_type_str(out, want_s, sizeof want_s),
+		            ir_type_str(&n->src[s.res]->type, buf, sizeof buf));
+	}
+	return true;
+}
+
+/* A [B,L,C] activation that gated_conv reads D channels of from off. */
+static bool gated_operand(Ctx *c, int i, const char *what, int64_t off,
+                          int64_t D)
+{
+	const TensorType *t = &c->n->src[i]->type;
+	char buf[96];
+
+	if (!want(c, i, what, DT_F32, 3))
+		return false;
+	if (!same_dim(c, 0, 0, i, 0, "batch") ||
+	    !same_dim(c, 0, 1, i, 1, "length"))
+		return false;
+	if (off < 0 || t->dim[2] < 0 || off > t->dim[2] - D)
+		return fail(c, "%s %%%s: channels [%lld, %lld) exceed %s", what,
+		            c->n->src[i]->name, (long long)off,
+		            (long long)(off + D), ir_type_str(t, buf, sizeof buf));
+	return true;
+}
+
+static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
+{
+	const Node *n = c->n;
+	const TensorType *v = &n->src[0]->type, *k = &n->src[2]->type;
+	int64_t method = n->iattr[GC_METHOD], D;
+	char buf[96];
+
+	if (method < 0 || method > 2)
+		return fail(c, "method must be 0, 1 or 2, not %lld",
+		            (long long)method);
+	if (!want(c, 2, "filter", DT_F32, 2) || !want(c, 3, "bias", DT_F32, 1))
+		return false;
+	D = k->dim[1];
+	if (D < 0)
+		return fail(c, "filter channels must be concrete");
+	if (!same_dim(c, 2, 1, 3, 0, "bias size"))
+		return false;
+	if (!gated_operand(c, 0, "v", n->iattr[GC_V_OFF], D) ||
+	    !gated_operand(c, 1, "gate", n->iattr[GC_G_OFF], D))
+		return false;
+	if (n->nsrc == 5 &&
+	    !gated_operand(c, 4, "post", n->iattr[GC_POST_OFF], D))
+		return false;
+	if (n->nsrc == 4 && n->iattr[GC_POST_OFF] != 0)
+		return fail(c, "post_off without post");
+	/* the filter has L rows, or a fixed number that any L fits in */
+	int64_t rows = k->dim[0], len = v->dim[1];
+	if (rows != len &&
+	    !(rows >= 0 && (len == DIM_L ? rows >= max_len
+	                                 : len >= 0 && rows >= len)))
+		return fail(c, "filter %%%s: %s has too few rows for L (max_len "
+		            "%lld)", n->src[2]->name,
+		            ir_type_str(k, buf, sizeof buf), (long long)max_len);
+	*out = (TensorType){DT_F32, 3, {v->dim[0], v->dim[1], D}};
+	return true;
+}
+
 bool ir_infer(Graph *g, Node *n, Diag *d)
 {
 	const OpInfo *info = ir_op_info(n->op);
@@ -365,6 +502,12 @@ bool ir_infer(Graph *g, Node *n, Diag *d)
 		break;
 	case OP_EXPMOD:
 		ok = infer_expmod(&c, &t);
+		break;
+	case OP_FUSED_PROJ:
+		ok = infer_fused_proj(&c, &t);
+		break;
+	case OP_GATED_CONV:
+		ok = infer_gated_conv(&c, g->max_len, &t);
 		break;
 	case OP_COUNT:
 		hy_die("bad op");

@@ -2,7 +2,9 @@
  * interp.c - the reference interpreter: the oracle every pass and kernel
  * is tested against. Plain loops, every value held in double, the long
  * convolution computed directly (O(L^2)); no cleverness, so that what it
- * computes is easy to check against the op definitions in ops.def.
+ * computes is easy to check against the op definitions in ops.def. The
+ * fused ops are evaluated through the same helpers as the primitive ops
+ * they stand for, so a fused graph computes what the unfused one does.
  *
  * Values live in an arena for the run and are dropped together; weights
  * are widened to double once. Speed is not a goal: it serves tests and
@@ -104,6 +106,176 @@ static void pos_emb(const Node *n, const Val *o)
 	}
 }
 
+/* The op definitions on plain arrays, shared by the primitive ops and
+ * the fused ones (which must compute exactly the same function). */
+
+/* layernorm over rows of D */
+static void ln_rows(double *o, const double *x, size_t rows, int64_t D,
+                    const double *gamma, const double *beta, double eps)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const double *xr = x + r * (size_t)D;
+		double mean = 0, var = 0;
+		for (int64_t k = 0; k < D; k++)
+			mean += xr[k];
+		mean /= (double)D;
+		for (int64_t k = 0; k < D; k++)
+			var += (xr[k] - mean) * (xr[k] - mean);
+		var /= (double)D;
+		double inv = 1.0 / sqrt(var + eps);
+		for (int64_t k = 0; k < D; k++)
+			o[r * (size_t)D + (size_t)k] =
+			    (xr[k] - mean) * inv * gamma[k] + beta[k];
+	}
+}
+
+/* o[r, j] = x[r, :] . w[j, :] (+ bias[j]) */
+static void linear_rows(double *o, const double *x, size_t rows, int64_t K,
+                        int64_t N, const double *w, const double *bias)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const double *xr = x + r * (size_t)K;
+		for (int64_t j = 0; j < N; j++) {
+			const double *wj = w + (size_t)j * (size_t)K;
+			double acc = bias ? bias[j] : 0.0;
+			for (int64_t k = 0; k < K; k++)
+				acc += xr[k] * wj[k];
+			o[r * (size_t)N + (size_t)j] = acc;
+		}
+	}
+}
+
+/* causal depthwise convolution of [B, L, C] with w[C, K] (+ bias[C]) */
+static void dwconv_blc(double *o, const double *x, int64_t Bn, int64_t Ln,
+                       int64_t C, const double *w, int64_t K,
+                       const double *bias)
+{
+	for (int64_t b = 0; b < Bn; b++)
+		for (int64_t t = 0; t < Ln; t++)
+			for (int64_t c = 0; c < C; c++) {
+				double acc = bias ? bias[c] : 0.0;
+				for (int64_t j = 0; j < K; j++) {
+					int64_t src = t - K + 1 + j;
+					if (src >= 0)
+						acc += w[c * K + j] * x[(b * Ln + src) * C + c];
+				}
+				o[(b * Ln + t) * C + c] = acc;
+			}
+}
+
+/* y[b, t, :] = sum_{s <= t} k[t - s, :] u[b, s, :], k with row stride C */
+static void causal_conv(double *y, const double *u, const double *k,
+                        int64_t Bn, int64_t Ln, int64_t C)
+{
+	for (int64_t b = 0; b < Bn; b++)
+		for (int64_t t = 0; t < Ln; t++) {
+			double *yr = y + (b * Ln + t) * C;
+			for (int64_t c = 0; c < C; c++)
+				yr[c] = 0.0;
+			for (int64_t s = 0; s <= t; s++) {
+				const double *ur = u + (b * Ln + s) * C;
+				const double *kr = k + (t - s) * C;
+				for (int64_t c = 0; c < C; c++)
+					yr[c] += kr[c] * ur[c];
+			}
+		}
+}
+
+static double act(FpAct a, double x)
+{
+	switch (a) {
+	case FP_ACT_NONE:
+		return x;
+	case FP_ACT_GELU_TANH:
+		return gelu_tanh(x);
+	case FP_ACT_GELU:
+		return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
+	case FP_ACT_RELU:
+		return x > 0 ? x : 0.0;
+	case FP_ACT_COUNT:
+		break;
+	}
+	hy_die("bad activation %d", (int)a);
+}
+
+/* fused_proj: the prologue, the linear and the epilogues in the order
+ * ops.def gives, each by the primitive op's own definition. */
+static bool fused_proj(Interp *in, const Node *n, const Val *o)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	const Val *x = &in->v[n->src[fs.x]->id], *w = &in->v[n->src[fs.w]->id];
+	int64_t K = last(x), N = w->dim[0];
+	size_t rows = o->n / (size_t)N;
+	const double *xin = x->x;
+#define SRC(i) ((i) >= 0 ? in->v[n->src[i]->id].x : NULL)
+
+	if (fs.ln_g >= 0) {
+		double *t = arena_try_alloc(in->a, x->n * sizeof(double) + 1);
+		if (!t) {
+			diag_error(in->d, "node %%%s: out of memory", n->name);
+			return false;
+		}
+		ln_rows(t, x->x, rows, K, SRC(fs.ln_g), SRC(fs.ln_b), n->fattr[0]);
+		xin = t;
+	}
+	linear_rows(o->x, xin, rows, K, N, w->x, SRC(fs.bias));
+	if (fs.conv_w >= 0) {
+		double *t = arena_try_alloc(in->a, o->n * sizeof(double) + 1);
+		if (!t) {
+			diag_error(in->d, "node %%%s: out of memory", n->name);
+			return false;
+		}
+		memcpy(t, o->x, o->n * sizeof(double));
+		dwconv_blc(o->x, t, o->dim[0], o->dim[1], N, SRC(fs.conv_w),
+		           n->iattr[FP_CONV], SRC(fs.conv_b));
+	}
+	const double *res = SRC(fs.res);
+#undef SRC
+	for (size_t i = 0; i < o->n; i++) {
+		o->x[i] = act((FpAct)n->iattr[FP_ACT], o->x[i]);
+		if (res)
+			o->x[i] += res[i];
+	}
+	return true;
+}
+
+/* gated_conv: u = v * g on channel windows, y = (u * k + u bias) * post. */
+static bool gated_conv(Interp *in, const Node *n, const Val *o)
+{
+	const Val *v = &in->v[n->src[0]->id], *g = &in->v[n->src[1]->id];
+	const Val *k = &in->v[n->src[2]->id], *bias = &in->v[n->src[3]->id];
+	const Val *p = n->nsrc > 4 ? &in->v[n->src[4]->id] : NULL;
+	int64_t Bn = o->dim[0], Ln = o->dim[1], D = o->dim[2];
+	int64_t voff = n->iattr[GC_V_OFF], goff = n->iattr[GC_G_OFF];
+	int64_t poff = n->iattr[GC_POST_OFF];
+
+	if (k->dim[0] < Ln) {
+		diag_error(in->d, "node %%%s: length %lld exceeds the filter's "
+		           "%lld rows", n->name, (long long)Ln,
+		           (long long)k->dim[0]);
+		return false;
+	}
+	double *u = arena_try_alloc(in->a, o->n * sizeof(double) + 1);
+	if (!u) {
+		diag_error(in->d, "node %%%s: out of memory", n->name);
+		return false;
+	}
+	for (int64_t r = 0; r < Bn * Ln; r++)
+		for (int64_t c = 0; c < D; c++)
+			u[r * D + c] = v->x[r * v->dim[2] + voff + c] *
+			               g->x[r * g->dim[2] + goff + c];
+	causal_conv(o->x, u, k->x, Bn, Ln, D);
+	for (int64_t r = 0; r < Bn * Ln; r++)
+		for (int64_t c = 0; c < D; c++) {
+			double *y = &o->x[r * D + c];
+			*y += u[r * D + c] * bias->x[c];
+			if (p)
+				*y *= p->x[r * p->dim[2] + poff + c];
+		}
+	return true;
+}
+
 static bool eval(Interp *in, const Node *n)
 {
 	Val *o = &in->v[n->id];
@@ -150,73 +322,21 @@ static bool eval(Interp *in, const Node *n)
 		}
 		break;
 	}
-	case OP_LAYERNORM: {
-		int64_t D = last(s0);
-		double eps = n->fattr[0];
-		for (size_t r = 0; r < o->n / (size_t)D; r++) {
-			const double *x = s0->x + r * (size_t)D;
-			double mean = 0, var = 0;
-			for (int64_t k = 0; k < D; k++)
-				mean += x[k];
-			mean /= (double)D;
-			for (int64_t k = 0; k < D; k++)
-				var += (x[k] - mean) * (x[k] - mean);
-			var /= (double)D;
-			double inv = 1.0 / sqrt(var + eps);
-			for (int64_t k = 0; k < D; k++)
-				o->x[r * (size_t)D + (size_t)k] =
-				    (x[k] - mean) * inv * s1->x[k] + s2->x[k];
-		}
+	case OP_LAYERNORM:
+		ln_rows(o->x, s0->x, o->n / (size_t)last(s0), last(s0), s1->x,
+		        s2->x, n->fattr[0]);
 		break;
-	}
-	case OP_LINEAR: {
-		int64_t K = last(s0), N = s1->dim[0];
-		size_t rows = o->n / (size_t)N;
-		for (size_t r = 0; r < rows; r++) {
-			const double *x = s0->x + r * (size_t)K;
-			for (int64_t j = 0; j < N; j++) {
-				const double *w = s1->x + (size_t)j * (size_t)K;
-				double acc = s2 ? s2->x[j] : 0.0;
-				for (int64_t k = 0; k < K; k++)
-					acc += x[k] * w[k];
-				o->x[r * (size_t)N + (size_t)j] = acc;
-			}
-		}
+	case OP_LINEAR:
+		linear_rows(o->x, s0->x, o->n / (size_t)s1->dim[0], last(s0),
+		            s1->dim[0], s1->x, s2 ? s2->x : NULL);
 		break;
-	}
-	case OP_DWCONV: {
-		int64_t Bn = s0->dim[0], Ln = s0->dim[1], C = s0->dim[2];
-		int64_t K = s1->dim[1];
-		for (int64_t b = 0; b < Bn; b++)
-			for (int64_t t = 0; t < Ln; t++)
-				for (int64_t c = 0; c < C; c++) {
-					double acc = s2 ? s2->x[c] : 0.0;
-					for (int64_t j = 0; j < K; j++) {
-						int64_t src = t - K + 1 + j;
-						if (src >= 0)
-							acc += s1->x[c * K + j] *
-							       s0->x[(b * Ln + src) * C + c];
-					}
-					o->x[(b * Ln + t) * C + c] = acc;
-				}
+	case OP_DWCONV:
+		dwconv_blc(o->x, s0->x, s0->dim[0], s0->dim[1], s0->dim[2], s1->x,
+		           s1->dim[1], s2 ? s2->x : NULL);
 		break;
-	}
-	case OP_LONGCONV: {
-		int64_t Bn = s0->dim[0], Ln = s0->dim[1], C = s0->dim[2];
-		for (int64_t b = 0; b < Bn; b++)
-			for (int64_t t = 0; t < Ln; t++) {
-				double *y = o->x + (b * Ln + t) * C;
-				for (int64_t c = 0; c < C; c++)
-					y[c] = 0.0;
-				for (int64_t s = 0; s <= t; s++) {
-					const double *u = s0->x + (b * Ln + s) * C;
-					const double *k = s1->x + (t - s) * C;
-					for (int64_t c = 0; c < C; c++)
-						y[c] += k[c] * u[c];
-				}
-			}
+	case OP_LONGCONV:
+		causal_conv(o->x, s0->x, s1->x, s0->dim[0], s0->dim[1], s0->dim[2]);
 		break;
-	}
 	case OP_SLICE: {
 		int axis = (int)n->iattr[0];
 		int64_t start = n->iattr[1], len = o->dim[axis];
@@ -248,16 +368,10 @@ static bool eval(Interp *in, const Node *n)
 			o->x[i] = sin(s0->x[i]);
 		break;
 	case OP_GELU_TANH:
-		for (size_t i = 0; i < o->n; i++)
-			o->x[i] = gelu_tanh(s0->x[i]);
-		break;
 	case OP_GELU:
-		for (size_t i = 0; i < o->n; i++)
-			o->x[i] = 0.5 * s0->x[i] * (1.0 + erf(s0->x[i] * M_SQRT1_2));
-		break;
 	case OP_RELU:
 		for (size_t i = 0; i < o->n; i++)
-			o->x[i] = s0->x[i] > 0 ? s0->x[i] : 0.0;
+			o->x[i] = act(ir_fp_act_of(n->op), s0->x[i]);
 		break;
 	case OP_EXPMOD: {
 		int64_t C = last(o);
@@ -270,6 +384,10 @@ static bool eval(Interp *in, const Node *n)
 			}
 		break;
 	}
+	case OP_FUSED_PROJ:
+		return fused_proj(in, n, o);
+	case OP_GATED_CONV:
+		return gated_conv(in, n, o);
 	case OP_COUNT:
 		hy_die("bad op");
 	}

@@ -20,8 +20,8 @@
 
 enum {
 	IR_MAX_RANK = 4,
-	IR_MAX_SRC = 4,
-	IR_MAX_IATTR = 4,
+	IR_MAX_SRC = 8,
+	IR_MAX_IATTR = 6,
 	IR_MAX_FATTR = 2,
 };
 
@@ -112,6 +112,33 @@ Graph *ir_graph_new(Arena *a, const char *name);
 Node *ir_add(Graph *g, OpKind op, const char *name, int nsrc, Node **src);
 void ir_add_output(Graph *g, const char *name, Node *n);
 Node *ir_find(const Graph *g, const char *name);
+
+/* ---- fused ops (ops.def: fused_proj, gated_conv; ir/fused.c) ---------- */
+
+/* fused_proj's `act` codes. */
+typedef enum {
+	FP_ACT_NONE,
+	FP_ACT_GELU_TANH,
+	FP_ACT_GELU,
+	FP_ACT_RELU,
+	FP_ACT_COUNT
+} FpAct;
+
+/* Attribute slots; ORDER: the attr lists of fused_proj and gated_conv in
+ * ops.def. */
+enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES };
+enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF };
+
+/* Where each source of a fused_proj sits (-1 when its attrs leave it
+ * out), and how many sources the attrs imply. */
+typedef struct FpSrc {
+	int x, w, bias, ln_g, ln_b, conv_w, conv_b, res;
+	int nsrc;
+} FpSrc;
+
+void ir_fp_srcs(const Node *n, FpSrc *s);
+/* The fused_proj act code of a unary activation op, FP_ACT_NONE if none. */
+FpAct ir_fp_act_of(OpKind op);
 
 /* ---- types ------------------------------------------------------------ */
 

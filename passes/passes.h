@@ -48,6 +48,9 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes);
 /* The planned arena for a run of B x L. */
 int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L);
+/* Fuse a Hyena block's primitive ops into fused_proj and gated_conv
+ * kernels (passes/fuse.c); nothing when PassOptions.fuse is false. */
+bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 /* Remove nodes no output depends on. */
 bool pass_dce(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 

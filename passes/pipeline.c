@@ -11,6 +11,7 @@ static const PassInfo passes[] = {
 	{"fold", pass_fold, "evaluate the implicit filters at compile time"},
 	{"dce", pass_dce, "remove nodes no output depends on"},
 	{"convsel", pass_convsel, "choose FFT or direct long convolution"},
+	{"fuse", pass_fuse, "fuse block ops into projection and gated-conv kernels"},
 	{"memplan", pass_memplan, "plan the activation arena by liveness"},
 };
 

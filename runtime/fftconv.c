@@ -247,3 +247,67 @@ void hyrt_longconv_direct(float *y, const float *u, const float *k,
 	}
 	free(acc);
 }
+
+/* hyrt_hyena_conv_fft: the block structure of hyrt_longconv_fft, with the
+ * gate v * g made while gathering and the skip term and output gate
+ * applied while scattering, so neither u nor the plain convolution is
+ * ever stored. Each step rounds to float as the unfused ops do. */
+void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
+                         const float *g, int64_t gs, const float *k,
+                         const float *bias, const float *post, int64_t ps,
+                         int64_t B, int64_t L, int64_t C)
+{
+	if (B <= 0 || L <= 0 || C <= 0)
+		return;
+	int64_t N = fft_size(2 * L), nf = N / 2 + 1;
+	int64_t cbmax = CB_MIN;
+	while (cbmax < CB_MAX && 2 * cbmax * 12 * N <= BLOCK_BYTES)
+		cbmax *= 2;
+	if (cbmax > C)
+		cbmax = C;
+	float scale = 1.0f / (float)N;
+
+	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
+	float *x = t_real;
+	fftwf_complex *kf = t_kf, *uf = t_uf;
+	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
+		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
+		const Plan *p = get_plan((int)N, (int)cb);
+		int64_t nc = nf * cb;
+
+		gather(x, k, L, N, C, c0, cb);
+		fftwf_execute_dft_r2c(p->fwd, x, kf);
+		for (int64_t i = 0; i < nc; i++) {
+			kf[i][0] *= scale;
+			kf[i][1] *= scale;
+		}
+		for (int64_t b = 0; b < B; b++) {
+			const float *vb = v + b * L * vs + c0, *gb = g + b * L * gs + c0;
+			const float *pb = post ? post + b * L * ps + c0 : NULL;
+			float *yb = y + b * L * C + c0;
+
+			for (int64_t t = 0; t < L; t++)
+				for (int64_t j = 0; j < cb; j++)
+					x[j * N + t] = vb[t * vs + j] * gb[t * gs + j];
+			for (int64_t j = 0; j < cb; j++)
+				memset(x + j * N + L, 0, sizeof(float) * (size_t)(N - L));
+			fftwf_execute_dft_r2c(p->fwd, x, uf);
+			for (int64_t i = 0; i < nc; i++) {
+				float ar = uf[i][0], ai = uf[i][1];
+				float br = kf[i][0], bi = kf[i][1];
+				uf[i][0] = ar * br - ai * bi;
+				uf[i][1] = ar * bi + ai * br;
+			}
+			fftwf_execute_dft_c2r(p->inv, uf, x);
+			for (int64_t t = 0; t < L; t++)
+				for (int64_t j = 0; j < cb; j++) {
+					float u = vb[t * vs + j] * gb[t * gs + j];
+					float skip = u * bias[c0 + j];
+					float r = x[j * N + t] + skip;
+					if (pb)
+						r *= pb[t * ps + j];
+					yb[t * C + j] = r;
+				}
+		}
+	}
+}

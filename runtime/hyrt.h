@@ -62,6 +62,17 @@ void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
 void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
                        int64_t L, int64_t C);
 
+/* One Hyena order step with its gates (ops.def's gated_conv), through
+ * the same FFT convolution:
+ *   u = v * g;  y = (conv(u, k) + u * bias) * post   (post NULL: no * post)
+ * v, g and post point at channel 0 of [B, L, *] windows with row strides
+ * vs, gs, ps (in floats), so channel slices of a wider tensor are read in
+ * place; y is [B, L, C] and k [>= L, C] with row stride C. */
+void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
+                         const float *g, int64_t gs, const float *k,
+                         const float *bias, const float *post, int64_t ps,
+                         int64_t B, int64_t L, int64_t C);
+
 /* The same convolution by the definition, accumulated in double: slow,
  * exact to float rounding; the reference that tests hold the FFT to. */
 void hyrt_longconv_direct(float *y, const float *u, const float *k,

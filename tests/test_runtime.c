@@ -368,7 +368,8 @@ static const char *build_fake(const char *name, int nout, bool weights)
 	const char *args[] = {
 		"-std=c11", "-D_GNU_SOURCE", "-O1", def, "-I", HYENAC_SOURCE_DIR,
 		"-o", out, src, HYENAC_SOURCE_DIR "/runtime/main/rt_main.c",
-		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lm",
+		HYENAC_SOURCE_DIR "/runtime/main/rt_fasta.c",
+		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lz", "-lm",
 		"-lpthread", NULL,
 	};
 	tu_run(&r, "/usr/bin/cc", args);

@@ -9,21 +9,24 @@
  *
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
+ *   NAME embed  --fasta F.fa -o X.npy ...   rows per FASTA window (rt_fasta.c)
+ *   NAME score  --fasta F.fa -o S.tsv ...   log-likelihoods per window
  *   NAME bench  [--batch B] [--seq-len L] [--threads T] [--reps R]
  *   NAME info | --help
  *
  * Exit status: 0 done; 1 bad input (a token file, the binary's own
  * weights, memory, an output that cannot be written), one line naming the
- * file and the problem; 2 bad usage, one line ending "see 'NAME --help'".
+ * file and the problem; 2 bad rt_usage, one line ending "see 'NAME --help'".
  * Nothing the user passes makes it die by a signal: tokens are checked
  * against the vocabulary and the compiled length before the generated
  * code sees them, and sizes are multiplied with overflow checks.
  *
- * Forwards run on one thread: --threads is validated and reported but does
- * not yet change anything (a thread pool comes later).
+ * Forwards on token files run on one thread; the FASTA commands run
+ * --threads batches at once. bench's --threads is validated and reported
+ * only.
  */
-#include "runtime/hyrt.h"
-#include "runtime/npy.h"
+#include "rt_main.h"
+#include "runtime/outfile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -35,29 +38,39 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *prog = "model";
+const char *rt_prog = "model";
 
 /* ---- errors ------------------------------------------------------------ */
 
-HY_NORETURN static void usage(const char *fmt, ...) HY_PRINTF(1, 2);
-static void usage(const char *fmt, ...)
+bool rt_stderr_midline;
+
+/* A progress line ends before any message goes out after it. */
+static void end_progress_line(void)
+{
+	if (rt_stderr_midline)
+		fputc('\n', stderr);
+	rt_stderr_midline = false;
+}
+
+void rt_usage(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
+	end_progress_line();
+	fprintf(stderr, "%s: ", rt_prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "; see '%s --help'\n", prog);
+	fprintf(stderr, "; see '%s --help'\n", rt_prog);
 	exit(2);
 }
 
-HY_NORETURN static void fail(const char *fmt, ...) HY_PRINTF(1, 2);
-static void fail(const char *fmt, ...)
+void rt_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
+	end_progress_line();
+	fprintf(stderr, "%s: ", rt_prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -65,27 +78,21 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
-HY_NORETURN static void fail_diag(const Diag *d)
+void rt_fail_diag(const Diag *d)
 {
-	fail("%s", d->msg);
+	rt_fail("%s", d->msg);
 }
 
 /* Flush stdout and report a write error (a full disk, a closed pipe: SIGPIPE
  * is ignored) as exit 1. */
-static int finish(void)
+int rt_finish(void)
 {
 	if (fflush(stdout) != 0 || ferror(stdout))
-		fail("cannot write to standard output: %s", strerror(errno));
+		rt_fail("cannot write to standard output: %s", strerror(errno));
 	return 0;
 }
 
 /* ---- the command line ------------------------------------------------- */
-
-typedef struct Opt {
-	const char *name;  /* "--tokens" */
-	const char *alias; /* "-o", or NULL */
-	const char *value; /* filled in by parse_opts */
-} Opt;
 
 static bool opt_is(const Opt *o, const char *arg, const char **inline_val)
 {
@@ -110,10 +117,8 @@ static bool opt_is(const Opt *o, const char *arg, const char **inline_val)
 	return false;
 }
 
-static void print_help(void);
-
 /* Take "--name VALUE" and "--name=VALUE" for the options of cmd. */
-static void parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
+void rt_parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
                        int nopts)
 {
 	for (int i = 2; i < argc; i++) {
@@ -121,11 +126,11 @@ static void parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
 		Opt *o = NULL;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			print_help();
-			exit(finish());
+			rt_print_help();
+			exit(rt_finish());
 		}
 		if (arg[0] != '-' || arg[1] == '\0')
-			usage("unexpected argument '%s' to '%s'", arg, cmd);
+			rt_usage("unexpected argument '%s' to '%s'", arg, cmd);
 		for (int j = 0; j < nopts && !o; j++)
 			if (opt_is(&opts[j], arg, &val))
 				o = &opts[j];
@@ -140,22 +145,26 @@ static void parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
 				}
 			}
 			if (best)
-				usage("unknown option '%s' for '%s' (did you mean "
+				rt_usage("unknown option '%s' for '%s' (did you mean "
 				      "'%s'?)", arg, cmd, best);
-			usage("unknown option '%s' for '%s'", arg, cmd);
+			rt_usage("unknown option '%s' for '%s'", arg, cmd);
 		}
-		if (!val) {
+		if (o->flag) {
+			if (val)
+				rt_usage("option '%s' takes no value", o->name);
+			val = "";
+		} else if (!val) {
 			if (i + 1 >= argc)
-				usage("option '%s' needs a value", arg);
+				rt_usage("option '%s' needs a value", arg);
 			val = argv[++i];
 		}
 		if (o->value)
-			usage("option '%s' given twice", o->name);
+			rt_usage("option '%s' given twice", o->name);
 		o->value = val;
 	}
 }
 
-static int64_t parse_int(const char *opt, const char *s, int64_t lo,
+int64_t rt_parse_int(const char *opt, const char *s, int64_t lo,
                          int64_t hi, const char *why)
 {
 	char *end;
@@ -164,15 +173,15 @@ static int64_t parse_int(const char *opt, const char *s, int64_t lo,
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || *s == ' ')
-		usage("%s wants an integer, got '%s'", opt, s);
+		rt_usage("%s wants an integer, got '%s'", opt, s);
 	if (v < lo || v > hi)
-		usage("%s %lld is out of range: %s", opt, v, why);
+		rt_usage("%s %lld is out of range: %s", opt, v, why);
 	return (int64_t)v;
 }
 
 /* ---- memory ----------------------------------------------------------- */
 
-static size_t mul3(int64_t a, int64_t b, int64_t c, const char *what)
+size_t rt_mul3(int64_t a, int64_t b, int64_t c, const char *what)
 {
 	size_t n;
 
@@ -180,18 +189,18 @@ static size_t mul3(int64_t a, int64_t b, int64_t c, const char *what)
 	    !hy_mul_size((size_t)a, (size_t)b, &n) ||
 	    !hy_mul_size(n, (size_t)c, &n) ||
 	    !hy_mul_size(n, sizeof(float), &n))
-		fail("%s of %" PRId64 " x %" PRId64 " x %" PRId64 " floats is "
+		rt_fail("%s of %" PRId64 " x %" PRId64 " x %" PRId64 " floats is "
 		     "too large", what, a, b, c);
 	return n;
 }
 
 /* 64-byte aligned, as hyenac_run wants; never returns NULL. */
-static void *xalloc(size_t n, const char *what)
+void *rt_xalloc(size_t n, const char *what)
 {
 	void *p = NULL;
 
 	if (posix_memalign(&p, 64, n ? n : 64) != 0 || !p)
-		fail("out of memory allocating %zu bytes for %s", n, what);
+		rt_fail("out of memory allocating %zu bytes for %s", n, what);
 	return p;
 }
 
@@ -211,9 +220,9 @@ static void buffers_alloc(Buffers *bf, int64_t B, int64_t L)
 	bf->width[0] = hyenac_meta[HYRT_META_D_MODEL];
 	bf->width[1] = hyenac_meta[HYRT_META_VOCAB];
 	for (int i = 0; i < nout; i++)
-		bf->out[i] = xalloc(mul3(B, L, bf->width[i], what[i]),
+		bf->out[i] = rt_xalloc(rt_mul3(B, L, bf->width[i], what[i]),
 		                    what[i]);
-	bf->scratch = xalloc(hyenac_scratch_bytes(B, L), "activations");
+	bf->scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
 }
 
 static void buffers_free(Buffers *bf)
@@ -226,7 +235,7 @@ static void buffers_free(Buffers *bf)
 /* Map the weights from /proc/self/exe, which names this process's own
  * file even if the path it ran from has since been replaced. Complaints
  * name the path the user knows. */
-static void load_weights(HyrtBlob *w)
+void rt_load_weights(HyrtBlob *w)
 {
 	static const char self[] = "/proc/self/exe";
 	char path[4096];
@@ -240,9 +249,9 @@ static void load_weights(HyrtBlob *w)
 	n = readlink(self, path, sizeof path - 1);
 	path[n > 0 ? n : 0] = '\0';
 	if (n > 0 && strncmp(d.msg, self, sizeof self - 1) == 0)
-		fail("%s: cannot load the packed weights:%s", path,
+		rt_fail("%s: cannot load the packed weights:%s", path,
 		     d.msg + sizeof self);
-	fail("cannot load the packed weights: %s", d.msg);
+	rt_fail("cannot load the packed weights: %s", d.msg);
 }
 
 /* ---- embed, logits ------------------------------------------------------ */
@@ -255,21 +264,21 @@ static void check_tokens(const char *path, const NpyArray *a)
 	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 
 	if (a->dtype != DT_I32)
-		fail("%s: token ids must be integers, not floating point", path);
+		rt_fail("%s: token ids must be integers, not floating point", path);
 	if (a->rank != 2)
-		fail("%s: tokens must be a 2-d array [batch, length], got "
+		rt_fail("%s: tokens must be a 2-d array [batch, length], got "
 		     "rank %d", path, a->rank);
 	if (a->dim[1] < 1)
-		fail("%s: sequence length is 0; %s takes 1 to %" PRId64,
+		rt_fail("%s: sequence length is 0; %s takes 1 to %" PRId64,
 		     path, hyenac_model_name, max_len);
 	if (a->dim[1] > max_len)
-		fail("%s: sequence length %" PRId64 " exceeds %" PRId64 ", the "
+		rt_fail("%s: sequence length %" PRId64 " exceeds %" PRId64 ", the "
 		     "longest this binary was compiled for (hyenac compile "
 		     "--seq-len)", path, a->dim[1], max_len);
 	const int32_t *t = a->data;
 	for (size_t i = 0; i < a->numel; i++)
 		if (t[i] < 0 || t[i] >= vocab)
-			fail("%s: token id %" PRId32 " at [%" PRId64 ", %" PRId64
+			rt_fail("%s: token id %" PRId32 " at [%" PRId64 ", %" PRId64
 			     "] is outside the vocabulary [0, %" PRId64 ")",
 			     path, t[i], (int64_t)i / a->dim[1],
 			     (int64_t)i % a->dim[1], vocab);
@@ -277,38 +286,39 @@ static void check_tokens(const char *path, const NpyArray *a)
 
 static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 {
-	Opt opts[] = {{"--tokens", "-t", NULL}, {"--output", "-o", NULL}};
+	Opt opts[] = {{"--tokens", "-t", NULL, false},
+	              {"--output", "-o", NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
 	Buffers bf;
 	Diag d;
 
-	parse_opts(cmd, argc, argv, opts, 2);
+	rt_parse_opts(cmd, argc, argv, opts, 2);
 	if (!opts[0].value)
-		usage("'%s' needs --tokens FILE.npy", cmd);
+		rt_usage("'%s' needs --tokens FILE.npy", cmd);
 	if (!opts[1].value)
-		usage("'%s' needs -o FILE.npy", cmd);
+		rt_usage("'%s' needs -o FILE.npy", cmd);
 	if (which >= hyenac_meta[HYRT_META_NOUTPUTS])
-		usage("model %s was compiled without its LM head, so it has "
+		rt_usage("model %s was compiled without its LM head, so it has "
 		      "no logits; use 'embed'", hyenac_model_name);
 
 	diag_init(&d);
 	if (!npy_load(opts[0].value, &tok, &d))
-		fail_diag(&d);
+		rt_fail_diag(&d);
 	check_tokens(opts[0].value, &tok);
 	int64_t B = tok.dim[0], L = tok.dim[1];
 
-	load_weights(&w);
+	rt_load_weights(&w);
 	buffers_alloc(&bf, B, L);
 	if (B > 0)
 		hyenac_run(w.data, tok.data, B, L, bf.out, bf.scratch);
 	int64_t dim[3] = {B, L, bf.width[which]};
 	if (!npy_save_f32(opts[1].value, bf.out[which], 3, dim, &d))
-		fail_diag(&d);
+		rt_fail_diag(&d);
 	buffers_free(&bf);
 	hyrt_blob_close(&w);
 	npy_free(&tok);
-	return finish();
+	return rt_finish();
 }
 
 /* ---- bench -------------------------------------------------------------- */
@@ -329,40 +339,42 @@ static int cmp_double(const void *a, const void *b)
 
 static int cmd_bench(int argc, char **argv)
 {
-	Opt opts[] = {{"--batch", "-b", NULL}, {"--seq-len", "-l", NULL},
-	              {"--threads", "-j", NULL}, {"--reps", "-r", NULL}};
+	Opt opts[] = {{"--batch", "-b", NULL, false},
+	              {"--seq-len", "-l", NULL, false},
+	              {"--threads", "-j", NULL, false},
+	              {"--reps", "-r", NULL, false}};
 	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	char why[96];
 	HyrtBlob w;
 	Buffers bf;
 
-	parse_opts("bench", argc, argv, opts, 4);
+	rt_parse_opts("bench", argc, argv, opts, 4);
 	int64_t B = opts[0].value
-	    ? parse_int("--batch", opts[0].value, 1, INT32_MAX, "need >= 1")
+	    ? rt_parse_int("--batch", opts[0].value, 1, INT32_MAX, "need >= 1")
 	    : 1;
 	snprintf(why, sizeof why, "this binary takes 1 to %" PRId64, max_len);
 	int64_t L = opts[1].value
-	    ? parse_int("--seq-len", opts[1].value, 1, max_len, why)
+	    ? rt_parse_int("--seq-len", opts[1].value, 1, max_len, why)
 	    : max_len;
 	int64_t T = opts[2].value
-	    ? parse_int("--threads", opts[2].value, 1, 4096,
+	    ? rt_parse_int("--threads", opts[2].value, 1, 4096,
 	                "need 1 to 4096")
 	    : 1;
 	int64_t R = opts[3].value
-	    ? parse_int("--reps", opts[3].value, 1, 1000000,
+	    ? rt_parse_int("--reps", opts[3].value, 1, 1000000,
 	                "need 1 to 1000000")
 	    : 10;
 
-	size_t ntok = mul3(B, L, 1, "tokens") / sizeof(float);
-	int32_t *tok = xalloc(ntok * sizeof(int32_t), "tokens");
+	size_t ntok = rt_mul3(B, L, 1, "tokens") / sizeof(float);
+	int32_t *tok = rt_xalloc(ntok * sizeof(int32_t), "tokens");
 	uint64_t s = 0x9e3779b97f4a7c15u;
 	for (size_t i = 0; i < ntok; i++) {
 		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
 		tok[i] = (int32_t)((s >> 11) % (uint64_t)vocab);
 	}
-	double *ms = xalloc(sizeof(double) * (size_t)R, "timings");
-	load_weights(&w);
+	double *ms = rt_xalloc(sizeof(double) * (size_t)R, "timings");
+	rt_load_weights(&w);
 	buffers_alloc(&bf, B, L);
 
 	hyenac_run(w.data, tok, B, L, bf.out, bf.scratch); /* warm-up */
@@ -384,7 +396,7 @@ static int cmd_bench(int argc, char **argv)
 	hyrt_blob_close(&w);
 	free(ms);
 	free(tok);
-	return finish();
+	return rt_finish();
 }
 
 /* ---- info, help --------------------------------------------------------- */
@@ -399,7 +411,7 @@ static int cmd_info(int argc, char **argv)
 {
 	HyrtBlob w;
 
-	parse_opts("info", argc, argv, NULL, 0);
+	rt_parse_opts("info", argc, argv, NULL, 0);
 	printf("model=%s\n", hyenac_model_name);
 	printf("d_model=%" PRId64 "\n", hyenac_meta[HYRT_META_D_MODEL]);
 	printf("n_layer=%" PRId64 "\n", hyenac_meta[HYRT_META_N_LAYER]);
@@ -414,17 +426,17 @@ static int cmd_info(int argc, char **argv)
 	printf("scratch_bytes_at_max_len=%zu\n",
 	       hyenac_scratch_bytes(1, hyenac_meta[HYRT_META_MAX_LEN]));
 	fflush(stdout);
-	load_weights(&w);
+	rt_load_weights(&w);
 	printf("weights=ok\n");
 	hyrt_blob_close(&w);
-	return finish();
+	return rt_finish();
 }
 
-static void print_help(void)
+void rt_print_help(void)
 {
 	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 
-	printf("usage: %s COMMAND [OPTIONS]\n\n", prog);
+	printf("usage: %s COMMAND [OPTIONS]\n\n", rt_prog);
 	printf("HyenaDNA model '%s' compiled by hyenac: d_model %" PRId64
 	       ", n_layer %" PRId64 ", vocabulary %" PRId64 ", sequences of "
 	       "1 to %" PRId64 " tokens; outputs: %s.\n\n", hyenac_model_name,
@@ -436,6 +448,27 @@ static void print_help(void)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  logits --tokens T.npy -o G.npy   logits, float32 "
 		       "[B, L, %" PRId64 "]\n", hyenac_meta[HYRT_META_VOCAB]);
+	printf("  embed  --fasta F.fa -o X.npy [--pool mean|last|none]\n"
+	       "         [--window W] [--stride S] [--case strict|upper]\n"
+	       "         [--no-special-tokens] [--batch B] [--threads T] "
+	       "[--quiet]\n"
+	       "         one row per window of each record, in file order: "
+	       "float32\n"
+	       "         [windows, %" PRId64 "] (mean, the default; last) or "
+	       "[windows, W+1, %" PRId64 "]\n"
+	       "         (none, short windows zero-padded); X.tsv beside it: "
+	       "record,\n"
+	       "         start, end, tokens. W defaults to %" PRId64 " (%"
+	       PRId64 " with\n"
+	       "         --no-special-tokens), S to W\n",
+	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
+	       max_len - 1, max_len);
+	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
+		printf("  score  --fasta F.fa -o S.tsv [the same window options]\n"
+		       "         per window: record, start, end, tokens (scored),"
+		       " sum_logp,\n"
+		       "         mean_logp of each base given the bases before "
+		       "it\n");
 	printf("  bench  [--batch B] [--seq-len L] [--threads T] "
 	       "[--reps R]\n"
 	       "         time R forwards (default 10) of random tokens, "
@@ -446,9 +479,16 @@ static void print_help(void)
 	       max_len);
 	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
 	       ", any B, 1 <= L <= %" PRId64 ".\n"
-	       "Outputs are written whole or not at all.\n"
-	       "--threads is checked (>= 1) but forwards run on one thread "
-	       "for now.\n"
+	       "FASTA: plain or gzip, - for stdin; A=7 C=8 G=9 T=10 N=11, "
+	       "other bytes\n"
+	       "[UNK]=6 (lowercase too, unless --case upper), then [SEP]=1 "
+	       "unless\n"
+	       "--no-special-tokens. A progress line goes to stderr when it "
+	       "is a\n"
+	       "terminal (not with --quiet). --threads runs batches of "
+	       "windows in\n"
+	       "parallel (FASTA commands; bench checks it only).\n"
+	       "Outputs are written whole or not at all, Ctrl-C included.\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
 	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",
@@ -457,23 +497,27 @@ static void print_help(void)
 
 int main(int argc, char **argv)
 {
-	static const char *cmds[] = {"embed", "logits", "bench", "info",
-	                             "--help"};
+	static const char *cmds[] = {"embed", "logits", "score", "bench",
+	                             "info", "--help"};
 	const char *cmd;
 
 	if (argc > 0 && argv[0] && *argv[0]) {
 		const char *slash = strrchr(argv[0], '/');
-		prog = slash ? slash + 1 : argv[0];
+		rt_prog = slash ? slash + 1 : argv[0];
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
-		usage("no command given");
+		rt_usage("no command given");
 	cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
 	    strcmp(cmd, "help") == 0) {
-		print_help();
-		return finish();
+		rt_print_help();
+		return rt_finish();
 	}
+	if (strcmp(cmd, "embed") == 0 && rt_wants_fasta(argc, argv))
+		return rt_cmd_fasta(cmd, argc, argv);
+	if (strcmp(cmd, "score") == 0)
+		return rt_cmd_fasta(cmd, argc, argv);
 	if (strcmp(cmd, "embed") == 0)
 		return cmd_forward(cmd, 0, argc, argv);
 	if (strcmp(cmd, "logits") == 0)
@@ -484,7 +528,7 @@ int main(int argc, char **argv)
 		return cmd_info(argc, argv);
 	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
 		if (hy_edit_distance(cmd, cmds[i]) <= 2)
-			usage("unknown command '%s' (did you mean '%s'?)", cmd,
+			rt_usage("unknown command '%s' (did you mean '%s'?)", cmd,
 			      cmds[i]);
-	usage("unknown command '%s'", cmd);
+	rt_usage("unknown command '%s'", cmd);
 }

@@ -1,0 +1,110 @@
+/*
+ * hyenac_model.h - the C API of a HyenaDNA model compiled by
+ * `hyenac compile MODEL -o libNAME.so --emit lib`.
+ *
+ * The shared library holds the model's native code, the runtime (FFTW
+ * linked in statically) and the model's weights, appended to the file
+ * after the ELF image and mapped read-only at load. It needs only libc,
+ * libm and libpthread at run time, and exports nothing but the functions
+ * below. Do not strip it: `strip` drops the appended weights, and loading
+ * then fails with HYENAC_ERR_WEIGHTS.
+ *
+ *     HyenacModel *m;
+ *     char err[256];
+ *     if (hyenac_model_load(NULL, &m, err, sizeof err) != HYENAC_OK)
+ *             { fprintf(stderr, "%s\n", err); return 1; }
+ *     int32_t tok[1024];
+ *     int64_t L = hyenac_tokenize("ACGTACGT", 8, tok, 1024,
+ *                                 HYENAC_TOKENIZE_SEP);
+ *     float *h = malloc(sizeof(float) * L * hyenac_model_d_model(m));
+ *     if (hyenac_model_embed(m, tok, 1, L, h) != HYENAC_OK)
+ *             fprintf(stderr, "%s\n", hyenac_model_error(m));
+ *     hyenac_model_free(m);
+ *
+ * Link with -lNAME (and -L/-Wl,-rpath to where it lies) or dlopen() it.
+ * Every compiled library exports the same names, so one program links
+ * one model; to use several, dlopen() each with RTLD_LOCAL.
+ *
+ * Errors are returned, never printed, and nothing here exits: each call
+ * returns a HyenacStatus, and the handle keeps a one-line message about
+ * the last failure (hyenac_model_error). The exception is memory running
+ * out inside a forward's FFT work buffers, which prints one line and
+ * exits 1, as a model binary does.
+ *
+ * Threads: a handle holds its own work memory, so calls on one handle
+ * must not overlap; separate handles (load one per thread; the weights
+ * are shared through the page cache) run concurrently.
+ */
+#ifndef HYENAC_MODEL_H
+#define HYENAC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum HyenacStatus {
+	HYENAC_OK = 0,
+	HYENAC_ERR_ARGUMENT = 1, /* a NULL pointer, a negative batch */
+	HYENAC_ERR_LENGTH = 2,   /* L outside 1..max_len */
+	HYENAC_ERR_TOKEN = 3,    /* a token id outside 0..vocab_size-1 */
+	HYENAC_ERR_NO_HEAD = 4,  /* logits from a model without an LM head */
+	HYENAC_ERR_MEMORY = 5,
+	HYENAC_ERR_WEIGHTS = 6,  /* the weights cannot be found or are bad */
+} HyenacStatus;
+
+typedef struct HyenacModel HyenacModel;
+
+/* Open the model. weights_path NULL reads the weights appended to this
+ * library's own file (found through the process's mappings); a path
+ * names another copy of the library. On failure *out is NULL and err
+ * (if not NULL) gets a one-line message. */
+int hyenac_model_load(const char *weights_path, HyenacModel **out,
+                      char *err, size_t errsize);
+/* Release everything; NULL is fine. */
+void hyenac_model_free(HyenacModel *m);
+
+/* Hidden states after the final norm: tokens int32 [B, L] -> out float32
+ * [B, L, d_model], row-major. B may be 0. */
+int hyenac_model_embed(HyenacModel *m, const int32_t *tokens, int64_t B,
+                       int64_t L, float *out);
+/* LM head logits: out float32 [B, L, logits_width] (the vocabulary
+ * padded, 16 for the released checkpoints). */
+int hyenac_model_logits(HyenacModel *m, const int32_t *tokens, int64_t B,
+                        int64_t L, float *out);
+
+/* The message of the last failed call on m ("" if none). */
+const char *hyenac_model_error(const HyenacModel *m);
+/* A fixed description of a status ("token id out of range", ...). */
+const char *hyenac_status_string(int status);
+
+/* Facts about the compiled model; none needs the weights loaded, m may
+ * be NULL. */
+const char *hyenac_model_get_name(const HyenacModel *m);
+int64_t hyenac_model_d_model(const HyenacModel *m);
+int64_t hyenac_model_logits_width(const HyenacModel *m);
+int64_t hyenac_model_vocab_size(const HyenacModel *m);
+int64_t hyenac_model_max_len(const HyenacModel *m);
+int64_t hyenac_model_n_layer(const HyenacModel *m);
+int hyenac_model_has_head(const HyenacModel *m);
+
+/* HyenaDNA's tokenizer (the HF CharacterTokenizer's defaults): every byte
+ * of seq[0..n) is one token, A=7 C=8 G=9 T=10 N=11, anything else
+ * [UNK]=6 (lowercase too, unless HYENAC_TOKENIZE_UPPER); [SEP]=1 appended
+ * with HYENAC_TOKENIZE_SEP. Writes at most cap ids; returns how many the
+ * whole sequence needs (n, or n + 1), so a return above cap means out was
+ * too small. */
+enum {
+	HYENAC_TOKENIZE_SEP = 1,   /* append [SEP], as the HF tokenizer does */
+	HYENAC_TOKENIZE_UPPER = 2, /* read soft-masked acgtn as bases */
+};
+int64_t hyenac_tokenize(const char *seq, size_t n, int32_t *out, size_t cap,
+                        unsigned flags);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

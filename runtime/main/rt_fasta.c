@@ -1,0 +1,558 @@
+/*
+ * rt_fasta.c - the genomics front door of a model binary: FASTA in,
+ * embeddings or likelihoods out.
+ *
+ *   NAME embed --fasta F.fa -o X.npy [--pool mean|last|none] ...
+ *        X.npy  float32 [windows, d_model] (mean, last) or
+ *               [windows, W(+1), d_model] (none), one row per window in
+ *               file order; X.tsv beside it: record, start, end, tokens
+ *   NAME score --fasta F.fa -o S.tsv ...
+ *        S.tsv  record, start, end, tokens, sum_logp, mean_logp
+ *
+ * Windows come from runtime/fasta.c (tokenized as the HF HyenaDNA
+ * tokenizer does, [SEP] appended unless --no-special-tokens). Consecutive
+ * windows of equal token count are gathered into batches of up to
+ * --batch windows; --threads T runs T batches at once, each on its own
+ * buffers (hyenac_run is reentrant: its state is the scratch it is given,
+ * and the FFT plan cache is locked). Every window is run at its own
+ * length, so its row does not depend on the batch it fell in, and a row
+ * equals what `embed --tokens` gives for the same ids.
+ *
+ * Pooling: mean averages the hidden states of all the window's tokens
+ * ([SEP] included, accumulated in double); last takes the last token's
+ * (the [SEP] when there is one: in a causal model the only position that
+ * has seen the whole window); none keeps every position, windows shorter
+ * than W(+1) tokens zero-padded at the end (the TSV's tokens column says
+ * how many positions are real).
+ *
+ * Scoring: log-softmax over the full logits row (the padded vocabulary,
+ * as the HF model's loss does) at position t scores the token at t + 1,
+ * for every t whose next token is a base: the first base has no context
+ * and is not scored, and the [SEP] is never scored, so a window of n bases
+ * has n - 1 scored tokens, with or without --no-special-tokens (the model
+ * is causal: an appended [SEP] changes no earlier logit).
+ *
+ * Outputs stream through runtime/outfile.c: rows are written as batches
+ * finish, to temporaries renamed into place only when the run completes;
+ * an error, SIGINT, SIGTERM or SIGHUP removes them. Memory is O(threads x
+ * batch x window) whatever the file size.
+ */
+#include "rt_main.h"
+
+#include "runtime/fasta.h"
+#include "runtime/outfile.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE } Pool;
+
+/* Where a row came from, kept until the row is written. */
+typedef struct WinMeta {
+	char *name;
+	int64_t start, end, ntokens;
+} WinMeta;
+
+typedef struct Ctx Ctx;
+
+/* One batch: n windows of L tokens each, run by one thread. */
+typedef struct Job {
+	const Ctx *c;
+	int64_t n, L;
+	int32_t *tok;   /* [batch, Wt] capacity, packed [n, L] */
+	WinMeta *meta;  /* [batch] */
+	float *out[2];  /* hidden, logits: [batch, Wt, width] capacity */
+	void *scratch;
+	size_t scratch_cap;
+	float *pooled;  /* [batch, d] for mean and last */
+	double *logp;   /* [batch]: sum of the scored log p */
+	pthread_t th;
+} Job;
+
+struct Ctx {
+	bool score;
+	Pool pool;
+	const void *weights;
+	int64_t d, vocab_w, vocab_size;
+	int64_t Wt;      /* most tokens in a window: W (+1 for [SEP]) */
+	int64_t special; /* 1 when [SEP] is appended */
+	int64_t batch, threads;
+};
+
+/* ---- options ------------------------------------------------------------ */
+
+enum {
+	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_COUNT
+};
+
+bool rt_wants_fasta(int argc, char **argv)
+{
+	for (int i = 2; i < argc; i++)
+		if (strcmp(argv[i], "--fasta") == 0 ||
+		    strncmp(argv[i], "--fasta=", 8) == 0)
+			return true;
+	return false;
+}
+
+/* "X.npy" -> "X.tsv"; any other name gets ".tsv" appended. */
+static char *tsv_beside(const char *npy)
+{
+	size_t n = strlen(npy);
+	char *p = malloc(n + 5);
+
+	if (!p)
+		rt_fail("out of memory");
+	memcpy(p, npy, n + 1);
+	if (n > 4 && strcmp(npy + n - 4, ".npy") == 0)
+		p[n - 4] = 0;
+	strcat(p, ".tsv");
+	return p;
+}
+
+/* ---- running a batch ---------------------------------------------------- */
+
+static void reduce(Job *j)
+{
+	const Ctx *c = j->c;
+	const int64_t L = j->L, d = c->d, V = c->vocab_w;
+
+	for (int64_t i = 0; i < j->n; i++) {
+		if (c->score) {
+			const float *g = j->out[1] + i * L * V;
+			const int32_t *t = j->tok + i * L;
+			int64_t scored = L - c->special - 1;
+			double sum = 0;
+			for (int64_t p = 0; p < scored; p++) {
+				const float *row = g + p * V;
+				double mx = row[0], z = 0;
+				for (int64_t v = 1; v < V; v++)
+					mx = row[v] > mx ? row[v] : mx;
+				for (int64_t v = 0; v < V; v++)
+					z += exp((double)row[v] - mx);
+				sum += (double)row[t[p + 1]] - mx - log(z);
+			}
+			j->logp[i] = sum;
+		} else if (c->pool == POOL_MEAN) {
+			const float *h = j->out[0] + i * L * d;
+			float *dst = j->pooled + i * d;
+			for (int64_t k = 0; k < d; k++) {
+				double s = 0;
+				for (int64_t p = 0; p < L; p++)
+					s += h[p * d + k];
+				dst[k] = (float)(s / (double)L);
+			}
+		} else if (c->pool == POOL_LAST) {
+			memcpy(j->pooled + i * d, j->out[0] + (i * L + L - 1) * d,
+			       (size_t)d * sizeof(float));
+		}
+	}
+}
+
+static void *run_job(void *arg)
+{
+	Job *j = arg;
+
+	hyenac_run(j->c->weights, j->tok, j->n, j->L, j->out, j->scratch);
+	reduce(j);
+	return NULL;
+}
+
+static void job_alloc(Job *j, const Ctx *c)
+{
+	int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
+
+	memset(j, 0, sizeof *j);
+	j->c = c;
+	j->tok = rt_xalloc(rt_mul3(c->batch, c->Wt, 1, "tokens"), "tokens");
+	j->meta = calloc((size_t)c->batch, sizeof *j->meta);
+	if (!j->meta)
+		rt_fail("out of memory");
+	j->out[0] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->d, "hidden states"),
+	                      "hidden states");
+	if (nout > 1)
+		j->out[1] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->vocab_w,
+		                              "logits"), "logits");
+	j->pooled = rt_xalloc(rt_mul3(c->batch, c->d, 1, "rows"), "rows");
+	j->logp = rt_xalloc(sizeof(double) * (size_t)c->batch, "scores");
+}
+
+static void job_free(Job *j)
+{
+	for (int64_t i = 0; i < j->c->batch; i++)
+		free(j->meta[i].name);
+	free(j->meta);
+	free(j->tok);
+	free(j->out[0]);
+	free(j->out[1]);
+	free(j->scratch);
+	free(j->pooled);
+	free(j->logp);
+}
+
+/* Room for one more window in j? */
+static bool fits(const Job *j, const HyrtWindow *w)
+{
+	return j->n < j->c->batch && (j->n == 0 || j->L == w->ntokens);
+}
+
+static void take(Job *j, const HyrtWindow *w, const char *path)
+{
+	const int64_t vocab = j->c->vocab_size;
+	WinMeta *m = &j->meta[j->n];
+
+	for (int64_t i = 0; i < w->ntokens; i++)
+		if (w->tokens[i] >= vocab)
+			rt_fail("%s: record '%s' has token id %" PRId32 ", "
+			        "outside this model's vocabulary of %" PRId64,
+			        path, w->record, w->tokens[i], vocab);
+	j->L = w->ntokens;
+	memcpy(j->tok + j->n * j->L, w->tokens,
+	       (size_t)w->ntokens * sizeof(int32_t));
+	free(m->name);
+	m->name = strdup(w->record);
+	if (!m->name)
+		rt_fail("out of memory");
+	m->start = w->start;
+	m->end = w->end;
+	m->ntokens = w->ntokens;
+	j->n++;
+}
+
+/* Grow the job's scratch for its shape (in this thread, so running out
+ * of memory is reported, not hit inside a worker). */
+static void job_prepare(Job *j)
+{
+	size_t need = hyenac_scratch_bytes(j->n, j->L);
+
+	if (need <= j->scratch_cap && j->scratch)
+		return;
+	free(j->scratch);
+	j->scratch = rt_xalloc(need, "activations");
+	j->scratch_cap = need;
+}
+
+static void run_jobs(Job *jobs, int n)
+{
+	for (int i = 0; i < n; i++)
+		job_prepare(&jobs[i]);
+	if (n == 1) {
+		run_job(&jobs[0]);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		int e = pthread_create(&jobs[i].th, NULL, run_job, &jobs[i]);
+		if (e != 0)
+			rt_fail("cannot start a thread: %s", strerror(e));
+	}
+	for (int i = 0; i < n; i++)
+		pthread_join(jobs[i].th, NULL);
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+typedef struct Progress {
+	bool on;
+	double t0, last;
+	int64_t total_bytes; /* 0 when unknown (a pipe) */
+} Progress;
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
+                     int64_t tokens, bool final)
+{
+	double t = now_s();
+	char eta[48] = "";
+
+	if (!p->on || (!final && t - p->last < 0.25))
+		return;
+	p->last = t;
+	double el = t - p->t0 > 1e-9 ? t - p->t0 : 1e-9;
+	int64_t rd = hyrt_fasta_bytes_read(f);
+	if (p->total_bytes > 0 && rd > 0 && !final) {
+		double frac = (double)rd / (double)p->total_bytes;
+		frac = frac > 1 ? 1 : frac;
+		long s = (long)(el / frac - el + 0.5);
+		snprintf(eta, sizeof eta, ", %.0f%%, ETA %ld:%02ld:%02ld",
+		         frac * 100, s / 3600, s / 60 % 60, s % 60);
+	}
+	fprintf(stderr, "\r%s: %" PRId64 " records, %" PRId64 " windows, "
+	        "%.0f tokens/s%s\033[K", rt_prog, hyrt_fasta_records(f), windows,
+	        (double)tokens / el, eta);
+	rt_stderr_midline = true;
+	if (final) {
+		fputc('\n', stderr);
+		rt_stderr_midline = false;
+	}
+	fflush(stderr);
+}
+
+/* ---- writing rows -------------------------------------------------------- */
+
+typedef struct Outputs {
+	HyrtOut npy, tsv;
+	int64_t rows;
+} Outputs;
+
+static void out_printf(HyrtOut *o, const char *fmt, ...) HY_PRINTF(2, 3);
+static void out_printf(HyrtOut *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int r = vfprintf(o->f, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		rt_fail("%s: write error: %s", o->path, strerror(errno));
+}
+
+static void write_job(const Ctx *c, const Job *j, Outputs *o)
+{
+	static const float zeros[256];
+	Diag d;
+
+	diag_init(&d);
+	for (int64_t i = 0; i < j->n; i++) {
+		const WinMeta *m = &j->meta[i];
+
+		out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t", m->name,
+		           m->start, m->end);
+		if (c->score) {
+			int64_t scored = m->ntokens - c->special - 1;
+			double mean = scored > 0 ? j->logp[i] / (double)scored : NAN;
+			out_printf(&o->tsv, "%" PRId64 "\t%.9g\t%.9g\n", scored,
+			           j->logp[i], mean);
+		} else {
+			out_printf(&o->tsv, "%" PRId64 "\n", m->ntokens);
+		}
+		o->rows++;
+		if (c->score)
+			continue;
+		if (c->pool != POOL_NONE) {
+			if (!hyrt_out_write(&o->npy, j->pooled + i * c->d,
+			                    (size_t)c->d * sizeof(float), &d))
+				rt_fail_diag(&d);
+			continue;
+		}
+		if (!hyrt_out_write(&o->npy, j->out[0] + i * j->L * c->d,
+		                    (size_t)(j->L * c->d) * sizeof(float), &d))
+			rt_fail_diag(&d);
+		for (size_t pad = (size_t)((c->Wt - j->L) * c->d); pad > 0;) {
+			size_t k = pad < 256 ? pad : 256;
+			if (!hyrt_out_write(&o->npy, zeros, k * sizeof(float), &d))
+				rt_fail_diag(&d);
+			pad -= k;
+		}
+	}
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+int rt_cmd_fasta(const char *cmd, int argc, char **argv)
+{
+	Opt opts[O_COUNT] = {
+		[O_FASTA] = {"--fasta", "-f", NULL, false},
+		[O_OUT] = {"--output", "-o", NULL, false},
+		[O_POOL] = {"--pool", NULL, NULL, false},
+		[O_WINDOW] = {"--window", "-w", NULL, false},
+		[O_STRIDE] = {"--stride", "-s", NULL, false},
+		[O_CASE] = {"--case", NULL, NULL, false},
+		[O_NOSPECIAL] = {"--no-special-tokens", NULL, NULL, true},
+		[O_THREADS] = {"--threads", "-j", NULL, false},
+		[O_BATCH] = {"--batch", "-b", NULL, false},
+		[O_QUIET] = {"--quiet", "-q", NULL, true},
+		[O_TOKENS] = {"--tokens", "-t", NULL, false},
+	};
+	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
+	const bool score = strcmp(cmd, "score") == 0;
+	HyrtFastaOptions fo;
+	Ctx c = {0};
+	Outputs out;
+	Progress pr = {0};
+	HyrtBlob w;
+	Diag d;
+	char why[160];
+	char *tsv_path;
+
+	rt_parse_opts(cmd, argc, argv, opts, O_COUNT);
+	if (opts[O_TOKENS].value)
+		rt_usage("'%s' takes --fasta or --tokens, not both", cmd);
+	if (!opts[O_FASTA].value)
+		rt_usage("'%s' needs --fasta FILE (FASTA, plain or gzip; - for "
+		         "stdin)", cmd);
+	if (!opts[O_OUT].value)
+		rt_usage("'%s' needs -o FILE.%s", cmd, score ? "tsv" : "npy");
+	if (score && hyenac_meta[HYRT_META_NOUTPUTS] < 2)
+		rt_usage("model %s was compiled without its LM head, so it "
+		         "cannot score; use 'embed'", hyenac_model_name);
+	if (score && opts[O_POOL].value)
+		rt_usage("--pool is for 'embed', not 'score'");
+
+	c.score = score;
+	c.pool = POOL_MEAN;
+	if (opts[O_POOL].value) {
+		const char *p = opts[O_POOL].value;
+		if (strcmp(p, "mean") == 0)
+			c.pool = POOL_MEAN;
+		else if (strcmp(p, "last") == 0)
+			c.pool = POOL_LAST;
+		else if (strcmp(p, "none") == 0)
+			c.pool = POOL_NONE;
+		else
+			rt_usage("--pool takes mean, last or none, not '%s'", p);
+	}
+	c.special = opts[O_NOSPECIAL].value ? 0 : 1;
+	fo = hyrt_fasta_default_options(max_len - c.special);
+	fo.special_tokens = c.special != 0;
+	if (opts[O_CASE].value) {
+		const char *p = opts[O_CASE].value;
+		if (strcmp(p, "strict") == 0)
+			fo.case_mode = HYRT_CASE_STRICT;
+		else if (strcmp(p, "upper") == 0)
+			fo.case_mode = HYRT_CASE_UPPER;
+		else
+			rt_usage("--case takes strict or upper, not '%s'", p);
+	}
+	snprintf(why, sizeof why, "a window of W bases is W%s tokens and "
+	         "this binary takes at most %" PRId64, c.special ? " + 1" : "",
+	         max_len);
+	if (max_len - c.special < 1)
+		rt_usage("this binary takes %" PRId64 " token(s), no room for a "
+		         "base and [SEP]; use --no-special-tokens", max_len);
+	if (opts[O_WINDOW].value)
+		fo.window = rt_parse_int("--window", opts[O_WINDOW].value, 1,
+		                         max_len - c.special, why);
+	fo.stride = opts[O_STRIDE].value
+	    ? rt_parse_int("--stride", opts[O_STRIDE].value, 1, INT64_MAX / 4,
+	                   "need >= 1")
+	    : fo.window;
+	c.threads = opts[O_THREADS].value
+	    ? rt_parse_int("--threads", opts[O_THREADS].value, 1, 256,
+	                   "need 1 to 256")
+	    : 1;
+	c.Wt = fo.window + c.special;
+	c.batch = opts[O_BATCH].value
+	    ? rt_parse_int("--batch", opts[O_BATCH].value, 1, 1 << 20,
+	                   "need 1 to 1048576")
+	    : (16384 / c.Wt < 1 ? 1 : 16384 / c.Wt > 64 ? 64 : 16384 / c.Wt);
+	c.d = hyenac_meta[HYRT_META_D_MODEL];
+	c.vocab_w = hyenac_meta[HYRT_META_VOCAB];
+	c.vocab_size = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	const bool quiet = opts[O_QUIET].value != NULL;
+	const char *fasta = opts[O_FASTA].value;
+	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
+
+	tsv_path = score ? strdup(opts[O_OUT].value)
+	                 : tsv_beside(opts[O_OUT].value);
+	if (!tsv_path)
+		rt_fail("out of memory");
+
+	/* Everything the user can get wrong is checked; now the work. */
+	hyrt_out_install_cleanup();
+	diag_init(&d);
+	HyrtFasta *f = hyrt_fasta_open(fasta, &fo, &d);
+	if (!f)
+		rt_fail_diag(&d);
+	rt_load_weights(&w);
+	c.weights = w.data;
+
+	memset(&out, 0, sizeof out);
+	out.npy.slot = out.tsv.slot = -1;
+	if (!score && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
+	               !hyrt_npy_stream_begin(&out.npy, &d)))
+		rt_fail_diag(&d);
+	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
+		rt_fail_diag(&d);
+	out_printf(&out.tsv, score ? "record\tstart\tend\ttokens\tsum_logp\t"
+	                             "mean_logp\n"
+	                           : "record\tstart\tend\ttokens\n");
+
+	Job *jobs = calloc((size_t)c.threads, sizeof *jobs);
+	if (!jobs)
+		rt_fail("out of memory");
+	for (int64_t t = 0; t < c.threads; t++)
+		job_alloc(&jobs[t], &c);
+
+	struct stat st;
+	pr.on = !quiet && isatty(2);
+	pr.t0 = pr.last = now_s();
+	if (strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
+	    S_ISREG(st.st_mode))
+		pr.total_bytes = st.st_size;
+
+	bool warned_lower = false;
+	int64_t tokens = 0;
+	HyrtWindow win;
+	int r = hyrt_fasta_next(f, &win, &d);
+	while (r == 1) {
+		int nj = 0;
+		for (int64_t t = 0; t < c.threads && r == 1; t++) {
+			jobs[t].n = 0;
+			while (r == 1 && fits(&jobs[t], &win)) {
+				take(&jobs[t], &win, shown);
+				tokens += win.ntokens;
+				r = hyrt_fasta_next(f, &win, &d);
+			}
+			nj++;
+		}
+		if (!warned_lower && !quiet && fo.case_mode == HYRT_CASE_STRICT &&
+		    hyrt_fasta_saw_lowercase(f)) {
+			warned_lower = true;
+			if (rt_stderr_midline)
+				fputc('\n', stderr);
+			rt_stderr_midline = false;
+			fprintf(stderr, "%s: warning: %s has lowercase (soft-masked) "
+			        "bases; --case strict reads them as [UNK] like the "
+			        "HF tokenizer, --case upper as bases\n", rt_prog,
+			        shown);
+		}
+		run_jobs(jobs, nj);
+		for (int i = 0; i < nj; i++)
+			write_job(&c, &jobs[i], &out);
+		progress(&pr, f, out.rows, tokens, false);
+	}
+	if (r < 0)
+		rt_fail_diag(&d);
+	progress(&pr, f, out.rows, tokens, true);
+
+	if (!score) {
+		int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d, c.d};
+		if (!hyrt_npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
+		                            dim, &d))
+			rt_fail_diag(&d);
+	}
+	HyrtOut *commit[2] = {&out.tsv, &out.npy};
+	if (!hyrt_out_commit(commit, score ? 1 : 2, &d))
+		rt_fail_diag(&d);
+
+	if (!quiet && hyrt_fasta_records(f) == 0)
+		fprintf(stderr, "%s: warning: %s has no records; the outputs "
+		        "have no rows\n", rt_prog, shown);
+	else if (!quiet && hyrt_fasta_empty_records(f) > 0)
+		fprintf(stderr, "%s: warning: %" PRId64 " record(s) with no "
+		        "bases (the first: '%s') have no rows\n", rt_prog,
+		        hyrt_fasta_empty_records(f), hyrt_fasta_first_empty(f));
+
+	for (int64_t t = 0; t < c.threads; t++)
+		job_free(&jobs[t]);
+	free(jobs);
+	free(tsv_path);
+	hyrt_fasta_close(f);
+	hyrt_blob_close(&w);
+	return rt_finish();
+}

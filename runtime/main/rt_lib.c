@@ -1,0 +1,308 @@
+/*
+ * rt_lib.c - the library face of a compiled model (runtime/hyenac_model.h):
+ * what `hyenac compile --emit lib` links, whole, with the generated object
+ * and libhyenac_rt.a into a shared library, exporting only hyenac_model_*,
+ * hyenac_status_string and hyenac_tokenize (a version script hides the
+ * rest, FFTW included).
+ *
+ * The weights are appended to the .so after linking, exactly as to an
+ * executable (runtime/weights.c). To find its own file the library looks
+ * up which mapping of /proc/self/maps holds one of its symbols: that gives
+ * the absolute path the loader opened, whatever relative path or search
+ * rule found it, and survives a chdir(). dladdr() is the fallback.
+ *
+ * Forwards run into the handle's own 64-byte aligned buffers (generated
+ * code wants that alignment and writes every output, logits included)
+ * and are copied out; the copy is small next to the forward. Nothing
+ * here prints or exits.
+ */
+#include "runtime/hyenac_model.h"
+#include "runtime/hyrt.h"
+
+#include "ir/base.h"
+
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API __attribute__((visibility("default")))
+
+struct HyenacModel {
+	HyrtBlob w;
+	float *out[2];
+	size_t out_cap[2]; /* bytes */
+	void *scratch;
+	size_t scratch_cap;
+	char err[DIAG_MSG_MAX];
+};
+
+static int set_err(HyenacModel *m, int code, const char *fmt, ...)
+    HY_PRINTF(3, 4);
+static int set_err(HyenacModel *m, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->err, sizeof m->err, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+API const char *hyenac_status_string(int status)
+{
+	switch (status) {
+	case HYENAC_OK: return "success";
+	case HYENAC_ERR_ARGUMENT: return "invalid argument";
+	case HYENAC_ERR_LENGTH: return "sequence length out of range";
+	case HYENAC_ERR_TOKEN: return "token id out of range";
+	case HYENAC_ERR_NO_HEAD: return "model has no LM head";
+	case HYENAC_ERR_MEMORY: return "out of memory";
+	case HYENAC_ERR_WEIGHTS: return "cannot load the weights";
+	}
+	return "unknown status";
+}
+
+/* The file that holds this library: the mapping containing our code. */
+static bool own_path(char *buf, size_t cap)
+{
+	uintptr_t here = (uintptr_t)(const void *)&hyenac_meta;
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[4096 + 256];
+	bool found = false;
+
+	while (f && !found && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		char *path = strchr(line, '/');
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || !path ||
+		    here < lo || here >= hi)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		if (strlen(path) < cap) {
+			strcpy(buf, path);
+			found = true;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (found)
+		return true;
+	Dl_info di;
+	if (dladdr((const void *)&hyenac_meta, &di) && di.dli_fname &&
+	    strlen(di.dli_fname) < cap) {
+		strcpy(buf, di.dli_fname);
+		return true;
+	}
+	return false;
+}
+
+API int hyenac_model_load(const char *weights_path, HyenacModel **out,
+                          char *err, size_t errsize)
+{
+	char self[4096];
+	HyenacModel *m;
+	Diag d;
+
+	if (err && errsize)
+		err[0] = 0;
+	if (!out) {
+		if (err && errsize)
+			snprintf(err, errsize, "hyenac_model_load: out is NULL");
+		return HYENAC_ERR_ARGUMENT;
+	}
+	*out = NULL;
+	m = calloc(1, sizeof *m);
+	if (!m) {
+		if (err && errsize)
+			snprintf(err, errsize, "out of memory");
+		return HYENAC_ERR_MEMORY;
+	}
+	if (!weights_path) {
+		if (!own_path(self, sizeof self)) {
+			if (err && errsize)
+				snprintf(err, errsize, "cannot find the file of "
+				         "the model library to read its weights; "
+				         "pass its path to hyenac_model_load");
+			free(m);
+			return HYENAC_ERR_WEIGHTS;
+		}
+		weights_path = self;
+	}
+	diag_init(&d);
+	if (!hyrt_blob_open(&m->w, weights_path,
+	                    (uint64_t)hyenac_meta[HYRT_META_WEIGHT_BYTES], &d)) {
+		if (err && errsize)
+			snprintf(err, errsize, "%s", d.msg);
+		free(m);
+		return HYENAC_ERR_WEIGHTS;
+	}
+	*out = m;
+	return HYENAC_OK;
+}
+
+API void hyenac_model_free(HyenacModel *m)
+{
+	if (!m)
+		return;
+	hyrt_blob_close(&m->w);
+	free(m->out[0]);
+	free(m->out[1]);
+	free(m->scratch);
+	free(m);
+}
+
+/* Grow *p to n bytes, 64-byte aligned. */
+static bool reserve(void **p, size_t *cap, size_t n)
+{
+	void *q = NULL;
+
+	if (*p && *cap >= n)
+		return true;
+	if (posix_memalign(&q, 64, n ? n : 64) != 0)
+		return false;
+	free(*p);
+	*p = q;
+	*cap = n;
+	return true;
+}
+
+static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
+                   int64_t L, float *dst, int which, const char *fn)
+{
+	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
+	const int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	const int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
+	const int64_t width[2] = {hyenac_meta[HYRT_META_D_MODEL],
+	                          hyenac_meta[HYRT_META_VOCAB]};
+	size_t ntok, bytes[2] = {0, 0};
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (which >= nout)
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s was compiled "
+		               "without its LM head", fn, hyenac_model_name);
+	if (B < 0)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
+		               " is negative", fn, B);
+	if (L < 1 || L > max_len)
+		return set_err(m, HYENAC_ERR_LENGTH, "%s: length %" PRId64
+		               " is outside 1..%" PRId64 ", what the model was "
+		               "compiled for", fn, L, max_len);
+	if (B == 0)
+		return HYENAC_OK;
+	if (!tokens || !dst)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
+		               tokens ? "out" : "tokens");
+	if (!hy_mul_size((size_t)B, (size_t)L, &ntok))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: %" PRId64 " x %" PRId64
+		               " tokens is too large", fn, B, L);
+	for (size_t i = 0; i < ntok; i++)
+		if (tokens[i] < 0 || tokens[i] >= vocab)
+			return set_err(m, HYENAC_ERR_TOKEN, "%s: token id %" PRId32
+			               " at [%zu, %zu] is outside the vocabulary "
+			               "[0, %" PRId64 ")", fn, tokens[i],
+			               i / (size_t)L, i % (size_t)L, vocab);
+	for (int i = 0; i < nout; i++)
+		if (!hy_mul_size(ntok, (size_t)width[i], &bytes[i]) ||
+		    !hy_mul_size(bytes[i], sizeof(float), &bytes[i]) ||
+		    !reserve((void **)&m->out[i], &m->out_cap[i], bytes[i]))
+			return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory "
+			               "for %" PRId64 " x %" PRId64 " x %" PRId64
+			               " floats", fn, B, L, width[i]);
+	if (!reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "activations", fn);
+	hyenac_run(m->w.data, tokens, B, L, m->out, m->scratch);
+	memcpy(dst, m->out[which], bytes[which]);
+	return HYENAC_OK;
+}
+
+API int hyenac_model_embed(HyenacModel *m, const int32_t *tokens, int64_t B,
+                           int64_t L, float *out)
+{
+	return forward(m, tokens, B, L, out, 0, "hyenac_model_embed");
+}
+
+API int hyenac_model_logits(HyenacModel *m, const int32_t *tokens,
+                            int64_t B, int64_t L, float *out)
+{
+	return forward(m, tokens, B, L, out, 1, "hyenac_model_logits");
+}
+
+API const char *hyenac_model_error(const HyenacModel *m)
+{
+	return m ? m->err : "no model (NULL handle)";
+}
+
+API const char *hyenac_model_get_name(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_model_name;
+}
+
+API int64_t hyenac_model_d_model(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_D_MODEL];
+}
+
+API int64_t hyenac_model_logits_width(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_VOCAB];
+}
+
+API int64_t hyenac_model_vocab_size(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_VOCAB_SIZE];
+}
+
+API int64_t hyenac_model_max_len(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_MAX_LEN];
+}
+
+API int64_t hyenac_model_n_layer(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_N_LAYER];
+}
+
+API int hyenac_model_has_head(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_NOUTPUTS] >= 2;
+}
+
+API int64_t hyenac_tokenize(const char *seq, size_t n, int32_t *out,
+                            size_t cap, unsigned flags)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++, k++) {
+		int c = (unsigned char)seq[i];
+		int32_t t = 6; /* [UNK] */
+		if ((flags & HYENAC_TOKENIZE_UPPER) && c >= 'a' && c <= 'z')
+			c -= 'a' - 'A';
+		switch (c) {
+		case 'A': t = 7; break;
+		case 'C': t = 8; break;
+		case 'G': t = 9; break;
+		case 'T': t = 10; break;
+		case 'N': t = 11; break;
+		}
+		if (out && k < cap)
+			out[k] = t;
+	}
+	if (flags & HYENAC_TOKENIZE_SEP) {
+		if (out && k < cap)
+			out[k] = 1;
+		k++;
+	}
+	return (int64_t)k;
+}

@@ -1,0 +1,50 @@
+/*
+ * rt_main.h - what the files of a model binary's main() share: the error
+ * exits, the option parser, checked allocation and the weights. The
+ * commands on token files live in rt_main.c, the FASTA commands (embed
+ * --fasta, score) in rt_fasta.c. Internal to libhyenac_rt_main.a.
+ */
+#ifndef HYENAC_RT_MAIN_H
+#define HYENAC_RT_MAIN_H
+
+#include "runtime/hyrt.h"
+#include "runtime/npy.h"
+
+extern const char *rt_prog; /* argv[0]'s last component */
+/* A progress line without its newline is on stderr. */
+extern bool rt_stderr_midline;
+
+/* Exit 2 with "PROG: MESSAGE; see 'PROG --help'". */
+HY_NORETURN void rt_usage(const char *fmt, ...) HY_PRINTF(1, 2);
+/* Exit 1 with "PROG: MESSAGE". Temporary outputs are removed (atexit). */
+HY_NORETURN void rt_fail(const char *fmt, ...) HY_PRINTF(1, 2);
+HY_NORETURN void rt_fail_diag(const Diag *d);
+/* Flush stdout, exit status 0 or a failure. */
+int rt_finish(void);
+void rt_print_help(void);
+
+typedef struct Opt {
+	const char *name;  /* "--tokens" */
+	const char *alias; /* "-o", or NULL */
+	const char *value; /* filled in by rt_parse_opts; "" for a flag */
+	bool flag;         /* takes no value */
+} Opt;
+
+/* Fill opts from argv[2..]: "--name VALUE", "--name=VALUE", "--flag". */
+void rt_parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
+                   int nopts);
+int64_t rt_parse_int(const char *opt, const char *s, int64_t lo, int64_t hi,
+                     const char *why);
+/* a * b * c floats in bytes, or exit 1 naming what. */
+size_t rt_mul3(int64_t a, int64_t b, int64_t c, const char *what);
+/* 64-byte aligned, never NULL (exit 1). */
+void *rt_xalloc(size_t n, const char *what);
+/* Map the weights packed at the end of this executable, or exit 1. */
+void rt_load_weights(HyrtBlob *w);
+
+/* embed --fasta and score (rt_fasta.c). */
+int rt_cmd_fasta(const char *cmd, int argc, char **argv);
+/* True when argv[2..] asks for --fasta. */
+bool rt_wants_fasta(int argc, char **argv);
+
+#endif
