@@ -52,16 +52,6 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 	return (int64_t)f;
 }
 
-/* Kernels the generated code runs: every node that computes something
- * (weights and the token input are data, not kernels). */
-static int kernel_count(const Graph *g)
-{
-	int k = 0;
-	for (int i = 0; i < g->nnodes; i++)
-		k += g->nodes[i]->op != OP_INPUT && g->nodes[i]->op != OP_WEIGHT;
-	return k;
-}
-
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
                      FILE *f)
 {
@@ -70,10 +60,10 @@ void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
 	fprintf(f, "seq_len=%lld\n", (long long)o->seq_len);
 	fprintf(f, "batch=%lld\n", (long long)o->batch);
 	fprintf(f, "nodes=%d\n", g->nnodes);
-	fprintf(f, "kernels=%d\n", kernel_count(g));
+	fprintf(f, "kernels=%d\n", cg_kernel_count(g));
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
-		if (n->op != OP_LONGCONV)
+		if (n->op != OP_LONGCONV && n->op != OP_GATED_CONV)
 			continue;
 		if (conv % (m->spec.order - 1) == 0)
 			fprintf(f, "conv[%d]=%s\n", conv / (int)(m->spec.order - 1),

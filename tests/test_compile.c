@@ -259,6 +259,38 @@ START_TEST(bad_usage_and_input)
 }
 END_TEST
 
+/* --stats: the compiler says what it did, machine-readably. */
+START_TEST(stats_lines)
+{
+	RunResult r;
+	const char *model = tu_source("models/hyenadna-tiny-16k-d128.yaml");
+	const char *out = tu_path(tu_tmpdir(), "stats.ir");
+	ok_run(&r, HYENAC_BIN, (const char *[]){"compile", model, "-o", out,
+	                                        "--emit", "ir", "--seq-len", "16",
+	                                        "--stats", NULL});
+	ck_assert_msg(strstr(r.out, "conv[0]=direct\n"), "%s", r.out);
+	ck_assert(strstr(r.out, "conv[1]=direct\n"));
+	ck_assert(strstr(r.out, "filters=folded\n"));
+	const char *k = strstr(r.out, "kernels=");
+	ck_assert(k && atoi(k + 8) <= 13);
+	ck_assert(strstr(r.out, "planned_bytes="));
+	ok_run(&r, HYENAC_BIN, (const char *[]){"compile", model, "-o", out,
+	                                        "--emit", "ir", "--seq-len",
+	                                        "16384", "--stats", NULL});
+	ck_assert_msg(strstr(r.out, "conv[0]=fft\n"), "%s", r.out);
+	ok_run(&r, HYENAC_BIN, (const char *[]){"compile", model, "-o", out,
+	                                        "--emit", "ir", "--seq-len", "16",
+	                                        "--stats", "--no-fuse", NULL});
+	k = strstr(r.out, "kernels=");
+	ck_assert(k && atoi(k + 8) > 13);
+	ok_run(&r, HYENAC_BIN,
+	       (const char *[]){"compile", tu_source("models/hyenadna-large-1m.yaml"),
+	                        "-o", out, "--emit", "ir", "--seq-len", "1000000",
+	                        "--stats", NULL});
+	ck_assert_msg(strstr(r.out, "filters=runtime\n"), "%s", r.out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("compile");
@@ -272,6 +304,7 @@ int main(void)
 	                    sizeof released / sizeof *released);
 	tcase_add_test(tc, emit_kinds);
 	tcase_add_test(tc, bad_usage_and_input);
+	tcase_add_test(tc, stats_lines);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
