@@ -259,6 +259,29 @@ START_TEST(bad_usage_and_input)
 }
 END_TEST
 
+/* --threads splits the batch's rows over threads without changing a bit. */
+START_TEST(threads_same_bits)
+{
+	RunResult r;
+	const char *exe = tu_path(tu_tmpdir(), "odd-threads");
+	const char *h1 = tu_path(tu_tmpdir(), "t1.npy");
+	const char *h3 = tu_path(tu_tmpdir(), "t3.npy");
+	compile(tu_golden("odd-order3", NULL), exe, NULL);
+	ok_run(&r, exe, (const char *[]){"logits", "--tokens",
+	                                 tu_golden("odd-order3", "tokens.npy"),
+	                                 "-o", h1, "--threads", "1", NULL});
+	ok_run(&r, exe, (const char *[]){"logits", "--tokens",
+	                                 tu_golden("odd-order3", "tokens.npy"),
+	                                 "-o", h3, "--threads", "3", NULL});
+	size_t n1, n3;
+	char *a = tu_read(h1, &n1), *b = tu_read(h3, &n3);
+	ck_assert(a && b && n1 == n3 && memcmp(a, b, n1) == 0);
+	free(a);
+	free(b);
+	ck_assert(max_err(h3, tu_golden("odd-order3", "logits.npy"), 0) <= TOL);
+}
+END_TEST
+
 /* --stats: the compiler says what it did, machine-readably. */
 START_TEST(stats_lines)
 {
@@ -305,6 +328,7 @@ int main(void)
 	tcase_add_test(tc, emit_kinds);
 	tcase_add_test(tc, bad_usage_and_input);
 	tcase_add_test(tc, stats_lines);
+	tcase_add_test(tc, threads_same_bits);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

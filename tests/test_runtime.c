@@ -614,7 +614,11 @@ START_TEST(main_bench_info)
 	ck_assert(strstr(r.out, " min_ms=") && strstr(r.out, " tokens_per_s=")
 	          && strstr(r.out, " gflops="));
 	run_expect(&r, exe_head, (const char *[]){"bench", NULL}, 0, NULL);
-	ck_assert(strstr(r.out, "batch=1 seq_len=16 threads=1 reps=10"));
+	/* defaults: batch 1, the compiled length, every core, 10 reps */
+	char want[96];
+	snprintf(want, sizeof want, "batch=1 seq_len=16 threads=%ld reps=10",
+	         sysconf(_SC_NPROCESSORS_ONLN));
+	ck_assert_msg(strstr(r.out, want), "%s", r.out);
 	run_expect(&r, exe_noweights, (const char *[]){"bench", NULL}, 1,
 	           "cannot load the packed weights");
 

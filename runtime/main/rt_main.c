@@ -21,9 +21,9 @@
  * against the vocabulary and the compiled length before the generated
  * code sees them, and sizes are multiplied with overflow checks.
  *
- * Forwards on token files run on one thread; the FASTA commands run
- * --threads batches at once. bench's --threads is validated and reported
- * only.
+ * --threads T (default: every online core) splits a batch's rows over T
+ * threads for embed, logits and bench (a batch of one row runs on one);
+ * the FASTA commands run T batches of windows at once.
  */
 #include "rt_main.h"
 #include "runtime/outfile.h"
@@ -32,6 +32,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,32 +205,105 @@ void *rt_xalloc(size_t n, const char *what)
 	return p;
 }
 
-/* One forward's memory: outputs and scratch for batch B at length L. */
+/* One forward's memory: outputs for batch B at length L, and a scratch
+ * arena per thread. The batch is split into T contiguous slices of rows,
+ * one per thread; hyenac_run is reentrant (its only state is the scratch
+ * it is given) and every row is computed alone, so the split changes no
+ * output bit. */
 typedef struct Buffers {
 	float *out[2];
-	void *scratch;
 	int64_t width[2]; /* last dimension of each output */
+	int nthreads;
+	void *scratch[RT_MAX_THREADS];
+	int64_t B, L;
 } Buffers;
 
-static void buffers_alloc(Buffers *bf, int64_t B, int64_t L)
+typedef struct Slice {
+	const float *w;
+	const int32_t *tok;
+	const Buffers *bf;
+	int64_t b0, nb;
+	int t;
+	pthread_t th;
+} Slice;
+
+static int64_t rows_per(int64_t B, int T, int t, int64_t *b0)
+{
+	int64_t q = B / T, r = B % T;
+	*b0 = t * q + (t < r ? t : r);
+	return q + (t < r);
+}
+
+static void buffers_alloc(Buffers *bf, int64_t B, int64_t L, int64_t T)
 {
 	int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
 	static const char *what[2] = {"hidden states", "logits"};
 
 	memset(bf, 0, sizeof *bf);
+	bf->B = B;
+	bf->L = L;
+	bf->nthreads = (int)(T < B ? T : (B > 0 ? B : 1));
 	bf->width[0] = hyenac_meta[HYRT_META_D_MODEL];
 	bf->width[1] = hyenac_meta[HYRT_META_VOCAB];
 	for (int i = 0; i < nout; i++)
 		bf->out[i] = rt_xalloc(rt_mul3(B, L, bf->width[i], what[i]),
 		                    what[i]);
-	bf->scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
+	for (int t = 0; t < bf->nthreads; t++) {
+		int64_t b0, nb = rows_per(B, bf->nthreads, t, &b0);
+		bf->scratch[t] = rt_xalloc(hyenac_scratch_bytes(nb, L),
+		                           "activations");
+	}
+}
+
+static void *run_slice(void *p)
+{
+	Slice *s = p;
+	const Buffers *bf = s->bf;
+	float *out[2] = {NULL, NULL};
+	for (int i = 0; i < 2; i++)
+		if (bf->out[i])
+			out[i] = bf->out[i] + s->b0 * bf->L * bf->width[i];
+	hyenac_run(s->w, s->tok + s->b0 * bf->L, s->nb, bf->L, out,
+	           bf->scratch[s->t]);
+	return NULL;
+}
+
+/* One forward of the whole batch over bf->nthreads threads. */
+static void forward(const float *w, const int32_t *tok, const Buffers *bf)
+{
+	Slice sl[RT_MAX_THREADS];
+	int T = bf->nthreads;
+
+	if (bf->B == 0)
+		return;
+	for (int t = 0; t < T; t++) {
+		sl[t] = (Slice){w, tok, bf, 0, 0, t, 0};
+		sl[t].nb = rows_per(bf->B, T, t, &sl[t].b0);
+	}
+	for (int t = 1; t < T; t++)
+		if (pthread_create(&sl[t].th, NULL, run_slice, &sl[t]) != 0)
+			rt_fail("cannot start thread %d of %d", t + 1, T);
+	run_slice(&sl[0]);
+	for (int t = 1; t < T; t++)
+		pthread_join(sl[t].th, NULL);
 }
 
 static void buffers_free(Buffers *bf)
 {
 	free(bf->out[0]);
 	free(bf->out[1]);
-	free(bf->scratch);
+	for (int t = 0; t < bf->nthreads; t++)
+		free(bf->scratch[t]);
+}
+
+/* --threads N, defaulting to every online core. */
+static int64_t thread_count(const char *value)
+{
+	if (value)
+		return rt_parse_int("--threads", value, 1, RT_MAX_THREADS,
+		                    "need 1 to " RT_MAX_THREADS_STR);
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > RT_MAX_THREADS ? RT_MAX_THREADS : n;
 }
 
 /* Map the weights from /proc/self/exe, which names this process's own
@@ -287,13 +361,15 @@ static void check_tokens(const char *path, const NpyArray *a)
 static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 {
 	Opt opts[] = {{"--tokens", "-t", NULL, false},
-	              {"--output", "-o", NULL, false}};
+	              {"--output", "-o", NULL, false},
+	              {"--threads", "-j", NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
 	Buffers bf;
 	Diag d;
 
-	rt_parse_opts(cmd, argc, argv, opts, 2);
+	rt_parse_opts(cmd, argc, argv, opts, 3);
+	int64_t T = thread_count(opts[2].value);
 	if (!opts[0].value)
 		rt_usage("'%s' needs --tokens FILE.npy", cmd);
 	if (!opts[1].value)
@@ -309,9 +385,8 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	int64_t B = tok.dim[0], L = tok.dim[1];
 
 	rt_load_weights(&w);
-	buffers_alloc(&bf, B, L);
-	if (B > 0)
-		hyenac_run(w.data, tok.data, B, L, bf.out, bf.scratch);
+	buffers_alloc(&bf, B, L, T);
+	forward(w.data, tok.data, &bf);
 	int64_t dim[3] = {B, L, bf.width[which]};
 	if (!npy_save_f32(opts[1].value, bf.out[which], 3, dim, &d))
 		rt_fail_diag(&d);
@@ -357,10 +432,7 @@ static int cmd_bench(int argc, char **argv)
 	int64_t L = opts[1].value
 	    ? rt_parse_int("--seq-len", opts[1].value, 1, max_len, why)
 	    : max_len;
-	int64_t T = opts[2].value
-	    ? rt_parse_int("--threads", opts[2].value, 1, 4096,
-	                "need 1 to 4096")
-	    : 1;
+	int64_t T = thread_count(opts[2].value);
 	int64_t R = opts[3].value
 	    ? rt_parse_int("--reps", opts[3].value, 1, 1000000,
 	                "need 1 to 1000000")
@@ -375,12 +447,12 @@ static int cmd_bench(int argc, char **argv)
 	}
 	double *ms = rt_xalloc(sizeof(double) * (size_t)R, "timings");
 	rt_load_weights(&w);
-	buffers_alloc(&bf, B, L);
+	buffers_alloc(&bf, B, L, T);
 
-	hyenac_run(w.data, tok, B, L, bf.out, bf.scratch); /* warm-up */
+	forward(w.data, tok, &bf); /* warm-up */
 	for (int64_t r = 0; r < R; r++) {
 		double t0 = now_ms();
-		hyenac_run(w.data, tok, B, L, bf.out, bf.scratch);
+		forward(w.data, tok, &bf);
 		ms[r] = now_ms() - t0;
 	}
 	qsort(ms, (size_t)R, sizeof *ms, cmp_double);
@@ -469,6 +541,7 @@ void rt_print_help(void)
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
 		       "it\n");
+	printf("  (embed and logits take --threads T too)\n");
 	printf("  bench  [--batch B] [--seq-len L] [--threads T] "
 	       "[--reps R]\n"
 	       "         time R forwards (default 10) of random tokens, "
@@ -485,9 +558,10 @@ void rt_print_help(void)
 	       "unless\n"
 	       "--no-special-tokens. A progress line goes to stderr when it "
 	       "is a\n"
-	       "terminal (not with --quiet). --threads runs batches of "
-	       "windows in\n"
-	       "parallel (FASTA commands; bench checks it only).\n"
+	       "terminal (not with --quiet). --threads T (default: all "
+	       "cores) splits\n"
+	       "a batch's rows over T threads, or runs T batches of FASTA "
+	       "windows.\n"
 	       "Outputs are written whole or not at all, Ctrl-C included.\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"

@@ -47,4 +47,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv);
 /* True when argv[2..] asks for --fasta. */
 bool rt_wants_fasta(int argc, char **argv);
 
+/* The most threads a binary runs (--threads). */
+#define RT_MAX_THREADS 256
+#define RT_MAX_THREADS_STR "256"
+
 #endif
