@@ -24,7 +24,9 @@
  * FFTW_ESTIMATE, or from FFTW_MEASURE when HYRT_WISDOM names a wisdom file,
  * which is read before the first plan and rewritten after each new one.
  * Work buffers are per thread (fftwf_malloc, SIMD aligned), grown as needed
- * and never freed: the largest sizes a thread has used stay with it.
+ * and kept: the largest sizes a thread has used stay with it until it
+ * exits, when a thread-specific key's destructor frees them (worker
+ * threads would otherwise leak them; LeakSanitizer said so).
  *
  * Running out of memory here has no caller to report to (generated code
  * calls this as a kernel), so it prints one line and exits 1.
@@ -54,6 +56,8 @@ static bool wisdom_read;
 static _Thread_local float *t_real;
 static _Thread_local fftwf_complex *t_kf, *t_uf;
 static _Thread_local size_t t_real_cap, t_cplx_cap;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void oom(size_t bytes)
 {
@@ -150,8 +154,33 @@ static const Plan *get_plan(int n, int howmany)
 	return p;
 }
 
+/* At thread exit (glibc runs key destructors while the thread's TLS is
+ * still there). The main thread's buffers stay reachable to the end. */
+static void free_scratch(void *unused)
+{
+	(void)unused;
+	fftwf_free(t_real);
+	fftwf_free(t_kf);
+	fftwf_free(t_uf);
+	t_real = NULL;
+	t_kf = t_uf = NULL;
+	t_real_cap = t_cplx_cap = 0;
+}
+
+static void make_scratch_key(void)
+{
+	if (pthread_key_create(&scratch_key, free_scratch) != 0)
+		oom(0);
+}
+
 static void reserve(size_t nreal, size_t ncplx)
 {
+	if ((nreal > t_real_cap || ncplx > t_cplx_cap) && !t_real_cap &&
+	    !t_cplx_cap) {
+		/* first buffers of this thread: free them when it exits */
+		pthread_once(&scratch_once, make_scratch_key);
+		pthread_setspecific(scratch_key, &scratch_key);
+	}
 	if (nreal > t_real_cap) {
 		fftwf_free(t_real);
 		t_real = xfftw_malloc(sizeof(float) * nreal);

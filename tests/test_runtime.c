@@ -372,7 +372,10 @@ static const char *build_fake(const char *name, int nout, bool weights)
 		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lz", "-lm",
 		"-lpthread", NULL,
 	};
-	tu_run(&r, "/usr/bin/cc", args);
+	/* $CC when it is a path: the sanitizer build's cc-san adds the
+	 * runtimes the instrumented libhyenac_rt.a needs. */
+	const char *cc = getenv("CC");
+	tu_run(&r, cc && cc[0] == '/' ? cc : "/usr/bin/cc", args);
 	ck_assert_msg(r.status == 0, "cc: %s", r.err);
 	free(lib);
 	if (weights) {
@@ -394,10 +397,23 @@ static void setup_fake(void)
 	exe_noweights = build_fake("fake-noweights", 2, false);
 }
 
+/* A lasting copy of a tu_path() result (its buffers are reused). Kept
+ * reachable, so the sanitizer build's leak check stays quiet. */
+static char *kept[256];
+
+static const char *keep(const char *s)
+{
+	static int n;
+	char *p = strdup(s);
+	ck_assert(p != NULL && n < 256);
+	kept[n++] = p;
+	return p;
+}
+
 static const char *tokens(const char *name, int64_t B, int64_t L,
                           const int32_t *ids)
 {
-	const char *p = strdup(tu_path(tu_tmpdir(), name));
+	const char *p = keep(tu_path(tu_tmpdir(), name));
 	int64_t dim[2] = {B, L};
 	Diag d;
 	diag_init(&d);
@@ -427,8 +443,8 @@ START_TEST(main_forward)
 {
 	static const int32_t ids[] = {0, 1, 2, 3, 4, 0};
 	const char *t = tokens("t23.npy", 2, 3, ids);
-	const char *h = strdup(tu_path(tu_tmpdir(), "h.npy"));
-	const char *g = strdup(tu_path(tu_tmpdir(), "g.npy"));
+	const char *h = keep(tu_path(tu_tmpdir(), "h.npy"));
+	const char *g = keep(tu_path(tu_tmpdir(), "g.npy"));
 	NpyArray a;
 	RunResult r;
 	Diag d;
@@ -492,7 +508,7 @@ START_TEST(main_bad_tokens)
 {
 	static const int32_t ids[] = {0, 1, 2, 3, 4, 5};
 	int32_t long_ids[17] = {0};
-	const char *h = strdup(tu_path(tu_tmpdir(), "hb.npy"));
+	const char *h = keep(tu_path(tu_tmpdir(), "hb.npy"));
 	RunResult r;
 	char want[4200];
 
@@ -519,12 +535,12 @@ START_TEST(main_bad_tokens)
 
 	Diag d;
 	diag_init(&d);
-	const char *tf = strdup(tu_path(tu_tmpdir(), "tf.npy"));
+	const char *tf = keep(tu_path(tu_tmpdir(), "tf.npy"));
 	ck_assert(npy_save_f32(tf, (float[]){1, 2}, 2, (int64_t[]){1, 2}, &d));
 	run_expect(&r, exe_head,
 	           (const char *[]){"embed", "--tokens", tf, "-o", h, NULL}, 1,
 	           "must be integers");
-	const char *t1 = strdup(tu_path(tu_tmpdir(), "t1.npy"));
+	const char *t1 = keep(tu_path(tu_tmpdir(), "t1.npy"));
 	ck_assert(npy_save_i32(t1, (int32_t[]){1, 2}, 1, (int64_t[]){2}, &d));
 	run_expect(&r, exe_head,
 	           (const char *[]){"embed", "--tokens", t1, "-o", h, NULL}, 1,

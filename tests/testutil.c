@@ -4,7 +4,9 @@
  */
 #include "testutil.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,16 +95,40 @@ char *tu_read(const char *path, size_t *n)
 	return buf;
 }
 
-static void slurp(int fd, char *buf, size_t cap)
+/* Read what fd has into buf (keeping at most cap - 1 bytes, then
+ * discarding); false at end of file. */
+static bool drain(int fd, char *buf, size_t cap, size_t *len)
 {
-	size_t len = 0;
-	ssize_t k;
 	char sink[4096];
-	while ((k = read(fd, len + 1 < cap ? buf + len : sink,
-	                 len + 1 < cap ? cap - 1 - len : sizeof sink)) > 0)
-		if (len + 1 < cap)
-			len += (size_t)k;
-	buf[len] = 0;
+	bool room = *len + 1 < cap;
+	ssize_t k = read(fd, room ? buf + *len : sink,
+	                 room ? cap - 1 - *len : sizeof sink);
+	if (k > 0 && room)
+		*len += (size_t)k;
+	buf[*len] = 0;
+	return k > 0 || (k < 0 && errno == EINTR);
+}
+
+/* Both pipes at once: a child that fills one while the other is being
+ * read to its end would otherwise block forever (a linker's pages of
+ * errors did). */
+static void slurp2(int out, char *obuf, size_t ocap, int err, char *ebuf,
+                   size_t ecap)
+{
+	struct pollfd p[2] = {{out, POLLIN, 0}, {err, POLLIN, 0}};
+	size_t olen = 0, elen = 0;
+	obuf[0] = ebuf[0] = 0;
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents && !drain(out, obuf, ocap, &olen))
+			p[0].fd = -1;
+		if (p[1].revents && !drain(err, ebuf, ecap, &elen))
+			p[1].fd = -1;
+	}
 }
 
 void tu_run(RunResult *r, const char *prog, const char *const *args)
@@ -131,9 +157,7 @@ void tu_run(RunResult *r, const char *prog, const char *const *args)
 	}
 	close(out[1]);
 	close(err[1]);
-	/* stdout first: tests keep it small; stderr is one line. */
-	slurp(out[0], r->out, sizeof r->out);
-	slurp(err[0], r->err, sizeof r->err);
+	slurp2(out[0], r->out, sizeof r->out, err[0], r->err, sizeof r->err);
 	close(out[0]);
 	close(err[0]);
 	ck_assert(waitpid(pid, &st, 0) == pid);
