@@ -207,18 +207,40 @@ static void gather(float *x, const float *src, int64_t L, int64_t N,
 		memset(x + j * N + L, 0, sizeof(float) * (size_t)(N - L));
 }
 
+/* Channels per block for size N: as many as keep a block's buffers in
+ * BLOCK_BYTES, between CB_MIN and CB_MAX, and no more than C. */
+static int64_t block_width(int64_t N, int64_t C)
+{
+	int64_t cb = CB_MIN;
+	while (cb < CB_MAX && 2 * cb * 12 * N <= BLOCK_BYTES)
+		cb *= 2;
+	return cb > C ? C : cb;
+}
+
+/* The spectrum of filter channels [c0, c0+cb) into kf, with the inverse
+ * transform's 1/N folded in; x is the real work buffer. */
+static void filter_spectrum(const Plan *p, fftwf_complex *kf, float *x,
+                            const float *k, int64_t L, int64_t N, int64_t C,
+                            int64_t c0, int64_t cb)
+{
+	float scale = 1.0f / (float)N;
+	int64_t nc = (N / 2 + 1) * cb;
+
+	gather(x, k, L, N, C, c0, cb);
+	fftwf_execute_dft_r2c(p->fwd, x, kf);
+	for (int64_t i = 0; i < nc; i++) {
+		kf[i][0] *= scale;
+		kf[i][1] *= scale;
+	}
+}
+
 void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
                        int64_t L, int64_t C)
 {
 	if (B <= 0 || L <= 0 || C <= 0)
 		return;
 	int64_t N = fft_size(2 * L), nf = N / 2 + 1;
-	int64_t cbmax = CB_MIN;
-	while (cbmax < CB_MAX && 2 * cbmax * 12 * N <= BLOCK_BYTES)
-		cbmax *= 2;
-	if (cbmax > C)
-		cbmax = C;
-	float scale = 1.0f / (float)N;
+	int64_t cbmax = block_width(N, C);
 
 	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
 	float *x = t_real;
@@ -228,12 +250,7 @@ void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
 		const Plan *p = get_plan((int)N, (int)cb);
 		int64_t nc = nf * cb;
 
-		gather(x, k, L, N, C, c0, cb);
-		fftwf_execute_dft_r2c(p->fwd, x, kf);
-		for (int64_t i = 0; i < nc; i++) {
-			kf[i][0] *= scale;
-			kf[i][1] *= scale;
-		}
+		filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
 		for (int64_t b = 0; b < B; b++) {
 			const float *ub = u + b * L * C;
 			float *yb = y + b * L * C;
@@ -289,12 +306,7 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
 	if (B <= 0 || L <= 0 || C <= 0)
 		return;
 	int64_t N = fft_size(2 * L), nf = N / 2 + 1;
-	int64_t cbmax = CB_MIN;
-	while (cbmax < CB_MAX && 2 * cbmax * 12 * N <= BLOCK_BYTES)
-		cbmax *= 2;
-	if (cbmax > C)
-		cbmax = C;
-	float scale = 1.0f / (float)N;
+	int64_t cbmax = block_width(N, C);
 
 	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
 	float *x = t_real;
@@ -304,12 +316,7 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
 		const Plan *p = get_plan((int)N, (int)cb);
 		int64_t nc = nf * cb;
 
-		gather(x, k, L, N, C, c0, cb);
-		fftwf_execute_dft_r2c(p->fwd, x, kf);
-		for (int64_t i = 0; i < nc; i++) {
-			kf[i][0] *= scale;
-			kf[i][1] *= scale;
-		}
+		filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
 		for (int64_t b = 0; b < B; b++) {
 			const float *vb = v + b * L * vs + c0, *gb = g + b * L * gs + c0;
 			const float *pb = post ? post + b * L * ps + c0 : NULL;
