@@ -58,6 +58,7 @@ typedef enum {
 	EXT_COS,
 	EXT_FFT,
 	EXT_HYENA_FFT,
+	EXT_HYENA_FFT_CONST,
 	EXT_COUNT
 } Ext;
 
@@ -75,6 +76,7 @@ static const struct {
 	[EXT_COS] = {"cos", SIG_F64_F64},
 	[EXT_FFT] = {"hyrt_longconv_fft", SIG_FFT},
 	[EXT_HYENA_FFT] = {"hyrt_hyena_conv_fft", SIG_HYENA_FFT},
+	[EXT_HYENA_FFT_CONST] = {"hyrt_hyena_conv_fft_const", SIG_HYENA_FFT},
 };
 _Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
 
@@ -1068,7 +1070,10 @@ static void call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
 	                    i64c(c, t->dim[2])};
 
-	call_ext(c, EXT_HYENA_FFT, a, 12);
+	/* A folded filter is a weight: the runtime keeps its spectrum. */
+	call_ext(c, n->src[2]->op == OP_WEIGHT ? EXT_HYENA_FFT_CONST
+	                                       : EXT_HYENA_FFT,
+	         a, 12);
 }
 
 /* The function that computes n. */

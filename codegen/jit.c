@@ -28,6 +28,8 @@ static const struct {
 } runtime_syms[] = {
 	{"hyrt_longconv_fft", (void (*)(void))hyrt_longconv_fft},
 	{"hyrt_hyena_conv_fft", (void (*)(void))hyrt_hyena_conv_fft},
+	{"hyrt_hyena_conv_fft_const",
+	 (void (*)(void))hyrt_hyena_conv_fft_const},
 };
 enum { NRUNTIME = sizeof runtime_syms / sizeof runtime_syms[0] };
 

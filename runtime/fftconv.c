@@ -298,10 +298,80 @@ void hyrt_longconv_direct(float *y, const float *u, const float *k,
  * gate v * g made while gathering and the skip term and output gate
  * applied while scattering, so neither u nor the plain convolution is
  * ever stored. Each step rounds to float as the unfused ops do. */
-void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
-                         const float *g, int64_t gs, const float *k,
-                         const float *bias, const float *post, int64_t ps,
-                         int64_t B, int64_t L, int64_t C)
+/* ---- spectra of constant filters -------------------------------------
+ *
+ * A folded filter is a weight: the same k for every call at a given L, so
+ * its spectrum (all channel blocks, block after block: block c0 starts at
+ * nf * c0) is made once per process and kept. Entries are never freed;
+ * past SPECTRA_BYTES in all, further filters are transformed per call. */
+
+enum { MAX_SPECTRA = 256 };
+#define SPECTRA_BYTES ((size_t)1 << 30)
+
+typedef struct Spectrum {
+	const float *k;
+	int64_t L, C;
+	fftwf_complex *kf;
+} Spectrum;
+
+static Spectrum spectra[MAX_SPECTRA];
+static int nspectra;
+static size_t spectra_bytes;
+static pthread_mutex_t spectra_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const fftwf_complex *find_spectrum(const float *k, int64_t L,
+                                          int64_t C)
+{
+	const fftwf_complex *kf = NULL;
+	pthread_mutex_lock(&spectra_lock);
+	for (int i = 0; i < nspectra && !kf; i++)
+		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C)
+			kf = spectra[i].kf;
+	pthread_mutex_unlock(&spectra_lock);
+	return kf;
+}
+
+/* The cached spectrum of constant filter k at length L, made now if
+ * there is none and room for one; NULL means "transform per call". */
+static const fftwf_complex *const_spectrum(const float *k, int64_t L,
+                                           int64_t C, int64_t N,
+                                           int64_t cbmax, float *x)
+{
+	const fftwf_complex *hit = find_spectrum(k, L, C);
+	size_t bytes = sizeof(fftwf_complex) * (size_t)(N / 2 + 1) * (size_t)C;
+	if (hit)
+		return hit;
+	pthread_mutex_lock(&spectra_lock);
+	bool room = nspectra < MAX_SPECTRA && spectra_bytes + bytes <= SPECTRA_BYTES;
+	pthread_mutex_unlock(&spectra_lock);
+	if (!room)
+		return NULL;
+	fftwf_complex *kf = xfftw_malloc(bytes);
+	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
+		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
+		filter_spectrum(get_plan((int)N, (int)cb), kf + (N / 2 + 1) * c0, x,
+		                k, L, N, C, c0, cb);
+	}
+	pthread_mutex_lock(&spectra_lock);
+	for (int i = 0; i < nspectra; i++)
+		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C) {
+			/* another thread made it meanwhile: keep theirs */
+			pthread_mutex_unlock(&spectra_lock);
+			fftwf_free(kf);
+			return spectra[i].kf;
+		}
+	if (nspectra < MAX_SPECTRA) {
+		spectra[nspectra++] = (Spectrum){k, L, C, kf};
+		spectra_bytes += bytes;
+	}
+	pthread_mutex_unlock(&spectra_lock);
+	return kf; /* if the table filled meanwhile, it lives on unlisted */
+}
+
+static void hyena_conv(float *y, const float *v, int64_t vs, const float *g,
+                       int64_t gs, const float *k, const float *bias,
+                       const float *post, int64_t ps, int64_t B, int64_t L,
+                       int64_t C, bool k_const)
 {
 	if (B <= 0 || L <= 0 || C <= 0)
 		return;
@@ -311,12 +381,17 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
 	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
 	float *x = t_real;
 	fftwf_complex *kf = t_kf, *uf = t_uf;
+	const fftwf_complex *cached =
+	    k_const ? const_spectrum(k, L, C, N, cbmax, x) : NULL;
 	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
 		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
 		const Plan *p = get_plan((int)N, (int)cb);
 		int64_t nc = nf * cb;
 
-		filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
+		if (cached)
+			kf = (fftwf_complex *)(cached + nf * c0);
+		else
+			filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
 		for (int64_t b = 0; b < B; b++) {
 			const float *vb = v + b * L * vs + c0, *gb = g + b * L * gs + c0;
 			const float *pb = post ? post + b * L * ps + c0 : NULL;
@@ -346,4 +421,20 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
 				}
 		}
 	}
+}
+
+void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
+                         const float *g, int64_t gs, const float *k,
+                         const float *bias, const float *post, int64_t ps,
+                         int64_t B, int64_t L, int64_t C)
+{
+	hyena_conv(y, v, vs, g, gs, k, bias, post, ps, B, L, C, false);
+}
+
+void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
+                               const float *g, int64_t gs, const float *k,
+                               const float *bias, const float *post,
+                               int64_t ps, int64_t B, int64_t L, int64_t C)
+{
+	hyena_conv(y, v, vs, g, gs, k, bias, post, ps, B, L, C, true);
 }

@@ -72,6 +72,12 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
                          const float *g, int64_t gs, const float *k,
                          const float *bias, const float *post, int64_t ps,
                          int64_t B, int64_t L, int64_t C);
+/* The same for a filter that is a constant (a folded weight): its
+ * spectrum at each L is made once per process and reused. */
+void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
+                               const float *g, int64_t gs, const float *k,
+                               const float *bias, const float *post,
+                               int64_t ps, int64_t B, int64_t L, int64_t C);
 
 /* The same convolution by the definition, accumulated in double: slow,
  * exact to float rounding; the reference that tests hold the FFT to. */

@@ -214,6 +214,32 @@ static const char *with_blob(const char *name, size_t n, size_t nb,
 	return p;
 }
 
+/* The constant-filter entry keeps the spectrum it made for (k, L) and
+ * gives the same bits as the per-call one, on the first call and from the
+ * cache; a different L of the same filter gets its own spectrum. */
+START_TEST(const_filter_spectrum_cache)
+{
+	enum { B = 2, LMAX = 300, C = 20, W = 3 * C };
+	float *z = rand_array((size_t)(B * LMAX * W));
+	float *k = rand_array((size_t)(LMAX * C)), *bias = rand_array(C);
+	float *y0 = malloc(sizeof(float) * B * LMAX * C);
+	float *y1 = malloc(sizeof(float) * B * LMAX * C);
+	static const int64_t lens[] = {300, 77, 300, 77, 1};
+	for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+		int64_t L = lens[i];
+		size_t n = (size_t)(B * L * C);
+		hyrt_hyena_conv_fft(y0, z + 2 * C, W, z + C, W, k, bias, z, W, B, L,
+		                    C);
+		memset(y1, 0xff, sizeof(float) * n);
+		hyrt_hyena_conv_fft_const(y1, z + 2 * C, W, z + C, W, k, bias, z, W,
+		                          B, L, C);
+		ck_assert_msg(memcmp(y0, y1, sizeof(float) * n) == 0,
+		              "L=%lld: cached spectrum differs", (long long)L);
+	}
+	free(z), free(k), free(bias), free(y0), free(y1);
+}
+END_TEST
+
 START_TEST(blob_roundtrip)
 {
 	static const size_t sizes[][2] = {
@@ -658,6 +684,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fft_odd_channels);
 	tcase_add_test(tc, fft_plan_reuse);
 	tcase_add_test(tc, fft_threads);
+	tcase_add_test(tc, const_filter_spectrum_cache);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("blob");
 	tcase_add_test(tc, blob_roundtrip);
