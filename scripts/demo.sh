@@ -16,6 +16,12 @@ ls -l "$EXE"
 echo "== embeddings and next-base logits for examples/example.fa"
 "$EXE" embed --tokens examples/example-tokens.npy -o "$BUILD/demo-embed.npy"
 "$EXE" logits --tokens examples/example-tokens.npy -o "$BUILD/demo-logits.npy"
+echo "== straight from FASTA: a mean-pooled embedding and log-likelihoods"
+"$EXE" embed --fasta examples/example.fa --pool mean --quiet \
+	-o "$BUILD/demo-pooled.npy"
+cat "$BUILD/demo-pooled.tsv"
+"$EXE" score --fasta examples/example.fa --quiet -o "$BUILD/demo-score.tsv"
+cat "$BUILD/demo-score.tsv"
 echo "== the same through the reference interpreter"
 "$HYENAC" run "$MODEL" logits --interp --tokens examples/example-tokens.npy \
 	-o "$BUILD/demo-logits-interp.npy"
