@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "driver.h"
+#include "frontend/limits.h"
 #include "passes/passes.h"
 #include "runtime/npy.h"
 
@@ -458,6 +459,13 @@ int main(int argc, char **argv)
 	    o.seq_len < g->max_len)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */
 	if (g && !pass_pipeline(g, &po, &d))
+		g = NULL;
+	/* Refuse, with the number, an activation plan that cannot fit. */
+	if (g && strcmp(o.cmd, "compile") == 0 &&
+	    !fe_check_memory(&m->spec,
+	                     pass_planned_bytes(g, o.batch ? o.batch : 1,
+	                                        g->max_len),
+	                     o.batch ? o.batch : 1, g->max_len, o.model, &d))
 		g = NULL;
 	if (!g) {
 		rc = fail(&d);

@@ -282,6 +282,22 @@ START_TEST(threads_same_bits)
 }
 END_TEST
 
+/* An activation plan over the memory limit is refused at compile time,
+ * with the bytes it needs, and nothing is written. */
+START_TEST(memory_limit_refused)
+{
+	const char *out = tu_path(tu_tmpdir(), "too-big");
+	setenv("HYENAC_MEMORY_LIMIT", "100M", 1);
+	expect_exit(HYENAC_BIN,
+	            (const char *[]){"compile",
+	                             tu_source("models/hyenadna-large-1m.yaml"),
+	                             "-o", out, "--seq-len", "1000000", NULL},
+	            1, "needs");
+	unsetenv("HYENAC_MEMORY_LIMIT");
+	ck_assert(access(out, F_OK) != 0);
+}
+END_TEST
+
 /* --stats: the compiler says what it did, machine-readably. */
 START_TEST(stats_lines)
 {
@@ -329,6 +345,7 @@ int main(void)
 	tcase_add_test(tc, bad_usage_and_input);
 	tcase_add_test(tc, stats_lines);
 	tcase_add_test(tc, threads_same_bits);
+	tcase_add_test(tc, memory_limit_refused);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
