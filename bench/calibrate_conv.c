@@ -32,19 +32,6 @@ static double now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static int64_t fft_size(int64_t n) /* as runtime/fftconv.c */
-{
-	for (int64_t m = 2 * n;; m++) {
-		int64_t r = m;
-		static const int p[] = {2, 3, 5, 7};
-		for (int i = 0; i < 4; i++)
-			while (r % p[i] == 0)
-				r /= p[i];
-		if (r == 1)
-			return m;
-	}
-}
-
 /* Median seconds of one forward of longconv at length L. */
 static double time_conv(int method, int64_t L)
 {
@@ -136,7 +123,7 @@ int main(void)
 			sxy += macs * td[i] / (macs * macs);
 			sxx += 1;
 		}
-		double N = (double)fft_size(L);
+		double N = (double)hyrt_fft_size(L);
 		double x1 = C * N * log2(N), x2 = C * N;
 		/* weight each point by 1/t^2 (relative error) */
 		double wgt = 1.0 / (tf[i] * tf[i]);

@@ -17,29 +17,18 @@
  */
 #include "passes.h"
 
+#include "runtime/hyrt.h"
+
 #include <math.h>
 
 #include "convsel_model.h"
-
-static int64_t fft_size(int64_t L)
-{
-	for (int64_t m = 2 * L;; m++) {
-		int64_t r = m;
-		static const int p[] = {2, 3, 5, 7};
-		for (int i = 0; i < 4; i++)
-			while (r % p[i] == 0)
-				r /= p[i];
-		if (r == 1)
-			return m;
-	}
-}
 
 double pass_conv_cost(int method, int64_t L, int64_t C)
 {
 	if (method == CONV_DIRECT)
 		return (double)C * (double)L * (double)(L + 1) / 2 *
 		       CONVSEL_DIRECT_NS_PER_MAC;
-	double N = (double)fft_size(L);
+	double N = (double)hyrt_fft_size(L);
 	return (double)C * (N * log2(N) * CONVSEL_FFT_NS_PER_NLOGN +
 	                    N * CONVSEL_FFT_NS_PER_POINT);
 }

@@ -67,8 +67,9 @@ static void oom(size_t bytes)
 }
 
 /* Smallest 7-smooth integer >= n: FFTW has codelets for these radices. */
-static int64_t fft_size(int64_t n)
+int64_t hyrt_fft_size(int64_t L)
 {
+	int64_t n = 2 * L;
 	for (int64_t m = n > 1 ? n : 1;; m++) {
 		int64_t r = m;
 		static const int p[] = {2, 3, 5, 7};
@@ -239,7 +240,7 @@ void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
 {
 	if (B <= 0 || L <= 0 || C <= 0)
 		return;
-	int64_t N = fft_size(2 * L), nf = N / 2 + 1;
+	int64_t N = hyrt_fft_size(L), nf = N / 2 + 1;
 	int64_t cbmax = block_width(N, C);
 
 	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
@@ -375,7 +376,7 @@ static void hyena_conv(float *y, const float *v, int64_t vs, const float *g,
 {
 	if (B <= 0 || L <= 0 || C <= 0)
 		return;
-	int64_t N = fft_size(2 * L), nf = N / 2 + 1;
+	int64_t N = hyrt_fft_size(L), nf = N / 2 + 1;
 	int64_t cbmax = block_width(N, C);
 
 	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));

@@ -59,6 +59,11 @@ void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
 /* y[b,t,c] = sum_{s<=t} k[t-s,c] u[b,s,c], through FFTW (size >= 2L,
  * zero padded, exact like the reference's rfft/irfft). u and y are
  * [B, L, C] channels-last; k is [L, C]. Plans are made once per size. */
+/* The FFT size used for length L: the smallest 2^a 3^b 5^c 7^d >= 2L, so
+ * the circular convolution equals the linear one on the first L outputs.
+ * The compiler's cost model (passes/convsel.c) uses the same sizes. */
+int64_t hyrt_fft_size(int64_t L);
+
 void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
                        int64_t L, int64_t C);
 
