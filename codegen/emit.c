@@ -59,10 +59,19 @@ typedef enum {
 	EXT_FFT,
 	EXT_HYENA_FFT,
 	EXT_HYENA_FFT_CONST,
+	EXT_PARALLEL_FOR,
+	EXT_HYENA_FFT_GEN,
 	EXT_COUNT
 } Ext;
 
-typedef enum { SIG_F32_F32, SIG_F64_F64, SIG_FFT, SIG_HYENA_FFT } ExtSig;
+typedef enum {
+	SIG_F32_F32,
+	SIG_F64_F64,
+	SIG_FFT,
+	SIG_HYENA_FFT,
+	SIG_PARALLEL_FOR,
+	SIG_HYENA_FFT_GEN
+} ExtSig;
 
 static const struct {
 	const char *name;
@@ -77,6 +86,8 @@ static const struct {
 	[EXT_FFT] = {"hyrt_longconv_fft", SIG_FFT},
 	[EXT_HYENA_FFT] = {"hyrt_hyena_conv_fft", SIG_HYENA_FFT},
 	[EXT_HYENA_FFT_CONST] = {"hyrt_hyena_conv_fft_const", SIG_HYENA_FFT},
+	[EXT_PARALLEL_FOR] = {"hyrt_parallel_for", SIG_PARALLEL_FOR},
+	[EXT_HYENA_FFT_GEN] = {"hyrt_hyena_conv_fft_gen", SIG_HYENA_FFT_GEN},
 };
 _Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
 
@@ -103,6 +114,13 @@ typedef struct CgModule {
 	LLVMValueRef fn;
 	LLVMBasicBlockRef entry, body; /* allocas go to entry */
 	LLVMValueRef B, L;
+	LLVMValueRef R0, R1; /* the rows a row-wise kernel computes */
+	/* the head fused with the final norm, for runs that want logits
+	 * but not hidden: tail (a fused_proj made here, in no graph) stands
+	 * for tail_node, reading the norm's input; NULL when the graph does
+	 * not end that way; tail_hidden is the norm. */
+	Node *tail;
+	const Node *tail_node, *tail_hidden;
 } CgContext;
 
 /* ---- weights ---------------------------------------------------------- */
@@ -359,18 +377,21 @@ static void fn_attrs(CgContext *c, LLVMValueRef fn)
 	add_enum_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
 }
 
-/* Start `void @name(ptr out, ptr src.., i64 B, i64 L)` for n; the builder
- * is left in its body. Every pointer is noalias: out is a fresh region and
- * the sources are only read. */
+/* Start `void @name(ptr out, ptr src.., i64 B, i64 L, i64 r0, i64 r1)`
+ * for n; the builder is left in its body. Every pointer is noalias: out is
+ * a fresh region and the sources are only read. A row-wise kernel
+ * computes rows [r0, r1) of its output (row_wise()); the others ignore
+ * them. */
 static LLVMValueRef kernel_begin(CgContext *c, const Node *n, const char *name,
                                  LLVMValueRef *out, LLVMValueRef *src)
 {
-	LLVMTypeRef pt[IR_MAX_SRC + 3];
-	int np = n->nsrc + 3;
+	LLVMTypeRef pt[IR_MAX_SRC + 5];
+	int np = n->nsrc + 5;
 
 	for (int i = 0; i <= n->nsrc; i++)
 		pt[i] = c->t_ptr;
-	pt[n->nsrc + 1] = pt[n->nsrc + 2] = c->t_i64;
+	for (int i = n->nsrc + 1; i < np; i++)
+		pt[i] = c->t_i64;
 	c->fn = LLVMAddFunction(c->mod, name,
 	                        LLVMFunctionType(c->t_void, pt, (unsigned)np, 0));
 	LLVMSetLinkage(c->fn, LLVMInternalLinkage);
@@ -388,8 +409,12 @@ static LLVMValueRef kernel_begin(CgContext *c, const Node *n, const char *name,
 	}
 	c->B = LLVMGetParam(c->fn, (unsigned)n->nsrc + 1);
 	c->L = LLVMGetParam(c->fn, (unsigned)n->nsrc + 2);
+	c->R0 = LLVMGetParam(c->fn, (unsigned)n->nsrc + 3);
+	c->R1 = LLVMGetParam(c->fn, (unsigned)n->nsrc + 4);
 	LLVMSetValueName2(c->B, "B", 1);
 	LLVMSetValueName2(c->L, "L", 1);
+	LLVMSetValueName2(c->R0, "r0", 2);
+	LLVMSetValueName2(c->R1, "r1", 2);
 	c->entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
 	c->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "start");
 	LLVMPositionBuilderAtEnd(c->b, c->body);
@@ -412,8 +437,7 @@ static void k_embed(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef D = i64c(c, n->src[0]->type.dim[1]);
 	Loop lt, ld_;
 
-	LLVMValueRef t = loop_open(c, &lt, i64c(c, 0),
-	                           numel_all(c, &n->src[1]->type), "t");
+	LLVMValueRef t = loop_open(c, &lt, c->R0, c->R1, "t");
 	LLVMValueRef id = LLVMBuildLoad2(c->b, c->t_i32,
 	                                 elem(c, c->t_i32, s[1], t), "id");
 	LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, id, c->t_i64, ""), D);
@@ -470,8 +494,7 @@ static void k_layernorm(CgContext *c, const Node *n, LLVMValueRef out,
 	int64_t Dn = t->dim[t->rank - 1];
 	Loop lr;
 
-	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), numel(c, t, 0, t->rank - 1),
-	                           "r");
+	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
 	LLVMValueRef base = mul(c, r, i64c(c, Dn));
 	ln_row(c, s[0], base, Dn, s[1], s[2], n->fattr[0], out, base);
 	loop_close(c, &lr);
@@ -487,8 +510,7 @@ static void k_linear(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
 	Loop lr, lj, lk;
 
-	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), numel(c, t, 0, t->rank - 1),
-	                           "r");
+	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
 	LLVMValueRef xb = mul(c, r, K), ob = mul(c, r, N);
 	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), N, "j");
 	LLVMValueRef wb = mul(c, j, K);
@@ -517,12 +539,12 @@ static void k_dwconv(CgContext *c, const Node *n, LLVMValueRef out,
 	int64_t Kn = n->src[1]->type.dim[1];
 	LLVMValueRef K = i64c(c, Kn), Km1 = i64c(c, Kn - 1);
 	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
-	Loop lb, lt, lc, lj;
+	Loop lr, lc, lj;
 
-	LLVMValueRef b = loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
-	LLVMValueRef bl = mul(c, b, Ln);
-	LLVMValueRef tt = loop_open(c, &lt, i64c(c, 0), Ln, "t");
-	LLVMValueRef row = mul(c, add(c, bl, tt), C);
+	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
+	LLVMValueRef tt = LLVMBuildSRem(c->b, r, Ln, "t");
+	LLVMValueRef bl = sub(c, r, tt);
+	LLVMValueRef row = mul(c, r, C);
 	LLVMValueRef lo = LLVMBuildSelect(
 	    c->b, LLVMBuildICmp(c->b, LLVMIntSLT, tt, Km1, ""), sub(c, Km1, tt),
 	    i64c(c, 0), "lo");
@@ -537,8 +559,7 @@ static void k_dwconv(CgContext *c, const Node *n, LLVMValueRef out,
 	loop_close(c, &lj);
 	st(c, out, add(c, row, ch), ld_var(c, c->t_f32, acc));
 	loop_close(c, &lc);
-	loop_close(c, &lt);
-	loop_close(c, &lb);
+	loop_close(c, &lr);
 }
 
 /* Direct causal convolution, accumulated in out along s for every t. */
@@ -607,7 +628,7 @@ typedef void (*FftCall)(CgContext *c, const Node *n, LLVMValueRef out,
 static void conv_dispatch(CgContext *c, const Node *n, LLVMValueRef out,
                           LLVMValueRef *s, LLVMValueRef direct, FftCall fft)
 {
-	LLVMValueRef a[IR_MAX_SRC + 3];
+	LLVMValueRef a[IR_MAX_SRC + 5];
 	unsigned na = 0;
 	CgConv mode = conv_mode(c->o, n);
 
@@ -616,6 +637,8 @@ static void conv_dispatch(CgContext *c, const Node *n, LLVMValueRef out,
 		a[na++] = s[i];
 	a[na++] = c->B;
 	a[na++] = c->L;
+	a[na++] = c->R0;
+	a[na++] = c->R1;
 	if (mode == CG_CONV_FFT) {
 		fft(c, n, out, s);
 		return;
@@ -654,7 +677,12 @@ static void k_slice(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef sd = dimv(c, t->dim[axis]);
 	Loop lo, lj;
 
-	LLVMValueRef i = loop_open(c, &lo, i64c(c, 0), numel(c, t, 0, axis), "i");
+	LLVMValueRef lo0 = i64c(c, 0), hi0 = numel(c, t, 0, axis);
+	if (axis == t->rank - 1) { /* row-wise */
+		lo0 = c->R0;
+		hi0 = c->R1;
+	}
+	LLVMValueRef i = loop_open(c, &lo, lo0, hi0, "i");
 	LLVMValueRef ob = mul(c, i, chunk);
 	LLVMValueRef sb = mul(c, add(c, mul(c, i, sd), i64c(c, n->iattr[1])),
 	                      inner);
@@ -667,15 +695,17 @@ static void k_slice(CgContext *c, const Node *n, LLVMValueRef out,
 	loop_close(c, &lo);
 }
 
-/* numpy broadcasting aligned on the last axis: one loop per output axis,
- * each operand indexed through its own strides (0 on a broadcast axis). */
+/* numpy broadcasting aligned on the last axis, over rows [r0, r1): each
+ * row's index splits into the leading axes' indices, the last axis is the
+ * inner loop, and each operand is indexed through its own strides (0 on a
+ * broadcast axis). */
 static void k_binary(CgContext *c, const Node *n, LLVMValueRef out,
                      LLVMValueRef *s)
 {
 	const TensorType *o = &n->type;
 	int R = o->rank;
-	LLVMValueRef stride[2][IR_MAX_RANK], idx[3];
-	Loop lp[IR_MAX_RANK];
+	LLVMValueRef stride[2][IR_MAX_RANK], base[2];
+	Loop lr, lj;
 
 	for (int a = 0; a < 2; a++) {
 		const TensorType *t = &n->src[a]->type;
@@ -690,20 +720,24 @@ static void k_binary(CgContext *c, const Node *n, LLVMValueRef out,
 			acc = mul(c, acc, dimv(c, t->dim[ka]));
 		}
 	}
-	idx[0] = idx[1] = idx[2] = i64c(c, 0);
-	for (int k = 0; k < R; k++) {
-		char name[16];
-		snprintf(name, sizeof name, "i%d", k);
-		LLVMValueRef i = loop_open(c, &lp[k], i64c(c, 0), dimv(c, o->dim[k]),
-		                           name);
-		idx[0] = add(c, idx[0], mul(c, i, stride[0][k]));
-		idx[1] = add(c, idx[1], mul(c, i, stride[1][k]));
-		idx[2] = add(c, mul(c, idx[2], dimv(c, o->dim[k])), i);
+	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
+	LLVMValueRef rest = r;
+	base[0] = base[1] = i64c(c, 0);
+	for (int k = R - 2; k >= 0; k--) {
+		LLVMValueRef d = dimv(c, o->dim[k]);
+		LLVMValueRef i = LLVMBuildSRem(c->b, rest, d, "");
+		rest = LLVMBuildSDiv(c->b, rest, d, "");
+		base[0] = add(c, base[0], mul(c, i, stride[0][k]));
+		base[1] = add(c, base[1], mul(c, i, stride[1][k]));
 	}
-	LLVMValueRef x = ld(c, s[0], idx[0]), y = ld(c, s[1], idx[1]);
-	st(c, out, idx[2], n->op == OP_ADD ? f_add(c, x, y) : f_mul(c, x, y));
-	for (int k = R - 1; k >= 0; k--)
-		loop_close(c, &lp[k]);
+	LLVMValueRef W = dimv(c, o->dim[R - 1]);
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), W, "j");
+	LLVMValueRef x = ld(c, s[0], add(c, base[0], mul(c, j, stride[0][R - 1])));
+	LLVMValueRef y = ld(c, s[1], add(c, base[1], mul(c, j, stride[1][R - 1])));
+	st(c, out, add(c, mul(c, r, W), j),
+	   n->op == OP_ADD ? f_add(c, x, y) : f_mul(c, x, y));
+	loop_close(c, &lj);
+	loop_close(c, &lr);
 }
 
 static LLVMValueRef unary(CgContext *c, OpKind op, LLVMValueRef x)
@@ -736,8 +770,10 @@ static LLVMValueRef unary(CgContext *c, OpKind op, LLVMValueRef x)
 static void k_unary(CgContext *c, const Node *n, LLVMValueRef out,
                     LLVMValueRef *s)
 {
+	const TensorType *t = &n->type;
+	LLVMValueRef W = dimv(c, t->dim[t->rank - 1]);
 	Loop l;
-	LLVMValueRef i = loop_open(c, &l, i64c(c, 0), numel_all(c, &n->type),
+	LLVMValueRef i = loop_open(c, &l, mul(c, c->R0, W), mul(c, c->R1, W),
 	                           "i");
 
 	st(c, out, i, unary(c, n->op, ld(c, s[0], i)));
@@ -751,8 +787,7 @@ static void k_expmod(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef C = i64c(c, n->type.dim[1]);
 	Loop lr, lc;
 
-	LLVMValueRef r = loop_open(c, &lr, i64c(c, 0), dimv(c, n->type.dim[0]),
-	                           "r");
+	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
 	LLVMValueRef nt = LLVMBuildFNeg(
 	    c->b, LLVMBuildFPExt(c->b, ld(c, s[1], r), c->t_f64, ""), "");
 	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), C, "c");
@@ -790,8 +825,7 @@ static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out)
 	LLVMSetUnnamedAddress(tab, LLVMGlobalUnnamedAddr);
 	free(f);
 
-	LLVMValueRef i = loop_open(c, &li, i64c(c, 0), dimv(c, n->type.dim[0]),
-	                           "i");
+	LLVMValueRef i = loop_open(c, &li, c->R0, c->R1, "i");
 	LLVMValueRef di = LLVMBuildSIToFP(c->b, i, c->t_f64, "");
 	LLVMValueRef w = LLVMBuildFDiv(c->b, f_mul(c, f64c(c, 2.0 * M_PI), di),
 	                               f64c(c, (double)lmax), "w");
@@ -902,39 +936,55 @@ static int64_t conv_tile_rows(int64_t N, int64_t halo)
 	return t < 8 ? 8 : t > 64 ? 64 : t;
 }
 
-/* fused_proj. Without conv, row by row: the layernorm of the row into a
- * stack buffer, then proj_row and the epilogue. With conv, per batch row
- * the sequence goes in tiles of T positions: the tile's rows are projected
- * into a stack buffer after the K-1 rows before it (zero before position
- * 0, carried over from the previous tile after), then the causal filter
- * runs down the buffer, so no [B,L,N] pre-filter tensor exists and every
- * row is projected once. The filter sums in the dwconv kernel's order. */
+/* Project x's row xr (after its layernorm, into lnbuf, when there is
+ * one) into dst[db, db + N). */
+static void fp_project_row(CgContext *c, const Node *n, const FpSrc *fs,
+                           LLVMValueRef *s, LLVMValueRef lnbuf,
+                           LLVMValueRef xr, LLVMValueRef dst,
+                           LLVMValueRef db)
+{
+	const TensorType *xt = &n->src[fs->x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[fs->w]->type.dim[0];
+	LLVMValueRef xp = s[fs->x], xb = mul(c, xr, i64c(c, Kn));
+	LLVMValueRef bias = fs->bias >= 0 ? s[fs->bias] : NULL;
+
+	if (lnbuf) {
+		ln_row(c, s[fs->x], xb, Kn, s[fs->ln_g], s[fs->ln_b], n->fattr[0],
+		       lnbuf, i64c(c, 0));
+		xp = lnbuf;
+		xb = i64c(c, 0);
+	}
+	proj_row(c, xp, xb, s[fs->w], bias, Kn, Nn, dst, db);
+}
+
+/* fused_proj on rows [r0, r1). Without conv, row by row: the layernorm of
+ * the row into a stack buffer, then the projection and the epilogue. With
+ * conv, each batch row's part of the range goes in tiles of T positions:
+ * the tile's rows are projected into a stack buffer after the K-1 rows
+ * before it (projected again at the start of the range, zero before
+ * position 0, carried over from the previous tile after), then the
+ * causal filter runs down the buffer, so no [B,L,N] pre-filter tensor
+ * exists and every row is projected once, but for K-1 per range. The
+ * filter sums in the dwconv kernel's order. With gate, a filtered row
+ * [post | g | v] goes through a stack row and leaves as [post | g * v]. */
 static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
                          LLVMValueRef *s)
 {
 	FpSrc fs;
 	ir_fp_srcs(n, &fs);
 	const TensorType *t = &n->type, *xt = &n->src[fs.x]->type;
-	int64_t Kn = xt->dim[xt->rank - 1], Nn = t->dim[t->rank - 1];
-	LLVMValueRef K = i64c(c, Kn), N = i64c(c, Nn);
-	LLVMValueRef bias = fs.bias >= 0 ? s[fs.bias] : NULL;
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[fs.w]->type.dim[0];
+	int64_t On = t->dim[t->rank - 1]; /* Nn, or 2Nn/3 with gate */
+	LLVMValueRef N = i64c(c, Nn), O = i64c(c, On);
 	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
 	LLVMValueRef lnbuf = fs.ln_g >= 0 ? stack_array(c, Kn, "ln") : NULL;
 	FpAct a = (FpAct)n->iattr[FP_ACT];
-	Loop lr, lb, lt, li, lo, lc, lz, lq;
+	Loop lr, lb, lt, li, lo, lc, lh, lq, lg;
 
 	if (fs.conv_w < 0) {
-		LLVMValueRef r = loop_open(c, &lr, i64c(c, 0),
-		                           numel(c, t, 0, t->rank - 1), "r");
-		LLVMValueRef xp = s[fs.x], xb = mul(c, r, K);
-		if (lnbuf) {
-			ln_row(c, s[fs.x], xb, Kn, s[fs.ln_g], s[fs.ln_b], n->fattr[0],
-			       lnbuf, i64c(c, 0));
-			xp = lnbuf;
-			xb = i64c(c, 0);
-		}
+		LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
 		LLVMValueRef ob = mul(c, r, N);
-		proj_row(c, xp, xb, s[fs.w], bias, Kn, Nn, out, ob);
+		fp_project_row(c, n, &fs, s, lnbuf, r, out, ob);
 		epilogue_row(c, out, ob, Nn, a, res, ob);
 		loop_close(c, &lr);
 		return;
@@ -942,36 +992,63 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 
 	int64_t KC = n->iattr[FP_CONV], H = KC - 1;
 	int64_t Tn = conv_tile_rows(Nn, H);
+	bool gate = n->iattr[FP_GATE] != 0;
+	int64_t Dn = Nn / 3;
 	LLVMValueRef T = i64c(c, Tn), HN = i64c(c, H * Nn);
 	LLVMValueRef tile = stack_array(c, (Tn + H) * Nn, "tile");
+	LLVMValueRef grow = gate ? stack_array(c, Nn, "gaterow") : NULL;
 	LLVMValueRef Ln = dimv(c, t->dim[1]);
 	LLVMValueRef cw = s[fs.conv_w];
 
-	LLVMValueRef b = loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
+	/* the batch rows the range touches, and the positions of each */
+	LLVMValueRef b0 = LLVMBuildSDiv(c->b, c->R0, Ln, "b0");
+	LLVMValueRef b1 = LLVMBuildSDiv(c->b, add(c, c->R1, sub(c, Ln,
+	                                                     i64c(c, 1))),
+	                                Ln, "b1");
+	LLVMValueRef b = loop_open(c, &lb, b0, b1, "b");
 	LLVMValueRef bl = mul(c, b, Ln);
-	LLVMValueRef q = loop_open(c, &lz, i64c(c, 0), HN, "z");
-	st(c, tile, q, f32c(c, 0));
-	loop_close(c, &lz);
-	LLVMValueRef ntiles = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, Tn - 1)), T,
-	                                    "ntiles");
+	LLVMValueRef ts = sub(c, c->R0, bl), te = sub(c, c->R1, bl);
+	ts = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, ts,
+	                                         i64c(c, 0), ""),
+	                     i64c(c, 0), ts, "ts");
+	te = smin(c, te, Ln);
+	/* the halo of the first tile: rows ts-H .. ts-1, zero before 0 */
+	LLVMValueRef hj = loop_open(c, &lh, i64c(c, 0), i64c(c, H), "halo");
+	LLVMValueRef hp = add(c, sub(c, ts, i64c(c, H)), hj);
+	LLVMValueRef hb = mul(c, hj, N);
+	LLVMBasicBlockRef bproj = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.proj");
+	LLVMBasicBlockRef bzero = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.zero");
+	LLVMBasicBlockRef bdone = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.done");
+	LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, hp, i64c(c, 0), ""),
+	                bproj, bzero);
+	LLVMPositionBuilderAtEnd(c->b, bproj);
+	fp_project_row(c, n, &fs, s, lnbuf, add(c, bl, hp), tile, hb);
+	LLVMBuildBr(c->b, bdone);
+	LLVMPositionBuilderAtEnd(c->b, bzero);
+	LLVMValueRef q = loop_open(c, &lq, i64c(c, 0), N, "z");
+	st(c, tile, add(c, hb, q), f32c(c, 0));
+	loop_close(c, &lq);
+	LLVMBuildBr(c->b, bdone);
+	LLVMPositionBuilderAtEnd(c->b, bdone);
+	loop_close(c, &lh);
+
+	LLVMValueRef ntiles = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, te, ts), i64c(c, Tn - 1)), T, "ntiles");
 	LLVMValueRef ti = loop_open(c, &lt, i64c(c, 0), ntiles, "tile");
-	LLVMValueRef t0 = mul(c, ti, T);
-	LLVMValueRef nrow = smin(c, T, sub(c, Ln, t0));
+	LLVMValueRef t0 = add(c, ts, mul(c, ti, T));
+	LLVMValueRef nrow = smin(c, T, sub(c, te, t0));
 	/* project rows t0 .. t0+nrow into tile rows H .. H+nrow */
 	LLVMValueRef i = loop_open(c, &li, i64c(c, 0), nrow, "i");
-	LLVMValueRef xb = mul(c, add(c, bl, add(c, t0, i)), K), xp = s[fs.x];
-	if (lnbuf) {
-		ln_row(c, s[fs.x], xb, Kn, s[fs.ln_g], s[fs.ln_b], n->fattr[0],
-		       lnbuf, i64c(c, 0));
-		xp = lnbuf;
-		xb = i64c(c, 0);
-	}
-	proj_row(c, xp, xb, s[fs.w], bias, Kn, Nn, tile,
-	         mul(c, add(c, i, i64c(c, H)), N));
+	fp_project_row(c, n, &fs, s, lnbuf, add(c, bl, add(c, t0, i)), tile,
+	               mul(c, add(c, i, i64c(c, H)), N));
 	loop_close(c, &li);
 	/* the causal filter over tile rows i .. i+H for output row t0+i */
 	i = loop_open(c, &lo, i64c(c, 0), nrow, "o");
-	LLVMValueRef orow = mul(c, add(c, bl, add(c, t0, i)), N);
+	LLVMValueRef orow = mul(c, add(c, bl, add(c, t0, i)), O);
+	LLVMValueRef fdst = gate ? grow : out, fb = gate ? i64c(c, 0) : orow;
 	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), N, "c");
 	LLVMValueRef y = fs.conv_b >= 0 ? ld(c, s[fs.conv_b], ch) : f32c(c, 0);
 	for (int64_t j = 0; j < KC; j++) {
@@ -982,9 +1059,19 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 		                                 ch));
 		y = f_add(c, y, f_mul(c, w, x));
 	}
-	st(c, out, add(c, orow, ch), y);
+	st(c, fdst, add(c, fb, ch), y);
 	loop_close(c, &lc);
-	epilogue_row(c, out, orow, Nn, a, res, orow);
+	if (gate) {
+		LLVMValueRef D = i64c(c, Dn);
+		ch = loop_open(c, &lg, i64c(c, 0), D, "g");
+		st(c, out, add(c, orow, ch), ld(c, grow, ch));
+		st(c, out, add(c, orow, add(c, D, ch)),
+		   f_mul(c, ld(c, grow, add(c, D, ch)),
+		         ld(c, grow, add(c, i64c(c, 2 * Dn), ch))));
+		loop_close(c, &lg);
+	} else {
+		epilogue_row(c, out, orow, Nn, a, res, orow);
+	}
 	loop_close(c, &lo);
 	/* the last H projected rows are the next tile's halo */
 	q = loop_open(c, &lq, i64c(c, 0), HN, "h");
@@ -992,6 +1079,41 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	loop_close(c, &lq);
 	loop_close(c, &lt);
 	loop_close(c, &lb);
+}
+
+/* fused_mlp, a row at a time for now: the layernorm of the row, the
+ * hidden row (fc1 and its activation) in a stack buffer, then fc2 and the
+ * residual into out, so no [rows, H] tensor exists. */
+static void k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
+                        LLVMValueRef *s)
+{
+	FmSrc fs;
+	ir_fm_srcs(n, &fs);
+	const TensorType *xt = &n->src[fs.x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Hn = n->src[fs.w1]->type.dim[0];
+	int64_t Nn = n->type.dim[n->type.rank - 1];
+	LLVMValueRef lnbuf = fs.ln_g >= 0 ? stack_array(c, Kn, "ln") : NULL;
+	LLVMValueRef hbuf = stack_array(c, Hn, "hidden");
+	LLVMValueRef zero = i64c(c, 0);
+	Loop lr;
+
+	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
+	LLVMValueRef xp = s[fs.x], xb = mul(c, r, i64c(c, Kn));
+	if (lnbuf) {
+		ln_row(c, s[fs.x], xb, Kn, s[fs.ln_g], s[fs.ln_b], n->fattr[0],
+		       lnbuf, zero);
+		xp = lnbuf;
+		xb = zero;
+	}
+	proj_row(c, xp, xb, s[fs.w1], fs.b1 >= 0 ? s[fs.b1] : NULL, Kn, Hn,
+	         hbuf, zero);
+	epilogue_row(c, hbuf, zero, Hn, (FpAct)n->iattr[FM_ACT], NULL, NULL);
+	LLVMValueRef ob = mul(c, r, i64c(c, Nn));
+	proj_row(c, hbuf, zero, s[fs.w2], fs.b2 >= 0 ? s[fs.b2] : NULL, Hn, Nn,
+	         out, ob);
+	epilogue_row(c, out, ob, Nn, FP_ACT_NONE, fs.res >= 0 ? s[fs.res] : NULL,
+	             ob);
+	loop_close(c, &lr);
 }
 
 /* gated_conv by the definition, in out itself: first u = v * g into out,
@@ -1002,10 +1124,11 @@ static void k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
                            LLVMValueRef *s)
 {
 	const TensorType *t = &n->type;
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
 	int64_t Dn = t->dim[2];
 	LLVMValueRef D = i64c(c, Dn), Ln = dimv(c, t->dim[1]);
-	LLVMValueRef Cv = i64c(c, n->src[0]->type.dim[2]);
-	LLVMValueRef Cg = i64c(c, n->src[1]->type.dim[2]);
+	LLVMValueRef Cv = i64c(c, n->src[gs.v]->type.dim[2]);
 	LLVMValueRef voff = i64c(c, n->iattr[GC_V_OFF]);
 	LLVMValueRef goff = i64c(c, n->iattr[GC_G_OFF]);
 	LLVMValueRef acc = stack_array(c, Dn, "acc");
@@ -1015,9 +1138,13 @@ static void k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef bl = mul(c, b, Ln);
 	LLVMValueRef r = add(c, bl, loop_open(c, &lu, i64c(c, 0), Ln, "u"));
 	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), D, "c");
-	st(c, out, add(c, mul(c, r, D), ch),
-	   f_mul(c, ld(c, s[0], add(c, add(c, mul(c, r, Cv), voff), ch)),
-	         ld(c, s[1], add(c, add(c, mul(c, r, Cg), goff), ch))));
+	LLVMValueRef u = ld(c, s[gs.v], add(c, add(c, mul(c, r, Cv), voff), ch));
+	if (gs.g >= 0) {
+		LLVMValueRef Cg = i64c(c, n->src[gs.g]->type.dim[2]);
+		u = f_mul(c, u, ld(c, s[gs.g], add(c, add(c, mul(c, r, Cg), goff),
+		                                   ch)));
+	}
+	st(c, out, add(c, mul(c, r, D), ch), u);
 	loop_close(c, &lc);
 	loop_close(c, &lu);
 
@@ -1032,7 +1159,7 @@ static void k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef kb = mul(c, sub(c, tpos, sp), D);
 	ch = loop_open(c, &lk, i64c(c, 0), D, "k");
 	st(c, acc, ch,
-	   fmadd_red(c, ld(c, acc, ch), ld(c, s[2], add(c, kb, ch)),
+	   fmadd_red(c, ld(c, acc, ch), ld(c, s[gs.k], add(c, kb, ch)),
 	             ld(c, out, add(c, ub, ch))));
 	loop_close(c, &lk);
 	loop_close(c, &ls);
@@ -1040,12 +1167,12 @@ static void k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	ch = loop_open(c, &le, i64c(c, 0), D, "e");
 	LLVMValueRef oi = add(c, mul(c, row, D), ch);
 	LLVMValueRef y = f_add(c, ld(c, acc, ch),
-	                       f_mul(c, ld(c, out, oi), ld(c, s[3], ch)));
-	if (n->nsrc == 5) {
-		LLVMValueRef Cp = i64c(c, n->src[4]->type.dim[2]);
+	                       f_mul(c, ld(c, out, oi), ld(c, s[gs.bias], ch)));
+	if (gs.post >= 0) {
+		LLVMValueRef Cp = i64c(c, n->src[gs.post]->type.dim[2]);
 		LLVMValueRef poff = i64c(c, n->iattr[GC_POST_OFF]);
-		y = f_mul(c, y, ld(c, s[4], add(c, add(c, mul(c, row, Cp), poff),
-		                                ch)));
+		y = f_mul(c, y, ld(c, s[gs.post],
+		                   add(c, add(c, mul(c, row, Cp), poff), ch)));
 	}
 	st(c, out, oi, y);
 	loop_close(c, &le);
@@ -1053,26 +1180,129 @@ static void k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	loop_close(c, &lb);
 }
 
+/* Positions per tile of a filter generator: a tile of h (E floats a
+ * position) stays in L1/L2 while every channel of the block reads it. */
+enum { GEN_TILE = 256 };
+
+/* `void @name.filter(ptr ctx, i64 c0, i64 cb, i64 L, ptr dst, i64 ld)`,
+ * the HyrtFilterGen of a gated_conv{gen}: for channels c0 .. c0+cb and
+ * t < L, dst[j*ld + t] = (h[t,:] . w[c0+j,:]) * (exp(-t_pos[t] |deltas[c0+j]|)
+ * + shift), with ctx = {h, w, t_pos, deltas}. By tiles of positions, so
+ * each tile of h is read from cache by all cb channels. The caller's
+ * CgContext function state is saved and restored around it. */
+static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
+{
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	int64_t En = n->src[gs.h]->type.dim[1];
+	LLVMTypeRef pt[] = {c->t_ptr, c->t_i64, c->t_i64, c->t_i64, c->t_ptr,
+	                    c->t_i64};
+	char name[256];
+	CgContext save = *c;
+	Loop lt, lj, l1, lk, l2;
+
+	snprintf(name, sizeof name, "%s.filter", n->name);
+	LLVMValueRef fn = LLVMAddFunction(c->mod, name,
+	                                  LLVMFunctionType(c->t_void, pt, 6, 0));
+	LLVMSetLinkage(fn, LLVMInternalLinkage);
+	fn_attrs(c, fn);
+	c->fn = fn;
+	c->entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
+	c->body = LLVMAppendBasicBlockInContext(c->ctx, fn, "start");
+	LLVMPositionBuilderAtEnd(c->b, c->body);
+	LLVMValueRef ctx = LLVMGetParam(fn, 0), c0 = LLVMGetParam(fn, 1);
+	LLVMValueRef cb = LLVMGetParam(fn, 2), Ln = LLVMGetParam(fn, 3);
+	LLVMValueRef dst = LLVMGetParam(fn, 4), ldd = LLVMGetParam(fn, 5);
+	LLVMValueRef p[4];
+	for (int i = 0; i < 4; i++)
+		p[i] = LLVMBuildLoad2(c->b, c->t_ptr,
+		                      elem(c, c->t_ptr, ctx, i64c(c, i)), "");
+	LLVMValueRef E = i64c(c, En), T = i64c(c, GEN_TILE);
+	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
+
+	LLVMValueRef ntile = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, GEN_TILE - 1)),
+	                                   T, "");
+	LLVMValueRef ti = loop_open(c, &lt, i64c(c, 0), ntile, "tile");
+	LLVMValueRef t0 = mul(c, ti, T);
+	LLVMValueRef t1 = smin(c, add(c, t0, T), Ln);
+	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), cb, "j");
+	LLVMValueRef ch = add(c, c0, j), db = mul(c, j, ldd);
+	LLVMValueRef wb = mul(c, ch, E);
+	LLVMValueRef t = loop_open(c, &l1, t0, t1, "t");
+	LLVMBuildStore(c->b, f32c(c, 0), acc);
+	LLVMValueRef hb = mul(c, t, E);
+	LLVMValueRef e = loop_open(c, &lk, i64c(c, 0), E, "e");
+	LLVMBuildStore(c->b,
+	               fmadd_red(c, ld_var(c, c->t_f32, acc),
+	                         ld(c, p[0], add(c, hb, e)),
+	                         ld(c, p[1], add(c, wb, e))),
+	               acc);
+	loop_close(c, &lk);
+	st(c, dst, add(c, db, t), ld_var(c, c->t_f32, acc));
+	loop_close(c, &l1);
+	LLVMValueRef ndl = LLVMBuildFNeg(
+	    c->b, intrinsic1(c, "llvm.fabs", c->t_f32, ld(c, p[3], ch)), "");
+	t = loop_open(c, &l2, t0, t1, "m");
+	LLVMValueRef ex = intrinsic1(c, "llvm.exp", c->t_f32,
+	                             f_mul(c, ld(c, p[2], t), ndl));
+	LLVMValueRef di = add(c, db, t);
+	st(c, dst, di, f_mul(c, ld(c, dst, di),
+	                     f_add(c, ex, f32c(c, n->fattr[0]))));
+	loop_close(c, &l2);
+	loop_close(c, &lj);
+	loop_close(c, &lt);
+	LLVMBuildRetVoid(c->b);
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	LLVMBuildBr(c->b, c->body);
+
+	*c = save;
+	return fn;
+}
+
 /* hyrt_hyena_conv_fft on the operands' channel windows. */
 static void call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
                            LLVMValueRef *s)
 {
 	const TensorType *t = &n->type;
-	LLVMValueRef v = elem(c, c->t_f32, s[0], i64c(c, n->iattr[GC_V_OFF]));
-	LLVMValueRef g = elem(c, c->t_f32, s[1], i64c(c, n->iattr[GC_G_OFF]));
-	LLVMValueRef p = LLVMConstPointerNull(c->t_ptr), ps = i64c(c, 0);
-	if (n->nsrc == 5) {
-		p = elem(c, c->t_f32, s[4], i64c(c, n->iattr[GC_POST_OFF]));
-		ps = i64c(c, n->src[4]->type.dim[2]);
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	LLVMValueRef null = LLVMConstPointerNull(c->t_ptr);
+	LLVMValueRef v = elem(c, c->t_f32, s[gs.v], i64c(c, n->iattr[GC_V_OFF]));
+	LLVMValueRef g = null, gst = i64c(c, 0), p = null, ps = i64c(c, 0);
+	if (gs.g >= 0) {
+		g = elem(c, c->t_f32, s[gs.g], i64c(c, n->iattr[GC_G_OFF]));
+		gst = i64c(c, n->src[gs.g]->type.dim[2]);
 	}
-	LLVMValueRef a[] = {out, v, i64c(c, n->src[0]->type.dim[2]), g,
-	                    i64c(c, n->src[1]->type.dim[2]), s[2], s[3], p, ps,
+	if (gs.post >= 0) {
+		p = elem(c, c->t_f32, s[gs.post], i64c(c, n->iattr[GC_POST_OFF]));
+		ps = i64c(c, n->src[gs.post]->type.dim[2]);
+	}
+	if (gs.k < 0) { /* the filter made per channel block */
+		LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+		LLVMValueRef gen = emit_filter_gen(c, n);
+		LLVMPositionBuilderAtEnd(c->b, c->entry);
+		LLVMValueRef gctx = LLVMBuildAlloca(
+		    c->b, LLVMArrayType2(c->t_ptr, 4), "genctx");
+		LLVMPositionBuilderAtEnd(c->b, here);
+		int at[4] = {gs.h, gs.w, gs.t, gs.deltas};
+		for (int i = 0; i < 4; i++)
+			LLVMBuildStore(c->b, s[at[i]],
+			               elem(c, c->t_ptr, gctx, i64c(c, i)));
+		LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
+		                    gst, gen, gctx, s[gs.bias], p, ps,
+		                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
+		                    i64c(c, t->dim[2])};
+		call_ext(c, EXT_HYENA_FFT_GEN, a, 13);
+		return;
+	}
+	LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
+	                    gst, s[gs.k], s[gs.bias], p, ps,
 	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
 	                    i64c(c, t->dim[2])};
 
 	/* A folded filter is a weight: the runtime keeps its spectrum. */
-	call_ext(c, n->src[2]->op == OP_WEIGHT ? EXT_HYENA_FFT_CONST
-	                                       : EXT_HYENA_FFT,
+	call_ext(c, n->src[gs.k]->op == OP_WEIGHT ? EXT_HYENA_FFT_CONST
+	                                          : EXT_HYENA_FFT,
 	         a, 12);
 }
 
@@ -1118,6 +1348,9 @@ static LLVMValueRef emit_kernel(CgContext *c, const Node *n)
 	case OP_FUSED_PROJ:
 		k_fused_proj(c, n, out, s);
 		break;
+	case OP_FUSED_MLP:
+		k_fused_mlp(c, n, out, s);
+		break;
 	case OP_SLICE:
 		k_slice(c, n, out, s);
 		break;
@@ -1148,6 +1381,81 @@ static LLVMValueRef emit_kernel(CgContext *c, const Node *n)
 static bool computes(const Node *n)
 {
 	return n->op != OP_INPUT && n->op != OP_WEIGHT;
+}
+
+/* A kernel whose output rows (all dims but the last) can be computed in
+ * any order and in any split, each from whole inputs: hyenac_run hands
+ * these to the runtime's pool a range of rows at a time. The long
+ * convolutions are not (they parallelise inside the runtime). */
+static bool row_wise(const Node *n)
+{
+	if (n->type.rank < 1)
+		return false;
+	switch (n->op) {
+	case OP_EMBED:
+	case OP_LAYERNORM:
+	case OP_LINEAR:
+	case OP_DWCONV:
+	case OP_ADD:
+	case OP_MUL:
+	case OP_SIN:
+	case OP_GELU_TANH:
+	case OP_GELU:
+	case OP_RELU:
+	case OP_EXPMOD:
+	case OP_POS_EMB:
+	case OP_FUSED_PROJ:
+	case OP_FUSED_MLP:
+		return true;
+	case OP_SLICE:
+		return n->iattr[0] == n->type.rank - 1;
+	default:
+		return false;
+	}
+}
+
+/* Rows per chunk of a row-wise kernel: enough work per chunk that the
+ * pool's bookkeeping is noise, and whole tiles of the tiled kernels. */
+static int64_t row_grain(const Node *n)
+{
+	switch (n->op) {
+	case OP_LINEAR:
+	case OP_FUSED_PROJ:
+	case OP_FUSED_MLP:
+	case OP_DWCONV:
+		return 64;
+	default:
+		return 512;
+	}
+}
+
+/* `void @name.rows(ptr ctx, i64 lo, i64 hi)`: kernel k on rows [lo, hi),
+ * its other arguments read from the ctx array hyenac_run filled (one
+ * 8-byte slot each: out, the sources, B, L). */
+static LLVMValueRef emit_thunk(CgContext *c, const Node *n, LLVMValueRef k)
+{
+	LLVMTypeRef pt[] = {c->t_ptr, c->t_i64, c->t_i64};
+	char name[256];
+	LLVMValueRef a[IR_MAX_SRC + 5];
+	int np = n->nsrc + 3;
+
+	snprintf(name, sizeof name, "%s.rows", n->name);
+	LLVMValueRef fn = LLVMAddFunction(c->mod, name,
+	                                  LLVMFunctionType(c->t_void, pt, 3, 0));
+	LLVMSetLinkage(fn, LLVMInternalLinkage);
+	fn_attrs(c, fn);
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	LLVMValueRef ctx = LLVMGetParam(fn, 0);
+	for (int i = 0; i < np; i++)
+		a[i] = LLVMBuildLoad2(c->b, i < np - 2 ? c->t_ptr : c->t_i64,
+		                      elem(c, c->t_i64, ctx, i64c(c, i)), "");
+	a[np] = LLVMGetParam(fn, 1);
+	a[np + 1] = LLVMGetParam(fn, 2);
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k), k, a, (unsigned)np + 2,
+	               "");
+	LLVMBuildRetVoid(c->b);
+	return fn;
 }
 
 int cg_kernel_count(const Graph *g)
@@ -1250,7 +1558,75 @@ static void emit_scratch_bytes(CgContext *c, LLVMValueRef fn,
 	LLVMBuildRet(c->b, scratch_layout(c, outidx, off));
 }
 
+/* The graph's tail, when it is hidden = layernorm(x) and logits =
+ * linear(hidden) with hidden used by nothing else: c->tail becomes
+ * fused_proj{ln=1}(x, head.w, head.b?, gamma, beta), which makes logits
+ * from x a row at a time, so a run that passes no hidden array never
+ * stores the [B, L, d_model] hidden states. */
+static void find_tail(CgContext *c, const int *outidx)
+{
+	const Graph *g = c->g;
+	c->tail = NULL;
+	if (g->noutputs < 2)
+		return;
+	Node *hn = g->outputs[0].node, *lg = g->outputs[1].node;
+	if (hn->op != OP_LAYERNORM || lg->op != OP_LINEAR || lg->src[0] != hn ||
+	    outidx[hn->id] != 0 || outidx[lg->id] != 1)
+		return;
+	for (int i = 0; i < g->nnodes; i++)
+		for (int k = 0; k < g->nodes[i]->nsrc; k++)
+			if (g->nodes[i]->src[k] == hn && g->nodes[i] != lg)
+				return;
+	Node *t = arena_alloc(g->arena, sizeof *t);
+	*t = *lg;
+	memset(t->src, 0, sizeof t->src);
+	memset(t->iattr, 0, sizeof t->iattr);
+	t->op = OP_FUSED_PROJ;
+	t->name = "logits.from_norm";
+	t->nsrc = 0;
+	t->src[t->nsrc++] = hn->src[0];
+	t->src[t->nsrc++] = lg->src[1];
+	if (lg->nsrc == 3)
+		t->src[t->nsrc++] = lg->src[2];
+	t->src[t->nsrc++] = hn->src[1];
+	t->src[t->nsrc++] = hn->src[2];
+	t->iattr[FP_BIAS] = lg->nsrc == 3;
+	t->iattr[FP_LN] = 1;
+	t->fattr[0] = hn->fattr[0];
+	c->tail = t;
+	c->tail_node = lg;
+	c->tail_hidden = hn;
+}
+
+/* The call of node n's kernel k writing to out: straight, or rows at a
+ * time through the pool when it has a thunk (its arguments go in ctx). */
+static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
+                        LLVMValueRef thunk, LLVMValueRef ctx,
+                        LLVMValueRef out, const LLVMValueRef *at)
+{
+	LLVMValueRef a[IR_MAX_SRC + 5];
+
+	a[0] = out;
+	for (int j = 0; j < n->nsrc; j++)
+		a[j + 1] = at[n->src[j]->id];
+	a[n->nsrc + 1] = c->B;
+	a[n->nsrc + 2] = c->L;
+	LLVMValueRef rows = numel(c, &n->type, 0, n->type.rank - 1);
+	if (!thunk) {
+		a[n->nsrc + 3] = i64c(c, 0);
+		a[n->nsrc + 4] = rows;
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(k), k, a,
+		               (unsigned)n->nsrc + 5, "");
+		return;
+	}
+	for (int j = 0; j < n->nsrc + 3; j++)
+		LLVMBuildStore(c->b, a[j], elem(c, c->t_i64, ctx, i64c(c, j)));
+	LLVMValueRef pa[] = {thunk, ctx, rows, i64c(c, row_grain(n))};
+	call_ext(c, EXT_PARALLEL_FOR, pa, 4);
+}
+
 static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
+                     LLVMValueRef *thunk, const LLVMValueRef *tail_kern,
                      const int *outidx, LLVMValueRef *off, LLVMValueRef *at)
 {
 	const Graph *g = c->g;
@@ -1267,10 +1643,12 @@ static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
 	c->L = LLVMGetParam(fn, 3);
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
 	                                   c->ctx, fn, "entry"));
+	/* the argument slots of the row-wise kernels' thunks */
+	LLVMValueRef ctx = LLVMBuildAlloca(
+	    c->b, LLVMArrayType2(c->t_i64, IR_MAX_SRC + 3), "ctx");
 	scratch_layout(c, outidx, off);
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
-		LLVMValueRef a[IR_MAX_SRC + 3];
 		if (n->op == OP_INPUT) {
 			at[i] = tokens;
 			continue;
@@ -1289,13 +1667,44 @@ static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
 			at[i] = LLVMBuildInBoundsGEP2(c->b,
 			                              LLVMInt8TypeInContext(c->ctx),
 			                              scratch, &off[i], 1, n->name);
-		a[0] = at[i];
-		for (int k = 0; k < n->nsrc; k++)
-			a[k + 1] = at[n->src[k]->id];
-		a[n->nsrc + 1] = c->B;
-		a[n->nsrc + 2] = c->L;
-		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(kern[i]), kern[i], a,
-		               (unsigned)n->nsrc + 3, "");
+		if (outidx[i] < 0) {
+			call_kernel(c, n, kern[i], thunk[i], ctx, at[i], at);
+			continue;
+		}
+		/* an output nobody asked for (NULL) is not computed; the
+		 * final norm's output is only skipped where the head can run
+		 * from its input (the tail) */
+		bool used = false;
+		for (int j = i + 1; j < g->nnodes; j++)
+			for (int k = 0; k < g->nodes[j]->nsrc; k++)
+				used |= g->nodes[j]->src[k] == n;
+		if (used && !(c->tail && n == c->tail_hidden)) {
+			call_kernel(c, n, kern[i], thunk[i], ctx, at[i], at);
+			continue;
+		}
+		LLVMBasicBlockRef brun = LLVMAppendBasicBlockInContext(c->ctx, fn,
+		                                                       "run");
+		LLVMBasicBlockRef bnext = LLVMAppendBasicBlockInContext(c->ctx, fn,
+		                                                        "next");
+		LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, at[i], ""), bnext, brun);
+		LLVMPositionBuilderAtEnd(c->b, brun);
+		if (c->tail && c->tail_node == n) {
+			LLVMValueRef hn = at[c->tail_hidden->id];
+			LLVMBasicBlockRef bfused = LLVMAppendBasicBlockInContext(
+			    c->ctx, fn, "tail.fused");
+			LLVMBasicBlockRef bplain = LLVMAppendBasicBlockInContext(
+			    c->ctx, fn, "tail.plain");
+			LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, hn, ""), bfused,
+			                bplain);
+			LLVMPositionBuilderAtEnd(c->b, bfused);
+			call_kernel(c, c->tail, tail_kern[0], tail_kern[1], ctx, at[i],
+			            at);
+			LLVMBuildBr(c->b, bnext);
+			LLVMPositionBuilderAtEnd(c->b, bplain);
+		}
+		call_kernel(c, n, kern[i], thunk[i], ctx, at[i], at);
+		LLVMBuildBr(c->b, bnext);
+		LLVMPositionBuilderAtEnd(c->b, bnext);
 	}
 	/* Outputs that are not some node's own destination: copies. */
 	for (int i = 0; i < g->noutputs; i++) {
@@ -1304,9 +1713,139 @@ static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
 			continue;
 		LLVMValueRef dst = LLVMBuildLoad2(
 		    c->b, c->t_ptr, elem(c, c->t_ptr, outputs, i64c(c, i)), "");
+		LLVMBasicBlockRef bcopy = LLVMAppendBasicBlockInContext(c->ctx, fn,
+		                                                        "copy");
+		LLVMBasicBlockRef bnext = LLVMAppendBasicBlockInContext(c->ctx, fn,
+		                                                        "copied");
+		LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, dst, ""), bnext, bcopy);
+		LLVMPositionBuilderAtEnd(c->b, bcopy);
 		LLVMBuildMemCpy(c->b, dst, 4, at[n->id], 4, bytes_of(c, &n->type));
+		LLVMBuildBr(c->b, bnext);
+		LLVMPositionBuilderAtEnd(c->b, bnext);
 	}
 	LLVMBuildRetVoid(c->b);
+}
+
+/* `void @hidden.pool(ptr mean, ptr last, ptr x, ptr gamma, ptr beta,
+ * i64 B, i64 L)`: per batch row, the mean over positions of layernorm(x)
+ * (summed in double) and its last row, one normalised row at a time in
+ * a stack buffer; either destination may be NULL. */
+static LLVMValueRef emit_pool(CgContext *c, const Node *hn)
+{
+	int64_t Dn = hn->type.dim[hn->type.rank - 1];
+	LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
+	                    c->t_i64, c->t_i64};
+	CgContext save = *c;
+	Loop lb, lz, lt, la, lm;
+
+	LLVMValueRef fn = LLVMAddFunction(c->mod, "hidden.pool",
+	                                  LLVMFunctionType(c->t_void, pt, 7, 0));
+	LLVMSetLinkage(fn, LLVMInternalLinkage);
+	fn_attrs(c, fn);
+	c->fn = fn;
+	c->entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
+	c->body = LLVMAppendBasicBlockInContext(c->ctx, fn, "start");
+	LLVMPositionBuilderAtEnd(c->b, c->body);
+	LLVMValueRef mean = LLVMGetParam(fn, 0), last = LLVMGetParam(fn, 1);
+	LLVMValueRef x = LLVMGetParam(fn, 2), Ln = LLVMGetParam(fn, 6);
+	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0);
+	LLVMValueRef row = stack_array(c, Dn, "row");
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	LLVMValueRef acc = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_f64,
+	                                                        (uint64_t)Dn),
+	                                   "acc");
+	LLVMPositionBuilderAtEnd(c->b, c->body);
+
+	LLVMValueRef b = loop_open(c, &lb, zero, LLVMGetParam(fn, 5), "b");
+	LLVMValueRef d = loop_open(c, &lz, zero, D, "z");
+	LLVMBuildStore(c->b, f64c(c, 0), elem(c, c->t_f64, acc, d));
+	loop_close(c, &lz);
+	LLVMValueRef t = loop_open(c, &lt, zero, Ln, "t");
+	ln_row(c, x, mul(c, add(c, mul(c, b, Ln), t), D), Dn,
+	       LLVMGetParam(fn, 3), LLVMGetParam(fn, 4), hn->fattr[0], row, zero);
+	d = loop_open(c, &la, zero, D, "a");
+	LLVMValueRef ap = elem(c, c->t_f64, acc, d);
+	LLVMBuildStore(c->b,
+	               f_add(c, LLVMBuildLoad2(c->b, c->t_f64, ap, ""),
+	                     LLVMBuildFPExt(c->b, ld(c, row, d), c->t_f64, "")),
+	               ap);
+	loop_close(c, &la);
+	loop_close(c, &lt);
+	/* the last row is still in the buffer; the mean from acc */
+	d = loop_open(c, &lm, zero, D, "m");
+	LLVMValueRef oi = add(c, mul(c, b, D), d);
+	LLVMBasicBlockRef bl = LLVMAppendBasicBlockInContext(c->ctx, fn, "last");
+	LLVMBasicBlockRef bm = LLVMAppendBasicBlockInContext(c->ctx, fn, "mean");
+	LLVMBasicBlockRef bn = LLVMAppendBasicBlockInContext(c->ctx, fn, "next");
+	LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, last, ""), bm, bl);
+	LLVMPositionBuilderAtEnd(c->b, bl);
+	st(c, last, oi, ld(c, row, d));
+	LLVMBuildBr(c->b, bm);
+	LLVMPositionBuilderAtEnd(c->b, bm);
+	LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, fn, "meanw");
+	LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, mean, ""), bn, bw);
+	LLVMPositionBuilderAtEnd(c->b, bw);
+	LLVMValueRef mv = LLVMBuildFDiv(
+	    c->b, LLVMBuildLoad2(c->b, c->t_f64, elem(c, c->t_f64, acc, d), ""),
+	    LLVMBuildSIToFP(c->b, Ln, c->t_f64, ""), "");
+	st(c, mean, oi, LLVMBuildFPTrunc(c->b, mv, c->t_f32, ""));
+	LLVMBuildBr(c->b, bn);
+	LLVMPositionBuilderAtEnd(c->b, bn);
+	loop_close(c, &lm);
+	loop_close(c, &lb);
+	LLVMBuildRetVoid(c->b);
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	LLVMBuildBr(c->b, c->body);
+	*c = save;
+	return fn;
+}
+
+/* hyenac_run_pooled(weights, tokens, B, L, mean, last, scratch): the
+ * forward without its outputs (hyenac_run with both NULL computes all
+ * but the final norm and the head), then the pooled final norm from its
+ * input, which is still in scratch. Returns 1, or 0 when the graph does
+ * not end in hidden = layernorm(x) with x in scratch and gamma, beta
+ * weights, and pools nothing. */
+static void emit_run_pooled(CgContext *c, LLVMValueRef fn, LLVMValueRef run,
+                            const int *outidx, LLVMValueRef *off)
+{
+	const Graph *g = c->g;
+	const Node *hn = g->noutputs ? g->outputs[0].node : NULL;
+	bool ok = hn && hn->op == OP_LAYERNORM && outidx[hn->id] == 0 &&
+	          computes(hn->src[0]) && outidx[hn->src[0]->id] < 0 &&
+	          hn->src[1]->op == OP_WEIGHT && hn->src[2]->op == OP_WEIGHT;
+	LLVMValueRef pool = ok ? emit_pool(c, hn) : NULL;
+
+	c->fn = fn;
+	c->B = LLVMGetParam(fn, 2);
+	c->L = LLVMGetParam(fn, 3);
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	if (!ok) {
+		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
+		return;
+	}
+	LLVMValueRef weights = LLVMGetParam(fn, 0), scratch = LLVMGetParam(fn, 6);
+	LLVMValueRef outs = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_ptr, 2),
+	                                    "outs");
+	for (int i = 0; i < 2; i++)
+		LLVMBuildStore(c->b, LLVMConstPointerNull(c->t_ptr),
+		               elem(c, c->t_ptr, outs, i64c(c, i)));
+	LLVMValueRef ra[] = {weights, LLVMGetParam(fn, 1), c->B, c->L, outs,
+	                     scratch};
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, ra, 6, "");
+	scratch_layout(c, outidx, off);
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
+	LLVMValueRef xo = off[hn->src[0]->id];
+	LLVMValueRef go = i64c(c, (int64_t)c->w->offset[hn->src[1]->id]);
+	LLVMValueRef bo = i64c(c, (int64_t)c->w->offset[hn->src[2]->id]);
+	LLVMValueRef pa[] = {LLVMGetParam(fn, 4), LLVMGetParam(fn, 5),
+	                     LLVMBuildInBoundsGEP2(c->b, i8, scratch, &xo, 1, ""),
+	                     LLVMBuildInBoundsGEP2(c->b, i8, weights, &go, 1, ""),
+	                     LLVMBuildInBoundsGEP2(c->b, i8, weights, &bo, 1, ""),
+	                     c->B, c->L};
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(pool), pool, pa, 7, "");
+	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
 static void emit_globals(CgContext *c, const int64_t *meta)
@@ -1336,6 +1875,12 @@ static void declare_externals(CgContext *c)
 	LLVMTypeRef hfft[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
 	                      c->t_i64, c->t_ptr, c->t_ptr, c->t_ptr,
 	                      c->t_i64, c->t_i64, c->t_i64, c->t_i64};
+	/* fn(ctx, lo, hi), ctx, n, grain */
+	LLVMTypeRef pfor[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
+	/* y, v, vs, g, gs, gen, gen_ctx, bias, post, ps, B, L, C */
+	LLVMTypeRef hgen[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr, c->t_i64,
+	                      c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64,
+	                      c->t_i64, c->t_i64, c->t_i64};
 
 	for (int e = 0; e < EXT_COUNT; e++) {
 		switch (ext_sig[e].sig) {
@@ -1350,6 +1895,12 @@ static void declare_externals(CgContext *c)
 			break;
 		case SIG_HYENA_FFT:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, hfft, 12, 0);
+			break;
+		case SIG_PARALLEL_FOR:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, pfor, 4, 0);
+			break;
+		case SIG_HYENA_FFT_GEN:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, hgen, 13, 0);
 			break;
 		}
 		c->ext[e] = LLVMAddFunction(c->mod, ext_sig[e].name, c->ext_ty[e]);
@@ -1436,7 +1987,7 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 {
 	CgContext *c = calloc(1, sizeof *c);
 	int *outidx = NULL;
-	LLVMValueRef *kern = NULL, *off = NULL, *at = NULL;
+	LLVMValueRef *kern = NULL, *thunk = NULL, *off = NULL, *at = NULL;
 	char *err = NULL;
 
 	HY_ASSERT(c);
@@ -1450,7 +2001,8 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 	kern = calloc((size_t)g->nnodes + 1, sizeof *kern);
 	off = calloc((size_t)g->nnodes + 1, sizeof *off);
 	at = calloc((size_t)g->nnodes + 1, sizeof *at);
-	HY_ASSERT(outidx && kern && off && at);
+	thunk = calloc((size_t)g->nnodes + 1, sizeof *thunk);
+	HY_ASSERT(outidx && kern && off && at && thunk);
 	output_slots(g, outidx);
 
 	/* The public names first, so that no kernel can take them. */
@@ -1460,6 +2012,9 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 	LLVMTypeRef rp[] = {c->t_ptr, c->t_ptr, c->t_i64,
 	                    c->t_i64, c->t_ptr, c->t_ptr};
 	LLVMValueRef run = public_fn(c, "hyenac_run", c->t_void, rp, 6);
+	LLVMTypeRef pp[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_i64,
+	                    c->t_ptr, c->t_ptr, c->t_ptr};
+	LLVMValueRef pooled = public_fn(c, "hyenac_run_pooled", c->t_i32, pp, 7);
 	declare_externals(c);
 
 	for (int i = 0; i < g->nnodes; i++) {
@@ -1468,9 +2023,18 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 			HY_ASSERT(n->type.dtype == DT_I32);
 		if (computes(n))
 			kern[i] = emit_kernel(c, n);
+		if (computes(n) && row_wise(n))
+			thunk[i] = emit_thunk(c, n, kern[i]);
+	}
+	LLVMValueRef tail_kern[2] = {NULL, NULL};
+	find_tail(c, outidx);
+	if (c->tail) {
+		tail_kern[0] = emit_kernel(c, c->tail);
+		tail_kern[1] = emit_thunk(c, c->tail, tail_kern[0]);
 	}
 	emit_scratch_bytes(c, sb, outidx, off);
-	emit_run(c, run, kern, outidx, off, at);
+	emit_run(c, run, kern, thunk, tail_kern, outidx, off, at);
+	emit_run_pooled(c, pooled, run, outidx, off);
 
 	if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &err))
 		hy_die("generated module does not verify: %.2000s", err);
@@ -1480,11 +2044,13 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 		goto fail;
 	free(outidx);
 	free(kern);
+	free(thunk);
 	free(off);
 	free(at);
 	return c;
 
 fail:
+	free(thunk);
 	free(outidx);
 	free(kern);
 	free(off);

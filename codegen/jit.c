@@ -30,6 +30,8 @@ static const struct {
 	{"hyrt_hyena_conv_fft", (void (*)(void))hyrt_hyena_conv_fft},
 	{"hyrt_hyena_conv_fft_const",
 	 (void (*)(void))hyrt_hyena_conv_fft_const},
+	{"hyrt_parallel_for", (void (*)(void))hyrt_parallel_for},
+	{"hyrt_hyena_conv_fft_gen", (void (*)(void))hyrt_hyena_conv_fft_gen},
 };
 enum { NRUNTIME = sizeof runtime_syms / sizeof runtime_syms[0] };
 

@@ -455,6 +455,9 @@ int main(int argc, char **argv)
 	pass_options_default(&po);
 	po.print_after = o.print_after;
 	po.fuse = o.fuse && o.opt_level > 0;
+	po.conv = o.conv == CG_CONV_FFT      ? CONV_FFT
+	          : o.conv == CG_CONV_DIRECT ? CONV_DIRECT
+	                                     : CONV_AUTO;
 	if (g && strcmp(o.cmd, "compile") == 0 && o.seq_len > 0 &&
 	    o.seq_len < g->max_len)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */

@@ -1,7 +1,7 @@
 /*
  * fused.c - small facts about the fused ops that several modules share
- * (infer, interp, codegen, passes/fuse.c): where fused_proj keeps each of
- * its optional sources, and how unary activations map to its `act` code.
+ * (infer, interp, codegen, passes/fuse.c): where fused_proj, gated_conv
+ * and fused_mlp keep each of their optional sources, and how unary activations map to its `act` code.
  * The ops themselves are defined in ops.def; passes/fuse.c makes them.
  */
 #include "ir.h"
@@ -19,6 +19,42 @@ void ir_fp_srcs(const Node *n, FpSrc *s)
 	s->conv_w = n->iattr[FP_CONV] ? i++ : -1;
 	s->conv_b = n->iattr[FP_CONV] && n->iattr[FP_CONV_BIAS] ? i++ : -1;
 	s->res = n->iattr[FP_RES] ? i++ : -1;
+	s->nsrc = i;
+}
+
+/* gated_conv(v, g?, k | h w t deltas, bias, post?): g is there unless
+ * pregated, the filter's last layer in place of k when gen. */
+void ir_gc_srcs(const Node *n, GcSrc *s)
+{
+	int i = 0;
+
+	HY_ASSERT(n->op == OP_GATED_CONV);
+	bool gen = n->iattr[GC_GEN] != 0;
+	s->v = i++;
+	s->g = n->iattr[GC_PREGATED] ? -1 : i++;
+	s->k = gen ? -1 : i++;
+	s->h = gen ? i++ : -1;
+	s->w = gen ? i++ : -1;
+	s->t = gen ? i++ : -1;
+	s->deltas = gen ? i++ : -1;
+	s->bias = i++;
+	s->post = n->nsrc > i ? i++ : -1;
+	s->nsrc = i;
+}
+
+void ir_fm_srcs(const Node *n, FmSrc *s)
+{
+	int i = 0;
+
+	HY_ASSERT(n->op == OP_FUSED_MLP);
+	s->x = i++;
+	s->w1 = i++;
+	s->b1 = n->iattr[FM_BIAS] ? i++ : -1;
+	s->ln_g = n->iattr[FM_LN] ? i++ : -1;
+	s->ln_b = n->iattr[FM_LN] ? i++ : -1;
+	s->w2 = i++;
+	s->b2 = n->iattr[FM_BIAS2] ? i++ : -1;
+	s->res = n->iattr[FM_RES] ? i++ : -1;
 	s->nsrc = i;
 }
 

@@ -321,6 +321,29 @@ static bool flag_ok(Ctx *c, int slot, const char *name)
 	return fail(c, "%s must be 0 or 1, not %lld", name, (long long)v);
 }
 
+/* The layernorm prologue of a fused op: gamma and beta at slots g and b
+ * (-1 when there is none) over x's last dim, and eps in fattr[0]. */
+static bool ln_prologue_ok(Ctx *c, int xi, int g, int b)
+{
+	const TensorType *x = &c->n->src[xi]->type;
+	double eps = c->n->fattr[0];
+
+	if (g < 0) {
+		if (eps != 0)
+			return fail(c, "eps without ln");
+		return true;
+	}
+	if (last_dim(x) < 0)
+		return fail(c, "normalised dim must be concrete");
+	if (!want(c, g, "gamma", DT_F32, 1) || !want(c, b, "beta", DT_F32, 1) ||
+	    !same_dim(c, xi, x->rank - 1, g, 0, "gamma size") ||
+	    !same_dim(c, xi, x->rank - 1, b, 0, "beta size"))
+		return false;
+	if (!(eps > 0) || !isfinite(eps))
+		return fail(c, "eps must be finite and > 0, not %g", eps);
+	return true;
+}
+
 static bool infer_fused_proj(Ctx *c, TensorType *out)
 {
 	const Node *n = c->n;
@@ -330,7 +353,8 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 	char buf[96];
 
 	if (!flag_ok(c, FP_BIAS, "bias") || !flag_ok(c, FP_LN, "ln") ||
-	    !flag_ok(c, FP_CONV_BIAS, "conv_bias") || !flag_ok(c, FP_RES, "res"))
+	    !flag_ok(c, FP_CONV_BIAS, "conv_bias") || !flag_ok(c, FP_RES, "res") ||
+	    !flag_ok(c, FP_GATE, "gate"))
 		return false;
 	if (kc < 0)
 		return fail(c, "conv must be >= 0, not %lld", (long long)kc);
@@ -350,20 +374,8 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 	if (s.bias >= 0 && (!want(c, s.bias, "bias", DT_F32, 1) ||
 	                    !same_dim(c, s.w, 0, s.bias, 0, "bias size")))
 		return false;
-	if (s.ln_g >= 0) {
-		double eps = n->fattr[0];
-		if (last_dim(x) < 0)
-			return fail(c, "normalised dim must be concrete");
-		if (!want(c, s.ln_g, "gamma", DT_F32, 1) ||
-		    !want(c, s.ln_b, "beta", DT_F32, 1) ||
-		    !same_dim(c, s.x, x->rank - 1, s.ln_g, 0, "gamma size") ||
-		    !same_dim(c, s.x, x->rank - 1, s.ln_b, 0, "beta size"))
-			return false;
-		if (!(eps > 0) || !isfinite(eps))
-			return fail(c, "eps must be finite and > 0, not %g", eps);
-	} else if (n->fattr[0] != 0) {
-		return fail(c, "eps without ln");
-	}
+	if (!ln_prologue_ok(c, s.x, s.ln_g, s.ln_b))
+		return false;
 	*out = *x;
 	out->dim[out->rank - 1] = w->dim[0];
 	if (s.conv_w >= 0) {
@@ -390,6 +402,15 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 		            ir_type_str(out, want_s, sizeof want_s),
 		            ir_type_str(&n->src[s.res]->type, buf, sizeof buf));
 	}
+	if (n->iattr[FP_GATE]) {
+		int64_t N = w->dim[0];
+		if (act != FP_ACT_NONE || s.res >= 0)
+			return fail(c, "gate takes neither act nor res");
+		if (N < 0 || N % 3 != 0)
+			return fail(c, "gate needs 3D output channels, not %lld",
+			            (long long)N);
+		out->dim[out->rank - 1] = N / 3 * 2;
+	}
 	return true;
 }
 
@@ -415,27 +436,63 @@ static bool gated_operand(Ctx *c, int i, const char *what, int64_t off,
 static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
 {
 	const Node *n = c->n;
-	const TensorType *v = &n->src[0]->type, *k = &n->src[2]->type;
 	int64_t method = n->iattr[GC_METHOD], D;
+	GcSrc s;
 	char buf[96];
 
 	if (method < 0 || method > 2)
 		return fail(c, "method must be 0, 1 or 2, not %lld",
 		            (long long)method);
-	if (!want(c, 2, "filter", DT_F32, 2) || !want(c, 3, "bias", DT_F32, 1))
+	if (!flag_ok(c, GC_PREGATED, "pregated"))
 		return false;
-	D = k->dim[1];
+	if (!flag_ok(c, GC_GEN, "gen"))
+		return false;
+	int fixed = (n->iattr[GC_PREGATED] ? 3 : 4) + (n->iattr[GC_GEN] ? 3 : 0);
+	if (n->nsrc != fixed && n->nsrc != fixed + 1)
+		return fail(c, "%d operands, but its attributes name %d or %d",
+		            n->nsrc, fixed, fixed + 1);
+	if (n->iattr[GC_GEN] && method != 1)
+		return fail(c, "gen needs method=1 (fft), not %lld",
+		            (long long)method);
+	if (!n->iattr[GC_GEN] && n->fattr[0] != 0)
+		return fail(c, "shift without gen");
+	ir_gc_srcs(n, &s);
+	/* the filter, or the tensor whose rows its rows are (gen) */
+	int kr = s.k >= 0 ? s.k : s.h;
+	const TensorType *v = &n->src[s.v]->type, *k = &n->src[kr]->type;
+	if (!want(c, kr, s.k >= 0 ? "filter" : "h", DT_F32, 2) ||
+	    !want(c, s.bias, "bias", DT_F32, 1))
+		return false;
+	if (s.k >= 0) {
+		D = k->dim[1];
+	} else {
+		if (!want(c, s.w, "w", DT_F32, 2) || !want(c, s.t, "t", DT_F32, 2) ||
+		    !want(c, s.deltas, "deltas", DT_F32, 1) ||
+		    !same_dim(c, s.h, 1, s.w, 1, "E") ||
+		    !same_dim(c, s.h, 0, s.t, 0, "position") ||
+		    !same_dim(c, s.w, 0, s.deltas, 0, "channel"))
+			return false;
+		if (n->src[s.t]->type.dim[1] != 1)
+			return fail(c, "t %%%s must be [X,1]", n->src[s.t]->name);
+		if (!isfinite(n->fattr[0]))
+			return fail(c, "shift must be finite");
+		D = n->src[s.w]->type.dim[0];
+	}
 	if (D < 0)
 		return fail(c, "filter channels must be concrete");
-	if (!same_dim(c, 2, 1, 3, 0, "bias size"))
+	if (!(s.k >= 0 ? same_dim(c, s.k, 1, s.bias, 0, "bias size")
+	               : same_dim(c, s.w, 0, s.bias, 0, "bias size")))
 		return false;
-	if (!gated_operand(c, 0, "v", n->iattr[GC_V_OFF], D) ||
-	    !gated_operand(c, 1, "gate", n->iattr[GC_G_OFF], D))
+	if (!gated_operand(c, s.v, "v", n->iattr[GC_V_OFF], D))
 		return false;
-	if (n->nsrc == 5 &&
-	    !gated_operand(c, 4, "post", n->iattr[GC_POST_OFF], D))
+	if (s.g >= 0 && !gated_operand(c, s.g, "gate", n->iattr[GC_G_OFF], D))
 		return false;
-	if (n->nsrc == 4 && n->iattr[GC_POST_OFF] != 0)
+	if (s.g < 0 && n->iattr[GC_G_OFF] != 0)
+		return fail(c, "g_off without a gate");
+	if (s.post >= 0 &&
+	    !gated_operand(c, s.post, "post", n->iattr[GC_POST_OFF], D))
+		return false;
+	if (s.post < 0 && n->iattr[GC_POST_OFF] != 0)
 		return fail(c, "post_off without post");
 	/* the filter has L rows, or a fixed number that any L fits in */
 	int64_t rows = k->dim[0], len = v->dim[1];
@@ -443,9 +500,57 @@ static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
 	    !(rows >= 0 && (len == DIM_L ? rows >= max_len
 	                                 : len >= 0 && rows >= len)))
 		return fail(c, "filter %%%s: %s has too few rows for L (max_len "
-		            "%lld)", n->src[2]->name,
+		            "%lld)", n->src[kr]->name,
 		            ir_type_str(k, buf, sizeof buf), (long long)max_len);
 	*out = (TensorType){DT_F32, 3, {v->dim[0], v->dim[1], D}};
+	return true;
+}
+
+/* fused_mlp: two linears with the layernorm prologue, the activation
+ * between them and the residual after. */
+static bool infer_fused_mlp(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+	int64_t act = n->iattr[FM_ACT];
+	FmSrc s;
+	char buf[96];
+
+	if (!flag_ok(c, FM_BIAS, "bias") || !flag_ok(c, FM_LN, "ln") ||
+	    !flag_ok(c, FM_BIAS2, "bias2") || !flag_ok(c, FM_RES, "res"))
+		return false;
+	if (act < 0 || act >= FP_ACT_COUNT)
+		return fail(c, "act must be 0 to %d, not %lld", FP_ACT_COUNT - 1,
+		            (long long)act);
+	ir_fm_srcs(n, &s);
+	if (n->nsrc != s.nsrc)
+		return fail(c, "%d operands, but its attributes name %d",
+		            n->nsrc, s.nsrc);
+	const TensorType *x = &n->src[s.x]->type;
+	if (!want(c, s.x, "input", DT_F32, RANK_GE1) ||
+	    !want(c, s.w1, "weight", DT_F32, 2) ||
+	    !want(c, s.w2, "weight", DT_F32, 2) ||
+	    !same_dim(c, s.x, x->rank - 1, s.w1, 1, "K") ||
+	    !same_dim(c, s.w1, 0, s.w2, 1, "hidden"))
+		return false;
+	if (n->src[s.w1]->type.dim[0] < 0 || n->src[s.w2]->type.dim[0] < 0)
+		return fail(c, "weights must have concrete dims");
+	if (s.b1 >= 0 && (!want(c, s.b1, "bias", DT_F32, 1) ||
+	                  !same_dim(c, s.w1, 0, s.b1, 0, "bias size")))
+		return false;
+	if (s.b2 >= 0 && (!want(c, s.b2, "bias", DT_F32, 1) ||
+	                  !same_dim(c, s.w2, 0, s.b2, 0, "bias2 size")))
+		return false;
+	if (!ln_prologue_ok(c, s.x, s.ln_g, s.ln_b))
+		return false;
+	*out = *x;
+	out->dim[out->rank - 1] = n->src[s.w2]->type.dim[0];
+	if (s.res >= 0 && !ir_type_eq(&n->src[s.res]->type, out)) {
+		char want_s[96];
+		return fail(c, "residual %%%s must be %s, not %s",
+		            n->src[s.res]->name,
+		            ir_type_str(out, want_s, sizeof want_s),
+		            ir_type_str(&n->src[s.res]->type, buf, sizeof buf));
+	}
 	return true;
 }
 
@@ -508,6 +613,9 @@ bool ir_infer(Graph *g, Node *n, Diag *d)
 		break;
 	case OP_GATED_CONV:
 		ok = infer_gated_conv(&c, g->max_len, &t);
+		break;
+	case OP_FUSED_MLP:
+		ok = infer_fused_mlp(&c, &t);
 		break;
 	case OP_COUNT:
 		hy_die("bad op");

@@ -206,32 +206,44 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 	ir_fp_srcs(n, &fs);
 	const Val *x = &in->v[n->src[fs.x]->id], *w = &in->v[n->src[fs.w]->id];
 	int64_t K = last(x), N = w->dim[0];
-	size_t rows = o->n / (size_t)N;
+	size_t rows = x->n / (size_t)K, ny = rows * (size_t)N;
+	bool gate = n->iattr[FP_GATE] != 0;
 	const double *xin = x->x;
+	/* y: the projection, o itself unless the gate narrows it after */
+	double *t = arena_try_alloc(in->a, (x->n + 2 * ny) * sizeof(double) + 1);
+	double *y = gate ? t + x->n + ny : o->x;
 #define SRC(i) ((i) >= 0 ? in->v[n->src[i]->id].x : NULL)
 
+	if (!t) {
+		diag_error(in->d, "node %%%s: out of memory", n->name);
+		return false;
+	}
 	if (fs.ln_g >= 0) {
-		double *t = arena_try_alloc(in->a, x->n * sizeof(double) + 1);
-		if (!t) {
-			diag_error(in->d, "node %%%s: out of memory", n->name);
-			return false;
-		}
 		ln_rows(t, x->x, rows, K, SRC(fs.ln_g), SRC(fs.ln_b), n->fattr[0]);
 		xin = t;
 	}
-	linear_rows(o->x, xin, rows, K, N, w->x, SRC(fs.bias));
+	linear_rows(y, xin, rows, K, N, w->x, SRC(fs.bias));
 	if (fs.conv_w >= 0) {
-		double *t = arena_try_alloc(in->a, o->n * sizeof(double) + 1);
-		if (!t) {
-			diag_error(in->d, "node %%%s: out of memory", n->name);
-			return false;
-		}
-		memcpy(t, o->x, o->n * sizeof(double));
-		dwconv_blc(o->x, t, o->dim[0], o->dim[1], N, SRC(fs.conv_w),
+		double *pre = t + x->n;
+		memcpy(pre, y, ny * sizeof(double));
+		dwconv_blc(y, pre, o->dim[0], o->dim[1], N, SRC(fs.conv_w),
 		           n->iattr[FP_CONV], SRC(fs.conv_b));
 	}
 	const double *res = SRC(fs.res);
 #undef SRC
+	if (gate) {
+		/* [post | gate | value] -> [post | gate * value] */
+		int64_t D = N / 3;
+		for (size_t r = 0; r < rows; r++) {
+			const double *yr = y + r * (size_t)N;
+			double *z = o->x + r * (size_t)(2 * D);
+			for (int64_t c = 0; c < D; c++) {
+				z[c] = yr[c];
+				z[D + c] = yr[D + c] * yr[2 * D + c];
+			}
+		}
+		return true;
+	}
 	for (size_t i = 0; i < o->n; i++) {
 		o->x[i] = act((FpAct)n->iattr[FP_ACT], o->x[i]);
 		if (res)
@@ -240,12 +252,52 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 	return true;
 }
 
-/* gated_conv: u = v * g on channel windows, y = (u * k + u bias) * post. */
+/* fused_mlp: layernorm, linear, act, linear, residual, each by the
+ * primitive op's definition. */
+static bool fused_mlp(Interp *in, const Node *n, const Val *o)
+{
+	FmSrc fs;
+	ir_fm_srcs(n, &fs);
+	const Val *x = &in->v[n->src[fs.x]->id];
+	const Val *w1 = &in->v[n->src[fs.w1]->id], *w2 = &in->v[n->src[fs.w2]->id];
+	int64_t K = last(x), H = w1->dim[0], N = w2->dim[0];
+	size_t rows = o->n / (size_t)N;
+	const double *xin = x->x;
+#define SRC(i) ((i) >= 0 ? in->v[n->src[i]->id].x : NULL)
+	double *h = arena_try_alloc(in->a, rows * (size_t)H * sizeof(double) +
+	                                       x->n * sizeof(double) + 1);
+	if (!h) {
+		diag_error(in->d, "node %%%s: out of memory", n->name);
+		return false;
+	}
+	if (fs.ln_g >= 0) {
+		double *t = h + rows * (size_t)H;
+		ln_rows(t, x->x, rows, K, SRC(fs.ln_g), SRC(fs.ln_b), n->fattr[0]);
+		xin = t;
+	}
+	linear_rows(h, xin, rows, K, H, w1->x, SRC(fs.b1));
+	for (size_t i = 0; i < rows * (size_t)H; i++)
+		h[i] = act((FpAct)n->iattr[FM_ACT], h[i]);
+	linear_rows(o->x, h, rows, H, N, w2->x, SRC(fs.b2));
+	const double *res = SRC(fs.res);
+#undef SRC
+	if (res)
+		for (size_t i = 0; i < o->n; i++)
+			o->x[i] += res[i];
+	return true;
+}
+
+/* gated_conv: u = v * g on channel windows (u = v when pregated),
+ * y = (u * k + u bias) * post. */
 static bool gated_conv(Interp *in, const Node *n, const Val *o)
 {
-	const Val *v = &in->v[n->src[0]->id], *g = &in->v[n->src[1]->id];
-	const Val *k = &in->v[n->src[2]->id], *bias = &in->v[n->src[3]->id];
-	const Val *p = n->nsrc > 4 ? &in->v[n->src[4]->id] : NULL;
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	const Val *v = &in->v[n->src[gs.v]->id];
+	const Val *g = gs.g >= 0 ? &in->v[n->src[gs.g]->id] : NULL;
+	const Val *bias = &in->v[n->src[gs.bias]->id];
+	const Val *k = &in->v[n->src[gs.k >= 0 ? gs.k : gs.h]->id];
+	const Val *p = gs.post >= 0 ? &in->v[n->src[gs.post]->id] : NULL;
 	int64_t Bn = o->dim[0], Ln = o->dim[1], D = o->dim[2];
 	int64_t voff = n->iattr[GC_V_OFF], goff = n->iattr[GC_G_OFF];
 	int64_t poff = n->iattr[GC_POST_OFF];
@@ -257,15 +309,29 @@ static bool gated_conv(Interp *in, const Node *n, const Val *o)
 		return false;
 	}
 	double *u = arena_try_alloc(in->a, o->n * sizeof(double) + 1);
-	if (!u) {
+	double *kg = gs.k < 0 ? arena_try_alloc(in->a, (size_t)Ln * (size_t)D *
+	                                                   sizeof(double) + 1)
+	                      : NULL;
+	if (!u || (gs.k < 0 && !kg)) {
 		diag_error(in->d, "node %%%s: out of memory", n->name);
 		return false;
+	}
+	const double *kx = k->x;
+	if (kg) { /* the filter's last layer, as linear and expmod have it */
+		const Val *h = k, *w = &in->v[n->src[gs.w]->id];
+		const double *tp = in->v[n->src[gs.t]->id].x;
+		const double *dl = in->v[n->src[gs.deltas]->id].x;
+		linear_rows(kg, h->x, (size_t)Ln, h->dim[1], D, w->x, NULL);
+		for (int64_t t = 0; t < Ln; t++)
+			for (int64_t c = 0; c < D; c++)
+				kg[t * D + c] *= exp(-tp[t] * fabs(dl[c])) + n->fattr[0];
+		kx = kg;
 	}
 	for (int64_t r = 0; r < Bn * Ln; r++)
 		for (int64_t c = 0; c < D; c++)
 			u[r * D + c] = v->x[r * v->dim[2] + voff + c] *
-			               g->x[r * g->dim[2] + goff + c];
-	causal_conv(o->x, u, k->x, Bn, Ln, D);
+			               (g ? g->x[r * g->dim[2] + goff + c] : 1.0);
+	causal_conv(o->x, u, kx, Bn, Ln, D);
 	for (int64_t r = 0; r < Bn * Ln; r++)
 		for (int64_t c = 0; c < D; c++) {
 			double *y = &o->x[r * D + c];
@@ -388,6 +454,8 @@ static bool eval(Interp *in, const Node *n)
 		return fused_proj(in, n, o);
 	case OP_GATED_CONV:
 		return gated_conv(in, n, o);
+	case OP_FUSED_MLP:
+		return fused_mlp(in, n, o);
 	case OP_COUNT:
 		hy_die("bad op");
 	}

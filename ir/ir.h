@@ -21,7 +21,7 @@
 enum {
 	IR_MAX_RANK = 4,
 	IR_MAX_SRC = 8,
-	IR_MAX_IATTR = 6,
+	IR_MAX_IATTR = 7,
 	IR_MAX_FATTR = 2,
 };
 
@@ -113,7 +113,7 @@ Node *ir_add(Graph *g, OpKind op, const char *name, int nsrc, Node **src);
 void ir_add_output(Graph *g, const char *name, Node *n);
 Node *ir_find(const Graph *g, const char *name);
 
-/* ---- fused ops (ops.def: fused_proj, gated_conv; ir/fused.c) ---------- */
+/* ---- fused ops (ops.def: fused_proj, gated_conv, fused_mlp; ir/fused.c) */
 
 /* fused_proj's `act` codes. */
 typedef enum {
@@ -126,8 +126,9 @@ typedef enum {
 
 /* Attribute slots; ORDER: the attr lists of fused_proj and gated_conv in
  * ops.def. */
-enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES };
-enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF };
+enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
+enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
+enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
 
 /* Where each source of a fused_proj sits (-1 when its attrs leave it
  * out), and how many sources the attrs imply. */
@@ -137,6 +138,22 @@ typedef struct FpSrc {
 } FpSrc;
 
 void ir_fp_srcs(const Node *n, FpSrc *s);
+
+/* The same for gated_conv (g is -1 when pregated; k is -1 and h, w, t,
+ * deltas are there when gen) and fused_mlp. */
+typedef struct GcSrc {
+	int v, g, k, h, w, t, deltas, bias, post; /* k, or h..deltas (gen) */
+	int nsrc;
+} GcSrc;
+
+void ir_gc_srcs(const Node *n, GcSrc *s);
+
+typedef struct FmSrc {
+	int x, w1, b1, ln_g, ln_b, w2, b2, res;
+	int nsrc;
+} FmSrc;
+
+void ir_fm_srcs(const Node *n, FmSrc *s);
 /* The fused_proj act code of a unary activation op, FP_ACT_NONE if none. */
 FpAct ir_fp_act_of(OpKind op);
 

@@ -14,6 +14,8 @@
  * (1 = FFT, 2 = direct); both kernels compute the same function, which
  * the tests check, so the choice only moves time. A graph with no
  * compiled length keeps method 0 (chosen at run time by length).
+ * PassOptions.conv (--conv=fft|direct) overrides the model for every
+ * convolution that is still method 0.
  */
 #include "passes.h"
 
@@ -36,13 +38,18 @@ double pass_conv_cost(int method, int64_t L, int64_t C)
 bool pass_convsel(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	*changed = false;
-	if (g->max_len <= 0)
+	if (g->max_len <= 0 && o->conv == CONV_AUTO)
 		return true;
 	for (int i = 0; i < g->nnodes; i++) {
 		Node *n = g->nodes[i];
 		if (n->op != OP_LONGCONV || n->iattr[0] != CONV_AUTO)
 			continue;
 		int64_t C = n->type.dim[2];
+		if (o->conv != CONV_AUTO) {
+			n->iattr[0] = o->conv;
+			*changed = true;
+			continue;
+		}
 		n->iattr[0] = pass_conv_cost(CONV_DIRECT, g->max_len, C) <=
 		                      pass_conv_cost(CONV_FFT, g->max_len, C)
 		                  ? CONV_DIRECT

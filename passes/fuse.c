@@ -1,14 +1,22 @@
 /*
  * fuse.c - operator fusion: rewrite the primitive ops of a lowered Hyena
  * block into the fused ops of ops.def, so that a block of order 2 runs as
- * five kernels instead of about sixteen:
+ * four kernels instead of about sixteen:
  *
- *   layernorm -> linear -> dwconv           fused_proj {ln=1, conv=K}
- *   mul (gate) -> longconv, mul (skip),
- *     add -> mul (output gate)              gated_conv (slices absorbed)
+ *   layernorm -> linear -> dwconv,
+ *     mul (gate)                            fused_proj {ln=1, conv=K, gate=1}
+ *   longconv, mul (skip), add,
+ *     mul (output gate)                     gated_conv {pregated=1}
  *   linear -> add (residual)                fused_proj {res=1}
- *   layernorm -> linear -> gelu_tanh        fused_proj {ln=1, act=1}
- *   linear -> add (residual)                fused_proj {res=1}
+ *   layernorm -> linear -> gelu_tanh
+ *     -> linear -> add (residual)           fused_mlp {ln=1, act=1, res=1}
+ *
+ * in three rounds: the anchors (longconv, linear) first, then the gate of
+ * an order-2 step into its projection (try_gate), the two projections of
+ * the MLP into one (try_mlp) and, for filters made at run time and
+ * convolved through the FFT, the filter's last layer into the
+ * convolution (try_gen). The last three are what keep a long sequence's
+ * [L, 3D], [L, d_inner] and [L, D] filter tensors from ever being whole.
  *
  * Both patterns are matched from their anchor op (linear, longconv) and
  * grow only through values that have exactly one user and are not graph
@@ -159,13 +167,17 @@ static Node *window(Node *x, int64_t *off)
 	return x;
 }
 
-/* A filter [L,D], or the fixed-length tensor it is a prefix of. */
+/* A filter [L,D], or the fixed-length tensor it is a prefix of, or the
+ * tensor that a slice of all its channels copies. */
 static Node *filter(Node *k)
 {
 	if (k->op == OP_SLICE && k->iattr[0] == 0 && k->iattr[1] == 0 &&
 	    k->iattr[2] == DIM_L && k->src[0]->type.rank == 2 &&
 	    k->src[0]->type.dim[0] >= 0)
 		return k->src[0];
+	if (k->op == OP_SLICE && k->iattr[0] == 1 && k->iattr[1] == 0 &&
+	    ir_type_eq(&k->type, &k->src[0]->type))
+		return filter(k->src[0]);
 	return k;
 }
 
@@ -223,6 +235,122 @@ static bool try_gated(Fuse *f, Node *lc)
 	return true;
 }
 
+/* ---- the gate into the projection -------------------------------------
+ *
+ *   z = fused_proj{conv}[..., 3D]; gated_conv(v = z[D or 2D], g = z[2D or
+ *   D], post = z[0])
+ * becomes z = fused_proj{conv, gate}[..., 2D] = [post | g * v] and a
+ * pregated gated_conv reading z[D:] and z[0:], so the projection's three
+ * D-wide outputs are stored as two. */
+static bool try_gate(Fuse *f, Node *gc)
+{
+	Node *z = gc->src[0];
+	int64_t D = gc->type.dim[2], voff = gc->iattr[GC_V_OFF];
+	int64_t goff = gc->iattr[GC_G_OFF];
+
+	if (gc->iattr[GC_PREGATED] || gc->nsrc != 5 || gc->src[1] != z ||
+	    gc->src[4] != z || gc->iattr[GC_POST_OFF] != 0)
+		return false;
+	if (z->op != OP_FUSED_PROJ || !z->iattr[FP_CONV] || z->iattr[FP_ACT] ||
+	    z->iattr[FP_RES] || z->iattr[FP_GATE] || f->out[z->id] ||
+	    f->uses[z->id] != 3 || z->type.dim[2] != 3 * D)
+		return false;
+	if (!((voff == D && goff == 2 * D) || (voff == 2 * D && goff == D)))
+		return false;
+	Node *src[4] = {z, gc->src[2], gc->src[3], z};
+	int64_t method = gc->iattr[GC_METHOD];
+	rewrite(gc, OP_GATED_CONV, 4, src);
+	gc->iattr[GC_METHOD] = method;
+	gc->iattr[GC_V_OFF] = D;
+	gc->iattr[GC_PREGATED] = 1;
+	z->iattr[FP_GATE] = 1;
+	z->type.dim[2] = 2 * D;
+	return true;
+}
+
+/* ---- the filter's last layer into the convolution ---------------------
+ *
+ *   k = expmod(linear(h, w), t, deltas); gated_conv{method=fft}(.., k, ..)
+ * becomes gated_conv{gen=1}(.., h, w, t, deltas, ..): each channel
+ * block's filter is made where the FFT needs it, and the [L, D] filter
+ * (a gigabyte a layer at a million positions) is never stored. */
+static bool try_gen(Fuse *f, Node *gc)
+{
+	GcSrc gs;
+	Node *src[IR_MAX_SRC];
+	int n = 0;
+
+	if (gc->iattr[GC_GEN] || gc->iattr[GC_METHOD] != 1)
+		return false;
+	ir_gc_srcs(gc, &gs);
+	Node *em = gc->src[gs.k];
+	if (em->op != OP_EXPMOD || sole_user(f, em) != gc)
+		return false;
+	Node *lin = em->src[0];
+	if (lin->op != OP_LINEAR || lin->nsrc != 2 || sole_user(f, lin) != em)
+		return false;
+	for (int i = 0; i < gc->nsrc; i++) {
+		if (i != gs.k) {
+			src[n++] = gc->src[i];
+			continue;
+		}
+		src[n++] = lin->src[0];
+		src[n++] = lin->src[1];
+		src[n++] = em->src[1];
+		src[n++] = em->src[2];
+	}
+	double shift = em->fattr[0];
+	memcpy(gc->src, src, sizeof src);
+	gc->nsrc = n;
+	gc->iattr[GC_GEN] = 1;
+	gc->fattr[0] = shift;
+	return true;
+}
+
+/* ---- fused_mlp --------------------------------------------------------
+ *
+ *   h = fused_proj{ln?, act}(x); y = fused_proj{res?}(h)
+ * where h has no other user: one kernel, h made and used a tile at a
+ * time. */
+static bool try_mlp(Fuse *f, Node *p2)
+{
+	Node *h = p2->src[0], *src[IR_MAX_SRC];
+	int n = 0;
+
+	if (p2->op != OP_FUSED_PROJ || p2->iattr[FP_LN] || p2->iattr[FP_CONV] ||
+	    p2->iattr[FP_ACT] || p2->iattr[FP_GATE])
+		return false;
+	if (h->op != OP_FUSED_PROJ || h->iattr[FP_CONV] || h->iattr[FP_RES] ||
+	    h->iattr[FP_GATE] || !h->iattr[FP_ACT] || sole_user(f, h) != p2)
+		return false;
+	FpSrc a, b;
+	ir_fp_srcs(h, &a);
+	ir_fp_srcs(p2, &b);
+	src[n++] = h->src[a.x];
+	src[n++] = h->src[a.w];
+	if (a.bias >= 0)
+		src[n++] = h->src[a.bias];
+	if (a.ln_g >= 0) {
+		src[n++] = h->src[a.ln_g];
+		src[n++] = h->src[a.ln_b];
+	}
+	src[n++] = p2->src[b.w];
+	if (b.bias >= 0)
+		src[n++] = p2->src[b.bias];
+	if (b.res >= 0)
+		src[n++] = p2->src[b.res];
+	int64_t act = h->iattr[FP_ACT], ln = h->iattr[FP_LN];
+	double eps = h->fattr[0];
+	rewrite(p2, OP_FUSED_MLP, n, src);
+	p2->iattr[FM_BIAS] = a.bias >= 0;
+	p2->iattr[FM_LN] = ln;
+	p2->iattr[FM_ACT] = act;
+	p2->iattr[FM_BIAS2] = b.bias >= 0;
+	p2->iattr[FM_RES] = b.res >= 0;
+	p2->fattr[0] = eps;
+	return true;
+}
+
 bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	Arena *a = g->arena;
@@ -245,6 +373,15 @@ bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		for (int i = 0; i < g->nnodes && !hit; i++)
 			if (g->nodes[i]->op == OP_LINEAR)
 				hit = try_proj(&f, g->nodes[i]);
+		/* then the fused ops into each other */
+		for (int i = 0; i < g->nnodes && !hit; i++)
+			if (g->nodes[i]->op == OP_GATED_CONV)
+				hit = try_gate(&f, g->nodes[i]);
+		for (int i = 0; i < g->nnodes && !hit; i++)
+			hit = try_mlp(&f, g->nodes[i]);
+		for (int i = 0; i < g->nnodes && !hit; i++)
+			if (g->nodes[i]->op == OP_GATED_CONV)
+				hit = try_gen(&f, g->nodes[i]);
 		if (!hit)
 			break;
 		*changed = true;

@@ -15,6 +15,9 @@
 typedef struct PassOptions {
 	bool fuse;           /* false for -O0 / --no-fuse */
 	int64_t fold_limit;  /* bytes of folded filters allowed; < 0: never */
+	int conv;            /* CONV_AUTO: convsel's cost model picks each long
+	                      * convolution's method; CONV_FFT / CONV_DIRECT:
+	                      * all of them (--conv=) */
 	const char *print_after; /* a pass name, "all", or NULL */
 	FILE *print_to;
 } PassOptions;

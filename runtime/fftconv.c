@@ -394,13 +394,13 @@ static void hyena_conv(float *y, const float *v, int64_t vs, const float *g,
 		else
 			filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
 		for (int64_t b = 0; b < B; b++) {
-			const float *vb = v + b * L * vs + c0, *gb = g + b * L * gs + c0;
+			const float *vb = v + b * L * vs + c0, *gb = g ? g + b * L * gs + c0 : NULL;
 			const float *pb = post ? post + b * L * ps + c0 : NULL;
 			float *yb = y + b * L * C + c0;
 
 			for (int64_t t = 0; t < L; t++)
 				for (int64_t j = 0; j < cb; j++)
-					x[j * N + t] = vb[t * vs + j] * gb[t * gs + j];
+					x[j * N + t] = gb ? vb[t * vs + j] * gb[t * gs + j] : vb[t * vs + j];
 			for (int64_t j = 0; j < cb; j++)
 				memset(x + j * N + L, 0, sizeof(float) * (size_t)(N - L));
 			fftwf_execute_dft_r2c(p->fwd, x, uf);
@@ -413,7 +413,7 @@ static void hyena_conv(float *y, const float *v, int64_t vs, const float *g,
 			fftwf_execute_dft_c2r(p->inv, uf, x);
 			for (int64_t t = 0; t < L; t++)
 				for (int64_t j = 0; j < cb; j++) {
-					float u = vb[t * vs + j] * gb[t * gs + j];
+					float u = gb ? vb[t * vs + j] * gb[t * gs + j] : vb[t * vs + j];
 					float skip = u * bias[c0 + j];
 					float r = x[j * N + t] + skip;
 					if (pb)

@@ -8,12 +8,16 @@
  *   hyenac_model_name              NUL-terminated model name
  *   hyenac_scratch_bytes(B, L)     activation memory one forward needs
  *   hyenac_run(weights, tokens, B, L, outputs, scratch)
+ *   hyenac_run_pooled(weights, tokens, B, L, mean, last, scratch)
  *       tokens int32 [B, L] (checked by the caller: ids < vocab_size,
  *       1 <= L <= max_len); weights is the packed weight blob (float32,
  *       each tensor at the offset the compiler assigned, 64-byte aligned);
  *       outputs[i] receives graph output i (0 = hidden [B, L, d_model],
  *       1 = logits [B, L, vocab] when the model has a head); scratch holds
- *       hyenac_scratch_bytes(B, L) bytes, 64-byte aligned.
+ *       hyenac_scratch_bytes(B, L) bytes, 64-byte aligned. outputs[i] may
+ *       be NULL: that output is not computed (logits without hidden run
+ *       the final norm fused into the head, a row at a time, so the
+ *       hidden states are never stored).
  *
  * Generated code calls back into the runtime for the FFT long convolution
  * (hyrt_longconv_fft) and libm.
@@ -55,6 +59,12 @@ extern const char hyenac_model_name[];
 size_t hyenac_scratch_bytes(int64_t B, int64_t L);
 void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
                 int64_t L, float *const *outputs, void *scratch);
+/* The forward with the hidden states pooled over positions: mean and
+ * last are [B, d_model] (either may be NULL), made from the final norm's
+ * input a row at a time. Returns 0 (and pools nothing) for a model that
+ * does not end in a layernorm. */
+int hyenac_run_pooled(const float *weights, const int32_t *tokens, int64_t B,
+                      int64_t L, float *mean, float *last, void *scratch);
 
 /* y[b,t,c] = sum_{s<=t} k[t-s,c] u[b,s,c], through FFTW (size >= 2L,
  * zero padded, exact like the reference's rfft/irfft). u and y are
@@ -83,6 +93,13 @@ void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
                                const float *g, int64_t gs, const float *k,
                                const float *bias, const float *post,
                                int64_t ps, int64_t B, int64_t L, int64_t C);
+
+/* TEMP (pool branch brings the real one) */
+typedef void (*HyrtFilterGen)(void *ctx, int64_t c0, int64_t cb, int64_t L, float *dst, int64_t ld);
+void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs, const float *g, int64_t gs, HyrtFilterGen gen, void *gen_ctx, const float *bias, const float *post, int64_t ps, int64_t B, int64_t L, int64_t C);
+void hyrt_set_threads(int n);
+void hyrt_parallel_for(void (*fn)(void *ctx, int64_t lo, int64_t hi),
+                       void *ctx, int64_t n, int64_t grain);
 
 /* The same convolution by the definition, accumulated in double: slow,
  * exact to float rounding; the reference that tests hold the FFT to. */

@@ -61,6 +61,36 @@ static double max_err(const char *got_path, const char *want_path,
 	return e;
 }
 
+/* Max abs error of a pooled [B, C] array against the mean (last false)
+ * or the last row (last true) of a [B, L, C] reference. */
+static double pooled_err(const char *got_path, const char *want_path,
+                         bool last)
+{
+	Diag d;
+	NpyArray got, want;
+	diag_init(&d);
+	ck_assert_msg(npy_load(got_path, &got, &d), "%s", d.msg);
+	ck_assert_msg(npy_load(want_path, &want, &d), "%s", d.msg);
+	ck_assert_int_eq(got.rank, 2);
+	ck_assert_int_eq(got.dim[0], want.dim[0]);
+	ck_assert_int_eq(got.dim[1], want.dim[2]);
+	int64_t L = want.dim[1], C = want.dim[2];
+	const float *w = want.data;
+	double e = 0;
+	for (int64_t b = 0; b < got.dim[0]; b++)
+		for (int64_t c = 0; c < C; c++) {
+			double ref = 0;
+			for (int64_t t = last ? L - 1 : 0; t < L; t++)
+				ref += w[(b * L + t) * C + c];
+			ref /= last ? 1 : (double)L;
+			double x = fabs(((float *)got.data)[b * C + c] - ref);
+			e = isnan(x) ? INFINITY : (x > e ? x : e);
+		}
+	npy_free(&got);
+	npy_free(&want);
+	return e;
+}
+
 static void golden(const char *name)
 {
 	RunResult r;
@@ -79,6 +109,19 @@ static void golden(const char *name)
 	printf("%s compiled: max abs error hidden %.3g logits %.3g\n", name, eh,
 	       eg);
 	ck_assert_msg(eh <= TOL && eg <= TOL, "%s: %g %g", name, eh, eg);
+	/* pooled without the [B, L, d] tensor: the mean and the last row */
+	const char *pm = tu_path(tu_tmpdir(), "pm.npy");
+	const char *pl = tu_path(tu_tmpdir(), "pl.npy");
+	ok_run(&r, exe, (const char *[]){"embed", "--tokens",
+	                                 tu_golden(name, "tokens.npy"), "-o", pm,
+	                                 "--pool", "mean", NULL});
+	ok_run(&r, exe, (const char *[]){"embed", "--tokens",
+	                                 tu_golden(name, "tokens.npy"), "-o", pl,
+	                                 "--pool", "last", NULL});
+	double em = pooled_err(pm, tu_golden(name, "hidden.npy"), false);
+	double el = pooled_err(pl, tu_golden(name, "hidden.npy"), true);
+	printf("%s pooled: max abs error mean %.3g last %.3g\n", name, em, el);
+	ck_assert_msg(em <= TOL && el <= TOL, "%s pooled: %g %g", name, em, el);
 }
 
 START_TEST(golden_tiny_1k)

@@ -78,6 +78,15 @@ static int count_op(const Graph *g, OpKind op)
 	return k;
 }
 
+/* Nodes of op whose int attribute slot is set. */
+static int count_attr(const Graph *g, OpKind op, int slot)
+{
+	int k = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		k += g->nodes[i]->op == op && g->nodes[i]->iattr[slot] != 0;
+	return k;
+}
+
 static size_t out_numel(const Graph *g, int i, int64_t B, int64_t L)
 {
 	size_t n;
@@ -173,8 +182,10 @@ static Model *load_perturbed(Arena *a, const char *path, double scale)
 }
 
 /* Lower m and run the pipeline, fused or not, folding the filters or
- * (fold false) leaving them as run-time code. */
-static Graph *build_with(Arena *a, const Model *m, bool fuse, bool fold)
+ * (fold false) leaving them as run-time code, with every long convolution
+ * through the FFT when fft is set. */
+static Graph *build_conv(Arena *a, const Model *m, bool fuse, bool fold,
+                         bool fft)
 {
 	Diag d;
 	PassOptions o;
@@ -185,8 +196,15 @@ static Graph *build_with(Arena *a, const Model *m, bool fuse, bool fold)
 	o.fuse = fuse;
 	if (!fold)
 		o.fold_limit = -1;
+	if (fft)
+		o.conv = CONV_FFT;
 	ck_assert_msg(pass_pipeline(g, &o, &d), "%s", d.msg);
 	return g;
+}
+
+static Graph *build_with(Arena *a, const Model *m, bool fuse, bool fold)
+{
+	return build_conv(a, m, fuse, fold, false);
 }
 
 static Graph *build(Arena *a, const Model *m, bool fuse)
@@ -246,10 +264,19 @@ static void random_model(const char *yaml)
 	Model *m = load_perturbed(a, path, 0.1);
 	Graph *gu = build(a, m, false), *gf = build(a, m, true);
 	Graph *gr = build_with(a, m, true, false); /* filters at run time */
-	int64_t vocab = m->spec.vocab_size;
+	/* run-time filters through the FFT: made per channel block */
+	Graph *gg = build_conv(a, m, true, false, true);
+	int64_t vocab = m->spec.vocab_size, nl = m->spec.n_layer;
+	int gated = (m->spec.order == 2) * (int)nl; /* try_gate's pattern */
 
 	ck_assert_int_eq(count_op(gu, OP_FUSED_PROJ), 0);
-	ck_assert_int_eq(count_op(gf, OP_FUSED_PROJ), 4 * m->spec.n_layer);
+	ck_assert_int_eq(count_op(gf, OP_FUSED_PROJ), 2 * nl);
+	ck_assert_int_eq(count_op(gf, OP_FUSED_MLP), nl);
+	ck_assert_int_eq(count_attr(gf, OP_FUSED_PROJ, FP_GATE), gated);
+	ck_assert_int_eq(count_attr(gf, OP_GATED_CONV, GC_PREGATED), gated);
+	ck_assert_int_eq(count_attr(gr, OP_GATED_CONV, GC_GEN), 0);
+	/* order > 2 shares one filter tensor between its steps: not fused */
+	ck_assert_int_eq(count_attr(gg, OP_GATED_CONV, GC_GEN), gated);
 	ck_assert_int_eq(count_op(gf, OP_GATED_CONV),
 	                 (m->spec.order - 1) * m->spec.n_layer);
 	ck_assert_int_eq(count_op(gr, OP_GATED_CONV),
@@ -261,22 +288,26 @@ static void random_model(const char *yaml)
 	for (int s = 0; s < NSHAPES; s++) {
 		int64_t B = shapes[s].B, L = shapes[s].L;
 		int32_t *tok = tokens(B * L, vocab, (uint64_t)L);
-		float *ru[MAXOUT], *rf[MAXOUT], *rr[MAXOUT];
+		float *ru[MAXOUT], *rf[MAXOUT], *rr[MAXOUT], *rg[MAXOUT];
 		interp(gu, tok, B, L, ru);
 		interp(gf, tok, B, L, rf);
 		interp(gr, tok, B, L, rr);
+		interp(gg, tok, B, L, rg);
 		for (int i = 0; i < gu->noutputs; i++) {
 			size_t n = out_numel(gu, i, B, L);
 			double e = max_abs_diff(rf[i], ru[i], n);
 			double er = max_abs_diff(rr[i], ru[i], n);
-			ck_assert_msg(e <= 1e-6 && er <= 1e-5, "%s %s B=%lld L=%lld: "
-			              "fused vs unfused (interpreter) %g, unfolded %g",
+			double eg = max_abs_diff(rg[i], ru[i], n);
+			ck_assert_msg(e <= 1e-6 && er <= 1e-5 && eg <= 1e-5,
+			              "%s %s B=%lld L=%lld: fused vs unfused "
+			              "(interpreter) %g, unfolded %g, generated %g",
 			              gu->name, gu->outputs[i].name, (long long)B,
-			              (long long)L, e, er);
+			              (long long)L, e, er, eg);
 		}
 		free_outs(gu, ru);
 		free_outs(gf, rf);
 		free_outs(gr, rr);
+		free_outs(gg, rg);
 		free(tok);
 	}
 
@@ -289,6 +320,8 @@ static void random_model(const char *yaml)
 	}
 	check_jit(gr, a, CG_CONV_AUTO, "fused unfolded", shapes, NSHAPES, vocab,
 	          1e-9);
+	check_jit(gg, a, CG_CONV_FFT, "fused generated filters", shapes, NSHAPES,
+	          vocab, 1e-9);
 	/* method 0: the choice by length at run time (direct below 64) */
 	for (int i = 0; i < gf->nnodes; i++)
 		if (gf->nodes[i]->op == OP_GATED_CONV)

@@ -8,6 +8,7 @@
  * for activations and outputs, writing .npy results, and timing.
  *
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
+ *               [--pool mean|last]        or [B, d_model], pooled
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
  *   NAME embed  --fasta F.fa -o X.npy ...   rows per FASTA window (rt_fasta.c)
  *   NAME score  --fasta F.fa -o S.tsv ...   log-likelihoods per window
@@ -21,9 +22,10 @@
  * against the vocabulary and the compiled length before the generated
  * code sees them, and sizes are multiplied with overflow checks.
  *
- * --threads T (default: every online core) splits a batch's rows over T
- * threads for embed, logits and bench (a batch of one row runs on one);
- * the FASTA commands run T batches of windows at once.
+ * --threads T (default: every online core) sizes the runtime's thread
+ * pool for embed, logits and bench: one forward's positions and channels
+ * are split over it, so a single sequence uses every thread too; the FASTA
+ * commands run T batches of windows at once instead.
  */
 #include "rt_main.h"
 #include "runtime/outfile.h"
@@ -32,7 +34,6 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,95 +206,47 @@ void *rt_xalloc(size_t n, const char *what)
 	return p;
 }
 
-/* One forward's memory: outputs for batch B at length L, and a scratch
- * arena per thread. The batch is split into T contiguous slices of rows,
- * one per thread; hyenac_run is reentrant (its only state is the scratch
- * it is given) and every row is computed alone, so the split changes no
- * output bit. */
+/* One forward's memory: outputs for batch B at length L and the scratch
+ * its activations live in. One hyenac_run computes the whole batch; the
+ * generated code splits its work (rows of positions, channel blocks of
+ * the long convolutions) over the runtime's thread pool, which the
+ * commands size from --threads. Every row and every channel is computed
+ * the same way whatever the split, so the thread count changes no output
+ * bit. */
 typedef struct Buffers {
 	float *out[2];
 	int64_t width[2]; /* last dimension of each output */
-	int nthreads;
-	void *scratch[RT_MAX_THREADS];
+	void *scratch;
 	int64_t B, L;
 } Buffers;
 
-typedef struct Slice {
-	const float *w;
-	const int32_t *tok;
-	const Buffers *bf;
-	int64_t b0, nb;
-	int t;
-	pthread_t th;
-} Slice;
-
-static int64_t rows_per(int64_t B, int T, int t, int64_t *b0)
+/* Outputs that are not wanted stay NULL, and the generated code does not
+ * compute them (hyrt.h): `which` is the one output asked for. */
+static void buffers_alloc(Buffers *bf, int64_t B, int64_t L, int which)
 {
-	int64_t q = B / T, r = B % T;
-	*b0 = t * q + (t < r ? t : r);
-	return q + (t < r);
-}
-
-static void buffers_alloc(Buffers *bf, int64_t B, int64_t L, int64_t T)
-{
-	int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
 	static const char *what[2] = {"hidden states", "logits"};
 
 	memset(bf, 0, sizeof *bf);
 	bf->B = B;
 	bf->L = L;
-	bf->nthreads = (int)(T < B ? T : (B > 0 ? B : 1));
 	bf->width[0] = hyenac_meta[HYRT_META_D_MODEL];
 	bf->width[1] = hyenac_meta[HYRT_META_VOCAB];
-	for (int i = 0; i < nout; i++)
-		bf->out[i] = rt_xalloc(rt_mul3(B, L, bf->width[i], what[i]),
-		                    what[i]);
-	for (int t = 0; t < bf->nthreads; t++) {
-		int64_t b0, nb = rows_per(B, bf->nthreads, t, &b0);
-		bf->scratch[t] = rt_xalloc(hyenac_scratch_bytes(nb, L),
-		                           "activations");
-	}
+	bf->out[which] = rt_xalloc(rt_mul3(B, L, bf->width[which], what[which]),
+	                           what[which]);
+	bf->scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
 }
 
-static void *run_slice(void *p)
-{
-	Slice *s = p;
-	const Buffers *bf = s->bf;
-	float *out[2] = {NULL, NULL};
-	for (int i = 0; i < 2; i++)
-		if (bf->out[i])
-			out[i] = bf->out[i] + s->b0 * bf->L * bf->width[i];
-	hyenac_run(s->w, s->tok + s->b0 * bf->L, s->nb, bf->L, out,
-	           bf->scratch[s->t]);
-	return NULL;
-}
-
-/* One forward of the whole batch over bf->nthreads threads. */
 static void forward(const float *w, const int32_t *tok, const Buffers *bf)
 {
-	Slice sl[RT_MAX_THREADS];
-	int T = bf->nthreads;
-
-	if (bf->B == 0)
-		return;
-	for (int t = 0; t < T; t++) {
-		sl[t] = (Slice){w, tok, bf, 0, 0, t, 0};
-		sl[t].nb = rows_per(bf->B, T, t, &sl[t].b0);
-	}
-	for (int t = 1; t < T; t++)
-		if (pthread_create(&sl[t].th, NULL, run_slice, &sl[t]) != 0)
-			rt_fail("cannot start thread %d of %d", t + 1, T);
-	run_slice(&sl[0]);
-	for (int t = 1; t < T; t++)
-		pthread_join(sl[t].th, NULL);
+	if (bf->B > 0)
+		hyenac_run(w, tok, bf->B, bf->L, (float **)bf->out, bf->scratch);
 }
 
 static void buffers_free(Buffers *bf)
 {
 	free(bf->out[0]);
 	free(bf->out[1]);
-	for (int t = 0; t < bf->nthreads; t++)
-		free(bf->scratch[t]);
+	free(bf->scratch);
 }
 
 /* --threads N, defaulting to every online core. */
@@ -358,18 +311,55 @@ static void check_tokens(const char *path, const NpyArray *a)
 			     (int64_t)i % a->dim[1], vocab);
 }
 
+/* embed --pool: [B, d_model], the mean or the last position of the
+ * hidden states, made by the generated code a row at a time from the
+ * final norm's input, so [B, L, d_model] never exists. */
+static int pooled(const char *out, HyrtBlob *w, NpyArray *tok, int pool)
+{
+	int64_t B = tok->dim[0], L = tok->dim[1];
+	int64_t D = hyenac_meta[HYRT_META_D_MODEL];
+	float *p = rt_xalloc(rt_mul3(B, D, 1, "pooled states"), "pooled states");
+	void *scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
+	Diag d;
+
+	diag_init(&d);
+	if (!hyenac_run_pooled(w->data, tok->data, B, L, pool == 1 ? p : NULL,
+	                       pool == 2 ? p : NULL, scratch))
+		rt_fail("model %s cannot pool its hidden states (it does not end "
+		        "in a layernorm)", hyenac_model_name);
+	int64_t dim[2] = {B, D};
+	if (!npy_save_f32(out, p, 2, dim, &d))
+		rt_fail_diag(&d);
+	free(scratch);
+	free(p);
+	hyrt_blob_close(w);
+	npy_free(tok);
+	return rt_finish();
+}
+
 static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 {
 	Opt opts[] = {{"--tokens", "-t", NULL, false},
 	              {"--output", "-o", NULL, false},
-	              {"--threads", "-j", NULL, false}};
+	              {"--threads", "-j", NULL, false},
+	              {"--pool", NULL, NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
 	Buffers bf;
 	Diag d;
+	int pool = 0; /* 1 mean, 2 last */
 
-	rt_parse_opts(cmd, argc, argv, opts, 3);
+	rt_parse_opts(cmd, argc, argv, opts, which == 0 ? 4 : 3);
 	int64_t T = thread_count(opts[2].value);
+	if (opts[3].value) {
+		if (strcmp(opts[3].value, "mean") == 0)
+			pool = 1;
+		else if (strcmp(opts[3].value, "last") == 0)
+			pool = 2;
+		else if (strcmp(opts[3].value, "none") != 0)
+			rt_usage("--pool takes mean, last or none, not '%s'",
+			         opts[3].value);
+	}
 	if (!opts[0].value)
 		rt_usage("'%s' needs --tokens FILE.npy", cmd);
 	if (!opts[1].value)
@@ -385,7 +375,10 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	int64_t B = tok.dim[0], L = tok.dim[1];
 
 	rt_load_weights(&w);
-	buffers_alloc(&bf, B, L, T);
+	hyrt_set_threads((int)T);
+	if (pool)
+		return pooled(opts[1].value, &w, &tok, pool);
+	buffers_alloc(&bf, B, L, which);
 	forward(w.data, tok.data, &bf);
 	int64_t dim[3] = {B, L, bf.width[which]};
 	if (!npy_save_f32(opts[1].value, bf.out[which], 3, dim, &d))
@@ -447,9 +440,15 @@ static int cmd_bench(int argc, char **argv)
 	}
 	double *ms = rt_xalloc(sizeof(double) * (size_t)R, "timings");
 	rt_load_weights(&w);
-	buffers_alloc(&bf, B, L, T);
+	hyrt_set_threads((int)T);
+	/* the whole model: logits when it has a head */
+	buffers_alloc(&bf, B, L, hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 1 : 0);
 
-	forward(w.data, tok, &bf); /* warm-up */
+	/* One untimed forward first (FFTW plans, page faults), unless a
+	 * single rep was asked for: that one is timed cold, as a one-off
+	 * run of the binary would be. */
+	if (R > 1)
+		forward(w.data, tok, &bf);
 	for (int64_t r = 0; r < R; r++) {
 		double t0 = now_ms();
 		forward(w.data, tok, &bf);
@@ -516,7 +515,12 @@ void rt_print_help(void)
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, outputs_str());
 	printf("commands:\n"
 	       "  embed  --tokens T.npy -o H.npy   hidden states, float32 "
-	       "[B, L, %" PRId64 "]\n", hyenac_meta[HYRT_META_D_MODEL]);
+	       "[B, L, %" PRId64 "]\n"
+	       "         [--pool mean|last]        or pooled over positions, "
+	       "[B, %" PRId64 "],\n"
+	       "                                   never holding [B, L, %" PRId64
+	       "]\n", hyenac_meta[HYRT_META_D_MODEL],
+	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL]);
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  logits --tokens T.npy -o G.npy   logits, float32 "
 		       "[B, L, %" PRId64 "]\n", hyenac_meta[HYRT_META_VOCAB]);
