@@ -235,43 +235,6 @@ static void filter_spectrum(const Plan *p, fftwf_complex *kf, float *x,
 	}
 }
 
-void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
-                       int64_t L, int64_t C)
-{
-	if (B <= 0 || L <= 0 || C <= 0)
-		return;
-	int64_t N = hyrt_fft_size(L), nf = N / 2 + 1;
-	int64_t cbmax = block_width(N, C);
-
-	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
-	float *x = t_real;
-	fftwf_complex *kf = t_kf, *uf = t_uf;
-	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
-		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
-		const Plan *p = get_plan((int)N, (int)cb);
-		int64_t nc = nf * cb;
-
-		filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
-		for (int64_t b = 0; b < B; b++) {
-			const float *ub = u + b * L * C;
-			float *yb = y + b * L * C;
-
-			gather(x, ub, L, N, C, c0, cb);
-			fftwf_execute_dft_r2c(p->fwd, x, uf);
-			for (int64_t i = 0; i < nc; i++) {
-				float ar = uf[i][0], ai = uf[i][1];
-				float br = kf[i][0], bi = kf[i][1];
-				uf[i][0] = ar * br - ai * bi;
-				uf[i][1] = ar * bi + ai * br;
-			}
-			fftwf_execute_dft_c2r(p->inv, uf, x);
-			for (int64_t t = 0; t < L; t++)
-				for (int64_t j = 0; j < cb; j++)
-					yb[t * C + c0 + j] = x[j * N + t];
-		}
-	}
-}
-
 void hyrt_longconv_direct(float *y, const float *u, const float *k,
                           int64_t B, int64_t L, int64_t C)
 {
@@ -369,40 +332,69 @@ static const fftwf_complex *const_spectrum(const float *k, int64_t L,
 	return kf; /* if the table filled meanwhile, it lives on unlisted */
 }
 
-static void hyena_conv(float *y, const float *v, int64_t vs, const float *g,
-                       int64_t gs, const float *k, const float *bias,
-                       const float *post, int64_t ps, int64_t B, int64_t L,
-                       int64_t C, bool k_const)
-{
-	if (B <= 0 || L <= 0 || C <= 0)
-		return;
-	int64_t N = hyrt_fft_size(L), nf = N / 2 + 1;
-	int64_t cbmax = block_width(N, C);
+/* One long convolution's arguments, for the pool's workers: each takes
+ * channel blocks [lo, hi) and convolves every batch row of each. */
+typedef struct ConvJob {
+	float *y;
+	const float *v, *g, *k, *bias, *post;
+	int64_t vs, gs, ps, B, L, C, N, cbmax;
+	HyrtFilterGen gen;
+	void *gen_ctx;
+	const fftwf_complex *cached; /* spectra of a constant k, or NULL */
+} ConvJob;
 
-	reserve((size_t)(N * cbmax), (size_t)(nf * cbmax));
+/* The spectrum of a generated filter's channels [c0, c0+cb) into kf:
+ * the generator writes the first L floats of each row of x. */
+static void gen_spectrum(const ConvJob *j, const Plan *p, fftwf_complex *kf,
+                         float *x, int64_t c0, int64_t cb)
+{
+	int64_t N = j->N, L = j->L, nc = (N / 2 + 1) * cb;
+	float scale = 1.0f / (float)N;
+
+	j->gen(j->gen_ctx, c0, cb, L, x, N);
+	for (int64_t i = 0; i < cb; i++)
+		memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
+	fftwf_execute_dft_r2c(p->fwd, x, kf);
+	for (int64_t i = 0; i < nc; i++) {
+		kf[i][0] *= scale;
+		kf[i][1] *= scale;
+	}
+}
+
+static void conv_blocks(void *arg, int64_t lo, int64_t hi)
+{
+	const ConvJob *j = arg;
+	int64_t N = j->N, nf = N / 2 + 1, L = j->L, C = j->C;
+	const float *g = j->g, *post = j->post;
+
+	reserve((size_t)(N * j->cbmax), (size_t)(nf * j->cbmax));
 	float *x = t_real;
-	fftwf_complex *kf = t_kf, *uf = t_uf;
-	const fftwf_complex *cached =
-	    k_const ? const_spectrum(k, L, C, N, cbmax, x) : NULL;
-	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
-		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
+	fftwf_complex *uf = t_uf;
+	for (int64_t blk = lo; blk < hi; blk++) {
+		int64_t c0 = blk * j->cbmax;
+		int64_t cb = C - c0 < j->cbmax ? C - c0 : j->cbmax;
 		const Plan *p = get_plan((int)N, (int)cb);
 		int64_t nc = nf * cb;
+		fftwf_complex *kf = t_kf;
 
-		if (cached)
-			kf = (fftwf_complex *)(cached + nf * c0);
+		if (j->cached)
+			kf = (fftwf_complex *)(j->cached + nf * c0);
+		else if (j->gen)
+			gen_spectrum(j, p, kf, x, c0, cb);
 		else
-			filter_spectrum(p, kf, x, k, L, N, C, c0, cb);
-		for (int64_t b = 0; b < B; b++) {
-			const float *vb = v + b * L * vs + c0, *gb = g ? g + b * L * gs + c0 : NULL;
-			const float *pb = post ? post + b * L * ps + c0 : NULL;
-			float *yb = y + b * L * C + c0;
+			filter_spectrum(p, kf, x, j->k, L, N, C, c0, cb);
+		for (int64_t b = 0; b < j->B; b++) {
+			const float *vb = j->v + b * L * j->vs + c0;
+			const float *gb = g ? g + b * L * j->gs + c0 : NULL;
+			const float *pb = post ? post + b * L * j->ps + c0 : NULL;
+			float *yb = j->y + b * L * C + c0;
 
 			for (int64_t t = 0; t < L; t++)
-				for (int64_t j = 0; j < cb; j++)
-					x[j * N + t] = gb ? vb[t * vs + j] * gb[t * gs + j] : vb[t * vs + j];
-			for (int64_t j = 0; j < cb; j++)
-				memset(x + j * N + L, 0, sizeof(float) * (size_t)(N - L));
+				for (int64_t i = 0; i < cb; i++)
+					x[i * N + t] = gb ? vb[t * j->vs + i] * gb[t * j->gs + i]
+					                  : vb[t * j->vs + i];
+			for (int64_t i = 0; i < cb; i++)
+				memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
 			fftwf_execute_dft_r2c(p->fwd, x, uf);
 			for (int64_t i = 0; i < nc; i++) {
 				float ar = uf[i][0], ai = uf[i][1];
@@ -412,16 +404,50 @@ static void hyena_conv(float *y, const float *v, int64_t vs, const float *g,
 			}
 			fftwf_execute_dft_c2r(p->inv, uf, x);
 			for (int64_t t = 0; t < L; t++)
-				for (int64_t j = 0; j < cb; j++) {
-					float u = gb ? vb[t * vs + j] * gb[t * gs + j] : vb[t * vs + j];
-					float skip = u * bias[c0 + j];
-					float r = x[j * N + t] + skip;
+				for (int64_t i = 0; i < cb; i++) {
+					float r = x[i * N + t];
+					if (j->bias) {
+						float u = gb ? vb[t * j->vs + i] * gb[t * j->gs + i]
+						             : vb[t * j->vs + i];
+						r += u * j->bias[c0 + i];
+					}
 					if (pb)
-						r *= pb[t * ps + j];
-					yb[t * C + j] = r;
+						r *= pb[t * j->ps + i];
+					yb[t * C + i] = r;
 				}
 		}
 	}
+}
+
+/* Every long convolution: the channel blocks of j over the pool. */
+static void conv_run(ConvJob *j, bool k_const)
+{
+	if (j->B <= 0 || j->L <= 0 || j->C <= 0)
+		return;
+	j->N = hyrt_fft_size(j->L);
+	j->cbmax = block_width(j->N, j->C);
+	if (k_const) {
+		reserve((size_t)(j->N * j->cbmax),
+		        (size_t)((j->N / 2 + 1) * j->cbmax));
+		j->cached = const_spectrum(j->k, j->L, j->C, j->N, j->cbmax, t_real);
+	}
+	hyrt_parallel_for(conv_blocks, j, (j->C + j->cbmax - 1) / j->cbmax, 1);
+}
+
+int64_t hyrt_conv_work_bytes(int64_t L, int64_t C)
+{
+	if (L <= 0 || C <= 0)
+		return 0;
+	int64_t N = hyrt_fft_size(L), cb = block_width(N, C);
+	return (int64_t)sizeof(float) * N * cb +
+	       2 * (int64_t)sizeof(fftwf_complex) * (N / 2 + 1) * cb;
+}
+
+void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
+                       int64_t L, int64_t C)
+{
+	ConvJob j = {.y = y, .v = u, .k = k, .vs = C, .B = B, .L = L, .C = C};
+	conv_run(&j, false);
 }
 
 void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
@@ -429,7 +455,9 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
                          const float *bias, const float *post, int64_t ps,
                          int64_t B, int64_t L, int64_t C)
 {
-	hyena_conv(y, v, vs, g, gs, k, bias, post, ps, B, L, C, false);
+	ConvJob j = {y, v, g, k, bias, post, vs, gs, ps, B, L, C, 0, 0,
+	             NULL, NULL, NULL};
+	conv_run(&j, false);
 }
 
 void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
@@ -437,5 +465,18 @@ void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
                                const float *bias, const float *post,
                                int64_t ps, int64_t B, int64_t L, int64_t C)
 {
-	hyena_conv(y, v, vs, g, gs, k, bias, post, ps, B, L, C, true);
+	ConvJob j = {y, v, g, k, bias, post, vs, gs, ps, B, L, C, 0, 0,
+	             NULL, NULL, NULL};
+	conv_run(&j, true);
+}
+
+void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
+                             const float *g, int64_t gs, HyrtFilterGen gen,
+                             void *gen_ctx, const float *bias,
+                             const float *post, int64_t ps, int64_t B,
+                             int64_t L, int64_t C)
+{
+	ConvJob j = {y, v, g, NULL, bias, post, vs, gs, ps, B, L, C, 0, 0,
+	             gen, gen_ctx, NULL};
+	conv_run(&j, false);
 }

@@ -94,12 +94,32 @@ void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
                                const float *bias, const float *post,
                                int64_t ps, int64_t B, int64_t L, int64_t C);
 
-/* TEMP (pool branch brings the real one) */
-typedef void (*HyrtFilterGen)(void *ctx, int64_t c0, int64_t cb, int64_t L, float *dst, int64_t ld);
-void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs, const float *g, int64_t gs, HyrtFilterGen gen, void *gen_ctx, const float *bias, const float *post, int64_t ps, int64_t B, int64_t L, int64_t C);
+/* hyrt_hyena_conv_fft with the filter made per channel block: gen
+ * writes k[t, c0 + j] for t < L, j < cb into dst[j * ld + t] (called from
+ * whichever pool thread convolves that block), so the whole [L, C]
+ * filter never exists. */
+typedef void (*HyrtFilterGen)(void *ctx, int64_t c0, int64_t cb, int64_t L,
+                              float *dst, int64_t ld);
+void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
+                             const float *g, int64_t gs, HyrtFilterGen gen,
+                             void *gen_ctx, const float *bias,
+                             const float *post, int64_t ps, int64_t B,
+                             int64_t L, int64_t C);
+/* Bytes of FFT work buffers one thread holds while convolving C channels
+ * at length L (they are kept for the thread's next call). */
+int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
+
+/* ---- the thread pool (pool.c) ------------------------------------------
+ *
+ * hyrt_parallel_for runs fn over [0, n) in chunks of about grain items,
+ * claimed by the caller and the pool's workers, and returns when all are
+ * done; called while the pool is busy (from inside a chunk, or from a
+ * second thread) it runs them inline. hyrt_set_threads(n): n threads in
+ * all, the caller included (1 until it is called). */
+typedef void (*HyrtRowsFn)(void *ctx, int64_t lo, int64_t hi);
+void hyrt_parallel_for(HyrtRowsFn fn, void *ctx, int64_t n, int64_t grain);
 void hyrt_set_threads(int n);
-void hyrt_parallel_for(void (*fn)(void *ctx, int64_t lo, int64_t hi),
-                       void *ctx, int64_t n, int64_t grain);
+int hyrt_get_threads(void);
 
 /* The same convolution by the definition, accumulated in double: slow,
  * exact to float rounding; the reference that tests hold the FFT to. */

@@ -2,7 +2,10 @@
  * test_runtime.c - the runtime that model binaries link with: the FFT
  * long convolution against the direct sum (double accumulation) over
  * lengths that hit every FFT radix and channel counts that leave partial
- * channel blocks; plan reuse and concurrent callers; the weight blob's
+ * channel blocks; plan reuse and concurrent callers; the thread pool
+ * (every index once, nested and concurrent calls) and the convolutions
+ * over it (the same bits at any thread count, generated filters, no
+ * gate); the weight blob's
  * append/open round trip and every way a trailer can be wrong; and
  * rt_main.c end to end, linked with a small hand-written stand-in for a
  * generated module, for each command and each way its input can be wrong.
@@ -237,6 +240,151 @@ START_TEST(const_filter_spectrum_cache)
 		              "L=%lld: cached spectrum differs", (long long)L);
 	}
 	free(z), free(k), free(bias), free(y0), free(y1);
+}
+END_TEST
+
+
+/* ---- the thread pool, and the convolutions over it ---------------------- */
+
+typedef struct Cover {
+	int *hits;
+	int64_t calls_nested;
+} Cover;
+
+static void cover(void *arg, int64_t lo, int64_t hi)
+{
+	Cover *c = arg;
+	ck_assert(lo < hi);
+	for (int64_t i = lo; i < hi; i++)
+		__atomic_fetch_add(&c->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+/* Every index exactly once, for sizes, grains and thread counts that
+ * leave partial chunks, one chunk, and more threads than chunks. */
+START_TEST(pool_covers_once)
+{
+	static const int64_t ns[] = {0, 1, 7, 1000};
+	static const int64_t grains[] = {1, 3, 64};
+	static const int threads[] = {1, 2, 3, 8};
+	for (size_t t = 0; t < 4; t++) {
+		hyrt_set_threads(threads[t]);
+		ck_assert_int_eq(hyrt_get_threads(), threads[t]);
+		for (size_t a = 0; a < 4; a++)
+			for (size_t g = 0; g < 3; g++) {
+				Cover c = {calloc((size_t)ns[a] + 1, sizeof(int)), 0};
+				hyrt_parallel_for(cover, &c, ns[a], grains[g]);
+				for (int64_t i = 0; i < ns[a]; i++)
+					ck_assert_msg(c.hits[i] == 1, "n=%lld grain=%lld "
+					              "threads=%d: index %lld ran %d times",
+					              (long long)ns[a], (long long)grains[g],
+					              threads[t], (long long)i, c.hits[i]);
+				free(c.hits);
+			}
+	}
+	hyrt_set_threads(1);
+}
+END_TEST
+
+static void nested(void *arg, int64_t lo, int64_t hi)
+{
+	Cover *c = arg;
+	for (int64_t i = lo; i < hi; i++) {
+		Cover inner = {c->hits + i * 10, 0};
+		hyrt_parallel_for(cover, &inner, 10, 3); /* runs inline */
+	}
+}
+
+static void *concurrent(void *arg)
+{
+	Cover *c = arg;
+	hyrt_parallel_for(cover, c, 5000, 7);
+	return NULL;
+}
+
+/* A call from inside a chunk, and two application threads calling at
+ * once: both finish, every index once. */
+START_TEST(pool_nested_and_concurrent)
+{
+	hyrt_set_threads(3);
+	Cover c = {calloc(200, sizeof(int)), 0};
+	hyrt_parallel_for(nested, &c, 20, 1);
+	for (int i = 0; i < 200; i++)
+		ck_assert_int_eq(c.hits[i], 1);
+	free(c.hits);
+
+	Cover a = {calloc(5000, sizeof(int)), 0}, b = {calloc(5000, sizeof(int)), 0};
+	pthread_t th;
+	ck_assert(pthread_create(&th, NULL, concurrent, &a) == 0);
+	concurrent(&b);
+	pthread_join(th, NULL);
+	for (int i = 0; i < 5000; i++)
+		ck_assert(a.hits[i] == 1 && b.hits[i] == 1);
+	free(a.hits);
+	free(b.hits);
+	hyrt_set_threads(1);
+}
+END_TEST
+
+typedef struct GenCtx {
+	const float *k; /* [L, C] */
+	int64_t C;
+} GenCtx;
+
+static void gen_from(void *arg, int64_t c0, int64_t cb, int64_t L,
+                     float *dst, int64_t ld)
+{
+	const GenCtx *g = arg;
+	for (int64_t j = 0; j < cb; j++)
+		for (int64_t t = 0; t < L; t++)
+			dst[j * ld + t] = g->k[t * g->C + c0 + j];
+}
+
+/* The gated convolution gives the same bits at any thread count, with a
+ * generated filter as with the stored one, and with no gate as with a
+ * gate of ones. */
+START_TEST(conv_threads_gen_nogate)
+{
+	enum { B = 2, C = 37, W = 3 * C };
+	static const int64_t lens[] = {1, 5, 1000};
+	for (size_t li = 0; li < 3; li++) {
+		int64_t L = lens[li];
+		size_t n = (size_t)(B * L * C);
+		float *z = rand_array((size_t)(B * L * W));
+		float *k = rand_array((size_t)(L * C)), *bias = rand_array(C);
+		float *ones = malloc(sizeof(float) * (size_t)(B * L * C));
+		float *y1 = malloc(sizeof(float) * n), *y3 = malloc(sizeof(float) * n);
+		float *yg = malloc(sizeof(float) * n), *yn = malloc(sizeof(float) * n);
+		float *yo = malloc(sizeof(float) * n);
+		for (size_t i = 0; i < (size_t)(B * L * C); i++)
+			ones[i] = 1.0f;
+		GenCtx gc = {k, C};
+
+		hyrt_set_threads(1);
+		hyrt_hyena_conv_fft(y1, z + 2 * C, W, z + C, W, k, bias, z, W, B, L,
+		                    C);
+		hyrt_set_threads(3);
+		memset(y3, 0xff, sizeof(float) * n);
+		hyrt_hyena_conv_fft(y3, z + 2 * C, W, z + C, W, k, bias, z, W, B, L,
+		                    C);
+		memset(yg, 0xff, sizeof(float) * n);
+		hyrt_hyena_conv_fft_gen(yg, z + 2 * C, W, z + C, W, gen_from, &gc,
+		                        bias, z, W, B, L, C);
+		hyrt_hyena_conv_fft(yn, z + 2 * C, W, NULL, 0, k, bias, z, W, B, L,
+		                    C);
+		hyrt_hyena_conv_fft(yo, z + 2 * C, W, ones, C, k, bias, z, W, B, L,
+		                    C);
+		ck_assert_msg(memcmp(y1, y3, sizeof(float) * n) == 0,
+		              "L=%lld: 1 and 3 threads differ", (long long)L);
+		ck_assert_msg(memcmp(y1, yg, sizeof(float) * n) == 0,
+		              "L=%lld: generated filter differs", (long long)L);
+		ck_assert_msg(memcmp(yn, yo, sizeof(float) * n) == 0,
+		              "L=%lld: no gate differs from a gate of ones",
+		              (long long)L);
+		ck_assert(hyrt_conv_work_bytes(L, C) > 0);
+		free(z), free(k), free(bias), free(ones);
+		free(y1), free(y3), free(yg), free(yn), free(yo);
+	}
+	hyrt_set_threads(1);
 }
 END_TEST
 
@@ -689,6 +837,11 @@ static Suite *suite(void)
 	tcase_add_test(tc, fft_plan_reuse);
 	tcase_add_test(tc, fft_threads);
 	tcase_add_test(tc, const_filter_spectrum_cache);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("pool");
+	tcase_add_test(tc, pool_covers_once);
+	tcase_add_test(tc, pool_nested_and_concurrent);
+	tcase_add_test(tc, conv_threads_gen_nogate);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("blob");
 	tcase_add_test(tc, blob_roundtrip);
