@@ -29,6 +29,9 @@ const char *cg_describe_host(char *buf, size_t n);
 /* ---- weights (codegen/emit.c) ----------------------------------------- */
 
 enum { CG_WEIGHT_ALIGN = 64, CG_SCRATCH_ALIGN = 64 };
+/* A bound on the stack a generated kernel keeps per thread (its tiles and
+ * row buffers), for the memory figures of drv_run_bytes. */
+enum { CG_STACK_TILE_BYTES = 256 << 10 };
 
 typedef struct CgWeights {
 	size_t bytes;   /* size of the packed blob */

@@ -52,6 +52,37 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 	return (int64_t)f;
 }
 
+/* What one forward of the compiled binary holds at its peak, as the
+ * `bench` command runs it (the model's last output: logits when there is
+ * a head): the activation plan, that output, the weights (mapped, every
+ * page read), and per pool thread the FFT convolution's work buffers and
+ * the kernels' stack tiles, for as many threads as this machine has
+ * cores (bench's default). */
+void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
+{
+	size_t n;
+	memset(rb, 0, sizeof *rb);
+	rb->activations = pass_planned_bytes(g, B, L);
+	if (g->noutputs &&
+	    ir_type_numel(&g->outputs[g->noutputs - 1].node->type, B, L, &n))
+		rb->output = (int64_t)n * 4;
+	int64_t convc = 0;
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *x = g->nodes[i];
+		if (x->op == OP_WEIGHT && ir_type_numel(&x->type, B, L, &n))
+			rb->weights += (int64_t)n * 4;
+		if ((x->op == OP_GATED_CONV || x->op == OP_LONGCONV) &&
+		    x->type.dim[2] > convc)
+			convc = x->type.dim[2];
+	}
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	rb->threads = cores < 1 ? 1 : (int)cores;
+	rb->per_thread = (convc ? hyrt_conv_work_bytes(L, convc) : 0) +
+	                 CG_STACK_TILE_BYTES;
+	rb->total = rb->activations + rb->output + rb->weights +
+	            rb->threads * rb->per_thread;
+}
+
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
                      FILE *f)
 {
@@ -78,8 +109,14 @@ void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
 	else if (g->unfolded_bytes)
 		fprintf(f, "filters=runtime\nfold_would_need_bytes=%lld\n",
 		        (long long)g->unfolded_bytes);
-	fprintf(f, "planned_bytes=%lld\n",
-	        (long long)pass_planned_bytes(g, o->batch, o->seq_len));
+	RunBytes rb;
+	drv_run_bytes(g, o->batch, o->seq_len, &rb);
+	fprintf(f, "planned_bytes=%lld\n", (long long)rb.total);
+	fprintf(f, "activation_bytes=%lld\n", (long long)rb.activations);
+	fprintf(f, "output_bytes=%lld\n", (long long)rb.output);
+	fprintf(f, "weight_bytes=%lld\n", (long long)rb.weights);
+	fprintf(f, "thread_bytes=%lld\nthreads=%d\n", (long long)rb.per_thread,
+	        rb.threads);
 	fprintf(f, "activation_bytes_per_token=%lld\n",
 	        (long long)g->region_bytes[MEM_TOKEN]);
 	fprintf(f, "flops_per_token=%lld\n",

@@ -25,6 +25,13 @@ typedef struct CompileOptions {
 bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);
 int64_t drv_flops_per_token(const Graph *g, int64_t L);
 /* `hyenac compile --stats`: one key=value per line on f. */
+/* The memory one forward of a compiled binary holds (drv_run_bytes). */
+typedef struct RunBytes {
+	int64_t activations, output, weights, per_thread, total;
+	int threads;
+} RunBytes;
+
+void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb);
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
                      FILE *f);
 
