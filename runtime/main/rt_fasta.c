@@ -120,10 +120,11 @@ static char *tsv_beside(const char *npy)
 
 /* ---- running a batch ---------------------------------------------------- */
 
+/* score: each window's log-likelihood from its logits. */
 static void reduce(Job *j)
 {
 	const Ctx *c = j->c;
-	const int64_t L = j->L, d = c->d, V = c->vocab_w;
+	const int64_t L = j->L, V = c->vocab_w;
 
 	for (int64_t i = 0; i < j->n; i++) {
 		if (c->score) {
@@ -141,27 +142,29 @@ static void reduce(Job *j)
 				sum += (double)row[t[p + 1]] - mx - log(z);
 			}
 			j->logp[i] = sum;
-		} else if (c->pool == POOL_MEAN) {
-			const float *h = j->out[0] + i * L * d;
-			float *dst = j->pooled + i * d;
-			for (int64_t k = 0; k < d; k++) {
-				double s = 0;
-				for (int64_t p = 0; p < L; p++)
-					s += h[p * d + k];
-				dst[k] = (float)(s / (double)L);
-			}
-		} else if (c->pool == POOL_LAST) {
-			memcpy(j->pooled + i * d, j->out[0] + (i * L + L - 1) * d,
-			       (size_t)d * sizeof(float));
 		}
 	}
 }
 
+/* One batch: the pooled rows straight from the generated code
+ * (hyenac_run_pooled: the hidden states of the windows are never
+ * stored), or the outputs the command reads (hyrt.h: a NULL output is
+ * not computed, so `score` makes logits without hidden states). */
 static void *run_job(void *arg)
 {
 	Job *j = arg;
+	const Ctx *c = j->c;
 
-	hyenac_run(j->c->weights, j->tok, j->n, j->L, j->out, j->scratch);
+	if (!c->score && c->pool != POOL_NONE) {
+		float *p = j->pooled;
+		if (!hyenac_run_pooled(c->weights, j->tok, j->n, j->L,
+		                       c->pool == POOL_MEAN ? p : NULL,
+		                       c->pool == POOL_LAST ? p : NULL, j->scratch))
+			rt_fail("model %s cannot pool its hidden states (it does "
+			        "not end in a layernorm)", hyenac_model_name);
+		return NULL;
+	}
+	hyenac_run(c->weights, j->tok, j->n, j->L, j->out, j->scratch);
 	reduce(j);
 	return NULL;
 }
@@ -176,9 +179,10 @@ static void job_alloc(Job *j, const Ctx *c)
 	j->meta = calloc((size_t)c->batch, sizeof *j->meta);
 	if (!j->meta)
 		rt_fail("out of memory");
-	j->out[0] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->d, "hidden states"),
-	                      "hidden states");
-	if (nout > 1)
+	if (!c->score && c->pool == POOL_NONE)
+		j->out[0] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->d,
+		                              "hidden states"), "hidden states");
+	if (nout > 1 && c->score)
 		j->out[1] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->vocab_w,
 		                              "logits"), "logits");
 	j->pooled = rt_xalloc(rt_mul3(c->batch, c->d, 1, "rows"), "rows");
