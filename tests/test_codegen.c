@@ -7,8 +7,10 @@
  * real hyenac_run with tokens. Odd sizes (C = 7, L = 1, 2, 3, 17) and every
  * broadcast pattern the lowering produces are covered, the long
  * convolution in all three modes up to L = 4097, and the two golden
- * checkpoints end to end against the official outputs.
+ * checkpoints end to end against the official outputs, with the implicit
+ * filters folded and with them made by generated code at run time.
  */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,10 +143,15 @@ typedef struct Shape {
 	int64_t B, L;
 } Shape;
 
-/* Compile k's graph once and check every output at every shape against
- * the interpreter. */
-static void check_shapes(Case *k, CgConv conv, int opt, double tol,
-                         const Shape *sh, int nsh)
+typedef struct Compiled {
+	CgJit *j;
+	void *blob;
+	RunFn run;
+	ScratchFn sb;
+} Compiled;
+
+/* Type, verify, lay out and JIT k's graph. */
+static void compile(Case *k, CgConv conv, int opt, Compiled *cp)
 {
 	Graph *g = k->g;
 	Diag d;
@@ -156,20 +163,38 @@ static void check_shapes(Case *k, CgConv conv, int opt, double tol,
 	ck_assert_msg(ir_infer_graph(g, &d), "%s", d.msg);
 	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
 	cg_layout_weights(g, k->a, &w);
-	void *blob = alloc64(w.bytes);
-	cg_pack_weights(g, &w, blob);
+	cp->blob = alloc64(w.bytes);
+	cg_pack_weights(g, &w, cp->blob);
 	CgModule *m = cg_emit(g, &w, &o, meta, &d);
 	ck_assert_msg(m, "%s", d.msg);
-	CgJit *j = cg_jit(m, &d);
-	ck_assert_msg(j, "%s", d.msg);
-	RunFn run = (RunFn)cg_jit_lookup(j, "hyenac_run");
-	ScratchFn sb = (ScratchFn)cg_jit_lookup(j, "hyenac_scratch_bytes");
-	const int64_t *jmeta = cg_jit_lookup(j, "hyenac_meta");
-	const char *jname = cg_jit_lookup(j, "hyenac_model_name");
-	ck_assert(run && sb && jmeta && jname);
+	cp->j = cg_jit(m, &d);
+	ck_assert_msg(cp->j, "%s", d.msg);
+	cp->run = (RunFn)cg_jit_lookup(cp->j, "hyenac_run");
+	cp->sb = (ScratchFn)cg_jit_lookup(cp->j, "hyenac_scratch_bytes");
+	const int64_t *jmeta = cg_jit_lookup(cp->j, "hyenac_meta");
+	const char *jname = cg_jit_lookup(cp->j, "hyenac_model_name");
+	ck_assert(cp->run && cp->sb && jmeta && jname);
 	ck_assert_int_eq(jmeta[HYRT_META_NOUTPUTS], 7);
 	ck_assert_str_eq(jname, g->name);
+}
 
+static void compiled_free(Compiled *cp)
+{
+	cg_jit_free(cp->j);
+	free(cp->blob);
+}
+
+/* Compile k's graph once and check every output at every shape against
+ * the interpreter. */
+static void check_shapes(Case *k, CgConv conv, int opt, double tol,
+                         const Shape *sh, int nsh)
+{
+	Graph *g = k->g;
+	Diag d;
+	Compiled cp;
+
+	diag_init(&d);
+	compile(k, conv, opt, &cp);
 	for (int s = 0; s < nsh; s++) {
 		int64_t B = sh[s].B, L = sh[s].L;
 		int32_t *tok = malloc((size_t)(B * L) * sizeof *tok + 4);
@@ -181,7 +206,7 @@ static void check_shapes(Case *k, CgConv conv, int opt, double tol,
 			                             1)
 			                   >> 33) % VOCAB;
 		ck_assert_msg(ir_interp(g, tok, B, L, ref, &d), "%s", d.msg);
-		void *scratch = alloc64((size_t)sb(B, L));
+		void *scratch = alloc64((size_t)cp.sb(B, L));
 		size_t cnt[16];
 		for (int i = 0; i < g->noutputs; i++) {
 			ck_assert(ir_type_numel(&g->outputs[i].node->type, B, L,
@@ -190,7 +215,7 @@ static void check_shapes(Case *k, CgConv conv, int opt, double tol,
 			for (size_t q = 0; q < cnt[i]; q++)
 				got[i][q] = NAN;
 		}
-		run(blob, tok, B, L, got, scratch);
+		cp.run(cp.blob, tok, B, L, got, scratch);
 		for (int i = 0; i < g->noutputs; i++) {
 			double e = nmse(got[i], ref[i], cnt[i]);
 			if (getenv("HYENAC_TEST_VERBOSE") || e > tol * 1e-2)
@@ -207,8 +232,7 @@ static void check_shapes(Case *k, CgConv conv, int opt, double tol,
 		free(scratch);
 		free(tok);
 	}
-	cg_jit_free(j);
-	free(blob);
+	compiled_free(&cp);
 }
 
 static const Shape odd[] = {{1, 1}, {1, 2}, {2, 3}, {3, 17}};
@@ -410,6 +434,161 @@ START_TEST(pos_emb_expmod)
 }
 END_TEST
 
+/* ---- the vector math against libm ------------------------------------- */
+
+/* The kernels' expf, sinf and GELUs (emit.c, "vector math") at every point
+ * of a dense sweep plus the edge cases, against libm in double. exp has no
+ * op of its own: it is expmod with a unit filter and deltas and t = -x. */
+
+/* The spacing of floats at |r|, denormals included. */
+static double ulp_f32(double r)
+{
+	int e;
+	float f = fabsf((float)r);
+	if (f < FLT_MIN)
+		return ldexp(1, -149);
+	frexp(f, &e);
+	return ldexp(1, e - 24);
+}
+
+/* got[i] = the generated code's op at x[i], through a graph of one
+ * kernel whose source is a weight holding the points. */
+static void eval_points(OpKind o, const float *x, size_t n, float *got)
+{
+	Case *k = case_new("vmath", 0);
+	float *xd = arena_alloc(k->a, n * sizeof *xd + 1);
+	Node *xs = ir_add(k->g, OP_WEIGHT, "x", 0, NULL), *y;
+
+	xs->type = (TensorType){DT_F32, 2, {(int64_t)n, 1}};
+	xs->sattr = "x";
+	xs->data = xd;
+	for (size_t i = 0; i < n; i++)
+		xd[i] = o == OP_EXPMOD ? -x[i] : x[i];
+	if (o == OP_EXPMOD) {
+		Node *h = weight(k, "h", 2, (int64_t)n, 1, 0, 1.0);
+		Node *dl = weight(k, "deltas", 1, 1, 0, 0, 1.0);
+		y = op(k, OP_EXPMOD, "y", 3, h, xs, dl);
+		y->fattr[0] = 0;
+	} else {
+		y = op(k, o, "y", 1, xs, NULL, NULL);
+	}
+	out(k, "y", y);
+	Compiled cp;
+	compile(k, CG_CONV_AUTO, 3, &cp);
+	void *scratch = alloc64((size_t)cp.sb(1, 1));
+	int32_t tok = 0;
+	float *outs[] = {got};
+	cp.run(cp.blob, &tok, 1, 1, outs, scratch);
+	free(scratch);
+	compiled_free(&cp);
+	case_free(k);
+}
+
+static double exp_ref(double x)
+{
+	return exp(x);
+}
+
+static double sin_ref(double x)
+{
+	return sin(x);
+}
+
+/* x / (1 + e^(-2y)) is 0.5 x (1 + tanh y) without its cancellation; the
+ * limit 0 at -inf. */
+static double gelu_tanh_ref(double x)
+{
+	double y = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+	return x == -INFINITY ? -0.0 : x / (1 + exp(-2 * y));
+}
+
+/* 0.5 x (1 + erf(x / sqrt 2)) = 0.5 x erfc(-x / sqrt 2). */
+static double gelu_ref(double x)
+{
+	return x == -INFINITY ? -0.0 : 0.5 * x * erfc(-x * M_SQRT1_2);
+}
+
+typedef struct VmCase {
+	const char *name;
+	OpKind op;
+	double (*ref)(double);
+	double lo, hi; /* the dense sweep */
+	double max_ulp;  /* bound on |got - ref| in ulps of ref */
+	double max_ulpx; /* (GELUs) the bound in ulps of x where x < -1, past
+	                  * the cancellation in 1 + erf */
+} VmCase;
+
+static const float vm_edges[] = {
+	0.0f, -0.0f, 1e-45f, -1e-45f, 1e-40f, -1e-40f, 1.1754942e-38f,
+	1e-30f, -1e-30f, 10, -10, 88, -88, 88.72283f, 88.72284f, 89, -89,
+	-103, -104, 100, -100, 1e4f, -1e4f, INFINITY, -INFINITY, NAN};
+
+static void vm_check(const VmCase *v)
+{
+	enum { NLIN = 1 << 18, NLOG = 1 << 14 };
+	size_t ne = sizeof vm_edges / sizeof vm_edges[0];
+	size_t n = NLIN + 2 * NLOG + ne;
+	float *x = malloc(n * sizeof *x), *got = alloc64(n * sizeof *got);
+	double worst = 0, worstx = 0;
+	float at = 0, atx = 0;
+	size_t m = 0;
+
+	ck_assert(x);
+	for (int i = 0; i < NLIN; i++)
+		x[m++] = (float)(v->lo + (v->hi - v->lo) * i / (NLIN - 1));
+	/* magnitudes 1e-38 .. hi, both signs, for the small arguments */
+	for (int i = 0; i < NLOG; i++) {
+		double a = 1e-38 * pow(v->hi / 1e-38, (double)i / (NLOG - 1));
+		x[m++] = (float)a;
+		x[m++] = (float)-a;
+	}
+	for (size_t i = 0; i < ne; i++)
+		x[m++] = vm_edges[i];
+	eval_points(v->op, x, n, got);
+	for (size_t i = 0; i < n; i++) {
+		double r = v->ref(x[i]);
+		float rf = (float)r;
+		if (isnan(r) || isinf(rf) || rf == 0) {
+			ck_assert_msg(isnan(r) ? isnan(got[i]) : got[i] == rf &&
+			              signbit(got[i]) == signbit(rf),
+			              "%s(%a) = %a, want %a", v->name, x[i],
+			              got[i], rf);
+			continue;
+		}
+		double e = fabs(got[i] - r) / ulp_f32(r);
+		if (v->max_ulpx > 0 && x[i] < -1) {
+			double ex = fabs(got[i] - r) / ulp_f32(x[i]);
+			if (!(ex <= worstx))
+				worstx = ex, atx = x[i];
+		} else if (!(e <= worst)) {
+			worst = e, at = x[i];
+		}
+	}
+	printf("%s: max %.2f ulp at %a", v->name, worst, at);
+	if (v->max_ulpx > 0)
+		printf("; below -1, max %.2f ulp of x at %a", worstx, atx);
+	printf("\n");
+	ck_assert_msg(worst <= v->max_ulp, "%s: %g ulp at %a", v->name, worst,
+	              at);
+	ck_assert_msg(worstx <= v->max_ulpx, "%s: %g ulp of x at %a", v->name,
+	              worstx, atx);
+	free(x);
+	free(got);
+}
+
+static const VmCase vm_cases[] = {
+	{"expf", OP_EXPMOD, exp_ref, -110, 95, 1.5, 0},
+	{"sinf", OP_SIN, sin_ref, -1e4, 1e4, 2, 0},
+	{"gelu_tanh", OP_GELU_TANH, gelu_tanh_ref, -30, 30, 3, 1},
+	{"gelu", OP_GELU, gelu_ref, -30, 30, 6, 3},
+};
+
+START_TEST(vmath)
+{
+	vm_check(&vm_cases[_i]);
+}
+END_TEST
+
 /* Outputs that are not a kernel's own destination are copied: a node
  * named twice and a weight. */
 START_TEST(output_copies)
@@ -531,13 +710,17 @@ static void load(const char *path, NpyArray *a)
 	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
 }
 
-static void golden(const char *name, CgConv conv)
+/* name's checkpoint through the generated code against the official
+ * outputs; fold false leaves the implicit filters (pos_emb, the Sin MLP,
+ * expmod) to generated code instead of the interpreter. */
+static void golden(const char *name, CgConv conv, bool fold)
 {
 	Diag d;
 	Arena *a = arena_new();
 	NpyArray tok, hid, lg;
 	CgWeights w;
 	CgOptions o = {NULL, NULL, conv, 0, 3};
+	PassOptions po;
 	int64_t meta[HYRT_META_COUNT] = {0};
 
 	diag_init(&d);
@@ -545,7 +728,10 @@ static void golden(const char *name, CgConv conv)
 	ck_assert_msg(m, "%s", d.msg);
 	Graph *g = fe_lower(a, m, &d);
 	ck_assert_msg(g, "%s", d.msg);
-	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
+	pass_options_default(&po);
+	if (!fold)
+		po.fold_limit = -1;
+	ck_assert_msg(pass_pipeline(g, &po, &d), "%s", d.msg);
 	ck_assert_int_eq(g->noutputs, 2);
 	o.max_len = g->max_len;
 	cg_layout_weights(g, a, &w);
@@ -582,8 +768,9 @@ static void golden(const char *name, CgConv conv)
 	            (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
 	double eh = max_abs_diff(outs[0], hid.data, hid.numel);
 	double el = max_abs_diff(outs[1], lg.data, lg.numel);
-	printf("%s (conv %d): generated code max abs error hidden %.3g "
-	       "logits %.3g, run %.1f ms\n", name, conv, eh, el, ms);
+	printf("%s (conv %d%s): generated code max abs error hidden %.3g "
+	       "logits %.3g, run %.1f ms\n", name, conv,
+	       fold ? "" : ", filters at run time", eh, el, ms);
 	ck_assert_msg(eh <= 2e-4, "%s hidden: max abs error %g", name, eh);
 	ck_assert_msg(el <= 2e-4, "%s logits: max abs error %g", name, el);
 	free(outs[0]);
@@ -600,19 +787,31 @@ static void golden(const char *name, CgConv conv)
 
 START_TEST(golden_tiny_1k)
 {
-	golden("tiny-1k", CG_CONV_AUTO);
+	golden("tiny-1k", CG_CONV_AUTO, true);
+}
+END_TEST
+
+START_TEST(golden_tiny_1k_unfolded)
+{
+	golden("tiny-1k", CG_CONV_AUTO, false);
 }
 END_TEST
 
 START_TEST(golden_odd_order3)
 {
-	golden("odd-order3", CG_CONV_AUTO);
+	golden("odd-order3", CG_CONV_AUTO, true);
+}
+END_TEST
+
+START_TEST(golden_odd_order3_unfolded)
+{
+	golden("odd-order3", CG_CONV_AUTO, false);
 }
 END_TEST
 
 START_TEST(golden_odd_order3_direct)
 {
-	golden("odd-order3", CG_CONV_DIRECT);
+	golden("odd-order3", CG_CONV_DIRECT, true);
 }
 END_TEST
 
@@ -632,6 +831,8 @@ static Suite *suite(void)
 	tcase_add_test(t, binary_ops);
 	tcase_add_test(t, unary_ops);
 	tcase_add_test(t, pos_emb_expmod);
+	tcase_add_loop_test(t, vmath, 0,
+	                    (int)(sizeof vm_cases / sizeof vm_cases[0]));
 	tcase_add_test(t, output_copies);
 	tcase_add_test(t, mixed_o0_o3);
 	tcase_add_test(t, write_files);
@@ -639,7 +840,9 @@ static Suite *suite(void)
 	TCase *gt = tcase_create("golden");
 	tcase_set_timeout(gt, 300);
 	tcase_add_test(gt, golden_tiny_1k);
+	tcase_add_test(gt, golden_tiny_1k_unfolded);
 	tcase_add_test(gt, golden_odd_order3);
+	tcase_add_test(gt, golden_odd_order3_unfolded);
 	tcase_add_test(gt, golden_odd_order3_direct);
 	suite_add_tcase(s, gt);
 	return s;
