@@ -37,13 +37,22 @@ typedef struct CgWeights {
 	size_t bytes;   /* size of the packed blob */
 	size_t *offset; /* per node id: bytes into the blob; SIZE_MAX for
 	                 * nodes that are not weights */
+	size_t *panels; /* per node id: where a projection matrix w[N,K] is
+	                 * also stored in GEMM panels (GEMM_NR columns of w
+	                 * a panel, K rows of GEMM_NR floats, zero past N),
+	                 * the layout the generated GEMM reads; SIZE_MAX for
+	                 * all other nodes */
 } CgWeights;
+
+/* Output columns per GEMM panel: two AVX-512 vectors, four AVX2 ones. */
+enum { GEMM_NR = 32 };
 
 /* Give every weight node an offset in the packed blob (node order, each
  * CG_WEIGHT_ALIGN-aligned); the offset table comes from a. */
 void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w);
-/* Copy every weight's data into blob (w->bytes, caller-allocated); the
- * padding between tensors is zeroed. */
+/* Copy every weight's data into blob (w->bytes, caller-allocated), and
+ * the panel copies of the projection matrices; the padding between
+ * tensors is zeroed. */
 void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob);
 
 /* ---- emission (codegen/emit.c) ---------------------------------------- */

@@ -113,6 +113,10 @@ typedef struct CgModule {
 	 * not end that way; tail_hidden is the norm. */
 	Node *tail;
 	const Node *tail_node, *tail_hidden;
+	/* the GEMM's shape for the target: VW floats a vector, MR rows of
+	 * GEMM_NR columns in registers */
+	int vw, mr;
+	LLVMValueRef weights; /* hyenac_run's weight blob */
 } CgContext;
 
 /* ---- weights ---------------------------------------------------------- */
@@ -122,22 +126,59 @@ static size_t align_up(size_t n, size_t a)
 	return (n + a - 1) / a * a;
 }
 
+/* Weights that projection kernels read as the matrix of x w^T: these
+ * also get a copy in GEMM panels (gemm_rows). */
+static void mark_projected(const Graph *g, bool *proj)
+{
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (n->op == OP_LINEAR)
+			proj[n->src[1]->id] = true;
+		if (n->op == OP_FUSED_PROJ) {
+			FpSrc fs;
+			ir_fp_srcs(n, &fs);
+			proj[n->src[fs.w]->id] = true;
+		}
+		if (n->op == OP_FUSED_MLP) {
+			FmSrc fs;
+			ir_fm_srcs(n, &fs);
+			proj[n->src[fs.w1]->id] = proj[n->src[fs.w2]->id] = true;
+		}
+	}
+}
+
+/* Floats of w[N,K]'s panel copy: ceil(N/GEMM_NR) panels of K x GEMM_NR. */
+static size_t panel_floats(const Node *n)
+{
+	int64_t N = n->type.dim[0], K = n->type.dim[1];
+	return (size_t)((N + GEMM_NR - 1) / GEMM_NR) * (size_t)K * GEMM_NR;
+}
+
 void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w)
 {
 	size_t at = 0;
+	bool *proj = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *proj);
 
+	memset(proj, 0, ((size_t)g->nnodes + 1) * sizeof *proj);
+	mark_projected(g, proj);
 	w->offset = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *w->offset);
+	w->panels = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *w->panels);
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
 		size_t numel;
 
-		w->offset[i] = SIZE_MAX;
+		w->offset[i] = w->panels[i] = SIZE_MAX;
 		if (n->op != OP_WEIGHT)
 			continue;
 		HY_ASSERT(ir_type_numel(&n->type, 0, 0, &numel));
 		at = align_up(at, CG_WEIGHT_ALIGN);
 		w->offset[i] = at;
 		at += numel * sizeof(float);
+		if (proj[i] && n->type.rank == 2) {
+			at = align_up(at, CG_WEIGHT_ALIGN);
+			w->panels[i] = at;
+			at += panel_floats(n) * sizeof(float);
+		}
 	}
 	w->bytes = align_up(at, CG_WEIGHT_ALIGN);
 }
@@ -155,6 +196,15 @@ void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob)
 		HY_ASSERT(ir_type_numel(&n->type, 0, 0, &numel));
 		memcpy((char *)blob + w->offset[i], n->data,
 		       numel * sizeof(float));
+		if (w->panels[i] == SIZE_MAX)
+			continue;
+		/* panel p, row k, lane j: w[p*NR + j, k] (zero past N) */
+		int64_t N = n->type.dim[0], K = n->type.dim[1];
+		float *pp = (float *)((char *)blob + w->panels[i]);
+		for (int64_t r = 0; r < N; r++)
+			for (int64_t k = 0; k < K; k++)
+				pp[(r / GEMM_NR * K + k) * GEMM_NR + r % GEMM_NR] =
+				    n->data[r * K + k];
 	}
 }
 
@@ -458,11 +508,12 @@ static LLVMValueRef f_fma(CgContext *c, LLVMValueRef a, LLVMValueRef b,
 {
 	static const char name[] = "llvm.fmuladd";
 	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &c->t_f32, 1);
+	LLVMTypeRef t = LLVMTypeOf(a); /* float, or a vector of them */
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
 	LLVMValueRef args[] = {a, b, d};
 
-	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &c->t_f32, 1),
-	                      fn, args, 3, "");
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), fn,
+	                      args, 3, "");
 }
 
 /* k[0] x^(n-1) + ... + k[n-1], by Horner. */
@@ -650,6 +701,15 @@ static LLVMValueRef vm_gelu_erf(CgContext *c, LLVMValueRef x)
 
 /* ---- kernels ---------------------------------------------------------- */
 
+/* A GEMM's operands (gemm_rows, below). */
+typedef struct Gemm {
+	LLVMValueRef a, a0, wp, bias, dst, d0;
+	int64_t lda, K, ldd;
+} Gemm;
+static void gemm_rows(CgContext *c, const Gemm *g, LLVMValueRef m,
+                      int64_t N);
+static bool proj_slot(const CgContext *c, const Node *n, int k);
+
 /* out[t, :] = table[tokens[t], :]; ids were checked by the caller. */
 static void k_embed(CgContext *c, const Node *n, LLVMValueRef out,
                     LLVMValueRef *s)
@@ -730,6 +790,13 @@ static void k_linear(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
 	Loop lr, lj, lk;
 
+	if (proj_slot(c, n, 1)) {
+		Gemm gm = {s[0], c->R0, s[1], n->nsrc == 3 ? s[2] : NULL, out, c->R0,
+		           t->dim[t->rank - 1], t->dim[t->rank - 1],
+		           n->src[1]->type.dim[0]};
+		gemm_rows(c, &gm, sub(c, c->R1, c->R0), n->src[1]->type.dim[0]);
+		return;
+	}
 	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
 	LLVMValueRef xb = mul(c, r, K), ob = mul(c, r, N);
 	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), N, "j");
@@ -1111,6 +1178,185 @@ static void epilogue_row(CgContext *c, LLVMValueRef dst, LLVMValueRef db,
 	loop_close(c, &lj);
 }
 
+/* ---- GEMM -------------------------------------------------------------
+ *
+ * dst[(d0 + i) * ldd + j] = a[(a0 + i) * lda, +K) . w[j, :] (+ bias[j])
+ * for i < m, j < N, from w's panel copy (CgWeights.panels): per panel of
+ * GEMM_NR columns, rows go MR at a time with MR x GEMM_NR accumulators in
+ * vector registers, each k step one load per vector of the panel's row k
+ * and one broadcast per row of a; leftover rows go one at a time. Every
+ * output is its own fused multiply-add chain over k in order. A partial
+ * last panel loads and stores through masks. */
+
+static LLVMTypeRef vec_t(CgContext *c)
+{
+	return LLVMVectorType(c->t_f32, (unsigned)c->vw);
+}
+
+static LLVMValueRef splat(CgContext *c, LLVMValueRef x)
+{
+	LLVMTypeRef vt = vec_t(c);
+	LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x,
+	                                        LLVMConstInt(c->t_i32, 0, 0), "");
+	return LLVMBuildShuffleVector(
+	    c->b, v, LLVMGetUndef(vt),
+	    LLVMConstNull(LLVMVectorType(c->t_i32, (unsigned)c->vw)), "");
+}
+
+/* The first n lanes on, as a constant <vw x i1>. */
+static LLVMValueRef lane_mask(CgContext *c, int64_t n)
+{
+	LLVMValueRef bits[16];
+	for (int i = 0; i < c->vw; i++)
+		bits[i] = LLVMConstInt(c->t_i1, i < n, 0);
+	return LLVMConstVector(bits, (unsigned)c->vw);
+}
+
+static LLVMValueRef masked_intrinsic(CgContext *c, const char *name,
+                                     LLVMValueRef *args, unsigned n)
+{
+	LLVMTypeRef tys[] = {vec_t(c), c->t_ptr};
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn,
+	                      args, n, "");
+}
+
+/* ncols (<= vw) floats at p: a plain vector load, or a masked one. */
+static LLVMValueRef vload(CgContext *c, LLVMValueRef p, int64_t ncols)
+{
+	if (ncols >= c->vw) {
+		LLVMValueRef v = LLVMBuildLoad2(c->b, vec_t(c), p, "");
+		LLVMSetAlignment(v, 4);
+		return v;
+	}
+	LLVMValueRef a[] = {p, LLVMConstInt(c->t_i32, 4, 0), lane_mask(c, ncols),
+	                    LLVMConstNull(vec_t(c))};
+	return masked_intrinsic(c, "llvm.masked.load", a, 4);
+}
+
+static void vstore(CgContext *c, LLVMValueRef v, LLVMValueRef p,
+                   int64_t ncols)
+{
+	if (ncols >= c->vw) {
+		LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 4);
+		return;
+	}
+	LLVMValueRef a[] = {v, p, LLVMConstInt(c->t_i32, 4, 0),
+	                    lane_mask(c, ncols)};
+	masked_intrinsic(c, "llvm.masked.store", a, 4);
+}
+
+
+/* Rows [i0, i0 + mr) of one panel (columns j0 .. j0 + ncols), mr
+ * constant. */
+static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
+                       LLVMValueRef bp, LLVMValueRef j0, int64_t ncols)
+{
+	int nv = (int)((ncols + c->vw - 1) / c->vw);
+	LLVMValueRef acc[8][GEMM_NR / 8], arow[8];
+	LLVMTypeRef vt = vec_t(c);
+	Loop lk;
+
+	HY_ASSERT(mr <= 8 && nv <= GEMM_NR / 8);
+	for (int i = 0; i < mr; i++) {
+		arow[i] = mul(c, add(c, g->a0, add(c, i0, i64c(c, i))),
+		              i64c(c, g->lda));
+		for (int v = 0; v < nv; v++)
+			acc[i][v] = var(c, vt, LLVMConstNull(vt), "acc");
+	}
+	LLVMValueRef k = loop_open(c, &lk, i64c(c, 0), i64c(c, g->K), "k");
+	LLVMValueRef brow = mul(c, k, i64c(c, GEMM_NR));
+	LLVMValueRef b[GEMM_NR / 8];
+	for (int v = 0; v < nv; v++) {
+		b[v] = LLVMBuildLoad2(c->b, vt, elem(c, c->t_f32, bp,
+		                                     add(c, brow,
+		                                         i64c(c, v * c->vw))), "");
+		LLVMSetAlignment(b[v], 4);
+	}
+	for (int i = 0; i < mr; i++) {
+		LLVMValueRef ai = splat(c, ld(c, g->a, add(c, arow[i], k)));
+		for (int v = 0; v < nv; v++)
+			LLVMBuildStore(c->b, f_fma(c, ai, b[v], ld_var(c, vt, acc[i][v])),
+			               acc[i][v]);
+	}
+	loop_close(c, &lk);
+	for (int v = 0; v < nv; v++) {
+		int64_t nc = ncols - v * c->vw;
+		LLVMValueRef jv = add(c, j0, i64c(c, v * c->vw));
+		LLVMValueRef bias = g->bias ? vload(c, elem(c, c->t_f32, g->bias, jv),
+		                                    nc)
+		                            : NULL;
+		for (int i = 0; i < mr; i++) {
+			LLVMValueRef y = ld_var(c, vt, acc[i][v]);
+			if (bias)
+				y = f_add(c, y, bias);
+			LLVMValueRef drow = mul(c, add(c, g->d0, add(c, i0, i64c(c, i))),
+			                        i64c(c, g->ldd));
+			vstore(c, y, elem(c, c->t_f32, g->dst, add(c, drow, jv)), nc);
+		}
+	}
+}
+
+/* All m rows of one panel. */
+static void gemm_panel(CgContext *c, const Gemm *g, LLVMValueRef m,
+                       LLVMValueRef p, int64_t ncols)
+{
+	LLVMValueRef bp = elem(c, c->t_f32, g->wp,
+	                       mul(c, p, i64c(c, g->K * GEMM_NR)));
+	LLVMValueRef j0 = mul(c, p, i64c(c, GEMM_NR));
+	LLVMValueRef MR = i64c(c, c->mr);
+	Loop lg, lr;
+
+	LLVMValueRef ng = LLVMBuildSDiv(c->b, m, MR, "groups");
+	LLVMValueRef gi = loop_open(c, &lg, i64c(c, 0), ng, "g");
+	gemm_block(c, g, mul(c, gi, MR), c->mr, bp, j0, ncols);
+	loop_close(c, &lg);
+	LLVMValueRef r = loop_open(c, &lr, mul(c, ng, MR), m, "rest");
+	gemm_block(c, g, r, 1, bp, j0, ncols);
+	loop_close(c, &lr);
+}
+
+static void gemm_rows(CgContext *c, const Gemm *g, LLVMValueRef m,
+                      int64_t N)
+{
+	int64_t full = N / GEMM_NR, part = N % GEMM_NR;
+	Loop lp;
+
+	LLVMValueRef p = loop_open(c, &lp, i64c(c, 0), i64c(c, full), "panel");
+	gemm_panel(c, g, m, p, GEMM_NR);
+	loop_close(c, &lp);
+	if (part)
+		gemm_panel(c, g, m, i64c(c, full), part);
+}
+
+/* Whether src slot k of n is a projection matrix with a panel copy: the
+ * kernel then reads the panels (call_kernel passes them) through
+ * gemm_rows. */
+static bool proj_slot(const CgContext *c, const Node *n, int k)
+{
+	const Node *w = n->src[k];
+	if (w->op != OP_WEIGHT || !c->w->panels ||
+	    c->w->panels[w->id] == SIZE_MAX)
+		return false;
+	switch (n->op) {
+	case OP_LINEAR:
+		return k == 1;
+	case OP_FUSED_PROJ: {
+		FpSrc fs;
+		ir_fp_srcs(n, &fs);
+		return k == fs.w;
+	}
+	case OP_FUSED_MLP: {
+		FmSrc fs;
+		ir_fm_srcs(n, &fs);
+		return k == fs.w1 || k == fs.w2;
+	}
+	default:
+		return false;
+	}
+}
+
 /* One projected row: dst[db + j] = x[xb, xb + K) . w[j, :] + bias[j] for
  * j < N. The k loop is the same reduction as k_linear's. */
 static void proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
@@ -1146,26 +1392,41 @@ static int64_t conv_tile_rows(int64_t N, int64_t halo)
 	return t < 8 ? 8 : t > 64 ? 64 : t;
 }
 
-/* Project x's row xr (after its layernorm, into lnbuf, when there is
- * one) into dst[db, db + N). */
-static void fp_project_row(CgContext *c, const Node *n, const FpSrc *fs,
-                           LLVMValueRef *s, LLVMValueRef lnbuf,
-                           LLVMValueRef xr, LLVMValueRef dst,
-                           LLVMValueRef db)
+/* Rows [x0, x0 + m) of x, after their layernorm (into lnbuf, m rows of
+ * K, when ln_g is there), times w^T (+ bias) into rows [d0, d0 + m) of
+ * dst (row stride N): by gemm_rows from w's panels when it has them
+ * (wslot is a proj_slot), else a row at a time. */
+static void project_rows(CgContext *c, const Node *n, int wslot,
+                         LLVMValueRef *s, LLVMValueRef x, LLVMValueRef ln_g,
+                         LLVMValueRef ln_b, LLVMValueRef lnbuf,
+                         LLVMValueRef bias, int64_t Kn, int64_t Nn,
+                         LLVMValueRef x0, LLVMValueRef m, LLVMValueRef dst,
+                         LLVMValueRef d0)
 {
-	const TensorType *xt = &n->src[fs->x]->type;
-	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[fs->w]->type.dim[0];
-	LLVMValueRef xp = s[fs->x], xb = mul(c, xr, i64c(c, Kn));
-	LLVMValueRef bias = fs->bias >= 0 ? s[fs->bias] : NULL;
+	LLVMValueRef K = i64c(c, Kn), N = i64c(c, Nn), a = x, a0 = x0;
+	Loop ll, lp;
 
-	if (lnbuf) {
-		ln_row(c, s[fs->x], xb, Kn, s[fs->ln_g], s[fs->ln_b], n->fattr[0],
-		       lnbuf, i64c(c, 0));
-		xp = lnbuf;
-		xb = i64c(c, 0);
+	if (ln_g) {
+		LLVMValueRef i = loop_open(c, &ll, i64c(c, 0), m, "lnrow");
+		ln_row(c, x, mul(c, add(c, x0, i), K), Kn, ln_g, ln_b, n->fattr[0],
+		       lnbuf, mul(c, i, K));
+		loop_close(c, &ll);
+		a = lnbuf;
+		a0 = i64c(c, 0);
 	}
-	proj_row(c, xp, xb, s[fs->w], bias, Kn, Nn, dst, db);
+	if (proj_slot(c, n, wslot)) {
+		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn};
+		gemm_rows(c, &gm, m, Nn);
+		return;
+	}
+	LLVMValueRef i = loop_open(c, &lp, i64c(c, 0), m, "prow");
+	proj_row(c, a, mul(c, add(c, a0, i), K), s[wslot], bias, Kn, Nn, dst,
+	         mul(c, add(c, d0, i), N));
+	loop_close(c, &lp);
 }
+
+/* Rows per tile of the plain projection kernels. */
+enum { PROJ_TILE = 64 };
 
 /* fused_proj on rows [r0, r1). Without conv, row by row: the layernorm of
  * the row into a stack buffer, then the projection and the epilogue. With
@@ -1187,24 +1448,37 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	int64_t On = t->dim[t->rank - 1]; /* Nn, or 2Nn/3 with gate */
 	LLVMValueRef N = i64c(c, Nn), O = i64c(c, On);
 	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
-	LLVMValueRef lnbuf = fs.ln_g >= 0 ? stack_array(c, Kn, "ln") : NULL;
+	LLVMValueRef bias = fs.bias >= 0 ? s[fs.bias] : NULL;
+	LLVMValueRef lg_ = fs.ln_g >= 0 ? s[fs.ln_g] : NULL;
+	LLVMValueRef lb_ = fs.ln_b >= 0 ? s[fs.ln_b] : NULL;
 	FpAct a = (FpAct)n->iattr[FP_ACT];
-	Loop lr, lb, lt, li, lo, lc, lh, lq, lg;
+	int64_t KC = n->iattr[FP_CONV], H = KC - 1;
+	int64_t Tn = KC ? conv_tile_rows(Nn, H) : PROJ_TILE;
+	LLVMValueRef lnbuf = lg_ ? stack_array(c, Tn * Kn, "ln") : NULL;
+	LLVMValueRef T = i64c(c, Tn);
+	Loop lr, lb, lt, lo, lc, lh, lq, lg, le;
 
 	if (fs.conv_w < 0) {
-		LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
-		LLVMValueRef ob = mul(c, r, N);
-		fp_project_row(c, n, &fs, s, lnbuf, r, out, ob);
-		epilogue_row(c, out, ob, Nn, a, res, ob);
+		LLVMValueRef nt = LLVMBuildSDiv(
+		    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
+		LLVMValueRef ti = loop_open(c, &lr, i64c(c, 0), nt, "tile");
+		LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
+		LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+		project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+		             r0, m, out, r0);
+		if (a != FP_ACT_NONE || res) {
+			LLVMValueRef i = loop_open(c, &le, i64c(c, 0), m, "e");
+			LLVMValueRef ob = mul(c, add(c, r0, i), N);
+			epilogue_row(c, out, ob, Nn, a, res, ob);
+			loop_close(c, &le);
+		}
 		loop_close(c, &lr);
 		return;
 	}
 
-	int64_t KC = n->iattr[FP_CONV], H = KC - 1;
-	int64_t Tn = conv_tile_rows(Nn, H);
 	bool gate = n->iattr[FP_GATE] != 0;
 	int64_t Dn = Nn / 3;
-	LLVMValueRef T = i64c(c, Tn), HN = i64c(c, H * Nn);
+	LLVMValueRef HN = i64c(c, H * Nn);
 	LLVMValueRef tile = stack_array(c, (Tn + H) * Nn, "tile");
 	LLVMValueRef grow = gate ? stack_array(c, Nn, "gaterow") : NULL;
 	LLVMValueRef Ln = dimv(c, t->dim[1]);
@@ -1235,7 +1509,8 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, hp, i64c(c, 0), ""),
 	                bproj, bzero);
 	LLVMPositionBuilderAtEnd(c->b, bproj);
-	fp_project_row(c, n, &fs, s, lnbuf, add(c, bl, hp), tile, hb);
+	project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+	             add(c, bl, hp), i64c(c, 1), tile, hj);
 	LLVMBuildBr(c->b, bdone);
 	LLVMPositionBuilderAtEnd(c->b, bzero);
 	LLVMValueRef q = loop_open(c, &lq, i64c(c, 0), N, "z");
@@ -1251,12 +1526,10 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef t0 = add(c, ts, mul(c, ti, T));
 	LLVMValueRef nrow = smin(c, T, sub(c, te, t0));
 	/* project rows t0 .. t0+nrow into tile rows H .. H+nrow */
-	LLVMValueRef i = loop_open(c, &li, i64c(c, 0), nrow, "i");
-	fp_project_row(c, n, &fs, s, lnbuf, add(c, bl, add(c, t0, i)), tile,
-	               mul(c, add(c, i, i64c(c, H)), N));
-	loop_close(c, &li);
+	project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+	             add(c, bl, t0), nrow, tile, i64c(c, H));
 	/* the causal filter over tile rows i .. i+H for output row t0+i */
-	i = loop_open(c, &lo, i64c(c, 0), nrow, "o");
+	LLVMValueRef i = loop_open(c, &lo, i64c(c, 0), nrow, "o");
 	LLVMValueRef orow = mul(c, add(c, bl, add(c, t0, i)), O);
 	LLVMValueRef fdst = gate ? grow : out, fb = gate ? i64c(c, 0) : orow;
 	LLVMValueRef ch = loop_open(c, &lc, i64c(c, 0), N, "c");
@@ -1291,9 +1564,12 @@ static void k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	loop_close(c, &lb);
 }
 
-/* fused_mlp, a row at a time for now: the layernorm of the row, the
- * hidden row (fc1 and its activation) in a stack buffer, then fc2 and the
- * residual into out, so no [rows, H] tensor exists. */
+/* fused_mlp on rows [r0, r1), in tiles of MLP_TILE positions: the
+ * layernorm of the tile's rows, fc1 into a stack tile of the hidden
+ * width and its activation there, then fc2 and the residual into out,
+ * so no [rows, H] tensor exists. */
+enum { MLP_TILE = 32 };
+
 static void k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
                         LLVMValueRef *s)
 {
@@ -1302,28 +1578,36 @@ static void k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 	const TensorType *xt = &n->src[fs.x]->type;
 	int64_t Kn = xt->dim[xt->rank - 1], Hn = n->src[fs.w1]->type.dim[0];
 	int64_t Nn = n->type.dim[n->type.rank - 1];
-	LLVMValueRef lnbuf = fs.ln_g >= 0 ? stack_array(c, Kn, "ln") : NULL;
-	LLVMValueRef hbuf = stack_array(c, Hn, "hidden");
-	LLVMValueRef zero = i64c(c, 0);
-	Loop lr;
+	LLVMValueRef lg_ = fs.ln_g >= 0 ? s[fs.ln_g] : NULL;
+	LLVMValueRef lb_ = fs.ln_b >= 0 ? s[fs.ln_b] : NULL;
+	LLVMValueRef lnbuf = lg_ ? stack_array(c, MLP_TILE * Kn, "ln") : NULL;
+	LLVMValueRef hbuf = stack_array(c, MLP_TILE * Hn, "hidden");
+	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
+	LLVMValueRef T = i64c(c, MLP_TILE), zero = i64c(c, 0);
+	FpAct act = (FpAct)n->iattr[FM_ACT];
+	Loop lt, la, le;
 
-	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
-	LLVMValueRef xp = s[fs.x], xb = mul(c, r, i64c(c, Kn));
-	if (lnbuf) {
-		ln_row(c, s[fs.x], xb, Kn, s[fs.ln_g], s[fs.ln_b], n->fattr[0],
-		       lnbuf, zero);
-		xp = lnbuf;
-		xb = zero;
+	LLVMValueRef nt = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, MLP_TILE - 1)), T, "nt");
+	LLVMValueRef ti = loop_open(c, &lt, zero, nt, "tile");
+	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
+	LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+	project_rows(c, n, fs.w1, s, s[fs.x], lg_, lb_, lnbuf,
+	             fs.b1 >= 0 ? s[fs.b1] : NULL, Kn, Hn, r0, m, hbuf, zero);
+	if (act != FP_ACT_NONE) {
+		LLVMValueRef i = loop_open(c, &la, zero, m, "a");
+		epilogue_row(c, hbuf, mul(c, i, i64c(c, Hn)), Hn, act, NULL, NULL);
+		loop_close(c, &la);
 	}
-	proj_row(c, xp, xb, s[fs.w1], fs.b1 >= 0 ? s[fs.b1] : NULL, Kn, Hn,
-	         hbuf, zero);
-	epilogue_row(c, hbuf, zero, Hn, (FpAct)n->iattr[FM_ACT], NULL, NULL);
-	LLVMValueRef ob = mul(c, r, i64c(c, Nn));
-	proj_row(c, hbuf, zero, s[fs.w2], fs.b2 >= 0 ? s[fs.b2] : NULL, Hn, Nn,
-	         out, ob);
-	epilogue_row(c, out, ob, Nn, FP_ACT_NONE, fs.res >= 0 ? s[fs.res] : NULL,
-	             ob);
-	loop_close(c, &lr);
+	project_rows(c, n, fs.w2, s, hbuf, NULL, NULL, NULL,
+	             fs.b2 >= 0 ? s[fs.b2] : NULL, Hn, Nn, zero, m, out, r0);
+	if (res) {
+		LLVMValueRef i = loop_open(c, &le, zero, m, "e");
+		LLVMValueRef ob = mul(c, add(c, r0, i), i64c(c, Nn));
+		epilogue_row(c, out, ob, Nn, FP_ACT_NONE, res, ob);
+		loop_close(c, &le);
+	}
+	loop_close(c, &lt);
 }
 
 /* gated_conv by the definition, in out itself: first u = v * g into out,
@@ -1816,8 +2100,14 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 	LLVMValueRef a[IR_MAX_SRC + 5];
 
 	a[0] = out;
-	for (int j = 0; j < n->nsrc; j++)
+	for (int j = 0; j < n->nsrc; j++) {
 		a[j + 1] = at[n->src[j]->id];
+		if (proj_slot(c, n, j)) {
+			LLVMValueRef o = i64c(c, (int64_t)c->w->panels[n->src[j]->id]);
+			a[j + 1] = LLVMBuildInBoundsGEP2(
+			    c->b, LLVMInt8TypeInContext(c->ctx), c->weights, &o, 1, "");
+		}
+	}
 	a[n->nsrc + 1] = c->B;
 	a[n->nsrc + 2] = c->L;
 	LLVMValueRef rows = numel(c, &n->type, 0, n->type.rank - 1);
@@ -1850,6 +2140,7 @@ static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
 	c->fn = fn;
 	c->B = LLVMGetParam(fn, 2);
 	c->L = LLVMGetParam(fn, 3);
+	c->weights = weights;
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
 	                                   c->ctx, fn, "entry"));
 	/* the argument slots of the row-wise kernels' thunks */
@@ -2117,6 +2408,24 @@ static void declare_externals(CgContext *c)
 
 /* ---- target and module ------------------------------------------------ */
 
+/* Whether the target has AVX-512 (32 registers of 16 floats): named in
+ * its features, or implied by a CPU name given without features. */
+static bool wide_vectors(const char *cpu, const char *features)
+{
+	static const char *const avx512[] = {
+	    "x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake",
+	    "icelake-client", "icelake-server", "tigerlake", "sapphirerapids",
+	    "emeraldrapids", "graniterapids", "znver4", "znver5"};
+	if (features && strstr(features, "+avx512f"))
+		return true;
+	if (features && strstr(features, "-avx512f"))
+		return false;
+	for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
+		if (cpu && strcmp(cpu, avx512[i]) == 0)
+			return true;
+	return false;
+}
+
 static bool make_target(CgContext *c, const CgOptions *o, Diag *d)
 {
 	LLVMTargetRef target;
@@ -2143,6 +2452,8 @@ static bool make_target(CgContext *c, const CgOptions *o, Diag *d)
 		           c->triple, c->cpu);
 		return false;
 	}
+	c->vw = wide_vectors(c->cpu, c->features) ? 16 : 8;
+	c->mr = c->vw == 16 ? 6 : 3; /* 12 accumulator registers */
 	return true;
 }
 
