@@ -361,6 +361,53 @@ static void gen_spectrum(const ConvJob *j, const Plan *p, fftwf_complex *kf,
 	}
 }
 
+/* x[i*N + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, and zero
+ * from L to N: row by row of v, so each cache line of the activations is
+ * read once however long L is; the branches stay outside the loops. */
+static void gather_gated(float *restrict x, const float *restrict v,
+                         int64_t vs, const float *restrict g, int64_t gs,
+                         int64_t L, int64_t N, int64_t cb)
+{
+	if (g)
+		for (int64_t t = 0; t < L; t++)
+			for (int64_t i = 0; i < cb; i++)
+				x[i * N + t] = v[t * vs + i] * g[t * gs + i];
+	else
+		for (int64_t t = 0; t < L; t++)
+			for (int64_t i = 0; i < cb; i++)
+				x[i * N + t] = v[t * vs + i];
+	for (int64_t i = 0; i < cb; i++)
+		memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
+}
+
+/* y[t*C + i] = (x[i*N + t] + u * bias[i]) (* post[t*ps + i]), with u the
+ * gated input as gather_gated made it: the skip term and the output
+ * gate, in the unfused ops' order of float operations. */
+static void scatter_gated(float *restrict y, int64_t C,
+                          const float *restrict x, int64_t N, int64_t L,
+                          int64_t cb, const float *restrict v, int64_t vs,
+                          const float *restrict g, int64_t gs,
+                          const float *restrict bias,
+                          const float *restrict post, int64_t ps)
+{
+	for (int64_t t = 0; t < L; t++) {
+		const float *vt = v + t * vs, *gt = g ? g + t * gs : NULL;
+		float *yt = y + t * C;
+		if (bias && gt)
+			for (int64_t i = 0; i < cb; i++)
+				yt[i] = x[i * N + t] + vt[i] * gt[i] * bias[i];
+		else if (bias)
+			for (int64_t i = 0; i < cb; i++)
+				yt[i] = x[i * N + t] + vt[i] * bias[i];
+		else
+			for (int64_t i = 0; i < cb; i++)
+				yt[i] = x[i * N + t];
+		if (post)
+			for (int64_t i = 0; i < cb; i++)
+				yt[i] *= post[t * ps + i];
+	}
+}
+
 static void conv_blocks(void *arg, int64_t lo, int64_t hi)
 {
 	const ConvJob *j = arg;
@@ -389,12 +436,7 @@ static void conv_blocks(void *arg, int64_t lo, int64_t hi)
 			const float *pb = post ? post + b * L * j->ps + c0 : NULL;
 			float *yb = j->y + b * L * C + c0;
 
-			for (int64_t t = 0; t < L; t++)
-				for (int64_t i = 0; i < cb; i++)
-					x[i * N + t] = gb ? vb[t * j->vs + i] * gb[t * j->gs + i]
-					                  : vb[t * j->vs + i];
-			for (int64_t i = 0; i < cb; i++)
-				memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
+			gather_gated(x, vb, j->vs, gb, j->gs, L, N, cb);
 			fftwf_execute_dft_r2c(p->fwd, x, uf);
 			for (int64_t i = 0; i < nc; i++) {
 				float ar = uf[i][0], ai = uf[i][1];
@@ -403,18 +445,8 @@ static void conv_blocks(void *arg, int64_t lo, int64_t hi)
 				uf[i][1] = ar * bi + ai * br;
 			}
 			fftwf_execute_dft_c2r(p->inv, uf, x);
-			for (int64_t t = 0; t < L; t++)
-				for (int64_t i = 0; i < cb; i++) {
-					float r = x[i * N + t];
-					if (j->bias) {
-						float u = gb ? vb[t * j->vs + i] * gb[t * j->gs + i]
-						             : vb[t * j->vs + i];
-						r += u * j->bias[c0 + i];
-					}
-					if (pb)
-						r *= pb[t * j->ps + i];
-					yb[t * C + i] = r;
-				}
+			scatter_gated(yb, C, x, N, L, cb, vb, j->vs, gb, j->gs,
+			              j->bias ? j->bias + c0 : NULL, pb, j->ps);
 		}
 	}
 }
