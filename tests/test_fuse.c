@@ -18,6 +18,7 @@
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+#include "runtime/hyrt.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -234,9 +235,23 @@ static void check_jit(Graph *g, Arena *a, CgConv conv, const char *what,
 	for (int s = 0; s < nsh; s++) {
 		int64_t B = sh[s].B, L = sh[s].L;
 		int32_t *tok = tokens(B * L, vocab, (uint64_t)(B * 1000 + L));
-		float *ref[MAXOUT], *got[MAXOUT];
+		float *ref[MAXOUT], *got[MAXOUT], *got3[MAXOUT];
 		interp(g, tok, B, L, ref);
 		jit_run(&x, g, tok, B, L, got);
+		/* the same forward split over 3 threads: row chunks (64 rows,
+		 * some across a batch row's end) and channel blocks in any
+		 * order, the same bits */
+		hyrt_set_threads(3);
+		jit_run(&x, g, tok, B, L, got3);
+		hyrt_set_threads(1);
+		for (int i = 0; i < g->noutputs; i++) {
+			size_t n = out_numel(g, i, B, L);
+			ck_assert_msg(memcmp(got[i], got3[i], n * sizeof(float)) == 0,
+			              "%s %s B=%lld L=%lld %s: 3 threads differ",
+			              g->name, what, (long long)B, (long long)L,
+			              g->outputs[i].name);
+		}
+		free_outs(g, got3);
 		for (int i = 0; i < g->noutputs; i++) {
 			double e = nmse(got[i], ref[i], out_numel(g, i, B, L));
 			if (getenv("HYENAC_TEST_VERBOSE"))
@@ -254,7 +269,8 @@ static void check_jit(Graph *g, Arena *a, CgConv conv, const char *what,
 	jit_close(&x);
 }
 
-static const Shape shapes[] = {{1, 1}, {2, 5}, {1, 17}, {2, 70}, {1, 130}};
+static const Shape shapes[] = {{1, 1}, {2, 5}, {1, 17}, {2, 70}, {1, 130},
+                               {3, 100}};
 enum { NSHAPES = sizeof shapes / sizeof shapes[0] };
 
 static void random_model(const char *yaml)
