@@ -45,9 +45,23 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 		} else if (n->op == OP_DWCONV) {
 			f += 2.0 * (double)n->src[1]->type.dim[0] *
 			     (double)n->src[1]->type.dim[1];
+		} else if (n->op == OP_FUSED_MLP) {
+			FmSrc fs;
+			ir_fm_srcs(n, &fs);
+			for (int w = 0; w < 2; w++) {
+				const TensorType *t = &n->src[w ? fs.w2 : fs.w1]->type;
+				f += 2.0 * (double)t->dim[0] * (double)t->dim[1];
+			}
+		}
+		if (n->op == OP_GATED_CONV && n->iattr[GC_GEN]) { /* its filter */
+			GcSrc gs;
+			ir_gc_srcs(n, &gs);
+			const TensorType *w = &n->src[gs.w]->type;
+			f += 2.0 * (double)w->dim[0] * (double)w->dim[1];
 		}
 		if (n->op == OP_FUSED_PROJ && n->iattr[FP_CONV]) /* its dwconv */
-			f += 2.0 * (double)n->type.dim[2] * (double)n->iattr[FP_CONV];
+			f += 2.0 * (double)n->src[1]->type.dim[0] *
+			     (double)n->iattr[FP_CONV];
 	}
 	return (int64_t)f;
 }
