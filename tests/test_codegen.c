@@ -6,9 +6,12 @@
  * activations enter through `embed` of a random table, so every graph is a
  * real hyenac_run with tokens. Odd sizes (C = 7, L = 1, 2, 3, 17) and every
  * broadcast pattern the lowering produces are covered, the long
- * convolution in all three modes up to L = 4097, and the two golden
- * checkpoints end to end against the official outputs, with the implicit
- * filters folded and with them made by generated code at run time.
+ * convolution in all three modes up to L = 4097, the projection GEMM
+ * (linear, fused_proj) at row and column counts around its register
+ * block and vector width, for the host and for an AVX2 CPU, and the two
+ * golden checkpoints end to end against the official outputs, with the
+ * implicit filters folded and with them made by generated code at run
+ * time.
  */
 #include <float.h>
 #include <math.h>
@@ -150,13 +153,14 @@ typedef struct Compiled {
 	ScratchFn sb;
 } Compiled;
 
-/* Type, verify, lay out and JIT k's graph. */
-static void compile(Case *k, CgConv conv, int opt, Compiled *cp)
+/* Type, verify, lay out and JIT k's graph, for cpu (NULL: the host). */
+static void compile(Case *k, const char *cpu, CgConv conv, int opt,
+                    Compiled *cp)
 {
 	Graph *g = k->g;
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, conv, g->max_len, opt};
+	CgOptions o = {cpu, NULL, conv, g->max_len, opt};
 	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
 
 	diag_init(&d);
@@ -184,17 +188,17 @@ static void compiled_free(Compiled *cp)
 	free(cp->blob);
 }
 
-/* Compile k's graph once and check every output at every shape against
- * the interpreter. */
-static void check_shapes(Case *k, CgConv conv, int opt, double tol,
-                         const Shape *sh, int nsh)
+/* Compile k's graph once, for cpu (NULL: the host), and check every
+ * output at every shape against the interpreter. */
+static void check_shapes_on(Case *k, const char *cpu, CgConv conv, int opt,
+                            double tol, const Shape *sh, int nsh)
 {
 	Graph *g = k->g;
 	Diag d;
 	Compiled cp;
 
 	diag_init(&d);
-	compile(k, conv, opt, &cp);
+	compile(k, cpu, conv, opt, &cp);
 	for (int s = 0; s < nsh; s++) {
 		int64_t B = sh[s].B, L = sh[s].L;
 		int32_t *tok = malloc((size_t)(B * L) * sizeof *tok + 4);
@@ -233,6 +237,12 @@ static void check_shapes(Case *k, CgConv conv, int opt, double tol,
 		free(tok);
 	}
 	compiled_free(&cp);
+}
+
+static void check_shapes(Case *k, CgConv conv, int opt, double tol,
+                         const Shape *sh, int nsh)
+{
+	check_shapes_on(k, NULL, conv, opt, tol, sh, nsh);
 }
 
 static const Shape odd[] = {{1, 1}, {1, 2}, {2, 3}, {3, 17}};
@@ -474,7 +484,7 @@ static void eval_points(OpKind o, const float *x, size_t n, float *got)
 	}
 	out(k, "y", y);
 	Compiled cp;
-	compile(k, CG_CONV_AUTO, 3, &cp);
+	compile(k, NULL, CG_CONV_AUTO, 3, &cp);
 	void *scratch = alloc64((size_t)cp.sb(1, 1));
 	int32_t tok = 0;
 	float *outs[] = {got};
@@ -645,6 +655,138 @@ START_TEST(mixed_o0_o3)
 			check_shapes(k, (CgConv)conv, opt, TOL_TRANSC, sh, 3);
 			case_free(k);
 		}
+}
+END_TEST
+
+/* ---- projections (gemm_tile) ------------------------------------------ */
+
+/* B*L rows 1, 3, 5, 7 (one register block of 4 or 6 rows, less one and
+ * plus one), 67 (past a 64-row tile) and 3 x 43; every N is a partial
+ * column block, the last vector partial where N is not a multiple of 8. */
+static const Shape proj_sh[] = {{1, 1}, {1, 3}, {1, 5}, {1, 7}, {1, 67},
+                                {3, 43}};
+#define NPROJ_SH ((int)(sizeof proj_sh / sizeof proj_sh[0]))
+static const int64_t proj_N[] = {1, 3, 16, 17, 40};
+static const int64_t proj_K[] = {1, 7, 128};
+
+/* Where the host has AVX-512 the kernels take 16-float vectors; the AVX2
+ * CPU takes the 8-float ones with their own register block. */
+static const char *const proj_cpu[] = {NULL, "x86-64-v3"};
+
+/* fused_proj of x [.., K] by w [N, K] with the given parts. */
+static Node *fproj(Case *k, const char *name, Node *x, int64_t K, int64_t N,
+                   bool bias, bool ln, int64_t conv, FpAct a, bool res)
+{
+	Node *src[8];
+	int ns = 0;
+
+	src[ns++] = x;
+	src[ns++] = weight(k, arena_printf(k->a, "%s.w", name), 2, N, K,
+	                   1.0 / sqrt((double)K), 0);
+	if (bias)
+		src[ns++] = weight(k, arena_printf(k->a, "%s.b", name), 1, N, 0,
+		                   0.5, 0);
+	if (ln) {
+		src[ns++] = weight(k, arena_printf(k->a, "%s.g", name), 1, K, 0,
+		                   0.5, 1.0);
+		src[ns++] = weight(k, arena_printf(k->a, "%s.be", name), 1, K, 0,
+		                   0.5, 0);
+	}
+	if (conv) {
+		src[ns++] = weight(k, arena_printf(k->a, "%s.cw", name), 2, N,
+		                   conv, 0.5, 0);
+		src[ns++] = weight(k, arena_printf(k->a, "%s.cb", name), 1, N, 0,
+		                   0.5, 0);
+	}
+	if (res)
+		src[ns++] = act(k, arena_printf(k->a, "%s.res", name), N, 1.0);
+	Node *n = ir_add(k->g, OP_FUSED_PROJ, name, ns, src);
+	n->iattr[FP_BIAS] = bias;
+	n->iattr[FP_LN] = ln;
+	n->iattr[FP_CONV] = conv;
+	n->iattr[FP_CONV_BIAS] = conv > 0;
+	n->iattr[FP_ACT] = a;
+	n->iattr[FP_RES] = res;
+	n->fattr[0] = ln ? 1e-5 : 0;
+	return n;
+}
+
+/* linear at every N for one K, with and without bias; at K = 7 also a
+ * weight that embed reads too (the tied head: stored both ways) and a
+ * computed one (the dot-product path). */
+START_TEST(proj_linear)
+{
+	int64_t K = proj_K[_i % 3];
+	const char *cpu = proj_cpu[_i / 3];
+	Case *k = case_new("proj_linear", 0);
+	Node *x = act(k, "x", K, 1.0);
+	for (int i = 0; i < 5; i++) {
+		int64_t N = proj_N[i];
+		Node *w = weight(k, arena_printf(k->a, "w%d", i), 2, N, K,
+		                 1.0 / sqrt((double)K), 0);
+		Node *b = weight(k, arena_printf(k->a, "b%d", i), 1, N, 0, 0.5, 0);
+		const char *nb = arena_printf(k->a, "bias.N%lld", (long long)N);
+		const char *nn = arena_printf(k->a, "nobias.N%lld", (long long)N);
+		out(k, nb, op(k, OP_LINEAR, nb, 3, x, w, b));
+		out(k, nn, op(k, OP_LINEAR, nn, 2, x, w, NULL));
+	}
+	if (K == 7) {
+		Node *tied = weight(k, "tied", 2, VOCAB, K, 1.0, 0);
+		out(k, "tied.embed", op(k, OP_EMBED, "tied.embed", 2, tied, k->tok,
+		                        NULL));
+		out(k, "tied.head", op(k, OP_LINEAR, "tied.head", 2, x, tied,
+		                       NULL));
+		Node *wc = slice(k, "wc", weight(k, "w.c", 2, 17, K, 0.5, 0), 0, 0,
+		                 17);
+		out(k, "computed", op(k, OP_LINEAR, "computed", 2, x, wc, NULL));
+	}
+	check_shapes_on(k, cpu, CG_CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
+	case_free(k);
+}
+END_TEST
+
+/* fused_proj at every N for one K: without conv (tiles of rows straight
+ * into out) with layernorm, bias, relu and residual, and bare; with conv
+ * (the projection into the convolution's tile) with layernorm, gelu_tanh
+ * and residual, and with neither layernorm nor bias. */
+START_TEST(proj_fused)
+{
+	int64_t K = proj_K[_i % 3];
+	const char *cpu = proj_cpu[_i / 3];
+	Case *k = case_new("proj_fused", 128);
+	Node *x = act(k, "x", K, 2.0);
+	for (int i = 0; i < 5; i++) {
+		int64_t N = proj_N[i];
+		const char *p = arena_printf(k->a, "N%lld", (long long)N);
+		const char *nm;
+		nm = arena_printf(k->a, "%s.ln_res", p);
+		out(k, nm, fproj(k, nm, x, K, N, true, true, 0, FP_ACT_RELU, true));
+		nm = arena_printf(k->a, "%s.bare", p);
+		out(k, nm,
+		    fproj(k, nm, x, K, N, false, false, 0, FP_ACT_NONE, false));
+		nm = arena_printf(k->a, "%s.conv_ln", p);
+		out(k, nm, fproj(k, nm, x, K, N, true, true, 3, FP_ACT_GELU_TANH,
+		                 true));
+	}
+	check_shapes_on(k, cpu, CG_CONV_AUTO, 3, TOL_TRANSC, proj_sh,
+	                NPROJ_SH);
+	case_free(k);
+}
+END_TEST
+
+START_TEST(proj_fused_conv_bare)
+{
+	int64_t K = proj_K[_i % 3];
+	const char *cpu = proj_cpu[_i / 3];
+	Case *k = case_new("proj_fused_conv", 128);
+	Node *x = act(k, "x", K, 1.0);
+	for (int i = 0; i < 5; i++) {
+		const char *nm = arena_printf(k->a, "N%lld", (long long)proj_N[i]);
+		out(k, nm, fproj(k, nm, x, K, proj_N[i], false, false, 4,
+		                 FP_ACT_NONE, false));
+	}
+	check_shapes_on(k, cpu, CG_CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
+	case_free(k);
 }
 END_TEST
 
@@ -837,6 +979,12 @@ static Suite *suite(void)
 	tcase_add_test(t, mixed_o0_o3);
 	tcase_add_test(t, write_files);
 	suite_add_tcase(s, t);
+	TCase *pt = tcase_create("proj");
+	tcase_set_timeout(pt, 300);
+	tcase_add_loop_test(pt, proj_linear, 0, 6);
+	tcase_add_loop_test(pt, proj_fused, 0, 6);
+	tcase_add_loop_test(pt, proj_fused_conv_bare, 0, 6);
+	suite_add_tcase(s, pt);
 	TCase *gt = tcase_create("golden");
 	tcase_set_timeout(gt, 300);
 	tcase_add_test(gt, golden_tiny_1k);
