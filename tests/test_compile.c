@@ -298,11 +298,18 @@ START_TEST(bad_usage_and_input)
 	expect_exit(exe, (const char *[]){"frobnicate", NULL}, 2, "frobnicate");
 	expect_exit(exe, (const char *[]){"bench", "--threads", "0", NULL}, 2,
 	            "threads");
+	expect_exit(exe, (const char *[]){"embed", "--tokens", t65, "-o", h,
+	                                  "--pool", "median", NULL},
+	            2, "median");
+	expect_exit(exe, (const char *[]){"logits", "--tokens", t65, "-o", h,
+	                                  "--pool", "mean", NULL},
+	            2, "--pool");
 	ck_assert(access(h, F_OK) != 0);
 }
 END_TEST
 
-/* --threads splits the batch's rows over threads without changing a bit. */
+/* --threads splits a forward's rows and channels over threads without
+ * changing a bit. */
 START_TEST(threads_same_bits)
 {
 	RunResult r;

@@ -564,8 +564,9 @@ void rt_print_help(void)
 	       "is a\n"
 	       "terminal (not with --quiet). --threads T (default: all "
 	       "cores) splits\n"
-	       "a batch's rows over T threads, or runs T batches of FASTA "
-	       "windows.\n"
+	       "each forward's positions and channels over T threads, or "
+	       "runs T\n"
+	       "batches of FASTA windows.\n"
 	       "Outputs are written whole or not at all, Ctrl-C included.\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
