@@ -267,7 +267,11 @@ void hyrt_longconv_direct(float *y, const float *u, const float *k,
  * A folded filter is a weight: the same k for every call at a given L, so
  * its spectrum (all channel blocks, block after block: block c0 starts at
  * nf * c0) is made once per process and kept. Entries are never freed;
- * past SPECTRA_BYTES in all, further filters are transformed per call. */
+ * past SPECTRA_BYTES in all, further filters are transformed per call.
+ * An entry is found by k's address, L and C and a signature of k's
+ * values (spread samples), so a process that frees one weight blob and
+ * gets another at the same address (a JIT compiling several models)
+ * never reuses a stale spectrum. */
 
 enum { MAX_SPECTRA = 256 };
 #define SPECTRA_BYTES ((size_t)1 << 30)
@@ -275,8 +279,28 @@ enum { MAX_SPECTRA = 256 };
 typedef struct Spectrum {
 	const float *k;
 	int64_t L, C;
+	uint64_t sig;
 	fftwf_complex *kf;
 } Spectrum;
+
+/* FNV-1a over the bits of up to 1024 values spread over k[0, n), and
+ * the last one. */
+static uint64_t filter_sig(const float *k, int64_t n)
+{
+	uint64_t h = 1469598103934665603u;
+	int64_t step = n > 1024 ? n / 1024 : 1;
+	for (int64_t i = 0; i < n; i += step) {
+		uint32_t b;
+		memcpy(&b, &k[i], sizeof b);
+		h = (h ^ b) * 1099511628211u;
+	}
+	if (n > 0) {
+		uint32_t b;
+		memcpy(&b, &k[n - 1], sizeof b);
+		h = (h ^ b) * 1099511628211u;
+	}
+	return h;
+}
 
 static Spectrum spectra[MAX_SPECTRA];
 static int nspectra;
@@ -284,12 +308,13 @@ static size_t spectra_bytes;
 static pthread_mutex_t spectra_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const fftwf_complex *find_spectrum(const float *k, int64_t L,
-                                          int64_t C)
+                                          int64_t C, uint64_t sig)
 {
 	const fftwf_complex *kf = NULL;
 	pthread_mutex_lock(&spectra_lock);
 	for (int i = 0; i < nspectra && !kf; i++)
-		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C)
+		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C &&
+		    spectra[i].sig == sig)
 			kf = spectra[i].kf;
 	pthread_mutex_unlock(&spectra_lock);
 	return kf;
@@ -301,7 +326,8 @@ static const fftwf_complex *const_spectrum(const float *k, int64_t L,
                                            int64_t C, int64_t N,
                                            int64_t cbmax, float *x)
 {
-	const fftwf_complex *hit = find_spectrum(k, L, C);
+	uint64_t sig = filter_sig(k, L * C);
+	const fftwf_complex *hit = find_spectrum(k, L, C, sig);
 	size_t bytes = sizeof(fftwf_complex) * (size_t)(N / 2 + 1) * (size_t)C;
 	if (hit)
 		return hit;
@@ -318,14 +344,15 @@ static const fftwf_complex *const_spectrum(const float *k, int64_t L,
 	}
 	pthread_mutex_lock(&spectra_lock);
 	for (int i = 0; i < nspectra; i++)
-		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C) {
+		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C &&
+		    spectra[i].sig == sig) {
 			/* another thread made it meanwhile: keep theirs */
 			pthread_mutex_unlock(&spectra_lock);
 			fftwf_free(kf);
 			return spectra[i].kf;
 		}
 	if (nspectra < MAX_SPECTRA) {
-		spectra[nspectra++] = (Spectrum){k, L, C, kf};
+		spectra[nspectra++] = (Spectrum){k, L, C, sig, kf};
 		spectra_bytes += bytes;
 	}
 	pthread_mutex_unlock(&spectra_lock);

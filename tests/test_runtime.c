@@ -239,6 +239,15 @@ START_TEST(const_filter_spectrum_cache)
 		ck_assert_msg(memcmp(y0, y1, sizeof(float) * n) == 0,
 		              "L=%lld: cached spectrum differs", (long long)L);
 	}
+	/* other values at the same address (a freed blob's successor): the
+	 * cached spectrum of the old ones must not be used */
+	for (size_t i = 0; i < (size_t)(LMAX * C); i++)
+		k[i] = -0.5f * k[i] + 0.25f;
+	hyrt_hyena_conv_fft(y0, z + 2 * C, W, z + C, W, k, bias, z, W, B, 300, C);
+	hyrt_hyena_conv_fft_const(y1, z + 2 * C, W, z + C, W, k, bias, z, W, B,
+	                          300, C);
+	ck_assert_msg(memcmp(y0, y1, sizeof(float) * B * 300 * C) == 0,
+	              "a stale spectrum was used for new filter values");
 	free(z), free(k), free(bias), free(y0), free(y1);
 }
 END_TEST
