@@ -419,6 +419,20 @@ static void fn_attrs(CgContext *c, LLVMValueRef fn)
 	add_enum_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
 }
 
+/* Start an internal function of type ty: c->fn, its entry block (for
+ * allocas) and its body, where the builder is left. kernel_end closes
+ * it. */
+static LLVMValueRef begin_fn(CgContext *c, const char *name, LLVMTypeRef ty)
+{
+	c->fn = LLVMAddFunction(c->mod, name, ty);
+	LLVMSetLinkage(c->fn, LLVMInternalLinkage);
+	fn_attrs(c, c->fn);
+	c->entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
+	c->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "start");
+	LLVMPositionBuilderAtEnd(c->b, c->body);
+	return c->fn;
+}
+
 /* Start `void @name(ptr out, ptr src.., i64 B, i64 L, i64 r0, i64 r1)`
  * for n; the builder is left in its body. Every pointer is noalias: out is
  * a fresh region and the sources are only read. A row-wise kernel
@@ -434,10 +448,7 @@ static LLVMValueRef kernel_begin(CgContext *c, const Node *n, const char *name,
 		pt[i] = c->t_ptr;
 	for (int i = n->nsrc + 1; i < np; i++)
 		pt[i] = c->t_i64;
-	c->fn = LLVMAddFunction(c->mod, name,
-	                        LLVMFunctionType(c->t_void, pt, (unsigned)np, 0));
-	LLVMSetLinkage(c->fn, LLVMInternalLinkage);
-	fn_attrs(c, c->fn);
+	begin_fn(c, name, LLVMFunctionType(c->t_void, pt, (unsigned)np, 0));
 	for (int i = 0; i <= n->nsrc; i++) {
 		add_enum_attr(c, c->fn, (unsigned)i + 1, "noalias");
 		add_enum_attr(c, c->fn, (unsigned)i + 1, "nocapture");
@@ -457,9 +468,6 @@ static LLVMValueRef kernel_begin(CgContext *c, const Node *n, const char *name,
 	LLVMSetValueName2(c->L, "L", 1);
 	LLVMSetValueName2(c->R0, "r0", 2);
 	LLVMSetValueName2(c->R1, "r1", 2);
-	c->entry = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "entry");
-	c->body = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "start");
-	LLVMPositionBuilderAtEnd(c->b, c->body);
 	return c->fn;
 }
 
@@ -1696,14 +1704,8 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	Loop lt, lj, l1, lk, l2;
 
 	snprintf(name, sizeof name, "%s.filter", n->name);
-	LLVMValueRef fn = LLVMAddFunction(c->mod, name,
-	                                  LLVMFunctionType(c->t_void, pt, 6, 0));
-	LLVMSetLinkage(fn, LLVMInternalLinkage);
-	fn_attrs(c, fn);
-	c->fn = fn;
-	c->entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
-	c->body = LLVMAppendBasicBlockInContext(c->ctx, fn, "start");
-	LLVMPositionBuilderAtEnd(c->b, c->body);
+	LLVMValueRef fn = begin_fn(c, name,
+	                           LLVMFunctionType(c->t_void, pt, 6, 0));
 	LLVMValueRef ctx = LLVMGetParam(fn, 0), c0 = LLVMGetParam(fn, 1);
 	LLVMValueRef cb = LLVMGetParam(fn, 2), Ln = LLVMGetParam(fn, 3);
 	LLVMValueRef dst = LLVMGetParam(fn, 4), ldd = LLVMGetParam(fn, 5);
@@ -1744,9 +1746,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	loop_close(c, &l2);
 	loop_close(c, &lj);
 	loop_close(c, &lt);
-	LLVMBuildRetVoid(c->b);
-	LLVMPositionBuilderAtEnd(c->b, c->entry);
-	LLVMBuildBr(c->b, c->body);
+	kernel_end(c);
 
 	*c = save;
 	return fn;
@@ -2238,14 +2238,8 @@ static LLVMValueRef emit_pool(CgContext *c, const Node *hn)
 	CgContext save = *c;
 	Loop lb, lz, lt, la, lm;
 
-	LLVMValueRef fn = LLVMAddFunction(c->mod, "hidden.pool",
-	                                  LLVMFunctionType(c->t_void, pt, 7, 0));
-	LLVMSetLinkage(fn, LLVMInternalLinkage);
-	fn_attrs(c, fn);
-	c->fn = fn;
-	c->entry = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
-	c->body = LLVMAppendBasicBlockInContext(c->ctx, fn, "start");
-	LLVMPositionBuilderAtEnd(c->b, c->body);
+	LLVMValueRef fn = begin_fn(c, "hidden.pool",
+	                           LLVMFunctionType(c->t_void, pt, 7, 0));
 	LLVMValueRef mean = LLVMGetParam(fn, 0), last = LLVMGetParam(fn, 1);
 	LLVMValueRef x = LLVMGetParam(fn, 2), Ln = LLVMGetParam(fn, 6);
 	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0);
@@ -2293,9 +2287,7 @@ static LLVMValueRef emit_pool(CgContext *c, const Node *hn)
 	LLVMPositionBuilderAtEnd(c->b, bn);
 	loop_close(c, &lm);
 	loop_close(c, &lb);
-	LLVMBuildRetVoid(c->b);
-	LLVMPositionBuilderAtEnd(c->b, c->entry);
-	LLVMBuildBr(c->b, c->body);
+	kernel_end(c);
 	*c = save;
 	return fn;
 }

@@ -321,6 +321,19 @@ static bool flag_ok(Ctx *c, int slot, const char *name)
 	return fail(c, "%s must be 0 or 1, not %lld", name, (long long)v);
 }
 
+/* A fused op's activation code, and its operand count against the one
+ * its attributes imply. */
+static bool act_and_arity_ok(Ctx *c, int64_t act, int nsrc)
+{
+	if (act < 0 || act >= FP_ACT_COUNT)
+		return fail(c, "act must be 0 to %d, not %lld", FP_ACT_COUNT - 1,
+		            (long long)act);
+	if (c->n->nsrc != nsrc)
+		return fail(c, "%d operands, but its attributes name %d",
+		            c->n->nsrc, nsrc);
+	return true;
+}
+
 /* The layernorm prologue of a fused op: gamma and beta at slots g and b
  * (-1 when there is none) over x's last dim, and eps in fattr[0]. */
 static bool ln_prologue_ok(Ctx *c, int xi, int g, int b)
@@ -360,13 +373,9 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 		return fail(c, "conv must be >= 0, not %lld", (long long)kc);
 	if (kc == 0 && n->iattr[FP_CONV_BIAS])
 		return fail(c, "conv_bias without conv");
-	if (act < 0 || act >= FP_ACT_COUNT)
-		return fail(c, "act must be 0 to %d, not %lld", FP_ACT_COUNT - 1,
-		            (long long)act);
 	ir_fp_srcs(n, &s);
-	if (n->nsrc != s.nsrc)
-		return fail(c, "%d operands, but its attributes name %d",
-		            n->nsrc, s.nsrc);
+	if (!act_and_arity_ok(c, act, s.nsrc))
+		return false;
 	if (!want(c, s.x, "input", DT_F32, RANK_GE1) ||
 	    !want(c, s.w, "weight", DT_F32, 2) ||
 	    !same_dim(c, s.x, x->rank - 1, s.w, 1, "K"))
@@ -518,13 +527,9 @@ static bool infer_fused_mlp(Ctx *c, TensorType *out)
 	if (!flag_ok(c, FM_BIAS, "bias") || !flag_ok(c, FM_LN, "ln") ||
 	    !flag_ok(c, FM_BIAS2, "bias2") || !flag_ok(c, FM_RES, "res"))
 		return false;
-	if (act < 0 || act >= FP_ACT_COUNT)
-		return fail(c, "act must be 0 to %d, not %lld", FP_ACT_COUNT - 1,
-		            (long long)act);
 	ir_fm_srcs(n, &s);
-	if (n->nsrc != s.nsrc)
-		return fail(c, "%d operands, but its attributes name %d",
-		            n->nsrc, s.nsrc);
+	if (!act_and_arity_ok(c, act, s.nsrc))
+		return false;
 	const TensorType *x = &n->src[s.x]->type;
 	if (!want(c, s.x, "input", DT_F32, RANK_GE1) ||
 	    !want(c, s.w1, "weight", DT_F32, 2) ||
