@@ -709,14 +709,13 @@ static LLVMValueRef vm_gelu_erf(CgContext *c, LLVMValueRef x)
 
 /* ---- kernels ---------------------------------------------------------- */
 
-/* A GEMM's operands (gemm_rows, below). */
-typedef struct Gemm {
-	LLVMValueRef a, a0, wp, bias, dst, d0;
-	int64_t lda, K, ldd;
-} Gemm;
-static void gemm_rows(CgContext *c, const Gemm *g, LLVMValueRef m,
-                      int64_t N);
-static bool proj_slot(const CgContext *c, const Node *n, int k);
+/* Defined with the GEMM, below. */
+static void project_rows(CgContext *c, const Node *n, int wslot,
+                         LLVMValueRef *s, LLVMValueRef x, LLVMValueRef ln_g,
+                         LLVMValueRef ln_b, LLVMValueRef lnbuf,
+                         LLVMValueRef bias, int64_t Kn, int64_t Nn,
+                         LLVMValueRef x0, LLVMValueRef m, LLVMValueRef dst,
+                         LLVMValueRef d0);
 
 /* out[t, :] = table[tokens[t], :]; ids were checked by the caller. */
 static void k_embed(CgContext *c, const Node *n, LLVMValueRef out,
@@ -793,36 +792,11 @@ static void k_linear(CgContext *c, const Node *n, LLVMValueRef out,
                      LLVMValueRef *s)
 {
 	const TensorType *t = &n->src[0]->type;
-	LLVMValueRef K = i64c(c, t->dim[t->rank - 1]);
-	LLVMValueRef N = i64c(c, n->src[1]->type.dim[0]);
-	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
-	Loop lr, lj, lk;
 
-	if (proj_slot(c, n, 1)) {
-		Gemm gm = {s[0], c->R0, s[1], n->nsrc == 3 ? s[2] : NULL, out, c->R0,
-		           t->dim[t->rank - 1], t->dim[t->rank - 1],
-		           n->src[1]->type.dim[0]};
-		gemm_rows(c, &gm, sub(c, c->R1, c->R0), n->src[1]->type.dim[0]);
-		return;
-	}
-	LLVMValueRef r = loop_open(c, &lr, c->R0, c->R1, "r");
-	LLVMValueRef xb = mul(c, r, K), ob = mul(c, r, N);
-	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), N, "j");
-	LLVMValueRef wb = mul(c, j, K);
-	LLVMBuildStore(c->b, f32c(c, 0), acc);
-	LLVMValueRef k = loop_open(c, &lk, i64c(c, 0), K, "k");
-	LLVMBuildStore(c->b,
-	               fmadd_red(c, ld_var(c, c->t_f32, acc),
-	                         ld(c, s[0], add(c, xb, k)),
-	                         ld(c, s[1], add(c, wb, k))),
-	               acc);
-	loop_close(c, &lk);
-	LLVMValueRef y = ld_var(c, c->t_f32, acc);
-	if (n->nsrc == 3)
-		y = f_add(c, y, ld(c, s[2], j));
-	st(c, out, add(c, ob, j), y);
-	loop_close(c, &lj);
-	loop_close(c, &lr);
+	project_rows(c, n, 1, s, s[0], NULL, NULL, NULL,
+	             n->nsrc == 3 ? s[2] : NULL, t->dim[t->rank - 1],
+	             n->src[1]->type.dim[0], c->R0, sub(c, c->R1, c->R0), out,
+	             c->R0);
 }
 
 /* Causal depthwise: y[t,c] = bias[c] + sum_{j >= K-1-t} w[c,j] x[t-K+1+j,c] */
@@ -1195,6 +1169,12 @@ static void epilogue_row(CgContext *c, LLVMValueRef dst, LLVMValueRef db,
  * and one broadcast per row of a; leftover rows go one at a time. Every
  * output is its own fused multiply-add chain over k in order. A partial
  * last panel loads and stores through masks. */
+
+/* A GEMM's operands. */
+typedef struct Gemm {
+	LLVMValueRef a, a0, wp, bias, dst, d0;
+	int64_t lda, K, ldd;
+} Gemm;
 
 static LLVMTypeRef vec_t(CgContext *c)
 {
@@ -1701,7 +1681,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	                    c->t_i64};
 	char name[256];
 	CgContext save = *c;
-	Loop lt, lj, l1, lk, l2;
+	Loop lt, lj, l1, l2;
 
 	snprintf(name, sizeof name, "%s.filter", n->name);
 	LLVMValueRef fn = begin_fn(c, name,
@@ -1714,7 +1694,6 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 		p[i] = LLVMBuildLoad2(c->b, c->t_ptr,
 		                      elem(c, c->t_ptr, ctx, i64c(c, i)), "");
 	LLVMValueRef E = i64c(c, En), T = i64c(c, GEN_TILE);
-	LLVMValueRef acc = var(c, c->t_f32, NULL, "acc");
 
 	LLVMValueRef ntile = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, GEN_TILE - 1)),
 	                                   T, "");
@@ -1723,18 +1702,9 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	LLVMValueRef t1 = smin(c, add(c, t0, T), Ln);
 	LLVMValueRef j = loop_open(c, &lj, i64c(c, 0), cb, "j");
 	LLVMValueRef ch = add(c, c0, j), db = mul(c, j, ldd);
-	LLVMValueRef wb = mul(c, ch, E);
+	LLVMValueRef wrow = elem(c, c->t_f32, p[1], mul(c, ch, E));
 	LLVMValueRef t = loop_open(c, &l1, t0, t1, "t");
-	LLVMBuildStore(c->b, f32c(c, 0), acc);
-	LLVMValueRef hb = mul(c, t, E);
-	LLVMValueRef e = loop_open(c, &lk, i64c(c, 0), E, "e");
-	LLVMBuildStore(c->b,
-	               fmadd_red(c, ld_var(c, c->t_f32, acc),
-	                         ld(c, p[0], add(c, hb, e)),
-	                         ld(c, p[1], add(c, wb, e))),
-	               acc);
-	loop_close(c, &lk);
-	st(c, dst, add(c, db, t), ld_var(c, c->t_f32, acc));
+	proj_row(c, p[0], mul(c, t, E), wrow, NULL, En, 1, dst, add(c, db, t));
 	loop_close(c, &l1);
 	LLVMValueRef ndl = LLVMBuildFNeg(
 	    c->b, intrinsic1(c, "llvm.fabs", c->t_f32, ld(c, p[3], ch)), "");
