@@ -196,18 +196,6 @@ static void reserve(size_t nreal, size_t ncplx)
 	}
 }
 
-/* Copy channels [c0, c0+cb) of the L rows of src (row stride C) into the
- * first L floats of rows 0..cb-1 of x (row stride N), zeroing the rest. */
-static void gather(float *x, const float *src, int64_t L, int64_t N,
-                   int64_t C, int64_t c0, int64_t cb)
-{
-	for (int64_t t = 0; t < L; t++)
-		for (int64_t j = 0; j < cb; j++)
-			x[j * N + t] = src[t * C + c0 + j];
-	for (int64_t j = 0; j < cb; j++)
-		memset(x + j * N + L, 0, sizeof(float) * (size_t)(N - L));
-}
-
 /* Channels per block for size N: as many as keep a block's buffers in
  * BLOCK_BYTES, between CB_MIN and CB_MAX, and no more than C. */
 static int64_t block_width(int64_t N, int64_t C)
@@ -218,21 +206,54 @@ static int64_t block_width(int64_t N, int64_t C)
 	return cb > C ? C : cb;
 }
 
-/* The spectrum of filter channels [c0, c0+cb) into kf, with the inverse
- * transform's 1/N folded in; x is the real work buffer. */
-static void filter_spectrum(const Plan *p, fftwf_complex *kf, float *x,
-                            const float *k, int64_t L, int64_t N, int64_t C,
-                            int64_t c0, int64_t cb)
+/* Zero rows 0..cb-1 of x (row stride N) from L on: the FFT's padding. */
+static void zero_tail(float *x, int64_t L, int64_t N, int64_t cb)
+{
+	for (int64_t i = 0; i < cb; i++)
+		memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
+}
+
+/* x[i*N + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, and zero
+ * from L to N: row by row of v, so each cache line of the activations is
+ * read once however long L is; the branches stay outside the loops. */
+static void gather_gated(float *restrict x, const float *restrict v,
+                         int64_t vs, const float *restrict g, int64_t gs,
+                         int64_t L, int64_t N, int64_t cb)
+{
+	if (g)
+		for (int64_t t = 0; t < L; t++)
+			for (int64_t i = 0; i < cb; i++)
+				x[i * N + t] = v[t * vs + i] * g[t * gs + i];
+	else
+		for (int64_t t = 0; t < L; t++)
+			for (int64_t i = 0; i < cb; i++)
+				x[i * N + t] = v[t * vs + i];
+	zero_tail(x, L, N, cb);
+}
+
+/* The spectrum of the cb filter rows in x (padded) into kf, with the
+ * inverse transform's 1/N folded in. */
+static void row_spectrum(const Plan *p, fftwf_complex *kf, float *x,
+                         int64_t N, int64_t cb)
 {
 	float scale = 1.0f / (float)N;
 	int64_t nc = (N / 2 + 1) * cb;
 
-	gather(x, k, L, N, C, c0, cb);
 	fftwf_execute_dft_r2c(p->fwd, x, kf);
 	for (int64_t i = 0; i < nc; i++) {
 		kf[i][0] *= scale;
 		kf[i][1] *= scale;
 	}
+}
+
+/* The spectrum of filter channels [c0, c0+cb) of k [L, C] into kf; x is
+ * the real work buffer. */
+static void filter_spectrum(const Plan *p, fftwf_complex *kf, float *x,
+                            const float *k, int64_t L, int64_t N, int64_t C,
+                            int64_t c0, int64_t cb)
+{
+	gather_gated(x, k + c0, C, NULL, 0, L, N, cb);
+	row_spectrum(p, kf, x, N, cb);
 }
 
 void hyrt_longconv_direct(float *y, const float *u, const float *k,
@@ -375,36 +396,9 @@ typedef struct ConvJob {
 static void gen_spectrum(const ConvJob *j, const Plan *p, fftwf_complex *kf,
                          float *x, int64_t c0, int64_t cb)
 {
-	int64_t N = j->N, L = j->L, nc = (N / 2 + 1) * cb;
-	float scale = 1.0f / (float)N;
-
-	j->gen(j->gen_ctx, c0, cb, L, x, N);
-	for (int64_t i = 0; i < cb; i++)
-		memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
-	fftwf_execute_dft_r2c(p->fwd, x, kf);
-	for (int64_t i = 0; i < nc; i++) {
-		kf[i][0] *= scale;
-		kf[i][1] *= scale;
-	}
-}
-
-/* x[i*N + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, and zero
- * from L to N: row by row of v, so each cache line of the activations is
- * read once however long L is; the branches stay outside the loops. */
-static void gather_gated(float *restrict x, const float *restrict v,
-                         int64_t vs, const float *restrict g, int64_t gs,
-                         int64_t L, int64_t N, int64_t cb)
-{
-	if (g)
-		for (int64_t t = 0; t < L; t++)
-			for (int64_t i = 0; i < cb; i++)
-				x[i * N + t] = v[t * vs + i] * g[t * gs + i];
-	else
-		for (int64_t t = 0; t < L; t++)
-			for (int64_t i = 0; i < cb; i++)
-				x[i * N + t] = v[t * vs + i];
-	for (int64_t i = 0; i < cb; i++)
-		memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
+	j->gen(j->gen_ctx, c0, cb, j->L, x, j->N);
+	zero_tail(x, j->L, j->N, cb);
+	row_spectrum(p, kf, x, j->N, cb);
 }
 
 /* y[t*C + i] = (x[i*N + t] + u * bias[i]) (* post[t*ps + i]), with u the
