@@ -53,7 +53,6 @@
 #include <time.h>
 #include <unistd.h>
 
-typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE } Pool;
 
 /* Where a row came from, kept until the row is written. */
 typedef struct WinMeta {
@@ -156,12 +155,8 @@ static void *run_job(void *arg)
 	const Ctx *c = j->c;
 
 	if (!c->score && c->pool != POOL_NONE) {
-		float *p = j->pooled;
-		if (!hyenac_run_pooled(c->weights, j->tok, j->n, j->L,
-		                       c->pool == POOL_MEAN ? p : NULL,
-		                       c->pool == POOL_LAST ? p : NULL, j->scratch))
-			rt_fail("model %s cannot pool its hidden states (it does "
-			        "not end in a layernorm)", hyenac_model_name);
+		rt_forward_pooled(c->weights, j->tok, j->n, j->L, c->pool,
+		                  j->pooled, j->scratch);
 		return NULL;
 	}
 	hyenac_run(c->weights, j->tok, j->n, j->L, j->out, j->scratch);
@@ -408,18 +403,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_usage("--pool is for 'embed', not 'score'");
 
 	c.score = score;
-	c.pool = POOL_MEAN;
-	if (opts[O_POOL].value) {
-		const char *p = opts[O_POOL].value;
-		if (strcmp(p, "mean") == 0)
-			c.pool = POOL_MEAN;
-		else if (strcmp(p, "last") == 0)
-			c.pool = POOL_LAST;
-		else if (strcmp(p, "none") == 0)
-			c.pool = POOL_NONE;
-		else
-			rt_usage("--pool takes mean, last or none, not '%s'", p);
-	}
+	c.pool = opts[O_POOL].value ? rt_parse_pool(opts[O_POOL].value)
+	                            : POOL_MEAN;
 	c.special = opts[O_NOSPECIAL].value ? 0 : 1;
 	fo = hyrt_fasta_default_options(max_len - c.special);
 	fo.special_tokens = c.special != 0;

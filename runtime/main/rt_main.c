@@ -311,10 +311,30 @@ static void check_tokens(const char *path, const NpyArray *a)
 			     (int64_t)i % a->dim[1], vocab);
 }
 
+Pool rt_parse_pool(const char *value)
+{
+	if (strcmp(value, "mean") == 0)
+		return POOL_MEAN;
+	if (strcmp(value, "last") == 0)
+		return POOL_LAST;
+	if (strcmp(value, "none") != 0)
+		rt_usage("--pool takes mean, last or none, not '%s'", value);
+	return POOL_NONE;
+}
+
+void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
+                       int64_t L, Pool pool, float *dst, void *scratch)
+{
+	if (!hyenac_run_pooled(w, tok, B, L, pool == POOL_MEAN ? dst : NULL,
+	                       pool == POOL_LAST ? dst : NULL, scratch))
+		rt_fail("model %s cannot pool its hidden states (it does not end "
+		        "in a layernorm)", hyenac_model_name);
+}
+
 /* embed --pool: [B, d_model], the mean or the last position of the
  * hidden states, made by the generated code a row at a time from the
  * final norm's input, so [B, L, d_model] never exists. */
-static int pooled(const char *out, HyrtBlob *w, NpyArray *tok, int pool)
+static int pooled(const char *out, HyrtBlob *w, NpyArray *tok, Pool pool)
 {
 	int64_t B = tok->dim[0], L = tok->dim[1];
 	int64_t D = hyenac_meta[HYRT_META_D_MODEL];
@@ -323,10 +343,7 @@ static int pooled(const char *out, HyrtBlob *w, NpyArray *tok, int pool)
 	Diag d;
 
 	diag_init(&d);
-	if (!hyenac_run_pooled(w->data, tok->data, B, L, pool == 1 ? p : NULL,
-	                       pool == 2 ? p : NULL, scratch))
-		rt_fail("model %s cannot pool its hidden states (it does not end "
-		        "in a layernorm)", hyenac_model_name);
+	rt_forward_pooled(w->data, tok->data, B, L, pool, p, scratch);
 	int64_t dim[2] = {B, D};
 	if (!npy_save_f32(out, p, 2, dim, &d))
 		rt_fail_diag(&d);
@@ -347,19 +364,12 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	HyrtBlob w;
 	Buffers bf;
 	Diag d;
-	int pool = 0; /* 1 mean, 2 last */
+	Pool pool = POOL_NONE;
 
 	rt_parse_opts(cmd, argc, argv, opts, which == 0 ? 4 : 3);
 	int64_t T = thread_count(opts[2].value);
-	if (opts[3].value) {
-		if (strcmp(opts[3].value, "mean") == 0)
-			pool = 1;
-		else if (strcmp(opts[3].value, "last") == 0)
-			pool = 2;
-		else if (strcmp(opts[3].value, "none") != 0)
-			rt_usage("--pool takes mean, last or none, not '%s'",
-			         opts[3].value);
-	}
+	if (opts[3].value)
+		pool = rt_parse_pool(opts[3].value);
 	if (!opts[0].value)
 		rt_usage("'%s' needs --tokens FILE.npy", cmd);
 	if (!opts[1].value)
@@ -376,7 +386,7 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 
 	rt_load_weights(&w);
 	hyrt_set_threads((int)T);
-	if (pool)
+	if (pool != POOL_NONE)
 		return pooled(opts[1].value, &w, &tok, pool);
 	buffers_alloc(&bf, B, L, which);
 	forward(w.data, tok.data, &bf);

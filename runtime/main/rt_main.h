@@ -23,6 +23,17 @@ HY_NORETURN void rt_fail_diag(const Diag *d);
 int rt_finish(void);
 void rt_print_help(void);
 
+/* How embed reduces the positions of each row: --pool mean|last|none. */
+typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE } Pool;
+
+/* The --pool value, or exit 2. */
+Pool rt_parse_pool(const char *value);
+/* One forward pooled into dst [B, d_model] (hyenac_run_pooled: the
+ * [B, L, d_model] hidden states are never stored), or exit 1 for a
+ * model that cannot pool. */
+void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
+                       int64_t L, Pool pool, float *dst, void *scratch);
+
 typedef struct Opt {
 	const char *name;  /* "--tokens" */
 	const char *alias; /* "-o", or NULL */
