@@ -45,7 +45,8 @@ static pthread_cond_t wake = PTHREAD_COND_INITIALIZER; /* workers: a job */
 static pthread_cond_t done = PTHREAD_COND_INITIALIZER; /* caller: all out */
 static pthread_t workers[MAX_WORKERS];
 static int nworkers;     /* started */
-static int want = 1;     /* threads asked for, the caller included */
+static atomic_int want = 1; /* threads in use, the caller included;
+                            * written under lock, read by any caller */
 static Job *job;         /* the running job, or NULL */
 static uint64_t job_seq; /* bumped per job, so a worker joins each once */
 static atomic_bool busy; /* a job is running: nested calls go inline */
@@ -111,7 +112,6 @@ void hyrt_set_threads(int n)
 	if (n > MAX_WORKERS + 1)
 		n = MAX_WORKERS + 1;
 	pthread_mutex_lock(&lock);
-	want = n;
 	static bool registered;
 	if (!registered && n > 1)
 		registered = atexit(stop_workers) == 0;
@@ -124,17 +124,13 @@ void hyrt_set_threads(int n)
 		nworkers++;
 	}
 	pthread_attr_destroy(&at);
-	if (want > nworkers + 1)
-		want = nworkers + 1;
+	atomic_store(&want, n < nworkers + 1 ? n : nworkers + 1);
 	pthread_mutex_unlock(&lock);
 }
 
 int hyrt_get_threads(void)
 {
-	pthread_mutex_lock(&lock);
-	int n = want;
-	pthread_mutex_unlock(&lock);
-	return n;
+	return atomic_load(&want);
 }
 
 void hyrt_parallel_for(HyrtRowsFn fn, void *ctx, int64_t n, int64_t grain)
