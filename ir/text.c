@@ -153,6 +153,13 @@ typedef struct NameEntry {
 	long line;
 } NameEntry;
 
+/* Names seen so far: open addressing, power-of-two cap, at most half
+ * full, so every lookup is O(1) and a parse is linear in its input. */
+typedef struct NameTable {
+	NameEntry *e;
+	int cap, n;
+} NameTable;
+
 typedef struct Parser {
 	Arena *a;
 	Diag *d;
@@ -162,8 +169,8 @@ typedef struct Parser {
 	long line;
 	Token tok;              /* the current token */
 	Graph *g;
-	NameEntry *names;       /* open addressing, power-of-two cap */
-	int ncap, nnames;
+	NameTable values;       /* %names, to their nodes */
+	NameTable outputs;      /* output names (node unused) */
 } Parser;
 
 static bool error_at(Parser *ps, long line, long col, const char *fmt, ...)
@@ -435,43 +442,42 @@ static unsigned hash(const char *s, size_t n)
 	return h;
 }
 
-static NameEntry *name_slot(Parser *ps, const char *s, size_t n)
+static NameEntry *name_slot(NameTable *t, const char *s, size_t n)
 {
-	unsigned h = hash(s, n) & (unsigned)(ps->ncap - 1);
+	unsigned h = hash(s, n) & (unsigned)(t->cap - 1);
 
-	for (;; h = (h + 1) & (unsigned)(ps->ncap - 1)) {
-		NameEntry *e = &ps->names[h];
+	for (;; h = (h + 1) & (unsigned)(t->cap - 1)) {
+		NameEntry *e = &t->e[h];
 		if (!e->name || (strncmp(e->name, s, n) == 0 && !e->name[n]))
 			return e;
 	}
 }
 
-static NameEntry *name_find(Parser *ps, const char *s, size_t n)
+static NameEntry *name_find(NameTable *t, const char *s, size_t n)
 {
 	NameEntry *e;
 
-	if (ps->ncap == 0)
+	if (t->cap == 0)
 		return NULL;
-	e = name_slot(ps, s, n);
+	e = name_slot(t, s, n);
 	return e->name ? e : NULL;
 }
 
-static void name_add(Parser *ps, Node *node, long line)
+static void name_add(Parser *ps, NameTable *t, const char *name, Node *node,
+                     long line)
 {
-	if (2 * (ps->nnames + 1) > ps->ncap) {
-		NameEntry *old = ps->names;
-		int ocap = ps->ncap;
-		ps->ncap = ocap ? 2 * ocap : 256;
-		ps->names = arena_alloc(ps->a,
-		                        (size_t)ps->ncap * sizeof *ps->names);
+	if (2 * (t->n + 1) > t->cap) {
+		NameEntry *old = t->e;
+		int ocap = t->cap;
+		t->cap = ocap ? 2 * ocap : 256;
+		t->e = arena_alloc(ps->a, (size_t)t->cap * sizeof *t->e);
 		for (int i = 0; i < ocap; i++)
 			if (old[i].name)
-				*name_slot(ps, old[i].name,
+				*name_slot(t, old[i].name,
 				           strlen(old[i].name)) = old[i];
 	}
-	*name_slot(ps, node->name, strlen(node->name)) =
-	    (NameEntry){node->name, node, line};
-	ps->nnames++;
+	*name_slot(t, name, strlen(name)) = (NameEntry){name, node, line};
+	t->n++;
 }
 
 /* The closest of n candidates to `s` if it is close enough, else NULL. */
@@ -820,7 +826,7 @@ static bool parse_node(Parser *ps)
 	int nsrc = 0;
 	OpKind op;
 
-	prev = name_find(ps, name.s, name.len);
+	prev = name_find(&ps->values, name.s, name.len);
 	if (prev)
 		return error_tok(ps, &name, "duplicate value name %%%s (first "
 		                 "defined on line %ld)", prev->name,
@@ -834,7 +840,7 @@ static bool parse_node(Parser *ps)
 		return false;
 	info = ir_op_info(op);
 	while (ps->tok.kind == TK_VALUE) {
-		NameEntry *e = name_find(ps, ps->tok.s, ps->tok.len);
+		NameEntry *e = name_find(&ps->values, ps->tok.s, ps->tok.len);
 		if (!e)
 			return undefined(ps, &ps->tok);
 		if (nsrc < IR_MAX_SRC)
@@ -883,7 +889,7 @@ static bool parse_node(Parser *ps)
 		                 "with the inferred %s",
 		                 ir_type_str(&type, have, sizeof have), n->name,
 		                 ir_type_str(&n->type, want, sizeof want));
-	name_add(ps, n, name.line);
+	name_add(ps, &ps->values, n->name, n, name.line);
 	return true;
 }
 
@@ -904,10 +910,9 @@ static bool parse_output(Parser *ps)
 		                 tok_desc(&name, buf, sizeof buf));
 	}
 	s = arena_strndup(ps->a, name.s, name.len);
-	for (int i = 0; i < ps->g->noutputs; i++)
-		if (!strcmp(ps->g->outputs[i].name, s))
-			return error_tok(ps, &name, "duplicate output name %s",
-			                 s);
+	if (name_find(&ps->outputs, name.s, name.len))
+		return error_tok(ps, &name, "duplicate output name %s", s);
+	name_add(ps, &ps->outputs, s, NULL, name.line);
 	lex(ps);
 	if (!expect(ps, '=', "after an output name"))
 		return false;
@@ -919,7 +924,7 @@ static bool parse_output(Parser *ps)
 		                 "%s =', got %s", s,
 		                 tok_desc(&val, buf, sizeof buf));
 	}
-	e = name_find(ps, val.s, val.len);
+	e = name_find(&ps->values, val.s, val.len);
 	if (!e)
 		return undefined(ps, &val);
 	ir_add_output(ps->g, s, e->node);

@@ -14,15 +14,13 @@
  *
  * The graph is not touched: types are recomputed on a stack copy of each
  * node (ir_infer writes only the node it is given), and the name check
- * uses a table on the stack, falling back to pairwise compares for graphs
- * too big for it, so verifying allocates nothing. Messages start with
+ * uses a hash table in a scratch arena freed before returning, so
+ * verifying is linear in the graph and leaves nothing allocated. Messages start with
  * "verify: " so that a broken pass is told apart from bad input.
  */
 #include "ir.h"
 
 #include <string.h>
-
-enum { NAME_SLOTS = 4096 }; /* hash slots; used up to half full */
 
 static bool fail(Diag *d, const char *fmt, ...) HY_PRINTF(2, 3);
 
@@ -83,38 +81,63 @@ static unsigned hash(const char *s)
 	return h;
 }
 
+/* The first name that repeats among n names got through name(g, i), as
+ * the indices of its two uses in *first and *second (or -1). The table
+ * lives in a scratch arena of its own, sized to n (slots for twice the
+ * names, so probes stay short), which keeps the check linear at any
+ * size. False only when that table cannot be had. */
+static bool find_duplicate(const Graph *g, int n,
+                           const char *(*name)(const Graph *, int),
+                           int *first, int *second)
+{
+	Arena *scratch = arena_new();
+	size_t nslots = 16;
+	int *slot;
+
+	*first = *second = -1;
+	while (nslots < 2 * (size_t)n)
+		nslots *= 2;
+	slot = scratch ? arena_try_alloc(scratch, nslots * sizeof *slot) : NULL;
+	if (!slot) {
+		if (scratch)
+			arena_free(scratch);
+		return false;
+	}
+	memset(slot, -1, nslots * sizeof *slot);
+	for (int i = 0; i < n && *first < 0; i++) {
+		size_t h = hash(name(g, i)) & (nslots - 1);
+		for (; slot[h] >= 0; h = (h + 1) & (nslots - 1))
+			if (strcmp(name(g, slot[h]), name(g, i)) == 0) {
+				*first = slot[h];
+				*second = i;
+				break;
+			}
+		slot[h] = i;
+	}
+	arena_free(scratch);
+	return true;
+}
+
+static const char *node_name(const Graph *g, int i)
+{
+	return g->nodes[i]->name;
+}
+
+static const char *output_name(const Graph *g, int i)
+{
+	return g->outputs[i].name;
+}
+
 /* Names are already known to be valid. */
 static bool names_unique(const Graph *g, Diag *d)
 {
-	int slot[NAME_SLOTS];
-	const Node *a = NULL, *b = NULL;
+	int a, b;
 
-	if (g->nnodes <= NAME_SLOTS / 2) {
-		memset(slot, -1, sizeof slot);
-		for (int i = 0; i < g->nnodes && !a; i++) {
-			unsigned h = hash(g->nodes[i]->name) & (NAME_SLOTS - 1);
-			for (; slot[h] >= 0; h = (h + 1) & (NAME_SLOTS - 1)) {
-				const Node *o = g->nodes[slot[h]];
-				if (strcmp(o->name, g->nodes[i]->name) == 0) {
-					a = o;
-					b = g->nodes[i];
-					break;
-				}
-			}
-			slot[h] = i;
-		}
-	} else {
-		for (int i = 0; i < g->nnodes && !a; i++)
-			for (int j = 0; j < i && !a; j++)
-				if (strcmp(g->nodes[i]->name,
-				           g->nodes[j]->name) == 0) {
-					a = g->nodes[j];
-					b = g->nodes[i];
-				}
-	}
-	if (a)
+	if (!find_duplicate(g, g->nnodes, node_name, &a, &b))
+		return fail(d, "out of memory checking %d names", g->nnodes);
+	if (a >= 0)
 		return fail(d, "duplicate value name %%%s (nodes %d and %d)",
-		            a->name, a->id, b->id);
+		            g->nodes[a]->name, a, b);
 	return true;
 }
 
@@ -187,6 +210,8 @@ static bool type_matches(const Graph *g, const Node *n, Diag *d)
 
 static bool outputs_ok(const Graph *g, Diag *d)
 {
+	int a, b;
+
 	if (g->noutputs <= 0 || !g->outputs)
 		return fail(d, "graph has no outputs");
 	for (int i = 0; i < g->noutputs; i++) {
@@ -198,11 +223,12 @@ static bool outputs_ok(const Graph *g, Diag *d)
 		    g->nodes[o->node->id] != o->node)
 			return fail(d, "output %s is not a node of the graph",
 			            o->name);
-		for (int j = 0; j < i; j++)
-			if (strcmp(g->outputs[j].name, o->name) == 0)
-				return fail(d, "duplicate output name %s",
-				            o->name);
 	}
+	if (!find_duplicate(g, g->noutputs, output_name, &a, &b))
+		return fail(d, "out of memory checking %d output names",
+		            g->noutputs);
+	if (a >= 0)
+		return fail(d, "duplicate output name %s", g->outputs[a].name);
 	return true;
 }
 

@@ -570,6 +570,109 @@ START_TEST(text_fuzz)
 }
 END_TEST
 
+/* ---- scale: parsing and verifying are linear -------------------------- */
+
+enum { SCALE_NODES = 1000000, SCALE_OUTPUTS = 50000 };
+
+/* A chain of n sin nodes after an embed, with nout outputs; when
+ * dup_value or dup_output, the last node or output repeats a name. */
+static char *chain_text(int n, int nout, bool dup_value, bool dup_output)
+{
+	size_t cap = (size_t)n * 48 + (size_t)nout * 32 + 256, len = 0;
+	char *t = malloc(cap);
+
+	ck_assert(t);
+	len += (size_t)snprintf(t + len, cap - len,
+	    "graph \"big\" max_len=16 {\n  %%t = input : i32[B,L]\n"
+	    "  %%e.w = weight {name=\"emb\"} : f32[16,8]\n"
+	    "  %%x0 = embed %%e.w, %%t : f32[B,L,8]\n");
+	for (int i = 1; i < n; i++)
+		len += (size_t)snprintf(t + len, cap - len,
+		                        "  %%x%d = sin %%x%d : f32[B,L,8]\n",
+		                        dup_value && i == n - 1 ? 1 : i, i - 1);
+	for (int i = 0; i < nout; i++)
+		len += (size_t)snprintf(t + len, cap - len,
+		                        "  output o%d = %%x%d\n",
+		                        dup_output && i == nout - 1 ? 0 : i,
+		                        n - 1 - i);
+	snprintf(t + len, cap - len, "}\n");
+	return t;
+}
+
+/* A million nodes and fifty thousand outputs parse, verify, and print
+ * back the same text. At 40k nodes the old pairwise name checks took
+ * seconds and at 200k minutes: this case's timeout is what fails then. */
+START_TEST(text_million_nodes)
+{
+	Arena *a = arena_new();
+	char *text = chain_text(SCALE_NODES, SCALE_OUTPUTS, false, false);
+	Diag d;
+
+	diag_init(&d);
+	Graph *g = ir_parse(a, text, "big.ir", &d);
+	ck_assert_msg(g, "%s", d.msg);
+	ck_assert_int_eq(g->nnodes, SCALE_NODES + 2);
+	ck_assert_int_eq(g->noutputs, SCALE_OUTPUTS);
+	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
+
+	char *printed = NULL;
+	size_t plen = 0;
+	FILE *f = open_memstream(&printed, &plen);
+	ir_print(g, f);
+	fclose(f);
+	Arena *b = arena_new();
+	Graph *again = ir_parse(b, printed, "printed.ir", &d);
+	ck_assert_msg(again, "%s", d.msg);
+	ck_assert_int_eq(again->nnodes, g->nnodes);
+	ck_assert_str_eq(again->nodes[SCALE_NODES + 1]->name,
+	                 g->nodes[SCALE_NODES + 1]->name);
+	free(printed);
+	free(text);
+	arena_free(b);
+	arena_free(a);
+}
+END_TEST
+
+/* Repeated names at the far end of a big graph are still found: by the
+ * parser (value and output names) and by the verifier, for a graph a
+ * pass could have built with a duplicate. */
+START_TEST(text_million_duplicates)
+{
+	Arena *a = arena_new();
+	char *text = chain_text(SCALE_NODES, 2, true, false);
+	Diag d;
+
+	diag_init(&d);
+	ck_assert(!ir_parse(a, text, "dup.ir", &d));
+	ck_assert_msg(strstr(d.msg, "x1") && strstr(d.msg, "dup.ir:"), "%s",
+	              d.msg);
+	free(text);
+
+	text = chain_text(2 * SCALE_OUTPUTS, SCALE_OUTPUTS, false, true);
+	diag_init(&d);
+	ck_assert(!ir_parse(a, text, "dupout.ir", &d));
+	ck_assert_msg(strstr(d.msg, "duplicate output name o0"), "%s", d.msg);
+	free(text);
+
+	text = chain_text(SCALE_NODES, 1, false, false);
+	diag_init(&d);
+	Graph *g = ir_parse(a, text, "big.ir", &d);
+	ck_assert_msg(g, "%s", d.msg);
+	Node *last = g->nodes[g->nnodes - 1];
+	Node *dup = ir_add(g, OP_SIN, "x7", 1, &last);
+	ck_assert(ir_infer(g, dup, &d));
+	ck_assert(!ir_verify(g, &d));
+	ck_assert_msg(strstr(d.msg, "duplicate value name %x7"), "%s", d.msg);
+	g->nnodes--;
+	ir_add_output(g, "o0", last);
+	diag_init(&d);
+	ck_assert(!ir_verify(g, &d));
+	ck_assert_msg(strstr(d.msg, "duplicate output name o0"), "%s", d.msg);
+	free(text);
+	arena_free(a);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("ir");
@@ -585,6 +688,14 @@ static Suite *suite(void)
 	tcase_add_test(tc, text_errors);
 	tcase_add_test(tc, text_fuzz);
 	suite_add_tcase(s, tc);
+
+	/* Linear time is what keeps these inside the timeout; under the
+	 * sanitizers a million nodes take a few seconds. */
+	TCase *big = tcase_create("scale");
+	tcase_set_timeout(big, 120);
+	tcase_add_test(big, text_million_nodes);
+	tcase_add_test(big, text_million_duplicates);
+	suite_add_tcase(s, big);
 	return s;
 }
 
