@@ -190,13 +190,15 @@ static void name_output(char *buf, size_t cap, const char *msg,
 
 static void on_llvm_fatal(const char *reason)
 {
-	const char *cause = strrchr(reason, ':');
+	static const char io[] = "IO failure on output stream: ";
+	const char *out = current_out ? current_out : "output";
+	bool write = strncmp(reason, io, sizeof io - 1) == 0;
 	char line[1024];
 
-	name_output(line, sizeof line, cause && cause[1] ? cause + 2 : reason,
-	            current_dir, current_out ? current_out : "output");
-	fprintf(stderr, "hyenac: %s: cannot write: %s\n",
-	        current_out ? current_out : "output", line);
+	name_output(line, sizeof line, write ? reason + sizeof io - 1 : reason,
+	            current_dir, out);
+	fprintf(stderr, "hyenac: %s: %s: %s\n", out,
+	        write ? "cannot write" : "LLVM error", line);
 	/* LLVM exits with status 1; the atexit hook removes the temporaries */
 }
 

@@ -32,7 +32,7 @@ static volatile sig_atomic_t child_pgid;
  * outputs is renamed), then crashes, which get the same cleanup. */
 static const int caught[] = {SIGINT, SIGTERM, SIGHUP};
 static const int fatal[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT,
-                            SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+                            SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGXFSZ};
 
 /* Files first, then the private directories they were in. A child still
  * writing there is killed first; one of its own children may create a

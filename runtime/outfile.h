@@ -36,8 +36,8 @@
  * end and put back; on a filesystem without hard links the new file is
  * removed), so none is left under its final name. Until then every
  * temporary's name sits in a fixed table that a signal handler (installed
- * by hyrt_out_install_cleanup for SIGINT, SIGTERM, SIGHUP and the crash
- * signals, together with an atexit hook for exit() on error paths) walks:
+ * by hyrt_out_install_cleanup for SIGINT, SIGTERM, SIGHUP, the crash
+ * signals and SIGXFSZ, together with an atexit hook for exit() on error paths) walks:
  * it kills the child process group named by hyrt_out_set_child (a linker
  * writing into the private directory), unlinks every file and removes
  * every private directory with async-signal-safe calls, then re-raises

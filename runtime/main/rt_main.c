@@ -587,6 +587,7 @@ void rt_print_help(void)
 	       max_len - 1, max_len);
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  score  --fasta F.fa -o S.tsv [the same window options]\n"
+		       "         (-o - writes the table to standard output)\n"
 		       "         per window: record, start, end, tokens (scored),"
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
@@ -613,7 +614,10 @@ void rt_print_help(void)
 	       "each forward's positions and channels over T threads, or "
 	       "runs T\n"
 	       "batches of FASTA windows.\n"
-	       "Outputs are written whole or not at all, Ctrl-C included.\n"
+	       "Outputs are written whole or not at all, Ctrl-C included;\n"
+	       "a symlink is followed; an output never replaces an input or "
+	       "a\nnon-regular file, and its extension, if any, is .npy "
+	       "(.tsv for score).\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
 	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",
