@@ -755,6 +755,37 @@ START_TEST(disk_full_compile)
 }
 END_TEST
 
+/* A linker that fails with pages of output: one line naming the output
+ * (never the private directory), exit 1, nothing left. */
+START_TEST(linker_failure_one_line)
+{
+	const char *dir = fresh("badcc");
+	const char *cc = tu_path(tu_tmpdir(), "bad-cc");
+	const char *old = getenv("CC");
+	char *keep = old ? strdup(old) : NULL;
+	Run r;
+
+	put_str(cc, "#!/bin/sh\n"
+	            "echo 'note: starting' >&2\n"
+	            "echo \"ld: error: cannot write $3: Bad luck\" >&2\n"
+	            "echo 'collect2: error: ld returned 1 exit status' >&2\n"
+	            "exit 1\n");
+	ck_assert(chmod(cc, 0755) == 0);
+	setenv("CC", cc, 1);
+	xrun(&r, dir, 0, NULL, HYENAC_BIN,
+	     (const char *[]){"compile", yaml_src, "-o", "m", "--seq-len", "64",
+	                      NULL});
+	if (keep)
+		setenv("CC", keep, 1);
+	else
+		unsetenv("CC");
+	free(keep);
+	expect(&r, 1, (const char *[]){"m: linking failed: ld: error: cannot "
+	                               "write m: Bad luck", NULL});
+	expect_listing(dir, "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("outputs");
@@ -769,6 +800,7 @@ int main(void)
 	tcase_add_test(tc, compile_ignores_planted_links);
 	tcase_add_test(tc, sigterm_leaves_nothing);
 	tcase_add_test(tc, disk_full_compile);
+	tcase_add_test(tc, linker_failure_one_line);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
