@@ -45,6 +45,8 @@ static const char usage[] =
     "\n"
     "MODEL is a description (models/NAME.yaml) or a HuggingFace HyenaDNA\n"
     "checkpoint directory (config.json + model.safetensors).\n"
+    "-o OUT appears whole or not at all; a symlink is followed; an input or\n"
+    "a non-regular file (a device, FIFO, directory) is never replaced.\n"
     "\n"
     "Options:\n"
     "  --conv=auto|fft|direct  long convolution: by length (default), or\n"
