@@ -8,12 +8,18 @@
  * A library (--emit lib) is the same with the API of
  * runtime/hyenac_model.h in place of main(), and that header beside it.
  *
- * Every artefact is written under a temporary name and renamed into place,
- * so a failure leaves nothing under the name asked for.
+ * Every artefact is made in a private directory beside the output (an
+ * unpredictable name, mode 0700, removed on every error path and on
+ * SIGINT/SIGTERM/SIGHUP: runtime/outfile.h) and renamed into place, so a
+ * failure or a signal leaves nothing under the name asked for and nothing
+ * planted can redirect a write. What the linker prints is captured there
+ * and a failure becomes one line naming the output.
  */
 #include "driver.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -22,6 +28,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <llvm-c/ErrorHandling.h>
+
+#include "runtime/outfile.h"
 
 extern char **environ;
 
@@ -143,37 +153,158 @@ static const char *runtime_dir(void)
 	return env && *env ? env : HYENAC_RUNTIME_DIR;
 }
 
-/* Run argv, wait; true when it exited 0. */
-static bool spawn_wait(char *const *argv, Diag *d, const char *what)
+/* ---- what the linker says ---------------------------------------------
+ * The linker runs in a process group of its own (a signal to hyenac
+ * kills the group before the private directory is removed: outfile.h),
+ * with stdout and stderr captured in a file of the private directory. A
+ * failure becomes one line naming the output: the cause when the log
+ * shows a write error, else the linker's first error line with the
+ * private directory's names replaced by the output's. */
+
+/* The output compile is writing, for messages from LLVM's fatal error
+ * handler (a write error on a stream it owns). */
+static const char *current_out;
+static const char *current_dir;
+
+/* msg with every name under dir (up to the next ':' or blank) replaced
+ * by out, into buf. */
+static void name_output(char *buf, size_t cap, const char *msg,
+                        const char *dir, const char *out)
 {
+	size_t n = 0, dl = dir ? strlen(dir) : 0;
+
+	while (*msg && n + 1 < cap) {
+		if (dl && strncmp(msg, dir, dl) == 0) {
+			n += (size_t)snprintf(buf + n, cap - n, "%s", out);
+			n = n < cap ? n : cap - 1;
+			msg += dl;
+			while (*msg && *msg != ':' && *msg != ' ' && *msg != '\'')
+				msg++;
+			continue;
+		}
+		buf[n++] = *msg == '\t' ? ' ' : *msg;
+		msg++;
+	}
+	buf[n] = 0;
+}
+
+static void on_llvm_fatal(const char *reason)
+{
+	static const char io[] = "IO failure on output stream: ";
+	const char *out = current_out ? current_out : "output";
+	bool write = strncmp(reason, io, sizeof io - 1) == 0;
+	char line[1024];
+
+	name_output(line, sizeof line, write ? reason + sizeof io - 1 : reason,
+	            current_dir, out);
+	fprintf(stderr, "hyenac: %s: %s: %s\n", out,
+	        write ? "cannot write" : "LLVM error", line);
+	/* LLVM exits with status 1; the atexit hook removes the temporaries */
+}
+
+/* The first line of the log that says why, as "OUT: ..." in d. */
+static void explain_link(const HyrtOut *o, const char *log, const char *tool,
+                         int status, Diag *d)
+{
+	static const int causes[] = {ENOSPC, EFBIG, EDQUOT, EROFS, EIO};
+	char text[8192] = "", line[1024];
+	FILE *f = fopen(log, "r");
+	size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+	const char *pick = NULL;
+
+	if (f)
+		fclose(f);
+	text[n] = 0;
+	for (size_t i = 0; i < sizeof causes / sizeof *causes; i++)
+		if (strstr(text, strerror(causes[i]))) {
+			diag_error(d, "%s: cannot write: %s", o->path,
+			           strerror(causes[i]));
+			return;
+		}
+	for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n"))
+		if (!pick && (strstr(l, "error") || strstr(l, "Error")))
+			pick = l;
+	if (!pick) {
+		pick = text[0] ? strtok(text, "\n") : NULL;
+	}
+	if (pick) {
+		name_output(line, sizeof line, pick, o->dir, o->path);
+		diag_error(d, "%s: linking failed: %s", o->path, line);
+	} else if (status >= 0) {
+		diag_error(d, "%s: linking failed: '%s' exited with status %d",
+		           o->path, tool, status);
+	} else {
+		diag_error(d, "%s: linking failed: '%s' was killed by signal %d",
+		           o->path, tool, -status);
+	}
+}
+
+/* Run argv with its output in o's log; true when it exited 0. */
+static bool spawn_wait(char *const *argv, HyrtOut *o, Diag *d)
+{
+	const char *log = hyrt_out_dir_file(o, "link.log");
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t block, old;
 	pid_t pid;
-	int st, err = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+	int st, err;
+
+	if (!log) {
+		diag_error(d, "%s: out of memory", o->path);
+		return false;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT |
+	                                 O_EXCL | O_TRUNC, 0600);
+	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	posix_spawnattr_init(&at);
+	/* The child starts with the signals unblocked that are blocked here
+	 * until its pid is where the signal handler looks. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigprocmask(SIG_BLOCK, &block, &old);
+	posix_spawnattr_setsigmask(&at, &old);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP |
+	                         POSIX_SPAWN_SETSIGMASK);
+	err = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	if (err == 0)
+		hyrt_out_set_child(pid);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
 	if (err != 0) {
-		diag_error(d, "%s: cannot run '%s': %s", what, argv[0],
+		diag_error(d, "%s: cannot run '%s': %s", o->path, argv[0],
 		           strerror(err));
 		return false;
 	}
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-	    WEXITSTATUS(st) != 0) {
-		diag_error(d, "%s: '%s' failed", what, argv[0]);
-		return false;
-	}
-	return true;
+	pid_t w;
+	while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	hyrt_out_set_child(0);
+	if (w == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return true;
+	explain_link(o, log, argv[0],
+	             w != pid ? -1 : WIFEXITED(st) ? WEXITSTATUS(st)
+	                                           : -WTERMSIG(st), d);
+	return false;
 }
 
-static bool link_exe(const char *obj, const char *out, Diag *d)
+static bool link_exe(const char *obj, HyrtOut *o, Diag *d)
 {
 	Arena *a = arena_new();
 	const char *rt = runtime_dir();
 	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
 	char *argv[] = {
-		(char *)cc, "-o", (char *)out, (char *)obj,
+		(char *)cc, "-o", o->tmp, (char *)obj,
 		arena_printf(a, "%s/libhyenac_rt_main.a", rt),
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
 		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lm",
 		"-lpthread", NULL,
 	};
-	bool ok = spawn_wait(argv, d, out);
+	bool ok = spawn_wait(argv, o, d);
 	arena_free(a);
 	return ok;
 }
@@ -185,7 +316,8 @@ static bool link_exe(const char *obj, const char *out, Diag *d)
  * needs only libc, libm and libpthread. A version script exports just the
  * API of runtime/hyenac_model.h; the weights are appended after linking,
  * as for an executable, and the library finds its own file at load. The
- * header is copied beside the library as hyenac_model.h. */
+ * header is copied beside the library as hyenac_model.h, an output
+ * committed together with the library. */
 
 /* The names runtime/hyenac_model.h declares: keep in sync with it. */
 static const char *const lib_exports[] = {
@@ -197,122 +329,130 @@ static const char *const lib_exports[] = {
 	"hyenac_model_has_head", "hyenac_tokenize",
 };
 
-static bool write_text(const char *path, const char *text, Diag *d)
+const char *drv_lib_header(Arena *a, const char *out)
+{
+	const char *slash = strrchr(out, '/');
+	return slash ? arena_printf(a, "%.*s/hyenac_model.h",
+	                            (int)(slash - out), out)
+	             : "hyenac_model.h";
+}
+
+static bool write_text(const char *path, const char *shown, const char *text,
+                       Diag *d)
 {
 	FILE *f = fopen(path, "w");
 	if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-		diag_error(d, "%s: cannot write: %s", path, strerror(errno));
+		diag_error(d, "%s: cannot write: %s", shown, strerror(errno));
 		return false;
 	}
 	return true;
 }
 
-static bool link_lib(const char *obj, const char *tmp, const char *out,
-                     Diag *d)
+static bool link_lib(const char *obj, HyrtOut *o, Diag *d)
 {
 	Arena *a = arena_new();
 	const char *rt = runtime_dir();
 	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-	const char *slash = strrchr(out, '/');
-	const char *vs = arena_printf(a, "%s.map", tmp);
+	const char *slash = strrchr(o->target, '/');
+	const char *vs = hyrt_out_dir_file(o, "exports.map");
 	char *script = arena_printf(a, "{\n  global:\n");
 	for (size_t i = 0; i < sizeof lib_exports / sizeof *lib_exports; i++)
 		script = arena_printf(a, "%s    %s;\n", script, lib_exports[i]);
 	script = arena_printf(a, "%s  local: *;\n};\n", script);
 	char *argv[] = {
-		(char *)cc, "-shared", "-o", (char *)tmp, (char *)obj,
+		(char *)cc, "-shared", "-o", o->tmp, (char *)obj,
 		"-Wl,--whole-archive",
 		arena_printf(a, "%s/libhyenac_rt_lib.a", rt),
 		"-Wl,--no-whole-archive",
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
 		"-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lm", "-lpthread",
 		arena_printf(a, "-Wl,--version-script=%s", vs),
-		arena_printf(a, "-Wl,-soname,%s", slash ? slash + 1 : out),
+		arena_printf(a, "-Wl,-soname,%s", slash ? slash + 1 : o->target),
 		"-Wl,--no-undefined", "-Wl,-z,noexecstack",
 		NULL,
 	};
-	bool ok = write_text(vs, script, d) && spawn_wait(argv, d, out);
-	unlink(vs);
+	bool ok = vs && write_text(vs, o->path, script, d) &&
+	          spawn_wait(argv, o, d);
 	arena_free(a);
 	return ok;
 }
 
-/* Copy the API header from the runtime directory to hyenac_model.h in
- * out's directory, through a temporary renamed into place. */
-static bool copy_header(const char *out, Diag *d)
+/* Copy the API header from the runtime directory into hdr, opened on
+ * hyenac_model.h beside the library. */
+static bool copy_header(HyrtOut *hdr, const char *lib, Diag *d)
 {
 	Arena *a = arena_new();
-	const char *slash = strrchr(out, '/');
 	const char *src = arena_printf(a, "%s/hyenac_model.h", runtime_dir());
-	const char *dst = slash
-	    ? arena_printf(a, "%.*s/hyenac_model.h", (int)(slash - out), out)
-	    : "hyenac_model.h";
-	const char *tmp = arena_printf(a, "%s.tmp.%ld", dst, (long)getpid());
 	char buf[8192];
 	size_t n;
 	bool ok = false;
-	FILE *in = fopen(src, "rb"), *o = NULL;
+	FILE *in = fopen(src, "rb");
 
 	if (!in) {
 		diag_error(d, "%s: cannot read the library header: %s", src,
 		           strerror(errno));
 		goto out;
 	}
-	if (!(o = fopen(tmp, "wb"))) {
-		diag_error(d, "%s: cannot create: %s", dst, strerror(errno));
+	if (!hyrt_out_open(hdr, drv_lib_header(a, lib), d))
 		goto out;
-	}
-	while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-		if (fwrite(buf, 1, n, o) != n)
-			break;
-	ok = !ferror(in) && !ferror(o);
-	ok = fclose(o) == 0 && ok;
-	o = NULL;
-	if (ok && rename(tmp, dst) != 0)
+	ok = true;
+	while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+		ok = hyrt_out_write(hdr, buf, n, d);
+	if (ok && ferror(in)) {
+		diag_error(d, "%s: read error", src);
 		ok = false;
-	if (!ok)
-		diag_error(d, "%s: cannot write: %s", dst, strerror(errno));
+	}
 out:
 	if (in)
 		fclose(in);
-	if (o)
-		fclose(o);
-	if (!ok)
-		unlink(tmp);
 	arena_free(a);
 	return ok;
 }
 
-static bool write_ir(const Graph *g, const char *tmp, Diag *d)
+static bool write_ir(const Graph *g, const HyrtOut *o, Diag *d)
 {
-	FILE *f = fopen(tmp, "w");
+	FILE *f = fopen(o->tmp, "w");
 	if (!f) {
-		diag_error(d, "%s: cannot create: %s", tmp, strerror(errno));
+		diag_error(d, "%s: cannot create: %s", o->path, strerror(errno));
 		return false;
 	}
 	ir_print(g, f);
-	if (fclose(f) != 0) {
-		diag_error(d, "%s: write error", tmp);
+	if (ferror(f) | (fclose(f) != 0)) {
+		diag_error(d, "%s: cannot write: %s", o->path, strerror(errno));
 		return false;
 	}
 	return true;
 }
 
+/* Every artefact is made in a private directory beside the output
+ * (outfile.h: hyrt_out_open_dir) and renamed into place, with the
+ * library's header, only when all of it is written. */
 bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 {
 	Arena *a = g->arena;
-	const char *tmp = arena_printf(a, "%s.tmp.%ld", o->out, (long)getpid());
-	const char *obj = arena_printf(a, "%s.o", tmp);
+	HyrtOut out = {0}, hdr = {0};
+	HyrtOut *both[2] = {&out, &hdr};
 	CgWeights w;
 	CgModule *cm = NULL;
 	void *blob = NULL;
-	bool ok = false;
+	bool ok = false, lib = strcmp(o->emit, "lib") == 0;
 	int64_t meta[HYRT_META_COUNT] = {0};
+	const char *obj;
 
+	hyrt_out_install_cleanup();
+	if (!hyrt_out_open_dir(&out, o->out, d))
+		return false;
+	current_out = o->out;
+	current_dir = out.dir;
+	LLVMInstallFatalErrorHandler(on_llvm_fatal);
+	if (!(obj = hyrt_out_dir_file(&out, "model.o"))) {
+		diag_error(d, "%s: out of memory", o->out);
+		goto done;
+	}
 	if (o->stats)
 		drv_print_stats(m, g, o, stdout);
 	if (strcmp(o->emit, "ir") == 0) {
-		ok = write_ir(g, tmp, d);
+		ok = write_ir(g, &out, d);
 		goto done;
 	}
 	cg_layout_weights(g, a, &w);
@@ -330,16 +470,15 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	if (!cm)
 		goto done;
 	if (strcmp(o->emit, "ll") == 0) {
-		ok = cg_write_ll(cm, tmp, d);
+		ok = cg_write_ll(cm, out.tmp, d);
 		goto done;
 	}
 	if (strcmp(o->emit, "obj") == 0) {
-		ok = cg_write_object(cm, tmp, d);
+		ok = cg_write_object(cm, out.tmp, d);
 		goto done;
 	}
-	bool lib = strcmp(o->emit, "lib") == 0;
 	if (!cg_write_object(cm, obj, d) ||
-	    !(lib ? link_lib(obj, tmp, o->out, d) : link_exe(obj, tmp, d)))
+	    !(lib ? link_lib(obj, &out, d) : link_exe(obj, &out, d)))
 		goto done;
 	blob = aligned_alloc(64, (w.bytes + 63) / 64 * 64 + 64);
 	if (!blob) {
@@ -348,18 +487,24 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		goto done;
 	}
 	cg_pack_weights(g, &w, blob);
-	ok = hyrt_append_blob(tmp, blob, w.bytes, d) && chmod(tmp, 0755) == 0 &&
-	     (!lib || copy_header(o->out, d));
+	ok = hyrt_append_blob(out.tmp, blob, w.bytes, d);
+	if (ok && chmod(out.tmp, 0755) != 0) {
+		diag_error(d, "%s: cannot write: %s", o->out, strerror(errno));
+		ok = false;
+	}
+	ok = ok && (!lib || copy_header(&hdr, o->out, d));
 done:
 	free(blob);
 	if (cm)
 		cg_free(cm);
-	unlink(obj);
-	if (ok && rename(tmp, o->out) != 0) {
-		diag_error(d, "%s: cannot write: %s", o->out, strerror(errno));
-		ok = false;
+	ok = ok && hyrt_out_commit(both, lib && hdr.path ? 2 : 1, d);
+	if (!ok) {
+		char msg[DIAG_MSG_MAX];
+		name_output(msg, sizeof msg, d->msg, out.dir, o->out);
+		memcpy(d->msg, msg, sizeof msg);
 	}
-	if (!ok)
-		unlink(tmp);
+	hyrt_out_abort(&out);
+	hyrt_out_abort(&hdr);
+	current_out = current_dir = NULL;
 	return ok;
 }

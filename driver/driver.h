@@ -23,6 +23,8 @@ typedef struct CompileOptions {
 } CompileOptions;
 
 bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);
+/* Where --emit lib puts hyenac_model.h: beside out as named. */
+const char *drv_lib_header(Arena *a, const char *out);
 int64_t drv_flops_per_token(const Graph *g, int64_t L);
 /* `hyenac compile --stats`: one key=value per line on f. */
 /* The memory one forward of a compiled binary holds (drv_run_bytes). */

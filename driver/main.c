@@ -8,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "driver.h"
 #include "frontend/limits.h"
 #include "passes/passes.h"
 #include "runtime/npy.h"
+#include "runtime/outfile.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
@@ -43,6 +45,8 @@ static const char usage[] =
     "\n"
     "MODEL is a description (models/NAME.yaml) or a HuggingFace HyenaDNA\n"
     "checkpoint directory (config.json + model.safetensors).\n"
+    "-o OUT appears whole or not at all; a symlink is followed; an input or\n"
+    "a non-regular file (a device, FIFO, directory) is never replaced.\n"
     "\n"
     "Options:\n"
     "  --conv=auto|fft|direct  long convolution: by length (default), or\n"
@@ -67,7 +71,8 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int fail(const Diag *d)
 {
-	fprintf(stderr, "hyenac: %s\n", d->msg);
+	fprintf(stderr, "hyenac: %s%s\n", d->msg,
+	        d->usage ? "; see 'hyenac --help'" : "");
 	return d->usage ? EXIT_USAGE : EXIT_INPUT;
 }
 
@@ -253,6 +258,50 @@ static char *read_text(Arena *a, const char *path, Diag *d)
 	return buf;
 }
 
+/* The files a command reads, for the output check: the model's (a
+ * directory's config.json and model.safetensors; a YAML description and
+ * the safetensors it names, if it parses) and the tokens. */
+static const char **inputs_of(Arena *a, const Options *o)
+{
+	const char **in = arena_alloc(a, 5 * sizeof *in);
+	struct stat st;
+	int n = 0;
+
+	if (stat(o->model, &st) == 0 && S_ISDIR(st.st_mode)) {
+		in[n++] = arena_printf(a, "%s/config.json", o->model);
+		in[n++] = arena_printf(a, "%s/model.safetensors", o->model);
+	} else {
+		ModelSpec spec;
+		WeightSource w;
+		Diag ignored; /* a YAML that does not parse is reported later */
+		diag_init(&ignored);
+		in[n++] = o->model;
+		if (fe_yaml_load(a, o->model, &spec, &w, &ignored) &&
+		    w.safetensors)
+			in[n++] = w.safetensors;
+	}
+	if (o->tokens)
+		in[n++] = o->tokens;
+	in[n] = NULL;
+	return in;
+}
+
+/* run's -o and compile's (and --emit lib's header beside it), refused
+ * before the model loads (runtime/outfile.h: hyrt_out_check). */
+static bool check_outputs(Arena *a, const Options *o, Diag *d)
+{
+	const char **in = inputs_of(a, o);
+	bool run = strcmp(o->cmd, "run") == 0;
+
+	if (!hyrt_out_check(o->out, run ? "npy" : NULL, false,
+	                    run ? "hyenac run" : "hyenac compile", in, d))
+		return false;
+	if (run || strcmp(o->emit, "lib") != 0)
+		return true;
+	return hyrt_out_check(drv_lib_header(a, o->out), NULL, false,
+	                      "hyenac compile", in, d);
+}
+
 /* Compile g in-process (ORC LLJIT) for this input and run it: the same
  * module `hyenac compile` writes, with the runtime linked into hyenac. */
 static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
@@ -317,18 +366,28 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 		return fail(d);
 	}
 	HY_ASSERT(g->noutputs <= 8);
+	HyrtOut file = {0};
+	HyrtOut *one[1] = {&file};
 	double t0 = now();
+	hyrt_out_install_cleanup();
 	if (!npy_load(o->tokens, &tok, d) ||
 	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
+	    !hyrt_out_open(&file, o->out, d) ||
 	    !(o->interp ? ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)
 	                : run_jit(o, g, tok.data, tok.dim[0], tok.dim[1], outs,
 	                          d))) {
+		hyrt_out_abort(&file);
 		rc = fail(d);
 		goto out;
 	}
 	const TensorType *ty = &g->outputs[which].node->type;
 	int64_t dims[3] = {tok.dim[0], tok.dim[1], ty->dim[2]};
-	if (!npy_save_f32(o->out, outs[which], 3, dims, d)) {
+	if (!npy_write_f32(&file, outs[which], 3, dims, d)) {
+		hyrt_out_abort(&file);
+		rc = fail(d);
+		goto out;
+	}
+	if (!hyrt_out_commit(one, 1, d)) {
 		rc = fail(d);
 		goto out;
 	}
@@ -447,6 +506,12 @@ int main(int argc, char **argv)
 
 	diag_init(&d);
 	Arena *a = arena_new();
+	if ((strcmp(o.cmd, "run") == 0 || strcmp(o.cmd, "compile") == 0) &&
+	    !check_outputs(a, &o, &d)) {
+		rc = fail(&d);
+		arena_free(a);
+		return rc;
+	}
 	Model *m = fe_load_model(a, o.model, &d);
 	Graph *g = m ? fe_lower(a, m, &d) : NULL;
 	if (g && !ir_verify(g, &d))

@@ -10,9 +10,9 @@
  * complaint names the file and, where there is one, the byte offset.
  *
  * Writing produces version 1.0 with the header padded, as numpy pads it,
- * to a multiple of 64 bytes ending in '\n'. The bytes go to a mkstemp()
- * file beside the target, which is renamed over it only once everything
- * is written and closed.
+ * to a multiple of 64 bytes ending in '\n', through runtime/outfile.c: a
+ * temporary beside the target, renamed over it only once everything is
+ * written and closed.
  *
  * Not supported: big-endian or structured dtypes, Fortran order, pickled
  * object arrays, rank above IR_MAX_RANK. Leans on base.h for Diag and
@@ -713,16 +713,12 @@ static size_t make_header(unsigned char *buf, size_t cap, const char *descr,
 	return total;
 }
 
-static bool save(const char *path, const void *data, bool f32, int rank,
-                 const int64_t *dim, Diag *d)
+static bool write_array(HyrtOut *o, const void *data, bool f32, int rank,
+                        const int64_t *dim, Diag *d)
 {
 	unsigned char hdr[256], *buf = NULL;
 	size_t numel = 1, bytes, hlen;
-	size_t tlen = strlen(path) + sizeof ".tmp.XXXXXX";
-	char *tmp = NULL;
-	FILE *f = NULL;
-	int fd = -1;
-	bool created = false, ok = false;
+	const char *path = o->path;
 
 	if (rank < 0 || rank > IR_MAX_RANK) {
 		diag_at(d, path, 0, 0, "cannot save a rank-%d array; rank 0 "
@@ -740,27 +736,12 @@ static bool save(const char *path, const void *data, bool f32, int rank,
 	}
 	HY_ASSERT(data || numel == 0);
 	hlen = make_header(hdr, sizeof hdr, f32 ? "<f4" : "<i4", rank, dim);
-
-	if (!(tmp = malloc(tlen)) || !(buf = malloc(CHUNK_BYTES))) {
+	if (!(buf = malloc(CHUNK_BYTES))) {
 		diag_at(d, path, 0, 0, "out of memory");
-		goto out;
+		return false;
 	}
-	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) < 0) {
-		diag_at(d, path, 0, 0, "cannot create: %s", strerror(errno));
-		goto out;
-	}
-	created = true;
-	/* mkstemp makes 0600; a saved array is an ordinary file. */
-	(void)fchmod(fd, 0644);
-	if (!(f = fdopen(fd, "wb"))) {
-		diag_at(d, path, 0, 0, "cannot write: %s", strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (fwrite(hdr, 1, hlen, f) != hlen)
-		goto write_error;
-	for (size_t done = 0; done < numel;) {
+	bool ok = hyrt_out_write(o, hdr, hlen, d);
+	for (size_t done = 0; ok && done < numel;) {
 		size_t k = numel - done < CHUNK_BYTES / 4 ? numel - done
 		                                          : CHUNK_BYTES / 4;
 		for (size_t i = 0; i < k; i++) {
@@ -772,36 +753,32 @@ static bool save(const char *path, const void *data, bool f32, int rank,
 				       4);
 			put_le(buf + 4 * i, u, 4);
 		}
-		if (fwrite(buf, 4, k, f) != k)
-			goto write_error;
+		ok = hyrt_out_write(o, buf, 4 * k, d);
 		done += k;
 	}
-	if (fflush(f) != 0)
-		goto write_error;
-	if (fclose(f) != 0) {
-		f = NULL;
-		goto write_error;
-	}
-	f = NULL;
-	if (rename(tmp, path) != 0) {
-		diag_at(d, path, 0, 0, "cannot rename %s into place: %s", tmp,
-		        strerror(errno));
-		goto out;
-	}
-	ok = true;
-	goto out;
-write_error:
-	diag_at(d, path, 0, 0, "write error: %s", strerror(errno));
-out:
-	if (f)
-		fclose(f);
-	if (fd >= 0)
-		close(fd);
-	if (!ok && created)
-		unlink(tmp);
-	free(tmp);
 	free(buf);
 	return ok;
+}
+
+bool npy_write_f32(HyrtOut *o, const float *data, int rank,
+                   const int64_t *dim, Diag *d)
+{
+	return write_array(o, data, true, rank, dim, d);
+}
+
+static bool save(const char *path, const void *data, bool f32, int rank,
+                 const int64_t *dim, Diag *d)
+{
+	HyrtOut o;
+	HyrtOut *one[1] = {&o};
+
+	if (!hyrt_out_open(&o, path, d))
+		return false;
+	if (!write_array(&o, data, f32, rank, dim, d)) {
+		hyrt_out_abort(&o);
+		return false;
+	}
+	return hyrt_out_commit(one, 1, d);
 }
 
 bool npy_save_f32(const char *path, const float *data, int rank,

@@ -4,9 +4,9 @@
  * Reading accepts little-endian C-order arrays of f4/f8 (returned as f32)
  * and i1/i2/i4/i8/u1/u2/u4/u8 (returned as i32, range-checked), rank 0..4;
  * every malformed header, truncated body or unsupported dtype is an error
- * naming the file and the byte offset. Writing goes to a temporary file
- * renamed into place, so a failed or interrupted write leaves no partial
- * file under the final name.
+ * naming the file and the byte offset. Writing goes through
+ * runtime/outfile.h (a temporary renamed into place), so a failed or
+ * interrupted write leaves no partial file under the final name.
  *
  * Ownership: npy_load() mallocs NpyArray.data; npy_free() releases it.
  */
@@ -14,6 +14,7 @@
 #define HYENAC_NPY_H
 
 #include "../ir/ir.h"
+#include "outfile.h"
 
 typedef struct NpyArray {
 	DType dtype; /* DT_F32 or DT_I32 */
@@ -29,5 +30,9 @@ bool npy_save_f32(const char *path, const float *data, int rank,
                   const int64_t *dim, Diag *d);
 bool npy_save_i32(const char *path, const int32_t *data, int rank,
                   const int64_t *dim, Diag *d);
+/* The array into an output opened by hyrt_out_open (committed by the
+ * caller): for outputs checked and opened before the work. */
+bool npy_write_f32(HyrtOut *o, const float *data, int rank,
+                   const int64_t *dim, Diag *d);
 
 #endif

@@ -33,9 +33,11 @@
  * is causal: an appended [SEP] changes no earlier logit).
  *
  * Outputs stream through runtime/outfile.c: rows are written as batches
- * finish, to temporaries renamed into place only when the run completes;
- * an error, SIGINT, SIGTERM or SIGHUP removes them. Memory is O(threads x
- * batch x window) whatever the file size.
+ * finish, to temporaries renamed into place together only when the run
+ * completes; an error, SIGINT, SIGTERM or SIGHUP removes them. The names
+ * are checked first (outfile.h): X.npy for embed (X.tsv beside it),
+ * S.tsv or - (standard output) for score. Memory is O(threads x batch x
+ * window) whatever the file size.
  */
 #include "rt_main.h"
 
@@ -446,8 +448,15 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	const char *fasta = opts[O_FASTA].value;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
 
-	tsv_path = score ? strdup(opts[O_OUT].value)
-	                 : tsv_beside(opts[O_OUT].value);
+	if (score) {
+		rt_check_output(opts[O_OUT].value, "tsv", true, "score", fasta);
+		tsv_path = strdup(opts[O_OUT].value);
+	} else {
+		rt_check_output(opts[O_OUT].value, "npy", false,
+		                "embed --fasta", fasta);
+		tsv_path = tsv_beside(opts[O_OUT].value);
+		rt_check_output(tsv_path, "tsv", false, "embed --fasta", fasta);
+	}
 	if (!tsv_path)
 		rt_fail("out of memory");
 
@@ -461,7 +470,6 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	c.weights = w.data;
 
 	memset(&out, 0, sizeof out);
-	out.npy.slot = out.tsv.slot = -1;
 	if (!score && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
 	               !hyrt_npy_stream_begin(&out.npy, &d)))
 		rt_fail_diag(&d);

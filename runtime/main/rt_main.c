@@ -331,22 +331,54 @@ void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
 		        "in a layernorm)", hyenac_model_name);
 }
 
+/* Refuse a bad output name before any work (outfile.h says which):
+ * exit 2. The inputs are input (NULL for none) and this binary itself. */
+void rt_check_output(const char *path, const char *ext, bool may_stdout,
+                     const char *what, const char *input)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	const char *inputs[3] = {input, n > 0 ? self : NULL, NULL};
+	Diag d;
+
+	self[n > 0 ? n : 0] = '\0';
+	if (!input) {
+		inputs[0] = inputs[1];
+		inputs[1] = NULL;
+	}
+	diag_init(&d);
+	if (!hyrt_out_check(path, ext, may_stdout, what, inputs, &d)) {
+		if (d.usage)
+			rt_usage("%s", d.msg);
+		rt_fail_diag(&d);
+	}
+}
+
+/* Write an array to out (opened before the work) and commit it. */
+static void save(HyrtOut *out, const float *p, int rank, const int64_t *dim)
+{
+	HyrtOut *one[1] = {out};
+	Diag d;
+
+	diag_init(&d);
+	if (!npy_write_f32(out, p, rank, dim, &d) ||
+	    !hyrt_out_commit(one, 1, &d))
+		rt_fail_diag(&d);
+}
+
 /* embed --pool: [B, d_model], the mean or the last position of the
  * hidden states, made by the generated code a row at a time from the
  * final norm's input, so [B, L, d_model] never exists. */
-static int pooled(const char *out, HyrtBlob *w, NpyArray *tok, Pool pool)
+static int pooled(HyrtOut *out, HyrtBlob *w, NpyArray *tok, Pool pool)
 {
 	int64_t B = tok->dim[0], L = tok->dim[1];
 	int64_t D = hyenac_meta[HYRT_META_D_MODEL];
 	float *p = rt_xalloc(rt_mul3(B, D, 1, "pooled states"), "pooled states");
 	void *scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
-	Diag d;
 
-	diag_init(&d);
 	rt_forward_pooled(w->data, tok->data, B, L, pool, p, scratch);
 	int64_t dim[2] = {B, D};
-	if (!npy_save_f32(out, p, 2, dim, &d))
-		rt_fail_diag(&d);
+	save(out, p, 2, dim);
 	free(scratch);
 	free(p);
 	hyrt_blob_close(w);
@@ -362,6 +394,7 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	              {"--pool", NULL, NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
+	HyrtOut out;
 	Buffers bf;
 	Diag d;
 	Pool pool = POOL_NONE;
@@ -377,6 +410,7 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	if (which >= hyenac_meta[HYRT_META_NOUTPUTS])
 		rt_usage("model %s was compiled without its LM head, so it has "
 		      "no logits; use 'embed'", hyenac_model_name);
+	rt_check_output(opts[1].value, "npy", false, cmd, opts[0].value);
 
 	diag_init(&d);
 	if (!npy_load(opts[0].value, &tok, &d))
@@ -384,15 +418,17 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	check_tokens(opts[0].value, &tok);
 	int64_t B = tok.dim[0], L = tok.dim[1];
 
+	hyrt_out_install_cleanup();
+	if (!hyrt_out_open(&out, opts[1].value, &d))
+		rt_fail_diag(&d);
 	rt_load_weights(&w);
 	hyrt_set_threads((int)T);
 	if (pool != POOL_NONE)
-		return pooled(opts[1].value, &w, &tok, pool);
+		return pooled(&out, &w, &tok, pool);
 	buffers_alloc(&bf, B, L, which);
 	forward(w.data, tok.data, &bf);
 	int64_t dim[3] = {B, L, bf.width[which]};
-	if (!npy_save_f32(opts[1].value, bf.out[which], 3, dim, &d))
-		rt_fail_diag(&d);
+	save(&out, bf.out[which], 3, dim);
 	buffers_free(&bf);
 	hyrt_blob_close(&w);
 	npy_free(&tok);
@@ -551,6 +587,7 @@ void rt_print_help(void)
 	       max_len - 1, max_len);
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  score  --fasta F.fa -o S.tsv [the same window options]\n"
+		       "         (-o - writes the table to standard output)\n"
 		       "         per window: record, start, end, tokens (scored),"
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
@@ -577,7 +614,10 @@ void rt_print_help(void)
 	       "each forward's positions and channels over T threads, or "
 	       "runs T\n"
 	       "batches of FASTA windows.\n"
-	       "Outputs are written whole or not at all, Ctrl-C included.\n"
+	       "Outputs are written whole or not at all, Ctrl-C included;\n"
+	       "a symlink is followed; an output never replaces an input or "
+	       "a\nnon-regular file, and its extension, if any, is .npy "
+	       "(.tsv for score).\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
 	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",

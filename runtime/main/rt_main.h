@@ -53,6 +53,11 @@ void *rt_xalloc(size_t n, const char *what);
 /* Map the weights packed at the end of this executable, or exit 1. */
 void rt_load_weights(HyrtBlob *w);
 
+/* Refuse a bad output name (runtime/outfile.h: hyrt_out_check) before
+ * any work, exit 2; input and this binary are the inputs it must not be. */
+void rt_check_output(const char *path, const char *ext, bool may_stdout,
+                     const char *what, const char *input);
+
 /* embed --fasta and score (rt_fasta.c). */
 int rt_cmd_fasta(const char *cmd, int argc, char **argv);
 /* True when argv[2..] asks for --fasta. */
