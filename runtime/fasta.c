@@ -204,11 +204,11 @@ static int trailing(HyrtFasta *f, Diag *d)
 
 	while (zeros < n && p[zeros] == 0)
 		zeros++;
-	diag_error(d, "%s: byte %lld: %s after the end of a gzip member; "
-	           "a gzip file must end where its last member ends",
+	diag_error(d, "%s: byte %lld: trailing %s after a gzip member; the "
+	           "file must end where its last member ends",
 	           f->path, (long long)raw_at(f),
 	           zeros == n ? "zero bytes (padding)"
-	                      : "data that is not a gzip member");
+	                      : "data (not another member)");
 	f->failed = true;
 	return -1;
 }

@@ -639,23 +639,23 @@ START_TEST(gzip_trailing_data)
 	const unsigned char *plain[] = {m1, text};
 	size_t plain_n[] = {n1, sizeof text - 1};
 	expect_trailing(cat_file("text.fa.gz", plain, plain_n, 2), n1,
-	                "not a gzip member");
+	                "trailing data (not another member)");
 
 	const unsigned char *garbage[] = {m1, m2, junk};
 	size_t garbage_n[] = {n1, n2, sizeof junk};
 	expect_trailing(cat_file("junk.fa.gz", garbage, garbage_n, 3),
-	                n1 + n2, "not a gzip member");
+	                n1 + n2, "trailing data (not another member)");
 
 	const unsigned char *half[] = {m1, magic1};
 	size_t half_n[] = {n1, 1};
 	expect_trailing(cat_file("magic1.fa.gz", half, half_n, 2), n1,
-	                "not a gzip member");
+	                "trailing data (not another member)");
 
 	/* gzip(1) warns and ignores zero padding; hyenac refuses it. */
 	const unsigned char *pad[] = {m1, zeros};
 	size_t pad_n[] = {n1, sizeof zeros};
 	expect_trailing(cat_file("pad.fa.gz", pad, pad_n, 2), n1,
-	                "zero bytes");
+	                "trailing zero bytes (padding)");
 
 	/* Trailing data past a whole read buffer of members. */
 	size_t big = 600000, nb;
@@ -664,7 +664,7 @@ START_TEST(gzip_trailing_data)
 	const unsigned char *late[] = {mb, text};
 	size_t late_n[] = {nb, sizeof text - 1};
 	expect_trailing(cat_file("late.fa.gz", late, late_n, 2), nb,
-	                "not a gzip member");
+	                "trailing data (not another member)");
 
 	/* A second member cut short is truncated, not trailing data. */
 	const unsigned char *cut[] = {m1, m2};

@@ -487,6 +487,22 @@ START_TEST(errors_leave_nothing)
 	const char *gzbad = tu_write("bad.fa.gz", "\x1f\x8b\x08\x00garbage", 12);
 	expect_error(1, o, (const char *[]){"embed", "--fasta", gzbad, "-o", o,
 	                                    NULL}, "gzip");
+	/* A record after the gzip member, as plain text: refused, not
+	 * dropped. */
+	gzFile gzw = gzopen(tu_path(tu_tmpdir(), "tail.fa.gz"), "wb");
+	ck_assert(gzw && gzputs(gzw, ">a\nACGT\n") == 8 && gzclose(gzw) == Z_OK);
+	size_t gzn;
+	char *gzb = tu_read(tu_path(tu_tmpdir(), "tail.fa.gz"), &gzn);
+	gzb = realloc(gzb, gzn + 8);
+	memcpy(gzb + gzn, ">b\nGGN\n", 8);
+	const char *tail = tu_write("tail.fa.gz", gzb, gzn + 8);
+	char at[64];
+	snprintf(at, sizeof at, "tail.fa.gz: byte %zu: ", gzn);
+	free(gzb);
+	expect_error(1, o, (const char *[]){"embed", "--fasta", tail, "-o", o,
+	                                    NULL}, at);
+	expect_error(1, ot, (const char *[]){"score", "--fasta", tail, "-o", ot,
+	                                     NULL}, "after a gzip member");
 	expect_error(2, o, (const char *[]){"embed", "--fasta", good, "-o", o,
 	                                    "--pool", "max", NULL}, "--pool");
 	expect_error(2, o, (const char *[]){"embed", "--fasta", good, "-o", o,
