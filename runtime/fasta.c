@@ -192,7 +192,7 @@ static ssize_t plain_read(HyrtFasta *f, Diag *d)
 	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return fail(f, d, "cannot read: %s", strerror(errno));
-	f->raw_off += r; /* next_in == raw: raw_at() moves on */
+	f->raw_off += r; /* raw[] is spent: raw_at() moves on by r */
 	return r;
 }
 
