@@ -312,8 +312,9 @@ static bool link_exe(const char *obj, HyrtOut *o, Diag *d)
 /* ---- --emit lib ----------------------------------------------------------
  * A shared library: the object (PIC), the library API
  * (libhyenac_rt_lib.a, runtime/main/rt_lib.c, linked whole) and the
- * runtime, with FFTW static (Debian builds libfftw3f.a PIC) so the .so
- * needs only libc, libm and libpthread. A version script exports just the
+ * runtime, with FFTW and zlib (the weights' CRC-32) static (Debian builds
+ * libfftw3f.a and libz.a PIC) so the .so needs only libc, libm and
+ * libpthread. A version script exports just the
  * API of runtime/hyenac_model.h; the weights are appended after linking,
  * as for an executable, and the library finds its own file at load. The
  * header is copied beside the library as hyenac_model.h, an output
@@ -365,7 +366,8 @@ static bool link_lib(const char *obj, HyrtOut *o, Diag *d)
 		arena_printf(a, "%s/libhyenac_rt_lib.a", rt),
 		"-Wl,--no-whole-archive",
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
-		"-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lm", "-lpthread",
+		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lm",
+		"-lpthread",
 		arena_printf(a, "-Wl,--version-script=%s", vs),
 		arena_printf(a, "-Wl,-soname,%s", slash ? slash + 1 : o->target),
 		"-Wl,--no-undefined", "-Wl,-z,noexecstack",

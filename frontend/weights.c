@@ -8,6 +8,8 @@
  * HyenaDNA computes them from hyperparameters (the positional features z
  * and t, and the decay rates): a checkpoint that stores them is used as
  * stored (faithful to the last bit), one that does not gets them computed.
+ * Every bound tensor is checked to hold only finite numbers (one pass over
+ * the floats), so a NaN or Inf is refused by info, compile and run alike.
  *
  * Random init follows HyenaDNA's _init_weights: every Linear and the
  * embedding N(0, 0.02), biases zero, out_proj and fc2 rescaled by
@@ -154,6 +156,63 @@ static bool is_deltas(const char *name)
 
 /* ---- binding a checkpoint --------------------------------------------- */
 
+/* The first element of an F32 tensor that is NaN or infinite, as its flat
+ * index; false if every one is finite. Reads the bits (exponent all ones),
+ * so it holds under -ffast-math too, and the pass over a checkpoint costs
+ * little next to loading it. */
+static bool first_nonfinite(const float *x, size_t n, size_t *at,
+                            uint32_t *bits)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t b;
+		memcpy(&b, &x[i], sizeof b);
+		if ((b & 0x7f800000u) == 0x7f800000u) {
+			*at = i;
+			*bits = b;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* "[i, j, k]" of flat index i in a tensor of type t. */
+static const char *index_str(const TensorType *t, size_t flat, char *buf,
+                             size_t n)
+{
+	int64_t idx[IR_MAX_RANK] = {0};
+	size_t k = 0;
+
+	for (int i = t->rank - 1; i >= 0; i--) {
+		idx[i] = t->dim[i] ? (int64_t)(flat % (size_t)t->dim[i]) : 0;
+		flat = t->dim[i] ? flat / (size_t)t->dim[i] : 0;
+	}
+	k += (size_t)snprintf(buf, n, "[");
+	for (int i = 0; i < t->rank && k < n; i++)
+		k += (size_t)snprintf(buf + k, n - k, "%s%lld", i ? ", " : "",
+		                      (long long)idx[i]);
+	if (k < n)
+		snprintf(buf + k, n - k, "]");
+	return buf;
+}
+
+/* A checkpoint's NaN or Inf would make every output NaN without a word:
+ * refuse it, naming the tensor and the element. */
+static bool check_finite(const char *path, const char *name,
+                         const TensorType *t, const float *x, Diag *d)
+{
+	char where[128];
+	size_t n, at;
+	uint32_t b;
+
+	if (!ir_type_numel(t, 0, 0, &n) || !first_nonfinite(x, n, &at, &b))
+		return true;
+	diag_error(d, "%s: tensor '%s' element %zu %s is %s; weights must be "
+	           "finite numbers",
+	           path, name, at, index_str(t, at, where, sizeof where),
+	           b & 0x007fffffu ? "NaN" : b >> 31 ? "-Inf" : "+Inf");
+	return false;
+}
+
 typedef struct BindCtx {
 	Model *m;
 	Arena *a;
@@ -198,6 +257,8 @@ static void bind_one(void *p, const char *name, const TensorType *want,
 		           ir_type_str(want, b2, sizeof b2));
 		return;
 	}
+	if (!check_finite(c->st->path, name, want, c->st->t[k].data, c->d))
+		return;
 	fe_weight_add(&c->m->w, c->a, name, want, c->st->t[k].data);
 }
 

@@ -132,6 +132,36 @@ put("fasta", "headless", b"\x04\x00\x00ACGT\n>x\nA\n")
 put("fasta", "nul", b"\x04\x00\x00>x\nAC\0GT\n")
 put("fasta", "empty-records", b"\x01\x00\x02>a\n>b\n>c\nA\n>d")
 put("fasta", "gz-truncated", b"\x08\x00\x00" + gzip.compress(fa * 4, mtime=0)[:60])
+gz = lambda b: gzip.compress(b, mtime=0)
+put("fasta", "gz-members", b"\x10\x00\x00" + gz(b">a\nACGT\n") + gz(b"") + gz(b">b\nGGN\n"))
+put("fasta", "gz-trailing-text", b"\x10\x00\x00" + gz(b">a\nACGT\n") + b">b\nGGN\n")
+put("fasta", "gz-trailing-garbage", b"\x10\x00\x00" + gz(b">a\nACGT\n") + b"\x1f\x9d\x90\x3e\xff\x00")
+put("fasta", "gz-zero-padding", b"\x10\x00\x00" + gz(b">a\nACGT\n") + b"\0" * 512)
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+put("fasta", "bgzf-eof", b"\x10\x00\x00" + gz(b">a\nACGT\n") + BGZF_EOF)
+
+# ---- gzip (3 option bytes, then parts: kind, length, payload) -------------
+# kind % 4: 0 member (level (kind >> 2) % 10, bgzip header if kind & 0x80),
+# 1 raw bytes, 2 member cut short by (kind >> 2) % (size - 1) + 1 bytes,
+# 3 member with byte (kind >> 2) % size flipped; see fuzz/fuzz_gzip.c.
+def part(kind, payload):
+    assert len(payload) < 256
+    return bytes([kind, len(payload)]) + payload
+def member(payload, level=6, bgzf=False):
+    return part((level << 2) | (0x80 if bgzf else 0), payload)
+def raw(payload):
+    return part(1, payload)
+recs = [b">a desc\nACGTN\nacgt\n", b">b\nGGGG\r\nNNRY\n", b">c\n>d\nTTTT"]
+put("gzip", "members", b"\x04\x00\x02" + b"".join(member(r) for r in recs))
+put("gzip", "members-empty", b"\x03\x01\x03" + member(b"") + member(recs[0]) + member(b"") + member(b"") + member(recs[1]) + member(b""))
+put("gzip", "members-split-record", b"\x05\x00\x00" + member(b">a\nAC") + member(b"GT\nNN") + member(b"\n>b\nA\n", 0))
+put("gzip", "bgzip", b"\x08\x00\x02" + member(recs[0], 5, True) + member(recs[1], 5, True) + raw(BGZF_EOF))
+put("gzip", "trailing-text", b"\x04\x00\x02" + member(recs[0]) + raw(b">x\nACGT\n"))
+put("gzip", "trailing-garbage", b"\x04\x00\x02" + member(recs[0]) + member(recs[1]) + raw(b"\x1f\x9d\x90\xde\xad\xbe\xef"))
+put("gzip", "trailing-zeros", b"\x04\x00\x02" + member(recs[0]) + raw(b"\0" * 64))
+put("gzip", "trailing-magic-byte", b"\x04\x00\x02" + member(recs[0]) + raw(b"\x1f"))
+put("gzip", "truncated", b"\x04\x00\x02" + member(recs[0]) + part(2 | (5 << 2), recs[1]))
+put("gzip", "damaged", b"\x04\x00\x02" + member(recs[0]) + part(3 | (30 << 2), recs[1]) + member(recs[2]))
 
 # ---- ir -------------------------------------------------------------------
 for p in sorted(glob.glob("tests/ir/*.ir")):

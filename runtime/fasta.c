@@ -1,9 +1,9 @@
 /*
  * fasta.c - the streaming FASTA reader and tokenizer declared in fasta.h.
  *
- * The input is pulled through zlib's gz* interface in fixed-size chunks, so
- * plain and gzip files (and concatenated gzip members) look the same, and
- * a byte is looked at once: a 256-entry class table built at open says
+ * The input is read in fixed-size chunks, through zlib's inflate when the
+ * file starts with the gzip magic, so plain and gzip files look the same,
+ * and a byte is looked at once: a 256-entry class table built at open says
  * whether it is a base (and its token, with the case mode folded in), a
  * newline, other whitespace, a '>' or a NUL. There is no line buffer;
  * only the header's first word is kept, so a line may be any length.
@@ -20,6 +20,14 @@
  * At a record's end the next '>' is left unread until the record's tail
  * windows are out, so the name they point at is not overwritten early.
  *
+ * gzip: the file must be gzip members to its last byte. Members may be
+ * concatenated (bgzip's blocks, empty members and bgzip's EOF block
+ * included) and read as one stream; anything else after a member - plain
+ * text, garbage, or zero bytes (which gzip(1) ignores as tape padding,
+ * with a warning) - is an error naming its byte offset, since it would
+ * otherwise be dropped without a word. zlib's gzread() cannot tell us (it
+ * skips trailing data silently), hence inflate() driven here.
+ *
  * Not supported: ';' comment lines (old FASTA; read as bases), CR-only
  * line ends, headers that do not start in the first column. Leans on
  * base.h for Diag and checked arithmetic, and on zlib.
@@ -27,16 +35,20 @@
 #include "fasta.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 enum {
-	IN_BYTES = 1 << 17, /* one chunk of decompressed input */
-	GZ_BUFFER = 1 << 18, /* zlib's own buffer, larger than its default */
+	IN_BYTES = 1 << 17,  /* one chunk of decompressed input */
+	RAW_BYTES = 1 << 18, /* one chunk of the file as stored */
 };
+
+typedef enum { SRC_UNKNOWN, SRC_PLAIN, SRC_GZIP } Source;
 
 /* Byte classes below HYRT_TOK_UNK; values from HYRT_TOK_UNK up are base
  * tokens, with LOWER set when the byte was a lowercase letter. */
@@ -49,7 +61,15 @@ enum {
 };
 
 struct HyrtFasta {
-	gzFile gz;
+	int fd;
+	Source src;
+	z_stream zs;       /* next_in/avail_in: unread bytes of raw[] */
+	bool zs_live;      /* inflateInit2 done */
+	bool member_done;  /* the last gzip member ended at next_in */
+	unsigned char *raw; /* RAW_BYTES of the file as stored */
+	int64_t raw_off;   /* file offset of raw[0] */
+	bool raw_eof;
+	bool seekable;     /* a regular file: offsets mean something */
 	char *path; /* as shown in messages */
 	HyrtFastaOptions o;
 	unsigned char cls[256];
@@ -124,36 +144,143 @@ static int fail(HyrtFasta *f, Diag *d, const char *fmt, ...)
 	return -1;
 }
 
+/* The file offset of the next byte not yet consumed from the file. */
+static int64_t raw_at(const HyrtFasta *f)
+{
+	return f->raw_off + (int64_t)(f->zs.next_in - f->raw);
+}
+
+/* Make at least `want` unread bytes of the file available in raw[] (fewer
+ * only at end of file): 0, or -1 on a read error. */
+static int raw_want(HyrtFasta *f, size_t want, Diag *d)
+{
+	HY_ASSERT(want <= RAW_BYTES);
+	while (f->zs.avail_in < want && !f->raw_eof) {
+		ssize_t r;
+		if (f->zs.next_in != f->raw) {
+			f->raw_off += f->zs.next_in - f->raw;
+			memmove(f->raw, f->zs.next_in, f->zs.avail_in);
+			f->zs.next_in = f->raw;
+		}
+		r = read(f->fd, f->raw + f->zs.avail_in,
+		         RAW_BYTES - f->zs.avail_in);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return fail(f, d, "cannot read: %s", strerror(errno));
+		if (r == 0)
+			f->raw_eof = true;
+		f->zs.avail_in += (uInt)r;
+	}
+	return 0;
+}
+
+/* Plain input: what raw[] holds, then straight from the file. */
+static ssize_t plain_read(HyrtFasta *f, Diag *d)
+{
+	ssize_t r;
+
+	if (f->zs.avail_in > 0) {
+		size_t n = f->zs.avail_in < IN_BYTES ? f->zs.avail_in : IN_BYTES;
+		memcpy(f->in, f->zs.next_in, n);
+		f->zs.next_in += n;
+		f->zs.avail_in -= (uInt)n;
+		return (ssize_t)n;
+	}
+	do
+		r = read(f->fd, f->in, IN_BYTES);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return fail(f, d, "cannot read: %s", strerror(errno));
+	f->raw_off += r; /* raw[] is spent: raw_at() moves on by r */
+	return r;
+}
+
+/* Data after a gzip member that is not another member. */
+static int trailing(HyrtFasta *f, Diag *d)
+{
+	const unsigned char *p = f->zs.next_in;
+	size_t n = f->zs.avail_in, zeros = 0;
+
+	while (zeros < n && p[zeros] == 0)
+		zeros++;
+	diag_error(d, "%s: byte %lld: trailing %s after a gzip member; the "
+	           "file must end where its last member ends",
+	           f->path, (long long)raw_at(f),
+	           zeros == n ? "zero bytes (padding)"
+	                      : "data (not another member)");
+	f->failed = true;
+	return -1;
+}
+
+/* gzip input: inflate member after member into in[]. */
+static ssize_t gzip_read(HyrtFasta *f, Diag *d)
+{
+	f->zs.next_out = f->in;
+	f->zs.avail_out = IN_BYTES;
+	while (f->zs.avail_out == IN_BYTES) {
+		int r;
+		if (f->member_done) {
+			if (raw_want(f, 2, d) < 0)
+				return -1;
+			if (f->zs.avail_in == 0)
+				return 0;
+			if (f->zs.avail_in < 2 || f->zs.next_in[0] != 0x1f ||
+			    f->zs.next_in[1] != 0x8b)
+				return trailing(f, d);
+			if (inflateReset(&f->zs) != Z_OK)
+				return fail(f, d, "corrupt gzip data: cannot "
+				                  "restart inflate");
+			f->member_done = false;
+		}
+		if (raw_want(f, 1, d) < 0)
+			return -1;
+		if (f->zs.avail_in == 0)
+			return fail(f, d, "truncated gzip data "
+			                  "(unexpected end of file)");
+		r = inflate(&f->zs, Z_NO_FLUSH);
+		if (r == Z_STREAM_END)
+			f->member_done = true;
+		else if (r == Z_MEM_ERROR)
+			return fail(f, d, "out of memory inflating gzip data");
+		else if (r != Z_OK)
+			return fail(f, d, "corrupt gzip data: %s",
+			            f->zs.msg ? f->zs.msg : "inflate failed");
+	}
+	return (ssize_t)(IN_BYTES - f->zs.avail_out);
+}
+
 /* 1 = more input in in[], 0 = end of input, -1 = error. */
 static int refill(HyrtFasta *f, Diag *d)
 {
-	int n, err;
-	const char *msg;
+	ssize_t n;
 
 	if (f->eof)
 		return 0;
-	n = gzread(f->gz, f->in, IN_BYTES);
-	if (n > 0) {
-		f->pos = 0;
-		f->len = (size_t)n;
-		f->consumed += n;
-		return 1;
+	if (f->src == SRC_UNKNOWN) {
+		if (raw_want(f, 2, d) < 0)
+			return -1;
+		f->src = f->zs.avail_in >= 2 && f->raw[0] == 0x1f &&
+		                 f->raw[1] == 0x8b
+		             ? SRC_GZIP
+		             : SRC_PLAIN;
+		if (f->src == SRC_GZIP) {
+			if (inflateInit2(&f->zs, 16 + MAX_WBITS) != Z_OK)
+				return fail(f, d, "out of memory for inflate");
+			f->zs_live = true;
+		}
 	}
-	msg = gzerror(f->gz, &err);
-	if (err == Z_ERRNO)
-		return fail(f, d, "cannot read: %s", strerror(errno));
-	if (err == Z_BUF_ERROR)
-		return fail(f, d, "truncated gzip data "
-		                  "(unexpected end of file)");
-	if (err != Z_OK || n < 0) {
-		/* zlib prefixes its message with the path it was given. */
-		const char *colon = strrchr(msg, ':');
-		if (colon && colon[1] == ' ')
-			msg = colon + 2;
-		return fail(f, d, "corrupt gzip data: %s", msg);
+	n = f->src == SRC_GZIP ? gzip_read(f, d) : plain_read(f, d);
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		f->eof = true;
+		return 0;
 	}
-	f->eof = true;
-	return 0;
+	f->pos = 0;
+	f->len = (size_t)n;
+	f->consumed += n;
+	return 1;
 }
 
 /* The next byte without consuming it: 0..255, -1 at end, -2 on error. */
@@ -391,8 +518,9 @@ HyrtFasta *hyrt_fasta_open(const char *path, const HyrtFastaOptions *o,
 	const bool is_stdin = strcmp(path, "-") == 0;
 	const char *shown = is_stdin ? "<stdin>" : path;
 	HyrtFasta *f;
+	struct stat sb;
 	size_t bytes;
-	int fd = -1;
+	int fd;
 
 	if (o->window < 1 || o->stride < 0) {
 		diag_at(d, shown, 0, 0, "window (%lld) must be at least 1 and "
@@ -409,6 +537,7 @@ HyrtFasta *hyrt_fasta_open(const char *path, const HyrtFastaOptions *o,
 	f = calloc(1, sizeof *f);
 	if (!f)
 		goto oom;
+	f->fd = -1;
 	f->o = *o;
 	if (f->o.stride == 0)
 		f->o.stride = f->o.window;
@@ -424,26 +553,18 @@ HyrtFasta *hyrt_fasta_open(const char *path, const HyrtFastaOptions *o,
 		goto oom;
 	f->name[0] = 0;
 
-	if (is_stdin) {
-		fd = dup(0);
-		if (fd < 0) {
-			diag_at(d, shown, 0, 0, "cannot open: %s",
-			        strerror(errno));
-			goto fail;
-		}
-		f->gz = gzdopen(fd, "rb");
-	} else {
-		errno = 0;
-		f->gz = gzopen(path, "rb");
-	}
-	if (!f->gz) {
-		if (fd >= 0)
-			close(fd);
-		diag_at(d, shown, 0, 0, "cannot open: %s",
-		        errno ? strerror(errno) : "out of memory");
+	f->raw = malloc(RAW_BYTES);
+	if (!f->raw)
+		goto oom;
+	f->zs.next_in = f->raw;
+	errno = 0;
+	fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		diag_at(d, shown, 0, 0, "cannot open: %s", strerror(errno));
 		goto fail;
 	}
-	gzbuffer(f->gz, GZ_BUFFER);
+	f->fd = fd;
+	f->seekable = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
 	return f;
 
 oom:
@@ -476,16 +597,18 @@ const char *hyrt_fasta_first_empty(const HyrtFasta *f)
 
 int64_t hyrt_fasta_bytes_read(const HyrtFasta *f)
 {
-	long off = gzoffset(f->gz);
-	return off >= 0 ? (int64_t)off : f->consumed;
+	return f->seekable ? raw_at(f) : f->consumed;
 }
 
 void hyrt_fasta_close(HyrtFasta *f)
 {
 	if (!f)
 		return;
-	if (f->gz)
-		gzclose(f->gz);
+	if (f->zs_live)
+		inflateEnd(&f->zs);
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->raw);
 	free(f->path);
 	free(f->name);
 	free(f->in);

@@ -3,8 +3,9 @@
  * plain or gzip-compressed FASTA that cuts every record into windows and
  * tokenizes each window the way HyenaDNA's HF CharacterTokenizer does.
  *
- * Input: a path, a .gz file (zlib reads both transparently, so the name
- * does not matter), or "-" for stdin. Records may span any number of
+ * Input: a path, a gzip file (recognised by its magic, so the name does
+ * not matter; concatenated members as bgzip writes them read as one), or
+ * "-" for stdin. Records may span any number of
  * lines, be any length (a whole chromosome) and use LF or CRLF; blank lines
  * are skipped, and whitespace inside sequence lines is ignored. Memory is
  * O(window) whatever the record length: bases are tokenized as they are
@@ -35,7 +36,9 @@
  *
  * Errors, each one line through Diag naming the file and line: sequence
  * data before the first '>', a NUL byte, an over-long name, an unreadable
- * file, corrupt or truncated gzip data, bad options.
+ * file, corrupt or truncated gzip data, anything after a gzip member that
+ * is not another member (text, garbage, zero padding: named by its byte
+ * offset), bad options.
  *
  * Ownership: hyrt_fasta_open() mallocs the reader; hyrt_fasta_close()
  * frees it. A window's record name and tokens belong to the reader and

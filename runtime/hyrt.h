@@ -24,7 +24,8 @@
  *
  * Weights are packed inside the executable: `hyenac compile` appends the
  * blob after the linked program, followed by a trailer (HYRT_TRAILER_MAGIC,
- * blob offset, blob size), and the runtime mmaps it from /proc/self/exe.
+ * blob offset, blob size, blob CRC-32), and the runtime mmaps it from
+ * /proc/self/exe, checking the CRC before the first forward.
  * The binary therefore needs nothing but itself and libc/libm.
  */
 #ifndef HYENAC_HYRT_H
@@ -46,11 +47,15 @@ enum {
 	HYRT_META_COUNT
 };
 
-#define HYRT_TRAILER_MAGIC "HYENACW1"
+/* W1 trailers (before the checksum) had no blob_crc32: such binaries are
+ * refused with a word to recompile. */
+#define HYRT_TRAILER_MAGIC "HYENACW2"
+#define HYRT_TRAILER_MAGIC_V1 "HYENACW1"
 typedef struct HyrtTrailer {
 	char magic[8];
 	uint64_t blob_offset; /* from the start of the file, page aligned */
 	uint64_t blob_bytes;
+	uint64_t blob_crc32;  /* zlib crc32() of the blob's bytes */
 } HyrtTrailer;
 
 /* What generated modules define. */
@@ -142,14 +147,16 @@ typedef struct HyrtBlob {
 
 /* Map the blob that the trailer at the end of path describes, checking
  * the magic, that blob and trailer end the file exactly, that the offset
- * is page aligned, and that the blob holds expect_bytes (the model's
- * hyenac_meta[HYRT_META_WEIGHT_BYTES]). Model binaries pass
+ * is page aligned, that the blob holds expect_bytes (the model's
+ * hyenac_meta[HYRT_META_WEIGHT_BYTES]) and that its CRC-32 is the one the
+ * trailer records (one pass over the blob; the forward reads it all
+ * anyway). Model binaries pass
  * "/proc/self/exe". On failure: one line in d, false, nothing mapped. */
 bool hyrt_blob_open(HyrtBlob *b, const char *path, uint64_t expect_bytes,
                     struct Diag *d);
 void hyrt_blob_close(HyrtBlob *b);
 /* Pad the file at path with zeros to a multiple of 4096 bytes, then append
- * n bytes of blob and a HyrtTrailer. On failure the file is cut back to
+ * n bytes of blob and a HyrtTrailer holding the blob's CRC-32. On failure the file is cut back to
  * its old size and d says why. */
 bool hyrt_append_blob(const char *path, const void *blob, size_t n,
                       struct Diag *d);

@@ -188,6 +188,81 @@ START_TEST(truncated_safetensors)
 }
 END_TEST
 
+/* golden tiny-1k's model.safetensors with element `elem` of tensor `name`
+ * set to the float with bits `bits`, found through the header's
+ * data_offsets. */
+static char *safetensors_with(const char *name, size_t elem, uint32_t bits,
+                              size_t *n)
+{
+	char *w = tu_read(tu_golden("tiny-1k", "model.safetensors"), n);
+	char key[200];
+	uint64_t hlen = 0;
+
+	for (int i = 7; i >= 0; i--)
+		hlen = hlen << 8 | (unsigned char)w[i];
+	snprintf(key, sizeof key, "\"%s\":", name);
+	char *p = strstr(w + 8, key);
+	ck_assert_msg(p && (uint64_t)(p - w) < 8 + hlen, "%s not in header",
+	              name);
+	p = strstr(p, "\"data_offsets\":[");
+	ck_assert_ptr_nonnull(p);
+	size_t begin = strtoull(p + strlen("\"data_offsets\":["), NULL, 10);
+	size_t at = 8 + hlen + begin + elem * sizeof bits;
+	ck_assert_uint_le(at + sizeof bits, *n);
+	memcpy(w + at, &bits, sizeof bits);
+	return w;
+}
+
+/* info, compile, run and run --interp each refuse the checkpoint in dir
+ * with one line holding every needle. */
+static void expect_refused_everywhere(const char *dir,
+                                      const char *const *needles)
+{
+	const char *o = out_path();
+	const char *exe = tu_path(tu_tmpdir(), "never-compiled");
+	expect_fail((const char *[]){"info", dir, NULL}, 1, needles, NULL);
+	expect_fail((const char *[]){"compile", dir, "-o", exe, NULL}, 1,
+	            needles, exe);
+	expect_fail((const char *[]){"run", dir, "embed", "--tokens",
+	                             good_tokens(), "-o", o, NULL},
+	            1, needles, o);
+	expect_fail((const char *[]){"run", dir, "logits", "--tokens",
+	                             good_tokens(), "-o", o, "--interp", NULL},
+	            1, needles, o);
+}
+
+START_TEST(nonfinite_weights)
+{
+	size_t n;
+	char *w = safetensors_with("hyena.backbone.layers.1.mlp.fc1.weight",
+	                           130, 0x7fc00000u, &n);
+	const char *dir = make_ckpt("ck-nan", NULL, w, n);
+	free(w);
+	/* fc1.weight is [512, 128]: element 130 is [1, 2] */
+	expect_refused_everywhere(
+	    dir, (const char *[]){"model.safetensors",
+	                          "'hyena.backbone.layers.1.mlp.fc1.weight'",
+	                          "element 130 [1, 2]", "NaN", NULL});
+
+	w = safetensors_with("hyena.backbone.ln_f.bias", 127, 0x7f800000u, &n);
+	dir = make_ckpt("ck-inf", NULL, w, n);
+	free(w);
+	expect_refused_everywhere(
+	    dir, (const char *[]){"model.safetensors",
+	                          "'hyena.backbone.ln_f.bias'",
+	                          "element 127 [127]", "+Inf", NULL});
+
+	w = safetensors_with("hyena.backbone.embeddings.word_embeddings.weight",
+	                     0, 0xff800000u, &n);
+	dir = make_ckpt("ck-minf", NULL, w, n);
+	free(w);
+	expect_fail((const char *[]){"info", dir, NULL}, 1,
+	            (const char *[]){"word_embeddings.weight'", "element 0 [0, 0]",
+	                             "-Inf", NULL},
+	            NULL);
+}
+END_TEST
+
 START_TEST(bad_token_files)
 {
 	const char *model = tu_source("models/hyenadna-tiny-1k.yaml");
@@ -250,6 +325,7 @@ int main(void)
 	tcase_add_test(tc, wrong_tensor_shape);
 	tcase_add_test(tc, missing_and_unexpected_tensor);
 	tcase_add_test(tc, truncated_safetensors);
+	tcase_add_test(tc, nonfinite_weights);
 	tcase_add_test(tc, bad_token_files);
 	tcase_add_test(tc, help_and_version);
 	suite_add_tcase(s, tc);

@@ -4,7 +4,8 @@
  * takes in the wild (CRLF, blank lines, empty and unnamed records,
  * multi-line records, one huge line), window arithmetic at every edge
  * checked against a direct computation, a 5-million-base record streamed,
- * gzip read the same as plain, stdin, and one case per way the input can
+ * gzip read the same as plain (concatenated members, bgzip's blocks and
+ * its EOF block; trailing data refused at its byte offset), stdin, and one case per way the input can
  * be wrong, each failing with one line naming the file.
  *
  * Windows are rendered one per line as "NAME INDEX START END TOKENS", the
@@ -510,6 +511,174 @@ START_TEST(from_stdin)
 }
 END_TEST
 
+/* ---- gzip members and what follows them ------------------------------ */
+
+/* One gzip member of text in a malloc'd buffer (*n bytes). bgzf gives it
+ * bgzip's header: FEXTRA with a "BC" subfield holding the block size - 1. */
+static unsigned char *gz_member(const char *text, size_t len, size_t *n,
+                                bool bgzf)
+{
+	static unsigned char extra[6] = {'B', 'C', 2, 0, 0, 0};
+	size_t cap = len + 256;
+	unsigned char *b = malloc(cap);
+	z_stream z = {0};
+	gz_header h = {0};
+
+	ck_assert_ptr_nonnull(b);
+	ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8,
+	                              Z_DEFAULT_STRATEGY), Z_OK);
+	if (bgzf) {
+		h.extra = extra;
+		h.extra_len = sizeof extra;
+		h.os = 255;
+		ck_assert_int_eq(deflateSetHeader(&z, &h), Z_OK);
+	}
+	z.next_in = (unsigned char *)text;
+	z.avail_in = (uInt)len;
+	z.next_out = b;
+	z.avail_out = (uInt)cap;
+	ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+	*n = z.total_out;
+	deflateEnd(&z);
+	if (bgzf) { /* BSIZE sits after the 12-byte header and SI1 SI2 SLEN */
+		ck_assert_uint_eq(b[3] & 4, 4);
+		b[16] = (unsigned char)((*n - 1) & 0xff);
+		b[17] = (unsigned char)((*n - 1) >> 8);
+	}
+	return b;
+}
+
+/* The parts concatenated into a file under tmp. */
+static const char *cat_file(const char *name, const unsigned char *const *part,
+                            const size_t *len, int nparts)
+{
+	size_t n = 0;
+	for (int i = 0; i < nparts; i++)
+		n += len[i];
+	unsigned char *b = malloc(n ? n : 1), *q = b;
+	for (int i = 0; i < nparts; i++) {
+		memcpy(q, part[i], len[i]);
+		q += len[i];
+	}
+	const char *p = tu_write(name, b, n);
+	free(b);
+	return p;
+}
+
+/* bgzip's end-of-file marker: an empty BGZF block (SAM/BAM spec 4.1.2). */
+static const unsigned char bgzf_eof[28] = {
+	0x1f, 0x8b, 0x08, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x06, 0x00,
+	0x42, 0x43, 0x02, 0x00, 0x1b, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00,
+};
+
+START_TEST(gzip_members)
+{
+	size_t n1, n2, n0;
+	unsigned char *m1 = gz_member(">a\nACGT\n", 8, &n1, false);
+	unsigned char *m2 = gz_member(">b\nGGN\n", 7, &n2, false);
+	unsigned char *m0 = gz_member("", 0, &n0, false);
+	const char *want = "a 0 0 4 ACGT|\nb 1 0 3 GGN|\n";
+	Res r;
+
+	/* Two members, one record each: both records. */
+	const unsigned char *two[] = {m1, m2};
+	size_t two_n[] = {n1, n2};
+	run_opts(&r, cat_file("two.fa.gz", two, two_n, 2),
+	         hyrt_fasta_default_options(10), false);
+	expect_text(&r, want);
+
+	/* Empty members anywhere, first and last included. */
+	const unsigned char *empties[] = {m0, m1, m0, m0, m2, m0};
+	size_t empties_n[] = {n0, n1, n0, n0, n2, n0};
+	run_opts(&r, cat_file("empties.fa.gz", empties, empties_n, 6),
+	         hyrt_fasta_default_options(10), false);
+	expect_text(&r, want);
+	free(m1);
+	free(m2);
+	free(m0);
+
+	/* bgzip's shape: BGZF blocks, then its EOF block. */
+	m1 = gz_member(">a\nACGT\n", 8, &n1, true);
+	m2 = gz_member(">b\nGGN\n", 7, &n2, true);
+	const unsigned char *bg[] = {m1, m2, bgzf_eof};
+	size_t bg_n[] = {n1, n2, sizeof bgzf_eof};
+	run_opts(&r, cat_file("bgzip.fa.gz", bg, bg_n, 3),
+	         hyrt_fasta_default_options(10), false);
+	expect_text(&r, want);
+	free(m1);
+	free(m2);
+}
+END_TEST
+
+/* Reading must fail with one line naming path, "byte OFF:" and `what`. */
+static void expect_trailing(const char *path, size_t off, const char *what)
+{
+	char at[64];
+	Res r;
+
+	snprintf(at, sizeof at, "%s: byte %zu: ", path, off);
+	run_opts(&r, path, hyrt_fasta_default_options(10), true);
+	ck_assert_int_eq(r.rc, -1);
+	ck_assert_msg(strncmp(r.d.msg, at, strlen(at)) == 0 &&
+	                  strstr(r.d.msg, what) && !strchr(r.d.msg, '\n'),
+	              "%s: got '%s', want '%s...%s'", path, r.d.msg, at, what);
+	free(r.text);
+}
+
+START_TEST(gzip_trailing_data)
+{
+	size_t n1, n2;
+	unsigned char *m1 = gz_member(">a\nACGT\n", 8, &n1, false);
+	unsigned char *m2 = gz_member(">c\nTT\n", 6, &n2, false);
+	static const unsigned char text[] = ">b\nGGN\n";
+	static const unsigned char junk[] = {0x1f, 0x9d, 0x90, 0x3e, 0x62};
+	static const unsigned char zeros[512];
+	static const unsigned char magic1[] = {0x1f};
+
+	const unsigned char *plain[] = {m1, text};
+	size_t plain_n[] = {n1, sizeof text - 1};
+	expect_trailing(cat_file("text.fa.gz", plain, plain_n, 2), n1,
+	                "trailing data (not another member)");
+
+	const unsigned char *garbage[] = {m1, m2, junk};
+	size_t garbage_n[] = {n1, n2, sizeof junk};
+	expect_trailing(cat_file("junk.fa.gz", garbage, garbage_n, 3),
+	                n1 + n2, "trailing data (not another member)");
+
+	const unsigned char *half[] = {m1, magic1};
+	size_t half_n[] = {n1, 1};
+	expect_trailing(cat_file("magic1.fa.gz", half, half_n, 2), n1,
+	                "trailing data (not another member)");
+
+	/* gzip(1) warns and ignores zero padding; hyenac refuses it. */
+	const unsigned char *pad[] = {m1, zeros};
+	size_t pad_n[] = {n1, sizeof zeros};
+	expect_trailing(cat_file("pad.fa.gz", pad, pad_n, 2), n1,
+	                "trailing zero bytes (padding)");
+
+	/* Trailing data past a whole read buffer of members. */
+	size_t big = 600000, nb;
+	char *t = sample(big);
+	unsigned char *mb = gz_member(t, strlen(t), &nb, false);
+	const unsigned char *late[] = {mb, text};
+	size_t late_n[] = {nb, sizeof text - 1};
+	expect_trailing(cat_file("late.fa.gz", late, late_n, 2), nb,
+	                "trailing data (not another member)");
+
+	/* A second member cut short is truncated, not trailing data. */
+	const unsigned char *cut[] = {m1, m2};
+	size_t cut_n[] = {n1, n2 - 3};
+	expect_fail(cat_file("cut.fa.gz", cut, cut_n, 2),
+	            hyrt_fasta_default_options(10), "cut.fa.gz",
+	            "truncated gzip data");
+	free(t);
+	free(mb);
+	free(m1);
+	free(m2);
+}
+END_TEST
+
 /* ---- errors ----------------------------------------------------------- */
 
 START_TEST(errors)
@@ -602,6 +771,8 @@ int main(void)
 	tcase_add_test(tc, from_stdin);
 	tcase_add_test(tc, errors);
 	tcase_add_test(tc, gzip_errors);
+	tcase_add_test(tc, gzip_members);
+	tcase_add_test(tc, gzip_trailing_data);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -3,7 +3,8 @@
  * binary's `embed --fasta` and `score` against its own token path
  * (`embed --tokens`, `logits --tokens` on the same ids), the index TSV,
  * gzip against plain, threads against one thread, warnings, usage and
- * input errors that leave no file behind, Ctrl-C mid-run, and the
+ * input errors that leave no file behind, Ctrl-C mid-run, binaries and
+ * libraries whose packed weights were damaged (refused), and the
  * library from `hyenac compile --emit lib` (dlopen'd here) against the
  * binary. The tokenizer and window arithmetic themselves are tested in
  * test_fasta.c; here they are checked end to end through the TSV.
@@ -27,10 +28,15 @@
 #include <zlib.h>
 
 #include "runtime/hyenac_model.h"
+#include "runtime/hyrt.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
 static const double TOL = 1e-4;
+
+/* p_NAME: NAME looked up in the library handle `so`. */
+#define SYM(name) __typeof__(&name) p_##name = (__typeof__(&name))dlsym(so, #name); \
+	ck_assert_msg(p_##name != NULL, "no %s", #name)
 static char exe[4096], lib[4096], libdir[4096];
 
 static void setup(void)
@@ -481,6 +487,22 @@ START_TEST(errors_leave_nothing)
 	const char *gzbad = tu_write("bad.fa.gz", "\x1f\x8b\x08\x00garbage", 12);
 	expect_error(1, o, (const char *[]){"embed", "--fasta", gzbad, "-o", o,
 	                                    NULL}, "gzip");
+	/* A record after the gzip member, as plain text: refused, not
+	 * dropped. */
+	gzFile gzw = gzopen(tu_path(tu_tmpdir(), "tail.fa.gz"), "wb");
+	ck_assert(gzw && gzputs(gzw, ">a\nACGT\n") == 8 && gzclose(gzw) == Z_OK);
+	size_t gzn;
+	char *gzb = tu_read(tu_path(tu_tmpdir(), "tail.fa.gz"), &gzn);
+	gzb = realloc(gzb, gzn + 8);
+	memcpy(gzb + gzn, ">b\nGGN\n", 8);
+	const char *tail = tu_write("tail.fa.gz", gzb, gzn + 8);
+	char at[64];
+	snprintf(at, sizeof at, "tail.fa.gz: byte %zu: ", gzn);
+	free(gzb);
+	expect_error(1, o, (const char *[]){"embed", "--fasta", tail, "-o", o,
+	                                    NULL}, at);
+	expect_error(1, ot, (const char *[]){"score", "--fasta", tail, "-o", ot,
+	                                     NULL}, "after a gzip member");
 	expect_error(2, o, (const char *[]){"embed", "--fasta", good, "-o", o,
 	                                    "--pool", "max", NULL}, "--pool");
 	expect_error(2, o, (const char *[]){"embed", "--fasta", good, "-o", o,
@@ -572,6 +594,106 @@ START_TEST(interrupt_leaves_nothing)
 }
 END_TEST
 
+/* ---- damaged weights ------------------------------------------------------ */
+
+/* A copy of `from` at tmp/name, mode 0755, with `flip` bytes in the middle
+ * of its packed weights XORed (none when flip is 0); the blob is found
+ * through the trailer at the end of the file. */
+static const char *copy_damaged(const char *from, const char *name,
+                                size_t flip)
+{
+	size_t n;
+	char *b = tu_read(from, &n);
+	HyrtTrailer t;
+
+	ck_assert_uint_gt(n, sizeof t);
+	memcpy(&t, b + n - sizeof t, sizeof t);
+	ck_assert(memcmp(t.magic, HYRT_TRAILER_MAGIC, 8) == 0);
+	ck_assert_uint_ge(t.blob_bytes, 2 * flip);
+	ck_assert_uint_eq(t.blob_offset + t.blob_bytes + sizeof t, n);
+	for (size_t i = 0; i < flip; i++)
+		b[t.blob_offset + t.blob_bytes / 2 - flip / 2 + i] ^= 0x5a;
+	const char *p = tu_write(name, b, n);
+	ck_assert(chmod(p, 0755) == 0);
+	free(b);
+	return p;
+}
+
+/* 4 KB flipped inside the packed weights: the binary refuses to run, in
+ * one line naming itself, before any output; an intact copy runs. */
+START_TEST(damaged_weights_refused)
+{
+	static const int32_t ids[4] = {7, 8, 9, 10};
+	const char *tp = tu_path(tu_tmpdir(), "dmg-tokens.npy");
+	const char *o = tu_path(tu_tmpdir(), "dmg.npy");
+	Diag d;
+	RunResult r;
+
+	diag_init(&d);
+	ck_assert(npy_save_i32(tp, ids, 2, (int64_t[]){1, 4}, &d));
+	const char *intact = copy_damaged(exe, "intact-copy", 0);
+	tu_run(&r, intact, (const char *[]){"embed", "--tokens", tp, "-o", o,
+	                                    NULL});
+	ck_assert_msg(r.status == 0, "intact copy: %s", r.err);
+	unlink(o);
+
+	const char *bad = copy_damaged(exe, "damaged-copy", 4096);
+	static const char *const cmds[][8] = {
+		{"embed", "--tokens", NULL, "-o", NULL, NULL},
+		{"logits", "--tokens", NULL, "-o", NULL, NULL},
+		{"bench", "--seq-len", "16", "--reps", "1", NULL},
+	};
+	for (int i = 0; i < 3; i++) {
+		const char *args[8];
+		memcpy(args, cmds[i], sizeof args);
+		if (i < 2)
+			args[2] = tp, args[4] = o;
+		tu_run(&r, bad, args);
+		ck_assert_msg(r.signal == 0 && r.status == 1,
+		              "status %d signal %d: %s", r.status, r.signal,
+		              r.err);
+		ck_assert_msg(tu_lines(r.err) == 1, "not one line: %s", r.err);
+		ck_assert_msg(strstr(r.err, bad) && strstr(r.err, "damaged") &&
+		                  strstr(r.err, "checksum mismatch"),
+		              "%s", r.err);
+		ck_assert_msg(access(o, F_OK) != 0, "%s left behind", o);
+		ck_assert_str_eq(r.out, "");
+	}
+	no_file_like(".tmp.");
+}
+END_TEST
+
+/* The same for a library: hyenac_model_load() of a damaged copy returns
+ * HYENAC_ERR_WEIGHTS with one line; an intact copy loads. */
+START_TEST(damaged_library_refused)
+{
+	char err[512];
+	HyenacModel *m;
+	const char *paths[2] = {copy_damaged(lib, "libintact.so", 0),
+	                        copy_damaged(lib, "libdamaged.so", 4096)};
+
+	for (int i = 0; i < 2; i++) {
+		void *so = dlopen(paths[i], RTLD_NOW | RTLD_LOCAL);
+		ck_assert_msg(so != NULL, "%s", dlerror());
+		SYM(hyenac_model_load);
+		SYM(hyenac_model_free);
+		int rc = p_hyenac_model_load(NULL, &m, err, sizeof err);
+		if (i == 0) {
+			ck_assert_msg(rc == HYENAC_OK, "%s", err);
+			p_hyenac_model_free(m);
+		} else {
+			ck_assert_int_eq(rc, HYENAC_ERR_WEIGHTS);
+			ck_assert_ptr_null(m);
+			ck_assert_int_eq(tu_lines(err), 1);
+			ck_assert_msg(strstr(err, "libdamaged.so") &&
+			                  strstr(err, "checksum mismatch"),
+			              "%s", err);
+		}
+		dlclose(so);
+	}
+}
+END_TEST
+
 /* ---- the library ----------------------------------------------------------- */
 
 START_TEST(library_matches_binary)
@@ -584,8 +706,6 @@ START_TEST(library_matches_binary)
 
 	void *so = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	ck_assert_msg(so != NULL, "%s", dlerror());
-#define SYM(name) __typeof__(&name) p_##name = (__typeof__(&name))dlsym(so, #name); \
-	ck_assert_msg(p_##name != NULL, "no %s", #name)
 	SYM(hyenac_model_load);
 	SYM(hyenac_model_embed);
 	SYM(hyenac_model_logits);
@@ -691,6 +811,8 @@ int main(void)
 	tcase_add_test(tc, errors_leave_nothing);
 	tcase_add_test(tc, interrupt_leaves_nothing);
 	tcase_add_test(tc, library_matches_binary);
+	tcase_add_test(tc, damaged_weights_refused);
+	tcase_add_test(tc, damaged_library_refused);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -29,6 +29,9 @@
 #define LLVMFuzzerTestOneInput fuzz_fasta_one
 #include "../fuzz/fuzz_fasta.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_gzip_one
+#include "../fuzz/fuzz_gzip.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_ir_one
 #include "../fuzz/fuzz_ir.c"
 #undef LLVMFuzzerTestOneInput
@@ -74,6 +77,8 @@ START_TEST(test_npy) { replay("npy", fuzz_npy_one); }
 END_TEST
 START_TEST(test_fasta) { replay("fasta", fuzz_fasta_one); }
 END_TEST
+START_TEST(test_gzip) { replay("gzip", fuzz_gzip_one); }
+END_TEST
 START_TEST(test_ir) { replay("ir", fuzz_ir_one); }
 END_TEST
 
@@ -87,6 +92,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_safetensors);
 	tcase_add_test(tc, test_npy);
 	tcase_add_test(tc, test_fasta);
+	tcase_add_test(tc, test_gzip);
 	tcase_add_test(tc, test_ir);
 	suite_add_tcase(s, tc);
 	return s;

@@ -459,6 +459,7 @@ static void put_trailer(const char *name, size_t prog, const char *magic,
 	memcpy(t.magic, magic, 8);
 	t.blob_offset = off;
 	t.blob_bytes = bytes;
+	t.blob_crc32 = 0xdeadbeef; /* no blob of these tests has it */
 	memcpy(buf + prog + body, &t, sizeof t);
 	tu_write(name, buf, n);
 	free(buf);
@@ -497,6 +498,24 @@ START_TEST(blob_bad)
 	            UINT64_MAX - 100, 16);
 	open_fails(tu_path(tu_tmpdir(), "bad-huge"), 16,
 	           "does not end where the trailer starts");
+
+	/* one byte of the weights flipped, first, middle or last */
+	static const size_t at[] = {0, 400, 799};
+	for (int i = 0; i < 3; i++) {
+		p = with_blob("bad-crc", 3000, 800, NULL);
+		size_t len;
+		unsigned char *all = (unsigned char *)tu_read(p, &len);
+		all[4096 + at[i]] ^= 0x01;
+		tu_write("bad-crc", all, len);
+		free(all);
+		open_fails(p, 800, "weights damaged (checksum mismatch");
+	}
+	/* a trailer that records another checksum, of no bytes too */
+	put_trailer("bad-crc0", 4096, HYRT_TRAILER_MAGIC, 4096, 0, 0);
+	open_fails(tu_path(tu_tmpdir(), "bad-crc0"), 0, "checksum mismatch");
+	/* a binary of an older hyenac, whose trailer had no checksum */
+	put_trailer("old-w1", 4096, HYRT_TRAILER_MAGIC_V1, 4096, 16, 16);
+	open_fails(tu_path(tu_tmpdir(), "old-w1"), 16, "older hyenac");
 
 	p = tu_write("bad-short", "HYENACW1", 8);
 	open_fails(p, 0, "too short");
