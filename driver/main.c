@@ -13,6 +13,7 @@
 #include "driver.h"
 #include "frontend/limits.h"
 #include "passes/passes.h"
+#include "runtime/cpucheck.h"
 #include "runtime/npy.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
@@ -275,6 +276,16 @@ static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
 	    (void (*)(const float *, const int32_t *, int64_t, int64_t,
 	              float *const *, void *))cg_jit_lookup(j, "hyenac_run");
 	HY_ASSERT(scratch_bytes && run);
+	/* As a compiled binary does: no code for a CPU this is not. */
+	const char *uses = cg_jit_lookup(j, "hyenac_target_features");
+	const char *cpu = cg_jit_lookup(j, "hyenac_target_cpu");
+	char msg[512];
+	HY_ASSERT(uses && cpu);
+	if (!hyrt_cpu_check(uses, cpu, msg, sizeof msg)) {
+		diag_error(d, "run: %s", msg);
+		d->usage = d->nerr == 1; /* --target-cpu chose this */
+		goto done;
+	}
 	size_t sb = scratch_bytes(B, L);
 	if (posix_memalign(&blob, 64, w.bytes + 64) != 0 ||
 	    posix_memalign(&scratch, 64, sb + 64) != 0) {
@@ -444,6 +455,11 @@ int main(int argc, char **argv)
 
 	if (strcmp(o.cmd, "compile") == 0 && !o.out)
 		return usage_error("'compile' needs -o OUT%s", "");
+	/* A bad --target-cpu / --target-features is refused before the model
+	 * is read, and before LLVM can abort on it. */
+	diag_init(&d);
+	if ((o.cpu || o.features) && !cg_check_target(o.cpu, o.features, &d))
+		return fail(&d);
 
 	diag_init(&d);
 	Arena *a = arena_new();
