@@ -90,7 +90,8 @@ typedef enum {
 } CgConv;
 
 typedef struct CgOptions {
-	const char *cpu;      /* NULL: the host's (and then its features) */
+	const char *cpu;      /* NULL or "native": the host's (and then its
+	                       * features); see cg_target_open */
 	const char *features; /* NULL: the host's, or the cpu's own */
 	CgConv conv;
 	int64_t max_len;      /* the longest L the code is compiled for (0:

@@ -9,6 +9,10 @@
  * with the backend's X86.td) is a plain C++ function away. Copying that
  * table into a C file would go stale with the next LLVM; asking LLVM
  * cannot. Nothing here throws or needs RTTI; the answers cross back as C.
+ *
+ * The names are those of that table, the ones clang's -march takes. The
+ * backend also answers to a few more (clang's cpu_dispatch spellings such
+ * as core_4th_gen_avx, and "generic"); like clang, hyenac refuses them.
  */
 #include <llvm/ADT/SmallVector.h>
 #include <llvm/ADT/StringMap.h>
