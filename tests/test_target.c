@@ -182,7 +182,8 @@ START_TEST(foreign_cpu_refused_at_startup)
 
 	ck_assert_msg(cpu, "this host has every feature the test knows to "
 	              "miss; add a processor to foreign_cpu()");
-	snprintf(want, sizeof want, "lacks %s", feature);
+	/* the feature among what this CPU lacks (it may lack more) */
+	snprintf(want, sizeof want, "%s", feature);
 
 	/* the binary: before any command, even info */
 	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", exe,
@@ -191,8 +192,8 @@ START_TEST(foreign_cpu_refused_at_startup)
 	ck_assert_msg(r.status == 0, "compile for %s: %s", cpu, r.err);
 	tu_run(&r, exe, (const char *[]){"info", NULL});
 	expect_one_line(&r, 1, want);
-	ck_assert_msg(strstr(r.err, cpu) && strstr(r.err, "--target-cpu "),
-	              "%s", r.err);
+	ck_assert_msg(strstr(r.err, "this CPU lacks ") && strstr(r.err, cpu) &&
+	              strstr(r.err, "--target-cpu "), "%s", r.err);
 	tu_run(&r, exe, (const char *[]){"embed", "--tokens",
 	                                 tu_golden("tiny-1k", "tokens.npy"),
 	                                 "-o", h, NULL});
