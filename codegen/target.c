@@ -61,15 +61,17 @@ static bool usage(Diag *d, const char *fmt, const char *a, const char *b)
 	return false;
 }
 
+static const char sse_abi[] = "the x86-64 calling convention the runtime "
+                              "is compiled with passes floats in SSE "
+                              "registers";
+
 /* Features no hyenac code may change, and why. */
 static const struct {
 	const char *item; /* as written in --target-features */
 	const char *why;
 } refused[] = {
-	{"-sse", "the x86-64 calling convention the runtime is compiled "
-	         "with passes floats in SSE registers"},
-	{"-sse2", "the x86-64 calling convention the runtime is compiled "
-	          "with passes floats in SSE registers"},
+	{"-sse", sse_abi},
+	{"-sse2", sse_abi},
 	{"+soft-float", "it changes how floats are passed, and the runtime "
 	                "is compiled for SSE registers"},
 	{"-64bit", "hyenac generates 64-bit code"},
@@ -157,8 +159,8 @@ static bool derive_uses(CgTarget *t, Diag *d)
 	cg_x86_features(t->cpu, t->features, all, n);
 	if (!listed(all, "sse2")) {
 		free(all);
-		return usage(d, "--target-features '%s' turns off sse2, which %s",
-		             t->features, refused[1].why);
+		return usage(d, "--target-features '%s' turns off sse2, and %s",
+		             t->features, sse_abi);
 	}
 	t->avx512 = listed(all, "avx512f");
 	for (char *p = strtok(all, ","); p && count < 256; p = strtok(NULL, ","))
