@@ -19,12 +19,37 @@
 #include <stddef.h>
 
 #include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
 
 #include "../ir/ir.h"
 #include "../runtime/hyrt.h"
 
 /* "LLVM 19.1.7, host x86_64-pc-linux-gnu skylake" into buf. */
 const char *cg_describe_host(char *buf, size_t n);
+
+/* ---- the target (codegen/target.c) ------------------------------------ */
+
+/* One target machine and what it was made from. */
+typedef struct CgTarget {
+	LLVMTargetMachineRef tm;
+	char *triple, *cpu, *features; /* LLVM messages, as the tm has them */
+	char *uses;  /* malloc'd: the features the code may use that the
+	              * runtime can test (runtime/cpucheck.h), sorted,
+	              * comma-separated */
+	bool avx512; /* avx512f is on: 16-float vectors */
+} CgTarget;
+
+/* The target machine for cpu and features (NULL or cpu "native": the
+ * host's processor, and then the host's features unless features are
+ * given; a cpu without features: that processor's own). Values that LLVM
+ * would abort on, ignore with a warning, or that hyenac's code cannot run
+ * with are refused first: false with a usage error in d, and nothing
+ * reaches stderr. */
+bool cg_target_open(CgTarget *t, const char *cpu, const char *features,
+                    int opt_level, Diag *d);
+void cg_target_close(CgTarget *t);
+/* cg_target_open's checks alone, for the command line. */
+bool cg_check_target(const char *cpu, const char *features, Diag *d);
 
 /* ---- weights (codegen/emit.c) ----------------------------------------- */
 
@@ -65,7 +90,8 @@ typedef enum {
 } CgConv;
 
 typedef struct CgOptions {
-	const char *cpu;      /* NULL: the host's (and then its features) */
+	const char *cpu;      /* NULL or "native": the host's (and then its
+	                       * features); see cg_target_open */
 	const char *features; /* NULL: the host's, or the cpu's own */
 	CgConv conv;
 	int64_t max_len;      /* the longest L the code is compiled for (0:

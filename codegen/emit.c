@@ -94,6 +94,7 @@ typedef struct CgModule {
 	LLVMBuilderRef b;
 	LLVMTargetMachineRef tm;
 	char *triple, *cpu, *features; /* LLVM messages */
+	char *uses; /* CgTarget.uses: recorded as hyenac_target_features */
 	/* types and declarations */
 	LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_f64, t_ptr;
 	LLVMValueRef ext[EXT_COUNT];
@@ -2326,6 +2327,16 @@ static void emit_globals(CgContext *c, const int64_t *meta)
 	                                "hyenac_model_name");
 	LLVMSetInitializer(nm, s);
 	LLVMSetGlobalConstant(nm, 1);
+	/* What the runtime checks at start-up (runtime/cpucheck.h). */
+	const char *const rec[][2] = {{"hyenac_target_cpu", c->cpu},
+	                              {"hyenac_target_features", c->uses}};
+	for (int i = 0; i < 2; i++) {
+		LLVMValueRef v = LLVMConstStringInContext2(
+		    c->ctx, rec[i][1], strlen(rec[i][1]), 0);
+		LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(v), rec[i][0]);
+		LLVMSetInitializer(gv, v);
+		LLVMSetGlobalConstant(gv, 1);
+	}
 }
 
 static void declare_externals(CgContext *c)
@@ -2370,51 +2381,20 @@ static void declare_externals(CgContext *c)
 
 /* ---- target and module ------------------------------------------------ */
 
-/* Whether the target has AVX-512 (32 registers of 16 floats): named in
- * its features, or implied by a CPU name given without features. */
-static bool wide_vectors(const char *cpu, const char *features)
-{
-	static const char *const avx512[] = {
-	    "x86-64-v4", "skylake-avx512", "cascadelake", "cooperlake",
-	    "icelake-client", "icelake-server", "tigerlake", "sapphirerapids",
-	    "emeraldrapids", "graniterapids", "znver4", "znver5"};
-	if (features && strstr(features, "+avx512f"))
-		return true;
-	if (features && strstr(features, "-avx512f"))
-		return false;
-	for (size_t i = 0; i < sizeof avx512 / sizeof *avx512; i++)
-		if (cpu && strcmp(cpu, avx512[i]) == 0)
-			return true;
-	return false;
-}
-
+/* The target machine (codegen/target.c) and what the kernels take from
+ * it: 16-float vectors where AVX-512 is on. */
 static bool make_target(CgContext *c, const CgOptions *o, Diag *d)
 {
-	LLVMTargetRef target;
-	char *err = NULL;
+	CgTarget t;
 
-	LLVMInitializeNativeTarget();
-	LLVMInitializeNativeAsmPrinter();
-	c->triple = LLVMGetDefaultTargetTriple();
-	c->cpu = o->cpu ? LLVMCreateMessage(o->cpu) : LLVMGetHostCPUName();
-	c->features = o->features ? LLVMCreateMessage(o->features)
-	              : o->cpu    ? LLVMCreateMessage("")
-	                          : LLVMGetHostCPUFeatures();
-	if (LLVMGetTargetFromTriple(c->triple, &target, &err)) {
-		diag_error(d, "target %s: %s", c->triple, err ? err : "unknown");
-		LLVMDisposeMessage(err);
+	if (!cg_target_open(&t, o->cpu, o->features, o->opt_level, d))
 		return false;
-	}
-	c->tm = LLVMCreateTargetMachine(
-	    target, c->triple, c->cpu, c->features,
-	    o->opt_level > 0 ? LLVMCodeGenLevelAggressive : LLVMCodeGenLevelNone,
-	    LLVMRelocPIC, LLVMCodeModelDefault);
-	if (!c->tm) {
-		diag_error(d, "cannot make a target machine for %s (cpu %s)",
-		           c->triple, c->cpu);
-		return false;
-	}
-	c->vw = wide_vectors(c->cpu, c->features) ? 16 : 8;
+	c->tm = t.tm;
+	c->triple = t.triple;
+	c->cpu = t.cpu;
+	c->features = t.features;
+	c->uses = t.uses;
+	c->vw = t.avx512 ? 16 : 8;
 	c->mr = c->vw == 16 ? 6 : 3; /* 12 accumulator registers */
 	return true;
 }
@@ -2592,5 +2572,6 @@ void cg_free(CgModule *m)
 	LLVMDisposeMessage(m->triple);
 	LLVMDisposeMessage(m->cpu);
 	LLVMDisposeMessage(m->features);
+	free(m->uses);
 	free(m);
 }

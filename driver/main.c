@@ -14,6 +14,7 @@
 #include "driver.h"
 #include "frontend/limits.h"
 #include "passes/passes.h"
+#include "runtime/cpucheck.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
 
@@ -51,6 +52,13 @@ static const char usage[] =
     "Options:\n"
     "  --conv=auto|fft|direct  long convolution: by length (default), or\n"
     "                       always through FFTW, or always direct\n"
+    "  --target-cpu CPU     compile for CPU: an x86-64 processor LLVM knows\n"
+    "                       (x86-64-v3, x86-64-v4, znver4, sapphirerapids..)\n"
+    "                       or native (the default: this machine's). A\n"
+    "                       binary refuses to start on a CPU that lacks\n"
+    "                       instructions its code may use\n"
+    "  --target-features F  +FEATURE,-FEATURE,... on top of CPU's (LLVM's\n"
+    "                       names: +avx2,-avx512f)\n"
     "  -O0                  no fusion, no LLVM optimisation (default -O3)\n"
     "  --no-fuse            keep one kernel per IR op (same outputs)\n"
     "  --stats              compile: print kernels=, conv[i]=, planned_bytes=\n"
@@ -324,6 +332,16 @@ static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
 	    (void (*)(const float *, const int32_t *, int64_t, int64_t,
 	              float *const *, void *))cg_jit_lookup(j, "hyenac_run");
 	HY_ASSERT(scratch_bytes && run);
+	/* As a compiled binary does: no code for a CPU this is not. */
+	const char *uses = cg_jit_lookup(j, "hyenac_target_features");
+	const char *cpu = cg_jit_lookup(j, "hyenac_target_cpu");
+	char msg[512];
+	HY_ASSERT(uses && cpu);
+	if (!hyrt_cpu_check(uses, cpu, msg, sizeof msg)) {
+		diag_error(d, "run: %s", msg);
+		d->usage = d->nerr == 1; /* --target-cpu chose this */
+		goto done;
+	}
 	size_t sb = scratch_bytes(B, L);
 	if (posix_memalign(&blob, 64, w.bytes + 64) != 0 ||
 	    posix_memalign(&scratch, 64, sb + 64) != 0) {
@@ -503,6 +521,11 @@ int main(int argc, char **argv)
 
 	if (strcmp(o.cmd, "compile") == 0 && !o.out)
 		return usage_error("'compile' needs -o OUT%s", "");
+	/* A bad --target-cpu / --target-features is refused before the model
+	 * is read, and before LLVM can abort on it. */
+	diag_init(&d);
+	if ((o.cpu || o.features) && !cg_check_target(o.cpu, o.features, &d))
+		return fail(&d);
 
 	diag_init(&d);
 	Arena *a = arena_new();

@@ -53,6 +53,8 @@ typedef enum HyenacStatus {
 	HYENAC_ERR_NO_HEAD = 4,  /* logits from a model without an LM head */
 	HYENAC_ERR_MEMORY = 5,
 	HYENAC_ERR_WEIGHTS = 6,  /* the weights cannot be found or are bad */
+	HYENAC_ERR_CPU = 7,      /* this CPU lacks instructions the model's
+	                          * code was compiled to use (load says which) */
 } HyenacStatus;
 
 typedef struct HyenacModel HyenacModel;

@@ -17,6 +17,7 @@
  * here prints or exits.
  */
 #include "runtime/hyenac_model.h"
+#include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
 
 #include "ir/base.h"
@@ -61,6 +62,7 @@ API const char *hyenac_status_string(int status)
 	case HYENAC_ERR_NO_HEAD: return "model has no LM head";
 	case HYENAC_ERR_MEMORY: return "out of memory";
 	case HYENAC_ERR_WEIGHTS: return "cannot load the weights";
+	case HYENAC_ERR_CPU: return "this CPU lacks instructions the model uses";
 	}
 	return "unknown status";
 }
@@ -101,7 +103,7 @@ static bool own_path(char *buf, size_t cap)
 API int hyenac_model_load(const char *weights_path, HyenacModel **out,
                           char *err, size_t errsize)
 {
-	char self[4096];
+	char self[4096], cpu_msg[512];
 	HyenacModel *m;
 	Diag d;
 
@@ -113,6 +115,13 @@ API int hyenac_model_load(const char *weights_path, HyenacModel **out,
 		return HYENAC_ERR_ARGUMENT;
 	}
 	*out = NULL;
+	/* Before anything can call generated code (runtime/cpucheck.h). */
+	if (!hyrt_cpu_check_model(cpu_msg, sizeof cpu_msg)) {
+		if (err && errsize)
+			snprintf(err, errsize, "model %s: %s", hyenac_model_name,
+			         cpu_msg);
+		return HYENAC_ERR_CPU;
+	}
 	m = calloc(1, sizeof *m);
 	if (!m) {
 		if (err && errsize)

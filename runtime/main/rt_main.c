@@ -28,6 +28,7 @@
  * commands run T batches of windows at once instead.
  */
 #include "rt_main.h"
+#include "runtime/cpucheck.h"
 #include "runtime/outfile.h"
 
 #include <errno.h>
@@ -633,6 +634,12 @@ int main(int argc, char **argv)
 	if (argc > 0 && argv[0] && *argv[0]) {
 		const char *slash = strrchr(argv[0], '/');
 		rt_prog = slash ? slash + 1 : argv[0];
+	}
+	/* Before anything can call generated code (runtime/cpucheck.h). */
+	char cpu_msg[512];
+	if (!hyrt_cpu_check_model(cpu_msg, sizeof cpu_msg)) {
+		fprintf(stderr, "%s: %s\n", rt_prog, cpu_msg);
+		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
