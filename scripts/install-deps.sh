@@ -4,9 +4,10 @@
 # package lists may be empty.
 set -eu
 
-# valgrind runs a generated binary in the suite (tests/test_valgrind.c);
+# g++ builds codegen/x86cpu.cpp, the one C++ file (LLVM's x86 processor
+# table has no C API). valgrind runs a generated binary in the suite (tests/test_valgrind.c);
 # clang-19 and libclang-rt-19-dev (libFuzzer) build `make fuzz`.
-PACKAGES="cmake make gcc pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
+PACKAGES="cmake make gcc g++ pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
 libyaml-dev check zlib1g-dev python3-numpy valgrind clang-19 \
 libclang-rt-19-dev"
 
