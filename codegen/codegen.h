@@ -26,7 +26,7 @@
 /* "LLVM 19.1.7, host x86_64-pc-linux-gnu skylake" into buf. */
 const char *cg_describe_host(char *buf, size_t n);
 
-/* ---- weights (codegen/emit.c) ----------------------------------------- */
+/* ---- weights (codegen/cpu/weights.c) ---------------------------------- */
 
 enum { CG_WEIGHT_ALIGN = 64, CG_SCRATCH_ALIGN = 64 };
 /* A bound on the stack a generated kernel keeps per thread (its tiles and
@@ -55,7 +55,7 @@ void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w);
  * tensors is zeroed. */
 void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob);
 
-/* ---- emission (codegen/emit.c) ---------------------------------------- */
+/* ---- emission (codegen/module.c, codegen/cpu/) ------------------------ */
 
 typedef enum {
 	CG_CONV_AUTO,   /* direct below L = 64, FFT from there, chosen at run

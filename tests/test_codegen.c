@@ -446,7 +446,7 @@ END_TEST
 
 /* ---- the vector math against libm ------------------------------------- */
 
-/* The kernels' expf, sinf and GELUs (emit.c, "vector math") at every point
+/* The kernels' expf, sinf and GELUs (codegen/cpu/vmath.c) at every point
  * of a dense sweep plus the edge cases, against libm in double. exp has no
  * op of its own: it is expmod with a unit filter and deltas and t = -x. */
 

@@ -1,0 +1,155 @@
+/*
+ * cpu.c - one kernel per computing node: the op switch of the CPU target,
+ * and the long convolutions' dispatch between their direct kernel and the
+ * runtime's FFT by the node's `method` (passes/convsel.c) unless
+ * CgOptions.conv names one.
+ */
+#include "cpu.h"
+
+#include <stdio.h>
+
+/* At and above this L, CG_CONV_AUTO takes the FFT. */
+enum { DIRECT_MAX_L = 64 };
+
+/* longconv's and gated_conv's `method` (ops.def), attr slot 0. */
+enum { METHOD_FFT = 1, METHOD_DIRECT = 2 };
+
+/* The mode a long convolution is compiled in: the option when it names
+ * one, else the node's method, else (AUTO) DIRECT when no L the code is
+ * compiled for reaches the switch. */
+static CgConv conv_mode(const CgOptions *o, const Node *n)
+{
+	if (o->conv != CG_CONV_AUTO)
+		return o->conv;
+	if (n->iattr[0] == METHOD_FFT)
+		return CG_CONV_FFT;
+	if (n->iattr[0] == METHOD_DIRECT)
+		return CG_CONV_DIRECT;
+	if (o->max_len > 0 && o->max_len < DIRECT_MAX_L)
+		return CG_CONV_DIRECT;
+	return CG_CONV_AUTO;
+}
+
+typedef void (*FftCall)(CgContext *c, const Node *n, LLVMValueRef out,
+                        LLVMValueRef *s);
+
+/* The node's function: its direct kernel, the FFT, or a choice by L. */
+static void conv_dispatch(CgContext *c, const Node *n, LLVMValueRef out,
+                          LLVMValueRef *s, LLVMValueRef direct, FftCall fft)
+{
+	LLVMValueRef a[IR_MAX_SRC + 5];
+	unsigned na = 0;
+	CgConv mode = conv_mode(c->o, n);
+
+	a[na++] = out;
+	for (int i = 0; i < n->nsrc; i++)
+		a[na++] = s[i];
+	a[na++] = c->B;
+	a[na++] = c->L;
+	a[na++] = c->R0;
+	a[na++] = c->R1;
+	if (mode == CG_CONV_FFT) {
+		fft(c, n, out, s);
+		return;
+	}
+	if (mode == CG_CONV_DIRECT) {
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, na,
+		               "");
+		return;
+	}
+	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "direct");
+	LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fft");
+	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "done");
+	LLVMBuildCondBr(c->b,
+	                LLVMBuildICmp(c->b, LLVMIntSLT, dimv(c, n->type.dim[1]),
+	                              i64c(c, DIRECT_MAX_L), ""),
+	                bd, bf);
+	LLVMPositionBuilderAtEnd(c->b, bd);
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, na, "");
+	LLVMBuildBr(c->b, bj);
+	LLVMPositionBuilderAtEnd(c->b, bf);
+	fft(c, n, out, s);
+	LLVMBuildBr(c->b, bj);
+	LLVMPositionBuilderAtEnd(c->b, bj);
+}
+
+
+/* The function that computes n. */
+LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
+{
+	LLVMValueRef out, s[IR_MAX_SRC], fn, direct = NULL;
+
+	if ((n->op == OP_LONGCONV || n->op == OP_GATED_CONV) &&
+	    conv_mode(c->o, n) != CG_CONV_FFT) {
+		char name[256];
+		snprintf(name, sizeof name, "%s.direct", n->name);
+		direct = cg_kernel_begin(c, n, name, &out, s);
+		if (n->op == OP_LONGCONV)
+			cg_k_longconv_direct(c, n, out, s);
+		else
+			cg_k_gated_direct(c, n, out, s);
+		cg_kernel_end(c);
+	}
+	fn = cg_kernel_begin(c, n, n->name, &out, s);
+	switch (n->op) {
+	case OP_POS_EMB:
+		cg_k_pos_emb(c, n, out);
+		break;
+	case OP_EMBED:
+		cg_k_embed(c, n, out, s);
+		break;
+	case OP_LAYERNORM:
+		cg_k_layernorm(c, n, out, s);
+		break;
+	case OP_LINEAR:
+		cg_k_linear(c, n, out, s);
+		break;
+	case OP_DWCONV:
+		cg_k_dwconv(c, n, out, s);
+		break;
+	case OP_LONGCONV:
+		conv_dispatch(c, n, out, s, direct, cg_call_fft);
+		break;
+	case OP_GATED_CONV:
+		conv_dispatch(c, n, out, s, direct, cg_call_hyena_fft);
+		break;
+	case OP_FUSED_PROJ:
+		cg_k_fused_proj(c, n, out, s);
+		break;
+	case OP_FUSED_MLP:
+		cg_k_fused_mlp(c, n, out, s);
+		break;
+	case OP_SLICE:
+		cg_k_slice(c, n, out, s);
+		break;
+	case OP_ADD:
+	case OP_MUL:
+		cg_k_binary(c, n, out, s);
+		break;
+	case OP_SIN:
+	case OP_GELU_TANH:
+	case OP_GELU:
+	case OP_RELU:
+		cg_k_unary(c, n, out, s);
+		break;
+	case OP_EXPMOD:
+		cg_k_expmod(c, n, out, s);
+		break;
+	case OP_INPUT:
+	case OP_WEIGHT:
+	case OP_COUNT:
+		hy_die("no kernel for %s", ir_op_info(n->op)->name);
+	}
+	cg_kernel_end(c);
+	return fn;
+}
+
+
+void cg_cpu_node(CgContext *c, const Node *n)
+{
+	c->kern[n->id] = cg_emit_kernel(c, n);
+	if (cg_row_wise(n))
+		c->thunk[n->id] = cg_emit_thunk(c, n, c->kern[n->id]);
+}
