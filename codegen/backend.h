@@ -4,10 +4,16 @@
  * public CgModule), which holds every LLVM handle, the graph being
  * translated and the function being emitted.
  *
- * A target (codegen/cpu/ today) reads the context and adds its kernels
- * and entry points to c->mod; module.c makes the LLVM context, module and
- * types, runs the optimiser and writes the result. Fields marked "cpu"
- * belong to the CPU target's emission and mean nothing to the driver.
+ * and CgBackend, what a target must provide, after QBE's Target and
+ * ggml's backends: the driver picks one (the CPU, codegen/cpu/, is the
+ * only one so far) and everything it asks of a target goes through it.
+ *
+ * A target reads the context and adds its kernels and entry points to
+ * c->mod; module.c makes the LLVM context, module and types, runs the
+ * optimiser and writes the result. Fields marked "cpu" belong to the
+ * CPU target's emission and mean nothing to the driver. Linking a
+ * written object (driver/compile.c: cc with the runtime) is not a hook
+ * yet: it is the CPU's way, and a second target adds the hook it needs.
  * Only codegen/ includes this header.
  */
 #ifndef HYENAC_CODEGEN_BACKEND_H
@@ -21,7 +27,10 @@
 /* Room for the external functions a target declares (CgContext.ext). */
 enum { CG_MAX_EXT = 16 };
 
+typedef struct CgBackend CgBackend;
+
 typedef struct CgModule {
+	const CgBackend *be; /* the target */
 	/* LLVM, owned */
 	LLVMOrcThreadSafeContextRef tsc;
 	LLVMContextRef ctx; /* tsc's */
@@ -58,6 +67,31 @@ typedef struct CgModule {
 	int *outidx;
 	LLVMValueRef f_scratch_bytes, f_run, f_pooled;
 } CgContext;
+
+/*
+ * A target. cg_emit calls init, then begin, then emit_node for every
+ * computing node in graph order, then finish; it verifies the module,
+ * optimises it for c->tm, and cg_write_object writes it as output_kind.
+ */
+struct CgBackend {
+	const char *name;
+	/* The target machine and its facts into c: c->tm, c->triple,
+	 * c->cpu, c->features and the vector width c->vw. False with d set
+	 * when o asks for a target that cannot be made. */
+	bool (*init)(CgContext *c, const CgOptions *o, Diag *d);
+	/* Before any kernel: the module's public symbols (so that no kernel
+	 * takes their names) and the external functions kernels call. */
+	void (*begin)(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
+	/* The kernel (or kernels) of one computing node. */
+	void (*emit_node)(CgContext *c, const Node *n);
+	/* After the kernels: the entry points that run them. */
+	void (*finish)(CgContext *c);
+	/* What cg_write_object writes: an object file for the CPU. */
+	LLVMCodeGenFileType output_kind;
+};
+
+/* The host CPU through LLVM's native target (codegen/cpu/). */
+extern const CgBackend cg_cpu_backend;
 
 /* Whether n has a kernel: every node but inputs and weights. */
 static inline bool cg_computes(const Node *n)

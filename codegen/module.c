@@ -13,7 +13,6 @@
  * (codegen/cpu/); this file makes no decision about the graph.
  */
 #include "backend.h"
-#include "cpu/cpu.h"
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -73,19 +72,20 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 	c->g = g;
 	c->w = w;
 	c->o = o;
-	if (!cg_cpu_init(c, o, d))
+	c->be = &cg_cpu_backend; /* the only target so far */
+	if (!c->be->init(c, o, d))
 		goto fail;
 	make_module(c);
 	/* The public names first, so that no kernel can take them. */
-	cg_cpu_begin(c, meta);
+	c->be->begin(c, meta);
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
 		if (n->op == OP_INPUT)
 			HY_ASSERT(n->type.dtype == DT_I32);
 		if (cg_computes(n))
-			cg_cpu_node(c, n);
+			c->be->emit_node(c, n);
 	}
-	cg_cpu_finish(c);
+	c->be->finish(c);
 
 	if (LLVMVerifyModule(c->mod, LLVMReturnStatusAction, &err))
 		hy_die("generated module does not verify: %.2000s", err);
@@ -105,7 +105,7 @@ bool cg_write_object(CgModule *m, const char *path, Diag *d)
 	char *err = NULL;
 
 	HY_ASSERT(m->mod);
-	if (LLVMTargetMachineEmitToFile(m->tm, m->mod, path, LLVMObjectFile,
+	if (LLVMTargetMachineEmitToFile(m->tm, m->mod, path, m->be->output_kind,
 	                                &err)) {
 		diag_error(d, "%s: cannot write object: %s", path,
 		           err ? err : "unknown error");

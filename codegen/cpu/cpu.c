@@ -1,8 +1,9 @@
 /*
- * cpu.c - one kernel per computing node: the op switch of the CPU target,
- * and the long convolutions' dispatch between their direct kernel and the
- * runtime's FFT by the node's `method` (passes/convsel.c) unless
- * CgOptions.conv names one.
+ * cpu.c - the CPU target's CgBackend (backend.h), and one kernel per
+ * computing node: the op switch of the CPU target, with the long
+ * convolutions' dispatch between their direct kernel and the runtime's
+ * FFT by the node's `method` (passes/convsel.c) unless CgOptions.conv
+ * names one.
  */
 #include "cpu.h"
 
@@ -147,9 +148,20 @@ LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
 }
 
 
-void cg_cpu_node(CgContext *c, const Node *n)
+/* The backend's emit_node: the kernel, and its pool thunk when it is
+ * row-wise. */
+static void emit_node(CgContext *c, const Node *n)
 {
 	c->kern[n->id] = cg_emit_kernel(c, n);
 	if (cg_row_wise(n))
 		c->thunk[n->id] = cg_emit_thunk(c, n, c->kern[n->id]);
 }
+
+const CgBackend cg_cpu_backend = {
+	.name = "cpu",
+	.init = cg_cpu_init,
+	.begin = cg_cpu_begin,
+	.emit_node = emit_node,
+	.finish = cg_cpu_finish,
+	.output_kind = LLVMObjectFile,
+};

@@ -8,7 +8,7 @@
  *   gemm.c     the register-tiled GEMM over weight panels, proj_row
  *   fused.c    fused_proj, fused_mlp, gated_conv and its filter
  *              generator, the calls into the runtime's FFT convolutions
- *   cpu.c      one kernel per node: the op switch
+ *   cpu.c      the CgBackend; one kernel per node: the op switch
  *   entry.c    hyenac_run, hyenac_run_pooled, hyenac_scratch_bytes, the
  *              pool thunks, the scratch layout, globals and externals
  *   weights.c  the packed weight blob and its GEMM panels
@@ -272,8 +272,6 @@ LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n);
 bool cg_row_wise(const Node *n);
 /* `void @name.rows(ptr ctx, i64 lo, i64 hi)`: kernel k on a row range. */
 LLVMValueRef cg_emit_thunk(CgContext *c, const Node *n, LLVMValueRef k);
-/* Node n's kernel, and its pool thunk when it is row-wise. */
-void cg_cpu_node(CgContext *c, const Node *n);
 /* Before any kernel: the public symbols and the externals. */
 void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
 /* After the kernels: hyenac_scratch_bytes, hyenac_run and
