@@ -57,27 +57,18 @@ void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob);
 
 /* ---- emission (codegen/module.c, codegen/cpu/) ------------------------ */
 
-typedef enum {
-	CG_CONV_AUTO,   /* direct below L = 64, FFT from there, chosen at run
-	                 * time */
-	CG_CONV_FFT,    /* always hyrt_longconv_fft */
-	CG_CONV_DIRECT, /* always the direct O(L^2) kernel */
-} CgConv;
-
 typedef struct CgOptions {
 	const char *cpu;      /* NULL: the host's (and then its features) */
 	const char *features; /* NULL: the host's, or the cpu's own */
-	CgConv conv;
-	int64_t max_len;      /* the longest L the code is compiled for (0:
-	                       * unknown); AUTO below 64 emits no FFT call */
 	int opt_level;        /* 0 or 3 */
 } CgOptions;
 
 /* The LLVM context, module and target machine of one compilation. */
 typedef struct CgModule CgModule;
 
-/* Build, verify and optimise the module for g (typed by ir_infer_graph)
- * with weights laid out by w; meta becomes hyenac_meta. NULL with d set
+/* Build, verify and optimise the module for g (typed by ir_infer_graph,
+ * every long convolution's method chosen by passes/convsel.c) with
+ * weights laid out by w; meta becomes hyenac_meta. NULL with d set
  * when the target cannot be made or the passes fail. */
 CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
                   const int64_t meta[HYRT_META_COUNT], Diag *d);

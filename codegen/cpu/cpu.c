@@ -2,46 +2,37 @@
  * cpu.c - the CPU target's CgBackend (backend.h), and one kernel per
  * computing node: the op switch of the CPU target, with the long
  * convolutions' dispatch between their direct kernel and the runtime's
- * FFT by the node's `method` (passes/convsel.c) unless CgOptions.conv
- * names one.
+ * FFT by the node's `method`, which passes/convsel.c chose: codegen
+ * makes no choice of its own.
  */
 #include "cpu.h"
 
 #include <stdio.h>
 
-/* At and above this L, CG_CONV_AUTO takes the FFT. */
-enum { DIRECT_MAX_L = 64 };
-
-/* longconv's and gated_conv's `method` (ops.def), attr slot 0. */
-enum { METHOD_FFT = 1, METHOD_DIRECT = 2 };
-
-/* The mode a long convolution is compiled in: the option when it names
- * one, else the node's method, else (AUTO) DIRECT when no L the code is
- * compiled for reaches the switch. */
-static CgConv conv_mode(const CgOptions *o, const Node *n)
+/* A long convolution's method, as passes/convsel.c chose it. */
+static ConvMethod conv_method(const Node *n)
 {
-	if (o->conv != CG_CONV_AUTO)
-		return o->conv;
-	if (n->iattr[0] == METHOD_FFT)
-		return CG_CONV_FFT;
-	if (n->iattr[0] == METHOD_DIRECT)
-		return CG_CONV_DIRECT;
-	if (o->max_len > 0 && o->max_len < DIRECT_MAX_L)
-		return CG_CONV_DIRECT;
-	return CG_CONV_AUTO;
+	ConvMethod m = (ConvMethod)n->iattr[0];
+	if (m != CONV_FFT && m != CONV_DIRECT)
+		hy_die("%s: convolution method %d not chosen (passes/convsel.c)",
+		       n->name, (int)m);
+	return m;
 }
 
 typedef void (*FftCall)(CgContext *c, const Node *n, LLVMValueRef out,
                         LLVMValueRef *s);
 
-/* The node's function: its direct kernel, the FFT, or a choice by L. */
+/* The node's function: a call of its direct kernel, or the FFT. */
 static void conv_dispatch(CgContext *c, const Node *n, LLVMValueRef out,
                           LLVMValueRef *s, LLVMValueRef direct, FftCall fft)
 {
 	LLVMValueRef a[IR_MAX_SRC + 5];
 	unsigned na = 0;
-	CgConv mode = conv_mode(c->o, n);
 
+	if (conv_method(n) == CONV_FFT) {
+		fft(c, n, out, s);
+		return;
+	}
 	a[na++] = out;
 	for (int i = 0; i < n->nsrc; i++)
 		a[na++] = s[i];
@@ -49,33 +40,8 @@ static void conv_dispatch(CgContext *c, const Node *n, LLVMValueRef out,
 	a[na++] = c->L;
 	a[na++] = c->R0;
 	a[na++] = c->R1;
-	if (mode == CG_CONV_FFT) {
-		fft(c, n, out, s);
-		return;
-	}
-	if (mode == CG_CONV_DIRECT) {
-		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, na,
-		               "");
-		return;
-	}
-	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
-	                                                     "direct");
-	LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fft");
-	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
-	                                                     "done");
-	LLVMBuildCondBr(c->b,
-	                LLVMBuildICmp(c->b, LLVMIntSLT, dimv(c, n->type.dim[1]),
-	                              i64c(c, DIRECT_MAX_L), ""),
-	                bd, bf);
-	LLVMPositionBuilderAtEnd(c->b, bd);
 	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(direct), direct, a, na, "");
-	LLVMBuildBr(c->b, bj);
-	LLVMPositionBuilderAtEnd(c->b, bf);
-	fft(c, n, out, s);
-	LLVMBuildBr(c->b, bj);
-	LLVMPositionBuilderAtEnd(c->b, bj);
 }
-
 
 /* The function that computes n. */
 LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
@@ -83,7 +49,7 @@ LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
 	LLVMValueRef out, s[IR_MAX_SRC], fn, direct = NULL;
 
 	if ((n->op == OP_LONGCONV || n->op == OP_GATED_CONV) &&
-	    conv_mode(c->o, n) != CG_CONV_FFT) {
+	    conv_method(n) == CONV_DIRECT) {
 		char name[256];
 		snprintf(name, sizeof name, "%s.direct", n->name);
 		direct = cg_kernel_begin(c, n, name, &out, s);
