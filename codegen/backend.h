@@ -2,11 +2,10 @@
  * backend.h - what codegen's target-independent driver (codegen/module.c)
  * shares with a target: the state of one compilation, CgContext (the
  * public CgModule), which holds every LLVM handle, the graph being
- * translated and the function being emitted.
- *
- * and CgBackend, what a target must provide, after QBE's Target and
- * ggml's backends: the driver picks one (the CPU, codegen/cpu/, is the
- * only one so far) and everything it asks of a target goes through it.
+ * translated and the function being emitted; and CgBackend, what a
+ * target must provide, after QBE's Target and ggml's backends: the
+ * driver picks one (the CPU, codegen/cpu/, is the only one so far) and
+ * everything it asks of a target goes through it.
  *
  * A target reads the context and adds its kernels and entry points to
  * c->mod; module.c makes the LLVM context, module and types, runs the

@@ -1,8 +1,9 @@
 /*
  * module.c - codegen's driver, the same for every target: cg_emit makes
- * the LLVM context and module, has the target emit one kernel per
- * computing node between its prologue (public symbols, externals) and
- * epilogue (the entry points), verifies the module and optimises it;
+ * the LLVM context and module, has the target (a CgBackend, backend.h)
+ * emit one kernel per computing node between its prologue (public
+ * symbols, externals) and epilogue (the entry points), verifies the
+ * module and optimises it;
  * cg_write_object and cg_write_ll write it; cg_release hands it to the
  * JIT (jit.c).
  *
