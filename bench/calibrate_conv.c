@@ -67,8 +67,7 @@ static double time_conv(int method, int64_t L)
 	}
 	CgWeights w;
 	cg_layout_weights(g, a, &w);
-	CgOptions o = {NULL, NULL, method == 1 ? CG_CONV_FFT : CG_CONV_DIRECT,
-	               LMAX, 3};
+	CgOptions o = {NULL, NULL, 3};
 	CgJit *j = cg_jit(cg_emit(g, &w, &o, NULL, &d), &d);
 	if (!j) {
 		fprintf(stderr, "calibrate: %s\n", d.msg);

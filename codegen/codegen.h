@@ -51,7 +51,7 @@ void cg_target_close(CgTarget *t);
 /* cg_target_open's checks alone, for the command line. */
 bool cg_check_target(const char *cpu, const char *features, Diag *d);
 
-/* ---- weights (codegen/emit.c) ----------------------------------------- */
+/* ---- weights (codegen/cpu/weights.c) ---------------------------------- */
 
 enum { CG_WEIGHT_ALIGN = 64, CG_SCRATCH_ALIGN = 64 };
 /* A bound on the stack a generated kernel keeps per thread (its tiles and
@@ -80,30 +80,21 @@ void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w);
  * tensors is zeroed. */
 void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob);
 
-/* ---- emission (codegen/emit.c) ---------------------------------------- */
-
-typedef enum {
-	CG_CONV_AUTO,   /* direct below L = 64, FFT from there, chosen at run
-	                 * time */
-	CG_CONV_FFT,    /* always hyrt_longconv_fft */
-	CG_CONV_DIRECT, /* always the direct O(L^2) kernel */
-} CgConv;
+/* ---- emission (codegen/module.c, codegen/cpu/) ------------------------ */
 
 typedef struct CgOptions {
 	const char *cpu;      /* NULL or "native": the host's (and then its
 	                       * features); see cg_target_open */
 	const char *features; /* NULL: the host's, or the cpu's own */
-	CgConv conv;
-	int64_t max_len;      /* the longest L the code is compiled for (0:
-	                       * unknown); AUTO below 64 emits no FFT call */
 	int opt_level;        /* 0 or 3 */
 } CgOptions;
 
 /* The LLVM context, module and target machine of one compilation. */
 typedef struct CgModule CgModule;
 
-/* Build, verify and optimise the module for g (typed by ir_infer_graph)
- * with weights laid out by w; meta becomes hyenac_meta. NULL with d set
+/* Build, verify and optimise the module for g (typed by ir_infer_graph,
+ * every long convolution's method chosen by passes/convsel.c) with
+ * weights laid out by w; meta becomes hyenac_meta. NULL with d set
  * when the target cannot be made or the passes fail. */
 CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
                   const int64_t meta[HYRT_META_COUNT], Diag *d);

@@ -2,8 +2,9 @@
  * jit.c - run a generated module in this process through ORC's LLJIT, for
  * `hyenac run` and for the kernel tests.
  *
- * The module moves into the JIT as it is: emit.c built it in the LLVMContext
- * of an ORC ThreadSafeContext, so no copy or bitcode round trip is needed.
+ * The module moves into the JIT as it is: module.c built it in the
+ * LLVMContext of an ORC ThreadSafeContext, so no copy or bitcode round
+ * trip is needed.
  * The runtime's entry points are known, so they are defined as absolute
  * symbols with addresses taken here: the JIT then works whether or not the
  * program that links us exports its symbols. Everything else (libm) is

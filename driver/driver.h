@@ -16,7 +16,6 @@ typedef struct CompileOptions {
 	const char *emit; /* exe | obj | ll | ir */
 	const char *cpu, *features; /* NULL = host */
 	int64_t seq_len;  /* compiled length */
-	CgConv conv;
 	int opt_level;
 	int64_t batch;    /* for planned_bytes in --stats */
 	bool stats;       /* print machine-readable facts on stdout */

@@ -50,8 +50,9 @@ static const char usage[] =
     "a non-regular file (a device, FIFO, directory) is never replaced.\n"
     "\n"
     "Options:\n"
-    "  --conv=auto|fft|direct  long convolution: by length (default), or\n"
-    "                       always through FFTW, or always direct\n"
+    "  --conv=auto|fft|direct  long convolution: by convsel's cost model at\n"
+    "                       the compiled length (default), or always\n"
+    "                       through FFTW, or always direct\n"
     "  --target-cpu CPU     compile for CPU: an x86-64 processor LLVM knows\n"
     "                       (x86-64-v3, x86-64-v4, znver4, sapphirerapids..)\n"
     "                       or native (the default: this machine's). A\n"
@@ -99,7 +100,7 @@ typedef struct Options {
 	int64_t batch;    /* compile: accepted for the contract; any B runs */
 	const char *emit; /* compile: exe | obj | ll | ir */
 	const char *cpu, *features;
-	CgConv conv;
+	ConvMethod conv;  /* --conv: for the passes (PassOptions.conv) */
 	int opt_level;
 } Options;
 
@@ -156,11 +157,11 @@ static int parse_args(int argc, char **argv, Options *o)
 		} else if (strncmp(a, "--conv=", 7) == 0) {
 			const char *c = a + 7;
 			if (strcmp(c, "auto") == 0)
-				o->conv = CG_CONV_AUTO;
+				o->conv = CONV_AUTO;
 			else if (strcmp(c, "fft") == 0)
-				o->conv = CG_CONV_FFT;
+				o->conv = CONV_FFT;
 			else if (strcmp(c, "direct") == 0)
-				o->conv = CG_CONV_DIRECT;
+				o->conv = CONV_DIRECT;
 			else
 				return usage_error("--conv takes auto, fft or direct, "
 				                   "not '%s'", c);
@@ -316,7 +317,7 @@ static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
                     int64_t B, int64_t L, float **outs, Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->conv, L, o->opt_level};
+	CgOptions co = {o->cpu, o->features, o->opt_level};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;
@@ -425,8 +426,7 @@ out:
 static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	CompileOptions co = {o->out, o->emit, o->cpu, o->features, o->seq_len,
-	                     o->conv, o->opt_level, o->batch ? o->batch : 1,
-	                     o->stats};
+	                     o->opt_level, o->batch ? o->batch : 1, o->stats};
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
 	if (co.seq_len > m->spec.max_seq_len) {
@@ -449,6 +449,7 @@ static int cmd_opt(const Options *o)
 
 	diag_init(&d);
 	pass_options_default(&po);
+	po.conv = o->conv;
 	char *text = read_text(a, o->model, &d);
 	Graph *g = text ? ir_parse(a, text, o->model, &d) : NULL;
 	if (!g || !ir_verify(g, &d) ||
@@ -543,9 +544,7 @@ int main(int argc, char **argv)
 	pass_options_default(&po);
 	po.print_after = o.print_after;
 	po.fuse = o.fuse && o.opt_level > 0;
-	po.conv = o.conv == CG_CONV_FFT      ? CONV_FFT
-	          : o.conv == CG_CONV_DIRECT ? CONV_DIRECT
-	                                     : CONV_AUTO;
+	po.conv = o.conv;
 	if (g && strcmp(o.cmd, "compile") == 0 && o.seq_len > 0 &&
 	    o.seq_len < g->max_len)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */

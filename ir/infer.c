@@ -213,6 +213,11 @@ static bool infer_dwconv(Ctx *c, TensorType *out)
 
 static bool infer_longconv(Ctx *c, TensorType *out)
 {
+	int64_t method = c->n->iattr[0];
+
+	if (method < 0 || method >= CONV_METHOD_COUNT)
+		return fail(c, "method must be 0, 1 or 2, not %lld",
+		            (long long)method);
 	if (!want(c, 0, "input", DT_F32, 3) || !want(c, 1, "filter", DT_F32, 2))
 		return false;
 	if (!same_dim(c, 0, 1, 1, 0, "filter length") ||
@@ -449,7 +454,7 @@ static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
 	GcSrc s;
 	char buf[96];
 
-	if (method < 0 || method > 2)
+	if (method < 0 || method >= CONV_METHOD_COUNT)
 		return fail(c, "method must be 0, 1 or 2, not %lld",
 		            (long long)method);
 	if (!flag_ok(c, GC_PREGATED, "pregated"))
@@ -460,7 +465,7 @@ static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
 	if (n->nsrc != fixed && n->nsrc != fixed + 1)
 		return fail(c, "%d operands, but its attributes name %d or %d",
 		            n->nsrc, fixed, fixed + 1);
-	if (n->iattr[GC_GEN] && method != 1)
+	if (n->iattr[GC_GEN] && method != CONV_FFT)
 		return fail(c, "gen needs method=1 (fft), not %lld",
 		            (long long)method);
 	if (!n->iattr[GC_GEN] && n->fattr[0] != 0)

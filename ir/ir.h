@@ -124,6 +124,18 @@ typedef enum {
 	FP_ACT_COUNT
 } FpAct;
 
+/* A long convolution's method: longconv's and gated_conv's `method`
+ * attribute (attr slot 0, ops.def), printed as its number. Lowering makes
+ * CONV_AUTO; passes/convsel.c replaces it by the one its cost model
+ * picks at the compiled length, or by --conv's (PassOptions.conv);
+ * codegen emits what the attribute says and is never given CONV_AUTO. */
+typedef enum {
+	CONV_AUTO = 0,   /* not chosen yet */
+	CONV_FFT = 1,    /* through the runtime's FFT convolution */
+	CONV_DIRECT = 2, /* the direct O(L^2) kernel */
+	CONV_METHOD_COUNT
+} ConvMethod;
+
 /* Attribute slots; ORDER: the attr lists of fused_proj and gated_conv in
  * ops.def. */
 enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };

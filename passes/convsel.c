@@ -9,13 +9,20 @@
  * N is the FFT size the runtime uses for L (the smallest 2^a 3^b 5^c 7^d
  * >= 2L). The constants were measured on this project's machines by
  * bench/calibrate-conv.sh, which writes convsel_model.h; rerun it on a new
- * kind of machine and commit the result. The choice is made at the
- * compiled length (Graph.max_len) and fixed in the longconv's `method`
- * (1 = FFT, 2 = direct); both kernels compute the same function, which
- * the tests check, so the choice only moves time. A graph with no
- * compiled length keeps method 0 (chosen at run time by length).
- * PassOptions.conv (--conv=fft|direct) overrides the model for every
- * convolution that is still method 0.
+ * kind of machine and commit the result.
+ *
+ * This pass is the one place the method is decided (ConvMethod, ir/ir.h):
+ * it writes it into the longconv's (or gated_conv's) `method`, where
+ * --print-after=convsel shows it, and codegen emits what it says. The
+ * choice is made at the compiled length, Graph.max_len, the longest run
+ * the binary takes and so the one its time is bounded by; one method per
+ * convolution, not a switch by run length, because the generated-filter
+ * form of passes/fuse.c exists only for the FFT. A graph with no compiled
+ * length (max_len 0) takes the FFT, since direct's cost grows without
+ * bound. Both kernels compute the same function, which the tests check,
+ * so the choice only moves time. PassOptions.conv (--conv=fft|direct)
+ * overrides the model for every convolution but a generated-filter one,
+ * which is the FFT by construction.
  */
 #include "passes.h"
 
@@ -25,7 +32,7 @@
 
 #include "convsel_model.h"
 
-double pass_conv_cost(int method, int64_t L, int64_t C)
+double pass_conv_cost(ConvMethod method, int64_t L, int64_t C)
 {
 	if (method == CONV_DIRECT)
 		return (double)C * (double)L * (double)(L + 1) / 2 *
@@ -35,26 +42,37 @@ double pass_conv_cost(int method, int64_t L, int64_t C)
 	                    N * CONVSEL_FFT_NS_PER_POINT);
 }
 
+/* The model's method for C channels at compiled length L (0: unbounded). */
+static ConvMethod choose(int64_t L, int64_t C)
+{
+	if (L <= 0)
+		return CONV_FFT;
+	return pass_conv_cost(CONV_DIRECT, L, C) <=
+	               pass_conv_cost(CONV_FFT, L, C)
+	           ? CONV_DIRECT
+	           : CONV_FFT;
+}
+
 bool pass_convsel(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	*changed = false;
-	if (g->max_len <= 0 && o->conv == CONV_AUTO)
-		return true;
 	for (int i = 0; i < g->nnodes; i++) {
 		Node *n = g->nodes[i];
-		if (n->op != OP_LONGCONV || n->iattr[0] != CONV_AUTO)
+		ConvMethod m;
+		if (n->op == OP_GATED_CONV && n->iattr[GC_GEN])
 			continue;
-		int64_t C = n->type.dim[2];
-		if (o->conv != CONV_AUTO) {
-			n->iattr[0] = o->conv;
+		if (n->op != OP_LONGCONV && n->op != OP_GATED_CONV)
+			continue;
+		if (o->conv != CONV_AUTO)
+			m = o->conv;
+		else if (n->iattr[0] == CONV_AUTO)
+			m = choose(g->max_len, n->type.dim[2]);
+		else
+			continue;
+		if (n->iattr[0] != m) {
+			n->iattr[0] = m;
 			*changed = true;
-			continue;
 		}
-		n->iattr[0] = pass_conv_cost(CONV_DIRECT, g->max_len, C) <=
-		                      pass_conv_cost(CONV_FFT, g->max_len, C)
-		                  ? CONV_DIRECT
-		                  : CONV_FFT;
-		*changed = true;
 	}
 	return true;
 }

@@ -280,7 +280,7 @@ static bool try_gen(Fuse *f, Node *gc)
 	Node *src[IR_MAX_SRC];
 	int n = 0;
 
-	if (gc->iattr[GC_GEN] || gc->iattr[GC_METHOD] != 1)
+	if (gc->iattr[GC_GEN] || gc->iattr[GC_METHOD] != CONV_FFT)
 		return false;
 	ir_gc_srcs(gc, &gs);
 	Node *em = gc->src[gs.k];

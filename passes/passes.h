@@ -15,7 +15,7 @@
 typedef struct PassOptions {
 	bool fuse;           /* false for -O0 / --no-fuse */
 	int64_t fold_limit;  /* bytes of folded filters allowed; < 0: never */
-	int conv;            /* CONV_AUTO: convsel's cost model picks each long
+	ConvMethod conv;     /* CONV_AUTO: convsel's cost model picks each long
 	                      * convolution's method; CONV_FFT / CONV_DIRECT:
 	                      * all of them (--conv=) */
 	const char *print_after; /* a pass name, "all", or NULL */
@@ -38,12 +38,11 @@ typedef struct PassInfo {
 /* Evaluate input-independent values (the implicit filters) at compile
  * time, within PassOptions.fold_limit. */
 bool pass_fold(Graph *g, const PassOptions *o, Diag *d, bool *changed);
-/* longconv's `method` attribute. */
-enum { CONV_AUTO = 0, CONV_FFT = 1, CONV_DIRECT = 2 };
-/* Choose FFT or direct for each long convolution at the compiled length. */
+/* Choose FFT or direct (ConvMethod, ir.h) for each long convolution at
+ * the compiled length. */
 bool pass_convsel(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 /* The cost model's estimate in nanoseconds, for one batch row. */
-double pass_conv_cost(int method, int64_t L, int64_t C);
+double pass_conv_cost(ConvMethod method, int64_t L, int64_t C);
 /* Plan the activation arena: every value that needs scratch gets a region
  * and offset (Node.region/offset, Graph.region_bytes); runs last. */
 bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed);

@@ -27,7 +27,7 @@ void pass_options_default(PassOptions *o)
 {
 	o->fuse = true;
 	o->fold_limit = PASS_FOLD_LIMIT;
-	o->conv = 0; /* CONV_AUTO */
+	o->conv = CONV_AUTO;
 	o->print_after = NULL;
 	o->print_to = stdout;
 }

@@ -153,18 +153,33 @@ typedef struct Compiled {
 	ScratchFn sb;
 } Compiled;
 
+/* The long convolutions' methods, as convsel chooses them with --conv
+ * set to conv: codegen takes the graph's word. */
+static void choose_conv(Graph *g, ConvMethod conv)
+{
+	PassOptions po;
+	Diag d;
+	bool changed;
+
+	diag_init(&d);
+	pass_options_default(&po);
+	po.conv = conv;
+	ck_assert_msg(pass_convsel(g, &po, &d, &changed), "%s", d.msg);
+}
+
 /* Type, verify, lay out and JIT k's graph, for cpu (NULL: the host). */
-static void compile(Case *k, const char *cpu, CgConv conv, int opt,
+static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
                     Compiled *cp)
 {
 	Graph *g = k->g;
 	Diag d;
 	CgWeights w;
-	CgOptions o = {cpu, NULL, conv, g->max_len, opt};
+	CgOptions o = {cpu, NULL, opt};
 	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
 
 	diag_init(&d);
 	ck_assert_msg(ir_infer_graph(g, &d), "%s", d.msg);
+	choose_conv(g, conv);
 	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
 	cg_layout_weights(g, k->a, &w);
 	cp->blob = alloc64(w.bytes);
@@ -190,7 +205,7 @@ static void compiled_free(Compiled *cp)
 
 /* Compile k's graph once, for cpu (NULL: the host), and check every
  * output at every shape against the interpreter. */
-static void check_shapes_on(Case *k, const char *cpu, CgConv conv, int opt,
+static void check_shapes_on(Case *k, const char *cpu, ConvMethod conv, int opt,
                             double tol, const Shape *sh, int nsh)
 {
 	Graph *g = k->g;
@@ -239,7 +254,7 @@ static void check_shapes_on(Case *k, const char *cpu, CgConv conv, int opt,
 	compiled_free(&cp);
 }
 
-static void check_shapes(Case *k, CgConv conv, int opt, double tol,
+static void check_shapes(Case *k, ConvMethod conv, int opt, double tol,
                          const Shape *sh, int nsh)
 {
 	check_shapes_on(k, NULL, conv, opt, tol, sh, nsh);
@@ -256,7 +271,7 @@ START_TEST(embed_op)
 	Case *k = case_new("embed", 0);
 	out(k, "x", act(k, "x", 7, 1.0));
 	out(k, "y", act(k, "y", 1, 1.0));
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL, odd, NODD);
 	case_free(k);
 }
 END_TEST
@@ -276,7 +291,7 @@ START_TEST(layernorm_op)
 		n->fattr[0] = 1e-5;
 		out(k, p, n);
 	}
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL, odd, NODD);
 	case_free(k);
 }
 END_TEST
@@ -297,7 +312,7 @@ START_TEST(linear_op)
 	Node *w3 = weight(k, "w3", 2, 9, 5, 1.0, 0);
 	Node *b3 = weight(k, "b3", 1, 9, 0, 1.0, 0);
 	out(k, "filt", op(k, OP_LINEAR, "filt", 3, z, w3, b3));
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL, odd, NODD);
 	case_free(k);
 }
 END_TEST
@@ -314,14 +329,14 @@ START_TEST(dwconv_op)
 		Node *b = weight(k, arena_printf(k->a, "%s.b", p), 1, 7, 0, 1.0, 0);
 		out(k, p, op(k, OP_DWCONV, p, i == 1 ? 2 : 3, x, w, b));
 	}
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL, odd, NODD);
 	case_free(k);
 }
 END_TEST
 
-/* longconv(u, k[:L]) in every mode, at lengths on both sides of the
- * direct/FFT switch. */
-static void longconv_mode(CgConv conv, double tol)
+/* longconv(u, k[:L]) by each method (auto: convsel's at max_len 4097),
+ * at lengths on both sides of the cost model's crossover. */
+static void longconv_mode(ConvMethod conv, double tol)
 {
 	static const Shape sh[] = {{1, 1},   {2, 2},    {1, 3},   {2, 17},
 	                           {1, 64},  {2, 333},  {1, 1024}, {1, 4097}};
@@ -336,19 +351,19 @@ static void longconv_mode(CgConv conv, double tol)
 
 START_TEST(longconv_direct)
 {
-	longconv_mode(CG_CONV_DIRECT, TOL);
+	longconv_mode(CONV_DIRECT, TOL);
 }
 END_TEST
 
 START_TEST(longconv_fft)
 {
-	longconv_mode(CG_CONV_FFT, 1e-9);
+	longconv_mode(CONV_FFT, 1e-9);
 }
 END_TEST
 
 START_TEST(longconv_auto)
 {
-	longconv_mode(CG_CONV_AUTO, 1e-9);
+	longconv_mode(CONV_AUTO, 1e-9);
 }
 END_TEST
 
@@ -371,7 +386,7 @@ START_TEST(slice_op)
 	Node *ts = slice(k, "ts", k->tok, 1, 1, 2);
 	Node *tab = weight(k, "tab", 2, VOCAB, 3, 1.0, 0);
 	out(k, "te", op(k, OP_EMBED, "te", 2, tab, ts, NULL));
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, sh, 3);
+	check_shapes(k, CONV_AUTO, 3, TOL, sh, 3);
 	case_free(k);
 }
 END_TEST
@@ -404,7 +419,7 @@ START_TEST(binary_ops)
 	/* [5, 1] op [1, 7] -> [5, 7] */
 	Node *r = weight(k, "r", 2, 1, 7, 1.0, 0);
 	out(k, "outer", op(k, OP_ADD, "outer", 2, t, r, NULL));
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL, odd, NODD);
 	case_free(k);
 }
 END_TEST
@@ -419,7 +434,7 @@ START_TEST(unary_ops)
 	out(k, "gelu_tanh", op(k, OP_GELU_TANH, "gelu_tanh", 1, x, NULL, NULL));
 	out(k, "gelu", op(k, OP_GELU, "gelu", 1, x, NULL, NULL));
 	out(k, "relu", op(k, OP_RELU, "relu", 1, x, NULL, NULL));
-	check_shapes(k, CG_CONV_AUTO, 3, TOL_TRANSC, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL_TRANSC, odd, NODD);
 	case_free(k);
 }
 END_TEST
@@ -439,14 +454,14 @@ START_TEST(pos_emb_expmod)
 	Node *e = op(k, OP_EXPMOD, "k", 3, h, t, dl);
 	e->fattr[0] = 0.05;
 	out(k, "k", e);
-	check_shapes(k, CG_CONV_AUTO, 3, TOL_TRANSC, sh, 5);
+	check_shapes(k, CONV_AUTO, 3, TOL_TRANSC, sh, 5);
 	case_free(k);
 }
 END_TEST
 
 /* ---- the vector math against libm ------------------------------------- */
 
-/* The kernels' expf, sinf and GELUs (emit.c, "vector math") at every point
+/* The kernels' expf, sinf and GELUs (codegen/cpu/vmath.c) at every point
  * of a dense sweep plus the edge cases, against libm in double. exp has no
  * op of its own: it is expmod with a unit filter and deltas and t = -x. */
 
@@ -484,7 +499,7 @@ static void eval_points(OpKind o, const float *x, size_t n, float *got)
 	}
 	out(k, "y", y);
 	Compiled cp;
-	compile(k, NULL, CG_CONV_AUTO, 3, &cp);
+	compile(k, NULL, CONV_AUTO, 3, &cp);
 	void *scratch = alloc64((size_t)cp.sb(1, 1));
 	int32_t tok = 0;
 	float *outs[] = {got};
@@ -611,7 +626,7 @@ START_TEST(output_copies)
 	out(k, "y_again", y);
 	out(k, "w", w);
 	out(k, "z", op(k, OP_RELU, "z", 1, y, NULL, NULL));
-	check_shapes(k, CG_CONV_AUTO, 3, TOL, odd, NODD);
+	check_shapes(k, CONV_AUTO, 3, TOL, odd, NODD);
 	case_free(k);
 }
 END_TEST
@@ -650,9 +665,9 @@ START_TEST(mixed_o0_o3)
 {
 	static const Shape sh[] = {{1, 1}, {2, 17}, {2, 100}};
 	for (int opt = 0; opt <= 3; opt += 3)
-		for (int conv = CG_CONV_AUTO; conv <= CG_CONV_DIRECT; conv++) {
+		for (int conv = CONV_AUTO; conv <= CONV_DIRECT; conv++) {
 			Case *k = mixed();
-			check_shapes(k, (CgConv)conv, opt, TOL_TRANSC, sh, 3);
+			check_shapes(k, (ConvMethod)conv, opt, TOL_TRANSC, sh, 3);
 			case_free(k);
 		}
 }
@@ -740,7 +755,7 @@ START_TEST(proj_linear)
 		                 17);
 		out(k, "computed", op(k, OP_LINEAR, "computed", 2, x, wc, NULL));
 	}
-	check_shapes_on(k, cpu, CG_CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
+	check_shapes_on(k, cpu, CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
 	case_free(k);
 }
 END_TEST
@@ -768,7 +783,7 @@ START_TEST(proj_fused)
 		out(k, nm, fproj(k, nm, x, K, N, true, true, 3, FP_ACT_GELU_TANH,
 		                 true));
 	}
-	check_shapes_on(k, cpu, CG_CONV_AUTO, 3, TOL_TRANSC, proj_sh,
+	check_shapes_on(k, cpu, CONV_AUTO, 3, TOL_TRANSC, proj_sh,
 	                NPROJ_SH);
 	case_free(k);
 }
@@ -785,7 +800,7 @@ START_TEST(proj_fused_conv_bare)
 		out(k, nm, fproj(k, nm, x, K, proj_N[i], false, false, 4,
 		                 FP_ACT_NONE, false));
 	}
-	check_shapes_on(k, cpu, CG_CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
+	check_shapes_on(k, cpu, CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
 	case_free(k);
 }
 END_TEST
@@ -796,12 +811,13 @@ START_TEST(write_files)
 	Case *k = mixed();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, CG_CONV_AUTO, 128, 3};
+	CgOptions o = {NULL, NULL, 3};
 	const char *obj = tu_path(tu_tmpdir(), "mixed.o");
 	const char *ll = tu_path(tu_tmpdir(), "mixed.ll");
 
 	diag_init(&d);
 	ck_assert(ir_infer_graph(k->g, &d));
+	choose_conv(k->g, CONV_FFT); /* a module that calls the runtime's FFT */
 	cg_layout_weights(k->g, k->a, &w);
 	CgModule *m = cg_emit(k->g, &w, &o, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
@@ -823,7 +839,7 @@ START_TEST(write_files)
 	ck_assert(bin && n > 4 && memcmp(bin, "\177ELF", 4) == 0);
 	free(bin);
 	/* a named CPU other than the host's */
-	CgOptions o2 = {"x86-64", NULL, CG_CONV_FFT, 128, 3};
+	CgOptions o2 = {"x86-64", NULL, 3};
 	m = cg_emit(k->g, &w, &o2, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	ck_assert_msg(cg_write_object(m, obj, &d), "%s", d.msg);
@@ -855,13 +871,13 @@ static void load(const char *path, NpyArray *a)
 /* name's checkpoint through the generated code against the official
  * outputs; fold false leaves the implicit filters (pos_emb, the Sin MLP,
  * expmod) to generated code instead of the interpreter. */
-static void golden(const char *name, CgConv conv, bool fold)
+static void golden(const char *name, ConvMethod conv, bool fold)
 {
 	Diag d;
 	Arena *a = arena_new();
 	NpyArray tok, hid, lg;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, conv, 0, 3};
+	CgOptions o = {NULL, NULL, 3};
 	PassOptions po;
 	int64_t meta[HYRT_META_COUNT] = {0};
 
@@ -873,9 +889,9 @@ static void golden(const char *name, CgConv conv, bool fold)
 	pass_options_default(&po);
 	if (!fold)
 		po.fold_limit = -1;
+	po.conv = conv;
 	ck_assert_msg(pass_pipeline(g, &po, &d), "%s", d.msg);
 	ck_assert_int_eq(g->noutputs, 2);
-	o.max_len = g->max_len;
 	cg_layout_weights(g, a, &w);
 	meta[HYRT_META_D_MODEL] = m->spec.d_model;
 	meta[HYRT_META_VOCAB] = fe_vocab_padded(&m->spec);
@@ -929,31 +945,31 @@ static void golden(const char *name, CgConv conv, bool fold)
 
 START_TEST(golden_tiny_1k)
 {
-	golden("tiny-1k", CG_CONV_AUTO, true);
+	golden("tiny-1k", CONV_AUTO, true);
 }
 END_TEST
 
 START_TEST(golden_tiny_1k_unfolded)
 {
-	golden("tiny-1k", CG_CONV_AUTO, false);
+	golden("tiny-1k", CONV_AUTO, false);
 }
 END_TEST
 
 START_TEST(golden_odd_order3)
 {
-	golden("odd-order3", CG_CONV_AUTO, true);
+	golden("odd-order3", CONV_AUTO, true);
 }
 END_TEST
 
 START_TEST(golden_odd_order3_unfolded)
 {
-	golden("odd-order3", CG_CONV_AUTO, false);
+	golden("odd-order3", CONV_AUTO, false);
 }
 END_TEST
 
 START_TEST(golden_odd_order3_direct)
 {
-	golden("odd-order3", CG_CONV_DIRECT, true);
+	golden("odd-order3", CONV_DIRECT, true);
 }
 END_TEST
 

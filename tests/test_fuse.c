@@ -104,13 +104,20 @@ typedef struct Jit {
 	void *blob;
 } Jit;
 
-static void jit_open(Jit *x, Graph *g, Arena *a, CgConv conv)
+/* The generated code of g, its long convolutions' methods as convsel
+ * chooses them with --conv set to conv. */
+static void jit_open(Jit *x, Graph *g, Arena *a, ConvMethod conv)
 {
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, conv, g->max_len, 3};
+	CgOptions o = {NULL, NULL, 3};
+	PassOptions po;
+	bool changed;
 
 	diag_init(&d);
+	pass_options_default(&po);
+	po.conv = conv;
+	ck_assert_msg(pass_convsel(g, &po, &d, &changed), "%s", d.msg);
 	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
 	cg_layout_weights(g, a, &w);
 	x->blob = alloc64(w.bytes);
@@ -227,7 +234,7 @@ typedef struct Shape {
 } Shape;
 
 /* The generated code of g in one convolution mode against ref. */
-static void check_jit(Graph *g, Arena *a, CgConv conv, const char *what,
+static void check_jit(Graph *g, Arena *a, ConvMethod conv, const char *what,
                       const Shape *sh, int nsh, int64_t vocab, double tol)
 {
 	Jit x;
@@ -328,21 +335,21 @@ static void random_model(const char *yaml)
 	}
 
 	/* the generated code, each convolution mode, against the interpreter */
-	for (int conv = CG_CONV_AUTO; conv <= CG_CONV_DIRECT; conv++) {
-		check_jit(gf, a, (CgConv)conv, "fused", shapes, NSHAPES, vocab,
+	for (int conv = CONV_AUTO; conv <= CONV_DIRECT; conv++) {
+		check_jit(gf, a, (ConvMethod)conv, "fused", shapes, NSHAPES, vocab,
 		          1e-9);
-		check_jit(gu, a, (CgConv)conv, "unfused", shapes, NSHAPES, vocab,
+		check_jit(gu, a, (ConvMethod)conv, "unfused", shapes, NSHAPES, vocab,
 		          1e-9);
 	}
-	check_jit(gr, a, CG_CONV_AUTO, "fused unfolded", shapes, NSHAPES, vocab,
+	check_jit(gr, a, CONV_AUTO, "fused unfolded", shapes, NSHAPES, vocab,
 	          1e-9);
-	check_jit(gg, a, CG_CONV_FFT, "fused generated filters", shapes, NSHAPES,
+	check_jit(gg, a, CONV_FFT, "fused generated filters", shapes, NSHAPES,
 	          vocab, 1e-9);
-	/* method 0: the choice by length at run time (direct below 64) */
+	/* method 0 again: convsel's choice at the compiled length */
 	for (int i = 0; i < gf->nnodes; i++)
 		if (gf->nodes[i]->op == OP_GATED_CONV)
 			gf->nodes[i]->iattr[GC_METHOD] = 0;
-	check_jit(gf, a, CG_CONV_AUTO, "fused method 0", shapes, NSHAPES, vocab,
+	check_jit(gf, a, CONV_AUTO, "fused method 0", shapes, NSHAPES, vocab,
 	          1e-9);
 	fe_model_close(m);
 	arena_free(a);
@@ -470,7 +477,7 @@ static void check_chain(int64_t K, int64_t N, int64_t KC, OpKind act,
 		free(rf[0]);
 		free(tok);
 	}
-	check_jit(cf.g, cf.a, CG_CONV_AUTO, "chain", sh, 5, VOCAB, 1e-9);
+	check_jit(cf.g, cf.a, CONV_AUTO, "chain", sh, 5, VOCAB, 1e-9);
 	arena_free(cu.a);
 	arena_free(cf.a);
 }
@@ -513,9 +520,9 @@ static void golden(const char *name)
 		ck_assert_int_eq(count_op(g, OP_GATED_CONV) > 0, fuse);
 		float *ri[2], *rj[2];
 		interp(g, tok.data, B, L, ri);
-		for (int conv = CG_CONV_AUTO; conv <= CG_CONV_DIRECT; conv++) {
+		for (int conv = CONV_AUTO; conv <= CONV_DIRECT; conv++) {
 			Jit x;
-			jit_open(&x, g, a, (CgConv)conv);
+			jit_open(&x, g, a, (ConvMethod)conv);
 			jit_run(&x, g, tok.data, B, L, rj);
 			for (int i = 0; i < 2; i++) {
 				double ei = max_abs_diff(ri[i], want[i].data, want[i].numel);

@@ -1,0 +1,102 @@
+/*
+ * backend.h - what codegen's target-independent driver (codegen/module.c)
+ * shares with a target: the state of one compilation, CgContext (the
+ * public CgModule), which holds every LLVM handle, the graph being
+ * translated and the function being emitted; and CgBackend, what a
+ * target must provide, after QBE's Target and ggml's backends: the
+ * driver picks one (the CPU, codegen/cpu/, is the only one so far) and
+ * everything it asks of a target goes through it.
+ *
+ * A target reads the context and adds its kernels and entry points to
+ * c->mod; module.c makes the LLVM context, module and types, runs the
+ * optimiser and writes the result. Fields marked "cpu" belong to the
+ * CPU target's emission and mean nothing to the driver. Linking a
+ * written object (driver/compile.c: cc with the runtime) is not a hook
+ * yet: it is the CPU's way, and a second target adds the hook it needs.
+ * Only codegen/ includes this header.
+ */
+#ifndef HYENAC_CODEGEN_BACKEND_H
+#define HYENAC_CODEGEN_BACKEND_H
+
+#include "codegen.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+
+/* Room for the external functions a target declares (CgContext.ext). */
+enum { CG_MAX_EXT = 16 };
+
+typedef struct CgBackend CgBackend;
+
+typedef struct CgModule {
+	const CgBackend *be; /* the target */
+	/* LLVM, owned */
+	LLVMOrcThreadSafeContextRef tsc;
+	LLVMContextRef ctx; /* tsc's */
+	LLVMModuleRef mod;
+	LLVMBuilderRef b;
+	LLVMTargetMachineRef tm;
+	char *triple, *cpu, *features; /* LLVM messages */
+	char *uses; /* CgTarget.uses: recorded as hyenac_target_features */
+	/* types and declarations */
+	LLVMTypeRef t_void, t_i1, t_i32, t_i64, t_f32, t_f64, t_ptr;
+	LLVMValueRef ext[CG_MAX_EXT];
+	LLVMTypeRef ext_ty[CG_MAX_EXT];
+	/* the compilation */
+	const Graph *g;
+	const CgWeights *w;
+	const CgOptions *o;
+	/* the function being emitted */
+	LLVMValueRef fn;
+	LLVMBasicBlockRef entry, body; /* allocas go to entry */
+	LLVMValueRef B, L;
+	LLVMValueRef R0, R1; /* the rows a row-wise kernel computes */
+	/* cpu: the head fused with the final norm, for runs that want
+	 * logits but not hidden: tail (a fused_proj made here, in no graph)
+	 * stands for tail_node, reading the norm's input; NULL when the
+	 * graph does not end that way; tail_hidden is the norm. */
+	Node *tail;
+	const Node *tail_node, *tail_hidden;
+	/* cpu: the GEMM's shape for the target: VW floats a vector, MR rows
+	 * of GEMM_NR columns in registers */
+	int vw, mr;
+	LLVMValueRef weights; /* cpu: hyenac_run's weight blob */
+	/* cpu: the entry points' state, per node id (codegen/cpu/entry.c):
+	 * kernels, pool thunks, output slots, scratch offsets, addresses */
+	LLVMValueRef *kern, *thunk, *off, *at;
+	int *outidx;
+	LLVMValueRef f_scratch_bytes, f_run, f_pooled;
+} CgContext;
+
+/*
+ * A target. cg_emit calls init, then begin, then emit_node for every
+ * computing node in graph order, then finish; it verifies the module,
+ * optimises it for c->tm, and cg_write_object writes it as output_kind.
+ */
+struct CgBackend {
+	const char *name;
+	/* The target machine and its facts into c: c->tm, c->triple,
+	 * c->cpu, c->features and the vector width c->vw. False with d set
+	 * when o asks for a target that cannot be made. */
+	bool (*init)(CgContext *c, const CgOptions *o, Diag *d);
+	/* Before any kernel: the module's public symbols (so that no kernel
+	 * takes their names) and the external functions kernels call. */
+	void (*begin)(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
+	/* The kernel (or kernels) of one computing node. */
+	void (*emit_node)(CgContext *c, const Node *n);
+	/* After the kernels: the entry points that run them. */
+	void (*finish)(CgContext *c);
+	/* What cg_write_object writes: an object file for the CPU. */
+	LLVMCodeGenFileType output_kind;
+};
+
+/* The host CPU through LLVM's native target (codegen/cpu/). */
+extern const CgBackend cg_cpu_backend;
+
+/* Whether n has a kernel: every node but inputs and weights. */
+static inline bool cg_computes(const Node *n)
+{
+	return n->op != OP_INPUT && n->op != OP_WEIGHT;
+}
+
+#endif

@@ -1,0 +1,403 @@
+/*
+ * fused.c - the kernels of passes/fuse.c's fused ops: fused_proj (a
+ * linear with its layernorm prologue and short-conv / activation /
+ * residual / gate epilogues, tiled over positions when it convolves),
+ * fused_mlp (both projections over tiles, so that the hidden activation
+ * never exists whole), gated_conv's direct kernel, which works in its own
+ * output, and its FFT form: a call to hyrt_hyena_conv_fft, or, for
+ * generated filters, to hyrt_hyena_conv_fft_gen with a filter generator
+ * function emitted here.
+ *
+ * All keep the unfused kernels' order of float operations, so fusing
+ * changes results only where the vectoriser reorders a reduction.
+ */
+#include "cpu.h"
+
+#include <stdio.h>
+
+/* act, then + res[rb + j], in place on dst[db, db + N). A pass of its
+ * own after the row is made, while the row is in L1: interleaving the
+ * activation with the vector dot products measured 25-35% slower over a
+ * whole model when the activation was a libm call (the calls ran at a
+ * third of their speed), and the plain loops vectorise. */
+static void epilogue_row(CgContext *c, LLVMValueRef dst, LLVMValueRef db,
+                         int64_t Nn, FpAct a, LLVMValueRef res,
+                         LLVMValueRef rb)
+{
+	Loop lj;
+
+	if (a == FP_ACT_NONE && !res)
+		return;
+	LLVMValueRef j = cg_loop_open(c, &lj, i64c(c, 0), i64c(c, Nn), "e");
+	LLVMValueRef i = add(c, db, j);
+	LLVMValueRef y = cg_act_value(c, a, ld(c, dst, i));
+	if (res)
+		y = f_add(c, y, ld(c, res, add(c, rb, j)));
+	st(c, dst, i, y);
+	cg_loop_close(c, &lj);
+}
+
+/* Rows to project per tile of the fused short convolution: the tile and
+ * its K-1 halo rows stay within about 64 KiB of stack. */
+static int64_t conv_tile_rows(int64_t N, int64_t halo)
+{
+	int64_t t = (64 << 10) / (4 * N) - halo;
+	return t < 8 ? 8 : t > 64 ? 64 : t;
+}
+
+/* Rows per tile of the plain projection kernels. */
+enum { PROJ_TILE = 64 };
+
+/* fused_proj on rows [r0, r1). Without conv, row by row: the layernorm of
+ * the row into a stack buffer, then the projection and the epilogue. With
+ * conv, each batch row's part of the range goes in tiles of T positions:
+ * the tile's rows are projected into a stack buffer after the K-1 rows
+ * before it (projected again at the start of the range, zero before
+ * position 0, carried over from the previous tile after), then the
+ * causal filter runs down the buffer, so no [B,L,N] pre-filter tensor
+ * exists and every row is projected once, but for K-1 per range. The
+ * filter sums in the dwconv kernel's order. With gate, a filtered row
+ * [post | g | v] goes through a stack row and leaves as [post | g * v]. */
+void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	const TensorType *t = &n->type, *xt = &n->src[fs.x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[fs.w]->type.dim[0];
+	int64_t On = t->dim[t->rank - 1]; /* Nn, or 2Nn/3 with gate */
+	LLVMValueRef N = i64c(c, Nn), O = i64c(c, On);
+	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
+	LLVMValueRef bias = fs.bias >= 0 ? s[fs.bias] : NULL;
+	LLVMValueRef lg_ = fs.ln_g >= 0 ? s[fs.ln_g] : NULL;
+	LLVMValueRef lb_ = fs.ln_b >= 0 ? s[fs.ln_b] : NULL;
+	FpAct a = (FpAct)n->iattr[FP_ACT];
+	int64_t KC = n->iattr[FP_CONV], H = KC - 1;
+	int64_t Tn = KC ? conv_tile_rows(Nn, H) : PROJ_TILE;
+	LLVMValueRef lnbuf = lg_ ? cg_stack_array(c, Tn * Kn, "ln") : NULL;
+	LLVMValueRef T = i64c(c, Tn);
+	Loop lr, lb, lt, lo, lc, lh, lq, lg, le;
+
+	if (fs.conv_w < 0) {
+		LLVMValueRef nt = LLVMBuildSDiv(
+		    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
+		LLVMValueRef ti = cg_loop_open(c, &lr, i64c(c, 0), nt, "tile");
+		LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
+		LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+		cg_project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+		                r0, m, out, r0);
+		if (a != FP_ACT_NONE || res) {
+			LLVMValueRef i = cg_loop_open(c, &le, i64c(c, 0), m, "e");
+			LLVMValueRef ob = mul(c, add(c, r0, i), N);
+			epilogue_row(c, out, ob, Nn, a, res, ob);
+			cg_loop_close(c, &le);
+		}
+		cg_loop_close(c, &lr);
+		return;
+	}
+
+	bool gate = n->iattr[FP_GATE] != 0;
+	int64_t Dn = Nn / 3;
+	LLVMValueRef HN = i64c(c, H * Nn);
+	LLVMValueRef tile = cg_stack_array(c, (Tn + H) * Nn, "tile");
+	LLVMValueRef grow = gate ? cg_stack_array(c, Nn, "gaterow") : NULL;
+	LLVMValueRef Ln = dimv(c, t->dim[1]);
+	LLVMValueRef cw = s[fs.conv_w];
+
+	/* the batch rows the range touches, and the positions of each */
+	LLVMValueRef b0 = LLVMBuildSDiv(c->b, c->R0, Ln, "b0");
+	LLVMValueRef b1 = LLVMBuildSDiv(c->b, add(c, c->R1, sub(c, Ln,
+	                                                     i64c(c, 1))),
+	                                Ln, "b1");
+	LLVMValueRef b = cg_loop_open(c, &lb, b0, b1, "b");
+	LLVMValueRef bl = mul(c, b, Ln);
+	LLVMValueRef ts = sub(c, c->R0, bl), te = sub(c, c->R1, bl);
+	ts = LLVMBuildSelect(c->b, LLVMBuildICmp(c->b, LLVMIntSLT, ts,
+	                                         i64c(c, 0), ""),
+	                     i64c(c, 0), ts, "ts");
+	te = smin(c, te, Ln);
+	/* the halo of the first tile: rows ts-H .. ts-1, zero before 0 */
+	LLVMValueRef hj = cg_loop_open(c, &lh, i64c(c, 0), i64c(c, H), "halo");
+	LLVMValueRef hp = add(c, sub(c, ts, i64c(c, H)), hj);
+	LLVMValueRef hb = mul(c, hj, N);
+	LLVMBasicBlockRef bproj = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.proj");
+	LLVMBasicBlockRef bzero = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.zero");
+	LLVMBasicBlockRef bdone = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.done");
+	LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSGE, hp, i64c(c, 0), ""),
+	                bproj, bzero);
+	LLVMPositionBuilderAtEnd(c->b, bproj);
+	cg_project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+	                add(c, bl, hp), i64c(c, 1), tile, hj);
+	LLVMBuildBr(c->b, bdone);
+	LLVMPositionBuilderAtEnd(c->b, bzero);
+	LLVMValueRef q = cg_loop_open(c, &lq, i64c(c, 0), N, "z");
+	st(c, tile, add(c, hb, q), f32c(c, 0));
+	cg_loop_close(c, &lq);
+	LLVMBuildBr(c->b, bdone);
+	LLVMPositionBuilderAtEnd(c->b, bdone);
+	cg_loop_close(c, &lh);
+
+	LLVMValueRef ntiles = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, te, ts), i64c(c, Tn - 1)), T, "ntiles");
+	LLVMValueRef ti = cg_loop_open(c, &lt, i64c(c, 0), ntiles, "tile");
+	LLVMValueRef t0 = add(c, ts, mul(c, ti, T));
+	LLVMValueRef nrow = smin(c, T, sub(c, te, t0));
+	/* project rows t0 .. t0+nrow into tile rows H .. H+nrow */
+	cg_project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+	                add(c, bl, t0), nrow, tile, i64c(c, H));
+	/* the causal filter over tile rows i .. i+H for output row t0+i */
+	LLVMValueRef i = cg_loop_open(c, &lo, i64c(c, 0), nrow, "o");
+	LLVMValueRef orow = mul(c, add(c, bl, add(c, t0, i)), O);
+	LLVMValueRef fdst = gate ? grow : out, fb = gate ? i64c(c, 0) : orow;
+	LLVMValueRef ch = cg_loop_open(c, &lc, i64c(c, 0), N, "c");
+	LLVMValueRef y = fs.conv_b >= 0 ? ld(c, s[fs.conv_b], ch) : f32c(c, 0);
+	for (int64_t j = 0; j < KC; j++) {
+		LLVMValueRef w = ld(c, cw, add(c, mul(c, ch, i64c(c, KC)),
+		                               i64c(c, j)));
+		LLVMValueRef x = ld(c, tile, add(c, mul(c, add(c, i, i64c(c, j)),
+		                                        N),
+		                                 ch));
+		y = f_add(c, y, f_mul(c, w, x));
+	}
+	st(c, fdst, add(c, fb, ch), y);
+	cg_loop_close(c, &lc);
+	if (gate) {
+		LLVMValueRef D = i64c(c, Dn);
+		ch = cg_loop_open(c, &lg, i64c(c, 0), D, "g");
+		st(c, out, add(c, orow, ch), ld(c, grow, ch));
+		st(c, out, add(c, orow, add(c, D, ch)),
+		   f_mul(c, ld(c, grow, add(c, D, ch)),
+		         ld(c, grow, add(c, i64c(c, 2 * Dn), ch))));
+		cg_loop_close(c, &lg);
+	} else {
+		epilogue_row(c, out, orow, Nn, a, res, orow);
+	}
+	cg_loop_close(c, &lo);
+	/* the last H projected rows are the next tile's halo */
+	q = cg_loop_open(c, &lq, i64c(c, 0), HN, "h");
+	st(c, tile, q, ld(c, tile, add(c, mul(c, nrow, N), q)));
+	cg_loop_close(c, &lq);
+	cg_loop_close(c, &lt);
+	cg_loop_close(c, &lb);
+}
+
+/* fused_mlp on rows [r0, r1), in tiles of MLP_TILE positions: the
+ * layernorm of the tile's rows, fc1 into a stack tile of the hidden
+ * width and its activation there, then fc2 and the residual into out,
+ * so no [rows, H] tensor exists. */
+enum { MLP_TILE = 32 };
+
+void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
+                    LLVMValueRef *s)
+{
+	FmSrc fs;
+	ir_fm_srcs(n, &fs);
+	const TensorType *xt = &n->src[fs.x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Hn = n->src[fs.w1]->type.dim[0];
+	int64_t Nn = n->type.dim[n->type.rank - 1];
+	LLVMValueRef lg_ = fs.ln_g >= 0 ? s[fs.ln_g] : NULL;
+	LLVMValueRef lb_ = fs.ln_b >= 0 ? s[fs.ln_b] : NULL;
+	LLVMValueRef lnbuf = lg_ ? cg_stack_array(c, MLP_TILE * Kn, "ln") : NULL;
+	LLVMValueRef hbuf = cg_stack_array(c, MLP_TILE * Hn, "hidden");
+	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
+	LLVMValueRef T = i64c(c, MLP_TILE), zero = i64c(c, 0);
+	FpAct act = (FpAct)n->iattr[FM_ACT];
+	Loop lt, la, le;
+
+	LLVMValueRef nt = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, MLP_TILE - 1)), T, "nt");
+	LLVMValueRef ti = cg_loop_open(c, &lt, zero, nt, "tile");
+	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
+	LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+	cg_project_rows(c, n, fs.w1, s, s[fs.x], lg_, lb_, lnbuf,
+	                fs.b1 >= 0 ? s[fs.b1] : NULL, Kn, Hn, r0, m, hbuf, zero);
+	if (act != FP_ACT_NONE) {
+		LLVMValueRef i = cg_loop_open(c, &la, zero, m, "a");
+		epilogue_row(c, hbuf, mul(c, i, i64c(c, Hn)), Hn, act, NULL, NULL);
+		cg_loop_close(c, &la);
+	}
+	cg_project_rows(c, n, fs.w2, s, hbuf, NULL, NULL, NULL,
+	                fs.b2 >= 0 ? s[fs.b2] : NULL, Hn, Nn, zero, m, out, r0);
+	if (res) {
+		LLVMValueRef i = cg_loop_open(c, &le, zero, m, "e");
+		LLVMValueRef ob = mul(c, add(c, r0, i), i64c(c, Nn));
+		epilogue_row(c, out, ob, Nn, FP_ACT_NONE, res, ob);
+		cg_loop_close(c, &le);
+	}
+	cg_loop_close(c, &lt);
+}
+
+/* gated_conv by the definition, in out itself: first u = v * g into out,
+ * then the outputs from the last position down, so that the u rows a
+ * position reads (s <= t) are still there; the sum over s goes in a stack
+ * row, in the direct longconv kernel's order. */
+void cg_k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
+                       LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	int64_t Dn = t->dim[2];
+	LLVMValueRef D = i64c(c, Dn), Ln = dimv(c, t->dim[1]);
+	LLVMValueRef Cv = i64c(c, n->src[gs.v]->type.dim[2]);
+	LLVMValueRef voff = i64c(c, n->iattr[GC_V_OFF]);
+	LLVMValueRef goff = i64c(c, n->iattr[GC_G_OFF]);
+	LLVMValueRef acc = cg_stack_array(c, Dn, "acc");
+	Loop lb, lu, lc, lt, lz, ls, lk, le;
+
+	LLVMValueRef b = cg_loop_open(c, &lb, i64c(c, 0), dimv(c, t->dim[0]), "b");
+	LLVMValueRef bl = mul(c, b, Ln);
+	LLVMValueRef r = add(c, bl, cg_loop_open(c, &lu, i64c(c, 0), Ln, "u"));
+	LLVMValueRef ch = cg_loop_open(c, &lc, i64c(c, 0), D, "c");
+	LLVMValueRef u = ld(c, s[gs.v], add(c, add(c, mul(c, r, Cv), voff), ch));
+	if (gs.g >= 0) {
+		LLVMValueRef Cg = i64c(c, n->src[gs.g]->type.dim[2]);
+		u = f_mul(c, u, ld(c, s[gs.g], add(c, add(c, mul(c, r, Cg), goff),
+		                                   ch)));
+	}
+	st(c, out, add(c, mul(c, r, D), ch), u);
+	cg_loop_close(c, &lc);
+	cg_loop_close(c, &lu);
+
+	LLVMValueRef tt = cg_loop_open(c, &lt, i64c(c, 0), Ln, "t");
+	LLVMValueRef tpos = sub(c, sub(c, Ln, i64c(c, 1)), tt);
+	ch = cg_loop_open(c, &lz, i64c(c, 0), D, "z");
+	st(c, acc, ch, f32c(c, 0));
+	cg_loop_close(c, &lz);
+	LLVMValueRef sp = cg_loop_open(c, &ls, i64c(c, 0), add(c, tpos, i64c(c, 1)),
+	                               "s");
+	LLVMValueRef ub = mul(c, add(c, bl, sp), D);
+	LLVMValueRef kb = mul(c, sub(c, tpos, sp), D);
+	ch = cg_loop_open(c, &lk, i64c(c, 0), D, "k");
+	st(c, acc, ch,
+	   fmadd_red(c, ld(c, acc, ch), ld(c, s[gs.k], add(c, kb, ch)),
+	             ld(c, out, add(c, ub, ch))));
+	cg_loop_close(c, &lk);
+	cg_loop_close(c, &ls);
+	LLVMValueRef row = add(c, bl, tpos);
+	ch = cg_loop_open(c, &le, i64c(c, 0), D, "e");
+	LLVMValueRef oi = add(c, mul(c, row, D), ch);
+	LLVMValueRef y = f_add(c, ld(c, acc, ch),
+	                       f_mul(c, ld(c, out, oi), ld(c, s[gs.bias], ch)));
+	if (gs.post >= 0) {
+		LLVMValueRef Cp = i64c(c, n->src[gs.post]->type.dim[2]);
+		LLVMValueRef poff = i64c(c, n->iattr[GC_POST_OFF]);
+		y = f_mul(c, y, ld(c, s[gs.post],
+		                   add(c, add(c, mul(c, row, Cp), poff), ch)));
+	}
+	st(c, out, oi, y);
+	cg_loop_close(c, &le);
+	cg_loop_close(c, &lt);
+	cg_loop_close(c, &lb);
+}
+
+/* Positions per tile of a filter generator: a tile of h (E floats a
+ * position) stays in L1/L2 while every channel of the block reads it. */
+enum { GEN_TILE = 256 };
+
+/* `void @name.filter(ptr ctx, i64 c0, i64 cb, i64 L, ptr dst, i64 ld)`,
+ * the HyrtFilterGen of a gated_conv{gen}: for channels c0 .. c0+cb and
+ * t < L, dst[j*ld + t] = (h[t,:] . w[c0+j,:]) * (exp(-t_pos[t] |deltas[c0+j]|)
+ * + shift), with ctx = {h, w, t_pos, deltas}. By tiles of positions, so
+ * each tile of h is read from cache by all cb channels. The caller's
+ * CgContext function state is saved and restored around it. */
+static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
+{
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	int64_t En = n->src[gs.h]->type.dim[1];
+	LLVMTypeRef pt[] = {c->t_ptr, c->t_i64, c->t_i64, c->t_i64, c->t_ptr,
+	                    c->t_i64};
+	char name[256];
+	CgContext save = *c;
+	Loop lt, lj, l1, l2;
+
+	snprintf(name, sizeof name, "%s.filter", n->name);
+	LLVMValueRef fn = cg_begin_fn(c, name,
+	                              LLVMFunctionType(c->t_void, pt, 6, 0));
+	LLVMValueRef ctx = LLVMGetParam(fn, 0), c0 = LLVMGetParam(fn, 1);
+	LLVMValueRef cb = LLVMGetParam(fn, 2), Ln = LLVMGetParam(fn, 3);
+	LLVMValueRef dst = LLVMGetParam(fn, 4), ldd = LLVMGetParam(fn, 5);
+	LLVMValueRef p[4];
+	for (int i = 0; i < 4; i++)
+		p[i] = LLVMBuildLoad2(c->b, c->t_ptr,
+		                      elem(c, c->t_ptr, ctx, i64c(c, i)), "");
+	LLVMValueRef E = i64c(c, En), T = i64c(c, GEN_TILE);
+
+	LLVMValueRef ntile = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, GEN_TILE - 1)),
+	                                   T, "");
+	LLVMValueRef ti = cg_loop_open(c, &lt, i64c(c, 0), ntile, "tile");
+	LLVMValueRef t0 = mul(c, ti, T);
+	LLVMValueRef t1 = smin(c, add(c, t0, T), Ln);
+	LLVMValueRef j = cg_loop_open(c, &lj, i64c(c, 0), cb, "j");
+	LLVMValueRef ch = add(c, c0, j), db = mul(c, j, ldd);
+	LLVMValueRef wrow = elem(c, c->t_f32, p[1], mul(c, ch, E));
+	LLVMValueRef t = cg_loop_open(c, &l1, t0, t1, "t");
+	cg_proj_row(c, p[0], mul(c, t, E), wrow, NULL, En, 1, dst, add(c, db, t));
+	cg_loop_close(c, &l1);
+	LLVMValueRef ndl = LLVMBuildFNeg(
+	    c->b, cg_intrinsic1(c, "llvm.fabs", c->t_f32, ld(c, p[3], ch)), "");
+	t = cg_loop_open(c, &l2, t0, t1, "m");
+	LLVMValueRef ex = cg_vm_exp(c, f_mul(c, ld(c, p[2], t), ndl));
+	LLVMValueRef di = add(c, db, t);
+	st(c, dst, di, f_mul(c, ld(c, dst, di),
+	                     f_add(c, ex, f32c(c, n->fattr[0]))));
+	cg_loop_close(c, &l2);
+	cg_loop_close(c, &lj);
+	cg_loop_close(c, &lt);
+	cg_kernel_end(c);
+
+	*c = save;
+	return fn;
+}
+
+/* hyrt_hyena_conv_fft on the operands' channel windows. */
+void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
+                       LLVMValueRef *s)
+{
+	const TensorType *t = &n->type;
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	LLVMValueRef null = LLVMConstPointerNull(c->t_ptr);
+	LLVMValueRef v = elem(c, c->t_f32, s[gs.v], i64c(c, n->iattr[GC_V_OFF]));
+	LLVMValueRef g = null, gst = i64c(c, 0), p = null, ps = i64c(c, 0);
+	if (gs.g >= 0) {
+		g = elem(c, c->t_f32, s[gs.g], i64c(c, n->iattr[GC_G_OFF]));
+		gst = i64c(c, n->src[gs.g]->type.dim[2]);
+	}
+	if (gs.post >= 0) {
+		p = elem(c, c->t_f32, s[gs.post], i64c(c, n->iattr[GC_POST_OFF]));
+		ps = i64c(c, n->src[gs.post]->type.dim[2]);
+	}
+	if (gs.k < 0) { /* the filter made per channel block */
+		LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+		LLVMValueRef gen = emit_filter_gen(c, n);
+		LLVMPositionBuilderAtEnd(c->b, c->entry);
+		LLVMValueRef gctx = LLVMBuildAlloca(
+		    c->b, LLVMArrayType2(c->t_ptr, 4), "genctx");
+		LLVMPositionBuilderAtEnd(c->b, here);
+		int at[4] = {gs.h, gs.w, gs.t, gs.deltas};
+		for (int i = 0; i < 4; i++)
+			LLVMBuildStore(c->b, s[at[i]],
+			               elem(c, c->t_ptr, gctx, i64c(c, i)));
+		LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
+		                    gst, gen, gctx, s[gs.bias], p, ps,
+		                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
+		                    i64c(c, t->dim[2])};
+		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 13);
+		return;
+	}
+	LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
+	                    gst, s[gs.k], s[gs.bias], p, ps,
+	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
+	                    i64c(c, t->dim[2])};
+
+	/* A folded filter is a weight: the runtime keeps its spectrum. */
+	cg_call_ext(c, n->src[gs.k]->op == OP_WEIGHT ? EXT_HYENA_FFT_CONST
+	            : EXT_HYENA_FFT,
+	            a, 12);
+}
+
