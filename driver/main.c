@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "frontend/limits.h"
@@ -228,12 +229,17 @@ static double now(void)
 /* A whole text file, NUL-terminated, from the arena; at most 256 MiB. */
 static char *read_text(Arena *a, const char *path, Diag *d)
 {
-	FILE *f = fopen(path, "rb");
+	const char *why;
+	int fd = hy_open_regular(path, NULL, &why);
+	FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
 	char *buf;
 	long n;
 
 	if (!f) {
-		diag_error(d, "%s: cannot open: %s", path, strerror(errno));
+		diag_error(d, "%s: cannot open: %s", path,
+		           fd < 0 ? why : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
@@ -393,8 +399,12 @@ static void print_info(const Model *m, const Graph *g)
 	for (int i = 0; i < m->w.n; i++)
 		if (ir_type_numel(&m->w.t[i].type, 0, 0, &n))
 			params += n;
-	printf("model=%s\n", s->name ? s->name : "?");
-	printf("weights=%s\n", m->weights_path ? m->weights_path : "random");
+	char esc[4096];
+
+	/* one key=value a line, whatever a path holds */
+	printf("model=%s\n", s->name ? hy_escape(esc, sizeof esc, s->name) : "?");
+	printf("weights=%s\n", m->weights_path
+	       ? hy_escape(esc, sizeof esc, m->weights_path) : "random");
 	printf("d_model=%lld n_layer=%lld d_inner=%lld order=%lld\n",
 	       (long long)s->d_model, (long long)s->n_layer,
 	       (long long)s->d_inner, (long long)s->order);

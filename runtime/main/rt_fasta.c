@@ -32,6 +32,12 @@
  * has n - 1 scored tokens, with or without --no-special-tokens (the model
  * is causal: an appended [SEP] changes no earlier logit).
  *
+ * Record names: the TSVs carry them byte for byte, so they join with the
+ * FASTA; a name is a header's first word (fasta.c ends it at any
+ * whitespace), so it never holds the tab or line end that would break a
+ * row. Messages quote them through hy_escape, so control characters in a
+ * name cannot drive the terminal.
+ *
  * Outputs stream through runtime/outfile.c: rows are written as batches
  * finish, to temporaries renamed into place only when the run completes;
  * an error, SIGINT, SIGTERM or SIGHUP removes them. Memory is O(threads x
@@ -207,12 +213,14 @@ static void take(Job *j, const HyrtWindow *w, const char *path)
 {
 	const int64_t vocab = j->c->vocab_size;
 	WinMeta *m = &j->meta[j->n];
+	char esc[256];
 
 	for (int64_t i = 0; i < w->ntokens; i++)
 		if (w->tokens[i] >= vocab)
 			rt_fail("%s: record '%s' has token id %" PRId32 ", "
 			        "outside this model's vocabulary of %" PRId64,
-			        path, w->record, w->tokens[i], vocab);
+			        path, hy_escape(esc, sizeof esc, w->record),
+			        w->tokens[i], vocab);
 	j->L = w->ntokens;
 	memcpy(j->tok + j->n * j->L, w->tokens,
 	       (size_t)w->ntokens * sizeof(int32_t));
@@ -385,7 +393,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	Progress pr = {0};
 	HyrtBlob w;
 	Diag d;
-	char why[160];
+	char why[160], esc[256];
 	char *tsv_path;
 
 	rt_parse_opts(cmd, argc, argv, opts, O_COUNT);
@@ -535,7 +543,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	else if (!quiet && hyrt_fasta_empty_records(f) > 0)
 		fprintf(stderr, "%s: warning: %" PRId64 " record(s) with no "
 		        "bases (the first: '%s') have no rows\n", rt_prog,
-		        hyrt_fasta_empty_records(f), hyrt_fasta_first_empty(f));
+		        hyrt_fasta_empty_records(f),
+		        hy_escape(esc, sizeof esc, hyrt_fasta_first_empty(f)));
 
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);
