@@ -104,14 +104,51 @@ static int parse_count(const char *opt, const char *v, int64_t *out)
 	return 0;
 }
 
+/* The option a is (its spellings are one option: -O0 and -O3, --conv=X,
+ * --print-after=P and --print-after-all), or NULL for anything else. */
+static const char *option_of(const char *a)
+{
+	static const char *const exact[][2] = {
+		{"--tokens", "--tokens"}, {"-o", "-o"}, {"--seq-len", "--seq-len"},
+		{"--batch", "--batch"}, {"--emit", "--emit"},
+		{"--target-cpu", "--target-cpu"},
+		{"--target-features", "--target-features"},
+		{"--stats", "--stats"}, {"--no-fuse", "--no-fuse"},
+		{"--interp", "--interp"}, {"-O0", "-O"}, {"-O3", "-O"},
+		{"--print-after-all", "--print-after"}};
+	static const char *const prefixed[][2] = {
+		{"--conv=", "--conv"}, {"--print-after=", "--print-after"},
+		{"--pass=", "--pass"}};
+
+	for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++)
+		if (strcmp(a, exact[k][0]) == 0)
+			return exact[k][1];
+	for (size_t k = 0; k < sizeof prefixed / sizeof prefixed[0]; k++)
+		if (strncmp(a, prefixed[k][0], strlen(prefixed[k][0])) == 0)
+			return prefixed[k][1];
+	return NULL;
+}
+
 static int parse_args(int argc, char **argv, Options *o)
 {
 	int pos = 0, rc;
 	o->emit = "exe";
 	o->opt_level = 3;
 	o->fuse = true;
+	const char *seen[16];
+	int nseen = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		/* Every option at most once, as the model binaries insist: a
+		 * second --seq-len would otherwise silently win. */
+		const char *opt = option_of(a);
+		for (int k = 0; opt && k < nseen; k++)
+			if (strcmp(seen[k], opt) == 0)
+				return usage_error("option '%s' given twice", opt);
+		if (opt) {
+			HY_ASSERT(nseen < 16);
+			seen[nseen++] = opt;
+		}
 		static const char *const valued[] = {
 			"--tokens", "-o", "--seq-len", "--batch", "--emit",
 			"--target-cpu", "--target-features", NULL};

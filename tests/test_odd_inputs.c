@@ -263,6 +263,50 @@ END_TEST
 
 /* ---- hyenac options --------------------------------------------------------- */
 
+START_TEST(duplicate_options)
+{
+	const char *m = tu_source("models/hyenadna-tiny-1k.yaml");
+	const char *o = tu_path(tu_tmpdir(), "dup-never");
+	static const char *const pairs[][2] = {
+		{"--seq-len", "16"}, {"--batch", "2"}, {"--emit", "ir"},
+		{"--target-cpu", "x86-64"}, {"-o", "other"}};
+	RunResult r;
+
+	for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+		tu_run_hyenac(&r, (const char *[]){"compile", m, "-o", o,
+		                                   pairs[i][0], pairs[i][1],
+		                                   pairs[i][0], pairs[i][1], NULL});
+		expect_one_line(&r, 2, (const char *[]){"given twice",
+		                                        pairs[i][0], NULL});
+		ck_assert_msg(access(o, F_OK) != 0, "%s written", o);
+	}
+	/* the spellings of one option count as one */
+	const char *const same[][2] = {{"-O0", "-O3"},
+	                               {"--conv=fft", "--conv=direct"},
+	                               {"--stats", "--stats"},
+	                               {"--no-fuse", "--no-fuse"}};
+	for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+		tu_run_hyenac(&r, (const char *[]){"compile", m, "-o", o,
+		                                   same[i][0], same[i][1], NULL});
+		expect_one_line(&r, 2, (const char *[]){"given twice", NULL});
+		ck_assert(access(o, F_OK) != 0);
+	}
+	tu_run_hyenac(&r, (const char *[]){"ir", m, "--print-after=dce",
+	                                   "--print-after-all", NULL});
+	expect_one_line(&r, 2, (const char *[]){"'--print-after' given twice",
+	                                        NULL});
+	tu_run_hyenac(&r, (const char *[]){"run", m, "embed", "--tokens", "a",
+	                                   "--tokens", "b", "-o", o, NULL});
+	expect_one_line(&r, 2, (const char *[]){"'--tokens' given twice",
+	                                        NULL});
+	/* an option's value may look like an option */
+	tu_run_hyenac(&r, (const char *[]){"run", m, "embed", "--tokens", "-o",
+	                                   "-o", o, NULL});
+	ck_assert_msg(r.status == 1 && strstr(r.err, "-o: cannot open"),
+	              "%d %s", r.status, r.err);
+}
+END_TEST
+
 /* ---- token files ------------------------------------------------------------ */
 
 static const char *save_i32(const char *name, const int32_t *t, int64_t B,
@@ -285,6 +329,7 @@ int main(void)
 	tcase_add_test(tc, yaml_name_control_characters);
 	tcase_add_test(tc, file_name_cannot_forge_info_lines);
 	tcase_add_test(tc, fasta_names_escaped);
+	tcase_add_test(tc, duplicate_options);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
