@@ -361,7 +361,7 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 	}
 	HY_ASSERT(g->noutputs <= 8);
 	double t0 = now();
-	if (!npy_load(o->tokens, &tok, d) ||
+	if (!npy_load_ints(o->tokens, &tok, d) ||
 	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
 	    !(o->interp ? ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)
 	                : run_jit(o, g, tok.data, tok.dim[0], tok.dim[1], outs,

@@ -319,6 +319,93 @@ static const char *save_i32(const char *name, const int32_t *t, int64_t B,
 	ck_assert_msg(npy_save_i32(p, t, 2, dim, &d), "%s", d.msg);
 	return p;
 }
+
+START_TEST(float_tokens_name_integer_dtypes)
+{
+	const char *o = tu_path(tu_tmpdir(), "ft-never.npy");
+	const char *fp = tu_path(tu_tmpdir(), "ftok.npy");
+	float f[4] = {7, 8, 9, 10};
+	int64_t dim[2] = {1, 4};
+	RunResult r;
+	Diag d;
+
+	diag_init(&d);
+	ck_assert(npy_save_f32(fp, f, 2, dim, &d));
+	tu_run(&r, exe, (const char *[]){"embed", "--tokens", fp, "-o", o,
+	                                 NULL});
+	expect_one_line(&r, 1, (const char *[]){"ftok.npy", "'<f4'",
+	                                        "floating point", "<i4",
+	                                        "|u1", NULL});
+	ck_assert(access(o, F_OK) != 0);
+	tu_run_hyenac(&r, (const char *[]){"run",
+	    tu_source("models/hyenadna-tiny-1k.yaml"), "embed", "--tokens", fp,
+	    "-o", o, NULL});
+	expect_one_line(&r, 1, (const char *[]){"floating point", "<i8", NULL});
+
+	/* a dtype nobody reads: the list is the integer one */
+	size_t n;
+	char *b = tu_read(fp, &n);
+	char *descr = memmem(b, n, "<f4", 3);
+	ck_assert_ptr_nonnull(descr);
+	memcpy(descr, "<c8", 3);
+	const char *cp = tu_write("ctok.npy", b, n);
+	free(b);
+	tu_run(&r, exe, (const char *[]){"logits", "--tokens", cp, "-o", o,
+	                                 NULL});
+	expect_one_line(&r, 1, (const char *[]){"unsupported dtype '<c8'",
+	                                        "|i1 <i2 <i4 <i8", NULL});
+	ck_assert_msg(!strstr(r.err, "f4") && !strstr(r.err, "f8"), "%s",
+	              r.err);
+}
+END_TEST
+
+/* A batch of no rows: every command gives an empty output of its shape,
+ * exit 0, and one warning. */
+START_TEST(empty_batch)
+{
+	static const int32_t none[1] = {7};
+	const char *t = save_i32("empty.npy", none, 0, 5);
+	const char *o = tu_path(tu_tmpdir(), "empty-out.npy");
+	static const struct {
+		const char *cmd, *pool;
+		int rank;
+		int64_t dim[3];
+	} cases[] = {
+		{"embed", NULL, 3, {0, 5, 128}},
+		{"logits", NULL, 3, {0, 5, 16}},
+		{"embed", "mean", 2, {0, 128}},
+		{"embed", "last", 2, {0, 128}},
+	};
+	RunResult r;
+
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		unlink(o);
+		if (cases[i].pool)
+			tu_run(&r, exe, (const char *[]){cases[i].cmd, "--tokens", t,
+			                                 "-o", o, "--pool",
+			                                 cases[i].pool, NULL});
+		else
+			tu_run(&r, exe, (const char *[]){cases[i].cmd, "--tokens", t,
+			                                 "-o", o, NULL});
+		expect_one_line(&r, 0, (const char *[]){"warning", "empty.npy",
+		                                        "no rows", NULL});
+		NpyArray a;
+		Diag d;
+		diag_init(&d);
+		ck_assert_msg(npy_load(o, &a, &d), "%s", d.msg);
+		ck_assert_int_eq(a.dtype, DT_F32);
+		ck_assert_int_eq(a.rank, cases[i].rank);
+		for (int k = 0; k < a.rank; k++)
+			ck_assert_int_eq(a.dim[k], cases[i].dim[k]);
+		npy_free(&a);
+	}
+	/* a length of 0 is still refused, with or without rows */
+	t = save_i32("empty0.npy", none, 0, 0);
+	tu_run(&r, exe, (const char *[]){"embed", "--tokens", t, "-o", o, NULL});
+	expect_one_line(&r, 1, (const char *[]){"sequence length is 0", NULL});
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("odd_inputs");
@@ -330,6 +417,8 @@ int main(void)
 	tcase_add_test(tc, file_name_cannot_forge_info_lines);
 	tcase_add_test(tc, fasta_names_escaped);
 	tcase_add_test(tc, duplicate_options);
+	tcase_add_test(tc, float_tokens_name_integer_dtypes);
+	tcase_add_test(tc, empty_batch);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -283,15 +283,16 @@ void rt_load_weights(HyrtBlob *w)
 
 /* ---- embed, logits ------------------------------------------------------ */
 
-/* Check a token array: integer, [B, L], 1 <= L <= max_len, every id in
- * the vocabulary. Reports the first offender by its index. */
+/* Check a token array (integer: npy_load_ints): [B, L], 1 <= L <=
+ * max_len, every id in the vocabulary. Reports the first offender by its
+ * index. B = 0 is a batch of no rows: the output has none either, as
+ * with a FASTA file of no records, and a warning says so. */
 static void check_tokens(const char *path, const NpyArray *a)
 {
 	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 
-	if (a->dtype != DT_I32)
-		rt_fail("%s: token ids must be integers, not floating point", path);
+	HY_ASSERT(a->dtype == DT_I32);
 	if (a->rank != 2)
 		rt_fail("%s: tokens must be a 2-d array [batch, length], got "
 		     "rank %d", path, a->rank);
@@ -309,6 +310,9 @@ static void check_tokens(const char *path, const NpyArray *a)
 			     "] is outside the vocabulary [0, %" PRId64 ")",
 			     path, t[i], (int64_t)i / a->dim[1],
 			     (int64_t)i % a->dim[1], vocab);
+	if (a->dim[0] == 0)
+		fprintf(stderr, "%s: warning: %s has no rows (shape (0, %" PRId64
+		        ")); the output has none\n", rt_prog, path, a->dim[1]);
 }
 
 Pool rt_parse_pool(const char *value)
@@ -379,7 +383,7 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 		      "no logits; use 'embed'", hyenac_model_name);
 
 	diag_init(&d);
-	if (!npy_load(opts[0].value, &tok, &d))
+	if (!npy_load_ints(opts[0].value, &tok, &d))
 		rt_fail_diag(&d);
 	check_tokens(opts[0].value, &tok);
 	int64_t B = tok.dim[0], L = tok.dim[1];
