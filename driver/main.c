@@ -58,17 +58,28 @@ static const char usage[] =
     "  -h, --help           show this help\n"
     "  --version            show the version and the LLVM host target\n";
 
+/* Every message is one line: control characters that came from input
+ * (an argument, a path) are escaped. */
+static void say(const char *msg, const char *tail)
+{
+	char esc[4 * DIAG_MSG_MAX];
+
+	fprintf(stderr, "hyenac: %s%s\n", hy_escape(esc, sizeof esc, msg),
+	        tail);
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "hyenac: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "; see 'hyenac --help'\n");
+	char msg[DIAG_MSG_MAX];
+
+	snprintf(msg, sizeof msg, fmt, arg);
+	say(msg, "; see 'hyenac --help'");
 	return EXIT_USAGE;
 }
 
 static int fail(const Diag *d)
 {
-	fprintf(stderr, "hyenac: %s\n", d->msg);
+	say(d->msg, "");
 	return d->usage ? EXIT_USAGE : EXIT_INPUT;
 }
 
@@ -396,10 +407,11 @@ static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
 	if (co.seq_len > m->spec.max_seq_len) {
-		fprintf(stderr, "hyenac: --seq-len %lld exceeds %s's max_seq_len "
-		        "%lld\n", (long long)co.seq_len, o->model,
-		        (long long)m->spec.max_seq_len);
-		return EXIT_USAGE;
+		diag_error(d, "--seq-len %lld exceeds %s's max_seq_len %lld",
+		           (long long)co.seq_len, o->model,
+		           (long long)m->spec.max_seq_len);
+		d->usage = true;
+		return fail(d);
 	}
 	return drv_compile(m, g, &co, d) ? 0 : fail(d);
 }

@@ -33,11 +33,15 @@ void diag_verror(Diag *d, const char *fmt, va_list ap)
 {
 	if (d->nerr++ > 0)
 		return;
-	vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-	/* One line, whatever the input contained. */
-	for (char *p = d->msg; *p; p++)
+	char raw[DIAG_MSG_MAX];
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	/* One line, whatever the input contained: line ends (a library's
+	 * multi-line message) read as spaces, other control characters (a
+	 * path, a name) are escaped. */
+	for (char *p = raw; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	hy_escape(d->msg, sizeof d->msg, raw);
 }
 
 void diag_error(Diag *d, const char *fmt, ...)
@@ -355,9 +359,6 @@ const char *hy_escape(char *buf, size_t cap, const char *s)
 				e[n++] = hex[p[i] & 15];
 			}
 			p += c - 1;
-		} else if (*p == '\\') {
-			e[n++] = '\\';
-			e[n++] = '\\';
 		} else {
 			e[n++] = (char)*p;
 		}

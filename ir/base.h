@@ -101,11 +101,11 @@ struct stat;
  * and may be pipes; their readers open them as they are. */
 int hy_open_regular(const char *path, struct stat *st, const char **why);
 
-/* Copy s into buf (cap >= 8 bytes) for quoting in a message: control
- * characters (below 0x20, 0x7f, and the UTF-8 forms of U+0080..U+009F)
- * and backslash become \xHH and \\, so a name from input cannot move
- * the cursor, end the line or start a terminal escape; what does not fit
- * is cut with "...". Returns buf. */
+/* Copy s into buf (cap >= 8 bytes) for a message: control characters
+ * (below 0x20, 0x7f, and the UTF-8 forms of U+0080..U+009F) become \xHH,
+ * so text from input (a name, a path, an argument) cannot end the line,
+ * move the cursor or start a terminal escape; what does not fit is cut
+ * with "...". Idempotent: escaping twice changes nothing. Returns buf. */
 const char *hy_escape(char *buf, size_t cap, const char *s);
 /* The offset of the first control character in s (as hy_escape means
  * it; a C1 control is 2 bytes from there), or -1. */

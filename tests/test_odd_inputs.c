@@ -8,7 +8,8 @@
  *   - control characters in a model name are refused where they stand,
  *     and a name derived from a file name cannot forge `info` lines;
  *   - a FASTA record name with control characters reaches stderr escaped
- *     and the TSV byte for byte;
+ *     and the TSV byte for byte; so does any argument or path a message
+ *     quotes, from hyenac or a binary: a message is one line;
  *   - an option given twice to hyenac is a usage error;
  *   - a float token file is told which dtypes tokens take;
  *   - a (0, L) token array gives empty outputs of the right shapes, and
@@ -261,6 +262,28 @@ START_TEST(fasta_names_escaped)
 }
 END_TEST
 
+/* Text from the command line comes back escaped: a message stays one
+ * line whatever an argument or a path holds. */
+START_TEST(messages_stay_one_line)
+{
+	RunResult r;
+	const char *nl = tu_path(tu_tmpdir(), "no\nsuch\x1b[2J.yaml");
+
+	/* a Diag reads line ends as spaces (a library's multi-line text)
+	 * and escapes the rest */
+	tu_run_hyenac(&r, (const char *[]){"info", nl, NULL});
+	expect_one_line(&r, 1, (const char *[]){"no such\\x1b[2J.yaml", NULL});
+	tu_run_hyenac(&r, (const char *[]){"frob\nnicate", NULL});
+	expect_one_line(&r, 2, (const char *[]){"frob\\x0anicate", NULL});
+	tu_run(&r, exe, (const char *[]){"embed", "x\ny", NULL});
+	expect_one_line(&r, 2, (const char *[]){"'x\\x0ay'", "--help", NULL});
+	tu_run(&r, exe, (const char *[]){"embed", "--tokens", nl, "-o",
+	                                 tu_path(tu_tmpdir(), "o.npy"), NULL});
+	expect_one_line(&r, 1, (const char *[]){"no such\\x1b[2J", NULL});
+	ck_assert(!strchr(r.err, '\x1b'));
+}
+END_TEST
+
 /* ---- hyenac options --------------------------------------------------------- */
 
 START_TEST(duplicate_options)
@@ -416,6 +439,7 @@ int main(void)
 	tcase_add_test(tc, yaml_name_control_characters);
 	tcase_add_test(tc, file_name_cannot_forge_info_lines);
 	tcase_add_test(tc, fasta_names_escaped);
+	tcase_add_test(tc, messages_stay_one_line);
 	tcase_add_test(tc, duplicate_options);
 	tcase_add_test(tc, float_tokens_name_integer_dtypes);
 	tcase_add_test(tc, empty_batch);

@@ -35,8 +35,8 @@
  * Record names: the TSVs carry them byte for byte, so they join with the
  * FASTA; a name is a header's first word (fasta.c ends it at any
  * whitespace), so it never holds the tab or line end that would break a
- * row. Messages quote them through hy_escape, so control characters in a
- * name cannot drive the terminal.
+ * row. Messages (rt_fail, rt_warn) escape control characters, so a name
+ * cannot drive the terminal or forge a line.
  *
  * Outputs stream through runtime/outfile.c: rows are written as batches
  * finish, to temporaries renamed into place only when the run completes;
@@ -213,14 +213,12 @@ static void take(Job *j, const HyrtWindow *w, const char *path)
 {
 	const int64_t vocab = j->c->vocab_size;
 	WinMeta *m = &j->meta[j->n];
-	char esc[256];
 
 	for (int64_t i = 0; i < w->ntokens; i++)
 		if (w->tokens[i] >= vocab)
 			rt_fail("%s: record '%s' has token id %" PRId32 ", "
 			        "outside this model's vocabulary of %" PRId64,
-			        path, hy_escape(esc, sizeof esc, w->record),
-			        w->tokens[i], vocab);
+			        path, w->record, w->tokens[i], vocab);
 	j->L = w->ntokens;
 	memcpy(j->tok + j->n * j->L, w->tokens,
 	       (size_t)w->ntokens * sizeof(int32_t));
@@ -393,7 +391,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	Progress pr = {0};
 	HyrtBlob w;
 	Diag d;
-	char why[160], esc[256];
+	char why[160];
 	char *tsv_path;
 
 	rt_parse_opts(cmd, argc, argv, opts, O_COUNT);
@@ -453,6 +451,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	const bool quiet = opts[O_QUIET].value != NULL;
 	const char *fasta = opts[O_FASTA].value;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
+	if (rt_argv_only)
+		return 0;
 
 	tsv_path = score ? strdup(opts[O_OUT].value)
 	                 : tsv_beside(opts[O_OUT].value);
@@ -510,13 +510,9 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		if (!warned_lower && !quiet && fo.case_mode == HYRT_CASE_STRICT &&
 		    hyrt_fasta_saw_lowercase(f)) {
 			warned_lower = true;
-			if (rt_stderr_midline)
-				fputc('\n', stderr);
-			rt_stderr_midline = false;
-			fprintf(stderr, "%s: warning: %s has lowercase (soft-masked) "
-			        "bases; --case strict reads them as [UNK] like the "
-			        "HF tokenizer, --case upper as bases\n", rt_prog,
-			        shown);
+			rt_warn("warning: %s has lowercase (soft-masked) bases; "
+			        "--case strict reads them as [UNK] like the HF "
+			        "tokenizer, --case upper as bases", shown);
 		}
 		run_jobs(jobs, nj);
 		for (int i = 0; i < nj; i++)
@@ -538,13 +534,12 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_fail_diag(&d);
 
 	if (!quiet && hyrt_fasta_records(f) == 0)
-		fprintf(stderr, "%s: warning: %s has no records; the outputs "
-		        "have no rows\n", rt_prog, shown);
+		rt_warn("warning: %s has no records; the outputs have no rows",
+		        shown);
 	else if (!quiet && hyrt_fasta_empty_records(f) > 0)
-		fprintf(stderr, "%s: warning: %" PRId64 " record(s) with no "
-		        "bases (the first: '%s') have no rows\n", rt_prog,
-		        hyrt_fasta_empty_records(f),
-		        hy_escape(esc, sizeof esc, hyrt_fasta_first_empty(f)));
+		rt_warn("warning: %" PRId64 " record(s) with no bases (the "
+		        "first: '%s') have no rows", hyrt_fasta_empty_records(f),
+		        hyrt_fasta_first_empty(f));
 
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);

@@ -54,30 +54,60 @@ static void end_progress_line(void)
 	rt_stderr_midline = false;
 }
 
+bool rt_argv_only;
+void (*rt_exit_hook)(int status);
+
+static HY_NORETURN void leave(int status)
+{
+	if (rt_exit_hook)
+		rt_exit_hook(status);
+	exit(status);
+}
+
+/* One line on stderr, "PROG: MESSAGE[; see 'PROG --help']": whatever
+ * came from input (an argument, a path, a record name) is in it with its
+ * control characters escaped, so it stays one line. */
+static void say(bool usage, const char *fmt, va_list ap)
+{
+	char msg[2048], line[2560], esc[4 * sizeof line];
+
+	end_progress_line();
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (usage)
+		snprintf(line, sizeof line, "%s: %s; see '%s --help'", rt_prog,
+		         msg, rt_prog);
+	else
+		snprintf(line, sizeof line, "%s: %s", rt_prog, msg);
+	fprintf(stderr, "%s\n", hy_escape(esc, sizeof esc, line));
+}
+
 void rt_usage(const char *fmt, ...)
 {
 	va_list ap;
 
-	end_progress_line();
-	fprintf(stderr, "%s: ", rt_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(true, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "; see '%s --help'\n", rt_prog);
-	exit(2);
+	leave(2);
 }
 
 void rt_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	end_progress_line();
-	fprintf(stderr, "%s: ", rt_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(false, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
+	leave(1);
+}
+
+void rt_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say(false, fmt, ap);
+	va_end(ap);
 }
 
 void rt_fail_diag(const Diag *d)
@@ -129,7 +159,7 @@ void rt_parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			rt_print_help();
-			exit(rt_finish());
+			leave(rt_finish());
 		}
 		if (arg[0] != '-' || arg[1] == '\0')
 			rt_usage("unexpected argument '%s' to '%s'", arg, cmd);
@@ -311,8 +341,8 @@ static void check_tokens(const char *path, const NpyArray *a)
 			     path, t[i], (int64_t)i / a->dim[1],
 			     (int64_t)i % a->dim[1], vocab);
 	if (a->dim[0] == 0)
-		fprintf(stderr, "%s: warning: %s has no rows (shape (0, %" PRId64
-		        ")); the output has none\n", rt_prog, path, a->dim[1]);
+		rt_warn("warning: %s has no rows (shape (0, %" PRId64 ")); the "
+		        "output has none", path, a->dim[1]);
 }
 
 Pool rt_parse_pool(const char *value)
@@ -381,6 +411,8 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	if (which >= hyenac_meta[HYRT_META_NOUTPUTS])
 		rt_usage("model %s was compiled without its LM head, so it has "
 		      "no logits; use 'embed'", hyenac_model_name);
+	if (rt_argv_only)
+		return 0;
 
 	diag_init(&d);
 	if (!npy_load_ints(opts[0].value, &tok, &d))
@@ -444,6 +476,8 @@ static int cmd_bench(int argc, char **argv)
 	    ? rt_parse_int("--reps", opts[3].value, 1, 1000000,
 	                "need 1 to 1000000")
 	    : 10;
+	if (rt_argv_only)
+		return 0;
 
 	size_t ntok = rt_mul3(B, L, 1, "tokens") / sizeof(float);
 	int32_t *tok = rt_xalloc(ntok * sizeof(int32_t), "tokens");
@@ -497,6 +531,8 @@ static int cmd_info(int argc, char **argv)
 	HyrtBlob w;
 
 	rt_parse_opts("info", argc, argv, NULL, 0);
+	if (rt_argv_only)
+		return 0;
 	printf("model=%s\n", hyenac_model_name);
 	printf("d_model=%" PRId64 "\n", hyenac_meta[HYRT_META_D_MODEL]);
 	printf("n_layer=%" PRId64 "\n", hyenac_meta[HYRT_META_N_LAYER]);
@@ -588,17 +624,17 @@ void rt_print_help(void)
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, max_len);
 }
 
-int main(int argc, char **argv)
+int rt_dispatch(int argc, char **argv)
 {
 	static const char *cmds[] = {"embed", "logits", "score", "bench",
 	                             "info", "--help"};
 	const char *cmd;
 
+	rt_prog = "model";
 	if (argc > 0 && argv[0] && *argv[0]) {
 		const char *slash = strrchr(argv[0], '/');
 		rt_prog = slash ? slash + 1 : argv[0];
 	}
-	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2)
 		rt_usage("no command given");
 	cmd = argv[1];
@@ -625,3 +661,13 @@ int main(int argc, char **argv)
 			      cmds[i]);
 	rt_usage("unknown command '%s'", cmd);
 }
+
+/* Left out where the command line runs in another program's process:
+ * the argv fuzz target and its corpus replay (fuzz/fuzz_argv.c). */
+#ifndef RT_NO_MAIN
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return rt_dispatch(argc, argv);
+}
+#endif
