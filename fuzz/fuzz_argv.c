@@ -123,9 +123,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 		if (nerr < sizeof tail ||
 		    strcmp(err + nerr - (sizeof tail - 1), tail) != 0)
 			argv_bad("a usage error does not point at --help", err);
-		char prog[1024];
+		char prog[256];
 		hy_escape(prog, sizeof prog, rt_prog);
-		if (strlen(rt_prog) < 200 &&
+		if (strlen(rt_prog) < 60 &&
 		    strncmp(err, prog, strlen(prog)) != 0)
 			argv_bad("a usage error does not start with the program",
 			         err);

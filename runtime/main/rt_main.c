@@ -65,20 +65,21 @@ static HY_NORETURN void leave(int status)
 }
 
 /* One line on stderr, "PROG: MESSAGE[; see 'PROG --help']": whatever
- * came from input (an argument, a path, a record name) is in it with its
- * control characters escaped, so it stays one line. */
+ * came from input (argv[0], an argument, a path, a record name) is in it
+ * with its control characters escaped, so it stays one line, and however
+ * long PROG and MESSAGE are, the line ends as it should. */
 static void say(bool usage, const char *fmt, va_list ap)
 {
-	char msg[2048], line[2560], esc[4 * sizeof line];
+	char msg[2048], text[4 * sizeof msg], prog[256];
 
 	end_progress_line();
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	hy_escape(text, sizeof text, msg);
+	hy_escape(prog, sizeof prog, rt_prog);
 	if (usage)
-		snprintf(line, sizeof line, "%s: %s; see '%s --help'", rt_prog,
-		         msg, rt_prog);
+		fprintf(stderr, "%s: %s; see '%s --help'\n", prog, text, prog);
 	else
-		snprintf(line, sizeof line, "%s: %s", rt_prog, msg);
-	fprintf(stderr, "%s\n", hy_escape(esc, sizeof esc, line));
+		fprintf(stderr, "%s: %s\n", prog, text);
 }
 
 void rt_usage(const char *fmt, ...)
