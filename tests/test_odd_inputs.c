@@ -3,8 +3,9 @@
  * user meets them through hyenac and a compiled model binary:
  *
  *   - a FIFO (or device) named as a model description, config.json, a
- *     checkpoint or IR text is refused at once, not waited on (each run
- *     here carries an alarm, so a regression fails instead of hanging);
+ *     checkpoint, IR text or a library's weights file is refused at once,
+ *     not waited on (each run here carries an alarm, so a regression
+ *     fails instead of hanging);
  *   - control characters in a model name are refused where they stand,
  *     and a name derived from a file name cannot forge `info` lines;
  *   - a FASTA record name with control characters reaches stderr escaped
@@ -27,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/hyrt.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -172,6 +174,23 @@ START_TEST(fifo_model_inputs)
 	/* a device is no file either */
 	hyenac_guarded(&r, (const char *[]){"info", "/dev/null", NULL});
 	expect_one_line(&r, 1, (const char *[]){"/dev/null", "device", NULL});
+}
+END_TEST
+
+/* hyenac_model_load(path) reads a library's weights from a file the
+ * caller names: hyrt_blob_open must not wait on a FIFO either. The alarm
+ * ends this forked test if it does. */
+START_TEST(weights_fifo_refused)
+{
+	HyrtBlob b;
+	Diag d;
+	const char *p = fifo("weights.fifo");
+
+	diag_init(&d);
+	alarm(20);
+	ck_assert(!hyrt_blob_open(&b, p, 0, &d));
+	alarm(0);
+	ck_assert_msg(strstr(d.msg, p) && strstr(d.msg, "FIFO"), "%s", d.msg);
 }
 END_TEST
 
@@ -436,6 +455,7 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, setup, NULL);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, fifo_model_inputs);
+	tcase_add_test(tc, weights_fifo_refused);
 	tcase_add_test(tc, yaml_name_control_characters);
 	tcase_add_test(tc, file_name_cannot_forge_info_lines);
 	tcase_add_test(tc, fasta_names_escaped);
