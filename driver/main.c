@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "frontend/limits.h"
@@ -70,18 +71,28 @@ static const char usage[] =
     "  -h, --help           show this help\n"
     "  --version            show the version and the LLVM host target\n";
 
+/* Every message is one line: control characters that came from input
+ * (an argument, a path) are escaped. */
+static void say(const char *msg, const char *tail)
+{
+	char esc[4 * DIAG_MSG_MAX];
+
+	fprintf(stderr, "hyenac: %s%s\n", hy_escape(esc, sizeof esc, msg),
+	        tail);
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
-	fprintf(stderr, "hyenac: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "; see 'hyenac --help'\n");
+	char msg[DIAG_MSG_MAX];
+
+	snprintf(msg, sizeof msg, fmt, arg);
+	say(msg, "; see 'hyenac --help'");
 	return EXIT_USAGE;
 }
 
 static int fail(const Diag *d)
 {
-	fprintf(stderr, "hyenac: %s%s\n", d->msg,
-	        d->usage ? "; see 'hyenac --help'" : "");
+	say(d->msg, d->usage ? "; see 'hyenac --help'" : "");
 	return d->usage ? EXIT_USAGE : EXIT_INPUT;
 }
 
@@ -117,14 +128,51 @@ static int parse_count(const char *opt, const char *v, int64_t *out)
 	return 0;
 }
 
+/* The option a is (its spellings are one option: -O0 and -O3, --conv=X,
+ * --print-after=P and --print-after-all), or NULL for anything else. */
+static const char *option_of(const char *a)
+{
+	static const char *const exact[][2] = {
+		{"--tokens", "--tokens"}, {"-o", "-o"}, {"--seq-len", "--seq-len"},
+		{"--batch", "--batch"}, {"--emit", "--emit"},
+		{"--target-cpu", "--target-cpu"},
+		{"--target-features", "--target-features"},
+		{"--stats", "--stats"}, {"--no-fuse", "--no-fuse"},
+		{"--interp", "--interp"}, {"-O0", "-O"}, {"-O3", "-O"},
+		{"--print-after-all", "--print-after"}};
+	static const char *const prefixed[][2] = {
+		{"--conv=", "--conv"}, {"--print-after=", "--print-after"},
+		{"--pass=", "--pass"}};
+
+	for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++)
+		if (strcmp(a, exact[k][0]) == 0)
+			return exact[k][1];
+	for (size_t k = 0; k < sizeof prefixed / sizeof prefixed[0]; k++)
+		if (strncmp(a, prefixed[k][0], strlen(prefixed[k][0])) == 0)
+			return prefixed[k][1];
+	return NULL;
+}
+
 static int parse_args(int argc, char **argv, Options *o)
 {
 	int pos = 0, rc;
 	o->emit = "exe";
 	o->opt_level = 3;
 	o->fuse = true;
+	const char *seen[16];
+	int nseen = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
+		/* Every option at most once, as the model binaries insist: a
+		 * second --seq-len would otherwise silently win. */
+		const char *opt = option_of(a);
+		for (int k = 0; opt && k < nseen; k++)
+			if (strcmp(seen[k], opt) == 0)
+				return usage_error("option '%s' given twice", opt);
+		if (opt) {
+			HY_ASSERT(nseen < 16);
+			seen[nseen++] = opt;
+		}
 		static const char *const valued[] = {
 			"--tokens", "-o", "--seq-len", "--batch", "--emit",
 			"--target-cpu", "--target-features", NULL};
@@ -242,12 +290,17 @@ static double now(void)
 /* A whole text file, NUL-terminated, from the arena; at most 256 MiB. */
 static char *read_text(Arena *a, const char *path, Diag *d)
 {
-	FILE *f = fopen(path, "rb");
+	const char *why;
+	int fd = hy_open_regular(path, NULL, &why);
+	FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
 	char *buf;
 	long n;
 
 	if (!f) {
-		diag_error(d, "%s: cannot open: %s", path, strerror(errno));
+		diag_error(d, "%s: cannot open: %s", path,
+		           fd < 0 ? why : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
 	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 ||
@@ -389,7 +442,7 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 	HyrtOut *one[1] = {&file};
 	double t0 = now();
 	hyrt_out_install_cleanup();
-	if (!npy_load(o->tokens, &tok, d) ||
+	if (!npy_load_ints(o->tokens, &tok, d) ||
 	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
 	    !hyrt_out_open(&file, o->out, d) ||
 	    !(o->interp ? ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)
@@ -430,10 +483,11 @@ static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
 	if (co.seq_len > m->spec.max_seq_len) {
-		fprintf(stderr, "hyenac: --seq-len %lld exceeds %s's max_seq_len "
-		        "%lld\n", (long long)co.seq_len, o->model,
-		        (long long)m->spec.max_seq_len);
-		return EXIT_USAGE;
+		diag_error(d, "--seq-len %lld exceeds %s's max_seq_len %lld",
+		           (long long)co.seq_len, o->model,
+		           (long long)m->spec.max_seq_len);
+		d->usage = true;
+		return fail(d);
 	}
 	return drv_compile(m, g, &co, d) ? 0 : fail(d);
 }
@@ -471,8 +525,12 @@ static void print_info(const Model *m, const Graph *g)
 	for (int i = 0; i < m->w.n; i++)
 		if (ir_type_numel(&m->w.t[i].type, 0, 0, &n))
 			params += n;
-	printf("model=%s\n", s->name ? s->name : "?");
-	printf("weights=%s\n", m->weights_path ? m->weights_path : "random");
+	char esc[4096];
+
+	/* one key=value a line, whatever a path holds */
+	printf("model=%s\n", s->name ? hy_escape(esc, sizeof esc, s->name) : "?");
+	printf("weights=%s\n", m->weights_path
+	       ? hy_escape(esc, sizeof esc, m->weights_path) : "random");
 	printf("d_model=%lld n_layer=%lld d_inner=%lld order=%lld\n",
 	       (long long)s->d_model, (long long)s->n_layer,
 	       (long long)s->d_inner, (long long)s->order);

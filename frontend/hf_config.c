@@ -77,15 +77,11 @@ static char *read_file(const char *path, size_t *len, Diag *d)
 	struct stat sb;
 	char *buf;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+	int fd = hy_open_regular(path, &sb, &why);
 
 	if (fd < 0) {
-		diag_error(d, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		diag_error(d, "%s: not a regular file", path);
-		close(fd);
+		diag_error(d, "%s: cannot open: %s", path, why);
 		return NULL;
 	}
 	if (sb.st_size > MAX_CONFIG) {
@@ -130,8 +126,12 @@ static const char *dir_name(Arena *a, const char *path)
 		if (slash && slash != full) {
 			*slash = 0;
 			slash = strrchr(full, '/');
-			if (slash && slash[1])
-				name = arena_strdup(a, slash + 1);
+			if (slash && slash[1]) {
+				/* printed as model=NAME: no control characters */
+				char *n = arena_strdup(a, slash + 1);
+				hy_blank_controls(n);
+				name = n;
+			}
 		}
 		free(full);
 	}

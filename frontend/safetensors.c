@@ -283,26 +283,11 @@ static void *map_file(const char *path, size_t *size, Diag *d)
 {
 	struct stat sb;
 	void *map;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+	int fd = hy_open_regular(path, &sb, &why);
 
 	if (fd < 0) {
-		diag_error(d, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &sb) != 0) {
-		diag_error(d, "%s: cannot stat: %s", path, strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	if (S_ISDIR(sb.st_mode)) {
-		diag_error(d, "%s: is a directory, not a safetensors file",
-		           path);
-		close(fd);
-		return NULL;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		diag_error(d, "%s: not a regular file", path);
-		close(fd);
+		diag_error(d, "%s: cannot open: %s", path, why);
 		return NULL;
 	}
 	if (sb.st_size < 8) {

@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 enum {
@@ -598,6 +599,21 @@ static bool set_path(Loader *L, const Field *f, const char *dotted)
 	return true;
 }
 
+/* The name is printed as `model=NAME` by `info` (here and in every
+ * binary) and in messages: a newline in it would forge a line. */
+static bool set_name(Loader *L, const char *dotted, const char *s)
+{
+	long at = hy_control_at(s);
+
+	if (at >= 0)
+		return err_at(L, L->ev.start_mark, "'%s' must not contain "
+		              "control characters (byte 0x%02x at offset %ld "
+		              "of the value)", dotted,
+		              (unsigned char)s[at], at);
+	L->s->name = arena_strdup(L->a, s);
+	return true;
+}
+
 static bool set_act(Loader *L, const Field *f, const char *dotted,
                     const char *s)
 {
@@ -675,8 +691,7 @@ static bool parse_value(Loader *L, const Field *f, const char *dotted,
 	case F_NAME:
 		if (!take_text(L, f, dotted, &s))
 			return false;
-		L->s->name = arena_strdup(L->a, s);
-		return true;
+		return set_name(L, dotted, s);
 	case F_PATH:
 		return set_path(L, f, dotted);
 	case F_MAP:
@@ -794,19 +809,21 @@ static bool parse_stream(Loader *L)
 /* The whole file, in the arena; NULL after reporting why not. */
 static char *read_text(Loader *L, size_t *n)
 {
-	FILE *f = fopen(L->path, "rb");
 	struct stat sb;
+	const char *why;
 	char *buf = NULL;
+	int fd = hy_open_regular(L->path, &sb, &why);
+	FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
 
 	if (!f) {
 		diag_at(L->d, L->path, 0, 0,
-		        "cannot open model description: %s", strerror(errno));
+		        "cannot open model description: %s",
+		        fd < 0 ? why : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
-	if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
-		diag_at(L->d, L->path, 0, 0,
-		        "model description is not a regular file");
-	else if (sb.st_size > FILE_MAX)
+	if (sb.st_size > FILE_MAX)
 		diag_at(L->d, L->path, 0, 0,
 		        "model description is larger than %d bytes", FILE_MAX);
 	else
@@ -837,7 +854,10 @@ static const char *default_name(Arena *a, const char *path)
 		n -= 5;
 	else if (n > 4 && !strcmp(base + n - 4, ".yml"))
 		n -= 4;
-	return arena_strndup(a, base, n);
+	char *name = arena_strndup(a, base, n);
+	/* A file name may hold anything a name must not (set_name). */
+	hy_blank_controls(name);
+	return name;
 }
 
 bool fe_yaml_load(Arena *a, const char *path, ModelSpec *s, WeightSource *w,

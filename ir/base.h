@@ -86,4 +86,31 @@ bool hy_add_size(size_t a, size_t b, size_t *out);
 /* Edit distance, for "did you mean" suggestions. */
 int hy_edit_distance(const char *a, const char *b);
 
+/* ---- input files and echoed text -------------------------------------- */
+
+struct stat;
+
+/* Open path read-only (O_CLOEXEC) only if it is a regular file, without
+ * ever waiting: the open is non-blocking, so a FIFO with no writer does
+ * not hang it, and fstat refuses a FIFO, device, socket or directory
+ * before a byte is read; O_NONBLOCK is then cleared. Returns the
+ * descriptor and fills *st (when not NULL), or -1 with *why set to a
+ * static phrase ("No such file or directory", "is a FIFO, not a regular
+ * file"). For the inputs that must be files: model descriptions,
+ * config.json, checkpoints, IR text. Token and FASTA files are streams
+ * and may be pipes; their readers open them as they are. */
+int hy_open_regular(const char *path, struct stat *st, const char **why);
+
+/* Copy s into buf (cap >= 8 bytes) for a message: control characters
+ * (below 0x20, 0x7f, and the UTF-8 forms of U+0080..U+009F) become \xHH,
+ * so text from input (a name, a path, an argument) cannot end the line,
+ * move the cursor or start a terminal escape; what does not fit is cut
+ * with "...". Idempotent: escaping twice changes nothing. Returns buf. */
+const char *hy_escape(char *buf, size_t cap, const char *s);
+/* The offset of the first control character in s (as hy_escape means
+ * it; a C1 control is 2 bytes from there), or -1. */
+long hy_control_at(const char *s);
+/* Replace every control character of s with '_' (one per byte). */
+void hy_blank_controls(char *s);
+
 #endif

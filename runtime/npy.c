@@ -50,7 +50,8 @@ static const Descr descrs[] = {
 	{ "u8", 'u', 8 },
 };
 
-#define SUPPORTED "<f4 <f8 |i1 <i2 <i4 <i8 |u1 <u2 <u4 <u8"
+#define INTEGERS "|i1 <i2 <i4 <i8 |u1 <u2 <u4 <u8"
+#define SUPPORTED "<f4 <f8 " INTEGERS
 
 /* ---- little-endian bytes ---------------------------------------------- */
 
@@ -364,8 +365,10 @@ static bool parse_header(Parser *p, Header *h)
 	return true;
 }
 
-/* The Descr a header names, or NULL after reporting why not. */
-static const Descr *lookup_descr(const Header *h, const char *path, Diag *d)
+/* The Descr a header names, or NULL after reporting why not; with ints,
+ * only the integer ones (npy_load_ints), and the messages list those. */
+static const Descr *lookup_descr(const Header *h, bool ints,
+                                 const char *path, Diag *d)
 {
 	const char *s = h->descr;
 	char order = s[0];
@@ -374,6 +377,12 @@ static const Descr *lookup_descr(const Header *h, const char *path, Diag *d)
 		const Descr *t = &descrs[i];
 		if (order == 0 || strcmp(s + 1, t->name))
 			continue;
+		if (ints && t->kind == 'f') {
+			diag_at(d, path, 0, 0, "at byte %ld: dtype '%s' is "
+			        "floating point; token ids must be integers ("
+			        INTEGERS ")", h->descr_at, s);
+			return NULL;
+		}
 		/* numpy writes '|' for one-byte types but reads '<' too. */
 		if (order == '<' || (order == '|' && t->size == 1))
 			return t;
@@ -385,7 +394,8 @@ static const Descr *lookup_descr(const Header *h, const char *path, Diag *d)
 		}
 	}
 	diag_at(d, path, 0, 0, "at byte %ld: unsupported dtype '%s' "
-	        "(supported: " SUPPORTED ")", h->descr_at, s);
+	        "(supported: %s)", h->descr_at, s,
+	        ints ? INTEGERS : SUPPORTED);
 	return NULL;
 }
 
@@ -396,6 +406,7 @@ typedef struct Load {
 	const char *path;
 	Diag *d;
 	long data_at; /* file offset of the first data byte */
+	bool ints;    /* integer dtypes only */
 	const Descr *t;
 	char order;
 	char shape[SHAPE_STR_MAX];
@@ -586,7 +597,7 @@ static bool check_header(Load *l, const Header *h, NpyArray *a)
 {
 	size_t numel = 1, bytes;
 
-	if (!(l->t = lookup_descr(h, l->path, l->d)))
+	if (!(l->t = lookup_descr(h, l->ints, l->path, l->d)))
 		return false;
 	l->order = h->descr[0];
 	if (h->fortran) {
@@ -620,9 +631,9 @@ overflow:
 	return false;
 }
 
-bool npy_load(const char *path, NpyArray *out, Diag *d)
+static bool load(const char *path, bool ints, NpyArray *out, Diag *d)
 {
-	Load l = { .path = path, .d = d };
+	Load l = { .path = path, .d = d, .ints = ints };
 	Parser p = { .path = path, .d = d };
 	Header h;
 	struct stat st;
@@ -675,6 +686,16 @@ out:
 	if (!ok)
 		npy_free(out);
 	return ok;
+}
+
+bool npy_load(const char *path, NpyArray *out, Diag *d)
+{
+	return load(path, false, out, d);
+}
+
+bool npy_load_ints(const char *path, NpyArray *out, Diag *d)
+{
+	return load(path, true, out, d);
 }
 
 void npy_free(NpyArray *a)

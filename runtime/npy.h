@@ -25,6 +25,9 @@ typedef struct NpyArray {
 } NpyArray;
 
 bool npy_load(const char *path, NpyArray *out, Diag *d);
+/* The same for token ids: an integer dtype or an error that lists the
+ * integer dtypes (a float array is refused before its data is read). */
+bool npy_load_ints(const char *path, NpyArray *out, Diag *d);
 void npy_free(NpyArray *a);
 bool npy_save_f32(const char *path, const float *data, int rank,
                   const int64_t *dim, Diag *d);

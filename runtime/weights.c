@@ -148,15 +148,14 @@ bool hyrt_blob_open(HyrtBlob *b, const char *path, uint64_t expect_bytes,
 	bool ok = false;
 	int fd;
 
+	const char *why;
+
 	memset(b, 0, sizeof *b);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* a FIFO given to hyenac_model_load is refused, not waited on */
+	fd = hy_open_regular(path, &st, &why);
 	if (fd < 0) {
-		diag_error(d, "%s: cannot open: %s", path, strerror(errno));
+		diag_error(d, "%s: cannot open: %s", path, why);
 		return false;
-	}
-	if (fstat(fd, &st) != 0) {
-		diag_error(d, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
 	}
 	if ((uint64_t)st.st_size < sizeof t) {
 		diag_error(d, "%s: %lld bytes, too short to hold a weight "

@@ -35,6 +35,9 @@
 #define LLVMFuzzerTestOneInput fuzz_ir_one
 #include "../fuzz/fuzz_ir.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_argv_one
+#include "../fuzz/fuzz_argv.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*OneInput)(const uint8_t *, size_t);
 
@@ -81,6 +84,8 @@ START_TEST(test_gzip) { replay("gzip", fuzz_gzip_one); }
 END_TEST
 START_TEST(test_ir) { replay("ir", fuzz_ir_one); }
 END_TEST
+START_TEST(test_argv) { replay("argv", fuzz_argv_one); }
+END_TEST
 
 static Suite *suite(void)
 {
@@ -94,6 +99,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_fasta);
 	tcase_add_test(tc, test_gzip);
 	tcase_add_test(tc, test_ir);
+	tcase_add_test(tc, test_argv);
 	suite_add_tcase(s, tc);
 	return s;
 }

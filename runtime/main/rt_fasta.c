@@ -32,6 +32,12 @@
  * has n - 1 scored tokens, with or without --no-special-tokens (the model
  * is causal: an appended [SEP] changes no earlier logit).
  *
+ * Record names: the TSVs carry them byte for byte, so they join with the
+ * FASTA; a name is a header's first word (fasta.c ends it at any
+ * whitespace), so it never holds the tab or line end that would break a
+ * row. Messages (rt_fail, rt_warn) escape control characters, so a name
+ * cannot drive the terminal or forge a line.
+ *
  * Outputs stream through runtime/outfile.c: rows are written as batches
  * finish, to temporaries renamed into place together only when the run
  * completes; an error, SIGINT, SIGTERM or SIGHUP removes them. The names
@@ -447,6 +453,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	const bool quiet = opts[O_QUIET].value != NULL;
 	const char *fasta = opts[O_FASTA].value;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
+	if (rt_argv_only)
+		return 0;
 
 	if (score) {
 		rt_check_output(opts[O_OUT].value, "tsv", true, "score", fasta);
@@ -510,13 +518,9 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		if (!warned_lower && !quiet && fo.case_mode == HYRT_CASE_STRICT &&
 		    hyrt_fasta_saw_lowercase(f)) {
 			warned_lower = true;
-			if (rt_stderr_midline)
-				fputc('\n', stderr);
-			rt_stderr_midline = false;
-			fprintf(stderr, "%s: warning: %s has lowercase (soft-masked) "
-			        "bases; --case strict reads them as [UNK] like the "
-			        "HF tokenizer, --case upper as bases\n", rt_prog,
-			        shown);
+			rt_warn("warning: %s has lowercase (soft-masked) bases; "
+			        "--case strict reads them as [UNK] like the HF "
+			        "tokenizer, --case upper as bases", shown);
 		}
 		run_jobs(jobs, nj);
 		for (int i = 0; i < nj; i++)
@@ -538,12 +542,12 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_fail_diag(&d);
 
 	if (!quiet && hyrt_fasta_records(f) == 0)
-		fprintf(stderr, "%s: warning: %s has no records; the outputs "
-		        "have no rows\n", rt_prog, shown);
+		rt_warn("warning: %s has no records; the outputs have no rows",
+		        shown);
 	else if (!quiet && hyrt_fasta_empty_records(f) > 0)
-		fprintf(stderr, "%s: warning: %" PRId64 " record(s) with no "
-		        "bases (the first: '%s') have no rows\n", rt_prog,
-		        hyrt_fasta_empty_records(f), hyrt_fasta_first_empty(f));
+		rt_warn("warning: %" PRId64 " record(s) with no bases (the "
+		        "first: '%s') have no rows", hyrt_fasta_empty_records(f),
+		        hyrt_fasta_first_empty(f));
 
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);

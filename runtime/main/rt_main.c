@@ -55,30 +55,61 @@ static void end_progress_line(void)
 	rt_stderr_midline = false;
 }
 
+bool rt_argv_only;
+void (*rt_exit_hook)(int status);
+
+static HY_NORETURN void leave(int status)
+{
+	if (rt_exit_hook)
+		rt_exit_hook(status);
+	exit(status);
+}
+
+/* One line on stderr, "PROG: MESSAGE[; see 'PROG --help']": whatever
+ * came from input (argv[0], an argument, a path, a record name) is in it
+ * with its control characters escaped, so it stays one line, and however
+ * long PROG and MESSAGE are, the line ends as it should. */
+static void say(bool usage, const char *fmt, va_list ap)
+{
+	char msg[2048], text[4 * sizeof msg], prog[256];
+
+	end_progress_line();
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	hy_escape(text, sizeof text, msg);
+	hy_escape(prog, sizeof prog, rt_prog);
+	if (usage)
+		fprintf(stderr, "%s: %s; see '%s --help'\n", prog, text, prog);
+	else
+		fprintf(stderr, "%s: %s\n", prog, text);
+}
+
 void rt_usage(const char *fmt, ...)
 {
 	va_list ap;
 
-	end_progress_line();
-	fprintf(stderr, "%s: ", rt_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(true, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "; see '%s --help'\n", rt_prog);
-	exit(2);
+	leave(2);
 }
 
 void rt_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	end_progress_line();
-	fprintf(stderr, "%s: ", rt_prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(false, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
+	leave(1);
+}
+
+void rt_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say(false, fmt, ap);
+	va_end(ap);
 }
 
 void rt_fail_diag(const Diag *d)
@@ -130,7 +161,7 @@ void rt_parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
 			rt_print_help();
-			exit(rt_finish());
+			leave(rt_finish());
 		}
 		if (arg[0] != '-' || arg[1] == '\0')
 			rt_usage("unexpected argument '%s' to '%s'", arg, cmd);
@@ -284,15 +315,16 @@ void rt_load_weights(HyrtBlob *w)
 
 /* ---- embed, logits ------------------------------------------------------ */
 
-/* Check a token array: integer, [B, L], 1 <= L <= max_len, every id in
- * the vocabulary. Reports the first offender by its index. */
+/* Check a token array (integer: npy_load_ints): [B, L], 1 <= L <=
+ * max_len, every id in the vocabulary. Reports the first offender by its
+ * index. B = 0 is a batch of no rows: the output has none either, as
+ * with a FASTA file of no records, and a warning says so. */
 static void check_tokens(const char *path, const NpyArray *a)
 {
 	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 
-	if (a->dtype != DT_I32)
-		rt_fail("%s: token ids must be integers, not floating point", path);
+	HY_ASSERT(a->dtype == DT_I32);
 	if (a->rank != 2)
 		rt_fail("%s: tokens must be a 2-d array [batch, length], got "
 		     "rank %d", path, a->rank);
@@ -310,6 +342,9 @@ static void check_tokens(const char *path, const NpyArray *a)
 			     "] is outside the vocabulary [0, %" PRId64 ")",
 			     path, t[i], (int64_t)i / a->dim[1],
 			     (int64_t)i % a->dim[1], vocab);
+	if (a->dim[0] == 0)
+		rt_warn("warning: %s has no rows (shape (0, %" PRId64 ")); the "
+		        "output has none", path, a->dim[1]);
 }
 
 Pool rt_parse_pool(const char *value)
@@ -412,9 +447,11 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 		rt_usage("model %s was compiled without its LM head, so it has "
 		      "no logits; use 'embed'", hyenac_model_name);
 	rt_check_output(opts[1].value, "npy", false, cmd, opts[0].value);
+	if (rt_argv_only)
+		return 0;
 
 	diag_init(&d);
-	if (!npy_load(opts[0].value, &tok, &d))
+	if (!npy_load_ints(opts[0].value, &tok, &d))
 		rt_fail_diag(&d);
 	check_tokens(opts[0].value, &tok);
 	int64_t B = tok.dim[0], L = tok.dim[1];
@@ -477,6 +514,8 @@ static int cmd_bench(int argc, char **argv)
 	    ? rt_parse_int("--reps", opts[3].value, 1, 1000000,
 	                "need 1 to 1000000")
 	    : 10;
+	if (rt_argv_only)
+		return 0;
 
 	size_t ntok = rt_mul3(B, L, 1, "tokens") / sizeof(float);
 	int32_t *tok = rt_xalloc(ntok * sizeof(int32_t), "tokens");
@@ -530,6 +569,8 @@ static int cmd_info(int argc, char **argv)
 	HyrtBlob w;
 
 	rt_parse_opts("info", argc, argv, NULL, 0);
+	if (rt_argv_only)
+		return 0;
 	printf("model=%s\n", hyenac_model_name);
 	printf("d_model=%" PRId64 "\n", hyenac_meta[HYRT_META_D_MODEL]);
 	printf("n_layer=%" PRId64 "\n", hyenac_meta[HYRT_META_N_LAYER]);
@@ -625,12 +666,13 @@ void rt_print_help(void)
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, max_len);
 }
 
-int main(int argc, char **argv)
+int rt_dispatch(int argc, char **argv)
 {
 	static const char *cmds[] = {"embed", "logits", "score", "bench",
 	                             "info", "--help"};
 	const char *cmd;
 
+	rt_prog = "model";
 	if (argc > 0 && argv[0] && *argv[0]) {
 		const char *slash = strrchr(argv[0], '/');
 		rt_prog = slash ? slash + 1 : argv[0];
@@ -668,3 +710,13 @@ int main(int argc, char **argv)
 			      cmds[i]);
 	rt_usage("unknown command '%s'", cmd);
 }
+
+/* Left out where the command line runs in another program's process:
+ * the argv fuzz target and its corpus replay (fuzz/fuzz_argv.c). */
+#ifndef RT_NO_MAIN
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return rt_dispatch(argc, argv);
+}
+#endif

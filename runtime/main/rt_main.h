@@ -14,10 +14,13 @@ extern const char *rt_prog; /* argv[0]'s last component */
 /* A progress line without its newline is on stderr. */
 extern bool rt_stderr_midline;
 
-/* Exit 2 with "PROG: MESSAGE; see 'PROG --help'". */
+/* Exit 2 with "PROG: MESSAGE; see 'PROG --help'". Messages are one line:
+ * control characters from input are escaped (hy_escape). */
 HY_NORETURN void rt_usage(const char *fmt, ...) HY_PRINTF(1, 2);
 /* Exit 1 with "PROG: MESSAGE". Temporary outputs are removed (atexit). */
 HY_NORETURN void rt_fail(const char *fmt, ...) HY_PRINTF(1, 2);
+/* "PROG: MESSAGE" as rt_fail prints it, without exiting. */
+void rt_warn(const char *fmt, ...) HY_PRINTF(1, 2);
 HY_NORETURN void rt_fail_diag(const Diag *d);
 /* Flush stdout, exit status 0 or a failure. */
 int rt_finish(void);
@@ -57,6 +60,16 @@ void rt_load_weights(HyrtBlob *w);
  * any work, exit 2; input and this binary are the inputs it must not be. */
 void rt_check_output(const char *path, const char *ext, bool may_stdout,
                      const char *what, const char *input);
+
+/* The command line, argv[0] included: what main() runs. */
+int rt_dispatch(int argc, char **argv);
+/* For fuzz/fuzz_argv.c, which runs rt_dispatch in its own process:
+ * rt_argv_only makes each command return once its command line is
+ * checked, before it opens a file or runs a forward; rt_exit_hook, when
+ * set, is called with the status instead of exit() (it must not return).
+ * A model binary leaves both alone. */
+extern bool rt_argv_only;
+extern void (*rt_exit_hook)(int status);
 
 /* embed --fasta and score (rt_fasta.c). */
 int rt_cmd_fasta(const char *cmd, int argc, char **argv);
