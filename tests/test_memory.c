@@ -1,0 +1,231 @@
+/*
+ * test_memory.c - memory that input can make hyenac or a model binary ask
+ * for (issue 12, case 8), measured where it can be honestly: the children
+ * run under an address-space limit (RLIMIT_AS, through the shell's
+ * `ulimit -v`) that the old code needed many times over, and must end
+ * with their one-line answer, not an out-of-memory failure.
+ *
+ *   - safetensors headers of junk (a shape of millions of dims, a long
+ *     array, metadata of millions of entries) are refused in bounded
+ *     memory, naming the value, and HYENAC_MEMORY_LIMIT bounds the header;
+ *   - a model binary runs a batch of any size in chunks of its memory plan
+ *     (the outputs byte for byte those of one unchunked forward), chunks
+ *     smaller under HYENAC_MEMORY_LIMIT, and refuses a limit too small
+ *     for one row before it allocates;
+ *   - a HYENAC_MEMORY_LIMIT that is not a byte count is refused in one
+ *     line naming the variable and the value, by hyenac and the binaries.
+ *
+ * The RLIMIT_AS checks are skipped under AddressSanitizer, which reserves
+ * terabytes of address space for its shadow memory.
+ */
+#include "../frontend/frontend.h"
+#include "runtime/npy.h"
+#include "testutil.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifndef UNDER_ASAN
+#define UNDER_ASAN 0
+#endif
+
+#define TINY HYENAC_GOLDEN_DIR "/tiny-1k"
+#define ENV "HYENAC_MEMORY_LIMIT"
+
+/* Run prog with args under `ulimit -v kib` (no limit when kib is 0). */
+static void run_limited(RunResult *r, long kib, const char *prog,
+                        const char *const *args)
+{
+	const char *argv[64];
+	char script[128];
+	int n = 0;
+
+	snprintf(script, sizeof script,
+	         kib ? "ulimit -v %ld && exec \"$0\" \"$@\"" : "exec \"$0\" \"$@\"",
+	         kib);
+	argv[n++] = "-c";
+	argv[n++] = script;
+	argv[n++] = prog;
+	for (; args && *args && n < 62; args++)
+		argv[n++] = *args;
+	argv[n] = NULL;
+	tu_run(r, "/bin/sh", argv);
+}
+
+static void one_line_exit1(const RunResult *r, const char *want1,
+                           const char *want2)
+{
+	ck_assert_msg(r->status == 1, "exit %d (signal %d), want 1: %s",
+	              r->status, r->signal, r->err);
+	ck_assert_msg(tu_lines(r->err) == 1, "not one line: %s", r->err);
+	ck_assert_msg(strstr(r->err, want1), "'%s' not in: %s", want1, r->err);
+	ck_assert_msg(!want2 || strstr(r->err, want2), "'%s' not in: %s",
+	              want2, r->err);
+}
+
+/* ---- safetensors headers ----------------------------------------------- */
+
+/* dir/config.json (tiny-1k's) and dir/model.safetensors with the header
+ * head + n copies of item (the last without sep) + tail, then ndata zero
+ * bytes; returns the directory. */
+static const char *evil_checkpoint(const char *dir, const char *head,
+                                   const char *item, const char *sep,
+                                   long n, const char *tail, size_t ndata)
+{
+	size_t hi = strlen(head), ii = strlen(item), si = strlen(sep);
+	size_t ti = strlen(tail), hlen = hi + (size_t)n * (ii + si + 20) + ti;
+	char *buf = calloc(1, 8 + hlen + 8 + ndata), *p = buf + 8, *cfg;
+	size_t ncfg;
+	FILE *f;
+
+	ck_assert(buf);
+	memcpy(p, head, hi);
+	p += hi;
+	for (long i = 0; i < n; i++) {
+		char num[32];
+		/* "%ld" in item makes each copy distinct (metadata keys). */
+		int k = snprintf(num, sizeof num, "%ld", i);
+		const char *at = strstr(item, "%ld");
+		if (at) {
+			memcpy(p, item, (size_t)(at - item));
+			p += at - item;
+			memcpy(p, num, (size_t)k);
+			p += k;
+			memcpy(p, at + 3, strlen(at + 3));
+			p += strlen(at + 3);
+		} else {
+			memcpy(p, item, ii);
+			p += ii;
+		}
+		if (i + 1 < n) {
+			memcpy(p, sep, si);
+			p += si;
+		}
+	}
+	memcpy(p, tail, ti);
+	p += ti;
+	while ((p - buf - 8) % 8)
+		*p++ = ' ';
+	hlen = (size_t)(p - buf - 8);
+	for (int i = 0; i < 8; i++)
+		buf[i] = (char)((uint64_t)hlen >> (8 * i));
+	const char *d = tu_path(tu_tmpdir(), dir);
+	char *dd = strdup(d);
+	ck_assert(mkdir(dd, 0755) == 0);
+	cfg = tu_read(TINY "/config.json", &ncfg);
+	ck_assert(cfg);
+	f = fopen(tu_path(dd, "config.json"), "wb");
+	ck_assert(f && fwrite(cfg, 1, ncfg, f) == ncfg && fclose(f) == 0);
+	f = fopen(tu_path(dd, "model.safetensors"), "wb");
+	ck_assert(f);
+	ck_assert(fwrite(buf, 1, 8 + hlen + ndata, f) == 8 + hlen + ndata);
+	ck_assert(fclose(f) == 0);
+	free(cfg);
+	free(buf);
+	return dd;
+}
+
+/* A shape of 8 million dims (a 16 MB header): the old reader built a
+ * DOM of 1.7 GB before it counted them; now the ninth dim ends it. */
+START_TEST(test_st_many_dims)
+{
+	const char *dir = evil_checkpoint(
+	    "dims", "{\"w\":{\"dtype\":\"F32\",\"shape\":[", "1", ",", 8000000,
+	    "],\"data_offsets\":[0,4]}}", 4);
+	RunResult r;
+
+	run_limited(&r, UNDER_ASAN ? 0 : 1L << 20, HYENAC_BIN,
+	            (const char *[]){"info", dir, NULL});
+	one_line_exit1(&r, "[\"w\"][\"shape\"] has more than 8 items",
+	               "model.safetensors: header:1:");
+}
+END_TEST
+
+/* A tensor entry that is an array of 8 million zeros. */
+START_TEST(test_st_junk_array)
+{
+	const char *dir = evil_checkpoint("junk", "{\"junk\":[", "0", ",",
+	                                  8000000, "]}", 0);
+	RunResult r;
+
+	run_limited(&r, UNDER_ASAN ? 0 : 1L << 20, HYENAC_BIN,
+	            (const char *[]){"info", dir, NULL});
+	one_line_exit1(&r, "[\"junk\"] has more than 8 items", NULL);
+}
+END_TEST
+
+/* Metadata of 3 million distinct entries (40 MB): legal for the format,
+ * so only a memory bound can refuse it, and HYENAC_MEMORY_LIMIT is that
+ * bound (the old reader ignored it and took 1 GB). */
+START_TEST(test_st_huge_metadata)
+{
+	const char *dir = evil_checkpoint("meta", "{\"__metadata__\":{",
+	                                  "\"key%ld\":\"v\"", ",", 3000000,
+	                                  "}}", 0);
+	RunResult r;
+
+	setenv(ENV, "64M", 1);
+	run_limited(&r, UNDER_ASAN ? 0 : 1L << 20, HYENAC_BIN,
+	            (const char *[]){"info", dir, NULL});
+	one_line_exit1(&r, "needs more than 67108864 bytes of memory", ENV);
+	unsetenv(ENV);
+}
+END_TEST
+
+/* The bounds leave a real header alone: 200,000 tensors with the
+ * shortest names and shapes (the densest DOM per header byte) open. */
+START_TEST(test_st_many_tensors_open)
+{
+	const long n = 200000;
+	char *h = malloc((size_t)n * 80 + 16), *p = h;
+	Arena *a = arena_new();
+	Diag d;
+
+	ck_assert(h);
+	*p++ = '{';
+	for (long i = 0; i < n; i++)
+		p += sprintf(p, "%s\"%ld\":{\"dtype\":\"F32\",\"shape\":[1],"
+		                "\"data_offsets\":[%ld,%ld]}",
+		             i ? "," : "", i, 4 * i, 4 * i + 4);
+	*p++ = '}';
+	*p = '\0';
+	const char *dir = evil_checkpoint("many", h, "", "", 0, "",
+	                                  (size_t)n * 4);
+	diag_init(&d);
+	SafeTensors *st = st_open(a, tu_path(dir, "model.safetensors"), &d);
+	ck_assert_msg(st, "%s", d.msg);
+	ck_assert_int_eq(st->n, n);
+	st_close(st);
+	arena_free(a);
+	free(h);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("memory");
+	TCase *tc = tcase_create("safetensors");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_st_many_dims);
+	tcase_add_test(tc, test_st_junk_array);
+	tcase_add_test(tc, test_st_huge_metadata);
+	tcase_add_test(tc, test_st_many_tensors_open);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return tu_main(suite());
+}
