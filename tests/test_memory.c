@@ -212,6 +212,88 @@ START_TEST(test_st_many_tensors_open)
 }
 END_TEST
 
+/* ---- batches in a model binary ---------------------------------------- */
+
+/* tiny-1k compiled into the scratch dir as name, with --batch batch. */
+static const char *tiny_binary(const char *name, const char *batch)
+{
+	const char *out = tu_path(tu_tmpdir(), name);
+	char *o = strdup(out);
+	RunResult r;
+
+	if (access(o, X_OK) == 0)
+		return o;
+	tu_run_hyenac(&r, (const char *[]){"compile", TINY, "-o", o,
+	                                   batch ? "--batch" : NULL, batch,
+	                                   NULL});
+	ck_assert_msg(r.status == 0, "compile: %s", r.err);
+	return o;
+}
+
+/* rows x len token ids, a fixed pseudo-random sequence of A C G T N. */
+static const char *tokens(const char *name, int64_t rows, int64_t len)
+{
+	int32_t *t = malloc((size_t)(rows * len) * sizeof *t);
+	uint32_t s = 12345;
+	int64_t dim[2] = {rows, len};
+	const char *p = tu_path(tu_tmpdir(), name);
+	Diag d;
+
+	ck_assert(t);
+	for (int64_t i = 0; i < rows * len; i++) {
+		s = s * 1664525u + 1013904223u;
+		t[i] = 7 + (int32_t)((s >> 16) % 5);
+	}
+	diag_init(&d);
+	ck_assert_msg(npy_save_i32(p, t, 2, dim, &d), "%s", d.msg);
+	free(t);
+	return strdup(p);
+}
+
+/* ---- the variable itself ----------------------------------------------- */
+
+START_TEST(test_limit_env_syntax)
+{
+	static const char *const bad[] = {
+	    "lots", "-5", "99999999999T", "", "1.5.G", "1.5G", "0", " 8G",
+	    "8G ", "8 G", "+8G", "0x10", "8GiB", "18446744073709551616",
+	    "9223372036854775808", "8\nG",
+	};
+	const char *bin = tiny_binary("tiny_b1", NULL);
+	const char *tok = tokens("t1.npy", 1, 8);
+	const char *out = strdup(tu_path(tu_tmpdir(), "e.npy"));
+	RunResult r;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char want[64];
+		snprintf(want, sizeof want, ENV "='%s'", bad[i]);
+		if (strchr(bad[i], '\n'))
+			snprintf(want, sizeof want, ENV "='8\\x0aG'");
+		setenv(ENV, bad[i], 1);
+		tu_run_hyenac(&r, (const char *[]){"info", TINY, NULL});
+		one_line_exit1(&r, want, "not a byte count");
+		tu_run(&r, bin, (const char *[]){"embed", "--tokens", tok, "-o",
+		                                 out, NULL});
+		one_line_exit1(&r, want, "not a byte count");
+		ck_assert(access(out, F_OK) != 0);
+		tu_run(&r, bin, (const char *[]){"info", NULL});
+		one_line_exit1(&r, want, NULL);
+	}
+	static const char *const good[] = {"8G", "8g", "8GB", "3t",
+	                                   "1000000", "9223372036854775807"};
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+		setenv(ENV, good[i], 1);
+		tu_run_hyenac(&r, (const char *[]){"info", TINY, NULL});
+		ck_assert_msg(r.status == 0, "%s: %s", good[i], r.err);
+	}
+	setenv(ENV, "1G", 1);
+	tu_run(&r, bin, (const char *[]){"embed", "--tokens", tok, "-o", out,
+	                                 NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	unsetenv(ENV);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("memory");
@@ -221,6 +303,10 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_st_junk_array);
 	tcase_add_test(tc, test_st_huge_metadata);
 	tcase_add_test(tc, test_st_many_tensors_open);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("binaries");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_limit_env_syntax);
 	suite_add_tcase(s, tc);
 	return s;
 }

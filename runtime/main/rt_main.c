@@ -28,6 +28,7 @@
  * commands run T batches of windows at once instead.
  */
 #include "rt_main.h"
+#include "runtime/memlimit.h"
 #include "runtime/outfile.h"
 
 #include <errno.h>
@@ -204,6 +205,18 @@ void *rt_xalloc(size_t n, const char *what)
 	if (posix_memalign(&p, 64, n ? n : 64) != 0 || !p)
 		rt_fail("out of memory allocating %zu bytes for %s", n, what);
 	return p;
+}
+
+int64_t rt_memory_limit(void)
+{
+	Diag d;
+	int64_t v;
+
+	diag_init(&d);
+	v = hyrt_memory_limit_env(&d);
+	if (v < 0)
+		rt_fail_diag(&d);
+	return v;
 }
 
 /* One forward's memory: outputs for batch B at length L and the scratch
@@ -603,6 +616,10 @@ int main(int argc, char **argv)
 		rt_print_help();
 		return rt_finish();
 	}
+	/* The environment is input: a known command checks it first. */
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		if (strcmp(cmd, cmds[i]) == 0)
+			(void)rt_memory_limit();
 	if (strcmp(cmd, "embed") == 0 && rt_wants_fasta(argc, argv))
 		return rt_cmd_fasta(cmd, argc, argv);
 	if (strcmp(cmd, "score") == 0)
