@@ -250,6 +250,111 @@ static const char *tokens(const char *name, int64_t rows, int64_t len)
 	return strdup(p);
 }
 
+static void same_file(const char *a, const char *b)
+{
+	size_t na, nb;
+	char *x = tu_read(a, &na), *y = tu_read(b, &nb);
+
+	ck_assert_msg(x && y, "%s or %s missing", a, b);
+	ck_assert_msg(na == nb && memcmp(x, y, na) == 0, "%s and %s differ", a,
+	              b);
+	free(x);
+	free(y);
+}
+
+/* One command three ways: compiled for the whole batch (one forward),
+ * compiled for one row (chunks of the plan), and the same under a limit
+ * that leaves room for a few rows per forward; the files must be equal. */
+static void three_ways(const char *tok, const char *cmd, const char *pool)
+{
+	const char *whole = tiny_binary("tiny_b3000", "3000");
+	const char *one = tiny_binary("tiny_b1", NULL);
+	const char *out[3];
+	RunResult r;
+
+	for (int i = 0; i < 3; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%s_%s_%d.npy", cmd,
+		         pool ? pool : "none", i);
+		out[i] = strdup(tu_path(tu_tmpdir(), name));
+		if (i == 2)
+			setenv(ENV, "4500K", 1); /* 4.2 MB of it are weights */
+		tu_run(&r, i ? one : whole,
+		       (const char *[]){cmd, "--tokens", tok, "-o", out[i], "-j",
+		                        "2", pool ? "--pool" : NULL, pool,
+		                        NULL});
+		unsetenv(ENV);
+		ck_assert_msg(r.status == 0, "%s run %d: %s", cmd, i, r.err);
+	}
+	same_file(out[0], out[1]);
+	same_file(out[0], out[2]);
+}
+
+START_TEST(test_batch_chunks_exact)
+{
+	const char *tok = tokens("t3000.npy", 3000, 16);
+	NpyArray a;
+	Diag d;
+
+	three_ways(tok, "embed", NULL);
+	three_ways(tok, "logits", NULL);
+	three_ways(tok, "embed", "mean");
+	three_ways(tok, "embed", "last");
+	diag_init(&d);
+	ck_assert_msg(npy_load(tu_path(tu_tmpdir(), "embed_none_1.npy"), &a,
+	                       &d), "%s", d.msg);
+	ck_assert_int_eq(a.rank, 3);
+	ck_assert_int_eq(a.dim[0], 3000);
+	ck_assert_int_eq(a.dim[1], 16);
+	ck_assert_int_eq(a.dim[2], 128);
+	npy_free(&a);
+}
+END_TEST
+
+/* 6000 rows of 16 tokens need 200 MB of activations at once; run in
+ * chunks (outputs streamed), they fit a 100 MB address space. */
+START_TEST(test_batch_bounded_memory)
+{
+	const char *bin = tiny_binary("tiny_b1", NULL);
+	const char *tok = tokens("t6000.npy", 6000, 16);
+	const char *out = strdup(tu_path(tu_tmpdir(), "o.npy"));
+	RunResult r;
+
+	if (UNDER_ASAN)
+		return;
+	run_limited(&r, 100 << 10, bin,
+	            (const char *[]){"embed", "--tokens", tok, "-o", out,
+	                             "--pool", "mean", "-j", "2", NULL});
+	ck_assert_msg(r.status == 0, "pooled: exit %d signal %d: %s", r.status,
+	              r.signal, r.err);
+	run_limited(&r, 100 << 10, bin,
+	            (const char *[]){"embed", "--tokens", tok, "-o", out, "-j",
+	                             "2", NULL});
+	ck_assert_msg(r.status == 0, "hidden: exit %d signal %d: %s", r.status,
+	              r.signal, r.err);
+}
+END_TEST
+
+/* A limit that cannot hold one row is refused before anything runs. */
+START_TEST(test_batch_limit_too_small)
+{
+	const char *bin = tiny_binary("tiny_b1", NULL);
+	const char *tok = tokens("t10.npy", 10, 1000);
+	const char *out = strdup(tu_path(tu_tmpdir(), "small.npy"));
+	RunResult r;
+
+	setenv(ENV, "5M", 1);
+	tu_run(&r, bin, (const char *[]){"embed", "--tokens", tok, "-o", out,
+	                                 NULL});
+	one_line_exit1(&r, ENV "=5242880 bytes is too little for one row of "
+	                   "1000 tokens", NULL);
+	ck_assert(access(out, F_OK) != 0);
+	tu_run(&r, bin, (const char *[]){"bench", "--batch", "4", NULL});
+	one_line_exit1(&r, "too little for one row", NULL);
+	unsetenv(ENV);
+}
+END_TEST
+
 /* ---- the variable itself ----------------------------------------------- */
 
 START_TEST(test_limit_env_syntax)
@@ -306,6 +411,9 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("binaries");
 	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_batch_chunks_exact);
+	tcase_add_test(tc, test_batch_bounded_memory);
+	tcase_add_test(tc, test_batch_limit_too_small);
 	tcase_add_test(tc, test_limit_env_syntax);
 	suite_add_tcase(s, tc);
 	return s;
