@@ -43,6 +43,18 @@
 #define TINY HYENAC_GOLDEN_DIR "/tiny-1k"
 #define ENV "HYENAC_MEMORY_LIMIT"
 
+/* A copy of s that outlives the static buffers of tu_path (a ring, so a
+ * test's few live paths never collide; no heap, nothing for LSan). */
+static char *keep(const char *s)
+{
+	static char ring[64][4096];
+	static int k;
+	char *b = ring[k++ % 64];
+
+	snprintf(b, sizeof ring[0], "%s", s);
+	return b;
+}
+
 /* Run prog with args under `ulimit -v kib` (no limit when kib is 0). */
 static void run_limited(RunResult *r, long kib, const char *prog,
                         const char *const *args)
@@ -121,7 +133,7 @@ static const char *evil_checkpoint(const char *dir, const char *head,
 	for (int i = 0; i < 8; i++)
 		buf[i] = (char)((uint64_t)hlen >> (8 * i));
 	const char *d = tu_path(tu_tmpdir(), dir);
-	char *dd = strdup(d);
+	char *dd = keep(d);
 	ck_assert(mkdir(dd, 0755) == 0);
 	cfg = tu_read(TINY "/config.json", &ncfg);
 	ck_assert(cfg);
@@ -218,7 +230,7 @@ END_TEST
 static const char *tiny_binary(const char *name, const char *batch)
 {
 	const char *out = tu_path(tu_tmpdir(), name);
-	char *o = strdup(out);
+	char *o = keep(out);
 	RunResult r;
 
 	if (access(o, X_OK) == 0)
@@ -247,7 +259,7 @@ static const char *tokens(const char *name, int64_t rows, int64_t len)
 	diag_init(&d);
 	ck_assert_msg(npy_save_i32(p, t, 2, dim, &d), "%s", d.msg);
 	free(t);
-	return strdup(p);
+	return keep(p);
 }
 
 static void same_file(const char *a, const char *b)
@@ -276,7 +288,7 @@ static void three_ways(const char *tok, const char *cmd, const char *pool)
 		char name[64];
 		snprintf(name, sizeof name, "%s_%s_%d.npy", cmd,
 		         pool ? pool : "none", i);
-		out[i] = strdup(tu_path(tu_tmpdir(), name));
+		out[i] = keep(tu_path(tu_tmpdir(), name));
 		if (i == 2)
 			setenv(ENV, "4500K", 1); /* 4.2 MB of it are weights */
 		tu_run(&r, i ? one : whole,
@@ -317,7 +329,7 @@ START_TEST(test_batch_bounded_memory)
 {
 	const char *bin = tiny_binary("tiny_b1", NULL);
 	const char *tok = tokens("t6000.npy", 6000, 16);
-	const char *out = strdup(tu_path(tu_tmpdir(), "o.npy"));
+	const char *out = keep(tu_path(tu_tmpdir(), "o.npy"));
 	RunResult r;
 
 	if (UNDER_ASAN)
@@ -340,7 +352,7 @@ START_TEST(test_batch_limit_too_small)
 {
 	const char *bin = tiny_binary("tiny_b1", NULL);
 	const char *tok = tokens("t10.npy", 10, 1000);
-	const char *out = strdup(tu_path(tu_tmpdir(), "small.npy"));
+	const char *out = keep(tu_path(tu_tmpdir(), "small.npy"));
 	RunResult r;
 
 	setenv(ENV, "5M", 1);
@@ -366,7 +378,7 @@ START_TEST(test_limit_env_syntax)
 	};
 	const char *bin = tiny_binary("tiny_b1", NULL);
 	const char *tok = tokens("t1.npy", 1, 8);
-	const char *out = strdup(tu_path(tu_tmpdir(), "e.npy"));
+	const char *out = keep(tu_path(tu_tmpdir(), "e.npy"));
 	RunResult r;
 
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
