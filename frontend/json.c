@@ -249,7 +249,7 @@ typedef struct Work {
 	size_t cap;
 } Work;
 
-enum { POOL_BLOCK = 64 << 10 };
+enum { POOL_BLOCK = 64 << 10, WORK_KEEP = 1 << 20 };
 
 typedef struct P {
 	Arena *a;
@@ -409,6 +409,14 @@ static void *work_done(P *p, int depth, int n, size_t elem)
 	q = alloc(p, (size_t)n * elem);
 	if (q)
 		memcpy(q, p->work[depth].buf, (size_t)n * elem);
+	/* A big vector is given back at once: it is not held beside the
+	 * DOM while the object's keys are checked or the text goes on. */
+	if (p->work[depth].cap > WORK_KEEP) {
+		free(p->work[depth].buf);
+		p->held -= p->work[depth].cap;
+		p->work[depth].buf = NULL;
+		p->work[depth].cap = 0;
+	}
 	return q;
 }
 
