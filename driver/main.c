@@ -16,6 +16,7 @@
 #include "frontend/limits.h"
 #include "passes/passes.h"
 #include "runtime/cpucheck.h"
+#include "runtime/memlimit.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
 
@@ -565,6 +566,11 @@ int main(int argc, char **argv)
 		return usage_error("unknown command '%s'", o.cmd);
 	if (!o.model)
 		return usage_error("'%s' needs a file", o.cmd);
+	/* The environment is input: a limit that does not parse is refused
+	 * here, before anything is read or planned against it. */
+	diag_init(&d);
+	if (hyrt_memory_limit_env(&d) < 0)
+		return fail(&d);
 	if (strcmp(o.cmd, "opt") == 0) {
 		if (!o.pass)
 			return usage_error("'opt' needs --pass=PASS%s", "");

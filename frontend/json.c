@@ -235,23 +235,45 @@ static bool prescan(const char *s, size_t n, const char *file, Diag *d)
 
 /* ---- DOM builder on libyaml events ------------------------------------ */
 
+/* Where the builder is: per open container, the key or the index of the
+ * value being read, for messages that name a value by its path. */
+typedef struct Step {
+	const char *key; /* in an object; NULL in an array */
+	int idx;
+} Step;
+
+/* A container's items while it is read; made exact in the DOM when it
+ * closes, so the DOM holds no doubling slack. One per depth, reused. */
+typedef struct Work {
+	char *buf;
+	size_t cap;
+} Work;
+
+enum { POOL_BLOCK = 64 << 10, WORK_KEEP = 1 << 20 };
+
 typedef struct P {
 	Arena *a;
 	const char *file;
 	Diag *d;
+	JsonLimits lim;
 	yaml_parser_t yp;
 	yaml_event_t ev;
 	bool have_ev;
+	char *blk;        /* the pool block being carved */
+	size_t blk_left;
+	size_t held;      /* arena bytes taken plus work vectors' capacity */
+	Step path[JSON_MAX_DEPTH + 2];
+	Work work[JSON_MAX_DEPTH + 2];
 } P;
 
-static long ln(const yaml_mark_t *m)
+static int32_t ln(const yaml_mark_t *m)
 {
-	return (long)m->line + 1;
+	return m->line < INT32_MAX ? (int32_t)m->line + 1 : INT32_MAX;
 }
 
-static long cl(const yaml_mark_t *m)
+static int32_t cl(const yaml_mark_t *m)
 {
-	return (long)m->column + 1;
+	return m->column < INT32_MAX ? (int32_t)m->column + 1 : INT32_MAX;
 }
 
 static void fail_at(P *p, const yaml_mark_t *m, const char *what)
@@ -259,36 +281,143 @@ static void fail_at(P *p, const yaml_mark_t *m, const char *what)
 	diag_at(p->d, p->file, ln(m), cl(m), "%s", what);
 }
 
-static void *alloc(P *p, size_t n)
+/* ["w"]["shape"][3]: the path of the value at depth `depth`, into buf
+ * (keys cut at 48 bytes, the whole cut at n). */
+static const char *path_str(const P *p, int depth, char *buf, size_t n)
 {
-	void *q = arena_try_alloc(p->a, n);
-	if (!q)
-		diag_at(p->d, p->file, 0, 0, "out of memory reading JSON");
+	size_t k = 0;
+
+	buf[0] = '\0';
+	for (int i = 1; i <= depth && i < JSON_MAX_DEPTH + 2 && k + 1 < n;
+	     i++) {
+		const Step *s = &p->path[i];
+		int w = s->key ? snprintf(buf + k, n - k, "[\"%.48s%s\"]",
+		                          s->key,
+		                          strlen(s->key) > 48 ? "..." : "")
+		               : snprintf(buf + k, n - k, "[%d]", s->idx);
+		if (w < 0)
+			break;
+		k += (size_t)w < n - k ? (size_t)w : n - k - 1;
+	}
+	return buf[0] ? buf : "the top-level value";
+}
+
+/* Count n more bytes held; false (with the message) past the bound. */
+static bool hold(P *p, size_t n)
+{
+	const yaml_mark_t *m = &p->ev.start_mark;
+	size_t max = p->lim.max_bytes;
+
+	if (n > SIZE_MAX - p->held)
+		p->held = SIZE_MAX;
+	else
+		p->held += n;
+	if (!max || p->held <= max)
+		return true;
+	diag_at(p->d, p->file, p->have_ev ? ln(m) : 0, p->have_ev ? cl(m) : 0,
+	        "holding this JSON needs more than %zu bytes of memory, %s",
+	        max, p->lim.bytes_why ? p->lim.bytes_why : "its limit");
+	return false;
+}
+
+static void oom(P *p)
+{
+	diag_at(p->d, p->file, 0, 0, "out of memory reading JSON");
+}
+
+/* n bytes of the DOM at `align` (1, or 8 for structs), carved from pool
+ * blocks so small items take no arena rounding. */
+static void *alloc_aligned(P *p, size_t n, size_t align)
+{
+	size_t pad = (size_t)(-(uintptr_t)p->blk & (align - 1));
+	char *q;
+
+	if (!p->blk || pad + n > p->blk_left) {
+		size_t take = n > POOL_BLOCK / 4 ? n : POOL_BLOCK;
+		if (!hold(p, take))
+			return NULL;
+		q = arena_try_alloc(p->a, take);
+		if (!q) {
+			oom(p);
+			return NULL;
+		}
+		if (take != POOL_BLOCK)
+			return q; /* a big item: its own allocation */
+		p->blk = q;
+		p->blk_left = take;
+		pad = 0;
+	}
+	q = p->blk + pad;
+	p->blk += pad + n;
+	p->blk_left -= pad + n;
 	return q;
 }
 
-/* Make room for one more element of size `elem` in *arr. */
-static bool grow(P *p, void **arr, int *cap, int n, size_t elem)
+static void *alloc(P *p, size_t n)
 {
-	void *bigger;
-	int ncap;
+	return alloc_aligned(p, n, 8);
+}
 
-	if (n < *cap)
-		return true;
-	if (*cap > (1 << 29)) {
+/* A NUL-terminated copy of s[0..n). */
+static char *copy_str(P *p, const char *s, size_t n)
+{
+	char *q = alloc_aligned(p, n + 1, 1);
+	if (q) {
+		memcpy(q, s, n);
+		q[n] = '\0';
+	}
+	return q;
+}
+
+/* Room in the work vector of `depth` for item n (of size elem). */
+static bool work_room(P *p, int depth, int n, size_t elem)
+{
+	Work *w = &p->work[depth];
+	size_t need, ncap;
+	char *bigger;
+
+	if (n >= (1 << 30)) {
 		diag_at(p->d, p->file, 0, 0, "too many items in one JSON "
 		                             "container");
 		return false;
 	}
-	ncap = *cap ? *cap * 2 : 8;
-	bigger = alloc(p, (size_t)ncap * elem);
-	if (!bigger)
+	need = (size_t)(n + 1) * elem;
+	if (need <= w->cap)
+		return true;
+	ncap = w->cap ? w->cap * 2 : 64 * elem;
+	while (ncap < need)
+		ncap *= 2;
+	if (!hold(p, ncap - w->cap))
 		return false;
-	if (n)
-		memcpy(bigger, *arr, (size_t)n * elem);
-	*arr = bigger;
-	*cap = ncap;
+	bigger = realloc(w->buf, ncap);
+	if (!bigger) {
+		oom(p);
+		return false;
+	}
+	w->buf = bigger;
+	w->cap = ncap;
 	return true;
+}
+
+/* The n items of `depth`'s work vector, moved into the DOM. */
+static void *work_done(P *p, int depth, int n, size_t elem)
+{
+	void *q;
+
+	if (n == 0)
+		return NULL;
+	q = alloc(p, (size_t)n * elem);
+	if (q)
+		memcpy(q, p->work[depth].buf, (size_t)n * elem);
+	/* A big vector is given back at once: it is not held beside the
+	 * DOM while the object's keys are checked or the text goes on. */
+	if (p->work[depth].cap > WORK_KEEP) {
+		free(p->work[depth].buf);
+		p->held -= p->work[depth].cap;
+		p->work[depth].buf = NULL;
+		p->work[depth].cap = 0;
+	}
+	return q;
 }
 
 static bool next(P *p)
@@ -388,10 +517,9 @@ static JsonValue *scalar(P *p)
 		v = new_value(p, JSON_STRING, &e->start_mark);
 		if (!v)
 			return NULL;
-		v->text = alloc(p, n + 1);
+		v->text = copy_str(p, s, n);
 		if (!v->text)
 			return NULL;
-		memcpy((char *)v->text, s, n);
 		v->len = n;
 		return v;
 	case YAML_PLAIN_SCALAR_STYLE:
@@ -428,18 +556,18 @@ static JsonValue *scalar(P *p)
 	v = new_value(p, JSON_NUMBER, &e->start_mark);
 	if (!v)
 		return NULL;
-	v->text = alloc(p, n + 1);
+	v->text = copy_str(p, s, n);
 	if (!v->text)
 		return NULL;
-	memcpy((char *)v->text, s, n);
 	errno = 0;
-	v->num = strtod(v->text, NULL);
-	if (!isfinite(v->num)) {
+	double num = strtod(v->text, NULL);
+	if (!isfinite(num)) {
 		diag_at(p->d, p->file, v->line, v->col,
 		        "number %.40s%s is out of range", s,
 		        n > 40 ? "..." : "");
 		return NULL;
 	}
+	v->num = num;
 	if (integral) {
 		long long ll;
 		errno = 0;
@@ -458,7 +586,7 @@ static JsonValue *array(P *p, int depth)
 {
 	yaml_event_t *e = &p->ev;
 	JsonValue *v;
-	int cap = 0;
+	int n = 0;
 
 	if (e->data.sequence_start.anchor || e->data.sequence_start.tag) {
 		fail_at(p, &e->start_mark,
@@ -478,19 +606,33 @@ static JsonValue *array(P *p, int depth)
 	v = new_value(p, JSON_ARRAY, &e->start_mark);
 	if (!v)
 		return NULL;
+	p->path[depth].key = NULL;
 	for (;;) {
 		JsonValue *item;
 		if (!next(p))
 			return NULL;
 		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
-			return v;
+			break;
+		if (p->lim.max_items && n >= p->lim.max_items) {
+			char path[256];
+			diag_at(p->d, p->file, v->line, v->col,
+			        "%s has more than %d items; %s",
+			        path_str(p, depth - 1, path, sizeof path),
+			        p->lim.max_items,
+			        p->lim.items_why ? p->lim.items_why
+			                         : "that is the limit here");
+			return NULL;
+		}
+		p->path[depth].idx = n;
 		item = value(p, depth);
-		if (!item)
+		if (!item || !work_room(p, depth, n, sizeof item))
 			return NULL;
-		if (!grow(p, (void **)&v->items, &cap, v->n, sizeof *v->items))
-			return NULL;
-		v->items[v->n++] = item;
+		((JsonValue **)p->work[depth].buf)[n++] = item;
 	}
+	if (n && !(v->items = work_done(p, depth, n, sizeof *v->items)))
+		return NULL;
+	v->n = n;
+	return v;
 }
 
 typedef struct KeyRef {
@@ -516,9 +658,12 @@ static bool check_duplicates(P *p, const JsonValue *obj)
 
 	if (obj->n < 2)
 		return true;
+	if (!hold(p, (size_t)obj->n * sizeof *r))
+		return false;
 	r = malloc((size_t)obj->n * sizeof *r);
+	p->held -= (size_t)obj->n * sizeof *r;
 	if (!r) {
-		diag_at(p->d, p->file, 0, 0, "out of memory reading JSON");
+		oom(p);
 		return false;
 	}
 	for (int i = 0; i < obj->n; i++) {
@@ -543,8 +688,8 @@ static bool check_duplicates(P *p, const JsonValue *obj)
 		return true;
 	diag_at(p->d, p->file, obj->members[dup].line, obj->members[dup].col,
 	        "duplicate key '%s' (first at line %ld, column %ld)",
-	        obj->members[dup].key, obj->members[first].line,
-	        obj->members[first].col);
+	        obj->members[dup].key, (long)obj->members[first].line,
+	        (long)obj->members[first].col);
 	return false;
 }
 
@@ -552,7 +697,7 @@ static JsonValue *object(P *p, int depth)
 {
 	yaml_event_t *e = &p->ev;
 	JsonValue *v;
-	int cap = 0;
+	int n = 0;
 
 	if (e->data.mapping_start.anchor || e->data.mapping_start.tag) {
 		fail_at(p, &e->start_mark,
@@ -600,11 +745,11 @@ static JsonValue *object(P *p, int depth)
 		}
 		m.line = ln(&e->start_mark);
 		m.col = cl(&e->start_mark);
-		m.key = alloc(p, e->data.scalar.length + 1);
+		m.key = copy_str(p, (const char *)e->data.scalar.value,
+		                 e->data.scalar.length);
 		if (!m.key)
 			return NULL;
-		memcpy((char *)m.key, e->data.scalar.value,
-		       e->data.scalar.length);
+		p->path[depth].key = m.key;
 		if (!next(p))
 			return NULL;
 		if (p->ev.type == YAML_MAPPING_END_EVENT) {
@@ -612,13 +757,13 @@ static JsonValue *object(P *p, int depth)
 			return NULL;
 		}
 		m.value = value(p, depth);
-		if (!m.value)
+		if (!m.value || !work_room(p, depth, n, sizeof m))
 			return NULL;
-		if (!grow(p, (void **)&v->members, &cap, v->n,
-		          sizeof *v->members))
-			return NULL;
-		v->members[v->n++] = m;
+		((JsonMember *)p->work[depth].buf)[n++] = m;
 	}
+	if (n && !(v->members = work_done(p, depth, n, sizeof *v->members)))
+		return NULL;
+	v->n = n;
 	return check_duplicates(p, v) ? v : NULL;
 }
 
@@ -686,29 +831,50 @@ static JsonValue *document(P *p)
 	return v;
 }
 
-JsonValue *json_parse(Arena *a, const char *text, size_t len,
-                      const char *file, Diag *d)
+JsonValue *json_parse_limited(Arena *a, const char *text, size_t len,
+                              const char *file, const JsonLimits *lim,
+                              Diag *d)
 {
-	P p = {.a = a, .file = file, .d = d};
+	P *p;
 	JsonValue *v;
 
 	if (!text)
 		len = 0;
 	if (!prescan(text, len, file, d))
 		return NULL;
-	if (!yaml_parser_initialize(&p.yp)) {
+	p = calloc(1, sizeof *p);
+	if (!p) {
 		diag_at(d, file, 0, 0, "out of memory reading JSON");
 		return NULL;
 	}
-	yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)(text ? text
-	                                                                 : ""),
+	p->a = a;
+	p->file = file;
+	p->d = d;
+	if (lim)
+		p->lim = *lim;
+	if (!yaml_parser_initialize(&p->yp)) {
+		diag_at(d, file, 0, 0, "out of memory reading JSON");
+		free(p);
+		return NULL;
+	}
+	yaml_parser_set_encoding(&p->yp, YAML_UTF8_ENCODING);
+	yaml_parser_set_input_string(&p->yp,
+	                             (const unsigned char *)(text ? text : ""),
 	                             len);
-	v = document(&p);
-	if (p.have_ev)
-		yaml_event_delete(&p.ev);
-	yaml_parser_delete(&p.yp);
+	v = document(p);
+	if (p->have_ev)
+		yaml_event_delete(&p->ev);
+	yaml_parser_delete(&p->yp);
+	for (int i = 0; i < JSON_MAX_DEPTH + 2; i++)
+		free(p->work[i].buf);
+	free(p);
 	return v;
+}
+
+JsonValue *json_parse(Arena *a, const char *text, size_t len,
+                      const char *file, Diag *d)
+{
+	return json_parse_limited(a, text, len, file, NULL, d);
 }
 
 /* ---- accessors -------------------------------------------------------- */
@@ -773,7 +939,14 @@ bool json_number(const JsonValue *v, double *out)
 {
 	if (!v || v->kind != JSON_NUMBER)
 		return false;
-	*out = v->num;
+	/* An int64 converts to the double nearest it, as strtod rounds
+	 * the same decimal. */
+	if (!v->is_int)
+		*out = v->num;
+	else if (v->i == 0 && v->text[0] == '-')
+		*out = -0.0;
+	else
+		*out = (double)v->i;
 	return true;
 }
 

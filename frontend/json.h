@@ -13,7 +13,9 @@
  * starts on, within 1024 characters of the key's start; and "\u" escapes
  * of UTF-16 surrogates are refused. Neither occurs in HF files.
  *
- * All memory comes from the arena; nothing here aborts on bad input.
+ * All memory comes from the arena (and, while a container is being read,
+ * from work vectors freed before json_parse returns); nothing here aborts
+ * on bad input.
  */
 #ifndef HYENAC_JSON_H
 #define HYENAC_JSON_H
@@ -33,32 +35,57 @@ typedef enum {
 
 typedef struct JsonValue JsonValue;
 
+/* Kept small (24 and 56 bytes on LP64): a 100 MB safetensors header may
+ * hold millions of values. Lines and columns saturate at INT32_MAX. */
 typedef struct JsonMember {
-	const char *key;   /* NUL-terminated; "\u0000" is refused */
-	long line, col;    /* where the key starts */
+	const char *key;      /* NUL-terminated; "\u0000" is refused */
+	int32_t line, col;    /* where the key starts */
 	JsonValue *value;
 } JsonMember;
 
 struct JsonValue {
 	JsonKind kind;
-	long line, col;     /* where the value starts, 1-based */
-	bool b;             /* JSON_BOOL */
-	/* JSON_NUMBER: num always; i when is_int (an integer literal that
-	 * fits int64_t); text is the literal as written. */
-	double num;
-	int64_t i;
+	int n;                /* JSON_ARRAY items / JSON_OBJECT members */
+	int32_t line, col;    /* where the value starts, 1-based */
+	bool b;               /* JSON_BOOL */
+	/* JSON_NUMBER: i when is_int (an integer literal that fits
+	 * int64_t), else num; json_number reads either. text is the literal
+	 * as written. */
 	bool is_int;
-	const char *text;   /* JSON_NUMBER literal, JSON_STRING value */
-	size_t len;         /* JSON_STRING: bytes, excluding the NUL */
-	int n;              /* JSON_ARRAY items / JSON_OBJECT members */
-	JsonValue **items;
-	JsonMember *members;
+	union {
+		double num;
+		int64_t i;
+	};
+	const char *text;     /* JSON_NUMBER literal, JSON_STRING value */
+	size_t len;           /* JSON_STRING: bytes, excluding the NUL */
+	union {
+		JsonValue **items;    /* JSON_ARRAY */
+		JsonMember *members;  /* JSON_OBJECT */
+	};
 };
 
 /* Parse text[0..len); `file` names it in messages. NULL on error, with one
  * line in d: "FILE:LINE:COL: problem". */
 JsonValue *json_parse(Arena *a, const char *text, size_t len,
                       const char *file, Diag *d);
+
+/* Bounds on what a text may make the parser hold, for text that comes
+ * from a file of any size (a safetensors header may be 100 MB). The DOM is
+ * packed (values, keys and strings carved from the arena without per-item
+ * rounding, containers sized exactly), so its memory is a small multiple
+ * of the text's bytes; these bounds refuse a text that would still take
+ * too much, at the value where it crosses them, naming the value by its
+ * path of keys and indices (["w"]["shape"]). Zero means no bound. */
+typedef struct JsonLimits {
+	size_t max_bytes;     /* of the DOM and the parser's work vectors */
+	const char *bytes_why;/* "the limit for ...", said after the bytes */
+	int max_items;        /* in any one array */
+	const char *items_why;/* said after the count */
+} JsonLimits;
+
+JsonValue *json_parse_limited(Arena *a, const char *text, size_t len,
+                              const char *file, const JsonLimits *lim,
+                              Diag *d);
 
 /* "null", "boolean", "number", "string", "array", "object". */
 const char *json_kind_name(JsonKind k);

@@ -9,9 +9,8 @@
  * products of widths with B and L are still checked.
  */
 #include "limits.h"
+#include "runtime/memlimit.h"
 
-#include <ctype.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -33,39 +32,15 @@ static int64_t add(int64_t a, int64_t b)
 	return r;
 }
 
-/* "123", "64G", "1.5" is not accepted: whole bytes or whole units. */
-static int64_t parse_limit(const char *s)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || v == 0)
-		return 0;
-	switch (toupper((unsigned char)*end)) {
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
-	default: break;
-	}
-	if (*end == 'B' || *end == 'b')
-		end++;
-	if (*end || v > (unsigned long long)(INT64_MAX >> shift))
-		return 0;
-	return (int64_t)(v << shift);
-}
-
 int64_t fe_memory_limit(void)
 {
-	int64_t v = parse_limit(getenv("HYENAC_MEMORY_LIMIT"));
+	int64_t v;
 	long pages, page;
 
-	if (v > 0)
+	/* A value that does not parse was refused at the door (the
+	 * driver's main calls hyrt_memory_limit_env first); here it counts as
+	 * unset. */
+	if (hyrt_parse_bytes(getenv(HYRT_MEMORY_LIMIT_ENV), &v))
 		return v;
 	pages = sysconf(_SC_PHYS_PAGES);
 	page = sysconf(_SC_PAGESIZE);

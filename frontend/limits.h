@@ -9,7 +9,9 @@
  *
  * The limit is the machine's physical memory (sysconf), or the byte count
  * in the environment variable HYENAC_MEMORY_LIMIT (plain decimal, with an
- * optional K/M/G/T suffix, powers of 1024) when that is set. All sums are
+ * optional K/M/G/T suffix, powers of 1024: runtime/memlimit.h) when that
+ * is set. A value that does not parse is refused by the driver before
+ * any of this runs. All sums are
  * overflow-checked; an overflow counts as "more than any limit".
  */
 #ifndef HYENAC_LIMITS_H

@@ -19,6 +19,7 @@
  */
 #include "frontend.h"
 #include "json.h"
+#include "limits.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +30,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { MAX_HEADER = 100000000 };
+/* The reference implementation's bound on the header; the JSON bounds
+ * (read_header). */
+enum {
+	MAX_HEADER = 100000000,
+	MAX_LIST = 8,
+	HEADER_FACTOR = 16,
+	HEADER_SLACK = 1 << 20,
+};
 
 /* Every dtype the format knows; hyenac reads only F32 of them. */
 static const char *const dtypes[] = {
@@ -314,6 +322,43 @@ static void *map_file(const char *path, size_t *size, Diag *d)
 	return map;
 }
 
+/* The header's JSON, held within bounds: no list in a safetensors header
+ * is longer than a shape, and hyenac takes shapes of at most IR_MAX_RANK
+ * dims, so an array of more than MAX_LIST items is refused where it
+ * starts, naming its tensor; and the DOM may take at most HEADER_FACTOR
+ * bytes per header byte (a real header needs about a third of that) and
+ * never more than the memory limit (HYENAC_MEMORY_LIMIT, or the
+ * machine's memory). So a 100 MB header of junk is refused in bounded
+ * memory, not after growing to many gigabytes. */
+static const JsonValue *read_header(Arena *a, const SafeTensors *st,
+                                    size_t hlen, Diag *d)
+{
+	size_t by_len = HEADER_FACTOR * hlen + HEADER_SLACK;
+	int64_t limit = fe_memory_limit();
+	JsonLimits lim = {
+	    .max_bytes = by_len,
+	    .bytes_why = arena_printf(a, "the most a header of %zu bytes may "
+	                                 "take",
+	                              hlen),
+	    .max_items = MAX_LIST,
+	    .items_why = arena_printf(a, "no list in a safetensors header "
+	                                 "needs that many (hyenac reads "
+	                                 "tensors of rank %d at most)",
+	                              IR_MAX_RANK),
+	};
+
+	if (limit > 0 && (uint64_t)limit < by_len) {
+		lim.max_bytes = (size_t)limit;
+		lim.bytes_why = arena_printf(a, "the memory limit (%s)",
+		                             getenv("HYENAC_MEMORY_LIMIT")
+		                                 ? "HYENAC_MEMORY_LIMIT"
+		                                 : "the machine's memory");
+	}
+	return json_parse_limited(a, (const char *)st->map + 8, hlen,
+	                          arena_printf(a, "%s: header", st->path),
+	                          &lim, d);
+}
+
 /* Everything after the map is made; false leaves the unmapping to the
  * caller. */
 static bool parse(Arena *a, SafeTensors *st, Diag *d)
@@ -343,8 +388,7 @@ static bool parse(Arena *a, SafeTensors *st, Diag *d)
 	}
 	data_start = 8 + (size_t)hlen;
 	data_size = st->map_size - data_start;
-	h = json_parse(a, (const char *)b + 8, (size_t)hlen,
-	               arena_printf(a, "%s: header", path), d);
+	h = read_header(a, st, (size_t)hlen, d);
 	if (!h)
 		return false;
 	if (h->kind != JSON_OBJECT) {

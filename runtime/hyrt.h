@@ -44,6 +44,9 @@ enum {
 	HYRT_META_WEIGHT_BYTES, /* size of the packed weight blob */
 	HYRT_META_N_LAYER,
 	HYRT_META_FLOPS_PER_TOKEN, /* at L = max_len, for GFLOP/s figures */
+	HYRT_META_BATCH, /* compile --batch: the rows of max_len tokens one
+	                  * forward's memory plan holds; binaries run larger
+	                  * batches in chunks that fit it */
 	HYRT_META_COUNT
 };
 

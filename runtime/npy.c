@@ -737,7 +737,7 @@ static size_t make_header(unsigned char *buf, size_t cap, const char *descr,
 static bool write_array(HyrtOut *o, const void *data, bool f32, int rank,
                         const int64_t *dim, Diag *d)
 {
-	unsigned char hdr[256], *buf = NULL;
+	unsigned char hdr[NPY_HEADER_MAX], *buf = NULL;
 	size_t numel = 1, bytes, hlen;
 	const char *path = o->path;
 
@@ -800,6 +800,12 @@ static bool save(const char *path, const void *data, bool f32, int rank,
 		return false;
 	}
 	return hyrt_out_commit(one, 1, d);
+}
+
+size_t npy_header_f32(unsigned char *buf, int rank, const int64_t *dim)
+{
+	HY_ASSERT(rank >= 0 && rank <= IR_MAX_RANK);
+	return make_header(buf, NPY_HEADER_MAX, "<f4", rank, dim);
 }
 
 bool npy_save_f32(const char *path, const float *data, int rank,

@@ -38,4 +38,11 @@ bool npy_save_i32(const char *path, const int32_t *data, int rank,
 bool npy_write_f32(HyrtOut *o, const float *data, int rank,
                    const int64_t *dim, Diag *d);
 
+/* The header npy_save_f32 writes for that shape ('<f4', data from a
+ * 64-byte boundary), for writers that stream the data after it in
+ * little-endian order; buf holds NPY_HEADER_MAX bytes. Returns its
+ * length. The rank and dims must be valid (0 <= rank <= IR_MAX_RANK). */
+enum { NPY_HEADER_MAX = 256 };
+size_t npy_header_f32(unsigned char *buf, int rank, const int64_t *dim);
+
 #endif

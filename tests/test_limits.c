@@ -62,7 +62,8 @@ START_TEST(test_memory_limit_env)
 	ck_assert_int_eq(fe_memory_limit(), (int64_t)2 << 30);
 	setenv("HYENAC_MEMORY_LIMIT", "3t", 1);
 	ck_assert_int_eq(fe_memory_limit(), (int64_t)3 << 40);
-	/* nonsense, zero and overflow fall back to physical memory */
+	/* nonsense, zero and overflow fall back to physical memory here;
+	 * hyenac and the binaries refuse them first (test_memory.c) */
 	const char *bad[] = {"", "x", "-5", "0", "1.5G", "12Q", "99999999999T",
 	                     "18446744073709551616"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

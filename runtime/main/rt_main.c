@@ -22,6 +22,11 @@
  * against the vocabulary and the compiled length before the generated
  * code sees them, and sizes are multiplied with overflow checks.
  *
+ * A batch of any size runs in chunks of rows that fit the memory plan the
+ * binary was compiled for (hyenac compile --batch B0 --seq-len Lmax) and
+ * HYENAC_MEMORY_LIMIT when set, its output streamed to the file chunk by
+ * chunk; a limit too small for one row is refused before anything runs.
+ *
  * --threads T (default: every online core) sizes the runtime's thread
  * pool for embed, logits and bench: one forward's positions and channels
  * are split over it, so a single sequence uses every thread too; the FASTA
@@ -29,6 +34,7 @@
  */
 #include "rt_main.h"
 #include "runtime/cpucheck.h"
+#include "runtime/memlimit.h"
 #include "runtime/outfile.h"
 
 #include <errno.h>
@@ -238,47 +244,230 @@ void *rt_xalloc(size_t n, const char *what)
 	return p;
 }
 
-/* One forward's memory: outputs for batch B at length L and the scratch
- * its activations live in. One hyenac_run computes the whole batch; the
- * generated code splits its work (rows of positions, channel blocks of
- * the long convolutions) over the runtime's thread pool, which the
- * commands size from --threads. Every row and every channel is computed
- * the same way whatever the split, so the thread count changes no output
- * bit. */
-typedef struct Buffers {
-	float *out[2];
-	int64_t width[2]; /* last dimension of each output */
-	void *scratch;
-	int64_t B, L;
-} Buffers;
+/* ---- a batch in chunks ------------------------------------------------ */
 
-/* Outputs that are not wanted stay NULL, and the generated code does not
- * compute them (hyrt.h): `which` is the one output asked for. */
-static void buffers_alloc(Buffers *bf, int64_t B, int64_t L, int which)
+/* A batch of any size runs as forwards of at most `rows` rows each, so
+ * that no forward asks for more memory than the binary's plan: what
+ * `hyenac compile --batch B0 --seq-len Lmax` planned for one forward, the
+ * activations of B0 rows of Lmax tokens (hyenac_scratch_bytes) and their
+ * output at the wider of the model's outputs. Rows are independent: every
+ * row and every channel is computed the same way whatever the rows around
+ * it and whatever the thread split (the FFT plans depend on L and the
+ * channel block only), so a chunked batch gives the bytes an unchunked
+ * one would. When HYENAC_MEMORY_LIMIT is set, the weights, the token
+ * array and one forward must fit it too; when not even one row does, the
+ * run is refused before anything is allocated. Outputs are streamed to
+ * their file chunk by chunk, never held whole. */
+
+int64_t rt_memory_limit(void)
 {
-	static const char *what[2] = {"hidden states", "logits"};
+	Diag d;
+	int64_t v;
 
-	memset(bf, 0, sizeof *bf);
-	bf->B = B;
-	bf->L = L;
-	bf->width[0] = hyenac_meta[HYRT_META_D_MODEL];
-	bf->width[1] = hyenac_meta[HYRT_META_VOCAB];
-	bf->out[which] = rt_xalloc(rt_mul3(B, L, bf->width[which], what[which]),
-	                           what[which]);
-	bf->scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
+	diag_init(&d);
+	v = hyrt_memory_limit_env(&d);
+	if (v < 0)
+		rt_fail_diag(&d);
+	return v;
 }
 
-static void forward(const float *w, const int32_t *tok, const Buffers *bf)
+static size_t sat_add(size_t a, size_t b)
 {
-	if (bf->B > 0)
-		hyenac_run(w, tok, bf->B, bf->L, (float **)bf->out, bf->scratch);
+	size_t r;
+	return hy_add_size(a, b, &r) ? r : SIZE_MAX;
 }
 
-static void buffers_free(Buffers *bf)
+static size_t sat_mul(size_t a, size_t b)
 {
-	free(bf->out[0]);
-	free(bf->out[1]);
-	free(bf->scratch);
+	size_t r;
+	return hy_mul_size(a, b, &r) ? r : SIZE_MAX;
+}
+
+/* The bytes one forward may take: the compiled plan (above). */
+static size_t plan_bytes(void)
+{
+	int64_t B0 = hyenac_meta[HYRT_META_BATCH] > 0
+	                 ? hyenac_meta[HYRT_META_BATCH]
+	                 : 1;
+	int64_t Lm = hyenac_meta[HYRT_META_MAX_LEN];
+	int64_t wide = hyenac_meta[HYRT_META_D_MODEL];
+
+	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2 &&
+	    hyenac_meta[HYRT_META_VOCAB] > wide)
+		wide = hyenac_meta[HYRT_META_VOCAB];
+	return sat_add(hyenac_scratch_bytes(B0, Lm),
+	               sat_mul(sat_mul(sat_mul((size_t)B0, (size_t)Lm),
+	                               (size_t)wide),
+	                       sizeof(float)));
+}
+
+/* One forward of r rows of L tokens, each making row_floats output
+ * floats. hyenac_scratch_bytes is affine in B for a fixed L and rounds
+ * each value up to CG_SCRATCH_ALIGN, so r times the cost of a row beyond
+ * B = 0 bounds it from above without evaluating it at a huge r. */
+static size_t forward_bytes(int64_t r, int64_t L, size_t row_floats)
+{
+	size_t s0 = hyenac_scratch_bytes(0, L);
+	size_t s1 = hyenac_scratch_bytes(1, L);
+	size_t row = sat_add(s1 > s0 ? s1 - s0 : 0,
+	                     sat_mul(row_floats, sizeof(float)));
+	return sat_add(s0, sat_mul((size_t)r, row));
+}
+
+/* Rows per forward for B rows of L tokens that make row_floats output
+ * floats each (exit 1 when HYENAC_MEMORY_LIMIT leaves no room for one).
+ * held is what the run holds beside the forward: the token array. */
+static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
+                          size_t held)
+{
+	size_t budget = plan_bytes(), one = forward_bytes(1, L, row_floats);
+	int64_t limit = rt_memory_limit(), lo, hi;
+
+	if (limit > 0) {
+		size_t w = (size_t)hyenac_meta[HYRT_META_WEIGHT_BYTES];
+		size_t fixed = sat_add(w, held);
+		size_t room = (size_t)limit > fixed ? (size_t)limit - fixed : 0;
+		if (one > room)
+			rt_fail("%s=%" PRId64 " bytes is too little for one row of "
+			        "%" PRId64 " tokens: it needs %zu bytes (%zu for "
+			        "the forward, %zu weights, %zu tokens); raise %s",
+			        HYRT_MEMORY_LIMIT_ENV, limit, L,
+			        sat_add(one, fixed), one, w, held,
+			        HYRT_MEMORY_LIMIT_ENV);
+		if (room < budget)
+			budget = room;
+	}
+	if (B <= 1 || one >= budget)
+		return 1; /* a row always runs, L <= max_len: the plan's own */
+	/* The largest r <= B whose forward fits, by bisection on a monotone
+	 * bound. */
+	lo = 1;
+	hi = B;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo + 1) / 2;
+		if (forward_bytes(mid, L, row_floats) <= budget)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Floats to the output as little-endian, as the header says ('<f4'). */
+static void write_le(HyrtOut *o, float *p, size_t n)
+{
+	Diag d;
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &p[i], 4);
+		u = __builtin_bswap32(u);
+		memcpy(&p[i], &u, 4);
+	}
+#endif
+	diag_init(&d);
+	if (!hyrt_out_write(o, p, n * sizeof(float), &d))
+		rt_fail_diag(&d);
+}
+
+/* What a chunked run computes: output `which` (0 hidden, 1 logits),
+ * pooled or not. */
+typedef struct Job {
+	const float *w;
+	const int32_t *tok; /* [B, L] */
+	int64_t B, L, rows;
+	int which;
+	Pool pool;
+	size_t row_floats;
+	float *buf;    /* [rows, row_floats] */
+	void *scratch; /* hyenac_scratch_bytes(rows, L) */
+} Job;
+
+static void job_init(Job *j, const float *w, const int32_t *tok, int64_t B,
+                     int64_t L, int which, Pool pool)
+{
+	const int64_t *meta = hyenac_meta;
+
+	memset(j, 0, sizeof *j);
+	j->w = w;
+	j->tok = tok;
+	j->B = B;
+	j->L = L;
+	j->which = which;
+	j->pool = pool;
+	j->row_floats =
+	    pool != POOL_NONE
+	        ? (size_t)meta[HYRT_META_D_MODEL]
+	        : rt_mul3(1, L,
+	                  meta[which ? HYRT_META_VOCAB : HYRT_META_D_MODEL],
+	                  "one row's output") / sizeof(float);
+	j->rows = chunk_rows(B, L, j->row_floats,
+	                     rt_mul3(B, L, 1, "tokens"));
+}
+
+/* The job's buffers: one chunk's output and activations. */
+static void job_alloc(Job *j)
+{
+	if (j->B == 0)
+		return;
+	j->buf = rt_xalloc(rt_mul3(j->rows, (int64_t)j->row_floats, 1,
+	                           "outputs"), "outputs");
+	j->scratch = rt_xalloc(hyenac_scratch_bytes(j->rows, j->L),
+	                       "activations");
+}
+
+static void job_free(Job *j)
+{
+	free(j->scratch);
+	free(j->buf);
+	j->scratch = j->buf = NULL;
+}
+
+/* Run every row of the job, a chunk at a time, each chunk's output going
+ * to o (when not NULL) in row order. */
+static void job_run(const Job *j, HyrtOut *o)
+{
+	float *outs[2] = {NULL, NULL};
+
+	outs[j->which] = j->buf;
+	for (int64_t b = 0; b < j->B; b += j->rows) {
+		int64_t r = j->B - b < j->rows ? j->B - b : j->rows;
+		const int32_t *t = j->tok + b * j->L;
+		if (j->pool != POOL_NONE)
+			rt_forward_pooled(j->w, t, r, j->L, j->pool, j->buf,
+			                  j->scratch);
+		else
+			hyenac_run(j->w, t, r, j->L, outs, j->scratch);
+		if (o)
+			write_le(o, j->buf, (size_t)r * j->row_floats);
+	}
+}
+
+/* The job's output as one .npy at path, written as it is computed and
+ * renamed into place whole: [B, d_model] pooled, else [B, L, width]. */
+static void job_save(Job *j, const char *path)
+{
+	unsigned char hdr[NPY_HEADER_MAX];
+	int64_t dim[3] = {j->B, j->L, (int64_t)j->row_floats / j->L};
+	HyrtOut o, *outs[1] = {&o};
+	int rank = 3;
+	Diag d;
+
+	if (j->pool != POOL_NONE) {
+		dim[1] = (int64_t)j->row_floats;
+		rank = 2;
+	}
+	hyrt_out_install_cleanup();
+	diag_init(&d);
+	if (!hyrt_out_open(&o, path, &d) ||
+	    !hyrt_out_write(&o, hdr, npy_header_f32(hdr, rank, dim), &d))
+		rt_fail_diag(&d);
+	job_alloc(j);
+	job_run(j, &o);
+	job_free(j);
+	if (!hyrt_out_commit(outs, 1, &d))
+		rt_fail_diag(&d);
 }
 
 /* --threads N, defaulting to every online core. */
@@ -390,38 +579,6 @@ void rt_check_output(const char *path, const char *ext, bool may_stdout,
 	}
 }
 
-/* Write an array to out (opened before the work) and commit it. */
-static void save(HyrtOut *out, const float *p, int rank, const int64_t *dim)
-{
-	HyrtOut *one[1] = {out};
-	Diag d;
-
-	diag_init(&d);
-	if (!npy_write_f32(out, p, rank, dim, &d) ||
-	    !hyrt_out_commit(one, 1, &d))
-		rt_fail_diag(&d);
-}
-
-/* embed --pool: [B, d_model], the mean or the last position of the
- * hidden states, made by the generated code a row at a time from the
- * final norm's input, so [B, L, d_model] never exists. */
-static int pooled(HyrtOut *out, HyrtBlob *w, NpyArray *tok, Pool pool)
-{
-	int64_t B = tok->dim[0], L = tok->dim[1];
-	int64_t D = hyenac_meta[HYRT_META_D_MODEL];
-	float *p = rt_xalloc(rt_mul3(B, D, 1, "pooled states"), "pooled states");
-	void *scratch = rt_xalloc(hyenac_scratch_bytes(B, L), "activations");
-
-	rt_forward_pooled(w->data, tok->data, B, L, pool, p, scratch);
-	int64_t dim[2] = {B, D};
-	save(out, p, 2, dim);
-	free(scratch);
-	free(p);
-	hyrt_blob_close(w);
-	npy_free(tok);
-	return rt_finish();
-}
-
 static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 {
 	Opt opts[] = {{"--tokens", "-t", NULL, false},
@@ -430,8 +587,7 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	              {"--pool", NULL, NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
-	HyrtOut out;
-	Buffers bf;
+	Job job;
 	Diag d;
 	Pool pool = POOL_NONE;
 
@@ -456,18 +612,13 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	check_tokens(opts[0].value, &tok);
 	int64_t B = tok.dim[0], L = tok.dim[1];
 
-	hyrt_out_install_cleanup();
-	if (!hyrt_out_open(&out, opts[1].value, &d))
-		rt_fail_diag(&d);
+	/* Chunked to fit the plan and the limit, refused before anything
+	 * is allocated when not even one row fits. */
+	job_init(&job, NULL, tok.data, B, L, which, pool);
 	rt_load_weights(&w);
+	job.w = w.data;
 	hyrt_set_threads((int)T);
-	if (pool != POOL_NONE)
-		return pooled(&out, &w, &tok, pool);
-	buffers_alloc(&bf, B, L, which);
-	forward(w.data, tok.data, &bf);
-	int64_t dim[3] = {B, L, bf.width[which]};
-	save(&out, bf.out[which], 3, dim);
-	buffers_free(&bf);
+	job_save(&job, opts[1].value);
 	hyrt_blob_close(&w);
 	npy_free(&tok);
 	return rt_finish();
@@ -499,7 +650,7 @@ static int cmd_bench(int argc, char **argv)
 	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	char why[96];
 	HyrtBlob w;
-	Buffers bf;
+	Job job;
 
 	rt_parse_opts("bench", argc, argv, opts, 4);
 	int64_t B = opts[0].value
@@ -525,19 +676,23 @@ static int cmd_bench(int argc, char **argv)
 		tok[i] = (int32_t)((s >> 11) % (uint64_t)vocab);
 	}
 	double *ms = rt_xalloc(sizeof(double) * (size_t)R, "timings");
+	/* the whole model: logits when it has a head, in the chunks embed
+	 * and logits would run */
+	job_init(&job, NULL, tok, B, L,
+	         hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 1 : 0, POOL_NONE);
 	rt_load_weights(&w);
+	job.w = w.data;
 	hyrt_set_threads((int)T);
-	/* the whole model: logits when it has a head */
-	buffers_alloc(&bf, B, L, hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 1 : 0);
+	job_alloc(&job);
 
 	/* One untimed forward first (FFTW plans, page faults), unless a
 	 * single rep was asked for: that one is timed cold, as a one-off
 	 * run of the binary would be. */
 	if (R > 1)
-		forward(w.data, tok, &bf);
+		job_run(&job, NULL);
 	for (int64_t r = 0; r < R; r++) {
 		double t0 = now_ms();
-		forward(w.data, tok, &bf);
+		job_run(&job, NULL);
 		ms[r] = now_ms() - t0;
 	}
 	qsort(ms, (size_t)R, sizeof *ms, cmp_double);
@@ -549,7 +704,7 @@ static int cmd_bench(int argc, char **argv)
 	       PRId64 " reps=%" PRId64 " median_ms=%.3f min_ms=%.3f "
 	       "tokens_per_s=%.1f gflops=%.3f\n", hyenac_model_name, B, L, T,
 	       R, med, ms[0], toks / sec, flops / sec * 1e-9);
-	buffers_free(&bf);
+	job_free(&job);
 	hyrt_blob_close(&w);
 	free(ms);
 	free(tok);
@@ -645,6 +800,11 @@ void rt_print_help(void)
 	       max_len);
 	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
 	       ", any B, 1 <= L <= %" PRId64 ".\n"
+	       "A batch runs in chunks of rows that fit the memory planned at "
+	       "compile time\n"
+	       "(--batch, %" PRId64 " row(s) of %" PRId64 " tokens) and "
+	       "HYENAC_MEMORY_LIMIT (bytes, or\n"
+	       "with a K, M, G or T suffix) when it is set.\n"
 	       "FASTA: plain or gzip, - for stdin; A=7 C=8 G=9 T=10 N=11, "
 	       "other bytes\n"
 	       "[UNK]=6 (lowercase too, unless --case upper), then [SEP]=1 "
@@ -663,7 +823,10 @@ void rt_print_help(void)
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
 	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",
-	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, max_len);
+	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len,
+	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
+	                                        : 1,
+	       max_len, max_len);
 }
 
 int rt_dispatch(int argc, char **argv)
@@ -692,6 +855,10 @@ int rt_dispatch(int argc, char **argv)
 		rt_print_help();
 		return rt_finish();
 	}
+	/* The environment is input: a known command checks it first. */
+	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+		if (strcmp(cmd, cmds[i]) == 0)
+			(void)rt_memory_limit();
 	if (strcmp(cmd, "embed") == 0 && rt_wants_fasta(argc, argv))
 		return rt_cmd_fasta(cmd, argc, argv);
 	if (strcmp(cmd, "score") == 0)

@@ -53,6 +53,9 @@ int64_t rt_parse_int(const char *opt, const char *s, int64_t lo, int64_t hi,
 size_t rt_mul3(int64_t a, int64_t b, int64_t c, const char *what);
 /* 64-byte aligned, never NULL (exit 1). */
 void *rt_xalloc(size_t n, const char *what);
+/* HYENAC_MEMORY_LIMIT in bytes, 0 when unset; exit 1 naming the variable
+ * and the value when it is set to something that is not a byte count. */
+int64_t rt_memory_limit(void);
 /* Map the weights packed at the end of this executable, or exit 1. */
 void rt_load_weights(HyrtBlob *w);
 
