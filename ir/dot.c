@@ -120,6 +120,8 @@ enum { MAX_STEPS = 8 };
 typedef struct Steps {
 	int n;
 	char label[MAX_STEPS][96];
+	int next[MAX_STEPS]; /* the step that step i feeds; 0: i + 1 (or the
+	                      * node, after the last) */
 	int at[IR_MAX_SRC]; /* the step reading source slot k; -1: the node */
 } Steps;
 
@@ -225,7 +227,7 @@ static void mlp_steps(const Node *n, Steps *s)
 static void conv_steps(const Node *n, Steps *s)
 {
 	GcSrc gc;
-	int i, first;
+	int i, first, gen = -1;
 
 	ir_gc_srcs(n, &gc);
 	first = -1;
@@ -236,7 +238,7 @@ static void conv_steps(const Node *n, Steps *s)
 		reads(s, gc.g, first);
 	}
 	if (n->iattr[GC_GEN]) {
-		i = step(s, "filter: (h w^T) * expmod");
+		i = gen = step(s, "filter: (h w^T) * expmod");
 		reads(s, gc.h, i);
 		reads(s, gc.w, i);
 		reads(s, gc.t, i);
@@ -249,6 +251,10 @@ static void conv_steps(const Node *n, Steps *s)
 	} else {
 		i = step(s, "longconv %s", method_name(n->iattr[GC_METHOD]));
 	}
+	/* the filter is the convolution's other operand, not a step after
+	 * the gate */
+	if (gen >= 0 && first != i)
+		s->next[first] = i;
 	reads(s, gc.v, first);
 	reads(s, gc.k, i);
 	reads(s, gc.bias, step(s, "add (skip: u * bias)"));
@@ -332,7 +338,8 @@ static void print_cluster(FILE *f, const Graph *g, const Node *n,
 		fputs("    ", f);
 		put_step_id(f, n, i);
 		fputs(" -> ", f);
-		put_step_id(f, n, i + 1 < s->n ? i + 1 : -1);
+		put_step_id(f, n, s->next[i] ? s->next[i]
+		                  : i + 1 < s->n ? i + 1 : -1);
 		fputs(";\n", f);
 	}
 	fputs("  }\n", f);

@@ -267,6 +267,79 @@ START_TEST(plan_svg)
 }
 END_TEST
 
+/* A filter made inside the convolution (gen=1): its four sources go to
+ * the filter step, which feeds the convolution beside the gate. */
+START_TEST(dot_gated_conv_gen)
+{
+	char args[1024], buf[8192];
+
+	snprintf(args, sizeof args, "opt --pass=fuse '%s' --dot",
+	         tu_source("tests/ir/fuse-gen.ir"));
+	char *svg = render("gen", args);
+	ck_assert(group(svg, "cluster_out", buf, sizeof buf));
+	ck_assert(group(svg, "out/1", buf, sizeof buf));
+	ck_assert_msg(strstr(buf, ">filter: (h w^T) * expmod<"), "%s", buf);
+	ck_assert(group(svg, "out/2", buf, sizeof buf));
+	ck_assert_msg(strstr(buf, ">longconv fft<"), "%s", buf);
+	static const char *const edges[] = {
+		"pos&#45;&gt;out/1", "fw&#45;&gt;out/1", "t&#45;&gt;out/1",
+		"deltas&#45;&gt;out/1", "out/0&#45;&gt;out/2", "out/1&#45;&gt;out/2",
+		"z&#45;&gt;out/0", "fb&#45;&gt;out/3", "out/4&#45;&gt;out",
+	};
+	for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+		ck_assert_msg(group(svg, edges[i], buf, sizeof buf), "no edge %s",
+		              edges[i]);
+	free(svg);
+}
+END_TEST
+
+/* A graph name with '"', '\', a newline and XML's specials: DOT that dot
+ * reads, SVG that parses. */
+START_TEST(names_escaped)
+{
+	static const char ir[] =
+	    "graph \"we\\\"ird\\\\name\\n<&>\" max_len=16 {\n"
+	    "  %tokens = input : i32[B,L]\n"
+	    "  %emb.w = weight {name=\"e\"} : f32[4,8]\n"
+	    "  %x.0 = embed %emb.w, %tokens : f32[B,L,8]\n"
+	    "  %g = weight {name=\"g\"} : f32[8]\n"
+	    "  %b = weight {name=\"b\"} : f32[8]\n"
+	    "  %y = layernorm %x.0, %g, %b {eps=1e-05} : f32[B,L,8]\n"
+	    "  output hidden = %y\n"
+	    "}\n";
+	Arena *a = arena_new();
+	Diag d;
+	RunResult r;
+	bool changed;
+
+	diag_init(&d);
+	Graph *g = ir_parse(a, ir, "names.ir", &d);
+	ck_assert_msg(g, "%s", d.msg);
+	ck_assert(strchr(g->name, '"') && strchr(g->name, '\\') &&
+	          strchr(g->name, '\n'));
+	ck_assert(pass_memplan(g, NULL, &d, &changed));
+	const char *dotf = tu_path(tu_tmpdir(), "names.dot");
+	FILE *f = fopen(dotf, "w");
+	ck_assert(f);
+	ir_print_dot(g, f);
+	fclose(f);
+	tu_run(&r, DOT_BIN, (const char *[]){"-Tsvg", dotf, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert(strstr(r.out, "<title>x.0</title>"));
+	ck_assert(strstr(r.out, ">token @ 0<"));
+	const char *svgf = tu_path(tu_tmpdir(), "names.svg");
+	f = fopen(svgf, "w");
+	ck_assert(f);
+	pass_memplan_svg(g, f);
+	fclose(f);
+	const char *py = tu_write_str("check_plan.py", check_plan_py);
+	tu_run(&r, PYTHON, (const char *[]){py, svgf, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_int_eq(atoi(r.out), 1); /* %x.0; the output %y is the caller's */
+	arena_free(a);
+}
+END_TEST
+
 static void expect_usage(const char *const *args, const char *what)
 {
 	RunResult r;
@@ -320,7 +393,9 @@ static Suite *suite(void)
 	tcase_add_test(t, dot_full_pipeline);
 	tcase_add_test(t, dot_unfused);
 	tcase_add_test(t, dot_print_after_and_opt);
+	tcase_add_test(t, dot_gated_conv_gen);
 	tcase_add_test(t, plan_svg);
+	tcase_add_test(t, names_escaped);
 	tcase_add_test(t, usage_errors);
 	suite_add_tcase(s, t);
 	return s;
