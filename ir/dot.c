@@ -40,10 +40,9 @@
 #include <stdarg.h>
 #include <string.h>
 
-/* A quoted DOT string. */
-static void put_q(FILE *f, const char *s)
+/* The inside of a quoted DOT string. */
+static void put_esc(FILE *f, const char *s)
 {
-	fputc('"', f);
 	for (; *s; s++) {
 		if (*s == '"' || *s == '\\')
 			fputc('\\', f);
@@ -52,6 +51,12 @@ static void put_q(FILE *f, const char *s)
 		else
 			fputc(*s, f);
 	}
+}
+
+static void put_q(FILE *f, const char *s)
+{
+	fputc('"', f);
+	put_esc(f, s);
 	fputc('"', f);
 }
 
@@ -94,23 +99,23 @@ static void attr_text(const Node *n, char *buf, size_t cap)
 	}
 }
 
+/* "%name\nop {attrs}\ntype\nregion @ offset" */
 static void print_label(FILE *f, const Graph *g, const Node *n)
 {
-	char type[128], attrs[256], label[640];
-	int off;
+	char type[128], attrs[256];
 
 	ir_type_str(&n->type, type, sizeof type);
 	attrs[0] = 0;
 	if (!is_fused(n->op))
 		attr_text(n, attrs, sizeof attrs);
-	off = snprintf(label, sizeof label, "%%%s\n%s%s%s%s\n%s", n->name,
-	               ir_op_info(n->op)->name, attrs[0] ? " {" : "", attrs,
-	               attrs[0] ? "}" : "", type);
-	if (g->planned && n->region != MEM_NONE && off > 0 &&
-	    (size_t)off < sizeof label)
-		snprintf(label + off, sizeof label - (size_t)off, "\n%s @ %lld",
-		         region_name(n->region), (long long)n->offset);
-	put_q(f, label);
+	fputs("\"%", f);
+	put_esc(f, n->name);
+	fprintf(f, "\\n%s%s%s%s\\n%s", ir_op_info(n->op)->name,
+	        attrs[0] ? " {" : "", attrs, attrs[0] ? "}" : "", type);
+	if (g->planned && n->region != MEM_NONE)
+		fprintf(f, "\\n%s @ %lld", region_name(n->region),
+		        (long long)n->offset);
+	fputc('"', f);
 }
 
 /* ---- what a fused op absorbed ---------------------------------------- */
@@ -286,14 +291,10 @@ static void put_step_id(FILE *f, const Node *n, int i)
 		put_q(f, n->name);
 		return;
 	}
-	snprintf(id, sizeof id, "/%d", i);
+	snprintf(id, sizeof id, "/%d\"", i);
 	fputc('"', f);
-	for (const char *p = n->name; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fputc('\\', f);
-		fputc(*p, f);
-	}
-	fprintf(f, "%s\"", id);
+	put_esc(f, n->name);
+	fputs(id, f);
 }
 
 /* ---- the graph -------------------------------------------------------- */
@@ -314,16 +315,11 @@ static void print_node(FILE *f, const Graph *g, const Node *n)
 static void print_cluster(FILE *f, const Graph *g, const Node *n,
                           const Steps *s)
 {
-	char title[256];
-
-	fputs("  subgraph ", f);
-	snprintf(title, sizeof title, "cluster_%s", n->name);
-	put_q(f, title);
-	fputs(" {\n    label=", f);
-	snprintf(title, sizeof title, "%s %%%s", ir_op_info(n->op)->name,
-	         n->name);
-	put_q(f, title);
-	fputs(";\n    style=\"rounded,filled\"; fillcolor=\"#eef3fb\";"
+	fputs("  subgraph \"cluster_", f);
+	put_esc(f, n->name);
+	fprintf(f, "\" {\n    label=\"%s %%", ir_op_info(n->op)->name);
+	put_esc(f, n->name);
+	fputs("\";\n    style=\"rounded,filled\"; fillcolor=\"#eef3fb\";"
 	      " color=\"#6a8cc7\";\n", f);
 	for (int i = 0; i < s->n; i++) {
 		fputs("    ", f);
@@ -348,7 +344,6 @@ static void print_cluster(FILE *f, const Graph *g, const Node *n,
 void ir_print_dot(const Graph *g, FILE *f)
 {
 	Steps s;
-	char out[128];
 
 	fputs("digraph ", f);
 	put_q(f, g->name ? g->name : "graph");
@@ -378,14 +373,13 @@ void ir_print_dot(const Graph *g, FILE *f)
 		}
 	}
 	for (int i = 0; i < g->noutputs; i++) {
-		snprintf(out, sizeof out, "output %s", g->outputs[i].name);
-		fputs("  ", f);
-		put_q(f, out);
-		fputs(" [shape=oval, style=bold];\n  ", f);
+		fputs("  \"output ", f);
+		put_esc(f, g->outputs[i].name);
+		fputs("\" [shape=oval, style=bold];\n  ", f);
 		put_q(f, g->outputs[i].node->name);
-		fputs(" -> ", f);
-		put_q(f, out);
-		fputs(";\n", f);
+		fputs(" -> \"output ", f);
+		put_esc(f, g->outputs[i].name);
+		fputs("\";\n", f);
 	}
 	fputs("}\n", f);
 }
