@@ -20,12 +20,13 @@
  * op (and its attributes, except a fused op's, which its cluster shows),
  * type and, once the memory plan has run, its region and offset (bytes per
  * region unit, as Node.offset). A fused op is a cluster: the steps it
- * absorbed, as nodes "NAME/0", "NAME/1", ... chained into the fused node
+ * absorbed, as nodes "NAME/0", "NAME/1", ... flowing into the fused node
  * itself, which carries the label above. The IR does not keep the absorbed
  * nodes (passes/fuse.c rewrites its last node in place and dce drops the
  * rest), so the steps are derived from the fused op's attributes and
  * sources, in the order ops.def gives for its semantics; each source's edge
- * goes to the step that reads it. Outputs are ovals named "output NAME".
+ * goes to the step that reads it (a filter made inside a gated_conv feeds
+ * its convolution step, beside the gate). Outputs are ovals "output NAME".
  *
  * Quoting: every ID and label is a quoted string with '"' and '\' escaped.
  * Value names are [A-Za-z0-9_.] (ir/text.c), so no step or output ID ('/'
