@@ -36,4 +36,8 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb);
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
                      FILE *f);
 
+/* `hyenac ir --plan-svg path`: g's memory plan as an SVG liveness chart
+ * (passes/memplan_svg.c), written whole or not at all (driver/pictures.c). */
+bool drv_write_plan_svg(const Graph *g, const char *path, Diag *d);
+
 #endif

@@ -39,11 +39,15 @@ static const char usage[] =
     "        ids [B, L]; embed writes float32 [B, L, d_model] (after the\n"
     "        final norm), logits float32 [B, L, vocab]. --interp runs the\n"
     "        reference interpreter instead\n"
-    "  ir MODEL\n"
-    "        print the model's IR after the pass pipeline\n"
+    "  ir MODEL [--dot] [--plan-svg F.svg]\n"
+    "        print the model's IR after the pass pipeline; --dot prints it\n"
+    "        as Graphviz (render: dot -Tsvg), fused ops as clusters of the\n"
+    "        steps they absorbed, each node with its shape and planned\n"
+    "        region @ offset; --plan-svg writes the memory plan as an SVG\n"
+    "        liveness chart (x: node order, y: offset, a box per buffer)\n"
     "  info MODEL\n"
     "        load and verify MODEL and print a summary\n"
-    "  opt --pass=PASS FILE.ir\n"
+    "  opt --pass=PASS FILE.ir [--dot]\n"
     "        run one pass on IR in text form and print the result\n"
     "\n"
     "MODEL is a description (models/NAME.yaml) or a HuggingFace HyenaDNA\n"
@@ -69,6 +73,8 @@ static const char usage[] =
     "  --pass=PASS          the pass for opt (fold, dce, convsel, fuse, memplan)\n"
     "  --print-after=PASS   print the IR after PASS\n"
     "  --print-after-all    print the IR after every pass\n"
+    "  --format=text|dot    how ir, opt and --print-after print the IR;\n"
+    "                       --dot is --format=dot\n"
     "  -h, --help           show this help\n"
     "  --version            show the version and the LLVM host target\n";
 
@@ -105,6 +111,8 @@ typedef struct Options {
 	const char *out;
 	const char *print_after;
 	const char *pass;
+	bool dot;         /* --dot, --format=dot: IR printed as Graphviz */
+	const char *plan_svg; /* ir --plan-svg F */
 	bool interp;      /* run: the reference interpreter, not the JIT */
 	bool fuse;        /* false with --no-fuse (and -O0) */
 	bool stats;       /* compile --stats */
@@ -140,10 +148,11 @@ static const char *option_of(const char *a)
 		{"--target-features", "--target-features"},
 		{"--stats", "--stats"}, {"--no-fuse", "--no-fuse"},
 		{"--interp", "--interp"}, {"-O0", "-O"}, {"-O3", "-O"},
-		{"--print-after-all", "--print-after"}};
+		{"--print-after-all", "--print-after"}, {"--dot", "--format"},
+		{"--plan-svg", "--plan-svg"}};
 	static const char *const prefixed[][2] = {
 		{"--conv=", "--conv"}, {"--print-after=", "--print-after"},
-		{"--pass=", "--pass"}};
+		{"--pass=", "--pass"}, {"--format=", "--format"}};
 
 	for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++)
 		if (strcmp(a, exact[k][0]) == 0)
@@ -176,7 +185,7 @@ static int parse_args(int argc, char **argv, Options *o)
 		}
 		static const char *const valued[] = {
 			"--tokens", "-o", "--seq-len", "--batch", "--emit",
-			"--target-cpu", "--target-features", NULL};
+			"--target-cpu", "--target-features", "--plan-svg", NULL};
 		bool takes = false;
 		for (int k = 0; valued[k]; k++)
 			takes |= strcmp(a, valued[k]) == 0;
@@ -216,6 +225,16 @@ static int parse_args(int argc, char **argv, Options *o)
 				                   "not '%s'", c);
 		} else if (strcmp(a, "-O0") == 0 || strcmp(a, "-O3") == 0) {
 			o->opt_level = a[2] - '0';
+		} else if (strcmp(a, "--dot") == 0 ||
+		           strcmp(a, "--format=dot") == 0) {
+			o->dot = true;
+		} else if (strcmp(a, "--format=text") == 0) {
+			o->dot = false;
+		} else if (strncmp(a, "--format=", 9) == 0) {
+			return usage_error("--format takes text or dot, not '%s'",
+			                   a + 9);
+		} else if (strcmp(a, "--plan-svg") == 0) {
+			o->plan_svg = argv[++i];
 		} else if (strcmp(a, "--stats") == 0) {
 			o->stats = true;
 		} else if (strcmp(a, "--no-fuse") == 0) {
@@ -493,6 +512,30 @@ static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 	return drv_compile(m, g, &co, d) ? 0 : fail(d);
 }
 
+/* --dot prints IR, so it goes with what prints IR; --plan-svg draws the
+ * plan of the graph `ir` shows. */
+static int check_pictures(const Options *o)
+{
+	if (o->dot && strcmp(o->cmd, "ir") && strcmp(o->cmd, "opt") &&
+	    !o->print_after)
+		return usage_error("--dot prints IR: use it with 'ir', 'opt' or "
+		                   "--print-after, not '%s'", o->cmd);
+	if (o->plan_svg && strcmp(o->cmd, "ir"))
+		return usage_error("--plan-svg works with 'ir' only, not '%s'",
+		                   o->cmd);
+	return 0;
+}
+
+/* hyenac ir: the plan's picture first (a file, whole or not at all), then
+ * the IR on standard output. */
+static int cmd_ir(const Options *o, const Graph *g, Diag *d)
+{
+	if (o->plan_svg && !drv_write_plan_svg(g, o->plan_svg, d))
+		return fail(d);
+	(o->dot ? ir_print_dot : ir_print)(g, stdout);
+	return 0;
+}
+
 /* hyenac opt: text in, one pass, text out (the pass tests' tool). */
 static int cmd_opt(const Options *o)
 {
@@ -513,7 +556,7 @@ static int cmd_opt(const Options *o)
 	} else {
 		if (!ir_verify(g, &d))
 			hy_die("IR invalid after pass %s: %s", o->pass, d.msg);
-		ir_print(g, stdout);
+		(o->dot ? ir_print_dot : ir_print)(g, stdout);
 	}
 	arena_free(a);
 	return rc;
@@ -566,6 +609,8 @@ int main(int argc, char **argv)
 		return usage_error("unknown command '%s'", o.cmd);
 	if (!o.model)
 		return usage_error("'%s' needs a file", o.cmd);
+	if ((rc = check_pictures(&o)) != 0)
+		return rc;
 	/* The environment is input: a limit that does not parse is refused
 	 * here, before anything is read or planned against it. */
 	diag_init(&d);
@@ -600,6 +645,12 @@ int main(int argc, char **argv)
 		arena_free(a);
 		return rc;
 	}
+	if (o.plan_svg && !hyrt_out_check(o.plan_svg, "svg", false, "hyenac ir",
+	                                  inputs_of(a, &o), &d)) {
+		rc = fail(&d);
+		arena_free(a);
+		return rc;
+	}
 	Model *m = fe_load_model(a, o.model, &d);
 	Graph *g = m ? fe_lower(a, m, &d) : NULL;
 	if (g && !ir_verify(g, &d))
@@ -607,6 +658,7 @@ int main(int argc, char **argv)
 	PassOptions po;
 	pass_options_default(&po);
 	po.print_after = o.print_after;
+	po.print_dot = o.dot;
 	po.fuse = o.fuse && o.opt_level > 0;
 	po.conv = o.conv;
 	if (g && strcmp(o.cmd, "compile") == 0 && o.seq_len > 0 &&
@@ -624,8 +676,7 @@ int main(int argc, char **argv)
 	if (!g) {
 		rc = fail(&d);
 	} else if (strcmp(o.cmd, "ir") == 0) {
-		ir_print(g, stdout);
-		rc = 0;
+		rc = cmd_ir(&o, g, &d);
 	} else if (strcmp(o.cmd, "info") == 0) {
 		print_info(m, g);
 		rc = 0;

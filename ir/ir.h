@@ -191,6 +191,8 @@ bool ir_verify(const Graph *g, Diag *d);
 /* ---- text form (ir/text.c) -------------------------------------------- */
 
 void ir_print(const Graph *g, FILE *f);
+/* The graph as Graphviz DOT, fused ops drawn as clusters (ir/dot.c). */
+void ir_print_dot(const Graph *g, FILE *f);
 /* Parse the text form; `file` names the source in diagnostics. Weight
  * nodes come back unbound. */
 Graph *ir_parse(Arena *a, const char *text, const char *file, Diag *d);

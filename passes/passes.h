@@ -19,6 +19,7 @@ typedef struct PassOptions {
 	                      * convolution's method; CONV_FFT / CONV_DIRECT:
 	                      * all of them (--conv=) */
 	const char *print_after; /* a pass name, "all", or NULL */
+	bool print_dot;      /* print_after writes DOT (ir_print_dot), not text */
 	FILE *print_to;
 } PassOptions;
 
@@ -48,6 +49,9 @@ double pass_conv_cost(ConvMethod method, int64_t L, int64_t C);
 bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 /* Which region a value of type t lives in, and its bytes per unit. */
 MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes);
+/* The plan of a planned graph as an SVG liveness chart, one rect per
+ * planned value (passes/memplan_svg.c). */
+void pass_memplan_svg(const Graph *g, FILE *f);
 /* The planned arena for a run of B x L. */
 int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L);
 /* Fuse a Hyena block's primitive ops into fused_proj and gated_conv

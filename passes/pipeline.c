@@ -29,6 +29,7 @@ void pass_options_default(PassOptions *o)
 	o->fold_limit = PASS_FOLD_LIMIT;
 	o->conv = CONV_AUTO;
 	o->print_after = NULL;
+	o->print_dot = false;
 	o->print_to = stdout;
 }
 
@@ -52,8 +53,9 @@ bool pass_pipeline(Graph *g, const PassOptions *o, Diag *d)
 #endif
 		if (print_after && (strcmp(print_after, "all") == 0 ||
 		                    strcmp(print_after, passes[i].name) == 0)) {
-			fprintf(f, "; after %s\n", passes[i].name);
-			ir_print(g, f);
+			fprintf(f, "%s after %s\n", o->print_dot ? "//" : ";",
+			        passes[i].name);
+			(o->print_dot ? ir_print_dot : ir_print)(g, f);
 		}
 	}
 	return true;

@@ -7,9 +7,10 @@ set -eu
 # g++ builds codegen/x86cpu.cpp, the one C++ file (LLVM's x86 processor
 # table has no C API). valgrind runs a generated binary in the suite (tests/test_valgrind.c);
 # clang-19 and libclang-rt-19-dev (libFuzzer) build `make fuzz`.
+# graphviz (`dot`) renders `hyenac ir --dot` in the suite (tests/test_dot.c).
 PACKAGES="cmake make gcc g++ pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
 libyaml-dev check zlib1g-dev python3-numpy valgrind clang-19 \
-libclang-rt-19-dev"
+libclang-rt-19-dev graphviz"
 
 missing=""
 for p in $PACKAGES; do
