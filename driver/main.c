@@ -381,7 +381,8 @@ static bool check_outputs(Arena *a, const Options *o, Diag *d)
 	if (run || strcmp(o->emit, "lib") != 0)
 		return true;
 	return hyrt_out_check(drv_lib_header(a, o->out), NULL, false,
-	                      "hyenac compile", in, d);
+	                      "hyenac compile", in, d) &&
+	       hyrt_out_distinct(o->out, drv_lib_header(a, o->out), d);
 }
 
 /* Compile g in-process (ORC LLJIT) for this input and run it: the same

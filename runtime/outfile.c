@@ -189,6 +189,41 @@ static char *resolve(const char *path, Diag *d)
 	return NULL;
 }
 
+/* Whether two resolved names are one file: the same inode when both
+ * exist, else the same name in the same directory. */
+static bool one_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	const char *ba = strrchr(a, '/'), *bb = strrchr(b, '/');
+	char da[NAME_MAX_BYTES], db[NAME_MAX_BYTES];
+
+	if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+		return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+	if (strcmp(ba ? ba + 1 : a, bb ? bb + 1 : b) != 0)
+		return false;
+	snprintf(da, sizeof da, "%.*s", ba ? (int)(ba - a) + 1 : 1,
+	         ba ? a : ".");
+	snprintf(db, sizeof db, "%.*s", bb ? (int)(bb - b) + 1 : 1,
+	         bb ? b : ".");
+	return stat(da, &sa) == 0 && stat(db, &sb) == 0 &&
+	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+bool hyrt_out_distinct(const char *a, const char *b, Diag *d)
+{
+	char *ra = resolve(a, d), *rb = ra ? resolve(b, d) : NULL;
+	bool same = ra && rb && one_file(ra, rb);
+
+	if (ra && rb && same)
+		usage_error(d, "%s and %s are one file (through a link); each "
+		            "output needs its own", a, b);
+	else if (!ra || !rb)
+		d->usage = true;
+	free(ra);
+	free(rb);
+	return ra && rb && !same;
+}
+
 static const char *kind_of(mode_t m)
 {
 	return S_ISDIR(m)    ? "a directory"

@@ -85,6 +85,11 @@ typedef struct HyrtOut {
 bool hyrt_out_check(const char *path, const char *ext, bool may_stdout,
                     const char *what, const char *const *inputs, Diag *d);
 
+/* Two outputs of one run (FASTA's X.npy and X.tsv, a library and its
+ * header) must not be one file through a link: false with a usage error
+ * in d when they are. */
+bool hyrt_out_distinct(const char *a, const char *b, Diag *d);
+
 /* Install the signal handlers and the atexit hook (once). */
 void hyrt_out_install_cleanup(void);
 /* Create path's temporary (mode 0644) beside its target and open it for

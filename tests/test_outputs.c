@@ -552,6 +552,40 @@ START_TEST(symlinks_followed)
 }
 END_TEST
 
+/* Two outputs of one run that are one file through a link: FASTA's X.tsv
+ * a link to X.npy (existing or not yet), a library's header a link to
+ * the library. Refused before any work, the link and its target kept. */
+START_TEST(two_outputs_one_file)
+{
+	const char *dir = fresh("twoinone");
+	const char *fa = in_dir(dir, "g.fa");
+	Run r;
+	put_str(fa, fasta_text);
+
+	ck_assert(symlink("x.npy", in_dir(dir, "x.tsv")) == 0);
+	run_exe(&r, dir, (const char *[]){"embed", "--fasta", fa, "-o", "x.npy",
+	                                  NULL});
+	expect(&r, 2, (const char *[]){"x.npy and x.tsv are one file", NULL});
+	expect_listing(dir, "g.fa\nx.tsv\n");
+
+	put_str(in_dir(dir, "y.npy"), "keep\n");
+	ck_assert(symlink("y.npy", in_dir(dir, "y.tsv")) == 0);
+	run_exe(&r, dir, (const char *[]){"embed", "--fasta", fa, "-o", "y.npy",
+	                                  NULL});
+	expect(&r, 2, (const char *[]){"one file", NULL});
+	char *kept = read_all(in_dir(dir, "y.npy"), NULL);
+	ck_assert_str_eq(kept, "keep\n");
+	free(kept);
+
+	ck_assert(symlink("libm.so", in_dir(dir, "hyenac_model.h")) == 0);
+	run_hyenac(&r, dir, (const char *[]){"compile", yaml_src, "-o",
+	                                     "libm.so", "--emit", "lib",
+	                                     "--seq-len", "64", NULL});
+	expect(&r, 2, (const char *[]){"one file", NULL});
+	expect_listing(dir, "g.fa\nhyenac_model.h\nx.tsv\ny.npy\ny.tsv\n");
+}
+END_TEST
+
 /* ---- case 3: FASTA's two outputs, committed together ---------------------------- */
 
 /* embed --fasta - -o X.npy reading a pipe we hold; once its temporaries
@@ -799,6 +833,7 @@ int main(void)
 	tcase_add_test(tc, input_as_output);
 	tcase_add_test(tc, empty_stdout_and_extensions);
 	tcase_add_test(tc, symlinks_followed);
+	tcase_add_test(tc, two_outputs_one_file);
 	tcase_add_test(tc, fasta_outputs_together);
 	tcase_add_test(tc, compile_ignores_planted_links);
 	tcase_add_test(tc, sigterm_leaves_nothing);

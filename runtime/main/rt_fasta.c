@@ -464,6 +464,10 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		                "embed --fasta", fasta);
 		tsv_path = tsv_beside(opts[O_OUT].value);
 		rt_check_output(tsv_path, "tsv", false, "embed --fasta", fasta);
+		diag_init(&d);
+		if (tsv_path && !hyrt_out_distinct(opts[O_OUT].value, tsv_path,
+		                                   &d))
+			rt_usage("%s", d.msg);
 	}
 	if (!tsv_path)
 		rt_fail("out of memory");
