@@ -677,6 +677,9 @@ static Suite *suite(void)
 {
 	Suite *s = suite_create("ir");
 	TCase *tc = tcase_create("core");
+	/* text_fuzz parses thousands of mutants: a second or two, but many
+	 * more under the sanitizers on a loaded machine than Check's 4 s. */
+	tcase_set_timeout(tc, 120);
 
 	tcase_add_test(tc, infer_shapes);
 	tcase_add_test(tc, infer_errors);
