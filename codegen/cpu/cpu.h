@@ -233,7 +233,8 @@ typedef void CgKernelFn(CgContext *c, const Node *n, LLVMValueRef out,
                         LLVMValueRef *s);
 
 CgKernelFn cg_k_embed, cg_k_layernorm, cg_k_linear, cg_k_dwconv,
-    cg_k_longconv_direct, cg_k_slice, cg_k_binary, cg_k_unary, cg_k_expmod;
+    cg_k_longconv_direct, cg_k_slice, cg_k_binary, cg_k_unary, cg_k_expmod,
+    cg_k_pool;
 /* pos_emb reads no sources. */
 void cg_k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out);
 /* hyrt_longconv_fft on longconv n. */
@@ -274,8 +275,9 @@ bool cg_row_wise(const Node *n);
 LLVMValueRef cg_emit_thunk(CgContext *c, const Node *n, LLVMValueRef k);
 /* Before any kernel: the public symbols and the externals. */
 void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
-/* After the kernels: hyenac_scratch_bytes, hyenac_run and
- * hyenac_run_pooled. */
+/* After the kernels: a function per entry (the full forward and the
+ * graph's entries), hyenac_scratch_bytes, and hyenac_run and
+ * hyenac_run_pooled, which call them. */
 void cg_cpu_finish(CgContext *c);
 /* The target machine and its facts (c->tm, c->vw, c->mr) for o. */
 bool cg_cpu_init(CgContext *c, const CgOptions *o, Diag *d);
