@@ -583,6 +583,8 @@ static bool infer_pool(Ctx *c, TensorType *out)
 	if (x->dim[1] != DIM_L)
 		return fail(c, "pools over L, but %%%s has no L axis",
 		            n->src[0]->name);
+	if (x->dim[2] < 0)
+		return fail(c, "pooled dim must be concrete");
 	if (!ln_prologue_ok(c, 0, n->iattr[PL_LN] ? 1 : -1,
 	                    n->iattr[PL_LN] ? 2 : -1))
 		return false;

@@ -345,6 +345,66 @@ START_TEST(entries_generated_match_interp)
 }
 END_TEST
 
+/* pool without its norm (ln=0), mean and last, through the generated
+ * hyenac_run_pooled and the interpreter: sums in double agree to float
+ * rounding, the last row exactly. */
+START_TEST(entries_pool_plain)
+{
+	Arena *a = arena_new();
+	Diag d;
+	CgWeights w;
+	CgOptions o = {NULL, NULL, 3};
+	float emb[16 * 5];
+	enum { B = 3, L = 29, D = 5 };
+	int32_t tok[B * L];
+
+	diag_init(&d);
+	Graph *g = ir_parse(a,
+	    "graph \"plain\" max_len=64 {\n"
+	    "  %tokens = input : i32[B,L]\n"
+	    "  %e.w = weight {name=\"emb\"} : f32[16,5]\n"
+	    "  %x = embed %e.w, %tokens : f32[B,L,5]\n"
+	    "  %h = relu %x : f32[B,L,5]\n"
+	    "  %m = pool %x {mode=0, ln=0, eps=0} : f32[B,5]\n"
+	    "  %l = pool %x {mode=1, ln=0, eps=0} : f32[B,5]\n"
+	    "  output hidden = %h\n"
+	    "  entry pooled {last = %l, mean = %m}\n"
+	    "}\n", "p.ir", &d);
+	ck_assert_msg(g, "%s", d.msg);
+	ck_assert_msg(ir_verify(g, &d), "%s", d.msg);
+	for (int i = 0; i < 16 * 5; i++)
+		emb[i] = (float)((i * 37) % 23) / 7.0f - 1.5f;
+	ir_find(g, "e.w")->data = emb;
+	tokens(tok, B * L);
+	float *ref[2];
+	ck_assert_msg(ir_interp_entry(g, &g->entries[0], tok, B, L, ref, &d),
+	              "%s", d.msg);
+	cg_layout_weights(g, a, &w);
+	void *blob = alloc64(w.bytes);
+	cg_pack_weights(g, &w, blob);
+	CgModule *cm = cg_emit(g, &w, &o, NULL, &d);
+	ck_assert_msg(cm, "%s", d.msg);
+	CgJit *j = cg_jit(cm, &d);
+	ck_assert_msg(j, "%s", d.msg);
+	PooledFn pooled = (PooledFn)cg_jit_lookup(j, "hyenac_run_pooled");
+	ScratchFn sb = (ScratchFn)cg_jit_lookup(j, "hyenac_scratch_bytes");
+	ck_assert(pooled && sb);
+	void *scratch = alloc64((size_t)sb(B, L));
+	float *mean = nans(B * D), *last = nans(B * D);
+	ck_assert_int_eq(pooled(blob, tok, B, L, mean, last, scratch), 1);
+	ck_assert_double_le(max_diff(mean, ref[1], B * D), 1e-6);
+	ck_assert(memcmp(last, ref[0], B * D * sizeof *last) == 0);
+	free(mean);
+	free(last);
+	free(scratch);
+	free(ref[0]);
+	free(ref[1]);
+	free(blob);
+	cg_jit_free(j);
+	arena_free(a);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("entries");
@@ -356,6 +416,7 @@ int main(void)
 	tcase_add_test(tc, entries_only_where_they_fit);
 	tcase_add_test(tc, entries_interp_by_definition);
 	tcase_add_test(tc, entries_generated_match_interp);
+	tcase_add_test(tc, entries_pool_plain);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
