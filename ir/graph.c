@@ -172,6 +172,29 @@ void ir_entry_live(const Graph *g, const EntryPoint *e, bool *live)
 				live[g->nodes[i]->src[k]->id] = true;
 }
 
+const Node *ir_entry_foreign_output(const Graph *g, const EntryPoint *e)
+{
+	Arena *a = arena_new(); /* scratch, freed before returning */
+	bool *live = arena_alloc(a, (size_t)g->nnodes + 1);
+	int n = e ? e->noutputs : g->noutputs;
+	const Output *o = e ? e->outputs : g->outputs;
+	const Node *bad = NULL;
+
+	ir_entry_live(g, e, live);
+	for (int i = 0; !bad && i < g->nnodes; i++) {
+		const Node *x = g->nodes[i];
+		bool own = false;
+		if (!live[i] || !ir_is_output(g, x))
+			continue;
+		for (int k = 0; k < n; k++)
+			own |= o[k].node == x;
+		if (!own)
+			bad = x;
+	}
+	arena_free(a);
+	return bad;
+}
+
 const char *ir_dtype_name(DType t)
 {
 	static const char *names[] = {[DT_F32] = "f32", [DT_I32] = "i32"};

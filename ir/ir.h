@@ -142,6 +142,10 @@ bool ir_is_output(const Graph *g, const Node *n);
 /* live[id] = whether an output of e needs node id (live has g->nnodes
  * slots); e NULL: the graph's outputs. */
 void ir_entry_live(const Graph *g, const EntryPoint *e, bool *live);
+/* The first node e (NULL: the graph's outputs) needs that is an output
+ * of the graph or of an entry but not one of e's own, or NULL: outputs
+ * have no scratch, so such a value is not there for e. */
+const Node *ir_entry_foreign_output(const Graph *g, const EntryPoint *e);
 
 /* ---- fused ops (ops.def: fused_proj, gated_conv, fused_mlp; ir/fused.c) */
 

@@ -185,6 +185,7 @@ typedef struct Parser {
 	Graph *g;
 	NameTable values;       /* %names, to their nodes */
 	NameTable outputs;      /* output names (node unused) */
+	Token entry_at[IR_MAX_ENTRIES]; /* each entry's name, for messages */
 } Parser;
 
 static bool error_at(Parser *ps, long line, long col, const char *fmt, ...)
@@ -982,6 +983,7 @@ static bool parse_entry(Parser *ps)
 	if (!(e = ir_add_entry(ps->g, s)))
 		return error_tok(ps, &at, "more than %d entries",
 		                 IR_MAX_ENTRIES);
+	ps->entry_at[ps->g->nentries - 1] = at;
 	lex(ps);
 	if (!expect(ps, '{', "after the entry name"))
 		return false;
@@ -1087,6 +1089,24 @@ static Graph *parse_graph(Parser *ps)
 	}
 	if (ps->g->noutputs == 0) {
 		error_tok(ps, &close, "graph has no outputs");
+		return NULL;
+	}
+	/* An entry reads no output but its own (ir.h); when the graph's
+	 * outputs read an entry's, the fault is shown at that entry. */
+	for (int k = -1; ps->g->nentries && k < ps->g->nentries; k++) {
+		const EntryPoint *e = k < 0 ? NULL : &ps->g->entries[k];
+		const Node *x = ir_entry_foreign_output(ps->g, e);
+		int at = k;
+		if (!x)
+			continue;
+		for (int j = 0; at < 0 && j < ps->g->nentries; j++)
+			for (int i = 0; i < ps->g->entries[j].noutputs; i++)
+				if (ps->g->entries[j].outputs[i].node == x)
+					at = j;
+		error_tok(ps, &ps->entry_at[at < 0 ? 0 : at],
+		          "entry %s needs %%%s, an output of %s",
+		          e ? e->name : "full", x->name,
+		          k < 0 ? "an entry" : "the graph or another entry");
 		return NULL;
 	}
 	return ps->g;

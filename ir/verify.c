@@ -234,32 +234,6 @@ static bool outputs_ok(const Graph *g, Diag *d)
 	return true;
 }
 
-/* EntryPoint e (NULL: the graph's outputs) reads no output but its own:
- * outputs have no scratch (passes/memplan.c), so a value another entry
- * writes into its caller's array is not there for this one. */
-static bool reads_own_outputs(const Graph *g, const EntryPoint *e, Diag *d)
-{
-	Arena *a = arena_new();
-	bool *live = arena_alloc(a, (size_t)g->nnodes + 1), ok = true;
-	int n = e ? e->noutputs : g->noutputs;
-	const Output *o = e ? e->outputs : g->outputs;
-
-	ir_entry_live(g, e, live);
-	for (int i = 0; ok && i < g->nnodes; i++) {
-		const Node *x = g->nodes[i];
-		bool own = false;
-		if (!live[i] || !ir_is_output(g, x))
-			continue;
-		for (int k = 0; k < n; k++)
-			own |= o[k].node == x;
-		if (!own)
-			ok = fail(d, "entry %s needs %%%s, an output of another "
-			          "entry", e ? e->name : "full", x->name);
-	}
-	arena_free(a);
-	return ok;
-}
-
 static bool entries_ok(const Graph *g, Diag *d)
 {
 	if (g->nentries < 0 || g->nentries > IR_MAX_ENTRIES)
@@ -292,9 +266,13 @@ static bool entries_ok(const Graph *g, Diag *d)
 	}
 	if (g->nentries == 0)
 		return true;
-	for (int k = -1; k < g->nentries; k++)
-		if (!reads_own_outputs(g, k < 0 ? NULL : &g->entries[k], d))
-			return false;
+	for (int k = -1; k < g->nentries; k++) {
+		const EntryPoint *e = k < 0 ? NULL : &g->entries[k];
+		const Node *x = ir_entry_foreign_output(g, e);
+		if (x)
+			return fail(d, "entry %s needs %%%s, an output of another "
+			            "entry", e ? e->name : "full", x->name);
+	}
 	return true;
 }
 
