@@ -4,13 +4,15 @@
  *   builder.c  LLVM builder helpers, loops, function starts
  *   vmath.c    exp, sin and the GELUs as straight-line float IR
  *   rows.c     the row kernels: embed, norms, elementwise, slice, short
- *              and direct long convolution, pos_emb, expmod
+ *              and direct long convolution, pos_emb, expmod, pool
  *   gemm.c     the register-tiled GEMM over weight panels, proj_row
  *   fused.c    fused_proj, fused_mlp, gated_conv and its filter
  *              generator, the calls into the runtime's FFT convolutions
  *   cpu.c      the CgBackend; one kernel per node: the op switch
- *   entry.c    hyenac_run, hyenac_run_pooled, hyenac_scratch_bytes, the
- *              pool thunks, the scratch layout, globals and externals
+ *   entry.c    a function per entry of the graph (one loop),
+ *              hyenac_run and hyenac_run_pooled picking one,
+ *              hyenac_scratch_bytes, the pool thunks, the scratch
+ *              layout, globals and externals
  *   weights.c  the packed weight blob and its GEMM panels
  *   target.c   the target machine and its vector width
  *
