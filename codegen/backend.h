@@ -51,21 +51,18 @@ typedef struct CgModule {
 	LLVMBasicBlockRef entry, body; /* allocas go to entry */
 	LLVMValueRef B, L;
 	LLVMValueRef R0, R1; /* the rows a row-wise kernel computes */
-	/* cpu: the head fused with the final norm, for runs that want
-	 * logits but not hidden: tail (a fused_proj made here, in no graph)
-	 * stands for tail_node, reading the norm's input; NULL when the
-	 * graph does not end that way; tail_hidden is the norm. */
-	Node *tail;
-	const Node *tail_node, *tail_hidden;
 	/* cpu: the GEMM's shape for the target: VW floats a vector, MR rows
 	 * of GEMM_NR columns in registers */
 	int vw, mr;
 	LLVMValueRef weights; /* cpu: hyenac_run's weight blob */
 	/* cpu: the entry points' state, per node id (codegen/cpu/entry.c):
-	 * kernels, pool thunks, output slots, scratch offsets, addresses */
+	 * kernels, pool thunks, whether an output (of the graph or an
+	 * entry), scratch offsets, addresses; and the entry functions
+	 * (f_entry[0] the full forward, then g->entries in order) */
 	LLVMValueRef *kern, *thunk, *off, *at;
 	int *outidx;
 	LLVMValueRef f_scratch_bytes, f_run, f_pooled;
+	LLVMValueRef f_entry[1 + IR_MAX_ENTRIES];
 } CgContext;
 
 /*

@@ -41,8 +41,13 @@ extern char **environ;
 int64_t drv_flops_per_token(const Graph *g, int64_t L)
 {
 	double f = 0;
+	bool *live = calloc((size_t)g->nnodes + 1, sizeof *live);
+	HY_ASSERT(live);
+	ir_entry_live(g, NULL, live); /* the full forward, not the entries */
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
+		if (!live[i])
+			continue;
 		if (n->op == OP_LINEAR || n->op == OP_FUSED_PROJ) {
 			double k = (double)n->src[1]->type.dim[1];
 			double nn = (double)n->src[1]->type.dim[0];
@@ -73,6 +78,7 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 			f += 2.0 * (double)n->src[1]->type.dim[0] *
 			     (double)n->iattr[FP_CONV];
 	}
+	free(live);
 	return (int64_t)f;
 }
 

@@ -70,7 +70,7 @@ static const char usage[] =
     "  --no-fuse            keep one kernel per IR op (same outputs)\n"
     "  --stats              compile: print kernels=, conv[i]=, planned_bytes=\n"
     "                       and more, one key=value per line\n"
-    "  --pass=PASS          the pass for opt (fold, dce, convsel, fuse, memplan)\n"
+    "  --pass=PASS          the pass for opt (fold, dce, convsel, fuse, entries, memplan)\n"
     "  --print-after=PASS   print the IR after PASS\n"
     "  --print-after-all    print the IR after every pass\n"
     "  --format=text|dot    how ir, opt and --print-after print the IR;\n"

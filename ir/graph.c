@@ -116,6 +116,85 @@ Node *ir_find(const Graph *g, const char *name)
 	return NULL;
 }
 
+EntryPoint *ir_add_entry(Graph *g, const char *name)
+{
+	if (g->nentries == IR_MAX_ENTRIES)
+		return NULL;
+	EntryPoint *e = &g->entries[g->nentries++];
+	memset(e, 0, sizeof *e);
+	e->name = arena_strdup(g->arena, name);
+	e->outputs = arena_alloc(g->arena, IR_MAX_ENTRY_OUT * sizeof *e->outputs);
+	return e;
+}
+
+bool ir_entry_add_output(EntryPoint *e, const char *name, Node *n)
+{
+	if (e->noutputs == IR_MAX_ENTRY_OUT)
+		return false;
+	e->outputs[e->noutputs].name = name;
+	e->outputs[e->noutputs].node = n;
+	e->noutputs++;
+	return true;
+}
+
+void ir_entry_full(const Graph *g, EntryPoint *e)
+{
+	memset(e, 0, sizeof *e);
+	e->name = "full";
+	e->outputs = g->outputs;
+	e->noutputs = g->noutputs;
+}
+
+bool ir_is_output(const Graph *g, const Node *n)
+{
+	for (int i = 0; i < g->noutputs; i++)
+		if (g->outputs[i].node == n)
+			return true;
+	for (int k = 0; k < g->nentries; k++)
+		for (int i = 0; i < g->entries[k].noutputs; i++)
+			if (g->entries[k].outputs[i].node == n)
+				return true;
+	return false;
+}
+
+void ir_entry_live(const Graph *g, const EntryPoint *e, bool *live)
+{
+	memset(live, 0, (size_t)g->nnodes * sizeof *live);
+	if (e)
+		for (int i = 0; i < e->noutputs; i++)
+			live[e->outputs[i].node->id] = true;
+	else
+		for (int i = 0; i < g->noutputs; i++)
+			live[g->outputs[i].node->id] = true;
+	for (int i = g->nnodes - 1; i >= 0; i--)
+		if (live[i])
+			for (int k = 0; k < g->nodes[i]->nsrc; k++)
+				live[g->nodes[i]->src[k]->id] = true;
+}
+
+const Node *ir_entry_foreign_output(const Graph *g, const EntryPoint *e)
+{
+	Arena *a = arena_new(); /* scratch, freed before returning */
+	bool *live = arena_alloc(a, (size_t)g->nnodes + 1);
+	int n = e ? e->noutputs : g->noutputs;
+	const Output *o = e ? e->outputs : g->outputs;
+	const Node *bad = NULL;
+
+	ir_entry_live(g, e, live);
+	for (int i = 0; !bad && i < g->nnodes; i++) {
+		const Node *x = g->nodes[i];
+		bool own = false;
+		if (!live[i] || !ir_is_output(g, x))
+			continue;
+		for (int k = 0; k < n; k++)
+			own |= o[k].node == x;
+		if (!own)
+			bad = x;
+	}
+	arena_free(a);
+	return bad;
+}
+
 const char *ir_dtype_name(DType t)
 {
 	static const char *names[] = {[DT_F32] = "f32", [DT_I32] = "i32"};

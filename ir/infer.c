@@ -564,6 +564,34 @@ static bool infer_fused_mlp(Ctx *c, TensorType *out)
 	return true;
 }
 
+static bool infer_pool(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+	const TensorType *x = &n->src[0]->type;
+	int64_t mode = n->iattr[PL_MODE];
+
+	if (!want(c, 0, "input", DT_F32, 3))
+		return false;
+	if (mode < 0 || mode >= PM_COUNT)
+		return fail(c, "mode must be 0 (mean) or 1 (last), not %lld",
+		            (long long)mode);
+	if (!flag_ok(c, PL_LN, "ln"))
+		return false;
+	if (n->nsrc != (n->iattr[PL_LN] ? 3 : 1))
+		return fail(c, "%d operands, but its attributes name %d",
+		            n->nsrc, n->iattr[PL_LN] ? 3 : 1);
+	if (x->dim[1] != DIM_L)
+		return fail(c, "pools over L, but %%%s has no L axis",
+		            n->src[0]->name);
+	if (x->dim[2] < 0)
+		return fail(c, "pooled dim must be concrete");
+	if (!ln_prologue_ok(c, 0, n->iattr[PL_LN] ? 1 : -1,
+	                    n->iattr[PL_LN] ? 2 : -1))
+		return false;
+	*out = (TensorType){DT_F32, 2, {x->dim[0], x->dim[2]}};
+	return true;
+}
+
 bool ir_infer(Graph *g, Node *n, Diag *d)
 {
 	const OpInfo *info = ir_op_info(n->op);
@@ -626,6 +654,9 @@ bool ir_infer(Graph *g, Node *n, Diag *d)
 		break;
 	case OP_FUSED_MLP:
 		ok = infer_fused_mlp(&c, &t);
+		break;
+	case OP_POOL:
+		ok = infer_pool(&c, &t);
 		break;
 	case OP_COUNT:
 		hy_die("bad op");

@@ -342,6 +342,40 @@ static bool gated_conv(Interp *in, const Node *n, const Val *o)
 	return true;
 }
 
+/* pool: each batch row's positions, normalised first when ln, reduced
+ * to their mean or their last. */
+static bool pool(Interp *in, const Node *n, const Val *o)
+{
+	const Val *x = &in->v[n->src[0]->id];
+	int64_t Bn = x->dim[0], Ln = x->dim[1], D = x->dim[2];
+	double *row = arena_try_alloc(in->a, (size_t)D * sizeof(double) + 1);
+
+	if (!row) {
+		diag_error(in->d, "node %%%s: out of memory", n->name);
+		return false;
+	}
+	for (int64_t b = 0; b < Bn; b++) {
+		double *y = o->x + (size_t)(b * D);
+		for (int64_t k = 0; k < D; k++)
+			y[k] = 0;
+		int64_t t0 = n->iattr[PL_MODE] == PM_LAST ? Ln - 1 : 0;
+		for (int64_t t = t0 < 0 ? 0 : t0; t < Ln; t++) {
+			const double *xr = x->x + (size_t)((b * Ln + t) * D);
+			if (n->iattr[PL_LN]) {
+				ln_rows(row, xr, 1, D, in->v[n->src[1]->id].x,
+				        in->v[n->src[2]->id].x, n->fattr[0]);
+				xr = row;
+			}
+			for (int64_t k = 0; k < D; k++)
+				y[k] += xr[k];
+		}
+		if (n->iattr[PL_MODE] == PM_MEAN && Ln > 0)
+			for (int64_t k = 0; k < D; k++)
+				y[k] /= (double)Ln;
+	}
+	return true;
+}
+
 static bool eval(Interp *in, const Node *n)
 {
 	Val *o = &in->v[n->id];
@@ -456,16 +490,22 @@ static bool eval(Interp *in, const Node *n)
 		return gated_conv(in, n, o);
 	case OP_FUSED_MLP:
 		return fused_mlp(in, n, o);
+	case OP_POOL:
+		return pool(in, n, o);
 	case OP_COUNT:
 		hy_die("bad op");
 	}
 	return true;
 }
 
-bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
-               float **outs, Diag *d)
+/* Evaluate the nodes e needs (every node when e is NULL) and copy out
+ * the outputs (e's, or the graph's). */
+static bool run(const Graph *g, const EntryPoint *e, const int32_t *tokens,
+                int64_t B, int64_t L, float **outs, Diag *d)
 {
 	Interp in = {g, arena_new(), B, L, NULL, tokens, d};
+	int nout = e ? e->noutputs : g->noutputs;
+	const Output *out = e ? e->outputs : g->outputs;
 	bool ok = true;
 
 	HY_ASSERT(B >= 0 && L >= 0);
@@ -476,16 +516,19 @@ bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
 		return false;
 	}
 	in.v = arena_alloc(in.a, (size_t)g->nnodes * sizeof *in.v);
+	bool *live = arena_alloc(in.a, (size_t)g->nnodes + 1);
+	if (e)
+		ir_entry_live(g, e, live);
 	for (int i = 0; ok && i < g->nnodes; i++)
-		ok = eval(&in, g->nodes[i]);
-	for (int i = 0; i < g->noutputs; i++)
+		if (!e || live[i])
+			ok = eval(&in, g->nodes[i]);
+	for (int i = 0; i < nout; i++)
 		outs[i] = NULL;
-	for (int i = 0; ok && i < g->noutputs; i++) {
-		const Val *v = &in.v[g->outputs[i].node->id];
+	for (int i = 0; ok && i < nout; i++) {
+		const Val *v = &in.v[out[i].node->id];
 		outs[i] = malloc(v->n * sizeof(float) + 1);
 		if (!outs[i]) {
-			diag_error(d, "out of memory for output '%s'",
-			           g->outputs[i].name);
+			diag_error(d, "out of memory for output '%s'", out[i].name);
 			ok = false;
 			break;
 		}
@@ -493,10 +536,23 @@ bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
 			outs[i][k] = (float)v->x[k];
 	}
 	if (!ok)
-		for (int i = 0; i < g->noutputs; i++) {
+		for (int i = 0; i < nout; i++) {
 			free(outs[i]);
 			outs[i] = NULL;
 		}
 	arena_free(in.a);
 	return ok;
+}
+
+bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
+               float **outs, Diag *d)
+{
+	return run(g, NULL, tokens, B, L, outs, d);
+}
+
+bool ir_interp_entry(const Graph *g, const EntryPoint *e, const int32_t *tokens,
+                     int64_t B, int64_t L, float **outs, Diag *d)
+{
+	HY_ASSERT(e);
+	return run(g, e, tokens, B, L, outs, d);
 }

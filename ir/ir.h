@@ -91,6 +91,23 @@ typedef struct Output {
 	Node *node;
 } Output;
 
+/* An entry: one more way to run the graph's forward, with outputs of its
+ * own (passes/entries.c makes them; the text form writes each as
+ * `entry NAME {OUT = %value, ...}`). The graph's outputs are the full
+ * forward; an entry is a variant of it that computes only what its
+ * outputs need, e.g. `logits` (the head fused with the final norm, so
+ * the hidden states are never stored) or `pooled` (mean and last over
+ * positions). Codegen emits one function per entry and the full one;
+ * memplan plans them all at once (every entry runs a subset of the
+ * nodes in graph order, so one plan serves each). */
+enum { IR_MAX_ENTRIES = 8, IR_MAX_ENTRY_OUT = 8 };
+typedef struct EntryPoint {
+	const char *name;
+	Output *outputs; /* IR_MAX_ENTRY_OUT slots; the full entry's are
+	                  * the graph's outputs */
+	int noutputs;
+} EntryPoint;
+
 typedef struct Graph {
 	Arena *arena;
 	const char *name;
@@ -99,6 +116,8 @@ typedef struct Graph {
 	int nnodes, cap;
 	Output *outputs;
 	int noutputs, outcap;
+	EntryPoint entries[IR_MAX_ENTRIES];
+	int nentries;
 	bool planned;      /* the memory plan has run: every node that needs
 	                    * scratch has a region and offset */
 	int64_t region_bytes[MEM_COUNT]; /* size of each region per unit */
@@ -112,6 +131,21 @@ Graph *ir_graph_new(Arena *a, const char *name);
 Node *ir_add(Graph *g, OpKind op, const char *name, int nsrc, Node **src);
 void ir_add_output(Graph *g, const char *name, Node *n);
 Node *ir_find(const Graph *g, const char *name);
+/* A new entry with no outputs yet, or NULL when the graph has
+ * IR_MAX_ENTRIES already; ir_entry_add_output is false when e is full. */
+EntryPoint *ir_add_entry(Graph *g, const char *name);
+bool ir_entry_add_output(EntryPoint *e, const char *name, Node *n);
+/* The graph's outputs as an entry named "full" (e shares them). */
+void ir_entry_full(const Graph *g, EntryPoint *e);
+/* Whether n is a graph output or an output of some entry. */
+bool ir_is_output(const Graph *g, const Node *n);
+/* live[id] = whether an output of e needs node id (live has g->nnodes
+ * slots); e NULL: the graph's outputs. */
+void ir_entry_live(const Graph *g, const EntryPoint *e, bool *live);
+/* The first node e (NULL: the graph's outputs) needs that is an output
+ * of the graph or of an entry but not one of e's own, or NULL: outputs
+ * have no scratch, so such a value is not there for e. */
+const Node *ir_entry_foreign_output(const Graph *g, const EntryPoint *e);
 
 /* ---- fused ops (ops.def: fused_proj, gated_conv, fused_mlp; ir/fused.c) */
 
@@ -141,6 +175,10 @@ typedef enum {
 enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
 enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
 enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
+enum { PL_MODE, PL_LN };
+
+/* pool's `mode`. */
+typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_COUNT } PoolMode;
 
 /* Where each source of a fused_proj sits (-1 when its attrs leave it
  * out), and how many sources the attrs imply. */
@@ -205,5 +243,9 @@ Graph *ir_parse(Arena *a, const char *text, const char *file, Diag *d);
  * caller frees, of the output's type with B and L bound. */
 bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
                float **outs, Diag *d);
+/* The same for entry e's outputs (outs[i] for e->outputs[i]); only the
+ * nodes e needs are evaluated. */
+bool ir_interp_entry(const Graph *g, const EntryPoint *e, const int32_t *tokens,
+                     int64_t B, int64_t L, float **outs, Diag *d);
 
 #endif

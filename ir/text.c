@@ -10,6 +10,7 @@
  *     %n0 = layernorm %x0, %g, %b {eps=1e-05} : f32[B,L,128]
  *     %z = slice %zw {axis=0, start=0, len=L} : f32[L,5]
  *     output hidden = %n0
+ *     entry pooled {mean = %n0.mean}
  *   }
  *
  * Attributes print in ops.def column order (ints, floats, the string) under
@@ -23,6 +24,11 @@
  * files can carry "; RUN:" and "; CHECK:" lines. The parser accepts a
  * little more than the printer writes: attributes in any order, "{}", a
  * missing max_len (0), outputs among the nodes.
+ *
+ * `output` lines are the graph's outputs, the full forward; each `entry`
+ * line (passes/entries.c) is one more way to run it, with its own named
+ * outputs, and prints after the outputs in the order the entries were
+ * made. An entry names values defined before it.
  *
  * Every node's type is recomputed by ir_infer and must equal the type
  * written in the text; inputs and weights take theirs from the text.
@@ -125,6 +131,14 @@ void ir_print(const Graph *g, FILE *f)
 	for (int i = 0; i < g->noutputs; i++)
 		fprintf(f, "  output %s = %%%s\n", g->outputs[i].name,
 		        g->outputs[i].node->name);
+	for (int k = 0; k < g->nentries; k++) {
+		const EntryPoint *e = &g->entries[k];
+		fprintf(f, "  entry %s {", e->name);
+		for (int i = 0; i < e->noutputs; i++)
+			fprintf(f, "%s%s = %%%s", i ? ", " : "", e->outputs[i].name,
+			        e->outputs[i].node->name);
+		fputs("}\n", f);
+	}
 	fputs("}\n", f);
 }
 
@@ -171,6 +185,7 @@ typedef struct Parser {
 	Graph *g;
 	NameTable values;       /* %names, to their nodes */
 	NameTable outputs;      /* output names (node unused) */
+	Token entry_at[IR_MAX_ENTRIES]; /* each entry's name, for messages */
 } Parser;
 
 static bool error_at(Parser *ps, long line, long col, const char *fmt, ...)
@@ -932,9 +947,81 @@ static bool parse_output(Parser *ps)
 	return true;
 }
 
+/* An identifier token's text in the arena, or an error naming `what`. */
+static const char *parse_ident(Parser *ps, const char *what)
+{
+	char buf[64];
+
+	if (ps->tok.kind != TK_IDENT) {
+		if (ps->tok.kind != TK_ERR)
+			error_tok(ps, &ps->tok, "expected %s, got %s", what,
+			          tok_desc(&ps->tok, buf, sizeof buf));
+		return NULL;
+	}
+	return arena_strndup(ps->a, ps->tok.s, ps->tok.len);
+}
+
+/* entry = "entry" IDENT "{" IDENT "=" VALUE ("," IDENT "=" VALUE)* "}" */
+static bool parse_entry(Parser *ps)
+{
+	Token at, val;
+	NameEntry *v;
+	const char *s;
+	EntryPoint *e;
+	char buf[64];
+
+	lex(ps);
+	at = ps->tok;
+	if (!(s = parse_ident(ps, "an entry name")))
+		return false;
+	if (strcmp(s, "full") == 0)
+		return error_tok(ps, &at, "entry name 'full' is the graph's "
+		                 "outputs");
+	for (int k = 0; k < ps->g->nentries; k++)
+		if (strcmp(ps->g->entries[k].name, s) == 0)
+			return error_tok(ps, &at, "duplicate entry name %s", s);
+	if (!(e = ir_add_entry(ps->g, s)))
+		return error_tok(ps, &at, "more than %d entries",
+		                 IR_MAX_ENTRIES);
+	ps->entry_at[ps->g->nentries - 1] = at;
+	lex(ps);
+	if (!expect(ps, '{', "after the entry name"))
+		return false;
+	do {
+		if (e->noutputs && !expect(ps, ',', "between entry outputs"))
+			return false;
+		at = ps->tok;
+		if (!(s = parse_ident(ps, "an entry output name")))
+			return false;
+		for (int i = 0; i < e->noutputs; i++)
+			if (strcmp(e->outputs[i].name, s) == 0)
+				return error_tok(ps, &at, "duplicate output name %s "
+				                 "in entry %s", s, e->name);
+		lex(ps);
+		if (!expect(ps, '=', "after an entry output name"))
+			return false;
+		val = ps->tok;
+		if (val.kind != TK_VALUE) {
+			if (val.kind == TK_ERR)
+				return false;
+			return error_tok(ps, &val, "expected a value after '%s =', "
+			                 "got %s", s, tok_desc(&val, buf, sizeof buf));
+		}
+		v = name_find(&ps->values, val.s, val.len);
+		if (!v)
+			return undefined(ps, &val);
+		if (!ir_entry_add_output(e, s, v->node))
+			return error_tok(ps, &at, "entry %s has more than %d "
+			                 "outputs", e->name, IR_MAX_ENTRY_OUT);
+		lex(ps);
+	} while (!at_punct(ps, '}'));
+	lex(ps);
+	return true;
+}
+
 /*
  * graph = "graph" STRING ("max_len" "=" NUM)? "{" stmt* "}" EOF
- * stmt  = node | output
+ * stmt  = node | output | entry
  */
 static Graph *parse_graph(Parser *ps)
 {
@@ -980,6 +1067,8 @@ static Graph *parse_graph(Parser *ps)
 			ok = parse_node(ps);
 		else if (tok_is(&ps->tok, TK_IDENT, "output"))
 			ok = parse_output(ps);
+		else if (tok_is(&ps->tok, TK_IDENT, "entry"))
+			ok = parse_entry(ps);
 		else if (ps->tok.kind == TK_ERR)
 			ok = false;
 		else
@@ -1000,6 +1089,24 @@ static Graph *parse_graph(Parser *ps)
 	}
 	if (ps->g->noutputs == 0) {
 		error_tok(ps, &close, "graph has no outputs");
+		return NULL;
+	}
+	/* An entry reads no output but its own (ir.h); when the graph's
+	 * outputs read an entry's, the fault is shown at that entry. */
+	for (int k = -1; ps->g->nentries && k < ps->g->nentries; k++) {
+		const EntryPoint *e = k < 0 ? NULL : &ps->g->entries[k];
+		const Node *x = ir_entry_foreign_output(ps->g, e);
+		int at = k;
+		if (!x)
+			continue;
+		for (int j = 0; at < 0 && j < ps->g->nentries; j++)
+			for (int i = 0; i < ps->g->entries[j].noutputs; i++)
+				if (ps->g->entries[j].outputs[i].node == x)
+					at = j;
+		error_tok(ps, &ps->entry_at[at < 0 ? 0 : at],
+		          "entry %s needs %%%s, an output of %s",
+		          e ? e->name : "full", x->name,
+		          k < 0 ? "an entry" : "the graph or another entry");
 		return NULL;
 	}
 	return ps->g;

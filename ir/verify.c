@@ -8,6 +8,8 @@
  *     weights named, data bound only on weights;
  *   - node names non-empty, unique, of [A-Za-z0-9_.]; output names are
  *     identifiers and unique, and outputs point into the graph;
+ *   - the same for each entry's outputs; entry names are identifiers,
+ *     unique, and none is "full" (the graph's outputs are that one);
  *   - every stored type is the one ir_infer gives.
  *
  * It does not look at weight data or at whether nodes are live.
@@ -232,6 +234,48 @@ static bool outputs_ok(const Graph *g, Diag *d)
 	return true;
 }
 
+static bool entries_ok(const Graph *g, Diag *d)
+{
+	if (g->nentries < 0 || g->nentries > IR_MAX_ENTRIES)
+		return fail(d, "%d entries", g->nentries);
+	for (int k = 0; k < g->nentries; k++) {
+		const EntryPoint *e = &g->entries[k];
+		if (!ident_ok(e->name) || strcmp(e->name, "full") == 0)
+			return fail(d, "entry %d has a bad name \"%s\"", k,
+			            e->name ? e->name : "(null)");
+		for (int j = 0; j < k; j++)
+			if (strcmp(g->entries[j].name, e->name) == 0)
+				return fail(d, "duplicate entry name %s", e->name);
+		if (e->noutputs <= 0 || e->noutputs > IR_MAX_ENTRY_OUT)
+			return fail(d, "entry %s has %d outputs", e->name,
+			            e->noutputs);
+		for (int i = 0; i < e->noutputs; i++) {
+			const Output *o = &e->outputs[i];
+			if (!ident_ok(o->name))
+				return fail(d, "entry %s: output %d has a bad name",
+				            e->name, i);
+			if (!o->node || o->node->id < 0 ||
+			    o->node->id >= g->nnodes || g->nodes[o->node->id] != o->node)
+				return fail(d, "entry %s: output %s is not a node of "
+				            "the graph", e->name, o->name);
+			for (int j = 0; j < i; j++)
+				if (strcmp(e->outputs[j].name, o->name) == 0)
+					return fail(d, "entry %s: duplicate output name %s",
+					            e->name, o->name);
+		}
+	}
+	if (g->nentries == 0)
+		return true;
+	for (int k = -1; k < g->nentries; k++) {
+		const EntryPoint *e = k < 0 ? NULL : &g->entries[k];
+		const Node *x = ir_entry_foreign_output(g, e);
+		if (x)
+			return fail(d, "entry %s needs %%%s, an output of another "
+			            "entry", e ? e->name : "full", x->name);
+	}
+	return true;
+}
+
 bool ir_verify(const Graph *g, Diag *d)
 {
 	if (!g->name)
@@ -249,5 +293,5 @@ bool ir_verify(const Graph *g, Diag *d)
 	for (int i = 0; i < g->nnodes; i++)
 		if (!type_matches(g, g->nodes[i], d))
 			return false;
-	return outputs_ok(g, d);
+	return outputs_ok(g, d) && entries_ok(g, d);
 }

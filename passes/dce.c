@@ -1,6 +1,6 @@
 /*
  * dce.c - dead node elimination: drop every node that no graph output
- * depends on, keeping the order of the rest and renumbering ids. Inputs
+ * (nor an entry's output) depends on, keeping the order of the rest and renumbering ids. Inputs
  * are kept even when unused, since they are part of the calling contract.
  */
 #include "passes.h"
@@ -12,6 +12,9 @@ bool pass_dce(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 
 	for (int i = 0; i < g->noutputs; i++)
 		live[g->outputs[i].node->id] = true;
+	for (int k = 0; k < g->nentries; k++)
+		for (int i = 0; i < g->entries[k].noutputs; i++)
+			live[g->entries[k].outputs[i].node->id] = true;
 	for (int i = g->nnodes - 1; i >= 0; i--) {
 		Node *x = g->nodes[i];
 		if (x->op == OP_INPUT)

@@ -58,8 +58,8 @@ static void count_uses(Fuse *f)
 			f->uses[s->id]++;
 			f->user[s->id] = g->nodes[i];
 		}
-	for (int i = 0; i < g->noutputs; i++)
-		f->out[g->outputs[i].node->id] = true;
+	for (int i = 0; i < g->nnodes; i++)
+		f->out[i] = ir_is_output(g, g->nodes[i]);
 }
 
 /* n's only user, when n has exactly one and is no graph output. */

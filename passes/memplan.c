@@ -7,6 +7,12 @@
  * weights and graph outputs (written straight into the caller's arrays)
  * take no scratch.
  *
+ * One plan serves the full forward and every entry (ir.h): an entry runs
+ * a subset of the nodes in the same order, so each value's lifetime in
+ * it lies within its lifetime here, and nothing it reads is overwritten.
+ * An entry's nodes sit at the graph's end, after all they read, so
+ * whatever they read stays alive until they have run.
+ *
  * Shapes scale with the run's B and L, so values are sorted into regions
  * by what their size is proportional to: B*L tokens ([B, L, ...]), L
  * positions ([L, ...]) or nothing. Within a region every size is a
@@ -117,15 +123,13 @@ MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes)
 	return has_l ? MEM_POSITION : MEM_FIXED;
 }
 
-/* Does node n need scratch of its own? */
+/* Does node n need scratch of its own? Outputs of the graph and of its
+ * entries are written straight into the caller's arrays. */
 static bool needs_scratch(const Graph *g, const Node *n)
 {
 	if (n->op == OP_INPUT || n->op == OP_WEIGHT)
 		return false;
-	for (int i = 0; i < g->noutputs; i++)
-		if (g->outputs[i].node == n)
-			return false;
-	return true;
+	return !ir_is_output(g, n);
 }
 
 bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)

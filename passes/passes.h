@@ -57,7 +57,10 @@ int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L);
 /* Fuse a Hyena block's primitive ops into fused_proj and gated_conv
  * kernels (passes/fuse.c); nothing when PassOptions.fuse is false. */
 bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed);
-/* Remove nodes no output depends on. */
+/* Make the graph's entries (ir.h): logits without hidden, pooled
+ * hidden (passes/entries.c); runs before memplan. */
+bool pass_entries(Graph *g, const PassOptions *o, Diag *d, bool *changed);
+/* Remove nodes no output (of the graph or an entry) depends on. */
 bool pass_dce(Graph *g, const PassOptions *o, Diag *d, bool *changed);
 
 const PassInfo *pass_find(const char *name);

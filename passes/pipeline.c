@@ -12,6 +12,7 @@ static const PassInfo passes[] = {
 	{"dce", pass_dce, "remove nodes no output depends on"},
 	{"convsel", pass_convsel, "choose FFT or direct long convolution"},
 	{"fuse", pass_fuse, "fuse block ops into projection and gated-conv kernels"},
+	{"entries", pass_entries, "make the entries: logits from the final norm, pooled"},
 	{"memplan", pass_memplan, "plan the activation arena by liveness"},
 };
 

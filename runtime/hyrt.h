@@ -17,7 +17,10 @@
  *       hyenac_scratch_bytes(B, L) bytes, 64-byte aligned. outputs[i] may
  *       be NULL: that output is not computed (logits without hidden run
  *       the final norm fused into the head, a row at a time, so the
- *       hidden states are never stored).
+ *       hidden states are never stored: the graph's `entry logits`).
+ *       Each way of running is an entry of the graph (ir/ir.h,
+ *       passes/entries.c), one generated function each; these two
+ *       functions pick one.
  *
  * Generated code calls back into the runtime for the FFT long convolution
  * (hyrt_longconv_fft) and libm.
@@ -67,10 +70,10 @@ extern const char hyenac_model_name[];
 size_t hyenac_scratch_bytes(int64_t B, int64_t L);
 void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
                 int64_t L, float *const *outputs, void *scratch);
-/* The forward with the hidden states pooled over positions: mean and
- * last are [B, d_model] (either may be NULL), made from the final norm's
- * input a row at a time. Returns 0 (and pools nothing) for a model that
- * does not end in a layernorm. */
+/* The forward with the hidden states pooled over positions (the graph's
+ * `entry pooled`): mean and last are [B, d_model] (either may be NULL),
+ * made from the final norm's input a row at a time. Returns 0 (and pools
+ * nothing) for a model that does not end in a layernorm. */
 int hyenac_run_pooled(const float *weights, const int32_t *tokens, int64_t B,
                       int64_t L, float *mean, float *last, void *scratch);
 

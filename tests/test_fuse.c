@@ -71,11 +71,24 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 	return m;
 }
 
+/* Whether node i is part of the full forward (the graph's outputs), not
+ * only of an entry's tail (passes/entries.c): the counts below are of
+ * the forward's kernels, as cg_kernel_count's are. */
+static bool in_forward(const Graph *g, int i)
+{
+	bool *live = calloc((size_t)g->nnodes + 1, sizeof *live);
+	ck_assert(live);
+	ir_entry_live(g, NULL, live);
+	bool r = live[i];
+	free(live);
+	return r;
+}
+
 static int count_op(const Graph *g, OpKind op)
 {
 	int k = 0;
 	for (int i = 0; i < g->nnodes; i++)
-		k += g->nodes[i]->op == op;
+		k += g->nodes[i]->op == op && in_forward(g, i);
 	return k;
 }
 
@@ -84,7 +97,8 @@ static int count_attr(const Graph *g, OpKind op, int slot)
 {
 	int k = 0;
 	for (int i = 0; i < g->nnodes; i++)
-		k += g->nodes[i]->op == op && g->nodes[i]->iattr[slot] != 0;
+		k += g->nodes[i]->op == op && g->nodes[i]->iattr[slot] != 0 &&
+		     in_forward(g, i);
 	return k;
 }
 

@@ -127,8 +127,9 @@ START_TEST(convsel_by_length)
 }
 END_TEST
 
-/* No two values live at the same time overlap in the plan; outputs,
- * inputs and weights take no scratch; the plan reuses memory. */
+/* No two values live at the same time overlap in the plan; outputs (of
+ * the graph and of its entries), inputs and weights take no scratch; the
+ * plan reuses memory. */
 static void check_plan(const char *path, bool fuse)
 {
 	Arena *a = arena_new();
@@ -151,9 +152,7 @@ static void check_plan(const char *path, bool fuse)
 	}
 	for (int i = 0; i < n; i++) {
 		const Node *x = g->nodes[i];
-		bool is_out = false;
-		for (int k = 0; k < g->noutputs; k++)
-			is_out |= g->outputs[k].node == x;
+		bool is_out = ir_is_output(g, x); /* the graph's or an entry's */
 		if (x->op == OP_INPUT || x->op == OP_WEIGHT || is_out) {
 			ck_assert_msg(x->region == MEM_NONE, "%s has scratch", x->name);
 			continue;

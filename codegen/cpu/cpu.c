@@ -104,6 +104,9 @@ LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
 	case OP_EXPMOD:
 		cg_k_expmod(c, n, out, s);
 		break;
+	case OP_POOL:
+		cg_k_pool(c, n, out, s);
+		break;
 	case OP_INPUT:
 	case OP_WEIGHT:
 	case OP_COUNT:

@@ -4,13 +4,15 @@
  *   builder.c  LLVM builder helpers, loops, function starts
  *   vmath.c    exp, sin and the GELUs as straight-line float IR
  *   rows.c     the row kernels: embed, norms, elementwise, slice, short
- *              and direct long convolution, pos_emb, expmod
+ *              and direct long convolution, pos_emb, expmod, pool
  *   gemm.c     the register-tiled GEMM over weight panels, proj_row
  *   fused.c    fused_proj, fused_mlp, gated_conv and its filter
  *              generator, the calls into the runtime's FFT convolutions
  *   cpu.c      the CgBackend; one kernel per node: the op switch
- *   entry.c    hyenac_run, hyenac_run_pooled, hyenac_scratch_bytes, the
- *              pool thunks, the scratch layout, globals and externals
+ *   entry.c    a function per entry of the graph (one loop),
+ *              hyenac_run and hyenac_run_pooled picking one,
+ *              hyenac_scratch_bytes, the pool thunks, the scratch
+ *              layout, globals and externals
  *   weights.c  the packed weight blob and its GEMM panels
  *   target.c   the target machine and its vector width
  *
@@ -233,7 +235,8 @@ typedef void CgKernelFn(CgContext *c, const Node *n, LLVMValueRef out,
                         LLVMValueRef *s);
 
 CgKernelFn cg_k_embed, cg_k_layernorm, cg_k_linear, cg_k_dwconv,
-    cg_k_longconv_direct, cg_k_slice, cg_k_binary, cg_k_unary, cg_k_expmod;
+    cg_k_longconv_direct, cg_k_slice, cg_k_binary, cg_k_unary, cg_k_expmod,
+    cg_k_pool;
 /* pos_emb reads no sources. */
 void cg_k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out);
 /* hyrt_longconv_fft on longconv n. */
@@ -274,8 +277,9 @@ bool cg_row_wise(const Node *n);
 LLVMValueRef cg_emit_thunk(CgContext *c, const Node *n, LLVMValueRef k);
 /* Before any kernel: the public symbols and the externals. */
 void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
-/* After the kernels: hyenac_scratch_bytes, hyenac_run and
- * hyenac_run_pooled. */
+/* After the kernels: a function per entry (the full forward and the
+ * graph's entries), hyenac_scratch_bytes, and hyenac_run and
+ * hyenac_run_pooled, which call them. */
 void cg_cpu_finish(CgContext *c);
 /* The target machine and its facts (c->tm, c->vw, c->mr) for o. */
 bool cg_cpu_init(CgContext *c, const CgOptions *o, Diag *d);

@@ -1,15 +1,20 @@
 /*
- * entry.c - the CPU module's entry points and glue: hyenac_run calls the
- * kernels in graph order, row-wise ones through the runtime's pool by a
- * thunk per kernel; hyenac_scratch_bytes and the scratch layout (the
- * memory plan of passes/memplan.c, or a bump in a graph that was not
- * planned); hyenac_run_pooled with its pooled final norm; the globals of
- * runtime/hyrt.h (hyenac_meta, hyenac_model_name) and the declarations
- * of the runtime functions the kernels call.
+ * entry.c - the CPU module's entry points and glue. One loop emits a
+ * function per entry (ir.h): the full forward (the graph's outputs) and
+ * each entry passes/entries.c made, every one calling the kernels of the
+ * nodes its outputs need in graph order, row-wise ones through the
+ * runtime's pool by a thunk per kernel. The functions of runtime/hyrt.h
+ * only pick one: hyenac_run the entry whose outputs are exactly the ones
+ * asked for (else the full forward), hyenac_run_pooled `entry pooled`.
+ * Also hyenac_scratch_bytes and the scratch layout (the memory plan of
+ * passes/memplan.c, or a bump in a graph that was not planned), the
+ * globals of runtime/hyrt.h (hyenac_meta, hyenac_model_name) and the
+ * declarations of the runtime functions the kernels call. This file
+ * makes and matches no node: what an entry computes is in the graph.
  *
  * A weight is the blob plus its offset, the input is the tokens pointer,
- * a node that is graph output i writes straight into outputs[i], and
- * every other node lives in scratch.
+ * a node that is an entry's output i writes straight into its
+ * outputs[i], and every other node lives in scratch.
  */
 #include "cpu.h"
 
@@ -114,22 +119,30 @@ LLVMValueRef cg_emit_thunk(CgContext *c, const Node *n, LLVMValueRef k)
 	return fn;
 }
 
+/* The kernels one full forward runs (what --stats reports): the nodes
+ * the graph's outputs need, not the entries' own. */
 int cg_kernel_count(const Graph *g)
 {
+	bool *live = calloc((size_t)g->nnodes + 1, sizeof *live);
 	int k = 0;
+
+	HY_ASSERT(live);
+	ir_entry_live(g, NULL, live);
 	for (int i = 0; i < g->nnodes; i++)
-		k += cg_computes(g->nodes[i]);
+		k += live[i] && cg_computes(g->nodes[i]);
+	free(live);
 	return k;
 }
 
-/* outidx[id]: the first output a computing node is, or -1. */
+/* outidx[id]: 0 for a computing node that is an output of the graph or
+ * of an entry (it writes into its caller's array and has no scratch),
+ * else -1. */
 static void output_slots(const Graph *g, int *outidx)
 {
 	for (int i = 0; i < g->nnodes; i++)
-		outidx[i] = -1;
-	for (int i = g->noutputs - 1; i >= 0; i--)
-		if (cg_computes(g->outputs[i].node))
-			outidx[g->outputs[i].node->id] = i;
+		outidx[i] = cg_computes(g->nodes[i]) && ir_is_output(g, g->nodes[i])
+		                ? 0
+		                : -1;
 }
 
 static LLVMValueRef bytes_of(CgContext *c, const TensorType *t)
@@ -214,46 +227,6 @@ static void emit_scratch_bytes(CgContext *c, LLVMValueRef fn,
 	LLVMBuildRet(c->b, scratch_layout(c, outidx, off));
 }
 
-/* The graph's tail, when it is hidden = layernorm(x) and logits =
- * linear(hidden) with hidden used by nothing else: c->tail becomes
- * fused_proj{ln=1}(x, head.w, head.b?, gamma, beta), which makes logits
- * from x a row at a time, so a run that passes no hidden array never
- * stores the [B, L, d_model] hidden states. */
-static void find_tail(CgContext *c, const int *outidx)
-{
-	const Graph *g = c->g;
-	c->tail = NULL;
-	if (g->noutputs < 2)
-		return;
-	Node *hn = g->outputs[0].node, *lg = g->outputs[1].node;
-	if (hn->op != OP_LAYERNORM || lg->op != OP_LINEAR || lg->src[0] != hn ||
-	    outidx[hn->id] != 0 || outidx[lg->id] != 1)
-		return;
-	for (int i = 0; i < g->nnodes; i++)
-		for (int k = 0; k < g->nodes[i]->nsrc; k++)
-			if (g->nodes[i]->src[k] == hn && g->nodes[i] != lg)
-				return;
-	Node *t = arena_alloc(g->arena, sizeof *t);
-	*t = *lg;
-	memset(t->src, 0, sizeof t->src);
-	memset(t->iattr, 0, sizeof t->iattr);
-	t->op = OP_FUSED_PROJ;
-	t->name = "logits.from_norm";
-	t->nsrc = 0;
-	t->src[t->nsrc++] = hn->src[0];
-	t->src[t->nsrc++] = lg->src[1];
-	if (lg->nsrc == 3)
-		t->src[t->nsrc++] = lg->src[2];
-	t->src[t->nsrc++] = hn->src[1];
-	t->src[t->nsrc++] = hn->src[2];
-	t->iattr[FP_BIAS] = lg->nsrc == 3;
-	t->iattr[FP_LN] = 1;
-	t->fattr[0] = hn->fattr[0];
-	c->tail = t;
-	c->tail_node = lg;
-	c->tail_hidden = hn;
-}
-
 /* The call of node n's kernel k writing to out: straight, or rows at a
  * time through the pool when it has a thunk (its arguments go in ctx). */
 static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
@@ -287,19 +260,35 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 	cg_call_ext(c, EXT_PARALLEL_FOR, pa, 4);
 }
 
-static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
-                     LLVMValueRef *thunk, const LLVMValueRef *tail_kern,
-                     const int *outidx, LLVMValueRef *off, LLVMValueRef *at)
+/* EntryPoint e's function, `void @hyenac.entry.NAME(ptr weights, ptr tokens,
+ * i64 B, i64 L, ptr outputs, ptr scratch)`: the kernels of the nodes its
+ * outputs need, in graph order, outputs[k] receiving e's output k. An
+ * output whose array is NULL is not computed unless an output that is
+ * computed reads it (then the caller must give it); a node that is
+ * output k twice, or an input or weight, is copied. */
+static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 {
 	const Graph *g = c->g;
-	LLVMValueRef weights = LLVMGetParam(fn, 0), tokens = LLVMGetParam(fn, 1);
-	LLVMValueRef outputs = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
+	size_t nn = (size_t)g->nnodes + 1;
+	bool *live = calloc(nn, sizeof *live);
+	int *slot = malloc(nn * sizeof *slot);
+	LLVMValueRef *need = calloc(nn, sizeof *need), *at = c->at;
+	LLVMValueRef *dst = calloc((size_t)e->noutputs + 1, sizeof *dst);
 	static const char *pname[] = {"weights", "tokens", "B", "L", "outputs",
 	                              "scratch"};
 
+	HY_ASSERT(live && slot && need && dst);
+	ir_entry_live(g, e, live);
+	for (int i = 0; i < g->nnodes; i++)
+		slot[i] = -1;
+	for (int k = e->noutputs - 1; k >= 0; k--)
+		if (cg_computes(e->outputs[k].node))
+			slot[e->outputs[k].node->id] = k;
 	for (unsigned i = 0; i < 6; i++)
 		LLVMSetValueName2(LLVMGetParam(fn, i), pname[i],
 		                  strlen(pname[i]));
+	LLVMValueRef weights = LLVMGetParam(fn, 0), tokens = LLVMGetParam(fn, 1);
+	LLVMValueRef outputs = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
 	c->fn = fn;
 	c->B = LLVMGetParam(fn, 2);
 	c->L = LLVMGetParam(fn, 3);
@@ -309,9 +298,36 @@ static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
 	/* the argument slots of the row-wise kernels' thunks */
 	LLVMValueRef ctx = LLVMBuildAlloca(
 	    c->b, LLVMArrayType2(c->t_i64, IR_MAX_SRC + 3), "ctx");
-	scratch_layout(c, outidx, off);
+	scratch_layout(c, c->outidx, c->off);
+	for (int k = 0; k < e->noutputs; k++)
+		dst[k] = LLVMBuildLoad2(c->b, c->t_ptr,
+		                        elem(c, c->t_ptr, outputs, i64c(c, k)),
+		                        e->outputs[k].name);
+	/* need[i] for an output node: its array was given, or an output
+	 * that runs reads it; NULL when a node that always runs reads it */
+	for (int i = g->nnodes - 1; i >= 0; i--) {
+		if (!live[i] || slot[i] < 0)
+			continue;
+		LLVMValueRef v = LLVMBuildIsNotNull(c->b, dst[slot[i]], "");
+		bool always = false;
+		for (int j = i + 1; j < g->nnodes && !always; j++) {
+			const Node *u = g->nodes[j];
+			bool reads = false;
+			for (int k = 0; k < u->nsrc; k++)
+				reads |= u->src[k] == g->nodes[i];
+			if (!live[j] || !reads)
+				continue;
+			if (slot[j] < 0 || !need[j])
+				always = true;
+			else
+				v = LLVMBuildOr(c->b, v, need[j], "");
+		}
+		need[i] = always ? NULL : v;
+	}
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
+		if (!live[i])
+			continue;
 		if (n->op == OP_INPUT) {
 			at[i] = tokens;
 			continue;
@@ -322,184 +338,167 @@ static void emit_run(CgContext *c, LLVMValueRef fn, LLVMValueRef *kern,
 			                              weights, &o, 1, n->name);
 			continue;
 		}
-		if (outidx[i] >= 0)
-			at[i] = LLVMBuildLoad2(
-			    c->b, c->t_ptr,
-			    elem(c, c->t_ptr, outputs, i64c(c, outidx[i])), n->name);
-		else
+		if (slot[i] < 0) {
+			/* memplan gives outputs no scratch; verify keeps an
+			 * entry from reading another's output */
+			HY_ASSERT(c->outidx[i] < 0);
 			at[i] = LLVMBuildInBoundsGEP2(c->b,
 			                              LLVMInt8TypeInContext(c->ctx),
-			                              scratch, &off[i], 1, n->name);
-		if (outidx[i] < 0) {
-			call_kernel(c, n, kern[i], thunk[i], ctx, at[i], at);
+			                              scratch, &c->off[i], 1, n->name);
+			call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
 			continue;
 		}
-		/* an output nobody asked for (NULL) is not computed; the
-		 * final norm's output is only skipped where the head can run
-		 * from its input (the tail) */
-		bool used = false;
-		for (int j = i + 1; j < g->nnodes; j++)
-			for (int k = 0; k < g->nodes[j]->nsrc; k++)
-				used |= g->nodes[j]->src[k] == n;
-		if (used && !(c->tail && n == c->tail_hidden)) {
-			call_kernel(c, n, kern[i], thunk[i], ctx, at[i], at);
+		at[i] = dst[slot[i]];
+		if (!need[i]) {
+			call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
 			continue;
 		}
 		LLVMBasicBlockRef brun = LLVMAppendBasicBlockInContext(c->ctx, fn,
 		                                                       "run");
 		LLVMBasicBlockRef bnext = LLVMAppendBasicBlockInContext(c->ctx, fn,
 		                                                        "next");
-		LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, at[i], ""), bnext, brun);
+		LLVMBuildCondBr(c->b, need[i], brun, bnext);
 		LLVMPositionBuilderAtEnd(c->b, brun);
-		if (c->tail && c->tail_node == n) {
-			LLVMValueRef hn = at[c->tail_hidden->id];
-			LLVMBasicBlockRef bfused = LLVMAppendBasicBlockInContext(
-			    c->ctx, fn, "tail.fused");
-			LLVMBasicBlockRef bplain = LLVMAppendBasicBlockInContext(
-			    c->ctx, fn, "tail.plain");
-			LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, hn, ""), bfused,
-			                bplain);
-			LLVMPositionBuilderAtEnd(c->b, bfused);
-			call_kernel(c, c->tail, tail_kern[0], tail_kern[1], ctx, at[i],
-			            at);
-			LLVMBuildBr(c->b, bnext);
-			LLVMPositionBuilderAtEnd(c->b, bplain);
-		}
-		call_kernel(c, n, kern[i], thunk[i], ctx, at[i], at);
+		call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
 		LLVMBuildBr(c->b, bnext);
 		LLVMPositionBuilderAtEnd(c->b, bnext);
 	}
 	/* Outputs that are not some node's own destination: copies. */
-	for (int i = 0; i < g->noutputs; i++) {
-		const Node *n = g->outputs[i].node;
-		if (cg_computes(n) && outidx[n->id] == i)
+	for (int k = 0; k < e->noutputs; k++) {
+		const Node *n = e->outputs[k].node;
+		if (cg_computes(n) && slot[n->id] == k)
 			continue;
-		LLVMValueRef dst = LLVMBuildLoad2(
-		    c->b, c->t_ptr, elem(c, c->t_ptr, outputs, i64c(c, i)), "");
 		LLVMBasicBlockRef bcopy = LLVMAppendBasicBlockInContext(c->ctx, fn,
 		                                                        "copy");
 		LLVMBasicBlockRef bnext = LLVMAppendBasicBlockInContext(c->ctx, fn,
 		                                                        "copied");
-		LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, dst, ""), bnext, bcopy);
+		LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, dst[k], ""), bnext,
+		                bcopy);
 		LLVMPositionBuilderAtEnd(c->b, bcopy);
-		LLVMBuildMemCpy(c->b, dst, 4, at[n->id], 4, bytes_of(c, &n->type));
+		LLVMBuildMemCpy(c->b, dst[k], 4, at[n->id], 4,
+		                bytes_of(c, &n->type));
 		LLVMBuildBr(c->b, bnext);
 		LLVMPositionBuilderAtEnd(c->b, bnext);
 	}
 	LLVMBuildRetVoid(c->b);
+	free(live);
+	free(slot);
+	free(need);
+	free(dst);
 }
 
-/* `void @hidden.pool(ptr mean, ptr last, ptr x, ptr gamma, ptr beta,
- * i64 B, i64 L)`: per batch row, the mean over positions of layernorm(x)
- * (summed in double) and its last row, one normalised row at a time in
- * a stack buffer; either destination may be NULL. */
-static LLVMValueRef emit_pool(CgContext *c, const Node *hn)
+/* EntryPoint i of the module: 0 the full forward, then g->entries. */
+static const EntryPoint *entry_at(const CgContext *c, int i, EntryPoint *full)
 {
-	int64_t Dn = hn->type.dim[hn->type.rank - 1];
-	LLVMTypeRef pt[] = {c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr,
-	                    c->t_i64, c->t_i64};
-	CgContext save = *c;
-	Loop lb, lz, lt, la, lm;
-
-	LLVMValueRef fn = cg_begin_fn(c, "hidden.pool",
-	                              LLVMFunctionType(c->t_void, pt, 7, 0));
-	LLVMValueRef mean = LLVMGetParam(fn, 0), last = LLVMGetParam(fn, 1);
-	LLVMValueRef x = LLVMGetParam(fn, 2), Ln = LLVMGetParam(fn, 6);
-	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0);
-	LLVMValueRef row = cg_stack_array(c, Dn, "row");
-	LLVMPositionBuilderAtEnd(c->b, c->entry);
-	LLVMValueRef acc = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_f64,
-	                                                        (uint64_t)Dn),
-	                                   "acc");
-	LLVMPositionBuilderAtEnd(c->b, c->body);
-
-	LLVMValueRef b = cg_loop_open(c, &lb, zero, LLVMGetParam(fn, 5), "b");
-	LLVMValueRef d = cg_loop_open(c, &lz, zero, D, "z");
-	LLVMBuildStore(c->b, f64c(c, 0), elem(c, c->t_f64, acc, d));
-	cg_loop_close(c, &lz);
-	LLVMValueRef t = cg_loop_open(c, &lt, zero, Ln, "t");
-	cg_ln_row(c, x, mul(c, add(c, mul(c, b, Ln), t), D), Dn,
-	          LLVMGetParam(fn, 3), LLVMGetParam(fn, 4), hn->fattr[0], row, zero);
-	d = cg_loop_open(c, &la, zero, D, "a");
-	LLVMValueRef ap = elem(c, c->t_f64, acc, d);
-	LLVMBuildStore(c->b,
-	               f_add(c, LLVMBuildLoad2(c->b, c->t_f64, ap, ""),
-	                     LLVMBuildFPExt(c->b, ld(c, row, d), c->t_f64, "")),
-	               ap);
-	cg_loop_close(c, &la);
-	cg_loop_close(c, &lt);
-	/* the last row is still in the buffer; the mean from acc */
-	d = cg_loop_open(c, &lm, zero, D, "m");
-	LLVMValueRef oi = add(c, mul(c, b, D), d);
-	LLVMBasicBlockRef bl = LLVMAppendBasicBlockInContext(c->ctx, fn, "last");
-	LLVMBasicBlockRef bm = LLVMAppendBasicBlockInContext(c->ctx, fn, "mean");
-	LLVMBasicBlockRef bn = LLVMAppendBasicBlockInContext(c->ctx, fn, "next");
-	LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, last, ""), bm, bl);
-	LLVMPositionBuilderAtEnd(c->b, bl);
-	st(c, last, oi, ld(c, row, d));
-	LLVMBuildBr(c->b, bm);
-	LLVMPositionBuilderAtEnd(c->b, bm);
-	LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, fn, "meanw");
-	LLVMBuildCondBr(c->b, LLVMBuildIsNull(c->b, mean, ""), bn, bw);
-	LLVMPositionBuilderAtEnd(c->b, bw);
-	LLVMValueRef mv = LLVMBuildFDiv(
-	    c->b, LLVMBuildLoad2(c->b, c->t_f64, elem(c, c->t_f64, acc, d), ""),
-	    LLVMBuildSIToFP(c->b, Ln, c->t_f64, ""), "");
-	st(c, mean, oi, LLVMBuildFPTrunc(c->b, mv, c->t_f32, ""));
-	LLVMBuildBr(c->b, bn);
-	LLVMPositionBuilderAtEnd(c->b, bn);
-	cg_loop_close(c, &lm);
-	cg_loop_close(c, &lb);
-	cg_kernel_end(c);
-	*c = save;
-	return fn;
+	if (i > 0)
+		return &c->g->entries[i - 1];
+	ir_entry_full(c->g, full);
+	return full;
 }
 
-/* hyenac_run_pooled(weights, tokens, B, L, mean, last, scratch): the
- * forward without its outputs (hyenac_run with both NULL computes all
- * but the final norm and the head), then the pooled final norm from its
- * input, which is still in scratch. Returns 1, or 0 when the graph does
- * not end in hidden = layernorm(x) with x in scratch and gamma, beta
- * weights, and pools nothing. */
-static void emit_run_pooled(CgContext *c, LLVMValueRef fn, LLVMValueRef run,
-                            const int *outidx, LLVMValueRef *off)
+/* The index of the graph output named s, or -1. */
+static int graph_output(const Graph *g, const char *s)
+{
+	for (int i = 0; i < g->noutputs; i++)
+		if (strcmp(g->outputs[i].name, s) == 0)
+			return i;
+	return -1;
+}
+
+/* hyenac_run(weights, tokens, B, L, outputs, scratch): the entry whose
+ * outputs are graph outputs and are exactly the ones given (non-NULL),
+ * if there is one (so logits without hidden run `entry logits`), else
+ * the full forward. */
+static void emit_run(CgContext *c, LLVMValueRef fn)
 {
 	const Graph *g = c->g;
-	const Node *hn = g->noutputs ? g->outputs[0].node : NULL;
-	bool ok = hn && hn->op == OP_LAYERNORM && outidx[hn->id] == 0 &&
-	          cg_computes(hn->src[0]) && outidx[hn->src[0]->id] < 0 &&
-	          hn->src[1]->op == OP_WEIGHT && hn->src[2]->op == OP_WEIGHT;
-	LLVMValueRef pool = ok ? emit_pool(c, hn) : NULL;
+	LLVMValueRef p[6];
+	bool *want = calloc((size_t)g->noutputs + 1, sizeof *want);
+	LLVMValueRef *given = calloc((size_t)g->noutputs + 1, sizeof *given);
 
+	HY_ASSERT(want && given);
+	for (unsigned i = 0; i < 6; i++)
+		p[i] = LLVMGetParam(fn, i);
 	c->fn = fn;
-	c->B = LLVMGetParam(fn, 2);
-	c->L = LLVMGetParam(fn, 3);
+	LLVMBasicBlockRef b0 = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
+	LLVMPositionBuilderAtEnd(c->b, b0);
+	for (int k = 0; k < g->nentries; k++) {
+		const EntryPoint *e = &g->entries[k];
+		int map[IR_MAX_ENTRY_OUT];
+		bool ok = true;
+		memset(want, 0, (size_t)g->noutputs * sizeof *want);
+		for (int j = 0; j < e->noutputs && ok; j++) {
+			map[j] = graph_output(g, e->outputs[j].name);
+			ok = map[j] >= 0;
+			if (ok)
+				want[map[j]] = true;
+		}
+		if (!ok)
+			continue;
+		LLVMValueRef cond = LLVMConstInt(c->t_i1, 1, 0);
+		for (int i = 0; i < g->noutputs; i++) {
+			given[i] = LLVMBuildLoad2(c->b, c->t_ptr,
+			                          elem(c, c->t_ptr, p[4], i64c(c, i)), "");
+			LLVMValueRef nn = want[i] ? LLVMBuildIsNotNull(c->b, given[i], "")
+			                          : LLVMBuildIsNull(c->b, given[i], "");
+			cond = LLVMBuildAnd(c->b, cond, nn, "");
+		}
+		LLVMBasicBlockRef bcall = LLVMAppendBasicBlockInContext(
+		    c->ctx, fn, e->name);
+		LLVMBasicBlockRef bnext = LLVMAppendBasicBlockInContext(c->ctx, fn,
+		                                                        "next");
+		LLVMBuildCondBr(c->b, cond, bcall, bnext);
+		LLVMPositionBuilderAtEnd(c->b, bcall);
+		LLVMValueRef arr = LLVMBuildArrayAlloca(
+		    c->b, c->t_ptr, i64c(c, e->noutputs), "outs");
+		for (int j = 0; j < e->noutputs; j++)
+			LLVMBuildStore(c->b, given[map[j]],
+			               elem(c, c->t_ptr, arr, i64c(c, j)));
+		LLVMValueRef a[] = {p[0], p[1], p[2], p[3], arr, p[5]};
+		LLVMValueRef f = c->f_entry[1 + k];
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+		LLVMBuildRetVoid(c->b);
+		LLVMPositionBuilderAtEnd(c->b, bnext);
+	}
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(c->f_entry[0]),
+	               c->f_entry[0], p, 6, "");
+	LLVMBuildRetVoid(c->b);
+	free(want);
+	free(given);
+}
+
+/* hyenac_run_pooled(weights, tokens, B, L, mean, last, scratch): `entry
+ * pooled`, its outputs named mean and last given those arrays; returns
+ * 1, or 0 (pooling nothing) when the graph has no such entry. */
+static void emit_run_pooled(CgContext *c, LLVMValueRef fn)
+{
+	const Graph *g = c->g;
+	int k = 0;
+
+	while (k < g->nentries && strcmp(g->entries[k].name, "pooled") != 0)
+		k++;
+	c->fn = fn;
 	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
 	                                   c->ctx, fn, "entry"));
-	if (!ok) {
+	if (k == g->nentries) {
 		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
 		return;
 	}
-	LLVMValueRef weights = LLVMGetParam(fn, 0), scratch = LLVMGetParam(fn, 6);
-	LLVMValueRef outs = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_ptr, 2),
-	                                    "outs");
-	for (int i = 0; i < 2; i++)
-		LLVMBuildStore(c->b, LLVMConstPointerNull(c->t_ptr),
-		               elem(c, c->t_ptr, outs, i64c(c, i)));
-	LLVMValueRef ra[] = {weights, LLVMGetParam(fn, 1), c->B, c->L, outs,
-	                     scratch};
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(run), run, ra, 6, "");
-	scratch_layout(c, outidx, off);
-	LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
-	LLVMValueRef xo = off[hn->src[0]->id];
-	LLVMValueRef go = i64c(c, (int64_t)c->w->offset[hn->src[1]->id]);
-	LLVMValueRef bo = i64c(c, (int64_t)c->w->offset[hn->src[2]->id]);
-	LLVMValueRef pa[] = {LLVMGetParam(fn, 4), LLVMGetParam(fn, 5),
-	                     LLVMBuildInBoundsGEP2(c->b, i8, scratch, &xo, 1, ""),
-	                     LLVMBuildInBoundsGEP2(c->b, i8, weights, &go, 1, ""),
-	                     LLVMBuildInBoundsGEP2(c->b, i8, weights, &bo, 1, ""),
-	                     c->B, c->L};
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(pool), pool, pa, 7, "");
+	const EntryPoint *e = &g->entries[k];
+	LLVMValueRef arr = LLVMBuildArrayAlloca(c->b, c->t_ptr,
+	                                        i64c(c, e->noutputs), "outs");
+	for (int j = 0; j < e->noutputs; j++) {
+		const char *s = e->outputs[j].name;
+		LLVMValueRef v = strcmp(s, "mean") == 0   ? LLVMGetParam(fn, 4)
+		                 : strcmp(s, "last") == 0 ? LLVMGetParam(fn, 5)
+		                                          : LLVMConstPointerNull(c->t_ptr);
+		LLVMBuildStore(c->b, v, elem(c, c->t_ptr, arr, i64c(c, j)));
+	}
+	LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+	                    LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), arr,
+	                    LLVMGetParam(fn, 6)};
+	LLVMValueRef f = c->f_entry[1 + k];
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
@@ -594,20 +593,25 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 	LLVMTypeRef pp[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_i64,
 	                    c->t_ptr, c->t_ptr, c->t_ptr};
 	c->f_pooled = public_fn(c, "hyenac_run_pooled", c->t_i32, pp, 7);
+	for (int i = 0; i <= c->g->nentries; i++) {
+		EntryPoint full;
+		char name[128];
+		snprintf(name, sizeof name, "hyenac.entry.%s",
+		         entry_at(c, i, &full)->name);
+		c->f_entry[i] = public_fn(c, name, c->t_void, rp, 6);
+		LLVMSetLinkage(c->f_entry[i], LLVMInternalLinkage);
+	}
 	declare_externals(c);
 }
 
 void cg_cpu_finish(CgContext *c)
 {
-	LLVMValueRef tail_kern[2] = {NULL, NULL};
+	EntryPoint full;
 
-	find_tail(c, c->outidx);
-	if (c->tail) {
-		tail_kern[0] = cg_emit_kernel(c, c->tail);
-		tail_kern[1] = cg_emit_thunk(c, c->tail, tail_kern[0]);
-	}
 	emit_scratch_bytes(c, c->f_scratch_bytes, c->outidx, c->off);
-	emit_run(c, c->f_run, c->kern, c->thunk, tail_kern, c->outidx, c->off,
-	         c->at);
-	emit_run_pooled(c, c->f_pooled, c->f_run, c->outidx, c->off);
+	/* the one loop: a function per entry */
+	for (int i = 0; i <= c->g->nentries; i++)
+		emit_entry(c, c->f_entry[i], entry_at(c, i, &full));
+	emit_run(c, c->f_run);
+	emit_run_pooled(c, c->f_pooled);
 }

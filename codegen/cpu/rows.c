@@ -327,3 +327,66 @@ void cg_k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out)
 	cg_loop_close(c, &li);
 }
 
+
+/* pool over positions, per batch row b in [r0, r1): mode mean sums the
+ * (normalised, when ln) rows in double in position order, one row at a
+ * time in a stack buffer, and divides by L; mode last takes row L - 1.
+ * The same arithmetic as the interpreter's, in the precision the old
+ * hyenac_run_pooled had (the norm in float, the sum in double). */
+void cg_k_pool(CgContext *c, const Node *n, LLVMValueRef out,
+               LLVMValueRef *s)
+{
+	int64_t Dn = n->type.dim[1];
+	bool ln = n->iattr[PL_LN] != 0;
+	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0), x = s[0];
+	Loop lb, lz, lt, la, lm, lc;
+
+	if (n->iattr[PL_MODE] == PM_LAST) {
+		LLVMValueRef b = cg_loop_open(c, &lb, c->R0, c->R1, "b");
+		LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L),
+		                             LLVMBuildSub(c->b, c->L, i64c(c, 1),
+		                                          "")), D);
+		if (ln) {
+			cg_ln_row(c, x, xb, Dn, s[1], s[2], n->fattr[0], out,
+			          mul(c, b, D));
+		} else {
+			LLVMValueRef d = cg_loop_open(c, &lc, zero, D, "c");
+			st(c, out, add(c, mul(c, b, D), d), ld(c, x, add(c, xb, d)));
+			cg_loop_close(c, &lc);
+		}
+		cg_loop_close(c, &lb);
+		return;
+	}
+	LLVMValueRef row = ln ? cg_stack_array(c, Dn, "row") : NULL;
+	LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
+	LLVMPositionBuilderAtEnd(c->b, c->entry);
+	LLVMValueRef acc = LLVMBuildAlloca(c->b, LLVMArrayType2(c->t_f64,
+	                                                        (uint64_t)Dn),
+	                                   "acc");
+	LLVMPositionBuilderAtEnd(c->b, here);
+	LLVMValueRef b = cg_loop_open(c, &lb, c->R0, c->R1, "b");
+	LLVMValueRef d = cg_loop_open(c, &lz, zero, D, "z");
+	LLVMBuildStore(c->b, f64c(c, 0), elem(c, c->t_f64, acc, d));
+	cg_loop_close(c, &lz);
+	LLVMValueRef t = cg_loop_open(c, &lt, zero, c->L, "t");
+	LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), t), D);
+	if (ln)
+		cg_ln_row(c, x, xb, Dn, s[1], s[2], n->fattr[0], row, zero);
+	d = cg_loop_open(c, &la, zero, D, "a");
+	LLVMValueRef ap = elem(c, c->t_f64, acc, d);
+	LLVMValueRef v = ln ? ld(c, row, d) : ld(c, x, add(c, xb, d));
+	LLVMBuildStore(c->b,
+	               f_add(c, LLVMBuildLoad2(c->b, c->t_f64, ap, ""),
+	                     LLVMBuildFPExt(c->b, v, c->t_f64, "")),
+	               ap);
+	cg_loop_close(c, &la);
+	cg_loop_close(c, &lt);
+	d = cg_loop_open(c, &lm, zero, D, "m");
+	LLVMValueRef mv = LLVMBuildFDiv(
+	    c->b, LLVMBuildLoad2(c->b, c->t_f64, elem(c, c->t_f64, acc, d), ""),
+	    LLVMBuildSIToFP(c->b, c->L, c->t_f64, ""), "");
+	st(c, out, add(c, mul(c, b, D), d),
+	   LLVMBuildFPTrunc(c->b, mv, c->t_f32, ""));
+	cg_loop_close(c, &lm);
+	cg_loop_close(c, &lb);
+}

@@ -1,0 +1,123 @@
+/*
+ * entries.c - the ways a binary runs its forward, made explicit: besides
+ * the graph's outputs (the full forward), entries (ir.h) that compute
+ * only what their outputs need, each from nodes of its own, so that the
+ * runs which must never store [B, L, d_model] show how they avoid it:
+ *
+ *   entry logits {logits = %logits.from_norm}
+ *       when the graph ends in hidden = layernorm(x) and logits =
+ *       linear(hidden) with hidden read by nothing else: the head fused
+ *       with the final norm (fused_proj {ln=1}), a row at a time from x;
+ *   entry pooled {mean = %hidden.mean, last = %hidden.last}
+ *       when output 0 is hidden = layernorm(x) with weight gamma and
+ *       beta and x no output: pool {mode=0|1, ln=1} of x, the norm
+ *       applied a row at a time and pooled over positions.
+ *
+ * The new nodes go at the end of the graph, after everything they read,
+ * and are outputs (of their entry), so memplan gives them no scratch and
+ * keeps x alive until they have run. Runs before memplan and after the
+ * passes that rewrite the trunk (fuse, dce): it reads the graph's tail,
+ * not its blocks. A graph that already has entries is left alone. It
+ * runs with or without --no-fuse: the entries are how the runtime's
+ * hyenac_run (logits without hidden) and hyenac_run_pooled run.
+ *
+ * Room is left for a classifier head (the genomics issue): one more
+ * entry, made here from its own nodes, and one more runtime function.
+ */
+#include "passes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A node name that is free in g: base + suffix, else NULL. */
+static const char *free_name(Graph *g, const char *base, const char *suffix)
+{
+	char buf[256];
+	snprintf(buf, sizeof buf, "%s%s", base, suffix);
+	return ir_find(g, buf) ? NULL : arena_strdup(g->arena, buf);
+}
+
+/* logits = linear(hidden = layernorm(x)), hidden read by logits alone:
+ * entry logits, the fused_proj find_tail used to make in codegen. */
+static bool add_logits(Graph *g, Diag *d, bool *changed)
+{
+	if (g->noutputs < 2)
+		return true;
+	Node *hn = g->outputs[0].node, *lg = g->outputs[1].node;
+	if (hn->op != OP_LAYERNORM || lg->op != OP_LINEAR || lg->src[0] != hn)
+		return true;
+	for (int i = 0; i < g->nnodes; i++)
+		for (int k = 0; k < g->nodes[i]->nsrc; k++)
+			if (g->nodes[i]->src[k] == hn && g->nodes[i] != lg)
+				return true;
+	const char *name = free_name(g, g->outputs[1].name, ".from_norm");
+	if (!name)
+		return true;
+	Node *src[5];
+	int ns = 0;
+	src[ns++] = hn->src[0];
+	src[ns++] = lg->src[1];
+	if (lg->nsrc == 3)
+		src[ns++] = lg->src[2];
+	src[ns++] = hn->src[1];
+	src[ns++] = hn->src[2];
+	Node *t = ir_add(g, OP_FUSED_PROJ, name, ns, src);
+	t->iattr[FP_BIAS] = lg->nsrc == 3;
+	t->iattr[FP_LN] = 1;
+	t->fattr[0] = hn->fattr[0];
+	if (!ir_infer(g, t, d))
+		return false;
+	EntryPoint *e = ir_add_entry(g, "logits");
+	HY_ASSERT(e);
+	ir_entry_add_output(e, g->outputs[1].name, t);
+	*changed = true;
+	return true;
+}
+
+/* hidden = layernorm(x), x in scratch, gamma and beta weights: entry
+ * pooled, the pool kernel emit_pool used to make in codegen. */
+static bool add_pooled(Graph *g, Diag *d, bool *changed)
+{
+	static const char *const mode_name[] = {[PM_MEAN] = "mean",
+	                                        [PM_LAST] = "last"};
+	if (g->noutputs < 1)
+		return true;
+	Node *hn = g->outputs[0].node;
+	if (hn->op != OP_LAYERNORM || hn->src[1]->op != OP_WEIGHT ||
+	    hn->src[2]->op != OP_WEIGHT)
+		return true;
+	Node *x = hn->src[0];
+	if (x->op == OP_INPUT || x->op == OP_WEIGHT || ir_is_output(g, x) ||
+	    x->type.rank != 3 || x->type.dim[1] != DIM_L)
+		return true;
+	const char *name[PM_COUNT];
+	for (int m = 0; m < PM_COUNT; m++) {
+		char suffix[16];
+		snprintf(suffix, sizeof suffix, ".%s", mode_name[m]);
+		if (!(name[m] = free_name(g, g->outputs[0].name, suffix)))
+			return true;
+	}
+	EntryPoint *e = ir_add_entry(g, "pooled");
+	HY_ASSERT(e);
+	for (int m = 0; m < PM_COUNT; m++) {
+		Node *src[] = {x, hn->src[1], hn->src[2]};
+		Node *p = ir_add(g, OP_POOL, name[m], 3, src);
+		p->iattr[PL_MODE] = m;
+		p->iattr[PL_LN] = 1;
+		p->fattr[0] = hn->fattr[0];
+		if (!ir_infer(g, p, d))
+			return false;
+		ir_entry_add_output(e, mode_name[m], p);
+	}
+	*changed = true;
+	return true;
+}
+
+bool pass_entries(Graph *g, const PassOptions *o, Diag *d, bool *changed)
+{
+	(void)o;
+	*changed = false;
+	if (g->nentries > 0)
+		return true;
+	return add_logits(g, d, changed) && add_pooled(g, d, changed);
+}
