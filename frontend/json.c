@@ -290,6 +290,9 @@ typedef struct P {
 	JsonLimits lim;
 	yaml_parser_t yp;
 	yaml_event_t ev;
+	const char *text; /* what libyaml reads, through read_text */
+	size_t len, pos;
+	size_t lead, tail;/* the text between them is not blank */
 	bool have_ev;
 	char *blk;        /* the pool block being carved */
 	size_t blk_left;
@@ -863,6 +866,34 @@ static JsonValue *document(P *p)
 	return v;
 }
 
+static bool blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* libyaml's input. YAML forbids tabs in indentation, which is anything
+ * blank at the start of a line outside flow collections; JSON allows them
+ * before and after the top-level value. They are handed over as spaces
+ * there, one character for one, so no line:column moves. */
+static int read_text(void *data, unsigned char *buf, size_t size,
+                     size_t *got)
+{
+	P *p = data;
+	size_t k = p->len - p->pos < size ? p->len - p->pos : size;
+
+	for (size_t i = 0; i < k; i++) {
+		size_t at = p->pos + i;
+		char c = p->text[at];
+		buf[i] = (unsigned char)(c == '\t' && (at < p->lead ||
+		                                         at >= p->tail)
+		                             ? ' '
+		                             : c);
+	}
+	p->pos += k;
+	*got = k;
+	return 1;
+}
+
 JsonValue *json_parse_limited(Arena *a, const char *text, size_t len,
                               const char *file, const JsonLimits *lim,
                               Diag *d)
@@ -889,10 +920,15 @@ JsonValue *json_parse_limited(Arena *a, const char *text, size_t len,
 		free(p);
 		return NULL;
 	}
+	p->text = text ? text : "";
+	p->len = len;
+	while (p->lead < len && blank(p->text[p->lead]))
+		p->lead++;
+	p->tail = len;
+	while (p->tail > p->lead && blank(p->text[p->tail - 1]))
+		p->tail--;
 	yaml_parser_set_encoding(&p->yp, YAML_UTF8_ENCODING);
-	yaml_parser_set_input_string(&p->yp,
-	                             (const unsigned char *)(text ? text : ""),
-	                             len);
+	yaml_parser_set_input(&p->yp, read_text, p);
 	v = document(p);
 	if (p->have_ev)
 		yaml_event_delete(&p->ev);
