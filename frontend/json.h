@@ -9,9 +9,12 @@
  * their keys in order and reject duplicates. Every value knows its line and
  * column (1-based, columns in characters) for messages.
  *
- * libyaml sets two limits JSON does not: a key must end on the line it
- * starts on, within 1024 characters of the key's start; and "\u" escapes
- * of UTF-16 surrogates are refused. Neither occurs in HF files.
+ * libyaml sets limits JSON does not, so some valid JSON is refused: a key
+ * must end on the line it starts on and be followed by its ':' there,
+ * within 1024 characters of the key's start; "\u" escapes of UTF-16
+ * surrogates (pairs too) are refused; so are the raw characters U+007F to
+ * U+009F (but U+0085), U+FFFE and U+FFFF in strings. None occurs in HF
+ * files.
  *
  * All memory comes from the arena (and, while a container is being read,
  * from work vectors freed before json_parse returns); nothing here aborts

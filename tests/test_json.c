@@ -204,6 +204,46 @@ START_TEST(test_many_keys)
 }
 END_TEST
 
+START_TEST(test_blank_around)
+{
+	/* JSON allows tabs around the top-level value; YAML took them for
+	 * indentation. Positions count a tab as one column. */
+	JsonValue *v = parse("\t{}");
+	ck_assert_msg(v != NULL, "%s", D.msg);
+	ck_assert_int_eq(v->col, 2);
+	v = parse("{}\n\t");
+	ck_assert_msg(v != NULL, "%s", D.msg);
+	v = parse(" \n\t{\"a\":\n\t1}\n\t\n");
+	ck_assert_msg(v != NULL, "%s", D.msg);
+	ck_assert_int_eq(v->line, 2);
+	ck_assert_int_eq(v->col, 2);
+	ck_assert_int_eq(json_get(v, "a")->line, 3);
+	ck_assert_int_eq(json_get(v, "a")->col, 2);
+	bad("\t{} {}\n\t", "t.json:1:5: extra data");
+	bad("\t", "empty");
+}
+END_TEST
+
+/* text[0..n) must fail with `want`; for texts with NUL bytes. */
+static void bad_n(const char *text, size_t n, const char *want)
+{
+	diag_init(&D);
+	ck_assert_msg(json_parse(A, text, n, "t.json", &D) == NULL,
+	              "accepted: %s", text);
+	ck_assert_msg(strstr(D.msg, want) != NULL, "wanted '%s' in: %s",
+	              want, D.msg);
+}
+
+START_TEST(test_nul_bytes)
+{
+	/* jansson 2.14 accepts the first two (see json.c's design note). */
+	bad_n("6\0", 2, "unexpected byte 0x00");
+	bad_n("{\"a\":1\0,\"b\":2}", 14, "t.json:1:7: unexpected byte 0x00");
+	bad_n("[1]\0", 4, "extra data");
+	bad_n("[\"a\0b\"]", 7, "control character 0x00");
+}
+END_TEST
+
 static unsigned rnd(unsigned *st)
 {
 	*st = *st * 1103515245u + 12345u;
@@ -287,6 +327,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_rejects_yaml);
 	tcase_add_test(tc, test_depth);
 	tcase_add_test(tc, test_many_keys);
+	tcase_add_test(tc, test_blank_around);
+	tcase_add_test(tc, test_nul_bytes);
 	tcase_add_test(tc, test_fuzz);
 	tcase_add_test(tc, test_alloc_failure);
 	suite_add_tcase(s, tc);
