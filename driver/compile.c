@@ -32,6 +32,12 @@
 #include <llvm-c/ErrorHandling.h>
 
 #include "runtime/outfile.h"
+#include "runtime/npy.h"
+
+/* runtime/npy.h cannot include ir/ir.h; its codes must stay the IR's. */
+_Static_assert((int)NPY_F32 == (int)DT_F32 && (int)NPY_I32 == (int)DT_I32 &&
+                   (int)NPY_MAX_RANK == (int)IR_MAX_RANK,
+               "runtime/npy.h and ir/ir.h disagree");
 
 extern char **environ;
 

@@ -252,7 +252,7 @@ static int parse_args(int argc, char **argv, Options *o)
 static bool check_tokens(const NpyArray *t, const ModelSpec *s,
                          const char *path, Diag *d)
 {
-	if (t->dtype != DT_I32 || t->rank != 2) {
+	if (t->dtype != NPY_I32 || t->rank != 2) {
 		diag_error(d, "%s: token ids must be an integer array [B, L], "
 		           "got rank %d", path, t->rank);
 		return false;

@@ -15,7 +15,7 @@
  * written and closed.
  *
  * Not supported: big-endian or structured dtypes, Fortran order, pickled
- * object arrays, rank above IR_MAX_RANK. Leans on base.h for Diag and
+ * object arrays, rank above NPY_MAX_RANK. Leans on common/diag.h for Diag and
  * checked arithmetic.
  */
 #include "npy.h"
@@ -106,9 +106,9 @@ typedef struct Header {
 	char descr[16];
 	long descr_at;
 	bool fortran;
-	int rank; /* may exceed IR_MAX_RANK; only the first dims are kept */
+	int rank; /* may exceed NPY_MAX_RANK; only the first dims are kept */
 	long shape_at;
-	int64_t dim[IR_MAX_RANK];
+	int64_t dim[NPY_MAX_RANK];
 } Header;
 
 static bool perr(Parser *p, size_t at, const char *fmt, ...) HY_PRINTF(3, 4);
@@ -271,7 +271,7 @@ static bool parse_shape(Parser *p, Header *h)
 			                     "found %s", found(p, b, sizeof b));
 		if (!parse_dim(p, &v))
 			return false;
-		if (h->rank < IR_MAX_RANK)
+		if (h->rank < NPY_MAX_RANK)
 			h->dim[h->rank] = v;
 		if (h->rank < INT32_MAX)
 			h->rank++;
@@ -445,7 +445,7 @@ static bool out_of_range(Load *l, const NpyArray *a, size_t idx,
 {
 	char where[SHAPE_STR_MAX];
 	size_t rest = idx, len = 0;
-	int64_t sub[IR_MAX_RANK];
+	int64_t sub[NPY_MAX_RANK];
 
 	for (int i = a->rank - 1; i >= 0; i--) {
 		sub[i] = (int64_t)(rest % (size_t)a->dim[i]);
@@ -605,10 +605,10 @@ static bool check_header(Load *l, const Header *h, NpyArray *a)
 		        "supported; save with np.ascontiguousarray");
 		return false;
 	}
-	if (h->rank > IR_MAX_RANK) {
+	if (h->rank > NPY_MAX_RANK) {
 		diag_at(l->d, l->path, 0, 0, "at byte %ld: shape has rank %d; "
 		        "at most %d is supported", h->shape_at, h->rank,
-		        IR_MAX_RANK);
+		        NPY_MAX_RANK);
 		return false;
 	}
 	a->rank = h->rank;
@@ -623,7 +623,7 @@ static bool check_header(Load *l, const Header *h, NpyArray *a)
 	    !hy_mul_size(numel, 4, &bytes))
 		goto overflow;
 	a->numel = numel;
-	a->dtype = l->t->kind == 'f' ? DT_F32 : DT_I32;
+	a->dtype = l->t->kind == 'f' ? NPY_F32 : NPY_I32;
 	return true;
 overflow:
 	diag_at(l->d, l->path, 0, 0, "at byte %ld: shape %s is too large",
@@ -741,9 +741,9 @@ static bool write_array(HyrtOut *o, const void *data, bool f32, int rank,
 	size_t numel = 1, bytes, hlen;
 	const char *path = o->path;
 
-	if (rank < 0 || rank > IR_MAX_RANK) {
+	if (rank < 0 || rank > NPY_MAX_RANK) {
 		diag_at(d, path, 0, 0, "cannot save a rank-%d array; rank 0 "
-		        "to %d is supported", rank, IR_MAX_RANK);
+		        "to %d is supported", rank, NPY_MAX_RANK);
 		return false;
 	}
 	for (int i = 0; i < rank; i++) {
@@ -804,7 +804,7 @@ static bool save(const char *path, const void *data, bool f32, int rank,
 
 size_t npy_header_f32(unsigned char *buf, int rank, const int64_t *dim)
 {
-	HY_ASSERT(rank >= 0 && rank <= IR_MAX_RANK);
+	HY_ASSERT(rank >= 0 && rank <= NPY_MAX_RANK);
 	return make_header(buf, NPY_HEADER_MAX, "<f4", rank, dim);
 }
 

@@ -13,13 +13,21 @@
 #ifndef HYENAC_NPY_H
 #define HYENAC_NPY_H
 
-#include "../ir/ir.h"
+#include "../common/diag.h"
 #include "outfile.h"
 
+#include <stdint.h>
+
+/* The IR's rank limit and dtype codes, kept equal to ir/ir.h's
+ * (NPY_MAX_RANK, DT_F32, DT_I32) by a static_assert in driver/compile.c,
+ * without the runtime including the compiler's headers. */
+enum { NPY_MAX_RANK = 4 };
+enum { NPY_F32, NPY_I32 };
+
 typedef struct NpyArray {
-	DType dtype; /* DT_F32 or DT_I32 */
+	int dtype; /* NPY_F32 or NPY_I32 */
 	int rank;
-	int64_t dim[IR_MAX_RANK];
+	int64_t dim[NPY_MAX_RANK];
 	size_t numel;
 	void *data;
 } NpyArray;
@@ -41,7 +49,7 @@ bool npy_write_f32(HyrtOut *o, const float *data, int rank,
 /* The header npy_save_f32 writes for that shape ('<f4', data from a
  * 64-byte boundary), for writers that stream the data after it in
  * little-endian order; buf holds NPY_HEADER_MAX bytes. Returns its
- * length. The rank and dims must be valid (0 <= rank <= IR_MAX_RANK). */
+ * length. The rank and dims must be valid (0 <= rank <= NPY_MAX_RANK). */
 enum { NPY_HEADER_MAX = 256 };
 size_t npy_header_f32(unsigned char *buf, int rank, const int64_t *dim);
 

@@ -59,7 +59,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../ir/base.h"
+#include "../common/diag.h"
 
 enum {
 	HYRT_OUT_MAX = 16,            /* live temporaries at a time */

@@ -20,7 +20,7 @@
 #include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
 
-#include "ir/base.h"
+#include "common/diag.h"
 
 #include <dlfcn.h>
 #include <inttypes.h>

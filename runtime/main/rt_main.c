@@ -513,7 +513,7 @@ static void check_tokens(const char *path, const NpyArray *a)
 	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 
-	HY_ASSERT(a->dtype == DT_I32);
+	HY_ASSERT(a->dtype == NPY_I32);
 	if (a->rank != 2)
 		rt_fail("%s: tokens must be a 2-d array [batch, length], got "
 		     "rank %d", path, a->rank);
