@@ -43,7 +43,8 @@ extern char **environ;
 
 /* Model FLOPs per token at length L: the matmuls (2 K N per row), the
  * implicit filter's MLP amortised over the sequence, and the FFT long
- * convolution estimated as three transforms of size 2L per channel. */
+ * convolution estimated as three transforms per channel of the size the
+ * runtime uses (hyrt_fft_size: the 7-smooth size >= 2L). */
 int64_t drv_flops_per_token(const Graph *g, int64_t L)
 {
 	double f = 0;
@@ -55,7 +56,8 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 			/* [L, F] filter rows cost per position, [B, L, C] per token */
 			f += 2.0 * k * nn;
 		} else if (n->op == OP_LONGCONV || n->op == OP_GATED_CONV) {
-			double C = (double)n->type.dim[2], N = 2.0 * (double)L;
+			double C = (double)n->type.dim[2];
+			double N = (double)hyrt_fft_size(L);
 			f += C * (3.0 * 2.5 * N * log2(N > 2 ? N : 2) + 6.0 * N) /
 			     (double)L;
 		} else if (n->op == OP_DWCONV) {
