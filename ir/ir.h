@@ -37,10 +37,14 @@ typedef struct TensorType {
 	int64_t dim[IR_MAX_RANK];
 } TensorType;
 
+/* The op table's property columns; each is read where it decides:
+ * OPF_CONST by passes/fold.c (the constant leaves it folds from),
+ * OPF_ROWWISE by codegen/cpu (cg_row_wise). */
 enum {
-	OPF_CONST = 1 << 0,    /* value depends on no input: weight or position */
-	OPF_ELEMWISE = 1 << 1, /* pointwise over its (broadcast) operands */
-	OPF_FUSIBLE = 1 << 2,  /* may take part in a fused kernel */
+	OPF_CONST = 1 << 0,   /* value depends on no input: weight or position */
+	OPF_ROWWISE = 1 << 1, /* output rows (all dims but the last) computed
+	                       * in any order and split, each from whole
+	                       * inputs; a slice only along its last axis */
 };
 
 typedef enum {
