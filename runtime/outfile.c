@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 enum { NAME_MAX_BYTES = 4096, MAX_LINKS = 40 };
-enum { FREE = 0, A_FILE = 1, A_DIR = 2 };
+enum { FREE = 0, A_FILE = 1, A_DIR = 2, RESERVED = 3 };
 
 static char live_name[HYRT_OUT_MAX][NAME_MAX_BYTES];
 static volatile sig_atomic_t live[HYRT_OUT_MAX];
@@ -116,20 +117,28 @@ static void block_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &s, old);
 }
 
-/* A free table entry holding name (kind set by the caller), or -1. */
+/* A free table entry holding name (kind set by the caller), or -1.
+ * Taken under a lock, marked RESERVED until the caller sets its kind:
+ * the FFT convolution's wisdom file (fftconv.c) is written from whichever
+ * pool thread made a plan, while another thread may open an output. */
 static int take_slot(const char *name)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	size_t n = strlen(name) + 1;
+	int slot = -1;
 
 	if (n > NAME_MAX_BYTES)
 		return -1;
-	for (int i = 0; i < HYRT_OUT_MAX; i++)
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < HYRT_OUT_MAX && slot < 0; i++)
 		if (live[i] == FREE) {
 			memcpy(live_name[i], name, n);
-			return i;
+			live[i] = RESERVED;
+			slot = i;
 		}
-	HY_ASSERT(!"cleanup table full");
-	return -1;
+	pthread_mutex_unlock(&lock);
+	HY_ASSERT(slot >= 0 && "cleanup table full");
+	return slot;
 }
 
 /* ---- naming checks ---------------------------------------------------- */
