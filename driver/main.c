@@ -5,6 +5,7 @@
  * tells bad input (1) from bad usage (2).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "runtime/memlimit.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
+#include "runtime/tokens.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
@@ -247,37 +249,20 @@ static int parse_args(int argc, char **argv, Options *o)
 	return 0;
 }
 
-/* Tokens must be int32 [B, L], ids inside the vocabulary, L within the
- * model's length. */
+/* Tokens as every front door checks them (runtime/tokens.h), against
+ * the model's length; a batch of no rows is nothing to run. */
 static bool check_tokens(const NpyArray *t, const ModelSpec *s,
                          const char *path, Diag *d)
 {
-	if (t->dtype != NPY_I32 || t->rank != 2) {
-		diag_error(d, "%s: token ids must be an integer array [B, L], "
-		           "got rank %d", path, t->rank);
+	if (hyrt_check_token_array(t, s->max_seq_len, s->vocab_size, path,
+	                           "the model's max_seq_len %" PRId64,
+	                           d) != HYRT_TOK_OK)
 		return false;
-	}
-	if (t->dim[0] < 1 || t->dim[1] < 1) {
+	if (t->dim[0] < 1) {
 		diag_error(d, "%s: empty token array [%lld, %lld]", path,
 		           (long long)t->dim[0], (long long)t->dim[1]);
 		return false;
 	}
-	if (t->dim[1] > s->max_seq_len) {
-		diag_error(d, "%s: sequence length %lld exceeds the model's "
-		           "max_seq_len %lld", path, (long long)t->dim[1],
-		           (long long)s->max_seq_len);
-		return false;
-	}
-	const int32_t *ids = t->data;
-	for (size_t i = 0; i < t->numel; i++)
-		if (ids[i] < 0 || ids[i] >= s->vocab_size) {
-			diag_error(d, "%s: token id %d at [%lld, %lld] is outside "
-			           "the vocabulary [0, %lld)", path, ids[i],
-			           (long long)(i / (size_t)t->dim[1]),
-			           (long long)(i % (size_t)t->dim[1]),
-			           (long long)s->vocab_size);
-			return false;
-		}
 	return true;
 }
 

@@ -36,6 +36,7 @@
 #include "runtime/cpucheck.h"
 #include "runtime/memlimit.h"
 #include "runtime/outfile.h"
+#include "runtime/tokens.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -510,27 +511,15 @@ void rt_load_weights(HyrtBlob *w)
  * with a FASTA file of no records, and a warning says so. */
 static void check_tokens(const char *path, const NpyArray *a)
 {
-	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
-	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	Diag d;
 
-	HY_ASSERT(a->dtype == NPY_I32);
-	if (a->rank != 2)
-		rt_fail("%s: tokens must be a 2-d array [batch, length], got "
-		     "rank %d", path, a->rank);
-	if (a->dim[1] < 1)
-		rt_fail("%s: sequence length is 0; %s takes 1 to %" PRId64,
-		     path, hyenac_model_name, max_len);
-	if (a->dim[1] > max_len)
-		rt_fail("%s: sequence length %" PRId64 " exceeds %" PRId64 ", the "
-		     "longest this binary was compiled for (hyenac compile "
-		     "--seq-len)", path, a->dim[1], max_len);
-	const int32_t *t = a->data;
-	for (size_t i = 0; i < a->numel; i++)
-		if (t[i] < 0 || t[i] >= vocab)
-			rt_fail("%s: token id %" PRId32 " at [%" PRId64 ", %" PRId64
-			     "] is outside the vocabulary [0, %" PRId64 ")",
-			     path, t[i], (int64_t)i / a->dim[1],
-			     (int64_t)i % a->dim[1], vocab);
+	diag_init(&d);
+	if (hyrt_check_token_array(a, hyenac_meta[HYRT_META_MAX_LEN],
+	                           hyenac_meta[HYRT_META_VOCAB_SIZE], path,
+	                           "%" PRId64 ", the longest this binary was "
+	                           "compiled for (hyenac compile --seq-len)",
+	                           &d) != HYRT_TOK_OK)
+		rt_fail("%s", d.msg);
 	if (a->dim[0] == 0)
 		rt_warn("warning: %s has no rows (shape (0, %" PRId64 ")); the "
 		        "output has none", path, a->dim[1]);
