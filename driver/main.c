@@ -266,6 +266,19 @@ static bool check_tokens(const NpyArray *t, const ModelSpec *s,
 	return true;
 }
 
+/* The compiled binary's planned memory against the limit. */
+static bool check_plan_memory(const Options *o, const Graph *g, Diag *d)
+{
+	int64_t B = o->batch ? o->batch : 1;
+	RunBytes rb;
+
+	drv_run_bytes(g, B, g->max_len, &rb);
+	return fe_check_bytes(rb.total == INT64_MAX ? INT64_MAX
+	                                            : rb.total - rb.weights,
+	                      "activations, output and thread buffers",
+	                      rb.weights, B, g->max_len, o->model, d);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -599,12 +612,9 @@ int main(int argc, char **argv)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */
 	if (g && !pass_pipeline(g, &po, &d))
 		g = NULL;
-	/* Refuse, with the number, an activation plan that cannot fit. */
-	if (g && strcmp(o.cmd, "compile") == 0 &&
-	    !fe_check_memory(&m->spec,
-	                     pass_planned_bytes(g, o.batch ? o.batch : 1,
-	                                        g->max_len),
-	                     o.batch ? o.batch : 1, g->max_len, o.model, &d))
+	/* Refuse, with the number, a plan that cannot fit: the figure
+	 * --stats prints (drv_run_bytes). */
+	if (g && strcmp(o.cmd, "compile") == 0 && !check_plan_memory(&o, g, &d))
 		g = NULL;
 	if (!g) {
 		rc = fail(&d);

@@ -179,6 +179,13 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 
 int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L)
 {
-	return g->region_bytes[MEM_TOKEN] * B * L +
-	       g->region_bytes[MEM_POSITION] * L + g->region_bytes[MEM_FIXED];
+	int64_t tok, pos, r;
+
+	if (__builtin_mul_overflow(g->region_bytes[MEM_TOKEN], B, &tok) ||
+	    __builtin_mul_overflow(tok, L, &tok) ||
+	    __builtin_mul_overflow(g->region_bytes[MEM_POSITION], L, &pos) ||
+	    __builtin_add_overflow(tok, pos, &r) ||
+	    __builtin_add_overflow(r, g->region_bytes[MEM_FIXED], &r))
+		return INT64_MAX;
+	return r;
 }
