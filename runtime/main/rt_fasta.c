@@ -351,17 +351,17 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 		if (c->score)
 			continue;
 		if (c->pool != POOL_NONE) {
-			if (!hyrt_out_write(&o->npy, j->pooled + i * c->d,
-			                    (size_t)c->d * sizeof(float), &d))
+			if (!npy_write_rows_f32(&o->npy, j->pooled + i * c->d,
+			                        (size_t)c->d, &d))
 				rt_fail_diag(&d);
 			continue;
 		}
-		if (!hyrt_out_write(&o->npy, j->out[0] + i * j->L * c->d,
-		                    (size_t)(j->L * c->d) * sizeof(float), &d))
+		if (!npy_write_rows_f32(&o->npy, j->out[0] + i * j->L * c->d,
+		                        (size_t)(j->L * c->d), &d))
 			rt_fail_diag(&d);
 		for (size_t pad = (size_t)((c->Wt - j->L) * c->d); pad > 0;) {
 			size_t k = pad < 256 ? pad : 256;
-			if (!hyrt_out_write(&o->npy, zeros, k * sizeof(float), &d))
+			if (!npy_write_rows_f32(&o->npy, zeros, k, &d))
 				rt_fail_diag(&d);
 			pad -= k;
 		}
@@ -479,7 +479,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	memset(&out, 0, sizeof out);
 	if (!score && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
-	               !hyrt_npy_stream_begin(&out.npy, &d)))
+	               !npy_stream_begin(&out.npy, &d)))
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
 		rt_fail_diag(&d);
@@ -533,7 +533,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	if (!score) {
 		int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d, c.d};
-		if (!hyrt_npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
+		if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
 		                            dim, &d))
 			rt_fail_diag(&d);
 	}

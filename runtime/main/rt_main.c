@@ -355,20 +355,12 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
 }
 
 /* Floats to the output as little-endian, as the header says ('<f4'). */
-static void write_le(HyrtOut *o, float *p, size_t n)
+static void write_rows(HyrtOut *o, const float *p, size_t n)
 {
 	Diag d;
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	for (size_t i = 0; i < n; i++) {
-		uint32_t u;
-		memcpy(&u, &p[i], 4);
-		u = __builtin_bswap32(u);
-		memcpy(&p[i], &u, 4);
-	}
-#endif
 	diag_init(&d);
-	if (!hyrt_out_write(o, p, n * sizeof(float), &d))
+	if (!npy_write_rows_f32(o, p, n, &d))
 		rt_fail_diag(&d);
 }
 
@@ -441,7 +433,7 @@ static void job_run(const Job *j, HyrtOut *o)
 		else
 			hyenac_run(j->w, t, r, j->L, outs, j->scratch);
 		if (o)
-			write_le(o, j->buf, (size_t)r * j->row_floats);
+			write_rows(o, j->buf, (size_t)r * j->row_floats);
 	}
 }
 
@@ -449,7 +441,6 @@ static void job_run(const Job *j, HyrtOut *o)
  * renamed into place whole: [B, d_model] pooled, else [B, L, width]. */
 static void job_save(Job *j, const char *path)
 {
-	unsigned char hdr[NPY_HEADER_MAX];
 	int64_t dim[3] = {j->B, j->L, (int64_t)j->row_floats / j->L};
 	HyrtOut o, *outs[1] = {&o};
 	int rank = 3;
@@ -462,7 +453,7 @@ static void job_save(Job *j, const char *path)
 	hyrt_out_install_cleanup();
 	diag_init(&d);
 	if (!hyrt_out_open(&o, path, &d) ||
-	    !hyrt_out_write(&o, hdr, npy_header_f32(hdr, rank, dim), &d))
+	    !npy_begin_f32(&o, rank, dim, &d))
 		rt_fail_diag(&d);
 	job_alloc(j);
 	job_run(j, &o);
