@@ -74,6 +74,14 @@ const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
  * whose size scales with B*L tokens, with L positions, or not at all; the
  * node's offset is in bytes per unit of its region. */
 typedef enum { MEM_NONE, MEM_TOKEN, MEM_POSITION, MEM_FIXED, MEM_COUNT } MemRegion;
+/* The region a value of type t belongs to ([B, L, ...] token, [L, ...]
+ * position, else fixed; MEM_COUNT for [B, ...] without L, which has
+ * none) and its size in bytes per unit of it. The plan (memplan) places
+ * by it and the verifier checks placements against it. */
+MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes);
+/* "token", "position", "fixed" ("none" for MEM_NONE), as the text form
+ * writes a placement. */
+const char *ir_region_name(MemRegion r);
 
 typedef struct Node {
 	OpKind op;

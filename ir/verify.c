@@ -8,7 +8,8 @@
  *     weights named, data bound only on weights;
  *   - node names non-empty, unique, of [A-Za-z0-9_.]; output names are
  *     identifiers and unique, and outputs point into the graph;
- *   - every stored type is the one ir_infer gives.
+ *   - every stored type is the one ir_infer gives;
+ *   - the memory plan's placements (plan_ok).
  *
  * It does not look at weight data or at whether nodes are live.
  *
@@ -232,6 +233,52 @@ static bool outputs_ok(const Graph *g, Diag *d)
 	return true;
 }
 
+/* The memory plan, when there is one: regions whole 64-byte blocks, and
+ * each placed node in the region its type belongs to (ir_mem_region),
+ * 64-byte aligned and inside it. Inputs, weights and outputs, which live
+ * in the caller's arrays, are never placed. Nodes a later pass made may
+ * be unplaced: memplan places them when it runs again. */
+static bool plan_ok(const Graph *g, Diag *d)
+{
+	for (int r = MEM_TOKEN; r < MEM_COUNT; r++)
+		if (g->region_bytes[r] < 0 || g->region_bytes[r] % 64)
+			return fail(d, "region %s has %lld bytes, not a multiple "
+			            "of 64", ir_region_name((MemRegion)r),
+			            (long long)g->region_bytes[r]);
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		int64_t unit;
+		if (n->region == MEM_NONE)
+			continue;
+		if (!g->planned || n->region < MEM_NONE || n->region >= MEM_COUNT)
+			return fail(d, "%%%s is placed outside a memory plan",
+			            n->name);
+		if (n->op == OP_INPUT || n->op == OP_WEIGHT)
+			return fail(d, "%%%s is an %s: it takes no scratch",
+			            n->name, ir_op_info(n->op)->name);
+		for (int k = 0; k < g->noutputs; k++)
+			if (g->outputs[k].node == n)
+				return fail(d, "%%%s is output %s, written to the "
+				            "caller's array: it takes no scratch",
+				            n->name, g->outputs[k].name);
+		MemRegion want = ir_mem_region(&n->type, &unit);
+		if (want != n->region)
+			return fail(d, "%%%s is in region %s; its type belongs "
+			            "in %s", n->name, ir_region_name(n->region),
+			            want == MEM_COUNT ? "none"
+			                              : ir_region_name(want));
+		int64_t size = (unit + 63) / 64 * 64;
+		if (n->offset < 0 || n->offset % 64 ||
+		    n->offset > g->region_bytes[n->region] - size)
+			return fail(d, "%%%s at %s[%lld] (%lld bytes) is not a "
+			            "64-byte aligned block inside the region's "
+			            "%lld", n->name, ir_region_name(n->region),
+			            (long long)n->offset, (long long)size,
+			            (long long)g->region_bytes[n->region]);
+	}
+	return true;
+}
+
 bool ir_verify(const Graph *g, Diag *d)
 {
 	if (!g->name)
@@ -249,5 +296,5 @@ bool ir_verify(const Graph *g, Diag *d)
 	for (int i = 0; i < g->nnodes; i++)
 		if (!type_matches(g, g->nodes[i], d))
 			return false;
-	return outputs_ok(g, d);
+	return outputs_ok(g, d) && plan_ok(g, d);
 }
