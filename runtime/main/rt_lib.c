@@ -19,8 +19,9 @@
 #include "runtime/hyenac_model.h"
 #include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
+#include "runtime/tokens.h"
 
-#include "ir/base.h"
+#include "common/diag.h"
 
 #include <dlfcn.h>
 #include <inttypes.h>
@@ -196,24 +197,27 @@ static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
 	if (B < 0)
 		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
 		               " is negative", fn, B);
-	if (L < 1 || L > max_len)
-		return set_err(m, HYENAC_ERR_LENGTH, "%s: length %" PRId64
-		               " is outside 1..%" PRId64 ", what the model was "
-		               "compiled for", fn, L, max_len);
-	if (B == 0)
-		return HYENAC_OK;
-	if (!tokens || !dst)
+	if (B > 0 && (!tokens || !dst))
 		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
 		               tokens ? "out" : "tokens");
-	if (!hy_mul_size((size_t)B, (size_t)L, &ntok))
-		return set_err(m, HYENAC_ERR_MEMORY, "%s: %" PRId64 " x %" PRId64
-		               " tokens is too large", fn, B, L);
-	for (size_t i = 0; i < ntok; i++)
-		if (tokens[i] < 0 || tokens[i] >= vocab)
-			return set_err(m, HYENAC_ERR_TOKEN, "%s: token id %" PRId32
-			               " at [%zu, %zu] is outside the vocabulary "
-			               "[0, %" PRId64 ")", fn, tokens[i],
-			               i / (size_t)L, i % (size_t)L, vocab);
+	Diag d;
+	diag_init(&d);
+	switch (hyrt_check_tokens(tokens, B, L, max_len, vocab, fn,
+	                          "%" PRId64 ", the longest the model was "
+	                          "compiled for",
+	                          &d)) {
+	case HYRT_TOK_OK:
+		break;
+	case HYRT_TOK_LENGTH:
+		return set_err(m, HYENAC_ERR_LENGTH, "%s", d.msg);
+	case HYRT_TOK_ID:
+		return set_err(m, HYENAC_ERR_TOKEN, "%s", d.msg);
+	default:
+		return set_err(m, HYENAC_ERR_MEMORY, "%s", d.msg);
+	}
+	if (B == 0)
+		return HYENAC_OK;
+	ntok = (size_t)B * (size_t)L; /* checked above */
 	for (int i = 0; i < nout; i++)
 		if (!hy_mul_size(ntok, (size_t)width[i], &bytes[i]) ||
 		    !hy_mul_size(bytes[i], sizeof(float), &bytes[i]) ||
