@@ -128,20 +128,6 @@ static bool check_cpu(const char *cpu, Diag *d)
 	}
 }
 
-/* Whether the comma-separated list names name. */
-static bool listed(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-	for (const char *p = list; *p;) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == n && memcmp(p, name, n) == 0)
-			return true;
-		p += len + (e != NULL);
-	}
-	return false;
-}
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -157,12 +143,12 @@ static bool derive_uses(CgTarget *t, Diag *d)
 
 	HY_ASSERT(all);
 	cg_x86_features(t->cpu, t->features, all, n);
-	if (!listed(all, "sse2")) {
+	if (!hyrt_cpu_listed(all, "sse2")) {
 		free(all);
 		return usage(d, "--target-features '%s' turns off sse2, and %s",
 		             t->features, sse_abi);
 	}
-	t->avx512 = listed(all, "avx512f");
+	t->avx512 = hyrt_cpu_listed(all, "avx512f");
 	for (char *p = strtok(all, ","); p && count < 256; p = strtok(NULL, ","))
 		if (hyrt_cpu_feature_testable(p))
 			names[count++] = p;

@@ -131,8 +131,7 @@ static bool has(int i)
 }
 #endif
 
-/* Whether the comma-separated list names feature i. */
-static bool listed(const char *list, const char *name)
+bool hyrt_cpu_listed(const char *list, const char *name)
 {
 	size_t n = strlen(name);
 	for (const char *p = list; *p;) {
@@ -148,7 +147,7 @@ static bool listed(const char *list, const char *name)
 static bool has_all(const char *list)
 {
 	for (int i = 0; i < NFEATURES; i++)
-		if (listed(list, features[i].name) && !has(i))
+		if (hyrt_cpu_listed(list, features[i].name) && !has(i))
 			return false;
 	return true;
 }
@@ -173,7 +172,7 @@ bool hyrt_cpu_check(const char *list, const char *cpu, char *msg, size_t n)
 	if (n)
 		msg[0] = 0;
 	for (int i = 0; i < NFEATURES; i++) {
-		if (!listed(list, features[i].name) || has(i))
+		if (!hyrt_cpu_listed(list, features[i].name) || has(i))
 			continue;
 		add(msg, n, &len, missing++ ? ", %s" : "this CPU lacks %s",
 		    features[i].name);

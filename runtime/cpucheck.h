@@ -27,6 +27,8 @@ extern const char hyenac_target_features[];
  * generated code may use and this runtime can test; the compiler records
  * only those. */
 bool hyrt_cpu_feature_testable(const char *name);
+/* Whether the comma-separated list ("avx2,fma") names name exactly. */
+bool hyrt_cpu_listed(const char *list, const char *name);
 
 /* True when this CPU (and its OS, for the AVX register state) has every
  * feature of the comma-separated list; otherwise false with one line in
