@@ -175,10 +175,10 @@ typedef enum {
 enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
 enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
 enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
-enum { PL_MODE, PL_LN };
+enum { PL_MODE, PL_LN, PL_PAD };
 
 /* pool's `mode`. */
-typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_COUNT } PoolMode;
+typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_PAD = 2, PM_COUNT } PoolMode;
 
 /* Where each source of a fused_proj sits (-1 when its attrs leave it
  * out), and how many sources the attrs imply. */
