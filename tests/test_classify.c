@@ -1,0 +1,190 @@
+/*
+ * test_classify.c - fine-tuned classifiers (issue 16, item 1), as a user
+ * meets them: the golden tiny-1k-cls checkpoint (HF's
+ * HyenaDNAForSequenceClassification, its cls_logits.npy from the
+ * reference PyTorch code: row 0 without pad, row 1 left-padded, row 2
+ * right-padded) through `hyenac run --interp`, `hyenac run` (JIT), a
+ * compiled binary and the library, each within 2e-4 (max abs); its
+ * hidden states too; and bad classifier configs refused in one line.
+ */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/npy.h"
+#include "testutil.h"
+
+static const double TOL = 2e-4;
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]);
+		if (!(e <= m)) /* NaN counts as infinitely wrong */
+			m = isnan(e) ? INFINITY : e;
+	}
+	return m;
+}
+
+static void load(const char *path, NpyArray *a)
+{
+	Diag d;
+	diag_init(&d);
+	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
+}
+
+/* out (an .npy) against the golden file ref: same shape, within TOL. */
+static void check_npy(const char *out, const char *ref, const char *how)
+{
+	NpyArray got, want;
+
+	load(out, &got);
+	load(tu_golden("tiny-1k-cls", ref), &want);
+	ck_assert_int_eq(got.rank, want.rank);
+	for (int i = 0; i < got.rank; i++)
+		ck_assert_int_eq(got.dim[i], want.dim[i]);
+	double e = max_abs_diff(got.data, want.data, want.numel);
+	printf("tiny-1k-cls %s: max abs error %.3g\n", how, e);
+	ck_assert_msg(e <= TOL, "%s: max abs error %g", how, e);
+	npy_free(&got);
+	npy_free(&want);
+}
+
+/* hyenac run MODEL what --tokens golden -o out [extra] */
+static void run_cli(const char *what, const char *extra, const char *ref)
+{
+	RunResult r;
+	char name[64];
+	snprintf(name, sizeof name, "run-%s%s.npy", what, extra ? extra : "");
+	const char *out = tu_path(tu_tmpdir(), name);
+	const char *args[] = {"run", tu_golden("tiny-1k-cls", NULL), what,
+	                      "--tokens", tu_golden("tiny-1k-cls", "tokens.npy"),
+	                      "-o", out, extra, NULL};
+
+	tu_run_hyenac(&r, args);
+	ck_assert_msg(r.status == 0, "hyenac run %s failed (%d): %s", what,
+	              r.status, r.err);
+	check_npy(out, ref, name);
+}
+
+START_TEST(golden_interp)
+{
+	run_cli("classify", "--interp", "cls_logits.npy");
+}
+END_TEST
+
+START_TEST(golden_jit)
+{
+	run_cli("classify", NULL, "cls_logits.npy");
+	run_cli("embed", NULL, "hidden.npy");
+}
+END_TEST
+
+/* A checkpoint directory: tiny-1k-cls's weights and its config.json
+ * with `from` replaced by `to`. */
+static const char *cls_ckpt(const char *dir, const char *from, const char *to)
+{
+	char rel[256];
+	size_t n;
+	char *cfg = tu_read(tu_golden("tiny-1k-cls", "config.json"), &n);
+	char *p = strstr(cfg, from);
+	ck_assert_msg(p, "'%s' not in config.json", from);
+	char *c = malloc(n + strlen(to) + 1);
+	memcpy(c, cfg, (size_t)(p - cfg));
+	strcpy(c + (p - cfg), to);
+	strcat(c, p + strlen(from));
+	const char *path = tu_path(tu_tmpdir(), dir);
+	mkdir(path, 0755);
+	snprintf(rel, sizeof rel, "%s/config.json", dir);
+	tu_write_str(rel, c);
+	free(c);
+	free(cfg);
+	char *w = tu_read(tu_golden("tiny-1k-cls", "model.safetensors"), &n);
+	snprintf(rel, sizeof rel, "%s/model.safetensors", dir);
+	tu_write(rel, w, n);
+	free(w);
+	return path;
+}
+
+/* `hyenac info` on a bad classifier: exit 1, one line with each needle. */
+static void expect_refused(const char *dir, const char *from, const char *to,
+                           const char *const *needles)
+{
+	RunResult r;
+	const char *m = cls_ckpt(dir, from, to);
+
+	tu_run_hyenac(&r, (const char *[]){"info", m, NULL});
+	ck_assert_msg(r.signal == 0, "killed by signal %d: %s", r.signal, r.err);
+	ck_assert_msg(r.status == 1, "exit %d, want 1; stderr: %s", r.status,
+	              r.err);
+	ck_assert_msg(tu_lines(r.err) == 1, "want one line, got: %s", r.err);
+	for (; *needles; needles++)
+		ck_assert_msg(strstr(r.err, *needles), "'%s' not in: %s",
+		              *needles, r.err);
+}
+
+START_TEST(bad_configs)
+{
+	/* score.weight has 2 rows */
+	expect_refused("c-nlabels", "\"num_labels\": 2", "\"num_labels\": 3",
+	               (const char *[]){"config.json", "id2label has no label "
+	                                "for id 2", NULL});
+	expect_refused("c-nlabels3",
+	               "\"num_labels\": 2,\n  \"id2label\": {\n    \"0\": "
+	               "\"class_0\",\n    \"1\": \"class_1\"\n  },\n  "
+	               "\"label2id\": {\n    \"class_0\": 0,\n    \"class_1\": "
+	               "1\n  }",
+	               "\"num_labels\": 3, \"id2label\": {\"0\": \"a\", \"1\": "
+	               "\"b\", \"2\": \"c\"}",
+	               (const char *[]){"score.weight", NULL});
+	expect_refused("c-missing", "\"1\": \"class_1\"", "\"2\": \"class_1\"",
+	               (const char *[]){"config.json:", "'2' is not a label id",
+	                                NULL});
+	expect_refused("c-dup", "\"1\": \"class_1\"", "\"1\": \"class_0\"",
+	               (const char *[]){"config.json:", "label 'class_0' names "
+	                                "both id 0 and id 1", NULL});
+	expect_refused("c-ctl", "\"1\": \"class_1\"", "\"1\": \"class\\t1\"",
+	               (const char *[]){"config.json:", "control character",
+	                                NULL});
+	expect_refused("c-l2i", "\"class_1\": 1", "\"class_1\": 0",
+	               (const char *[]){"config.json:", "label2id: 'class_1' "
+	                                "must be 1", NULL});
+	expect_refused("c-pad", "\"pad_token_id\": 4", "\"pad_token_id\": 99",
+	               (const char *[]){"config.json:", "pad_token_id", NULL});
+}
+END_TEST
+
+/* logits of a classifier: there is no LM head; one line. */
+START_TEST(no_lm_logits)
+{
+	RunResult r;
+	const char *out = tu_path(tu_tmpdir(), "no-logits.npy");
+
+	tu_run_hyenac(&r, (const char *[]){"run",
+	                                   tu_golden("tiny-1k-cls", NULL),
+	                                   "logits", "--tokens",
+	                                   tu_golden("tiny-1k-cls", "tokens.npy"),
+	                                   "-o", out, NULL});
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(tu_lines(r.err) == 1 && strstr(r.err, "classifier"),
+	              "%s", r.err);
+	ck_assert(access(out, F_OK) != 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("classify");
+	TCase *tc = tcase_create("classify");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, golden_interp);
+	tcase_add_test(tc, golden_jit);
+	tcase_add_test(tc, bad_configs);
+	tcase_add_test(tc, no_lm_logits);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
