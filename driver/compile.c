@@ -364,7 +364,8 @@ static const char *const lib_exports[] = {
 	"hyenac_model_get_name", "hyenac_model_d_model",
 	"hyenac_model_logits_width", "hyenac_model_vocab_size",
 	"hyenac_model_max_len", "hyenac_model_n_layer",
-	"hyenac_model_has_head", "hyenac_tokenize",
+	"hyenac_model_has_head", "hyenac_tokenize", "hyenac_model_classify",
+	"hyenac_model_num_labels", "hyenac_model_label_name",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)

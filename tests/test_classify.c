@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/hyenac_model.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -176,6 +177,77 @@ START_TEST(no_lm_logits)
 }
 END_TEST
 
+/* compile MODEL -o path [more...], or fail the test */
+static void compile(const char *path, const char *emit)
+{
+	RunResult r;
+	tu_run_hyenac(&r, (const char *[]){"compile",
+	                                   tu_golden("tiny-1k-cls", NULL), "-o",
+	                                   path, "--emit", emit, NULL});
+	ck_assert_msg(r.status == 0, "compile --emit %s failed: %s", emit,
+	              r.err);
+}
+
+#define SYM(name)                                                          \
+	__typeof__(&name) p_##name = (__typeof__(&name))dlsym(so, #name);  \
+	ck_assert_msg(p_##name != NULL, "no %s", #name)
+
+/* The library: labels, classify and embed against the golden outputs,
+ * logits refused (no LM head). */
+START_TEST(golden_library)
+{
+	const char *dir = tu_path(tu_tmpdir(), "libdir");
+	mkdir(dir, 0755);
+	const char *lib = tu_path(dir, "libcls.so");
+	NpyArray tok, want, hid;
+	HyenacModel *m = NULL;
+	char err[256];
+
+	compile(lib, "lib");
+	void *so = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(so, "%s", dlerror());
+	SYM(hyenac_model_load);
+	SYM(hyenac_model_free);
+	SYM(hyenac_model_classify);
+	SYM(hyenac_model_embed);
+	SYM(hyenac_model_logits);
+	SYM(hyenac_model_num_labels);
+	SYM(hyenac_model_label_name);
+	SYM(hyenac_model_error);
+	ck_assert_int_eq(p_hyenac_model_num_labels(NULL), 2);
+	ck_assert_str_eq(p_hyenac_model_label_name(NULL, 0), "class_0");
+	ck_assert_str_eq(p_hyenac_model_label_name(NULL, 1), "class_1");
+	ck_assert_ptr_null(p_hyenac_model_label_name(NULL, 2));
+	ck_assert_ptr_null(p_hyenac_model_label_name(NULL, -1));
+	ck_assert_msg(p_hyenac_model_load(NULL, &m, err, sizeof err) ==
+	                  HYENAC_OK, "%s", err);
+	load(tu_golden("tiny-1k-cls", "tokens.npy"), &tok);
+	load(tu_golden("tiny-1k-cls", "cls_logits.npy"), &want);
+	load(tu_golden("tiny-1k-cls", "hidden.npy"), &hid);
+	int64_t B = tok.dim[0], L = tok.dim[1];
+	float *got = malloc(want.numel * sizeof *got);
+	float *h = malloc(hid.numel * sizeof *h);
+	ck_assert_msg(p_hyenac_model_classify(m, tok.data, B, L, got) ==
+	                  HYENAC_OK, "%s", p_hyenac_model_error(m));
+	double e = max_abs_diff(got, want.data, want.numel);
+	printf("tiny-1k-cls library classify: max abs error %.3g\n", e);
+	ck_assert_msg(e <= TOL, "library classify: max abs error %g", e);
+	ck_assert_msg(p_hyenac_model_embed(m, tok.data, B, L, h) == HYENAC_OK,
+	              "%s", p_hyenac_model_error(m));
+	e = max_abs_diff(h, hid.data, hid.numel);
+	ck_assert_msg(e <= TOL, "library embed: max abs error %g", e);
+	ck_assert_int_eq(p_hyenac_model_logits(m, tok.data, B, L, h),
+	                 HYENAC_ERR_NO_HEAD);
+	free(got);
+	free(h);
+	npy_free(&tok);
+	npy_free(&want);
+	npy_free(&hid);
+	p_hyenac_model_free(m);
+	dlclose(so);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("classify");
@@ -185,6 +257,7 @@ int main(void)
 	tcase_add_test(tc, golden_jit);
 	tcase_add_test(tc, bad_configs);
 	tcase_add_test(tc, no_lm_logits);
+	tcase_add_test(tc, golden_library);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

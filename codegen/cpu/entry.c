@@ -548,17 +548,28 @@ static void emit_globals(CgContext *c, const int64_t *meta)
 	LLVMSetInitializer(nm, s);
 	LLVMSetGlobalConstant(nm, 1);
 	/* What the runtime checks at start-up (runtime/cpucheck.h). */
-	const char *labels = c->o && c->o->labels ? c->o->labels : "";
 	const char *const rec[][2] = {{"hyenac_target_cpu", c->cpu},
-	                              {"hyenac_target_features", c->uses},
-	                              {"hyenac_labels", labels}};
-	for (int i = 0; i < 3; i++) {
+	                              {"hyenac_target_features", c->uses}};
+	for (int i = 0; i < 2; i++) {
 		LLVMValueRef r = LLVMConstStringInContext2(
 		    c->ctx, rec[i][1], strlen(rec[i][1]), 0);
 		LLVMValueRef gv = LLVMAddGlobal(c->mod, LLVMTypeOf(r), rec[i][0]);
 		LLVMSetInitializer(gv, r);
 		LLVMSetGlobalConstant(gv, 1);
 	}
+	/* A classifier's labels, each NUL-terminated (CgOptions gives them
+	 * '\n'-terminated), so that the runtime hands out pointers into it. */
+	const char *labels = c->o && c->o->labels ? c->o->labels : "";
+	size_t ln = strlen(labels);
+	char *z = malloc(ln + 1);
+	HY_ASSERT(z);
+	for (size_t i = 0; i <= ln; i++)
+		z[i] = labels[i] == '\n' ? 0 : labels[i];
+	LLVMValueRef r = LLVMConstStringInContext2(c->ctx, z, ln, 0);
+	free(z);
+	LLVMValueRef gl = LLVMAddGlobal(c->mod, LLVMTypeOf(r), "hyenac_labels");
+	LLVMSetInitializer(gl, r);
+	LLVMSetGlobalConstant(gl, 1);
 }
 
 static void declare_externals(CgContext *c)

@@ -13,8 +13,9 @@
  *
  * Forwards run into the handle's own 64-byte aligned buffers (generated
  * code wants that alignment and writes every output, logits included)
- * and are copied out; the copy is small next to the forward. Nothing
- * here prints or exits.
+ * and are copied out; the copy is small next to the forward. A
+ * classifier's entry (hyenac_model_classify) writes [B, num_labels] into
+ * the first of those buffers. Nothing here prints or exits.
  */
 #include "runtime/hyenac_model.h"
 #include "runtime/cpucheck.h"
@@ -241,6 +242,59 @@ API int hyenac_model_logits(HyenacModel *m, const int32_t *tokens,
 	return forward(m, tokens, B, L, out, 1, "hyenac_model_logits");
 }
 
+/* The classifier's forward (hyenac_run_classify) into the handle's
+ * buffer, then copied out; the same checks as forward()'s. */
+API int hyenac_model_classify(HyenacModel *m, const int32_t *tokens,
+                              int64_t B, int64_t L, float *out)
+{
+	static const char fn[] = "hyenac_model_classify";
+	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
+	const int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	const int64_t nl = hyenac_meta[HYRT_META_NUM_LABELS];
+	size_t ntok, bytes;
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (nl <= 0)
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s is no "
+		               "classifier", fn, hyenac_model_name);
+	if (B < 0)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
+		               " is negative", fn, B);
+	if (L < 1 || L > max_len)
+		return set_err(m, HYENAC_ERR_LENGTH, "%s: length %" PRId64
+		               " is outside 1..%" PRId64 ", what the model was "
+		               "compiled for", fn, L, max_len);
+	if (B == 0)
+		return HYENAC_OK;
+	if (!tokens || !out)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
+		               tokens ? "out" : "tokens");
+	if (!hy_mul_size((size_t)B, (size_t)L, &ntok))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: %" PRId64 " x %" PRId64
+		               " tokens is too large", fn, B, L);
+	for (size_t i = 0; i < ntok; i++)
+		if (tokens[i] < 0 || tokens[i] >= vocab)
+			return set_err(m, HYENAC_ERR_TOKEN, "%s: token id %" PRId32
+			               " at [%zu, %zu] is outside the vocabulary "
+			               "[0, %" PRId64 ")", fn, tokens[i],
+			               i / (size_t)L, i % (size_t)L, vocab);
+	if (!hy_mul_size((size_t)B, (size_t)nl * sizeof(float), &bytes) ||
+	    !reserve((void **)&m->out[0], &m->out_cap[0], bytes))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "%" PRId64 " x %" PRId64 " floats", fn, B, nl);
+	if (!reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "activations", fn);
+	if (!hyenac_run_classify(m->w.data, tokens, B, L, m->out[0],
+	                         m->scratch))
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s has no "
+		               "classifier entry", fn, hyenac_model_name);
+	memcpy(out, m->out[0], bytes);
+	return HYENAC_OK;
+}
+
 API const char *hyenac_model_error(const HyenacModel *m)
 {
 	return m ? m->err : "no model (NULL handle)";
@@ -286,6 +340,18 @@ API int hyenac_model_has_head(const HyenacModel *m)
 {
 	(void)m;
 	return hyenac_meta[HYRT_META_NOUTPUTS] >= 2;
+}
+
+API int64_t hyenac_model_num_labels(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_NUM_LABELS];
+}
+
+API const char *hyenac_model_label_name(const HyenacModel *m, int64_t id)
+{
+	(void)m;
+	return hyrt_label_name(id);
 }
 
 API int64_t hyenac_tokenize(const char *seq, size_t n, int32_t *out,
