@@ -372,7 +372,7 @@ static void write_le(HyrtOut *o, float *p, size_t n)
 }
 
 /* What a chunked run computes: output `which` (0 hidden, 1 logits),
- * pooled or not. */
+ * pooled or not, or a classifier's logits (POOL_CLASSIFY). */
 typedef struct Job {
 	const float *w;
 	const int32_t *tok; /* [B, L] */
@@ -398,7 +398,7 @@ static void job_init(Job *j, const float *w, const int32_t *tok, int64_t B,
 	j->pool = pool;
 	j->row_floats =
 	    pool != POOL_NONE
-	        ? (size_t)meta[HYRT_META_D_MODEL]
+	        ? (size_t)rt_pool_width(pool)
 	        : rt_mul3(1, L,
 	                  meta[which ? HYRT_META_VOCAB : HYRT_META_D_MODEL],
 	                  "one row's output") / sizeof(float);
@@ -445,7 +445,8 @@ static void job_run(const Job *j, HyrtOut *o)
 }
 
 /* The job's output as one .npy at path, written as it is computed and
- * renamed into place whole: [B, d_model] pooled, else [B, L, width]. */
+ * renamed into place whole: [B, d_model] pooled, [B, num_labels]
+ * classified, else [B, L, width]. */
 static void job_save(Job *j, const char *path)
 {
 	unsigned char hdr[NPY_HEADER_MAX];
@@ -547,9 +548,29 @@ Pool rt_parse_pool(const char *value)
 	return POOL_NONE;
 }
 
+int64_t rt_pool_width(Pool pool)
+{
+	return pool == POOL_CLASSIFY ? hyenac_meta[HYRT_META_NUM_LABELS]
+	                             : hyenac_meta[HYRT_META_D_MODEL];
+}
+
+void rt_need_classifier(void)
+{
+	if (hyenac_meta[HYRT_META_NUM_LABELS] <= 0)
+		rt_usage("model %s is no classifier (its checkpoint has no "
+		         "score.weight), so it cannot classify; use 'embed'",
+		         hyenac_model_name);
+}
+
 void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
                        int64_t L, Pool pool, float *dst, void *scratch)
 {
+	if (pool == POOL_CLASSIFY) {
+		if (!hyenac_run_classify(w, tok, B, L, dst, scratch))
+			rt_fail("model %s has no classifier entry",
+			        hyenac_model_name);
+		return;
+	}
 	if (!hyenac_run_pooled(w, tok, B, L, pool == POOL_MEAN ? dst : NULL,
 	                       pool == POOL_LAST ? dst : NULL, scratch))
 		rt_fail("model %s cannot pool its hidden states (it does not end "
@@ -589,16 +610,24 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	HyrtBlob w;
 	Job job;
 	Diag d;
-	Pool pool = POOL_NONE;
+	bool classify = strcmp(cmd, "classify") == 0;
+	Pool pool = classify ? POOL_CLASSIFY : POOL_NONE;
 
-	rt_parse_opts(cmd, argc, argv, opts, which == 0 ? 4 : 3);
+	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 4 : 3);
 	int64_t T = thread_count(opts[2].value);
 	if (opts[3].value)
 		pool = rt_parse_pool(opts[3].value);
+	if (classify)
+		rt_need_classifier();
 	if (!opts[0].value)
 		rt_usage("'%s' needs --tokens FILE.npy", cmd);
 	if (!opts[1].value)
 		rt_usage("'%s' needs -o FILE.npy", cmd);
+	if (which >= hyenac_meta[HYRT_META_NOUTPUTS] &&
+	    hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		rt_usage("model %s is a classifier with no LM head, so it has "
+		         "no logits; use 'classify' or 'embed'",
+		         hyenac_model_name);
 	if (which >= hyenac_meta[HYRT_META_NOUTPUTS])
 		rt_usage("model %s was compiled without its LM head, so it has "
 		      "no logits; use 'embed'", hyenac_model_name);
@@ -715,6 +744,8 @@ static int cmd_bench(int argc, char **argv)
 
 static const char *outputs_str(void)
 {
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		return "hidden,classify";
 	return hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? "hidden,logits"
 	                                            : "hidden";
 }
@@ -733,6 +764,13 @@ static int cmd_info(int argc, char **argv)
 	printf("logits_width=%" PRId64 "\n", hyenac_meta[HYRT_META_VOCAB]);
 	printf("max_len=%" PRId64 "\n", hyenac_meta[HYRT_META_MAX_LEN]);
 	printf("outputs=%s\n", outputs_str());
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0) {
+		printf("num_labels=%" PRId64 "\n",
+		       hyenac_meta[HYRT_META_NUM_LABELS]);
+		printf("pad_id=%" PRId64 "\n", hyenac_meta[HYRT_META_PAD_ID]);
+		for (int64_t i = 0; i < hyenac_meta[HYRT_META_NUM_LABELS]; i++)
+			printf("label.%" PRId64 "=%s\n", i, hyrt_label_name(i));
+	}
 	printf("weight_bytes=%" PRId64 "\n",
 	       hyenac_meta[HYRT_META_WEIGHT_BYTES]);
 	printf("flops_per_token=%" PRId64 "\n",
@@ -767,6 +805,19 @@ void rt_print_help(void)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  logits --tokens T.npy -o G.npy   logits, float32 "
 		       "[B, L, %" PRId64 "]\n", hyenac_meta[HYRT_META_VOCAB]);
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		printf("  classify --tokens T.npy -o P.npy a classifier's "
+		       "logits, float32 [B, %" PRId64 "],\n"
+		       "                                   read before each "
+		       "row's first pad (id %" PRId64 ")\n"
+		       "  classify --fasta F.fa -o P.tsv [the window options "
+		       "below]\n"
+		       "         per window: record, start, end, each label's "
+		       "softmax\n"
+		       "         probability (column: its name), the predicted "
+		       "label\n",
+		       hyenac_meta[HYRT_META_NUM_LABELS],
+		       hyenac_meta[HYRT_META_PAD_ID]);
 	printf("  embed  --fasta F.fa -o X.npy [--pool mean|last|none]\n"
 	       "         [--window W] [--stride S] [--case strict|upper]\n"
 	       "         [--no-special-tokens] [--batch B] [--threads T] "
@@ -789,7 +840,7 @@ void rt_print_help(void)
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
 		       "it\n");
-	printf("  (embed and logits take --threads T too)\n");
+	printf("  (embed, logits and classify take --threads T too)\n");
 	printf("  bench  [--batch B] [--seq-len L] [--threads T] "
 	       "[--reps R]\n"
 	       "         time R forwards (default 10) of random tokens, "
@@ -832,7 +883,7 @@ void rt_print_help(void)
 int rt_dispatch(int argc, char **argv)
 {
 	static const char *cmds[] = {"embed", "logits", "score", "bench",
-	                             "info", "--help"};
+	                             "info", "classify", "--help"};
 	const char *cmd;
 
 	rt_prog = "model";
@@ -861,8 +912,11 @@ int rt_dispatch(int argc, char **argv)
 			(void)rt_memory_limit();
 	if (strcmp(cmd, "embed") == 0 && rt_wants_fasta(argc, argv))
 		return rt_cmd_fasta(cmd, argc, argv);
-	if (strcmp(cmd, "score") == 0)
+	if (strcmp(cmd, "score") == 0 ||
+	    (strcmp(cmd, "classify") == 0 && rt_wants_fasta(argc, argv)))
 		return rt_cmd_fasta(cmd, argc, argv);
+	if (strcmp(cmd, "classify") == 0)
+		return cmd_forward(cmd, 0, argc, argv);
 	if (strcmp(cmd, "embed") == 0)
 		return cmd_forward(cmd, 0, argc, argv);
 	if (strcmp(cmd, "logits") == 0)

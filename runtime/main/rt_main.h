@@ -26,14 +26,23 @@ HY_NORETURN void rt_fail_diag(const Diag *d);
 int rt_finish(void);
 void rt_print_help(void);
 
-/* How embed reduces the positions of each row: --pool mean|last|none. */
-typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE } Pool;
+/* How embed reduces the positions of each row: --pool mean|last|none;
+ * POOL_CLASSIFY is `classify`: a classifier's logits [B, num_labels],
+ * its head at the one row before the first pad (the graph's `entry
+ * classify`), through the same chunked and FASTA paths. */
+typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE, POOL_CLASSIFY } Pool;
 
 /* The --pool value, or exit 2. */
 Pool rt_parse_pool(const char *value);
+/* Floats per row of a pooled forward: num_labels for POOL_CLASSIFY,
+ * else d_model. */
+int64_t rt_pool_width(Pool pool);
+/* Exit 2 unless the model is a classifier ('classify' of another). */
+void rt_need_classifier(void);
 /* One forward pooled into dst [B, d_model] (hyenac_run_pooled: the
- * [B, L, d_model] hidden states are never stored), or exit 1 for a
- * model that cannot pool. */
+ * [B, L, d_model] hidden states are never stored), or [B, num_labels]
+ * for POOL_CLASSIFY (hyenac_run_classify), or exit 1 for a model that
+ * cannot. */
 void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
                        int64_t L, Pool pool, float *dst, void *scratch);
 
