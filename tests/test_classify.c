@@ -248,6 +248,91 @@ START_TEST(golden_library)
 }
 END_TEST
 
+/* The compiled binary: classify --tokens against the golden logits;
+ * info lists the labels; logits refused in one line; classify --fasta's
+ * probabilities are the softmax of what classify --tokens gives for the
+ * same windows, tokenized here by hand (A=7 C=8 G=9 T=10, [SEP]=1). */
+START_TEST(golden_binary)
+{
+	const char *exe = tu_path(tu_tmpdir(), "cls");
+	const char *out = tu_path(tu_tmpdir(), "bin-cls.npy");
+	RunResult r;
+
+	compile(exe, "exe");
+	tu_run(&r, exe, (const char *[]){"classify", "--tokens",
+	                                 tu_golden("tiny-1k-cls", "tokens.npy"),
+	                                 "-o", out, NULL});
+	ck_assert_msg(r.status == 0, "classify failed: %s", r.err);
+	check_npy(out, "cls_logits.npy", "binary classify");
+
+	tu_run(&r, exe, (const char *[]){"info", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert(strstr(r.out, "num_labels=2\n"));
+	ck_assert(strstr(r.out, "label.0=class_0\nlabel.1=class_1\n"));
+
+	const char *lg = tu_path(tu_tmpdir(), "bin-logits.npy");
+	tu_run(&r, exe, (const char *[]){"logits", "--tokens",
+	                                 tu_golden("tiny-1k-cls", "tokens.npy"),
+	                                 "-o", lg, NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(tu_lines(r.err) == 1 && strstr(r.err, "no LM head"),
+	              "%s", r.err);
+	ck_assert(access(lg, F_OK) != 0);
+
+	/* two windows of 6 bases: ACGTAC then GTTG (short, its own batch) */
+	const char *fa = tu_write_str("cls.fa", ">rec one\nACGTACGTTG\n");
+	const char *tsv = tu_path(tu_tmpdir(), "cls.tsv");
+	tu_run(&r, exe, (const char *[]){"classify", "--fasta", fa, "-o", tsv,
+	                                 "--window", "6", NULL});
+	ck_assert_msg(r.status == 0, "classify --fasta failed: %s", r.err);
+	static const int32_t w0[] = {7, 8, 9, 10, 7, 8, 1};
+	static const int32_t w1[] = {9, 10, 10, 9, 1};
+	const int32_t *win[] = {w0, w1};
+	const int64_t wl[] = {7, 5};
+	char *text = tu_read(tsv, NULL);
+	char *line = strchr(text, '\n');
+	ck_assert(line);
+	*line = 0;
+	ck_assert_str_eq(text, "record\tstart\tend\tclass_0\tclass_1\t"
+	                       "predicted");
+	for (int k = 0; k < 2; k++) {
+		Diag d;
+		NpyArray lo;
+		char name[32];
+		int64_t dims[2] = {1, wl[k]};
+		diag_init(&d);
+		snprintf(name, sizeof name, "win%d.npy", k);
+		const char *tp = tu_path(tu_tmpdir(), name);
+		ck_assert(npy_save_i32(tp, win[k], 2, dims, &d));
+		tu_run(&r, exe, (const char *[]){"classify", "--tokens", tp, "-o",
+		                                 out, NULL});
+		ck_assert_msg(r.status == 0, "%s", r.err);
+		load(out, &lo);
+		const float *z = lo.data;
+		double m = z[0] > z[1] ? z[0] : z[1];
+		double e0 = exp(z[0] - m), e1 = exp(z[1] - m);
+		double p0 = e0 / (e0 + e1), p1 = e1 / (e0 + e1);
+		char *row = line + 1, rec[16], pred[16];
+		long start, end;
+		double q0, q1;
+		line = strchr(row, '\n');
+		ck_assert(line);
+		*line = 0;
+		ck_assert_int_eq(sscanf(row, "%15[^\t]\t%ld\t%ld\t%lf\t%lf\t%15s",
+		                        rec, &start, &end, &q0, &q1, pred), 6);
+		ck_assert_str_eq(rec, "rec");
+		ck_assert_int_eq(start, 6 * k);
+		ck_assert_int_eq(end, k ? 10 : 6);
+		ck_assert_msg(fabs(q0 - p0) < 1e-6 && fabs(q1 - p1) < 1e-6,
+		              "window %d: %g %g, want %g %g", k, q0, q1, p0, p1);
+		ck_assert_str_eq(pred, p1 > p0 ? "class_1" : "class_0");
+		npy_free(&lo);
+	}
+	ck_assert_str_eq(line + 1, "");
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("classify");
@@ -258,6 +343,7 @@ int main(void)
 	tcase_add_test(tc, bad_configs);
 	tcase_add_test(tc, no_lm_logits);
 	tcase_add_test(tc, golden_library);
+	tcase_add_test(tc, golden_binary);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
