@@ -472,11 +472,11 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 
 	bool classify = strcmp(o->what, "classify") == 0;
 	const EntryPoint *ce = drv_entry(g, "classify");
-	for (int i = 0; i < g->noutputs; i++)
+	for (int i = 0; i < g->noutputs && !classify; i++)
 		if (strcmp(g->outputs[i].name,
 		           strcmp(o->what, "embed") == 0 ? "hidden" : o->what) == 0)
 			which = i;
-	if (classify && ce)
+	if (classify && ce) /* the entry's one output, into outs[0] */
 		which = 0;
 	if (which < 0) {
 		if (ce && strcmp(o->what, "logits") == 0)
