@@ -174,6 +174,30 @@ START_TEST(no_lm_logits)
 	ck_assert_msg(tu_lines(r.err) == 1 && strstr(r.err, "classifier"),
 	              "%s", r.err);
 	ck_assert(access(out, F_OK) != 0);
+
+	/* and classify of a language model: it has no classifier */
+	tu_run_hyenac(&r, (const char *[]){"run",
+	                                   tu_source("models/hyenadna-tiny-1k.yaml"),
+	                                   "classify", "--tokens",
+	                                   tu_golden("tiny-1k-cls", "tokens.npy"),
+	                                   "-o", out, NULL});
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(tu_lines(r.err) == 1 && strstr(r.err, "no classifier"),
+	              "%s", r.err);
+	ck_assert(access(out, F_OK) != 0);
+}
+END_TEST
+
+/* hyenac info: the number of labels, the pad id and each label. */
+START_TEST(driver_info)
+{
+	RunResult r;
+
+	tu_run_hyenac(&r, (const char *[]){"info",
+	                                   tu_golden("tiny-1k-cls", NULL), NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(strstr(r.out, "num_labels=2 pad_id=4\nlabel.0=class_0\n"
+	                            "label.1=class_1\n"), "%s", r.out);
 }
 END_TEST
 
@@ -345,6 +369,7 @@ int main(void)
 	tcase_add_test(tc, golden_jit);
 	tcase_add_test(tc, bad_configs);
 	tcase_add_test(tc, no_lm_logits);
+	tcase_add_test(tc, driver_info);
 	tcase_add_test(tc, golden_library);
 	tcase_add_test(tc, golden_binary);
 	suite_add_tcase(s, tc);
