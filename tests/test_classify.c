@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "runtime/hyenac_model.h"
 #include "runtime/npy.h"
 #include "testutil.h"
@@ -82,6 +84,83 @@ START_TEST(golden_jit)
 {
 	run_cli("classify", NULL, "cls_logits.npy");
 	run_cli("embed", NULL, "hidden.npy");
+}
+END_TEST
+
+/* The entries pass's `entry classify` (one row picked, then the head)
+ * against the lowered graph, which says HF's semantics word for word
+ * (every position scored, then one kept), both in the interpreter, on
+ * rows that put the first pad everywhere it matters: none, first
+ * (left padding), second, in the middle with a later one, last. */
+START_TEST(entry_equals_hf)
+{
+	enum { B = 5, L = 40 };
+	int32_t tok[B * L];
+	const int first_pad[B] = {-1, 0, 1, 20, L - 1};
+	Diag d;
+	Arena *a = arena_new();
+	float *naive[2] = {NULL, NULL}, *ent[1] = {NULL};
+
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < L; t++)
+			tok[b * L + t] = first_pad[b] >= 0 && t >= first_pad[b] &&
+			                         (t == first_pad[b] || t % 3 == 0)
+			                     ? 4
+			                     : 7 + (b + t * 5) % 4;
+	diag_init(&d);
+	Model *m = fe_load_model(a, tu_golden("tiny-1k-cls", NULL), &d);
+	ck_assert_msg(m, "%s", d.msg);
+	Graph *g = fe_lower(a, m, &d);
+	ck_assert_msg(g, "%s", d.msg);
+	ck_assert_int_eq(g->noutputs, 2);
+	ck_assert_str_eq(g->outputs[1].name, "classify");
+	ck_assert(ir_interp(g, tok, B, L, naive, &d));
+	/* the rule, by hand: hidden . score^T at the position it names */
+	Tensor *w = fe_weight_find(&m->w, "score.weight");
+	ck_assert(w && w->type.dim[0] == 2 && w->type.dim[1] == 128);
+	for (int b = 0; b < B; b++) {
+		int p = first_pad[b] <= 0 ? L - 1 : first_pad[b] - 1;
+		for (int k = 0; k < 2; k++) {
+			double z = 0;
+			for (int c = 0; c < 128; c++)
+				z += (double)naive[0][(b * L + p) * 128 + c] *
+				     w->data[k * 128 + c];
+			ck_assert_msg(fabs(z - naive[1][b * 2 + k]) <= 1e-5,
+			              "row %d label %d: %g, want %g", b, k,
+			              naive[1][b * 2 + k], z);
+		}
+	}
+	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
+	ck_assert_int_eq(g->noutputs, 1); /* the full forward: hidden */
+	const EntryPoint *e = NULL;
+	for (int i = 0; i < g->nentries; i++)
+		if (strcmp(g->entries[i].name, "classify") == 0)
+			e = &g->entries[i];
+	ck_assert(e && e->noutputs == 1);
+	ck_assert(ir_interp_entry(g, e, tok, B, L, ent, &d));
+	double err = max_abs_diff(ent[0], naive[1], B * 2);
+	ck_assert_msg(err <= 1e-5, "entry classify vs HF's: %g", err);
+	/* and the JIT's entry on the same rows */
+	RunResult r;
+	NpyArray got;
+	int64_t dims[2] = {B, L};
+	const char *tp = tu_path(tu_tmpdir(), "edge-tokens.npy");
+	const char *out = tu_path(tu_tmpdir(), "edge-cls.npy");
+	ck_assert(npy_save_i32(tp, tok, 2, dims, &d));
+	tu_run_hyenac(&r, (const char *[]){"run",
+	                                   tu_golden("tiny-1k-cls", NULL),
+	                                   "classify", "--tokens", tp, "-o",
+	                                   out, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	load(out, &got);
+	err = max_abs_diff(got.data, ent[0], B * 2);
+	ck_assert_msg(err <= 1e-5, "JIT vs interpreter: %g", err);
+	npy_free(&got);
+	free(naive[0]);
+	free(naive[1]);
+	free(ent[0]);
+	fe_model_close(m);
+	arena_free(a);
 }
 END_TEST
 
@@ -366,6 +445,7 @@ int main(void)
 	TCase *tc = tcase_create("classify");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, golden_interp);
+	tcase_add_test(tc, entry_equals_hf);
 	tcase_add_test(tc, golden_jit);
 	tcase_add_test(tc, bad_configs);
 	tcase_add_test(tc, no_lm_logits);
