@@ -32,12 +32,19 @@
 #include <llvm-c/ErrorHandling.h>
 
 #include "runtime/outfile.h"
+#include "runtime/npy.h"
+
+/* runtime/npy.h cannot include ir/ir.h; its codes must stay the IR's. */
+_Static_assert((int)NPY_F32 == (int)DT_F32 && (int)NPY_I32 == (int)DT_I32 &&
+                   (int)NPY_MAX_RANK == (int)IR_MAX_RANK,
+               "runtime/npy.h and ir/ir.h disagree");
 
 extern char **environ;
 
 /* Model FLOPs per token at length L: the matmuls (2 K N per row), the
  * implicit filter's MLP amortised over the sequence, and the FFT long
- * convolution estimated as three transforms of size 2L per channel. */
+ * convolution estimated as three transforms per channel of the size the
+ * runtime uses (hyrt_fft_size: the 7-smooth size >= 2L). */
 int64_t drv_flops_per_token(const Graph *g, int64_t L)
 {
 	double f = 0;
@@ -54,7 +61,8 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 			/* [L, F] filter rows cost per position, [B, L, C] per token */
 			f += 2.0 * k * nn;
 		} else if (n->op == OP_LONGCONV || n->op == OP_GATED_CONV) {
-			double C = (double)n->type.dim[2], N = 2.0 * (double)L;
+			double C = (double)n->type.dim[2];
+			double N = (double)hyrt_fft_size(L);
 			f += C * (3.0 * 2.5 * N * log2(N > 2 ? N : 2) + 6.0 * N) /
 			     (double)L;
 		} else if (n->op == OP_DWCONV) {
@@ -82,25 +90,43 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 	return (int64_t)f;
 }
 
+/* a + b and a * b, INT64_MAX past it (the figures are never negative) */
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+static int64_t sat_mul(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 /* What one forward of the compiled binary holds at its peak, as the
  * `bench` command runs it (the model's last output: logits when there is
  * a head): the activation plan, that output, the weights (mapped, every
  * page read), and per pool thread the FFT convolution's work buffers and
  * the kernels' stack tiles, for as many threads as this machine has
- * cores (bench's default). */
+ * cores (bench's default). The one planned-memory figure: --stats prints
+ * it and `hyenac compile` checks it against the memory limit
+ * (fe_check_bytes). INT64_MAX where it would overflow. */
 void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 {
 	size_t n;
 	memset(rb, 0, sizeof *rb);
 	rb->activations = pass_planned_bytes(g, B, L);
-	if (g->noutputs &&
-	    ir_type_numel(&g->outputs[g->noutputs - 1].node->type, B, L, &n))
-		rb->output = (int64_t)n * 4;
+	if (g->noutputs) {
+		rb->output = INT64_MAX;
+		if (ir_type_numel(&g->outputs[g->noutputs - 1].node->type, B, L,
+		                  &n) && n <= INT64_MAX / 4)
+			rb->output = (int64_t)n * 4;
+	}
 	int64_t convc = 0;
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *x = g->nodes[i];
 		if (x->op == OP_WEIGHT && ir_type_numel(&x->type, B, L, &n))
-			rb->weights += (int64_t)n * 4;
+			rb->weights = sat_add(rb->weights, sat_mul((int64_t)n, 4));
 		if ((x->op == OP_GATED_CONV || x->op == OP_LONGCONV) &&
 		    x->type.dim[2] > convc)
 			convc = x->type.dim[2];
@@ -109,8 +135,9 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 	rb->threads = cores < 1 ? 1 : (int)cores;
 	rb->per_thread = (convc ? hyrt_conv_work_bytes(L, convc) : 0) +
 	                 CG_STACK_TILE_BYTES;
-	rb->total = rb->activations + rb->output + rb->weights +
-	            rb->threads * rb->per_thread;
+	rb->total = sat_add(sat_add(rb->activations, rb->output),
+	                    sat_add(rb->weights,
+	                            sat_mul(rb->threads, rb->per_thread)));
 }
 
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,

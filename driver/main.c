@@ -5,6 +5,7 @@
  * tells bad input (1) from bad usage (2).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "runtime/memlimit.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
+#include "runtime/tokens.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2 };
 
@@ -267,38 +269,34 @@ static int parse_args(int argc, char **argv, Options *o)
 	return 0;
 }
 
-/* Tokens must be int32 [B, L], ids inside the vocabulary, L within the
- * model's length. */
+/* Tokens as every front door checks them (runtime/tokens.h), against
+ * the model's length; a batch of no rows is nothing to run. */
 static bool check_tokens(const NpyArray *t, const ModelSpec *s,
                          const char *path, Diag *d)
 {
-	if (t->dtype != DT_I32 || t->rank != 2) {
-		diag_error(d, "%s: token ids must be an integer array [B, L], "
-		           "got rank %d", path, t->rank);
+	if (hyrt_check_token_array(t, s->max_seq_len, s->vocab_size, path,
+	                           "the model's max_seq_len %" PRId64,
+	                           d) != HYRT_TOK_OK)
 		return false;
-	}
-	if (t->dim[0] < 1 || t->dim[1] < 1) {
+	if (t->dim[0] < 1) {
 		diag_error(d, "%s: empty token array [%lld, %lld]", path,
 		           (long long)t->dim[0], (long long)t->dim[1]);
 		return false;
 	}
-	if (t->dim[1] > s->max_seq_len) {
-		diag_error(d, "%s: sequence length %lld exceeds the model's "
-		           "max_seq_len %lld", path, (long long)t->dim[1],
-		           (long long)s->max_seq_len);
-		return false;
-	}
-	const int32_t *ids = t->data;
-	for (size_t i = 0; i < t->numel; i++)
-		if (ids[i] < 0 || ids[i] >= s->vocab_size) {
-			diag_error(d, "%s: token id %d at [%lld, %lld] is outside "
-			           "the vocabulary [0, %lld)", path, ids[i],
-			           (long long)(i / (size_t)t->dim[1]),
-			           (long long)(i % (size_t)t->dim[1]),
-			           (long long)s->vocab_size);
-			return false;
-		}
 	return true;
+}
+
+/* The compiled binary's planned memory against the limit. */
+static bool check_plan_memory(const Options *o, const Graph *g, Diag *d)
+{
+	int64_t B = o->batch ? o->batch : 1;
+	RunBytes rb;
+
+	drv_run_bytes(g, B, g->max_len, &rb);
+	return fe_check_bytes(rb.total == INT64_MAX ? INT64_MAX
+	                                            : rb.total - rb.weights,
+	                      "activations, output and thread buffers",
+	                      rb.weights, B, g->max_len, o->model, d);
 }
 
 static double now(void)
@@ -549,13 +547,6 @@ static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 	                     o->opt_level, o->batch ? o->batch : 1, o->stats};
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
-	if (co.seq_len > m->spec.max_seq_len) {
-		diag_error(d, "--seq-len %lld exceeds %s's max_seq_len %lld",
-		           (long long)co.seq_len, o->model,
-		           (long long)m->spec.max_seq_len);
-		d->usage = true;
-		return fail(d);
-	}
 	return drv_compile(m, g, &co, d) ? 0 : fail(d);
 }
 
@@ -575,12 +566,26 @@ static int check_pictures(const Options *o)
 
 /* hyenac ir: the plan's picture first (a file, whole or not at all), then
  * the IR on standard output. */
-static int cmd_ir(const Options *o, const Graph *g, Diag *d)
+static int cmd_ir(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	if (o->plan_svg && !drv_write_plan_svg(g, o->plan_svg, d))
 		return fail(d);
+	(void)m;
 	(o->dot ? ir_print_dot : ir_print)(g, stdout);
 	return 0;
+}
+
+/* compile's --seq-len against the model, as soon as the model is read:
+ * before it is lowered or any pass runs. */
+static bool check_seq_len(const Options *o, const Model *m, Diag *d)
+{
+	if (o->seq_len <= m->spec.max_seq_len)
+		return true;
+	diag_error(d, "--seq-len %lld exceeds %s's max_seq_len %lld",
+	           (long long)o->seq_len, o->model,
+	           (long long)m->spec.max_seq_len);
+	d->usage = true;
+	return false;
 }
 
 /* hyenac opt: text in, one pass, text out (the pass tests' tool). */
@@ -637,6 +642,61 @@ static void print_info(const Model *m, const Graph *g)
 	}
 }
 
+static int cmd_info(const Options *o, const Model *m, Graph *g, Diag *d)
+{
+	print_info(m, g);
+	return 0;
+}
+
+/* What each command needs on its command line, refused (exit 2) before
+ * anything is read. */
+static int need_pass(const Options *o)
+{
+	return o->pass ? 0 : usage_error("'opt' needs --pass=PASS%s", "");
+}
+
+static int need_run(const Options *o)
+{
+	if (!o->what || (strcmp(o->what, "embed") && strcmp(o->what, "logits") &&
+	                 strcmp(o->what, "classify")))
+		return usage_error("'run' needs embed, logits or classify%s", "");
+	if (!o->tokens || !o->out)
+		return usage_error("'run' needs --tokens T.npy and -o OUT.npy%s",
+		                   "");
+	return 0;
+}
+
+static int need_out(const Options *o)
+{
+	return o->out ? 0 : usage_error("'compile' needs -o OUT%s", "");
+}
+
+/* The commands. A model command loads MODEL, lowers it, runs the pass
+ * pipeline and hands the graph to run; opt reads IR text instead. */
+typedef struct Command {
+	const char *name;
+	int (*needs)(const Options *o); /* usage checks, or NULL */
+	bool writes;                    /* -o OUT, checked before the model */
+	int (*run)(const Options *o, const Model *m, Graph *g, Diag *d);
+	int (*run_text)(const Options *o); /* instead of run: opt */
+} Command;
+
+static const Command commands[] = {
+	{"compile", need_out, true, cmd_compile, NULL},
+	{"run", need_run, true, cmd_run, NULL},
+	{"ir", NULL, false, cmd_ir, NULL},
+	{"info", NULL, false, cmd_info, NULL},
+	{"opt", need_pass, false, NULL, cmd_opt},
+};
+
+static const Command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	Options o = {0};
@@ -658,8 +718,8 @@ int main(int argc, char **argv)
 		return rc;
 	if (!o.cmd)
 		return usage_error("no command given%s", "");
-	if (strcmp(o.cmd, "run") && strcmp(o.cmd, "ir") && strcmp(o.cmd, "info") &&
-	    strcmp(o.cmd, "opt") && strcmp(o.cmd, "compile"))
+	const Command *c = find_command(o.cmd);
+	if (!c)
 		return usage_error("unknown command '%s'", o.cmd);
 	if (!o.model)
 		return usage_error("'%s' needs a file", o.cmd);
@@ -670,23 +730,10 @@ int main(int argc, char **argv)
 	diag_init(&d);
 	if (hyrt_memory_limit_env(&d) < 0)
 		return fail(&d);
-	if (strcmp(o.cmd, "opt") == 0) {
-		if (!o.pass)
-			return usage_error("'opt' needs --pass=PASS%s", "");
-		return cmd_opt(&o);
-	}
-	if (strcmp(o.cmd, "run") == 0) {
-		if (!o.what || (strcmp(o.what, "embed") && strcmp(o.what, "logits") &&
-		                strcmp(o.what, "classify")))
-			return usage_error("'run' needs embed, logits or classify%s",
-			                   "");
-		if (!o.tokens || !o.out)
-			return usage_error("'run' needs --tokens T.npy and -o OUT.npy%s",
-			                   "");
-	}
-
-	if (strcmp(o.cmd, "compile") == 0 && !o.out)
-		return usage_error("'compile' needs -o OUT%s", "");
+	if (c->needs && (rc = c->needs(&o)) != 0)
+		return rc;
+	if (c->run_text)
+		return c->run_text(&o);
 	/* A bad --target-cpu / --target-features is refused before the model
 	 * is read, and before LLVM can abort on it. */
 	diag_init(&d);
@@ -695,8 +742,7 @@ int main(int argc, char **argv)
 
 	diag_init(&d);
 	Arena *a = arena_new();
-	if ((strcmp(o.cmd, "run") == 0 || strcmp(o.cmd, "compile") == 0) &&
-	    !check_outputs(a, &o, &d)) {
+	if (c->writes && !check_outputs(a, &o, &d)) {
 		rc = fail(&d);
 		arena_free(a);
 		return rc;
@@ -707,8 +753,10 @@ int main(int argc, char **argv)
 		arena_free(a);
 		return rc;
 	}
+	bool compile = c->run == cmd_compile;
 	Model *m = fe_load_model(a, o.model, &d);
-	Graph *g = m ? fe_lower(a, m, &d) : NULL;
+	Graph *g = m && (!compile || check_seq_len(&o, m, &d))
+	               ? fe_lower(a, m, &d) : NULL;
 	if (g && !ir_verify(g, &d))
 		hy_die("lowering produced invalid IR: %s", d.msg);
 	PassOptions po;
@@ -717,30 +765,15 @@ int main(int argc, char **argv)
 	po.print_dot = o.dot;
 	po.fuse = o.fuse && o.opt_level > 0;
 	po.conv = o.conv;
-	if (g && strcmp(o.cmd, "compile") == 0 && o.seq_len > 0 &&
-	    o.seq_len < g->max_len)
+	if (g && compile && o.seq_len > 0 && o.seq_len < g->max_len)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */
 	if (g && !pass_pipeline(g, &po, &d))
 		g = NULL;
-	/* Refuse, with the number, an activation plan that cannot fit. */
-	if (g && strcmp(o.cmd, "compile") == 0 &&
-	    !fe_check_memory(&m->spec,
-	                     pass_planned_bytes(g, o.batch ? o.batch : 1,
-	                                        g->max_len),
-	                     o.batch ? o.batch : 1, g->max_len, o.model, &d))
+	/* Refuse, with the number, a plan that cannot fit: the figure
+	 * --stats prints (drv_run_bytes). */
+	if (g && compile && !check_plan_memory(&o, g, &d))
 		g = NULL;
-	if (!g) {
-		rc = fail(&d);
-	} else if (strcmp(o.cmd, "ir") == 0) {
-		rc = cmd_ir(&o, g, &d);
-	} else if (strcmp(o.cmd, "info") == 0) {
-		print_info(m, g);
-		rc = 0;
-	} else if (strcmp(o.cmd, "compile") == 0) {
-		rc = cmd_compile(&o, m, g, &d);
-	} else {
-		rc = cmd_run(&o, m, g, &d);
-	}
+	rc = g ? c->run(&o, m, g, &d) : fail(&d);
 	fe_model_close(m);
 	arena_free(a);
 	return rc;

@@ -122,15 +122,11 @@ bool fe_check_weight_memory(const ModelSpec *s, const char *file, Diag *d)
 	return false;
 }
 
-bool fe_check_memory(const ModelSpec *s, int64_t planned_bytes,
-                     int64_t batch, int64_t seq_len, const char *file,
-                     Diag *d)
+bool fe_check_bytes(int64_t run_bytes, const char *run_what,
+                    int64_t weight_bytes, int64_t batch, int64_t seq_len,
+                    const char *file, Diag *d)
 {
-	int64_t act = planned_bytes > 0
-	                  ? planned_bytes
-	                  : fe_activation_estimate(s, batch, seq_len);
-	int64_t w = fe_weight_bytes(s), need = add(act, w);
-	int64_t limit = fe_memory_limit();
+	int64_t need = add(run_bytes, weight_bytes), limit = fe_memory_limit();
 	char hn[32], hl[32];
 
 	if (need <= limit)
@@ -143,11 +139,22 @@ bool fe_check_memory(const ModelSpec *s, int64_t planned_bytes,
 		           file, (long long)batch, (long long)seq_len);
 	else
 		diag_error(d, "%s: batch %lld x seq-len %lld needs %s (%lld "
-		           "bytes: %lld activations + %lld weights), more than "
+		           "bytes: %lld %s + %lld weights), more than "
 		           "the %s (%lld bytes) memory limit; lower --seq-len "
 		           "or --batch, or set HYENAC_MEMORY_LIMIT",
 		           file, (long long)batch, (long long)seq_len, hn,
-		           (long long)need, (long long)act, (long long)w, hl,
-		           (long long)limit);
+		           (long long)need, (long long)run_bytes, run_what,
+		           (long long)weight_bytes, hl, (long long)limit);
 	return false;
+}
+
+bool fe_check_memory(const ModelSpec *s, int64_t planned_bytes,
+                     int64_t batch, int64_t seq_len, const char *file,
+                     Diag *d)
+{
+	int64_t act = planned_bytes > 0
+	                  ? planned_bytes
+	                  : fe_activation_estimate(s, batch, seq_len);
+	return fe_check_bytes(act, "activations", fe_weight_bytes(s), batch,
+	                      seq_len, file, d);
 }

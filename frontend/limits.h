@@ -36,8 +36,18 @@ int64_t fe_activation_estimate(const ModelSpec *s, int64_t batch,
 /* Refuse a random initialisation whose weights exceed the limit. */
 bool fe_check_weight_memory(const ModelSpec *s, const char *file, Diag *d);
 
-/* Refuse a run or compile of batch x seq_len whose weights plus
- * activations exceed the limit. planned_bytes is the memory plan's arena
+/* The memory check itself, on figures already made: refuse batch x
+ * seq_len when run_bytes (what a forward holds besides the weights;
+ * run_what names it in the message) plus weight_bytes exceed the limit.
+ * `hyenac compile` gives it the one planned-memory figure
+ * (drv_run_bytes), the same that --stats prints. */
+bool fe_check_bytes(int64_t run_bytes, const char *run_what,
+                    int64_t weight_bytes, int64_t batch, int64_t seq_len,
+                    const char *file, Diag *d);
+
+/* The same from the spec alone, before there is a graph: refuse a run
+ * or compile of batch x seq_len whose weights plus activations exceed
+ * the limit. planned_bytes is the memory plan's arena
  * for that batch and length (pass_planned_bytes), or <= 0 to use
  * fe_activation_estimate. The message names the file and the bytes
  * needed, e.g. "m.yaml: batch 1 x seq-len 1000002 needs 13.6 GB

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "ir/ir.h"
 #include "runtime/npy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)

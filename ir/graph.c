@@ -243,3 +243,33 @@ const char *ir_type_str(const TensorType *t, char *buf, size_t n)
 		snprintf(buf + off, n - off, "]");
 	return buf;
 }
+
+MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes)
+{
+	bool has_b = false, has_l = false;
+	int64_t n = 4; /* f32 and i32 alike */
+	for (int i = 0; i < t->rank; i++) {
+		if (t->dim[i] == DIM_B)
+			has_b = true;
+		else if (t->dim[i] == DIM_L)
+			has_l = true;
+		else
+			n *= t->dim[i];
+	}
+	*unit_bytes = n;
+	if (has_b && has_l)
+		return MEM_TOKEN;
+	if (has_b) /* [B, ...] without L (a pooled row, the classifier's
+	            * head): planned per token, an over-estimate by a
+	            * factor L, since every run has L >= 1 */
+		return MEM_TOKEN;
+	return has_l ? MEM_POSITION : MEM_FIXED;
+}
+
+const char *ir_region_name(MemRegion r)
+{
+	static const char *const names[MEM_COUNT] = {"none", "token",
+	                                             "position", "fixed"};
+	HY_ASSERT(r >= MEM_NONE && r < MEM_COUNT);
+	return names[r];
+}

@@ -37,10 +37,14 @@ typedef struct TensorType {
 	int64_t dim[IR_MAX_RANK];
 } TensorType;
 
+/* The op table's property columns; each is read where it decides:
+ * OPF_CONST by passes/fold.c (the constant leaves it folds from),
+ * OPF_ROWWISE by codegen/cpu (cg_row_wise). */
 enum {
-	OPF_CONST = 1 << 0,    /* value depends on no input: weight or position */
-	OPF_ELEMWISE = 1 << 1, /* pointwise over its (broadcast) operands */
-	OPF_FUSIBLE = 1 << 2,  /* may take part in a fused kernel */
+	OPF_CONST = 1 << 0,   /* value depends on no input: weight or position */
+	OPF_ROWWISE = 1 << 1, /* output rows (all dims but the last) computed
+	                       * in any order and split, each from whole
+	                       * inputs; a slice only along its last axis */
 };
 
 typedef enum {
@@ -70,6 +74,14 @@ const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
  * whose size scales with B*L tokens, with L positions, or not at all; the
  * node's offset is in bytes per unit of its region. */
 typedef enum { MEM_NONE, MEM_TOKEN, MEM_POSITION, MEM_FIXED, MEM_COUNT } MemRegion;
+/* The region a value of type t belongs to ([B, L, ...] token, and
+ * [B, ...] without L too, planned per token since L >= 1; [L, ...]
+ * position; else fixed) and its size in bytes per unit of it. The plan (memplan) places
+ * by it and the verifier checks placements against it. */
+MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes);
+/* "token", "position", "fixed" ("none" for MEM_NONE), as the text form
+ * writes a placement. */
+const char *ir_region_name(MemRegion r);
 
 typedef struct Node {
 	OpKind op;

@@ -13,6 +13,11 @@
  *     entry pooled {mean = %n0.mean}
  *   }
  *
+ * After memplan the plan prints too, and reads back: the graph line ends
+ * in regions={token=T, position=P, fixed=F} (bytes per token, per
+ * position, fixed), and each placed node's type is followed by
+ * "in REGION[OFFSET]" (bytes per unit of its region).
+ *
  * Attributes print in ops.def column order (ints, floats, the string) under
  * their ops.def names. A float prints in the fewest %g digits that strtod
  * reads back to the same double; an int equal to DIM_L/DIM_B prints as L/B;
@@ -109,6 +114,27 @@ static void print_attrs(FILE *f, const Node *n, const OpInfo *info)
 		fputc('}', f);
 }
 
+/* The memory plan: " regions={token=T, position=P, fixed=F}" on the
+ * graph line, " in REGION[OFFSET]" after a placed node's type. */
+static void print_regions(FILE *f, const Graph *g)
+{
+	if (!g->planned)
+		return;
+	fputs(" regions={", f);
+	for (int r = MEM_TOKEN; r < MEM_COUNT; r++)
+		fprintf(f, "%s%s=%lld", r > MEM_TOKEN ? ", " : "",
+		        ir_region_name((MemRegion)r),
+		        (long long)g->region_bytes[r]);
+	fputc('}', f);
+}
+
+static void print_placement(FILE *f, const Node *n)
+{
+	if (n->region != MEM_NONE)
+		fprintf(f, " in %s[%lld]", ir_region_name(n->region),
+		        (long long)n->offset);
+}
+
 static void print_node(FILE *f, const Node *n)
 {
 	const OpInfo *info = ir_op_info(n->op);
@@ -118,14 +144,18 @@ static void print_node(FILE *f, const Node *n)
 	for (int i = 0; i < n->nsrc; i++)
 		fprintf(f, "%s%%%s", i ? ", " : " ", n->src[i]->name);
 	print_attrs(f, n, info);
-	fprintf(f, " : %s\n", ir_type_str(&n->type, buf, sizeof buf));
+	fprintf(f, " : %s", ir_type_str(&n->type, buf, sizeof buf));
+	print_placement(f, n);
+	fputc('\n', f);
 }
 
 void ir_print(const Graph *g, FILE *f)
 {
 	fputs("graph ", f);
 	print_str(f, g->name);
-	fprintf(f, " max_len=%lld {\n", (long long)g->max_len);
+	fprintf(f, " max_len=%lld", (long long)g->max_len);
+	print_regions(f, g);
+	fputs(" {\n", f);
 	for (int i = 0; i < g->nnodes; i++)
 		print_node(f, g->nodes[i]);
 	for (int i = 0; i < g->noutputs; i++)
@@ -824,8 +854,84 @@ static bool undefined(Parser *ps, const Token *t)
 	return error_tok(ps, t, "undefined value %%%s", buf);
 }
 
+/* A region's name as the printer writes it, or MEM_COUNT. */
+static MemRegion region_by_name(const Token *t)
+{
+	for (int r = MEM_TOKEN; r < MEM_COUNT; r++)
+		if (tok_is(t, TK_IDENT, ir_region_name((MemRegion)r)))
+			return (MemRegion)r;
+	return MEM_COUNT;
+}
+
+static bool expect_region(Parser *ps, MemRegion *r)
+{
+	char buf[64];
+
+	if ((*r = region_by_name(&ps->tok)) != MEM_COUNT) {
+		lex(ps);
+		return true;
+	}
+	if (ps->tok.kind == TK_ERR)
+		return false;
+	return error_tok(ps, &ps->tok, "expected a region (token, position "
+	                 "or fixed), got %s",
+	                 tok_desc(&ps->tok, buf, sizeof buf));
+}
+
 /*
- * node     = VALUE "=" op operands attrs ":" type
+ * placement = "in" REGION "[" NUM "]"
+ * Whether the region suits the type and the offset its size: ir_verify.
+ */
+static bool parse_placement(Parser *ps, Node *n)
+{
+	Token in = ps->tok;
+
+	if (!ps->g->planned)
+		return error_tok(ps, &in, "%%%s is placed but the graph has no "
+		                 "regions={...}", n->name);
+	lex(ps);
+	if (!expect_region(ps, &n->region) ||
+	    !expect(ps, '[', "after the region") ||
+	    !parse_int(ps, false, &n->offset, "offset") ||
+	    !expect(ps, ']', "after the offset"))
+		return false;
+	return true;
+}
+
+/*
+ * regions = "regions" "=" "{" (REGION "=" NUM ("," REGION "=" NUM)*)? "}"
+ * A region left out is empty.
+ */
+static bool parse_regions(Parser *ps)
+{
+	bool seen[MEM_COUNT] = {false};
+
+	lex(ps);
+	if (!expect(ps, '=', "after regions") ||
+	    !expect(ps, '{', "to open the regions"))
+		return false;
+	while (!at_punct(ps, '}')) {
+		Token at = ps->tok;
+		MemRegion r;
+		if (!expect_region(ps, &r))
+			return false;
+		if (seen[r])
+			return error_tok(ps, &at, "region %s given twice",
+			                 ir_region_name(r));
+		seen[r] = true;
+		if (!expect(ps, '=', "after the region") ||
+		    !parse_int(ps, false, &ps->g->region_bytes[r], "region size"))
+			return false;
+		if (!at_punct(ps, ','))
+			break;
+		lex(ps);
+	}
+	ps->g->planned = true;
+	return expect(ps, '}', "to close the regions");
+}
+
+/*
+ * node     = VALUE "=" op operands attrs ":" type placement?
  * operands = (VALUE ("," VALUE)*)?
  */
 static bool parse_node(Parser *ps)
@@ -904,6 +1010,8 @@ static bool parse_node(Parser *ps)
 		                 "with the inferred %s",
 		                 ir_type_str(&type, have, sizeof have), n->name,
 		                 ir_type_str(&n->type, want, sizeof want));
+	if (tok_is(&ps->tok, TK_IDENT, "in") && !parse_placement(ps, n))
+		return false;
 	name_add(ps, &ps->values, n->name, n, name.line);
 	return true;
 }
@@ -1020,7 +1128,7 @@ static bool parse_entry(Parser *ps)
 }
 
 /*
- * graph = "graph" STRING ("max_len" "=" NUM)? "{" stmt* "}" EOF
+ * graph = "graph" STRING ("max_len" "=" NUM)? regions? "{" stmt* "}" EOF
  * stmt  = node | output | entry
  */
 static Graph *parse_graph(Parser *ps)
@@ -1059,6 +1167,8 @@ static Graph *parse_graph(Parser *ps)
 		}
 	}
 	ps->g->max_len = max_len;
+	if (tok_is(&ps->tok, TK_IDENT, "regions") && !parse_regions(ps))
+		return NULL;
 	if (!expect(ps, '{', "to open the graph"))
 		return NULL;
 	while (!at_punct(ps, '}')) {

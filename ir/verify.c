@@ -10,7 +10,8 @@
  *     identifiers and unique, and outputs point into the graph;
  *   - the same for each entry's outputs; entry names are identifiers,
  *     unique, and none is "full" (the graph's outputs are that one);
- *   - every stored type is the one ir_infer gives.
+ *   - every stored type is the one ir_infer gives;
+ *   - the memory plan's placements (plan_ok).
  *
  * It does not look at weight data or at whether nodes are live.
  *
@@ -276,6 +277,86 @@ static bool entries_ok(const Graph *g, Diag *d)
 	return true;
 }
 
+/* The memory plan, when there is one: regions whole 64-byte blocks, and
+ * each placed node in the region its type belongs to (ir_mem_region),
+ * 64-byte aligned and inside it. Inputs, weights and outputs, which live
+ * in the caller's arrays, are never placed. Nodes a later pass made may
+ * be unplaced: memplan places them when it runs again. */
+static bool plan_ok(const Graph *g, Diag *d)
+{
+	for (int r = MEM_TOKEN; r < MEM_COUNT; r++)
+		if (g->region_bytes[r] < 0 || g->region_bytes[r] % 64)
+			return fail(d, "region %s has %lld bytes, not a multiple "
+			            "of 64", ir_region_name((MemRegion)r),
+			            (long long)g->region_bytes[r]);
+	/* Which output (of the graph or of an entry) each node is, if any:
+	 * a table in a scratch arena, so the check stays linear. */
+	Arena *scratch = NULL;
+	const char **out_name = NULL;
+	bool ok = true;
+	for (int i = 0; i < g->nnodes && !out_name; i++) {
+		if (g->nodes[i]->region == MEM_NONE)
+			continue;
+		scratch = arena_new();
+		out_name = scratch ? arena_try_alloc(scratch, (size_t)g->nnodes *
+		                                     sizeof *out_name) : NULL;
+		if (!out_name) {
+			if (scratch)
+				arena_free(scratch);
+			return fail(d, "out of memory checking the memory plan");
+		}
+		memset(out_name, 0, (size_t)g->nnodes * sizeof *out_name);
+		for (int k = 0; k < g->noutputs; k++)
+			out_name[g->outputs[k].node->id] = g->outputs[k].name;
+		for (int k = 0; k < g->nentries; k++)
+			for (int j = 0; j < g->entries[k].noutputs; j++)
+				out_name[g->entries[k].outputs[j].node->id] =
+				    g->entries[k].outputs[j].name;
+	}
+	for (int i = 0; i < g->nnodes && ok; i++) {
+		const Node *n = g->nodes[i];
+		int64_t unit;
+		if (n->region == MEM_NONE)
+			continue;
+		ok = false;
+		if (!g->planned || n->region < MEM_NONE || n->region >= MEM_COUNT) {
+			fail(d, "%%%s is placed outside a memory plan", n->name);
+			break;
+		}
+		if (n->op == OP_INPUT || n->op == OP_WEIGHT) {
+			fail(d, "%%%s is an %s: it takes no scratch", n->name,
+			     ir_op_info(n->op)->name);
+			break;
+		}
+		if (out_name[i]) {
+			fail(d, "%%%s is output %s, written to the caller's "
+			     "array: it takes no scratch", n->name, out_name[i]);
+			break;
+		}
+		MemRegion want = ir_mem_region(&n->type, &unit);
+		if (want != n->region) {
+			fail(d, "%%%s is in region %s; its type belongs in %s",
+			     n->name, ir_region_name(n->region),
+			     want == MEM_COUNT ? "none" : ir_region_name(want));
+			break;
+		}
+		int64_t size = (unit + 63) / 64 * 64;
+		if (n->offset < 0 || n->offset % 64 ||
+		    n->offset > g->region_bytes[n->region] - size) {
+			fail(d, "%%%s at %s[%lld] (%lld bytes) is not a 64-byte "
+			     "aligned block inside the region's %lld", n->name,
+			     ir_region_name(n->region), (long long)n->offset,
+			     (long long)size,
+			     (long long)g->region_bytes[n->region]);
+			break;
+		}
+		ok = true;
+	}
+	if (scratch)
+		arena_free(scratch);
+	return ok;
+}
+
 bool ir_verify(const Graph *g, Diag *d)
 {
 	if (!g->name)
@@ -293,5 +374,5 @@ bool ir_verify(const Graph *g, Diag *d)
 	for (int i = 0; i < g->nnodes; i++)
 		if (!type_matches(g, g->nodes[i], d))
 			return false;
-	return outputs_ok(g, d) && entries_ok(g, d);
+	return outputs_ok(g, d) && entries_ok(g, d) && plan_ok(g, d);
 }

@@ -50,7 +50,7 @@ bool pass_fold(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		return true;
 	for (int i = 0; i < n; i++) {
 		Node *x = g->nodes[i];
-		cst[i] = x->op == OP_WEIGHT || x->op == OP_POS_EMB;
+		cst[i] = (ir_op_info(x->op)->flags & OPF_CONST) != 0;
 		if (x->op != OP_INPUT && x->nsrc > 0) {
 			cst[i] = true;
 			for (int k = 0; k < x->nsrc; k++)

@@ -101,27 +101,11 @@ static void give_back(Region *r, int64_t off, int64_t size)
 	}
 }
 
-/* The region a value belongs to and its size in bytes per unit. */
+/* The region a value belongs to and its size in bytes per unit: the IR's
+ * rule (ir_mem_region), which the verifier checks placements by. */
 MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes)
 {
-	bool has_b = false, has_l = false;
-	int64_t n = t->dtype == DT_I32 ? 4 : 4;
-	for (int i = 0; i < t->rank; i++) {
-		if (t->dim[i] == DIM_B)
-			has_b = true;
-		else if (t->dim[i] == DIM_L)
-			has_l = true;
-		else
-			n *= t->dim[i];
-	}
-	*unit_bytes = n;
-	if (has_b && has_l)
-		return MEM_TOKEN;
-	if (has_b) /* [B, ...] without L (a pooled row, the classifier's
-	            * head): planned per token, an over-estimate by a
-	            * factor L, since every run has L >= 1 */
-		return MEM_TOKEN;
-	return has_l ? MEM_POSITION : MEM_FIXED;
+	return ir_mem_region(t, unit_bytes);
 }
 
 /* Does node n need scratch of its own? Outputs of the graph and of its
@@ -184,6 +168,13 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 
 int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L)
 {
-	return g->region_bytes[MEM_TOKEN] * B * L +
-	       g->region_bytes[MEM_POSITION] * L + g->region_bytes[MEM_FIXED];
+	int64_t tok, pos, r;
+
+	if (__builtin_mul_overflow(g->region_bytes[MEM_TOKEN], B, &tok) ||
+	    __builtin_mul_overflow(tok, L, &tok) ||
+	    __builtin_mul_overflow(g->region_bytes[MEM_POSITION], L, &pos) ||
+	    __builtin_add_overflow(tok, pos, &r) ||
+	    __builtin_add_overflow(r, g->region_bytes[MEM_FIXED], &r))
+		return INT64_MAX;
+	return r;
 }

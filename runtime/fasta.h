@@ -47,7 +47,7 @@
 #ifndef HYENAC_FASTA_H
 #define HYENAC_FASTA_H
 
-#include "../ir/base.h"
+#include "../common/diag.h"
 
 /* Token ids of the HF CharacterTokenizer vocabulary. */
 enum {

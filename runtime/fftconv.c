@@ -22,7 +22,8 @@
  * a list behind a mutex, since FFTW's planner is not thread-safe; the
  * new-array execute functions that use them are. Plans come from
  * FFTW_ESTIMATE, or from FFTW_MEASURE when HYRT_WISDOM names a wisdom file,
- * which is read before the first plan and rewritten after each new one.
+ * which is read before the first plan and rewritten after each new one
+ * (through outfile.h, as every output).
  * Work buffers are per thread (fftwf_malloc, SIMD aligned), grown as needed
  * and kept: the largest sizes a thread has used stay with it until it
  * exits, when a thread-specific key's destructor frees them (worker
@@ -32,6 +33,7 @@
  * calls this as a kernel), so it prints one line and exits 1.
  */
 #include "hyrt.h"
+#include "outfile.h"
 
 #include <fftw3.h>
 #include <pthread.h>
@@ -89,6 +91,27 @@ static void *xfftw_malloc(size_t bytes)
 	return p;
 }
 
+/* Rewrite the wisdom file as every output is written (outfile.h): a
+ * temporary beside it renamed into place, so concurrent runs never read
+ * a half-written file and nothing but a regular file is replaced. It is
+ * a cache: when it cannot be written the run goes on without it. */
+static void save_wisdom(const char *wisdom)
+{
+	HyrtOut o, *op = &o;
+	Diag d;
+
+	diag_init(&d);
+	if (!hyrt_out_open(&o, wisdom, &d))
+		return;
+	if (o.std) { /* "-" names no file to keep */
+		hyrt_out_abort(&o);
+		return;
+	}
+	fftwf_export_wisdom_to_file(o.f);
+	if (ferror(o.f) || !hyrt_out_commit(&op, 1, &d))
+		hyrt_out_abort(&o);
+}
+
 /* Make the plans for howmany contiguous transforms of size n on scratch
  * arrays (FFTW_MEASURE writes to them); callers execute them on their
  * own fftwf_malloc'd buffers, which have the same alignment. */
@@ -116,21 +139,8 @@ static void make_plan(Plan *p, int n, int howmany)
 		        "of size %d\n", howmany, n);
 		exit(1);
 	}
-	if (wisdom && *wisdom) {
-		/* Write beside it and rename, so that concurrent runs never
-		 * read a half-written file. */
-		size_t len = strlen(wisdom) + 32;
-		char *tmp = malloc(len);
-		if (tmp) {
-			snprintf(tmp, len, "%s.tmp.%ld", wisdom,
-			         (long)getpid());
-			if (fftwf_export_wisdom_to_filename(tmp))
-				rename(tmp, wisdom);
-			else
-				remove(tmp);
-			free(tmp);
-		}
-	}
+	if (wisdom && *wisdom)
+		save_wisdom(wisdom);
 	fftwf_free(r);
 	fftwf_free(c);
 }

@@ -13,7 +13,7 @@
 #ifndef HYENAC_MEMLIMIT_H
 #define HYENAC_MEMLIMIT_H
 
-#include "../ir/base.h"
+#include "../common/diag.h"
 
 #define HYRT_MEMORY_LIMIT_ENV "HYENAC_MEMORY_LIMIT"
 

@@ -12,10 +12,14 @@
  * Writing produces version 1.0 with the header padded, as numpy pads it,
  * to a multiple of 64 bytes ending in '\n', through runtime/outfile.c: a
  * temporary beside the target, renamed over it only once everything is
- * written and closed.
+ * written and closed. It is the only .npy writer: whole arrays (npy_save,
+ * npy_write_f32), the binaries' outputs streamed as they are computed
+ * (npy_begin_f32 + npy_write_rows_f32) and those whose row count is known
+ * last (npy_stream_begin/finish: a fixed-width placeholder header,
+ * rewritten at the end). Data is always little-endian.
  *
  * Not supported: big-endian or structured dtypes, Fortran order, pickled
- * object arrays, rank above IR_MAX_RANK. Leans on base.h for Diag and
+ * object arrays, rank above NPY_MAX_RANK. Leans on common/diag.h for Diag and
  * checked arithmetic.
  */
 #include "npy.h"
@@ -106,9 +110,9 @@ typedef struct Header {
 	char descr[16];
 	long descr_at;
 	bool fortran;
-	int rank; /* may exceed IR_MAX_RANK; only the first dims are kept */
+	int rank; /* may exceed NPY_MAX_RANK; only the first dims are kept */
 	long shape_at;
-	int64_t dim[IR_MAX_RANK];
+	int64_t dim[NPY_MAX_RANK];
 } Header;
 
 static bool perr(Parser *p, size_t at, const char *fmt, ...) HY_PRINTF(3, 4);
@@ -271,7 +275,7 @@ static bool parse_shape(Parser *p, Header *h)
 			                     "found %s", found(p, b, sizeof b));
 		if (!parse_dim(p, &v))
 			return false;
-		if (h->rank < IR_MAX_RANK)
+		if (h->rank < NPY_MAX_RANK)
 			h->dim[h->rank] = v;
 		if (h->rank < INT32_MAX)
 			h->rank++;
@@ -445,7 +449,7 @@ static bool out_of_range(Load *l, const NpyArray *a, size_t idx,
 {
 	char where[SHAPE_STR_MAX];
 	size_t rest = idx, len = 0;
-	int64_t sub[IR_MAX_RANK];
+	int64_t sub[NPY_MAX_RANK];
 
 	for (int i = a->rank - 1; i >= 0; i--) {
 		sub[i] = (int64_t)(rest % (size_t)a->dim[i]);
@@ -605,10 +609,10 @@ static bool check_header(Load *l, const Header *h, NpyArray *a)
 		        "supported; save with np.ascontiguousarray");
 		return false;
 	}
-	if (h->rank > IR_MAX_RANK) {
+	if (h->rank > NPY_MAX_RANK) {
 		diag_at(l->d, l->path, 0, 0, "at byte %ld: shape has rank %d; "
 		        "at most %d is supported", h->shape_at, h->rank,
-		        IR_MAX_RANK);
+		        NPY_MAX_RANK);
 		return false;
 	}
 	a->rank = h->rank;
@@ -623,7 +627,7 @@ static bool check_header(Load *l, const Header *h, NpyArray *a)
 	    !hy_mul_size(numel, 4, &bytes))
 		goto overflow;
 	a->numel = numel;
-	a->dtype = l->t->kind == 'f' ? DT_F32 : DT_I32;
+	a->dtype = l->t->kind == 'f' ? NPY_F32 : NPY_I32;
 	return true;
 overflow:
 	diag_at(l->d, l->path, 0, 0, "at byte %ld: shape %s is too large",
@@ -706,15 +710,17 @@ void npy_free(NpyArray *a)
 	memset(a, 0, sizeof *a);
 }
 
-/* ---- writing ---------------------------------------------------------- */
+/* ---- writing: the one .npy writer -------------------------------------- */
 
 /*
  * The version 1.0 header numpy writes: magic, version, u16 length, then
  * the dict padded with spaces so that the data starts on a 64-byte
- * boundary, the last pad byte being '\n'. Returns the total length.
+ * boundary, the last pad byte being '\n'. width 0: the smallest such
+ * header; else exactly width bytes (a multiple of 64), as a streamed
+ * file's placeholder needs. Returns the total length.
  */
 static size_t make_header(unsigned char *buf, size_t cap, const char *descr,
-                          int rank, const int64_t *dim)
+                          int rank, const int64_t *dim, size_t width)
 {
 	char shape[SHAPE_STR_MAX];
 	size_t len, total;
@@ -727,6 +733,9 @@ static size_t make_header(unsigned char *buf, size_t cap, const char *descr,
 	                       "{'descr': '%s', 'fortran_order': False, "
 	                       "'shape': %s, }", descr, shape);
 	total = (10 + len + 1 + 63) / 64 * 64;
+	HY_ASSERT(!width || (width % 64 == 0 && total <= width));
+	if (width)
+		total = width;
 	HY_ASSERT(total <= cap && total - 10 <= UINT16_MAX);
 	memset(buf + 10 + len, ' ', total - 10 - len - 1);
 	buf[total - 1] = '\n';
@@ -734,16 +743,43 @@ static size_t make_header(unsigned char *buf, size_t cap, const char *descr,
 	return total;
 }
 
+/* n 4-byte values (float or int32) little-endian into o: as they are on
+ * a little-endian host, a chunk at a time through a buffer otherwise. */
+static bool write_le32(HyrtOut *o, const void *data, size_t n, Diag *d)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return hyrt_out_write(o, data, n * 4, d);
+#else
+	unsigned char *buf = malloc(CHUNK_BYTES);
+	bool ok = buf != NULL;
+
+	if (!ok)
+		diag_at(d, o->path, 0, 0, "out of memory");
+	for (size_t done = 0; ok && done < n;) {
+		size_t k = n - done < CHUNK_BYTES / 4 ? n - done : CHUNK_BYTES / 4;
+		for (size_t i = 0; i < k; i++) {
+			uint32_t u;
+			memcpy(&u, (const unsigned char *)data + 4 * (done + i), 4);
+			put_le(buf + 4 * i, u, 4);
+		}
+		ok = hyrt_out_write(o, buf, 4 * k, d);
+		done += k;
+	}
+	free(buf);
+	return ok;
+#endif
+}
+
 static bool write_array(HyrtOut *o, const void *data, bool f32, int rank,
                         const int64_t *dim, Diag *d)
 {
-	unsigned char hdr[NPY_HEADER_MAX], *buf = NULL;
+	unsigned char hdr[NPY_HEADER_MAX];
 	size_t numel = 1, bytes, hlen;
 	const char *path = o->path;
 
-	if (rank < 0 || rank > IR_MAX_RANK) {
+	if (rank < 0 || rank > NPY_MAX_RANK) {
 		diag_at(d, path, 0, 0, "cannot save a rank-%d array; rank 0 "
-		        "to %d is supported", rank, IR_MAX_RANK);
+		        "to %d is supported", rank, NPY_MAX_RANK);
 		return false;
 	}
 	for (int i = 0; i < rank; i++) {
@@ -756,29 +792,9 @@ static bool write_array(HyrtOut *o, const void *data, bool f32, int rank,
 		}
 	}
 	HY_ASSERT(data || numel == 0);
-	hlen = make_header(hdr, sizeof hdr, f32 ? "<f4" : "<i4", rank, dim);
-	if (!(buf = malloc(CHUNK_BYTES))) {
-		diag_at(d, path, 0, 0, "out of memory");
-		return false;
-	}
-	bool ok = hyrt_out_write(o, hdr, hlen, d);
-	for (size_t done = 0; ok && done < numel;) {
-		size_t k = numel - done < CHUNK_BYTES / 4 ? numel - done
-		                                          : CHUNK_BYTES / 4;
-		for (size_t i = 0; i < k; i++) {
-			uint32_t u;
-			if (f32)
-				memcpy(&u, (const float *)data + done + i, 4);
-			else
-				memcpy(&u, (const int32_t *)data + done + i,
-				       4);
-			put_le(buf + 4 * i, u, 4);
-		}
-		ok = hyrt_out_write(o, buf, 4 * k, d);
-		done += k;
-	}
-	free(buf);
-	return ok;
+	hlen = make_header(hdr, sizeof hdr, f32 ? "<f4" : "<i4", rank, dim, 0);
+	return hyrt_out_write(o, hdr, hlen, d) &&
+	       write_le32(o, data, numel, d);
 }
 
 bool npy_write_f32(HyrtOut *o, const float *data, int rank,
@@ -802,12 +818,6 @@ static bool save(const char *path, const void *data, bool f32, int rank,
 	return hyrt_out_commit(one, 1, d);
 }
 
-size_t npy_header_f32(unsigned char *buf, int rank, const int64_t *dim)
-{
-	HY_ASSERT(rank >= 0 && rank <= IR_MAX_RANK);
-	return make_header(buf, NPY_HEADER_MAX, "<f4", rank, dim);
-}
-
 bool npy_save_f32(const char *path, const float *data, int rank,
                   const int64_t *dim, Diag *d)
 {
@@ -818,4 +828,51 @@ bool npy_save_i32(const char *path, const int32_t *data, int rank,
                   const int64_t *dim, Diag *d)
 {
 	return save(path, data, false, rank, dim, d);
+}
+
+bool npy_begin_f32(HyrtOut *o, int rank, const int64_t *dim, Diag *d)
+{
+	unsigned char hdr[NPY_HEADER_MAX];
+
+	HY_ASSERT(rank >= 0 && rank <= NPY_MAX_RANK);
+	return hyrt_out_write(o, hdr,
+	                      make_header(hdr, sizeof hdr, "<f4", rank, dim, 0),
+	                      d);
+}
+
+bool npy_write_rows_f32(HyrtOut *o, const float *data, size_t n, Diag *d)
+{
+	return write_le32(o, data, n, d);
+}
+
+bool npy_stream_begin(HyrtOut *o, Diag *d)
+{
+	unsigned char hdr[NPY_STREAM_HEADER];
+	int64_t zero = 0;
+
+	return hyrt_out_write(o, hdr,
+	                      make_header(hdr, sizeof hdr, "<f4", 1, &zero,
+	                                  NPY_STREAM_HEADER),
+	                      d);
+}
+
+bool npy_stream_finish(HyrtOut *o, int rank, const int64_t *dim, Diag *d)
+{
+	unsigned char hdr[NPY_STREAM_HEADER];
+
+	HY_ASSERT(rank >= 1 && rank <= NPY_MAX_RANK);
+	if (fflush(o->f) != 0 || fseek(o->f, 0, SEEK_SET) != 0) {
+		diag_error(d, "%s: write error: %s", o->path, strerror(errno));
+		return false;
+	}
+	if (!hyrt_out_write(o, hdr,
+	                    make_header(hdr, sizeof hdr, "<f4", rank, dim,
+	                                NPY_STREAM_HEADER),
+	                    d))
+		return false;
+	if (fseek(o->f, 0, SEEK_END) != 0) {
+		diag_error(d, "%s: write error: %s", o->path, strerror(errno));
+		return false;
+	}
+	return true;
 }

@@ -13,13 +13,21 @@
 #ifndef HYENAC_NPY_H
 #define HYENAC_NPY_H
 
-#include "../ir/ir.h"
+#include "../common/diag.h"
 #include "outfile.h"
 
+#include <stdint.h>
+
+/* The IR's rank limit and dtype codes, kept equal to ir/ir.h's
+ * (NPY_MAX_RANK, DT_F32, DT_I32) by a static_assert in driver/compile.c,
+ * without the runtime including the compiler's headers. */
+enum { NPY_MAX_RANK = 4 };
+enum { NPY_F32, NPY_I32 };
+
 typedef struct NpyArray {
-	DType dtype; /* DT_F32 or DT_I32 */
+	int dtype; /* NPY_F32 or NPY_I32 */
 	int rank;
-	int64_t dim[IR_MAX_RANK];
+	int64_t dim[NPY_MAX_RANK];
 	size_t numel;
 	void *data;
 } NpyArray;
@@ -38,11 +46,21 @@ bool npy_save_i32(const char *path, const int32_t *data, int rank,
 bool npy_write_f32(HyrtOut *o, const float *data, int rank,
                    const int64_t *dim, Diag *d);
 
-/* The header npy_save_f32 writes for that shape ('<f4', data from a
- * 64-byte boundary), for writers that stream the data after it in
- * little-endian order; buf holds NPY_HEADER_MAX bytes. Returns its
- * length. The rank and dims must be valid (0 <= rank <= IR_MAX_RANK). */
+/* Streaming, for outputs computed a part at a time (the model binaries'
+ * embed, logits and FASTA commands). Every .npy hyenac writes comes from
+ * this file: float32 and int32, little-endian whatever the host.
+ *
+ * Shape known first: npy_begin_f32 writes the header npy_save_f32 would,
+ * then npy_write_rows_f32 the data, n floats at a time, in order. */
 enum { NPY_HEADER_MAX = 256 };
-size_t npy_header_f32(unsigned char *buf, int rank, const int64_t *dim);
+bool npy_begin_f32(HyrtOut *o, int rank, const int64_t *dim, Diag *d);
+bool npy_write_rows_f32(HyrtOut *o, const float *data, size_t n, Diag *d);
+/* Row count known last: npy_stream_begin writes a placeholder header of
+ * NPY_STREAM_HEADER bytes (the dict padded with spaces, as the format
+ * allows), npy_write_rows_f32 the rows, and npy_stream_finish rewrites
+ * the header in place with the final shape (rank 1..NPY_MAX_RANK). */
+enum { NPY_STREAM_HEADER = 192 /* bytes, a multiple of 64 */ };
+bool npy_stream_begin(HyrtOut *o, Diag *d);
+bool npy_stream_finish(HyrtOut *o, int rank, const int64_t *dim, Diag *d);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@
 #include <unistd.h>
 
 enum { NAME_MAX_BYTES = 4096, MAX_LINKS = 40 };
-enum { FREE = 0, A_FILE = 1, A_DIR = 2 };
+enum { FREE = 0, A_FILE = 1, A_DIR = 2, RESERVED = 3 };
 
 static char live_name[HYRT_OUT_MAX][NAME_MAX_BYTES];
 static volatile sig_atomic_t live[HYRT_OUT_MAX];
@@ -116,20 +117,28 @@ static void block_signals(sigset_t *old)
 	sigprocmask(SIG_BLOCK, &s, old);
 }
 
-/* A free table entry holding name (kind set by the caller), or -1. */
+/* A free table entry holding name (kind set by the caller), or -1.
+ * Taken under a lock, marked RESERVED until the caller sets its kind:
+ * the FFT convolution's wisdom file (fftconv.c) is written from whichever
+ * pool thread made a plan, while another thread may open an output. */
 static int take_slot(const char *name)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	size_t n = strlen(name) + 1;
+	int slot = -1;
 
 	if (n > NAME_MAX_BYTES)
 		return -1;
-	for (int i = 0; i < HYRT_OUT_MAX; i++)
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < HYRT_OUT_MAX && slot < 0; i++)
 		if (live[i] == FREE) {
 			memcpy(live_name[i], name, n);
-			return i;
+			live[i] = RESERVED;
+			slot = i;
 		}
-	HY_ASSERT(!"cleanup table full");
-	return -1;
+	pthread_mutex_unlock(&lock);
+	HY_ASSERT(slot >= 0 && "cleanup table full");
+	return slot;
 }
 
 /* ---- naming checks ---------------------------------------------------- */
@@ -585,65 +594,4 @@ bool hyrt_out_commit(HyrtOut *const *outs, int n, Diag *d)
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return ok;
-}
-
-/* ---- .npy with the row count written last ----------------------------- */
-
-static const char *f32_descr(void)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return ">f4";
-#else
-	return "<f4";
-#endif
-}
-
-static bool put_header(HyrtOut *o, int rank, const int64_t *dim, Diag *d)
-{
-	unsigned char h[HYRT_NPY_STREAM_HEADER];
-	char shape[128];
-	size_t len = 0;
-	int n;
-
-	HY_ASSERT(rank >= 1 && rank <= 3);
-	len += (size_t)snprintf(shape, sizeof shape, "(");
-	for (int i = 0; i < rank; i++)
-		len += (size_t)snprintf(shape + len, sizeof shape - len,
-		                        "%lld,%s", (long long)dim[i],
-		                        i + 1 < rank ? " " : "");
-	if (rank > 1)
-		shape[--len] = 0; /* "(a,)" only for rank 1 */
-	snprintf(shape + len, sizeof shape - len, ")");
-	memcpy(h, "\x93NUMPY\x01\x00", 8);
-	h[8] = (HYRT_NPY_STREAM_HEADER - 10) & 0xff;
-	h[9] = (HYRT_NPY_STREAM_HEADER - 10) >> 8;
-	n = snprintf((char *)h + 10, sizeof h - 10,
-	             "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-	             f32_descr(), shape);
-	HY_ASSERT(n > 0 && 10 + (size_t)n + 1 <= sizeof h);
-	memset(h + 10 + n, ' ', sizeof h - 10 - (size_t)n - 1);
-	h[sizeof h - 1] = '\n';
-	return hyrt_out_write(o, h, sizeof h, d);
-}
-
-bool hyrt_npy_stream_begin(HyrtOut *o, Diag *d)
-{
-	int64_t zero = 0;
-	return put_header(o, 1, &zero, d);
-}
-
-bool hyrt_npy_stream_finish(HyrtOut *o, int rank, const int64_t *dim,
-                            Diag *d)
-{
-	if (fflush(o->f) != 0 || fseek(o->f, 0, SEEK_SET) != 0) {
-		diag_error(d, "%s: write error: %s", o->path, strerror(errno));
-		return false;
-	}
-	if (!put_header(o, rank, dim, d))
-		return false;
-	if (fseek(o->f, 0, SEEK_END) != 0) {
-		diag_error(d, "%s: write error: %s", o->path, strerror(errno));
-		return false;
-	}
-	return true;
 }

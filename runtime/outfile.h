@@ -43,13 +43,6 @@
  * every private directory with async-signal-safe calls, then re-raises
  * the signal.
  *
- * A .npy file of unknown row count is streamed with a fixed-width header
- * (HYRT_NPY_STREAM_HEADER bytes, the shape padded with spaces, as the
- * format allows): hyrt_npy_stream_begin() writes a placeholder,
- * hyrt_out_write() the rows, hyrt_npy_stream_finish() rewrites the header
- * with the final shape. Floats are written in host byte order and the
- * header says which ('<f4' or '>f4').
- *
  * Ownership: HyrtOut belongs to the caller; open mallocs its names,
  * commit or abort frees them. Not thread-safe: one thread writes.
  */
@@ -59,12 +52,11 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "../ir/base.h"
+#include "../common/diag.h"
 
 enum {
 	HYRT_OUT_MAX = 16,            /* live temporaries at a time */
 	HYRT_OUT_FILES = 6,           /* names one output holds */
-	HYRT_NPY_STREAM_HEADER = 192, /* bytes, a multiple of 64 */
 };
 
 typedef struct HyrtOut {
@@ -111,10 +103,5 @@ bool hyrt_out_commit(HyrtOut *const *outs, int n, Diag *d);
 void hyrt_out_abort(HyrtOut *o);
 /* Remove every live temporary (what the signal handler does). */
 void hyrt_out_abort_all(void);
-
-bool hyrt_npy_stream_begin(HyrtOut *o, Diag *d);
-/* Rewrite the placeholder header: float32, rank 1..3, dims dim. */
-bool hyrt_npy_stream_finish(HyrtOut *o, int rank, const int64_t *dim,
-                            Diag *d);
 
 #endif

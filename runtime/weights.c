@@ -28,7 +28,7 @@
  */
 #include "hyrt.h"
 
-#include "../ir/base.h"
+#include "../common/diag.h"
 
 #include <assert.h>
 #include <errno.h>

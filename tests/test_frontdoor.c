@@ -29,6 +29,7 @@
 
 #include "runtime/hyenac_model.h"
 #include "runtime/hyrt.h"
+#include "ir/ir.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 

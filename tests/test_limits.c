@@ -486,6 +486,45 @@ START_TEST(test_no_partial_output)
 }
 END_TEST
 
+/* hyenac compile checks the one planned-memory figure, the planned_bytes
+ * that --stats prints (activations, output, weights, thread buffers):
+ * a limit of exactly that fits, a byte less is refused. */
+START_TEST(test_compile_checks_stats_figure)
+{
+	const char *model = tu_source("models/hyenadna-tiny-16k-d128.yaml");
+	const char *out = tu_path(tu_tmpdir(), "plan.ir");
+	RunResult r;
+	char lim[32];
+
+	unsetenv("HYENAC_MEMORY_LIMIT");
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", out,
+	                                   "--emit", "ir", "--seq-len", "64",
+	                                   "--stats", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	const char *p = strstr(r.out, "\nplanned_bytes=");
+	ck_assert_msg(p, "%s", r.out);
+	long long planned = atoll(p + strlen("\nplanned_bytes="));
+	ck_assert(planned > 0);
+	snprintf(lim, sizeof lim, "%lld", planned);
+	setenv("HYENAC_MEMORY_LIMIT", lim, 1);
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", out,
+	                                   "--emit", "ir", "--seq-len", "64",
+	                                   NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	snprintf(lim, sizeof lim, "%lld", planned - 1);
+	setenv("HYENAC_MEMORY_LIMIT", lim, 1);
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", out,
+	                                   "--emit", "ir", "--seq-len", "64",
+	                                   NULL});
+	unsetenv("HYENAC_MEMORY_LIMIT");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_int_eq(tu_lines(r.err), 1);
+	char want[64];
+	snprintf(want, sizeof want, "(%lld bytes:", planned);
+	ck_assert_msg(strstr(r.err, want) && strstr(r.err, model), "%s", r.err);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("limits");
@@ -494,6 +533,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_memory_limit_env);
 	tcase_add_test(tc, test_check_memory);
+	tcase_add_test(tc, test_compile_checks_stats_figure);
 	tcase_add_test(tc, test_weights_too_big);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("readers");

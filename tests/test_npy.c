@@ -4,6 +4,7 @@
  * dtype conversions, and one case per way a file can be wrong, each of
  * which must fail with one line naming the file and the problem.
  */
+#include "ir/ir.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "runtime/hyrt.h"
+#include "ir/ir.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 

@@ -580,6 +580,7 @@ static const char *build_fake(const char *name, int nout, bool weights)
 		"-std=c11", "-D_GNU_SOURCE", "-O1", def, "-I", HYENAC_SOURCE_DIR,
 		"-o", out, src, HYENAC_SOURCE_DIR "/runtime/main/rt_main.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_fasta.c",
+		HYENAC_SOURCE_DIR "/runtime/main/rt_dispatch.c",
 		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lz", "-lm",
 		"-lpthread", NULL,
 	};

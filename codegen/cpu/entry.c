@@ -51,29 +51,11 @@ _Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
  * convolutions are not (they parallelise inside the runtime). */
 bool cg_row_wise(const Node *n)
 {
-	if (n->type.rank < 1)
+	if (n->type.rank < 1 || !(ir_op_info(n->op)->flags & OPF_ROWWISE))
 		return false;
-	switch (n->op) {
-	case OP_EMBED:
-	case OP_LAYERNORM:
-	case OP_LINEAR:
-	case OP_DWCONV:
-	case OP_ADD:
-	case OP_MUL:
-	case OP_SIN:
-	case OP_GELU_TANH:
-	case OP_GELU:
-	case OP_RELU:
-	case OP_EXPMOD:
-	case OP_POS_EMB:
-	case OP_FUSED_PROJ:
-	case OP_FUSED_MLP:
-		return true;
-	case OP_SLICE:
-		return n->iattr[0] == n->type.rank - 1;
-	default:
-		return false;
-	}
+	/* a slice along the last axis copies whole rows' parts; along
+	 * another axis its rows are not its input's */
+	return n->op != OP_SLICE || n->iattr[0] == n->type.rank - 1;
 }
 
 /* Rows per chunk of a row-wise kernel: enough work per chunk that the

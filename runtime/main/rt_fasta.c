@@ -17,9 +17,11 @@
  * Windows come from runtime/fasta.c (tokenized as the HF HyenaDNA
  * tokenizer does, [SEP] appended unless --no-special-tokens). Consecutive
  * windows of equal token count are gathered into batches of up to
- * --batch windows; --threads T runs T batches at once, each on its own
- * buffers (hyenac_run is reentrant: its state is the scratch it is given,
- * and the FFT plan cache is locked). Every window is run at its own
+ * --batch windows; --threads T (default: every core, as for every
+ * command) sizes the runtime's pool (pool.c), which runs T batches at
+ * once, each on its own buffers (hyenac_run is reentrant: its state is
+ * the scratch it is given, and the FFT plan cache is locked); a lone
+ * batch has the whole pool for its forward. Every window is run at its own
  * length, so its row does not depend on the batch it fell in, and a row
  * equals what `embed --tokens` gives for the same ids.
  *
@@ -64,7 +66,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,6 @@ typedef struct Job {
 	size_t scratch_cap;
 	float *pooled;  /* [batch, d] for mean and last */
 	double *logp;   /* [batch]: sum of the scored log p */
-	pthread_t th;
 } Job;
 
 struct Ctx {
@@ -169,20 +169,18 @@ static void reduce(Job *j)
  * (hyenac_run_pooled: the hidden states of the windows are never
  * stored), or the outputs the command reads (hyrt.h: a NULL output is
  * not computed, so `score` makes logits without hidden states). */
-static void *run_job(void *arg)
+static void run_job(Job *j)
 {
-	Job *j = arg;
 	const Ctx *c = j->c;
 
 	if (!c->score && c->pool != POOL_NONE) {
 		/* POOL_CLASSIFY included: [n, num_labels] logits */
 		rt_forward_pooled(c->weights, j->tok, j->n, j->L, c->pool,
 		                  j->pooled, j->scratch);
-		return NULL;
+		return;
 	}
 	hyenac_run(c->weights, j->tok, j->n, j->L, j->out, j->scratch);
 	reduce(j);
-	return NULL;
 }
 
 static void job_alloc(Job *j, const Ctx *c)
@@ -261,21 +259,26 @@ static void job_prepare(Job *j)
 	j->scratch_cap = need;
 }
 
+/* hyrt_parallel_for's items: whole jobs. */
+static void run_job_range(void *ctx, int64_t lo, int64_t hi)
+{
+	Job *jobs = ctx;
+
+	for (int64_t i = lo; i < hi; i++)
+		run_job(&jobs[i]);
+}
+
+/* n jobs on the runtime's pool, each job on one of its threads with its
+ * forward inline (the pool runs a nested call on the thread that makes
+ * it); a lone job runs here, its forward split over the whole pool. */
 static void run_jobs(Job *jobs, int n)
 {
 	for (int i = 0; i < n; i++)
 		job_prepare(&jobs[i]);
-	if (n == 1) {
+	if (n == 1)
 		run_job(&jobs[0]);
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		int e = pthread_create(&jobs[i].th, NULL, run_job, &jobs[i]);
-		if (e != 0)
-			rt_fail("cannot start a thread: %s", strerror(e));
-	}
-	for (int i = 0; i < n; i++)
-		pthread_join(jobs[i].th, NULL);
+	else
+		hyrt_parallel_for(run_job_range, jobs, n, 1);
 }
 
 /* ---- progress ----------------------------------------------------------- */
@@ -389,17 +392,17 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 		if (c->score)
 			continue;
 		if (c->pool != POOL_NONE) {
-			if (!hyrt_out_write(&o->npy, j->pooled + i * c->d,
-			                    (size_t)c->d * sizeof(float), &d))
+			if (!npy_write_rows_f32(&o->npy, j->pooled + i * c->d,
+			                        (size_t)c->d, &d))
 				rt_fail_diag(&d);
 			continue;
 		}
-		if (!hyrt_out_write(&o->npy, j->out[0] + i * j->L * c->d,
-		                    (size_t)(j->L * c->d) * sizeof(float), &d))
+		if (!npy_write_rows_f32(&o->npy, j->out[0] + i * j->L * c->d,
+		                        (size_t)(j->L * c->d), &d))
 			rt_fail_diag(&d);
 		for (size_t pad = (size_t)((c->Wt - j->L) * c->d); pad > 0;) {
 			size_t k = pad < 256 ? pad : 256;
-			if (!hyrt_out_write(&o->npy, zeros, k * sizeof(float), &d))
+			if (!npy_write_rows_f32(&o->npy, zeros, k, &d))
 				rt_fail_diag(&d);
 			pad -= k;
 		}
@@ -483,10 +486,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	    ? rt_parse_int("--stride", opts[O_STRIDE].value, 1, INT64_MAX / 4,
 	                   "need >= 1")
 	    : fo.window;
-	c.threads = opts[O_THREADS].value
-	    ? rt_parse_int("--threads", opts[O_THREADS].value, 1, 256,
-	                   "need 1 to 256")
-	    : 1;
+	c.threads = rt_thread_count(opts[O_THREADS].value);
 	c.Wt = fo.window + c.special;
 	c.batch = opts[O_BATCH].value
 	    ? rt_parse_int("--batch", opts[O_BATCH].value, 1, 1 << 20,
@@ -525,10 +525,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_fail_diag(&d);
 	rt_load_weights(&w);
 	c.weights = w.data;
+	hyrt_set_threads((int)c.threads);
 
 	memset(&out, 0, sizeof out);
 	if (!tsv_only && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
-	                  !hyrt_npy_stream_begin(&out.npy, &d)))
+	                  !npy_stream_begin(&out.npy, &d)))
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
 		rt_fail_diag(&d);
@@ -589,7 +590,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	if (!tsv_only) {
 		int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d, c.d};
-		if (!hyrt_npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
+		if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
 		                            dim, &d))
 			rt_fail_diag(&d);
 	}
@@ -612,4 +613,49 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	hyrt_fasta_close(f);
 	hyrt_blob_close(&w);
 	return rt_finish();
+}
+
+/* ---- help ---------------------------------------------------------------- */
+
+void rt_help_embed_fasta(void)
+{
+	printf("  embed  --fasta F.fa -o X.npy [--pool mean|last|none]\n"
+	       "         [--window W] [--stride S] [--case strict|upper]\n"
+	       "         [--no-special-tokens] [--batch B] [--threads T] "
+	       "[--quiet]\n"
+	       "         one row per window of each record, in file order: "
+	       "float32\n"
+	       "         [windows, %" PRId64 "] (mean, the default; last) or "
+	       "[windows, W+1, %" PRId64 "]\n"
+	       "         (none, short windows zero-padded); X.tsv beside it: "
+	       "record,\n"
+	       "         start, end, tokens. W defaults to %" PRId64 " (%"
+	       PRId64 " with\n"
+	       "         --no-special-tokens), S to W\n",
+	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
+	       hyenac_meta[HYRT_META_MAX_LEN] - 1,
+	       hyenac_meta[HYRT_META_MAX_LEN]);
+}
+
+void rt_help_score(void)
+{
+	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
+		printf("  score  --fasta F.fa -o S.tsv [the same window options]\n"
+		       "         (-o - writes the table to standard output)\n"
+		       "         per window: record, start, end, tokens (scored),"
+		       " sum_logp,\n"
+		       "         mean_logp of each base given the bases before "
+		       "it\n");
+}
+
+void rt_help_classify_fasta(void)
+{
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		printf("  classify --fasta F.fa -o P.tsv [the same window "
+		       "options]\n"
+		       "         (-o - writes the table to standard output)\n"
+		       "         per window: record, start, end, each label's "
+		       "softmax\n"
+		       "         probability (the column named by the label), "
+		       "the predicted label\n");
 }

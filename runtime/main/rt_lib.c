@@ -20,8 +20,9 @@
 #include "runtime/hyenac_model.h"
 #include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
+#include "runtime/tokens.h"
 
-#include "ir/base.h"
+#include "common/diag.h"
 
 #include <dlfcn.h>
 #include <inttypes.h>
@@ -178,11 +179,40 @@ static bool reserve(void **p, size_t *cap, size_t n)
 	return true;
 }
 
-static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
-                   int64_t L, float *dst, int which, const char *fn)
+/* The arguments of a forward: the batch, the pointers, the tokens
+ * (runtime/tokens.h); HYENAC_OK or the status, with m's message set. */
+static int check_args(HyenacModel *m, const int32_t *tokens, int64_t B,
+                      int64_t L, const float *dst, const char *fn)
 {
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	Diag d;
+
+	if (B < 0)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
+		               " is negative", fn, B);
+	if (B > 0 && (!tokens || !dst))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
+		               tokens ? "out" : "tokens");
+	diag_init(&d);
+	switch (hyrt_check_tokens(tokens, B, L, max_len, vocab, fn,
+	                          "%" PRId64 ", the longest the model was "
+	                          "compiled for",
+	                          &d)) {
+	case HYRT_TOK_OK:
+		return HYENAC_OK;
+	case HYRT_TOK_LENGTH:
+		return set_err(m, HYENAC_ERR_LENGTH, "%s", d.msg);
+	case HYRT_TOK_ID:
+		return set_err(m, HYENAC_ERR_TOKEN, "%s", d.msg);
+	default:
+		return set_err(m, HYENAC_ERR_MEMORY, "%s", d.msg);
+	}
+}
+
+static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
+                   int64_t L, float *dst, int which, const char *fn)
+{
 	const int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
 	const int64_t width[2] = {hyenac_meta[HYRT_META_D_MODEL],
 	                          hyenac_meta[HYRT_META_VOCAB]};
@@ -194,27 +224,10 @@ static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
 	if (which >= nout)
 		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s was compiled "
 		               "without its LM head", fn, hyenac_model_name);
-	if (B < 0)
-		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
-		               " is negative", fn, B);
-	if (L < 1 || L > max_len)
-		return set_err(m, HYENAC_ERR_LENGTH, "%s: length %" PRId64
-		               " is outside 1..%" PRId64 ", what the model was "
-		               "compiled for", fn, L, max_len);
-	if (B == 0)
-		return HYENAC_OK;
-	if (!tokens || !dst)
-		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
-		               tokens ? "out" : "tokens");
-	if (!hy_mul_size((size_t)B, (size_t)L, &ntok))
-		return set_err(m, HYENAC_ERR_MEMORY, "%s: %" PRId64 " x %" PRId64
-		               " tokens is too large", fn, B, L);
-	for (size_t i = 0; i < ntok; i++)
-		if (tokens[i] < 0 || tokens[i] >= vocab)
-			return set_err(m, HYENAC_ERR_TOKEN, "%s: token id %" PRId32
-			               " at [%zu, %zu] is outside the vocabulary "
-			               "[0, %" PRId64 ")", fn, tokens[i],
-			               i / (size_t)L, i % (size_t)L, vocab);
+	int st = check_args(m, tokens, B, L, dst, fn);
+	if (st != HYENAC_OK || B == 0)
+		return st;
+	ntok = (size_t)B * (size_t)L; /* checked above */
 	for (int i = 0; i < nout; i++)
 		if (!hy_mul_size(ntok, (size_t)width[i], &bytes[i]) ||
 		    !hy_mul_size(bytes[i], sizeof(float), &bytes[i]) ||
@@ -248,10 +261,8 @@ API int hyenac_model_classify(HyenacModel *m, const int32_t *tokens,
                               int64_t B, int64_t L, float *out)
 {
 	static const char fn[] = "hyenac_model_classify";
-	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
-	const int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	const int64_t nl = hyenac_meta[HYRT_META_NUM_LABELS];
-	size_t ntok, bytes;
+	size_t bytes;
 
 	if (!m)
 		return HYENAC_ERR_ARGUMENT;
@@ -259,27 +270,9 @@ API int hyenac_model_classify(HyenacModel *m, const int32_t *tokens,
 	if (nl <= 0)
 		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s is no "
 		               "classifier", fn, hyenac_model_name);
-	if (B < 0)
-		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
-		               " is negative", fn, B);
-	if (L < 1 || L > max_len)
-		return set_err(m, HYENAC_ERR_LENGTH, "%s: length %" PRId64
-		               " is outside 1..%" PRId64 ", what the model was "
-		               "compiled for", fn, L, max_len);
-	if (B == 0)
-		return HYENAC_OK;
-	if (!tokens || !out)
-		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
-		               tokens ? "out" : "tokens");
-	if (!hy_mul_size((size_t)B, (size_t)L, &ntok))
-		return set_err(m, HYENAC_ERR_MEMORY, "%s: %" PRId64 " x %" PRId64
-		               " tokens is too large", fn, B, L);
-	for (size_t i = 0; i < ntok; i++)
-		if (tokens[i] < 0 || tokens[i] >= vocab)
-			return set_err(m, HYENAC_ERR_TOKEN, "%s: token id %" PRId32
-			               " at [%zu, %zu] is outside the vocabulary "
-			               "[0, %" PRId64 ")", fn, tokens[i],
-			               i / (size_t)L, i % (size_t)L, vocab);
+	int st = check_args(m, tokens, B, L, out, fn);
+	if (st != HYENAC_OK || B == 0)
+		return st;
 	if (!hy_mul_size((size_t)B, (size_t)nl * sizeof(float), &bytes) ||
 	    !reserve((void **)&m->out[0], &m->out_cap[0], bytes))
 		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "

@@ -1,5 +1,8 @@
 /*
- * rt_main.c - main() of every model binary that `hyenac compile` builds.
+ * rt_main.c - the commands on token files of every model binary that
+ * `hyenac compile` builds, and the helpers all its commands share (the
+ * error exits, the option parser, the weights); main() and the command
+ * table are rt_dispatch.c's, the FASTA commands rt_fasta.c's.
  *
  * It is linked with one generated object (hyenac_meta, hyenac_model_name,
  * hyenac_scratch_bytes, hyenac_run: runtime/hyrt.h) and does everything
@@ -33,13 +36,12 @@
  * commands run T batches of windows at once instead.
  */
 #include "rt_main.h"
-#include "runtime/cpucheck.h"
 #include "runtime/memlimit.h"
 #include "runtime/outfile.h"
+#include "runtime/tokens.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,7 @@ static void end_progress_line(void)
 
 bool rt_argv_only;
 void (*rt_exit_hook)(int status);
+void (*rt_help)(void);
 
 static HY_NORETURN void leave(int status)
 {
@@ -166,7 +169,8 @@ void rt_parse_opts(const char *cmd, int argc, char **argv, Opt *opts,
 		Opt *o = NULL;
 
 		if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-			rt_print_help();
+			if (rt_help)
+				rt_help();
 			leave(rt_finish());
 		}
 		if (arg[0] != '-' || arg[1] == '\0')
@@ -354,20 +358,12 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
 }
 
 /* Floats to the output as little-endian, as the header says ('<f4'). */
-static void write_le(HyrtOut *o, float *p, size_t n)
+static void write_rows(HyrtOut *o, const float *p, size_t n)
 {
 	Diag d;
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	for (size_t i = 0; i < n; i++) {
-		uint32_t u;
-		memcpy(&u, &p[i], 4);
-		u = __builtin_bswap32(u);
-		memcpy(&p[i], &u, 4);
-	}
-#endif
 	diag_init(&d);
-	if (!hyrt_out_write(o, p, n * sizeof(float), &d))
+	if (!npy_write_rows_f32(o, p, n, &d))
 		rt_fail_diag(&d);
 }
 
@@ -440,7 +436,7 @@ static void job_run(const Job *j, HyrtOut *o)
 		else
 			hyenac_run(j->w, t, r, j->L, outs, j->scratch);
 		if (o)
-			write_le(o, j->buf, (size_t)r * j->row_floats);
+			write_rows(o, j->buf, (size_t)r * j->row_floats);
 	}
 }
 
@@ -449,7 +445,6 @@ static void job_run(const Job *j, HyrtOut *o)
  * classified, else [B, L, width]. */
 static void job_save(Job *j, const char *path)
 {
-	unsigned char hdr[NPY_HEADER_MAX];
 	int64_t dim[3] = {j->B, j->L, (int64_t)j->row_floats / j->L};
 	HyrtOut o, *outs[1] = {&o};
 	int rank = 3;
@@ -462,7 +457,7 @@ static void job_save(Job *j, const char *path)
 	hyrt_out_install_cleanup();
 	diag_init(&d);
 	if (!hyrt_out_open(&o, path, &d) ||
-	    !hyrt_out_write(&o, hdr, npy_header_f32(hdr, rank, dim), &d))
+	    !npy_begin_f32(&o, rank, dim, &d))
 		rt_fail_diag(&d);
 	job_alloc(j);
 	job_run(j, &o);
@@ -471,8 +466,9 @@ static void job_save(Job *j, const char *path)
 		rt_fail_diag(&d);
 }
 
-/* --threads N, defaulting to every online core. */
-static int64_t thread_count(const char *value)
+/* --threads N, defaulting to every online core: the one default of
+ * every command that takes it. */
+int64_t rt_thread_count(const char *value)
 {
 	if (value)
 		return rt_parse_int("--threads", value, 1, RT_MAX_THREADS,
@@ -511,27 +507,15 @@ void rt_load_weights(HyrtBlob *w)
  * with a FASTA file of no records, and a warning says so. */
 static void check_tokens(const char *path, const NpyArray *a)
 {
-	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
-	int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	Diag d;
 
-	HY_ASSERT(a->dtype == DT_I32);
-	if (a->rank != 2)
-		rt_fail("%s: tokens must be a 2-d array [batch, length], got "
-		     "rank %d", path, a->rank);
-	if (a->dim[1] < 1)
-		rt_fail("%s: sequence length is 0; %s takes 1 to %" PRId64,
-		     path, hyenac_model_name, max_len);
-	if (a->dim[1] > max_len)
-		rt_fail("%s: sequence length %" PRId64 " exceeds %" PRId64 ", the "
-		     "longest this binary was compiled for (hyenac compile "
-		     "--seq-len)", path, a->dim[1], max_len);
-	const int32_t *t = a->data;
-	for (size_t i = 0; i < a->numel; i++)
-		if (t[i] < 0 || t[i] >= vocab)
-			rt_fail("%s: token id %" PRId32 " at [%" PRId64 ", %" PRId64
-			     "] is outside the vocabulary [0, %" PRId64 ")",
-			     path, t[i], (int64_t)i / a->dim[1],
-			     (int64_t)i % a->dim[1], vocab);
+	diag_init(&d);
+	if (hyrt_check_token_array(a, hyenac_meta[HYRT_META_MAX_LEN],
+	                           hyenac_meta[HYRT_META_VOCAB_SIZE], path,
+	                           "%" PRId64 ", the longest this binary was "
+	                           "compiled for (hyenac compile --seq-len)",
+	                           &d) != HYRT_TOK_OK)
+		rt_fail("%s", d.msg);
 	if (a->dim[0] == 0)
 		rt_warn("warning: %s has no rows (shape (0, %" PRId64 ")); the "
 		        "output has none", path, a->dim[1]);
@@ -600,7 +584,7 @@ void rt_check_output(const char *path, const char *ext, bool may_stdout,
 	}
 }
 
-static int cmd_forward(const char *cmd, int which, int argc, char **argv)
+static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 {
 	Opt opts[] = {{"--tokens", "-t", NULL, false},
 	              {"--output", "-o", NULL, false},
@@ -614,7 +598,7 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	Pool pool = classify ? POOL_CLASSIFY : POOL_NONE;
 
 	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 4 : 3);
-	int64_t T = thread_count(opts[2].value);
+	int64_t T = rt_thread_count(opts[2].value);
 	if (opts[3].value)
 		pool = rt_parse_pool(opts[3].value);
 	if (classify)
@@ -653,6 +637,21 @@ static int cmd_forward(const char *cmd, int which, int argc, char **argv)
 	return rt_finish();
 }
 
+int rt_cmd_embed(const char *cmd, int argc, char **argv)
+{
+	return forward_cmd(cmd, 0, argc, argv);
+}
+
+int rt_cmd_logits(const char *cmd, int argc, char **argv)
+{
+	return forward_cmd(cmd, 1, argc, argv);
+}
+
+int rt_cmd_classify(const char *cmd, int argc, char **argv)
+{
+	return forward_cmd(cmd, 0, argc, argv);
+}
+
 /* ---- bench -------------------------------------------------------------- */
 
 static double now_ms(void)
@@ -669,7 +668,7 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int cmd_bench(int argc, char **argv)
+int rt_cmd_bench(const char *cmd, int argc, char **argv)
 {
 	Opt opts[] = {{"--batch", "-b", NULL, false},
 	              {"--seq-len", "-l", NULL, false},
@@ -681,7 +680,7 @@ static int cmd_bench(int argc, char **argv)
 	HyrtBlob w;
 	Job job;
 
-	rt_parse_opts("bench", argc, argv, opts, 4);
+	rt_parse_opts(cmd, argc, argv, opts, 4);
 	int64_t B = opts[0].value
 	    ? rt_parse_int("--batch", opts[0].value, 1, INT32_MAX, "need >= 1")
 	    : 1;
@@ -689,7 +688,7 @@ static int cmd_bench(int argc, char **argv)
 	int64_t L = opts[1].value
 	    ? rt_parse_int("--seq-len", opts[1].value, 1, max_len, why)
 	    : max_len;
-	int64_t T = thread_count(opts[2].value);
+	int64_t T = rt_thread_count(opts[2].value);
 	int64_t R = opts[3].value
 	    ? rt_parse_int("--reps", opts[3].value, 1, 1000000,
 	                "need 1 to 1000000")
@@ -742,7 +741,7 @@ static int cmd_bench(int argc, char **argv)
 
 /* ---- info, help --------------------------------------------------------- */
 
-static const char *outputs_str(void)
+const char *rt_outputs_str(void)
 {
 	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
 		return "hidden,classify";
@@ -750,11 +749,11 @@ static const char *outputs_str(void)
 	                                            : "hidden";
 }
 
-static int cmd_info(int argc, char **argv)
+int rt_cmd_info(const char *cmd, int argc, char **argv)
 {
 	HyrtBlob w;
 
-	rt_parse_opts("info", argc, argv, NULL, 0);
+	rt_parse_opts(cmd, argc, argv, NULL, 0);
 	if (rt_argv_only)
 		return 0;
 	printf("model=%s\n", hyenac_model_name);
@@ -763,7 +762,7 @@ static int cmd_info(int argc, char **argv)
 	printf("vocab_size=%" PRId64 "\n", hyenac_meta[HYRT_META_VOCAB_SIZE]);
 	printf("logits_width=%" PRId64 "\n", hyenac_meta[HYRT_META_VOCAB]);
 	printf("max_len=%" PRId64 "\n", hyenac_meta[HYRT_META_MAX_LEN]);
-	printf("outputs=%s\n", outputs_str());
+	printf("outputs=%s\n", rt_outputs_str());
 	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0) {
 		printf("num_labels=%" PRId64 "\n",
 		       hyenac_meta[HYRT_META_NUM_LABELS]);
@@ -784,160 +783,46 @@ static int cmd_info(int argc, char **argv)
 	return rt_finish();
 }
 
-void rt_print_help(void)
+void rt_help_embed(void)
 {
-	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
-
-	printf("usage: %s COMMAND [OPTIONS]\n\n", rt_prog);
-	printf("HyenaDNA model '%s' compiled by hyenac: d_model %" PRId64
-	       ", n_layer %" PRId64 ", vocabulary %" PRId64 ", sequences of "
-	       "1 to %" PRId64 " tokens; outputs: %s.\n\n", hyenac_model_name,
-	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_N_LAYER],
-	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, outputs_str());
-	printf("commands:\n"
-	       "  embed  --tokens T.npy -o H.npy   hidden states, float32 "
+	printf("  embed  --tokens T.npy -o H.npy   hidden states, float32 "
 	       "[B, L, %" PRId64 "]\n"
 	       "         [--pool mean|last]        or pooled over positions, "
 	       "[B, %" PRId64 "],\n"
 	       "                                   never holding [B, L, %" PRId64
 	       "]\n", hyenac_meta[HYRT_META_D_MODEL],
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL]);
+}
+
+void rt_help_logits(void)
+{
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  logits --tokens T.npy -o G.npy   logits, float32 "
 		       "[B, L, %" PRId64 "]\n", hyenac_meta[HYRT_META_VOCAB]);
+}
+
+void rt_help_classify(void)
+{
 	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
 		printf("  classify --tokens T.npy -o P.npy a classifier's "
 		       "logits, float32 [B, %" PRId64 "],\n"
 		       "                                   read before each "
-		       "row's first pad (id %" PRId64 ")\n"
-		       "  classify --fasta F.fa -o P.tsv [the window options "
-		       "below]\n"
-		       "         per window: record, start, end, each label's "
-		       "softmax\n"
-		       "         probability (column: its name), the predicted "
-		       "label\n",
+		       "row's first pad (id %" PRId64 ")\n",
 		       hyenac_meta[HYRT_META_NUM_LABELS],
 		       hyenac_meta[HYRT_META_PAD_ID]);
-	printf("  embed  --fasta F.fa -o X.npy [--pool mean|last|none]\n"
-	       "         [--window W] [--stride S] [--case strict|upper]\n"
-	       "         [--no-special-tokens] [--batch B] [--threads T] "
-	       "[--quiet]\n"
-	       "         one row per window of each record, in file order: "
-	       "float32\n"
-	       "         [windows, %" PRId64 "] (mean, the default; last) or "
-	       "[windows, W+1, %" PRId64 "]\n"
-	       "         (none, short windows zero-padded); X.tsv beside it: "
-	       "record,\n"
-	       "         start, end, tokens. W defaults to %" PRId64 " (%"
-	       PRId64 " with\n"
-	       "         --no-special-tokens), S to W\n",
-	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
-	       max_len - 1, max_len);
-	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
-		printf("  score  --fasta F.fa -o S.tsv [the same window options]\n"
-		       "         (-o - writes the table to standard output)\n"
-		       "         per window: record, start, end, tokens (scored),"
-		       " sum_logp,\n"
-		       "         mean_logp of each base given the bases before "
-		       "it\n");
-	printf("  (embed, logits and classify take --threads T too)\n");
+}
+
+void rt_help_bench(void)
+{
 	printf("  bench  [--batch B] [--seq-len L] [--threads T] "
 	       "[--reps R]\n"
 	       "         time R forwards (default 10) of random tokens, "
 	       "batch B (1),\n"
 	       "         length L (%" PRId64 ") after one warm-up; prints "
-	       "one line\n"
-	       "  info   the compiled model's facts, key=value\n\n",
-	       max_len);
-	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
-	       ", any B, 1 <= L <= %" PRId64 ".\n"
-	       "A batch runs in chunks of rows that fit the memory planned at "
-	       "compile time\n"
-	       "(--batch, %" PRId64 " row(s) of %" PRId64 " tokens) and "
-	       "HYENAC_MEMORY_LIMIT (bytes, or\n"
-	       "with a K, M, G or T suffix) when it is set.\n"
-	       "FASTA: plain or gzip, - for stdin; A=7 C=8 G=9 T=10 N=11, "
-	       "other bytes\n"
-	       "[UNK]=6 (lowercase too, unless --case upper), then [SEP]=1 "
-	       "unless\n"
-	       "--no-special-tokens. A progress line goes to stderr when it "
-	       "is a\n"
-	       "terminal (not with --quiet). --threads T (default: all "
-	       "cores) splits\n"
-	       "each forward's positions and channels over T threads, or "
-	       "runs T\n"
-	       "batches of FASTA windows.\n"
-	       "Outputs are written whole or not at all, Ctrl-C included;\n"
-	       "a symlink is followed; an output never replaces an input or "
-	       "a\nnon-regular file, and its extension, if any, is .npy "
-	       "(.tsv for score).\n"
-	       "gflops counts the model's FLOPs per token at L = %" PRId64
-	       ".\n"
-	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",
-	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len,
-	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
-	                                        : 1,
-	       max_len, max_len);
+	       "one line\n", hyenac_meta[HYRT_META_MAX_LEN]);
 }
 
-int rt_dispatch(int argc, char **argv)
+void rt_help_info(void)
 {
-	static const char *cmds[] = {"embed", "logits", "score", "bench",
-	                             "info", "classify", "--help"};
-	const char *cmd;
-
-	rt_prog = "model";
-	if (argc > 0 && argv[0] && *argv[0]) {
-		const char *slash = strrchr(argv[0], '/');
-		rt_prog = slash ? slash + 1 : argv[0];
-	}
-	/* Before anything can call generated code (runtime/cpucheck.h). */
-	char cpu_msg[512];
-	if (!hyrt_cpu_check_model(cpu_msg, sizeof cpu_msg)) {
-		fprintf(stderr, "%s: %s\n", rt_prog, cpu_msg);
-		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	if (argc < 2)
-		rt_usage("no command given");
-	cmd = argv[1];
-	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-	    strcmp(cmd, "help") == 0) {
-		rt_print_help();
-		return rt_finish();
-	}
-	/* The environment is input: a known command checks it first. */
-	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-		if (strcmp(cmd, cmds[i]) == 0)
-			(void)rt_memory_limit();
-	if (strcmp(cmd, "embed") == 0 && rt_wants_fasta(argc, argv))
-		return rt_cmd_fasta(cmd, argc, argv);
-	if (strcmp(cmd, "score") == 0 ||
-	    (strcmp(cmd, "classify") == 0 && rt_wants_fasta(argc, argv)))
-		return rt_cmd_fasta(cmd, argc, argv);
-	if (strcmp(cmd, "classify") == 0)
-		return cmd_forward(cmd, 0, argc, argv);
-	if (strcmp(cmd, "embed") == 0)
-		return cmd_forward(cmd, 0, argc, argv);
-	if (strcmp(cmd, "logits") == 0)
-		return cmd_forward(cmd, 1, argc, argv);
-	if (strcmp(cmd, "bench") == 0)
-		return cmd_bench(argc, argv);
-	if (strcmp(cmd, "info") == 0)
-		return cmd_info(argc, argv);
-	for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
-		if (hy_edit_distance(cmd, cmds[i]) <= 2)
-			rt_usage("unknown command '%s' (did you mean '%s'?)", cmd,
-			      cmds[i]);
-	rt_usage("unknown command '%s'", cmd);
+	printf("  info   the compiled model's facts, key=value\n");
 }
-
-/* Left out where the command line runs in another program's process:
- * the argv fuzz target and its corpus replay (fuzz/fuzz_argv.c). */
-#ifndef RT_NO_MAIN
-int main(int argc, char **argv)
-{
-	signal(SIGPIPE, SIG_IGN);
-	return rt_dispatch(argc, argv);
-}
-#endif

@@ -2,7 +2,8 @@
  * rt_main.h - what the files of a model binary's main() share: the error
  * exits, the option parser, checked allocation and the weights. The
  * commands on token files live in rt_main.c, the FASTA commands (embed
- * --fasta, score) in rt_fasta.c. Internal to libhyenac_rt_main.a.
+ * --fasta, score) in rt_fasta.c, the command table and main() in
+ * rt_dispatch.c. Internal to libhyenac_rt_main.a.
  */
 #ifndef HYENAC_RT_MAIN_H
 #define HYENAC_RT_MAIN_H
@@ -24,7 +25,6 @@ void rt_warn(const char *fmt, ...) HY_PRINTF(1, 2);
 HY_NORETURN void rt_fail_diag(const Diag *d);
 /* Flush stdout, exit status 0 or a failure. */
 int rt_finish(void);
-void rt_print_help(void);
 
 /* How embed reduces the positions of each row: --pool mean|last|none;
  * POOL_CLASSIFY is `classify`: a classifier's logits [B, num_labels],
@@ -83,10 +83,33 @@ int rt_dispatch(int argc, char **argv);
 extern bool rt_argv_only;
 extern void (*rt_exit_hook)(int status);
 
-/* embed --fasta and score (rt_fasta.c). */
+/* The commands and their lines of --help: rt_dispatch.c's table. On
+ * token files (rt_main.c): */
+int rt_cmd_embed(const char *cmd, int argc, char **argv);
+int rt_cmd_logits(const char *cmd, int argc, char **argv);
+int rt_cmd_classify(const char *cmd, int argc, char **argv);
+int rt_cmd_bench(const char *cmd, int argc, char **argv);
+int rt_cmd_info(const char *cmd, int argc, char **argv);
+void rt_help_embed(void);
+void rt_help_logits(void);
+void rt_help_classify(void);
+void rt_help_bench(void);
+void rt_help_info(void);
+/* On FASTA (rt_fasta.c): embed --fasta, score and classify --fasta. */
 int rt_cmd_fasta(const char *cmd, int argc, char **argv);
 /* True when argv[2..] asks for --fasta. */
 bool rt_wants_fasta(int argc, char **argv);
+void rt_help_embed_fasta(void);
+void rt_help_score(void);
+void rt_help_classify_fasta(void);
+
+/* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
+extern void (*rt_help)(void);
+/* "hidden" or "hidden,logits". */
+const char *rt_outputs_str(void);
+/* --threads: the value, or every online core when NULL; exit 2 when out
+ * of 1..RT_MAX_THREADS. */
+int64_t rt_thread_count(const char *value);
 
 /* The most threads a binary runs (--threads). */
 #define RT_MAX_THREADS 256

@@ -1,0 +1,160 @@
+/*
+ * rt_dispatch.c - main() of every model binary: the command table and
+ * the help it prints.
+ *
+ * Each command is a row: its name, its handler, and what it adds to
+ * --help. The commands on token files live in rt_main.c, the FASTA
+ * commands in rt_fasta.c; both lean on rt_main.c's shared helpers (the
+ * error exits, the option parser, the weights), and neither calls the
+ * other or this file: rt_parse_opts reaches --help through the rt_help
+ * hook set here. A row with a `wants` test is a variant that takes over
+ * its name when the test holds (embed --fasta); a row without a name is
+ * a line of help alone.
+ */
+#include "rt_main.h"
+#include "runtime/cpucheck.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct RtCommand {
+	const char *name;
+	int (*run)(const char *cmd, int argc, char **argv);
+	void (*help)(void);
+	bool (*wants)(int argc, char **argv); /* a variant: NULL for none */
+} RtCommand;
+
+static void help_threads(void)
+{
+	printf("  (embed, logits and classify take --threads T too)\n");
+}
+
+/* In the order --help lists them. */
+static const RtCommand commands[] = {
+	{"embed", rt_cmd_embed, rt_help_embed, NULL},
+	{"logits", rt_cmd_logits, rt_help_logits, NULL},
+	{"classify", rt_cmd_classify, rt_help_classify, NULL},
+	{"embed", rt_cmd_fasta, rt_help_embed_fasta, rt_wants_fasta},
+	{"score", rt_cmd_fasta, rt_help_score, NULL},
+	{"classify", rt_cmd_fasta, rt_help_classify_fasta, rt_wants_fasta},
+	{NULL, NULL, help_threads, NULL},
+	{"bench", rt_cmd_bench, rt_help_bench, NULL},
+	{"info", rt_cmd_info, rt_help_info, NULL},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_help(void)
+{
+	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
+
+	printf("usage: %s COMMAND [OPTIONS]\n\n", rt_prog);
+	printf("HyenaDNA model '%s' compiled by hyenac: d_model %" PRId64
+	       ", n_layer %" PRId64 ", vocabulary %" PRId64 ", sequences of "
+	       "1 to %" PRId64 " tokens; outputs: %s.\n\n", hyenac_model_name,
+	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_N_LAYER],
+	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, rt_outputs_str());
+	printf("commands:\n");
+	for (int i = 0; i < NCOMMANDS; i++)
+		commands[i].help();
+	printf("\n");
+	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
+	       ", any B, 1 <= L <= %" PRId64 ".\n"
+	       "A batch runs in chunks of rows that fit the memory planned at "
+	       "compile time\n"
+	       "(--batch, %" PRId64 " row(s) of %" PRId64 " tokens) and "
+	       "HYENAC_MEMORY_LIMIT (bytes, or\n"
+	       "with a K, M, G or T suffix) when it is set.\n"
+	       "FASTA: plain or gzip, - for stdin; A=7 C=8 G=9 T=10 N=11, "
+	       "other bytes\n"
+	       "[UNK]=6 (lowercase too, unless --case upper), then [SEP]=1 "
+	       "unless\n"
+	       "--no-special-tokens. A progress line goes to stderr when it "
+	       "is a\n"
+	       "terminal (not with --quiet). --threads T (default: all "
+	       "cores) splits\n"
+	       "each forward's positions and channels over T threads, or "
+	       "runs T\n"
+	       "batches of FASTA windows.\n"
+	       "Outputs are written whole or not at all, Ctrl-C included;\n"
+	       "a symlink is followed; an output never replaces an input or "
+	       "a\nnon-regular file, and its extension, if any, is .npy "
+	       "(.tsv for score).\n"
+	       "gflops counts the model's FLOPs per token at L = %" PRId64
+	       ".\n"
+	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",
+	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len,
+	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
+	                                        : 1,
+	       max_len, max_len);
+}
+
+/* The row that runs cmd with these arguments: a variant whose test
+ * holds, else the plain row of that name. */
+static const RtCommand *find(const char *cmd, int argc, char **argv)
+{
+	for (int i = 0; i < NCOMMANDS; i++)
+		if (commands[i].name && commands[i].wants &&
+		    strcmp(commands[i].name, cmd) == 0 &&
+		    commands[i].wants(argc, argv))
+			return &commands[i];
+	for (int i = 0; i < NCOMMANDS; i++)
+		if (commands[i].name && !commands[i].wants &&
+		    strcmp(commands[i].name, cmd) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int rt_dispatch(int argc, char **argv)
+{
+	const char *cmd;
+
+	rt_prog = "model";
+	rt_help = print_help;
+	if (argc > 0 && argv[0] && *argv[0]) {
+		const char *slash = strrchr(argv[0], '/');
+		rt_prog = slash ? slash + 1 : argv[0];
+	}
+	/* Before anything can call generated code (runtime/cpucheck.h). */
+	char cpu_msg[512];
+	if (!hyrt_cpu_check_model(cpu_msg, sizeof cpu_msg)) {
+		fprintf(stderr, "%s: %s\n", rt_prog, cpu_msg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (argc < 2)
+		rt_usage("no command given");
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
+		print_help();
+		return rt_finish();
+	}
+	const RtCommand *c = find(cmd, argc, argv);
+	if (c) {
+		/* The environment is input: a known command checks it
+		 * first. */
+		(void)rt_memory_limit();
+		return c->run(cmd, argc, argv);
+	}
+	for (int i = 0; i < NCOMMANDS; i++)
+		if (commands[i].name &&
+		    hy_edit_distance(cmd, commands[i].name) <= 2)
+			rt_usage("unknown command '%s' (did you mean '%s'?)", cmd,
+			         commands[i].name);
+	if (hy_edit_distance(cmd, "--help") <= 2)
+		rt_usage("unknown command '%s' (did you mean '%s'?)", cmd,
+		         "--help");
+	rt_usage("unknown command '%s'", cmd);
+}
+
+/* Left out where the command line runs in another program's process:
+ * the argv fuzz target and its corpus replay (fuzz/fuzz_argv.c). */
+#ifndef RT_NO_MAIN
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN);
+	return rt_dispatch(argc, argv);
+}
+#endif

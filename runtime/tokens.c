@@ -1,0 +1,56 @@
+/*
+ * tokens.c - token ids checked against a model. See tokens.h.
+ */
+#include "tokens.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+HyrtTokFault hyrt_check_tokens(const int32_t *ids, int64_t B, int64_t L,
+                               int64_t max_len, int64_t vocab,
+                               const char *who, const char *limit, Diag *d)
+{
+	size_t n;
+
+	HY_ASSERT(B >= 0);
+	if (L < 1) {
+		diag_error(d, "%s: sequence length is 0; the model takes 1 to "
+		           "%" PRId64, who, max_len);
+		return HYRT_TOK_LENGTH;
+	}
+	if (L > max_len) {
+		char lim[256];
+		snprintf(lim, sizeof lim, limit, max_len);
+		diag_error(d, "%s: sequence length %" PRId64 " exceeds %s", who,
+		           L, lim);
+		return HYRT_TOK_LENGTH;
+	}
+	if (!hy_mul_size((size_t)B, (size_t)L, &n)) {
+		diag_error(d, "%s: %" PRId64 " x %" PRId64 " tokens is too "
+		           "large", who, B, L);
+		return HYRT_TOK_SIZE;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] < 0 || ids[i] >= vocab) {
+			diag_error(d, "%s: token id %" PRId32 " at [%" PRId64
+			           ", %" PRId64 "] is outside the vocabulary "
+			           "[0, %" PRId64 ")", who, ids[i],
+			           (int64_t)(i / (size_t)L),
+			           (int64_t)(i % (size_t)L), vocab);
+			return HYRT_TOK_ID;
+		}
+	return HYRT_TOK_OK;
+}
+
+HyrtTokFault hyrt_check_token_array(const NpyArray *a, int64_t max_len,
+                                    int64_t vocab, const char *who,
+                                    const char *limit, Diag *d)
+{
+	if (a->dtype != NPY_I32 || a->rank != 2) {
+		diag_error(d, "%s: token ids must be a 2-d integer array "
+		           "[batch, length], got rank %d", who, a->rank);
+		return HYRT_TOK_SHAPE;
+	}
+	return hyrt_check_tokens(a->data, a->dim[0], a->dim[1], max_len,
+	                         vocab, who, limit, d);
+}
