@@ -391,8 +391,7 @@ static bool run_jit(const Options *o, const Graph *g, bool classify,
                     Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->opt_level,
-	                NULL};
+	CgOptions co = {o->cpu, o->features, o->opt_level, NULL};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;

@@ -13,8 +13,11 @@
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
  *               [--pool mean|last]        or [B, d_model], pooled
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
+ *   NAME classify --tokens T.npy -o P.npy a classifier's logits
+ *                                         [B, num_labels] (hyenac_run_classify)
  *   NAME embed  --fasta F.fa -o X.npy ...   rows per FASTA window (rt_fasta.c)
  *   NAME score  --fasta F.fa -o S.tsv ...   log-likelihoods per window
+ *   NAME classify --fasta F.fa -o P.tsv ... label probabilities per window
  *   NAME bench  [--batch B] [--seq-len L] [--threads T] [--reps R]
  *   NAME info | --help
  *
