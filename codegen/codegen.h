@@ -87,6 +87,9 @@ typedef struct CgOptions {
 	                       * features); see cg_target_open */
 	const char *features; /* NULL: the host's, or the cpu's own */
 	int opt_level;        /* 0 or 3 */
+	const char *labels;   /* a classifier's label names in id order,
+	                       * each ended by '\n' (hyenac_labels); NULL
+	                       * for none */
 } CgOptions;
 
 /* The LLVM context, module and target machine of one compilation. */

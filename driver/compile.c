@@ -273,6 +273,37 @@ static void explain_link(const HyrtOut *o, const char *log, const char *tool,
 }
 
 /* Run argv with its output in o's log; true when it exited 0. */
+const EntryPoint *drv_entry(const Graph *g, const char *name)
+{
+	for (int i = 0; i < g->nentries; i++)
+		if (strcmp(g->entries[i].name, name) == 0)
+			return &g->entries[i];
+	return NULL;
+}
+
+/* A classifier's label names for hyenac_labels, each ended by '\n'
+ * (hf_config.c refuses names with control characters); NULL for other
+ * models. */
+const char *drv_labels(Arena *a, const ModelSpec *s)
+{
+	size_t n = 1, at = 0;
+	char *buf;
+
+	if (s->num_labels <= 0)
+		return NULL;
+	for (int64_t i = 0; i < s->num_labels; i++)
+		n += strlen(s->labels[i]) + 1;
+	buf = arena_alloc(a, n);
+	for (int64_t i = 0; i < s->num_labels; i++) {
+		size_t k = strlen(s->labels[i]);
+		memcpy(buf + at, s->labels[i], k);
+		buf[at + k] = '\n';
+		at += k + 1;
+	}
+	buf[at] = 0;
+	return buf;
+}
+
 static bool spawn_wait(char *const *argv, HyrtOut *o, Diag *d)
 {
 	const char *log = hyrt_out_dir_file(o, "link.log");
@@ -360,7 +391,8 @@ static const char *const lib_exports[] = {
 	"hyenac_model_get_name", "hyenac_model_d_model",
 	"hyenac_model_logits_width", "hyenac_model_vocab_size",
 	"hyenac_model_max_len", "hyenac_model_n_layer",
-	"hyenac_model_has_head", "hyenac_tokenize",
+	"hyenac_model_has_head", "hyenac_tokenize", "hyenac_model_classify",
+	"hyenac_model_num_labels", "hyenac_model_label_name",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)
@@ -500,7 +532,10 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_N_LAYER] = m->spec.n_layer;
 	meta[HYRT_META_FLOPS_PER_TOKEN] = drv_flops_per_token(g, o->seq_len);
 	meta[HYRT_META_BATCH] = o->batch > 0 ? o->batch : 1;
-	CgOptions co = {o->cpu, o->features, o->opt_level};
+	meta[HYRT_META_NUM_LABELS] = m->spec.num_labels;
+	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
+	CgOptions co = {o->cpu, o->features, o->opt_level,
+	                drv_labels(a, &m->spec)};
 	cm = cg_emit(g, &w, &co, meta, d);
 	if (!cm)
 		goto done;

@@ -25,6 +25,11 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);
 /* Where --emit lib puts hyenac_model.h: beside out as named. */
 const char *drv_lib_header(Arena *a, const char *out);
 int64_t drv_flops_per_token(const Graph *g, int64_t L);
+/* A classifier's label names, each ended by '\n', for CgOptions.labels;
+ * NULL for other models. */
+const char *drv_labels(Arena *a, const ModelSpec *s);
+/* The graph's entry of that name, or NULL. */
+const EntryPoint *drv_entry(const Graph *g, const char *name);
 /* `hyenac compile --stats`: one key=value per line on f. */
 /* The memory one forward of a compiled binary holds (drv_run_bytes). */
 typedef struct RunBytes {

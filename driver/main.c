@@ -36,11 +36,12 @@ static const char usage[] =
     "        IR, or (lib) a shared library with hyenac_model.h beside it.\n"
     "        --seq-len is the longest input it takes (default: the\n"
     "        model's max_seq_len); any batch size runs\n"
-    "  run MODEL embed|logits --tokens T.npy -o OUT.npy [--interp]\n"
+    "  run MODEL embed|logits|classify --tokens T.npy -o OUT.npy [--interp]\n"
     "        compile MODEL in-process (JIT) and run it; T.npy holds token\n"
     "        ids [B, L]; embed writes float32 [B, L, d_model] (after the\n"
-    "        final norm), logits float32 [B, L, vocab]. --interp runs the\n"
-    "        reference interpreter instead\n"
+    "        final norm), logits float32 [B, L, vocab], classify (a\n"
+    "        fine-tuned classifier) float32 [B, num_labels]. --interp\n"
+    "        runs the reference interpreter instead\n"
     "  ir MODEL [--dot] [--plan-svg F.svg]\n"
     "        print the model's IR after the pass pipeline; --dot prints it\n"
     "        as Graphviz (render: dot -Tsvg), fused ops as clusters of the\n"
@@ -385,11 +386,12 @@ static bool check_outputs(Arena *a, const Options *o, Diag *d)
 
 /* Compile g in-process (ORC LLJIT) for this input and run it: the same
  * module `hyenac compile` writes, with the runtime linked into hyenac. */
-static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
-                    int64_t B, int64_t L, float **outs, Diag *d)
+static bool run_jit(const Options *o, const Graph *g, bool classify,
+                    const int32_t *tokens, int64_t B, int64_t L, float **outs,
+                    Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->opt_level};
+	CgOptions co = {o->cpu, o->features, o->opt_level, NULL};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;
@@ -422,6 +424,24 @@ static bool run_jit(const Options *o, const Graph *g, const int32_t *tokens,
 		goto done;
 	}
 	cg_pack_weights(g, &w, blob);
+	if (classify) {
+		int (*cls)(const float *, const int32_t *, int64_t, int64_t,
+		           float *, void *) =
+		    (int (*)(const float *, const int32_t *, int64_t, int64_t,
+		             float *, void *))cg_jit_lookup(j,
+		                                            "hyenac_run_classify");
+		const EntryPoint *e = drv_entry(g, "classify");
+		size_t n;
+		HY_ASSERT(cls && e);
+		HY_ASSERT(ir_type_numel(&e->outputs[0].node->type, B, L, &n));
+		if (!(outs[0] = malloc(n * sizeof(float) + 1))) {
+			diag_error(d, "out of memory for output 'classify'");
+			goto done;
+		}
+		HY_ASSERT(cls(blob, tokens, B, L, outs[0], scratch) == 1);
+		ok = true;
+		goto done;
+	}
 	for (int i = 0; i < g->noutputs; i++) {
 		size_t n;
 		HY_ASSERT(ir_type_numel(&g->outputs[i].node->type, B, L, &n));
@@ -447,13 +467,24 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 	float *outs[8] = {0};
 	int which = -1, rc = 0;
 
-	for (int i = 0; i < g->noutputs; i++)
+	bool classify = strcmp(o->what, "classify") == 0;
+	const EntryPoint *ce = drv_entry(g, "classify");
+	for (int i = 0; i < g->noutputs && !classify; i++)
 		if (strcmp(g->outputs[i].name,
 		           strcmp(o->what, "embed") == 0 ? "hidden" : o->what) == 0)
 			which = i;
+	if (classify && ce) /* the entry's one output, into outs[0] */
+		which = 0;
 	if (which < 0) {
-		diag_error(d, "%s: the model has no %s output (head: none)",
-		           o->model, o->what);
+		if (ce && strcmp(o->what, "logits") == 0)
+			diag_error(d, "%s: the model is a classifier (no LM head, "
+			           "so no logits); run 'classify'", o->model);
+		else if (classify)
+			diag_error(d, "%s: the model is no classifier (no "
+			           "score.weight)", o->model);
+		else
+			diag_error(d, "%s: the model has no %s output (head: "
+			           "none)", o->model, o->what);
 		return fail(d);
 	}
 	HY_ASSERT(g->noutputs <= 8);
@@ -464,16 +495,23 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 	if (!npy_load_ints(o->tokens, &tok, d) ||
 	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
 	    !hyrt_out_open(&file, o->out, d) ||
-	    !(o->interp ? ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, d)
-	                : run_jit(o, g, tok.data, tok.dim[0], tok.dim[1], outs,
-	                          d))) {
+	    !(o->interp ? (classify ? ir_interp_entry(g, ce, tok.data,
+	                                              tok.dim[0], tok.dim[1],
+	                                              outs, d)
+	                            : ir_interp(g, tok.data, tok.dim[0],
+	                                        tok.dim[1], outs, d))
+	                : run_jit(o, g, classify, tok.data, tok.dim[0],
+	                          tok.dim[1], outs, d))) {
 		hyrt_out_abort(&file);
 		rc = fail(d);
 		goto out;
 	}
-	const TensorType *ty = &g->outputs[which].node->type;
+	const TensorType *ty = classify ? &ce->outputs[0].node->type
+	                                : &g->outputs[which].node->type;
 	int64_t dims[3] = {tok.dim[0], tok.dim[1], ty->dim[2]};
-	if (!npy_write_f32(&file, outs[which], 3, dims, d)) {
+	if (classify)
+		dims[1] = ty->dim[1];
+	if (!npy_write_f32(&file, outs[which], classify ? 2 : 3, dims, d)) {
 		hyrt_out_abort(&file);
 		rc = fail(d);
 		goto out;
@@ -483,9 +521,16 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 		goto out;
 	}
 	double secs = now() - t0;
-	printf("wrote %s: float32 [%lld, %lld, %lld] by the %s in "
-	       "%.2f s (%.0f tokens/s)\n", o->out, (long long)dims[0],
-	       (long long)dims[1], (long long)dims[2],
+	char shape[96];
+	if (classify)
+		snprintf(shape, sizeof shape, "%lld, %lld", (long long)dims[0],
+		         (long long)dims[1]);
+	else
+		snprintf(shape, sizeof shape, "%lld, %lld, %lld",
+		         (long long)dims[0], (long long)dims[1],
+		         (long long)dims[2]);
+	printf("wrote %s: float32 [%s] by the %s in "
+	       "%.2f s (%.0f tokens/s)\n", o->out, shape,
 	       o->interp ? "interpreter" : "JIT", secs,
 	       (double)tok.numel / (secs > 0 ? secs : 1e-9));
 out:
@@ -587,6 +632,13 @@ static void print_info(const Model *m, const Graph *g)
 	printf("max_seq_len=%lld vocab=%lld params=%zu ir_nodes=%d\n",
 	       (long long)s->max_seq_len, (long long)fe_vocab_padded(s), params,
 	       g->nnodes);
+	if (s->num_labels > 0) {
+		printf("num_labels=%lld pad_id=%lld\n", (long long)s->num_labels,
+		       (long long)s->pad_id);
+		for (int64_t i = 0; i < s->num_labels; i++)
+			printf("label.%lld=%s\n", (long long)i,
+			       hy_escape(esc, sizeof esc, s->labels[i]));
+	}
 }
 
 static int cmd_info(const Options *o, const Model *m, Graph *g, Diag *d)
@@ -604,8 +656,9 @@ static int need_pass(const Options *o)
 
 static int need_run(const Options *o)
 {
-	if (!o->what || (strcmp(o->what, "embed") && strcmp(o->what, "logits")))
-		return usage_error("'run' needs embed or logits%s", "");
+	if (!o->what || (strcmp(o->what, "embed") && strcmp(o->what, "logits") &&
+	                 strcmp(o->what, "classify")))
+		return usage_error("'run' needs embed, logits or classify%s", "");
 	if (!o->tokens || !o->out)
 		return usage_error("'run' needs --tokens T.npy and -o OUT.npy%s",
 		                   "");

@@ -41,6 +41,13 @@ typedef struct ModelSpec {
 	int64_t pad_vocab_multiple;
 	int64_t max_seq_len;
 	bool lm_head;         /* the model has a head; logits need one */
+	/* a fine-tuned sequence classifier (HF's
+	 * HyenaDNAForSequenceClassification): score.weight [num_labels,
+	 * d_model], no lm_head; a row's logits are read at the position
+	 * before its first pad_id token (passes/entries.c, `entry classify`) */
+	int64_t num_labels;   /* 0: no classifier */
+	const char **labels;  /* num_labels names, in id order */
+	int64_t pad_id;
 } ModelSpec;
 
 /* The defaults of a HyenaDNA checkpoint (tiny-1k's hyperparameters). */

@@ -13,6 +13,15 @@
  *
  * Range checks here are only what needs the key's line:column (types,
  * signs, sizes that would overflow); fe_spec_check() judges the whole.
+ *
+ * A fine-tuned classifier (`architectures` naming
+ * HyenaDNAForSequenceClassification) has no lm_head but a score head:
+ * num_labels, the label names of id2label in id order (ids 0..n-1 each
+ * once, names unique and printable, since they head the columns of a
+ * TSV), label2id when given agreeing with them, and pad_token_id, the
+ * token before which a row's logits are read. Other checkpoints may
+ * carry those keys too (transformers writes id2label for every model):
+ * there they are ignored.
  */
 #include "frontend.h"
 #include "json.h"
@@ -61,11 +70,17 @@ static const char *const ignored[] = {
 	"architectures", "auto_map", "transformers_version", "torch_dtype",
 	"_name_or_path", "train_freq", "use_bias", "embed_dropout",
 	"hyena_dropout", "hyena_filter_dropout", "resid_dropout",
-	"initializer_range", "pad_token_id", "bos_token_id", "eos_token_id",
-	"sep_token_id", "use_head", "n_classes", "id2label", "label2id",
-	"problem_type", "return_dict", "output_hidden_states",
-	"output_attentions", "use_cache",
+	"initializer_range", "bos_token_id", "eos_token_id",
+	"sep_token_id", "use_head", "n_classes", "problem_type",
+	"return_dict", "output_hidden_states", "output_attentions",
+	"use_cache", "finetuning_task",
 };
+
+/* A classifier's keys, read by classifier() once the rest is set (an
+ * LM checkpoint may carry them; it ignores them). */
+static const char *const cls_keys[] = {"architectures", "num_labels",
+                                       "id2label", "label2id",
+                                       "pad_token_id"};
 
 /* Checked by hand below. */
 static const char *const special[] = {"model_type", "tie_word_embeddings"};
@@ -149,6 +164,9 @@ static bool is_known(const char *key)
 	for (size_t i = 0; i < COUNT(special); i++)
 		if (!strcmp(special[i], key))
 			return true;
+	for (size_t i = 0; i < COUNT(cls_keys); i++)
+		if (!strcmp(cls_keys[i], key))
+			return true;
 	return false;
 }
 
@@ -171,6 +189,8 @@ static const char *suggest(const char *key)
 		TRY(ignored[i]);
 	for (size_t i = 0; i < COUNT(special); i++)
 		TRY(special[i]);
+	for (size_t i = 0; i < COUNT(cls_keys); i++)
+		TRY(cls_keys[i]);
 #undef TRY
 	if (bestd <= 2 || (size_t)bestd * 3 <= strlen(key))
 		return best;
@@ -311,6 +331,241 @@ static bool apply(const JsonValue *root, ModelSpec *s, const char *path,
 	return true;
 }
 
+enum { LABELS_MAX = 1 << 16, LABEL_LEN_MAX = 256 };
+
+static const char CLS_ARCH[] = "HyenaDNAForSequenceClassification";
+
+/* Whether `architectures` (absent, or an array of strings) names the
+ * sequence classifier. */
+static bool names_classifier(const JsonValue *root, const char *path,
+                             bool *cls, Diag *d)
+{
+	const JsonValue *v = json_get(root, "architectures");
+	char got[64];
+
+	*cls = false;
+	if (!v)
+		return true;
+	if (v->kind != JSON_ARRAY) {
+		diag_at(d, path, v->line, v->col,
+		        "'architectures' must be an array of strings, got %s",
+		        json_describe(v, got, sizeof got));
+		return false;
+	}
+	for (int i = 0; i < v->n; i++) {
+		const char *a = json_string(json_at(v, i));
+		if (!a) {
+			diag_at(d, path, v->items[i]->line, v->items[i]->col,
+			        "'architectures' must be an array of strings, "
+			        "got %s",
+			        json_describe(v->items[i], got, sizeof got));
+			return false;
+		}
+		*cls |= strcmp(a, CLS_ARCH) == 0;
+	}
+	return true;
+}
+
+/* A label name: 1 to LABEL_LEN_MAX bytes, no control characters (the
+ * names head TSV columns and print in `info`). */
+static const char *label_problem(const JsonValue *v)
+{
+	if (v->kind != JSON_STRING)
+		return "must be a string";
+	if (v->len == 0)
+		return "is empty";
+	if (v->len > LABEL_LEN_MAX)
+		return "is longer than 256 bytes";
+	for (size_t i = 0; i < v->len; i++) {
+		unsigned char ch = (unsigned char)v->text[i];
+		if (ch < 0x20 || ch == 0x7f)
+			return "has a control character (tab, newline, ...)";
+	}
+	return NULL;
+}
+
+/* id2label's key as an id in [0, n), or -1: decimal, no sign, no
+ * leading zero. */
+static int64_t label_id(const char *key, int64_t n)
+{
+	int64_t id = 0;
+
+	if (!key[0] || (key[0] == '0' && key[1]))
+		return -1;
+	for (const char *p = key; *p; p++) {
+		if (*p < '0' || *p > '9' || id >= n)
+			return -1;
+		id = id * 10 + (*p - '0');
+	}
+	return id < n ? id : -1;
+}
+
+/* id2label into s->labels (s->num_labels set), one name per id. */
+static bool read_id2label(Arena *a, const JsonValue *v, ModelSpec *s,
+                          const char *path, Diag *d)
+{
+	int64_t n = s->num_labels;
+	const char **names = arena_alloc(a, (size_t)n * sizeof *names);
+	char got[64];
+
+	if (v->kind != JSON_OBJECT) {
+		diag_at(d, path, v->line, v->col,
+		        "'id2label' must be an object, got %s",
+		        json_describe(v, got, sizeof got));
+		return false;
+	}
+	for (int i = 0; i < v->n; i++) {
+		const JsonMember *m = &v->members[i];
+		int64_t id = label_id(m->key, n);
+		const char *why = label_problem(m->value);
+		if (id < 0) {
+			diag_at(d, path, m->line, m->col,
+			        "id2label: '%s' is not a label id 0..%lld "
+			        "(num_labels is %lld)",
+			        m->key, (long long)(n - 1), (long long)n);
+			return false;
+		}
+		if (names[id]) {
+			diag_at(d, path, m->line, m->col,
+			        "id2label: id %lld is given twice", (long long)id);
+			return false;
+		}
+		if (why) {
+			diag_at(d, path, m->value->line, m->value->col,
+			        "id2label: the label of id %lld %s",
+			        (long long)id, why);
+			return false;
+		}
+		for (int64_t j = 0; j < n; j++)
+			if (names[j] && strcmp(names[j], m->value->text) == 0) {
+				diag_at(d, path, m->value->line,
+				        m->value->col,
+				        "id2label: label '%s' names both id "
+				        "%lld and id %lld",
+				        m->value->text, (long long)j,
+				        (long long)id);
+				return false;
+			}
+		names[id] = m->value->text;
+	}
+	for (int64_t j = 0; j < n; j++)
+		if (!names[j]) {
+			diag_at(d, path, v->line, v->col,
+			        "id2label has no label for id %lld (num_labels "
+			        "is %lld)",
+			        (long long)j, (long long)n);
+			return false;
+		}
+	s->labels = names;
+	return true;
+}
+
+/* label2id, when given, says the same as id2label. */
+static bool check_label2id(const JsonValue *v, const ModelSpec *s,
+                           const char *path, Diag *d)
+{
+	char got[64];
+
+	if (v->kind != JSON_OBJECT) {
+		diag_at(d, path, v->line, v->col,
+		        "'label2id' must be an object, got %s",
+		        json_describe(v, got, sizeof got));
+		return false;
+	}
+	for (int i = 0; i < v->n; i++) {
+		const JsonMember *m = &v->members[i];
+		int64_t id = -1, want = -1;
+		for (int64_t j = 0; j < s->num_labels; j++)
+			if (strcmp(s->labels[j], m->key) == 0)
+				want = j;
+		if (want < 0) {
+			diag_at(d, path, m->line, m->col,
+			        "label2id: '%s' is no label of id2label",
+			        m->key);
+			return false;
+		}
+		if (!json_int(m->value, &id) || id != want) {
+			diag_at(d, path, m->value->line, m->value->col,
+			        "label2id: '%s' must be %lld as in id2label, "
+			        "got %s",
+			        m->key, (long long)want,
+			        json_describe(m->value, got, sizeof got));
+			return false;
+		}
+	}
+	if (v->n != s->num_labels) {
+		diag_at(d, path, v->line, v->col,
+		        "label2id has %d labels, id2label %lld", v->n,
+		        (long long)s->num_labels);
+		return false;
+	}
+	return true;
+}
+
+/* The classifier's head: num_labels, labels, pad id; lm_head off. */
+static bool classifier(Arena *a, const JsonValue *root, ModelSpec *s,
+                       const char *path, Diag *d)
+{
+	const JsonValue *n = json_get(root, "num_labels");
+	const JsonValue *i2l = json_get(root, "id2label");
+	const JsonValue *l2i = json_get(root, "label2id");
+	const JsonValue *pad = json_get(root, "pad_token_id");
+	char got[64];
+
+	s->lm_head = false;
+	s->num_labels = 2; /* transformers' default */
+	if (i2l && i2l->kind == JSON_OBJECT)
+		s->num_labels = i2l->n;
+	if (n) {
+		if (n->kind != JSON_NUMBER || !n->is_int || n->i < 1 ||
+		    n->i > LABELS_MAX) {
+			diag_at(d, path, n->line, n->col,
+			        "'num_labels' must be an integer from 1 to %d, "
+			        "got %s",
+			        LABELS_MAX, json_describe(n, got, sizeof got));
+			return false;
+		}
+		s->num_labels = n->i;
+	}
+	if (s->num_labels < 1 || s->num_labels > LABELS_MAX) {
+		diag_at(d, path, i2l->line, i2l->col,
+		        "'id2label' must name 1 to %d labels, not %lld",
+		        LABELS_MAX, (long long)s->num_labels);
+		return false;
+	}
+	if (i2l) {
+		if (!read_id2label(a, i2l, s, path, d))
+			return false;
+	} else {
+		/* transformers' names when a config gives none */
+		s->labels = arena_alloc(a, (size_t)s->num_labels *
+		                               sizeof *s->labels);
+		for (int64_t j = 0; j < s->num_labels; j++)
+			s->labels[j] = arena_printf(a, "LABEL_%lld",
+			                            (long long)j);
+	}
+	if (l2i && !check_label2id(l2i, s, path, d))
+		return false;
+	if (!pad || pad->kind == JSON_NULL) {
+		diag_at(d, path, root->line, root->col,
+		        "a %s needs 'pad_token_id' (its logits are read before "
+		        "a row's first pad)",
+		        CLS_ARCH);
+		return false;
+	}
+	if (pad->kind != JSON_NUMBER || !pad->is_int || pad->i < 0 ||
+	    pad->i >= s->vocab_size) {
+		diag_at(d, path, pad->line, pad->col,
+		        "'pad_token_id' must be a token id below vocab_size "
+		        "%lld, got %s",
+		        (long long)s->vocab_size,
+		        json_describe(pad, got, sizeof got));
+		return false;
+	}
+	s->pad_id = pad->i;
+	return true;
+}
+
 bool fe_hf_config_load(Arena *a, const char *path, ModelSpec *s, Diag *d)
 {
 	const JsonValue *root;
@@ -335,6 +590,8 @@ bool fe_hf_config_load(Arena *a, const char *path, ModelSpec *s, Diag *d)
 	s->name = dir_name(a, path);
 	s->lm_head = true;
 	s->mlp_act = ACT_GELU_TANH;
-	ok = apply(root, s, path, d);
+	bool cls = false;
+	ok = apply(root, s, path, d) && names_classifier(root, path, &cls, d) &&
+	     (!cls || classifier(a, root, s, path, d));
 	return ok && fe_spec_check(s, path, d);
 }

@@ -7,6 +7,11 @@
  *   per layer:  res = res + mixer(layernorm1(res))      (pre-norm blocks;
  *               res = res + mlp(layernorm2(res))         residual in fp32)
  *   hidden = layernorm_f(res); logits = hidden W_head^T
+ *   or, for a classifier (HF's semantics word for word):
+ *   scores = hidden W_score^T; classify = pool {mode=2}(scores, tokens),
+ *   each row's scores at the position before its first pad token
+ *   (passes/entries.c turns this into `entry classify`, the head at that
+ *   one position, and drops the output from the full forward)
  *
  *   mixer(u):   z = in_proj(u); z = dwconv(z) (causal, short filter)
  *               x_0 .. x_{o-1}, v = split(z)
@@ -251,6 +256,14 @@ Graph *fe_lower(Arena *a, const Model *m, Diag *d)
 		Node *lg = linear(&lw, "logits", hidden, "lm_head",
 		                  fe_vocab_padded(s), s->d_model, false);
 		ir_add_output(g, "logits", lg);
+	}
+	if (s->num_labels > 0) {
+		Node *sc = linear(&lw, "scores", hidden, "score", s->num_labels,
+		                  s->d_model, false);
+		Node *cls = op(&lw, OP_POOL, "classify", 2, sc, tok);
+		cls->iattr[PL_MODE] = PM_PAD;
+		cls->iattr[PL_PAD] = s->pad_id;
+		ir_add_output(g, "classify", cls);
 	}
 	if (!ir_infer_graph(g, d))
 		return NULL;

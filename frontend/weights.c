@@ -105,6 +105,10 @@ void fe_expected_weights(const ModelSpec *s, Arena *a, WeightVisitor fn,
 		t = f32(2, Vp, D, 0);
 		V(false, "lm_head.weight");
 	}
+	if (s->num_labels > 0) {
+		t = f32(2, s->num_labels, D, 0);
+		V(false, "score.weight");
+	}
 #undef V
 }
 

@@ -60,6 +60,15 @@ int hyenac_run_pooled(const float *w, const int32_t *tokens, int64_t B,
 	abort();
 }
 
+int hyenac_run_classify(const float *w, const int32_t *tokens, int64_t B,
+                        int64_t L, float *logits, void *scratch)
+{
+	(void)w, (void)tokens, (void)B, (void)L, (void)logits, (void)scratch;
+	abort();
+}
+
+const char hyenac_labels[] = "";
+
 static jmp_buf argv_jmp;
 static int argv_status;
 

@@ -48,8 +48,11 @@ weights: {seed: 0x10}
 """)
 
 # ---- hf_config ------------------------------------------------------------
-for c in ("tiny-1k", "odd-order3"):
+for c in ("tiny-1k", "odd-order3", "tiny-1k-cls"):
     shutil.copy(f"{G}/{c}/config.json", os.path.join(C, "hf_config", c + ".json"))
+with open(f"{G}/tiny-1k-cls/config.json") as f:
+    put("hf_config", "cls-dup-label.json",
+        f.read().replace('"1": "class_1"', '"1": "class_0"'))
 put("hf_config", "empty-object.json", "{}")
 put("hf_config", "array.json", "[1, 2.5e3, -0, true, null, \"\\u00e9\\n\"]")
 put("hf_config", "dup.json", '{"d_model": 128, "d_model": 256}')

@@ -259,9 +259,10 @@ MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes)
 	*unit_bytes = n;
 	if (has_b && has_l)
 		return MEM_TOKEN;
-	if (has_b) /* [B, ...] without L: size per token is not a whole
-	            * number; such values do not occur in HyenaDNA graphs */
-		return MEM_COUNT;
+	if (has_b) /* [B, ...] without L (a pooled row, the classifier's
+	            * head): planned per token, an over-estimate by a
+	            * factor L, since every run has L >= 1 */
+		return MEM_TOKEN;
 	return has_l ? MEM_POSITION : MEM_FIXED;
 }
 

@@ -569,25 +569,42 @@ static bool infer_pool(Ctx *c, TensorType *out)
 	const Node *n = c->n;
 	const TensorType *x = &n->src[0]->type;
 	int64_t mode = n->iattr[PL_MODE];
+	bool ln = n->iattr[PL_LN] != 0, pad = mode == PM_PAD;
+	int nsrc = 1 + (ln ? 2 : 0) + (pad ? 1 : 0);
 
 	if (!want(c, 0, "input", DT_F32, 3))
 		return false;
 	if (mode < 0 || mode >= PM_COUNT)
-		return fail(c, "mode must be 0 (mean) or 1 (last), not %lld",
-		            (long long)mode);
+		return fail(c, "mode must be 0 (mean), 1 (last) or 2 (before "
+		            "the first pad), not %lld", (long long)mode);
 	if (!flag_ok(c, PL_LN, "ln"))
 		return false;
-	if (n->nsrc != (n->iattr[PL_LN] ? 3 : 1))
+	if (n->nsrc != nsrc)
 		return fail(c, "%d operands, but its attributes name %d",
-		            n->nsrc, n->iattr[PL_LN] ? 3 : 1);
+		            n->nsrc, nsrc);
+	if (!pad && n->iattr[PL_PAD] != 0)
+		return fail(c, "pad is only for mode 2, not mode %lld",
+		            (long long)mode);
+	if (pad && (n->iattr[PL_PAD] < 0 || n->iattr[PL_PAD] > INT32_MAX))
+		return fail(c, "pad must be a token id, not %lld",
+		            (long long)n->iattr[PL_PAD]);
 	if (x->dim[1] != DIM_L)
 		return fail(c, "pools over L, but %%%s has no L axis",
 		            n->src[0]->name);
 	if (x->dim[2] < 0)
 		return fail(c, "pooled dim must be concrete");
-	if (!ln_prologue_ok(c, 0, n->iattr[PL_LN] ? 1 : -1,
-	                    n->iattr[PL_LN] ? 2 : -1))
+	if (!ln_prologue_ok(c, 0, ln ? 1 : -1, ln ? 2 : -1))
 		return false;
+	if (pad) {
+		const TensorType *t = &n->src[nsrc - 1]->type;
+		char buf[96];
+		if (!want(c, nsrc - 1, "tokens", DT_I32, 2))
+			return false;
+		if (t->dim[0] != x->dim[0] || t->dim[1] != DIM_L)
+			return fail(c, "tokens %%%s must be [B, L] as the input, "
+			            "not %s", n->src[nsrc - 1]->name,
+			            ir_type_str(t, buf, sizeof buf));
+	}
 	*out = (TensorType){DT_F32, 2, {x->dim[0], x->dim[2]}};
 	return true;
 }

@@ -342,13 +342,25 @@ static bool gated_conv(Interp *in, const Node *n, const Val *o)
 	return true;
 }
 
+/* The row HF's classifier reads: the one before the first pad token,
+ * or the last when there is none or it comes first (argmax(ids == pad)
+ * - 1 with Python's negative index). */
+static int64_t row_before_pad(const double *tok, int64_t Ln, int64_t pad)
+{
+	for (int64_t t = 0; t < Ln; t++)
+		if (tok[t] == (double)pad)
+			return t > 0 ? t - 1 : Ln - 1;
+	return Ln - 1;
+}
+
 /* pool: each batch row's positions, normalised first when ln, reduced
- * to their mean or their last. */
+ * to their mean, their last, or the one before the first pad. */
 static bool pool(Interp *in, const Node *n, const Val *o)
 {
 	const Val *x = &in->v[n->src[0]->id];
 	int64_t Bn = x->dim[0], Ln = x->dim[1], D = x->dim[2];
 	double *row = arena_try_alloc(in->a, (size_t)D * sizeof(double) + 1);
+	int64_t mode = n->iattr[PL_MODE];
 
 	if (!row) {
 		diag_error(in->d, "node %%%s: out of memory", n->name);
@@ -358,8 +370,16 @@ static bool pool(Interp *in, const Node *n, const Val *o)
 		double *y = o->x + (size_t)(b * D);
 		for (int64_t k = 0; k < D; k++)
 			y[k] = 0;
-		int64_t t0 = n->iattr[PL_MODE] == PM_LAST ? Ln - 1 : 0;
-		for (int64_t t = t0 < 0 ? 0 : t0; t < Ln; t++) {
+		int64_t t0 = 0, t1 = Ln;
+		if (mode == PM_LAST)
+			t0 = Ln - 1;
+		if (mode == PM_PAD) {
+			const Val *tk = &in->v[n->src[n->nsrc - 1]->id];
+			t0 = row_before_pad(tk->x + (size_t)(b * Ln), Ln,
+			                    n->iattr[PL_PAD]);
+			t1 = t0 + 1;
+		}
+		for (int64_t t = t0 < 0 ? 0 : t0; t < t1; t++) {
 			const double *xr = x->x + (size_t)((b * Ln + t) * D);
 			if (n->iattr[PL_LN]) {
 				ln_rows(row, xr, 1, D, in->v[n->src[1]->id].x,
@@ -369,7 +389,7 @@ static bool pool(Interp *in, const Node *n, const Val *o)
 			for (int64_t k = 0; k < D; k++)
 				y[k] += xr[k];
 		}
-		if (n->iattr[PL_MODE] == PM_MEAN && Ln > 0)
+		if (mode == PM_MEAN && Ln > 0)
 			for (int64_t k = 0; k < D; k++)
 				y[k] /= (double)Ln;
 	}

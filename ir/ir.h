@@ -74,9 +74,9 @@ const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
  * whose size scales with B*L tokens, with L positions, or not at all; the
  * node's offset is in bytes per unit of its region. */
 typedef enum { MEM_NONE, MEM_TOKEN, MEM_POSITION, MEM_FIXED, MEM_COUNT } MemRegion;
-/* The region a value of type t belongs to ([B, L, ...] token, [L, ...]
- * position, else fixed; MEM_COUNT for [B, ...] without L, which has
- * none) and its size in bytes per unit of it. The plan (memplan) places
+/* The region a value of type t belongs to ([B, L, ...] token, and
+ * [B, ...] without L too, planned per token since L >= 1; [L, ...]
+ * position; else fixed) and its size in bytes per unit of it. The plan (memplan) places
  * by it and the verifier checks placements against it. */
 MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes);
 /* "token", "position", "fixed" ("none" for MEM_NONE), as the text form
@@ -187,10 +187,10 @@ typedef enum {
 enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
 enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
 enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
-enum { PL_MODE, PL_LN };
+enum { PL_MODE, PL_LN, PL_PAD };
 
 /* pool's `mode`. */
-typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_COUNT } PoolMode;
+typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_PAD = 2, PM_COUNT } PoolMode;
 
 /* Where each source of a fused_proj sits (-1 when its attrs leave it
  * out), and how many sources the attrs imply. */

@@ -11,7 +11,15 @@
  *   entry pooled {mean = %hidden.mean, last = %hidden.last}
  *       when output 0 is hidden = layernorm(x) with weight gamma and
  *       beta and x no output: pool {mode=0|1, ln=1} of x, the norm
- *       applied a row at a time and pooled over positions.
+ *       applied a row at a time and pooled over positions;
+ *   entry classify {logits = %classify.head}
+ *       when output `classify` is HF's classifier word for word, pool
+ *       {mode=2}(linear(layernorm(x), w), tokens) (every position
+ *       scored, one kept): pool {mode=2, ln=1} of x, the one row before
+ *       the first pad normalised, then the linear on that row alone, so
+ *       the head runs at one position per row. The `classify` output
+ *       leaves the full forward (which is the hidden states) and its
+ *       every-position nodes go with it.
  *
  * The new nodes go at the end of the graph, after everything they read,
  * and are outputs (of their entry), so memplan gives them no scratch and
@@ -21,8 +29,8 @@
  * runs with or without --no-fuse: the entries are how the runtime's
  * hyenac_run (logits without hidden) and hyenac_run_pooled run.
  *
- * Room is left for a classifier head (the genomics issue): one more
- * entry, made here from its own nodes, and one more runtime function.
+ * The classifier goes first: once its output is gone, the graph's
+ * tail is a language model's without a head, and pooled applies.
  */
 #include "passes.h"
 
@@ -90,8 +98,10 @@ static bool add_pooled(Graph *g, Diag *d, bool *changed)
 	if (x->op == OP_INPUT || x->op == OP_WEIGHT || ir_is_output(g, x) ||
 	    x->type.rank != 3 || x->type.dim[1] != DIM_L)
 		return true;
-	const char *name[PM_COUNT];
-	for (int m = 0; m < PM_COUNT; m++) {
+	/* mean and last; pad is the classifier's */
+	enum { NPOOLED = PM_LAST + 1 };
+	const char *name[NPOOLED];
+	for (int m = 0; m < NPOOLED; m++) {
 		char suffix[16];
 		snprintf(suffix, sizeof suffix, ".%s", mode_name[m]);
 		if (!(name[m] = free_name(g, g->outputs[0].name, suffix)))
@@ -99,7 +109,7 @@ static bool add_pooled(Graph *g, Diag *d, bool *changed)
 	}
 	EntryPoint *e = ir_add_entry(g, "pooled");
 	HY_ASSERT(e);
-	for (int m = 0; m < PM_COUNT; m++) {
+	for (int m = 0; m < NPOOLED; m++) {
 		Node *src[] = {x, hn->src[1], hn->src[2]};
 		Node *p = ir_add(g, OP_POOL, name[m], 3, src);
 		p->iattr[PL_MODE] = m;
@@ -113,11 +123,58 @@ static bool add_pooled(Graph *g, Diag *d, bool *changed)
 	return true;
 }
 
+/* classify = pool {mode=2}(linear(layernorm(x)), tokens): entry
+ * classify, the row picked (and normalised) first, the head after. */
+static bool add_classify(Graph *g, const PassOptions *o, Diag *d,
+                         bool *changed)
+{
+	int k = 0;
+	while (k < g->noutputs && strcmp(g->outputs[k].name, "classify") != 0)
+		k++;
+	if (k == g->noutputs)
+		return true;
+	Node *p = g->outputs[k].node;
+	if (p->op != OP_POOL || p->iattr[PL_MODE] != PM_PAD || p->iattr[PL_LN])
+		return true;
+	Node *sc = p->src[0];
+	if (sc->op != OP_LINEAR || ir_is_output(g, sc) ||
+	    sc->src[0]->op != OP_LAYERNORM)
+		return true;
+	Node *hn = sc->src[0], *x = hn->src[0];
+	if (ir_is_output(g, x) || x->op == OP_INPUT)
+		return true;
+	const char *rname = free_name(g, "classify", ".row");
+	const char *hname = free_name(g, "classify", ".head");
+	if (!rname || !hname)
+		return true;
+	Node *src[] = {x, hn->src[1], hn->src[2], p->src[1]};
+	Node *row = ir_add(g, OP_POOL, rname, 4, src);
+	row->iattr[PL_MODE] = PM_PAD;
+	row->iattr[PL_LN] = 1;
+	row->iattr[PL_PAD] = p->iattr[PL_PAD];
+	row->fattr[0] = hn->fattr[0];
+	if (!ir_infer(g, row, d))
+		return false;
+	Node *hs[3] = {row, sc->src[1], sc->nsrc == 3 ? sc->src[2] : NULL};
+	Node *head = ir_add(g, OP_LINEAR, hname, sc->nsrc, hs);
+	if (!ir_infer(g, head, d))
+		return false;
+	EntryPoint *e = ir_add_entry(g, "classify");
+	HY_ASSERT(e);
+	ir_entry_add_output(e, "logits", head);
+	memmove(&g->outputs[k], &g->outputs[k + 1],
+	        (size_t)(g->noutputs - k - 1) * sizeof *g->outputs);
+	g->noutputs--;
+	bool dropped;
+	*changed = true;
+	return pass_dce(g, o, d, &dropped);
+}
+
 bool pass_entries(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
-	(void)o;
 	*changed = false;
 	if (g->nentries > 0)
 		return true;
-	return add_logits(g, d, changed) && add_pooled(g, d, changed);
+	return add_classify(g, o, d, changed) && add_logits(g, d, changed) &&
+	       add_pooled(g, d, changed);
 }

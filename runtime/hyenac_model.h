@@ -50,7 +50,8 @@ typedef enum HyenacStatus {
 	HYENAC_ERR_ARGUMENT = 1, /* a NULL pointer, a negative batch */
 	HYENAC_ERR_LENGTH = 2,   /* L outside 1..max_len */
 	HYENAC_ERR_TOKEN = 3,    /* a token id outside 0..vocab_size-1 */
-	HYENAC_ERR_NO_HEAD = 4,  /* logits from a model without an LM head */
+	HYENAC_ERR_NO_HEAD = 4,  /* logits from a model without an LM head,
+	                          * classify from one that is no classifier */
 	HYENAC_ERR_MEMORY = 5,
 	HYENAC_ERR_WEIGHTS = 6,  /* the weights cannot be found or are bad */
 	HYENAC_ERR_CPU = 7,      /* this CPU lacks instructions the model's
@@ -77,6 +78,15 @@ int hyenac_model_embed(HyenacModel *m, const int32_t *tokens, int64_t B,
 int hyenac_model_logits(HyenacModel *m, const int32_t *tokens, int64_t B,
                         int64_t L, float *out);
 
+/* A fine-tuned classifier's logits (HF's
+ * HyenaDNAForSequenceClassification): out float32 [B, num_labels], each
+ * row's head applied at the one position before its first pad token (the
+ * last position when the row has none or starts with one: left padding).
+ * Softmax them for probabilities. HYENAC_ERR_NO_HEAD for a model that is
+ * no classifier. */
+int hyenac_model_classify(HyenacModel *m, const int32_t *tokens, int64_t B,
+                          int64_t L, float *out);
+
 /* The message of the last failed call on m ("" if none). */
 const char *hyenac_model_error(const HyenacModel *m);
 /* A fixed description of a status ("token id out of range", ...). */
@@ -91,6 +101,10 @@ int64_t hyenac_model_vocab_size(const HyenacModel *m);
 int64_t hyenac_model_max_len(const HyenacModel *m);
 int64_t hyenac_model_n_layer(const HyenacModel *m);
 int hyenac_model_has_head(const HyenacModel *m);
+/* A classifier's number of labels (0 for other models), and the name of
+ * label id (config.json's id2label), NULL when id is out of range. */
+int64_t hyenac_model_num_labels(const HyenacModel *m);
+const char *hyenac_model_label_name(const HyenacModel *m, int64_t id);
 
 /* HyenaDNA's tokenizer (the HF CharacterTokenizer's defaults): every byte
  * of seq[0..n) is one token, A=7 C=8 G=9 T=10 N=11, anything else

@@ -9,6 +9,10 @@
  *   hyenac_scratch_bytes(B, L)     activation memory one forward needs
  *   hyenac_run(weights, tokens, B, L, outputs, scratch)
  *   hyenac_run_pooled(weights, tokens, B, L, mean, last, scratch)
+ *   hyenac_run_classify(weights, tokens, B, L, logits, scratch)
+ *   hyenac_labels                  a classifier's label names in id
+ *                                  order, each NUL-terminated (none for
+ *                                  other models)
  *       tokens int32 [B, L] (checked by the caller: ids < vocab_size,
  *       1 <= L <= max_len); weights is the packed weight blob (float32,
  *       each tensor at the offset the compiler assigned, 64-byte aligned);
@@ -50,6 +54,9 @@ enum {
 	HYRT_META_BATCH, /* compile --batch: the rows of max_len tokens one
 	                  * forward's memory plan holds; binaries run larger
 	                  * batches in chunks that fit it */
+	HYRT_META_NUM_LABELS, /* a classifier's labels (width of classify's
+	                       * logits); 0 for other models */
+	HYRT_META_PAD_ID,     /* the classifier's pad token id */
 	HYRT_META_COUNT
 };
 
@@ -76,6 +83,27 @@ void hyenac_run(const float *weights, const int32_t *tokens, int64_t B,
  * nothing) for a model that does not end in a layernorm. */
 int hyenac_run_pooled(const float *weights, const int32_t *tokens, int64_t B,
                       int64_t L, float *mean, float *last, void *scratch);
+/* A fine-tuned classifier's forward (the graph's `entry classify`):
+ * logits [B, num_labels], each row's head applied at the one position
+ * before its first pad token (or the last). Returns 0 (and computes
+ * nothing) for a model that is no classifier. */
+int hyenac_run_classify(const float *weights, const int32_t *tokens,
+                        int64_t B, int64_t L, float *logits, void *scratch);
+extern const char hyenac_labels[];
+/* The name of label id in hyenac_labels, or NULL when id is outside
+ * 0..HYRT_META_NUM_LABELS-1. Inline, since only the code linked with a
+ * generated module (a binary's main, the library) may name its symbols. */
+static inline const char *hyrt_label_name(int64_t id)
+{
+	const char *p = hyenac_labels;
+
+	if (id < 0 || id >= hyenac_meta[HYRT_META_NUM_LABELS])
+		return NULL;
+	for (int64_t i = 0; i < id; i++)
+		while (*p++)
+			;
+	return p;
+}
 
 /* y[b,t,c] = sum_{s<=t} k[t-s,c] u[b,s,c], through FFTW (size >= 2L,
  * zero padded, exact like the reference's rfft/irfft). u and y are

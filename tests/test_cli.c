@@ -103,7 +103,7 @@ START_TEST(usage_errors)
 	            2, (const char *[]){"--tokens", NULL}, NULL);
 	expect_fail((const char *[]){"run", tu_source("models/hyenadna-tiny-1k.yaml"),
 	                             "hidden", "--tokens", "t", "-o", "o", NULL},
-	            2, (const char *[]){"embed or logits", NULL}, NULL);
+	            2, (const char *[]){"embed, logits or classify", NULL}, NULL);
 	expect_fail((const char *[]){"run", "m", "embed", "--tokens", NULL}, 2,
 	            (const char *[]){"needs a value", NULL}, NULL);
 }

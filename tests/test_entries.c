@@ -292,7 +292,7 @@ START_TEST(entries_generated_match_interp)
 	Graph *g = golden_graph(a, &m);
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3};
+	CgOptions o = {NULL, NULL, 3, NULL};
 	int64_t D = g->outputs[0].node->type.dim[2];
 	int64_t V = g->outputs[1].node->type.dim[2];
 	static const int64_t shapes[][2] = {{1, 1}, {2, 17}, {3, 64}};
@@ -360,7 +360,7 @@ START_TEST(entries_pool_plain)
 	Arena *a = arena_new();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3};
+	CgOptions o = {NULL, NULL, 3, NULL};
 	float emb[16 * 5];
 	enum { B = 3, L = 29, D = 5 };
 	int32_t tok[B * L];
@@ -372,8 +372,8 @@ START_TEST(entries_pool_plain)
 	    "  %e.w = weight {name=\"emb\"} : f32[16,5]\n"
 	    "  %x = embed %e.w, %tokens : f32[B,L,5]\n"
 	    "  %h = relu %x : f32[B,L,5]\n"
-	    "  %m = pool %x {mode=0, ln=0, eps=0} : f32[B,5]\n"
-	    "  %l = pool %x {mode=1, ln=0, eps=0} : f32[B,5]\n"
+	    "  %m = pool %x {mode=0, ln=0, pad=0, eps=0} : f32[B,5]\n"
+	    "  %l = pool %x {mode=1, ln=0, pad=0, eps=0} : f32[B,5]\n"
 	    "  output hidden = %h\n"
 	    "  entry pooled {last = %l, mean = %m}\n"
 	    "}\n", "p.ir", &d);

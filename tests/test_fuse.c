@@ -124,7 +124,7 @@ static void jit_open(Jit *x, Graph *g, Arena *a, ConvMethod conv)
 {
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3};
+	CgOptions o = {NULL, NULL, 3, NULL};
 	PassOptions po;
 	bool changed;
 

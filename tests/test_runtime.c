@@ -554,7 +554,12 @@ static const char *fake_src =
 	"int hyenac_run_pooled(const float *w, const int32_t *tok, int64_t B,\n"
 	"                      int64_t L, float *mean, float *last, void *s)\n"
 	"{ (void)w; (void)tok; (void)B; (void)L; (void)mean; (void)last;\n"
-	"  (void)s; return 0; }\n";
+	"  (void)s; return 0; }\n"
+	"int hyenac_run_classify(const float *w, const int32_t *tok, int64_t B,\n"
+	"                        int64_t L, float *logits, void *s)\n"
+	"{ (void)w; (void)tok; (void)B; (void)L; (void)logits; (void)s;\n"
+	"  return 0; }\n"
+	"const char hyenac_labels[] = \"\";\n";
 
 static const char *exe_head, *exe_nohead, *exe_noweights;
 

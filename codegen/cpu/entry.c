@@ -5,7 +5,8 @@
  * nodes its outputs need in graph order, row-wise ones through the
  * runtime's pool by a thunk per kernel. The functions of runtime/hyrt.h
  * only pick one: hyenac_run the entry whose outputs are exactly the ones
- * asked for (else the full forward), hyenac_run_pooled `entry pooled`.
+ * asked for (else the full forward), hyenac_run_pooled `entry pooled`,
+ * hyenac_run_classify `entry classify`.
  * Also hyenac_scratch_bytes and the scratch layout (the memory plan of
  * passes/memplan.c, or a bump in a graph that was not planned), the
  * globals of runtime/hyrt.h (hyenac_meta, hyenac_model_name) and the
@@ -484,6 +485,34 @@ static void emit_run_pooled(CgContext *c, LLVMValueRef fn)
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
+/* hyenac_run_classify(weights, tokens, B, L, logits, scratch): `entry
+ * classify` (its one output, logits [B, num_labels]); returns 1, or 0
+ * (computing nothing) when the graph has no such entry. */
+static void emit_run_classify(CgContext *c, LLVMValueRef fn)
+{
+	const Graph *g = c->g;
+	int k = 0;
+
+	while (k < g->nentries && strcmp(g->entries[k].name, "classify") != 0)
+		k++;
+	c->fn = fn;
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	if (k == g->nentries || g->entries[k].noutputs != 1) {
+		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
+		return;
+	}
+	LLVMValueRef arr = LLVMBuildArrayAlloca(c->b, c->t_ptr, i64c(c, 1),
+	                                        "outs");
+	LLVMBuildStore(c->b, LLVMGetParam(fn, 4), arr);
+	LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
+	                    LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), arr,
+	                    LLVMGetParam(fn, 5)};
+	LLVMValueRef f = c->f_entry[1 + k];
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
+}
+
 static void emit_globals(CgContext *c, const int64_t *meta)
 {
 	LLVMValueRef v[HYRT_META_COUNT];
@@ -510,6 +539,19 @@ static void emit_globals(CgContext *c, const int64_t *meta)
 		LLVMSetInitializer(gv, r);
 		LLVMSetGlobalConstant(gv, 1);
 	}
+	/* A classifier's labels, each NUL-terminated (CgOptions gives them
+	 * '\n'-terminated), so that the runtime hands out pointers into it. */
+	const char *labels = c->o && c->o->labels ? c->o->labels : "";
+	size_t ln = strlen(labels);
+	char *z = malloc(ln + 1);
+	HY_ASSERT(z);
+	for (size_t i = 0; i <= ln; i++)
+		z[i] = labels[i] == '\n' ? 0 : labels[i];
+	LLVMValueRef r = LLVMConstStringInContext2(c->ctx, z, ln, 0);
+	free(z);
+	LLVMValueRef gl = LLVMAddGlobal(c->mod, LLVMTypeOf(r), "hyenac_labels");
+	LLVMSetInitializer(gl, r);
+	LLVMSetGlobalConstant(gl, 1);
 }
 
 static void declare_externals(CgContext *c)
@@ -575,6 +617,7 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 	LLVMTypeRef pp[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_i64,
 	                    c->t_ptr, c->t_ptr, c->t_ptr};
 	c->f_pooled = public_fn(c, "hyenac_run_pooled", c->t_i32, pp, 7);
+	c->f_classify = public_fn(c, "hyenac_run_classify", c->t_i32, rp, 6);
 	for (int i = 0; i <= c->g->nentries; i++) {
 		EntryPoint full;
 		char name[128];
@@ -596,4 +639,5 @@ void cg_cpu_finish(CgContext *c)
 		emit_entry(c, c->f_entry[i], entry_at(c, i, &full));
 	emit_run(c, c->f_run);
 	emit_run_pooled(c, c->f_pooled);
+	emit_run_classify(c, c->f_classify);
 }

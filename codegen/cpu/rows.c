@@ -328,9 +328,39 @@ void cg_k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out)
 }
 
 
+/* The position HF's classifier reads in batch row b of tokens: the one
+ * before the first pad, or L - 1 when there is no pad or it comes first
+ * (argmax(ids == pad) - 1, a negative index counting from the end). A
+ * scan of the whole row, keeping the first match: O(L) per row, against
+ * the forward's O(L d^2). */
+static LLVMValueRef row_before_pad(CgContext *c, LLVMValueRef tokens,
+                                   LLVMValueRef b, int64_t pad)
+{
+	Loop lt;
+	LLVMValueRef first = cg_var(c, c->t_i64, c->L, "first");
+	LLVMValueRef t = cg_loop_open(c, &lt, i64c(c, 0), c->L, "t");
+	LLVMValueRef id = LLVMBuildLoad2(
+	    c->b, c->t_i32, elem(c, c->t_i32, tokens, add(c, mul(c, b, c->L), t)),
+	    "");
+	LLVMValueRef f = ld_var(c, c->t_i64, first);
+	LLVMValueRef hit = LLVMBuildAnd(
+	    c->b, LLVMBuildICmp(c->b, LLVMIntEQ, id, i32c(c, (int32_t)pad), ""),
+	    LLVMBuildICmp(c->b, LLVMIntEQ, f, c->L, ""), "");
+	LLVMBuildStore(c->b, LLVMBuildSelect(c->b, hit, t, f, ""), first);
+	cg_loop_close(c, &lt);
+	LLVMValueRef f2 = ld_var(c, c->t_i64, first);
+	LLVMValueRef none = LLVMBuildOr(
+	    c->b, LLVMBuildICmp(c->b, LLVMIntEQ, f2, c->L, ""),
+	    LLVMBuildICmp(c->b, LLVMIntEQ, f2, i64c(c, 0), ""), "");
+	return LLVMBuildSelect(c->b, none,
+	                       LLVMBuildSub(c->b, c->L, i64c(c, 1), ""),
+	                       LLVMBuildSub(c->b, f2, i64c(c, 1), ""), "");
+}
+
 /* pool over positions, per batch row b in [r0, r1): mode mean sums the
  * (normalised, when ln) rows in double in position order, one row at a
- * time in a stack buffer, and divides by L; mode last takes row L - 1.
+ * time in a stack buffer, and divides by L; mode last takes row L - 1,
+ * mode pad the row row_before_pad finds.
  * The same arithmetic as the interpreter's, in the precision the old
  * hyenac_run_pooled had (the norm in float, the sum in double). */
 void cg_k_pool(CgContext *c, const Node *n, LLVMValueRef out,
@@ -341,11 +371,14 @@ void cg_k_pool(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0), x = s[0];
 	Loop lb, lz, lt, la, lm, lc;
 
-	if (n->iattr[PL_MODE] == PM_LAST) {
+	if (n->iattr[PL_MODE] != PM_MEAN) {
 		LLVMValueRef b = cg_loop_open(c, &lb, c->R0, c->R1, "b");
-		LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L),
-		                             LLVMBuildSub(c->b, c->L, i64c(c, 1),
-		                                          "")), D);
+		LLVMValueRef last = LLVMBuildSub(c->b, c->L, i64c(c, 1), "");
+		LLVMValueRef t = n->iattr[PL_MODE] == PM_PAD
+		                     ? row_before_pad(c, s[n->nsrc - 1], b,
+		                                      n->iattr[PL_PAD])
+		                     : last;
+		LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), t), D);
 		if (ln) {
 			cg_ln_row(c, x, xb, Dn, s[1], s[2], n->fattr[0], out,
 			          mul(c, b, D));

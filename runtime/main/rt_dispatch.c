@@ -28,15 +28,17 @@ typedef struct RtCommand {
 
 static void help_threads(void)
 {
-	printf("  (embed and logits take --threads T too)\n");
+	printf("  (embed, logits and classify take --threads T too)\n");
 }
 
 /* In the order --help lists them. */
 static const RtCommand commands[] = {
 	{"embed", rt_cmd_embed, rt_help_embed, NULL},
 	{"logits", rt_cmd_logits, rt_help_logits, NULL},
+	{"classify", rt_cmd_classify, rt_help_classify, NULL},
 	{"embed", rt_cmd_fasta, rt_help_embed_fasta, rt_wants_fasta},
 	{"score", rt_cmd_fasta, rt_help_score, NULL},
+	{"classify", rt_cmd_fasta, rt_help_classify_fasta, rt_wants_fasta},
 	{NULL, NULL, help_threads, NULL},
 	{"bench", rt_cmd_bench, rt_help_bench, NULL},
 	{"info", rt_cmd_info, rt_help_info, NULL},

@@ -8,6 +8,11 @@
  *               file order; X.tsv beside it: record, start, end, tokens
  *   NAME score --fasta F.fa -o S.tsv ...
  *        S.tsv  record, start, end, tokens, sum_logp, mean_logp
+ *   NAME classify --fasta F.fa -o P.tsv ...
+ *        P.tsv  record, start, end, then each label's probability
+ *               (softmax of the classifier's logits, in id order, the
+ *               column named by the label), then the predicted label
+ *               (the most probable, the lowest id on a tie)
  *
  * Windows come from runtime/fasta.c (tokenized as the HF HyenaDNA
  * tokenizer does, [SEP] appended unless --no-special-tokens). Consecutive
@@ -33,6 +38,12 @@
  * and is not scored, and the [SEP] is never scored, so a window of n bases
  * has n - 1 scored tokens, with or without --no-special-tokens (the model
  * is causal: an appended [SEP] changes no earlier logit).
+ *
+ * Classifying: the classifier reads a window's logits where HF does,
+ * before its first pad token; a FASTA window holds none, so that is its
+ * last token (the [SEP], unless --no-special-tokens), the one position
+ * that has seen the whole window. The probabilities are printed with 9
+ * significant digits, like the scores.
  *
  * Record names: the TSVs carry them byte for byte, so they join with the
  * FASTA; a name is a header's first word (fasta.c ends it at any
@@ -89,6 +100,7 @@ struct Ctx {
 	Pool pool;
 	const void *weights;
 	int64_t d, vocab_w, vocab_size;
+	int64_t nlabels; /* classify: the classifier's labels */
 	int64_t Wt;      /* most tokens in a window: W (+1 for [SEP]) */
 	int64_t special; /* 1 when [SEP] is appended */
 	int64_t batch, threads;
@@ -162,6 +174,7 @@ static void run_job(Job *j)
 	const Ctx *c = j->c;
 
 	if (!c->score && c->pool != POOL_NONE) {
+		/* POOL_CLASSIFY included: [n, num_labels] logits */
 		rt_forward_pooled(c->weights, j->tok, j->n, j->L, c->pool,
 		                  j->pooled, j->scratch);
 		return;
@@ -186,7 +199,8 @@ static void job_alloc(Job *j, const Ctx *c)
 	if (nout > 1 && c->score)
 		j->out[1] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->vocab_w,
 		                              "logits"), "logits");
-	j->pooled = rt_xalloc(rt_mul3(c->batch, c->d, 1, "rows"), "rows");
+	j->pooled = rt_xalloc(rt_mul3(c->batch, rt_pool_width(c->pool), 1,
+	                              "rows"), "rows");
 	j->logp = rt_xalloc(sizeof(double) * (size_t)c->batch, "scores");
 }
 
@@ -331,6 +345,25 @@ static void out_printf(HyrtOut *o, const char *fmt, ...)
 		rt_fail("%s: write error: %s", o->path, strerror(errno));
 }
 
+/* A classifier's row: softmax of its logits (in double, the largest
+ * subtracted first), each label's probability, then the predicted
+ * label's name. */
+static void write_probs(Outputs *o, const float *logit, int64_t n)
+{
+	double z = 0;
+	int64_t best = 0;
+
+	for (int64_t k = 1; k < n; k++)
+		if (logit[k] > logit[best])
+			best = k;
+	double mx = logit[best];
+	for (int64_t k = 0; k < n; k++)
+		z += exp((double)logit[k] - mx);
+	for (int64_t k = 0; k < n; k++)
+		out_printf(&o->tsv, "%.9g\t", exp((double)logit[k] - mx) / z);
+	out_printf(&o->tsv, "%s\n", hyrt_label_name(best));
+}
+
 static void write_job(const Ctx *c, const Job *j, Outputs *o)
 {
 	static const float zeros[256];
@@ -342,6 +375,11 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 
 		out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t", m->name,
 		           m->start, m->end);
+		if (c->pool == POOL_CLASSIFY) {
+			write_probs(o, j->pooled + i * c->nlabels, c->nlabels);
+			o->rows++;
+			continue;
+		}
 		if (c->score) {
 			int64_t scored = m->ntokens - c->special - 1;
 			double mean = scored > 0 ? j->logp[i] / (double)scored : NAN;
@@ -390,6 +428,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
+	const bool classify = strcmp(cmd, "classify") == 0;
+	const bool tsv_only = score || classify; /* -o names the TSV */
 	HyrtFastaOptions fo;
 	Ctx c = {0};
 	Outputs out;
@@ -406,16 +446,21 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_usage("'%s' needs --fasta FILE (FASTA, plain or gzip; - for "
 		         "stdin)", cmd);
 	if (!opts[O_OUT].value)
-		rt_usage("'%s' needs -o FILE.%s", cmd, score ? "tsv" : "npy");
+		rt_usage("'%s' needs -o FILE.%s", cmd, tsv_only ? "tsv" : "npy");
+	if (classify)
+		rt_need_classifier();
 	if (score && hyenac_meta[HYRT_META_NOUTPUTS] < 2)
 		rt_usage("model %s was compiled without its LM head, so it "
 		         "cannot score; use 'embed'", hyenac_model_name);
-	if (score && opts[O_POOL].value)
-		rt_usage("--pool is for 'embed', not 'score'");
+	if (tsv_only && opts[O_POOL].value)
+		rt_usage("--pool is for 'embed', not '%s'", cmd);
 
 	c.score = score;
 	c.pool = opts[O_POOL].value ? rt_parse_pool(opts[O_POOL].value)
 	                            : POOL_MEAN;
+	if (classify)
+		c.pool = POOL_CLASSIFY;
+	c.nlabels = hyenac_meta[HYRT_META_NUM_LABELS];
 	c.special = opts[O_NOSPECIAL].value ? 0 : 1;
 	fo = hyrt_fasta_default_options(max_len - c.special);
 	fo.special_tokens = c.special != 0;
@@ -456,8 +501,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (rt_argv_only)
 		return 0;
 
-	if (score) {
-		rt_check_output(opts[O_OUT].value, "tsv", true, "score", fasta);
+	if (tsv_only) {
+		rt_check_output(opts[O_OUT].value, "tsv", true, cmd, fasta);
 		tsv_path = strdup(opts[O_OUT].value);
 	} else {
 		rt_check_output(opts[O_OUT].value, "npy", false,
@@ -483,14 +528,21 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	hyrt_set_threads((int)c.threads);
 
 	memset(&out, 0, sizeof out);
-	if (!score && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
-	               !npy_stream_begin(&out.npy, &d)))
+	if (!tsv_only && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
+	                  !npy_stream_begin(&out.npy, &d)))
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
 		rt_fail_diag(&d);
-	out_printf(&out.tsv, score ? "record\tstart\tend\ttokens\tsum_logp\t"
-	                             "mean_logp\n"
-	                           : "record\tstart\tend\ttokens\n");
+	if (classify) {
+		out_printf(&out.tsv, "record\tstart\tend\t");
+		for (int64_t k = 0; k < c.nlabels; k++)
+			out_printf(&out.tsv, "%s\t", hyrt_label_name(k));
+		out_printf(&out.tsv, "predicted\n");
+	} else {
+		out_printf(&out.tsv, score ? "record\tstart\tend\ttokens\t"
+		                             "sum_logp\tmean_logp\n"
+		                           : "record\tstart\tend\ttokens\n");
+	}
 
 	Job *jobs = calloc((size_t)c.threads, sizeof *jobs);
 	if (!jobs)
@@ -536,14 +588,14 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_fail_diag(&d);
 	progress(&pr, f, out.rows, tokens, true);
 
-	if (!score) {
+	if (!tsv_only) {
 		int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d, c.d};
 		if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
 		                            dim, &d))
 			rt_fail_diag(&d);
 	}
 	HyrtOut *commit[2] = {&out.tsv, &out.npy};
-	if (!hyrt_out_commit(commit, score ? 1 : 2, &d))
+	if (!hyrt_out_commit(commit, tsv_only ? 1 : 2, &d))
 		rt_fail_diag(&d);
 
 	if (!quiet && hyrt_fasta_records(f) == 0)
@@ -594,4 +646,16 @@ void rt_help_score(void)
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
 		       "it\n");
+}
+
+void rt_help_classify_fasta(void)
+{
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		printf("  classify --fasta F.fa -o P.tsv [the same window "
+		       "options]\n"
+		       "         (-o - writes the table to standard output)\n"
+		       "         per window: record, start, end, each label's "
+		       "softmax\n"
+		       "         probability (the column named by the label), "
+		       "the predicted label\n");
 }

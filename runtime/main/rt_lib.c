@@ -13,8 +13,9 @@
  *
  * Forwards run into the handle's own 64-byte aligned buffers (generated
  * code wants that alignment and writes every output, logits included)
- * and are copied out; the copy is small next to the forward. Nothing
- * here prints or exits.
+ * and are copied out; the copy is small next to the forward. A
+ * classifier's entry (hyenac_model_classify) writes [B, num_labels] into
+ * the first of those buffers. Nothing here prints or exits.
  */
 #include "runtime/hyenac_model.h"
 #include "runtime/cpucheck.h"
@@ -178,11 +179,40 @@ static bool reserve(void **p, size_t *cap, size_t n)
 	return true;
 }
 
-static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
-                   int64_t L, float *dst, int which, const char *fn)
+/* The arguments of a forward: the batch, the pointers, the tokens
+ * (runtime/tokens.h); HYENAC_OK or the status, with m's message set. */
+static int check_args(HyenacModel *m, const int32_t *tokens, int64_t B,
+                      int64_t L, const float *dst, const char *fn)
 {
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
+	Diag d;
+
+	if (B < 0)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
+		               " is negative", fn, B);
+	if (B > 0 && (!tokens || !dst))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
+		               tokens ? "out" : "tokens");
+	diag_init(&d);
+	switch (hyrt_check_tokens(tokens, B, L, max_len, vocab, fn,
+	                          "%" PRId64 ", the longest the model was "
+	                          "compiled for",
+	                          &d)) {
+	case HYRT_TOK_OK:
+		return HYENAC_OK;
+	case HYRT_TOK_LENGTH:
+		return set_err(m, HYENAC_ERR_LENGTH, "%s", d.msg);
+	case HYRT_TOK_ID:
+		return set_err(m, HYENAC_ERR_TOKEN, "%s", d.msg);
+	default:
+		return set_err(m, HYENAC_ERR_MEMORY, "%s", d.msg);
+	}
+}
+
+static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
+                   int64_t L, float *dst, int which, const char *fn)
+{
 	const int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
 	const int64_t width[2] = {hyenac_meta[HYRT_META_D_MODEL],
 	                          hyenac_meta[HYRT_META_VOCAB]};
@@ -194,29 +224,9 @@ static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
 	if (which >= nout)
 		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s was compiled "
 		               "without its LM head", fn, hyenac_model_name);
-	if (B < 0)
-		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
-		               " is negative", fn, B);
-	if (B > 0 && (!tokens || !dst))
-		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
-		               tokens ? "out" : "tokens");
-	Diag d;
-	diag_init(&d);
-	switch (hyrt_check_tokens(tokens, B, L, max_len, vocab, fn,
-	                          "%" PRId64 ", the longest the model was "
-	                          "compiled for",
-	                          &d)) {
-	case HYRT_TOK_OK:
-		break;
-	case HYRT_TOK_LENGTH:
-		return set_err(m, HYENAC_ERR_LENGTH, "%s", d.msg);
-	case HYRT_TOK_ID:
-		return set_err(m, HYENAC_ERR_TOKEN, "%s", d.msg);
-	default:
-		return set_err(m, HYENAC_ERR_MEMORY, "%s", d.msg);
-	}
-	if (B == 0)
-		return HYENAC_OK;
+	int st = check_args(m, tokens, B, L, dst, fn);
+	if (st != HYENAC_OK || B == 0)
+		return st;
 	ntok = (size_t)B * (size_t)L; /* checked above */
 	for (int i = 0; i < nout; i++)
 		if (!hy_mul_size(ntok, (size_t)width[i], &bytes[i]) ||
@@ -243,6 +253,39 @@ API int hyenac_model_logits(HyenacModel *m, const int32_t *tokens,
                             int64_t B, int64_t L, float *out)
 {
 	return forward(m, tokens, B, L, out, 1, "hyenac_model_logits");
+}
+
+/* The classifier's forward (hyenac_run_classify) into the handle's
+ * buffer, then copied out; the same checks as forward()'s. */
+API int hyenac_model_classify(HyenacModel *m, const int32_t *tokens,
+                              int64_t B, int64_t L, float *out)
+{
+	static const char fn[] = "hyenac_model_classify";
+	const int64_t nl = hyenac_meta[HYRT_META_NUM_LABELS];
+	size_t bytes;
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (nl <= 0)
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s is no "
+		               "classifier", fn, hyenac_model_name);
+	int st = check_args(m, tokens, B, L, out, fn);
+	if (st != HYENAC_OK || B == 0)
+		return st;
+	if (!hy_mul_size((size_t)B, (size_t)nl * sizeof(float), &bytes) ||
+	    !reserve((void **)&m->out[0], &m->out_cap[0], bytes))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "%" PRId64 " x %" PRId64 " floats", fn, B, nl);
+	if (!reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "activations", fn);
+	if (!hyenac_run_classify(m->w.data, tokens, B, L, m->out[0],
+	                         m->scratch))
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s has no "
+		               "classifier entry", fn, hyenac_model_name);
+	memcpy(out, m->out[0], bytes);
+	return HYENAC_OK;
 }
 
 API const char *hyenac_model_error(const HyenacModel *m)
@@ -290,6 +333,18 @@ API int hyenac_model_has_head(const HyenacModel *m)
 {
 	(void)m;
 	return hyenac_meta[HYRT_META_NOUTPUTS] >= 2;
+}
+
+API int64_t hyenac_model_num_labels(const HyenacModel *m)
+{
+	(void)m;
+	return hyenac_meta[HYRT_META_NUM_LABELS];
+}
+
+API const char *hyenac_model_label_name(const HyenacModel *m, int64_t id)
+{
+	(void)m;
+	return hyrt_label_name(id);
 }
 
 API int64_t hyenac_tokenize(const char *seq, size_t n, int32_t *out,

@@ -13,8 +13,11 @@
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
  *               [--pool mean|last]        or [B, d_model], pooled
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
+ *   NAME classify --tokens T.npy -o P.npy a classifier's logits
+ *                                         [B, num_labels] (hyenac_run_classify)
  *   NAME embed  --fasta F.fa -o X.npy ...   rows per FASTA window (rt_fasta.c)
  *   NAME score  --fasta F.fa -o S.tsv ...   log-likelihoods per window
+ *   NAME classify --fasta F.fa -o P.tsv ... label probabilities per window
  *   NAME bench  [--batch B] [--seq-len L] [--threads T] [--reps R]
  *   NAME info | --help
  *
@@ -368,7 +371,7 @@ static void write_rows(HyrtOut *o, const float *p, size_t n)
 }
 
 /* What a chunked run computes: output `which` (0 hidden, 1 logits),
- * pooled or not. */
+ * pooled or not, or a classifier's logits (POOL_CLASSIFY). */
 typedef struct Job {
 	const float *w;
 	const int32_t *tok; /* [B, L] */
@@ -394,7 +397,7 @@ static void job_init(Job *j, const float *w, const int32_t *tok, int64_t B,
 	j->pool = pool;
 	j->row_floats =
 	    pool != POOL_NONE
-	        ? (size_t)meta[HYRT_META_D_MODEL]
+	        ? (size_t)rt_pool_width(pool)
 	        : rt_mul3(1, L,
 	                  meta[which ? HYRT_META_VOCAB : HYRT_META_D_MODEL],
 	                  "one row's output") / sizeof(float);
@@ -441,7 +444,8 @@ static void job_run(const Job *j, HyrtOut *o)
 }
 
 /* The job's output as one .npy at path, written as it is computed and
- * renamed into place whole: [B, d_model] pooled, else [B, L, width]. */
+ * renamed into place whole: [B, d_model] pooled, [B, num_labels]
+ * classified, else [B, L, width]. */
 static void job_save(Job *j, const char *path)
 {
 	int64_t dim[3] = {j->B, j->L, (int64_t)j->row_floats / j->L};
@@ -531,9 +535,29 @@ Pool rt_parse_pool(const char *value)
 	return POOL_NONE;
 }
 
+int64_t rt_pool_width(Pool pool)
+{
+	return pool == POOL_CLASSIFY ? hyenac_meta[HYRT_META_NUM_LABELS]
+	                             : hyenac_meta[HYRT_META_D_MODEL];
+}
+
+void rt_need_classifier(void)
+{
+	if (hyenac_meta[HYRT_META_NUM_LABELS] <= 0)
+		rt_usage("model %s is no classifier (its checkpoint has no "
+		         "score.weight), so it cannot classify; use 'embed'",
+		         hyenac_model_name);
+}
+
 void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
                        int64_t L, Pool pool, float *dst, void *scratch)
 {
+	if (pool == POOL_CLASSIFY) {
+		if (!hyenac_run_classify(w, tok, B, L, dst, scratch))
+			rt_fail("model %s has no classifier entry",
+			        hyenac_model_name);
+		return;
+	}
 	if (!hyenac_run_pooled(w, tok, B, L, pool == POOL_MEAN ? dst : NULL,
 	                       pool == POOL_LAST ? dst : NULL, scratch))
 		rt_fail("model %s cannot pool its hidden states (it does not end "
@@ -573,16 +597,24 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 	HyrtBlob w;
 	Job job;
 	Diag d;
-	Pool pool = POOL_NONE;
+	bool classify = strcmp(cmd, "classify") == 0;
+	Pool pool = classify ? POOL_CLASSIFY : POOL_NONE;
 
-	rt_parse_opts(cmd, argc, argv, opts, which == 0 ? 4 : 3);
+	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 4 : 3);
 	int64_t T = rt_thread_count(opts[2].value);
 	if (opts[3].value)
 		pool = rt_parse_pool(opts[3].value);
+	if (classify)
+		rt_need_classifier();
 	if (!opts[0].value)
 		rt_usage("'%s' needs --tokens FILE.npy", cmd);
 	if (!opts[1].value)
 		rt_usage("'%s' needs -o FILE.npy", cmd);
+	if (which >= hyenac_meta[HYRT_META_NOUTPUTS] &&
+	    hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		rt_usage("model %s is a classifier with no LM head, so it has "
+		         "no logits; use 'classify' or 'embed'",
+		         hyenac_model_name);
 	if (which >= hyenac_meta[HYRT_META_NOUTPUTS])
 		rt_usage("model %s was compiled without its LM head, so it has "
 		      "no logits; use 'embed'", hyenac_model_name);
@@ -616,6 +648,11 @@ int rt_cmd_embed(const char *cmd, int argc, char **argv)
 int rt_cmd_logits(const char *cmd, int argc, char **argv)
 {
 	return forward_cmd(cmd, 1, argc, argv);
+}
+
+int rt_cmd_classify(const char *cmd, int argc, char **argv)
+{
+	return forward_cmd(cmd, 0, argc, argv);
 }
 
 /* ---- bench -------------------------------------------------------------- */
@@ -709,6 +746,8 @@ int rt_cmd_bench(const char *cmd, int argc, char **argv)
 
 const char *rt_outputs_str(void)
 {
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		return "hidden,classify";
 	return hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? "hidden,logits"
 	                                            : "hidden";
 }
@@ -727,6 +766,13 @@ int rt_cmd_info(const char *cmd, int argc, char **argv)
 	printf("logits_width=%" PRId64 "\n", hyenac_meta[HYRT_META_VOCAB]);
 	printf("max_len=%" PRId64 "\n", hyenac_meta[HYRT_META_MAX_LEN]);
 	printf("outputs=%s\n", rt_outputs_str());
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0) {
+		printf("num_labels=%" PRId64 "\n",
+		       hyenac_meta[HYRT_META_NUM_LABELS]);
+		printf("pad_id=%" PRId64 "\n", hyenac_meta[HYRT_META_PAD_ID]);
+		for (int64_t i = 0; i < hyenac_meta[HYRT_META_NUM_LABELS]; i++)
+			printf("label.%" PRId64 "=%s\n", i, hyrt_label_name(i));
+	}
 	printf("weight_bytes=%" PRId64 "\n",
 	       hyenac_meta[HYRT_META_WEIGHT_BYTES]);
 	printf("flops_per_token=%" PRId64 "\n",
@@ -756,6 +802,17 @@ void rt_help_logits(void)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2)
 		printf("  logits --tokens T.npy -o G.npy   logits, float32 "
 		       "[B, L, %" PRId64 "]\n", hyenac_meta[HYRT_META_VOCAB]);
+}
+
+void rt_help_classify(void)
+{
+	if (hyenac_meta[HYRT_META_NUM_LABELS] > 0)
+		printf("  classify --tokens T.npy -o P.npy a classifier's "
+		       "logits, float32 [B, %" PRId64 "],\n"
+		       "                                   read before each "
+		       "row's first pad (id %" PRId64 ")\n",
+		       hyenac_meta[HYRT_META_NUM_LABELS],
+		       hyenac_meta[HYRT_META_PAD_ID]);
 }
 
 void rt_help_bench(void)

@@ -26,14 +26,23 @@ HY_NORETURN void rt_fail_diag(const Diag *d);
 /* Flush stdout, exit status 0 or a failure. */
 int rt_finish(void);
 
-/* How embed reduces the positions of each row: --pool mean|last|none. */
-typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE } Pool;
+/* How embed reduces the positions of each row: --pool mean|last|none;
+ * POOL_CLASSIFY is `classify`: a classifier's logits [B, num_labels],
+ * its head at the one row before the first pad (the graph's `entry
+ * classify`), through the same chunked and FASTA paths. */
+typedef enum { POOL_MEAN, POOL_LAST, POOL_NONE, POOL_CLASSIFY } Pool;
 
 /* The --pool value, or exit 2. */
 Pool rt_parse_pool(const char *value);
+/* Floats per row of a pooled forward: num_labels for POOL_CLASSIFY,
+ * else d_model. */
+int64_t rt_pool_width(Pool pool);
+/* Exit 2 unless the model is a classifier ('classify' of another). */
+void rt_need_classifier(void);
 /* One forward pooled into dst [B, d_model] (hyenac_run_pooled: the
- * [B, L, d_model] hidden states are never stored), or exit 1 for a
- * model that cannot pool. */
+ * [B, L, d_model] hidden states are never stored), or [B, num_labels]
+ * for POOL_CLASSIFY (hyenac_run_classify), or exit 1 for a model that
+ * cannot. */
 void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
                        int64_t L, Pool pool, float *dst, void *scratch);
 
@@ -78,18 +87,21 @@ extern void (*rt_exit_hook)(int status);
  * token files (rt_main.c): */
 int rt_cmd_embed(const char *cmd, int argc, char **argv);
 int rt_cmd_logits(const char *cmd, int argc, char **argv);
+int rt_cmd_classify(const char *cmd, int argc, char **argv);
 int rt_cmd_bench(const char *cmd, int argc, char **argv);
 int rt_cmd_info(const char *cmd, int argc, char **argv);
 void rt_help_embed(void);
 void rt_help_logits(void);
+void rt_help_classify(void);
 void rt_help_bench(void);
 void rt_help_info(void);
-/* On FASTA (rt_fasta.c): embed --fasta and score. */
+/* On FASTA (rt_fasta.c): embed --fasta, score and classify --fasta. */
 int rt_cmd_fasta(const char *cmd, int argc, char **argv);
 /* True when argv[2..] asks for --fasta. */
 bool rt_wants_fasta(int argc, char **argv);
 void rt_help_embed_fasta(void);
 void rt_help_score(void);
+void rt_help_classify_fasta(void);
 
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
 extern void (*rt_help)(void);
