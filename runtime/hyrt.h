@@ -50,6 +50,9 @@ enum {
 	HYRT_META_BATCH, /* compile --batch: the rows of max_len tokens one
 	                  * forward's memory plan holds; binaries run larger
 	                  * batches in chunks that fit it */
+	HYRT_META_RANDOM_WEIGHTS, /* 1: weights made from a YAML seed, not
+	                           * trained (outputs carry no biology) */
+	HYRT_META_SEED, /* that seed's uint64 bits; 0 when not random */
 	HYRT_META_COUNT
 };
 

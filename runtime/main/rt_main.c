@@ -733,6 +733,11 @@ int rt_cmd_info(const char *cmd, int argc, char **argv)
 	       hyenac_meta[HYRT_META_FLOPS_PER_TOKEN]);
 	printf("scratch_bytes_at_max_len=%zu\n",
 	       hyenac_scratch_bytes(1, hyenac_meta[HYRT_META_MAX_LEN]));
+	if (hyenac_meta[HYRT_META_RANDOM_WEIGHTS])
+		printf("random_weights=seed %" PRIu64 ": outputs carry no "
+		       "biology\n", (uint64_t)hyenac_meta[HYRT_META_SEED]);
+	else
+		printf("random_weights=no\n");
 	fflush(stdout);
 	rt_load_weights(&w);
 	printf("weights=ok\n");

@@ -1,0 +1,110 @@
+/*
+ * test_ux.c - what a new user meets first on a compiled model binary
+ * (issue 16, point 5): a binary whose weights came from a YAML seed says
+ * so (`info`, `--help`), one whose weights were trained does not.
+ *
+ * Two binaries are compiled once, before the tests fork, at --seq-len 64:
+ * `seeded` from a tiny-1k YAML with a seed no other file uses, and
+ * `trained` from the golden tiny-1k checkpoint.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#define SEED "9876543210123"
+
+static char seeded[4096], trained[4096];
+
+static void compile_or_die(const char *model, const char *out)
+{
+	RunResult r;
+
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", out,
+	                                   "--seq-len", "64", NULL});
+	if (r.status != 0) {
+		fprintf(stderr, "compile %s failed: %s\n", model, r.err);
+		exit(1);
+	}
+}
+
+static void setup(void)
+{
+	size_t n;
+	char *yaml = tu_read(tu_source("models/hyenadna-tiny-1k.yaml"), &n);
+	char *p = yaml ? strstr(yaml, "weights: {seed: 1}") : NULL;
+
+	if (!p) {
+		fprintf(stderr, "models/hyenadna-tiny-1k.yaml has no seed\n");
+		exit(1);
+	}
+	*p = '\0';
+	char *text = malloc(n + 64);
+	snprintf(text, n + 64, "%sweights: {seed: " SEED "}\n", yaml);
+	const char *model = tu_write_str("seeded.yaml", text);
+	free(text);
+	free(yaml);
+	snprintf(seeded, sizeof seeded, "%s", tu_path(tu_tmpdir(), "seeded"));
+	snprintf(trained, sizeof trained, "%s",
+	         tu_path(tu_tmpdir(), "trained"));
+	compile_or_die(model, seeded);
+	compile_or_die(HYENAC_GOLDEN_DIR "/tiny-1k", trained);
+}
+
+static void ok_run(RunResult *r, const char *exe, const char *const *args)
+{
+	tu_run(r, exe, args);
+	ck_assert_msg(r->status == 0, "%s failed (status %d, signal %d): %s",
+	              exe, r->status, r->signal, r->err);
+}
+
+/* (a) info and --help of a seeded binary name the seed and say the
+ * outputs mean nothing; a trained binary's say nothing of the kind. */
+START_TEST(random_weights_said)
+{
+	RunResult r;
+
+	ok_run(&r, seeded, (const char *[]){"info", NULL});
+	ck_assert_msg(strstr(r.out, "random_weights=seed " SEED
+	                            ": outputs carry no biology\n"),
+	              "info: %s", r.out);
+	ok_run(&r, seeded, (const char *[]){"--help", NULL});
+	ck_assert_msg(strstr(r.out, "weights are random (seed " SEED ")"),
+	              "--help: %s", r.out);
+	ck_assert_msg(strstr(r.out, "no biology"), "--help: %s", r.out);
+
+	ok_run(&r, trained, (const char *[]){"info", NULL});
+	ck_assert_msg(strstr(r.out, "random_weights=no\n"), "info: %s", r.out);
+	ck_assert_msg(!strstr(r.out, "biology"), "info: %s", r.out);
+	ok_run(&r, trained, (const char *[]){"--help", NULL});
+	ck_assert_msg(!strstr(r.out, "weights are random"), "--help: %s",
+	              r.out);
+}
+END_TEST
+
+/* (a) the demo script says it too (checked on its text: running it
+ * compiles and benchmarks a model). */
+START_TEST(demo_says_random)
+{
+	size_t n;
+	char *demo = tu_read(tu_source("scripts/demo.sh"), &n);
+
+	ck_assert_ptr_nonnull(demo);
+	ck_assert_msg(strstr(demo, "random_weights=seed"), "demo.sh");
+	ck_assert_msg(strstr(demo, "carry no biology"), "demo.sh");
+	free(demo);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("ux");
+	TCase *tc = tcase_create("ux");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, random_weights_said);
+	tcase_add_test(tc, demo_says_random);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
