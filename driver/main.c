@@ -17,6 +17,7 @@
 #include "frontend/limits.h"
 #include "passes/passes.h"
 #include "runtime/cpucheck.h"
+#include "runtime/hyrt.h"
 #include "runtime/memlimit.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
@@ -656,7 +657,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("hyenac 0.1 (%s)\n", cg_describe_host(buf, sizeof buf));
+			printf("hyenac " HYRT_HYENAC_VERSION " (%s)\n",
+			       cg_describe_host(buf, sizeof buf));
 			return 0;
 		}
 	}

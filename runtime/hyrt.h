@@ -56,6 +56,10 @@ enum {
 	HYRT_META_COUNT
 };
 
+/* hyenac's version, printed by `hyenac --version` and by the `--version`
+ * of the binaries it compiles. */
+#define HYRT_HYENAC_VERSION "0.1"
+
 /* W1 trailers (before the checksum) had no blob_crc32: such binaries are
  * refused with a word to recompile. */
 #define HYRT_TRAILER_MAGIC "HYENACW2"

@@ -1,7 +1,8 @@
 /*
  * test_ux.c - what a new user meets first on a compiled model binary
  * (issue 16, point 5): a binary whose weights came from a YAML seed says
- * so (`info`, `--help`), one whose weights were trained does not.
+ * so (`info`, `--help`), one whose weights were trained does not;
+ * `--version` and `COMMAND --help`.
  *
  * Two binaries are compiled once, before the tests fork, at --seq-len 64:
  * `seeded` from a tiny-1k YAML with a seed no other file uses, and
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/hyrt.h"
 #include "testutil.h"
 
 #define SEED "9876543210123"
@@ -97,6 +99,45 @@ START_TEST(demo_says_random)
 }
 END_TEST
 
+/* (b) --version: the model's name and hyenac's version, exit 0. */
+START_TEST(version)
+{
+	RunResult r;
+
+	ok_run(&r, seeded, (const char *[]){"--version", NULL});
+	ck_assert_msg(strstr(r.out, "hyenadna-tiny-1k"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "hyenac " HYRT_HYENAC_VERSION), "%s",
+	              r.out);
+	ck_assert_int_eq(tu_lines(r.out), 1);
+	ck_assert_str_eq(r.err, "");
+}
+END_TEST
+
+/* (b) COMMAND --help: that command's usage alone, exit 0; embed's
+ * includes its --fasta variant. */
+START_TEST(command_help)
+{
+	RunResult r;
+
+	ok_run(&r, seeded, (const char *[]){"embed", "--help", NULL});
+	ck_assert_msg(strstr(r.out, "--tokens"), "%s", r.out);
+	ck_assert_msg(strstr(r.out, "--fasta"), "%s", r.out);
+	ck_assert_msg(!strstr(r.out, "bench"), "%s", r.out);
+	ck_assert_msg(!strstr(r.out, "logits --tokens"), "%s", r.out);
+	ok_run(&r, seeded, (const char *[]){"bench", "--help", NULL});
+	ck_assert_msg(strstr(r.out, "--reps"), "%s", r.out);
+	ck_assert_msg(!strstr(r.out, "--tokens"), "%s", r.out);
+	ok_run(&r, seeded, (const char *[]){"score", "--fasta", "x.fa", "-h",
+	                                    NULL});
+	ck_assert_msg(strstr(r.out, "score"), "%s", r.out);
+	ck_assert_msg(!strstr(r.out, "info"), "%s", r.out);
+	/* the whole help still lists every command */
+	ok_run(&r, seeded, (const char *[]){"--help", NULL});
+	ck_assert_msg(strstr(r.out, "bench") && strstr(r.out, "--tokens") &&
+	              strstr(r.out, "--version"), "%s", r.out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ux");
@@ -105,6 +146,8 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, random_weights_said);
 	tcase_add_test(tc, demo_says_random);
+	tcase_add_test(tc, version);
+	tcase_add_test(tc, command_help);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -60,6 +60,8 @@ static void print_help(void)
 	printf("commands:\n");
 	for (int i = 0; i < NCOMMANDS; i++)
 		commands[i].help();
+	printf("  --version  the model's name and hyenac's version\n"
+	       "  COMMAND --help  that command's usage alone\n");
 	printf("\n");
 	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
 	       ", any B, 1 <= L <= %" PRId64 ".\n"
@@ -90,6 +92,19 @@ static void print_help(void)
 	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
 	                                        : 1,
 	       max_len, max_len);
+}
+
+/* `PROG CMD --help`: the rows of that name (variants included) alone. */
+static const char *help_cmd;
+
+static void print_command_help(void)
+{
+	printf("usage: %s %s [OPTIONS]\n", rt_prog, help_cmd);
+	for (int i = 0; i < NCOMMANDS; i++)
+		if (commands[i].name && strcmp(commands[i].name, help_cmd) == 0)
+			commands[i].help();
+	printf("(all commands, inputs, outputs and exit status: '%s "
+	       "--help')\n", rt_prog);
 }
 
 /* The row that runs cmd with these arguments: a variant whose test
@@ -133,8 +148,15 @@ int rt_dispatch(int argc, char **argv)
 		print_help();
 		return rt_finish();
 	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("%s: model '%s' compiled by hyenac %s\n", rt_prog,
+		       hyenac_model_name, HYRT_HYENAC_VERSION);
+		return rt_finish();
+	}
 	const RtCommand *c = find(cmd, argc, argv);
 	if (c) {
+		help_cmd = c->name;
+		rt_help = print_command_help;
 		/* The environment is input: a known command checks it
 		 * first. */
 		(void)rt_memory_limit();
