@@ -271,9 +271,10 @@ static int parse_args(int argc, char **argv, Options *o)
 
 /* Tokens as every front door checks them (runtime/tokens.h), against
  * the model's length; a batch of no rows is nothing to run. */
-static bool check_tokens(const NpyArray *t, const ModelSpec *s,
+static bool check_tokens(NpyArray *t, const ModelSpec *s,
                          const char *path, Diag *d)
 {
+	hyrt_tokens_as_rows(t); /* [L] is one row [1, L] */
 	if (hyrt_check_token_array(t, s->max_seq_len, s->vocab_size, path,
 	                           "the model's max_seq_len %" PRId64,
 	                           d) != HYRT_TOK_OK)

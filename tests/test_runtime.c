@@ -748,10 +748,11 @@ START_TEST(main_bad_tokens)
 	           (const char *[]){"embed", "--tokens", tf, "-o", h, NULL}, 1,
 	           "must be integers");
 	const char *t1 = keep(tu_path(tu_tmpdir(), "t1.npy"));
-	ck_assert(npy_save_i32(t1, (int32_t[]){1, 2}, 1, (int64_t[]){2}, &d));
+	ck_assert(npy_save_i32(t1, (int32_t[]){1, 2}, 3, (int64_t[]){1, 1, 2},
+	                       &d));
 	run_expect(&r, exe_head,
 	           (const char *[]){"embed", "--tokens", t1, "-o", h, NULL}, 1,
-	           "rank 1");
+	           "rank 3"); /* [L] is one row (test_ux.c) */
 	const char *junk = tu_write_str("junk.npy", "not numpy");
 	run_expect(&r, exe_head,
 	           (const char *[]){"embed", "--tokens", junk, "-o", h, NULL},

@@ -2,7 +2,7 @@
  * test_ux.c - what a new user meets first on a compiled model binary
  * (issue 16, point 5): a binary whose weights came from a YAML seed says
  * so (`info`, `--help`), one whose weights were trained does not;
- * `--version` and `COMMAND --help`.
+ * `--version` and `COMMAND --help`; token arrays [L] read as [1, L].
  *
  * Two binaries are compiled once, before the tests fork, at --seq-len 64:
  * `seeded` from a tiny-1k YAML with a seed no other file uses, and
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "runtime/hyrt.h"
+#include "runtime/npy.h"
 #include "testutil.h"
 
 #define SEED "9876543210123"
@@ -138,6 +139,73 @@ START_TEST(command_help)
 }
 END_TEST
 
+/* Run `cmd --tokens tok -o out [--pool pool]` and load out. */
+static NpyArray run_npy(const char *cmd, const char *tok, const char *out,
+                        const char *pool)
+{
+	RunResult r;
+	NpyArray a;
+	Diag d;
+
+	if (pool)
+		ok_run(&r, seeded, (const char *[]){cmd, "--tokens", tok, "-o",
+		                                    out, "--pool", pool, NULL});
+	else
+		ok_run(&r, seeded, (const char *[]){cmd, "--tokens", tok, "-o",
+		                                    out, NULL});
+	ck_assert_str_eq(r.err, "");
+	diag_init(&d);
+	ck_assert_msg(npy_load(out, &a, &d), "%s", d.msg);
+	return a;
+}
+
+/* (c) tokens [L] are one row [1, L]: embed, logits and embed --pool
+ * give what [1, L] gives, batch dim 1 included; --help says so. */
+START_TEST(one_d_tokens_one_row)
+{
+	static const int32_t ids[5] = {7, 8, 9, 10, 11};
+	const char *cmds[3] = {"embed", "logits", "embed"};
+	const char *pools[3] = {NULL, NULL, "mean"};
+	Diag d;
+
+	diag_init(&d);
+	const char *t1 = tu_path(tu_tmpdir(), "t1.npy");
+	const char *t2 = tu_path(tu_tmpdir(), "t2.npy");
+	ck_assert(npy_save_i32(t1, ids, 1, (int64_t[]){5}, &d));
+	ck_assert(npy_save_i32(t2, ids, 2, (int64_t[]){1, 5}, &d));
+	for (int i = 0; i < 3; i++) {
+		NpyArray a = run_npy(cmds[i], t1, tu_path(tu_tmpdir(), "o1.npy"),
+		                     pools[i]);
+		NpyArray b = run_npy(cmds[i], t2, tu_path(tu_tmpdir(), "o2.npy"),
+		                     pools[i]);
+		ck_assert_int_eq(a.rank, pools[i] ? 2 : 3);
+		ck_assert_int_eq(a.rank, b.rank);
+		ck_assert_int_eq(a.dim[0], 1);
+		if (!pools[i])
+			ck_assert_int_eq(a.dim[1], 5);
+		for (int k = 0; k < a.rank; k++)
+			ck_assert_int_eq(a.dim[k], b.dim[k]);
+		ck_assert(a.numel == b.numel);
+		ck_assert(memcmp(a.data, b.data, a.numel * sizeof(float)) == 0);
+		npy_free(&a);
+		npy_free(&b);
+	}
+	/* rank 3 is still refused, exit 1 */
+	const char *t3 = tu_path(tu_tmpdir(), "t3.npy");
+	ck_assert(npy_save_i32(t3, ids, 3, (int64_t[]){1, 1, 5}, &d));
+	RunResult r;
+	tu_run(&r, seeded, (const char *[]){"embed", "--tokens", t3, "-o",
+	                                    tu_path(tu_tmpdir(), "o3.npy"),
+	                                    NULL});
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "rank 3"), "%s", r.err);
+	ck_assert_int_eq(tu_lines(r.err), 1);
+
+	ok_run(&r, seeded, (const char *[]){"--help", NULL});
+	ck_assert_msg(strstr(r.out, "[L] is one row [1, L]"), "%s", r.out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ux");
@@ -148,6 +216,7 @@ int main(void)
 	tcase_add_test(tc, demo_says_random);
 	tcase_add_test(tc, version);
 	tcase_add_test(tc, command_help);
+	tcase_add_test(tc, one_d_tokens_one_row);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -64,7 +64,9 @@ static void print_help(void)
 	       "  COMMAND --help  that command's usage alone\n");
 	printf("\n");
 	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
-	       ", any B, 1 <= L <= %" PRId64 ".\n"
+	       ", any B, 1 <= L <= %" PRId64 ";\n"
+	       "a 1-d array [L] is one row [1, L] (the output's batch dim "
+	       "is then 1).\n"
 	       "A batch runs in chunks of rows that fit the memory planned at "
 	       "compile time\n"
 	       "(--batch, %" PRId64 " row(s) of %" PRId64 " tokens) and "

@@ -500,15 +500,16 @@ void rt_load_weights(HyrtBlob *w)
 
 /* ---- embed, logits ------------------------------------------------------ */
 
-/* Check a token array (integer: npy_load_ints): [B, L], 1 <= L <=
- * max_len, every id in the vocabulary. Reports the first offender by its
+/* Check a token array (integer: npy_load_ints): [B, L], or [L] read as
+ * one row [1, L], 1 <= L <= max_len, every id in the vocabulary. Reports the first offender by its
  * index. B = 0 is a batch of no rows: the output has none either, as
  * with a FASTA file of no records, and a warning says so. */
-static void check_tokens(const char *path, const NpyArray *a)
+static void check_tokens(const char *path, NpyArray *a)
 {
 	Diag d;
 
 	diag_init(&d);
+	hyrt_tokens_as_rows(a);
 	if (hyrt_check_token_array(a, hyenac_meta[HYRT_META_MAX_LEN],
 	                           hyenac_meta[HYRT_META_VOCAB_SIZE], path,
 	                           "%" PRId64 ", the longest this binary was "
@@ -749,6 +750,8 @@ void rt_help_embed(void)
 {
 	printf("  embed  --tokens T.npy -o H.npy   hidden states, float32 "
 	       "[B, L, %" PRId64 "]\n"
+	       "                                   (tokens [L] are one row: "
+	       "B = 1)\n"
 	       "         [--pool mean|last]        or pooled over positions, "
 	       "[B, %" PRId64 "],\n"
 	       "                                   never holding [B, L, %" PRId64
