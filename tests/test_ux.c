@@ -2,7 +2,8 @@
  * test_ux.c - what a new user meets first on a compiled model binary
  * (issue 16, point 5): a binary whose weights came from a YAML seed says
  * so (`info`, `--help`), one whose weights were trained does not;
- * `--version` and `COMMAND --help`; token arrays [L] read as [1, L].
+ * `--version` and `COMMAND --help`; token arrays [L] read as [1, L];
+ * FASTA warnings on what was read as [UNK] (soft-masked bases, protein).
  *
  * Two binaries are compiled once, before the tests fork, at --seq-len 64:
  * `seeded` from a tiny-1k YAML with a seed no other file uses, and
@@ -206,6 +207,78 @@ START_TEST(one_d_tokens_one_row)
 }
 END_TEST
 
+/* Run `embed --fasta fa` with extra arguments; exit 0, output made. */
+static void embed_fasta(RunResult *r, const char *fa, const char *extra)
+{
+	const char *x = tu_path(tu_tmpdir(), "fa.npy");
+
+	if (extra)
+		ok_run(r, seeded, (const char *[]){"embed", "--fasta", fa, "-o",
+		                                   x, extra, NULL});
+	else
+		ok_run(r, seeded, (const char *[]){"embed", "--fasta", fa, "-o",
+		                                   x, NULL});
+}
+
+/* (d) soft-masked bases under --case strict: one warning with their
+ * fraction (5 of 40 bases; lowercase r is [UNK] either way, not
+ * counted) and the way out; none with --case upper or --quiet. */
+START_TEST(soft_masked_fraction)
+{
+	RunResult r;
+	const char *fa = tu_write_str("soft.fa",
+	                              ">a\nACGTACGTACGTACGTacgt\n"
+	                              ">b\nACGTACGTACGTACGTACrn\n");
+
+	embed_fasta(&r, fa, NULL);
+	ck_assert_msg(tu_lines(r.err) == 1, "%s", r.err);
+	ck_assert_msg(strstr(r.err, "warning: 12.5% of the bases of "),
+	              "%s", r.err);
+	ck_assert_msg(strstr(r.err, "lowercase (soft-masked) and read as "
+	                            "[UNK]"), "%s", r.err);
+	ck_assert_msg(strstr(r.err, "use --case upper"), "%s", r.err);
+	ck_assert_msg(!strstr(r.err, "mostly"), "%s", r.err);
+	embed_fasta(&r, fa, "--quiet");
+	ck_assert_str_eq(r.err, "");
+	embed_fasta(&r, fa, "--case=upper");
+	ck_assert_str_eq(r.err, "");
+
+	/* a wholly soft-masked record is not "mostly [UNK]": the warning
+	 * above covers it */
+	fa = tu_write_str("soft2.fa", ">a\nacgtacgtac\n");
+	embed_fasta(&r, fa, NULL);
+	ck_assert_int_eq(tu_lines(r.err), 1);
+	ck_assert_msg(strstr(r.err, "100.0% of the bases"), "%s", r.err);
+}
+END_TEST
+
+/* (d) a record over half [UNK] (protein) is named, escaped, with its
+ * share; half exactly is not; --quiet silences it; exit 0 throughout. */
+START_TEST(mostly_unk_record)
+{
+	RunResult r;
+	const char *fa = tu_write_str("prot.fa",
+	                              ">dna\nACGTRRRR\n"            /* 4/8 */
+	                              ">sp|P1\x1b[31m desc\nMKVLAAGIVG\n" /* 6/10 */
+	                              ">p2\nMKWWWWWWWA\n");         /* 9/10 */
+
+	embed_fasta(&r, fa, NULL);
+	ck_assert_int_eq(tu_lines(r.err), 1);
+	ck_assert_msg(strstr(r.err, "warning: record 'sp|P1\\x1b[31m' of "),
+	              "%s", r.err);
+	ck_assert_msg(strstr(r.err, "is mostly [UNK] (60.0% of its 10 bases"),
+	              "%s", r.err);
+	ck_assert_msg(strstr(r.err, "2 record(s) in all"), "%s", r.err);
+	ck_assert_msg(!strstr(r.err, "lowercase"), "%s", r.err);
+	embed_fasta(&r, fa, "-q");
+	ck_assert_str_eq(r.err, "");
+
+	fa = tu_write_str("half.fa", ">dna\nACGTRRRR\n");
+	embed_fasta(&r, fa, NULL);
+	ck_assert_str_eq(r.err, "");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ux");
@@ -217,6 +290,8 @@ int main(void)
 	tcase_add_test(tc, version);
 	tcase_add_test(tc, command_help);
 	tcase_add_test(tc, one_d_tokens_one_row);
+	tcase_add_test(tc, soft_masked_fraction);
+	tcase_add_test(tc, mostly_unk_record);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }
