@@ -581,8 +581,12 @@ static void print_info(const Model *m, const Graph *g)
 
 	/* one key=value a line, whatever a path holds */
 	printf("model=%s\n", s->name ? hy_escape(esc, sizeof esc, s->name) : "?");
-	printf("weights=%s\n", m->weights_path
-	       ? hy_escape(esc, sizeof esc, m->weights_path) : "random");
+	if (m->weights_path)
+		printf("weights=%s\n",
+		       hy_escape(esc, sizeof esc, m->weights_path));
+	else
+		printf("weights=random (seed %" PRIu64 "): outputs carry no "
+		       "biology\n", m->seed);
 	printf("d_model=%lld n_layer=%lld d_inner=%lld order=%lld\n",
 	       (long long)s->d_model, (long long)s->n_layer,
 	       (long long)s->d_inner, (long long)s->order);

@@ -84,6 +84,13 @@ START_TEST(random_weights_said)
 	ok_run(&r, trained, (const char *[]){"--help", NULL});
 	ck_assert_msg(!strstr(r.out, "weights are random"), "--help: %s",
 	              r.out);
+	/* and hyenac info on the YAML itself */
+	tu_run_hyenac(&r, (const char *[]){"info",
+	                                   tu_path(tu_tmpdir(), "seeded.yaml"),
+	                                   NULL});
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "weights=random (seed " SEED "): outputs "
+	                            "carry no biology\n"), "%s", r.out);
 }
 END_TEST
 
