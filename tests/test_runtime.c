@@ -536,7 +536,8 @@ END_TEST
  * logits[b,t,j] = token + j + scratch check. */
 static const char *fake_src =
 	"#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
-	"const int64_t hyenac_meta[8] = {4, 8, 5, 16, NOUT, 16, 1, 1000};\n"
+	/* room for every HYRT_META_* slot, later ones 0: batch 1 */
+	"const int64_t hyenac_meta[32] = {4, 8, 5, 16, NOUT, 16, 1, 1000, 1};\n"
 	"const char hyenac_model_name[] = \"fake\";\n"
 	"size_t hyenac_scratch_bytes(int64_t B, int64_t L)\n"
 	"{ return (size_t)(B * L) * 4; }\n"
