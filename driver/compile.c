@@ -532,6 +532,8 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_N_LAYER] = m->spec.n_layer;
 	meta[HYRT_META_FLOPS_PER_TOKEN] = drv_flops_per_token(g, o->seq_len);
 	meta[HYRT_META_BATCH] = o->batch > 0 ? o->batch : 1;
+	meta[HYRT_META_RANDOM_WEIGHTS] = m->weights_path ? 0 : 1;
+	meta[HYRT_META_SEED] = m->weights_path ? 0 : (int64_t)m->seed;
 	meta[HYRT_META_NUM_LABELS] = m->spec.num_labels;
 	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
 	CgOptions co = {o->cpu, o->features, o->opt_level,

@@ -17,6 +17,7 @@
 #include "frontend/limits.h"
 #include "passes/passes.h"
 #include "runtime/cpucheck.h"
+#include "runtime/hyrt.h"
 #include "runtime/memlimit.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
@@ -271,9 +272,10 @@ static int parse_args(int argc, char **argv, Options *o)
 
 /* Tokens as every front door checks them (runtime/tokens.h), against
  * the model's length; a batch of no rows is nothing to run. */
-static bool check_tokens(const NpyArray *t, const ModelSpec *s,
+static bool check_tokens(NpyArray *t, const ModelSpec *s,
                          const char *path, Diag *d)
 {
+	hyrt_tokens_as_rows(t); /* [L] is one row [1, L] */
 	if (hyrt_check_token_array(t, s->max_seq_len, s->vocab_size, path,
 	                           "the model's max_seq_len %" PRId64,
 	                           d) != HYRT_TOK_OK)
@@ -624,8 +626,12 @@ static void print_info(const Model *m, const Graph *g)
 
 	/* one key=value a line, whatever a path holds */
 	printf("model=%s\n", s->name ? hy_escape(esc, sizeof esc, s->name) : "?");
-	printf("weights=%s\n", m->weights_path
-	       ? hy_escape(esc, sizeof esc, m->weights_path) : "random");
+	if (m->weights_path)
+		printf("weights=%s\n",
+		       hy_escape(esc, sizeof esc, m->weights_path));
+	else
+		printf("weights=random (seed %" PRIu64 "): outputs carry no "
+		       "biology\n", m->seed);
 	printf("d_model=%lld n_layer=%lld d_inner=%lld order=%lld\n",
 	       (long long)s->d_model, (long long)s->n_layer,
 	       (long long)s->d_inner, (long long)s->order);
@@ -709,7 +715,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("hyenac 0.1 (%s)\n", cg_describe_host(buf, sizeof buf));
+			printf("hyenac " HYRT_HYENAC_VERSION " (%s)\n",
+			       cg_describe_host(buf, sizeof buf));
 			return 0;
 		}
 	}

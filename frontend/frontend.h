@@ -113,6 +113,7 @@ typedef struct Model {
 	ModelSpec spec;
 	const char *path;       /* what the user named */
 	const char *weights_path; /* NULL for random init */
+	uint64_t seed;          /* random init's seed (weights_path NULL) */
 	SafeTensors *st;        /* owned; NULL for random init */
 	WeightSet w;            /* every expected tensor, shapes as expected */
 } Model;

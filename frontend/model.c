@@ -36,6 +36,7 @@ Model *fe_load_model(Arena *a, const char *path, Diag *d)
 	} else if (!fe_yaml_load(a, path, &m->spec, &src, d)) {
 		return NULL;
 	}
+	m->seed = src.seed;
 	if (src.safetensors) {
 		m->weights_path = src.safetensors;
 		m->st = st_open(a, src.safetensors, d);

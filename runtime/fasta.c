@@ -51,13 +51,16 @@ enum {
 typedef enum { SRC_UNKNOWN, SRC_PLAIN, SRC_GZIP } Source;
 
 /* Byte classes below HYRT_TOK_UNK; values from HYRT_TOK_UNK up are base
- * tokens, with LOWER set when the byte was a lowercase letter. */
+ * tokens, with LOWER set when the byte was a lowercase letter and SOFT
+ * when it was a lowercase a/c/g/t/n that HYRT_CASE_STRICT made [UNK]
+ * (a soft-masked base, not an [UNK] of the sequence itself). */
 enum {
 	C_SPACE = 0, /* whitespace other than '\n': ignored */
 	C_NL = 1,
 	C_NUL = 2,
 	C_GT = 3, /* '>': a header at the start of a line, else [UNK] */
 	LOWER = 0x80,
+	SOFT = 0x40,
 };
 
 struct HyrtFasta {
@@ -93,6 +96,10 @@ struct HyrtFasta {
 	int64_t skip;      /* bases still to drop before win_start */
 
 	bool lower;
+	int64_t nbases, nsoft; /* bases read; SOFT ones among them */
+	int64_t rec_unk;       /* [UNK] bases of the record, not SOFT */
+	int64_t nmostly_unk, first_unk, first_unk_bases;
+	char *first_mostly_unk;
 	int64_t nempty;
 	char *first_empty;
 };
@@ -121,6 +128,8 @@ static void build_classes(unsigned char *cls, HyrtCase mode)
 		cls[up] = (unsigned char)(HYRT_TOK_A + i);
 		if (mode == HYRT_CASE_UPPER)
 			cls[lo] = (unsigned char)((HYRT_TOK_A + i) | LOWER);
+		else
+			cls[lo] = HYRT_TOK_UNK | LOWER | SOFT;
 	}
 	cls[' '] = cls['\t'] = cls['\r'] = cls['\v'] = cls['\f'] = C_SPACE;
 	cls['\n'] = C_NL;
@@ -345,6 +354,7 @@ static int read_header(HyrtFasta *f, Diag *d)
 	f->ending = false;
 	f->nrecords++;
 	f->rec_bases = 0;
+	f->rec_unk = 0;
 	f->buf_len = 0;
 	f->win_start = 0;
 	f->skip = 0;
@@ -413,6 +423,13 @@ static int fill(HyrtFasta *f, Diag *d)
 				return fail(f, d, "NUL byte in sequence data");
 			}
 			f->lower |= k >> 7;
+			if (k & SOFT) {
+				f->nsoft++;
+				k &= ~(unsigned)SOFT;
+			} else {
+				f->rec_unk += (k & ~(unsigned)LOWER) ==
+				              HYRT_TOK_UNK;
+			}
 			f->rec_bases++;
 			if (f->skip > 0) {
 				f->skip--;
@@ -459,6 +476,25 @@ static void advance(HyrtFasta *f)
 	f->advance = false;
 }
 
+/* At a record's end: over half its bases [UNK] (not counting SOFT
+ * ones) is worth a word, protein FASTA being the usual cause. */
+static bool note_mostly_unk(HyrtFasta *f, Diag *d)
+{
+	f->nbases += f->rec_bases;
+	if (f->rec_unk * 2 <= f->rec_bases)
+		return true;
+	if (f->nmostly_unk++ > 0)
+		return true;
+	f->first_unk = f->rec_unk;
+	f->first_unk_bases = f->rec_bases;
+	f->first_mostly_unk = strdup(f->name);
+	if (!f->first_mostly_unk) {
+		fail(f, d, "out of memory");
+		return false;
+	}
+	return true;
+}
+
 static bool note_empty(HyrtFasta *f, Diag *d)
 {
 	f->nempty++;
@@ -500,6 +536,8 @@ int hyrt_fasta_next(HyrtFasta *f, HyrtWindow *w, Diag *d)
 				return 1;
 			}
 			f->ending = true;
+			if (!note_mostly_unk(f, d))
+				return -1;
 			if (f->rec_bases == 0 && !note_empty(f, d))
 				return -1;
 		}
@@ -580,6 +618,25 @@ bool hyrt_fasta_saw_lowercase(const HyrtFasta *f)
 	return f->lower;
 }
 
+int64_t hyrt_fasta_bases(const HyrtFasta *f)
+{
+	return f->nbases;
+}
+
+int64_t hyrt_fasta_soft_masked(const HyrtFasta *f)
+{
+	return f->nsoft;
+}
+
+int64_t hyrt_fasta_mostly_unk(const HyrtFasta *f, const char **first,
+                              int64_t *unk, int64_t *bases)
+{
+	*first = f->first_mostly_unk;
+	*unk = f->first_unk;
+	*bases = f->first_unk_bases;
+	return f->nmostly_unk;
+}
+
 int64_t hyrt_fasta_records(const HyrtFasta *f)
 {
 	return f->nrecords;
@@ -614,5 +671,6 @@ void hyrt_fasta_close(HyrtFasta *f)
 	free(f->in);
 	free(f->buf);
 	free(f->first_empty);
+	free(f->first_mostly_unk);
 	free(f);
 }

@@ -24,7 +24,10 @@
  * HYRT_CASE_STRICT maps lowercase a/c/g/t/n to [UNK] as the HF tokenizer
  * does; HYRT_CASE_UPPER upper-cases soft-masked bases first. Either way
  * hyrt_fasta_saw_lowercase() says whether any lowercase letter was read,
- * so the caller can warn once.
+ * so the caller can warn once, and hyrt_fasta_soft_masked() how many
+ * lowercase a/c/g/t/n strict mode read as [UNK] (of hyrt_fasta_bases()).
+ * A record with over half its bases [UNK] otherwise (protein FASTA) is
+ * counted by hyrt_fasta_mostly_unk().
  *
  * Windows: a record of len bases gives windows starting at 0, S, 2S, ...
  * while start < len, each [start, min(start + W, len)). So the last
@@ -90,6 +93,15 @@ HyrtFasta *hyrt_fasta_open(const char *path, const HyrtFastaOptions *o,
  * (d set; every later call returns -1 too). */
 int hyrt_fasta_next(HyrtFasta *f, HyrtWindow *w, Diag *d);
 bool hyrt_fasta_saw_lowercase(const HyrtFasta *f);
+/* Bases of the records ended so far; the lowercase a/c/g/t/n among the
+ * bases read that HYRT_CASE_STRICT made [UNK]. */
+int64_t hyrt_fasta_bases(const HyrtFasta *f);
+int64_t hyrt_fasta_soft_masked(const HyrtFasta *f);
+/* Records ended so far whose bases are over half [UNK] (soft-masked
+ * ones not counted); the first one's name (NULL if none), its [UNK]
+ * count and its bases. */
+int64_t hyrt_fasta_mostly_unk(const HyrtFasta *f, const char **first,
+                              int64_t *unk, int64_t *bases);
 /* Records begun so far, empty ones included. */
 int64_t hyrt_fasta_records(const HyrtFasta *f);
 /* Records with no bases seen so far, and the first one's name (NULL if

@@ -57,8 +57,15 @@ enum {
 	HYRT_META_NUM_LABELS, /* a classifier's labels (width of classify's
 	                       * logits); 0 for other models */
 	HYRT_META_PAD_ID,     /* the classifier's pad token id */
+	HYRT_META_RANDOM_WEIGHTS, /* 1: weights made from a YAML seed, not
+	                           * trained (outputs carry no biology) */
+	HYRT_META_SEED, /* that seed's uint64 bits; 0 when not random */
 	HYRT_META_COUNT
 };
+
+/* hyenac's version, printed by `hyenac --version` and by the `--version`
+ * of the binaries it compiles. */
+#define HYRT_HYENAC_VERSION "0.1"
 
 /* W1 trailers (before the checksum) had no blob_crc32: such binaries are
  * refused with a word to recompile. */

@@ -42,13 +42,22 @@ HyrtTokFault hyrt_check_tokens(const int32_t *ids, int64_t B, int64_t L,
 	return HYRT_TOK_OK;
 }
 
+void hyrt_tokens_as_rows(NpyArray *a)
+{
+	if (a->rank != 1)
+		return;
+	a->rank = 2;
+	a->dim[1] = a->dim[0];
+	a->dim[0] = 1;
+}
+
 HyrtTokFault hyrt_check_token_array(const NpyArray *a, int64_t max_len,
                                     int64_t vocab, const char *who,
                                     const char *limit, Diag *d)
 {
 	if (a->dtype != NPY_I32 || a->rank != 2) {
-		diag_error(d, "%s: token ids must be a 2-d integer array "
-		           "[batch, length], got rank %d", who, a->rank);
+		diag_error(d, "%s: token ids must be an integer array "
+		           "[batch, length] (or [length], one row), got rank %d", who, a->rank);
 		return HYRT_TOK_SHAPE;
 	}
 	return hyrt_check_tokens(a->data, a->dim[0], a->dim[1], max_len,

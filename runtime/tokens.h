@@ -31,6 +31,9 @@ typedef enum {
 HyrtTokFault hyrt_check_tokens(const int32_t *ids, int64_t B, int64_t L,
                                int64_t max_len, int64_t vocab,
                                const char *who, const char *limit, Diag *d);
+/* A 1-d array [L] from npy_load_ints made one row [1, L] (its data
+ * untouched); any other rank is left for the check below to judge. */
+void hyrt_tokens_as_rows(NpyArray *a);
 /* The same for an array from npy_load_ints: rank 2, then the above. */
 HyrtTokFault hyrt_check_token_array(const NpyArray *a, int64_t max_len,
                                     int64_t vocab, const char *who,

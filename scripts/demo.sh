@@ -13,6 +13,10 @@ echo "== model: $MODEL"
 echo "== hyenac compile $MODEL -o $EXE"
 "$HYENAC" compile "$MODEL" -o "$EXE"
 ls -l "$EXE"
+if "$EXE" info | grep '^random_weights=seed' >/dev/null; then
+	echo "== note: $MODEL gives a seed, not trained weights: the weights" \
+		"are random, so the scores below carry no biology"
+fi
 echo "== embeddings and next-base logits for examples/example.fa"
 "$EXE" embed --tokens examples/example-tokens.npy -o "$BUILD/demo-embed.npy"
 "$EXE" logits --tokens examples/example-tokens.npy -o "$BUILD/demo-logits.npy"

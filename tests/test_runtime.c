@@ -536,7 +536,8 @@ END_TEST
  * logits[b,t,j] = token + j + scratch check. */
 static const char *fake_src =
 	"#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n"
-	"const int64_t hyenac_meta[16] = {4, 8, 5, 16, NOUT, 16, 1, 1000};\n"
+	/* room for every HYRT_META_* slot, later ones 0: batch 1 */
+	"const int64_t hyenac_meta[32] = {4, 8, 5, 16, NOUT, 16, 1, 1000, 1};\n"
 	"const char hyenac_model_name[] = \"fake\";\n"
 	"size_t hyenac_scratch_bytes(int64_t B, int64_t L)\n"
 	"{ return (size_t)(B * L) * 4; }\n"
@@ -753,10 +754,11 @@ START_TEST(main_bad_tokens)
 	           (const char *[]){"embed", "--tokens", tf, "-o", h, NULL}, 1,
 	           "must be integers");
 	const char *t1 = keep(tu_path(tu_tmpdir(), "t1.npy"));
-	ck_assert(npy_save_i32(t1, (int32_t[]){1, 2}, 1, (int64_t[]){2}, &d));
+	ck_assert(npy_save_i32(t1, (int32_t[]){1, 2}, 3, (int64_t[]){1, 1, 2},
+	                       &d));
 	run_expect(&r, exe_head,
 	           (const char *[]){"embed", "--tokens", t1, "-o", h, NULL}, 1,
-	           "rank 1");
+	           "rank 3"); /* [L] is one row (test_ux.c) */
 	const char *junk = tu_write_str("junk.npy", "not numpy");
 	run_expect(&r, exe_head,
 	           (const char *[]){"embed", "--tokens", junk, "-o", h, NULL},

@@ -55,12 +55,20 @@ static void print_help(void)
 	       "1 to %" PRId64 " tokens; outputs: %s.\n\n", hyenac_model_name,
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_N_LAYER],
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, rt_outputs_str());
+	if (hyenac_meta[HYRT_META_RANDOM_WEIGHTS])
+		printf("Its weights are random (seed %" PRIu64 "), not trained: "
+		       "its outputs carry no biology.\n\n",
+		       (uint64_t)hyenac_meta[HYRT_META_SEED]);
 	printf("commands:\n");
 	for (int i = 0; i < NCOMMANDS; i++)
 		commands[i].help();
+	printf("  --version  the model's name and hyenac's version\n"
+	       "  COMMAND --help  that command's usage alone\n");
 	printf("\n");
 	printf("Tokens: a .npy integer array [B, L], ids below %" PRId64
-	       ", any B, 1 <= L <= %" PRId64 ".\n"
+	       ", any B, 1 <= L <= %" PRId64 ";\n"
+	       "a 1-d array [L] is one row [1, L] (the output's batch dim "
+	       "is then 1).\n"
 	       "A batch runs in chunks of rows that fit the memory planned at "
 	       "compile time\n"
 	       "(--batch, %" PRId64 " row(s) of %" PRId64 " tokens) and "
@@ -88,6 +96,19 @@ static void print_help(void)
 	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
 	                                        : 1,
 	       max_len, max_len);
+}
+
+/* `PROG CMD --help`: the rows of that name (variants included) alone. */
+static const char *help_cmd;
+
+static void print_command_help(void)
+{
+	printf("usage: %s %s [OPTIONS]\n", rt_prog, help_cmd);
+	for (int i = 0; i < NCOMMANDS; i++)
+		if (commands[i].name && strcmp(commands[i].name, help_cmd) == 0)
+			commands[i].help();
+	printf("(all commands, inputs, outputs and exit status: '%s "
+	       "--help')\n", rt_prog);
 }
 
 /* The row that runs cmd with these arguments: a variant whose test
@@ -131,8 +152,15 @@ int rt_dispatch(int argc, char **argv)
 		print_help();
 		return rt_finish();
 	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("%s: model '%s' compiled by hyenac %s\n", rt_prog,
+		       hyenac_model_name, HYRT_HYENAC_VERSION);
+		return rt_finish();
+	}
 	const RtCommand *c = find(cmd, argc, argv);
 	if (c) {
+		help_cmd = c->name;
+		rt_help = print_command_help;
 		/* The environment is input: a known command checks it
 		 * first. */
 		(void)rt_memory_limit();

@@ -411,6 +411,30 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 
 /* ---- the command --------------------------------------------------------- */
 
+/* What read as [UNK] though the user may not have meant it: soft-masked
+ * bases under --case strict (as a fraction: hg38 is about half), and
+ * records mostly [UNK] (protein FASTA). Warnings only, after the
+ * outputs are committed. */
+static void warn_unk(const HyrtFasta *f, const char *shown)
+{
+	int64_t soft = hyrt_fasta_soft_masked(f);
+	int64_t all = hyrt_fasta_bases(f);
+	int64_t unk, bases;
+	const char *name;
+	int64_t n = hyrt_fasta_mostly_unk(f, &name, &unk, &bases);
+
+	if (soft > 0 && all > 0)
+		rt_warn("warning: %.1f%% of the bases of %s were lowercase "
+		        "(soft-masked) and read as [UNK] like the HF tokenizer; "
+		        "use --case upper to read them as bases",
+		        100.0 * (double)soft / (double)all, shown);
+	if (n > 0)
+		rt_warn("warning: record '%s' of %s is mostly [UNK] (%.1f%% of "
+		        "its %" PRId64 " bases are not A, C, G, T or N: protein, "
+		        "or not DNA?); %" PRId64 " record(s) in all", name, shown,
+		        100.0 * (double)unk / (double)bases, bases, n);
+}
+
 int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 {
 	Opt opts[O_COUNT] = {
@@ -557,7 +581,6 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	    S_ISREG(st.st_mode))
 		pr.total_bytes = st.st_size;
 
-	bool warned_lower = false;
 	int64_t tokens = 0;
 	HyrtWindow win;
 	int r = hyrt_fasta_next(f, &win, &d);
@@ -571,13 +594,6 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 				r = hyrt_fasta_next(f, &win, &d);
 			}
 			nj++;
-		}
-		if (!warned_lower && !quiet && fo.case_mode == HYRT_CASE_STRICT &&
-		    hyrt_fasta_saw_lowercase(f)) {
-			warned_lower = true;
-			rt_warn("warning: %s has lowercase (soft-masked) bases; "
-			        "--case strict reads them as [UNK] like the HF "
-			        "tokenizer, --case upper as bases", shown);
 		}
 		run_jobs(jobs, nj);
 		for (int i = 0; i < nj; i++)
@@ -598,6 +614,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (!hyrt_out_commit(commit, tsv_only ? 1 : 2, &d))
 		rt_fail_diag(&d);
 
+	if (!quiet)
+		warn_unk(f, shown);
 	if (!quiet && hyrt_fasta_records(f) == 0)
 		rt_warn("warning: %s has no records; the outputs have no rows",
 		        shown);

@@ -504,15 +504,16 @@ void rt_load_weights(HyrtBlob *w)
 
 /* ---- embed, logits ------------------------------------------------------ */
 
-/* Check a token array (integer: npy_load_ints): [B, L], 1 <= L <=
- * max_len, every id in the vocabulary. Reports the first offender by its
+/* Check a token array (integer: npy_load_ints): [B, L], or [L] read as
+ * one row [1, L], 1 <= L <= max_len, every id in the vocabulary. Reports the first offender by its
  * index. B = 0 is a batch of no rows: the output has none either, as
  * with a FASTA file of no records, and a warning says so. */
-static void check_tokens(const char *path, const NpyArray *a)
+static void check_tokens(const char *path, NpyArray *a)
 {
 	Diag d;
 
 	diag_init(&d);
+	hyrt_tokens_as_rows(a);
 	if (hyrt_check_token_array(a, hyenac_meta[HYRT_META_MAX_LEN],
 	                           hyenac_meta[HYRT_META_VOCAB_SIZE], path,
 	                           "%" PRId64 ", the longest this binary was "
@@ -779,6 +780,11 @@ int rt_cmd_info(const char *cmd, int argc, char **argv)
 	       hyenac_meta[HYRT_META_FLOPS_PER_TOKEN]);
 	printf("scratch_bytes_at_max_len=%zu\n",
 	       hyenac_scratch_bytes(1, hyenac_meta[HYRT_META_MAX_LEN]));
+	if (hyenac_meta[HYRT_META_RANDOM_WEIGHTS])
+		printf("random_weights=seed %" PRIu64 ": outputs carry no "
+		       "biology\n", (uint64_t)hyenac_meta[HYRT_META_SEED]);
+	else
+		printf("random_weights=no\n");
 	fflush(stdout);
 	rt_load_weights(&w);
 	printf("weights=ok\n");
@@ -790,6 +796,8 @@ void rt_help_embed(void)
 {
 	printf("  embed  --tokens T.npy -o H.npy   hidden states, float32 "
 	       "[B, L, %" PRId64 "]\n"
+	       "                                   (tokens [L] are one row: "
+	       "B = 1)\n"
 	       "         [--pool mean|last]        or pooled over positions, "
 	       "[B, %" PRId64 "],\n"
 	       "                                   never holding [B, L, %" PRId64
