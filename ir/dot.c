@@ -170,6 +170,28 @@ static const char *method_name(int64_t m)
 	return m == CONV_FFT ? "fft" : m == CONV_DIRECT ? "direct" : "auto";
 }
 
+/* The prologue fused_proj and fused_mlp share: an optional layernorm of
+ * x, then a linear (+ bias) of it; the sources' edges go to the step
+ * that reads them. Returns the linear's step. */
+static int norm_linear(Steps *s, bool ln, bool bias, int x, int g, int b,
+                       int w, int bsrc)
+{
+	int i;
+
+	if (ln) {
+		i = step(s, "layernorm");
+		reads(s, x, i);
+		reads(s, g, i);
+		reads(s, b, i);
+	}
+	i = step(s, "linear%s", bias ? " + bias" : "");
+	if (!ln)
+		reads(s, x, i);
+	reads(s, w, i);
+	reads(s, bsrc, i);
+	return i;
+}
+
 /* fused_proj (ops.def): ln, linear (+bias), dwconv, act, +res, gate. */
 static void proj_steps(const Node *n, Steps *s)
 {
@@ -177,17 +199,8 @@ static void proj_steps(const Node *n, Steps *s)
 	int i;
 
 	ir_fp_srcs(n, &fp);
-	if (n->iattr[FP_LN]) {
-		i = step(s, "layernorm");
-		reads(s, fp.x, i);
-		reads(s, fp.ln_g, i);
-		reads(s, fp.ln_b, i);
-	}
-	i = step(s, "linear%s", n->iattr[FP_BIAS] ? " + bias" : "");
-	if (!n->iattr[FP_LN])
-		reads(s, fp.x, i);
-	reads(s, fp.w, i);
-	reads(s, fp.bias, i);
+	i = norm_linear(s, n->iattr[FP_LN], n->iattr[FP_BIAS], fp.x, fp.ln_g,
+	                fp.ln_b, fp.w, fp.bias);
 	if (n->iattr[FP_CONV]) {
 		i = step(s, "dwconv K=%lld%s", (long long)n->iattr[FP_CONV],
 		         n->iattr[FP_CONV_BIAS] ? " + bias" : "");
@@ -209,17 +222,8 @@ static void mlp_steps(const Node *n, Steps *s)
 	int i;
 
 	ir_fm_srcs(n, &fm);
-	if (n->iattr[FM_LN]) {
-		i = step(s, "layernorm");
-		reads(s, fm.x, i);
-		reads(s, fm.ln_g, i);
-		reads(s, fm.ln_b, i);
-	}
-	i = step(s, "linear%s", n->iattr[FM_BIAS] ? " + bias" : "");
-	if (!n->iattr[FM_LN])
-		reads(s, fm.x, i);
-	reads(s, fm.w1, i);
-	reads(s, fm.b1, i);
+	i = norm_linear(s, n->iattr[FM_LN], n->iattr[FM_BIAS], fm.x, fm.ln_g,
+	                fm.ln_b, fm.w1, fm.b1);
 	if (act_name(n->iattr[FM_ACT]))
 		step(s, "%s", act_name(n->iattr[FM_ACT]));
 	i = step(s, "linear%s", n->iattr[FM_BIAS2] ? " + bias" : "");
