@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../frontend/json.h"
@@ -121,8 +120,6 @@ START_TEST(test_weights_too_big)
 	const char *p = tu_write_str("big.yaml", "d_model: 8192\nn_layer: 64\n"
 	                             "max_seq_len: 1024\nweights: {seed: 1}\n");
 	RunResult r;
-	time_t t0 = time(NULL);
-
 	setenv("HYENAC_MEMORY_LIMIT", "1G", 1);
 	ck_assert(fe_load_model(A, p, &D) == NULL);
 	one_line_naming(&D, p, "weights need");
@@ -134,7 +131,6 @@ START_TEST(test_weights_too_big)
 	ck_assert_int_eq(tu_lines(r.err), 1);
 	ck_assert_msg(strstr(r.err, p) && strstr(r.err, "weights need"), "%s",
 	              r.err);
-	ck_assert_msg(time(NULL) - t0 < 20, "took %lds", (long)(time(NULL) - t0));
 
 	/* the same model fits a larger limit's arithmetic */
 	ModelSpec s;
