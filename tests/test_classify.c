@@ -22,35 +22,17 @@
 
 static const double TOL = 2e-4;
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)a[i] - (double)b[i]);
-		if (!(e <= m)) /* NaN counts as infinitely wrong */
-			m = isnan(e) ? INFINITY : e;
-	}
-	return m;
-}
-
-static void load(const char *path, NpyArray *a)
-{
-	Diag d;
-	diag_init(&d);
-	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
-}
-
 /* out (an .npy) against the golden file ref: same shape, within TOL. */
 static void check_npy(const char *out, const char *ref, const char *how)
 {
 	NpyArray got, want;
 
-	load(out, &got);
-	load(tu_golden("tiny-1k-cls", ref), &want);
+	tu_load_npy(out, &got);
+	tu_load_npy(tu_golden("tiny-1k-cls", ref), &want);
 	ck_assert_int_eq(got.rank, want.rank);
 	for (int i = 0; i < got.rank; i++)
 		ck_assert_int_eq(got.dim[i], want.dim[i]);
-	double e = max_abs_diff(got.data, want.data, want.numel);
+	double e = tu_max_abs_diff(got.data, want.data, want.numel);
 	printf("tiny-1k-cls %s: max abs error %.3g\n", how, e);
 	ck_assert_msg(e <= TOL, "%s: max abs error %g", how, e);
 	npy_free(&got);
@@ -138,7 +120,7 @@ START_TEST(entry_equals_hf)
 			e = &g->entries[i];
 	ck_assert(e && e->noutputs == 1);
 	ck_assert(ir_interp_entry(g, e, tok, B, L, ent, &d));
-	double err = max_abs_diff(ent[0], naive[1], B * 2);
+	double err = tu_max_abs_diff(ent[0], naive[1], B * 2);
 	ck_assert_msg(err <= 1e-5, "entry classify vs HF's: %g", err);
 	/* and the JIT's entry on the same rows */
 	RunResult r;
@@ -152,8 +134,8 @@ START_TEST(entry_equals_hf)
 	                                   "classify", "--tokens", tp, "-o",
 	                                   out, NULL});
 	ck_assert_msg(r.status == 0, "%s", r.err);
-	load(out, &got);
-	err = max_abs_diff(got.data, ent[0], B * 2);
+	tu_load_npy(out, &got);
+	err = tu_max_abs_diff(got.data, ent[0], B * 2);
 	ck_assert_msg(err <= 1e-5, "JIT vs interpreter: %g", err);
 	npy_free(&got);
 	free(naive[0]);
@@ -324,20 +306,20 @@ START_TEST(golden_library)
 	ck_assert_ptr_null(p_hyenac_model_label_name(NULL, -1));
 	ck_assert_msg(p_hyenac_model_load(NULL, &m, err, sizeof err) ==
 	                  HYENAC_OK, "%s", err);
-	load(tu_golden("tiny-1k-cls", "tokens.npy"), &tok);
-	load(tu_golden("tiny-1k-cls", "cls_logits.npy"), &want);
-	load(tu_golden("tiny-1k-cls", "hidden.npy"), &hid);
+	tu_load_npy(tu_golden("tiny-1k-cls", "tokens.npy"), &tok);
+	tu_load_npy(tu_golden("tiny-1k-cls", "cls_logits.npy"), &want);
+	tu_load_npy(tu_golden("tiny-1k-cls", "hidden.npy"), &hid);
 	int64_t B = tok.dim[0], L = tok.dim[1];
 	float *got = malloc(want.numel * sizeof *got);
 	float *h = malloc(hid.numel * sizeof *h);
 	ck_assert_msg(p_hyenac_model_classify(m, tok.data, B, L, got) ==
 	                  HYENAC_OK, "%s", p_hyenac_model_error(m));
-	double e = max_abs_diff(got, want.data, want.numel);
+	double e = tu_max_abs_diff(got, want.data, want.numel);
 	printf("tiny-1k-cls library classify: max abs error %.3g\n", e);
 	ck_assert_msg(e <= TOL, "library classify: max abs error %g", e);
 	ck_assert_msg(p_hyenac_model_embed(m, tok.data, B, L, h) == HYENAC_OK,
 	              "%s", p_hyenac_model_error(m));
-	e = max_abs_diff(h, hid.data, hid.numel);
+	e = tu_max_abs_diff(h, hid.data, hid.numel);
 	ck_assert_msg(e <= TOL, "library embed: max abs error %g", e);
 	ck_assert_int_eq(p_hyenac_model_logits(m, tok.data, B, L, h),
 	                 HYENAC_ERR_NO_HEAD);
@@ -413,7 +395,7 @@ START_TEST(golden_binary)
 		tu_run(&r, exe, (const char *[]){"classify", "--tokens", tp, "-o",
 		                                 out, NULL});
 		ck_assert_msg(r.status == 0, "%s", r.err);
-		load(out, &lo);
+		tu_load_npy(out, &lo);
 		const float *z = lo.data;
 		double m = z[0] > z[1] ? z[0] : z[1];
 		double e0 = exp(z[0] - m), e1 = exp(z[1] - m);

@@ -849,24 +849,6 @@ END_TEST
 
 /* ---- golden checkpoints end to end ------------------------------------ */
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)a[i] - (double)b[i]);
-		if (!(e <= m))
-			m = isnan(e) ? INFINITY : e;
-	}
-	return m;
-}
-
-static void load(const char *path, NpyArray *a)
-{
-	Diag d;
-	diag_init(&d);
-	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
-}
-
 /* name's checkpoint through the generated code against the official
  * outputs; fold false leaves the implicit filters (pos_emb, the Sin MLP,
  * expmod) to generated code instead of the interpreter. */
@@ -911,15 +893,15 @@ static void golden(const char *name, ConvMethod conv, bool fold)
 	ck_assert(run && sb && jm);
 	ck_assert_int_eq(jm[HYRT_META_D_MODEL], m->spec.d_model);
 
-	load(tu_golden(name, "tokens.npy"), &tok);
-	load(tu_golden(name, "hidden.npy"), &hid);
-	load(tu_golden(name, "logits.npy"), &lg);
+	tu_load_npy(tu_golden(name, "tokens.npy"), &tok);
+	tu_load_npy(tu_golden(name, "hidden.npy"), &hid);
+	tu_load_npy(tu_golden(name, "logits.npy"), &lg);
 	int64_t B = tok.dim[0], L = tok.dim[1];
 	void *scratch = alloc64((size_t)sb(B, L));
 	float *outs[2] = {alloc64(hid.numel * 4), alloc64(lg.numel * 4)};
 	run(blob, tok.data, B, L, outs, scratch);
-	double eh = max_abs_diff(outs[0], hid.data, hid.numel);
-	double el = max_abs_diff(outs[1], lg.data, lg.numel);
+	double eh = tu_max_abs_diff(outs[0], hid.data, hid.numel);
+	double el = tu_max_abs_diff(outs[1], lg.data, lg.numel);
 	printf("%s (conv %d%s): generated code max abs error hidden %.3g "
 	       "logits %.3g\n", name, conv,
 	       fold ? "" : ", filters at run time", eh, el);

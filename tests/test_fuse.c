@@ -60,17 +60,6 @@ static double nmse(const float *x, const float *ref, size_t n)
 	return den > 0 ? num / den : num;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)a[i] - (double)b[i]);
-		if (!(e <= m))
-			m = isnan(e) ? INFINITY : e;
-	}
-	return m;
-}
-
 /* Whether node i is part of the full forward (the graph's outputs), not
  * only of an entry's tail (passes/entries.c): the counts below are of
  * the forward's kernels, as cg_kernel_count's are. */
@@ -332,9 +321,9 @@ static void random_model(const char *yaml)
 		interp(gg, tok, B, L, rg);
 		for (int i = 0; i < gu->noutputs; i++) {
 			size_t n = out_numel(gu, i, B, L);
-			double e = max_abs_diff(rf[i], ru[i], n);
-			double er = max_abs_diff(rr[i], ru[i], n);
-			double eg = max_abs_diff(rg[i], ru[i], n);
+			double e = tu_max_abs_diff(rf[i], ru[i], n);
+			double er = tu_max_abs_diff(rr[i], ru[i], n);
+			double eg = tu_max_abs_diff(rg[i], ru[i], n);
 			ck_assert_msg(e <= 1e-6 && er <= 1e-5 && eg <= 1e-5,
 			              "%s %s B=%lld L=%lld: fused vs unfused "
 			              "(interpreter) %g, unfolded %g, generated %g",
@@ -484,7 +473,7 @@ static void check_chain(int64_t K, int64_t N, int64_t KC, OpKind act,
 		float *ru[1], *rf[1];
 		interp(cu.g, tok, sh[s].B, sh[s].L, ru);
 		interp(cf.g, tok, sh[s].B, sh[s].L, rf);
-		double e = max_abs_diff(rf[0], ru[0],
+		double e = tu_max_abs_diff(rf[0], ru[0],
 		                        out_numel(cu.g, 0, sh[s].B, sh[s].L));
 		ck_assert_msg(e <= 1e-9, "chain fused vs unfused: %g", e);
 		free(ru[0]);
@@ -539,8 +528,8 @@ static void golden(const char *name)
 			jit_open(&x, g, a, (ConvMethod)conv);
 			jit_run(&x, g, tok.data, B, L, rj);
 			for (int i = 0; i < 2; i++) {
-				double ei = max_abs_diff(ri[i], want[i].data, want[i].numel);
-				double ej = max_abs_diff(rj[i], want[i].data, want[i].numel);
+				double ei = tu_max_abs_diff(ri[i], want[i].data, want[i].numel);
+				double ej = tu_max_abs_diff(rj[i], want[i].data, want[i].numel);
 				if (getenv("HYENAC_TEST_VERBOSE"))
 					printf("%s fuse=%d conv=%d %s: interp %.3g jit %.3g\n",
 					       name, fuse, conv, g->outputs[i].name, ei, ej);

@@ -14,24 +14,6 @@
 
 static const double TOL = 2e-4;
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)a[i] - (double)b[i]);
-		if (!(e <= m)) /* NaN counts as infinitely wrong */
-			m = isnan(e) ? INFINITY : e;
-	}
-	return m;
-}
-
-static void load(const char *path, NpyArray *a)
-{
-	Diag d;
-	diag_init(&d);
-	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
-}
-
 static void check_case(const char *name)
 {
 	Diag d;
@@ -48,14 +30,14 @@ static void check_case(const char *name)
 	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
 	ck_assert_int_eq(g->noutputs, 2);
 
-	load(tu_golden(name, "tokens.npy"), &tok);
-	load(tu_golden(name, "hidden.npy"), &hid);
-	load(tu_golden(name, "logits.npy"), &lg);
+	tu_load_npy(tu_golden(name, "tokens.npy"), &tok);
+	tu_load_npy(tu_golden(name, "hidden.npy"), &hid);
+	tu_load_npy(tu_golden(name, "logits.npy"), &lg);
 	ck_assert_int_eq(tok.rank, 2);
 	ck_assert_msg(ir_interp(g, tok.data, tok.dim[0], tok.dim[1], outs, &d),
 	              "%s", d.msg);
-	double eh = max_abs_diff(outs[0], hid.data, hid.numel);
-	double el = max_abs_diff(outs[1], lg.data, lg.numel);
+	double eh = tu_max_abs_diff(outs[0], hid.data, hid.numel);
+	double el = tu_max_abs_diff(outs[1], lg.data, lg.numel);
 	printf("%s: interpreter max abs error hidden %.3g logits %.3g\n", name,
 	       eh, el);
 	ck_assert_msg(eh <= TOL, "%s hidden: max abs error %g", name, eh);
@@ -93,12 +75,12 @@ static void check_cli(const char *name, const char *what, const char *ref)
 	tu_run_hyenac(&r, args);
 	ck_assert_msg(r.status == 0, "hyenac run failed (%d): %s", r.status,
 	              r.err);
-	load(out, &got);
-	load(tu_golden(name, ref), &want);
+	tu_load_npy(out, &got);
+	tu_load_npy(tu_golden(name, ref), &want);
 	ck_assert_int_eq(got.rank, want.rank);
 	for (int i = 0; i < got.rank; i++)
 		ck_assert_int_eq(got.dim[i], want.dim[i]);
-	double e = max_abs_diff(got.data, want.data, want.numel);
+	double e = tu_max_abs_diff(got.data, want.data, want.numel);
 	ck_assert_msg(e <= TOL, "%s %s via CLI: max abs error %g", name, what,
 	              e);
 	npy_free(&got);
@@ -132,8 +114,8 @@ START_TEST(causal_prefix)
 	ck_assert_msg(m, "%s", d.msg);
 	Graph *g = fe_lower(a, m, &d);
 	ck_assert_msg(g, "%s", d.msg);
-	load(tu_golden(name, "tokens.npy"), &tok);
-	load(tu_golden(name, "hidden.npy"), &hid);
+	tu_load_npy(tu_golden(name, "tokens.npy"), &tok);
+	tu_load_npy(tu_golden(name, "hidden.npy"), &hid);
 	/* first 17 tokens of the first row */
 	ck_assert(ir_interp(g, tok.data, 1, 17, outs, &d));
 	int64_t D = hid.dim[2];
@@ -179,9 +161,9 @@ START_TEST(yaml_names_checkpoint)
 	                                   tu_golden("odd-order3", "tokens.npy"),
 	                                   "-o", out, NULL});
 	ck_assert_msg(r.status == 0, "hyenac run failed: %s", r.err);
-	load(out, &got);
-	load(tu_golden("odd-order3", "hidden.npy"), &want);
-	double e = max_abs_diff(got.data, want.data, want.numel);
+	tu_load_npy(out, &got);
+	tu_load_npy(tu_golden("odd-order3", "hidden.npy"), &want);
+	double e = tu_max_abs_diff(got.data, want.data, want.numel);
 	ck_assert_msg(e <= TOL, "YAML door: max abs error %g", e);
 	npy_free(&got);
 	npy_free(&want);

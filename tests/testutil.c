@@ -4,6 +4,10 @@
  */
 #include "testutil.h"
 
+#include <math.h>
+
+#include "runtime/npy.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -192,4 +196,22 @@ int tu_main(Suite *s)
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? 0 : 1;
+}
+
+double tu_max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]);
+		if (!(e <= m)) /* NaN counts as infinitely wrong */
+			m = isnan(e) ? INFINITY : e;
+	}
+	return m;
+}
+
+void tu_load_npy(const char *path, NpyArray *a)
+{
+	Diag d;
+	diag_init(&d);
+	ck_assert_msg(npy_load(path, a, &d), "%s", d.msg);
 }

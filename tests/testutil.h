@@ -36,6 +36,12 @@ void tu_run(RunResult *r, const char *prog, const char *const *args);
 /* Number of lines in s (a trailing newline ends the last one). */
 int tu_lines(const char *s);
 
+/* The largest |a[i] - b[i]|; a NaN anywhere counts as infinitely wrong. */
+double tu_max_abs_diff(const float *a, const float *b, size_t n);
+/* npy_load(path) into *a (runtime/npy.h), or fail the test. */
+struct NpyArray;
+void tu_load_npy(const char *path, struct NpyArray *a);
+
 /* Run a suite and return the process exit status. */
 int tu_main(Suite *s);
 
