@@ -90,6 +90,30 @@ bool hy_add_size(size_t a, size_t b, size_t *out)
 	return true;
 }
 
+size_t hy_sat_add_size(size_t a, size_t b)
+{
+	size_t r;
+	return hy_add_size(a, b, &r) ? r : SIZE_MAX;
+}
+
+size_t hy_sat_mul_size(size_t a, size_t b)
+{
+	size_t r;
+	return hy_mul_size(a, b, &r) ? r : SIZE_MAX;
+}
+
+int64_t hy_sat_add_i64(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
+int64_t hy_sat_mul_i64(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 int hy_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

@@ -62,6 +62,12 @@ bool diag_ok(const Diag *d);
 /* Return false on overflow; *out is set only on success. */
 bool hy_mul_size(size_t a, size_t b, size_t *out);
 bool hy_add_size(size_t a, size_t b, size_t *out);
+/* a + b and a * b of sizes that are never negative, saturating at the
+ * type's maximum (memory figures that only have to compare as "too much"). */
+size_t hy_sat_add_size(size_t a, size_t b);
+size_t hy_sat_mul_size(size_t a, size_t b);
+int64_t hy_sat_add_i64(int64_t a, int64_t b);
+int64_t hy_sat_mul_i64(int64_t a, int64_t b);
 
 /* Edit distance, for "did you mean" suggestions. */
 int hy_edit_distance(const char *a, const char *b);

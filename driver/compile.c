@@ -90,19 +90,6 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 	return (int64_t)f;
 }
 
-/* a + b and a * b, INT64_MAX past it (the figures are never negative) */
-static int64_t sat_add(int64_t a, int64_t b)
-{
-	int64_t r;
-	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
-static int64_t sat_mul(int64_t a, int64_t b)
-{
-	int64_t r;
-	return __builtin_mul_overflow(a, b, &r) ? INT64_MAX : r;
-}
-
 /* What one forward of the compiled binary holds at its peak, as the
  * `bench` command runs it (the model's last output: logits when there is
  * a head): the activation plan, that output, the weights (mapped, every
@@ -126,7 +113,7 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *x = g->nodes[i];
 		if (x->op == OP_WEIGHT && ir_type_numel(&x->type, B, L, &n))
-			rb->weights = sat_add(rb->weights, sat_mul((int64_t)n, 4));
+			rb->weights = hy_sat_add_i64(rb->weights, hy_sat_mul_i64((int64_t)n, 4));
 		if ((x->op == OP_GATED_CONV || x->op == OP_LONGCONV) &&
 		    x->type.dim[2] > convc)
 			convc = x->type.dim[2];
@@ -135,9 +122,9 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 	rb->threads = cores < 1 ? 1 : (int)cores;
 	rb->per_thread = (convc ? hyrt_conv_work_bytes(L, convc) : 0) +
 	                 CG_STACK_TILE_BYTES;
-	rb->total = sat_add(sat_add(rb->activations, rb->output),
-	                    sat_add(rb->weights,
-	                            sat_mul(rb->threads, rb->per_thread)));
+	rb->total = hy_sat_add_i64(hy_sat_add_i64(rb->activations, rb->output),
+	                    hy_sat_add_i64(rb->weights,
+	                            hy_sat_mul_i64(rb->threads, rb->per_thread)));
 }
 
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,

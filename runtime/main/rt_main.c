@@ -278,18 +278,6 @@ int64_t rt_memory_limit(void)
 	return v;
 }
 
-static size_t sat_add(size_t a, size_t b)
-{
-	size_t r;
-	return hy_add_size(a, b, &r) ? r : SIZE_MAX;
-}
-
-static size_t sat_mul(size_t a, size_t b)
-{
-	size_t r;
-	return hy_mul_size(a, b, &r) ? r : SIZE_MAX;
-}
-
 /* The bytes one forward may take: the compiled plan (above). */
 static size_t plan_bytes(void)
 {
@@ -302,8 +290,8 @@ static size_t plan_bytes(void)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2 &&
 	    hyenac_meta[HYRT_META_VOCAB] > wide)
 		wide = hyenac_meta[HYRT_META_VOCAB];
-	return sat_add(hyenac_scratch_bytes(B0, Lm),
-	               sat_mul(sat_mul(sat_mul((size_t)B0, (size_t)Lm),
+	return hy_sat_add_size(hyenac_scratch_bytes(B0, Lm),
+	               hy_sat_mul_size(hy_sat_mul_size(hy_sat_mul_size((size_t)B0, (size_t)Lm),
 	                               (size_t)wide),
 	                       sizeof(float)));
 }
@@ -316,9 +304,9 @@ static size_t forward_bytes(int64_t r, int64_t L, size_t row_floats)
 {
 	size_t s0 = hyenac_scratch_bytes(0, L);
 	size_t s1 = hyenac_scratch_bytes(1, L);
-	size_t row = sat_add(s1 > s0 ? s1 - s0 : 0,
-	                     sat_mul(row_floats, sizeof(float)));
-	return sat_add(s0, sat_mul((size_t)r, row));
+	size_t row = hy_sat_add_size(s1 > s0 ? s1 - s0 : 0,
+	                     hy_sat_mul_size(row_floats, sizeof(float)));
+	return hy_sat_add_size(s0, hy_sat_mul_size((size_t)r, row));
 }
 
 /* Rows per forward for B rows of L tokens that make row_floats output
@@ -332,14 +320,14 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
 
 	if (limit > 0) {
 		size_t w = (size_t)hyenac_meta[HYRT_META_WEIGHT_BYTES];
-		size_t fixed = sat_add(w, held);
+		size_t fixed = hy_sat_add_size(w, held);
 		size_t room = (size_t)limit > fixed ? (size_t)limit - fixed : 0;
 		if (one > room)
 			rt_fail("%s=%" PRId64 " bytes is too little for one row of "
 			        "%" PRId64 " tokens: it needs %zu bytes (%zu for "
 			        "the forward, %zu weights, %zu tokens); raise %s",
 			        HYRT_MEMORY_LIMIT_ENV, limit, L,
-			        sat_add(one, fixed), one, w, held,
+			        hy_sat_add_size(one, fixed), one, w, held,
 			        HYRT_MEMORY_LIMIT_ENV);
 		if (room < budget)
 			budget = room;
