@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "fasta_options.h"
 #include "fuzz_common.h"
 #include "runtime/fasta.h"
 
@@ -20,14 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	int r;
 	long windows = 0;
 
-	if (n < 3)
+	if (!fuzz_fasta_options(&data, &n, &o))
 		return 0;
-	o = hyrt_fasta_default_options(1 + data[0] % 64);
-	o.stride = data[1] % 64;
-	o.case_mode = data[2] & 1 ? HYRT_CASE_UPPER : HYRT_CASE_STRICT;
-	o.special_tokens = data[2] & 2;
-	data += 3;
-	n -= 3;
 	diag_init(&d);
 	f = hyrt_fasta_open(fuzz_file("fuzz.fa", data, n), &o, &d);
 	if (!f) {

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "fasta_options.h"
 #include "fuzz_common.h"
 #include "runtime/fasta.h"
 
@@ -146,14 +147,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
 	bool ended = false; /* a part other than a whole member came */
 	GzOutcome got, want;
 
-	if (n < 3)
+	if (!fuzz_fasta_options(&data, &n, &o))
 		return 0;
-	o = hyrt_fasta_default_options(1 + data[0] % 64);
-	o.stride = data[1] % 64;
-	o.case_mode = data[2] & 1 ? HYRT_CASE_UPPER : HYRT_CASE_STRICT;
-	o.special_tokens = data[2] & 2;
-	data += 3;
-	n -= 3;
 	while (n >= 2) {
 		unsigned kind = data[0];
 		size_t len = data[1] < n - 2 ? data[1] : n - 2;
