@@ -141,29 +141,39 @@ static int parse_count(const char *opt, const char *v, int64_t *out)
 	return 0;
 }
 
-/* The option a is (its spellings are one option: -O0 and -O3, --conv=X,
- * --print-after=P and --print-after-all), or NULL for anything else. */
-static const char *option_of(const char *a)
-{
-	static const char *const exact[][2] = {
-		{"--tokens", "--tokens"}, {"-o", "-o"}, {"--seq-len", "--seq-len"},
-		{"--batch", "--batch"}, {"--emit", "--emit"},
-		{"--target-cpu", "--target-cpu"},
-		{"--target-features", "--target-features"},
-		{"--stats", "--stats"}, {"--no-fuse", "--no-fuse"},
-		{"--interp", "--interp"}, {"-O0", "-O"}, {"-O3", "-O"},
-		{"--print-after-all", "--print-after"}, {"--dot", "--format"},
-		{"--plan-svg", "--plan-svg"}};
-	static const char *const prefixed[][2] = {
-		{"--conv=", "--conv"}, {"--print-after=", "--print-after"},
-		{"--pass=", "--pass"}, {"--format=", "--format"}};
+/* Every option hyenac takes, once: its spelling (a prefix when it ends
+ * in '='), the option it counts as when refusing one given twice (-O0 and
+ * -O3 are one, --dot and --format=, --print-after= and
+ * --print-after-all), and whether the next argument is its value. */
+typedef struct OptSpec {
+	const char *spelling, *key;
+	bool value;
+} OptSpec;
 
-	for (size_t k = 0; k < sizeof exact / sizeof exact[0]; k++)
-		if (strcmp(a, exact[k][0]) == 0)
-			return exact[k][1];
-	for (size_t k = 0; k < sizeof prefixed / sizeof prefixed[0]; k++)
-		if (strncmp(a, prefixed[k][0], strlen(prefixed[k][0])) == 0)
-			return prefixed[k][1];
+static const OptSpec options[] = {
+	{"--tokens", "--tokens", true}, {"-o", "-o", true},
+	{"--seq-len", "--seq-len", true}, {"--batch", "--batch", true},
+	{"--emit", "--emit", true}, {"--target-cpu", "--target-cpu", true},
+	{"--target-features", "--target-features", true},
+	{"--plan-svg", "--plan-svg", true},
+	{"--stats", "--stats", false}, {"--no-fuse", "--no-fuse", false},
+	{"--interp", "--interp", false}, {"-O0", "-O", false},
+	{"-O3", "-O", false}, {"--print-after-all", "--print-after", false},
+	{"--dot", "--format", false}, {"--conv=", "--conv", false},
+	{"--print-after=", "--print-after", false},
+	{"--pass=", "--pass", false}, {"--format=", "--format", false},
+};
+
+/* The option a is, or NULL for anything else. */
+static const OptSpec *option_of(const char *a)
+{
+	for (size_t k = 0; k < sizeof options / sizeof *options; k++) {
+		const char *sp = options[k].spelling;
+		size_t n = strlen(sp);
+		if (sp[n - 1] == '=' ? strncmp(a, sp, n) == 0
+		                     : strcmp(a, sp) == 0)
+			return &options[k];
+	}
 	return NULL;
 }
 
@@ -179,21 +189,16 @@ static int parse_args(int argc, char **argv, Options *o)
 		const char *a = argv[i];
 		/* Every option at most once, as the model binaries insist: a
 		 * second --seq-len would otherwise silently win. */
-		const char *opt = option_of(a);
+		const OptSpec *opt = option_of(a);
 		for (int k = 0; opt && k < nseen; k++)
-			if (strcmp(seen[k], opt) == 0)
-				return usage_error("option '%s' given twice", opt);
+			if (strcmp(seen[k], opt->key) == 0)
+				return usage_error("option '%s' given twice",
+				                   opt->key);
 		if (opt) {
 			HY_ASSERT(nseen < 16);
-			seen[nseen++] = opt;
+			seen[nseen++] = opt->key;
 		}
-		static const char *const valued[] = {
-			"--tokens", "-o", "--seq-len", "--batch", "--emit",
-			"--target-cpu", "--target-features", "--plan-svg", NULL};
-		bool takes = false;
-		for (int k = 0; valued[k]; k++)
-			takes |= strcmp(a, valued[k]) == 0;
-		if (takes && i + 1 >= argc)
+		if (opt && opt->value && i + 1 >= argc)
 			return usage_error("option '%s' needs a value", a);
 		if (strcmp(a, "--tokens") == 0) {
 			o->tokens = argv[++i];
