@@ -113,7 +113,8 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *x = g->nodes[i];
 		if (x->op == OP_WEIGHT && ir_type_numel(&x->type, B, L, &n))
-			rb->weights = hy_sat_add_i64(rb->weights, hy_sat_mul_i64((int64_t)n, 4));
+			rb->weights = hy_sat_add_i64(rb->weights,
+			                             hy_sat_mul_i64((int64_t)n, 4));
 		if ((x->op == OP_GATED_CONV || x->op == OP_LONGCONV) &&
 		    x->type.dim[2] > convc)
 			convc = x->type.dim[2];
@@ -122,9 +123,10 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 	rb->threads = cores < 1 ? 1 : (int)cores;
 	rb->per_thread = (convc ? hyrt_conv_work_bytes(L, convc) : 0) +
 	                 CG_STACK_TILE_BYTES;
-	rb->total = hy_sat_add_i64(hy_sat_add_i64(rb->activations, rb->output),
-	                    hy_sat_add_i64(rb->weights,
-	                            hy_sat_mul_i64(rb->threads, rb->per_thread)));
+	rb->total = hy_sat_add_i64(
+	    hy_sat_add_i64(rb->activations, rb->output),
+	    hy_sat_add_i64(rb->weights,
+	                   hy_sat_mul_i64(rb->threads, rb->per_thread)));
 }
 
 void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,

@@ -290,10 +290,10 @@ static size_t plan_bytes(void)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] >= 2 &&
 	    hyenac_meta[HYRT_META_VOCAB] > wide)
 		wide = hyenac_meta[HYRT_META_VOCAB];
-	return hy_sat_add_size(hyenac_scratch_bytes(B0, Lm),
-	               hy_sat_mul_size(hy_sat_mul_size(hy_sat_mul_size((size_t)B0, (size_t)Lm),
-	                               (size_t)wide),
-	                       sizeof(float)));
+	size_t cells = hy_sat_mul_size((size_t)B0, (size_t)Lm);
+	size_t out = hy_sat_mul_size(hy_sat_mul_size(cells, (size_t)wide),
+	                             sizeof(float));
+	return hy_sat_add_size(hyenac_scratch_bytes(B0, Lm), out);
 }
 
 /* One forward of r rows of L tokens, each making row_floats output
@@ -305,7 +305,7 @@ static size_t forward_bytes(int64_t r, int64_t L, size_t row_floats)
 	size_t s0 = hyenac_scratch_bytes(0, L);
 	size_t s1 = hyenac_scratch_bytes(1, L);
 	size_t row = hy_sat_add_size(s1 > s0 ? s1 - s0 : 0,
-	                     hy_sat_mul_size(row_floats, sizeof(float)));
+	                             hy_sat_mul_size(row_floats, sizeof(float)));
 	return hy_sat_add_size(s0, hy_sat_mul_size((size_t)r, row));
 }
 
@@ -493,8 +493,8 @@ void rt_load_weights(HyrtBlob *w)
 /* ---- embed, logits ------------------------------------------------------ */
 
 /* Check a token array (integer: npy_load_ints): [B, L], or [L] read as
- * one row [1, L], 1 <= L <= max_len, every id in the vocabulary. Reports the first offender by its
- * index. B = 0 is a batch of no rows: the output has none either, as
+ * one row [1, L], 1 <= L <= max_len, every id in the vocabulary. Reports
+ * the first offender by its index. B = 0 is a batch of no rows: the output has none either, as
  * with a FASTA file of no records, and a warning says so. */
 static void check_tokens(const char *path, NpyArray *a)
 {
