@@ -382,6 +382,11 @@ static const char *const lib_exports[] = {
 	"hyenac_model_max_len", "hyenac_model_n_layer",
 	"hyenac_model_has_head", "hyenac_tokenize", "hyenac_model_classify",
 	"hyenac_model_num_labels", "hyenac_model_label_name",
+	"hyenac_model_set_threads", "hyenac_model_threads",
+	"hyenac_model_embed_pooled", "hyenac_model_score",
+	"hyenac_model_scored_tokens", "hyenac_model_fasta_open",
+	"hyenac_model_fasta_next", "hyenac_model_fasta_error",
+	"hyenac_model_fasta_close",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)

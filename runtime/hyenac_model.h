@@ -56,6 +56,7 @@ typedef enum HyenacStatus {
 	HYENAC_ERR_WEIGHTS = 6,  /* the weights cannot be found or are bad */
 	HYENAC_ERR_CPU = 7,      /* this CPU lacks instructions the model's
 	                          * code was compiled to use (load says which) */
+	HYENAC_ERR_INPUT = 8,    /* a FASTA file unreadable or malformed */
 } HyenacStatus;
 
 typedef struct HyenacModel HyenacModel;
@@ -86,6 +87,67 @@ int hyenac_model_logits(HyenacModel *m, const int32_t *tokens, int64_t B,
  * no classifier. */
 int hyenac_model_classify(HyenacModel *m, const int32_t *tokens, int64_t B,
                           int64_t L, float *out);
+
+/* Threads: a forward splits its rows and channels over the library's
+ * thread pool, n threads in all, the caller included (1 until this is
+ * called; 0 asks for every online core, at most HYENAC_MAX_THREADS). The
+ * pool belongs to the library file loaded, so the count holds for every
+ * handle of that library; a second application thread calling while a
+ * forward runs gets its own forward on its own thread alone. */
+#define HYENAC_MAX_THREADS 256
+int hyenac_model_set_threads(HyenacModel *m, int n);
+int hyenac_model_threads(const HyenacModel *m);
+
+/* Hidden states pooled over each row's positions (the binary's `embed
+ * --pool`): out float32 [B, d_model]. HYENAC_POOL_MEAN averages every
+ * position (a [SEP] included, accumulated in double); HYENAC_POOL_LAST
+ * takes the last (the [SEP] when the row ends in one: in a causal model
+ * the one position that has seen the whole row). The [B, L, d_model]
+ * states are never stored. */
+enum { HYENAC_POOL_MEAN = 0, HYENAC_POOL_LAST = 1 };
+int hyenac_model_embed_pooled(HyenacModel *m, const int32_t *tokens,
+                              int64_t B, int64_t L, int pool, float *out);
+
+/* Each row's log-likelihood, as the binary's `score` computes a window's
+ * sum_logp: log-softmax of the full logits row (the padded vocabulary) at
+ * position t scores the token at t + 1, summed in double over
+ * t = 0 .. hyenac_model_scored_tokens(row, L) - 1: the first token has no
+ * context and is not scored, and a final [SEP] (id 1) is never scored
+ * (the model is causal: it changes no earlier logit). Divide by
+ * hyenac_model_scored_tokens for the binary's mean_logp. Needs the LM head. */
+int hyenac_model_score(HyenacModel *m, const int32_t *tokens, int64_t B,
+                       int64_t L, double *sum_logp);
+/* Tokens of a row of L ids that score sums: L - 1, less one when the row
+ * ends in [SEP] (0 for L < 2 or a NULL row). */
+int64_t hyenac_model_scored_tokens(const int32_t *row, int64_t L);
+
+/* FASTA windows, cut and tokenized exactly as the binary's `--fasta`
+ * commands cut them (plain or gzip, any line length, LF or CRLF): each
+ * record in windows of `window` bases every `stride` bases (0: stride =
+ * window), the last ones shorter; [SEP] appended unless
+ * HYENAC_FASTA_NO_SEP; lowercase acgtn read as [UNK] (HF's tokenizer)
+ * unless HYENAC_TOKENIZE_UPPER. The binary's default window is the
+ * model's max_len less one (room for the [SEP]). "-" reads stdin.
+ * hyenac_model_fasta_next returns 1 with *w filled (its record name and
+ * tokens belong to the reader, valid until the next call), 0 at the end,
+ * or -HYENAC_ERR_INPUT with a one-line message naming the file and line
+ * (hyenac_model_fasta_error). Memory is one window whatever the record
+ * length. Token ids are not checked against a model: its calls do. */
+enum { HYENAC_FASTA_NO_SEP = 4 };
+typedef struct HyenacFasta HyenacFasta;
+typedef struct HyenacWindow {
+	const char *record;   /* the header's first word, maybe "" */
+	int64_t record_index; /* 0-based, in file order */
+	int64_t start, end;   /* 0-based half-open base coordinates */
+	const int32_t *tokens;
+	int64_t ntokens;      /* end - start, + 1 with the [SEP] */
+} HyenacWindow;
+int hyenac_model_fasta_open(const char *path, int64_t window,
+                            int64_t stride, unsigned flags,
+                            HyenacFasta **out, char *err, size_t errsize);
+int hyenac_model_fasta_next(HyenacFasta *f, HyenacWindow *w);
+const char *hyenac_model_fasta_error(const HyenacFasta *f);
+void hyenac_model_fasta_close(HyenacFasta *f);
 
 /* The message of the last failed call on m ("" if none). */
 const char *hyenac_model_error(const HyenacModel *m);

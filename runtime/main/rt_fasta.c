@@ -62,6 +62,7 @@
 
 #include "runtime/fasta.h"
 #include "runtime/outfile.h"
+#include "runtime/score.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -139,30 +140,18 @@ static char *tsv_beside(const char *npy)
 
 /* ---- running a batch ---------------------------------------------------- */
 
-/* score: each window's log-likelihood from its logits. */
+/* score: each window's log-likelihood from its logits (runtime/score.h). */
 static void reduce(Job *j)
 {
 	const Ctx *c = j->c;
 	const int64_t L = j->L, V = c->vocab_w;
 
-	for (int64_t i = 0; i < j->n; i++) {
-		if (c->score) {
-			const float *g = j->out[1] + i * L * V;
-			const int32_t *t = j->tok + i * L;
-			int64_t scored = L - c->special - 1;
-			double sum = 0;
-			for (int64_t p = 0; p < scored; p++) {
-				const float *row = g + p * V;
-				double mx = row[0], z = 0;
-				for (int64_t v = 1; v < V; v++)
-					mx = row[v] > mx ? row[v] : mx;
-				for (int64_t v = 0; v < V; v++)
-					z += exp((double)row[v] - mx);
-				sum += (double)row[t[p + 1]] - mx - log(z);
-			}
-			j->logp[i] = sum;
-		}
-	}
+	if (!c->score)
+		return;
+	for (int64_t i = 0; i < j->n; i++)
+		j->logp[i] = hyrt_window_logp(j->out[1] + i * L * V,
+		                              j->tok + i * L, L - c->special - 1,
+		                              V);
 }
 
 /* One batch: the pooled rows straight from the generated code

@@ -16,10 +16,19 @@
  * and are copied out; the copy is small next to the forward. A
  * classifier's entry (hyenac_model_classify) writes [B, num_labels] into
  * the first of those buffers. Nothing here prints or exits.
+ *
+ * Beside the raw forwards, what a model binary's commands do, through the
+ * same runtime code rather than copies of it: pooled embeddings
+ * (hyenac_run_pooled, the generated `entry pooled`), window scores
+ * (runtime/score.h, the sum rt_fasta.c's `score` writes), the thread
+ * count (the runtime's pool, pool.c, one per loaded library file) and
+ * FASTA windows (runtime/fasta.c, the reader of `--fasta`).
  */
 #include "runtime/hyenac_model.h"
 #include "runtime/cpucheck.h"
+#include "runtime/fasta.h"
 #include "runtime/hyrt.h"
+#include "runtime/score.h"
 #include "runtime/tokens.h"
 
 #include "common/diag.h"
@@ -30,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define API __attribute__((visibility("default")))
 
@@ -65,6 +75,7 @@ API const char *hyenac_status_string(int status)
 	case HYENAC_ERR_MEMORY: return "out of memory";
 	case HYENAC_ERR_WEIGHTS: return "cannot load the weights";
 	case HYENAC_ERR_CPU: return "this CPU lacks instructions the model uses";
+	case HYENAC_ERR_INPUT: return "bad or unreadable input file";
 	}
 	return "unknown status";
 }
@@ -182,7 +193,7 @@ static bool reserve(void **p, size_t *cap, size_t n)
 /* The arguments of a forward: the batch, the pointers, the tokens
  * (runtime/tokens.h); HYENAC_OK or the status, with m's message set. */
 static int check_args(HyenacModel *m, const int32_t *tokens, int64_t B,
-                      int64_t L, const float *dst, const char *fn)
+                      int64_t L, const void *dst, const char *fn)
 {
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const int64_t vocab = hyenac_meta[HYRT_META_VOCAB_SIZE];
@@ -210,37 +221,69 @@ static int check_args(HyenacModel *m, const int32_t *tokens, int64_t B,
 	}
 }
 
-static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
-                   int64_t L, float *dst, int which, const char *fn)
+/* Room for output i (0 hidden, 1 logits) of a [B, L] forward in the
+ * handle's buffer; false with m's message set. */
+static bool reserve_out(HyenacModel *m, int i, int64_t B, int64_t L,
+                        size_t *bytes, const char *fn)
 {
-	const int nout = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 2 : 1;
 	const int64_t width[2] = {hyenac_meta[HYRT_META_D_MODEL],
 	                          hyenac_meta[HYRT_META_VOCAB]};
-	size_t ntok, bytes[2] = {0, 0};
+
+	if (!hy_mul_size((size_t)B * (size_t)L, (size_t)width[i], bytes) ||
+	    !hy_mul_size(*bytes, sizeof(float), bytes) ||
+	    !reserve((void **)&m->out[i], &m->out_cap[i], *bytes)) {
+		set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for %" PRId64
+		        " x %" PRId64 " x %" PRId64 " floats", fn, B, L,
+		        width[i]);
+		return false;
+	}
+	return true;
+}
+
+static bool reserve_scratch(HyenacModel *m, int64_t B, int64_t L,
+                            const char *fn)
+{
+	if (reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
+		return true;
+	set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for activations", fn);
+	return false;
+}
+
+/* The forward of output which (0 hidden, 1 logits) alone into the
+ * handle's buffer (hyrt.h: a NULL output is not computed, so logits run
+ * the final norm fused into the head); the checks every call makes. */
+static int run_one(HyenacModel *m, const int32_t *tokens, int64_t B,
+                   int64_t L, const void *dst, int which, size_t *bytes,
+                   const char *fn)
+{
+	float *outs[2] = {NULL, NULL};
 
 	if (!m)
 		return HYENAC_ERR_ARGUMENT;
 	m->err[0] = 0;
-	if (which >= nout)
+	if (which == 1 && hyenac_meta[HYRT_META_NOUTPUTS] < 2)
 		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s was compiled "
 		               "without its LM head", fn, hyenac_model_name);
 	int st = check_args(m, tokens, B, L, dst, fn);
 	if (st != HYENAC_OK || B == 0)
 		return st;
-	ntok = (size_t)B * (size_t)L; /* checked above */
-	for (int i = 0; i < nout; i++)
-		if (!hy_mul_size(ntok, (size_t)width[i], &bytes[i]) ||
-		    !hy_mul_size(bytes[i], sizeof(float), &bytes[i]) ||
-		    !reserve((void **)&m->out[i], &m->out_cap[i], bytes[i]))
-			return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory "
-			               "for %" PRId64 " x %" PRId64 " x %" PRId64
-			               " floats", fn, B, L, width[i]);
-	if (!reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
-		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
-		               "activations", fn);
-	hyenac_run(m->w.data, tokens, B, L, m->out, m->scratch);
-	memcpy(dst, m->out[which], bytes[which]);
+	if (!reserve_out(m, which, B, L, bytes, fn) ||
+	    !reserve_scratch(m, B, L, fn))
+		return HYENAC_ERR_MEMORY;
+	outs[which] = m->out[which];
+	hyenac_run(m->w.data, tokens, B, L, outs, m->scratch);
 	return HYENAC_OK;
+}
+
+static int forward(HyenacModel *m, const int32_t *tokens, int64_t B,
+                   int64_t L, float *dst, int which, const char *fn)
+{
+	size_t bytes = 0;
+	int st = run_one(m, tokens, B, L, dst, which, &bytes, fn);
+
+	if (st == HYENAC_OK && B > 0)
+		memcpy(dst, m->out[which], bytes);
+	return st;
 }
 
 API int hyenac_model_embed(HyenacModel *m, const int32_t *tokens, int64_t B,
@@ -277,15 +320,197 @@ API int hyenac_model_classify(HyenacModel *m, const int32_t *tokens,
 	    !reserve((void **)&m->out[0], &m->out_cap[0], bytes))
 		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
 		               "%" PRId64 " x %" PRId64 " floats", fn, B, nl);
-	if (!reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
-		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
-		               "activations", fn);
+	if (!reserve_scratch(m, B, L, fn))
+		return HYENAC_ERR_MEMORY;
 	if (!hyenac_run_classify(m->w.data, tokens, B, L, m->out[0],
 	                         m->scratch))
 		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s has no "
 		               "classifier entry", fn, hyenac_model_name);
 	memcpy(out, m->out[0], bytes);
 	return HYENAC_OK;
+}
+
+/* ---- threads, pooled embeddings, scores ------------------------------- */
+
+API int hyenac_model_set_threads(HyenacModel *m, int n)
+{
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (n < 0 || n > HYENAC_MAX_THREADS)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "hyenac_model_set_threads: "
+		               "%d threads; give 1..%d, or 0 for every online "
+		               "core", n, HYENAC_MAX_THREADS);
+	if (n == 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		n = c < 1 ? 1 : c > HYENAC_MAX_THREADS ? HYENAC_MAX_THREADS
+		                                       : (int)c;
+	}
+	hyrt_set_threads(n);
+	return HYENAC_OK;
+}
+
+API int hyenac_model_threads(const HyenacModel *m)
+{
+	(void)m;
+	return hyrt_get_threads();
+}
+
+/* The pooled entry (hyenac_run_pooled: the [B, L, d_model] hidden states
+ * are never stored) into the handle's buffer, then copied out. */
+API int hyenac_model_embed_pooled(HyenacModel *m, const int32_t *tokens,
+                                  int64_t B, int64_t L, int pool, float *out)
+{
+	static const char fn[] = "hyenac_model_embed_pooled";
+	const int64_t d = hyenac_meta[HYRT_META_D_MODEL];
+	size_t bytes;
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (pool != HYENAC_POOL_MEAN && pool != HYENAC_POOL_LAST)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: pool %d is neither "
+		               "HYENAC_POOL_MEAN (0) nor HYENAC_POOL_LAST (1)",
+		               fn, pool);
+	int st = check_args(m, tokens, B, L, out, fn);
+	if (st != HYENAC_OK || B == 0)
+		return st;
+	if (!hy_mul_size((size_t)B, (size_t)d * sizeof(float), &bytes) ||
+	    !reserve((void **)&m->out[0], &m->out_cap[0], bytes))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "%" PRId64 " x %" PRId64 " floats", fn, B, d);
+	if (!reserve_scratch(m, B, L, fn))
+		return HYENAC_ERR_MEMORY;
+	float *mean = pool == HYENAC_POOL_MEAN ? m->out[0] : NULL;
+	float *last = pool == HYENAC_POOL_LAST ? m->out[0] : NULL;
+	if (!hyenac_run_pooled(m->w.data, tokens, B, L, mean, last,
+	                       m->scratch))
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s cannot pool "
+		               "its hidden states (it does not end in a "
+		               "layernorm)", fn, hyenac_model_name);
+	memcpy(out, m->out[0], bytes);
+	return HYENAC_OK;
+}
+
+/* The logits-only forward, then each row's sum by runtime/score.h; the
+ * row's positions scored as the binary's `score` scores a window. */
+API int hyenac_model_score(HyenacModel *m, const int32_t *tokens, int64_t B,
+                           int64_t L, double *sum_logp)
+{
+	const int64_t V = hyenac_meta[HYRT_META_VOCAB];
+	size_t bytes;
+	int st = run_one(m, tokens, B, L, sum_logp, 1, &bytes,
+	                 "hyenac_model_score");
+
+	if (st != HYENAC_OK)
+		return st;
+	for (int64_t b = 0; b < B; b++)
+		sum_logp[b] = hyrt_window_logp(m->out[1] + b * L * V,
+		                               tokens + b * L,
+		                               hyenac_model_scored_tokens(tokens + b * L,
+		                                                    L),
+		                               V);
+	return HYENAC_OK;
+}
+
+API int64_t hyenac_model_scored_tokens(const int32_t *row, int64_t L)
+{
+	if (!row || L < 1)
+		return 0;
+	return L - 1 - (L >= 2 && row[L - 1] == 1);
+}
+
+/* ---- FASTA windows (runtime/fasta.c, as the binary's --fasta) -------- */
+
+struct HyenacFasta {
+	HyrtFasta *f;
+	char err[DIAG_MSG_MAX];
+};
+
+API int hyenac_model_fasta_open(const char *path, int64_t window,
+                                int64_t stride, unsigned flags,
+                                HyenacFasta **out, char *err, size_t errsize)
+{
+	HyrtFastaOptions o;
+	HyenacFasta *h;
+	Diag d;
+
+	if (err && errsize)
+		err[0] = 0;
+	if (!out || !path) {
+		if (err && errsize)
+			snprintf(err, errsize, "hyenac_model_fasta_open: %s is "
+			         "NULL", out ? "path" : "out");
+		return HYENAC_ERR_ARGUMENT;
+	}
+	*out = NULL;
+	if (window < 1 || stride < 0) {
+		if (err && errsize)
+			snprintf(err, errsize, "hyenac_model_fasta_open: window "
+			         "%" PRId64 " and stride %" PRId64 ": the window "
+			         "must be at least 1 and the stride at least 0 "
+			         "(0: the window)", window, stride);
+		return HYENAC_ERR_ARGUMENT;
+	}
+	o = hyrt_fasta_default_options(window);
+	o.stride = stride;
+	o.special_tokens = !(flags & HYENAC_FASTA_NO_SEP);
+	o.case_mode = flags & HYENAC_TOKENIZE_UPPER ? HYRT_CASE_UPPER
+	                                            : HYRT_CASE_STRICT;
+	h = calloc(1, sizeof *h);
+	if (!h) {
+		if (err && errsize)
+			snprintf(err, errsize, "out of memory");
+		return HYENAC_ERR_MEMORY;
+	}
+	diag_init(&d);
+	h->f = hyrt_fasta_open(path, &o, &d);
+	if (!h->f) {
+		if (err && errsize)
+			snprintf(err, errsize, "%s", d.msg);
+		free(h);
+		return HYENAC_ERR_INPUT;
+	}
+	*out = h;
+	return HYENAC_OK;
+}
+
+API int hyenac_model_fasta_next(HyenacFasta *h, HyenacWindow *w)
+{
+	HyrtWindow hw;
+	Diag d;
+
+	if (!h || !w)
+		return -HYENAC_ERR_ARGUMENT;
+	diag_init(&d);
+	int r = hyrt_fasta_next(h->f, &hw, &d);
+	if (r < 0) {
+		if (!h->err[0])
+			snprintf(h->err, sizeof h->err, "%s", d.msg);
+		return -HYENAC_ERR_INPUT;
+	}
+	if (r == 0)
+		return 0;
+	w->record = hw.record;
+	w->record_index = hw.record_index;
+	w->start = hw.start;
+	w->end = hw.end;
+	w->tokens = hw.tokens;
+	w->ntokens = hw.ntokens;
+	return 1;
+}
+
+API const char *hyenac_model_fasta_error(const HyenacFasta *h)
+{
+	return h ? h->err : "no FASTA reader (NULL handle)";
+}
+
+API void hyenac_model_fasta_close(HyenacFasta *h)
+{
+	if (!h)
+		return;
+	hyrt_fasta_close(h->f);
+	free(h);
 }
 
 API const char *hyenac_model_error(const HyenacModel *m)
