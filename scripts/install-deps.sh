@@ -8,9 +8,15 @@ set -eu
 # table has no C API). valgrind runs a generated binary in the suite (tests/test_valgrind.c);
 # clang-19 and libclang-rt-19-dev (libFuzzer) build `make fuzz`.
 # graphviz (`dot`) renders `hyenac ir --dot` in the suite (tests/test_dot.c).
+# python3-pytest, -pip and -venv: the Python package (python/) is tested
+# with pytest and installed offline into a venv (`python3 -m venv` needs
+# -venv to put pip in it) by its test and the README's set-up. Its build
+# backend is in the tree and needs nothing; python3-setuptools is for
+# `pip install --no-build-isolation` of other local projects beside it.
 PACKAGES="cmake make gcc g++ pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
 libyaml-dev check zlib1g-dev python3-numpy valgrind clang-19 \
-libclang-rt-19-dev graphviz"
+libclang-rt-19-dev graphviz python3-pytest python3-pip python3-venv \
+python3-setuptools"
 
 missing=""
 for p in $PACKAGES; do
