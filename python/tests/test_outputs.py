@@ -224,3 +224,24 @@ def test_tokenize_as_hf_and_the_library(models):
             out = np.empty(41, np.int32)
             assert fn(s, len(s), out.ctypes.data, 41, flags) == 41
             assert np.array_equal(out, t(s, case=case))
+
+
+def test_python_threads_share_models(models, golden):
+    """Python threads on one model (serialised by its lock) and on two
+    models (running at once: ctypes releases the GIL) all get the golden
+    outputs."""
+    import threading
+    cases = ["tiny-1k", "odd-order3"] * 3
+    want = {c: np.load(golden(c, "hidden.npy")) for c in set(cases)}
+    tok = {c: np.load(golden(c, "tokens.npy")) for c in set(cases)}
+    errs = [None] * len(cases)
+
+    def work(i, c):
+        errs[i] = max_abs(models[c].embed(tok[c]), want[c])
+    ts = [threading.Thread(target=work, args=(i, c))
+          for i, c in enumerate(cases)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert all(e is not None and e <= TOL for e in errs), errs
