@@ -6,13 +6,14 @@
  *        -Wl,-rpath,'$ORIGIN'
  *     ./embed_example [ACGT...]
  *
- * Loads the model (its weights are inside libtiny.so), tokenizes a DNA
- * sequence as the HF HyenaDNA tokenizer does, embeds it and mean-pools
- * the hidden states, scores it under the LM head (sum of log p of each
- * base given the ones before it), and shows that errors come back as
- * status codes with a message. Exit status 0 when everything behaved.
+ * Loads the model (its weights are inside libtiny.so), sets its threads,
+ * tokenizes a DNA sequence as the HF HyenaDNA tokenizer does, embeds it
+ * mean-pooled (hyenac_model_embed_pooled, as the binary's `embed --pool
+ * mean`), scores it under the LM head (hyenac_model_score: the sum of
+ * log p of each base given the ones before it, as the binary's `score`),
+ * and shows that errors come back as status codes with a message. Exit
+ * status 0 when everything behaved.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "embed_example: %s\n", err);
 		return 1;
 	}
-	int64_t d = hyenac_model_d_model(m), V = hyenac_model_logits_width(m);
+	int64_t d = hyenac_model_d_model(m);
+	hyenac_model_set_threads(m, 0); /* every core */
 	printf("model %s: d_model %lld, layers %lld, max_len %lld, head %s\n",
 	       hyenac_model_get_name(m), (long long)d,
 	       (long long)hyenac_model_n_layer(m),
@@ -44,46 +46,31 @@ int main(int argc, char **argv)
 	int64_t L = hyenac_tokenize(seq, n, NULL, 0, HYENAC_TOKENIZE_SEP);
 	int32_t *tok = malloc(sizeof *tok * (size_t)L);
 	float *h = malloc(sizeof *h * (size_t)(L * d));
-	float *g = malloc(sizeof *g * (size_t)(L * V));
-	if (!tok || !h || !g)
+	if (!tok || !h)
 		return 1;
 	hyenac_tokenize(seq, n, tok, (size_t)L, HYENAC_TOKENIZE_SEP);
 	printf("sequence of %zu bases: %lld tokens\n", n, (long long)L);
 
-	st = hyenac_model_embed(m, tok, 1, L, h);
+	st = hyenac_model_embed_pooled(m, tok, 1, L, HYENAC_POOL_MEAN, h);
 	if (st != HYENAC_OK) {
 		fprintf(stderr, "embed_example: %s\n", hyenac_model_error(m));
 		return 1;
 	}
 	printf("mean embedding[0..4]:");
-	for (int64_t k = 0; k < 4 && k < d; k++) {
-		double s = 0;
-		for (int64_t t = 0; t < L; t++)
-			s += h[t * d + k];
-		printf(" %.6f", s / (double)L);
-	}
+	for (int64_t k = 0; k < 4 && k < d; k++)
+		printf(" %.6f", h[k]);
 	printf("\n");
 
 	if (hyenac_model_has_head(m)) {
-		st = hyenac_model_logits(m, tok, 1, L, g);
+		double logp;
+		st = hyenac_model_score(m, tok, 1, L, &logp);
 		if (st != HYENAC_OK) {
 			fprintf(stderr, "embed_example: %s\n",
 			        hyenac_model_error(m));
 			return 1;
 		}
-		/* log p(base t+1 | bases 0..t), the [SEP] not scored */
-		double sum = 0;
-		for (int64_t t = 0; t + 2 < L; t++) {
-			const float *row = g + t * V;
-			double mx = row[0], z = 0;
-			for (int64_t v = 1; v < V; v++)
-				mx = row[v] > mx ? row[v] : mx;
-			for (int64_t v = 0; v < V; v++)
-				z += exp(row[v] - mx);
-			sum += row[tok[t + 1]] - mx - log(z);
-		}
-		printf("log p(sequence) = %.6f over %lld bases\n", sum,
-		       (long long)(L - 2));
+		printf("log p(sequence) = %.6f over %lld bases\n", logp,
+		       (long long)hyenac_model_scored_tokens(tok, L));
 	}
 
 	/* Mistakes are reported, not fatal. */
@@ -100,7 +87,6 @@ int main(int argc, char **argv)
 
 	free(tok);
 	free(h);
-	free(g);
 	hyenac_model_free(m);
 	printf("ok\n");
 	return 0;
