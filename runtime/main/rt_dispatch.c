@@ -12,6 +12,7 @@
  * a line of help alone.
  */
 #include "rt_main.h"
+#include "rt_par.h"
 #include "runtime/cpucheck.h"
 
 #include <inttypes.h>
@@ -133,6 +134,7 @@ int rt_dispatch(int argc, char **argv)
 
 	rt_prog = "model";
 	rt_help = print_help;
+	rt_par_early();
 	if (argc > 0 && argv[0] && *argv[0]) {
 		const char *slash = strrchr(argv[0], '/');
 		rt_prog = slash ? slash + 1 : argv[0];
@@ -164,7 +166,9 @@ int rt_dispatch(int argc, char **argv)
 		/* The environment is input: a known command checks it
 		 * first. */
 		(void)rt_memory_limit();
-		return c->run(cmd, argc, argv);
+		int rc = c->run(cmd, argc, argv);
+		rt_par_end();
+		return rc;
 	}
 	for (int i = 0; i < NCOMMANDS; i++)
 		if (commands[i].name &&
