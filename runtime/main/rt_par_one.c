@@ -2,15 +2,22 @@
  * rt_par_one.c - rt_par.h for a binary compiled without --mpi: always
  * one process. A launcher's environment saying there are several ranks
  * is refused (exit 2) at rt_par_begin: each rank would run the whole
- * job and race for the same output.
+ * job and race for the same output; only rank 0 says so.
  */
 #include "rt_par.h"
 #include "rt_main.h"
 
 #include <stdlib.h>
 
+/* Under a launcher every rank finds the same fault: rank 0 says it. */
+static bool quiet;
+
 void rt_par_early(void)
 {
+	const char *r = getenv("OMPI_COMM_WORLD_RANK");
+	if (!r)
+		r = getenv("PMI_RANK");
+	quiet = r && atoi(r) > 0;
 }
 
 void rt_par_begin(void)
@@ -48,7 +55,7 @@ bool rt_par_is_mpi(void)
 
 bool rt_par_quiet(void)
 {
-	return false;
+	return quiet;
 }
 
 const char *rt_par_tag(void)
