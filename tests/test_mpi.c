@@ -122,14 +122,25 @@ static void setup(void)
 	write_inputs();
 }
 
-/* mpirun -n N [--oversubscribe] EXE ARGS... */
+/* mpirun -n N [--oversubscribe] EXE ARGS... In the sanitizer build the
+ * ranks run without LeakSanitizer's exit check: Open MPI leaves
+ * allocations of its dlopen'd components, which LSan cannot name (so no
+ * suppression matches); the code of ours those ranks run is leak-checked
+ * in the one-process runs here and in test_frontdoor. */
 static void run_mpi(RunResult *r, int n, const char *exe,
                     const char *const *args)
 {
 	const char *argv[64];
-	char ns[16];
+	char ns[16], *asan = getenv("ASAN_OPTIONS"), *saved = NULL;
 	int k = 0;
 
+	if (asan) {
+		saved = strdup(asan);
+		char *more = malloc(strlen(asan) + 32);
+		sprintf(more, "%s:detect_leaks=0", asan);
+		setenv("ASAN_OPTIONS", more, 1);
+		free(more);
+	}
 	snprintf(ns, sizeof ns, "%d", n);
 	argv[k++] = "-n";
 	argv[k++] = ns;
@@ -140,6 +151,10 @@ static void run_mpi(RunResult *r, int n, const char *exe,
 		argv[k++] = *args;
 	argv[k] = NULL;
 	tu_run(r, mpirun, argv);
+	if (saved) {
+		setenv("ASAN_OPTIONS", saved, 1);
+		free(saved);
+	}
 }
 
 static void same_file(const char *a, const char *b)
