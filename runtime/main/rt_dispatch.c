@@ -29,7 +29,9 @@ typedef struct RtCommand {
 
 static void help_threads(void)
 {
-	printf("  (embed, logits and classify take --threads T too)\n");
+	printf("  (embed, logits and classify take --threads T too; every "
+	       "command above\n"
+	       "  takes --resume: see below)\n");
 }
 
 /* In the order --help lists them. */
@@ -86,6 +88,12 @@ static void print_help(void)
 	       "each forward's positions and channels over T threads, or "
 	       "runs T\n"
 	       "batches of FASTA windows.\n"
+	       "--resume keeps each finished shard of the job in "
+	       "OUT.hyenac-journal/ and,\n"
+	       "run again after an interruption, computes only the shards "
+	       "not finished\n"
+	       "(same bytes; the journal goes once the outputs are written). "
+	       "%s\n"
 	       "Outputs are written whole or not at all, Ctrl-C included;\n"
 	       "a symlink is followed; an output never replaces an input or "
 	       "a\nnon-regular file, and its extension, if any, is .npy "
@@ -96,7 +104,14 @@ static void print_help(void)
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len,
 	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
 	                                        : 1,
-	       max_len, max_len);
+	       max_len,
+	       rt_par_is_mpi()
+	           ? "Under\nmpirun -n N (or srun) the N ranks split the "
+	             "job and rank 0 writes the\noutputs, byte for byte "
+	             "those of one process."
+	           : "This\nbinary runs as one process (hyenac compile "
+	             "--mpi makes one for mpirun).",
+	       max_len);
 }
 
 /* `PROG CMD --help`: the rows of that name (variants included) alone. */

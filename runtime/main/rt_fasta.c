@@ -848,6 +848,7 @@ void rt_help_embed_fasta(void)
 	       "         [--window W] [--stride S] [--case strict|upper]\n"
 	       "         [--no-special-tokens] [--batch B] [--threads T] "
 	       "[--quiet]\n"
+	       "         [--resume]\n"
 	       "         one row per window of each record, in file order: "
 	       "float32\n"
 	       "         [windows, %" PRId64 "] (mean, the default; last) or "
