@@ -385,6 +385,15 @@ START_TEST(resume_in_one_process)
 	ck_assert_msg(strstr(r.err, msg), "wanted '%s' in: %s", msg, r.err);
 	same_file(want, out);
 	ck_assert(!exists(journal));
+	/* a journal cut short before its manifest (or while being removed)
+	 * holds nothing to resume: its stray pieces are not taken */
+	ck_assert(mkdir(journal, 0755) == 0);
+	tu_write_str("s.tsv.hyenac-journal/00000000.tsv", "stale\tpiece\n");
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", out,
+	                                   "--resume", "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	same_file(want, out);
+	ck_assert(!exists(journal));
 	/* stdin and -o - have no place for a journal */
 	tu_run(&r, plain, (const char *[]){"score", "--fasta", "-", "-o", out,
 	                                   "--resume", NULL});

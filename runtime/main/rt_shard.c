@@ -209,6 +209,22 @@ static void read_manifest(RtShards *s, const char *key)
 	free(path);
 }
 
+static void clear(const char *dirpath);
+
+/* Whether the journal has its manifest: a journal without one was cut
+ * short while being made or removed, and holds nothing to resume. */
+static bool has_manifest(const char *dirpath)
+{
+	char *p;
+	struct stat st;
+
+	if (asprintf(&p, "%s/MANIFEST", dirpath) < 0)
+		rt_fail("out of memory");
+	bool ok = lstat(p, &st) == 0;
+	free(p);
+	return ok;
+}
+
 /* Rank 0's part of the plan: the journal checked, read or made. */
 static void plan_rank0(RtShards *s, bool resume, const char *key,
                        const int32_t *tok, int64_t nitems, const char *what,
@@ -217,7 +233,12 @@ static void plan_rank0(RtShards *s, bool resume, const char *key,
 	struct stat st;
 	bool resumed = false;
 
-	if (stat(s->dir, &st) == 0) {
+	bool exists = stat(s->dir, &st) == 0, empty = false;
+	if (exists && S_ISDIR(st.st_mode) && !has_manifest(s->dir)) {
+		clear(s->dir); /* nothing to resume: start over in it */
+		empty = true;
+	}
+	if (exists && !empty) {
 		if (!resume)
 			rt_usage("%s exists: the journal of an interrupted run; add "
 			         "--resume to finish it, or remove it to start over",
@@ -233,7 +254,7 @@ static void plan_rank0(RtShards *s, bool resume, const char *key,
 			         "at least; run at most %" PRId64 " rank(s)",
 			         rt_par_size(), nitems, what,
 			         nitems > 0 ? nitems : 1);
-		if (mkdir(s->dir, 0755) != 0)
+		if (!exists && mkdir(s->dir, 0755) != 0)
 			rt_fail("%s: cannot create the journal: %s", s->dir,
 			        strerror(errno));
 		cut(s, tok, nitems);
@@ -382,22 +403,33 @@ void rt_shard_gather(RtShards *s, HyrtOut *const *final)
 	}
 }
 
-void rt_shard_remove(RtShards *s)
+/* Everything in the journal, the manifest first: pieces without their
+ * manifest are never read (plan_rank0 clears them). */
+static void clear(const char *dirpath)
 {
-	DIR *dir = opendir(s->dir);
+	DIR *dir = opendir(dirpath);
 	struct dirent *e;
+	char *p;
 
+	if (asprintf(&p, "%s/MANIFEST", dirpath) >= 0) {
+		unlink(p);
+		free(p);
+	}
 	while (dir && (e = readdir(dir))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		char *p;
-		if (asprintf(&p, "%s/%s", s->dir, e->d_name) >= 0) {
+		if (asprintf(&p, "%s/%s", dirpath, e->d_name) >= 0) {
 			unlink(p);
 			free(p);
 		}
 	}
 	if (dir)
 		closedir(dir);
+}
+
+void rt_shard_remove(RtShards *s)
+{
+	clear(s->dir);
 	if (rmdir(s->dir) != 0)
 		rt_warn("warning: %s: cannot remove the journal: %s", s->dir,
 		        strerror(errno));
