@@ -27,7 +27,9 @@
 # build/mpi-scaling), MPIRUN_FLAGS (added to every mpirun; the default
 # "--bind-to none" lets each rank's threads use any core; as root
 # OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) must be set by the caller).
-# Prints a markdown table and writes it to $WORK/table.md.
+# Prints a markdown table and writes it to $WORK/table-MODEL-SIZE.md.
+# Runs are kept in $WORK/runs-MODEL-SIZE.tsv: a later call with other
+# --ranks adds to the same table (the smallest rank count is the base).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,18 +86,21 @@ if [ ! -x "$exe" ] || [ "$model" -nt "$exe" ] || [ "$HYENAC" -nt "$exe" ]; then
 fi
 
 now() { date +%s.%N; }
-table="$WORK/table.md"
-{
-	echo "| ranks | threads/rank | seconds | windows | Mtokens/s | speedup | efficiency | same bytes |"
-	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"
-} > "$table"
-base_t="" base_c="" base_out=""
+# One line per run (ranks threads seconds windows tokens same), kept
+# across invocations, so that the runs can be split over several calls
+# (a 10-minute limit per command): the table is rebuilt from all of them,
+# the smallest rank count being the base.
+tag="$(basename "$model" .yaml)-${genome_mb}mb"
+runs="$WORK/runs-$tag.tsv"
+touch "$runs"
 for n in $ranks; do
 	t=${threads:-$(( cores / n > 0 ? cores / n : 1 ))}
-	out="$WORK/emb-$n.npy"
+	out="$WORK/emb-$tag-$n.npy"
 	rm -rf "$out" "${out%.npy}.tsv" "$out.hyenac-journal"
 	over=""
-	[ $(( n * t )) -gt "$cores" ] || [ "$n" -gt "$cores" ] && over="--oversubscribe"
+	if [ $(( n * t )) -gt "$cores" ] || [ "$n" -gt "$cores" ]; then
+		over="--oversubscribe"
+	fi
 	t0=$(now)
 	# shellcheck disable=SC2086
 	mpirun -n "$n" $over $MPIRUN_FLAGS "$exe" embed --fasta "$fa" -o "$out" \
@@ -104,21 +109,36 @@ for n in $ranks; do
 	secs=$(echo "$t1 - $t0" | bc -l)
 	windows=$(($(wc -l < "${out%.npy}.tsv") - 1))
 	tokens=$(awk -F'\t' 'NR > 1 { s += $4 } END { print s }' "${out%.npy}.tsv")
-	if [ -z "$base_t" ]; then
-		base_t=$secs base_c=$(( n * t )) base_out=$out same="(base)"
-	elif cmp -s "$base_out" "$out" && cmp -s "${base_out%.npy}.tsv" "${out%.npy}.tsv"; then
+	awk -v n="$n" '$1 != n' "$runs" > "$runs.tmp"
+	printf "%d\t%d\t%.3f\t%d\t%d\n" "$n" "$t" "$secs" "$windows" "$tokens" >> "$runs.tmp"
+	sort -n "$runs.tmp" > "$runs"
+	rm -f "$runs.tmp"
+	echo "ranks=$n threads=$t seconds=$secs windows=$windows" >&2
+done
+
+table="$WORK/table-$tag.md"
+{
+	echo "| ranks | threads/rank | seconds | windows | Mtokens/s | speedup | efficiency | same bytes |"
+	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"
+} > "$table"
+base_n="" base_t="" base_c=""
+while IFS=$'\t' read -r n t secs windows tokens; do
+	out="$WORK/emb-$tag-$n.npy"
+	if [ -z "$base_n" ]; then
+		base_n=$n base_t=$secs base_c=$(( n * t )) same="(base)"
+	elif cmp -s "$WORK/emb-$tag-$base_n.npy" "$out" &&
+	     cmp -s "$WORK/emb-$tag-$base_n.tsv" "${out%.npy}.tsv"; then
 		same=yes
 	else
 		same=NO
 	fi
-	speed=$(echo "$base_t / $secs" | bc -l)
-	eff=$(echo "100 * $base_t * $base_c / ($secs * $n * $t)" | bc -l)
 	printf "| %d | %d | %.1f | %d | %.3f | %.2f | %.0f%% | %s |\n" "$n" "$t" \
 		"$secs" "$windows" "$(echo "$tokens / $secs / 1000000" | bc -l)" \
-		"$speed" "$eff" "$same" >> "$table"
-	tail -1 "$table" >&2
-done
+		"$(echo "$base_t / $secs" | bc -l)" \
+		"$(echo "100 * $base_t * $base_c / ($secs * $n * $t)" | bc -l)" \
+		"$same" >> "$table"
+done < "$runs"
 echo
-echo "mpirun scaling: $(basename "$model" .yaml), embed --pool mean, ${genome_mb} Mb random genome, $cores cores ($(nproc) online), $(mpirun --version | head -1)"
+echo "mpirun scaling: $(basename "$model" .yaml), embed --pool mean, ${genome_mb} Mb random genome, $cores cores ($(nproc) online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(mpirun --version | head -1)"
 echo
 cat "$table"
