@@ -57,6 +57,15 @@
  * are checked first (outfile.h): X.npy for embed (X.tsv beside it),
  * S.tsv or - (standard output) for score. Memory is O(threads x batch x
  * window) whatever the file size.
+ *
+ * Sharded (rt_shard.h: --resume, or several MPI ranks): rank 0 reads the
+ * whole file first for the plan (each window's tokens, the key), then
+ * every rank reads it in file order, reading past the windows of other
+ * shards and running its own through the same batching, a shard's rows
+ * into its pieces in the journal; rank 0 then writes the outputs from the
+ * pieces (same header, same rows) and gives the warnings from its first
+ * read. A file on stdin cannot be read twice, and -o - has no place
+ * beside it for the journal: both are refused there.
  */
 #include "rt_main.h"
 #include "rt_par.h"

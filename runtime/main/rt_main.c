@@ -11,6 +11,7 @@
  * for activations and outputs, writing .npy results, and timing.
  *
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
+ *               [--resume]                (every command but bench, info)
  *               [--pool mean|last]        or [B, d_model], pooled
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
  *   NAME classify --tokens T.npy -o P.npy a classifier's logits
@@ -32,6 +33,11 @@
  * binary was compiled for (hyenac compile --batch B0 --seq-len Lmax) and
  * HYENAC_MEMORY_LIMIT when set, its output streamed to the file chunk by
  * chunk; a limit too small for one row is refused before anything runs.
+ *
+ * --resume, or several ranks under mpirun (a binary of `hyenac compile
+ * --mpi`), runs a token command in shards of rows (rt_shard.h,
+ * forward_sharded): the same chunked forwards, each shard's rows into a
+ * piece of the journal, the output made from the pieces by rank 0.
  *
  * --threads T (default: every online core) sizes the runtime's thread
  * pool for embed, logits and bench: one forward's positions and channels
