@@ -53,6 +53,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,13 +472,23 @@ static void job_save(Job *j, const char *path)
 }
 
 /* --threads N, defaulting to every online core: the one default of
- * every command that takes it. */
+ * every command that takes it. Where the process may run on fewer (its
+ * CPU affinity: taskset, a Slurm cpuset, mpirun binding a rank to a
+ * core) it is those; and where several ranks of an MPI job share the
+ * node, each takes its share of the node's cores. */
 int64_t rt_thread_count(const char *value)
 {
 	if (value)
 		return rt_parse_int("--threads", value, 1, RT_MAX_THREADS,
 		                    "need 1 to " RT_MAX_THREADS_STR);
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long online = sysconf(_SC_NPROCESSORS_ONLN), n = online;
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
+	    CPU_COUNT(&set) < n)
+		n = CPU_COUNT(&set);
+	int local = rt_par_local_size();
+	if (local > 1 && online / local < n)
+		n = online / local;
 	return n < 1 ? 1 : n > RT_MAX_THREADS ? RT_MAX_THREADS : n;
 }
 

@@ -26,6 +26,9 @@ void rt_par_begin(void);
 void rt_par_end(void);
 int rt_par_rank(void);
 int rt_par_size(void);
+/* The ranks of the job on this node, from the launcher's environment
+ * (known before rt_par_begin): 1 outside MPI. */
+int rt_par_local_size(void);
 /* Whether this binary was compiled with --mpi. */
 bool rt_par_is_mpi(void);
 /* Messages are held back: a rank above 0 before rt_par_begin (rank 0

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static int rank, size = 1;
+static int rank, size = 1, local_size = 1;
 static bool started, launched;
 static char tag[64];
 
@@ -39,6 +39,8 @@ void rt_par_early(void)
 	rank = env_int("OMPI_COMM_WORLD_RANK",
 	               env_int("PMIX_RANK", env_int("PMI_RANK", 0)));
 	size = env_int("OMPI_COMM_WORLD_SIZE", env_int("PMI_SIZE", 1));
+	local_size = env_int("OMPI_COMM_WORLD_LOCAL_SIZE",
+	                     env_int("MPI_LOCALNRANKS", 1));
 }
 
 void rt_par_begin(void)
@@ -72,6 +74,11 @@ int rt_par_rank(void)
 int rt_par_size(void)
 {
 	return size;
+}
+
+int rt_par_local_size(void)
+{
+	return local_size;
 }
 
 bool rt_par_is_mpi(void)

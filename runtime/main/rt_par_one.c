@@ -48,6 +48,11 @@ int rt_par_size(void)
 	return 1;
 }
 
+int rt_par_local_size(void)
+{
+	return 1;
+}
+
 bool rt_par_is_mpi(void)
 {
 	return false;
