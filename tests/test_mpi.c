@@ -431,6 +431,14 @@ START_TEST(bad_mpi_use)
 	              strstr(r.err, "cannot create the journal") &&
 	              count(r.err, "tinympi:") == 1, "%s", r.err);
 
+	/* the table on standard output: no place for the journal */
+	run_mpi(&r, 2, mpi, (const char *[]){"score", "--fasta", fasta, "-o",
+	                                     "-", NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "-o -: a job of several ranks writes to "
+	                     "a file") && count(r.err, "tinympi:") == 1,
+	              "%s", r.err);
+
 	/* a binary compiled without --mpi refuses to be one rank of many */
 	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "plain.npy"));
 	run_mpi(&r, 2, plain, (const char *[]){"embed", "--tokens", tokens,

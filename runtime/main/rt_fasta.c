@@ -723,7 +723,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	}
 	if (!tsv_path)
 		rt_fail("out of memory");
-	rt_par_begin();
+	/* rt_par_size() is the launcher's count until MPI starts: these
+	 * checks come first, so that rank 0 alone says what all find */
 	const bool sharded = rt_shard_wanted(resume);
 	if (sharded && strcmp(fasta, "-") == 0)
 		rt_usage("--fasta -: %s reads the FASTA from a file (every rank "
@@ -732,6 +733,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (sharded && strcmp(opts[O_OUT].value, "-") == 0)
 		rt_usage("-o -: %s writes to a file (its journal goes beside it)",
 		         resume ? "--resume" : "a job of several ranks");
+	rt_par_begin();
 
 	/* Everything the user can get wrong is checked; now the work. */
 	hyrt_out_install_cleanup();
