@@ -11,7 +11,8 @@
  *
  * The kill is deterministic: HYENAC_TEST_KILL_RANK_AFTER_SHARDS=R:K (a
  * test hook of runtime/main/rt_shard.c, not for users) makes rank R
- * SIGKILL itself after committing K shards. Open MPI refuses to run as
+ * SIGKILL itself after committing K shards (R:K:fail: fail with a
+ * message, as a rank's error would). Open MPI refuses to run as
  * root without OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM), set here for the child
  * when the tests run as root. Skipped, saying so, without mpirun. Small:
  * tiny-1k at --seq-len 256 and a 5 kb genome.
@@ -323,6 +324,18 @@ START_TEST(killed_rank_then_resume)
 	ck_assert_int_eq(pieces(journal, ".tsv"), done);
 	ck_assert_msg(done >= 2 && done < shards, "%d of %d shards finished",
 	              done, shards);
+
+	/* a rank that fails: its one line, the job ended (no hang), status 1 */
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:1:fail", 1);
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     out, "-q", "--resume", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "tinympi: rank 1 of 2: failing after 1 "
+	                     "shard(s)") && count(r.err, "tinympi:") == 1,
+	              "%s", r.err);
+	ck_assert(!exists(out) && !exists(tsv));
+	done = pieces(journal, ".npy");
 
 	/* without --resume the journal is not thrown away */
 	run_mpi(&r, 2, mpi, args);

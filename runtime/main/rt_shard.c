@@ -12,7 +12,8 @@
  * Test hook (not for users; tests/test_mpi.c): when
  * HYENAC_TEST_KILL_RANK_AFTER_SHARDS is "R:K", rank R kills itself with
  * SIGKILL right after committing its K-th shard of the run, as a node
- * lost mid-job would, so the resume test is deterministic.
+ * lost mid-job would, so the resume test is deterministic; "R:K:fail"
+ * makes it fail through rt_fail instead (a rank's error ending the job).
  */
 #include "rt_shard.h"
 #include "rt_main.h"
@@ -345,11 +346,16 @@ void rt_shard_open(RtShards *s, int64_t i, HyrtOut *const *o)
 static void test_kill(const RtShards *s)
 {
 	const char *v = getenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	char how[8] = "";
 	int r, k;
 
-	if (v && sscanf(v, "%d:%d", &r, &k) == 2 && r == rt_par_rank() &&
-	    s->committed == k)
-		raise(SIGKILL);
+	if (!v || sscanf(v, "%d:%d:%7s", &r, &k, how) < 2 ||
+	    r != rt_par_rank() || s->committed != k)
+		return;
+	if (strcmp(how, "fail") == 0)
+		rt_fail("failing after %d shard(s), as "
+		        "HYENAC_TEST_KILL_RANK_AFTER_SHARDS asks", k);
+	raise(SIGKILL);
 }
 
 void rt_shard_commit(RtShards *s, HyrtOut *const *o)
