@@ -5,7 +5,8 @@
  * the object linked (by the system C compiler driver) with the runtime,
  * libhyenac_rt_main.a and libhyenac_rt.a, and FFTW statically, with the
  * packed weights appended after the program (runtime/hyrt.h says how).
- * A library (--emit lib) is the same with the API of
+ * --mpi links rt_par_mpi.c's main archive and libmpi instead (runtime/
+ * main/rt_par.h). A library (--emit lib) is the same with the API of
  * runtime/hyenac_model.h in place of main(), and that header beside it.
  *
  * Every artefact is made in a private directory beside the output (an
@@ -345,18 +346,30 @@ static bool spawn_wait(char *const *argv, HyrtOut *o, Diag *d)
 	return false;
 }
 
-static bool link_exe(const char *obj, HyrtOut *o, Diag *d)
+/* --mpi: the main archive with rt_par_mpi.c, and libmpi as pkg-config's
+ * ompi-c said when hyenac was built (CMakeLists.txt); libmpi stays a
+ * shared library, the cluster's own. */
+static bool link_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
 {
 	Arena *a = arena_new();
 	const char *rt = runtime_dir();
 	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
-	char *argv[] = {
+	char *argv[32] = {
 		(char *)cc, "-o", o->tmp, (char *)obj,
-		arena_printf(a, "%s/libhyenac_rt_main.a", rt),
+		arena_printf(a, "%s/libhyenac_rt_main%s.a", rt, mpi ? "_mpi" : ""),
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
 		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lm",
 		"-lpthread", NULL,
 	};
+#ifdef HYENAC_MPI_LIBS
+	if (mpi) {
+		int n = 12;
+		char *flags = arena_printf(a, "%s", HYENAC_MPI_LIBS);
+		for (char *t = strtok(flags, " "); t && n < 31; t = strtok(NULL, " "))
+			argv[n++] = t;
+		argv[n] = NULL;
+	}
+#endif
 	bool ok = spawn_wait(argv, o, d);
 	arena_free(a);
 	return ok;
@@ -544,7 +557,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		goto done;
 	}
 	if (!cg_write_object(cm, obj, d) ||
-	    !(lib ? link_lib(obj, &out, d) : link_exe(obj, &out, d)))
+	    !(lib ? link_lib(obj, &out, d) : link_exe(obj, o->mpi, &out, d)))
 		goto done;
 	blob = aligned_alloc(64, (w.bytes + 63) / 64 * 64 + 64);
 	if (!blob) {

@@ -19,6 +19,7 @@ typedef struct CompileOptions {
 	int opt_level;
 	int64_t batch;    /* for planned_bytes in --stats */
 	bool stats;       /* print machine-readable facts on stdout */
+	bool mpi;         /* link the MPI runtime (rt_par_mpi.c) and libmpi */
 } CompileOptions;
 
 bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);

@@ -32,6 +32,7 @@ static const char usage[] =
     "  compile MODEL -o OUT [--seq-len N] [--batch B]\n"
     "          [--emit exe|lib|obj|ll|ir]\n"
     "          [--target-cpu CPU] [--target-features F] [-O0] [--conv=C]\n"
+    "          [--mpi]\n"
     "        compile MODEL to a self-contained executable (weights packed\n"
     "        inside; run 'OUT --help'), an object file, LLVM IR or hyenac\n"
     "        IR, or (lib) a shared library with hyenac_model.h beside it.\n"
@@ -70,6 +71,9 @@ static const char usage[] =
     "                       instructions its code may use\n"
     "  --target-features F  +FEATURE,-FEATURE,... on top of CPU's (LLVM's\n"
     "                       names: +avx2,-avx512f)\n"
+    "  --mpi                compile: link with MPI (Open MPI), so that\n"
+    "                       'mpirun -n N OUT embed|score|classify ...'\n"
+    "                       splits the job over N ranks (same output)\n"
     "  -O0                  no fusion, no LLVM optimisation (default -O3)\n"
     "  --no-fuse            keep one kernel per IR op (same outputs)\n"
     "  --stats              compile: print kernels=, conv[i]=, planned_bytes=\n"
@@ -120,6 +124,7 @@ typedef struct Options {
 	bool interp;      /* run: the reference interpreter, not the JIT */
 	bool fuse;        /* false with --no-fuse (and -O0) */
 	bool stats;       /* compile --stats */
+	bool mpi;         /* compile --mpi */
 	int64_t seq_len;  /* compile: 0 = the model's max_seq_len */
 	int64_t batch;    /* compile: accepted for the contract; any B runs */
 	const char *emit; /* compile: exe | obj | ll | ir */
@@ -157,6 +162,7 @@ static const OptSpec options[] = {
 	{"--target-features", "--target-features", true},
 	{"--plan-svg", "--plan-svg", true},
 	{"--stats", "--stats", false}, {"--no-fuse", "--no-fuse", false},
+	{"--mpi", "--mpi", false},
 	{"--interp", "--interp", false}, {"-O0", "-O", false},
 	{"-O3", "-O", false}, {"--print-after-all", "--print-after", false},
 	{"--dot", "--format", false}, {"--conv=", "--conv", false},
@@ -246,6 +252,8 @@ static int parse_args(int argc, char **argv, Options *o)
 			o->plan_svg = argv[++i];
 		} else if (strcmp(a, "--stats") == 0) {
 			o->stats = true;
+		} else if (strcmp(a, "--mpi") == 0) {
+			o->mpi = true;
 		} else if (strcmp(a, "--no-fuse") == 0) {
 			o->fuse = false;
 		} else if (strcmp(a, "--interp") == 0) {
@@ -550,7 +558,8 @@ out:
 static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	CompileOptions co = {o->out, o->emit, o->cpu, o->features, o->seq_len,
-	                     o->opt_level, o->batch ? o->batch : 1, o->stats};
+	                     o->opt_level, o->batch ? o->batch : 1, o->stats,
+	                     o->mpi};
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
 	return drv_compile(m, g, &co, d) ? 0 : fail(d);
@@ -678,7 +687,18 @@ static int need_run(const Options *o)
 
 static int need_out(const Options *o)
 {
-	return o->out ? 0 : usage_error("'compile' needs -o OUT%s", "");
+	if (!o->out)
+		return usage_error("'compile' needs -o OUT%s", "");
+	if (o->mpi && strcmp(o->emit, "exe") != 0)
+		return usage_error("--mpi links an executable, not --emit %s",
+		                   o->emit);
+#ifndef HYENAC_MPI_LIBS
+	if (o->mpi)
+		return usage_error("--mpi: this hyenac was built without MPI "
+		                   "(no ompi-c: install libopenmpi-dev and "
+		                   "rebuild)%s", "");
+#endif
+	return 0;
 }
 
 /* The commands. A model command loads MODEL, lowers it, runs the pass
@@ -736,6 +756,8 @@ int main(int argc, char **argv)
 		return usage_error("'%s' needs a file", o.cmd);
 	if ((rc = check_pictures(&o)) != 0)
 		return rc;
+	if (o.mpi && strcmp(o.cmd, "compile") != 0)
+		return usage_error("--mpi is for 'compile', not '%s'", o.cmd);
 	/* The environment is input: a limit that does not parse is refused
 	 * here, before anything is read or planned against it. */
 	diag_init(&d);

@@ -11,12 +11,13 @@ set -eu
 # python3-pytest, -pip and -venv: the Python package (python/) is tested
 # with pytest and installed offline into a venv (`python3 -m venv` needs
 # -venv to put pip in it) by its test and the README's set-up. Its build
-# backend is in the tree and needs nothing; python3-setuptools is for
-# `pip install --no-build-isolation` of other local projects beside it.
+# backend is in the tree and needs nothing.
+# libopenmpi-dev (libmpi, ompi-c.pc) builds the runtime that `hyenac
+# compile --mpi` links; openmpi-bin (mpirun) runs it in tests/test_mpi.c.
 PACKAGES="cmake make gcc g++ pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
 libyaml-dev check zlib1g-dev python3-numpy valgrind clang-19 \
 libclang-rt-19-dev graphviz python3-pytest python3-pip python3-venv \
-python3-setuptools"
+libopenmpi-dev openmpi-bin"
 
 missing=""
 for p in $PACKAGES; do

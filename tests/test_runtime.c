@@ -582,6 +582,8 @@ static const char *build_fake(const char *name, int nout, bool weights)
 		"-o", out, src, HYENAC_SOURCE_DIR "/runtime/main/rt_main.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_fasta.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_dispatch.c",
+		HYENAC_SOURCE_DIR "/runtime/main/rt_shard.c",
+		HYENAC_SOURCE_DIR "/runtime/main/rt_par_one.c",
 		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lz", "-lm",
 		"-lpthread", NULL,
 	};

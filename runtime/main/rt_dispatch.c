@@ -12,6 +12,7 @@
  * a line of help alone.
  */
 #include "rt_main.h"
+#include "rt_par.h"
 #include "runtime/cpucheck.h"
 
 #include <inttypes.h>
@@ -28,7 +29,9 @@ typedef struct RtCommand {
 
 static void help_threads(void)
 {
-	printf("  (embed, logits and classify take --threads T too)\n");
+	printf("  (embed, logits and classify take --threads T too; every "
+	       "command above\n"
+	       "  takes --resume: see below)\n");
 }
 
 /* In the order --help lists them. */
@@ -85,6 +88,12 @@ static void print_help(void)
 	       "each forward's positions and channels over T threads, or "
 	       "runs T\n"
 	       "batches of FASTA windows.\n"
+	       "--resume keeps each finished shard of the job in "
+	       "OUT.hyenac-journal/ and,\n"
+	       "run again after an interruption, computes only the shards "
+	       "not finished\n"
+	       "(same bytes; the journal goes once the outputs are written). "
+	       "%s\n"
 	       "Outputs are written whole or not at all, Ctrl-C included;\n"
 	       "a symlink is followed; an output never replaces an input or "
 	       "a\nnon-regular file, and its extension, if any, is .npy "
@@ -95,7 +104,14 @@ static void print_help(void)
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len,
 	       hyenac_meta[HYRT_META_BATCH] > 0 ? hyenac_meta[HYRT_META_BATCH]
 	                                        : 1,
-	       max_len, max_len);
+	       max_len,
+	       rt_par_is_mpi()
+	           ? "Under\nmpirun -n N (or srun) the N ranks split the "
+	             "job and rank 0 writes the\noutputs, byte for byte "
+	             "those of one process."
+	           : "This\nbinary runs as one process (hyenac compile "
+	             "--mpi makes one for mpirun).",
+	       max_len);
 }
 
 /* `PROG CMD --help`: the rows of that name (variants included) alone. */
@@ -133,6 +149,7 @@ int rt_dispatch(int argc, char **argv)
 
 	rt_prog = "model";
 	rt_help = print_help;
+	rt_par_early();
 	if (argc > 0 && argv[0] && *argv[0]) {
 		const char *slash = strrchr(argv[0], '/');
 		rt_prog = slash ? slash + 1 : argv[0];
@@ -164,7 +181,9 @@ int rt_dispatch(int argc, char **argv)
 		/* The environment is input: a known command checks it
 		 * first. */
 		(void)rt_memory_limit();
-		return c->run(cmd, argc, argv);
+		int rc = c->run(cmd, argc, argv);
+		rt_par_end();
+		return rc;
 	}
 	for (int i = 0; i < NCOMMANDS; i++)
 		if (commands[i].name &&

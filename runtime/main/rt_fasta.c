@@ -57,8 +57,19 @@
  * are checked first (outfile.h): X.npy for embed (X.tsv beside it),
  * S.tsv or - (standard output) for score. Memory is O(threads x batch x
  * window) whatever the file size.
+ *
+ * Sharded (rt_shard.h: --resume, or several MPI ranks): rank 0 reads the
+ * whole file first for the plan (each window's tokens, the key), then
+ * every rank reads it in file order, reading past the windows of other
+ * shards and running its own through the same batching, a shard's rows
+ * into its pieces in the journal; rank 0 then writes the outputs from the
+ * pieces (same header, same rows) and gives the warnings from its first
+ * read. A file on stdin cannot be read twice, and -o - has no place
+ * beside it for the journal: both are refused there.
  */
 #include "rt_main.h"
+#include "rt_par.h"
+#include "rt_shard.h"
 
 #include "runtime/fasta.h"
 #include "runtime/outfile.h"
@@ -111,7 +122,7 @@ struct Ctx {
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_RESUME, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -276,6 +287,7 @@ typedef struct Progress {
 	bool on;
 	double t0, last;
 	int64_t total_bytes; /* 0 when unknown (a pipe) */
+	const RtShards *shards; /* sharded: the whole job's, from the journal */
 } Progress;
 
 static double now_s(void)
@@ -284,6 +296,33 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Rank 0's line for the whole job: what the journal holds now, the
+ * rate counting only what this run computed. */
+static void progress_sharded(Progress *p, double el, bool final)
+{
+	const RtShards *s = p->shards;
+	int64_t sh, win, tok;
+	char eta[48] = "";
+
+	rt_shard_count(s, &sh, &win, &tok);
+	double rate = (double)(tok - s->tokens_done_before) / el;
+	if (!final && rate > 0 && s->tokens > 0) {
+		long e = (long)((double)(s->tokens - tok) / rate + 0.5);
+		snprintf(eta, sizeof eta, ", %.0f%%, ETA %ld:%02ld:%02ld",
+		         100.0 * (double)tok / (double)s->tokens, e / 3600,
+		         e / 60 % 60, e % 60);
+	}
+	fprintf(stderr, "\r%s: %d rank(s), %" PRId64 "/%" PRId64 " shards, %"
+	        PRId64 "/%" PRId64 " windows, %.0f tokens/s%s\033[K", rt_prog,
+	        rt_par_size(), sh, s->n, win, s->items, rate, eta);
+	rt_stderr_midline = true;
+	if (final) {
+		fputc('\n', stderr);
+		rt_stderr_midline = false;
+	}
+	fflush(stderr);
 }
 
 static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
@@ -296,6 +335,10 @@ static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
 		return;
 	p->last = t;
 	double el = t - p->t0 > 1e-9 ? t - p->t0 : 1e-9;
+	if (p->shards) {
+		progress_sharded(p, el, final);
+		return;
+	}
 	int64_t rd = hyrt_fasta_bytes_read(f);
 	if (p->total_bytes > 0 && rd > 0 && !final) {
 		double frac = (double)rd / (double)p->total_bytes;
@@ -424,6 +467,144 @@ static void warn_unk(const HyrtFasta *f, const char *shown)
 		        100.0 * (double)unk / (double)bases, bases, n);
 }
 
+/* The reader's place: its current window (r: 1 one, 0 the end, -1 an
+ * error in d), that window's index in the file, the tokens taken. */
+typedef struct Reader {
+	HyrtWindow win;
+	int r;
+	int64_t idx, tokens;
+	Diag d;
+} Reader;
+
+/* The windows [first, end) of f in batches of equal length on the pool
+ * (T batches at once), their rows to out in file order; the windows
+ * before first are read past. */
+static void run_windows(const Ctx *c, Job *jobs, HyrtFasta *f, Reader *rd,
+                        int64_t first, int64_t end, Outputs *out,
+                        Progress *pr, const char *shown)
+{
+	while (rd->r == 1 && rd->idx < first) {
+		rd->r = hyrt_fasta_next(f, &rd->win, &rd->d);
+		rd->idx++;
+	}
+	while (rd->r == 1 && rd->idx < end) {
+		int nj = 0;
+		for (int64_t t = 0; t < c->threads && rd->r == 1 && rd->idx < end;
+		     t++) {
+			jobs[t].n = 0;
+			while (rd->r == 1 && rd->idx < end &&
+			       fits(&jobs[t], &rd->win)) {
+				take(&jobs[t], &rd->win, shown);
+				rd->tokens += rd->win.ntokens;
+				rd->r = hyrt_fasta_next(f, &rd->win, &rd->d);
+				rd->idx++;
+			}
+			nj++;
+		}
+		run_jobs(jobs, nj);
+		for (int i = 0; i < nj; i++)
+			write_job(c, &jobs[i], out);
+		progress(pr, f, out->rows, rd->tokens, false);
+	}
+	if (rd->r < 0)
+		rt_fail_diag(&rd->d);
+}
+
+/* The outputs, opened with their headers: X.npy's placeholder, the
+ * TSV's column names. */
+static void open_outputs(Outputs *out, const Ctx *c, bool classify,
+                         bool tsv_only, const char *path, const char *tsv)
+{
+	Diag d;
+
+	diag_init(&d);
+	if (!tsv_only && (!hyrt_out_open(&out->npy, path, &d) ||
+	                  !npy_stream_begin(&out->npy, &d)))
+		rt_fail_diag(&d);
+	if (!hyrt_out_open(&out->tsv, tsv, &d))
+		rt_fail_diag(&d);
+	if (classify) {
+		out_printf(&out->tsv, "record\tstart\tend\t");
+		for (int64_t k = 0; k < c->nlabels; k++)
+			out_printf(&out->tsv, "%s\t", hyrt_label_name(k));
+		out_printf(&out->tsv, "predicted\n");
+	} else {
+		out_printf(&out->tsv, c->score ? "record\tstart\tend\ttokens\t"
+		                                 "sum_logp\tmean_logp\n"
+		                               : "record\tstart\tend\ttokens\n");
+	}
+}
+
+/* rt_par_wait_all's tick: rank 0's progress line while it waits. */
+static void tick(void *pr)
+{
+	progress(pr, NULL, 0, 0, false);
+}
+
+/* The sharded job's plan (rt_shard.h): rank 0 reads the whole FASTA
+ * once for each window's tokens and the key (a CRC-32 over every
+ * window's record, coordinates and tokens, and the options that change
+ * a byte of the output); the other ranks get the plan. Rank 0's reader
+ * is returned for the warnings, which need the whole file. */
+static HyrtFasta *plan_fasta(RtShards *sh, const char *cmd, const Ctx *c,
+                             const HyrtFastaOptions *fo, const char *fasta,
+                             const char *shown, const char *out,
+                             bool resume, bool quiet, const void *weights,
+                             size_t wbytes)
+{
+	HyrtFasta *f = NULL;
+	int32_t *ntok = NULL;
+	int64_t n = 0, cap = 0;
+	char *key = NULL, what[4200];
+	Diag d;
+
+	if (rt_par_rank() == 0) {
+		static const char *const pools[] = {"mean", "last", "none",
+		                                    "classify"};
+		HyrtWindow win;
+		uint32_t crc = 0;
+		int r;
+		diag_init(&d);
+		if (!(f = hyrt_fasta_open(fasta, fo, &d)))
+			rt_fail_diag(&d);
+		while ((r = hyrt_fasta_next(f, &win, &d)) == 1) {
+			if (n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				ntok = realloc(ntok, (size_t)cap * sizeof *ntok);
+				if (!ntok)
+					rt_fail("out of memory");
+			}
+			ntok[n++] = (int32_t)win.ntokens;
+			int64_t at[2] = {win.start, win.end};
+			crc = rt_shard_crc(crc, win.record, strlen(win.record) + 1);
+			crc = rt_shard_crc(crc, at, sizeof at);
+			crc = rt_shard_crc(crc, win.tokens,
+			                   (size_t)win.ntokens * sizeof(int32_t));
+		}
+		if (r < 0)
+			rt_fail_diag(&d);
+		char *bin = rt_shard_key_binary(weights, wbytes);
+		if (asprintf(&key, "%scommand %s --fasta %s\nwindows %" PRId64
+		             " of %" PRId64 " tokens at most, stride %" PRId64
+		             ", case %s, [SEP] %s\nfasta %" PRId64 " windows "
+		             "crc32 %08" PRIx32 "\n", bin, cmd,
+		             c->score ? "score" : pools[c->pool], fo->window,
+		             c->Wt, fo->stride,
+		             fo->case_mode == HYRT_CASE_UPPER ? "upper" : "strict",
+		             c->special ? "on" : "off", n, crc) < 0)
+			rt_fail("out of memory");
+		free(bin);
+	}
+	snprintf(what, sizeof what, "windows of %s", shown);
+	rt_shard_plan(sh, out, resume, key, ntok, n,
+	              c->score || c->pool == POOL_CLASSIFY ? 1 : 2,
+	              c->score || c->pool == POOL_CLASSIFY ? "tsv" : "npy",
+	              "tsv", what, quiet);
+	free(ntok);
+	free(key);
+	return f;
+}
+
 int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 {
 	Opt opts[O_COUNT] = {
@@ -438,6 +619,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_BATCH] = {"--batch", "-b", NULL, false},
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
 		[O_TOKENS] = {"--tokens", "-t", NULL, false},
+		[O_RESUME] = {"--resume", NULL, NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -511,6 +693,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	const bool quiet = opts[O_QUIET].value != NULL;
 	const char *fasta = opts[O_FASTA].value;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
+	const bool resume = opts[O_RESUME].value != NULL;
 	if (rt_argv_only)
 		return 0;
 
@@ -529,32 +712,35 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	}
 	if (!tsv_path)
 		rt_fail("out of memory");
+	/* rt_par_size() is the launcher's count until MPI starts: these
+	 * checks come first, so that rank 0 alone says what all find */
+	const bool sharded = rt_shard_wanted(resume);
+	if (sharded && strcmp(fasta, "-") == 0)
+		rt_usage("--fasta -: %s reads the FASTA from a file (every rank "
+		         "reads it, and a resumed run again)",
+		         resume ? "--resume" : "a job of several ranks");
+	if (sharded && strcmp(opts[O_OUT].value, "-") == 0)
+		rt_usage("-o -: %s writes to a file (its journal goes beside it)",
+		         resume ? "--resume" : "a job of several ranks");
+	rt_par_begin();
 
 	/* Everything the user can get wrong is checked; now the work. */
 	hyrt_out_install_cleanup();
-	diag_init(&d);
-	HyrtFasta *f = hyrt_fasta_open(fasta, &fo, &d);
-	if (!f)
-		rt_fail_diag(&d);
 	rt_load_weights(&w);
 	c.weights = w.data;
 	hyrt_set_threads((int)c.threads);
+	RtShards sh = {0};
+	HyrtFasta *scan = NULL;
+	if (sharded)
+		scan = plan_fasta(&sh, cmd, &c, &fo, fasta, shown,
+		                  opts[O_OUT].value, resume, quiet, w.data, w.bytes);
 
-	memset(&out, 0, sizeof out);
-	if (!tsv_only && (!hyrt_out_open(&out.npy, opts[O_OUT].value, &d) ||
-	                  !npy_stream_begin(&out.npy, &d)))
-		rt_fail_diag(&d);
-	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
-		rt_fail_diag(&d);
-	if (classify) {
-		out_printf(&out.tsv, "record\tstart\tend\t");
-		for (int64_t k = 0; k < c.nlabels; k++)
-			out_printf(&out.tsv, "%s\t", hyrt_label_name(k));
-		out_printf(&out.tsv, "predicted\n");
-	} else {
-		out_printf(&out.tsv, score ? "record\tstart\tend\ttokens\t"
-		                             "sum_logp\tmean_logp\n"
-		                           : "record\tstart\tend\ttokens\n");
+	diag_init(&d);
+	HyrtFasta *f = NULL;
+	if (!sharded || sh.nmine > 0) {
+		f = hyrt_fasta_open(fasta, &fo, &d);
+		if (!f)
+			rt_fail_diag(&d);
 	}
 
 	Job *jobs = calloc((size_t)c.threads, sizeof *jobs);
@@ -564,60 +750,92 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		job_alloc(&jobs[t], &c);
 
 	struct stat st;
-	pr.on = !quiet && isatty(2);
+	pr.on = !quiet && isatty(2) && rt_par_rank() == 0;
 	pr.t0 = pr.last = now_s();
+	pr.shards = sharded ? &sh : NULL;
 	if (strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
 	    S_ISREG(st.st_mode))
 		pr.total_bytes = st.st_size;
 
-	int64_t tokens = 0;
-	HyrtWindow win;
-	int r = hyrt_fasta_next(f, &win, &d);
-	while (r == 1) {
-		int nj = 0;
-		for (int64_t t = 0; t < c.threads && r == 1; t++) {
-			jobs[t].n = 0;
-			while (r == 1 && fits(&jobs[t], &win)) {
-				take(&jobs[t], &win, shown);
-				tokens += win.ntokens;
-				r = hyrt_fasta_next(f, &win, &d);
+	Reader rd = {.idx = 0};
+	diag_init(&rd.d);
+	memset(&out, 0, sizeof out);
+	if (!sharded) {
+		open_outputs(&out, &c, classify, tsv_only, opts[O_OUT].value,
+		             tsv_path);
+		rd.r = hyrt_fasta_next(f, &rd.win, &rd.d);
+		run_windows(&c, jobs, f, &rd, 0, INT64_MAX, &out, &pr, shown);
+		progress(&pr, f, out.rows, rd.tokens, true);
+	} else {
+		if (f)
+			rd.r = hyrt_fasta_next(f, &rd.win, &rd.d);
+		for (int64_t m = 0; m < sh.nmine; m++) {
+			const RtShard *p = &sh.shard[sh.mine[m]];
+			Outputs piece = {0};
+			HyrtOut *files[2] = {&piece.tsv, NULL};
+			if (!tsv_only) {
+				files[0] = &piece.npy;
+				files[1] = &piece.tsv;
 			}
-			nj++;
+			rt_shard_open(&sh, sh.mine[m], files);
+			run_windows(&c, jobs, f, &rd, p->first, p->first + p->count,
+			            &piece, &pr, shown);
+			if (piece.rows != p->count)
+				rt_fail("%s: has fewer windows than when the job was "
+				        "planned (changed since?)", shown);
+			rt_shard_commit(&sh, files);
 		}
-		run_jobs(jobs, nj);
-		for (int i = 0; i < nj; i++)
-			write_job(&c, &jobs[i], &out);
-		progress(&pr, f, out.rows, tokens, false);
+		rt_par_wait_all(tick, &pr);
+		if (rt_par_rank() == 0) {
+			progress(&pr, NULL, 0, 0, true);
+			open_outputs(&out, &c, classify, tsv_only, opts[O_OUT].value,
+			             tsv_path);
+			HyrtOut *finals[2] = {&out.tsv, NULL};
+			if (!tsv_only) {
+				finals[0] = &out.npy;
+				finals[1] = &out.tsv;
+			}
+			rt_shard_gather(&sh, finals);
+			out.rows = sh.items;
+		}
 	}
-	if (r < 0)
-		rt_fail_diag(&d);
-	progress(&pr, f, out.rows, tokens, true);
 
-	if (!tsv_only) {
-		int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d, c.d};
-		if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
-		                            dim, &d))
+	if (rt_par_rank() == 0) {
+		if (!tsv_only) {
+			int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d,
+			                  c.d};
+			if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
+			                       dim, &d))
+				rt_fail_diag(&d);
+		}
+		HyrtOut *commit[2] = {&out.tsv, &out.npy};
+		if (!hyrt_out_commit(commit, tsv_only ? 1 : 2, &d))
 			rt_fail_diag(&d);
+		if (sharded)
+			rt_shard_remove(&sh);
+		/* the warnings read the whole file: the one reader that did */
+		const HyrtFasta *all = sharded ? scan : f;
+		if (!quiet)
+			warn_unk(all, shown);
+		if (!quiet && hyrt_fasta_records(all) == 0)
+			rt_warn("warning: %s has no records; the outputs have no "
+			        "rows", shown);
+		else if (!quiet && hyrt_fasta_empty_records(all) > 0)
+			rt_warn("warning: %" PRId64 " record(s) with no bases (the "
+			        "first: '%s') have no rows",
+			        hyrt_fasta_empty_records(all),
+			        hyrt_fasta_first_empty(all));
 	}
-	HyrtOut *commit[2] = {&out.tsv, &out.npy};
-	if (!hyrt_out_commit(commit, tsv_only ? 1 : 2, &d))
-		rt_fail_diag(&d);
-
-	if (!quiet)
-		warn_unk(f, shown);
-	if (!quiet && hyrt_fasta_records(f) == 0)
-		rt_warn("warning: %s has no records; the outputs have no rows",
-		        shown);
-	else if (!quiet && hyrt_fasta_empty_records(f) > 0)
-		rt_warn("warning: %" PRId64 " record(s) with no bases (the "
-		        "first: '%s') have no rows", hyrt_fasta_empty_records(f),
-		        hyrt_fasta_first_empty(f));
 
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);
 	free(jobs);
 	free(tsv_path);
-	hyrt_fasta_close(f);
+	if (f)
+		hyrt_fasta_close(f);
+	if (scan)
+		hyrt_fasta_close(scan);
+	rt_shard_free(&sh);
 	hyrt_blob_close(&w);
 	return rt_finish();
 }
@@ -630,6 +848,7 @@ void rt_help_embed_fasta(void)
 	       "         [--window W] [--stride S] [--case strict|upper]\n"
 	       "         [--no-special-tokens] [--batch B] [--threads T] "
 	       "[--quiet]\n"
+	       "         [--resume]\n"
 	       "         one row per window of each record, in file order: "
 	       "float32\n"
 	       "         [windows, %" PRId64 "] (mean, the default; last) or "

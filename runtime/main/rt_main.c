@@ -11,6 +11,7 @@
  * for activations and outputs, writing .npy results, and timing.
  *
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
+ *               [--resume]                (every command but bench, info)
  *               [--pool mean|last]        or [B, d_model], pooled
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
  *   NAME classify --tokens T.npy -o P.npy a classifier's logits
@@ -33,18 +34,26 @@
  * HYENAC_MEMORY_LIMIT when set, its output streamed to the file chunk by
  * chunk; a limit too small for one row is refused before anything runs.
  *
+ * --resume, or several ranks under mpirun (a binary of `hyenac compile
+ * --mpi`), runs a token command in shards of rows (rt_shard.h,
+ * forward_sharded): the same chunked forwards, each shard's rows into a
+ * piece of the journal, the output made from the pieces by rank 0.
+ *
  * --threads T (default: every online core) sizes the runtime's thread
  * pool for embed, logits and bench: one forward's positions and channels
  * are split over it, so a single sequence uses every thread too; the FASTA
  * commands run T batches of windows at once instead.
  */
 #include "rt_main.h"
+#include "rt_par.h"
+#include "rt_shard.h"
 #include "runtime/memlimit.h"
 #include "runtime/outfile.h"
 #include "runtime/tokens.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +81,8 @@ void (*rt_help)(void);
 
 static HY_NORETURN void leave(int status)
 {
+	if (status != 0)
+		rt_par_fail(status); /* one rank failing ends the job */
 	if (rt_exit_hook)
 		rt_exit_hook(status);
 	exit(status);
@@ -85,14 +96,17 @@ static void say(bool usage, const char *fmt, va_list ap)
 {
 	char msg[2048], text[4 * sizeof msg], prog[256];
 
+	if (rt_par_quiet())
+		return; /* rank 0 says it */
 	end_progress_line();
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	hy_escape(text, sizeof text, msg);
 	hy_escape(prog, sizeof prog, rt_prog);
 	if (usage)
-		fprintf(stderr, "%s: %s; see '%s --help'\n", prog, text, prog);
+		fprintf(stderr, "%s: %s%s; see '%s --help'\n", prog,
+		        rt_par_tag(), text, prog);
 	else
-		fprintf(stderr, "%s: %s\n", prog, text);
+		fprintf(stderr, "%s: %s%s\n", prog, rt_par_tag(), text);
 }
 
 void rt_usage(const char *fmt, ...)
@@ -458,13 +472,23 @@ static void job_save(Job *j, const char *path)
 }
 
 /* --threads N, defaulting to every online core: the one default of
- * every command that takes it. */
+ * every command that takes it. Where the process may run on fewer (its
+ * CPU affinity: taskset, a Slurm cpuset, mpirun binding a rank to a
+ * core) it is those; and where several ranks of an MPI job share the
+ * node, each takes its share of the node's cores. */
 int64_t rt_thread_count(const char *value)
 {
 	if (value)
 		return rt_parse_int("--threads", value, 1, RT_MAX_THREADS,
 		                    "need 1 to " RT_MAX_THREADS_STR);
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	long online = sysconf(_SC_NPROCESSORS_ONLN), n = online;
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
+	    CPU_COUNT(&set) < n)
+		n = CPU_COUNT(&set);
+	int local = rt_par_local_size();
+	if (local > 1 && online / local < n)
+		n = online / local;
 	return n < 1 ? 1 : n > RT_MAX_THREADS ? RT_MAX_THREADS : n;
 }
 
@@ -576,11 +600,108 @@ void rt_check_output(const char *path, const char *ext, bool may_stdout,
 	}
 }
 
+/* What a token command computes, for the journal's key. */
+static const char *output_name(int which, Pool pool)
+{
+	static const char *const pools[] = {"pooled mean", "pooled last",
+	                                    "hidden", "classify"};
+	return which ? "logits" : pools[pool];
+}
+
+/* The token commands sharded (rt_shard.h): under several ranks or with
+ * --resume. Rank 0 reads and checks the tokens first and plans; every
+ * rank then computes its shards of rows into the journal, and rank 0
+ * writes the output from the pieces. */
+static void forward_sharded(const char *cmd, const char *tpath,
+                            const char *out, int which, Pool pool,
+                            bool resume, int64_t T)
+{
+	NpyArray tok = {0};
+	HyrtBlob w;
+	RtShards s;
+	Job job;
+	Diag d;
+	char *key = NULL, what[4200];
+	int32_t *rows = NULL;
+	int64_t B = 0, L = 0;
+
+	hyrt_out_install_cleanup();
+	diag_init(&d);
+	rt_load_weights(&w);
+	if (rt_par_rank() == 0) {
+		if (!npy_load_ints(tpath, &tok, &d))
+			rt_fail_diag(&d);
+		check_tokens(tpath, &tok);
+		B = tok.dim[0];
+		L = tok.dim[1];
+		char *bin = rt_shard_key_binary(w.data, w.bytes);
+		if (asprintf(&key, "%scommand %s %s\ntokens [%" PRId64 ", %"
+		             PRId64 "] crc32 %08" PRIx32 "\n", bin, cmd,
+		             output_name(which, pool), B, L,
+		             rt_shard_crc(0, tok.data,
+		                          (size_t)(B * L) * sizeof(int32_t))) < 0)
+			rt_fail("out of memory");
+		free(bin);
+		rows = rt_xalloc(sizeof *rows * (size_t)(B ? B : 1), "the plan");
+		for (int64_t i = 0; i < B; i++)
+			rows[i] = (int32_t)L;
+	}
+	snprintf(what, sizeof what, "rows of %s", tpath);
+	rt_shard_plan(&s, out, resume, key, rows, B, 1, "npy", NULL, what,
+	              false);
+	free(rows);
+	free(key);
+	if (rt_par_rank() != 0 && s.nmine > 0) {
+		/* rank 0 has checked the file */
+		if (!npy_load_ints(tpath, &tok, &d))
+			rt_fail_diag(&d);
+		hyrt_tokens_as_rows(&tok);
+	}
+	hyrt_set_threads((int)T);
+	for (int64_t m = 0; m < s.nmine; m++) {
+		const RtShard *sh = &s.shard[s.mine[m]];
+		HyrtOut piece = {0}, *pieces[1] = {&piece};
+		L = tok.dim[1];
+		if (sh->first + sh->count > tok.dim[0])
+			rt_fail("%s has fewer rows than when the job was planned",
+			        tpath);
+		job_init(&job, w.data, (const int32_t *)tok.data + sh->first * L,
+		         sh->count, L, which, pool);
+		rt_shard_open(&s, s.mine[m], pieces);
+		job_alloc(&job);
+		job_run(&job, &piece);
+		job_free(&job);
+		rt_shard_commit(&s, pieces);
+	}
+	rt_par_wait_all(NULL, NULL);
+	if (rt_par_rank() == 0) {
+		/* the output's shape, as job_save writes it */
+		HyrtOut o, *outs[1] = {&o};
+		job_init(&job, w.data, NULL, B, L, which, pool);
+		int64_t dim[3] = {B, L, (int64_t)job.row_floats / (L ? L : 1)};
+		int rank = 3;
+		if (pool != POOL_NONE) {
+			dim[1] = (int64_t)job.row_floats;
+			rank = 2;
+		}
+		if (!hyrt_out_open(&o, out, &d) || !npy_begin_f32(&o, rank, dim, &d))
+			rt_fail_diag(&d);
+		rt_shard_gather(&s, outs);
+		if (!hyrt_out_commit(outs, 1, &d))
+			rt_fail_diag(&d);
+		rt_shard_remove(&s);
+	}
+	rt_shard_free(&s);
+	hyrt_blob_close(&w);
+	npy_free(&tok);
+}
+
 static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 {
 	Opt opts[] = {{"--tokens", "-t", NULL, false},
 	              {"--output", "-o", NULL, false},
 	              {"--threads", "-j", NULL, false},
+	              {"--resume", NULL, NULL, true},
 	              {"--pool", NULL, NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
@@ -589,10 +710,10 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 	bool classify = strcmp(cmd, "classify") == 0;
 	Pool pool = classify ? POOL_CLASSIFY : POOL_NONE;
 
-	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 4 : 3);
+	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 5 : 4);
 	int64_t T = rt_thread_count(opts[2].value);
-	if (opts[3].value)
-		pool = rt_parse_pool(opts[3].value);
+	if (opts[4].value)
+		pool = rt_parse_pool(opts[4].value);
 	if (classify)
 		rt_need_classifier();
 	if (!opts[0].value)
@@ -611,6 +732,12 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 	if (rt_argv_only)
 		return 0;
 
+	rt_par_begin();
+	if (rt_shard_wanted(opts[3].value != NULL)) {
+		forward_sharded(cmd, opts[0].value, opts[1].value, which, pool,
+		                opts[3].value != NULL, T);
+		return rt_finish();
+	}
 	diag_init(&d);
 	if (!npy_load_ints(opts[0].value, &tok, &d))
 		rt_fail_diag(&d);

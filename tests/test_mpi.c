@@ -1,0 +1,497 @@
+/*
+ * test_mpi.c - `hyenac compile --mpi` binaries under mpirun (issue 17):
+ * every command (embed, score, classify on FASTA; embed, logits,
+ * classify on token files) gives byte for byte, under `mpirun -n 2` and
+ * `-n 3 --oversubscribe`, the files one process of the plain binary
+ * writes; a rank killed mid-run leaves a journal from which --resume
+ * computes only the missing shards and ends with the same bytes; a
+ * journal of another job, an existing journal without --resume, more
+ * ranks than work, an output that cannot be written and a plain binary
+ * under mpirun are refused in one line of ours, without a hang.
+ *
+ * The kill is deterministic: HYENAC_TEST_KILL_RANK_AFTER_SHARDS=R:K (a
+ * test hook of runtime/main/rt_shard.c, not for users) makes rank R
+ * SIGKILL itself after committing K shards (R:K:fail: fail with a
+ * message, as a rank's error would). Open MPI refuses to run as
+ * root without OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM), set here for the child
+ * when the tests run as root. Skipped, saying so, without mpirun. Small:
+ * tiny-1k at --seq-len 256 and a 5 kb genome.
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "runtime/npy.h"
+#include "testutil.h"
+
+static char mpirun[4096];
+static char plain[4096], mpi[4096], cls[4096], clsmpi[4096];
+static char fasta[4096], tokens[4096];
+
+static bool find_mpirun(void)
+{
+	const char *path = getenv("PATH");
+	char *p = strdup(path ? path : "/usr/bin:/bin");
+
+	for (char *dir = strtok(p, ":"); dir; dir = strtok(NULL, ":")) {
+		snprintf(mpirun, sizeof mpirun, "%s/mpirun", dir);
+		if (access(mpirun, X_OK) == 0) {
+			free(p);
+			return true;
+		}
+	}
+	free(p);
+	mpirun[0] = 0;
+	return false;
+}
+
+#define NEED_MPIRUN()                                                       \
+	do {                                                                    \
+		if (!mpirun[0]) {                                                   \
+			fprintf(stderr, "test_mpi: skipped: no mpirun on PATH "         \
+			        "(install openmpi-bin)\n");                            \
+			return;                                                         \
+		}                                                                   \
+	} while (0)
+
+static void compile(char *out, const char *name, const char *model,
+                    bool with_mpi)
+{
+	RunResult r;
+
+	snprintf(out, 4096, "%s", tu_path(tu_tmpdir(), name));
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", out,
+	                                   "--seq-len", "256",
+	                                   with_mpi ? "--mpi" : NULL, NULL});
+	if (r.status != 0) {
+		fprintf(stderr, "compile %s failed: %s\n", name, r.err);
+		exit(1);
+	}
+}
+
+/* Five records of 300 to 1500 random bases: 22 windows of 255. */
+static void write_inputs(void)
+{
+	char *fa = malloc(1 << 16);
+	size_t n = 0;
+	uint32_t x = 12345;
+	static const int len[5] = {300, 1500, 40, 900, 1222};
+
+	for (int r = 0; r < 5; r++) {
+		n += (size_t)sprintf(fa + n, ">rec%d\n", r);
+		for (int i = 0; i < len[r]; i++) {
+			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+			fa[n++] = "ACGTN"[x % 5 < 4 ? x % 4 : 4];
+			if (i % 60 == 59 || i + 1 == len[r])
+				fa[n++] = '\n';
+		}
+	}
+	snprintf(fasta, sizeof fasta, "%s", tu_write("g.fa", fa, n));
+	free(fa);
+
+	int32_t tok[7 * 100];
+	for (int i = 0; i < 7 * 100; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		tok[i] = 7 + (int32_t)(x % 4);
+	}
+	Diag d;
+	diag_init(&d);
+	snprintf(tokens, sizeof tokens, "%s", tu_path(tu_tmpdir(), "t.npy"));
+	if (!npy_save_i32(tokens, tok, 2, (const int64_t[]){7, 100}, &d)) {
+		fprintf(stderr, "%s\n", d.msg);
+		exit(1);
+	}
+}
+
+static void setup(void)
+{
+	if (!find_mpirun())
+		return;
+	if (geteuid() == 0) {
+		setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+		setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+	}
+	const char *tiny = tu_source("models/hyenadna-tiny-1k.yaml");
+	const char *cl = tu_golden("tiny-1k-cls", NULL);
+	compile(plain, "tiny", tiny, false);
+	compile(mpi, "tinympi", tiny, true);
+	compile(cls, "cls", cl, false);
+	compile(clsmpi, "clsmpi", cl, true);
+	write_inputs();
+}
+
+/* mpirun -n N [--oversubscribe] EXE ARGS... In the sanitizer build the
+ * ranks run without LeakSanitizer's exit check: Open MPI leaves
+ * allocations of its dlopen'd components, which LSan cannot name (so no
+ * suppression matches); the code of ours those ranks run is leak-checked
+ * in the one-process runs here and in test_frontdoor. */
+static void run_mpi(RunResult *r, int n, const char *exe,
+                    const char *const *args)
+{
+	const char *argv[64];
+	char ns[16], *asan = getenv("ASAN_OPTIONS"), *saved = NULL;
+	int k = 0;
+
+	if (asan) {
+		saved = strdup(asan);
+		char *more = malloc(strlen(asan) + 32);
+		sprintf(more, "%s:detect_leaks=0", asan);
+		setenv("ASAN_OPTIONS", more, 1);
+		free(more);
+	}
+	snprintf(ns, sizeof ns, "%d", n);
+	argv[k++] = "-n";
+	argv[k++] = ns;
+	if (n > 2)
+		argv[k++] = "--oversubscribe";
+	argv[k++] = exe;
+	for (; *args && k < 63; args++)
+		argv[k++] = *args;
+	argv[k] = NULL;
+	tu_run(r, mpirun, argv);
+	if (saved) {
+		setenv("ASAN_OPTIONS", saved, 1);
+		free(saved);
+	}
+}
+
+static void same_file(const char *a, const char *b)
+{
+	size_t na, nb;
+	char *x = tu_read(a, &na), *y = tu_read(b, &nb);
+
+	ck_assert_msg(x && y, "missing %s or %s", a, b);
+	ck_assert_msg(na == nb && memcmp(x, y, na) == 0,
+	              "%s and %s differ (%zu vs %zu bytes)", a, b, na, nb);
+	free(x);
+	free(y);
+}
+
+static bool exists(const char *p)
+{
+	struct stat st;
+	return lstat(p, &st) == 0;
+}
+
+/* Occurrences of needle in hay. */
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* The command (args with OUT where the output goes, ext its extension)
+ * in one process of the plain binary, then under -n 2 and -n 3 of the
+ * MPI one: the same bytes in each output file (side: the TSV beside an
+ * .npy, or NULL). */
+static void check_equal(const char *exe1, const char *exen, const char *tag,
+                        const char *const *args, const char *ext,
+                        const char *side)
+{
+	RunResult r;
+	char one[4096], side1[4096];
+	const char *argv[32];
+	int k = 0, out_at = -1;
+
+	for (; args[k]; k++) {
+		argv[k] = args[k];
+		if (strcmp(args[k], "OUT") == 0)
+			out_at = k;
+	}
+	argv[k] = NULL;
+	ck_assert(out_at >= 0);
+	snprintf(one, sizeof one, "%s", tu_path(tu_tmpdir(), tag));
+	strcat(one, "-1.");
+	strcat(one, ext);
+	argv[out_at] = one;
+	tu_run(&r, exe1, argv);
+	ck_assert_msg(r.status == 0, "one process: %s", r.err);
+	for (int n = 2; n <= 3; n++) {
+		char outn[4096], siden[4096];
+		snprintf(outn, sizeof outn, "%s-%d.%s", tu_path(tu_tmpdir(), tag),
+		         n, ext);
+		argv[out_at] = outn;
+		run_mpi(&r, n, exen, argv);
+		ck_assert_msg(r.status == 0, "mpirun -n %d %s: status %d: %s", n,
+		              tag, r.status, r.err);
+		same_file(one, outn);
+		if (side) {
+			snprintf(side1, sizeof side1, "%.*s.%s",
+			         (int)(strlen(one) - strlen(ext) - 1), one, side);
+			snprintf(siden, sizeof siden, "%.*s.%s",
+			         (int)(strlen(outn) - strlen(ext) - 1), outn, side);
+			same_file(side1, siden);
+		}
+		char journal[4200];
+		snprintf(journal, sizeof journal, "%s.hyenac-journal", outn);
+		ck_assert_msg(!exists(journal), "%s left behind", journal);
+	}
+}
+
+START_TEST(fasta_commands_equal_one_process)
+{
+	NEED_MPIRUN();
+	check_equal(plain, mpi, "emb-mean",
+	            (const char *[]){"embed", "--fasta", fasta, "-o", "OUT",
+	                             "-q", NULL}, "npy", "tsv");
+	check_equal(plain, mpi, "emb-none",
+	            (const char *[]){"embed", "--fasta", fasta, "-o", "OUT",
+	                             "--pool", "none", "--stride", "200",
+	                             "-q", "--threads", "1", NULL},
+	            "npy", "tsv");
+	check_equal(plain, mpi, "score",
+	            (const char *[]){"score", "--fasta", fasta, "-o", "OUT",
+	                             "-q", NULL}, "tsv", NULL);
+	check_equal(cls, clsmpi, "classify",
+	            (const char *[]){"classify", "--fasta", fasta, "-o", "OUT",
+	                             "-q", NULL}, "tsv", NULL);
+}
+END_TEST
+
+START_TEST(token_commands_equal_one_process)
+{
+	NEED_MPIRUN();
+	check_equal(plain, mpi, "tok-hidden",
+	            (const char *[]){"embed", "--tokens", tokens, "-o", "OUT",
+	                             NULL}, "npy", NULL);
+	check_equal(plain, mpi, "tok-mean",
+	            (const char *[]){"embed", "--tokens", tokens, "-o", "OUT",
+	                             "--pool", "mean", NULL}, "npy", NULL);
+	check_equal(plain, mpi, "tok-logits",
+	            (const char *[]){"logits", "--tokens", tokens, "-o", "OUT",
+	                             NULL}, "npy", NULL);
+	check_equal(cls, clsmpi, "tok-classify",
+	            (const char *[]){"classify", "--tokens", tokens, "-o", "OUT",
+	                             NULL}, "npy", NULL);
+}
+END_TEST
+
+/* Files in dir ending in ext (the journal's finished pieces). */
+static int pieces(const char *dir, const char *ext)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_msg(d != NULL, "no journal %s", dir);
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		n += l == 8 + strlen(ext) && strcmp(e->d_name + 8, ext) == 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* The shard count in the journal's manifest. */
+static int manifest_shards(const char *dir)
+{
+	char *m = tu_read(tu_path(dir, "MANIFEST"), NULL);
+	const char *p = m ? strstr(m, "\nshards ") : NULL;
+	ck_assert_msg(p != NULL, "no shards line in %s/MANIFEST", dir);
+	int n = atoi(p + 8);
+	free(m);
+	return n;
+}
+
+START_TEST(killed_rank_then_resume)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	char want[4096], out[4096], journal[4200], tsv[4096], msg[256];
+	const char *ref[] = {"embed", "--fasta", fasta, "-o", want, "-q", NULL};
+
+	snprintf(want, sizeof want, "%s", tu_path(tu_tmpdir(), "k-1.npy"));
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "k.npy"));
+	snprintf(tsv, sizeof tsv, "%s", tu_path(tu_tmpdir(), "k.tsv"));
+	snprintf(journal, sizeof journal, "%s.hyenac-journal", out);
+	tu_run(&r, plain, ref);
+	ck_assert_msg(r.status == 0, "%s", r.err);
+
+	/* rank 1 dies after its second shard: the job fails, no output */
+	const char *args[] = {"embed", "--fasta", fasta, "-o", out, "-q", NULL};
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:2", 1);
+	run_mpi(&r, 2, mpi, args);
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_msg(r.status != 0, "the job survived a killed rank");
+	ck_assert(!exists(out) && !exists(tsv));
+	int shards = manifest_shards(journal);
+	int done = pieces(journal, ".npy");
+	ck_assert_int_eq(pieces(journal, ".tsv"), done);
+	ck_assert_msg(done >= 2 && done < shards, "%d of %d shards finished",
+	              done, shards);
+
+	/* a rank that fails: its one line, the job ended (no hang), status 1 */
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:1:fail", 1);
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     out, "-q", "--resume", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "tinympi: rank 1 of 2: failing after 1 "
+	                     "shard(s)") && count(r.err, "tinympi:") == 1,
+	              "%s", r.err);
+	ck_assert(!exists(out) && !exists(tsv));
+	done = pieces(journal, ".npy");
+
+	/* without --resume the journal is not thrown away */
+	run_mpi(&r, 2, mpi, args);
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "add --resume") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+	/* another job's journal (other options) is refused */
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     out, "--pool", "last", "--resume",
+	                                     NULL});
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "journal of another job") &&
+	              strstr(r.err, "mean") && count(r.err, "tinympi:") == 1,
+	              "%s", r.err);
+
+	/* resumed on three ranks: only the missing shards, the same bytes */
+	run_mpi(&r, 3, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     out, "--resume", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	snprintf(msg, sizeof msg, "%d of %d shards were finished; computing %d",
+	         done, shards, shards - done);
+	ck_assert_msg(strstr(r.err, msg), "wanted '%s' in: %s", msg, r.err);
+	same_file(want, out);
+	same_file(tu_path(tu_tmpdir(), "k-1.tsv"), tsv);
+	ck_assert_msg(!exists(journal), "journal left after the job");
+}
+END_TEST
+
+/* --resume in one process of the plain binary: the same journal. */
+START_TEST(resume_in_one_process)
+{
+	RunResult r;
+	char want[4096], out[4096], journal[4200];
+
+	if (!plain[0]) /* setup compiles only where mpirun is */
+		compile(plain, "tiny", tu_source("models/hyenadna-tiny-1k.yaml"),
+		        false);
+	if (!fasta[0])
+		write_inputs();
+	snprintf(want, sizeof want, "%s", tu_path(tu_tmpdir(), "s-1.tsv"));
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "s.tsv"));
+	snprintf(journal, sizeof journal, "%s.hyenac-journal", out);
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", want,
+	                                   "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "0:3", 1);
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", out,
+	                                   "--resume", "-q", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_int_eq(r.signal, 9);
+	ck_assert(!exists(out));
+	ck_assert_int_eq(pieces(journal, ".tsv"), 3);
+	int shards = manifest_shards(journal);
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", out,
+	                                   "--resume", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	char msg[128];
+	snprintf(msg, sizeof msg, "3 of %d shards were finished; computing %d",
+	         shards, shards - 3);
+	ck_assert_msg(strstr(r.err, msg), "wanted '%s' in: %s", msg, r.err);
+	same_file(want, out);
+	ck_assert(!exists(journal));
+	/* a journal cut short before its manifest (or while being removed)
+	 * holds nothing to resume: its stray pieces are not taken */
+	ck_assert(mkdir(journal, 0755) == 0);
+	tu_write_str("s.tsv.hyenac-journal/00000000.tsv", "stale\tpiece\n");
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", out,
+	                                   "--resume", "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	same_file(want, out);
+	ck_assert(!exists(journal));
+	/* stdin and -o - have no place for a journal */
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", "-", "-o", out,
+	                                   "--resume", NULL});
+	ck_assert_msg(r.status == 2 && tu_lines(r.err) == 1, "%s", r.err);
+	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", "-",
+	                                   "--resume", NULL});
+	ck_assert_msg(r.status == 2 && tu_lines(r.err) == 1, "%s", r.err);
+}
+END_TEST
+
+START_TEST(bad_mpi_use)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	char out[4096], blocker[4096], bad[4200];
+
+	/* more ranks than rows: exit 2, one line of ours */
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "many.npy"));
+	run_mpi(&r, 8, mpi, (const char *[]){"embed", "--tokens", tokens, "-o",
+	                                     out, NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "8 ranks for 7 rows") &&
+	              strstr(r.err, "at most 7") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+	ck_assert(!exists(out));
+
+	/* an output that cannot be written (its directory is a file) */
+	snprintf(blocker, sizeof blocker, "%s",
+	         tu_write_str("blocker", "not a directory\n"));
+	snprintf(bad, sizeof bad, "%s/x.npy", blocker);
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     bad, "-q", NULL});
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "rank 0 of 2: ") &&
+	              strstr(r.err, "cannot create the journal") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+
+	/* the table on standard output: no place for the journal */
+	run_mpi(&r, 2, mpi, (const char *[]){"score", "--fasta", fasta, "-o",
+	                                     "-", NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "-o -: a job of several ranks writes to "
+	                     "a file") && count(r.err, "tinympi:") == 1,
+	              "%s", r.err);
+
+	/* a binary compiled without --mpi refuses to be one rank of many */
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "plain.npy"));
+	run_mpi(&r, 2, plain, (const char *[]){"embed", "--tokens", tokens,
+	                                       "-o", out, NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "hyenac compile --mpi") &&
+	              count(r.err, "tiny:") == 1, "%s", r.err);
+	ck_assert(!exists(out));
+}
+END_TEST
+
+START_TEST(compile_mpi_usage)
+{
+	RunResult r;
+	const char *model = tu_source("models/hyenadna-tiny-1k.yaml");
+
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o",
+	                                   tu_path(tu_tmpdir(), "x.so"),
+	                                   "--emit", "lib", "--mpi", NULL});
+	ck_assert_msg(r.status == 2 && strstr(r.err, "--mpi links an "
+	                                      "executable") &&
+	              tu_lines(r.err) == 1, "%s", r.err);
+	tu_run_hyenac(&r, (const char *[]){"info", model, "--mpi", NULL});
+	ck_assert_msg(r.status == 2 && strstr(r.err, "is for 'compile'"), "%s",
+	              r.err);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("mpi");
+	TCase *tc = tcase_create("mpi");
+	tcase_add_unchecked_fixture(tc, setup, NULL);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, fasta_commands_equal_one_process);
+	tcase_add_test(tc, token_commands_equal_one_process);
+	tcase_add_test(tc, killed_rank_then_resume);
+	tcase_add_test(tc, resume_in_one_process);
+	tcase_add_test(tc, bad_mpi_use);
+	tcase_add_test(tc, compile_mpi_usage);
+	suite_add_tcase(s, tc);
+	return tu_main(s);
+}
