@@ -86,6 +86,8 @@ if [ ! -x "$exe" ] || [ "$model" -nt "$exe" ] || [ "$HYENAC" -nt "$exe" ]; then
 fi
 
 now() { date +%s.%N; }
+# Arithmetic in awk, which every machine has (bc is often missing).
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 # One line per run (ranks threads seconds windows tokens same), kept
 # across invocations, so that the runs can be split over several calls
 # (a 10-minute limit per command): the table is rebuilt from all of them,
@@ -106,7 +108,7 @@ for n in $ranks; do
 	mpirun -n "$n" $over $MPIRUN_FLAGS "$exe" embed --fasta "$fa" -o "$out" \
 		--pool mean --threads "$t" --quiet
 	t1=$(now)
-	secs=$(echo "$t1 - $t0" | bc -l)
+	secs=$(calc "$t1 - $t0")
 	windows=$(($(wc -l < "${out%.npy}.tsv") - 1))
 	tokens=$(awk -F'\t' 'NR > 1 { s += $4 } END { print s }' "${out%.npy}.tsv")
 	awk -v n="$n" '$1 != n' "$runs" > "$runs.tmp"
@@ -133,9 +135,9 @@ while IFS=$'\t' read -r n t secs windows tokens; do
 		same=NO
 	fi
 	printf "| %d | %d | %.1f | %d | %.3f | %.2f | %.0f%% | %s |\n" "$n" "$t" \
-		"$secs" "$windows" "$(echo "$tokens / $secs / 1000000" | bc -l)" \
-		"$(echo "$base_t / $secs" | bc -l)" \
-		"$(echo "100 * $base_t * $base_c / ($secs * $n * $t)" | bc -l)" \
+		"$secs" "$windows" "$(calc "$tokens / $secs / 1000000")" \
+		"$(calc "$base_t / $secs")" \
+		"$(calc "100 * $base_t * $base_c / ($secs * $n * $t)")" \
 		"$same" >> "$table"
 done < "$runs"
 echo
