@@ -3,8 +3,10 @@
  * deployment artefact. The steps are flat: lay out and pack the weights,
  * emit the LLVM module, then write what --emit asks for. An executable is
  * the object linked (by the system C compiler driver) with the runtime,
- * libhyenac_rt_main.a and libhyenac_rt.a, and FFTW statically, with the
- * packed weights appended after the program (runtime/hyrt.h says how).
+ * libhyenac_rt_main.a and libhyenac_rt.a, and FFTW statically, htslib
+ * dynamically (vep's VCF/BCF and faidx: a deployment machine needs
+ * libhts3), with the packed weights appended after the program
+ * (runtime/hyrt.h says how).
  * A library (--emit lib) is the same with the API of
  * runtime/hyenac_model.h in place of main(), and that header beside it.
  *
@@ -354,8 +356,8 @@ static bool link_exe(const char *obj, HyrtOut *o, Diag *d)
 		(char *)cc, "-o", o->tmp, (char *)obj,
 		arena_printf(a, "%s/libhyenac_rt_main.a", rt),
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
-		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lm",
-		"-lpthread", NULL,
+		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lhts",
+		"-lm", "-lpthread", NULL,
 	};
 	bool ok = spawn_wait(argv, o, d);
 	arena_free(a);

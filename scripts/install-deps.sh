@@ -8,9 +8,12 @@ set -eu
 # table has no C API). valgrind runs a generated binary in the suite (tests/test_valgrind.c);
 # clang-19 and libclang-rt-19-dev (libFuzzer) build `make fuzz`.
 # graphviz (`dot`) renders `hyenac ir --dot` in the suite (tests/test_dot.c).
+# libhts-dev: model binaries read VCF/BCF, BED and faidx-indexed FASTA
+# through htslib (vep, --regions), linked dynamically; tabix gives the
+# tests bgzip.
 PACKAGES="cmake make gcc g++ pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
 libyaml-dev check zlib1g-dev python3-numpy valgrind clang-19 \
-libclang-rt-19-dev graphviz"
+libclang-rt-19-dev graphviz libhts-dev tabix"
 
 missing=""
 for p in $PACKAGES; do

@@ -139,30 +139,34 @@ static char *tsv_beside(const char *npy)
 
 /* ---- running a batch ---------------------------------------------------- */
 
+double rt_window_logp(const float *logits, const int32_t *tok, int64_t L,
+                      int64_t special, int64_t V)
+{
+	int64_t scored = L - special - 1;
+	double sum = 0;
+
+	for (int64_t p = 0; p < scored; p++) {
+		const float *row = logits + p * V;
+		double mx = row[0], z = 0;
+		for (int64_t v = 1; v < V; v++)
+			mx = row[v] > mx ? row[v] : mx;
+		for (int64_t v = 0; v < V; v++)
+			z += exp((double)row[v] - mx);
+		sum += (double)row[tok[p + 1]] - mx - log(z);
+	}
+	return sum;
+}
+
 /* score: each window's log-likelihood from its logits. */
 static void reduce(Job *j)
 {
 	const Ctx *c = j->c;
 	const int64_t L = j->L, V = c->vocab_w;
 
-	for (int64_t i = 0; i < j->n; i++) {
-		if (c->score) {
-			const float *g = j->out[1] + i * L * V;
-			const int32_t *t = j->tok + i * L;
-			int64_t scored = L - c->special - 1;
-			double sum = 0;
-			for (int64_t p = 0; p < scored; p++) {
-				const float *row = g + p * V;
-				double mx = row[0], z = 0;
-				for (int64_t v = 1; v < V; v++)
-					mx = row[v] > mx ? row[v] : mx;
-				for (int64_t v = 0; v < V; v++)
-					z += exp((double)row[v] - mx);
-				sum += (double)row[t[p + 1]] - mx - log(z);
-			}
-			j->logp[i] = sum;
-		}
-	}
+	for (int64_t i = 0; i < j->n; i++)
+		if (c->score)
+			j->logp[i] = rt_window_logp(j->out[1] + i * L * V,
+			                            j->tok + i * L, L, c->special, V);
 }
 
 /* One batch: the pooled rows straight from the generated code

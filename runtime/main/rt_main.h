@@ -102,6 +102,14 @@ bool rt_wants_fasta(int argc, char **argv);
 void rt_help_embed_fasta(void);
 void rt_help_score(void);
 void rt_help_classify_fasta(void);
+/* score's sum_logp of one window of L tokens from its logits [L, V]:
+ * log-softmax over the whole row at t scores tok[t + 1], for every t
+ * whose next token is a base (the last `special` tokens are [SEP]). */
+double rt_window_logp(const float *logits, const int32_t *tok, int64_t L,
+                      int64_t special, int64_t V);
+/* On VCF/BCF (rt_vep.c): vep. */
+int rt_cmd_vep(const char *cmd, int argc, char **argv);
+void rt_help_vep(void);
 
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
 extern void (*rt_help)(void);
