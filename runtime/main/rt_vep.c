@@ -124,6 +124,8 @@ typedef struct Job {
 struct Vep {
 	const char *vcf_path, *ref_path, *out_path;
 	htsFile *in, *out;
+	bool text;      /* VCF text: read a line at a time */
+	kstring_t line;
 	bcf_hdr_t *hdr;
 	faidx_t *fai;
 	const void *weights;
@@ -511,23 +513,52 @@ static const char *parse_error(int code)
 	return "htslib cannot parse it";
 }
 
+/* VCF text a line at a time (htslib counts the lines, so a message
+ * names one), checked for the 8 columns htslib would let pass, blank
+ * lines skipped; 0, -1
+ * at the end, < -1 on a read error. */
+static int read_vcf_line(Vep *v, bcf1_t *b)
+{
+	int r;
+	do /* blank lines (a trailing one, say) are no records */
+		r = hts_getline(v->in, '\n', &v->line);
+	while (r >= 0 && v->line.l == 0);
+	if (r < 0)
+		return r;
+	int tabs = 0;
+	for (size_t i = 0; i < v->line.l; i++)
+		tabs += v->line.s[i] == '\t';
+	if (tabs < 7)
+		rt_fail("%s: line %" PRId64 ": %d column(s); a VCF record has at "
+		        "least 8, tab-separated", v->vcf_path,
+		        (int64_t)v->in->lineno, tabs + 1);
+	if (vcf_parse(&v->line, v->hdr, b) < 0 && !b->errcode)
+		b->errcode = BCF_ERR_CHAR;
+	return 0;
+}
+
 /* The next record into b: true, or false at the end; exit 1 on a bad
- * one, naming the file and the record. */
+ * one, naming the file and the record (and the line of VCF text). */
 static bool read_record(Vep *v, bcf1_t *b, int64_t num, bool bcf_out)
 {
-	int r = bcf_read(v->in, v->hdr, b);
+	int r = v->text ? read_vcf_line(v, b) : bcf_read(v->in, v->hdr, b);
+	char where[64];
 
 	if (r == -1)
 		return false;
+	if (v->text)
+		snprintf(where, sizeof where, "line %" PRId64,
+		         (int64_t)v->in->lineno);
+	else
+		snprintf(where, sizeof where, "record %" PRId64, num);
 	if (r < -1 || (b->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF)))
-		rt_fail("%s: record %" PRId64 " (after the header): %s",
-		        v->vcf_path, num, r < -1 && !b->errcode
-		                              ? "truncated or corrupt"
+		rt_fail("%s: %s: %s", v->vcf_path, where,
+		        r < -1 && !b->errcode ? "truncated or corrupt"
 		                              : parse_error(b->errcode));
 	if (b->errcode && bcf_out)
-		rt_fail("%s: record %" PRId64 " (%s:%" PRId64 "): %s not declared "
+		rt_fail("%s: %s (%s:%" PRId64 "): %s not declared "
 		        "in the header, which BCF output needs; declare it or "
-		        "write .vcf", v->vcf_path, num, bcf_seqname_safe(v->hdr, b),
+		        "write .vcf", v->vcf_path, where, bcf_seqname_safe(v->hdr, b),
 		        (int64_t)b->pos + 1, (b->errcode & BCF_ERR_CTG_UNDEF)
 		                                 ? "its contig is"
 		                                 : "a tag it uses is");
@@ -758,6 +789,7 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 		rt_fail("%s: not VCF or BCF (htslib reads it as %s)", v.vcf_path,
 		        desc ? desc : "something else");
 	}
+	v.text = hts_get_format(v.in)->format == vcf;
 	v.hdr = bcf_hdr_read(v.in);
 	if (!v.hdr)
 		rt_fail("%s: its VCF header is malformed or truncated (it needs "
@@ -862,6 +894,7 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	}
 	free(v.jobs);
 	free(v.fbuf);
+	free(v.line.s);
 	bcf_hdr_destroy(v.hdr);
 	hts_close(v.in);
 	fai_destroy(v.fai);
