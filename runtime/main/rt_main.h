@@ -107,9 +107,21 @@ void rt_help_classify_fasta(void);
  * whose next token is a base (the last `special` tokens are [SEP]). */
 double rt_window_logp(const float *logits, const int32_t *tok, int64_t L,
                       int64_t special, int64_t V);
-/* On VCF/BCF (rt_vep.c): vep. */
+/* On VCF/BCF (rt_vep.c): vep. rt_cmd_vep checks the command line, maps
+ * the weights and calls rt_vep_run, the work, which fuzz/fuzz_vcf.c
+ * calls on a stub model; after rt_exit_hook has jumped out of it,
+ * rt_vep_abort frees what the run held and removes its temporary. */
 int rt_cmd_vep(const char *cmd, int argc, char **argv);
 void rt_help_vep(void);
+typedef struct RtVepArgs {
+	const char *vcf, *ref, *out, *model;
+	int64_t window, max_bases, vocab_width, threads, batch;
+	int case_mode; /* HyrtCase (runtime/fasta.h) */
+	bool quiet;
+	const void *weights;
+} RtVepArgs;
+int rt_vep_run(const RtVepArgs *a);
+void rt_vep_abort(void);
 
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
 extern void (*rt_help)(void);

@@ -124,6 +124,9 @@ typedef struct Job {
 struct Vep {
 	const char *vcf_path, *ref_path, *out_path;
 	htsFile *in, *out;
+	HyrtOut o;      /* out's temporary */
+	bcf1_t *next;   /* the record being read */
+	Chunk ch;
 	bool text;      /* VCF text: read a line at a time */
 	kstring_t line;
 	bcf_hdr_t *hdr;
@@ -682,6 +685,186 @@ static void add_header(Vep *v, const char *model)
 		        v->vcf_path);
 }
 
+/* ---- the run ------------------------------------------------------------------------ */
+
+/* The run under way, for rt_vep_abort. */
+static Vep *live;
+
+static void vep_free(Vep *v)
+{
+	Chunk *ch = &v->ch;
+
+	if (v->out)
+		hts_close(v->out);
+	hyrt_out_abort(&v->o);
+	for (int64_t i = 0; i < ch->caprec; i++)
+		if (ch->rec[i].b)
+			bcf_destroy(ch->rec[i].b);
+	if (v->next)
+		bcf_destroy(v->next);
+	free(ch->rec);
+	free(ch->al);
+	free(ch->win);
+	free(ch->tok);
+	free(ch->order);
+	for (int64_t t = 0; v->jobs && t < v->threads; t++) {
+		free(v->jobs[t].idx);
+		free(v->jobs[t].tok);
+		free(v->jobs[t].logits);
+		free(v->jobs[t].scratch);
+	}
+	free(v->jobs);
+	free(v->fbuf);
+	free(v->line.s);
+	if (v->hdr)
+		bcf_hdr_destroy(v->hdr);
+	if (v->in)
+		hts_close(v->in);
+	if (v->fai)
+		fai_destroy(v->fai);
+	free(v);
+}
+
+void rt_vep_abort(void)
+{
+	if (live)
+		vep_free(live);
+	live = NULL;
+}
+
+int rt_vep_run(const RtVepArgs *a)
+{
+	Vep *v = calloc(1, sizeof *v);
+	Chunk *ch;
+	Diag d;
+
+	if (!v)
+		rt_fail("out of memory");
+	live = v;
+	ch = &v->ch;
+	v->vcf_path = a->vcf;
+	v->ref_path = a->ref;
+	v->out_path = a->out;
+	v->W = a->window;
+	v->Wmax = a->max_bases;
+	v->Wt = v->Wmax + 1;
+	v->V = a->vocab_width;
+	v->batch = a->batch;
+	v->threads = a->threads;
+	v->case_mode = a->case_mode;
+	v->weights = a->weights;
+	const char *mode = out_mode(v->out_path);
+	const bool bcf_out = strcmp(mode, "wb") == 0;
+
+	/* htslib says nothing: each failure is one line from here. */
+	hts_set_log_level(HTS_LOG_OFF);
+	hyrt_out_install_cleanup();
+	build_tokmap(v->tokmap, v->case_mode);
+	errno = 0;
+	v->in = hts_open(v->vcf_path, "r");
+	if (!v->in)
+		rt_fail("%s: cannot open: %s", v->vcf_path,
+		        strerror(errno ? errno : EINVAL));
+	if (hts_get_format(v->in)->category != variant_data) {
+		char *desc = hts_format_description(hts_get_format(v->in));
+		char shown[128];
+		snprintf(shown, sizeof shown, "%s", desc ? desc : "something else");
+		free(desc);
+		rt_fail("%s: not VCF or BCF (htslib reads it as %s)", v->vcf_path,
+		        shown);
+	}
+	v->text = hts_get_format(v->in)->format == vcf;
+	v->hdr = bcf_hdr_read(v->in);
+	if (!v->hdr)
+		rt_fail("%s: its VCF header is malformed or truncated (it needs "
+		        "##fileformat and a #CHROM line)", v->vcf_path);
+	v->fai = open_ref(v->ref_path);
+	add_header(v, a->model);
+
+	hyrt_set_threads((int)v->threads);
+	v->jobs = calloc((size_t)v->threads, sizeof *v->jobs);
+	if (!v->jobs)
+		rt_fail("out of memory");
+	for (int64_t t = 0; t < v->threads; t++) {
+		Job *j = &v->jobs[t];
+		j->v = v;
+		j->idx = rt_xalloc(sizeof(int64_t) * (size_t)v->batch, "windows");
+		j->tok = rt_xalloc(rt_mul3(v->batch, v->Wt, 1, "tokens"), "tokens");
+		j->logits = rt_xalloc(rt_mul3(v->batch, v->Wt, v->V, "logits"),
+		                      "logits");
+	}
+
+	diag_init(&d);
+	if (!hyrt_out_open(&v->o, v->out_path, &d))
+		rt_fail_diag(&d);
+	fflush(v->o.f);
+	v->out = hts_open(v->o.std ? "-" : v->o.tmp, mode);
+	if (!v->out)
+		rt_fail("%s: cannot write: %s", v->out_path, strerror(errno));
+	if (bcf_hdr_write(v->out, v->hdr) < 0)
+		rt_fail("%s: write error (the header)", v->out_path);
+
+	/* Chunks of a few rounds of batches; records at one position stay
+	 * together (their shared reference window is computed once). */
+	const int64_t target = 4 * v->threads * v->batch;
+	int64_t num = 0;
+	v->next = bcf_init();
+	if (!v->next)
+		rt_fail("out of memory");
+	while (read_record(v, v->next, num + 1, bcf_out)) {
+		num++;
+		v->records++;
+		if (ch->nwin >= target && ch->nrec > 0) {
+			const bcf1_t *last = ch->rec[ch->nrec - 1].b;
+			if (last->rid != v->next->rid || last->pos != v->next->pos ||
+			    ch->nwin >= 4 * target)
+				flush_chunk(v, ch);
+		}
+		ch->rec = grow(ch->rec, &ch->caprec, ch->nrec + 1, sizeof *ch->rec);
+		Rec *r = &ch->rec[ch->nrec++];
+		bcf1_t *spare = r->b; /* a record of an earlier chunk, or NULL */
+		r->b = v->next;
+		r->num = num;
+		v->next = spare ? spare : bcf_init();
+		if (!v->next)
+			rt_fail("out of memory");
+		plan_record(v, ch, r);
+	}
+	flush_chunk(v, ch);
+
+	int closed = hts_close(v->out);
+	v->out = NULL;
+	if (closed != 0)
+		rt_fail("%s: write error: %s", v->out_path, strerror(errno));
+	HyrtOut *commit[1] = {&v->o};
+	if (!hyrt_out_commit(commit, 1, &d))
+		rt_fail_diag(&d);
+
+	if (!a->quiet) {
+		char hint[128] = "";
+		if (v->toolong > 0)
+			snprintf(hint, sizeof hint, " (an alternate window may have "
+			         "at most %" PRId64 " bases: a smaller --window leaves "
+			         "room for insertions)", v->Wmax);
+		rt_warn("vep: %" PRId64 " record(s): %" PRId64 " ALT allele(s) "
+		        "scored, %" PRId64 " symbolic, %" PRId64 " too long for the "
+		        "window%s; %" PRId64 " record(s) with a REF mismatch, %"
+		        PRId64 " on a contig the reference lacks, %" PRId64 " with "
+		        "no ALT; %" PRId64 " window(s) run, %" PRId64 " reference "
+		        "window(s) shared", v->records, v->scored, v->symbolic,
+		        v->toolong, hint, v->mismatch, v->nocontig, v->noalt,
+		        v->windows, v->shared);
+		if (v->soft > 0)
+			rt_warn("warning: %.1f%% of the reference windows' bases were "
+			        "lowercase (soft-masked) and read as [UNK] like the HF "
+			        "tokenizer; use --case upper to read them as bases",
+			        100.0 * (double)v->soft / (double)v->bases);
+	}
+	vep_free(v);
+	live = NULL;
+	return 0;
+}
+
 /* ---- the command ---------------------------------------------------------------------- */
 
 int rt_cmd_vep(const char *cmd, int argc, char **argv)
@@ -697,9 +880,7 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
-	Vep v = {0};
-	Chunk ch = {0};
-	HyrtOut out = {0};
+	RtVepArgs a = {0};
 	HyrtBlob w;
 	Diag d;
 	char why[160];
@@ -719,51 +900,51 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	if (max_len < 2)
 		rt_usage("this binary takes %" PRId64 " token(s), no room for a "
 		         "base and [SEP]", max_len);
-	v.vcf_path = opts[O_VCF].value;
-	v.ref_path = opts[O_REF].value;
-	v.out_path = opts[O_OUT].value;
-	v.Wmax = max_len - 1;
+	a.vcf = opts[O_VCF].value;
+	a.ref = opts[O_REF].value;
+	a.out = opts[O_OUT].value;
+	a.model = hyenac_model_name;
+	a.max_bases = max_len - 1;
+	a.vocab_width = hyenac_meta[HYRT_META_VOCAB];
 	snprintf(why, sizeof why, "a window of W bases is W + 1 tokens and "
 	         "this binary takes at most %" PRId64, max_len);
-	v.W = opts[O_WINDOW].value
-	    ? rt_parse_int("--window", opts[O_WINDOW].value, 1, v.Wmax, why)
-	    : v.Wmax;
-	v.case_mode = HYRT_CASE_STRICT;
+	a.window = opts[O_WINDOW].value
+	    ? rt_parse_int("--window", opts[O_WINDOW].value, 1, a.max_bases, why)
+	    : a.max_bases;
+	a.case_mode = HYRT_CASE_STRICT;
 	if (opts[O_CASE].value) {
 		const char *p = opts[O_CASE].value;
 		if (strcmp(p, "upper") == 0)
-			v.case_mode = HYRT_CASE_UPPER;
+			a.case_mode = HYRT_CASE_UPPER;
 		else if (strcmp(p, "strict") != 0)
 			rt_usage("--case takes strict or upper, not '%s'", p);
 	}
-	v.threads = rt_thread_count(opts[O_THREADS].value);
-	v.Wt = v.Wmax + 1;
-	v.batch = opts[O_BATCH].value
+	a.threads = rt_thread_count(opts[O_THREADS].value);
+	int64_t Wt = a.max_bases + 1;
+	a.batch = opts[O_BATCH].value
 	    ? rt_parse_int("--batch", opts[O_BATCH].value, 1, 1 << 20,
 	                   "need 1 to 1048576")
-	    : (16384 / v.Wt < 1 ? 1 : 16384 / v.Wt > 64 ? 64 : 16384 / v.Wt);
-	v.V = hyenac_meta[HYRT_META_VOCAB];
-	const char *mode = out_mode(v.out_path);
-	const bool bcf_out = strcmp(mode, "wb") == 0;
-	const bool quiet = opts[O_QUIET].value != NULL;
-	if (strcmp(v.ref_path, "-") == 0)
+	    : (16384 / Wt < 1 ? 1 : 16384 / Wt > 64 ? 64 : 16384 / Wt);
+	(void)out_mode(a.out); /* exit 2 for a name of another kind */
+	a.quiet = opts[O_QUIET].value != NULL;
+	if (strcmp(a.ref, "-") == 0)
 		rt_usage("--ref must name a file (faidx reads it by offset), "
 		         "not -");
 
 	/* The output must be none of the inputs, the index files included. */
 	{
-		size_t n = strlen(v.ref_path) + 5;
+		size_t n = strlen(a.ref) + 5;
 		char *fai = malloc(n), *gzi = malloc(n), self[4096];
 		if (!fai || !gzi)
 			rt_fail("out of memory");
-		snprintf(fai, n, "%s.fai", v.ref_path);
-		snprintf(gzi, n, "%s.gzi", v.ref_path);
+		snprintf(fai, n, "%s.fai", a.ref);
+		snprintf(gzi, n, "%s.gzi", a.ref);
 		ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
 		self[k > 0 ? k : 0] = 0;
-		const char *inputs[] = {v.vcf_path, v.ref_path, fai, gzi,
+		const char *inputs[] = {a.vcf, a.ref, fai, gzi,
 		                        k > 0 ? self : NULL, NULL};
 		diag_init(&d);
-		bool ok = hyrt_out_check(v.out_path, NULL, true, "vep", inputs, &d);
+		bool ok = hyrt_out_check(a.out, NULL, true, "vep", inputs, &d);
 		free(fai);
 		free(gzi);
 		if (!ok) {
@@ -775,129 +956,9 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	if (rt_argv_only)
 		return 0;
 
-	/* htslib says nothing: each failure is one line from here. */
-	hts_set_log_level(HTS_LOG_OFF);
-	hyrt_out_install_cleanup();
-	build_tokmap(v.tokmap, v.case_mode);
-	errno = 0;
-	v.in = hts_open(v.vcf_path, "r");
-	if (!v.in)
-		rt_fail("%s: cannot open: %s", v.vcf_path,
-		        strerror(errno ? errno : EINVAL));
-	if (hts_get_format(v.in)->category != variant_data) {
-		char *desc = hts_format_description(hts_get_format(v.in));
-		rt_fail("%s: not VCF or BCF (htslib reads it as %s)", v.vcf_path,
-		        desc ? desc : "something else");
-	}
-	v.text = hts_get_format(v.in)->format == vcf;
-	v.hdr = bcf_hdr_read(v.in);
-	if (!v.hdr)
-		rt_fail("%s: its VCF header is malformed or truncated (it needs "
-		        "##fileformat and a #CHROM line)", v.vcf_path);
-	v.fai = open_ref(v.ref_path);
-	add_header(&v, hyenac_model_name);
-
 	rt_load_weights(&w);
-	v.weights = w.data;
-	hyrt_set_threads((int)v.threads);
-	v.jobs = calloc((size_t)v.threads, sizeof *v.jobs);
-	if (!v.jobs)
-		rt_fail("out of memory");
-	for (int64_t t = 0; t < v.threads; t++) {
-		Job *j = &v.jobs[t];
-		j->v = &v;
-		j->idx = rt_xalloc(sizeof(int64_t) * (size_t)v.batch, "windows");
-		j->tok = rt_xalloc(rt_mul3(v.batch, v.Wt, 1, "tokens"), "tokens");
-		j->logits = rt_xalloc(rt_mul3(v.batch, v.Wt, v.V, "logits"),
-		                      "logits");
-	}
-
-	diag_init(&d);
-	if (!hyrt_out_open(&out, v.out_path, &d))
-		rt_fail_diag(&d);
-	fflush(out.f);
-	v.out = hts_open(out.std ? "-" : out.tmp, mode);
-	if (!v.out)
-		rt_fail("%s: cannot write: %s", v.out_path, strerror(errno));
-	if (bcf_hdr_write(v.out, v.hdr) < 0)
-		rt_fail("%s: write error (the header)", v.out_path);
-
-	/* Chunks of a few rounds of batches; records at one position stay
-	 * together (their shared reference window is computed once). */
-	const int64_t target = 4 * v.threads * v.batch;
-	int64_t num = 0;
-	bcf1_t *next = bcf_init();
-	if (!next)
-		rt_fail("out of memory");
-	while (read_record(&v, next, num + 1, bcf_out)) {
-		num++;
-		v.records++;
-		if (ch.nwin >= target && ch.nrec > 0) {
-			const bcf1_t *last = ch.rec[ch.nrec - 1].b;
-			if (last->rid != next->rid || last->pos != next->pos ||
-			    ch.nwin >= 4 * target)
-				flush_chunk(&v, &ch);
-		}
-		ch.rec = grow(ch.rec, &ch.caprec, ch.nrec + 1, sizeof *ch.rec);
-		Rec *r = &ch.rec[ch.nrec++];
-		bcf1_t *spare = r->b; /* a record of an earlier chunk, or NULL */
-		r->b = next;
-		r->num = num;
-		next = spare ? spare : bcf_init();
-		if (!next)
-			rt_fail("out of memory");
-		plan_record(&v, &ch, r);
-	}
-	bcf_destroy(next);
-	flush_chunk(&v, &ch);
-
-	if (hts_close(v.out) != 0)
-		rt_fail("%s: write error: %s", v.out_path, strerror(errno));
-	v.out = NULL;
-	HyrtOut *commit[1] = {&out};
-	if (!hyrt_out_commit(commit, 1, &d))
-		rt_fail_diag(&d);
-
-	if (!quiet) {
-		char hint[128] = "";
-		if (v.toolong > 0)
-			snprintf(hint, sizeof hint, " (an alternate window may have "
-			         "at most %" PRId64 " bases: a smaller --window leaves "
-			         "room for insertions)", v.Wmax);
-		rt_warn("vep: %" PRId64 " record(s): %" PRId64 " ALT allele(s) "
-		        "scored, %" PRId64 " symbolic, %" PRId64 " too long for the "
-		        "window%s; %" PRId64 " record(s) with a REF mismatch, %"
-		        PRId64 " on a contig the reference lacks, %" PRId64 " with "
-		        "no ALT; %" PRId64 " window(s) run, %" PRId64 " reference "
-		        "window(s) shared", v.records, v.scored, v.symbolic,
-		        v.toolong, hint, v.mismatch, v.nocontig, v.noalt, v.windows,
-		        v.shared);
-		if (v.soft > 0)
-			rt_warn("warning: %.1f%% of the reference windows' bases were "
-			        "lowercase (soft-masked) and read as [UNK] like the HF "
-			        "tokenizer; use --case upper to read them as bases",
-			        100.0 * (double)v.soft / (double)v.bases);
-	}
-
-	for (int64_t i = 0; i < ch.caprec; i++)
-		if (ch.rec[i].b)
-			bcf_destroy(ch.rec[i].b);
-	free(ch.rec);
-	free(ch.al);
-	free(ch.win);
-	free(ch.tok);
-	for (int64_t t = 0; t < v.threads; t++) {
-		free(v.jobs[t].idx);
-		free(v.jobs[t].tok);
-		free(v.jobs[t].logits);
-		free(v.jobs[t].scratch);
-	}
-	free(v.jobs);
-	free(v.fbuf);
-	free(v.line.s);
-	bcf_hdr_destroy(v.hdr);
-	hts_close(v.in);
-	fai_destroy(v.fai);
+	a.weights = w.data;
+	rt_vep_run(&a);
 	hyrt_blob_close(&w);
 	return rt_finish();
 }
