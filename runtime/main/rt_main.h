@@ -109,16 +109,23 @@ double rt_window_logp(const float *logits, const int32_t *tok, int64_t L,
                       int64_t special, int64_t V);
 /* On VCF/BCF (rt_vep.c): vep. rt_cmd_vep checks the command line, maps
  * the weights and calls rt_vep_run, the work, which fuzz/fuzz_vcf.c
- * calls on a stub model; after rt_exit_hook has jumped out of it,
- * rt_vep_abort frees what the run held and removes its temporary. */
+ * calls with a stub forward; after rt_exit_hook has jumped out of it,
+ * rt_vep_abort frees what the run held and removes its temporary. The
+ * caller installs outfile.h's cleanup (the command does; a fuzz target,
+ * whose crash handlers must stay, does not). */
 int rt_cmd_vep(const char *cmd, int argc, char **argv);
 void rt_help_vep(void);
+typedef void (*RtForward)(const float *weights, const int32_t *tokens,
+                          int64_t B, int64_t L, float *const *outputs,
+                          void *scratch);
 typedef struct RtVepArgs {
 	const char *vcf, *ref, *out, *model;
 	int64_t window, max_bases, vocab_width, threads, batch;
 	int case_mode; /* HyrtCase (runtime/fasta.h) */
 	bool quiet;
 	const void *weights;
+	RtForward forward;                         /* hyenac_run */
+	size_t (*scratch_bytes)(int64_t B, int64_t L); /* hyenac_scratch_bytes */
 } RtVepArgs;
 int rt_vep_run(const RtVepArgs *a);
 void rt_vep_abort(void);

@@ -132,6 +132,8 @@ struct Vep {
 	bcf_hdr_t *hdr;
 	faidx_t *fai;
 	const void *weights;
+	RtForward forward;
+	size_t (*scratch_bytes)(int64_t B, int64_t L);
 	int64_t W, Wmax, Wt, V, batch, threads;
 	HyrtCase case_mode;
 	unsigned char tokmap[256]; /* reference bytes to token ids */
@@ -363,7 +365,7 @@ static void run_job(Job *j)
 	const Vep *v = j->v;
 	float *out[2] = {NULL, j->logits};
 
-	hyenac_run(v->weights, j->tok, j->n, j->L, out, j->scratch);
+	v->forward(v->weights, j->tok, j->n, j->L, out, j->scratch);
 	for (int64_t i = 0; i < j->n; i++)
 		j->wins[j->idx[i]].logp =
 		    rt_window_logp(j->logits + i * j->L * v->V, j->tok + i * j->L,
@@ -385,7 +387,7 @@ static void run_job_range(void *ctx, int64_t lo, int64_t hi)
 static void run_jobs(Job *jobs, int n)
 {
 	for (int i = 0; i < n; i++) {
-		size_t need = hyenac_scratch_bytes(jobs[i].n, jobs[i].L);
+		size_t need = jobs[i].v->scratch_bytes(jobs[i].n, jobs[i].L);
 		if (!jobs[i].scratch || need > jobs[i].scratch_cap) {
 			free(jobs[i].scratch);
 			jobs[i].scratch = rt_xalloc(need, "activations");
@@ -753,12 +755,13 @@ int rt_vep_run(const RtVepArgs *a)
 	v->threads = a->threads;
 	v->case_mode = a->case_mode;
 	v->weights = a->weights;
+	v->forward = a->forward;
+	v->scratch_bytes = a->scratch_bytes;
 	const char *mode = out_mode(v->out_path);
 	const bool bcf_out = strcmp(mode, "wb") == 0;
 
 	/* htslib says nothing: each failure is one line from here. */
 	hts_set_log_level(HTS_LOG_OFF);
-	hyrt_out_install_cleanup();
 	build_tokmap(v->tokmap, v->case_mode);
 	errno = 0;
 	v->in = hts_open(v->vcf_path, "r");
@@ -956,8 +959,11 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	if (rt_argv_only)
 		return 0;
 
+	hyrt_out_install_cleanup();
 	rt_load_weights(&w);
 	a.weights = w.data;
+	a.forward = hyenac_run;
+	a.scratch_bytes = hyenac_scratch_bytes;
 	rt_vep_run(&a);
 	hyrt_blob_close(&w);
 	return rt_finish();
