@@ -77,6 +77,7 @@
 /* Where a row came from, kept until the row is written. */
 typedef struct WinMeta {
 	char *name;
+	char *label; /* --regions: the BED name column; else NULL */
 	int64_t start, end, ntokens;
 } WinMeta;
 
@@ -104,20 +105,23 @@ struct Ctx {
 	int64_t Wt;      /* most tokens in a window: W (+1 for [SEP]) */
 	int64_t special; /* 1 when [SEP] is appended */
 	int64_t batch, threads;
+	bool regions; /* --regions: a name column after end */
 };
 
 /* ---- options ------------------------------------------------------------ */
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_REF, O_REGIONS, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
 {
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "--fasta") == 0 ||
-		    strncmp(argv[i], "--fasta=", 8) == 0)
+		    strncmp(argv[i], "--fasta=", 8) == 0 ||
+		    strcmp(argv[i], "--regions") == 0 ||
+		    strncmp(argv[i], "--regions=", 10) == 0)
 			return true;
 	return false;
 }
@@ -210,8 +214,10 @@ static void job_alloc(Job *j, const Ctx *c)
 
 static void job_free(Job *j)
 {
-	for (int64_t i = 0; i < j->c->batch; i++)
+	for (int64_t i = 0; i < j->c->batch; i++) {
 		free(j->meta[i].name);
+		free(j->meta[i].label);
+	}
 	free(j->meta);
 	free(j->tok);
 	free(j->out[0]);
@@ -221,13 +227,20 @@ static void job_free(Job *j)
 	free(j->logp);
 }
 
+/* The next window of the FASTA file or of the BED regions. */
+static int next_window(HyrtFasta *f, RtRegions *rg, HyrtWindow *w, Diag *d)
+{
+	return rg ? rt_regions_next(rg, w) : hyrt_fasta_next(f, w, d);
+}
+
 /* Room for one more window in j? */
 static bool fits(const Job *j, const HyrtWindow *w)
 {
 	return j->n < j->c->batch && (j->n == 0 || j->L == w->ntokens);
 }
 
-static void take(Job *j, const HyrtWindow *w, const char *path)
+static void take(Job *j, const HyrtWindow *w, const char *path,
+                 const char *label)
 {
 	const int64_t vocab = j->c->vocab_size;
 	WinMeta *m = &j->meta[j->n];
@@ -242,7 +255,9 @@ static void take(Job *j, const HyrtWindow *w, const char *path)
 	       (size_t)w->ntokens * sizeof(int32_t));
 	free(m->name);
 	m->name = strdup(w->record);
-	if (!m->name)
+	free(m->label);
+	m->label = label ? strdup(label) : NULL;
+	if (!m->name || (label && !m->label))
 		rt_fail("out of memory");
 	m->start = w->start;
 	m->end = w->end;
@@ -379,6 +394,8 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 
 		out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t", m->name,
 		           m->start, m->end);
+		if (c->regions)
+			out_printf(&o->tsv, "%s\t", m->label ? m->label : ".");
 		if (c->pool == POOL_CLASSIFY) {
 			write_probs(o, j->pooled + i * c->nlabels, c->nlabels);
 			o->rows++;
@@ -453,6 +470,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_BATCH] = {"--batch", "-b", NULL, false},
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
 		[O_TOKENS] = {"--tokens", "-t", NULL, false},
+		[O_REF] = {"--ref", "-r", NULL, false},
+		[O_REGIONS] = {"--regions", NULL, NULL, false},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -468,9 +487,19 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	char *tsv_path;
 
 	rt_parse_opts(cmd, argc, argv, opts, O_COUNT);
+	const bool regions = opts[O_REGIONS].value != NULL;
 	if (opts[O_TOKENS].value)
-		rt_usage("'%s' takes --fasta or --tokens, not both", cmd);
-	if (!opts[O_FASTA].value)
+		rt_usage("'%s' takes --%s or --tokens, not both", cmd,
+		         regions ? "regions" : "fasta");
+	if (regions && opts[O_FASTA].value)
+		rt_usage("'%s' takes --fasta or --ref with --regions, not both",
+		         cmd);
+	if (regions && !opts[O_REF].value)
+		rt_usage("--regions needs --ref GENOME.fa (plain or bgzip, "
+		         "faidx-indexed or in a writable directory)");
+	if (!regions && opts[O_REF].value)
+		rt_usage("--ref goes with --regions R.bed");
+	if (!regions && !opts[O_FASTA].value)
 		rt_usage("'%s' needs --fasta FILE (FASTA, plain or gzip; - for "
 		         "stdin)", cmd);
 	if (!opts[O_OUT].value)
@@ -524,19 +553,30 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	c.vocab_w = hyenac_meta[HYRT_META_VOCAB];
 	c.vocab_size = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	const bool quiet = opts[O_QUIET].value != NULL;
-	const char *fasta = opts[O_FASTA].value;
+	const char *fasta = regions ? opts[O_REGIONS].value : opts[O_FASTA].value;
+	const char *ref = opts[O_REF].value;
+	if (ref && strcmp(ref, "-") == 0)
+		rt_usage("--ref must name a file (faidx reads it by offset), "
+		         "not -");
+	c.regions = regions;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
 	if (rt_argv_only)
 		return 0;
 
 	if (tsv_only) {
 		rt_check_output(opts[O_OUT].value, "tsv", true, cmd, fasta);
+		if (ref)
+			rt_check_output(opts[O_OUT].value, "tsv", true, cmd, ref);
 		tsv_path = strdup(opts[O_OUT].value);
 	} else {
 		rt_check_output(opts[O_OUT].value, "npy", false,
 		                "embed --fasta", fasta);
 		tsv_path = tsv_beside(opts[O_OUT].value);
 		rt_check_output(tsv_path, "tsv", false, "embed --fasta", fasta);
+		if (ref) {
+			rt_check_output(opts[O_OUT].value, "npy", false, "embed", ref);
+			rt_check_output(tsv_path, "tsv", false, "embed", ref);
+		}
 		diag_init(&d);
 		if (tsv_path && !hyrt_out_distinct(opts[O_OUT].value, tsv_path,
 		                                   &d))
@@ -548,8 +588,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	/* Everything the user can get wrong is checked; now the work. */
 	hyrt_out_install_cleanup();
 	diag_init(&d);
-	HyrtFasta *f = hyrt_fasta_open(fasta, &fo, &d);
-	if (!f)
+	HyrtFasta *f = NULL;
+	RtRegions *rg = NULL;
+	if (regions)
+		rg = rt_regions_open(ref, fasta, &fo);
+	else if (!(f = hyrt_fasta_open(fasta, &fo, &d)))
 		rt_fail_diag(&d);
 	rt_load_weights(&w);
 	c.weights = w.data;
@@ -561,15 +604,14 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
 		rt_fail_diag(&d);
+	out_printf(&out.tsv, "record\tstart\tend\t%s", regions ? "name\t" : "");
 	if (classify) {
-		out_printf(&out.tsv, "record\tstart\tend\t");
 		for (int64_t k = 0; k < c.nlabels; k++)
 			out_printf(&out.tsv, "%s\t", hyrt_label_name(k));
 		out_printf(&out.tsv, "predicted\n");
 	} else {
-		out_printf(&out.tsv, score ? "record\tstart\tend\ttokens\t"
-		                             "sum_logp\tmean_logp\n"
-		                           : "record\tstart\tend\ttokens\n");
+		out_printf(&out.tsv, score ? "tokens\tsum_logp\tmean_logp\n"
+		                           : "tokens\n");
 	}
 
 	Job *jobs = calloc((size_t)c.threads, sizeof *jobs);
@@ -579,7 +621,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		job_alloc(&jobs[t], &c);
 
 	struct stat st;
-	pr.on = !quiet && isatty(2);
+	pr.on = !quiet && isatty(2) && f; /* no progress line for --regions */
 	pr.t0 = pr.last = now_s();
 	if (strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
 	    S_ISREG(st.st_mode))
@@ -587,15 +629,15 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	int64_t tokens = 0;
 	HyrtWindow win;
-	int r = hyrt_fasta_next(f, &win, &d);
+	int r = next_window(f, rg, &win, &d);
 	while (r == 1) {
 		int nj = 0;
 		for (int64_t t = 0; t < c.threads && r == 1; t++) {
 			jobs[t].n = 0;
 			while (r == 1 && fits(&jobs[t], &win)) {
-				take(&jobs[t], &win, shown);
+				take(&jobs[t], &win, shown, rg ? rt_regions_name(rg) : NULL);
 				tokens += win.ntokens;
-				r = hyrt_fasta_next(f, &win, &d);
+				r = next_window(f, rg, &win, &d);
 			}
 			nj++;
 		}
@@ -618,21 +660,27 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (!hyrt_out_commit(commit, tsv_only ? 1 : 2, &d))
 		rt_fail_diag(&d);
 
-	if (!quiet)
+	if (!quiet && rg)
+		rt_regions_warn(rg);
+	if (!quiet && f) {
 		warn_unk(f, shown);
-	if (!quiet && hyrt_fasta_records(f) == 0)
-		rt_warn("warning: %s has no records; the outputs have no rows",
-		        shown);
-	else if (!quiet && hyrt_fasta_empty_records(f) > 0)
-		rt_warn("warning: %" PRId64 " record(s) with no bases (the "
-		        "first: '%s') have no rows", hyrt_fasta_empty_records(f),
-		        hyrt_fasta_first_empty(f));
+		if (hyrt_fasta_records(f) == 0)
+			rt_warn("warning: %s has no records; the outputs have no "
+			        "rows", shown);
+		else if (hyrt_fasta_empty_records(f) > 0)
+			rt_warn("warning: %" PRId64 " record(s) with no bases (the "
+			        "first: '%s') have no rows",
+			        hyrt_fasta_empty_records(f),
+			        hyrt_fasta_first_empty(f));
+	}
 
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);
 	free(jobs);
 	free(tsv_path);
-	hyrt_fasta_close(f);
+	if (f)
+		hyrt_fasta_close(f);
+	rt_regions_close(rg);
 	hyrt_blob_close(&w);
 	return rt_finish();
 }
@@ -653,7 +701,15 @@ void rt_help_embed_fasta(void)
 	       "record,\n"
 	       "         start, end, tokens. W defaults to %" PRId64 " (%"
 	       PRId64 " with\n"
-	       "         --no-special-tokens), S to W\n",
+	       "         --no-special-tokens), S to W\n"
+	       "  embed|score|classify --ref genome.fa --regions R.bed ...\n"
+	       "         the same on BED intervals (chrom, start, end[, name];"
+	       " plain,\n"
+	       "         gzip or bgzip) of a faidx-indexed reference (plain or "
+	       "bgzip):\n"
+	       "         start and end are positions on chrom, and a name "
+	       "column (BED's\n"
+	       "         4th, or .) follows end\n",
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
 	       hyenac_meta[HYRT_META_MAX_LEN] - 1,
 	       hyenac_meta[HYRT_META_MAX_LEN]);

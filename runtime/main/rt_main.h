@@ -128,6 +128,25 @@ typedef struct RtVepArgs {
 	size_t (*scratch_bytes)(int64_t B, int64_t L); /* hyenac_scratch_bytes */
 } RtVepArgs;
 int rt_vep_run(const RtVepArgs *a);
+/* BED intervals of a faidx-indexed reference as windows, for --regions
+ * (rt_regions.c says how); every error exits 1 with one line. The
+ * window's record is the interval's chrom, start and end are positions
+ * on it; rt_regions_name is the BED name column of the last window's
+ * interval ("." when there is none). */
+typedef struct RtRegions RtRegions;
+struct HyrtFastaOptions;
+struct HyrtWindow;
+RtRegions *rt_regions_open(const char *ref, const char *bed,
+                           const struct HyrtFastaOptions *o);
+int rt_regions_next(RtRegions *r, struct HyrtWindow *w);
+const char *rt_regions_name(const RtRegions *r);
+void rt_regions_warn(const RtRegions *r); /* soft-masking, no rows */
+void rt_regions_close(RtRegions *r);      /* NULL is fine */
+/* A reference through htslib's faidx (plain or BGZF FASTA), its index
+ * (REF.fai, and REF.gzi for BGZF) made beside it when missing; exit 1
+ * with one line when it cannot be (rt_vep.c). */
+struct faidx_t;
+struct faidx_t *rt_faidx_open(const char *path);
 void rt_vep_abort(void);
 
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */

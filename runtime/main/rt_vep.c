@@ -315,10 +315,12 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 	int64_t fe = p + rlen > e ? p + rlen : e;
 	hts_pos_t got = 0;
 	char *seq = faidx_fetch_seq64(v->fai, ctg, s, fe - 1, &got);
-	if (!seq || got != fe - s)
+	if (!seq || got != fe - s) {
+		free(seq);
 		rt_fail("%s: cannot read %s:%" PRId64 "-%" PRId64 " (the index "
 		        "does not match the file? remake %s.fai)", v->ref_path,
 		        ctg, s + 1, fe, v->ref_path);
+	}
 	if (!same_bases(seq + (p - s), ref, rlen)) {
 		free(seq);
 		r->status = REC_MISMATCH;
@@ -577,9 +579,17 @@ static bool exists(const char *path)
 	return access(path, F_OK) == 0;
 }
 
-/* Open the reference through faidx, making its index when missing. */
-static faidx_t *open_ref(const char *path)
+/* Open the reference through faidx, making its index when missing
+ * (rt_main.h). Nothing is left allocated when it fails. */
+faidx_t *rt_faidx_open(const char *path)
 {
+	char fai[4096], gzi[4096];
+
+	if (strlen(path) > sizeof fai - 5)
+		rt_fail("%s: path too long", path);
+	snprintf(fai, sizeof fai, "%s.fai", path);
+	snprintf(gzi, sizeof gzi, "%s.gzi", path);
+	errno = 0;
 	htsFile *f = hts_open(path, "r");
 	if (!f)
 		rt_fail("%s: cannot open: %s", path, strerror(errno ? errno
@@ -597,17 +607,10 @@ static faidx_t *open_ref(const char *path)
 	if (ef != fasta_format && ef != unknown_format && ef != text_format)
 		rt_fail("%s: not FASTA", path);
 
-	size_t n = strlen(path);
-	char *fai = malloc(n + 5), *gzi = malloc(n + 5);
-	if (!fai || !gzi)
-		rt_fail("out of memory");
-	snprintf(fai, n + 5, "%s.fai", path);
-	snprintf(gzi, n + 5, "%s.gzi", path);
 	if (!exists(fai) || (comp == bgzf && !exists(gzi))) {
 		errno = 0;
 		if (fai_build3(path, NULL, NULL) != 0) {
 			int e = errno;
-			/* faidx may leave a partial index behind */
 			if (e == EACCES || e == EROFS || e == EPERM)
 				rt_fail("%s: has no index %s and cannot make one (%s): "
 				        "run 'samtools faidx %s' where it can be written",
@@ -620,8 +623,6 @@ static faidx_t *open_ref(const char *path)
 	faidx_t *x = fai_load3(path, NULL, NULL, 0);
 	if (!x)
 		rt_fail("%s: cannot read its index %s", path, fai);
-	free(fai);
-	free(gzi);
 	return x;
 }
 
@@ -781,7 +782,7 @@ int rt_vep_run(const RtVepArgs *a)
 	if (!v->hdr)
 		rt_fail("%s: its VCF header is malformed or truncated (it needs "
 		        "##fileformat and a #CHROM line)", v->vcf_path);
-	v->fai = open_ref(v->ref_path);
+	v->fai = rt_faidx_open(v->ref_path);
 	add_header(v, a->model);
 
 	hyrt_set_threads((int)v->threads);
