@@ -543,6 +543,16 @@ START_TEST(errors)
 	fails(1, "bad.vcf: line 6: 2 column(s)", out,
 	      (const char *[]){"vep", "--vcf", bad, "--ref", ref, "-o", out,
 	                       NULL});
+	/* a NUL byte inside a field: htslib would take it and write a BCF
+	 * it cannot read back (found by fuzz_vcf: fuzz/corpus/vcf/
+	 * regress-nul) */
+	static const char nul[] = "##fileformat=VCFv4.2\n##contig=<ID=chr1>\n"
+	    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+	    "chr1\t5\tx\0y\tA\tC\t.\t.\t.\n";
+	const char *nulv = tu_write("nul.vcf", nul, sizeof nul - 1);
+	fails(1, "nul.vcf: line 4: a NUL byte", out,
+	      (const char *[]){"vep", "--vcf", nulv, "--ref", ref, "-o", out,
+	                       NULL});
 	/* BCF output of a record on an undeclared contig */
 	const char *undecl = tu_write_str("undecl.vcf",
 	    "##fileformat=VCFv4.2\n"

@@ -532,6 +532,11 @@ static int read_vcf_line(Vep *v, bcf1_t *b)
 	while (r >= 0 && v->line.l == 0);
 	if (r < 0)
 		return r;
+	/* htslib takes a NUL inside a field and writes a BCF it then
+	 * cannot read back (fuzz/corpus/vcf/regress-nul) */
+	if (strlen(v->line.s) != v->line.l)
+		rt_fail("%s: line %" PRId64 ": a NUL byte", v->vcf_path,
+		        (int64_t)v->in->lineno);
 	int tabs = 0;
 	for (size_t i = 0; i < v->line.l; i++)
 		tabs += v->line.s[i] == '\t';
