@@ -89,7 +89,7 @@ static void print_help(void)
 	       "Outputs are written whole or not at all, Ctrl-C included;\n"
 	       "a symlink is followed; an output never replaces an input or "
 	       "a\nnon-regular file, and its extension, if any, is .npy "
-	       "(.tsv for score).\n"
+	       "(.tsv for score;\n.vcf, .vcf.gz or .bcf for vep).\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
 	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",

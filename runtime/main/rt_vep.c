@@ -46,12 +46,18 @@
  * are written in input order. Memory is O(chunk), whatever the VCF.
  *
  * Inputs and outputs through htslib (libhts, linked dynamically): the
- * VCF/BCF (plain, gzip or BGZF; - for stdin), the reference through
+ * VCF/BCF (plain, gzip or BGZF; - for stdin; VCF text a line at a time,
+ * so messages name the line, and a line of fewer than 8 columns or with
+ * a NUL byte, which htslib would let pass, refused), the reference through
  * faidx (plain or BGZF; REF.fai, and REF.gzi for BGZF, made beside it
  * when missing, as samtools faidx makes them). htslib's own logging is
  * turned off: every failure is one line here, naming the file and the
  * record. The output is written to a temporary through outfile.c and
  * committed at the end: a failed run leaves nothing under its name.
+ *
+ * rt_cmd_vep checks the command line and maps the weights; rt_vep_run
+ * is the work, given the forward to call (hyenac_run; a stub in
+ * fuzz/fuzz_vcf.c), and rt_vep_abort frees a run that rt_exit_hook left.
  */
 #include "rt_main.h"
 
