@@ -819,9 +819,12 @@ int rt_vep_run(const RtVepArgs *a)
 	if (bcf_hdr_write(v->out, v->hdr) < 0)
 		rt_fail("%s: write error (the header)", v->out_path);
 
-	/* Chunks of a few rounds of batches; records at one position stay
-	 * together (their shared reference window is computed once). */
-	const int64_t target = 4 * v->threads * v->batch;
+	/* Chunks of a few rounds of batches (one round when long windows
+	 * would make the chunk's tokens pass 2^26); records at one position
+	 * stay together (their shared reference window is computed once). */
+	const int64_t round = v->threads * v->batch;
+	int64_t target = ((int64_t)1 << 26) / v->Wt;
+	target = target > 4 * round ? 4 * round : target < round ? round : target;
 	int64_t num = 0;
 	v->next = bcf_init();
 	if (!v->next)
