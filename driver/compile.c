@@ -3,10 +3,12 @@
  * deployment artefact. The steps are flat: lay out and pack the weights,
  * emit the LLVM module, then write what --emit asks for. An executable is
  * the object linked (by the system C compiler driver) with the runtime,
- * libhyenac_rt_main.a and libhyenac_rt.a, and FFTW statically, with the
- * packed weights appended after the program (runtime/hyrt.h says how).
- * --mpi links rt_par_mpi.c's main archive and libmpi instead (runtime/
- * main/rt_par.h). A library (--emit lib) is the same with the API of
+ * libhyenac_rt_main.a and libhyenac_rt.a, and FFTW statically, htslib
+ * dynamically (vep's VCF/BCF and faidx: a deployment machine needs
+ * libhts3), with the packed weights appended after the program
+ * (runtime/hyrt.h says how). --mpi links rt_par_mpi.c's main archive and
+ * libmpi instead (runtime/main/rt_par.h). A library (--emit lib) is the
+ * same with the API of
  * runtime/hyenac_model.h in place of main(), and that header beside it.
  *
  * Every artefact is made in a private directory beside the output (an
@@ -358,12 +360,14 @@ static bool link_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
 		(char *)cc, "-o", o->tmp, (char *)obj,
 		arena_printf(a, "%s/libhyenac_rt_main%s.a", rt, mpi ? "_mpi" : ""),
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
-		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lm",
-		"-lpthread", NULL,
+		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lhts",
+		"-lm", "-lpthread", NULL,
 	};
 #ifdef HYENAC_MPI_LIBS
 	if (mpi) {
-		int n = 12;
+		int n = 0;
+		while (argv[n])
+			n++;
 		char *flags = arena_printf(a, "%s", HYENAC_MPI_LIBS);
 		for (char *t = strtok(flags, " "); t && n < 31; t = strtok(NULL, " "))
 			argv[n++] = t;

@@ -14,10 +14,13 @@ set -eu
 # backend is in the tree and needs nothing.
 # libopenmpi-dev (libmpi, ompi-c.pc) builds the runtime that `hyenac
 # compile --mpi` links; openmpi-bin (mpirun) runs it in tests/test_mpi.c.
+# libhts-dev: model binaries read VCF/BCF, BED and faidx-indexed FASTA
+# through htslib (vep, --regions), linked dynamically; tabix gives the
+# tests bgzip.
 PACKAGES="cmake make gcc g++ pkg-config llvm-19-dev llvm-19-tools libfftw3-dev \
 libyaml-dev check zlib1g-dev python3-numpy valgrind clang-19 \
 libclang-rt-19-dev graphviz python3-pytest python3-pip python3-venv \
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin libhts-dev tabix"
 
 missing=""
 for p in $PACKAGES; do

@@ -38,6 +38,10 @@
 #define LLVMFuzzerTestOneInput fuzz_argv_one
 #include "../fuzz/fuzz_argv.c"
 #undef LLVMFuzzerTestOneInput
+#define FUZZ_VCF_NO_STUBS /* fuzz_argv.c's stand */
+#define LLVMFuzzerTestOneInput fuzz_vcf_one
+#include "../fuzz/fuzz_vcf.c"
+#undef LLVMFuzzerTestOneInput
 
 typedef int (*OneInput)(const uint8_t *, size_t);
 
@@ -86,6 +90,8 @@ START_TEST(test_ir) { replay("ir", fuzz_ir_one); }
 END_TEST
 START_TEST(test_argv) { replay("argv", fuzz_argv_one); }
 END_TEST
+START_TEST(test_vcf) { replay("vcf", fuzz_vcf_one); }
+END_TEST
 
 static Suite *suite(void)
 {
@@ -100,6 +106,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_gzip);
 	tcase_add_test(tc, test_ir);
 	tcase_add_test(tc, test_argv);
+	tcase_add_test(tc, test_vcf);
 	suite_add_tcase(s, tc);
 	return s;
 }

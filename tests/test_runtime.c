@@ -584,8 +584,10 @@ static const char *build_fake(const char *name, int nout, bool weights)
 		HYENAC_SOURCE_DIR "/runtime/main/rt_dispatch.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_shard.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_par_one.c",
-		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lz", "-lm",
-		"-lpthread", NULL,
+		HYENAC_SOURCE_DIR "/runtime/main/rt_vep.c",
+		HYENAC_SOURCE_DIR "/runtime/main/rt_regions.c",
+		lib, "-Wl,-Bstatic", "-lfftw3f", "-Wl,-Bdynamic", "-lhts", "-lz",
+		"-lm", "-lpthread", NULL,
 	};
 	/* $CC when it is a path: the sanitizer build's cc-san adds the
 	 * runtimes the instrumented libhyenac_rt.a needs. */

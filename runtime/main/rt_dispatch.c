@@ -42,6 +42,7 @@ static const RtCommand commands[] = {
 	{"embed", rt_cmd_fasta, rt_help_embed_fasta, rt_wants_fasta},
 	{"score", rt_cmd_fasta, rt_help_score, NULL},
 	{"classify", rt_cmd_fasta, rt_help_classify_fasta, rt_wants_fasta},
+	{"vep", rt_cmd_vep, rt_help_vep, NULL},
 	{NULL, NULL, help_threads, NULL},
 	{"bench", rt_cmd_bench, rt_help_bench, NULL},
 	{"info", rt_cmd_info, rt_help_info, NULL},
@@ -97,7 +98,7 @@ static void print_help(void)
 	       "Outputs are written whole or not at all, Ctrl-C included;\n"
 	       "a symlink is followed; an output never replaces an input or "
 	       "a\nnon-regular file, and its extension, if any, is .npy "
-	       "(.tsv for score).\n"
+	       "(.tsv for score;\n.vcf, .vcf.gz or .bcf for vep).\n"
 	       "gflops counts the model's FLOPs per token at L = %" PRId64
 	       ".\n"
 	       "Exit status: 0 done, 1 bad input or failure, 2 bad usage.\n",

@@ -89,6 +89,7 @@
 /* Where a row came from, kept until the row is written. */
 typedef struct WinMeta {
 	char *name;
+	char *label; /* --regions: the BED name column; else NULL */
 	int64_t start, end, ntokens;
 } WinMeta;
 
@@ -116,20 +117,24 @@ struct Ctx {
 	int64_t Wt;      /* most tokens in a window: W (+1 for [SEP]) */
 	int64_t special; /* 1 when [SEP] is appended */
 	int64_t batch, threads;
+	bool regions; /* --regions: a name column after end */
 };
 
 /* ---- options ------------------------------------------------------------ */
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_RESUME, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_RESUME, O_REF, O_REGIONS,
+	O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
 {
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "--fasta") == 0 ||
-		    strncmp(argv[i], "--fasta=", 8) == 0)
+		    strncmp(argv[i], "--fasta=", 8) == 0 ||
+		    strcmp(argv[i], "--regions") == 0 ||
+		    strncmp(argv[i], "--regions=", 10) == 0)
 			return true;
 	return false;
 }
@@ -206,8 +211,10 @@ static void job_alloc(Job *j, const Ctx *c)
 
 static void job_free(Job *j)
 {
-	for (int64_t i = 0; i < j->c->batch; i++)
+	for (int64_t i = 0; i < j->c->batch; i++) {
 		free(j->meta[i].name);
+		free(j->meta[i].label);
+	}
 	free(j->meta);
 	free(j->tok);
 	free(j->out[0]);
@@ -223,7 +230,8 @@ static bool fits(const Job *j, const HyrtWindow *w)
 	return j->n < j->c->batch && (j->n == 0 || j->L == w->ntokens);
 }
 
-static void take(Job *j, const HyrtWindow *w, const char *path)
+static void take(Job *j, const HyrtWindow *w, const char *path,
+                 const char *label)
 {
 	const int64_t vocab = j->c->vocab_size;
 	WinMeta *m = &j->meta[j->n];
@@ -238,7 +246,9 @@ static void take(Job *j, const HyrtWindow *w, const char *path)
 	       (size_t)w->ntokens * sizeof(int32_t));
 	free(m->name);
 	m->name = strdup(w->record);
-	if (!m->name)
+	free(m->label);
+	m->label = label ? strdup(label) : NULL;
+	if (!m->name || (label && !m->label))
 		rt_fail("out of memory");
 	m->start = w->start;
 	m->end = w->end;
@@ -407,6 +417,8 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 
 		out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t", m->name,
 		           m->start, m->end);
+		if (c->regions)
+			out_printf(&o->tsv, "%s\t", m->label ? m->label : ".");
 		if (c->pool == POOL_CLASSIFY) {
 			write_probs(o, j->pooled + i * c->nlabels, c->nlabels);
 			o->rows++;
@@ -467,24 +479,33 @@ static void warn_unk(const HyrtFasta *f, const char *shown)
 		        100.0 * (double)unk / (double)bases, bases, n);
 }
 
-/* The reader's place: its current window (r: 1 one, 0 the end, -1 an
- * error in d), that window's index in the file, the tokens taken. */
+/* The reader's place: the FASTA file or the BED regions it reads, its
+ * current window (r: 1 one, 0 the end, -1 an error in d), that window's
+ * index in the input, the tokens taken. */
 typedef struct Reader {
+	HyrtFasta *f;
+	RtRegions *rg;
 	HyrtWindow win;
 	int r;
 	int64_t idx, tokens;
 	Diag d;
 } Reader;
 
+static void reader_next(Reader *rd)
+{
+	rd->r = rd->rg ? rt_regions_next(rd->rg, &rd->win)
+	               : hyrt_fasta_next(rd->f, &rd->win, &rd->d);
+}
+
 /* The windows [first, end) of f in batches of equal length on the pool
  * (T batches at once), their rows to out in file order; the windows
  * before first are read past. */
-static void run_windows(const Ctx *c, Job *jobs, HyrtFasta *f, Reader *rd,
-                        int64_t first, int64_t end, Outputs *out,
-                        Progress *pr, const char *shown)
+static void run_windows(const Ctx *c, Job *jobs, Reader *rd, int64_t first,
+                        int64_t end, Outputs *out, Progress *pr,
+                        const char *shown)
 {
 	while (rd->r == 1 && rd->idx < first) {
-		rd->r = hyrt_fasta_next(f, &rd->win, &rd->d);
+		reader_next(rd);
 		rd->idx++;
 	}
 	while (rd->r == 1 && rd->idx < end) {
@@ -494,9 +515,10 @@ static void run_windows(const Ctx *c, Job *jobs, HyrtFasta *f, Reader *rd,
 			jobs[t].n = 0;
 			while (rd->r == 1 && rd->idx < end &&
 			       fits(&jobs[t], &rd->win)) {
-				take(&jobs[t], &rd->win, shown);
+				take(&jobs[t], &rd->win, shown,
+				     rd->rg ? rt_regions_name(rd->rg) : NULL);
 				rd->tokens += rd->win.ntokens;
-				rd->r = hyrt_fasta_next(f, &rd->win, &rd->d);
+				reader_next(rd);
 				rd->idx++;
 			}
 			nj++;
@@ -504,7 +526,7 @@ static void run_windows(const Ctx *c, Job *jobs, HyrtFasta *f, Reader *rd,
 		run_jobs(jobs, nj);
 		for (int i = 0; i < nj; i++)
 			write_job(c, &jobs[i], out);
-		progress(pr, f, out->rows, rd->tokens, false);
+		progress(pr, rd->f, out->rows, rd->tokens, false);
 	}
 	if (rd->r < 0)
 		rt_fail_diag(&rd->d);
@@ -523,15 +545,15 @@ static void open_outputs(Outputs *out, const Ctx *c, bool classify,
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out->tsv, tsv, &d))
 		rt_fail_diag(&d);
+	out_printf(&out->tsv, "record\tstart\tend\t%s",
+	           c->regions ? "name\t" : "");
 	if (classify) {
-		out_printf(&out->tsv, "record\tstart\tend\t");
 		for (int64_t k = 0; k < c->nlabels; k++)
 			out_printf(&out->tsv, "%s\t", hyrt_label_name(k));
 		out_printf(&out->tsv, "predicted\n");
 	} else {
-		out_printf(&out->tsv, c->score ? "record\tstart\tend\ttokens\t"
-		                                 "sum_logp\tmean_logp\n"
-		                               : "record\tstart\tend\ttokens\n");
+		out_printf(&out->tsv, c->score ? "tokens\tsum_logp\tmean_logp\n"
+		                               : "tokens\n");
 	}
 }
 
@@ -541,33 +563,34 @@ static void tick(void *pr)
 	progress(pr, NULL, 0, 0, false);
 }
 
-/* The sharded job's plan (rt_shard.h): rank 0 reads the whole FASTA
- * once for each window's tokens and the key (a CRC-32 over every
- * window's record, coordinates and tokens, and the options that change
- * a byte of the output); the other ranks get the plan. Rank 0's reader
- * is returned for the warnings, which need the whole file. */
-static HyrtFasta *plan_fasta(RtShards *sh, const char *cmd, const Ctx *c,
-                             const HyrtFastaOptions *fo, const char *fasta,
-                             const char *shown, const char *out,
-                             bool resume, bool quiet, const void *weights,
-                             size_t wbytes)
+/* The sharded job's plan (rt_shard.h): rank 0 reads the whole input
+ * (the FASTA, or with ref the BED regions of that reference) once for
+ * each window's tokens and the key (a CRC-32 over every window's record,
+ * coordinates, BED name and tokens, and the options that change a byte
+ * of the output); the other ranks get the plan. Rank 0's reader is left
+ * in scan for the warnings, which need the whole input. */
+static void plan_fasta(RtShards *sh, Reader *scan, const char *cmd,
+                       const Ctx *c, const HyrtFastaOptions *fo,
+                       const char *ref, const char *fasta, const char *shown,
+                       const char *out, bool resume, bool quiet,
+                       const void *weights, size_t wbytes)
 {
-	HyrtFasta *f = NULL;
 	int32_t *ntok = NULL;
 	int64_t n = 0, cap = 0;
 	char *key = NULL, what[4200];
-	Diag d;
 
 	if (rt_par_rank() == 0) {
 		static const char *const pools[] = {"mean", "last", "none",
 		                                    "classify"};
-		HyrtWindow win;
 		uint32_t crc = 0;
-		int r;
-		diag_init(&d);
-		if (!(f = hyrt_fasta_open(fasta, fo, &d)))
-			rt_fail_diag(&d);
-		while ((r = hyrt_fasta_next(f, &win, &d)) == 1) {
+		diag_init(&scan->d);
+		if (ref)
+			scan->rg = rt_regions_open(ref, fasta, fo);
+		else if (!(scan->f = hyrt_fasta_open(fasta, fo, &scan->d)))
+			rt_fail_diag(&scan->d);
+		const HyrtWindow *w = &scan->win;
+		for (reader_next(scan); scan->r == 1; reader_next(scan)) {
+			const HyrtWindow win = *w;
 			if (n == cap) {
 				cap = cap ? 2 * cap : 1024;
 				ntok = realloc(ntok, (size_t)cap * sizeof *ntok);
@@ -580,14 +603,20 @@ static HyrtFasta *plan_fasta(RtShards *sh, const char *cmd, const Ctx *c,
 			crc = rt_shard_crc(crc, at, sizeof at);
 			crc = rt_shard_crc(crc, win.tokens,
 			                   (size_t)win.ntokens * sizeof(int32_t));
+			if (scan->rg) {
+				const char *nm = rt_regions_name(scan->rg);
+				nm = nm ? nm : ".";
+				crc = rt_shard_crc(crc, nm, strlen(nm) + 1);
+			}
 		}
-		if (r < 0)
-			rt_fail_diag(&d);
+		if (scan->r < 0)
+			rt_fail_diag(&scan->d);
 		char *bin = rt_shard_key_binary(weights, wbytes);
-		if (asprintf(&key, "%scommand %s --fasta %s\nwindows %" PRId64
+		if (asprintf(&key, "%scommand %s --%s %s\nwindows %" PRId64
 		             " of %" PRId64 " tokens at most, stride %" PRId64
 		             ", case %s, [SEP] %s\nfasta %" PRId64 " windows "
 		             "crc32 %08" PRIx32 "\n", bin, cmd,
+		             ref ? "regions" : "fasta",
 		             c->score ? "score" : pools[c->pool], fo->window,
 		             c->Wt, fo->stride,
 		             fo->case_mode == HYRT_CASE_UPPER ? "upper" : "strict",
@@ -602,7 +631,6 @@ static HyrtFasta *plan_fasta(RtShards *sh, const char *cmd, const Ctx *c,
 	              "tsv", what, quiet);
 	free(ntok);
 	free(key);
-	return f;
 }
 
 int rt_cmd_fasta(const char *cmd, int argc, char **argv)
@@ -620,6 +648,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
 		[O_TOKENS] = {"--tokens", "-t", NULL, false},
 		[O_RESUME] = {"--resume", NULL, NULL, true},
+		[O_REF] = {"--ref", "-r", NULL, false},
+		[O_REGIONS] = {"--regions", NULL, NULL, false},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -635,9 +665,19 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	char *tsv_path;
 
 	rt_parse_opts(cmd, argc, argv, opts, O_COUNT);
+	const bool regions = opts[O_REGIONS].value != NULL;
 	if (opts[O_TOKENS].value)
-		rt_usage("'%s' takes --fasta or --tokens, not both", cmd);
-	if (!opts[O_FASTA].value)
+		rt_usage("'%s' takes --%s or --tokens, not both", cmd,
+		         regions ? "regions" : "fasta");
+	if (regions && opts[O_FASTA].value)
+		rt_usage("'%s' takes --fasta or --ref with --regions, not both",
+		         cmd);
+	if (regions && !opts[O_REF].value)
+		rt_usage("--regions needs --ref GENOME.fa (plain or bgzip, "
+		         "faidx-indexed or in a writable directory)");
+	if (!regions && opts[O_REF].value)
+		rt_usage("--ref goes with --regions R.bed");
+	if (!regions && !opts[O_FASTA].value)
 		rt_usage("'%s' needs --fasta FILE (FASTA, plain or gzip; - for "
 		         "stdin)", cmd);
 	if (!opts[O_OUT].value)
@@ -691,7 +731,12 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	c.vocab_w = hyenac_meta[HYRT_META_VOCAB];
 	c.vocab_size = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	const bool quiet = opts[O_QUIET].value != NULL;
-	const char *fasta = opts[O_FASTA].value;
+	const char *fasta = regions ? opts[O_REGIONS].value : opts[O_FASTA].value;
+	const char *ref = opts[O_REF].value;
+	if (ref && strcmp(ref, "-") == 0)
+		rt_usage("--ref must name a file (faidx reads it by offset), "
+		         "not -");
+	c.regions = regions;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
 	const bool resume = opts[O_RESUME].value != NULL;
 	if (rt_argv_only)
@@ -699,12 +744,18 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	if (tsv_only) {
 		rt_check_output(opts[O_OUT].value, "tsv", true, cmd, fasta);
+		if (ref)
+			rt_check_output(opts[O_OUT].value, "tsv", true, cmd, ref);
 		tsv_path = strdup(opts[O_OUT].value);
 	} else {
 		rt_check_output(opts[O_OUT].value, "npy", false,
 		                "embed --fasta", fasta);
 		tsv_path = tsv_beside(opts[O_OUT].value);
 		rt_check_output(tsv_path, "tsv", false, "embed --fasta", fasta);
+		if (ref) {
+			rt_check_output(opts[O_OUT].value, "npy", false, "embed", ref);
+			rt_check_output(tsv_path, "tsv", false, "embed", ref);
+		}
 		diag_init(&d);
 		if (tsv_path && !hyrt_out_distinct(opts[O_OUT].value, tsv_path,
 		                                   &d))
@@ -716,8 +767,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	 * checks come first, so that rank 0 alone says what all find */
 	const bool sharded = rt_shard_wanted(resume);
 	if (sharded && strcmp(fasta, "-") == 0)
-		rt_usage("--fasta -: %s reads the FASTA from a file (every rank "
-		         "reads it, and a resumed run again)",
+		rt_usage("--%s -: %s reads it from a file (every rank reads it, "
+		         "and a resumed run again)", regions ? "regions" : "fasta",
 		         resume ? "--resume" : "a job of several ranks");
 	if (sharded && strcmp(opts[O_OUT].value, "-") == 0)
 		rt_usage("-o -: %s writes to a file (its journal goes beside it)",
@@ -730,17 +781,18 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	c.weights = w.data;
 	hyrt_set_threads((int)c.threads);
 	RtShards sh = {0};
-	HyrtFasta *scan = NULL;
+	Reader scan = {.f = NULL};
 	if (sharded)
-		scan = plan_fasta(&sh, cmd, &c, &fo, fasta, shown,
-		                  opts[O_OUT].value, resume, quiet, w.data, w.bytes);
+		plan_fasta(&sh, &scan, cmd, &c, &fo, ref, fasta, shown,
+		           opts[O_OUT].value, resume, quiet, w.data, w.bytes);
 
-	diag_init(&d);
-	HyrtFasta *f = NULL;
+	Reader rd = {.idx = 0};
+	diag_init(&rd.d);
 	if (!sharded || sh.nmine > 0) {
-		f = hyrt_fasta_open(fasta, &fo, &d);
-		if (!f)
-			rt_fail_diag(&d);
+		if (regions)
+			rd.rg = rt_regions_open(ref, fasta, &fo);
+		else if (!(rd.f = hyrt_fasta_open(fasta, &fo, &rd.d)))
+			rt_fail_diag(&rd.d);
 	}
 
 	Job *jobs = calloc((size_t)c.threads, sizeof *jobs);
@@ -750,25 +802,24 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		job_alloc(&jobs[t], &c);
 
 	struct stat st;
-	pr.on = !quiet && isatty(2) && rt_par_rank() == 0;
+	/* no progress line for --regions: its input size says nothing */
+	pr.on = !quiet && isatty(2) && rt_par_rank() == 0 && !regions;
 	pr.t0 = pr.last = now_s();
 	pr.shards = sharded ? &sh : NULL;
 	if (strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
 	    S_ISREG(st.st_mode))
 		pr.total_bytes = st.st_size;
 
-	Reader rd = {.idx = 0};
-	diag_init(&rd.d);
 	memset(&out, 0, sizeof out);
 	if (!sharded) {
 		open_outputs(&out, &c, classify, tsv_only, opts[O_OUT].value,
 		             tsv_path);
-		rd.r = hyrt_fasta_next(f, &rd.win, &rd.d);
-		run_windows(&c, jobs, f, &rd, 0, INT64_MAX, &out, &pr, shown);
-		progress(&pr, f, out.rows, rd.tokens, true);
+		reader_next(&rd);
+		run_windows(&c, jobs, &rd, 0, INT64_MAX, &out, &pr, shown);
+		progress(&pr, rd.f, out.rows, rd.tokens, true);
 	} else {
-		if (f)
-			rd.r = hyrt_fasta_next(f, &rd.win, &rd.d);
+		if (rd.f || rd.rg)
+			reader_next(&rd);
 		for (int64_t m = 0; m < sh.nmine; m++) {
 			const RtShard *p = &sh.shard[sh.mine[m]];
 			Outputs piece = {0};
@@ -778,7 +829,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 				files[1] = &piece.tsv;
 			}
 			rt_shard_open(&sh, sh.mine[m], files);
-			run_windows(&c, jobs, f, &rd, p->first, p->first + p->count,
+			run_windows(&c, jobs, &rd, p->first, p->first + p->count,
 			            &piece, &pr, shown);
 			if (piece.rows != p->count)
 				rt_fail("%s: has fewer windows than when the job was "
@@ -813,28 +864,32 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 			rt_fail_diag(&d);
 		if (sharded)
 			rt_shard_remove(&sh);
-		/* the warnings read the whole file: the one reader that did */
-		const HyrtFasta *all = sharded ? scan : f;
-		if (!quiet)
-			warn_unk(all, shown);
-		if (!quiet && hyrt_fasta_records(all) == 0)
-			rt_warn("warning: %s has no records; the outputs have no "
-			        "rows", shown);
-		else if (!quiet && hyrt_fasta_empty_records(all) > 0)
-			rt_warn("warning: %" PRId64 " record(s) with no bases (the "
-			        "first: '%s') have no rows",
-			        hyrt_fasta_empty_records(all),
-			        hyrt_fasta_first_empty(all));
+		/* the warnings read the whole input: the one reader that did */
+		const Reader *all = sharded ? &scan : &rd;
+		if (!quiet && all->rg)
+			rt_regions_warn(all->rg);
+		if (!quiet && all->f) {
+			warn_unk(all->f, shown);
+			if (hyrt_fasta_records(all->f) == 0)
+				rt_warn("warning: %s has no records; the outputs have no "
+				        "rows", shown);
+			else if (hyrt_fasta_empty_records(all->f) > 0)
+				rt_warn("warning: %" PRId64 " record(s) with no bases (the "
+				        "first: '%s') have no rows",
+				        hyrt_fasta_empty_records(all->f),
+				        hyrt_fasta_first_empty(all->f));
+		}
 	}
 
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);
 	free(jobs);
 	free(tsv_path);
-	if (f)
-		hyrt_fasta_close(f);
-	if (scan)
-		hyrt_fasta_close(scan);
+	for (Reader *r = &rd; r; r = r == &rd ? &scan : NULL) {
+		if (r->f)
+			hyrt_fasta_close(r->f);
+		rt_regions_close(r->rg);
+	}
 	rt_shard_free(&sh);
 	hyrt_blob_close(&w);
 	return rt_finish();
@@ -857,7 +912,15 @@ void rt_help_embed_fasta(void)
 	       "record,\n"
 	       "         start, end, tokens. W defaults to %" PRId64 " (%"
 	       PRId64 " with\n"
-	       "         --no-special-tokens), S to W\n",
+	       "         --no-special-tokens), S to W\n"
+	       "  embed|score|classify --ref genome.fa --regions R.bed ...\n"
+	       "         the same on BED intervals (chrom, start, end[, name];"
+	       " plain,\n"
+	       "         gzip or bgzip) of a faidx-indexed reference (plain or "
+	       "bgzip):\n"
+	       "         start and end are positions on chrom, and a name "
+	       "column (BED's\n"
+	       "         4th, or .) follows end\n",
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
 	       hyenac_meta[HYRT_META_MAX_LEN] - 1,
 	       hyenac_meta[HYRT_META_MAX_LEN]);

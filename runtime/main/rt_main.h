@@ -102,6 +102,47 @@ bool rt_wants_fasta(int argc, char **argv);
 void rt_help_embed_fasta(void);
 void rt_help_score(void);
 void rt_help_classify_fasta(void);
+/* On VCF/BCF (rt_vep.c): vep. rt_cmd_vep checks the command line, maps
+ * the weights and calls rt_vep_run, the work, which fuzz/fuzz_vcf.c
+ * calls with a stub forward; after rt_exit_hook has jumped out of it,
+ * rt_vep_abort frees what the run held and removes its temporary. The
+ * caller installs outfile.h's cleanup (the command does; a fuzz target,
+ * whose crash handlers must stay, does not). */
+int rt_cmd_vep(const char *cmd, int argc, char **argv);
+void rt_help_vep(void);
+typedef void (*RtForward)(const float *weights, const int32_t *tokens,
+                          int64_t B, int64_t L, float *const *outputs,
+                          void *scratch);
+typedef struct RtVepArgs {
+	const char *vcf, *ref, *out, *model;
+	int64_t window, max_bases, vocab_width, threads, batch;
+	int case_mode; /* HyrtCase (runtime/fasta.h) */
+	bool quiet;
+	const void *weights;
+	RtForward forward;                         /* hyenac_run */
+	size_t (*scratch_bytes)(int64_t B, int64_t L); /* hyenac_scratch_bytes */
+} RtVepArgs;
+int rt_vep_run(const RtVepArgs *a);
+/* BED intervals of a faidx-indexed reference as windows, for --regions
+ * (rt_regions.c says how); every error exits 1 with one line. The
+ * window's record is the interval's chrom, start and end are positions
+ * on it; rt_regions_name is the BED name column of the last window's
+ * interval ("." when there is none). */
+typedef struct RtRegions RtRegions;
+struct HyrtFastaOptions;
+struct HyrtWindow;
+RtRegions *rt_regions_open(const char *ref, const char *bed,
+                           const struct HyrtFastaOptions *o);
+int rt_regions_next(RtRegions *r, struct HyrtWindow *w);
+const char *rt_regions_name(const RtRegions *r);
+void rt_regions_warn(const RtRegions *r); /* soft-masking, no rows */
+void rt_regions_close(RtRegions *r);      /* NULL is fine */
+/* A reference through htslib's faidx (plain or BGZF FASTA), its index
+ * (REF.fai, and REF.gzi for BGZF) made beside it when missing; exit 1
+ * with one line when it cannot be (rt_vep.c). */
+struct faidx_t;
+struct faidx_t *rt_faidx_open(const char *path);
+void rt_vep_abort(void);
 
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
 extern void (*rt_help)(void);
