@@ -6,7 +6,8 @@
  * runtime's pool by a thunk per kernel. The functions of runtime/hyrt.h
  * only pick one: hyenac_run the entry whose outputs are exactly the ones
  * asked for (else the full forward), hyenac_run_pooled `entry pooled`,
- * hyenac_run_classify `entry classify`.
+ * hyenac_run_classify `entry classify`, hyenac_run_hidden `entry
+ * hidden_states`.
  * Also hyenac_scratch_bytes and the scratch layout (the memory plan of
  * passes/memplan.c, or a bump in a graph that was not planned), the
  * globals of runtime/hyrt.h (hyenac_meta, hyenac_model_name) and the
@@ -513,6 +514,34 @@ static void emit_run_classify(CgContext *c, LLVMValueRef fn)
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
+/* hyenac_run_hidden(weights, tokens, B, L, outputs, scratch): `entry
+ * hidden_states`, outputs[k] (NULL: not wanted) its output k; returns
+ * the entry's output count (n_layer + 2), or 0 (computing nothing) when
+ * the graph has no such entry. */
+static void emit_run_hidden(CgContext *c, LLVMValueRef fn)
+{
+	const Graph *g = c->g;
+	int k = 0;
+
+	while (k < g->nentries &&
+	       strcmp(g->entries[k].name, "hidden_states") != 0)
+		k++;
+	c->fn = fn;
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	if (k == g->nentries) {
+		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
+		return;
+	}
+	LLVMValueRef a[6];
+	for (unsigned i = 0; i < 6; i++)
+		a[i] = LLVMGetParam(fn, i);
+	LLVMValueRef f = c->f_entry[1 + k];
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32,
+	                                (unsigned)g->entries[k].noutputs, 0));
+}
+
 static void emit_globals(CgContext *c, const int64_t *meta)
 {
 	LLVMValueRef v[HYRT_META_COUNT];
@@ -618,6 +647,7 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 	                    c->t_ptr, c->t_ptr, c->t_ptr};
 	c->f_pooled = public_fn(c, "hyenac_run_pooled", c->t_i32, pp, 7);
 	c->f_classify = public_fn(c, "hyenac_run_classify", c->t_i32, rp, 6);
+	c->f_hidden = public_fn(c, "hyenac_run_hidden", c->t_i32, rp, 6);
 	for (int i = 0; i <= c->g->nentries; i++) {
 		EntryPoint full;
 		char name[128];
@@ -640,4 +670,5 @@ void cg_cpu_finish(CgContext *c)
 	emit_run(c, c->f_run);
 	emit_run_pooled(c, c->f_pooled);
 	emit_run_classify(c, c->f_classify);
+	emit_run_hidden(c, c->f_hidden);
 }

@@ -91,13 +91,17 @@ typedef struct Job {
 	float *out[2];  /* hidden, logits: [batch, Wt, width] capacity */
 	void *scratch;
 	size_t scratch_cap;
-	float *pooled;  /* [batch, d] for mean and last */
+	float *pooled;  /* [batch, d] for mean and last ([batch, states, d]
+	                 * with --layer) */
+	float *tmp;     /* --layer: the batch's unpooled states */
 	double *logp;   /* [batch]: sum of the scored log p */
 } Job;
 
 struct Ctx {
 	bool score;
 	Pool pool;
+	int64_t layer;   /* embed --layer, or RT_LAYER_NONE */
+	int64_t states;  /* hidden states per window: 1, or n_layer+2 */
 	const void *weights;
 	int64_t d, vocab_w, vocab_size;
 	int64_t nlabels; /* classify: the classifier's labels */
@@ -110,7 +114,7 @@ struct Ctx {
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -173,6 +177,13 @@ static void run_job(Job *j)
 {
 	const Ctx *c = j->c;
 
+	if (c->layer != RT_LAYER_NONE) {
+		rt_forward_layer(c->weights, j->tok, j->n, j->L, c->layer,
+		                 c->pool, c->pool == POOL_NONE ? j->out[0]
+		                                               : j->pooled,
+		                 j->tmp, j->scratch);
+		return;
+	}
 	if (!c->score && c->pool != POOL_NONE) {
 		/* POOL_CLASSIFY included: [n, num_labels] logits */
 		rt_forward_pooled(c->weights, j->tok, j->n, j->L, c->pool,
@@ -194,13 +205,17 @@ static void job_alloc(Job *j, const Ctx *c)
 	if (!j->meta)
 		rt_fail("out of memory");
 	if (!c->score && c->pool == POOL_NONE)
-		j->out[0] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->d,
+		j->out[0] = rt_xalloc(rt_mul3(c->batch * c->states, c->Wt, c->d,
 		                              "hidden states"), "hidden states");
+	if (c->layer != RT_LAYER_NONE)
+		j->tmp = rt_xalloc(rt_layer_tmp_floats(c->batch, c->Wt, c->layer) *
+		                   sizeof(float), "hidden states");
 	if (nout > 1 && c->score)
 		j->out[1] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->vocab_w,
 		                              "logits"), "logits");
-	j->pooled = rt_xalloc(rt_mul3(c->batch, rt_pool_width(c->pool), 1,
-	                              "rows"), "rows");
+	j->pooled = rt_xalloc(rt_mul3(c->batch * c->states,
+	                              rt_pool_width(c->pool), 1, "rows"),
+	                      "rows");
 	j->logp = rt_xalloc(sizeof(double) * (size_t)c->batch, "scores");
 }
 
@@ -214,6 +229,7 @@ static void job_free(Job *j)
 	free(j->out[1]);
 	free(j->scratch);
 	free(j->pooled);
+	free(j->tmp);
 	free(j->logp);
 }
 
@@ -392,19 +408,25 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 		if (c->score)
 			continue;
 		if (c->pool != POOL_NONE) {
-			if (!npy_write_rows_f32(&o->npy, j->pooled + i * c->d,
-			                        (size_t)c->d, &d))
+			if (!npy_write_rows_f32(&o->npy,
+			                        j->pooled + i * c->states * c->d,
+			                        (size_t)(c->states * c->d), &d))
 				rt_fail_diag(&d);
 			continue;
 		}
-		if (!npy_write_rows_f32(&o->npy, j->out[0] + i * j->L * c->d,
-		                        (size_t)(j->L * c->d), &d))
-			rt_fail_diag(&d);
-		for (size_t pad = (size_t)((c->Wt - j->L) * c->d); pad > 0;) {
-			size_t k = pad < 256 ? pad : 256;
-			if (!npy_write_rows_f32(&o->npy, zeros, k, &d))
+		for (int64_t s = 0; s < c->states; s++) {
+			const float *src =
+			    j->out[0] + (i * c->states + s) * j->L * c->d;
+			if (!npy_write_rows_f32(&o->npy, src, (size_t)(j->L * c->d),
+			                        &d))
 				rt_fail_diag(&d);
-			pad -= k;
+			for (size_t pad = (size_t)((c->Wt - j->L) * c->d);
+			     pad > 0;) {
+				size_t k = pad < 256 ? pad : 256;
+				if (!npy_write_rows_f32(&o->npy, zeros, k, &d))
+					rt_fail_diag(&d);
+				pad -= k;
+			}
 		}
 	}
 }
@@ -449,6 +471,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_BATCH] = {"--batch", "-b", NULL, false},
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
 		[O_TOKENS] = {"--tokens", "-t", NULL, false},
+		[O_LAYER] = {"--layer", NULL, NULL, false},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -478,6 +501,10 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		         "cannot score; use 'embed'", hyenac_model_name);
 	if (tsv_only && opts[O_POOL].value)
 		rt_usage("--pool is for 'embed', not '%s'", cmd);
+	if (tsv_only && opts[O_LAYER].value)
+		rt_usage("--layer is for 'embed', not '%s'", cmd);
+	c.layer = rt_parse_layer(opts[O_LAYER].value);
+	c.states = rt_layer_count(c.layer);
 
 	c.score = score;
 	c.pool = opts[O_POOL].value ? rt_parse_pool(opts[O_POOL].value)
@@ -605,9 +632,16 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	progress(&pr, f, out.rows, tokens, true);
 
 	if (!tsv_only) {
-		int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d, c.d};
-		if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
-		                            dim, &d))
+		/* [rows, (states,) Wt, d] or [rows, (states,) d] */
+		int64_t dim[4] = {out.rows, c.states, c.Wt, c.d};
+		int rank = c.pool == POOL_NONE ? 4 : 3;
+		if (c.pool != POOL_NONE)
+			dim[2] = c.d;
+		if (c.layer != RT_LAYER_ALL) {
+			memmove(&dim[1], &dim[2], 2 * sizeof *dim);
+			rank--;
+		}
+		if (!npy_stream_finish(&out.npy, rank, dim, &d))
 			rt_fail_diag(&d);
 	}
 	HyrtOut *commit[2] = {&out.tsv, &out.npy};
@@ -638,7 +672,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 void rt_help_embed_fasta(void)
 {
 	printf("  embed  --fasta F.fa -o X.npy [--pool mean|last|none]\n"
-	       "         [--window W] [--stride S] [--case strict|upper]\n"
+	       "         [--layer K|all] [--window W] [--stride S] "
+	       "[--case strict|upper]\n"
 	       "         [--no-special-tokens] [--batch B] [--threads T] "
 	       "[--quiet]\n"
 	       "         one row per window of each record, in file order: "
