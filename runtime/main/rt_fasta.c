@@ -6,6 +6,11 @@
  *        X.npy  float32 [windows, d_model] (mean, last) or
  *               [windows, W(+1), d_model] (none), one row per window in
  *               file order; X.tsv beside it: record, start, end, tokens
+ *   NAME embed --fasta F.fa -o X.npy --ragged ...
+ *        X.npy  float32 [total tokens, d_model]: every window's positions
+ *               (--pool none) one after another, no padding; X.tsv:
+ *               record, start, end, tokens, row (the window's first row
+ *               in X.npy; it has `tokens` rows)
  *   NAME score --fasta F.fa -o S.tsv ...
  *        S.tsv  record, start, end, tokens, sum_logp, mean_logp
  *   NAME classify --fasta F.fa -o P.tsv ...
@@ -101,6 +106,7 @@ struct Ctx {
 	bool score;
 	Pool pool;
 	int64_t layer;   /* embed --layer, or RT_LAYER_NONE */
+	bool ragged;     /* embed --ragged: positions concatenated, unpadded */
 	int64_t states;  /* hidden states per window: 1, or n_layer+2 */
 	const void *weights;
 	int64_t d, vocab_w, vocab_size;
@@ -114,7 +120,7 @@ struct Ctx {
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_RAGGED, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -347,6 +353,7 @@ static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
 typedef struct Outputs {
 	HyrtOut npy, tsv;
 	int64_t rows;
+	int64_t token_rows; /* --ragged: the rows of X.npy written so far */
 } Outputs;
 
 static void out_printf(HyrtOut *o, const char *fmt, ...) HY_PRINTF(2, 3);
@@ -401,6 +408,9 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 			double mean = scored > 0 ? j->logp[i] / (double)scored : NAN;
 			out_printf(&o->tsv, "%" PRId64 "\t%.9g\t%.9g\n", scored,
 			           j->logp[i], mean);
+		} else if (c->ragged) {
+			out_printf(&o->tsv, "%" PRId64 "\t%" PRId64 "\n", m->ntokens,
+			           o->token_rows);
 		} else {
 			out_printf(&o->tsv, "%" PRId64 "\n", m->ntokens);
 		}
@@ -412,6 +422,18 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 			                        j->pooled + i * c->states * c->d,
 			                        (size_t)(c->states * c->d), &d))
 				rt_fail_diag(&d);
+			continue;
+		}
+		if (c->ragged) {
+			/* position by position, each [states, d] */
+			for (int64_t t = 0; t < j->L; t++)
+				for (int64_t s = 0; s < c->states; s++)
+					if (!npy_write_rows_f32(
+					        &o->npy,
+					        j->out[0] + ((i * c->states + s) * j->L + t) * c->d,
+					        (size_t)c->d, &d))
+						rt_fail_diag(&d);
+			o->token_rows += j->L;
 			continue;
 		}
 		for (int64_t s = 0; s < c->states; s++) {
@@ -472,6 +494,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
 		[O_TOKENS] = {"--tokens", "-t", NULL, false},
 		[O_LAYER] = {"--layer", NULL, NULL, false},
+		[O_RAGGED] = {"--ragged", NULL, NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -503,6 +526,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_usage("--pool is for 'embed', not '%s'", cmd);
 	if (tsv_only && opts[O_LAYER].value)
 		rt_usage("--layer is for 'embed', not '%s'", cmd);
+	if (tsv_only && opts[O_RAGGED].value)
+		rt_usage("--ragged is for 'embed', not '%s'", cmd);
 	c.layer = rt_parse_layer(opts[O_LAYER].value);
 	c.states = rt_layer_count(c.layer);
 
@@ -511,6 +536,12 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	                            : POOL_MEAN;
 	if (classify)
 		c.pool = POOL_CLASSIFY;
+	c.ragged = opts[O_RAGGED].value != NULL;
+	if (c.ragged && opts[O_POOL].value && c.pool != POOL_NONE)
+		rt_usage("--ragged keeps every position: it goes with --pool "
+		         "none, not --pool %s", opts[O_POOL].value);
+	if (c.ragged)
+		c.pool = POOL_NONE;
 	c.nlabels = hyenac_meta[HYRT_META_NUM_LABELS];
 	c.special = opts[O_NOSPECIAL].value ? 0 : 1;
 	fo = hyrt_fasta_default_options(max_len - c.special);
@@ -592,7 +623,8 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	} else {
 		out_printf(&out.tsv, score ? "record\tstart\tend\ttokens\t"
 		                             "sum_logp\tmean_logp\n"
-		                           : "record\tstart\tend\ttokens\n");
+		                   : c.ragged ? "record\tstart\tend\ttokens\trow\n"
+		                              : "record\tstart\tend\ttokens\n");
 	}
 
 	Job *jobs = calloc((size_t)c.threads, sizeof *jobs);
@@ -637,6 +669,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		int rank = c.pool == POOL_NONE ? 4 : 3;
 		if (c.pool != POOL_NONE)
 			dim[2] = c.d;
+		if (c.ragged) { /* [token rows, (states,) d] */
+			dim[0] = out.token_rows;
+			dim[2] = c.d;
+			rank = 3;
+		}
 		if (c.layer != RT_LAYER_ALL) {
 			memmove(&dim[1], &dim[2], 2 * sizeof *dim);
 			rank--;
@@ -684,10 +721,14 @@ void rt_help_embed_fasta(void)
 	       "record,\n"
 	       "         start, end, tokens. W defaults to %" PRId64 " (%"
 	       PRId64 " with\n"
-	       "         --no-special-tokens), S to W\n",
+	       "         --no-special-tokens), S to W. --ragged (--pool none): "
+	       "every\n"
+	       "         window's positions one after another, [tokens, %"
+	       PRId64 "], no padding;\n"
+	       "         X.tsv's last column, row, is a window's first row\n",
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
 	       hyenac_meta[HYRT_META_MAX_LEN] - 1,
-	       hyenac_meta[HYRT_META_MAX_LEN]);
+	       hyenac_meta[HYRT_META_MAX_LEN], hyenac_meta[HYRT_META_D_MODEL]);
 }
 
 void rt_help_score(void)
