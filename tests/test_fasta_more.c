@@ -156,12 +156,129 @@ START_TEST(ragged_equals_padded)
 }
 END_TEST
 
+/* Records of one window each, and their reverse complements written
+ * here by hand (N kept, lowercase [UNK] either way). */
+static const char fwd_fa[] =
+    ">a\nACGTTGCAN\n>b\nGGGACT\n>c\nACgtA\n>d\nT\n";
+static const char rc_fa[] =
+    ">a\nNTGCAACGT\n>b\nAGTCCC\n>c\nTacGT\n>d\nA\n";
+
+static NpyArray embed_npy(const char *fa, const char *name,
+                          const char *const *extra)
+{
+	const char *o = tu_path(tu_tmpdir(), name);
+	const char *args[16] = {"embed", "--fasta", fa, "-o", o, "--quiet"};
+	int n = 6;
+	NpyArray a;
+	RunResult r;
+	for (int i = 0; extra[i]; i++)
+		args[n++] = extra[i];
+	args[n] = NULL;
+	run_ok(&r, args);
+	tu_load_npy(o, &a);
+	return a;
+}
+
+START_TEST(rc_equals_hand_reverse_complement)
+{
+	const char *f = tu_write_str("fwd.fa", fwd_fa);
+	const char *b = tu_write_str("rev.fa", rc_fa);
+	static const char *const none[] = {NULL};
+	NpyArray F = embed_npy(f, "f.npy", none), R = embed_npy(b, "r.npy", none);
+	NpyArray M = embed_npy(f, "m.npy", (const char *[]){"--rc", "mean",
+	                                                    NULL});
+	NpyArray C = embed_npy(f, "c.npy", (const char *[]){"--rc", "concat",
+	                                                    NULL});
+	ck_assert_int_eq(F.dim[0], 4);
+	ck_assert_int_eq(M.rank, 2);
+	ck_assert_int_eq(C.dim[1], 2 * D);
+	const float *fp = F.data, *rp = R.data, *mp = M.data, *cp = C.data;
+	for (int w = 0; w < 4; w++)
+		for (int k = 0; k < D; k++) {
+			double want = 0.5 * ((double)fp[w * D + k] + rp[w * D + k]);
+			ck_assert_double_le(fabs(mp[w * D + k] - want), 1e-6);
+			ck_assert(cp[w * 2 * D + k] == fp[w * D + k]);
+			ck_assert(cp[w * 2 * D + D + k] == rp[w * D + k]);
+		}
+	npy_free(&F);
+	npy_free(&R);
+	npy_free(&M);
+	npy_free(&C);
+
+	/* every state's last row, side by side */
+	static const char *const last[] = {"--layer", "all", "--pool", "last",
+	                                   NULL};
+	F = embed_npy(f, "fl.npy", last);
+	R = embed_npy(b, "rl.npy", last);
+	C = embed_npy(f, "cl.npy", (const char *[]){"--layer", "all", "--pool",
+	                                            "last", "--rc", "concat",
+	                                            NULL});
+	ck_assert_int_eq(C.rank, 3);
+	ck_assert_int_eq(C.dim[1], NS);
+	ck_assert_int_eq(C.dim[2], 2 * D);
+	fp = F.data, rp = R.data, cp = C.data;
+	for (int w = 0; w < 4; w++)
+		for (int s = 0; s < NS; s++) {
+			ck_assert(memcmp(cp + (w * NS + s) * 2 * D,
+			                 fp + (w * NS + s) * D, D * sizeof(float)) == 0);
+			ck_assert(memcmp(cp + (w * NS + s) * 2 * D + D,
+			                 rp + (w * NS + s) * D, D * sizeof(float)) == 0);
+		}
+	npy_free(&F);
+	npy_free(&R);
+	npy_free(&C);
+
+	/* score: the mean of the two strands' sums */
+	RunResult r;
+	char *tf, *tr, *tm;
+	Row rf[8], rr[8], rm[8];
+	const char *hdr = "record\tstart\tend\ttokens\tsum_logp\tmean_logp";
+	const char *sf = tu_path(tu_tmpdir(), "sf.tsv");
+	const char *sr = tu_path(tu_tmpdir(), "sr.tsv");
+	const char *sm = tu_path(tu_tmpdir(), "sm.tsv");
+	run_ok(&r, (const char *[]){"score", "--fasta", f, "-o", sf, NULL});
+	run_ok(&r, (const char *[]){"score", "--fasta", b, "-o", sr, NULL});
+	run_ok(&r, (const char *[]){"score", "--fasta", f, "-o", sm, "--rc",
+	                            "mean", NULL});
+	int n = read_tsv(sf, &tf, rf, 8, hdr);
+	ck_assert_int_eq(read_tsv(sr, &tr, rr, 8, hdr), n);
+	ck_assert_int_eq(read_tsv(sm, &tm, rm, 8, hdr), n);
+	ck_assert_int_eq(n, 4);
+	for (int w = 0; w < 3; w++) {
+		ck_assert_str_eq(rm[w].f[3], rf[w].f[3]);
+		double want = 0.5 * (atof(rf[w].f[4]) + atof(rr[w].f[4]));
+		double got = atof(rm[w].f[4]);
+		ck_assert_msg(fabs(got - want) <= 1e-6 * (1 + fabs(want)),
+		              "window %d: %g, want %g", w, got, want);
+		ck_assert_double_le(fabs(atof(rm[w].f[5]) -
+		                         want / atof(rm[w].f[3])), 1e-6);
+	}
+	ck_assert_str_eq(rm[3].f[3], "0"); /* one base: nothing scored */
+	free(tf);
+	free(tr);
+	free(tm);
+
+	const char *o = tu_path(tu_tmpdir(), "never.npy");
+	run_usage((const char *[]){"embed", "--fasta", f, "--rc", "mean",
+	                           "--pool", "none", "-o", o, NULL},
+	          "--rc");
+	run_usage((const char *[]){"embed", "--fasta", f, "--rc", "both", "-o",
+	                           o, NULL},
+	          "--rc takes mean or concat");
+	run_usage((const char *[]){"score", "--fasta", f, "--rc", "concat",
+	                           "-o", "-", NULL},
+	          "--rc takes mean,");
+	ck_assert(access(o, F_OK) != 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fasta_more");
 	TCase *tc = tcase_create("fasta_more");
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, ragged_equals_padded);
+	tcase_add_test(tc, rc_equals_hand_reverse_complement);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

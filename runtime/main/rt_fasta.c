@@ -44,6 +44,15 @@
  * has n - 1 scored tokens, with or without --no-special-tokens (the model
  * is causal: an appended [SEP] changes no earlier logit).
  *
+ * Both strands (--rc): each window is run again as its reverse
+ * complement (runtime/tokens.h: the bases read backwards, A<->T, C<->G,
+ * N and [UNK] kept, [SEP] left at the end). embed --rc mean writes the
+ * mean of the two pooled rows, --rc concat the two side by side
+ * ([forward | reverse], 2 d_model wide); --pool none is refused, its
+ * positions not aligning between strands. score --rc mean writes the
+ * mean of the two strands' sum_logp (each the sum over the same number
+ * of scored bases), and mean_logp that over the scored count.
+ *
  * Classifying: the classifier reads a window's logits where HF does,
  * before its first pad token; a FASTA window holds none, so that is its
  * last token (the [SEP], unless --no-special-tokens), the one position
@@ -67,6 +76,7 @@
 
 #include "runtime/fasta.h"
 #include "runtime/outfile.h"
+#include "runtime/tokens.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -87,6 +97,10 @@ typedef struct WinMeta {
 
 typedef struct Ctx Ctx;
 
+/* --rc: the forward strand only, the mean of both strands, or (embed)
+ * both strands' rows side by side. */
+enum { RC_NONE, RC_MEAN, RC_CONCAT };
+
 /* One batch: n windows of L tokens each, run by one thread. */
 typedef struct Job {
 	const Ctx *c;
@@ -100,6 +114,9 @@ typedef struct Job {
 	                 * with --layer) */
 	float *tmp;     /* --layer: the batch's unpooled states */
 	double *logp;   /* [batch]: sum of the scored log p */
+	int32_t *tok_rc;  /* --rc: the reverse complements of tok */
+	float *pooled_rc; /* --rc: their pooled rows */
+	double *logp_rc;  /* --rc: their sums */
 } Job;
 
 struct Ctx {
@@ -107,6 +124,7 @@ struct Ctx {
 	Pool pool;
 	int64_t layer;   /* embed --layer, or RT_LAYER_NONE */
 	bool ragged;     /* embed --ragged: positions concatenated, unpadded */
+	int rc;          /* --rc: RC_NONE, RC_MEAN or RC_CONCAT */
 	int64_t states;  /* hidden states per window: 1, or n_layer+2 */
 	const void *weights;
 	int64_t d, vocab_w, vocab_size;
@@ -120,7 +138,7 @@ struct Ctx {
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_RAGGED, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_RAGGED, O_RC, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -149,8 +167,9 @@ static char *tsv_beside(const char *npy)
 
 /* ---- running a batch ---------------------------------------------------- */
 
-/* score: each window's log-likelihood from its logits. */
-static void reduce(Job *j)
+/* score: each window's log-likelihood from its logits (those of the
+ * token rows tok) into logp. */
+static void reduce(Job *j, const int32_t *tok, double *logp)
 {
 	const Ctx *c = j->c;
 	const int64_t L = j->L, V = c->vocab_w;
@@ -158,7 +177,7 @@ static void reduce(Job *j)
 	for (int64_t i = 0; i < j->n; i++) {
 		if (c->score) {
 			const float *g = j->out[1] + i * L * V;
-			const int32_t *t = j->tok + i * L;
+			const int32_t *t = tok + i * L;
 			int64_t scored = L - c->special - 1;
 			double sum = 0;
 			for (int64_t p = 0; p < scored; p++) {
@@ -170,7 +189,7 @@ static void reduce(Job *j)
 					z += exp((double)row[v] - mx);
 				sum += (double)row[t[p + 1]] - mx - log(z);
 			}
-			j->logp[i] = sum;
+			logp[i] = sum;
 		}
 	}
 }
@@ -179,25 +198,47 @@ static void reduce(Job *j)
  * (hyenac_run_pooled: the hidden states of the windows are never
  * stored), or the outputs the command reads (hyrt.h: a NULL output is
  * not computed, so `score` makes logits without hidden states). */
-static void run_job(Job *j)
+static void run_strand(Job *j, const int32_t *tok, float *pooled,
+                       double *logp)
 {
 	const Ctx *c = j->c;
 
 	if (c->layer != RT_LAYER_NONE) {
-		rt_forward_layer(c->weights, j->tok, j->n, j->L, c->layer,
-		                 c->pool, c->pool == POOL_NONE ? j->out[0]
-		                                               : j->pooled,
+		rt_forward_layer(c->weights, tok, j->n, j->L, c->layer, c->pool,
+		                 c->pool == POOL_NONE ? j->out[0] : pooled,
 		                 j->tmp, j->scratch);
 		return;
 	}
 	if (!c->score && c->pool != POOL_NONE) {
 		/* POOL_CLASSIFY included: [n, num_labels] logits */
-		rt_forward_pooled(c->weights, j->tok, j->n, j->L, c->pool,
-		                  j->pooled, j->scratch);
+		rt_forward_pooled(c->weights, tok, j->n, j->L, c->pool, pooled,
+		                  j->scratch);
 		return;
 	}
-	hyenac_run(c->weights, j->tok, j->n, j->L, j->out, j->scratch);
-	reduce(j);
+	hyenac_run(c->weights, tok, j->n, j->L, j->out, j->scratch);
+	reduce(j, tok, logp);
+}
+
+/* The batch, and with --rc its reverse complements (hyrt_tokens_revcomp,
+ * window by window) too: a score the mean of the two strands' sums, a
+ * pooled row their mean, or both kept for RC_CONCAT. */
+static void run_job(Job *j)
+{
+	const Ctx *c = j->c;
+
+	run_strand(j, j->tok, j->pooled, j->logp);
+	if (c->rc == RC_NONE)
+		return;
+	for (int64_t i = 0; i < j->n; i++)
+		hyrt_tokens_revcomp(j->tok_rc + i * j->L, j->tok + i * j->L, j->L);
+	run_strand(j, j->tok_rc, j->pooled_rc, j->logp_rc);
+	if (c->score)
+		for (int64_t i = 0; i < j->n; i++)
+			j->logp[i] = 0.5 * (j->logp[i] + j->logp_rc[i]);
+	else if (c->rc == RC_MEAN)
+		for (int64_t k = 0; k < j->n * c->states * c->d; k++)
+			j->pooled[k] = (float)(0.5 * ((double)j->pooled[k] +
+			                              (double)j->pooled_rc[k]));
 }
 
 static void job_alloc(Job *j, const Ctx *c)
@@ -223,6 +264,15 @@ static void job_alloc(Job *j, const Ctx *c)
 	                              rt_pool_width(c->pool), 1, "rows"),
 	                      "rows");
 	j->logp = rt_xalloc(sizeof(double) * (size_t)c->batch, "scores");
+	if (c->rc != RC_NONE) {
+		j->tok_rc = rt_xalloc(rt_mul3(c->batch, c->Wt, 1, "tokens"),
+		                      "tokens");
+		j->pooled_rc = rt_xalloc(rt_mul3(c->batch * c->states,
+		                                 rt_pool_width(c->pool), 1,
+		                                 "rows"), "rows");
+		j->logp_rc = rt_xalloc(sizeof(double) * (size_t)c->batch,
+		                       "scores");
+	}
 }
 
 static void job_free(Job *j)
@@ -237,6 +287,9 @@ static void job_free(Job *j)
 	free(j->pooled);
 	free(j->tmp);
 	free(j->logp);
+	free(j->tok_rc);
+	free(j->pooled_rc);
+	free(j->logp_rc);
 }
 
 /* Room for one more window in j? */
@@ -417,6 +470,18 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 		o->rows++;
 		if (c->score)
 			continue;
+		if (c->pool != POOL_NONE && c->rc == RC_CONCAT) {
+			/* state by state, [forward | reverse complement] */
+			for (int64_t s = 0; s < c->states; s++)
+				if (!npy_write_rows_f32(&o->npy,
+				                        j->pooled + (i * c->states + s) * c->d,
+				                        (size_t)c->d, &d) ||
+				    !npy_write_rows_f32(
+				        &o->npy, j->pooled_rc + (i * c->states + s) * c->d,
+				        (size_t)c->d, &d))
+					rt_fail_diag(&d);
+			continue;
+		}
 		if (c->pool != POOL_NONE) {
 			if (!npy_write_rows_f32(&o->npy,
 			                        j->pooled + i * c->states * c->d,
@@ -495,6 +560,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_TOKENS] = {"--tokens", "-t", NULL, false},
 		[O_LAYER] = {"--layer", NULL, NULL, false},
 		[O_RAGGED] = {"--ragged", NULL, NULL, true},
+		[O_RC] = {"--rc", NULL, NULL, false},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -542,6 +608,21 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		         "none, not --pool %s", opts[O_POOL].value);
 	if (c.ragged)
 		c.pool = POOL_NONE;
+	if (opts[O_RC].value) {
+		const char *v = opts[O_RC].value;
+		if (classify)
+			rt_usage("--rc is for 'embed' and 'score', not '%s'", cmd);
+		if (strcmp(v, "mean") == 0)
+			c.rc = RC_MEAN;
+		else if (strcmp(v, "concat") == 0 && !score)
+			c.rc = RC_CONCAT;
+		else
+			rt_usage("--rc takes mean%s, not '%s'",
+			         score ? "" : " or concat", v);
+		if (c.pool == POOL_NONE)
+			rt_usage("--rc averages pooled rows: positions of the two "
+			         "strands do not align; use --pool mean or last");
+	}
 	c.nlabels = hyenac_meta[HYRT_META_NUM_LABELS];
 	c.special = opts[O_NOSPECIAL].value ? 0 : 1;
 	fo = hyrt_fasta_default_options(max_len - c.special);
@@ -668,7 +749,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		int64_t dim[4] = {out.rows, c.states, c.Wt, c.d};
 		int rank = c.pool == POOL_NONE ? 4 : 3;
 		if (c.pool != POOL_NONE)
-			dim[2] = c.d;
+			dim[2] = c.rc == RC_CONCAT ? 2 * c.d : c.d;
 		if (c.ragged) { /* [token rows, (states,) d] */
 			dim[0] = out.token_rows;
 			dim[2] = c.d;
@@ -725,10 +806,14 @@ void rt_help_embed_fasta(void)
 	       "every\n"
 	       "         window's positions one after another, [tokens, %"
 	       PRId64 "], no padding;\n"
-	       "         X.tsv's last column, row, is a window's first row\n",
+	       "         X.tsv's last column, row, is a window's first row.\n"
+	       "         --rc mean|concat: pooled rows of both strands "
+	       "(reverse complement),\n"
+	       "         averaged or side by side [windows, %" PRId64 "]\n",
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
 	       hyenac_meta[HYRT_META_MAX_LEN] - 1,
-	       hyenac_meta[HYRT_META_MAX_LEN], hyenac_meta[HYRT_META_D_MODEL]);
+	       hyenac_meta[HYRT_META_MAX_LEN], hyenac_meta[HYRT_META_D_MODEL],
+	       2 * hyenac_meta[HYRT_META_D_MODEL]);
 }
 
 void rt_help_score(void)
@@ -739,7 +824,9 @@ void rt_help_score(void)
 		       "         per window: record, start, end, tokens (scored),"
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
-		       "it\n");
+		       "it; --rc mean:\n"
+		       "         the mean of both strands' sums (reverse "
+		       "complement)\n");
 }
 
 void rt_help_classify_fasta(void)
