@@ -272,6 +272,125 @@ START_TEST(rc_equals_hand_reverse_complement)
 }
 END_TEST
 
+/* score --per-base: every line is a scored base, its value the log p
+ * computed here from `logits --tokens` of the window that scores it:
+ * the earliest window holding it past its first base. Windows come from
+ * the plain score's TSV; their tokens are written here by hand. */
+static const char *const seqs[] = {"ACGTTGCAAGGCTAGCTTAGCA", "GATTACA"};
+
+static int32_t base_id(char b)
+{
+	return b == 'A' ? 7 : b == 'C' ? 8 : b == 'G' ? 9 : b == 'T' ? 10 : 11;
+}
+
+static void check_per_base(const char *stride)
+{
+	const char *fa = tu_write_str("pb.fa", ">one x\nACGTTGCAAGGC\nTAGCTTAGCA\n"
+	                                       ">two\nGATTACA\n");
+	const char *tsv = tu_path(tu_tmpdir(), "pb.tsv");
+	const char *bg = tu_path(tu_tmpdir(), "pb.bedgraph");
+	RunResult r;
+	Row win[16], bl[64];
+	char *wt, *bt;
+
+	run_ok(&r, (const char *[]){"score", "--fasta", fa, "--window", "8",
+	                            "--stride", stride, "-o", tsv, NULL});
+	run_ok(&r, (const char *[]){"score", "--fasta", fa, "--window", "8",
+	                            "--stride", stride, "--per-base", "-o", bg,
+	                            NULL});
+	int nw = read_tsv(tsv, &wt, win, 16, "record\tstart\tend\ttokens\t"
+	                                      "sum_logp\tmean_logp");
+	char *text = tu_read(bg, NULL);
+	ck_assert(text && strncmp(text, "track type=bedGraph", 19) == 0);
+	free(text);
+	/* read_tsv wants a header: the track line is one */
+	char *nl;
+	text = tu_read(bg, NULL);
+	nl = strchr(text, '\n');
+	*nl = 0;
+	char *hdr = strdup(text);
+	free(text);
+	int nb = read_tsv(bg, &bt, bl, 64, hdr);
+	free(hdr);
+
+	/* expected: (record, pos) -> value, the earliest window first */
+	double want[2][32];
+	bool have[2][32] = {{false}};
+	int expect_lines = 0;
+	for (int w = 0; w < nw; w++) {
+		int rec = strcmp(win[w].f[0], "one") == 0 ? 0 : 1;
+		int64_t s = atoll(win[w].f[1]), e = atoll(win[w].f[2]);
+		int64_t n = e - s;
+		int32_t tok[16];
+		for (int64_t t = 0; t < n; t++)
+			tok[t] = base_id(seqs[rec][s + t]);
+		tok[n] = 1;
+		Diag d;
+		diag_init(&d);
+		const char *tp = tu_path(tu_tmpdir(), "pbw.npy");
+		const char *lo = tu_path(tu_tmpdir(), "pbl.npy");
+		ck_assert(npy_save_i32(tp, tok, 2, (int64_t[]){1, n + 1}, &d));
+		run_ok(&r, (const char *[]){"logits", "--tokens", tp, "-o", lo,
+		                            NULL});
+		NpyArray g;
+		tu_load_npy(lo, &g);
+		int64_t V = g.dim[2];
+		const float *gp = g.data;
+		for (int64_t t = 1; t < n; t++) {
+			if (have[rec][s + t])
+				continue;
+			const float *row = gp + (t - 1) * V;
+			double mx = row[0], z = 0;
+			for (int64_t v = 1; v < V; v++)
+				mx = row[v] > mx ? row[v] : mx;
+			for (int64_t v = 0; v < V; v++)
+				z += exp((double)row[v] - mx);
+			want[rec][s + t] = row[tok[t]] - mx - log(z);
+			have[rec][s + t] = true;
+			expect_lines++;
+		}
+		npy_free(&g);
+	}
+	ck_assert_int_eq(nb, expect_lines);
+	int64_t last[2] = {-1, -1};
+	for (int b = 0; b < nb; b++) {
+		ck_assert_int_eq(bl[b].nf, 4);
+		int rec = strcmp(bl[b].f[0], "one") == 0 ? 0 : 1;
+		int64_t p = atoll(bl[b].f[1]);
+		ck_assert_int_eq(atoll(bl[b].f[2]), p + 1);
+		ck_assert(p > last[rec]); /* sorted, one line per base */
+		last[rec] = p;
+		ck_assert(have[rec][p]);
+		double got = atof(bl[b].f[3]);
+		ck_assert_msg(fabs(got - want[rec][p]) <= 1e-5,
+		              "%s:%lld: %g, want %g", bl[b].f[0], (long long)p, got,
+		              want[rec][p]);
+	}
+	free(wt);
+	free(bt);
+}
+
+START_TEST(per_base_track)
+{
+	check_per_base("8"); /* no overlap: each window's first base left out */
+	check_per_base("3"); /* overlap: the earliest window's value */
+	const char *fa = tu_write_str("pb2.fa", ">r\nACGTACGT\n");
+	run_usage((const char *[]){"embed", "--fasta", fa, "--per-base", "-o",
+	                           "x.npy", NULL},
+	          "--per-base is for 'score'");
+	run_usage((const char *[]){"score", "--fasta", fa, "--per-base", "-o",
+	                           "x.tsv", NULL},
+	          ".bedgraph or .bg");
+	run_usage((const char *[]){"score", "--fasta", fa, "--per-base", "--rc",
+	                           "mean", "-o", "x.bg", NULL},
+	          "--rc");
+	RunResult r;
+	run_ok(&r, (const char *[]){"score", "--fasta", fa, "--per-base", "-o",
+	                            "-", NULL});
+	ck_assert_int_eq(tu_lines(r.out), 1 + 7);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fasta_more");
@@ -279,6 +398,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, ragged_equals_padded);
 	tcase_add_test(tc, rc_equals_hand_reverse_complement);
+	tcase_add_test(tc, per_base_track);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -53,6 +53,14 @@
  * mean of the two strands' sum_logp (each the sum over the same number
  * of scored bases), and mean_logp that over the scored count.
  *
+ * Per base (score --per-base -o T.bedgraph): each scored base (as
+ * above: not a window's first) as a bedGraph line, record, 0-based
+ * start, start + 1, the natural log p of the base given the bases
+ * before it in its window, after a track line. Where windows overlap
+ * (--stride < W) a base is in several: its value is the earliest
+ * window's, the one that saw the most bases before it; a window's first
+ * base is scored only where an earlier window covers it.
+ *
  * Classifying: the classifier reads a window's logits where HF does,
  * before its first pad token; a FASTA window holds none, so that is its
  * last token (the [SEP], unless --no-special-tokens), the one position
@@ -117,6 +125,8 @@ typedef struct Job {
 	int32_t *tok_rc;  /* --rc: the reverse complements of tok */
 	float *pooled_rc; /* --rc: their pooled rows */
 	double *logp_rc;  /* --rc: their sums */
+	double *base_lp;  /* score --per-base: [batch, Wt], position t the
+	                   * log p of the window's base t + 1 */
 } Job;
 
 struct Ctx {
@@ -125,6 +135,7 @@ struct Ctx {
 	int64_t layer;   /* embed --layer, or RT_LAYER_NONE */
 	bool ragged;     /* embed --ragged: positions concatenated, unpadded */
 	int rc;          /* --rc: RC_NONE, RC_MEAN or RC_CONCAT */
+	bool per_base;   /* score --per-base: a bedGraph, not the TSV */
 	int64_t states;  /* hidden states per window: 1, or n_layer+2 */
 	const void *weights;
 	int64_t d, vocab_w, vocab_size;
@@ -138,7 +149,8 @@ struct Ctx {
 
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
-	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_RAGGED, O_RC, O_COUNT
+	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_RAGGED, O_RC,
+	O_PER_BASE, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -187,7 +199,10 @@ static void reduce(Job *j, const int32_t *tok, double *logp)
 					mx = row[v] > mx ? row[v] : mx;
 				for (int64_t v = 0; v < V; v++)
 					z += exp((double)row[v] - mx);
-				sum += (double)row[t[p + 1]] - mx - log(z);
+				double lp = (double)row[t[p + 1]] - mx - log(z);
+				sum += lp;
+				if (c->per_base)
+					j->base_lp[i * c->Wt + p] = lp;
 			}
 			logp[i] = sum;
 		}
@@ -264,6 +279,10 @@ static void job_alloc(Job *j, const Ctx *c)
 	                              rt_pool_width(c->pool), 1, "rows"),
 	                      "rows");
 	j->logp = rt_xalloc(sizeof(double) * (size_t)c->batch, "scores");
+	if (c->per_base)
+		j->base_lp = rt_xalloc(rt_mul3(c->batch, c->Wt, 1, "scores") /
+		                           sizeof(float) * sizeof(double),
+		                       "scores");
 	if (c->rc != RC_NONE) {
 		j->tok_rc = rt_xalloc(rt_mul3(c->batch, c->Wt, 1, "tokens"),
 		                      "tokens");
@@ -290,6 +309,7 @@ static void job_free(Job *j)
 	free(j->tok_rc);
 	free(j->pooled_rc);
 	free(j->logp_rc);
+	free(j->base_lp);
 }
 
 /* Room for one more window in j? */
@@ -407,6 +427,10 @@ typedef struct Outputs {
 	HyrtOut npy, tsv;
 	int64_t rows;
 	int64_t token_rows; /* --ragged: the rows of X.npy written so far */
+	/* --per-base: the record of the last window written (its name and
+	 * start) and the end of the bases it covered */
+	char *bg_rec;
+	int64_t bg_start, bg_end;
 } Outputs;
 
 static void out_printf(HyrtOut *o, const char *fmt, ...) HY_PRINTF(2, 3);
@@ -440,6 +464,31 @@ static void write_probs(Outputs *o, const float *logit, int64_t n)
 	out_printf(&o->tsv, "%s\n", hyrt_label_name(best));
 }
 
+/* score --per-base: window m's scored bases as bedGraph lines (record,
+ * start, end = start + 1, log p), each base from the first window that
+ * scores it: windows come in file order, so that is the one whose start
+ * is earliest, the most context before the base. */
+static void write_bedgraph(Outputs *o, const WinMeta *m,
+                           const double *lp, int64_t n)
+{
+	if (!o->bg_rec || strcmp(o->bg_rec, m->name) != 0 ||
+	    m->start <= o->bg_start) {
+		free(o->bg_rec);
+		if (!(o->bg_rec = strdup(m->name)))
+			rt_fail("out of memory");
+		o->bg_end = 0;
+	}
+	o->bg_start = m->start;
+	for (int64_t t = 1; t < n; t++) {
+		int64_t pos = m->start + t;
+		if (pos >= o->bg_end)
+			out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t%.9g\n",
+			           m->name, pos, pos + 1, lp[t - 1]);
+	}
+	if (m->start + n > o->bg_end)
+		o->bg_end = m->start + n;
+}
+
 static void write_job(const Ctx *c, const Job *j, Outputs *o)
 {
 	static const float zeros[256];
@@ -449,6 +498,12 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 	for (int64_t i = 0; i < j->n; i++) {
 		const WinMeta *m = &j->meta[i];
 
+		if (c->per_base) {
+			write_bedgraph(o, m, j->base_lp + i * c->Wt,
+			               m->ntokens - c->special);
+			o->rows++;
+			continue;
+		}
 		out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t", m->name,
 		           m->start, m->end);
 		if (c->pool == POOL_CLASSIFY) {
@@ -561,6 +616,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_LAYER] = {"--layer", NULL, NULL, false},
 		[O_RAGGED] = {"--ragged", NULL, NULL, true},
 		[O_RC] = {"--rc", NULL, NULL, false},
+		[O_PER_BASE] = {"--per-base", NULL, NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -581,8 +637,15 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (!opts[O_FASTA].value)
 		rt_usage("'%s' needs --fasta FILE (FASTA, plain or gzip; - for "
 		         "stdin)", cmd);
+	c.per_base = opts[O_PER_BASE].value != NULL;
+	if (c.per_base && !score)
+		rt_usage("--per-base is for 'score', not '%s'", cmd);
 	if (!opts[O_OUT].value)
-		rt_usage("'%s' needs -o FILE.%s", cmd, tsv_only ? "tsv" : "npy");
+		rt_usage("'%s' needs -o FILE.%s", cmd,
+		         c.per_base ? "bedgraph" : tsv_only ? "tsv" : "npy");
+	if (c.per_base && opts[O_RC].value)
+		rt_usage("--per-base scores the forward strand only; leave out "
+		         "--rc");
 	if (classify)
 		rt_need_classifier();
 	if (score && hyenac_meta[HYRT_META_NOUTPUTS] < 2)
@@ -664,7 +727,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (rt_argv_only)
 		return 0;
 
-	if (tsv_only) {
+	if (c.per_base) {
+		rt_check_output(opts[O_OUT].value, "bedgraph|bg", true,
+		                "score --per-base", fasta);
+		tsv_path = strdup(opts[O_OUT].value);
+	} else if (tsv_only) {
 		rt_check_output(opts[O_OUT].value, "tsv", true, cmd, fasta);
 		tsv_path = strdup(opts[O_OUT].value);
 	} else {
@@ -696,7 +763,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out.tsv, tsv_path, &d))
 		rt_fail_diag(&d);
-	if (classify) {
+	if (c.per_base) {
+		out_printf(&out.tsv, "track type=bedGraph name=\"log p\" "
+		           "description=\"log p of each base given the bases "
+		           "before it in its window\"\n");
+	} else if (classify) {
 		out_printf(&out.tsv, "record\tstart\tend\t");
 		for (int64_t k = 0; k < c.nlabels; k++)
 			out_printf(&out.tsv, "%s\t", hyrt_label_name(k));
@@ -779,6 +850,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);
 	free(jobs);
+	free(out.bg_rec);
 	free(tsv_path);
 	hyrt_fasta_close(f);
 	hyrt_blob_close(&w);
@@ -826,7 +898,15 @@ void rt_help_score(void)
 		       "         mean_logp of each base given the bases before "
 		       "it; --rc mean:\n"
 		       "         the mean of both strands' sums (reverse "
-		       "complement)\n");
+		       "complement)\n"
+		       "  score  --fasta F.fa --per-base -o T.bedgraph [window "
+		       "options]\n"
+		       "         each scored base's log p as a bedGraph line: "
+		       "record, start,\n"
+		       "         start + 1 (0-based), value; where windows "
+		       "overlap (--stride < W)\n"
+		       "         the earliest window's (the most context before "
+		       "the base)\n");
 }
 
 void rt_help_classify_fasta(void)
