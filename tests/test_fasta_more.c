@@ -391,6 +391,56 @@ START_TEST(per_base_track)
 }
 END_TEST
 
+/* --progress: the line counts tokens done against the tokens the file
+ * holds, and its last state is every window's tokens (the sum of X.tsv's
+ * tokens column), 100%; from standard input the total is unknown and
+ * only the count shows. Each state is the text after a '\r'. */
+static const char *last_state(const char *err)
+{
+	const char *p = strrchr(err, '\r');
+	ck_assert_msg(p, "no progress line in: %s", err);
+	return p + 1;
+}
+
+START_TEST(progress_counts_tokens)
+{
+	const char *fa = tu_write_str("pr.fa", ">a\nACGTACGTACGTAAAAACCCGGT\n"
+	                                       ">b\nACGT\n>c\nGGGGGGGGGGGG\n");
+	const char *o = tu_path(tu_tmpdir(), "pr.npy");
+	RunResult r;
+	Row rows[16];
+	char *text, want[96];
+
+	run_ok(&r, (const char *[]){"embed", "--fasta", fa, "-o", o,
+	                            "--window", "10", "--progress", NULL});
+	int n = read_tsv(tu_path(tu_tmpdir(), "pr.tsv"), &text, rows, 16,
+	                 "record\tstart\tend\ttokens");
+	long long total = 0;
+	for (int i = 0; i < n; i++)
+		total += atoll(rows[i].f[3]);
+	free(text);
+	ck_assert_int_eq(total, 23 + 3 + 4 + 1 + 12 + 2); /* bases + [SEP]s */
+	snprintf(want, sizeof want, "3 records, %d windows, %lld of %lld "
+	         "tokens (100%%), ", n, total, total);
+	ck_assert_msg(strstr(last_state(r.err), want), "%s", r.err);
+	ck_assert_int_eq(tu_lines(r.err), 1);
+
+	/* from a pipe: the count alone */
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd, "%s embed --fasta - -o %s --window 10 "
+	         "--progress < %s", exe(), o, fa);
+	tu_run(&r, "/bin/sh", (const char *[]){"-c", cmd, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	snprintf(want, sizeof want, "3 records, %d windows, %lld tokens, ", n,
+	         total);
+	ck_assert_msg(strstr(last_state(r.err), want), "%s", r.err);
+
+	run_usage((const char *[]){"embed", "--fasta", fa, "-o", o, "--quiet",
+	                           "--progress", NULL},
+	          "--progress");
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("fasta_more");
@@ -399,6 +449,7 @@ int main(void)
 	tcase_add_test(tc, ragged_equals_padded);
 	tcase_add_test(tc, rc_equals_hand_reverse_complement);
 	tcase_add_test(tc, per_base_track);
+	tcase_add_test(tc, progress_counts_tokens);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -150,7 +150,7 @@ struct Ctx {
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
 	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_LAYER, O_RAGGED, O_RC,
-	O_PER_BASE, O_COUNT
+	O_PER_BASE, O_PROGRESS, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -378,10 +378,17 @@ static void run_jobs(Job *jobs, int n)
 
 /* ---- progress ----------------------------------------------------------- */
 
+/* Progress counts tokens done against the tokens the input holds,
+ * counted beforehand by a second reader over the same file with the same
+ * options (tokenizing is fast next to the model), so the percentage
+ * moves with the work and ends at 100%; bytes read would run ahead of
+ * it by the reader's buffers (the display sat at 25%, then jumped).
+ * Standard input or a FIFO cannot be read twice: they show counts and
+ * speed only. */
 typedef struct Progress {
 	bool on;
 	double t0, last;
-	int64_t total_bytes; /* 0 when unknown (a pipe) */
+	int64_t total_tokens; /* 0 when unknown (standard input) */
 } Progress;
 
 static double now_s(void)
@@ -392,26 +399,48 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* The tokens of every window of path under o; 0 when it cannot be read
+ * (the run itself then reports why). */
+static int64_t count_tokens(const char *path, const HyrtFastaOptions *o)
+{
+	Diag d;
+	HyrtWindow w;
+	int64_t n = 0;
+	int r;
+
+	diag_init(&d);
+	HyrtFasta *f = hyrt_fasta_open(path, o, &d);
+	if (!f)
+		return 0;
+	while ((r = hyrt_fasta_next(f, &w, &d)) == 1)
+		n += w.ntokens;
+	hyrt_fasta_close(f);
+	return r < 0 ? 0 : n;
+}
+
 static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
                      int64_t tokens, bool final)
 {
 	double t = now_s();
-	char eta[48] = "";
+	char eta[48] = "", of[32] = "", pct[16] = "";
 
 	if (!p->on || (!final && t - p->last < 0.25))
 		return;
 	p->last = t;
 	double el = t - p->t0 > 1e-9 ? t - p->t0 : 1e-9;
-	int64_t rd = hyrt_fasta_bytes_read(f);
-	if (p->total_bytes > 0 && rd > 0 && !final) {
-		double frac = (double)rd / (double)p->total_bytes;
+	if (p->total_tokens > 0) {
+		double frac = (double)tokens / (double)p->total_tokens;
 		frac = frac > 1 ? 1 : frac;
-		long s = (long)(el / frac - el + 0.5);
-		snprintf(eta, sizeof eta, ", %.0f%%, ETA %ld:%02ld:%02ld",
-		         frac * 100, s / 3600, s / 60 % 60, s % 60);
+		snprintf(of, sizeof of, " of %" PRId64, p->total_tokens);
+		snprintf(pct, sizeof pct, " (%.0f%%)", frac * 100);
+		long s = frac > 0 ? (long)(el / frac - el + 0.5) : 0;
+		if (!final && frac > 0)
+			snprintf(eta, sizeof eta, ", ETA %ld:%02ld:%02ld", s / 3600,
+			         s / 60 % 60, s % 60);
 	}
-	fprintf(stderr, "\r%s: %" PRId64 " records, %" PRId64 " windows, "
-	        "%.0f tokens/s%s\033[K", rt_prog, hyrt_fasta_records(f), windows,
+	fprintf(stderr, "\r%s: %" PRId64 " records, %" PRId64 " windows, %"
+	        PRId64 "%s tokens%s, %.0f tokens/s%s\033[K", rt_prog,
+	        hyrt_fasta_records(f), windows, tokens, of, pct,
 	        (double)tokens / el, eta);
 	rt_stderr_midline = true;
 	if (final) {
@@ -617,6 +646,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_RAGGED] = {"--ragged", NULL, NULL, true},
 		[O_RC] = {"--rc", NULL, NULL, false},
 		[O_PER_BASE] = {"--per-base", NULL, NULL, true},
+		[O_PROGRESS] = {"--progress", NULL, NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -722,6 +752,9 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	c.vocab_w = hyenac_meta[HYRT_META_VOCAB];
 	c.vocab_size = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	const bool quiet = opts[O_QUIET].value != NULL;
+	if (quiet && opts[O_PROGRESS].value)
+		rt_usage("--quiet and --progress ask for opposite things; give "
+		         "one");
 	const char *fasta = opts[O_FASTA].value;
 	const char *shown = strcmp(fasta, "-") == 0 ? "<stdin>" : fasta;
 	if (rt_argv_only)
@@ -786,11 +819,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		job_alloc(&jobs[t], &c);
 
 	struct stat st;
-	pr.on = !quiet && isatty(2);
+	pr.on = opts[O_PROGRESS].value || (!quiet && isatty(2));
+	if (pr.on && strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
+	    S_ISREG(st.st_mode)) /* a FIFO cannot be read twice */
+		pr.total_tokens = count_tokens(fasta, &fo);
 	pr.t0 = pr.last = now_s();
-	if (strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
-	    S_ISREG(st.st_mode))
-		pr.total_bytes = st.st_size;
 
 	int64_t tokens = 0;
 	HyrtWindow win;
@@ -866,6 +899,8 @@ void rt_help_embed_fasta(void)
 	       "[--case strict|upper]\n"
 	       "         [--no-special-tokens] [--batch B] [--threads T] "
 	       "[--quiet]\n"
+	       "         [--progress] (the progress line even when stderr is "
+	       "no terminal)\n"
 	       "         one row per window of each record, in file order: "
 	       "float32\n"
 	       "         [windows, %" PRId64 "] (mean, the default; last) or "
