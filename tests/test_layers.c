@@ -35,7 +35,8 @@ static const char *short_tokens(int64_t L)
 	for (int64_t b = 0; b < B; b++)
 		memcpy(s + b * L, src + b * W, (size_t)L * sizeof *s);
 	snprintf(name, sizeof name, "tok%lld.npy", (long long)L);
-	const char *p = strdup(tu_path(tu_tmpdir(), name));
+	static char p[4096]; /* one token file per test */
+	snprintf(p, sizeof p, "%s", tu_path(tu_tmpdir(), name));
 	diag_init(&d);
 	ck_assert_msg(npy_save_i32(p, s, 2, (int64_t[]){B, L}, &d), "%s", d.msg);
 	free(s);
@@ -49,7 +50,10 @@ static const char *run_layer(const char *tok, const char *k, bool interp)
 	RunResult r;
 	char name[64];
 	snprintf(name, sizeof name, "run-%s-%d.npy", k, interp);
-	const char *out = strdup(tu_path(tu_tmpdir(), name));
+	static char ring[8][4096]; /* the last 8 outputs' names */
+	static int next;
+	char *out = ring[next++ % 8];
+	snprintf(out, sizeof ring[0], "%s", tu_path(tu_tmpdir(), name));
 	const char *args[] = {"run", tu_golden(GOLD, NULL), "embed", "--layer",
 	                      k, "--tokens", tok, "-o", out,
 	                      interp ? "--interp" : NULL, NULL};
@@ -149,7 +153,8 @@ END_TEST
 static const char *compile(const char *name, const char *emit)
 {
 	RunResult r;
-	const char *path = strdup(tu_path(tu_tmpdir(), name));
+	static char path[4096];
+	snprintf(path, sizeof path, "%s", tu_path(tu_tmpdir(), name));
 	tu_run_hyenac(&r, (const char *[]){"compile", tu_golden(GOLD, NULL),
 	                                   "-o", path, "--emit", emit, NULL});
 	ck_assert_msg(r.status == 0, "compile: %s", r.err);
@@ -283,7 +288,8 @@ START_TEST(library_hidden)
 {
 	const char *dir = tu_path(tu_tmpdir(), "libdir");
 	mkdir(dir, 0755);
-	const char *lib = strdup(tu_path(dir, "libtiny.so"));
+	char lib[4096];
+	snprintf(lib, sizeof lib, "%s", tu_path(dir, "libtiny.so"));
 	RunResult r;
 	tu_run_hyenac(&r, (const char *[]){"compile", tu_golden(GOLD, NULL),
 	                                   "-o", lib, "--emit", "lib", NULL});
