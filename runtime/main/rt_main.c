@@ -12,6 +12,12 @@
  *
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
  *               [--pool mean|last]        or [B, d_model], pooled
+ *               [--layer K|all]           HF's hidden_states[K] (0 the
+ *                                         embeddings, K after block K,
+ *                                         n_layer+1 the final norm), or
+ *                                         all [B, n_layer+2, ...]
+ *                                         (hyenac_run_hidden; pooled
+ *                                         here, mean in double)
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
  *   NAME classify --tokens T.npy -o P.npy a classifier's logits
  *                                         [B, num_labels] (hyenac_run_classify)
