@@ -248,8 +248,9 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
  * i64 B, i64 L, ptr outputs, ptr scratch)`: the kernels of the nodes its
  * outputs need, in graph order, outputs[k] receiving e's output k. An
  * output whose array is NULL is not computed unless an output that is
- * computed reads it (then the caller must give it); a node that is
- * output k twice, or an input or weight, is copied. */
+ * computed reads it (then the caller must give it), nor is a node that
+ * only such outputs need; a node that is output k twice, or an input or
+ * weight, is copied. */
 static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 {
 	const Graph *g = c->g;
@@ -287,12 +288,16 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 		dst[k] = LLVMBuildLoad2(c->b, c->t_ptr,
 		                        elem(c, c->t_ptr, outputs, i64c(c, k)),
 		                        e->outputs[k].name);
-	/* need[i] for an output node: its array was given, or an output
-	 * that runs reads it; NULL when a node that always runs reads it */
+	/* need[i]: whether node i runs, NULL when it always does: an output
+	 * whose array was given, or a node read by a node that runs. So an
+	 * entry's outputs not asked for cost nothing, nor does what only
+	 * they read (hidden_states' blocks after the state asked for). */
 	for (int i = g->nnodes - 1; i >= 0; i--) {
-		if (!live[i] || slot[i] < 0)
+		if (!live[i] || !cg_computes(g->nodes[i]))
 			continue;
-		LLVMValueRef v = LLVMBuildIsNotNull(c->b, dst[slot[i]], "");
+		LLVMValueRef v = slot[i] >= 0
+		                     ? LLVMBuildIsNotNull(c->b, dst[slot[i]], "")
+		                     : LLVMConstInt(c->t_i1, 0, 0);
 		bool always = false;
 		for (int j = i + 1; j < g->nnodes && !always; j++) {
 			const Node *u = g->nodes[j];
@@ -301,7 +306,7 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 				reads |= u->src[k] == g->nodes[i];
 			if (!live[j] || !reads)
 				continue;
-			if (slot[j] < 0 || !need[j])
+			if (!need[j])
 				always = true;
 			else
 				v = LLVMBuildOr(c->b, v, need[j], "");
@@ -329,10 +334,9 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 			at[i] = LLVMBuildInBoundsGEP2(c->b,
 			                              LLVMInt8TypeInContext(c->ctx),
 			                              scratch, &c->off[i], 1, n->name);
-			call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
-			continue;
+		} else {
+			at[i] = dst[slot[i]];
 		}
-		at[i] = dst[slot[i]];
 		if (!need[i]) {
 			call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
 			continue;
