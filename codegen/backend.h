@@ -61,7 +61,7 @@ typedef struct CgModule {
 	 * (f_entry[0] the full forward, then g->entries in order) */
 	LLVMValueRef *kern, *thunk, *off, *at;
 	int *outidx;
-	LLVMValueRef f_scratch_bytes, f_run, f_pooled, f_classify;
+	LLVMValueRef f_scratch_bytes, f_run, f_pooled, f_classify, f_hidden;
 	LLVMValueRef f_entry[1 + IR_MAX_ENTRIES];
 } CgContext;
 

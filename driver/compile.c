@@ -404,6 +404,7 @@ static const char *const lib_exports[] = {
 	"hyenac_model_scored_tokens", "hyenac_model_fasta_open",
 	"hyenac_model_fasta_next", "hyenac_model_fasta_error",
 	"hyenac_model_fasta_close",
+	"hyenac_model_hidden",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)

@@ -43,7 +43,9 @@ static const char usage[] =
     "        ids [B, L]; embed writes float32 [B, L, d_model] (after the\n"
     "        final norm), logits float32 [B, L, vocab], classify (a\n"
     "        fine-tuned classifier) float32 [B, num_labels]. --interp\n"
-    "        runs the reference interpreter instead\n"
+    "        runs the reference interpreter instead. embed --layer K|all:\n"
+    "        HF's hidden_states[K] (0 the embeddings, K after block K,\n"
+    "        n_layer+1 the final norm) or all of them [B, n_layer+2, L, d]\n"
     "  ir MODEL [--dot] [--plan-svg F.svg]\n"
     "        print the model's IR after the pass pipeline; --dot prints it\n"
     "        as Graphviz (render: dot -Tsvg), fused ops as clusters of the\n"
@@ -121,6 +123,7 @@ typedef struct Options {
 	const char *pass;
 	bool dot;         /* --dot, --format=dot: IR printed as Graphviz */
 	const char *plan_svg; /* ir --plan-svg F */
+	const char *layer; /* run embed --layer K|all */
 	bool interp;      /* run: the reference interpreter, not the JIT */
 	bool fuse;        /* false with --no-fuse (and -O0) */
 	bool stats;       /* compile --stats */
@@ -160,7 +163,7 @@ static const OptSpec options[] = {
 	{"--seq-len", "--seq-len", true}, {"--batch", "--batch", true},
 	{"--emit", "--emit", true}, {"--target-cpu", "--target-cpu", true},
 	{"--target-features", "--target-features", true},
-	{"--plan-svg", "--plan-svg", true},
+	{"--plan-svg", "--plan-svg", true}, {"--layer", "--layer", true},
 	{"--stats", "--stats", false}, {"--no-fuse", "--no-fuse", false},
 	{"--mpi", "--mpi", false},
 	{"--interp", "--interp", false}, {"-O0", "-O", false},
@@ -248,6 +251,8 @@ static int parse_args(int argc, char **argv, Options *o)
 		} else if (strncmp(a, "--format=", 9) == 0) {
 			return usage_error("--format takes text or dot, not '%s'",
 			                   a + 9);
+		} else if (strcmp(a, "--layer") == 0) {
+			o->layer = argv[++i];
 		} else if (strcmp(a, "--plan-svg") == 0) {
 			o->plan_svg = argv[++i];
 		} else if (strcmp(a, "--stats") == 0) {
@@ -400,8 +405,12 @@ static bool check_outputs(Arena *a, const Options *o, Diag *d)
 }
 
 /* Compile g in-process (ORC LLJIT) for this input and run it: the same
- * module `hyenac compile` writes, with the runtime linked into hyenac. */
-static bool run_jit(const Options *o, const Graph *g, bool classify,
+ * module `hyenac compile` writes, with the runtime linked into hyenac.
+ * mode: RUN_FULL (hyenac_run), RUN_CLASSIFY (hyenac_run_classify, into
+ * outs[0], which it allocates) or RUN_HIDDEN (hyenac_run_hidden, into
+ * the outs given, NULL ones not computed). */
+enum { RUN_FULL, RUN_CLASSIFY, RUN_HIDDEN };
+static bool run_jit(const Options *o, const Graph *g, int mode,
                     const int32_t *tokens, int64_t B, int64_t L, float **outs,
                     Diag *d)
 {
@@ -439,7 +448,17 @@ static bool run_jit(const Options *o, const Graph *g, bool classify,
 		goto done;
 	}
 	cg_pack_weights(g, &w, blob);
-	if (classify) {
+	if (mode == RUN_HIDDEN) {
+		int (*hid)(const float *, const int32_t *, int64_t, int64_t,
+		           float *const *, void *) =
+		    (int (*)(const float *, const int32_t *, int64_t, int64_t,
+		             float *const *, void *))cg_jit_lookup(j,
+		                                            "hyenac_run_hidden");
+		HY_ASSERT(hid && hid(blob, tokens, B, L, outs, scratch) > 0);
+		ok = true;
+		goto done;
+	}
+	if (mode == RUN_CLASSIFY) {
 		int (*cls)(const float *, const int32_t *, int64_t, int64_t,
 		           float *, void *) =
 		    (int (*)(const float *, const int32_t *, int64_t, int64_t,
@@ -476,12 +495,112 @@ done:
 	return ok;
 }
 
+/* --layer K: K >= 0, or -1 for anything that is no number. */
+static int64_t parse_layer(const char *v)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	return errno || *end || end == v || *v == '-' || *v == '+' ||
+	               *v == ' ' || x > INT32_MAX
+	           ? -1
+	           : x;
+}
+
+/* run MODEL embed --layer K|all: `entry hidden_states` by the reference
+ * interpreter or the JIT (hyenac_run_hidden); K alone [B, L, d], all of
+ * them [B, n_layer+2, L, d] (HF's tuple stacked at axis 1). */
+static int run_layers(const Options *o, const Model *m, Graph *g, Diag *d)
+{
+	const EntryPoint *e = drv_entry(g, "hidden_states");
+	NpyArray tok = {0};
+	float **outs = NULL, *all = NULL;
+	int rc = 0;
+
+	if (!e) {
+		diag_error(d, "%s: the model has no hidden-state entry", o->model);
+		return fail(d);
+	}
+	int n = e->noutputs;
+	bool every = strcmp(o->layer, "all") == 0;
+	int64_t k = every ? 0 : parse_layer(o->layer);
+	if (k > n - 1) {
+		diag_error(d, "--layer %lld is out of range: %s has hidden "
+		           "states 0 to %d (n_layer %lld + 1)", (long long)k,
+		           o->model, n - 1, (long long)m->spec.n_layer);
+		d->usage = true;
+		return fail(d);
+	}
+	HyrtOut file = {0};
+	HyrtOut *one[1] = {&file};
+	hyrt_out_install_cleanup();
+	if (!npy_load_ints(o->tokens, &tok, d) ||
+	    !check_tokens(&tok, &m->spec, o->tokens, d) ||
+	    !hyrt_out_open(&file, o->out, d))
+		goto bad;
+	int64_t B = tok.dim[0], L = tok.dim[1];
+	int64_t D = e->outputs[0].node->type.dim[2];
+	size_t per = (size_t)L * (size_t)D; /* floats of one row, one state */
+	outs = calloc((size_t)n, sizeof *outs);
+	HY_ASSERT(outs);
+	if (o->interp) {
+		if (!ir_interp_entry(g, e, tok.data, B, L, outs, d))
+			goto bad;
+	} else {
+		for (int i = 0; i < n; i++)
+			if ((every || i == k) &&
+			    !(outs[i] = malloc((size_t)B * per * sizeof(float) + 1))) {
+				diag_error(d, "out of memory for hidden state %d", i);
+				goto bad;
+			}
+		if (!run_jit(o, g, RUN_HIDDEN, tok.data, B, L, outs, d))
+			goto bad;
+	}
+	if (every) {
+		int64_t dims[4] = {B, n, L, D};
+		all = malloc((size_t)B * (size_t)n * per * sizeof(float) + 1);
+		if (!all) {
+			diag_error(d, "out of memory for %d hidden states", n);
+			goto bad;
+		}
+		for (int64_t b = 0; b < B; b++)
+			for (int i = 0; i < n; i++)
+				memcpy(all + ((size_t)b * (size_t)n + (size_t)i) * per,
+				       outs[i] + (size_t)b * per, per * sizeof(float));
+		if (!npy_write_f32(&file, all, 4, dims, d))
+			goto bad;
+	} else {
+		int64_t dims[3] = {B, L, D};
+		if (!npy_write_f32(&file, outs[k], 3, dims, d))
+			goto bad;
+	}
+	if (!hyrt_out_commit(one, 1, d)) {
+		rc = fail(d);
+		goto out;
+	}
+	printf("wrote %s: hidden state%s %s by the %s\n", o->out,
+	       every ? "s" : "", o->layer, o->interp ? "interpreter" : "JIT");
+	goto out;
+bad:
+	hyrt_out_abort(&file);
+	rc = fail(d);
+out:
+	for (int i = 0; outs && i < n; i++)
+		free(outs[i]);
+	free(outs);
+	free(all);
+	npy_free(&tok);
+	return rc;
+}
+
 static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	NpyArray tok = {0};
 	float *outs[8] = {0};
 	int which = -1, rc = 0;
 
+	if (o->layer)
+		return run_layers(o, m, g, d);
 	bool classify = strcmp(o->what, "classify") == 0;
 	const EntryPoint *ce = drv_entry(g, "classify");
 	for (int i = 0; i < g->noutputs && !classify; i++)
@@ -515,7 +634,8 @@ static int cmd_run(const Options *o, const Model *m, Graph *g, Diag *d)
 	                                              outs, d)
 	                            : ir_interp(g, tok.data, tok.dim[0],
 	                                        tok.dim[1], outs, d))
-	                : run_jit(o, g, classify, tok.data, tok.dim[0],
+	                : run_jit(o, g, classify ? RUN_CLASSIFY : RUN_FULL,
+	                          tok.data, tok.dim[0],
 	                          tok.dim[1], outs, d))) {
 		hyrt_out_abort(&file);
 		rc = fail(d);
@@ -682,6 +802,12 @@ static int need_run(const Options *o)
 	if (!o->tokens || !o->out)
 		return usage_error("'run' needs --tokens T.npy and -o OUT.npy%s",
 		                   "");
+	if (o->layer && strcmp(o->what, "embed"))
+		return usage_error("--layer is for 'run MODEL embed', not '%s'",
+		                   o->what);
+	if (o->layer && strcmp(o->layer, "all") && parse_layer(o->layer) < 0)
+		return usage_error("--layer takes a number or 'all', not '%s'",
+		                   o->layer);
 	return 0;
 }
 
@@ -758,6 +884,9 @@ int main(int argc, char **argv)
 		return rc;
 	if (o.mpi && strcmp(o.cmd, "compile") != 0)
 		return usage_error("--mpi is for 'compile', not '%s'", o.cmd);
+	if (o.layer && strcmp(o.cmd, "run"))
+		return usage_error("--layer is for 'run MODEL embed', not '%s'",
+		                   o.cmd);
 	/* The environment is input: a limit that does not parse is refused
 	 * here, before anything is read or planned against it. */
 	diag_init(&d);

@@ -112,7 +112,8 @@ typedef struct Output {
  * positions). Codegen emits one function per entry and the full one;
  * memplan plans them all at once (every entry runs a subset of the
  * nodes in graph order, so one plan serves each). */
-enum { IR_MAX_ENTRIES = 8, IR_MAX_ENTRY_OUT = 8 };
+/* IR_MAX_ENTRY_OUT: entry hidden_states has n_layer + 2 outputs */
+enum { IR_MAX_ENTRIES = 8, IR_MAX_ENTRY_OUT = 66 };
 typedef struct EntryPoint {
 	const char *name;
 	Output *outputs; /* IR_MAX_ENTRY_OUT slots; the full entry's are

@@ -19,7 +19,15 @@
  *       the first pad normalised, then the linear on that row alone, so
  *       the head runs at one position per row. The `classify` output
  *       leaves the full forward (which is the hidden states) and its
- *       every-position nodes go with it.
+ *       every-position nodes go with it;
+ *   entry hidden_states {h0 = %hs.0, ..., hN = %hs.N, hN+1 = %hs.final}
+ *       HF's output_hidden_states, numbered as HF numbers them: h0 the
+ *       embeddings, hK the residual stream after block K (l{K-1}.res2,
+ *       the name lower.c gives it and fuse keeps), hN+1 the final norm
+ *       (last_hidden_state). Each hK is a copy (a whole slice along the
+ *       channels) placed right after the value it copies, so memplan
+ *       keeps no block's output alive longer than the forward does; the
+ *       final norm is a layernorm of x of its own.
  *
  * The new nodes go at the end of the graph, after everything they read,
  * and are outputs (of their entry), so memplan gives them no scratch and
@@ -170,11 +178,99 @@ static bool add_classify(Graph *g, const PassOptions *o, Diag *d,
 	return pass_dce(g, o, d, &dropped);
 }
 
+/* Move n, the last node, to just after `after`, renumbering the nodes
+ * between: a copy read by no node then ends its source's life where the
+ * forward would. */
+static void place_after(Graph *g, Node *n, const Node *after)
+{
+	int at = after->id + 1, last = n->id;
+
+	HY_ASSERT(last == g->nnodes - 1 && at <= last);
+	memmove(&g->nodes[at + 1], &g->nodes[at],
+	        (size_t)(last - at) * sizeof *g->nodes);
+	g->nodes[at] = n;
+	for (int i = at; i <= last; i++)
+		g->nodes[i]->id = i;
+}
+
+/* hidden = layernorm(x) with x the residual stream of embed -> l0.res2
+ * -> ... -> l{N-1}.res2 (x the last): entry hidden_states. */
+static bool add_hidden_states(Graph *g, Diag *d, bool *changed)
+{
+	Node *stream[IR_MAX_ENTRY_OUT];
+	int n = 0;
+
+	if (g->noutputs < 1 || g->nentries >= IR_MAX_ENTRIES)
+		return true;
+	Node *hn = g->outputs[0].node;
+	if (strcmp(g->outputs[0].name, "hidden") != 0 ||
+	    hn->op != OP_LAYERNORM || hn->type.rank != 3)
+		return true;
+	for (int i = 0; i < g->nnodes && n == 0; i++)
+		if (g->nodes[i]->op == OP_EMBED)
+			stream[n++] = g->nodes[i];
+	if (n == 0)
+		return true;
+	for (;;) {
+		char name[32];
+		snprintf(name, sizeof name, "l%d.res2", n - 1);
+		Node *r = ir_find(g, name);
+		if (!r)
+			break;
+		if (n + 1 >= IR_MAX_ENTRY_OUT)
+			return true;
+		stream[n++] = r;
+	}
+	/* a graph of no block (no l0.res2: not lowered from a model) has
+	 * no intermediate state to offer */
+	Node *x = hn->src[0];
+	if (n < 2 || stream[n - 1] != x || ir_is_output(g, x))
+		return true;
+	for (int k = 0; k < n; k++)
+		if (!ir_type_eq(&stream[k]->type, &x->type) ||
+		    ir_is_output(g, stream[k]))
+			return true;
+	const char *fname = free_name(g, "hs", ".final");
+	if (!fname)
+		return true;
+	const char *cname[IR_MAX_ENTRY_OUT];
+	for (int k = 0; k < n; k++) {
+		char suffix[16];
+		snprintf(suffix, sizeof suffix, ".%d", k);
+		if (!(cname[k] = free_name(g, "hs", suffix)))
+			return true;
+	}
+	EntryPoint *e = ir_add_entry(g, "hidden_states");
+	HY_ASSERT(e);
+	for (int k = 0; k < n; k++) {
+		Node *c = ir_add(g, OP_SLICE, cname[k], 1, &stream[k]);
+		c->iattr[0] = 2;
+		c->iattr[1] = 0;
+		c->iattr[2] = x->type.dim[2];
+		if (!ir_infer(g, c, d))
+			return false;
+		place_after(g, c, stream[k]);
+		char oname[16];
+		snprintf(oname, sizeof oname, "h%d", k);
+		HY_ASSERT(ir_entry_add_output(e, arena_strdup(g->arena, oname), c));
+	}
+	Node *src[] = {x, hn->src[1], hn->src[2]};
+	Node *f = ir_add(g, OP_LAYERNORM, fname, 3, src);
+	f->fattr[0] = hn->fattr[0];
+	if (!ir_infer(g, f, d))
+		return false;
+	char oname[16];
+	snprintf(oname, sizeof oname, "h%d", n);
+	HY_ASSERT(ir_entry_add_output(e, arena_strdup(g->arena, oname), f));
+	*changed = true;
+	return true;
+}
+
 bool pass_entries(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	*changed = false;
 	if (g->nentries > 0)
 		return true;
 	return add_classify(g, o, d, changed) && add_logits(g, d, changed) &&
-	       add_pooled(g, d, changed);
+	       add_pooled(g, d, changed) && add_hidden_states(g, d, changed);
 }

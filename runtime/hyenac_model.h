@@ -74,6 +74,14 @@ void hyenac_model_free(HyenacModel *m);
  * [B, L, d_model], row-major. B may be 0. */
 int hyenac_model_embed(HyenacModel *m, const int32_t *tokens, int64_t B,
                        int64_t L, float *out);
+/* One hidden state of HF's output_hidden_states, numbered as HF numbers
+ * its tuple: layer 0 the embeddings, layer K (1..n_layer) the residual
+ * stream after block K (before any norm), layer n_layer + 1 the final
+ * norm's output (what hyenac_model_embed gives, HF's last_hidden_state).
+ * out float32 [B, L, d_model]. HYENAC_ERR_ARGUMENT for a layer outside
+ * 0..n_layer+1. */
+int hyenac_model_hidden(HyenacModel *m, const int32_t *tokens, int64_t B,
+                        int64_t L, int64_t layer, float *out);
 /* LM head logits: out float32 [B, L, logits_width] (the vocabulary
  * padded, 16 for the released checkpoints). */
 int hyenac_model_logits(HyenacModel *m, const int32_t *tokens, int64_t B,

@@ -10,6 +10,7 @@
  *   hyenac_run(weights, tokens, B, L, outputs, scratch)
  *   hyenac_run_pooled(weights, tokens, B, L, mean, last, scratch)
  *   hyenac_run_classify(weights, tokens, B, L, logits, scratch)
+ *   hyenac_run_hidden(weights, tokens, B, L, outputs, scratch)
  *   hyenac_labels                  a classifier's label names in id
  *                                  order, each NUL-terminated (none for
  *                                  other models)
@@ -96,6 +97,17 @@ int hyenac_run_pooled(const float *weights, const int32_t *tokens, int64_t B,
  * nothing) for a model that is no classifier. */
 int hyenac_run_classify(const float *weights, const int32_t *tokens,
                         int64_t B, int64_t L, float *logits, void *scratch);
+/* HF's output_hidden_states (the graph's `entry hidden_states`):
+ * outputs[k], k = 0..n_layer+1, receives hidden state k [B, L, d_model]
+ * as HF numbers them (0 the embeddings, K the residual stream after
+ * block K, n_layer+1 the final norm, which is `hidden`); a NULL one is
+ * not computed. Returns n_layer + 2, or 0 (computing nothing) when the
+ * graph has no such entry. */
+int hyenac_run_hidden(const float *weights, const int32_t *tokens, int64_t B,
+                      int64_t L, float *const *outputs, void *scratch);
+/* The most hidden states an entry has (n_layer <= 64): ir.h's
+ * IR_MAX_ENTRY_OUT. */
+#define HYRT_MAX_HIDDEN 66
 extern const char hyenac_labels[];
 /* The name of label id in hyenac_labels, or NULL when id is outside
  * 0..HYRT_META_NUM_LABELS-1. Inline, since only the code linked with a

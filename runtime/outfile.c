@@ -270,9 +270,41 @@ static const char *extension(const char *path)
 	return dot && dot != base && dot[1] ? dot + 1 : "";
 }
 
+/* Whether extension e is one of ext's '|'-separated kinds ("bedgraph|bg"). */
+static bool ext_is(const char *e, const char *ext)
+{
+	size_t n = strlen(e);
+
+	for (const char *k = ext; k; k = strchr(k, '|') ? strchr(k, '|') + 1
+	                                                : NULL)
+		if (strncmp(k, e, n) == 0 && (k[n] == '\0' || k[n] == '|'))
+			return true;
+	return false;
+}
+
+/* ext as a message says it: "bedgraph|bg" -> ".bedgraph or .bg". */
+static const char *ext_words(char *buf, size_t cap, const char *ext)
+{
+	size_t at = 0;
+
+	for (const char *k = ext; *k && at + 8 < cap; k++) {
+		if (k == ext || k[-1] == '|')
+			buf[at++] = '.';
+		if (*k == '|') {
+			memcpy(buf + at, " or ", 4);
+			at += 4;
+		} else {
+			buf[at++] = *k;
+		}
+	}
+	buf[at] = '\0';
+	return buf;
+}
+
 bool hyrt_out_check(const char *path, const char *ext, bool may_stdout,
                     const char *what, const char *const *inputs, Diag *d)
 {
+	char words[64];
 	struct stat out, in;
 	const char *e;
 	char *target;
@@ -285,14 +317,15 @@ bool hyrt_out_check(const char *path, const char *ext, bool may_stdout,
 		if (may_stdout)
 			return true;
 		usage_error(d, "-o -: %s writes a%s%s file, not to standard "
-		            "output; name a file", what, ext ? " ." : "",
-		            ext ? ext : "");
+		            "output; name a file", what, ext ? " " : "",
+		            ext ? ext_words(words, sizeof words, ext) : "");
 		return false;
 	}
-	if (ext && *(e = extension(path)) && strcmp(e, ext) != 0) {
-		usage_error(d, "%s: %s writes a .%s file, not .%s; name the "
-		            "output X.%s (or give no extension)", path, what, ext,
-		            e, ext);
+	if (ext && *(e = extension(path)) && !ext_is(e, ext)) {
+		usage_error(d, "%s: %s writes a %s file, not .%s; name the "
+		            "output X.%.*s (or give no extension)", path, what,
+		            ext_words(words, sizeof words, ext), e,
+		            (int)strcspn(ext, "|"), ext);
 		return false;
 	}
 	if (!(target = resolve(path, d))) {

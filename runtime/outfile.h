@@ -71,7 +71,8 @@ typedef struct HyrtOut {
 	char *name[HYRT_OUT_FILES]; /* hyrt_out_dir_file's paths */
 } HyrtOut;
 
-/* The checks above, before any work. ext: "npy", "tsv" or NULL (any
+/* The checks above, before any work. ext: "npy", "tsv", kinds separated
+ * by '|' ("bedgraph|bg": either extension) or NULL (any
  * name); what: the command, for messages ("embed"); inputs:
  * NULL-terminated, NULL entries skipped. Errors set d->usage. */
 bool hyrt_out_check(const char *path, const char *ext, bool may_stdout,

@@ -8,7 +8,7 @@
 #include <math.h>
 
 double hyrt_window_logp(const float *logits, const int32_t *tok,
-                        int64_t scored, int64_t V)
+                        int64_t scored, int64_t V, double *each)
 {
 	double sum = 0;
 
@@ -19,7 +19,10 @@ double hyrt_window_logp(const float *logits, const int32_t *tok,
 			mx = row[v] > mx ? row[v] : mx;
 		for (int64_t v = 0; v < V; v++)
 			z += exp((double)row[v] - mx);
-		sum += (double)row[tok[p + 1]] - mx - log(z);
+		double lp = (double)row[tok[p + 1]] - mx - log(z);
+		if (each)
+			each[p] = lp;
+		sum += lp;
 	}
 	return sum;
 }

@@ -15,8 +15,10 @@
 
 #include <stdint.h>
 
-/* logits [>= scored, V] of one row, tok its ids [>= scored + 1]. */
+/* logits [>= scored, V] of one row, tok its ids [>= scored + 1]; each
+ * (when not NULL) gets every position's log p [scored] (score
+ * --per-base). */
 double hyrt_window_logp(const float *logits, const int32_t *tok,
-                        int64_t scored, int64_t V);
+                        int64_t scored, int64_t V, double *each);
 
 #endif

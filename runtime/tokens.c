@@ -2,6 +2,7 @@
  * tokens.c - token ids checked against a model. See tokens.h.
  */
 #include "tokens.h"
+#include "fasta.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -62,4 +63,21 @@ HyrtTokFault hyrt_check_token_array(const NpyArray *a, int64_t max_len,
 	}
 	return hyrt_check_tokens(a->data, a->dim[0], a->dim[1], max_len,
 	                         vocab, who, limit, d);
+}
+
+void hyrt_tokens_revcomp(int32_t *dst, const int32_t *src, int64_t n)
+{
+	int64_t body = n > 0 && src[n - 1] == HYRT_TOK_SEP ? n - 1 : n;
+
+	_Static_assert(HYRT_TOK_A + HYRT_TOK_T == HYRT_TOK_C + HYRT_TOK_G &&
+	               HYRT_TOK_C == HYRT_TOK_A + 1 &&
+	               HYRT_TOK_T == HYRT_TOK_A + 3, "A C G T in a row");
+	for (int64_t i = 0; i < body; i++) {
+		int32_t t = src[body - 1 - i];
+		dst[i] = t >= HYRT_TOK_A && t <= HYRT_TOK_T
+		             ? HYRT_TOK_A + HYRT_TOK_T - t
+		             : t;
+	}
+	for (int64_t i = body; i < n; i++)
+		dst[i] = src[i];
 }

@@ -39,4 +39,10 @@ HyrtTokFault hyrt_check_token_array(const NpyArray *a, int64_t max_len,
                                     int64_t vocab, const char *who,
                                     const char *limit, Diag *d);
 
+/* The reverse complement of a row of n token ids, into dst (not src):
+ * the ids read backwards with A<->T and C<->G (7<->10, 8<->9), every
+ * other id (N, [UNK], ...) as it is; a trailing [SEP] (id 1) stays at
+ * the end, where the tokenizer puts it. */
+void hyrt_tokens_revcomp(int32_t *dst, const int32_t *src, int64_t n);
+
 #endif

@@ -6,7 +6,10 @@
  * forward (logits the same, mean and last of hidden over positions); and
  * the generated hyenac_run (logits without hidden) and hyenac_run_pooled
  * run the entries, checked against the interpreter on the golden tiny-1k
- * checkpoint at odd shapes.
+ * checkpoint at odd shapes; `entry hidden_states` (HF's
+ * output_hidden_states) is h0 = the embedding rows of the checkpoint,
+ * hN+1 = the full forward's hidden, hN+1 = the final norm of hN, and
+ * hyenac_run_hidden gives what the interpreter's entry gives.
  */
 #include <check.h>
 #include <math.h>
@@ -24,6 +27,8 @@ typedef void (*RunFn)(const float *, const int32_t *, int64_t, int64_t,
                       float *const *, void *);
 typedef int (*PooledFn)(const float *, const int32_t *, int64_t, int64_t,
                         float *, float *, void *);
+typedef int (*HiddenFn)(const float *, const int32_t *, int64_t, int64_t,
+                        float *const *, void *);
 
 /* A model's tail: x, the final norm, the head with a bias. */
 static const char *const tail_ir =
@@ -196,7 +201,7 @@ static Graph *golden_graph(Arena *a, Model **mp)
 	ck_assert_msg(g, "%s", d.msg);
 	g->max_len = 64;
 	ck_assert_msg(pass_pipeline(g, NULL, &d), "%s", d.msg);
-	ck_assert_int_eq(g->nentries, 2);
+	ck_assert_int_eq(g->nentries, 3);
 	*mp = m;
 	return g;
 }
@@ -258,6 +263,38 @@ START_TEST(entries_interp_by_definition)
 			                         full[0][(b * L + L - 1) * D + k]),
 			                    1e-5);
 		}
+	/* HF's hidden_states: h0 the embedding rows, h3 (n_layer + 1) the
+	 * final norm, which is the final norm of h2 */
+	const EntryPoint *he = entry(g, "hidden_states");
+	ck_assert_int_eq(he->noutputs, 4);
+	float *hs[4];
+	ck_assert_msg(ir_interp_entry(g, he, tok, B, L, hs, &d), "%s", d.msg);
+	Tensor *emb = fe_weight_find(
+	    &m->w, "hyena.backbone.embeddings.word_embeddings.weight");
+	Tensor *lg_ = fe_weight_find(&m->w, "hyena.backbone.ln_f.weight");
+	Tensor *lb_ = fe_weight_find(&m->w, "hyena.backbone.ln_f.bias");
+	ck_assert(emb && lg_ && lb_);
+	for (int64_t r = 0; r < B * L; r++) {
+		double mu = 0, var = 0;
+		for (int64_t k = 0; k < D; k++) {
+			ck_assert_float_eq(hs[0][r * D + k],
+			                   emb->data[tok[r] * D + k]);
+			mu += hs[2][r * D + k];
+		}
+		mu /= (double)D;
+		for (int64_t k = 0; k < D; k++)
+			var += (hs[2][r * D + k] - mu) * (hs[2][r * D + k] - mu);
+		var /= (double)D;
+		for (int64_t k = 0; k < D; k++) {
+			double want = (hs[2][r * D + k] - mu) / sqrt(var + 1e-5) *
+			                  lg_->data[k] + lb_->data[k];
+			ck_assert_double_le(fabs(hs[3][r * D + k] - want), 1e-4);
+			ck_assert_double_le(fabs(hs[3][r * D + k] -
+			                         full[0][r * D + k]), 1e-6);
+		}
+	}
+	for (int i = 0; i < 4; i++)
+		free(hs[i]);
 	free(full[0]);
 	free(full[1]);
 	free(lg[0]);
@@ -308,7 +345,8 @@ START_TEST(entries_generated_match_interp)
 	RunFn run = (RunFn)cg_jit_lookup(j, "hyenac_run");
 	PooledFn pooled = (PooledFn)cg_jit_lookup(j, "hyenac_run_pooled");
 	ScratchFn sb = (ScratchFn)cg_jit_lookup(j, "hyenac_scratch_bytes");
-	ck_assert(run && pooled && sb);
+	HiddenFn hidden = (HiddenFn)cg_jit_lookup(j, "hyenac_run_hidden");
+	ck_assert(run && pooled && sb && hidden);
 	for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
 		int64_t B = shapes[s][0], L = shapes[s][1];
 		int32_t *tok = malloc((size_t)(B * L) * sizeof *tok);
@@ -334,6 +372,25 @@ START_TEST(entries_generated_match_interp)
 		/* nothing asked: nothing written, nothing crashes */
 		float *none[2] = {NULL, NULL};
 		run(blob, tok, B, L, none, scratch);
+		/* every hidden state, then each alone: the interpreter's */
+		float *hs[4], *hg[4];
+		ck_assert(ir_interp_entry(g, entry(g, "hidden_states"), tok, B, L,
+		                          hs, &d));
+		for (int k = 0; k < 4; k++)
+			hg[k] = nans((size_t)(B * L * D));
+		ck_assert_int_eq(hidden(blob, tok, B, L, hg, scratch), 4);
+		for (int k = 0; k < 4; k++) {
+			ck_assert_double_le(max_diff(hg[k], hs[k], (size_t)(B * L * D)),
+			                    1e-4);
+			float *one[4] = {NULL, NULL, NULL, NULL};
+			one[k] = nans((size_t)(B * L * D));
+			ck_assert_int_eq(hidden(blob, tok, B, L, one, scratch), 4);
+			ck_assert(memcmp(one[k], hg[k],
+			                 (size_t)(B * L * D) * sizeof(float)) == 0);
+			free(one[k]);
+			free(hg[k]);
+			free(hs[k]);
+		}
 		free(m1);
 		free(l1);
 		free(mean);

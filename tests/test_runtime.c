@@ -560,6 +560,10 @@ static const char *fake_src =
 	"                        int64_t L, float *logits, void *s)\n"
 	"{ (void)w; (void)tok; (void)B; (void)L; (void)logits; (void)s;\n"
 	"  return 0; }\n"
+	"int hyenac_run_hidden(const float *w, const int32_t *tok, int64_t B,\n"
+	"                      int64_t L, float *const *o, void *s)\n"
+	"{ (void)w; (void)tok; (void)B; (void)L; (void)o; (void)s;\n"
+	"  return 0; }\n"
 	"const char hyenac_labels[] = \"\";\n";
 
 static const char *exe_head, *exe_nohead, *exe_noweights;

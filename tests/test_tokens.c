@@ -62,12 +62,31 @@ START_TEST(token_array_shape)
 }
 END_TEST
 
+/* The reverse complement on ids: ACGTN[UNK] then [SEP] -> [UNK]NACGT
+ * then [SEP]; without [SEP] the whole row turns; empty is empty. */
+START_TEST(tokens_revcomp)
+{
+	static const int32_t in[] = {7, 8, 9, 10, 11, 6, 1};
+	static const int32_t want[] = {6, 11, 7, 8, 9, 10, 1};
+	static const int32_t in2[] = {7, 7, 9, 6};
+	static const int32_t want2[] = {6, 8, 10, 10};
+	int32_t out[7];
+
+	hyrt_tokens_revcomp(out, in, 7);
+	ck_assert(memcmp(out, want, sizeof want) == 0);
+	hyrt_tokens_revcomp(out, in2, 4);
+	ck_assert(memcmp(out, want2, sizeof want2) == 0);
+	hyrt_tokens_revcomp(out, in, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("tokens");
 	TCase *tc = tcase_create("tokens");
 	tcase_add_test(tc, tokens_faults);
 	tcase_add_test(tc, token_array_shape);
+	tcase_add_test(tc, tokens_revcomp);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -6,7 +6,8 @@
  * runtime's pool by a thunk per kernel. The functions of runtime/hyrt.h
  * only pick one: hyenac_run the entry whose outputs are exactly the ones
  * asked for (else the full forward), hyenac_run_pooled `entry pooled`,
- * hyenac_run_classify `entry classify`.
+ * hyenac_run_classify `entry classify`, hyenac_run_hidden `entry
+ * hidden_states`.
  * Also hyenac_scratch_bytes and the scratch layout (the memory plan of
  * passes/memplan.c, or a bump in a graph that was not planned), the
  * globals of runtime/hyrt.h (hyenac_meta, hyenac_model_name) and the
@@ -247,8 +248,9 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
  * i64 B, i64 L, ptr outputs, ptr scratch)`: the kernels of the nodes its
  * outputs need, in graph order, outputs[k] receiving e's output k. An
  * output whose array is NULL is not computed unless an output that is
- * computed reads it (then the caller must give it); a node that is
- * output k twice, or an input or weight, is copied. */
+ * computed reads it (then the caller must give it), nor is a node that
+ * only such outputs need; a node that is output k twice, or an input or
+ * weight, is copied. */
 static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 {
 	const Graph *g = c->g;
@@ -286,12 +288,16 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 		dst[k] = LLVMBuildLoad2(c->b, c->t_ptr,
 		                        elem(c, c->t_ptr, outputs, i64c(c, k)),
 		                        e->outputs[k].name);
-	/* need[i] for an output node: its array was given, or an output
-	 * that runs reads it; NULL when a node that always runs reads it */
+	/* need[i]: whether node i runs, NULL when it always does: an output
+	 * whose array was given, or a node read by a node that runs. So an
+	 * entry's outputs not asked for cost nothing, nor does what only
+	 * they read (hidden_states' blocks after the state asked for). */
 	for (int i = g->nnodes - 1; i >= 0; i--) {
-		if (!live[i] || slot[i] < 0)
+		if (!live[i] || !cg_computes(g->nodes[i]))
 			continue;
-		LLVMValueRef v = LLVMBuildIsNotNull(c->b, dst[slot[i]], "");
+		LLVMValueRef v = slot[i] >= 0
+		                     ? LLVMBuildIsNotNull(c->b, dst[slot[i]], "")
+		                     : LLVMConstInt(c->t_i1, 0, 0);
 		bool always = false;
 		for (int j = i + 1; j < g->nnodes && !always; j++) {
 			const Node *u = g->nodes[j];
@@ -300,7 +306,7 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 				reads |= u->src[k] == g->nodes[i];
 			if (!live[j] || !reads)
 				continue;
-			if (slot[j] < 0 || !need[j])
+			if (!need[j])
 				always = true;
 			else
 				v = LLVMBuildOr(c->b, v, need[j], "");
@@ -328,10 +334,9 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 			at[i] = LLVMBuildInBoundsGEP2(c->b,
 			                              LLVMInt8TypeInContext(c->ctx),
 			                              scratch, &c->off[i], 1, n->name);
-			call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
-			continue;
+		} else {
+			at[i] = dst[slot[i]];
 		}
-		at[i] = dst[slot[i]];
 		if (!need[i]) {
 			call_kernel(c, n, c->kern[i], c->thunk[i], ctx, at[i], at);
 			continue;
@@ -513,6 +518,34 @@ static void emit_run_classify(CgContext *c, LLVMValueRef fn)
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
+/* hyenac_run_hidden(weights, tokens, B, L, outputs, scratch): `entry
+ * hidden_states`, outputs[k] (NULL: not wanted) its output k; returns
+ * the entry's output count (n_layer + 2), or 0 (computing nothing) when
+ * the graph has no such entry. */
+static void emit_run_hidden(CgContext *c, LLVMValueRef fn)
+{
+	const Graph *g = c->g;
+	int k = 0;
+
+	while (k < g->nentries &&
+	       strcmp(g->entries[k].name, "hidden_states") != 0)
+		k++;
+	c->fn = fn;
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+	if (k == g->nentries) {
+		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
+		return;
+	}
+	LLVMValueRef a[6];
+	for (unsigned i = 0; i < 6; i++)
+		a[i] = LLVMGetParam(fn, i);
+	LLVMValueRef f = c->f_entry[1 + k];
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32,
+	                                (unsigned)g->entries[k].noutputs, 0));
+}
+
 static void emit_globals(CgContext *c, const int64_t *meta)
 {
 	LLVMValueRef v[HYRT_META_COUNT];
@@ -618,6 +651,7 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 	                    c->t_ptr, c->t_ptr, c->t_ptr};
 	c->f_pooled = public_fn(c, "hyenac_run_pooled", c->t_i32, pp, 7);
 	c->f_classify = public_fn(c, "hyenac_run_classify", c->t_i32, rp, 6);
+	c->f_hidden = public_fn(c, "hyenac_run_hidden", c->t_i32, rp, 6);
 	for (int i = 0; i <= c->g->nentries; i++) {
 		EntryPoint full;
 		char name[128];
@@ -640,4 +674,5 @@ void cg_cpu_finish(CgContext *c)
 	emit_run(c, c->f_run);
 	emit_run_pooled(c, c->f_pooled);
 	emit_run_classify(c, c->f_classify);
+	emit_run_hidden(c, c->f_hidden);
 }

@@ -6,6 +6,11 @@
  *        X.npy  float32 [windows, d_model] (mean, last) or
  *               [windows, W(+1), d_model] (none), one row per window in
  *               file order; X.tsv beside it: record, start, end, tokens
+ *   NAME embed --fasta F.fa -o X.npy --ragged ...
+ *        X.npy  float32 [total tokens, d_model]: every window's positions
+ *               (--pool none) one after another, no padding; X.tsv:
+ *               record, start, end, tokens, row (the window's first row
+ *               in X.npy; it has `tokens` rows)
  *   NAME score --fasta F.fa -o S.tsv ...
  *        S.tsv  record, start, end, tokens, sum_logp, mean_logp
  *   NAME classify --fasta F.fa -o P.tsv ...
@@ -38,6 +43,23 @@
  * and is not scored, and the [SEP] is never scored, so a window of n bases
  * has n - 1 scored tokens, with or without --no-special-tokens (the model
  * is causal: an appended [SEP] changes no earlier logit).
+ *
+ * Both strands (--rc): each window is run again as its reverse
+ * complement (runtime/tokens.h: the bases read backwards, A<->T, C<->G,
+ * N and [UNK] kept, [SEP] left at the end). embed --rc mean writes the
+ * mean of the two pooled rows, --rc concat the two side by side
+ * ([forward | reverse], 2 d_model wide); --pool none is refused, its
+ * positions not aligning between strands. score --rc mean writes the
+ * mean of the two strands' sum_logp (each the sum over the same number
+ * of scored bases), and mean_logp that over the scored count.
+ *
+ * Per base (score --per-base -o T.bedgraph): each scored base (as
+ * above: not a window's first) as a bedGraph line, record, 0-based
+ * start, start + 1, the natural log p of the base given the bases
+ * before it in its window, after a track line. Where windows overlap
+ * (--stride < W) a base is in several: its value is the earliest
+ * window's, the one that saw the most bases before it; a window's first
+ * base is scored only where an earlier window covers it.
  *
  * Classifying: the classifier reads a window's logits where HF does,
  * before its first pad token; a FASTA window holds none, so that is its
@@ -73,6 +95,7 @@
 
 #include "runtime/fasta.h"
 #include "runtime/outfile.h"
+#include "runtime/tokens.h"
 #include "runtime/score.h"
 
 #include <errno.h>
@@ -95,6 +118,10 @@ typedef struct WinMeta {
 
 typedef struct Ctx Ctx;
 
+/* --rc: the forward strand only, the mean of both strands, or (embed)
+ * both strands' rows side by side. */
+enum { RC_NONE, RC_MEAN, RC_CONCAT };
+
 /* One batch: n windows of L tokens each, run by one thread. */
 typedef struct Job {
 	const Ctx *c;
@@ -104,13 +131,25 @@ typedef struct Job {
 	float *out[2];  /* hidden, logits: [batch, Wt, width] capacity */
 	void *scratch;
 	size_t scratch_cap;
-	float *pooled;  /* [batch, d] for mean and last */
+	float *pooled;  /* [batch, d] for mean and last ([batch, states, d]
+	                 * with --layer) */
+	float *tmp;     /* --layer: the batch's unpooled states */
 	double *logp;   /* [batch]: sum of the scored log p */
+	int32_t *tok_rc;  /* --rc: the reverse complements of tok */
+	float *pooled_rc; /* --rc: their pooled rows */
+	double *logp_rc;  /* --rc: their sums */
+	double *base_lp;  /* score --per-base: [batch, Wt], position t the
+	                   * log p of the window's base t + 1 */
 } Job;
 
 struct Ctx {
 	bool score;
 	Pool pool;
+	int64_t layer;   /* embed --layer, or RT_LAYER_NONE */
+	bool ragged;     /* embed --ragged: positions concatenated, unpadded */
+	int rc;          /* --rc: RC_NONE, RC_MEAN or RC_CONCAT */
+	bool per_base;   /* score --per-base: a bedGraph, not the TSV */
+	int64_t states;  /* hidden states per window: 1, or n_layer+2 */
 	const void *weights;
 	int64_t d, vocab_w, vocab_size;
 	int64_t nlabels; /* classify: the classifier's labels */
@@ -125,7 +164,7 @@ struct Ctx {
 enum {
 	O_FASTA, O_OUT, O_POOL, O_WINDOW, O_STRIDE, O_CASE, O_NOSPECIAL,
 	O_THREADS, O_BATCH, O_QUIET, O_TOKENS, O_RESUME, O_REF, O_REGIONS,
-	O_COUNT
+	O_LAYER, O_RAGGED, O_RC, O_PER_BASE, O_PROGRESS, O_COUNT
 };
 
 bool rt_wants_fasta(int argc, char **argv)
@@ -156,8 +195,10 @@ static char *tsv_beside(const char *npy)
 
 /* ---- running a batch ---------------------------------------------------- */
 
-/* score: each window's log-likelihood from its logits (runtime/score.h). */
-static void reduce(Job *j)
+/* score: each window's log-likelihood from its logits (those of the
+ * token rows tok) into logp (runtime/score.h), and with --per-base each
+ * position's into base_lp. */
+static void reduce(Job *j, const int32_t *tok, double *logp)
 {
 	const Ctx *c = j->c;
 	const int64_t L = j->L, V = c->vocab_w;
@@ -165,27 +206,57 @@ static void reduce(Job *j)
 	if (!c->score)
 		return;
 	for (int64_t i = 0; i < j->n; i++)
-		j->logp[i] = hyrt_window_logp(j->out[1] + i * L * V,
-		                              j->tok + i * L, L - c->special - 1,
-		                              V);
+		logp[i] = hyrt_window_logp(j->out[1] + i * L * V, tok + i * L,
+		                           L - c->special - 1, V,
+		                           c->per_base ? j->base_lp + i * c->Wt
+		                                       : NULL);
 }
 
 /* One batch: the pooled rows straight from the generated code
  * (hyenac_run_pooled: the hidden states of the windows are never
  * stored), or the outputs the command reads (hyrt.h: a NULL output is
  * not computed, so `score` makes logits without hidden states). */
+static void run_strand(Job *j, const int32_t *tok, float *pooled,
+                       double *logp)
+{
+	const Ctx *c = j->c;
+
+	if (c->layer != RT_LAYER_NONE) {
+		rt_forward_layer(c->weights, tok, j->n, j->L, c->layer, c->pool,
+		                 c->pool == POOL_NONE ? j->out[0] : pooled,
+		                 j->tmp, j->scratch);
+		return;
+	}
+	if (!c->score && c->pool != POOL_NONE) {
+		/* POOL_CLASSIFY included: [n, num_labels] logits */
+		rt_forward_pooled(c->weights, tok, j->n, j->L, c->pool, pooled,
+		                  j->scratch);
+		return;
+	}
+	hyenac_run(c->weights, tok, j->n, j->L, j->out, j->scratch);
+	reduce(j, tok, logp);
+}
+
+/* The batch, and with --rc its reverse complements (hyrt_tokens_revcomp,
+ * window by window) too: a score the mean of the two strands' sums, a
+ * pooled row their mean, or both kept for RC_CONCAT. */
 static void run_job(Job *j)
 {
 	const Ctx *c = j->c;
 
-	if (!c->score && c->pool != POOL_NONE) {
-		/* POOL_CLASSIFY included: [n, num_labels] logits */
-		rt_forward_pooled(c->weights, j->tok, j->n, j->L, c->pool,
-		                  j->pooled, j->scratch);
+	run_strand(j, j->tok, j->pooled, j->logp);
+	if (c->rc == RC_NONE)
 		return;
-	}
-	hyenac_run(c->weights, j->tok, j->n, j->L, j->out, j->scratch);
-	reduce(j);
+	for (int64_t i = 0; i < j->n; i++)
+		hyrt_tokens_revcomp(j->tok_rc + i * j->L, j->tok + i * j->L, j->L);
+	run_strand(j, j->tok_rc, j->pooled_rc, j->logp_rc);
+	if (c->score)
+		for (int64_t i = 0; i < j->n; i++)
+			j->logp[i] = 0.5 * (j->logp[i] + j->logp_rc[i]);
+	else if (c->rc == RC_MEAN)
+		for (int64_t k = 0; k < j->n * c->states * c->d; k++)
+			j->pooled[k] = (float)(0.5 * ((double)j->pooled[k] +
+			                              (double)j->pooled_rc[k]));
 }
 
 static void job_alloc(Job *j, const Ctx *c)
@@ -199,14 +270,31 @@ static void job_alloc(Job *j, const Ctx *c)
 	if (!j->meta)
 		rt_fail("out of memory");
 	if (!c->score && c->pool == POOL_NONE)
-		j->out[0] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->d,
+		j->out[0] = rt_xalloc(rt_mul3(c->batch * c->states, c->Wt, c->d,
 		                              "hidden states"), "hidden states");
+	if (c->layer != RT_LAYER_NONE)
+		j->tmp = rt_xalloc(rt_layer_tmp_floats(c->batch, c->Wt, c->layer) *
+		                   sizeof(float), "hidden states");
 	if (nout > 1 && c->score)
 		j->out[1] = rt_xalloc(rt_mul3(c->batch, c->Wt, c->vocab_w,
 		                              "logits"), "logits");
-	j->pooled = rt_xalloc(rt_mul3(c->batch, rt_pool_width(c->pool), 1,
-	                              "rows"), "rows");
+	j->pooled = rt_xalloc(rt_mul3(c->batch * c->states,
+	                              rt_pool_width(c->pool), 1, "rows"),
+	                      "rows");
 	j->logp = rt_xalloc(sizeof(double) * (size_t)c->batch, "scores");
+	if (c->per_base)
+		j->base_lp = rt_xalloc(rt_mul3(c->batch, c->Wt, 1, "scores") /
+		                           sizeof(float) * sizeof(double),
+		                       "scores");
+	if (c->rc != RC_NONE) {
+		j->tok_rc = rt_xalloc(rt_mul3(c->batch, c->Wt, 1, "tokens"),
+		                      "tokens");
+		j->pooled_rc = rt_xalloc(rt_mul3(c->batch * c->states,
+		                                 rt_pool_width(c->pool), 1,
+		                                 "rows"), "rows");
+		j->logp_rc = rt_xalloc(sizeof(double) * (size_t)c->batch,
+		                       "scores");
+	}
 }
 
 static void job_free(Job *j)
@@ -221,7 +309,12 @@ static void job_free(Job *j)
 	free(j->out[1]);
 	free(j->scratch);
 	free(j->pooled);
+	free(j->tmp);
 	free(j->logp);
+	free(j->tok_rc);
+	free(j->pooled_rc);
+	free(j->logp_rc);
+	free(j->base_lp);
 }
 
 /* Room for one more window in j? */
@@ -293,10 +386,17 @@ static void run_jobs(Job *jobs, int n)
 
 /* ---- progress ----------------------------------------------------------- */
 
+/* Progress counts tokens done against the tokens the input holds,
+ * counted beforehand by a second reader over the same file with the same
+ * options (tokenizing is fast next to the model), so the percentage
+ * moves with the work and ends at 100%; bytes read would run ahead of
+ * it by the reader's buffers (the display sat at 25%, then jumped).
+ * Standard input or a FIFO cannot be read twice: they show counts and
+ * speed only. A sharded job's rank 0 counts from the plan instead. */
 typedef struct Progress {
 	bool on;
 	double t0, last;
-	int64_t total_bytes; /* 0 when unknown (a pipe) */
+	int64_t total_tokens; /* 0 when unknown (standard input) */
 	const RtShards *shards; /* sharded: the whole job's, from the journal */
 } Progress;
 
@@ -306,6 +406,25 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The tokens of every window of path under o; 0 when it cannot be read
+ * (the run itself then reports why). */
+static int64_t count_tokens(const char *path, const HyrtFastaOptions *o)
+{
+	Diag d;
+	HyrtWindow w;
+	int64_t n = 0;
+	int r;
+
+	diag_init(&d);
+	HyrtFasta *f = hyrt_fasta_open(path, o, &d);
+	if (!f)
+		return 0;
+	while ((r = hyrt_fasta_next(f, &w, &d)) == 1)
+		n += w.ntokens;
+	hyrt_fasta_close(f);
+	return r < 0 ? 0 : n;
 }
 
 /* Rank 0's line for the whole job: what the journal holds now, the
@@ -339,7 +458,7 @@ static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
                      int64_t tokens, bool final)
 {
 	double t = now_s();
-	char eta[48] = "";
+	char eta[48] = "", of[32] = "", pct[16] = "";
 
 	if (!p->on || (!final && t - p->last < 0.25))
 		return;
@@ -349,16 +468,19 @@ static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
 		progress_sharded(p, el, final);
 		return;
 	}
-	int64_t rd = hyrt_fasta_bytes_read(f);
-	if (p->total_bytes > 0 && rd > 0 && !final) {
-		double frac = (double)rd / (double)p->total_bytes;
+	if (p->total_tokens > 0) {
+		double frac = (double)tokens / (double)p->total_tokens;
 		frac = frac > 1 ? 1 : frac;
-		long s = (long)(el / frac - el + 0.5);
-		snprintf(eta, sizeof eta, ", %.0f%%, ETA %ld:%02ld:%02ld",
-		         frac * 100, s / 3600, s / 60 % 60, s % 60);
+		snprintf(of, sizeof of, " of %" PRId64, p->total_tokens);
+		snprintf(pct, sizeof pct, " (%.0f%%)", frac * 100);
+		long s = frac > 0 ? (long)(el / frac - el + 0.5) : 0;
+		if (!final && frac > 0)
+			snprintf(eta, sizeof eta, ", ETA %ld:%02ld:%02ld", s / 3600,
+			         s / 60 % 60, s % 60);
 	}
-	fprintf(stderr, "\r%s: %" PRId64 " records, %" PRId64 " windows, "
-	        "%.0f tokens/s%s\033[K", rt_prog, hyrt_fasta_records(f), windows,
+	fprintf(stderr, "\r%s: %" PRId64 " records, %" PRId64 " windows, %"
+	        PRId64 "%s tokens%s, %.0f tokens/s%s\033[K", rt_prog,
+	        hyrt_fasta_records(f), windows, tokens, of, pct,
 	        (double)tokens / el, eta);
 	rt_stderr_midline = true;
 	if (final) {
@@ -373,6 +495,11 @@ static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
 typedef struct Outputs {
 	HyrtOut npy, tsv;
 	int64_t rows;
+	int64_t token_rows; /* --ragged: the rows of X.npy written so far */
+	/* --per-base: the record of the last window written (its name and
+	 * start) and the end of the bases it covered */
+	char *bg_rec;
+	int64_t bg_start, bg_end;
 } Outputs;
 
 static void out_printf(HyrtOut *o, const char *fmt, ...) HY_PRINTF(2, 3);
@@ -406,6 +533,31 @@ static void write_probs(Outputs *o, const float *logit, int64_t n)
 	out_printf(&o->tsv, "%s\n", hyrt_label_name(best));
 }
 
+/* score --per-base: window m's scored bases as bedGraph lines (record,
+ * start, end = start + 1, log p), each base from the first window that
+ * scores it: windows come in file order, so that is the one whose start
+ * is earliest, the most context before the base. */
+static void write_bedgraph(Outputs *o, const WinMeta *m,
+                           const double *lp, int64_t n)
+{
+	if (!o->bg_rec || strcmp(o->bg_rec, m->name) != 0 ||
+	    m->start <= o->bg_start) {
+		free(o->bg_rec);
+		if (!(o->bg_rec = strdup(m->name)))
+			rt_fail("out of memory");
+		o->bg_end = 0;
+	}
+	o->bg_start = m->start;
+	for (int64_t t = 1; t < n; t++) {
+		int64_t pos = m->start + t;
+		if (pos >= o->bg_end)
+			out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t%.9g\n",
+			           m->name, pos, pos + 1, lp[t - 1]);
+	}
+	if (m->start + n > o->bg_end)
+		o->bg_end = m->start + n;
+}
+
 static void write_job(const Ctx *c, const Job *j, Outputs *o)
 {
 	static const float zeros[256];
@@ -415,6 +567,12 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 	for (int64_t i = 0; i < j->n; i++) {
 		const WinMeta *m = &j->meta[i];
 
+		if (c->per_base) {
+			write_bedgraph(o, m, j->base_lp + i * c->Wt,
+			               m->ntokens - c->special);
+			o->rows++;
+			continue;
+		}
 		out_printf(&o->tsv, "%s\t%" PRId64 "\t%" PRId64 "\t", m->name,
 		           m->start, m->end);
 		if (c->regions)
@@ -429,26 +587,59 @@ static void write_job(const Ctx *c, const Job *j, Outputs *o)
 			double mean = scored > 0 ? j->logp[i] / (double)scored : NAN;
 			out_printf(&o->tsv, "%" PRId64 "\t%.9g\t%.9g\n", scored,
 			           j->logp[i], mean);
+		} else if (c->ragged) {
+			out_printf(&o->tsv, "%" PRId64 "\t%" PRId64 "\n", m->ntokens,
+			           o->token_rows);
 		} else {
 			out_printf(&o->tsv, "%" PRId64 "\n", m->ntokens);
 		}
 		o->rows++;
 		if (c->score)
 			continue;
+		if (c->pool != POOL_NONE && c->rc == RC_CONCAT) {
+			/* state by state, [forward | reverse complement] */
+			for (int64_t s = 0; s < c->states; s++)
+				if (!npy_write_rows_f32(&o->npy,
+				                        j->pooled + (i * c->states + s) * c->d,
+				                        (size_t)c->d, &d) ||
+				    !npy_write_rows_f32(
+				        &o->npy, j->pooled_rc + (i * c->states + s) * c->d,
+				        (size_t)c->d, &d))
+					rt_fail_diag(&d);
+			continue;
+		}
 		if (c->pool != POOL_NONE) {
-			if (!npy_write_rows_f32(&o->npy, j->pooled + i * c->d,
-			                        (size_t)c->d, &d))
+			if (!npy_write_rows_f32(&o->npy,
+			                        j->pooled + i * c->states * c->d,
+			                        (size_t)(c->states * c->d), &d))
 				rt_fail_diag(&d);
 			continue;
 		}
-		if (!npy_write_rows_f32(&o->npy, j->out[0] + i * j->L * c->d,
-		                        (size_t)(j->L * c->d), &d))
-			rt_fail_diag(&d);
-		for (size_t pad = (size_t)((c->Wt - j->L) * c->d); pad > 0;) {
-			size_t k = pad < 256 ? pad : 256;
-			if (!npy_write_rows_f32(&o->npy, zeros, k, &d))
+		if (c->ragged) {
+			/* position by position, each [states, d] */
+			for (int64_t t = 0; t < j->L; t++)
+				for (int64_t s = 0; s < c->states; s++)
+					if (!npy_write_rows_f32(
+					        &o->npy,
+					        j->out[0] + ((i * c->states + s) * j->L + t) * c->d,
+					        (size_t)c->d, &d))
+						rt_fail_diag(&d);
+			o->token_rows += j->L;
+			continue;
+		}
+		for (int64_t s = 0; s < c->states; s++) {
+			const float *src =
+			    j->out[0] + (i * c->states + s) * j->L * c->d;
+			if (!npy_write_rows_f32(&o->npy, src, (size_t)(j->L * c->d),
+			                        &d))
 				rt_fail_diag(&d);
-			pad -= k;
+			for (size_t pad = (size_t)((c->Wt - j->L) * c->d);
+			     pad > 0;) {
+				size_t k = pad < 256 ? pad : 256;
+				if (!npy_write_rows_f32(&o->npy, zeros, k, &d))
+					rt_fail_diag(&d);
+				pad -= k;
+			}
 		}
 	}
 }
@@ -545,6 +736,12 @@ static void open_outputs(Outputs *out, const Ctx *c, bool classify,
 		rt_fail_diag(&d);
 	if (!hyrt_out_open(&out->tsv, tsv, &d))
 		rt_fail_diag(&d);
+	if (c->per_base) {
+		out_printf(&out->tsv, "track type=bedGraph name=\"log p\" "
+		           "description=\"log p of each base given the bases "
+		           "before it in its window\"\n");
+		return;
+	}
 	out_printf(&out->tsv, "record\tstart\tend\t%s",
 	           c->regions ? "name\t" : "");
 	if (classify) {
@@ -553,7 +750,8 @@ static void open_outputs(Outputs *out, const Ctx *c, bool classify,
 		out_printf(&out->tsv, "predicted\n");
 	} else {
 		out_printf(&out->tsv, c->score ? "tokens\tsum_logp\tmean_logp\n"
-		                               : "tokens\n");
+		                      : c->ragged ? "tokens\trow\n"
+		                                  : "tokens\n");
 	}
 }
 
@@ -582,6 +780,7 @@ static void plan_fasta(RtShards *sh, Reader *scan, const char *cmd,
 	if (rt_par_rank() == 0) {
 		static const char *const pools[] = {"mean", "last", "none",
 		                                    "classify"};
+		static const char *const rcs[] = {"forward", "mean", "concat"};
 		uint32_t crc = 0;
 		diag_init(&scan->d);
 		if (ref)
@@ -614,13 +813,13 @@ static void plan_fasta(RtShards *sh, Reader *scan, const char *cmd,
 		char *bin = rt_shard_key_binary(weights, wbytes);
 		if (asprintf(&key, "%scommand %s --%s %s\nwindows %" PRId64
 		             " of %" PRId64 " tokens at most, stride %" PRId64
-		             ", case %s, [SEP] %s\nfasta %" PRId64 " windows "
-		             "crc32 %08" PRIx32 "\n", bin, cmd,
+		             ", case %s, [SEP] %s, strands %s\nfasta %" PRId64
+		             " windows crc32 %08" PRIx32 "\n", bin, cmd,
 		             ref ? "regions" : "fasta",
 		             c->score ? "score" : pools[c->pool], fo->window,
 		             c->Wt, fo->stride,
 		             fo->case_mode == HYRT_CASE_UPPER ? "upper" : "strict",
-		             c->special ? "on" : "off", n, crc) < 0)
+		             c->special ? "on" : "off", rcs[c->rc], n, crc) < 0)
 			rt_fail("out of memory");
 		free(bin);
 	}
@@ -650,6 +849,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		[O_RESUME] = {"--resume", NULL, NULL, true},
 		[O_REF] = {"--ref", "-r", NULL, false},
 		[O_REGIONS] = {"--regions", NULL, NULL, false},
+		[O_LAYER] = {"--layer", NULL, NULL, false},
+		[O_RAGGED] = {"--ragged", NULL, NULL, true},
+		[O_RC] = {"--rc", NULL, NULL, false},
+		[O_PER_BASE] = {"--per-base", NULL, NULL, true},
+		[O_PROGRESS] = {"--progress", NULL, NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	const bool score = strcmp(cmd, "score") == 0;
@@ -680,8 +884,15 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (!regions && !opts[O_FASTA].value)
 		rt_usage("'%s' needs --fasta FILE (FASTA, plain or gzip; - for "
 		         "stdin)", cmd);
+	c.per_base = opts[O_PER_BASE].value != NULL;
+	if (c.per_base && !score)
+		rt_usage("--per-base is for 'score', not '%s'", cmd);
 	if (!opts[O_OUT].value)
-		rt_usage("'%s' needs -o FILE.%s", cmd, tsv_only ? "tsv" : "npy");
+		rt_usage("'%s' needs -o FILE.%s", cmd,
+		         c.per_base ? "bedgraph" : tsv_only ? "tsv" : "npy");
+	if (c.per_base && opts[O_RC].value)
+		rt_usage("--per-base scores the forward strand only; leave out "
+		         "--rc");
 	if (classify)
 		rt_need_classifier();
 	if (score && hyenac_meta[HYRT_META_NOUTPUTS] < 2)
@@ -689,12 +900,39 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		         "cannot score; use 'embed'", hyenac_model_name);
 	if (tsv_only && opts[O_POOL].value)
 		rt_usage("--pool is for 'embed', not '%s'", cmd);
+	if (tsv_only && opts[O_LAYER].value)
+		rt_usage("--layer is for 'embed', not '%s'", cmd);
+	if (tsv_only && opts[O_RAGGED].value)
+		rt_usage("--ragged is for 'embed', not '%s'", cmd);
+	c.layer = rt_parse_layer(opts[O_LAYER].value);
+	c.states = rt_layer_count(c.layer);
 
 	c.score = score;
 	c.pool = opts[O_POOL].value ? rt_parse_pool(opts[O_POOL].value)
 	                            : POOL_MEAN;
 	if (classify)
 		c.pool = POOL_CLASSIFY;
+	c.ragged = opts[O_RAGGED].value != NULL;
+	if (c.ragged && opts[O_POOL].value && c.pool != POOL_NONE)
+		rt_usage("--ragged keeps every position: it goes with --pool "
+		         "none, not --pool %s", opts[O_POOL].value);
+	if (c.ragged)
+		c.pool = POOL_NONE;
+	if (opts[O_RC].value) {
+		const char *v = opts[O_RC].value;
+		if (classify)
+			rt_usage("--rc is for 'embed' and 'score', not '%s'", cmd);
+		if (strcmp(v, "mean") == 0)
+			c.rc = RC_MEAN;
+		else if (strcmp(v, "concat") == 0 && !score)
+			c.rc = RC_CONCAT;
+		else
+			rt_usage("--rc takes mean%s, not '%s'",
+			         score ? "" : " or concat", v);
+		if (c.pool == POOL_NONE)
+			rt_usage("--rc averages pooled rows: positions of the two "
+			         "strands do not align; use --pool mean or last");
+	}
 	c.nlabels = hyenac_meta[HYRT_META_NUM_LABELS];
 	c.special = opts[O_NOSPECIAL].value ? 0 : 1;
 	fo = hyrt_fasta_default_options(max_len - c.special);
@@ -731,6 +969,9 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	c.vocab_w = hyenac_meta[HYRT_META_VOCAB];
 	c.vocab_size = hyenac_meta[HYRT_META_VOCAB_SIZE];
 	const bool quiet = opts[O_QUIET].value != NULL;
+	if (quiet && opts[O_PROGRESS].value)
+		rt_usage("--quiet and --progress ask for opposite things; give "
+		         "one");
 	const char *fasta = regions ? opts[O_REGIONS].value : opts[O_FASTA].value;
 	const char *ref = opts[O_REF].value;
 	if (ref && strcmp(ref, "-") == 0)
@@ -742,7 +983,14 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (rt_argv_only)
 		return 0;
 
-	if (tsv_only) {
+	if (c.per_base) {
+		rt_check_output(opts[O_OUT].value, "bedgraph|bg", true,
+		                "score --per-base", fasta);
+		if (ref)
+			rt_check_output(opts[O_OUT].value, "bedgraph|bg", true,
+			                "score --per-base", ref);
+		tsv_path = strdup(opts[O_OUT].value);
+	} else if (tsv_only) {
 		rt_check_output(opts[O_OUT].value, "tsv", true, cmd, fasta);
 		if (ref)
 			rt_check_output(opts[O_OUT].value, "tsv", true, cmd, ref);
@@ -773,6 +1021,11 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (sharded && strcmp(opts[O_OUT].value, "-") == 0)
 		rt_usage("-o -: %s writes to a file (its journal goes beside it)",
 		         resume ? "--resume" : "a job of several ranks");
+	if (sharded && (c.layer != RT_LAYER_NONE || c.ragged || c.per_base))
+		rt_usage("%s: %s writes the default outputs only, for now",
+		         c.per_base ? "--per-base" : c.ragged ? "--ragged"
+		                                              : "--layer",
+		         resume ? "--resume" : "a job of several ranks");
 	rt_par_begin();
 
 	/* Everything the user can get wrong is checked; now the work. */
@@ -802,13 +1055,15 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 		job_alloc(&jobs[t], &c);
 
 	struct stat st;
-	/* no progress line for --regions: its input size says nothing */
-	pr.on = !quiet && isatty(2) && rt_par_rank() == 0 && !regions;
-	pr.t0 = pr.last = now_s();
+	/* no progress line for --regions (its reader gives no record
+	 * count); sharded, rank 0's counts the plan's tokens */
+	pr.on = (opts[O_PROGRESS].value || (!quiet && isatty(2))) &&
+	        rt_par_rank() == 0 && !regions;
 	pr.shards = sharded ? &sh : NULL;
-	if (strcmp(fasta, "-") != 0 && stat(fasta, &st) == 0 &&
-	    S_ISREG(st.st_mode))
-		pr.total_bytes = st.st_size;
+	if (pr.on && !sharded && strcmp(fasta, "-") != 0 &&
+	    stat(fasta, &st) == 0 && S_ISREG(st.st_mode))
+		pr.total_tokens = count_tokens(fasta, &fo); /* a FIFO: not twice */
+	pr.t0 = pr.last = now_s();
 
 	memset(&out, 0, sizeof out);
 	if (!sharded) {
@@ -853,10 +1108,21 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	if (rt_par_rank() == 0) {
 		if (!tsv_only) {
-			int64_t dim[3] = {out.rows, c.pool == POOL_NONE ? c.Wt : c.d,
-			                  c.d};
-			if (!npy_stream_finish(&out.npy, c.pool == POOL_NONE ? 3 : 2,
-			                       dim, &d))
+			/* [rows, (states,) Wt, d] or [rows, (states,) d] */
+			int64_t dim[4] = {out.rows, c.states, c.Wt, c.d};
+			int rank = c.pool == POOL_NONE ? 4 : 3;
+			if (c.pool != POOL_NONE)
+				dim[2] = c.rc == RC_CONCAT ? 2 * c.d : c.d;
+			if (c.ragged) { /* [token rows, (states,) d] */
+				dim[0] = out.token_rows;
+				dim[2] = c.d;
+				rank = 3;
+			}
+			if (c.layer != RT_LAYER_ALL) {
+				memmove(&dim[1], &dim[2], 2 * sizeof *dim);
+				rank--;
+			}
+			if (!npy_stream_finish(&out.npy, rank, dim, &d))
 				rt_fail_diag(&d);
 		}
 		HyrtOut *commit[2] = {&out.tsv, &out.npy};
@@ -884,6 +1150,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	for (int64_t t = 0; t < c.threads; t++)
 		job_free(&jobs[t]);
 	free(jobs);
+	free(out.bg_rec);
 	free(tsv_path);
 	for (Reader *r = &rd; r; r = r == &rd ? &scan : NULL) {
 		if (r->f)
@@ -900,9 +1167,12 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 void rt_help_embed_fasta(void)
 {
 	printf("  embed  --fasta F.fa -o X.npy [--pool mean|last|none]\n"
-	       "         [--window W] [--stride S] [--case strict|upper]\n"
+	       "         [--layer K|all] [--window W] [--stride S] "
+	       "[--case strict|upper]\n"
 	       "         [--no-special-tokens] [--batch B] [--threads T] "
 	       "[--quiet]\n"
+	       "         [--progress] (the progress line even when stderr is "
+	       "no terminal)\n"
 	       "         [--resume]\n"
 	       "         one row per window of each record, in file order: "
 	       "float32\n"
@@ -912,7 +1182,14 @@ void rt_help_embed_fasta(void)
 	       "record,\n"
 	       "         start, end, tokens. W defaults to %" PRId64 " (%"
 	       PRId64 " with\n"
-	       "         --no-special-tokens), S to W\n"
+	       "         --no-special-tokens), S to W. --ragged (--pool none): "
+	       "every\n"
+	       "         window's positions one after another, [tokens, %"
+	       PRId64 "], no padding;\n"
+	       "         X.tsv's last column, row, is a window's first row.\n"
+	       "         --rc mean|concat: pooled rows of both strands "
+	       "(reverse complement),\n"
+	       "         averaged or side by side [windows, %" PRId64 "]\n"
 	       "  embed|score|classify --ref genome.fa --regions R.bed ...\n"
 	       "         the same on BED intervals (chrom, start, end[, name];"
 	       " plain,\n"
@@ -923,7 +1200,8 @@ void rt_help_embed_fasta(void)
 	       "         4th, or .) follows end\n",
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
 	       hyenac_meta[HYRT_META_MAX_LEN] - 1,
-	       hyenac_meta[HYRT_META_MAX_LEN]);
+	       hyenac_meta[HYRT_META_MAX_LEN], hyenac_meta[HYRT_META_D_MODEL],
+	       2 * hyenac_meta[HYRT_META_D_MODEL]);
 }
 
 void rt_help_score(void)
@@ -934,7 +1212,17 @@ void rt_help_score(void)
 		       "         per window: record, start, end, tokens (scored),"
 		       " sum_logp,\n"
 		       "         mean_logp of each base given the bases before "
-		       "it\n");
+		       "it; --rc mean:\n"
+		       "         the mean of both strands' sums (reverse "
+		       "complement)\n"
+		       "  score  --fasta F.fa --per-base -o T.bedgraph [window "
+		       "options]\n"
+		       "         each scored base's log p as a bedGraph line: "
+		       "record, start,\n"
+		       "         start + 1 (0-based), value; where windows "
+		       "overlap (--stride < W)\n"
+		       "         the earliest window's (the most context before "
+		       "the base)\n");
 }
 
 void rt_help_classify_fasta(void)

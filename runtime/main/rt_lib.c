@@ -298,6 +298,44 @@ API int hyenac_model_logits(HyenacModel *m, const int32_t *tokens,
 	return forward(m, tokens, B, L, out, 1, "hyenac_model_logits");
 }
 
+/* Hidden state `layer` (hyenac_run_hidden, the one state asked for)
+ * into the handle's buffer, then copied out; forward()'s checks. */
+API int hyenac_model_hidden(HyenacModel *m, const int32_t *tokens,
+                            int64_t B, int64_t L, int64_t layer, float *out)
+{
+	static const char fn[] = "hyenac_model_hidden";
+	const int64_t last = hyenac_meta[HYRT_META_N_LAYER] + 1;
+	float *outs[HYRT_MAX_HIDDEN] = {0};
+	size_t bytes;
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (layer < 0 || layer > last || last >= HYRT_MAX_HIDDEN)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: layer %" PRId64
+		               " is out of range: 0 (the embeddings) to %" PRId64
+		               " (the final norm)", fn, layer, last);
+	int st = check_args(m, tokens, B, L, out, fn);
+	if (st != HYENAC_OK || B == 0)
+		return st;
+	if (!hy_mul_size((size_t)B * (size_t)L,
+	                 (size_t)hyenac_meta[HYRT_META_D_MODEL] * sizeof(float),
+	                 &bytes) ||
+	    !reserve((void **)&m->out[0], &m->out_cap[0], bytes))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "%" PRId64 " x %" PRId64 " x %" PRId64 " floats", fn,
+		               B, L, hyenac_meta[HYRT_META_D_MODEL]);
+	if (!reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L)))
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for "
+		               "activations", fn);
+	outs[layer] = m->out[0];
+	if (!hyenac_run_hidden(m->w.data, tokens, B, L, outs, m->scratch))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: model %s has no "
+		               "hidden-state entry", fn, hyenac_model_name);
+	memcpy(out, m->out[0], bytes);
+	return HYENAC_OK;
+}
+
 /* The classifier's forward (hyenac_run_classify) into the handle's
  * buffer, then copied out; the same checks as forward()'s. */
 API int hyenac_model_classify(HyenacModel *m, const int32_t *tokens,
@@ -409,7 +447,7 @@ API int hyenac_model_score(HyenacModel *m, const int32_t *tokens, int64_t B,
 		                               tokens + b * L,
 		                               hyenac_model_scored_tokens(tokens + b * L,
 		                                                    L),
-		                               V);
+		                               V, NULL);
 	return HYENAC_OK;
 }
 

@@ -13,6 +13,12 @@
  *   NAME embed  --tokens T.npy -o H.npy   hidden states [B, L, d_model]
  *               [--resume]                (every command but bench, info)
  *               [--pool mean|last]        or [B, d_model], pooled
+ *               [--layer K|all]           HF's hidden_states[K] (0 the
+ *                                         embeddings, K after block K,
+ *                                         n_layer+1 the final norm), or
+ *                                         all [B, n_layer+2, ...]
+ *                                         (hyenac_run_hidden; pooled
+ *                                         here, mean in double)
  *   NAME logits --tokens T.npy -o G.npy   logits [B, L, vocab]
  *   NAME classify --tokens T.npy -o P.npy a classifier's logits
  *                                         [B, num_labels] (hyenac_run_classify)
@@ -380,13 +386,15 @@ typedef struct Job {
 	int64_t B, L, rows;
 	int which;
 	Pool pool;
+	int64_t layer; /* --layer, or RT_LAYER_NONE */
 	size_t row_floats;
 	float *buf;    /* [rows, row_floats] */
+	float *tmp;    /* --layer: the unpooled states of a chunk */
 	void *scratch; /* hyenac_scratch_bytes(rows, L) */
 } Job;
 
 static void job_init(Job *j, const float *w, const int32_t *tok, int64_t B,
-                     int64_t L, int which, Pool pool)
+                     int64_t L, int which, Pool pool, int64_t layer)
 {
 	const int64_t *meta = hyenac_meta;
 
@@ -397,14 +405,19 @@ static void job_init(Job *j, const float *w, const int32_t *tok, int64_t B,
 	j->L = L;
 	j->which = which;
 	j->pool = pool;
+	j->layer = layer;
 	j->row_floats =
 	    pool != POOL_NONE
 	        ? (size_t)rt_pool_width(pool)
 	        : rt_mul3(1, L,
 	                  meta[which ? HYRT_META_VOCAB : HYRT_META_D_MODEL],
 	                  "one row's output") / sizeof(float);
-	j->rows = chunk_rows(B, L, j->row_floats,
-	                     rt_mul3(B, L, 1, "tokens"));
+	j->row_floats *= (size_t)rt_layer_count(layer);
+	/* --layer holds the unpooled states of a chunk beside its output */
+	size_t plan_floats = j->row_floats;
+	if (layer != RT_LAYER_NONE)
+		plan_floats += rt_layer_tmp_floats(1, L, layer);
+	j->rows = chunk_rows(B, L, plan_floats, rt_mul3(B, L, 1, "tokens"));
 }
 
 /* The job's buffers: one chunk's output and activations. */
@@ -416,13 +429,17 @@ static void job_alloc(Job *j)
 	                           "outputs"), "outputs");
 	j->scratch = rt_xalloc(hyenac_scratch_bytes(j->rows, j->L),
 	                       "activations");
+	if (j->layer != RT_LAYER_NONE)
+		j->tmp = rt_xalloc(rt_layer_tmp_floats(j->rows, j->L, j->layer) *
+		                   sizeof(float), "hidden states");
 }
 
 static void job_free(Job *j)
 {
 	free(j->scratch);
 	free(j->buf);
-	j->scratch = j->buf = NULL;
+	free(j->tmp);
+	j->scratch = j->buf = j->tmp = NULL;
 }
 
 /* Run every row of the job, a chunk at a time, each chunk's output going
@@ -435,7 +452,10 @@ static void job_run(const Job *j, HyrtOut *o)
 	for (int64_t b = 0; b < j->B; b += j->rows) {
 		int64_t r = j->B - b < j->rows ? j->B - b : j->rows;
 		const int32_t *t = j->tok + b * j->L;
-		if (j->pool != POOL_NONE)
+		if (j->layer != RT_LAYER_NONE)
+			rt_forward_layer(j->w, t, r, j->L, j->layer, j->pool,
+			                 j->buf, j->tmp, j->scratch);
+		else if (j->pool != POOL_NONE)
 			rt_forward_pooled(j->w, t, r, j->L, j->pool, j->buf,
 			                  j->scratch);
 		else
@@ -447,17 +467,25 @@ static void job_run(const Job *j, HyrtOut *o)
 
 /* The job's output as one .npy at path, written as it is computed and
  * renamed into place whole: [B, d_model] pooled, [B, num_labels]
- * classified, else [B, L, width]. */
+ * classified, else [B, L, width]; --layer all puts the states' axis
+ * after B ([B, n_layer+2, ...], HF's tuple stacked at axis 1). */
 static void job_save(Job *j, const char *path)
 {
-	int64_t dim[3] = {j->B, j->L, (int64_t)j->row_floats / j->L};
+	int64_t ns = rt_layer_count(j->layer);
+	int64_t w = (int64_t)j->row_floats / ns;
+	int64_t dim[4] = {j->B, j->L, w / j->L, 0};
 	HyrtOut o, *outs[1] = {&o};
 	int rank = 3;
 	Diag d;
 
 	if (j->pool != POOL_NONE) {
-		dim[1] = (int64_t)j->row_floats;
+		dim[1] = w;
 		rank = 2;
+	}
+	if (j->layer == RT_LAYER_ALL) {
+		memmove(&dim[2], &dim[1], 2 * sizeof *dim);
+		dim[1] = ns;
+		rank++;
 	}
 	hyrt_out_install_cleanup();
 	diag_init(&d);
@@ -575,6 +603,80 @@ void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
 	                       pool == POOL_LAST ? dst : NULL, scratch))
 		rt_fail("model %s cannot pool its hidden states (it does not end "
 		        "in a layernorm)", hyenac_model_name);
+}
+
+/* ---- hidden states of any layer (embed --layer) --------------------- */
+
+int64_t rt_parse_layer(const char *value)
+{
+	int64_t last = hyenac_meta[HYRT_META_N_LAYER] + 1;
+	char why[160];
+
+	if (!value)
+		return RT_LAYER_NONE;
+	if (strcmp(value, "all") == 0)
+		return RT_LAYER_ALL;
+	snprintf(why, sizeof why, "this model's hidden states are 0 (the "
+	         "embeddings) to %" PRId64 " (the final norm), or 'all'", last);
+	return rt_parse_int("--layer", value, 0, last, why);
+}
+
+int64_t rt_layer_count(int64_t layer)
+{
+	return layer == RT_LAYER_ALL ? hyenac_meta[HYRT_META_N_LAYER] + 2 : 1;
+}
+
+size_t rt_layer_tmp_floats(int64_t B, int64_t L, int64_t layer)
+{
+	return rt_mul3(B * rt_layer_count(layer), L,
+	               hyenac_meta[HYRT_META_D_MODEL], "hidden states") /
+	       sizeof(float);
+}
+
+/* Pool n rows of [L, d] at src, state by state, into [n, d] at dst. */
+static void pool_rows(float *dst, const float *src, int64_t L, int64_t d,
+                      Pool pool)
+{
+	if (pool == POOL_LAST) {
+		memcpy(dst, src + (L - 1) * d, (size_t)d * sizeof(float));
+		return;
+	}
+	for (int64_t c = 0; c < d; c++) {
+		double s = 0;
+		for (int64_t p = 0; p < L; p++)
+			s += src[p * d + c];
+		dst[c] = (float)(s / (double)L);
+	}
+}
+
+void rt_forward_layer(const float *w, const int32_t *tok, int64_t B,
+                      int64_t L, int64_t layer, Pool pool, float *dst,
+                      float *tmp, void *scratch)
+{
+	int64_t ns = hyenac_meta[HYRT_META_N_LAYER] + 2;
+	int64_t nw = rt_layer_count(layer), d = hyenac_meta[HYRT_META_D_MODEL];
+	size_t per = (size_t)(L * d); /* one row's one state */
+	float *outs[HYRT_MAX_HIDDEN] = {0};
+
+	if (ns > HYRT_MAX_HIDDEN)
+		rt_fail("model %s has too many layers for --layer",
+		        hyenac_model_name);
+	for (int64_t k = 0; k < nw; k++)
+		outs[layer == RT_LAYER_ALL ? k : layer] = tmp + (size_t)k * B * per;
+	if (!hyenac_run_hidden(w, tok, B, L, outs, scratch))
+		rt_fail("model %s has no hidden-state entry (recompile it with "
+		        "this hyenac)", hyenac_model_name);
+	/* per row, state after state: [nw, L, d] or [nw, d] */
+	for (int64_t b = 0; b < B; b++)
+		for (int64_t k = 0; k < nw; k++) {
+			const float *src = tmp + ((size_t)k * B + (size_t)b) * per;
+			if (pool == POOL_NONE)
+				memcpy(dst + ((size_t)b * nw + (size_t)k) * per, src,
+				       per * sizeof(float));
+			else
+				pool_rows(dst + ((size_t)b * nw + (size_t)k) * d, src,
+				          L, d, pool);
+		}
 }
 
 /* Refuse a bad output name before any work (outfile.h says which):
@@ -702,7 +804,8 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 	              {"--output", "-o", NULL, false},
 	              {"--threads", "-j", NULL, false},
 	              {"--resume", NULL, NULL, true},
-	              {"--pool", NULL, NULL, false}};
+	              {"--pool", NULL, NULL, false},
+	              {"--layer", NULL, NULL, false}};
 	NpyArray tok;
 	HyrtBlob w;
 	Job job;
@@ -710,10 +813,11 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 	bool classify = strcmp(cmd, "classify") == 0;
 	Pool pool = classify ? POOL_CLASSIFY : POOL_NONE;
 
-	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 5 : 4);
+	rt_parse_opts(cmd, argc, argv, opts, which == 0 && !classify ? 6 : 4);
 	int64_t T = rt_thread_count(opts[2].value);
 	if (opts[4].value)
 		pool = rt_parse_pool(opts[4].value);
+	int64_t layer = rt_parse_layer(opts[5].value);
 	if (classify)
 		rt_need_classifier();
 	if (!opts[0].value)
@@ -734,6 +838,9 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 
 	rt_par_begin();
 	if (rt_shard_wanted(opts[3].value != NULL)) {
+		if (layer != RT_LAYER_NONE)
+			rt_usage("--layer: a job of several ranks or --resume takes "
+			         "the final hidden states only, for now");
 		forward_sharded(cmd, opts[0].value, opts[1].value, which, pool,
 		                opts[3].value != NULL, T);
 		return rt_finish();
@@ -746,7 +853,7 @@ static int forward_cmd(const char *cmd, int which, int argc, char **argv)
 
 	/* Chunked to fit the plan and the limit, refused before anything
 	 * is allocated when not even one row fits. */
-	job_init(&job, NULL, tok.data, B, L, which, pool);
+	job_init(&job, NULL, tok.data, B, L, which, pool, layer);
 	rt_load_weights(&w);
 	job.w = w.data;
 	hyrt_set_threads((int)T);
@@ -826,7 +933,8 @@ int rt_cmd_bench(const char *cmd, int argc, char **argv)
 	/* the whole model: logits when it has a head, in the chunks embed
 	 * and logits would run */
 	job_init(&job, NULL, tok, B, L,
-	         hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 1 : 0, POOL_NONE);
+	         hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 1 : 0, POOL_NONE,
+	         RT_LAYER_NONE);
 	rt_load_weights(&w);
 	job.w = w.data;
 	hyrt_set_threads((int)T);
@@ -916,8 +1024,16 @@ void rt_help_embed(void)
 	       "         [--pool mean|last]        or pooled over positions, "
 	       "[B, %" PRId64 "],\n"
 	       "                                   never holding [B, L, %" PRId64
-	       "]\n", hyenac_meta[HYRT_META_D_MODEL],
-	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL]);
+	       "]\n"
+	       "         [--layer K|all]           HF's hidden_states[K]: 0 the "
+	       "embeddings,\n"
+	       "                                   K after block K, %" PRId64
+	       " the final norm\n"
+	       "                                   (the default); all: [B, %"
+	       PRId64 ", ...]\n", hyenac_meta[HYRT_META_D_MODEL],
+	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_D_MODEL],
+	       hyenac_meta[HYRT_META_N_LAYER] + 1,
+	       hyenac_meta[HYRT_META_N_LAYER] + 2);
 }
 
 void rt_help_logits(void)

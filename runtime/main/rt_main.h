@@ -46,6 +46,27 @@ void rt_need_classifier(void);
 void rt_forward_pooled(const float *w, const int32_t *tok, int64_t B,
                        int64_t L, Pool pool, float *dst, void *scratch);
 
+/* embed --layer: HF's hidden state K (0 the embeddings, K the residual
+ * stream after block K, n_layer+1 the final norm, the default output),
+ * RT_LAYER_ALL every one of them, RT_LAYER_NONE (no --layer) the final
+ * norm through the usual entries. */
+enum { RT_LAYER_NONE = -1, RT_LAYER_ALL = -2 };
+/* The --layer value (NULL: RT_LAYER_NONE), or exit 2 out of
+ * 0..n_layer+1. */
+int64_t rt_parse_layer(const char *value);
+/* The hidden states a layer choice yields per row: 1, or n_layer+2. */
+int64_t rt_layer_count(int64_t layer);
+/* Floats of the work buffer rt_forward_layer needs for B rows of L. */
+size_t rt_layer_tmp_floats(int64_t B, int64_t L, int64_t layer);
+/* The chosen hidden state(s) of B rows of L tokens (hyenac_run_hidden),
+ * pooled (mean over positions in double, or the last) or not, into dst:
+ * per row [L, d] or [d] for one state, [n_layer+2, L, d] or
+ * [n_layer+2, d] for all. tmp: rt_layer_tmp_floats floats. Exit 1 for
+ * a model that has no hidden-state entry. */
+void rt_forward_layer(const float *w, const int32_t *tok, int64_t B,
+                      int64_t L, int64_t layer, Pool pool, float *dst,
+                      float *tmp, void *scratch);
+
 typedef struct Opt {
 	const char *name;  /* "--tokens" */
 	const char *alias; /* "-o", or NULL */

@@ -28,7 +28,8 @@
  * with no ALT is written unchanged. One line of counts ends the run on
  * stderr (not with --quiet).
  *
- * Scoring is `score`'s, window for window (hyrt_window_logp, runtime/score.c): the bases
+ * Scoring is `score`'s, window for window (hyrt_window_logp in
+ * runtime/score.c): the bases
  * tokenized as fasta.c does (A C G T N, anything else [UNK]; lowercase
  * [UNK] under --case strict, the default, as in the HF tokenizer),
  * [SEP] appended, each base but the first scored given those before it.
@@ -378,7 +379,7 @@ static void run_job(Job *j)
 	for (int64_t i = 0; i < j->n; i++)
 		j->wins[j->idx[i]].logp =
 		    hyrt_window_logp(j->logits + i * j->L * v->V, j->tok + i * j->L,
-		                     j->L - 2, v->V);
+		                     j->L - 2, v->V, NULL);
 }
 
 static void run_job_range(void *ctx, int64_t lo, int64_t hi)
