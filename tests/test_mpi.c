@@ -253,6 +253,56 @@ START_TEST(fasta_commands_equal_one_process)
 }
 END_TEST
 
+/* The BED regions of an indexed reference and both strands (--rc) are
+ * sharded like FASTA windows; the outputs a shard cannot yet hold
+ * (--layer, --ragged, --per-base) and vep are refused, once, before any
+ * work. */
+START_TEST(regions_and_strands_equal_one_process)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	char out[4096];
+	const char *bed = tu_write_str("r.bed", "rec1\t10\t900\tA\n"
+	                                        "rec4\t0\t1222\n"
+	                                        "rec0\t5\t300\tC\n");
+
+	check_equal(plain, mpi, "regions",
+	            (const char *[]){"embed", "--ref", fasta, "--regions", bed,
+	                             "-o", "OUT", "-q", NULL}, "npy", "tsv");
+	check_equal(plain, mpi, "rc-concat",
+	            (const char *[]){"embed", "--fasta", fasta, "-o", "OUT",
+	                             "--rc", "concat", "-q", NULL},
+	            "npy", "tsv");
+	check_equal(plain, mpi, "score-rc",
+	            (const char *[]){"score", "--fasta", fasta, "-o", "OUT",
+	                             "--rc", "mean", "-q", NULL}, "tsv", NULL);
+
+	static const char *const refused[][2] = {
+		{"--layer", "1"}, {"--ragged", NULL}};
+	for (int i = 0; i < 2; i++) {
+		snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "ref.npy"));
+		run_mpi(&r, 2, mpi, (const char *[]){"embed", "--fasta", fasta,
+		                                     "-o", out, refused[i][0],
+		                                     refused[i][1], NULL});
+		ck_assert_int_eq(r.status, 2);
+		ck_assert_msg(strstr(r.err, refused[i][0]) &&
+		              count(r.err, "tinympi:") == 1, "%s", r.err);
+		ck_assert(!exists(out));
+	}
+	const char *vcf = tu_write_str("v.vcf", "##fileformat=VCFv4.2\n"
+	                               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\t"
+	                               "FILTER\tINFO\nrec1\t5\t.\tA\tC\t.\t"
+	                               ".\t.\n");
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "v-out.vcf"));
+	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
+	                                     fasta, "-o", out, NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "vep runs in one process") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+	ck_assert(!exists(out));
+}
+END_TEST
+
 START_TEST(token_commands_equal_one_process)
 {
 	NEED_MPIRUN();
@@ -488,6 +538,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, fasta_commands_equal_one_process);
 	tcase_add_test(tc, token_commands_equal_one_process);
+	tcase_add_test(tc, regions_and_strands_equal_one_process);
 	tcase_add_test(tc, killed_rank_then_resume);
 	tcase_add_test(tc, resume_in_one_process);
 	tcase_add_test(tc, bad_mpi_use);

@@ -61,6 +61,7 @@
  * fuzz/fuzz_vcf.c), and rt_vep_abort frees a run that rt_exit_hook left.
  */
 #include "rt_main.h"
+#include "rt_par.h"
 
 #include "runtime/fasta.h"
 #include "runtime/outfile.h"
@@ -917,6 +918,9 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] < 2)
 		rt_usage("model %s was compiled without its LM head, so it "
 		         "cannot score variants", hyenac_model_name);
+	if (rt_par_size() > 1)
+		rt_usage("vep runs in one process for now: start it without "
+		         "mpirun (it uses every core of its machine)");
 	if (max_len < 2)
 		rt_usage("this binary takes %" PRId64 " token(s), no room for a "
 		         "base and [SEP]", max_len);
