@@ -112,7 +112,7 @@ typedef struct Output {
  * positions). Codegen emits one function per entry and the full one;
  * memplan plans them all at once (every entry runs a subset of the
  * nodes in graph order, so one plan serves each). */
-enum { IR_MAX_ENTRIES = 8, IR_MAX_ENTRY_OUT = 8 };
+enum { IR_MAX_ENTRIES = 8, IR_MAX_ENTRY_OUT = 64 };
 typedef struct EntryPoint {
 	const char *name;
 	Output *outputs; /* IR_MAX_ENTRY_OUT slots; the full entry's are
@@ -188,6 +188,10 @@ enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
 enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
 enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
 enum { PL_MODE, PL_LN, PL_PAD };
+enum { SS_X_OFF, SS_G_OFF, SS_LEN, SS_TAIL, SS_ROWS };
+enum { SH_CONV_BIAS, SH_GATE };
+enum { TP_BIAS, TP_LN, TP_ROWS };
+enum { CS_V_OFF, CS_G_OFF, CS_POST_OFF, CS_PREGATED, CS_POST };
 
 /* pool's `mode`. */
 typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_PAD = 2, PM_COUNT } PoolMode;
@@ -209,6 +213,15 @@ typedef struct GcSrc {
 } GcSrc;
 
 void ir_gc_srcs(const Node *n, GcSrc *s);
+
+/* conv_step's: g is -1 when pregated, post -1 without post=1; the
+ * history is last. */
+typedef struct CsSrc {
+	int v, g, k, bias, post, hist;
+	int nsrc;
+} CsSrc;
+
+void ir_cs_srcs(const Node *n, CsSrc *s);
 
 typedef struct FmSrc {
 	int x, w1, b1, ln_g, ln_b, w2, b2, res;
@@ -259,5 +272,12 @@ bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
  * nodes e needs are evaluated. */
 bool ir_interp_entry(const Graph *g, const EntryPoint *e, const int32_t *tokens,
                      int64_t B, int64_t L, float **outs, Diag *d);
+/* One decode step of entry e (`entry step`): tokens [B] at position pos
+ * (the entry runs with L = 1), state[i] the float array of state slot i
+ * (nslots of them, each [B, R, C] as its state node says), read and
+ * written in place. */
+bool ir_interp_step(const Graph *g, const EntryPoint *e, const int32_t *tokens,
+                    int64_t B, int64_t pos, float **state, int nslots,
+                    float **outs, Diag *d);
 
 #endif

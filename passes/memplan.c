@@ -112,7 +112,7 @@ MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes)
  * entries are written straight into the caller's arrays. */
 static bool needs_scratch(const Graph *g, const Node *n)
 {
-	if (n->op == OP_INPUT || n->op == OP_WEIGHT)
+	if (n->op == OP_INPUT || n->op == OP_WEIGHT || n->op == OP_STATE)
 		return false;
 	return !ir_is_output(g, n);
 }
