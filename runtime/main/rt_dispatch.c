@@ -40,6 +40,7 @@ static const RtCommand commands[] = {
 	{"score", rt_cmd_fasta, rt_help_score, NULL},
 	{"classify", rt_cmd_fasta, rt_help_classify_fasta, rt_wants_fasta},
 	{NULL, NULL, help_threads, NULL},
+	{"generate", rt_cmd_generate, rt_help_generate, NULL},
 	{"bench", rt_cmd_bench, rt_help_bench, NULL},
 	{"info", rt_cmd_info, rt_help_info, NULL},
 };

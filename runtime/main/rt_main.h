@@ -103,6 +103,9 @@ void rt_help_embed_fasta(void);
 void rt_help_score(void);
 void rt_help_classify_fasta(void);
 
+/* Sampling after a prompt (rt_gen.c). */
+int rt_cmd_generate(const char *cmd, int argc, char **argv);
+void rt_help_generate(void);
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
 extern void (*rt_help)(void);
 /* "hidden" or "hidden,logits". */
