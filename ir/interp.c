@@ -357,7 +357,7 @@ static void state_save(Interp *in, const Node *n, const Val *o)
 	memset(o->x, 0, o->n * sizeof(double));
 	for (int64_t b = 0; b < Bn; b++)
 		for (int64_t t = 0; t < Ln; t++) {
-			int64_t row = t;
+			int64_t row = R - 1 - t; /* a history is stored reversed */
 			if (n->iattr[SS_TAIL]) {
 				if (t < Ln - R)
 					continue;
@@ -464,16 +464,17 @@ static bool conv_step(Interp *in, const Node *n, const Val *o)
 	}
 	HY_ASSERT(o->dim[1] == 1);
 	for (int64_t b = 0; b < Bn; b++) {
-		double *hb = h->x + b * R * D;
+		/* position t at row R-1-t: hb[t * -D] from the row of 0 */
+		double *hb = h->x + b * R * D + (R - 1) * D;
 		for (int64_t c = 0; c < D; c++)
-			hb[pos * D + c] =
+			hb[-pos * D + c] =
 			    v->x[b * v->dim[2] + n->iattr[CS_V_OFF] + c] *
 			    (g ? g->x[b * g->dim[2] + n->iattr[CS_G_OFF] + c] : 1.0);
 		for (int64_t c = 0; c < D; c++) {
 			double acc = 0;
 			for (int64_t j = 0; j <= pos; j++)
-				acc += k->x[j * D + c] * hb[(pos - j) * D + c];
-			acc += bias->x[c] * hb[pos * D + c];
+				acc += k->x[j * D + c] * hb[-(pos - j) * D + c];
+			acc += bias->x[c] * hb[-pos * D + c];
 			if (p)
 				acc *= p->x[b * p->dim[2] + n->iattr[CS_POST_OFF] + c];
 			o->x[b * D + c] = acc;

@@ -28,7 +28,7 @@ void hyrt_state_save(float *out, const float *x, int64_t xs, const float *g,
 		for (int64_t t = tail ? (L > R ? L - R : 0) : 0; t < L; t++) {
 			const float *xr = x + (b * L + t) * xs;
 			const float *gr = g ? g + (b * L + t) * gs : NULL;
-			float *d = out + (b * R + (tail ? t % R : t)) * C;
+			float *d = out + (b * R + (tail ? t % R : R - 1 - t)) * C;
 			if (!gr) {
 				memcpy(d, xr, (size_t)C * sizeof *d);
 				continue;
@@ -141,8 +141,10 @@ static void conv_range(const ConvStep *a, int64_t c0, int64_t c1)
 	int64_t D = a->D, t = a->pos, n = c1 - c0;
 	float acc[SG][n > 0 ? n : 1];
 
+	/* position t is row R-1-t: the history is stored reversed, so that
+	 * h[t-j] for j = 0, 1, ... walks forward in memory as k[j] does */
 	for (int64_t s = 0; s < a->B; s++) {
-		float *h = a->hist + s * a->R * D + t * D;
+		float *h = a->hist + s * a->R * D + (a->R - 1 - t) * D;
 		const float *v = a->v + s * a->vs, *g = a->g ? a->g + s * a->gs : NULL;
 		for (int64_t c = c0; c < c1; c++)
 			h[c] = v[c] * (g ? g[c] : 1.0f);
@@ -151,13 +153,13 @@ static void conv_range(const ConvStep *a, int64_t c0, int64_t c1)
 		int64_t ns = a->B - s0 < SG ? a->B - s0 : SG;
 		const float *h[SG];
 		for (int64_t s = 0; s < ns; s++) {
-			h[s] = a->hist + (s0 + s) * a->R * D + t * D + c0;
+			h[s] = a->hist + ((s0 + s) * a->R + a->R - 1 - t) * D + c0;
 			memset(acc[s], 0, (size_t)n * sizeof(float));
 		}
 		for (int64_t j = 0; j <= t; j++) {
 			const float *kr = a->k + j * D + c0;
 			for (int64_t s = 0; s < ns; s++)
-				fma_row(acc[s], kr, h[s] - j * D, n);
+				fma_row(acc[s], kr, h[s] + j * D, n);
 		}
 		for (int64_t s = 0; s < ns; s++) {
 			int64_t b = s0 + s;

@@ -172,7 +172,8 @@ int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
 
 /* ---- generation's kernels (gen.c), called by generated code ----------
  *
- * state_save: rows t < L of x[.., :C] (* g) into out [B, R, C] (tail=0),
+ * state_save: rows t < L of x[.., :C] (* g) into out [B, R, C] at row
+ * R-1-t (tail=0: a history, reversed so that conv_step streams it),
  * or rows t in [L-R, L) into ring row t mod R (tail=1).
  * tail_proj: the same ring rows of layernorm (ln_g given) and linear
  * (w [N, K], bias?) of x [B, L, K]: a fused_proj of the last R rows.
@@ -180,8 +181,8 @@ int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
  * y [B, N] (one row per sample) and the ring [B, K-1, N] of the rows
  * before it (zero before 0); y then takes ring row pos mod (K-1);
  * gate=1 writes [post | gate * value] (2N/3 columns), else N.
- * conv_step: u = v (* g) is hist row pos ([B, R, D]), then
- *   out = (sum_{j<=pos} k[j] hist[pos-j] + bias u) (* post),
+ * conv_step: u = v (* g) is hist row R-1-pos ([B, R, D]), then, with
+ * h[t] = hist[R-1-t], out = (sum_{j<=pos} k[j] h[pos-j] + bias u) (* post),
  * vectorised over channels and spread over the pool by channel blocks.
  * xs, gs, ps, vs: the row strides of the operands (whose pointers are
  * already at their channel windows). */

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static const char bases[] = "ACGTN";
@@ -160,6 +161,21 @@ static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
+}
+
+/* The state: zeroed, on 2 MB pages where the kernel gives them (a step
+ * streams all of it; with 4 KB pages the TLB misses show). */
+static void *state_alloc(size_t n)
+{
+	void *p = NULL;
+	size_t huge = (size_t)2 << 20;
+
+	if (posix_memalign(&p, huge, n ? n : 64) != 0)
+		rt_fail("out of memory for the generation state (%zu bytes)", n);
+	if (n >= huge)
+		madvise(p, (n + 4095) / 4096 * 4096, MADV_HUGEPAGE);
+	memset(p, 0, n);
+	return p;
 }
 
 /* ---- the command ------------------------------------------------------------ */
@@ -331,9 +347,8 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	rt_load_weights(&w);
 	hyrt_set_threads((int)T);
 	size_t sb = (size_t)hyenac_state_bytes(M);
-	size_t sc = hyenac_scratch_bytes(M, P), s1 = hyenac_scratch_bytes(M, 1);
-	void *state = rt_xalloc(sb, "the generation state");
-	void *scratch = rt_xalloc(sc > s1 ? sc : s1, "the scratch");
+	void *state = state_alloc(sb);
+	void *scratch = rt_xalloc(hyenac_scratch_bytes(M, P), "the scratch");
 	int32_t *tok = rt_xalloc(rt_mul3(M, P, 1, "the prompt") * sizeof *tok,
 	                         "the prompt");
 	float *lg = rt_xalloc(rt_mul3(M, P > 1 ? P : 1, V, "logits") *
@@ -345,7 +360,6 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	int32_t *out = rt_xalloc(rt_mul3(M, N, 1, "samples") * sizeof *out,
 	                         "the samples");
 	Rng *rng = rt_xalloc((size_t)M * sizeof *rng, "the generators");
-	memset(state, 0, sb);
 	for (int64_t s = 0; s < M; s++) {
 		memcpy(tok + s * P, prompt, (size_t)P * sizeof *tok);
 		rng_seed(&rng[s], seed, (uint64_t)s);
@@ -354,12 +368,20 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	double t0 = now_ms();
 	hyenac_prefill(w.data, tok, M, P, lg, scratch, state);
 	double prefill_ms = now_ms() - t0;
+	/* Past the prefill only the state is [context, D] per layer: the
+	 * forward's scratch and its [M, P, V] logits go, the step's are a
+	 * row per sample. */
+	free(scratch);
+	scratch = rt_xalloc(hyenac_scratch_bytes(M, 1), "the scratch");
+	for (int64_t s = 0; s < M; s++)
+		memmove(lg + s * V, lg + (s * P + P - 1) * V,
+		        (size_t)V * sizeof *lg);
+	float *small = realloc(lg, rt_mul3(M, 1, V, "logits") * sizeof *lg);
+	lg = small ? small : lg;
 	/* the last position's row of each sample, then each step's */
-	const float *row = lg + (P - 1) * V;
-	int64_t rs = P * V;
 	for (int64_t i = 0; i < N; i++) {
 		for (int64_t s = 0; s < M; s++) {
-			const float *r = row + s * rs;
+			const float *r = lg + s * V;
 			out[s * N + i] = tok[s] = sample(&sm, r, &rng[s]);
 			if (keep)
 				memcpy(keep + (s * N + i) * V, r, (size_t)V * sizeof *r);
@@ -368,8 +390,6 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 			t0 = now_ms();
 			hyenac_step(w.data, tok, M, P + i, lg, scratch, state);
 			step_ms[i] = now_ms() - t0;
-			row = lg;
-			rs = V;
 		}
 	}
 
