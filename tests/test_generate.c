@@ -10,11 +10,13 @@
  *     the direct kernel as convsel chose, then steps) against the
  *     interpreter's full forward, the binary's own `logits`, and the
  *     interpreter's step, at lengths across the FFT/direct crossover;
- *   - the library's hyenac_model_prefill / hyenac_model_step;
+ *   - the library's hyenac_model_prefill / hyenac_model_step, two samples
+ *     as a batch and one across the boundary at every offset 1..8;
  *   - greedy and seeded sampling give the same bytes at 1 and 2 threads;
  *   - bad command lines: one line, exit 2, nothing written.
  */
 #include <dlfcn.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +405,22 @@ START_TEST(library)
 		free(full[0]);
 	}
 	gfree(gen);
+	/* one sample across the prefill/step boundary at every offset */
+	float *full1[1];
+	ck_assert(ir_interp_entry(g, entry(g, "logits"), tok, 1, 24, full1,
+	                          &d));
+	for (int p = 1; p <= 8; p++) {
+		double e = 0;
+		ck_assert_int_eq(prefill(hm, tok, 1, p, &gen, lg), HYENAC_OK);
+		e = fmax(e, tu_max_abs_diff(lg, full1[0] + (p - 1) * V, V));
+		for (int t = p; t < 24; t++) {
+			ck_assert_int_eq(step(hm, gen, &tok[t], lg), HYENAC_OK);
+			e = fmax(e, tu_max_abs_diff(lg, full1[0] + t * V, V));
+		}
+		ck_assert_msg(e <= TOL, "prefill %d: %g", p, e);
+		gfree(gen);
+	}
+	free(full1[0]);
 	mfree(hm);
 	free(got);
 	fe_model_close(mm);
