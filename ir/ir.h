@@ -71,9 +71,18 @@ OpKind ir_op_by_name(const char *name);
 const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
 
 /* Where the memory plan (passes/memplan.c) puts a node's value: a region
- * whose size scales with B*L tokens, with L positions, or not at all; the
+ * whose size scales with B*L tokens, with L positions, not at all, or
+ * with B samples (a decode step's one row per sample, [B, 1, ...], so
+ * that `entry step` never widens the forward's per-token region); the
  * node's offset is in bytes per unit of its region. */
-typedef enum { MEM_NONE, MEM_TOKEN, MEM_POSITION, MEM_FIXED, MEM_COUNT } MemRegion;
+typedef enum {
+	MEM_NONE,
+	MEM_TOKEN,
+	MEM_POSITION,
+	MEM_FIXED,
+	MEM_SAMPLE,
+	MEM_COUNT
+} MemRegion;
 /* The region a value of type t belongs to ([B, L, ...] token, and
  * [B, ...] without L too, planned per token since L >= 1; [L, ...]
  * position; else fixed) and its size in bytes per unit of it. The plan (memplan) places

@@ -43,7 +43,9 @@
  *       per long convolution its gated input u for every position
  *       (state_save {tail=0}), a [max_len, D] history;
  *   entry step {logits = %logits.from_norm.step}
- *       the same nodes at one position (run with L = 1, position `pos`
+ *       the same nodes at one position (`%tokens.step : i32[B,1]`, so
+ *       every value is [B, 1, C], planned per sample: the step never
+ *       widens the forward's per-token region; the position `pos` is
  *       given apart): every position-wise node cloned, a fused_proj
  *       {conv} split into the projection and short_step over its ring,
  *       a gated_conv made conv_step over its history; the states are
@@ -344,8 +346,18 @@ static bool add_generation(Graph *g, Diag *d, bool *changed)
 		Node *n = g->nodes[i], *src[IR_MAX_SRC], *m = NULL;
 		if (!live[i])
 			continue;
-		if (n->op == OP_INPUT || n->op == OP_WEIGHT) {
+		if (n->op == OP_WEIGHT) {
 			map[i] = n;
+			continue;
+		}
+		if (n->op == OP_INPUT) { /* the step's tokens: one per sample */
+			m = add_named(g, OP_INPUT, n->name, ".step", 0, NULL);
+			if (!m)
+				return true;
+			m->type = (TensorType){n->type.dtype, 2, {DIM_B, 1}};
+			if (!ir_infer(g, m, d))
+				return false;
+			map[i] = m;
 			continue;
 		}
 		int k = step_kind(n);

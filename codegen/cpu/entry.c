@@ -143,8 +143,9 @@ static LLVMValueRef bytes_of(CgContext *c, const TensorType *t)
 
 /* The memory plan's layout (passes/memplan.c) for the current function's
  * B and L: the token region ([B*L] units), then the position region ([L]
- * units), then the fixed one; a node sits at its region's base plus its
- * offset times the unit. Returns the total. */
+ * units), then the fixed one, then the sample one ([B] units: a decode
+ * step's rows); a node sits at its region's base plus its offset times
+ * the unit. Returns the total. */
 static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
                                    LLVMValueRef *off)
 {
@@ -154,12 +155,15 @@ static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
 	unit[MEM_TOKEN] = mul(c, c->B, c->L);
 	unit[MEM_POSITION] = c->L;
 	unit[MEM_FIXED] = i64c(c, 1);
+	unit[MEM_SAMPLE] = c->B;
 	base[MEM_TOKEN] = i64c(c, 0);
 	base[MEM_POSITION] = mul(c, i64c(c, g->region_bytes[MEM_TOKEN]),
 	                         unit[MEM_TOKEN]);
 	base[MEM_FIXED] = add(c, base[MEM_POSITION],
 	                      mul(c, i64c(c, g->region_bytes[MEM_POSITION]),
 	                          unit[MEM_POSITION]));
+	base[MEM_SAMPLE] = add(c, base[MEM_FIXED],
+	                       i64c(c, g->region_bytes[MEM_FIXED]));
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
 		if (!cg_computes(n) || outidx[i] >= 0)
@@ -168,7 +172,8 @@ static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
 		off[i] = add(c, base[n->region],
 		             mul(c, i64c(c, n->offset), unit[n->region]));
 	}
-	return add(c, base[MEM_FIXED], i64c(c, g->region_bytes[MEM_FIXED]));
+	return add(c, base[MEM_SAMPLE],
+	           mul(c, i64c(c, g->region_bytes[MEM_SAMPLE]), unit[MEM_SAMPLE]));
 }
 
 /* The layout of scratch for the current function's B and L: off[id] for
