@@ -382,8 +382,8 @@ static const char *const lib_exports[] = {
 	"hyenac_model_max_len", "hyenac_model_n_layer",
 	"hyenac_model_has_head", "hyenac_tokenize", "hyenac_model_classify",
 	"hyenac_model_num_labels", "hyenac_model_label_name",
-	"hyenac_model_prefill", "hyenac_model_step", "hyenac_gen_state_bytes",
-	"hyenac_gen_free",
+	"hyenac_model_prefill", "hyenac_model_step",
+	"hyenac_model_gen_state_bytes", "hyenac_model_gen_free",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)

@@ -97,9 +97,9 @@ int hyenac_model_classify(HyenacModel *m, const int32_t *tokens, int64_t B,
  * logits [B, logits_width], equal to a full forward's on the same tokens
  * (within float rounding). Up to max_len positions in all
  * (HYENAC_ERR_LENGTH past it). The state is one [max_len, d_model]
- * history per long convolution and sample (hyenac_gen_state_bytes says
- * how much); free it with hyenac_gen_free (NULL is fine). A HyenacGen
- * belongs to the model it came from. HYENAC_ERR_NO_STEP for a model
+ * history per long convolution and sample (hyenac_model_gen_state_bytes
+ * says how much); free it with hyenac_model_gen_free (NULL is fine). A
+ * HyenacGen belongs to the model it came from. HYENAC_ERR_NO_STEP for a model
  * compiled without a decode step (-O0, --no-fuse, or filters made at
  * run time). */
 typedef struct HyenacGen HyenacGen;
@@ -107,8 +107,8 @@ int hyenac_model_prefill(HyenacModel *m, const int32_t *tokens, int64_t B,
                          int64_t L, HyenacGen **out, float *logits);
 int hyenac_model_step(HyenacModel *m, HyenacGen *g, const int32_t *tokens,
                       float *logits);
-int64_t hyenac_gen_state_bytes(const HyenacGen *g);
-void hyenac_gen_free(HyenacGen *g);
+int64_t hyenac_model_gen_state_bytes(const HyenacGen *g);
+void hyenac_model_gen_free(HyenacGen *g);
 /* The message of the last failed call on m ("" if none). */
 const char *hyenac_model_error(const HyenacModel *m);
 /* A fixed description of a status ("token id out of range", ...). */

@@ -361,7 +361,7 @@ START_TEST(library)
 	    (int (*)(HyenacModel *, HyenacGen *, const int32_t *,
 	             float *))dlsym(h, "hyenac_model_step");
 	void (*gfree)(HyenacGen *) = (void (*)(HyenacGen *))dlsym(
-	    h, "hyenac_gen_free");
+	    h, "hyenac_model_gen_free");
 	void (*mfree)(HyenacModel *) = (void (*)(HyenacModel *))dlsym(
 	    h, "hyenac_model_free");
 	ck_assert(load && prefill && step && gfree && mfree);

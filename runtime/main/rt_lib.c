@@ -299,7 +299,7 @@ struct HyenacGen {
 	float *logits;   /* [B, V] */
 };
 
-API void hyenac_gen_free(HyenacGen *g)
+API void hyenac_model_gen_free(HyenacGen *g)
 {
 	if (!g)
 		return;
@@ -309,7 +309,7 @@ API void hyenac_gen_free(HyenacGen *g)
 	free(g);
 }
 
-API int64_t hyenac_gen_state_bytes(const HyenacGen *g)
+API int64_t hyenac_model_gen_state_bytes(const HyenacGen *g)
 {
 	return g ? (int64_t)g->state_bytes : 0;
 }
@@ -353,7 +353,7 @@ API int hyenac_model_prefill(HyenacModel *m, const int32_t *tokens,
 	    !reserve((void **)&g->logits, &cap, (size_t)(B * V * 4)) ||
 	    !reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L))) {
 		free(full);
-		hyenac_gen_free(g);
+		hyenac_model_gen_free(g);
 		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for the "
 		               "state of %" PRId64 " samples", fn, B);
 	}
