@@ -178,7 +178,7 @@ static void *state_alloc(size_t n)
 	return p;
 }
 
-/* ---- the command ------------------------------------------------------------ */
+/* ---- the command --------------------------------------------------------- */
 
 void rt_help_generate(void)
 {
