@@ -62,6 +62,11 @@ typedef struct CgModule {
 	LLVMValueRef *kern, *thunk, *off, *at;
 	int *outidx;
 	LLVMValueRef f_scratch_bytes, f_run, f_pooled, f_classify, f_hidden;
+	/* generation (entry prefill, entry step): the state buffer and the
+	 * step's position in the entry being emitted, and the public
+	 * hyenac_state_bytes, hyenac_prefill, hyenac_step */
+	LLVMValueRef state, pos;
+	LLVMValueRef f_state_bytes, f_prefill, f_step;
 	LLVMValueRef f_entry[1 + IR_MAX_ENTRIES];
 } CgContext;
 
@@ -93,7 +98,7 @@ extern const CgBackend cg_cpu_backend;
 /* Whether n has a kernel: every node but inputs and weights. */
 static inline bool cg_computes(const Node *n)
 {
-	return n->op != OP_INPUT && n->op != OP_WEIGHT;
+	return n->op != OP_INPUT && n->op != OP_WEIGHT && n->op != OP_STATE;
 }
 
 #endif

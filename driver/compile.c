@@ -405,6 +405,8 @@ static const char *const lib_exports[] = {
 	"hyenac_model_fasta_next", "hyenac_model_fasta_error",
 	"hyenac_model_fasta_close",
 	"hyenac_model_hidden",
+	"hyenac_model_prefill", "hyenac_model_step",
+	"hyenac_model_gen_state_bytes", "hyenac_model_gen_free",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)

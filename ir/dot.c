@@ -63,7 +63,8 @@ static void put_q(FILE *f, const char *s)
 
 static const char *region_name(MemRegion r)
 {
-	static const char *const names[] = {"none", "token", "position", "fixed"};
+	static const char *const names[] = {"none", "token", "position", "fixed",
+	                                    "sample"};
 	_Static_assert(sizeof names / sizeof names[0] == MEM_COUNT,
 	               "one name per MemRegion");
 	return names[r];

@@ -42,6 +42,20 @@ void ir_gc_srcs(const Node *n, GcSrc *s)
 	s->nsrc = i;
 }
 
+void ir_cs_srcs(const Node *n, CsSrc *s)
+{
+	int i = 0;
+
+	HY_ASSERT(n->op == OP_CONV_STEP);
+	s->v = i++;
+	s->g = n->iattr[CS_PREGATED] ? -1 : i++;
+	s->k = i++;
+	s->bias = i++;
+	s->post = n->iattr[CS_POST] ? i++ : -1;
+	s->hist = i++;
+	s->nsrc = i;
+}
+
 void ir_fm_srcs(const Node *n, FmSrc *s)
 {
 	int i = 0;

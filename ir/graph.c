@@ -259,6 +259,8 @@ MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes)
 	*unit_bytes = n;
 	if (has_b && has_l)
 		return MEM_TOKEN;
+	if (has_b && t->rank == 3 && t->dim[0] == DIM_B && t->dim[1] == 1)
+		return MEM_SAMPLE; /* a decode step's row per sample */
 	if (has_b) /* [B, ...] without L (a pooled row, the classifier's
 	            * head): planned per token, an over-estimate by a
 	            * factor L, since every run has L >= 1 */
@@ -269,7 +271,8 @@ MemRegion ir_mem_region(const TensorType *t, int64_t *unit_bytes)
 const char *ir_region_name(MemRegion r)
 {
 	static const char *const names[MEM_COUNT] = {"none", "token",
-	                                             "position", "fixed"};
+	                                             "position", "fixed",
+	                                             "sample"};
 	HY_ASSERT(r >= MEM_NONE && r < MEM_COUNT);
 	return names[r];
 }

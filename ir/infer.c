@@ -520,6 +520,159 @@ static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
 	return true;
 }
 
+/* state: a leaf with its type given, [B, R, C] with R and C concrete. */
+static bool infer_state(Ctx *c, TensorType *out)
+{
+	const TensorType *t = &c->n->type;
+
+	if (!type_ok(t))
+		return fail(c, "type is not set or invalid");
+	if (t->dtype != DT_F32 || t->rank != 3 || t->dim[0] != DIM_B ||
+	    t->dim[1] < 1 || t->dim[2] < 1)
+		return fail(c, "a state is f32[B,R,C] with R, C >= 1");
+	if (c->n->iattr[0] < 0)
+		return fail(c, "slot must be >= 0");
+	*out = *t;
+	return true;
+}
+
+/* state_save: channels [x_off, x_off+len) of x (times g's), as a history
+ * of `rows` rows or a ring of them. */
+static bool infer_state_save(Ctx *c, int64_t max_len, TensorType *out)
+{
+	const Node *n = c->n;
+	int64_t len = n->iattr[SS_LEN], rows = n->iattr[SS_ROWS];
+
+	if (!flag_ok(c, SS_TAIL, "tail"))
+		return false;
+	if (len < 1 || rows < 1)
+		return fail(c, "len and rows must be >= 1");
+	if (!want(c, 0, "x", DT_F32, 3) ||
+	    !gated_operand(c, 0, "x", n->iattr[SS_X_OFF], len))
+		return false;
+	if (n->nsrc == 2 && !gated_operand(c, 1, "g", n->iattr[SS_G_OFF], len))
+		return false;
+	if (n->nsrc < 2 && n->iattr[SS_G_OFF] != 0)
+		return fail(c, "g_off without g");
+	if (!n->iattr[SS_TAIL] && !(max_len > 0 && rows >= max_len))
+		return fail(c, "a history needs rows >= max_len (%lld)",
+		            (long long)max_len);
+	*out = (TensorType){DT_F32, 3, {n->src[0]->type.dim[0], rows, len}};
+	return true;
+}
+
+/* tail_proj: x, w, bias?, ln_g?, ln_b? as fused_proj's, R rows out. */
+static bool infer_tail_proj(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+	int64_t R = n->iattr[TP_ROWS];
+
+	if (!flag_ok(c, TP_BIAS, "bias") || !flag_ok(c, TP_LN, "ln"))
+		return false;
+	int want_n = 2 + (int)n->iattr[TP_BIAS] + 2 * (int)n->iattr[TP_LN];
+	if (n->nsrc != want_n)
+		return fail(c, "%d operands, but its attributes name %d", n->nsrc,
+		            want_n);
+	if (R < 1)
+		return fail(c, "rows must be >= 1");
+	if (!want(c, 0, "x", DT_F32, 3) || !want(c, 1, "w", DT_F32, 2) ||
+	    !same_dim(c, 0, 2, 1, 1, "inner"))
+		return false;
+	for (int i = 2; i < n->nsrc; i++)
+		if (!want(c, i, "vector", DT_F32, 1) ||
+		    !same_dim(c, i, 0, i == 2 && n->iattr[TP_BIAS] ? 1 : 0,
+		              i == 2 && n->iattr[TP_BIAS] ? 0 : 2, "size"))
+			return false;
+	*out = (TensorType){DT_F32, 3, {n->src[0]->type.dim[0], R,
+	                                n->src[1]->type.dim[0]}};
+	return true;
+}
+
+/* The state operand of a step op: f32[B,R,C] from a state node. */
+static bool step_state(Ctx *c, int i, int64_t C)
+{
+	const Node *s = c->n->src[i];
+
+	if (s->op != OP_STATE)
+		return fail(c, "%%%s is not a state", s->name);
+	if (s->type.dim[2] != C)
+		return fail(c, "state %%%s has %lld channels, not %lld", s->name,
+		            (long long)s->type.dim[2], (long long)C);
+	return true;
+}
+
+/* short_step: the short filter at one position, from the ring. */
+static bool infer_short_step(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+
+	if (!flag_ok(c, SH_CONV_BIAS, "conv_bias") || !flag_ok(c, SH_GATE, "gate"))
+		return false;
+	int want_n = 3 + (int)n->iattr[SH_CONV_BIAS];
+	if (n->nsrc != want_n)
+		return fail(c, "%d operands, but its attributes name %d", n->nsrc,
+		            want_n);
+	if (!want(c, 0, "y", DT_F32, 3) || !want(c, 1, "w", DT_F32, 2))
+		return false;
+	int64_t N = n->src[0]->type.dim[2], K = n->src[1]->type.dim[1];
+	if (!same_dim(c, 0, 2, 1, 0, "channel"))
+		return false;
+	if (n->iattr[SH_CONV_BIAS] && (!want(c, 2, "b", DT_F32, 1) ||
+	                               !same_dim(c, 0, 2, 2, 0, "bias size")))
+		return false;
+	if (!step_state(c, n->nsrc - 1, N))
+		return false;
+	if (K < 2 || n->src[n->nsrc - 1]->type.dim[1] != K - 1)
+		return fail(c, "the ring must have K-1 rows (K = %lld >= 2)",
+		            (long long)K);
+	if (n->iattr[SH_GATE] && N % 3)
+		return fail(c, "gate needs 3D channels, not %lld", (long long)N);
+	*out = (TensorType){DT_F32, 3, {n->src[0]->type.dim[0],
+	                                n->src[0]->type.dim[1],
+	                                n->iattr[SH_GATE] ? N / 3 * 2 : N}};
+	return true;
+}
+
+/* conv_step: gated_conv's operands and a history in place of L. */
+static bool infer_conv_step(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+	CsSrc s;
+
+	if (!flag_ok(c, CS_PREGATED, "pregated") || !flag_ok(c, CS_POST, "post"))
+		return false;
+	ir_cs_srcs(n, &s);
+	if (n->nsrc != s.nsrc)
+		return fail(c, "%d operands, but its attributes name %d", n->nsrc,
+		            s.nsrc);
+	if (!want(c, s.k, "filter", DT_F32, 2) ||
+	    !want(c, s.bias, "bias", DT_F32, 1) ||
+	    !same_dim(c, s.k, 1, s.bias, 0, "bias size"))
+		return false;
+	int64_t D = n->src[s.k]->type.dim[1];
+	if (D < 1)
+		return fail(c, "filter channels must be concrete");
+	if (!gated_operand(c, s.v, "v", n->iattr[CS_V_OFF], D))
+		return false;
+	if (s.g >= 0 && !gated_operand(c, s.g, "gate", n->iattr[CS_G_OFF], D))
+		return false;
+	if (s.g < 0 && n->iattr[CS_G_OFF] != 0)
+		return fail(c, "g_off without a gate");
+	if (s.post >= 0 &&
+	    !gated_operand(c, s.post, "post", n->iattr[CS_POST_OFF], D))
+		return false;
+	if (s.post < 0 && n->iattr[CS_POST_OFF] != 0)
+		return fail(c, "post_off without post");
+	if (!step_state(c, s.hist, D))
+		return false;
+	if (n->src[s.k]->type.dim[0] < n->src[s.hist]->type.dim[1])
+		return fail(c, "filter %%%s has fewer rows than the history",
+		            n->src[s.k]->name);
+	*out = (TensorType){DT_F32, 3, {n->src[s.v]->type.dim[0],
+	                                n->src[s.v]->type.dim[1], D}};
+	return true;
+}
+
 /* fused_mlp: two linears with the layernorm prologue, the activation
  * between them and the residual after. */
 static bool infer_fused_mlp(Ctx *c, TensorType *out)
@@ -674,6 +827,21 @@ bool ir_infer(Graph *g, Node *n, Diag *d)
 		break;
 	case OP_POOL:
 		ok = infer_pool(&c, &t);
+		break;
+	case OP_STATE:
+		ok = infer_state(&c, &t);
+		break;
+	case OP_STATE_SAVE:
+		ok = infer_state_save(&c, g->max_len, &t);
+		break;
+	case OP_TAIL_PROJ:
+		ok = infer_tail_proj(&c, &t);
+		break;
+	case OP_SHORT_STEP:
+		ok = infer_short_step(&c, &t);
+		break;
+	case OP_CONV_STEP:
+		ok = infer_conv_step(&c, &t);
 		break;
 	case OP_COUNT:
 		hy_die("bad op");

@@ -30,6 +30,9 @@ typedef struct Interp {
 	Val *v;
 	const int32_t *tokens;
 	Diag *d;
+	int64_t pos;   /* the step's position (step ops only) */
+	float **state; /* the caller's state slots, or NULL */
+	int nslots;
 } Interp;
 
 static bool bind_type(Interp *in, const Node *n, Val *out)
@@ -342,6 +345,144 @@ static bool gated_conv(Interp *in, const Node *n, const Val *o)
 	return true;
 }
 
+/* state_save: the prefill's rows of a history, or its ring's last rows;
+ * rows it does not write are zero here. */
+static void state_save(Interp *in, const Node *n, const Val *o)
+{
+	const Val *x = &in->v[n->src[0]->id];
+	const Val *g = n->nsrc > 1 ? &in->v[n->src[1]->id] : NULL;
+	int64_t Bn = x->dim[0], Ln = x->dim[1], R = o->dim[1], C = o->dim[2];
+	int64_t xo = n->iattr[SS_X_OFF], go = n->iattr[SS_G_OFF];
+
+	memset(o->x, 0, o->n * sizeof(double));
+	for (int64_t b = 0; b < Bn; b++)
+		for (int64_t t = 0; t < Ln; t++) {
+			int64_t row = R - 1 - t; /* a history is stored reversed */
+			if (n->iattr[SS_TAIL]) {
+				if (t < Ln - R)
+					continue;
+				row = t % R;
+			}
+			const double *xr = x->x + (b * Ln + t) * x->dim[2] + xo;
+			const double *gr = g ? g->x + (b * Ln + t) * g->dim[2] + go
+			                     : NULL;
+			double *d = o->x + (b * R + row) * C;
+			for (int64_t c = 0; c < C; c++)
+				d[c] = xr[c] * (gr ? gr[c] : 1.0);
+		}
+}
+
+/* tail_proj: layernorm (ln=1) and the linear of the last R rows. */
+static bool tail_proj(Interp *in, const Node *n, const Val *o)
+{
+	const Val *x = &in->v[n->src[0]->id], *w = &in->v[n->src[1]->id];
+	int64_t Bn = x->dim[0], Ln = x->dim[1], K = x->dim[2], R = o->dim[1];
+	int64_t N = w->dim[0];
+	int i = 2;
+	const double *bias = n->iattr[TP_BIAS] ? in->v[n->src[i++]->id].x : NULL;
+	const double *lg = n->iattr[TP_LN] ? in->v[n->src[i++]->id].x : NULL;
+	const double *lb = n->iattr[TP_LN] ? in->v[n->src[i]->id].x : NULL;
+	double *t = arena_try_alloc(in->a, (size_t)K * sizeof(double) + 1);
+
+	if (!t) {
+		diag_error(in->d, "node %%%s: out of memory", n->name);
+		return false;
+	}
+	memset(o->x, 0, o->n * sizeof(double));
+	for (int64_t b = 0; b < Bn; b++)
+		for (int64_t p = Ln > R ? Ln - R : 0; p < Ln; p++) {
+			const double *xr = x->x + (b * Ln + p) * K;
+			if (lg) {
+				ln_rows(t, xr, 1, K, lg, lb, n->fattr[0]);
+				xr = t;
+			}
+			linear_rows(o->x + (b * R + p % R) * N, xr, 1, K, N, w->x, bias);
+		}
+	return true;
+}
+
+/* short_step: dwconv's definition at position pos, the K-1 inputs before
+ * it read from the ring (zero before position 0); then y joins the ring. */
+static void short_step(Interp *in, const Node *n, const Val *o)
+{
+	const Val *y = &in->v[n->src[0]->id], *w = &in->v[n->src[1]->id];
+	const Val *bias = n->iattr[SH_CONV_BIAS] ? &in->v[n->src[2]->id] : NULL;
+	Val *ring = &in->v[n->src[n->nsrc - 1]->id];
+	int64_t Bn = y->dim[0], N = y->dim[2], K = w->dim[1], R = K - 1;
+	int64_t pos = in->pos;
+	double *z = malloc((size_t)N * sizeof(double) + 1);
+
+	HY_ASSERT(z && y->dim[1] == 1);
+	for (int64_t b = 0; b < Bn; b++) {
+		const double *yr = y->x + b * N;
+		double *rg = ring->x + b * R * N;
+		for (int64_t c = 0; c < N; c++) {
+			double acc = bias ? bias->x[c] : 0.0;
+			for (int64_t j = 0; j < K; j++) {
+				int64_t p = pos - K + 1 + j;
+				double xv = p == pos ? yr[c]
+				            : p < 0  ? 0.0
+				                     : rg[(p % R) * N + c];
+				acc += w->x[c * K + j] * xv;
+			}
+			z[c] = acc;
+		}
+		for (int64_t c = 0; c < N; c++)
+			rg[(pos % R) * N + c] = yr[c];
+		double *ob = o->x + b * o->dim[2];
+		if (n->iattr[SH_GATE]) {
+			int64_t D = N / 3;
+			for (int64_t c = 0; c < D; c++) {
+				ob[c] = z[c];
+				ob[D + c] = z[D + c] * z[2 * D + c];
+			}
+		} else {
+			memcpy(ob, z, (size_t)N * sizeof(double));
+		}
+	}
+	free(z);
+}
+
+/* conv_step: u into the history at pos, then the direct convolution's
+ * row pos over it, the skip and the output gate as gated_conv's. */
+static bool conv_step(Interp *in, const Node *n, const Val *o)
+{
+	CsSrc cs;
+	ir_cs_srcs(n, &cs);
+	const Val *v = &in->v[n->src[cs.v]->id];
+	const Val *g = cs.g >= 0 ? &in->v[n->src[cs.g]->id] : NULL;
+	const Val *k = &in->v[n->src[cs.k]->id];
+	const Val *bias = &in->v[n->src[cs.bias]->id];
+	const Val *p = cs.post >= 0 ? &in->v[n->src[cs.post]->id] : NULL;
+	Val *h = &in->v[n->src[cs.hist]->id];
+	int64_t Bn = o->dim[0], D = o->dim[2], R = h->dim[1], pos = in->pos;
+
+	if (pos < 0 || pos >= R) {
+		diag_error(in->d, "node %%%s: position %lld outside the history's "
+		           "%lld rows", n->name, (long long)pos, (long long)R);
+		return false;
+	}
+	HY_ASSERT(o->dim[1] == 1);
+	for (int64_t b = 0; b < Bn; b++) {
+		/* position t at row R-1-t: hb[t * -D] from the row of 0 */
+		double *hb = h->x + b * R * D + (R - 1) * D;
+		for (int64_t c = 0; c < D; c++)
+			hb[-pos * D + c] =
+			    v->x[b * v->dim[2] + n->iattr[CS_V_OFF] + c] *
+			    (g ? g->x[b * g->dim[2] + n->iattr[CS_G_OFF] + c] : 1.0);
+		for (int64_t c = 0; c < D; c++) {
+			double acc = 0;
+			for (int64_t j = 0; j <= pos; j++)
+				acc += k->x[j * D + c] * hb[-(pos - j) * D + c];
+			acc += bias->x[c] * hb[-pos * D + c];
+			if (p)
+				acc *= p->x[b * p->dim[2] + n->iattr[CS_POST_OFF] + c];
+			o->x[b * D + c] = acc;
+		}
+	}
+	return true;
+}
+
 /* The row HF's classifier reads: the one before the first pad token,
  * or the last when there is none or it comes first (argmax(ids == pad)
  * - 1 with Python's negative index). */
@@ -512,6 +653,27 @@ static bool eval(Interp *in, const Node *n)
 		return fused_mlp(in, n, o);
 	case OP_POOL:
 		return pool(in, n, o);
+	case OP_STATE: {
+		int64_t slot = n->iattr[0];
+		if (!in->state || slot >= in->nslots || !in->state[slot]) {
+			diag_error(in->d, "state %%%s: slot %lld not given", n->name,
+			           (long long)slot);
+			return false;
+		}
+		for (size_t i = 0; i < o->n; i++)
+			o->x[i] = in->state[slot][i];
+		break;
+	}
+	case OP_STATE_SAVE:
+		state_save(in, n, o);
+		break;
+	case OP_TAIL_PROJ:
+		return tail_proj(in, n, o);
+	case OP_SHORT_STEP:
+		short_step(in, n, o);
+		break;
+	case OP_CONV_STEP:
+		return conv_step(in, n, o);
 	case OP_COUNT:
 		hy_die("bad op");
 	}
@@ -521,9 +683,10 @@ static bool eval(Interp *in, const Node *n)
 /* Evaluate the nodes e needs (every node when e is NULL) and copy out
  * the outputs (e's, or the graph's). */
 static bool run(const Graph *g, const EntryPoint *e, const int32_t *tokens,
-                int64_t B, int64_t L, float **outs, Diag *d)
+                int64_t B, int64_t L, float **outs, Diag *d, int64_t pos,
+                float **state, int nslots)
 {
-	Interp in = {g, arena_new(), B, L, NULL, tokens, d};
+	Interp in = {g, arena_new(), B, L, NULL, tokens, d, pos, state, nslots};
 	int nout = e ? e->noutputs : g->noutputs;
 	const Output *out = e ? e->outputs : g->outputs;
 	bool ok = true;
@@ -537,10 +700,9 @@ static bool run(const Graph *g, const EntryPoint *e, const int32_t *tokens,
 	}
 	in.v = arena_alloc(in.a, (size_t)g->nnodes * sizeof *in.v);
 	bool *live = arena_alloc(in.a, (size_t)g->nnodes + 1);
-	if (e)
-		ir_entry_live(g, e, live);
+	ir_entry_live(g, e, live); /* e NULL: the graph's outputs' */
 	for (int i = 0; ok && i < g->nnodes; i++)
-		if (!e || live[i])
+		if (live[i])
 			ok = eval(&in, g->nodes[i]);
 	for (int i = 0; i < nout; i++)
 		outs[i] = NULL;
@@ -555,6 +717,14 @@ static bool run(const Graph *g, const EntryPoint *e, const int32_t *tokens,
 		for (size_t k = 0; k < v->n; k++)
 			outs[i][k] = (float)v->x[k];
 	}
+	/* the step ops wrote their states in place: back to the caller */
+	for (int i = 0; ok && state && i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (n->op != OP_STATE || !live[i])
+			continue;
+		for (size_t k = 0; k < in.v[i].n; k++)
+			state[n->iattr[0]][k] = (float)in.v[i].x[k];
+	}
 	if (!ok)
 		for (int i = 0; i < nout; i++) {
 			free(outs[i]);
@@ -567,12 +737,20 @@ static bool run(const Graph *g, const EntryPoint *e, const int32_t *tokens,
 bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
                float **outs, Diag *d)
 {
-	return run(g, NULL, tokens, B, L, outs, d);
+	return run(g, NULL, tokens, B, L, outs, d, 0, NULL, 0);
 }
 
 bool ir_interp_entry(const Graph *g, const EntryPoint *e, const int32_t *tokens,
                      int64_t B, int64_t L, float **outs, Diag *d)
 {
 	HY_ASSERT(e);
-	return run(g, e, tokens, B, L, outs, d);
+	return run(g, e, tokens, B, L, outs, d, 0, NULL, 0);
+}
+
+bool ir_interp_step(const Graph *g, const EntryPoint *e, const int32_t *tokens,
+                    int64_t B, int64_t pos, float **state, int nslots,
+                    float **outs, Diag *d)
+{
+	HY_ASSERT(e && state);
+	return run(g, e, tokens, B, 1, outs, d, pos, state, nslots);
 }

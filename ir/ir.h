@@ -71,9 +71,18 @@ OpKind ir_op_by_name(const char *name);
 const char *ir_attr_name(const char *list, int i, char *buf, size_t n);
 
 /* Where the memory plan (passes/memplan.c) puts a node's value: a region
- * whose size scales with B*L tokens, with L positions, or not at all; the
+ * whose size scales with B*L tokens, with L positions, not at all, or
+ * with B samples (a decode step's one row per sample, [B, 1, ...], so
+ * that `entry step` never widens the forward's per-token region); the
  * node's offset is in bytes per unit of its region. */
-typedef enum { MEM_NONE, MEM_TOKEN, MEM_POSITION, MEM_FIXED, MEM_COUNT } MemRegion;
+typedef enum {
+	MEM_NONE,
+	MEM_TOKEN,
+	MEM_POSITION,
+	MEM_FIXED,
+	MEM_SAMPLE,
+	MEM_COUNT
+} MemRegion;
 /* The region a value of type t belongs to ([B, L, ...] token, and
  * [B, ...] without L too, planned per token since L >= 1; [L, ...]
  * position; else fixed) and its size in bytes per unit of it. The plan (memplan) places
@@ -189,6 +198,10 @@ enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
 enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
 enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
 enum { PL_MODE, PL_LN, PL_PAD };
+enum { SS_X_OFF, SS_G_OFF, SS_LEN, SS_TAIL, SS_ROWS };
+enum { SH_CONV_BIAS, SH_GATE };
+enum { TP_BIAS, TP_LN, TP_ROWS };
+enum { CS_V_OFF, CS_G_OFF, CS_POST_OFF, CS_PREGATED, CS_POST };
 
 /* pool's `mode`. */
 typedef enum { PM_MEAN = 0, PM_LAST = 1, PM_PAD = 2, PM_COUNT } PoolMode;
@@ -210,6 +223,15 @@ typedef struct GcSrc {
 } GcSrc;
 
 void ir_gc_srcs(const Node *n, GcSrc *s);
+
+/* conv_step's: g is -1 when pregated, post -1 without post=1; the
+ * history is last. */
+typedef struct CsSrc {
+	int v, g, k, bias, post, hist;
+	int nsrc;
+} CsSrc;
+
+void ir_cs_srcs(const Node *n, CsSrc *s);
 
 typedef struct FmSrc {
 	int x, w1, b1, ln_g, ln_b, w2, b2, res;
@@ -260,5 +282,12 @@ bool ir_interp(const Graph *g, const int32_t *tokens, int64_t B, int64_t L,
  * nodes e needs are evaluated. */
 bool ir_interp_entry(const Graph *g, const EntryPoint *e, const int32_t *tokens,
                      int64_t B, int64_t L, float **outs, Diag *d);
+/* One decode step of entry e (`entry step`): tokens [B] at position pos
+ * (the entry runs with L = 1), state[i] the float array of state slot i
+ * (nslots of them, each [B, R, C] as its state node says), read and
+ * written in place. */
+bool ir_interp_step(const Graph *g, const EntryPoint *e, const int32_t *tokens,
+                    int64_t B, int64_t pos, float **state, int nslots,
+                    float **outs, Diag *d);
 
 #endif

@@ -122,9 +122,10 @@ static void print_regions(FILE *f, const Graph *g)
 		return;
 	fputs(" regions={", f);
 	for (int r = MEM_TOKEN; r < MEM_COUNT; r++)
-		fprintf(f, "%s%s=%lld", r > MEM_TOKEN ? ", " : "",
-		        ir_region_name((MemRegion)r),
-		        (long long)g->region_bytes[r]);
+		if (r != MEM_SAMPLE || g->region_bytes[r]) /* only a step's */
+			fprintf(f, "%s%s=%lld", r > MEM_TOKEN ? ", " : "",
+			        ir_region_name((MemRegion)r),
+			        (long long)g->region_bytes[r]);
 	fputc('}', f);
 }
 

@@ -323,7 +323,7 @@ static bool plan_ok(const Graph *g, Diag *d)
 			fail(d, "%%%s is placed outside a memory plan", n->name);
 			break;
 		}
-		if (n->op == OP_INPUT || n->op == OP_WEIGHT) {
+		if (n->op == OP_INPUT || n->op == OP_WEIGHT || n->op == OP_STATE) {
 			fail(d, "%%%s is an %s: it takes no scratch", n->name,
 			     ir_op_info(n->op)->name);
 			break;

@@ -39,6 +39,29 @@
  *
  * The classifier goes first: once its output is gone, the graph's
  * tail is a language model's without a head, and pooled applies.
+ *
+ * Generation (issue 18), for a fused language model whose filters were
+ * folded (each gated_conv reads a weight):
+ *
+ *   entry prefill {logits = ..., state0 = %l0.short.tail, ...}
+ *       the logits entry plus what a decode step needs afterwards, as
+ *       outputs the caller places in its state buffer: per short filter
+ *       the last K-1 rows of the projection before it (state_save
+ *       {tail=1} of that projection, made again without the filter),
+ *       per long convolution its gated input u for every position
+ *       (state_save {tail=0}), a [max_len, D] history;
+ *   entry step {logits = %logits.from_norm.step}
+ *       the same nodes at one position (`%tokens.step : i32[B,1]`, so
+ *       every value is [B, 1, C], planned per sample: the step never
+ *       widens the forward's per-token region; the position `pos` is
+ *       given apart): every position-wise node cloned, a fused_proj
+ *       {conv} split into the projection and short_step over its ring,
+ *       a gated_conv made conv_step over its history; the states are
+ *       `state {slot}` nodes, slot i being the prefill's output state<i>.
+ *
+ * Anything else in the logits entry (an unfused dwconv or longconv, a
+ * filter made at run time, a position-dependent value) leaves the graph
+ * without these two entries: hyenac generate then says so.
  */
 #include "passes.h"
 
@@ -266,11 +289,284 @@ static bool add_hidden_states(Graph *g, Diag *d, bool *changed)
 	return true;
 }
 
+/* Can node n run one position at a time, and how? 1: cloned as it is
+ * (position-wise), 2: a fused_proj with a short filter, 3: a gated_conv
+ * over a folded filter, 0: not at all. */
+static int step_kind(const Node *n)
+{
+	for (int i = 0; i < n->type.rank; i++)
+		if (n->type.dim[i] >= 0 && i < n->type.rank - 1)
+			return 0; /* a shape that is not [B, L, C] */
+	if (n->type.rank != 3 || n->type.dim[1] != DIM_L)
+		return 0;
+	switch (n->op) {
+	case OP_EMBED:
+	case OP_LAYERNORM:
+	case OP_LINEAR:
+	case OP_ADD:
+	case OP_MUL:
+	case OP_SIN:
+	case OP_GELU_TANH:
+	case OP_GELU:
+	case OP_RELU:
+	case OP_FUSED_MLP:
+		return 1;
+	case OP_SLICE:
+		return n->iattr[0] == 2 ? 1 : 0;
+	case OP_FUSED_PROJ:
+		if (!n->iattr[FP_CONV])
+			return 1;
+		return n->iattr[FP_ACT] == FP_ACT_NONE && !n->iattr[FP_RES] ? 2 : 0;
+	case OP_GATED_CONV: {
+		GcSrc s;
+		ir_gc_srcs(n, &s);
+		return !n->iattr[GC_GEN] && n->src[s.k]->op == OP_WEIGHT ? 3 : 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* A node named base + suffix (NULL when the name is taken). */
+static Node *add_named(Graph *g, OpKind op, const char *base,
+                       const char *suffix, int nsrc, Node **src)
+{
+	const char *name = free_name(g, base, suffix);
+	return name ? ir_add(g, op, name, nsrc, src) : NULL;
+}
+
+/* fused_proj n without its short filter (and its gate): the projection
+ * the filter reads, from x. */
+static Node *bare_proj(Graph *g, const Node *n, Node *x, const char *suffix)
+{
+	FpSrc fs;
+	Node *src[IR_MAX_SRC];
+	int ns = 0;
+
+	ir_fp_srcs(n, &fs);
+	src[ns++] = x;
+	src[ns++] = n->src[fs.w];
+	if (fs.bias >= 0)
+		src[ns++] = n->src[fs.bias];
+	if (fs.ln_g >= 0) {
+		src[ns++] = n->src[fs.ln_g];
+		src[ns++] = n->src[fs.ln_b];
+	}
+	Node *p = add_named(g, OP_FUSED_PROJ, n->name, suffix, ns, src);
+	if (p) {
+		p->iattr[FP_BIAS] = n->iattr[FP_BIAS];
+		p->iattr[FP_LN] = n->iattr[FP_LN];
+		p->fattr[0] = n->fattr[0];
+	}
+	return p;
+}
+
+static Node *add_state(Graph *g, const char *base, const char *suffix,
+                       int slot, int64_t rows, int64_t C)
+{
+	Node *s = add_named(g, OP_STATE, base, suffix, 0, NULL);
+	if (s) {
+		s->iattr[0] = slot;
+		s->type = (TensorType){DT_F32, 3, {DIM_B, rows, C}};
+	}
+	return s;
+}
+
+/* Move the prefill's own nodes (early[id]) from the end of the graph to
+ * just after their last source, so that they do not keep the trunk's
+ * values alive to the end (memplan plans by that order): each goes as
+ * soon as everything it reads has. The rest keeps its order. */
+static void place_early(Graph *g, const bool *early)
+{
+	int n = g->nnodes, k = 0;
+	Node **order = arena_alloc(g->arena, (size_t)n * sizeof *order);
+	bool *placed = arena_alloc(g->arena, (size_t)n + 1);
+
+	memset(placed, 0, (size_t)n + 1);
+	for (int i = 0; i < n; i++) {
+		if (early[i])
+			continue;
+		order[k++] = g->nodes[i];
+		placed[i] = true;
+		for (bool more = true; more;) {
+			more = false;
+			for (int j = 0; j < n; j++) {
+				if (!early[j] || placed[j])
+					continue;
+				bool ready = true;
+				for (int s = 0; s < g->nodes[j]->nsrc; s++)
+					ready &= placed[g->nodes[j]->src[s]->id];
+				if (ready) {
+					order[k++] = g->nodes[j];
+					placed[j] = more = true;
+				}
+			}
+		}
+	}
+	HY_ASSERT(k == n);
+	for (int i = 0; i < n; i++) {
+		g->nodes[i] = order[i];
+		order[i]->id = i;
+	}
+}
+
+/* entry prefill and entry step from entry logits (see the top). */
+static bool add_generation(Graph *g, Diag *d, bool *changed)
+{
+	const EntryPoint *le = NULL;
+	for (int k = 0; k < g->nentries; k++)
+		if (strcmp(g->entries[k].name, "logits") == 0)
+			le = &g->entries[k];
+	if (!le || g->max_len <= 0 || g->nentries + 2 > IR_MAX_ENTRIES)
+		return true;
+	int nn = g->nnodes, nconv = 0, nstate = 0;
+	bool *live = arena_alloc(g->arena, (size_t)nn + 1);
+	Node **map = arena_alloc(g->arena, (size_t)nn * sizeof *map);
+	ir_entry_live(g, le, live);
+	for (int i = 0; i < nn; i++) {
+		const Node *n = g->nodes[i];
+		map[i] = NULL;
+		if (!live[i] || n->op == OP_INPUT || n->op == OP_WEIGHT)
+			continue;
+		int k = step_kind(n);
+		if (k == 0)
+			return true;
+		nconv += k == 3;
+		nstate += k >= 2;
+	}
+	if (nconv == 0 || nstate + 1 > IR_MAX_ENTRY_OUT)
+		return true;
+	Output *saves = arena_alloc(g->arena, (size_t)nstate * sizeof *saves);
+	int slot = 0;
+	for (int i = 0; i < nn; i++) {
+		Node *n = g->nodes[i], *src[IR_MAX_SRC], *m = NULL;
+		if (!live[i])
+			continue;
+		if (n->op == OP_WEIGHT) {
+			map[i] = n;
+			continue;
+		}
+		if (n->op == OP_INPUT) { /* the step's tokens: one per sample */
+			m = add_named(g, OP_INPUT, n->name, ".step", 0, NULL);
+			if (!m)
+				return true;
+			m->type = (TensorType){n->type.dtype, 2, {DIM_B, 1}};
+			if (!ir_infer(g, m, d))
+				return false;
+			map[i] = m;
+			continue;
+		}
+		int k = step_kind(n);
+		if (k == 1) {
+			for (int j = 0; j < n->nsrc; j++)
+				src[j] = map[n->src[j]->id];
+			m = add_named(g, n->op, n->name, ".step", n->nsrc, src);
+			if (m) {
+				memcpy(m->iattr, n->iattr, sizeof m->iattr);
+				memcpy(m->fattr, n->fattr, sizeof m->fattr);
+			}
+		} else if (k == 2) {
+			FpSrc fs;
+			ir_fp_srcs(n, &fs);
+			int64_t N = n->src[fs.conv_w]->type.dim[0];
+			int64_t K = n->iattr[FP_CONV];
+			Node *sv = bare_proj(g, n, n->src[fs.x], ".tail");
+			if (!sv)
+				return true;
+			sv->op = OP_TAIL_PROJ;
+			sv->iattr[TP_BIAS] = n->iattr[FP_BIAS];
+			sv->iattr[TP_LN] = n->iattr[FP_LN];
+			sv->iattr[TP_ROWS] = K - 1;
+			Node *ring = add_state(g, n->name, ".ring", slot, K - 1, N);
+			Node *proj = bare_proj(g, n, map[n->src[fs.x]->id], ".proj");
+			if (!ring || !proj || !ir_infer(g, sv, d) ||
+			    !ir_infer(g, ring, d) || !ir_infer(g, proj, d))
+				return !ring || !proj ? true : false;
+			int ns = 0;
+			src[ns++] = proj;
+			src[ns++] = n->src[fs.conv_w];
+			if (fs.conv_b >= 0)
+				src[ns++] = n->src[fs.conv_b];
+			src[ns++] = ring;
+			m = add_named(g, OP_SHORT_STEP, n->name, ".step", ns, src);
+			if (m) {
+				m->iattr[SH_CONV_BIAS] = fs.conv_b >= 0;
+				m->iattr[SH_GATE] = n->iattr[FP_GATE];
+			}
+			saves[slot++] = (Output){NULL, sv};
+		} else {
+			GcSrc gs;
+			ir_gc_srcs(n, &gs);
+			int64_t D = n->type.dim[2];
+			int ns = 0;
+			src[ns++] = n->src[gs.v];
+			if (gs.g >= 0)
+				src[ns++] = n->src[gs.g];
+			Node *sv = add_named(g, OP_STATE_SAVE, n->name, ".save", ns, src);
+			if (!sv)
+				return true;
+			sv->iattr[SS_X_OFF] = n->iattr[GC_V_OFF];
+			sv->iattr[SS_G_OFF] = gs.g >= 0 ? n->iattr[GC_G_OFF] : 0;
+			sv->iattr[SS_LEN] = D;
+			sv->iattr[SS_ROWS] = g->max_len;
+			Node *hist = add_state(g, n->name, ".hist", slot, g->max_len, D);
+			if (!hist || !ir_infer(g, sv, d) || !ir_infer(g, hist, d))
+				return !hist;
+			ns = 0;
+			src[ns++] = map[n->src[gs.v]->id];
+			if (gs.g >= 0)
+				src[ns++] = map[n->src[gs.g]->id];
+			src[ns++] = n->src[gs.k];
+			src[ns++] = n->src[gs.bias];
+			if (gs.post >= 0)
+				src[ns++] = map[n->src[gs.post]->id];
+			src[ns++] = hist;
+			m = add_named(g, OP_CONV_STEP, n->name, ".step", ns, src);
+			if (m) {
+				m->iattr[CS_V_OFF] = n->iattr[GC_V_OFF];
+				m->iattr[CS_G_OFF] = gs.g >= 0 ? n->iattr[GC_G_OFF] : 0;
+				m->iattr[CS_POST_OFF] =
+				    gs.post >= 0 ? n->iattr[GC_POST_OFF] : 0;
+				m->iattr[CS_PREGATED] = gs.g < 0;
+				m->iattr[CS_POST] = gs.post >= 0;
+			}
+			saves[slot++] = (Output){NULL, sv};
+		}
+		if (!m)
+			return true;
+		if (!ir_infer(g, m, d))
+			return false;
+		map[i] = m;
+	}
+	Node *step_logits = map[le->outputs[0].node->id];
+	bool *early = arena_alloc(g->arena, (size_t)g->nnodes + 1);
+	memset(early, 0, (size_t)g->nnodes + 1);
+	for (int s = 0; s < slot; s++) {
+		Node *sv = saves[s].node;
+		early[sv->id] = true;
+	}
+	place_early(g, early);
+	EntryPoint *pe = ir_add_entry(g, "prefill");
+	HY_ASSERT(pe);
+	ir_entry_add_output(pe, "logits", le->outputs[0].node);
+	for (int s = 0; s < slot; s++) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "state%d", s);
+		ir_entry_add_output(pe, arena_strdup(g->arena, buf), saves[s].node);
+	}
+	EntryPoint *se = ir_add_entry(g, "step");
+	HY_ASSERT(se);
+	ir_entry_add_output(se, "logits", step_logits);
+	*changed = true;
+	return true;
+}
+
 bool pass_entries(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	*changed = false;
 	if (g->nentries > 0)
 		return true;
 	return add_classify(g, o, d, changed) && add_logits(g, d, changed) &&
-	       add_pooled(g, d, changed) && add_hidden_states(g, d, changed);
+	       add_pooled(g, d, changed) && add_hidden_states(g, d, changed) &&
+	       add_generation(g, d, changed);
 }

@@ -112,7 +112,7 @@ MemRegion pass_mem_region(const TensorType *t, int64_t *unit_bytes)
  * entries are written straight into the caller's arrays. */
 static bool needs_scratch(const Graph *g, const Node *n)
 {
-	if (n->op == OP_INPUT || n->op == OP_WEIGHT)
+	if (n->op == OP_INPUT || n->op == OP_WEIGHT || n->op == OP_STATE)
 		return false;
 	return !ir_is_output(g, n);
 }
@@ -168,12 +168,14 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 
 int64_t pass_planned_bytes(const Graph *g, int64_t B, int64_t L)
 {
-	int64_t tok, pos, r;
+	int64_t tok, pos, smp, r;
 
 	if (__builtin_mul_overflow(g->region_bytes[MEM_TOKEN], B, &tok) ||
 	    __builtin_mul_overflow(tok, L, &tok) ||
 	    __builtin_mul_overflow(g->region_bytes[MEM_POSITION], L, &pos) ||
+	    __builtin_mul_overflow(g->region_bytes[MEM_SAMPLE], B, &smp) ||
 	    __builtin_add_overflow(tok, pos, &r) ||
+	    __builtin_add_overflow(r, smp, &r) ||
 	    __builtin_add_overflow(r, g->region_bytes[MEM_FIXED], &r))
 		return INT64_MAX;
 	return r;

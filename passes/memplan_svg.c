@@ -21,6 +21,7 @@
  */
 #include "passes.h"
 
+#include <math.h>
 #include <string.h>
 
 enum {
@@ -61,7 +62,8 @@ static void put_xml(FILE *f, const char *s)
 
 static const char *region_name(MemRegion r)
 {
-	static const char *const names[] = {"none", "token", "position", "fixed"};
+	static const char *const names[] = {"none", "token", "position", "fixed",
+	                                    "sample"};
 	_Static_assert(sizeof names / sizeof names[0] == MEM_COUNT,
 	               "one name per MemRegion");
 	return names[r];
@@ -70,7 +72,9 @@ static const char *region_name(MemRegion r)
 static const char *region_unit(MemRegion r)
 {
 	return r == MEM_TOKEN ? "per token (x B*L)"
-	       : r == MEM_POSITION ? "per position (x L)" : "in all";
+	       : r == MEM_POSITION ? "per position (x L)"
+	       : r == MEM_SAMPLE   ? "per sample (x B)"
+	                           : "in all";
 }
 
 /* A fill colour per op, so a layer's repeating pattern shows. */
@@ -107,12 +111,20 @@ static void panel(FILE *f, const Graph *g, const int *last, MemRegion r,
 			continue;
 		pass_mem_region(&n->type, &unit);
 		int64_t size = (unit + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
+		/* top and bottom rounded as printed, so that a block that
+		 * ends where another starts shares its edge exactly */
+		double top = round((y0 + PANEL_H - (double)(n->offset + size) *
+		                    sy) * 100) / 100;
+		double bot = round((y0 + PANEL_H - (double)n->offset * sy) * 100) /
+		             100;
+		/* the same for left and right: neighbours in time share an
+		 * edge exactly, whatever the rounding of the node width */
+		double left = round((LEFT + i * sx) * 100) / 100;
+		double right = round((LEFT + (last[i] + 1) * sx) * 100) / 100;
 		fprintf(f, "<rect class=\"buf\" data-region=\"%s\" x=\"%.2f\" "
 		        "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" "
 		        "stroke=\"#333\" stroke-width=\"0.5\"><title>%%",
-		        region_name(r), LEFT + i * sx,
-		        y0 + PANEL_H - (double)(n->offset + size) * sy,
-		        (last[i] - i + 1) * sx, (double)size * sy,
+		        region_name(r), left, top, right - left, bot - top,
 		        op_colour(n->op));
 		put_xml(f, n->name);
 		fprintf(f, ": %s %s, %s bytes %lld..%lld, nodes %d..%d</title>"

@@ -57,6 +57,8 @@ typedef enum HyenacStatus {
 	HYENAC_ERR_CPU = 7,      /* this CPU lacks instructions the model's
 	                          * code was compiled to use (load says which) */
 	HYENAC_ERR_INPUT = 8,    /* a FASTA file unreadable or malformed */
+	HYENAC_ERR_NO_STEP = 9,  /* generation from a model compiled without
+	                          * a decode step (hyenac_model_prefill) */
 } HyenacStatus;
 
 typedef struct HyenacModel HyenacModel;
@@ -156,6 +158,27 @@ int hyenac_model_fasta_open(const char *path, int64_t window,
 int hyenac_model_fasta_next(HyenacFasta *f, HyenacWindow *w);
 const char *hyenac_model_fasta_error(const HyenacFasta *f);
 void hyenac_model_fasta_close(HyenacFasta *f);
+
+/* Generation: hyenac_model_prefill runs the forward on the prompts
+ * tokens [B, L] (1 <= L < max_len), keeps each layer's state in a new
+ * HyenacGen (*out) and gives the logits at the last position, logits
+ * float32 [B, logits_width]; hyenac_model_step then takes one token per
+ * sample, tokens [B] at the next position, and gives that position's
+ * logits [B, logits_width], equal to a full forward's on the same tokens
+ * (within float rounding). Up to max_len positions in all
+ * (HYENAC_ERR_LENGTH past it). The state is one [max_len, d_model]
+ * history per long convolution and sample (hyenac_model_gen_state_bytes
+ * says how much); free it with hyenac_model_gen_free (NULL is fine). A
+ * HyenacGen belongs to the model it came from. HYENAC_ERR_NO_STEP for a model
+ * compiled without a decode step (-O0, --no-fuse, or filters made at
+ * run time). */
+typedef struct HyenacGen HyenacGen;
+int hyenac_model_prefill(HyenacModel *m, const int32_t *tokens, int64_t B,
+                         int64_t L, HyenacGen **out, float *logits);
+int hyenac_model_step(HyenacModel *m, HyenacGen *g, const int32_t *tokens,
+                      float *logits);
+int64_t hyenac_model_gen_state_bytes(const HyenacGen *g);
+void hyenac_model_gen_free(HyenacGen *g);
 
 /* The message of the last failed call on m ("" if none). */
 const char *hyenac_model_error(const HyenacModel *m);

@@ -109,6 +109,21 @@ int hyenac_run_hidden(const float *weights, const int32_t *tokens, int64_t B,
  * IR_MAX_ENTRY_OUT. */
 #define HYRT_MAX_HIDDEN 66
 extern const char hyenac_labels[];
+/* Generation (passes/entries.c's `entry prefill` and `entry step`):
+ * hyenac_state_bytes(B) is the state of B samples (0: the model cannot
+ * decode), one buffer the caller owns (64-byte aligned); its slots are
+ * each layer's long-convolution input history [B, max_len, D] and short
+ * filter ring [B, K-1, 3D]. hyenac_prefill runs the forward on tokens
+ * [B, L] (logits [B, L, V]) and writes the state for positions < L;
+ * hyenac_step takes one token per sample at position pos (tokens [B])
+ * and gives logits [B, V], reading and updating the state. Scratch:
+ * hyenac_scratch_bytes(B, L), and (B, 1) for a step. Both return 0 (and
+ * do nothing) when the model has no step entry. */
+int64_t hyenac_state_bytes(int64_t B);
+int hyenac_prefill(const float *weights, const int32_t *tokens, int64_t B,
+                   int64_t L, float *logits, void *scratch, void *state);
+int hyenac_step(const float *weights, const int32_t *tokens, int64_t B,
+                int64_t pos, float *logits, void *scratch, void *state);
 /* The name of label id in hyenac_labels, or NULL when id is outside
  * 0..HYRT_META_NUM_LABELS-1. Inline, since only the code linked with a
  * generated module (a binary's main, the library) may name its symbols. */
@@ -166,6 +181,37 @@ void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
 /* Bytes of FFT work buffers one thread holds while convolving C channels
  * at length L (they are kept for the thread's next call). */
 int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
+
+/* ---- generation's kernels (gen.c), called by generated code ----------
+ *
+ * state_save: rows t < L of x[.., :C] (* g) into out [B, R, C] at row
+ * R-1-t (tail=0: a history, reversed so that conv_step streams it),
+ * or rows t in [L-R, L) into ring row t mod R (tail=1).
+ * tail_proj: the same ring rows of layernorm (ln_g given) and linear
+ * (w [N, K], bias?) of x [B, L, K]: a fused_proj of the last R rows.
+ * short_step: the causal short filter of K taps at position pos on
+ * y [B, N] (one row per sample) and the ring [B, K-1, N] of the rows
+ * before it (zero before 0); y then takes ring row pos mod (K-1);
+ * gate=1 writes [post | gate * value] (2N/3 columns), else N.
+ * conv_step: u = v (* g) is hist row R-1-pos ([B, R, D]), then, with
+ * h[t] = hist[R-1-t], out = (sum_{j<=pos} k[j] h[pos-j] + bias u) (* post),
+ * vectorised over channels and spread over the pool by channel blocks.
+ * xs, gs, ps, vs: the row strides of the operands (whose pointers are
+ * already at their channel windows). */
+void hyrt_state_save(float *out, const float *x, int64_t xs, const float *g,
+                     int64_t gs, int64_t B, int64_t L, int64_t R, int64_t C,
+                     int64_t tail);
+void hyrt_tail_proj(float *out, const float *x, const float *w,
+                    const float *bias, const float *ln_g, const float *ln_b,
+                    float eps, int64_t B, int64_t L, int64_t R, int64_t K,
+                    int64_t N);
+void hyrt_short_step(float *out, const float *y, const float *w,
+                     const float *b, float *ring, int64_t B, int64_t pos,
+                     int64_t N, int64_t K, int64_t gate);
+void hyrt_conv_step(float *out, const float *v, int64_t vs, const float *g,
+                    int64_t gs, const float *k, const float *bias,
+                    const float *post, int64_t ps, float *hist, int64_t B,
+                    int64_t pos, int64_t D, int64_t R);
 
 /* ---- the thread pool (pool.c) ------------------------------------------
  *

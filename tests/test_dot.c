@@ -104,7 +104,10 @@ static const char *group(const char *svg, const char *title, char *buf,
 
 static const char *region_name(MemRegion r)
 {
-	return r == MEM_TOKEN ? "token" : r == MEM_POSITION ? "position" : "fixed";
+	return r == MEM_TOKEN      ? "token"
+	       : r == MEM_POSITION ? "position"
+	       : r == MEM_SAMPLE   ? "sample"
+	                           : "fixed";
 }
 
 /* Every node named, every fused node a cluster, every planned node's

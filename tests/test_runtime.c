@@ -564,7 +564,16 @@ static const char *fake_src =
 	"                      int64_t L, float *const *o, void *s)\n"
 	"{ (void)w; (void)tok; (void)B; (void)L; (void)o; (void)s;\n"
 	"  return 0; }\n"
-	"const char hyenac_labels[] = \"\";\n";
+	"const char hyenac_labels[] = \"\";\n"
+	"int64_t hyenac_state_bytes(int64_t B) { (void)B; return 0; }\n"
+	"int hyenac_prefill(const float *w, const int32_t *t, int64_t B,\n"
+	"                   int64_t L, float *l, void *s, void *st)\n"
+	"{ (void)w; (void)t; (void)B; (void)L; (void)l; (void)s; (void)st;\n"
+	"  return 0; }\n"
+	"int hyenac_step(const float *w, const int32_t *t, int64_t B,\n"
+	"                int64_t p, float *l, void *s, void *st)\n"
+	"{ (void)w; (void)t; (void)B; (void)p; (void)l; (void)s; (void)st;\n"
+	"  return 0; }\n";
 
 static const char *exe_head, *exe_nohead, *exe_noweights;
 
@@ -585,6 +594,7 @@ static const char *build_fake(const char *name, int nout, bool weights)
 		"-std=c11", "-D_GNU_SOURCE", "-O1", def, "-I", HYENAC_SOURCE_DIR,
 		"-o", out, src, HYENAC_SOURCE_DIR "/runtime/main/rt_main.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_fasta.c",
+		HYENAC_SOURCE_DIR "/runtime/main/rt_gen.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_dispatch.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_shard.c",
 		HYENAC_SOURCE_DIR "/runtime/main/rt_par_one.c",

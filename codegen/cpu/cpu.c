@@ -107,8 +107,15 @@ LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
 	case OP_POOL:
 		cg_k_pool(c, n, out, s);
 		break;
+	case OP_STATE_SAVE:
+	case OP_TAIL_PROJ:
+	case OP_SHORT_STEP:
+	case OP_CONV_STEP:
+		cg_call_step(c, n, out, s);
+		break;
 	case OP_INPUT:
 	case OP_WEIGHT:
+	case OP_STATE:
 	case OP_COUNT:
 		hy_die("no kernel for %s", ir_op_info(n->op)->name);
 	}

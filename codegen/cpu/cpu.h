@@ -38,6 +38,10 @@ typedef enum {
 	EXT_HYENA_FFT_CONST,
 	EXT_PARALLEL_FOR,
 	EXT_HYENA_FFT_GEN,
+	EXT_STATE_SAVE,
+	EXT_TAIL_PROJ,
+	EXT_SHORT_STEP,
+	EXT_CONV_STEP,
 	EXT_COUNT
 } Ext;
 _Static_assert((int)EXT_COUNT <= (int)CG_MAX_EXT, "CgContext.ext");
@@ -249,6 +253,9 @@ void cg_ln_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb, int64_t Dn,
 CgKernelFn cg_k_fused_proj, cg_k_fused_mlp, cg_k_gated_direct;
 /* hyrt_hyena_conv_fft (or its _const / _gen forms) on gated_conv n. */
 CgKernelFn cg_call_hyena_fft;
+/* The generation ops (state_save, short_step, conv_step) as calls of
+ * the runtime's kernels (runtime/gen.c); a step op's L is the position. */
+CgKernelFn cg_call_step;
 
 /* ---- gemm.c ----------------------------------------------------------- */
 

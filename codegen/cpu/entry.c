@@ -29,7 +29,11 @@ typedef enum {
 	SIG_FFT,
 	SIG_HYENA_FFT,
 	SIG_PARALLEL_FOR,
-	SIG_HYENA_FFT_GEN
+	SIG_HYENA_FFT_GEN,
+	SIG_STATE_SAVE,
+	SIG_TAIL_PROJ,
+	SIG_SHORT_STEP,
+	SIG_CONV_STEP
 } ExtSig;
 
 static const struct {
@@ -43,6 +47,10 @@ static const struct {
 	[EXT_HYENA_FFT_CONST] = {"hyrt_hyena_conv_fft_const", SIG_HYENA_FFT},
 	[EXT_PARALLEL_FOR] = {"hyrt_parallel_for", SIG_PARALLEL_FOR},
 	[EXT_HYENA_FFT_GEN] = {"hyrt_hyena_conv_fft_gen", SIG_HYENA_FFT_GEN},
+	[EXT_STATE_SAVE] = {"hyrt_state_save", SIG_STATE_SAVE},
+	[EXT_TAIL_PROJ] = {"hyrt_tail_proj", SIG_TAIL_PROJ},
+	[EXT_SHORT_STEP] = {"hyrt_short_step", SIG_SHORT_STEP},
+	[EXT_CONV_STEP] = {"hyrt_conv_step", SIG_CONV_STEP},
 };
 _Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
 
@@ -136,8 +144,9 @@ static LLVMValueRef bytes_of(CgContext *c, const TensorType *t)
 
 /* The memory plan's layout (passes/memplan.c) for the current function's
  * B and L: the token region ([B*L] units), then the position region ([L]
- * units), then the fixed one; a node sits at its region's base plus its
- * offset times the unit. Returns the total. */
+ * units), then the fixed one, then the sample one ([B] units: a decode
+ * step's rows); a node sits at its region's base plus its offset times
+ * the unit. Returns the total. */
 static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
                                    LLVMValueRef *off)
 {
@@ -147,12 +156,15 @@ static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
 	unit[MEM_TOKEN] = mul(c, c->B, c->L);
 	unit[MEM_POSITION] = c->L;
 	unit[MEM_FIXED] = i64c(c, 1);
+	unit[MEM_SAMPLE] = c->B;
 	base[MEM_TOKEN] = i64c(c, 0);
 	base[MEM_POSITION] = mul(c, i64c(c, g->region_bytes[MEM_TOKEN]),
 	                         unit[MEM_TOKEN]);
 	base[MEM_FIXED] = add(c, base[MEM_POSITION],
 	                      mul(c, i64c(c, g->region_bytes[MEM_POSITION]),
 	                          unit[MEM_POSITION]));
+	base[MEM_SAMPLE] = add(c, base[MEM_FIXED],
+	                       i64c(c, g->region_bytes[MEM_FIXED]));
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
 		if (!cg_computes(n) || outidx[i] >= 0)
@@ -161,7 +173,8 @@ static LLVMValueRef planned_layout(CgContext *c, const int *outidx,
 		off[i] = add(c, base[n->region],
 		             mul(c, i64c(c, n->offset), unit[n->region]));
 	}
-	return add(c, base[MEM_FIXED], i64c(c, g->region_bytes[MEM_FIXED]));
+	return add(c, base[MEM_SAMPLE],
+	           mul(c, i64c(c, g->region_bytes[MEM_SAMPLE]), unit[MEM_SAMPLE]));
 }
 
 /* The layout of scratch for the current function's B and L: off[id] for
@@ -211,6 +224,44 @@ static void emit_scratch_bytes(CgContext *c, LLVMValueRef fn,
 	LLVMBuildRet(c->b, scratch_layout(c, outidx, off));
 }
 
+/* The ops that run at the step's position: their kernels' L is it. */
+static bool step_op(const Node *n)
+{
+	return n->op == OP_SHORT_STEP || n->op == OP_CONV_STEP;
+}
+
+/* Bytes of state slot s of g (64-byte aligned) per sample, and of the
+ * slots before it: the layout of the generation state (one buffer, the
+ * slots in order, each [B, R, C]). */
+static int64_t slot_bytes(const Graph *g, int64_t slot)
+{
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (n->op == OP_STATE && n->iattr[0] == slot)
+			return (n->type.dim[1] * n->type.dim[2] * 4 + 63) / 64 * 64;
+	}
+	return -1;
+}
+
+static int64_t slot_offset(const Graph *g, int64_t slot)
+{
+	int64_t off = 0;
+	for (int64_t s = 0; s < slot; s++) {
+		int64_t b = slot_bytes(g, s);
+		HY_ASSERT(b >= 0);
+		off += b;
+	}
+	return off;
+}
+
+static int64_t state_slots(const Graph *g)
+{
+	int64_t n = 0;
+	while (slot_bytes(g, n) >= 0)
+		n++;
+	return n;
+}
+
 /* The call of node n's kernel k writing to out: straight, or rows at a
  * time through the pool when it has a thunk (its arguments go in ctx). */
 static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
@@ -229,7 +280,7 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 		}
 	}
 	a[n->nsrc + 1] = c->B;
-	a[n->nsrc + 2] = c->L;
+	a[n->nsrc + 2] = step_op(n) ? c->pos : c->L;
 	LLVMValueRef rows = numel(c, &n->type, 0, n->type.rank - 1);
 	if (!thunk) {
 		a[n->nsrc + 3] = i64c(c, 0);
@@ -259,8 +310,8 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 	int *slot = malloc(nn * sizeof *slot);
 	LLVMValueRef *need = calloc(nn, sizeof *need), *at = c->at;
 	LLVMValueRef *dst = calloc((size_t)e->noutputs + 1, sizeof *dst);
-	static const char *pname[] = {"weights", "tokens", "B", "L", "outputs",
-	                              "scratch"};
+	static const char *pname[] = {"weights", "tokens", "B",     "L",
+	                              "outputs", "scratch", "state", "pos"};
 
 	HY_ASSERT(live && slot && need && dst);
 	ir_entry_live(g, e, live);
@@ -269,9 +320,11 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 	for (int k = e->noutputs - 1; k >= 0; k--)
 		if (cg_computes(e->outputs[k].node))
 			slot[e->outputs[k].node->id] = k;
-	for (unsigned i = 0; i < 6; i++)
+	for (unsigned i = 0; i < 8; i++)
 		LLVMSetValueName2(LLVMGetParam(fn, i), pname[i],
 		                  strlen(pname[i]));
+	c->state = LLVMGetParam(fn, 6);
+	c->pos = LLVMGetParam(fn, 7);
 	LLVMValueRef weights = LLVMGetParam(fn, 0), tokens = LLVMGetParam(fn, 1);
 	LLVMValueRef outputs = LLVMGetParam(fn, 4), scratch = LLVMGetParam(fn, 5);
 	c->fn = fn;
@@ -319,6 +372,13 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 			continue;
 		if (n->op == OP_INPUT) {
 			at[i] = tokens;
+			continue;
+		}
+		if (n->op == OP_STATE) { /* slot i of the caller's state */
+			LLVMValueRef o = mul(c, c->B,
+			                     i64c(c, slot_offset(g, n->iattr[0])));
+			at[i] = LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
+			                              c->state, &o, 1, n->name);
 			continue;
 		}
 		if (n->op == OP_WEIGHT) {
@@ -442,14 +502,17 @@ static void emit_run(CgContext *c, LLVMValueRef fn)
 		for (int j = 0; j < e->noutputs; j++)
 			LLVMBuildStore(c->b, given[map[j]],
 			               elem(c, c->t_ptr, arr, i64c(c, j)));
-		LLVMValueRef a[] = {p[0], p[1], p[2], p[3], arr, p[5]};
+		LLVMValueRef a[] = {p[0], p[1], p[2], p[3], arr, p[5],
+		                    LLVMConstPointerNull(c->t_ptr), i64c(c, 0)};
 		LLVMValueRef f = c->f_entry[1 + k];
-		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
 		LLVMBuildRetVoid(c->b);
 		LLVMPositionBuilderAtEnd(c->b, bnext);
 	}
+	LLVMValueRef full[] = {p[0], p[1], p[2], p[3], p[4], p[5],
+	                       LLVMConstPointerNull(c->t_ptr), i64c(c, 0)};
 	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(c->f_entry[0]),
-	               c->f_entry[0], p, 6, "");
+	               c->f_entry[0], full, 8, "");
 	LLVMBuildRetVoid(c->b);
 	free(want);
 	free(given);
@@ -484,9 +547,10 @@ static void emit_run_pooled(CgContext *c, LLVMValueRef fn)
 	}
 	LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
 	                    LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), arr,
-	                    LLVMGetParam(fn, 6)};
+	                    LLVMGetParam(fn, 6), LLVMConstPointerNull(c->t_ptr),
+	                    i64c(c, 0)};
 	LLVMValueRef f = c->f_entry[1 + k];
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
@@ -512,9 +576,10 @@ static void emit_run_classify(CgContext *c, LLVMValueRef fn)
 	LLVMBuildStore(c->b, LLVMGetParam(fn, 4), arr);
 	LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
 	                    LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), arr,
-	                    LLVMGetParam(fn, 5)};
+	                    LLVMGetParam(fn, 5), LLVMConstPointerNull(c->t_ptr),
+	                    i64c(c, 0)};
 	LLVMValueRef f = c->f_entry[1 + k];
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
@@ -537,13 +602,80 @@ static void emit_run_hidden(CgContext *c, LLVMValueRef fn)
 		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
 		return;
 	}
-	LLVMValueRef a[6];
+	LLVMValueRef a[8];
 	for (unsigned i = 0; i < 6; i++)
 		a[i] = LLVMGetParam(fn, i);
+	a[6] = LLVMConstPointerNull(c->t_ptr); /* no generation state */
+	a[7] = i64c(c, 0);
 	LLVMValueRef f = c->f_entry[1 + k];
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 6, "");
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32,
 	                                (unsigned)g->entries[k].noutputs, 0));
+}
+
+/* The index of the entry named s, or -1. */
+static int entry_named(const Graph *g, const char *s)
+{
+	for (int k = 0; k < g->nentries; k++)
+		if (strcmp(g->entries[k].name, s) == 0)
+			return k;
+	return -1;
+}
+
+/* hyenac_state_bytes(B): the generation state of B samples (0 when the
+ * graph has no step entry); hyenac_prefill(weights, tokens, B, L, logits,
+ * scratch, state): `entry prefill`, its state<i> outputs written to slot
+ * i of state; hyenac_step(weights, tokens, B, pos, logits, scratch,
+ * state): `entry step` at position pos, L = 1. Both return 0 (doing
+ * nothing) without those entries, else 1. */
+static void emit_generation(CgContext *c)
+{
+	const Graph *g = c->g;
+	int kp = entry_named(g, "prefill"), ks = entry_named(g, "step");
+	bool have = kp >= 0 && ks >= 0;
+	int64_t total = have ? slot_offset(g, state_slots(g)) : 0;
+
+	c->fn = c->f_state_bytes;
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, c->fn, "entry"));
+	LLVMBuildRet(c->b, LLVMBuildMul(c->b, LLVMGetParam(c->fn, 0),
+	                                i64c(c, total), ""));
+	for (int which = 0; which < 2; which++) {
+		LLVMValueRef fn = which ? c->f_step : c->f_prefill;
+		c->fn = fn;
+		LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+		                                   c->ctx, fn, "entry"));
+		if (!have) {
+			LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
+			continue;
+		}
+		const EntryPoint *e = &g->entries[which ? ks : kp];
+		LLVMValueRef B = LLVMGetParam(fn, 2), st = LLVMGetParam(fn, 6);
+		LLVMValueRef arr = LLVMBuildArrayAlloca(c->b, c->t_ptr,
+		                                        i64c(c, e->noutputs), "outs");
+		for (int j = 0; j < e->noutputs; j++) {
+			const char *s = e->outputs[j].name;
+			LLVMValueRef v;
+			if (strcmp(s, "logits") == 0) {
+				v = LLVMGetParam(fn, 4);
+			} else {
+				int64_t slot = atoll(s + 5);
+				HY_ASSERT(strncmp(s, "state", 5) == 0);
+				LLVMValueRef o = LLVMBuildMul(c->b, B,
+				                              i64c(c, slot_offset(g, slot)), "");
+				v = LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
+				                          st, &o, 1, "");
+			}
+			LLVMBuildStore(c->b, v, elem(c, c->t_ptr, arr, i64c(c, j)));
+		}
+		LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), B,
+		                    which ? i64c(c, 1) : LLVMGetParam(fn, 3), arr,
+		                    LLVMGetParam(fn, 5), st,
+		                    which ? LLVMGetParam(fn, 3) : i64c(c, 0)};
+		LLVMValueRef f = c->f_entry[1 + (which ? ks : kp)];
+		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
+		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
+	}
 }
 
 static void emit_globals(CgContext *c, const int64_t *meta)
@@ -603,8 +735,30 @@ static void declare_externals(CgContext *c)
 	                      c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64,
 	                      c->t_i64, c->t_i64, c->t_i64};
 
+	LLVMTypeRef P = c->t_ptr, I = c->t_i64;
+	/* out, x, xs, g, gs, B, L, R, C, tail */
+	LLVMTypeRef ssave[] = {P, P, I, P, I, I, I, I, I, I};
+	/* out, x, w, bias, ln_g, ln_b, eps, B, L, R, K, N */
+	LLVMTypeRef tproj[] = {P, P, P, P, P, P, c->t_f32, I, I, I, I, I};
+	/* out, y, w, b, ring, B, pos, N, K, gate */
+	LLVMTypeRef sstep[] = {P, P, P, P, P, I, I, I, I, I};
+	/* out, v, vs, g, gs, k, bias, post, ps, hist, B, pos, D, R */
+	LLVMTypeRef cstep[] = {P, P, I, P, I, P, P, P, I, P, I, I, I, I};
+
 	for (int e = 0; e < EXT_COUNT; e++) {
 		switch (ext_sig[e].sig) {
+		case SIG_STATE_SAVE:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, ssave, 10, 0);
+			break;
+		case SIG_TAIL_PROJ:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, tproj, 12, 0);
+			break;
+		case SIG_SHORT_STEP:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, sstep, 10, 0);
+			break;
+		case SIG_CONV_STEP:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, cstep, 14, 0);
+			break;
 		case SIG_F64_F64:
 			c->ext_ty[e] = LLVMFunctionType(f64, &f64, 1, 0);
 			break;
@@ -652,12 +806,17 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 	c->f_pooled = public_fn(c, "hyenac_run_pooled", c->t_i32, pp, 7);
 	c->f_classify = public_fn(c, "hyenac_run_classify", c->t_i32, rp, 6);
 	c->f_hidden = public_fn(c, "hyenac_run_hidden", c->t_i32, rp, 6);
+	LLVMTypeRef ep[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_i64,
+	                    c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64};
+	c->f_state_bytes = public_fn(c, "hyenac_state_bytes", c->t_i64, sp, 1);
+	c->f_prefill = public_fn(c, "hyenac_prefill", c->t_i32, pp, 7);
+	c->f_step = public_fn(c, "hyenac_step", c->t_i32, pp, 7);
 	for (int i = 0; i <= c->g->nentries; i++) {
 		EntryPoint full;
 		char name[128];
 		snprintf(name, sizeof name, "hyenac.entry.%s",
 		         entry_at(c, i, &full)->name);
-		c->f_entry[i] = public_fn(c, name, c->t_void, rp, 6);
+		c->f_entry[i] = public_fn(c, name, c->t_void, ep, 8);
 		LLVMSetLinkage(c->f_entry[i], LLVMInternalLinkage);
 	}
 	declare_externals(c);
@@ -675,4 +834,5 @@ void cg_cpu_finish(CgContext *c)
 	emit_run_pooled(c, c->f_pooled);
 	emit_run_classify(c, c->f_classify);
 	emit_run_hidden(c, c->f_hidden);
+	emit_generation(c);
 }

@@ -44,6 +44,7 @@ static const RtCommand commands[] = {
 	{"classify", rt_cmd_fasta, rt_help_classify_fasta, rt_wants_fasta},
 	{"vep", rt_cmd_vep, rt_help_vep, NULL},
 	{NULL, NULL, help_threads, NULL},
+	{"generate", rt_cmd_generate, rt_help_generate, NULL},
 	{"bench", rt_cmd_bench, rt_help_bench, NULL},
 	{"info", rt_cmd_info, rt_help_info, NULL},
 };

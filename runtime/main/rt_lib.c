@@ -76,6 +76,7 @@ API const char *hyenac_status_string(int status)
 	case HYENAC_ERR_WEIGHTS: return "cannot load the weights";
 	case HYENAC_ERR_CPU: return "this CPU lacks instructions the model uses";
 	case HYENAC_ERR_INPUT: return "bad or unreadable input file";
+	case HYENAC_ERR_NO_STEP: return "model has no decode step";
 	}
 	return "unknown status";
 }
@@ -549,6 +550,111 @@ API void hyenac_model_fasta_close(HyenacFasta *h)
 		return;
 	hyrt_fasta_close(h->f);
 	free(h);
+}
+
+/* ---- generation: entry prefill, entry step (hyrt.h) ---------------------- */
+
+struct HyenacGen {
+	int64_t B, pos;  /* samples, and the next position */
+	void *state;     /* hyenac_state_bytes(B) */
+	size_t state_bytes;
+	void *scratch;   /* a step's */
+	float *logits;   /* [B, V] */
+};
+
+API void hyenac_model_gen_free(HyenacGen *g)
+{
+	if (!g)
+		return;
+	free(g->state);
+	free(g->scratch);
+	free(g->logits);
+	free(g);
+}
+
+API int64_t hyenac_model_gen_state_bytes(const HyenacGen *g)
+{
+	return g ? (int64_t)g->state_bytes : 0;
+}
+
+API int hyenac_model_prefill(HyenacModel *m, const int32_t *tokens,
+                             int64_t B, int64_t L, HyenacGen **out,
+                             float *logits)
+{
+	static const char fn[] = "hyenac_model_prefill";
+	const int64_t V = hyenac_meta[HYRT_META_VOCAB];
+	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
+	size_t lb, cap = 0, sc = 0;
+	float *full = NULL;
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (!out)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: out is NULL", fn);
+	*out = NULL;
+	if (hyenac_state_bytes(1) == 0)
+		return set_err(m, HYENAC_ERR_NO_STEP, "%s: model %s was compiled "
+		               "without a decode step", fn, hyenac_model_name);
+	if (B < 1)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: batch %" PRId64
+		               " is not positive", fn, B);
+	int st = check_args(m, tokens, B, L, logits, fn);
+	if (st != HYENAC_OK)
+		return st;
+	if (L >= max_len)
+		return set_err(m, HYENAC_ERR_LENGTH, "%s: a prompt of %" PRId64
+		               " tokens leaves no room for a step (max_len %"
+		               PRId64 ")", fn, L, max_len);
+	HyenacGen *g = calloc(1, sizeof *g);
+	size_t s1 = hyenac_scratch_bytes(B, 1);
+	if (!g || !hy_mul_size((size_t)B * (size_t)L, (size_t)V * 4, &lb) ||
+	    !reserve((void **)&full, &cap, lb) ||
+	    !reserve(&g->state, &g->state_bytes,
+	             (size_t)hyenac_state_bytes(B)) ||
+	    !reserve(&g->scratch, &sc, s1) ||
+	    !reserve((void **)&g->logits, &cap, (size_t)(B * V * 4)) ||
+	    !reserve(&m->scratch, &m->scratch_cap, hyenac_scratch_bytes(B, L))) {
+		free(full);
+		hyenac_model_gen_free(g);
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for the "
+		               "state of %" PRId64 " samples", fn, B);
+	}
+	memset(g->state, 0, g->state_bytes);
+	hyenac_prefill(m->w.data, tokens, B, L, full, m->scratch, g->state);
+	for (int64_t b = 0; b < B; b++)
+		memcpy(logits + b * V, full + (b * L + L - 1) * V,
+		       (size_t)V * sizeof *logits);
+	free(full);
+	g->B = B;
+	g->pos = L;
+	*out = g;
+	return HYENAC_OK;
+}
+
+API int hyenac_model_step(HyenacModel *m, HyenacGen *g, const int32_t *tokens,
+                          float *logits)
+{
+	static const char fn[] = "hyenac_model_step";
+	const int64_t V = hyenac_meta[HYRT_META_VOCAB];
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (!g)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: state is NULL", fn);
+	if (g->pos >= hyenac_meta[HYRT_META_MAX_LEN])
+		return set_err(m, HYENAC_ERR_LENGTH, "%s: position %" PRId64
+		               " is past the model's max_len %" PRId64, fn, g->pos,
+		               hyenac_meta[HYRT_META_MAX_LEN]);
+	int st = check_args(m, tokens, g->B, 1, logits, fn);
+	if (st != HYENAC_OK)
+		return st;
+	hyenac_step(m->w.data, tokens, g->B, g->pos, g->logits, g->scratch,
+	            g->state);
+	memcpy(logits, g->logits, (size_t)(g->B * V) * sizeof *logits);
+	g->pos++;
+	return HYENAC_OK;
 }
 
 API const char *hyenac_model_error(const HyenacModel *m)

@@ -768,7 +768,7 @@ static void forward_sharded(const char *cmd, const char *tpath,
 			rt_fail("%s has fewer rows than when the job was planned",
 			        tpath);
 		job_init(&job, w.data, (const int32_t *)tok.data + sh->first * L,
-		         sh->count, L, which, pool);
+		         sh->count, L, which, pool, RT_LAYER_NONE);
 		rt_shard_open(&s, s.mine[m], pieces);
 		job_alloc(&job);
 		job_run(&job, &piece);
@@ -779,7 +779,7 @@ static void forward_sharded(const char *cmd, const char *tpath,
 	if (rt_par_rank() == 0) {
 		/* the output's shape, as job_save writes it */
 		HyrtOut o, *outs[1] = {&o};
-		job_init(&job, w.data, NULL, B, L, which, pool);
+		job_init(&job, w.data, NULL, B, L, which, pool, RT_LAYER_NONE);
 		int64_t dim[3] = {B, L, (int64_t)job.row_floats / (L ? L : 1)};
 		int rank = 3;
 		if (pool != POOL_NONE) {

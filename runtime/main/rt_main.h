@@ -165,6 +165,9 @@ struct faidx_t;
 struct faidx_t *rt_faidx_open(const char *path);
 void rt_vep_abort(void);
 
+/* Sampling after a prompt (rt_gen.c). */
+int rt_cmd_generate(const char *cmd, int argc, char **argv);
+void rt_help_generate(void);
 /* What rt_parse_opts calls on --help (rt_dispatch.c sets it). */
 extern void (*rt_help)(void);
 /* "hidden" or "hidden,logits". */
