@@ -14,8 +14,12 @@
 # --seq-len L --target-cpu ...; the script makes the same checkpoint here
 # and the hidden-state check catches any difference), for the cases it
 # has of: tiny-1k 8x1024, small-32k 1x32768, medium-160k 1x160000. PYTHON
-# (default python3) must import torch and numpy. Prints a markdown table;
-# nothing here asserts a speed.
+# (default python3) must import torch and numpy; PEER_PRELOAD (a malloc
+# such as libtcmalloc_minimal.so.4, as PyTorch's CPU guide advises) is
+# preloaded into the PyTorch runs; BIN_LIBS (a folder of the shared
+# libraries the binaries need, htslib's, where the machine lacks them) is
+# put on their library path only. Prints a markdown table; nothing here
+# asserts a speed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 dir=$1
@@ -26,6 +30,8 @@ work=${WORK:-/tmp/hyenac-cpu-table}
 mkdir -p "$work"
 
 median() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p'; }
+bin() { env ${BIN_LIBS:+LD_LIBRARY_PATH="$BIN_LIBS"} "$@"; }
+peer() { env ${PEER_PRELOAD:+LD_PRELOAD="$PEER_PRELOAD"} "$PYTHON" "$@"; }
 echo "| model | BxL | threads | hyenac ms | torch eager ms | torch.compile ms | eager/hyenac | compile/hyenac |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for c in tiny-1k:8:1024 small-32k:1:32768 medium-160k:1:160000; do
@@ -39,16 +45,16 @@ for c in tiny-1k:8:1024 small-32k:1:32768 medium-160k:1:160000; do
 import sys, numpy as np
 np.save(sys.argv[1], np.random.default_rng(1).integers(7, 11, size=(1, int(sys.argv[2]))).astype(np.int32))
 PY
-	"$exe" embed --tokens "$work/tok-$name.npy" -o "$work/hid-$name.npy" --threads "$(nproc)" >&2
-	"$PYTHON" "$here/bench/torch_hyenadna.py" "$ck" --tokens "$work/tok-$name.npy" \
+	bin "$exe" embed --tokens "$work/tok-$name.npy" -o "$work/hid-$name.npy" --threads "$(nproc)" >&2
+	peer "$here/bench/torch_hyenadna.py" "$ck" --tokens "$work/tok-$name.npy" \
 		--expect "$work/hid-$name.npy" --threads "$(nproc)" >&2
 	for T in $threads; do
 		reps=5
 		[ "$L" -gt 100000 ] && reps=2
-		hy=$("$exe" bench --batch "$B" --seq-len "$L" --threads "$T" --reps "$reps" | median)
-		ea=$("$PYTHON" "$here/bench/torch_hyenadna.py" "$ck" --bench --batch "$B" \
+		hy=$(bin "$exe" bench --batch "$B" --seq-len "$L" --threads "$T" --reps "$reps" | median)
+		ea=$(peer "$here/bench/torch_hyenadna.py" "$ck" --bench --batch "$B" \
 			--seq-len "$L" --threads "$T" --reps "$reps" | median)
-		co=$("$PYTHON" "$here/bench/torch_hyenadna.py" "$ck" --bench --batch "$B" \
+		co=$(peer "$here/bench/torch_hyenadna.py" "$ck" --bench --batch "$B" \
 			--seq-len "$L" --threads "$T" --reps "$reps" --compile 2>/dev/null | median || true)
 		awk -v n="$name" -v b="${B}x$L" -v t="$T" -v h="$hy" -v e="$ea" -v c="${co:-}" 'BEGIN {
 			printf "| %s | %s | %d | %.1f | %.1f | %s | %.2f | %s |\n", n, b, t, h, e,
