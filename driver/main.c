@@ -398,7 +398,7 @@ static bool run_jit(const Options *o, const Graph *g, bool classify,
                     Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->opt_level, NULL};
+	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;
@@ -776,6 +776,9 @@ int main(int argc, char **argv)
 	po.print_dot = o.dot;
 	po.fuse = o.fuse && o.opt_level > 0;
 	po.conv = o.conv;
+	/* kept spectra: at most a quarter of the memory limit */
+	if (po.spectra_limit > fe_memory_limit() / 4)
+		po.spectra_limit = fe_memory_limit() / 4;
 	if (g && compile && o.seq_len > 0 && o.seq_len < g->max_len)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */
 	if (g && !pass_pipeline(g, &po, &d))

@@ -15,6 +15,8 @@
 typedef struct PassOptions {
 	bool fuse;           /* false for -O0 / --no-fuse */
 	int64_t fold_limit;  /* bytes of folded filters allowed; < 0: never */
+	int64_t spectra_limit; /* bytes of kept filter spectra the memory plan
+	                        * may hold (memplan); <= 0: none */
 	ConvMethod conv;     /* CONV_AUTO: convsel's cost model picks each long
 	                      * convolution's method; CONV_FFT / CONV_DIRECT:
 	                      * all of them (--conv=) */
@@ -26,6 +28,9 @@ typedef struct PassOptions {
 /* The defaults: fuse, fold filters up to PASS_FOLD_LIMIT bytes. */
 void pass_options_default(PassOptions *o);
 enum { PASS_FOLD_LIMIT = 64 << 20 };
+/* Kept spectra: 1 GiB, so a 1M-token model (2 GB a layer) streams all
+ * of them and a 32k one (64 MiB a layer) keeps every layer's. */
+#define PASS_SPECTRA_LIMIT ((int64_t)1 << 30)
 
 typedef bool (*PassFn)(Graph *g, const PassOptions *o, Diag *d,
                        bool *changed);

@@ -261,8 +261,9 @@ void *rt_xalloc(size_t n, const char *what)
  * row and every channel is computed the same way whatever the rows around
  * it and whatever the thread split (the FFT plans depend on L and the
  * channel block only), so a chunked batch gives the bytes an unchunked
- * one would. When HYENAC_MEMORY_LIMIT is set, the weights, the token
- * array and one forward must fit it too; when not even one row does, the
+ * one would. When HYENAC_MEMORY_LIMIT is set, the weights, the long
+ * convolutions' kept filter spectra (held from the first forward on), the
+ * token array and one forward must fit it too; when not even one row does, the
  * run is refused before anything is allocated. Outputs are streamed to
  * their file chunk by chunk, never held whole. */
 
@@ -319,13 +320,16 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
 	int64_t limit = rt_memory_limit(), lo, hi;
 
 	if (limit > 0) {
-		size_t w = (size_t)hyenac_meta[HYRT_META_WEIGHT_BYTES];
+		size_t w = hy_sat_add_size(
+		    (size_t)hyenac_meta[HYRT_META_WEIGHT_BYTES],
+		    (size_t)hyenac_meta[HYRT_META_SPECTRA_BYTES]);
 		size_t fixed = hy_sat_add_size(w, held);
 		size_t room = (size_t)limit > fixed ? (size_t)limit - fixed : 0;
 		if (one > room)
 			rt_fail("%s=%" PRId64 " bytes is too little for one row of "
 			        "%" PRId64 " tokens: it needs %zu bytes (%zu for "
-			        "the forward, %zu weights, %zu tokens); raise %s",
+			        "the forward, %zu weights and kept FFT spectra, "
+			        "%zu tokens); raise %s",
 			        HYRT_MEMORY_LIMIT_ENV, limit, L,
 			        hy_sat_add_size(one, fixed), one, w, held,
 			        HYRT_MEMORY_LIMIT_ENV);
