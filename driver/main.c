@@ -302,7 +302,7 @@ static bool check_plan_memory(const Options *o, const Graph *g, Diag *d)
 	drv_run_bytes(g, B, g->max_len, &rb);
 	return fe_check_bytes(rb.total == INT64_MAX ? INT64_MAX
 	                                            : rb.total - rb.weights,
-	                      "activations, output and thread buffers",
+	                      "activations, output, kept FFT spectra and thread buffers",
 	                      rb.weights, B, g->max_len, o->model, d);
 }
 
