@@ -3,27 +3,37 @@
  * (hyrt_longconv_fft), and the same by definition (hyrt_longconv_direct).
  *
  * u and y are [B, L, C] channels-last, k is [L, C]. The channels are taken
- * in blocks of cb: a block's L rows are gathered into cb contiguous,
- * zero-padded rows of N floats (reading whole cache lines of the input,
- * writing cb sequential streams), transformed by one FFTW "many" plan of cb
- * contiguous transforms, multiplied, transformed back and scattered into
- * y. The block's filter spectrum is made once and used for every batch
- * row; the 1/N of the inverse transform is folded into it. N is the
- * smallest 2^a 3^b 5^c 7^d >= 2L, so the circular convolution equals the
- * linear one on the first L outputs, as the reference's zero-padded
- * rfft/irfft of size 2L does.
+ * in blocks of cb (16, one cache line of each activation row): a block's
+ * L rows are gathered, by tiles of 16 positions with the gate v * g
+ * applied and the lines ahead prefetched, into cb rows of N floats; each
+ * row is zero-padded, transformed by one r2c plan of size N, multiplied by
+ * its channel's filter spectrum and transformed back in place by one c2r
+ * plan (the per-channel transforms of the library bound, bench/
+ * sgemm_limit.c), and the block is scattered into y with the output gate.
+ * The skip term u * bias is folded into the spectrum (bias at lag 0), so
+ * the scatter does not read v and g again. The 1/N of the inverse
+ * transform is folded into the spectrum too. N is the smallest
+ * 2^a 3^b 5^c 7^d >= 2L, so the circular convolution equals the linear
+ * one on the first L outputs, as the reference's zero-padded rfft/irfft
+ * of size 2L does. Interleaved layouts, which would need no gather
+ * (FFTW strided "many" plans over channels-last rows, or two real
+ * channels per complex transform), were measured against this: at
+ * L = 32768 with Debian's FFTW (SSE2/AVX codelets) they ran 2.5-6x the
+ * per-channel transforms' time, this layout 1.2-1.6x.
  *
- * cb is chosen so a block's buffers (about 12 N bytes a channel) stay in
- * L2, but not below 4 so the gather uses a fair part of each cache line:
- * measured on x86-64 (AVX2) against interleaved layouts (FFTW strides of
- * cb, no gather), which ran 10-40% slower at every size tried.
+ * Filter spectra: kept between calls in the module's slot for the layer
+ * (see "spectra kept per layer and length" below) when the memory plan
+ * holds them, else made per call, a block at a time, and used for every
+ * batch row of the block.
  *
- * Plans are made once per (N, cb) and kept for the life of the process in
- * a list behind a mutex, since FFTW's planner is not thread-safe; the
- * new-array execute functions that use them are. Plans come from
- * FFTW_ESTIMATE, or from FFTW_MEASURE when HYRT_WISDOM names a wisdom file,
- * which is read before the first plan and rewritten after each new one
- * (through outfile.h, as every output).
+ * Plans are made once per N and kept for the life of the process in a
+ * list behind a mutex, since FFTW's planner is not thread-safe; the
+ * new-array execute functions that use them are. They come from the
+ * wisdom `hyenac compile` measured and embedded in the module
+ * (hyenac_fftw_wisdom, for the compiled length), from HYRT_WISDOM's file
+ * (FFTW_MEASURE for sizes it lacks; the file is read before the first
+ * plan and rewritten after each new one, through outfile.h as every
+ * output), else from FFTW_ESTIMATE: a forward never measures silently.
  * Work buffers are per thread (fftwf_malloc, SIMD aligned), grown as needed
  * and kept: the largest sizes a thread has used stay with it until it
  * exits, when a thread-specific key's destructor frees them (worker
