@@ -187,7 +187,7 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 	}
 	for (int r = 0; r < MEM_COUNT; r++)
 		g->region_bytes[r] = reg[r].end;
-	keep_spectra(g, o->spectra_limit);
+	keep_spectra(g, o ? o->spectra_limit : PASS_SPECTRA_LIMIT);
 	g->planned = true;
 	*changed = true;
 	return true;
