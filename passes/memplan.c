@@ -27,8 +27,10 @@
  * Besides the activations, the plan holds the spectra of the long
  * convolutions' filters, kept between calls by the runtime
  * (runtime/fftconv.c): each FFT gated_conv, in graph order, keeps its
- * spectra (Node.kept_bytes: their size at max_len) while the sum stays
- * within PassOptions.spectra_limit; the others make theirs per call.
+ * spectra (Node.kept_bytes: their size at max_len) when they take at
+ * most PASS_SPECTRA_LAYER_LIMIT and the sum stays within
+ * PassOptions.spectra_limit; the others make theirs per call, a block of
+ * channels at a time (a million tokens: 2 GB a layer, all streamed).
  * The sum is Graph.kept_bytes, part of planned_bytes.
  */
 #include "passes.h"
@@ -125,7 +127,9 @@ static bool needs_scratch(const Graph *g, const Node *n)
 	return !ir_is_output(g, n);
 }
 
-/* Node.kept_bytes of every FFT gated_conv, within limit in all. */
+/* Node.kept_bytes of every FFT gated_conv, within limit in all. A layer
+ * too large to keep gains least from keeping (its forward is long
+ * anyway) and would cost most. */
 static void keep_spectra(Graph *g, int64_t limit)
 {
 	g->kept_bytes = 0;
@@ -136,7 +140,8 @@ static void keep_spectra(Graph *g, int64_t limit)
 		    g->max_len <= 0)
 			continue;
 		int64_t b = hyrt_conv_spectra_bytes(g->max_len, x->type.dim[2]);
-		if (b > 0 && b <= limit - g->kept_bytes) {
+		if (b > 0 && b <= PASS_SPECTRA_LAYER_LIMIT &&
+		    b <= limit - g->kept_bytes) {
 			x->kept_bytes = b;
 			g->kept_bytes += b;
 		}

@@ -28,9 +28,12 @@ typedef struct PassOptions {
 /* The defaults: fuse, fold filters up to PASS_FOLD_LIMIT bytes. */
 void pass_options_default(PassOptions *o);
 enum { PASS_FOLD_LIMIT = 64 << 20 };
-/* Kept spectra: 1 GiB, so a 1M-token model (2 GB a layer) streams all
- * of them and a 32k one (64 MiB a layer) keeps every layer's. */
-#define PASS_SPECTRA_LIMIT ((int64_t)1 << 30)
+/* Kept spectra: at most 4 GiB in all (the driver lowers it to a quarter
+ * of the memory limit), and only layers whose spectra take at most
+ * 512 MiB each, so a 1M-token model (2 GB a layer) streams all of them
+ * while a 160k one (328 MB a layer) keeps every layer's. */
+#define PASS_SPECTRA_LIMIT ((int64_t)4 << 30)
+#define PASS_SPECTRA_LAYER_LIMIT ((int64_t)512 << 20)
 
 typedef bool (*PassFn)(Graph *g, const PassOptions *o, Diag *d,
                        bool *changed);
