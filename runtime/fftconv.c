@@ -459,8 +459,7 @@ static const fftwf_complex *kept_spectra(ConvJob *j, HyrtSpectra *s)
 	int64_t bytes = (int64_t)sizeof(fftwf_complex) * (j->N / 2 + 1) * j->C;
 	Entry *e;
 
-	for (e = __atomic_load_n((Entry **)&s->head, __ATOMIC_ACQUIRE); e;
-	     e = e->next)
+	for (e = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE); e; e = e->next)
 		if (e->L == j->L)
 			return e->kf;
 	pthread_mutex_lock(&spectra_lock);
@@ -481,7 +480,7 @@ static const fftwf_complex *kept_spectra(ConvJob *j, HyrtSpectra *s)
 		e->all = all_spectra;
 		all_spectra = e;
 		s->used += bytes;
-		__atomic_store_n((Entry **)&s->head, e, __ATOMIC_RELEASE);
+		__atomic_store_n(&s->head, (void *)e, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&spectra_lock);
 	return e ? e->kf : NULL;
