@@ -61,6 +61,8 @@ enum {
 	HYRT_META_RANDOM_WEIGHTS, /* 1: weights made from a YAML seed, not
 	                           * trained (outputs carry no biology) */
 	HYRT_META_SEED, /* that seed's uint64 bits; 0 when not random */
+	HYRT_META_SPECTRA_BYTES, /* the long convolutions' kept filter
+	                          * spectra at most (memory plan) */
 	HYRT_META_COUNT
 };
 
@@ -160,24 +162,45 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
                          const float *g, int64_t gs, const float *k,
                          const float *bias, const float *post, int64_t ps,
                          int64_t B, int64_t L, int64_t C);
+/* Where a gated_conv keeps its filter's spectra (runtime/fftconv.c): a
+ * global of the generated module per gated_conv, {NULL, budget, 0} at
+ * start; budget is the bytes the compiler's memory plan holds for them
+ * (hyrt_conv_spectra_bytes at the compiled length, or 0 when the plan
+ * has no room: the spectra are then made per call, a block of channels
+ * at a time). Only the runtime touches the other fields. */
+typedef struct HyrtSpectra {
+	void *head;
+	int64_t budget, used;
+} HyrtSpectra;
+
 /* The same for a filter that is a constant (a folded weight): its
- * spectrum at each L is made once per process and reused. */
+ * spectrum at each L is made on the first call and kept in *kept while
+ * its budget allows (kept may be NULL: made per call). */
 void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
                                const float *g, int64_t gs, const float *k,
                                const float *bias, const float *post,
-                               int64_t ps, int64_t B, int64_t L, int64_t C);
+                               int64_t ps, int64_t B, int64_t L, int64_t C,
+                               HyrtSpectra *kept);
 
-/* hyrt_hyena_conv_fft with the filter made per channel block: gen
+/* hyrt_hyena_conv_fft with the filter made by gen: gen
  * writes k[t, c0 + j] for t < L, j < cb into dst[j * ld + t] (called from
- * whichever pool thread convolves that block), so the whole [L, C]
- * filter never exists. */
+ * whichever pool thread makes that block), so the whole [L, C]
+ * filter never exists; its spectra are kept in *kept as above. */
 typedef void (*HyrtFilterGen)(void *ctx, int64_t c0, int64_t cb, int64_t L,
                               float *dst, int64_t ld);
 void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
                              const float *g, int64_t gs, HyrtFilterGen gen,
                              void *gen_ctx, const float *bias,
                              const float *post, int64_t ps, int64_t B,
-                             int64_t L, int64_t C);
+                             int64_t L, int64_t C, HyrtSpectra *kept);
+/* Bytes of one gated_conv's kept spectra at length L, C channels. */
+int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
+/* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot
+ * plan or memory ran out) for the transforms of length L's convolutions, measured with
+ * FFTW_MEASURE for at most about `seconds`: what `hyenac compile` embeds
+ * in a module as hyenac_fftw_wisdom, which the runtime imports before
+ * its first plan. */
+char *hyrt_fft_measure_wisdom(int64_t L, double seconds);
 /* Bytes of FFT work buffers one thread holds while convolving C channels
  * at length L (they are kept for the thread's next call). */
 int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);

@@ -173,7 +173,7 @@ static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
 	Graph *g = k->g;
 	Diag d;
 	CgWeights w;
-	CgOptions o = {cpu, NULL, opt, NULL};
+	CgOptions o = {cpu, NULL, opt, NULL, NULL};
 	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
 
 	diag_init(&d);
@@ -810,7 +810,7 @@ START_TEST(write_files)
 	Case *k = mixed();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL};
 	const char *obj = tu_path(tu_tmpdir(), "mixed.o");
 	const char *ll = tu_path(tu_tmpdir(), "mixed.ll");
 
@@ -838,7 +838,7 @@ START_TEST(write_files)
 	ck_assert(bin && n > 4 && memcmp(bin, "\177ELF", 4) == 0);
 	free(bin);
 	/* a named CPU other than the host's */
-	CgOptions o2 = {"x86-64", NULL, 3, NULL};
+	CgOptions o2 = {"x86-64", NULL, 3, NULL, NULL};
 	m = cg_emit(k->g, &w, &o2, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	ck_assert_msg(cg_write_object(m, obj, &d), "%s", d.msg);
@@ -858,7 +858,7 @@ static void golden(const char *name, ConvMethod conv, bool fold)
 	Arena *a = arena_new();
 	NpyArray tok, hid, lg;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL};
 	PassOptions po;
 	int64_t meta[HYRT_META_COUNT] = {0};
 

@@ -354,6 +354,23 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	return fn;
 }
 
+/* The node's HyrtSpectra (runtime/hyrt.h): an internal global
+ * {null, budget, 0}, budget the bytes memplan holds for its spectra. */
+static LLVMValueRef kept_slot(CgContext *c, const Node *n)
+{
+	LLVMTypeRef f[] = {c->t_ptr, c->t_i64, c->t_i64};
+	LLVMTypeRef st = LLVMStructTypeInContext(c->ctx, f, 3, 0);
+	LLVMValueRef v[] = {LLVMConstPointerNull(c->t_ptr),
+	                    i64c(c, n->kept_bytes), i64c(c, 0)};
+	char name[256];
+
+	snprintf(name, sizeof name, "%s.spectra", n->name);
+	LLVMValueRef gv = LLVMAddGlobal(c->mod, st, name);
+	LLVMSetInitializer(gv, LLVMConstNamedStruct(st, v, 3));
+	LLVMSetLinkage(gv, LLVMInternalLinkage);
+	return gv;
+}
+
 /* hyrt_hyena_conv_fft on the operands' channel windows. */
 void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
                        LLVMValueRef *s)
@@ -386,18 +403,21 @@ void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 		LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
 		                    gst, gen, gctx, s[gs.bias], p, ps,
 		                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
-		                    i64c(c, t->dim[2])};
-		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 13);
+		                    i64c(c, t->dim[2]), kept_slot(c, n)};
+		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 14);
 		return;
 	}
 	LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
 	                    gst, s[gs.k], s[gs.bias], p, ps,
 	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
-	                    i64c(c, t->dim[2])};
+	                    i64c(c, t->dim[2]), NULL};
 
 	/* A folded filter is a weight: the runtime keeps its spectrum. */
-	cg_call_ext(c, n->src[gs.k]->op == OP_WEIGHT ? EXT_HYENA_FFT_CONST
-	            : EXT_HYENA_FFT,
-	            a, 12);
+	if (n->src[gs.k]->op == OP_WEIGHT) {
+		a[12] = kept_slot(c, n);
+		cg_call_ext(c, EXT_HYENA_FFT_CONST, a, 13);
+	} else {
+		cg_call_ext(c, EXT_HYENA_FFT, a, 12);
+	}
 }
 
