@@ -42,6 +42,9 @@ typedef enum {
 } Ext;
 _Static_assert((int)EXT_COUNT <= (int)CG_MAX_EXT, "CgContext.ext");
 
+/* Bounds of the GEMM's register block (target.c picks it). */
+enum { CG_MAX_MR = 16, CG_MAX_NV = 4 };
+
 /* Fast-math for reductions: reordering and fused multiply-add only. */
 #define FM_RED (LLVMFastMathAllowReassoc | LLVMFastMathAllowContract)
 
@@ -249,6 +252,10 @@ void cg_ln_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb, int64_t Dn,
 CgKernelFn cg_k_fused_proj, cg_k_fused_mlp, cg_k_gated_direct;
 /* hyrt_hyena_conv_fft (or its _const / _gen forms) on gated_conv n. */
 CgKernelFn cg_call_hyena_fft;
+/* Rows per chunk of row-wise kernel n on the pool: whole tiles of the
+ * tiled kernels, enough work per chunk that the pool's bookkeeping is
+ * noise. */
+int64_t cg_row_grain(const CgContext *c, const Node *n);
 
 /* ---- gemm.c ----------------------------------------------------------- */
 
