@@ -14,7 +14,7 @@
  *              hyenac_scratch_bytes, the pool thunks, the scratch
  *              layout, globals and externals
  *   weights.c  the packed weight blob and its GEMM panels
- *   target.c   the target machine and its vector width
+ *   target.c   the target machine and the GEMM's shape for it
  *
  * Every kernel is a plain LLVM function built through the C API; the
  * one-line builders below are static inline so that the kernels read as
@@ -288,7 +288,8 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
  * graph's entries), hyenac_scratch_bytes, and hyenac_run and
  * hyenac_run_pooled, which call them. */
 void cg_cpu_finish(CgContext *c);
-/* The target machine and its facts (c->tm, c->vw, c->mr) for o. */
+/* The target machine and its facts (c->tm, the GEMM shape c->vw, .mr,
+ * .nv, .kc, .pvw) for o. */
 bool cg_cpu_init(CgContext *c, const CgOptions *o, Diag *d);
 
 #endif

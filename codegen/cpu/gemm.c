@@ -2,22 +2,27 @@
  * gemm.c - the projections: a register-tiled GEMM over the weight panels
  * that weights.c lays out (CgWeights.panels), with masked vector loads and
  * stores for a partial last panel, and the plain one-row-at-a-time dot
- * product for weights without panels (filter generators). The vector
- * width and the rows per block are the target's (CgContext.vw, .mr, set
- * in target.c). cg_project_rows is what linear, fused_proj, fused_mlp
- * and the filter generator all call.
+ * product for weights without panels (filter generators). The shape of
+ * the register block and the k chunk are the target's (CgContext.vw,
+ * .mr, .nv, .kc, chosen in target.c); this file only follows them.
+ * cg_project_rows is what linear, fused_proj, fused_mlp and the filter
+ * generator all call.
  */
 #include "cpu.h"
 
 /* ---- GEMM -------------------------------------------------------------
  *
  * dst[(d0 + i) * ldd + j] = a[(a0 + i) * lda, +K) . w[j, :] (+ bias[j])
- * for i < m, j < N, from w's panel copy (CgWeights.panels): per panel of
- * GEMM_NR columns, rows go MR at a time with MR x GEMM_NR accumulators in
- * vector registers, each k step one load per vector of the panel's row k
- * and one broadcast per row of a; leftover rows go one at a time. Every
- * output is its own fused multiply-add chain over k in order. A partial
- * last panel loads and stores through masks. */
+ * for i < m, j < N, from w's panel copy (CgWeights.panels). Per panel of
+ * GEMM_NR columns, per chunk of KC values of k (the chunk of the panel,
+ * KC x GEMM_NR floats, stays in L1 while every row block reads it), per
+ * register column of NV vectors: rows go MR at a time with MR x NV
+ * accumulators in vector registers, each k step one load per vector of
+ * the panel's row k and one broadcast per row of a; the rest of the rows
+ * go in blocks of 8, 4, 2 and 1. Between chunks the partial sums wait in
+ * dst, so every output is still its own fused multiply-add chain over k
+ * in order, whatever the shape: results do not depend on the target's
+ * block. A partial last panel loads and stores through masks. */
 
 /* A GEMM's operands. */
 typedef struct Gemm {

@@ -24,8 +24,11 @@ typedef struct GemmShape {
  *   accumulators, the shape measured level with OpenBLAS there) already
  *   keeps its pipes full; kept as it was.
  * - Other AVX-512 cores (Intel server cores, znver5) have two full-width
- *   FMA units: 12 x 2 (24 accumulators) halves the panel loads per FMA,
- *   which is what kept 6 x 2 at about half of OpenBLAS there. KC = 256:
+ *   FMA units: 12 x 2 (24 accumulators) halves the panel loads per FMA
+ *   (the issue measured 6 x 2 at half of OpenBLAS on znver5; on
+ *   Sapphire Rapids bench/gemm_ratio finds the bare GEMM level with
+ *   OpenBLAS either way, and the fused kernels gain from the rest of
+ *   this row and from whole-block tiles). KC = 256:
  *   a 256 x 32 chunk of the panel (32 KiB) stays in L1 while the tile's
  *   row blocks run over it. The vectoriser may use 512-bit vectors
  *   (LLVM prefers 256 bits on Intel server cores, for their clock): the
