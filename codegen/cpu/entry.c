@@ -69,20 +69,6 @@ bool cg_row_wise(const Node *n)
 	return n->op != OP_SLICE || n->iattr[0] == n->type.rank - 1;
 }
 
-/* Rows per chunk of a row-wise kernel: enough work per chunk that the
- * pool's bookkeeping is noise, and whole tiles of the tiled kernels. */
-static int64_t row_grain(const Node *n)
-{
-	switch (n->op) {
-	case OP_LINEAR:
-	case OP_FUSED_PROJ:
-	case OP_FUSED_MLP:
-	case OP_DWCONV:
-		return 64;
-	default:
-		return 512;
-	}
-}
 
 /* `void @name.rows(ptr ctx, i64 lo, i64 hi)`: kernel k on rows [lo, hi),
  * its other arguments read from the ctx array hyenac_run filled (one
@@ -293,7 +279,7 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 	}
 	for (int j = 0; j < n->nsrc + 3; j++)
 		LLVMBuildStore(c->b, a[j], elem(c, c->t_i64, ctx, i64c(c, j)));
-	LLVMValueRef pa[] = {thunk, ctx, rows, i64c(c, row_grain(n))};
+	LLVMValueRef pa[] = {thunk, ctx, rows, i64c(c, cg_row_grain(c, n))};
 	cg_call_ext(c, EXT_PARALLEL_FOR, pa, 4);
 }
 
