@@ -359,6 +359,12 @@ END_TEST
  * gated prompt: rows t in [P, M) reversed, zeros for t < P, and P in
  * the last row. M = 97 (the FFT pads to 98), 21 channels (not a whole
  * number of blocks), two batch rows, strided operands. */
+static float uniform(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (float)(*seed >> 16) / 65536.0f;
+}
+
 static void carry_case(int64_t P)
 {
 	enum { B = 2, M = 97, C = 21, VS = 30, GS = 25 };
@@ -370,12 +376,11 @@ static void carry_case(int64_t P)
 	float *out = malloc(sizeof(float) * B * R * C);
 	unsigned seed = 7;
 	for (int64_t i = 0; i < B * Pn * VS; i++)
-		v[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16) / 65536.0f - 0.5f;
+		v[i] = uniform(&seed) - 0.5f;
 	for (int64_t i = 0; i < B * Pn * GS; i++)
-		g[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16) / 65536.0f;
+		g[i] = uniform(&seed);
 	for (int64_t i = 0; i < M * C; i++)
-		k[i] = (float)((seed = seed * 1103515245u + 12345u) >> 16) / 65536.0f *
-		       expf(-(float)(i / C) / 30.0f);
+		k[i] = uniform(&seed) * expf(-(float)(i / C) / 30.0f);
 	for (int64_t i = 0; i < B * R * C; i++)
 		out[i] = 99.0f; /* every value must be written */
 	for (int64_t b = 0; b < B; b++)
