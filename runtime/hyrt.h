@@ -209,7 +209,8 @@ int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
  * hist[M-1-t]: u = v (* g) replaces c[pos] in h[pos], then out =
  * (c[pos] + sum_{j<=pos-P} k[j] h[pos-j] + bias u) (* post): the
  * generated positions only, vectorised over channels and spread over
- * the pool by channel blocks; P <= pos < M (else nothing is written).
+ * the pool by channel blocks; 0 <= pos < M (else nothing is written)
+ * and P <= pos (a larger or non-numeric P is read as pos).
  * xs, gs, ps, vs: the row strides of the operands (whose pointers are
  * already at their channel windows). */
 void hyrt_state_save(float *out, const float *x, int64_t xs, const float *g,
