@@ -639,3 +639,72 @@ void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
 	             .gen = gen, .gen_ctx = gen_ctx};
 	conv_run(&j, kept);
 }
+
+/* ---- a prefill's part of later outputs (hyrt_conv_carry) -------------
+ *
+ * The same blocks of channels, the filter's M rows transformed per call
+ * (a prefill runs once; the spectra above are kept for the forward's
+ * own sizes) and each batch row's P inputs zero-padded to N >= M: for
+ * t in [P, M) and j < P, 0 < t-j < M <= N, so no term wraps around and
+ * the circular convolution is the linear one there. */
+typedef struct CarryJob {
+	float *out;
+	const float *v, *g, *k;
+	int64_t vs, gs, B, P, R, C, N, cbmax;
+} CarryJob;
+
+static void carry_blocks(void *arg, int64_t lo, int64_t hi)
+{
+	const CarryJob *j = arg;
+	int64_t N = j->N, nf = N / 2 + 1, P = j->P, R = j->R, M = R - 1;
+	int64_t C = j->C, ld = row_stride(N);
+	const Plan *p = get_plan((int)N);
+
+	reserve((size_t)(ld * j->cbmax), (size_t)nf, (size_t)(nf * j->cbmax));
+	for (int64_t blk = lo; blk < hi; blk++) {
+		int64_t c0 = blk * j->cbmax;
+		int64_t cb = C - c0 < j->cbmax ? C - c0 : j->cbmax;
+
+		/* the filter's first M rows of these channels, transformed */
+		gather_gated(t_real, ld, j->k + c0, C, NULL, 0, M, cb);
+		for (int64_t i = 0; i < cb; i++)
+			row_spectrum(p, t_kf + i * nf, t_real + i * ld, t_row, M, N);
+		for (int64_t b = 0; b < j->B; b++) {
+			const float *vb = j->v + b * P * j->vs + c0;
+			const float *gb = j->g ? j->g + b * P * j->gs + c0 : NULL;
+			float *ob = j->out + b * R * C + c0;
+
+			gather_gated(t_real, ld, vb, j->vs, gb, j->gs, P, cb);
+			for (int64_t i = 0; i < cb; i++)
+				row_convolve(p, t_real + i * ld, t_row, t_kf + i * nf, P,
+				             N);
+			for (int64_t t = P; t < M; t++) {
+				float *o = ob + (M - 1 - t) * C;
+				for (int64_t i = 0; i < cb; i++)
+					o[i] = t_real[i * ld + t];
+			}
+		}
+	}
+}
+
+void hyrt_conv_carry(float *out, const float *v, int64_t vs, const float *g,
+                     int64_t gs, const float *k, int64_t B, int64_t P,
+                     int64_t R, int64_t C)
+{
+	int64_t M = R - 1; /* rows [from, M) are positions < P: zero */
+	int64_t from = P > 0 && P < M ? M - P : 0;
+
+	if (B <= 0 || C <= 0 || M < 1)
+		return;
+	for (int64_t b = 0; b < B; b++) {
+		float *ob = out + b * R * C;
+		memset(ob + from * C, 0, sizeof(float) * (size_t)((R - from) * C));
+		ob[M * C] = (float)P;
+	}
+	if (P <= 0 || P >= M)
+		return;
+	CarryJob j = {out, v, g, k, vs, gs, B, P, R, C, 0, 0};
+	j.N = hyrt_fft_size((M + 1) / 2); /* >= M */
+	j.cbmax = block_width(j.N, C);
+	hyrt_parallel_for(carry_blocks, &j, (C + j.cbmax - 1) / j.cbmax, 1);
+}

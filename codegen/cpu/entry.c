@@ -736,8 +736,8 @@ static void declare_externals(CgContext *c)
 	                      c->t_i64, c->t_i64, c->t_i64, c->t_ptr};
 
 	LLVMTypeRef P = c->t_ptr, I = c->t_i64;
-	/* out, x, xs, g, gs, B, L, R, C, tail */
-	LLVMTypeRef ssave[] = {P, P, I, P, I, I, I, I, I, I};
+	/* out, x, xs, g, gs, k, B, L, R, C, tail */
+	LLVMTypeRef ssave[] = {P, P, I, P, I, P, I, I, I, I, I};
 	/* out, x, w, bias, ln_g, ln_b, eps, B, L, R, K, N */
 	LLVMTypeRef tproj[] = {P, P, P, P, P, P, c->t_f32, I, I, I, I, I};
 	/* out, y, w, b, ring, B, pos, N, K, gate */
@@ -748,7 +748,7 @@ static void declare_externals(CgContext *c)
 	for (int e = 0; e < EXT_COUNT; e++) {
 		switch (ext_sig[e].sig) {
 		case SIG_STATE_SAVE:
-			c->ext_ty[e] = LLVMFunctionType(c->t_void, ssave, 10, 0);
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, ssave, 11, 0);
 			break;
 		case SIG_TAIL_PROJ:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, tproj, 12, 0);

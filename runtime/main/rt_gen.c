@@ -2,7 +2,8 @@
  * rt_gen.c - `generate`: sample new bases after a prompt (issue 18).
  * The prompt goes through `entry prefill` (the ordinary forward, FFT
  * convolutions and all, which also leaves each layer's state: the long
- * convolutions' input histories, the short filters' last inputs), then
+ * convolutions' histories, holding the prompt's part of every later
+ * output, and the short filters' last inputs), then
  * one token at a time through `entry step` (hyrt.h: hyenac_prefill,
  * hyenac_step), the M samples decoded together as a batch of M rows.
  *
