@@ -411,6 +411,7 @@ static const char *const lib_exports[] = {
 	"hyenac_model_hidden",
 	"hyenac_model_prefill", "hyenac_model_step",
 	"hyenac_model_gen_state_bytes", "hyenac_model_gen_free",
+	"hyenac_model_generate",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)
