@@ -6,7 +6,7 @@ bench/run measures hyenac against.
     bench/torch_hyenadna.py --check-golden [DIR ...]
     bench/torch_hyenadna.py MODEL --tokens T.npy [-o H.npy] [--expect H.npy]
     bench/torch_hyenadna.py MODEL --bench --batch B --seq-len L \
-                            [--threads T] [--reps R] [--warmup W]
+                            [--threads T] [--reps R] [--warmup W] [--compile]
 
 MODEL is a HuggingFace-layout checkpoint directory (config.json +
 model.safetensors), the same one hyenac compiles. The forward is written
@@ -25,7 +25,9 @@ are the only dependencies (Debian's python3-numpy and python3-torch).
 with the official outputs (max abs <= --tol, 2e-4); --expect does the same
 against any .npy, which is how bench/run holds this script and a hyenac
 binary to each other before timing either. --bench prints one line:
-`median_ms=... min_ms=... reps=... threads=...`.
+`median_ms=... min_ms=... reps=... threads=...`. --compile times the
+forward through torch.compile (PyTorch 2; the warm-up forwards compile
+it and are not timed) instead of eager.
 """
 import argparse
 import json
@@ -294,23 +296,31 @@ def check_golden(dirs, tol):
     return ok
 
 
-def bench(m, B, L, threads, reps, warmup):
+def bench(m, B, L, threads, reps, warmup, compiled=False):
     torch.set_num_threads(threads)
     g = np.random.default_rng(0)
     tok = torch.from_numpy(g.integers(7, 11, size=(B, L)).astype(np.int64))
+    fwd = m.forward
+    if compiled:
+        if not hasattr(torch, "compile"):
+            raise ValueError("--compile: torch %s has no torch.compile"
+                             % torch.__version__)
+        fwd = torch.compile(m.forward)
+        warmup = max(warmup, 2)
     ms = []
     with torch.inference_mode():
         for _ in range(warmup):
-            m.forward(tok)
+            fwd(tok)
         for _ in range(reps):
             t0 = time.perf_counter()
-            m.forward(tok)
+            fwd(tok)
             ms.append((time.perf_counter() - t0) * 1e3)
     ms.sort()
     med = (ms[reps // 2] if reps % 2
            else 0.5 * (ms[reps // 2 - 1] + ms[reps // 2]))
-    print("median_ms=%.3f min_ms=%.3f reps=%d threads=%d torch=%s"
-          % (med, ms[0], reps, torch.get_num_threads(), torch.__version__))
+    print("median_ms=%.3f min_ms=%.3f reps=%d threads=%d torch=%s mode=%s"
+          % (med, ms[0], reps, torch.get_num_threads(), torch.__version__,
+             "compile" if compiled else "eager"))
 
 
 def main():
@@ -331,6 +341,8 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--compile", action="store_true",
+                    help="--bench through torch.compile")
     a = ap.parse_args()
 
     if a.check_golden is not None:
@@ -345,7 +357,7 @@ def main():
         if not (1 <= L <= m.cfg.max_seq_len) or a.batch < 1 or a.reps < 1:
             ap.error("need 1 <= --seq-len <= %d, --batch >= 1, --reps >= 1"
                      % m.cfg.max_seq_len)
-        bench(m, a.batch, L, a.threads, a.reps, a.warmup)
+        bench(m, a.batch, L, a.threads, a.reps, a.warmup, a.compile)
         return 0
     if not a.tokens:
         ap.error("--tokens is needed (or --bench, or --check-golden)")
