@@ -25,9 +25,15 @@
  * product with the filter's spectrum computed beforehand (a compiled model
  * knows its filters), one c2r; plans from FFTW_MEASURE (or
  * FFTW_ESTIMATE with --estimate), channels split over T threads. For
- * comparison, `longconv_hyrt` times the hyenac runtime's own
- * hyrt_longconv_fft on the channels-last [B, L, C] tensors generated code
- * hands it (gather, transforms, the filter's spectrum made per call).
+ * comparison, `longconv_hyrt` times the hyenac runtime's convolution as
+ * a compiled model calls it (hyrt_hyena_conv_fft_const with a slot that
+ * keeps the filter's spectra, as the memory plan allows for the catalogue
+ * models up to 160k; made on the warm-up call) on the channels-last
+ * [B, L, C] tensors generated code hands it: gather, transforms and
+ * scatter, with the gate and the skip term of a Hyena layer, FFTW wisdom
+ * measured beforehand as `hyenac compile` does; `longconv_hyrt_streamed`
+ * the same with the spectra made per call (what layers past the plan's
+ * budget of kept spectra do).
  * Build with -DNO_HYRT to leave it out.
  *
  * Data are filled with small pseudo-random values; each kernel runs once
@@ -259,26 +265,32 @@ static double time_conv_fftw(long B, long L, long C, long T, long R,
 }
 
 #ifndef NO_HYRT
-static void time_conv_hyrt(long B, long L, long C, long R)
+static void time_conv_hyrt(long B, long L, long C, long R, int kept)
 {
-	float *u = xalloc(sizeof(float) * (size_t)(B * L * C));
+	float *u = xalloc(sizeof(float) * (size_t)(B * L * 3 * C));
 	float *k = xalloc(sizeof(float) * (size_t)(L * C));
+	float *bias = xalloc(sizeof(float) * (size_t)C);
 	float *y = xalloc(sizeof(float) * (size_t)(B * L * C));
 	double *ms = malloc(sizeof(double) * (size_t)R);
+	HyrtSpectra slot = {NULL, kept ? hyrt_conv_spectra_bytes(L, C) : 0, 0};
 
-	fill(u, (size_t)(B * L * C), 5);
+	fill(u, (size_t)(B * L * 3 * C), 5);
 	fill(k, (size_t)(L * C), 6);
+	fill(bias, (size_t)C, 7);
 	for (long r = -1; r < R; r++) {
 		double t0 = now_ms();
-		hyrt_longconv_fft(y, u, k, B, L, C);
+		/* [post | g | v] rows of 3C, as a Hyena layer's projection */
+		hyrt_hyena_conv_fft_const(y, u + 2 * C, 3 * C, u + C, 3 * C, k,
+		                          bias, u, 3 * C, B, L, C, &slot);
 		if (r >= 0)
 			ms[r] = now_ms() - t0;
 	}
 	double med = median(ms, R);
-	printf("kernel=longconv_hyrt B=%ld L=%ld C=%ld threads=1 ms=%.3f "
-	       "min_ms=%.3f\n", B, L, C, med, ms[0]);
+	printf("kernel=longconv_hyrt%s B=%ld L=%ld C=%ld threads=1 ms=%.3f "
+	       "min_ms=%.3f\n", kept ? "" : "_streamed", B, L, C, med, ms[0]);
 	fftwf_free(u);
 	fftwf_free(k);
+	fftwf_free(bias);
 	fftwf_free(y);
 	free(ms);
 }
@@ -337,8 +349,16 @@ int main(int argc, char **argv)
 	double conv = time_conv_fftw(o.batch, o.len, D, o.threads, o.reps, o.estimate);
 	fflush(stdout);
 #ifndef NO_HYRT
-	if (o.threads == 1)
-		time_conv_hyrt(o.batch, o.len, D, o.reps);
+	if (o.threads == 1) {
+		/* the wisdom `hyenac compile` would embed, imported as the
+		 * runtime imports a binary's */
+		char *w = hyrt_fft_measure_wisdom(o.len, 10.0);
+		if (w)
+			fftwf_import_wisdom_from_string(w);
+		free(w);
+		time_conv_hyrt(o.batch, o.len, D, o.reps, 1);
+		time_conv_hyrt(o.batch, o.len, D, o.reps, 0);
+	}
 #endif
 	double gemm = (double)o.nlayer * (in + out + fc1 + fc2) + head;
 	double convs = (double)o.nlayer * (double)(o.order - 1) * conv;

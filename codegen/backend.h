@@ -51,9 +51,11 @@ typedef struct CgModule {
 	LLVMBasicBlockRef entry, body; /* allocas go to entry */
 	LLVMValueRef B, L;
 	LLVMValueRef R0, R1; /* the rows a row-wise kernel computes */
-	/* cpu: the GEMM's shape for the target: VW floats a vector, MR rows
-	 * of GEMM_NR columns in registers */
-	int vw, mr;
+	/* cpu: the GEMM's shape for the target (codegen/cpu/target.c): VW
+	 * floats a vector; a register block of MR rows by NV vectors (NV VW
+	 * divides GEMM_NR); the k loop in chunks of KC (0: whole K); PVW:
+	 * the vectoriser's preferred width in bits (0: LLVM's default) */
+	int vw, mr, nv, kc, pvw;
 	LLVMValueRef weights; /* cpu: hyenac_run's weight blob */
 	/* cpu: the entry points' state, per node id (codegen/cpu/entry.c):
 	 * kernels, pool thunks, whether an output (of the graph or an

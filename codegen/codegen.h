@@ -90,6 +90,8 @@ typedef struct CgOptions {
 	const char *labels;   /* a classifier's label names in id order,
 	                       * each ended by '\n' (hyenac_labels); NULL
 	                       * for none */
+	const char *fftw_wisdom; /* FFTW wisdom for the module's FFT sizes
+	                          * (hyenac_fftw_wisdom); NULL for none */
 } CgOptions;
 
 /* The LLVM context, module and target machine of one compilation. */

@@ -96,7 +96,8 @@ int64_t drv_flops_per_token(const Graph *g, int64_t L)
 /* What one forward of the compiled binary holds at its peak, as the
  * `bench` command runs it (the model's last output: logits when there is
  * a head): the activation plan, that output, the weights (mapped, every
- * page read), and per pool thread the FFT convolution's work buffers and
+ * page read), the long convolutions' kept filter spectra (memplan's
+ * Graph.kept_bytes), and per pool thread the FFT convolution's work buffers and
  * the kernels' stack tiles, for as many threads as this machine has
  * cores (bench's default). The one planned-memory figure: --stats prints
  * it and `hyenac compile` checks it against the memory limit
@@ -126,8 +127,10 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 	rb->threads = cores < 1 ? 1 : (int)cores;
 	rb->per_thread = (convc ? hyrt_conv_work_bytes(L, convc) : 0) +
 	                 CG_STACK_TILE_BYTES;
+	rb->spectra = g->kept_bytes;
 	rb->total = hy_sat_add_i64(
-	    hy_sat_add_i64(rb->activations, rb->output),
+	    hy_sat_add_i64(hy_sat_add_i64(rb->activations, rb->output),
+	                   rb->spectra),
 	    hy_sat_add_i64(rb->weights,
 	                   hy_sat_mul_i64(rb->threads, rb->per_thread)));
 }
@@ -164,6 +167,7 @@ void drv_print_stats(const Model *m, const Graph *g, const CompileOptions *o,
 	fprintf(f, "activation_bytes=%lld\n", (long long)rb.activations);
 	fprintf(f, "output_bytes=%lld\n", (long long)rb.output);
 	fprintf(f, "weight_bytes=%lld\n", (long long)rb.weights);
+	fprintf(f, "spectra_bytes=%lld\n", (long long)rb.spectra);
 	fprintf(f, "thread_bytes=%lld\nthreads=%d\n", (long long)rb.per_thread,
 	        rb.threads);
 	fprintf(f, "activation_bytes_per_token=%lld\n",
@@ -407,6 +411,7 @@ static const char *const lib_exports[] = {
 	"hyenac_model_hidden",
 	"hyenac_model_prefill", "hyenac_model_step",
 	"hyenac_model_gen_state_bytes", "hyenac_model_gen_free",
+	"hyenac_model_generate",
 };
 
 const char *drv_lib_header(Arena *a, const char *out)
@@ -505,6 +510,23 @@ static bool write_ir(const Graph *g, const HyrtOut *o, Diag *d)
 	return true;
 }
 
+/* The FFTW plans of the binary's long convolutions at the compiled
+ * length, measured now (FFTW_MEASURE, a few seconds at most) and embedded
+ * as wisdom, so that its first forward neither measures nor runs
+ * FFTW_ESTIMATE's slower plans; NULL when no convolution takes the FFT. */
+#define FFT_MEASURE_SECONDS 10.0
+
+static char *fft_wisdom(const Graph *g, int64_t L)
+{
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if ((n->op == OP_GATED_CONV || n->op == OP_LONGCONV) &&
+		    n->iattr[0] == CONV_FFT && L > 0)
+			return hyrt_fft_measure_wisdom(L, FFT_MEASURE_SECONDS);
+	}
+	return NULL;
+}
+
 /* Every artefact is made in a private directory beside the output
  * (outfile.h: hyrt_out_open_dir) and renamed into place, with the
  * library's header, only when all of it is written. */
@@ -519,6 +541,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	bool ok = false, lib = strcmp(o->emit, "lib") == 0;
 	int64_t meta[HYRT_META_COUNT] = {0};
 	const char *obj;
+	char *wisdom = NULL;
 
 	hyrt_out_install_cleanup();
 	if (!hyrt_out_open_dir(&out, o->out, d))
@@ -550,8 +573,11 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_SEED] = m->weights_path ? 0 : (int64_t)m->seed;
 	meta[HYRT_META_NUM_LABELS] = m->spec.num_labels;
 	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
+	meta[HYRT_META_SPECTRA_BYTES] = g->kept_bytes;
 	CgOptions co = {o->cpu, o->features, o->opt_level,
-	                drv_labels(a, &m->spec)};
+	                drv_labels(a, &m->spec), NULL};
+	wisdom = fft_wisdom(g, o->seq_len);
+	co.fftw_wisdom = wisdom;
 	cm = cg_emit(g, &w, &co, meta, d);
 	if (!cm)
 		goto done;
@@ -580,6 +606,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	}
 	ok = ok && (!lib || copy_header(&hdr, o->out, d));
 done:
+	free(wisdom);
 	free(blob);
 	if (cm)
 		cg_free(cm);

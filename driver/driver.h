@@ -34,7 +34,7 @@ const EntryPoint *drv_entry(const Graph *g, const char *name);
 /* `hyenac compile --stats`: one key=value per line on f. */
 /* The memory one forward of a compiled binary holds (drv_run_bytes). */
 typedef struct RunBytes {
-	int64_t activations, output, weights, per_thread, total;
+	int64_t activations, output, weights, spectra, per_thread, total;
 	int threads;
 } RunBytes;
 

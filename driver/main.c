@@ -315,7 +315,7 @@ static bool check_plan_memory(const Options *o, const Graph *g, Diag *d)
 	drv_run_bytes(g, B, g->max_len, &rb);
 	return fe_check_bytes(rb.total == INT64_MAX ? INT64_MAX
 	                                            : rb.total - rb.weights,
-	                      "activations, output and thread buffers",
+	                      "activations, output, kept FFT spectra and thread buffers",
 	                      rb.weights, B, g->max_len, o->model, d);
 }
 
@@ -415,7 +415,7 @@ static bool run_jit(const Options *o, const Graph *g, int mode,
                     Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->opt_level, NULL};
+	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;
@@ -927,6 +927,9 @@ int main(int argc, char **argv)
 	po.print_dot = o.dot;
 	po.fuse = o.fuse && o.opt_level > 0;
 	po.conv = o.conv;
+	/* kept spectra: at most a quarter of the memory limit */
+	if (po.spectra_limit > fe_memory_limit() / 4)
+		po.spectra_limit = fe_memory_limit() / 4;
 	if (g && compile && o.seq_len > 0 && o.seq_len < g->max_len)
 		g->max_len = o.seq_len; /* passes specialise to the compiled length */
 	if (g && !pass_pipeline(g, &po, &d))

@@ -536,8 +536,9 @@ static bool infer_state(Ctx *c, TensorType *out)
 	return true;
 }
 
-/* state_save: channels [x_off, x_off+len) of x (times g's), as a history
- * of `rows` rows or a ring of them. */
+/* state_save: channels [x_off, x_off+len) of x (times g's), as a ring
+ * of `rows` rows, or (tail=0, with the filter k last) the prompt's part
+ * of every later output of the long convolution, max_len + 1 rows. */
 static bool infer_state_save(Ctx *c, int64_t max_len, TensorType *out)
 {
 	const Node *n = c->n;
@@ -545,18 +546,31 @@ static bool infer_state_save(Ctx *c, int64_t max_len, TensorType *out)
 
 	if (!flag_ok(c, SS_TAIL, "tail"))
 		return false;
+	bool tail = n->iattr[SS_TAIL];
+	int nx = n->nsrc - (tail ? 0 : 1); /* x and g */
 	if (len < 1 || rows < 1)
 		return fail(c, "len and rows must be >= 1");
+	if (nx < 1 || nx > 2)
+		return fail(c, "%d operands: x, g? and, for a history, k",
+		            n->nsrc);
 	if (!want(c, 0, "x", DT_F32, 3) ||
 	    !gated_operand(c, 0, "x", n->iattr[SS_X_OFF], len))
 		return false;
-	if (n->nsrc == 2 && !gated_operand(c, 1, "g", n->iattr[SS_G_OFF], len))
+	if (nx == 2 && !gated_operand(c, 1, "g", n->iattr[SS_G_OFF], len))
 		return false;
-	if (n->nsrc < 2 && n->iattr[SS_G_OFF] != 0)
+	if (nx < 2 && n->iattr[SS_G_OFF] != 0)
 		return fail(c, "g_off without g");
-	if (!n->iattr[SS_TAIL] && !(max_len > 0 && rows >= max_len))
-		return fail(c, "a history needs rows >= max_len (%lld)",
-		            (long long)max_len);
+	if (!tail) {
+		if (!(max_len > 0 && rows == max_len + 1))
+			return fail(c, "a history needs rows = max_len + 1 (%lld)",
+			            (long long)max_len + 1);
+		if (!want(c, nx, "filter", DT_F32, 2))
+			return false;
+		const TensorType *k = &n->src[nx]->type;
+		if (k->dim[0] < max_len || k->dim[1] != len)
+			return fail(c, "filter %%%s must be [>= max_len, len]",
+			            n->src[nx]->name);
+	}
 	*out = (TensorType){DT_F32, 3, {n->src[0]->type.dim[0], rows, len}};
 	return true;
 }
@@ -665,9 +679,9 @@ static bool infer_conv_step(Ctx *c, TensorType *out)
 		return fail(c, "post_off without post");
 	if (!step_state(c, s.hist, D))
 		return false;
-	if (n->src[s.k]->type.dim[0] < n->src[s.hist]->type.dim[1])
-		return fail(c, "filter %%%s has fewer rows than the history",
-		            n->src[s.k]->name);
+	if (n->src[s.k]->type.dim[0] < n->src[s.hist]->type.dim[1] - 1)
+		return fail(c, "filter %%%s has fewer rows than the history's "
+		            "positions", n->src[s.k]->name);
 	*out = (TensorType){DT_F32, 3, {n->src[s.v]->type.dim[0],
 	                                n->src[s.v]->type.dim[1], D}};
 	return true;

@@ -345,28 +345,44 @@ static bool gated_conv(Interp *in, const Node *n, const Val *o)
 	return true;
 }
 
-/* state_save: the prefill's rows of a history, or its ring's last rows;
- * rows it does not write are zero here. */
+/* state_save: a ring's last rows, or a history (tail=0): the prompt's
+ * part c[t] of every later output by the definition, at row M-1-t, and
+ * the prompt length in the last row; rows it does not write are zero. */
 static void state_save(Interp *in, const Node *n, const Val *o)
 {
+	bool tail = n->iattr[SS_TAIL];
+	int nx = n->nsrc - (tail ? 0 : 1);
 	const Val *x = &in->v[n->src[0]->id];
-	const Val *g = n->nsrc > 1 ? &in->v[n->src[1]->id] : NULL;
+	const Val *g = nx > 1 ? &in->v[n->src[1]->id] : NULL;
 	int64_t Bn = x->dim[0], Ln = x->dim[1], R = o->dim[1], C = o->dim[2];
 	int64_t xo = n->iattr[SS_X_OFF], go = n->iattr[SS_G_OFF];
 
 	memset(o->x, 0, o->n * sizeof(double));
+	if (!tail) {
+		const Val *k = &in->v[n->src[nx]->id];
+		int64_t M = R - 1;
+		for (int64_t b = 0; b < Bn; b++) {
+			const double *xb = x->x + b * Ln * x->dim[2] + xo;
+			const double *gb = g ? g->x + b * Ln * g->dim[2] + go : NULL;
+			double *ob = o->x + b * R * C;
+			for (int64_t t = Ln; t < M; t++)
+				for (int64_t c = 0; c < C; c++) {
+					double acc = 0;
+					for (int64_t j = 0; j < Ln; j++)
+						acc += k->x[(t - j) * C + c] * xb[j * x->dim[2] + c] *
+						       (gb ? gb[j * g->dim[2] + c] : 1.0);
+					ob[(M - 1 - t) * C + c] = acc;
+				}
+			ob[M * C] = (double)Ln;
+		}
+		return;
+	}
 	for (int64_t b = 0; b < Bn; b++)
-		for (int64_t t = 0; t < Ln; t++) {
-			int64_t row = R - 1 - t; /* a history is stored reversed */
-			if (n->iattr[SS_TAIL]) {
-				if (t < Ln - R)
-					continue;
-				row = t % R;
-			}
+		for (int64_t t = Ln > R ? Ln - R : 0; t < Ln; t++) {
 			const double *xr = x->x + (b * Ln + t) * x->dim[2] + xo;
 			const double *gr = g ? g->x + (b * Ln + t) * g->dim[2] + go
 			                     : NULL;
-			double *d = o->x + (b * R + row) * C;
+			double *d = o->x + (b * R + t % R) * C;
 			for (int64_t c = 0; c < C; c++)
 				d[c] = xr[c] * (gr ? gr[c] : 1.0);
 		}
@@ -443,8 +459,9 @@ static void short_step(Interp *in, const Node *n, const Val *o)
 	free(z);
 }
 
-/* conv_step: u into the history at pos, then the direct convolution's
- * row pos over it, the skip and the output gate as gated_conv's. */
+/* conv_step: the prompt's part c[pos] from the history, u in its place,
+ * then the direct convolution's row pos over the generated positions,
+ * the skip and the output gate as gated_conv's. */
 static bool conv_step(Interp *in, const Node *n, const Val *o)
 {
 	CsSrc cs;
@@ -455,24 +472,30 @@ static bool conv_step(Interp *in, const Node *n, const Val *o)
 	const Val *bias = &in->v[n->src[cs.bias]->id];
 	const Val *p = cs.post >= 0 ? &in->v[n->src[cs.post]->id] : NULL;
 	Val *h = &in->v[n->src[cs.hist]->id];
-	int64_t Bn = o->dim[0], D = o->dim[2], R = h->dim[1], pos = in->pos;
+	int64_t Bn = o->dim[0], D = o->dim[2], M = h->dim[1] - 1, pos = in->pos;
 
-	if (pos < 0 || pos >= R) {
+	if (pos < 0 || pos >= M) {
 		diag_error(in->d, "node %%%s: position %lld outside the history's "
-		           "%lld rows", n->name, (long long)pos, (long long)R);
+		           "%lld positions", n->name, (long long)pos, (long long)M);
 		return false;
 	}
 	HY_ASSERT(o->dim[1] == 1);
 	for (int64_t b = 0; b < Bn; b++) {
-		/* position t at row R-1-t: hb[t * -D] from the row of 0 */
-		double *hb = h->x + b * R * D + (R - 1) * D;
-		for (int64_t c = 0; c < D; c++)
+		/* position t at row M-1-t: hb[t * -D] from the row of 0 */
+		double *hb = h->x + b * (M + 1) * D + (M - 1) * D;
+		double P = h->x[(b * (M + 1) + M) * D];
+		if (!(P >= 0 && P <= (double)pos)) {
+			diag_error(in->d, "node %%%s: a step at %lld after a prefill "
+			           "of %g positions", n->name, (long long)pos, P);
+			return false;
+		}
+		int64_t np = pos - (int64_t)P; /* generated positions before */
+		for (int64_t c = 0; c < D; c++) {
+			double acc = hb[-pos * D + c]; /* c[pos] */
 			hb[-pos * D + c] =
 			    v->x[b * v->dim[2] + n->iattr[CS_V_OFF] + c] *
 			    (g ? g->x[b * g->dim[2] + n->iattr[CS_G_OFF] + c] : 1.0);
-		for (int64_t c = 0; c < D; c++) {
-			double acc = 0;
-			for (int64_t j = 0; j <= pos; j++)
+			for (int64_t j = 0; j <= np; j++)
 				acc += k->x[j * D + c] * hb[-(pos - j) * D + c];
 			acc += bias->x[c] * hb[-pos * D + c];
 			if (p)

@@ -105,6 +105,9 @@ typedef struct Node {
 	const float *data; /* OP_WEIGHT: bound data, row-major; NULL if unbound */
 	MemRegion region;  /* set by the memory plan; MEM_NONE before it */
 	int64_t offset;    /* bytes per region unit, 64-byte aligned */
+	int64_t kept_bytes; /* an FFT gated_conv: bytes the memory plan holds
+	                     * for its filter's spectra, kept between calls
+	                     * (0: made per call); set by memplan */
 } Node;
 
 typedef struct Output {
@@ -146,6 +149,7 @@ typedef struct Graph {
 	int64_t folded_bytes; /* constants evaluated at compile time (fold) */
 	int64_t unfolded_bytes; /* what folding would have cost, when the
 	                         * size rule kept filters as run-time code */
+	int64_t kept_bytes; /* the sum of the nodes' kept_bytes (memplan) */
 } Graph;
 
 Graph *ir_graph_new(Arena *a, const char *name);

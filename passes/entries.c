@@ -48,8 +48,9 @@
  *       outputs the caller places in its state buffer: per short filter
  *       the last K-1 rows of the projection before it (state_save
  *       {tail=1} of that projection, made again without the filter),
- *       per long convolution its gated input u for every position
- *       (state_save {tail=0}), a [max_len, D] history;
+ *       per long convolution the prompt's part of every later output
+ *       (state_save {tail=0}: one FFT convolution at run time), a
+ *       [max_len + 1, D] history that the steps' inputs then fill;
  *   entry step {logits = %logits.from_norm.step}
  *       the same nodes at one position (`%tokens.step : i32[B,1]`, so
  *       every value is [B, 1, C], planned per sample: the step never
@@ -417,7 +418,10 @@ static bool add_generation(Graph *g, Diag *d, bool *changed)
 	for (int k = 0; k < g->nentries; k++)
 		if (strcmp(g->entries[k].name, "logits") == 0)
 			le = &g->entries[k];
-	if (!le || g->max_len <= 0 || g->nentries + 2 > IR_MAX_ENTRIES)
+	/* a history's last row holds the prompt length as a float: exact
+	 * below 2^24 */
+	if (!le || g->max_len <= 0 || g->max_len >= (1 << 24) ||
+	    g->nentries + 2 > IR_MAX_ENTRIES)
 		return true;
 	int nn = g->nnodes, nconv = 0, nstate = 0;
 	bool *live = arena_alloc(g->arena, (size_t)nn + 1);
@@ -502,14 +506,16 @@ static bool add_generation(Graph *g, Diag *d, bool *changed)
 			src[ns++] = n->src[gs.v];
 			if (gs.g >= 0)
 				src[ns++] = n->src[gs.g];
+			src[ns++] = n->src[gs.k];
 			Node *sv = add_named(g, OP_STATE_SAVE, n->name, ".save", ns, src);
 			if (!sv)
 				return true;
 			sv->iattr[SS_X_OFF] = n->iattr[GC_V_OFF];
 			sv->iattr[SS_G_OFF] = gs.g >= 0 ? n->iattr[GC_G_OFF] : 0;
 			sv->iattr[SS_LEN] = D;
-			sv->iattr[SS_ROWS] = g->max_len;
-			Node *hist = add_state(g, n->name, ".hist", slot, g->max_len, D);
+			sv->iattr[SS_ROWS] = g->max_len + 1;
+			Node *hist =
+			    add_state(g, n->name, ".hist", slot, g->max_len + 1, D);
 			if (!hist || !ir_infer(g, sv, d) || !ir_infer(g, hist, d))
 				return !hist;
 			ns = 0;

@@ -23,8 +23,18 @@
  *
  * Free blocks are kept sorted by offset and merged with their neighbours;
  * a request takes the best fitting block, or extends the region.
+ *
+ * Besides the activations, the plan holds the spectra of the long
+ * convolutions' filters, kept between calls by the runtime
+ * (runtime/fftconv.c): each FFT gated_conv, in graph order, keeps its
+ * spectra (Node.kept_bytes: their size at max_len) when they take at
+ * most PASS_SPECTRA_LAYER_LIMIT and the sum stays within
+ * PassOptions.spectra_limit; the others make theirs per call, a block of
+ * channels at a time (a million tokens: 2 GB a layer, all streamed).
+ * The sum is Graph.kept_bytes, part of planned_bytes.
  */
 #include "passes.h"
+#include "runtime/hyrt.h"
 
 #include <string.h>
 
@@ -117,6 +127,27 @@ static bool needs_scratch(const Graph *g, const Node *n)
 	return !ir_is_output(g, n);
 }
 
+/* Node.kept_bytes of every FFT gated_conv, within limit in all. A layer
+ * too large to keep gains least from keeping (its forward is long
+ * anyway) and would cost most. */
+static void keep_spectra(Graph *g, int64_t limit)
+{
+	g->kept_bytes = 0;
+	for (int i = 0; i < g->nnodes; i++) {
+		Node *x = g->nodes[i];
+		x->kept_bytes = 0;
+		if (x->op != OP_GATED_CONV || x->iattr[GC_METHOD] != CONV_FFT ||
+		    g->max_len <= 0)
+			continue;
+		int64_t b = hyrt_conv_spectra_bytes(g->max_len, x->type.dim[2]);
+		if (b > 0 && b <= PASS_SPECTRA_LAYER_LIMIT &&
+		    b <= limit - g->kept_bytes) {
+			x->kept_bytes = b;
+			g->kept_bytes += b;
+		}
+	}
+}
+
 bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	Arena *a = g->arena;
@@ -161,6 +192,7 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 	}
 	for (int r = 0; r < MEM_COUNT; r++)
 		g->region_bytes[r] = reg[r].end;
+	keep_spectra(g, o ? o->spectra_limit : PASS_SPECTRA_LIMIT);
 	g->planned = true;
 	*changed = true;
 	return true;

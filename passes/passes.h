@@ -15,6 +15,8 @@
 typedef struct PassOptions {
 	bool fuse;           /* false for -O0 / --no-fuse */
 	int64_t fold_limit;  /* bytes of folded filters allowed; < 0: never */
+	int64_t spectra_limit; /* bytes of kept filter spectra the memory plan
+	                        * may hold (memplan); <= 0: none */
 	ConvMethod conv;     /* CONV_AUTO: convsel's cost model picks each long
 	                      * convolution's method; CONV_FFT / CONV_DIRECT:
 	                      * all of them (--conv=) */
@@ -26,6 +28,12 @@ typedef struct PassOptions {
 /* The defaults: fuse, fold filters up to PASS_FOLD_LIMIT bytes. */
 void pass_options_default(PassOptions *o);
 enum { PASS_FOLD_LIMIT = 64 << 20 };
+/* Kept spectra: at most 4 GiB in all (the driver lowers it to a quarter
+ * of the memory limit), and only layers whose spectra take at most
+ * 512 MiB each, so a 1M-token model (2 GB a layer) streams all of them
+ * while a 160k one (328 MB a layer) keeps every layer's. */
+#define PASS_SPECTRA_LIMIT ((int64_t)4 << 30)
+#define PASS_SPECTRA_LAYER_LIMIT ((int64_t)512 << 20)
 
 typedef bool (*PassFn)(Graph *g, const PassOptions *o, Diag *d,
                        bool *changed);

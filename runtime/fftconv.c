@@ -3,27 +3,37 @@
  * (hyrt_longconv_fft), and the same by definition (hyrt_longconv_direct).
  *
  * u and y are [B, L, C] channels-last, k is [L, C]. The channels are taken
- * in blocks of cb: a block's L rows are gathered into cb contiguous,
- * zero-padded rows of N floats (reading whole cache lines of the input,
- * writing cb sequential streams), transformed by one FFTW "many" plan of cb
- * contiguous transforms, multiplied, transformed back and scattered into
- * y. The block's filter spectrum is made once and used for every batch
- * row; the 1/N of the inverse transform is folded into it. N is the
- * smallest 2^a 3^b 5^c 7^d >= 2L, so the circular convolution equals the
- * linear one on the first L outputs, as the reference's zero-padded
- * rfft/irfft of size 2L does.
+ * in blocks of cb (16, one cache line of each activation row): a block's
+ * L rows are gathered, by tiles of 16 positions with the gate v * g
+ * applied and the lines ahead prefetched, into cb rows of N floats; each
+ * row is zero-padded, transformed by one r2c plan of size N, multiplied by
+ * its channel's filter spectrum and transformed back in place by one c2r
+ * plan (the per-channel transforms of the library bound, bench/
+ * sgemm_limit.c), and the block is scattered into y with the output gate.
+ * The skip term u * bias is folded into the spectrum (bias at lag 0), so
+ * the scatter does not read v and g again. The 1/N of the inverse
+ * transform is folded into the spectrum too. N is the smallest
+ * 2^a 3^b 5^c 7^d >= 2L, so the circular convolution equals the linear
+ * one on the first L outputs, as the reference's zero-padded rfft/irfft
+ * of size 2L does. Interleaved layouts, which would need no gather
+ * (FFTW strided "many" plans over channels-last rows, or two real
+ * channels per complex transform), were measured against this: at
+ * L = 32768 with Debian's FFTW (SSE2/AVX codelets) they ran 2.5-6x the
+ * per-channel transforms' time, this layout 1.2-1.6x.
  *
- * cb is chosen so a block's buffers (about 12 N bytes a channel) stay in
- * L2, but not below 4 so the gather uses a fair part of each cache line:
- * measured on x86-64 (AVX2) against interleaved layouts (FFTW strides of
- * cb, no gather), which ran 10-40% slower at every size tried.
+ * Filter spectra: kept between calls in the module's slot for the layer
+ * (see "spectra kept per layer and length" below) when the memory plan
+ * holds them, else made per call, a block at a time, and used for every
+ * batch row of the block.
  *
- * Plans are made once per (N, cb) and kept for the life of the process in
- * a list behind a mutex, since FFTW's planner is not thread-safe; the
- * new-array execute functions that use them are. Plans come from
- * FFTW_ESTIMATE, or from FFTW_MEASURE when HYRT_WISDOM names a wisdom file,
- * which is read before the first plan and rewritten after each new one
- * (through outfile.h, as every output).
+ * Plans are made once per N and kept for the life of the process in a
+ * list behind a mutex, since FFTW's planner is not thread-safe; the
+ * new-array execute functions that use them are. They come from the
+ * wisdom `hyenac compile` measured and embedded in the module
+ * (hyenac_fftw_wisdom, for the compiled length), from HYRT_WISDOM's file
+ * (FFTW_MEASURE for sizes it lacks; the file is read before the first
+ * plan and rewritten after each new one, through outfile.h as every
+ * output), else from FFTW_ESTIMATE: a forward never measures silently.
  * Work buffers are per thread (fftwf_malloc, SIMD aligned), grown as needed
  * and kept: the largest sizes a thread has used stay with it until it
  * exits, when a thread-specific key's destructor frees them (worker
@@ -42,12 +52,17 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bounds on channels per block, and the L2 budget that picks between. */
-enum { CB_MIN = 4, CB_MAX = 16, BLOCK_BYTES = 256 << 10 };
+/* Channels per block: 16, the channels of one 64-byte line of the
+ * activations, so the tiled gather reads each line once; fewer where a
+ * block's rows would pass BLOCK_BYTES (the longest inputs), to bound the
+ * work memory a thread holds. Positions per tile of the gather and the
+ * scatter: the tile's lines of v and of the block's rows stay in L1. */
+enum { CB_MAX = 16, CB_MIN = 4, TILE = 16, PREFETCH = 4 * TILE };
+#define BLOCK_BYTES ((int64_t)32 << 20)
 
 typedef struct Plan {
-	int n, howmany;
-	fftwf_plan fwd, inv;
+	int n;
+	fftwf_plan fwd, inv; /* one r2c and one c2r of size n */
 	struct Plan *next;
 } Plan;
 
@@ -55,9 +70,14 @@ static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 static Plan *plans; /* never freed: a thread may be running any of them */
 static bool wisdom_read;
 
+/* The wisdom `hyenac compile` measured for this binary's FFT sizes and
+ * embedded in the module (codegen/cpu/entry.c); absent (NULL) where the
+ * runtime is linked without a module or the module has no FFT. */
+extern const char hyenac_fftw_wisdom[] __attribute__((weak));
+
 static _Thread_local float *t_real;
-static _Thread_local fftwf_complex *t_kf, *t_uf;
-static _Thread_local size_t t_real_cap, t_cplx_cap;
+static _Thread_local fftwf_complex *t_row, *t_kf;
+static _Thread_local size_t t_real_cap, t_row_cap, t_kf_cap;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
@@ -112,57 +132,95 @@ static void save_wisdom(const char *wisdom)
 		hyrt_out_abort(&o);
 }
 
-/* Make the plans for howmany contiguous transforms of size n on scratch
- * arrays (FFTW_MEASURE writes to them); callers execute them on their
- * own fftwf_malloc'd buffers, which have the same alignment. */
-static void make_plan(Plan *p, int n, int howmany)
+
+/* Make the r2c and c2r plans of size n on scratch arrays (FFTW_MEASURE
+ * writes to them); callers execute them on their own fftwf_malloc'd rows,
+ * each starting at a multiple of 64 bytes, so with the planning
+ * alignment. Plans come from wisdom when there is some for n: the
+ * module's embedded wisdom (measured by `hyenac compile` for the
+ * compiled length), or HYRT_WISDOM's file, where FFTW_MEASURE plans the
+ * sizes it does not hold and the file is rewritten. Without either,
+ * FFTW_ESTIMATE: never a silent measurement of seconds inside a forward. */
+static void make_plan(Plan *p, int n)
 {
 	const char *wisdom = getenv("HYRT_WISDOM");
-	unsigned flags = wisdom && *wisdom ? FFTW_MEASURE : FFTW_ESTIMATE;
-	size_t nc = (size_t)(n / 2 + 1) * (size_t)howmany;
-	float *r = xfftw_malloc(sizeof(float) * (size_t)n * (size_t)howmany);
-	fftwf_complex *c = xfftw_malloc(sizeof(fftwf_complex) * nc);
+	bool file = wisdom && *wisdom;
+	float *r = xfftw_malloc(sizeof(float) * (size_t)n);
+	fftwf_complex *c = xfftw_malloc(sizeof(fftwf_complex) * (size_t)(n / 2 + 1));
 
-	if (wisdom && *wisdom && !wisdom_read) {
-		fftwf_import_wisdom_from_filename(wisdom); /* absent is fine */
+	if (!wisdom_read) {
+		if (hyenac_fftw_wisdom && *hyenac_fftw_wisdom)
+			fftwf_import_wisdom_from_string(hyenac_fftw_wisdom);
+		if (file)
+			fftwf_import_wisdom_from_filename(wisdom); /* absent is fine */
 		wisdom_read = true;
 	}
 	p->n = n;
-	p->howmany = howmany;
-	int nf = n / 2 + 1;
-	p->fwd = fftwf_plan_many_dft_r2c(1, &n, howmany, r, NULL, 1, n,
-	                                 c, NULL, 1, nf, flags);
-	p->inv = fftwf_plan_many_dft_c2r(1, &n, howmany, c, NULL, 1, nf,
-	                                 r, NULL, 1, n, flags);
+	if (!file) {
+		p->fwd = fftwf_plan_dft_r2c_1d(n, r, c,
+		                               FFTW_MEASURE | FFTW_WISDOM_ONLY);
+		p->inv = fftwf_plan_dft_c2r_1d(n, c, r,
+		                               FFTW_MEASURE | FFTW_WISDOM_ONLY);
+	}
+	unsigned flags = file ? FFTW_MEASURE : FFTW_ESTIMATE;
+	if (!p->fwd)
+		p->fwd = fftwf_plan_dft_r2c_1d(n, r, c, flags);
+	if (!p->inv)
+		p->inv = fftwf_plan_dft_c2r_1d(n, c, r, flags);
 	if (!p->fwd || !p->inv) {
-		fprintf(stderr, "hyenac runtime: FFTW cannot plan %d transforms "
-		        "of size %d\n", howmany, n);
+		fprintf(stderr, "hyenac runtime: FFTW cannot plan transforms "
+		        "of size %d\n", n);
 		exit(1);
 	}
-	if (wisdom && *wisdom)
+	if (file)
 		save_wisdom(wisdom);
 	fftwf_free(r);
 	fftwf_free(c);
 }
 
-static const Plan *get_plan(int n, int howmany)
+static const Plan *get_plan(int n)
 {
 	Plan *p;
 
 	pthread_mutex_lock(&plan_lock);
 	for (p = plans; p; p = p->next)
-		if (p->n == n && p->howmany == howmany)
+		if (p->n == n)
 			break;
 	if (!p) {
 		p = calloc(1, sizeof *p);
 		if (!p)
 			oom(sizeof *p);
-		make_plan(p, n, howmany);
+		make_plan(p, n);
 		p->next = plans;
 		plans = p;
 	}
 	pthread_mutex_unlock(&plan_lock);
 	return p;
+}
+
+char *hyrt_fft_measure_wisdom(int64_t L, double seconds)
+{
+	int n = (int)hyrt_fft_size(L);
+	float *r = xfftw_malloc(sizeof(float) * (size_t)n);
+	fftwf_complex *c = xfftw_malloc(sizeof(fftwf_complex) * (size_t)(n / 2 + 1));
+
+	pthread_mutex_lock(&plan_lock);
+	fftwf_set_timelimit(seconds);
+	fftwf_plan f = fftwf_plan_dft_r2c_1d(n, r, c, FFTW_MEASURE);
+	fftwf_plan i = fftwf_plan_dft_c2r_1d(n, c, r, FFTW_MEASURE);
+	fftwf_set_timelimit(-1);
+	char *fw = f && i ? fftwf_export_wisdom_to_string() : NULL;
+	char *w = fw ? strdup(fw) : NULL;
+	if (fw)
+		fftwf_free(fw);
+	if (f)
+		fftwf_destroy_plan(f);
+	if (i)
+		fftwf_destroy_plan(i);
+	pthread_mutex_unlock(&plan_lock);
+	fftwf_free(r);
+	fftwf_free(c);
+	return w;
 }
 
 /* At thread exit (glibc runs key destructors while the thread's TLS is
@@ -171,11 +229,11 @@ static void free_scratch(void *unused)
 {
 	(void)unused;
 	fftwf_free(t_real);
+	fftwf_free(t_row);
 	fftwf_free(t_kf);
-	fftwf_free(t_uf);
 	t_real = NULL;
-	t_kf = t_uf = NULL;
-	t_real_cap = t_cplx_cap = 0;
+	t_row = t_kf = NULL;
+	t_real_cap = t_row_cap = t_kf_cap = 0;
 }
 
 static void make_scratch_key(void)
@@ -184,10 +242,11 @@ static void make_scratch_key(void)
 		oom(0);
 }
 
-static void reserve(size_t nreal, size_t ncplx)
+/* This thread's buffers: nreal floats of block rows, one complex row of
+ * nrow, and nkf complex for a block's filter spectra (0: none needed). */
+static void reserve(size_t nreal, size_t nrow, size_t nkf)
 {
-	if ((nreal > t_real_cap || ncplx > t_cplx_cap) && !t_real_cap &&
-	    !t_cplx_cap) {
+	if (!t_real_cap && !t_row_cap && !t_kf_cap) {
 		/* first buffers of this thread: free them when it exits */
 		pthread_once(&scratch_once, make_scratch_key);
 		pthread_setspecific(scratch_key, &scratch_key);
@@ -197,73 +256,102 @@ static void reserve(size_t nreal, size_t ncplx)
 		t_real = xfftw_malloc(sizeof(float) * nreal);
 		t_real_cap = nreal;
 	}
-	if (ncplx > t_cplx_cap) {
+	if (nrow > t_row_cap) {
+		fftwf_free(t_row);
+		t_row = xfftw_malloc(sizeof(fftwf_complex) * nrow);
+		t_row_cap = nrow;
+	}
+	if (nkf > t_kf_cap) {
 		fftwf_free(t_kf);
-		fftwf_free(t_uf);
-		t_kf = xfftw_malloc(sizeof(fftwf_complex) * ncplx);
-		t_uf = xfftw_malloc(sizeof(fftwf_complex) * ncplx);
-		t_cplx_cap = ncplx;
+		t_kf = xfftw_malloc(sizeof(fftwf_complex) * nkf);
+		t_kf_cap = nkf;
 	}
 }
 
-/* Channels per block for size N: as many as keep a block's buffers in
- * BLOCK_BYTES, between CB_MIN and CB_MAX, and no more than C. */
+/* Row stride of the block buffer: N rounded up to 64 bytes, so every row
+ * has the planning arrays' alignment, and a line more where that is a
+ * multiple of 4 KiB: rows a power of two apart map to the same cache
+ * sets, and the gather's and scatter's 16 rows would evict each other
+ * (the scatter ran 3x slower at N = 65536). */
+static int64_t row_stride(int64_t N)
+{
+	int64_t ld = (N + 15) / 16 * 16;
+	return ld % 1024 == 0 ? ld + 16 : ld;
+}
+
+/* Channels per block for size N (see CB_MAX), no more than C. */
 static int64_t block_width(int64_t N, int64_t C)
 {
-	int64_t cb = CB_MIN;
-	while (cb < CB_MAX && 2 * cb * 12 * N <= BLOCK_BYTES)
-		cb *= 2;
+	int64_t cb = CB_MAX;
+	while (cb > CB_MIN && cb * row_stride(N) * (int64_t)sizeof(float) >
+	                          BLOCK_BYTES)
+		cb /= 2;
 	return cb > C ? C : cb;
 }
 
-/* Zero rows 0..cb-1 of x (row stride N) from L on: the FFT's padding. */
-static void zero_tail(float *x, int64_t L, int64_t N, int64_t cb)
+/* x[i*ld + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, by tiles
+ * of positions (the tile's lines of v and of the cb rows stay in L1, so
+ * each line of v is read from memory once); the tails from L to N are
+ * zeroed by the transform step. */
+static void gather_gated(float *restrict x, int64_t ld,
+                         const float *restrict v, int64_t vs,
+                         const float *restrict g, int64_t gs, int64_t L,
+                         int64_t cb)
 {
-	for (int64_t i = 0; i < cb; i++)
-		memset(x + i * N + L, 0, sizeof(float) * (size_t)(N - L));
-}
-
-/* x[i*N + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, and zero
- * from L to N: row by row of v, so each cache line of the activations is
- * read once however long L is; the branches stay outside the loops. */
-static void gather_gated(float *restrict x, const float *restrict v,
-                         int64_t vs, const float *restrict g, int64_t gs,
-                         int64_t L, int64_t N, int64_t cb)
-{
-	if (g)
-		for (int64_t t = 0; t < L; t++)
-			for (int64_t i = 0; i < cb; i++)
-				x[i * N + t] = v[t * vs + i] * g[t * gs + i];
-	else
-		for (int64_t t = 0; t < L; t++)
-			for (int64_t i = 0; i < cb; i++)
-				x[i * N + t] = v[t * vs + i];
-	zero_tail(x, L, N, cb);
-}
-
-/* The spectrum of the cb filter rows in x (padded) into kf, with the
- * inverse transform's 1/N folded in. */
-static void row_spectrum(const Plan *p, fftwf_complex *kf, float *x,
-                         int64_t N, int64_t cb)
-{
-	float scale = 1.0f / (float)N;
-	int64_t nc = (N / 2 + 1) * cb;
-
-	fftwf_execute_dft_r2c(p->fwd, x, kf);
-	for (int64_t i = 0; i < nc; i++) {
-		kf[i][0] *= scale;
-		kf[i][1] *= scale;
+	for (int64_t t0 = 0; t0 < L; t0 += TILE) {
+		int64_t t1 = t0 + TILE < L ? t0 + TILE : L;
+		/* rows a few KiB apart defeat the hardware's prefetch */
+		for (int64_t t = t0 + PREFETCH; t < t1 + PREFETCH && t < L; t++) {
+			__builtin_prefetch(v + t * vs);
+			if (g)
+				__builtin_prefetch(g + t * gs);
+		}
+		for (int64_t i = 0; i < cb; i++) {
+			float *xr = x + i * ld;
+			if (g)
+				for (int64_t t = t0; t < t1; t++)
+					xr[t] = v[t * vs + i] * g[t * gs + i];
+			else
+				for (int64_t t = t0; t < t1; t++)
+					xr[t] = v[t * vs + i];
+		}
 	}
 }
 
-/* The spectrum of filter channels [c0, c0+cb) of k [L, C] into kf; x is
- * the real work buffer. */
-static void filter_spectrum(const Plan *p, fftwf_complex *kf, float *x,
-                            const float *k, int64_t L, int64_t N, int64_t C,
-                            int64_t c0, int64_t cb)
+/* The spectrum of the real row x (its first L values; zeroed from L to
+ * N here) into kf, with the inverse transform's 1/N folded in; row is
+ * the thread's complex row. */
+static void row_spectrum(const Plan *p, fftwf_complex *restrict kf,
+                         float *x, fftwf_complex *row, int64_t L, int64_t N)
 {
-	gather_gated(x, k + c0, C, NULL, 0, L, N, cb);
-	row_spectrum(p, kf, x, N, cb);
+	float scale = 1.0f / (float)N;
+	int64_t nf = N / 2 + 1;
+
+	memset(x + L, 0, sizeof(float) * (size_t)(N - L));
+	fftwf_execute_dft_r2c(p->fwd, x, row);
+	for (int64_t f = 0; f < nf; f++) {
+		kf[f][0] = row[f][0] * scale;
+		kf[f][1] = row[f][1] * scale;
+	}
+}
+
+/* Row x (first L values) convolved with the spectrum kf, in place: its
+ * first L values become the causal convolution. */
+static void row_convolve(const Plan *p, float *x, fftwf_complex *restrict row,
+                         const fftwf_complex *restrict kf, int64_t L,
+                         int64_t N)
+{
+	int64_t nf = N / 2 + 1;
+
+	memset(x + L, 0, sizeof(float) * (size_t)(N - L));
+	fftwf_execute_dft_r2c(p->fwd, x, row);
+	for (int64_t f = 0; f < nf; f++) {
+		float ar = row[f][0], ai = row[f][1];
+		float br = kf[f][0], bi = kf[f][1];
+		row[f][0] = ar * br - ai * bi;
+		row[f][1] = ar * bi + ai * br;
+	}
+	fftwf_execute_dft_c2r(p->inv, row, x);
 }
 
 void hyrt_longconv_direct(float *y, const float *u, const float *k,
@@ -289,228 +377,232 @@ void hyrt_longconv_direct(float *y, const float *u, const float *k,
 	free(acc);
 }
 
-/* hyrt_hyena_conv_fft: the block structure of hyrt_longconv_fft, with the
- * gate v * g made while gathering and the skip term and output gate
- * applied while scattering, so neither u nor the plain convolution is
- * ever stored. Each step rounds to float as the unfused ops do. */
-/* ---- spectra of constant filters -------------------------------------
+/* ---- spectra kept per layer and length --------------------------------
  *
- * A folded filter is a weight: the same k for every call at a given L, so
- * its spectrum (all channel blocks, block after block: block c0 starts at
- * nf * c0) is made once per process and kept. Entries are never freed;
- * past SPECTRA_BYTES in all, further filters are transformed per call.
- * An entry is found by k's address, L and C and a signature of k's
- * values (spread samples), so a process that frees one weight blob and
- * gets another at the same address (a JIT compiling several models)
- * never reuses a stale spectrum. */
+ * A filter that is a weight (folded) or generated from weights gives the
+ * same k for every call at a given L, so its spectrum (all channels, one
+ * row of N/2+1 a channel, 1/N folded in) can be made on the first call
+ * at that L and kept. Where to keep it is the module's: each gated_conv
+ * has a HyrtSpectra of its own (a global of the generated module, zero
+ * but for its budget), whose budget is the bytes the compiler counted
+ * for it in the memory plan (0: the plan has no room; the spectrum is
+ * then made per call, a block of channels at a time, as it streams). A
+ * spectrum is kept only while the slot's spectra fit its budget, so a
+ * slot holds the compiled length's spectrum, or a few of shorter ones.
+ * A new module (a JIT compiling another graph) has new slots, so no
+ * spectrum outlives the filter it was made from. Spectra are never freed
+ * (a forward may be reading one); every one is also listed here, so they
+ * stay reachable when a JIT's module is gone. */
 
-enum { MAX_SPECTRA = 256 };
-#define SPECTRA_BYTES ((size_t)1 << 30)
-
-typedef struct Spectrum {
-	const float *k;
-	int64_t L, C;
-	uint64_t sig;
+typedef struct Entry {
+	int64_t L;
 	fftwf_complex *kf;
-} Spectrum;
+	struct Entry *next; /* the slot's next length */
+	struct Entry *all;  /* every spectrum of the process */
+} Entry;
 
-/* FNV-1a over the bits of up to 1024 values spread over k[0, n), and
- * the last one. */
-static uint64_t filter_sig(const float *k, int64_t n)
-{
-	uint64_t h = 1469598103934665603u;
-	int64_t step = n > 1024 ? n / 1024 : 1;
-	for (int64_t i = 0; i < n; i += step) {
-		uint32_t b;
-		memcpy(&b, &k[i], sizeof b);
-		h = (h ^ b) * 1099511628211u;
-	}
-	if (n > 0) {
-		uint32_t b;
-		memcpy(&b, &k[n - 1], sizeof b);
-		h = (h ^ b) * 1099511628211u;
-	}
-	return h;
-}
-
-static Spectrum spectra[MAX_SPECTRA];
-static int nspectra;
-static size_t spectra_bytes;
 static pthread_mutex_t spectra_lock = PTHREAD_MUTEX_INITIALIZER;
+static Entry *all_spectra;
 
-static const fftwf_complex *find_spectrum(const float *k, int64_t L,
-                                          int64_t C, uint64_t sig)
-{
-	const fftwf_complex *kf = NULL;
-	pthread_mutex_lock(&spectra_lock);
-	for (int i = 0; i < nspectra && !kf; i++)
-		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C &&
-		    spectra[i].sig == sig)
-			kf = spectra[i].kf;
-	pthread_mutex_unlock(&spectra_lock);
-	return kf;
-}
-
-/* The cached spectrum of constant filter k at length L, made now if
- * there is none and room for one; NULL means "transform per call". */
-static const fftwf_complex *const_spectrum(const float *k, int64_t L,
-                                           int64_t C, int64_t N,
-                                           int64_t cbmax, float *x)
-{
-	uint64_t sig = filter_sig(k, L * C);
-	const fftwf_complex *hit = find_spectrum(k, L, C, sig);
-	size_t bytes = sizeof(fftwf_complex) * (size_t)(N / 2 + 1) * (size_t)C;
-	if (hit)
-		return hit;
-	pthread_mutex_lock(&spectra_lock);
-	bool room = nspectra < MAX_SPECTRA && spectra_bytes + bytes <= SPECTRA_BYTES;
-	pthread_mutex_unlock(&spectra_lock);
-	if (!room)
-		return NULL;
-	fftwf_complex *kf = xfftw_malloc(bytes);
-	for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
-		int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
-		filter_spectrum(get_plan((int)N, (int)cb), kf + (N / 2 + 1) * c0, x,
-		                k, L, N, C, c0, cb);
-	}
-	pthread_mutex_lock(&spectra_lock);
-	for (int i = 0; i < nspectra; i++)
-		if (spectra[i].k == k && spectra[i].L == L && spectra[i].C == C &&
-		    spectra[i].sig == sig) {
-			/* another thread made it meanwhile: keep theirs */
-			pthread_mutex_unlock(&spectra_lock);
-			fftwf_free(kf);
-			return spectra[i].kf;
-		}
-	if (nspectra < MAX_SPECTRA) {
-		spectra[nspectra++] = (Spectrum){k, L, C, sig, kf};
-		spectra_bytes += bytes;
-	}
-	pthread_mutex_unlock(&spectra_lock);
-	return kf; /* if the table filled meanwhile, it lives on unlisted */
-}
-
-/* One long convolution's arguments, for the pool's workers: each takes
- * channel blocks [lo, hi) and convolves every batch row of each. */
+/* One long convolution's arguments, for the pool's workers. */
 typedef struct ConvJob {
 	float *y;
 	const float *v, *g, *k, *bias, *post;
-	int64_t vs, gs, ps, B, L, C, N, cbmax;
+	int64_t vs, gs, ps, B, L, C, N, ld, cbmax, nblk;
 	HyrtFilterGen gen;
 	void *gen_ctx;
-	const fftwf_complex *cached; /* spectra of a constant k, or NULL */
+	const fftwf_complex *cached; /* [C][N/2+1] spectra, or NULL */
+	fftwf_complex *making;       /* the spectra being made */
 } ConvJob;
 
-/* The spectrum of a generated filter's channels [c0, c0+cb) into kf:
- * the generator writes the first L floats of each row of x. */
-static void gen_spectrum(const ConvJob *j, const Plan *p, fftwf_complex *kf,
-                         float *x, int64_t c0, int64_t cb)
+/* Filter channels [c0, c0+cb) into rows of x (stride ld): the
+ * generator's or k's first L values, plus bias at 0. */
+static void filter_rows(const ConvJob *j, float *x, int64_t c0, int64_t cb)
 {
-	j->gen(j->gen_ctx, c0, cb, j->L, x, j->N);
-	zero_tail(x, j->L, j->N, cb);
-	row_spectrum(p, kf, x, j->N, cb);
+	if (j->gen)
+		j->gen(j->gen_ctx, c0, cb, j->L, x, j->ld);
+	else
+		gather_gated(x, j->ld, j->k + c0, j->C, NULL, 0, j->L, cb);
+	/* the skip term u * bias is the convolution with bias at lag 0 */
+	if (j->bias)
+		for (int64_t i = 0; i < cb; i++)
+			x[i * j->ld] += j->bias[c0 + i];
 }
 
-/* y[t*C + i] = (x[i*N + t] + u * bias[i]) (* post[t*ps + i]), with u the
- * gated input as gather_gated made it: the skip term and the output
- * gate, in the unfused ops' order of float operations. */
-static void scatter_gated(float *restrict y, int64_t C,
-                          const float *restrict x, int64_t N, int64_t L,
-                          int64_t cb, const float *restrict v, int64_t vs,
-                          const float *restrict g, int64_t gs,
-                          const float *restrict bias,
-                          const float *restrict post, int64_t ps)
+/* The spectra of channels [c0, c0+cb) into kf (row i at i * nf). */
+static void block_spectra(const ConvJob *j, const Plan *p, fftwf_complex *kf,
+                          int64_t c0, int64_t cb)
 {
-	for (int64_t t = 0; t < L; t++) {
-		const float *vt = v + t * vs, *gt = g ? g + t * gs : NULL;
-		float *yt = y + t * C;
-		if (bias && gt)
-			for (int64_t i = 0; i < cb; i++)
-				yt[i] = x[i * N + t] + vt[i] * gt[i] * bias[i];
-		else if (bias)
-			for (int64_t i = 0; i < cb; i++)
-				yt[i] = x[i * N + t] + vt[i] * bias[i];
-		else
-			for (int64_t i = 0; i < cb; i++)
-				yt[i] = x[i * N + t];
-		if (post)
-			for (int64_t i = 0; i < cb; i++)
-				yt[i] *= post[t * ps + i];
+	int64_t nf = j->N / 2 + 1;
+	filter_rows(j, t_real, c0, cb);
+	for (int64_t i = 0; i < cb; i++)
+		row_spectrum(p, kf + i * nf, t_real + i * j->ld, t_row, j->L, j->N);
+}
+
+static void make_blocks(void *arg, int64_t lo, int64_t hi)
+{
+	const ConvJob *j = arg;
+	const Plan *p = get_plan((int)j->N);
+	reserve((size_t)(j->ld * j->cbmax), (size_t)(j->N / 2 + 1), 0);
+	for (int64_t blk = lo; blk < hi; blk++) {
+		int64_t c0 = blk * j->cbmax;
+		int64_t cb = j->C - c0 < j->cbmax ? j->C - c0 : j->cbmax;
+		block_spectra(j, p, j->making + c0 * (j->N / 2 + 1), c0, cb);
 	}
 }
 
-static void conv_blocks(void *arg, int64_t lo, int64_t hi)
+/* The kept spectra of j's filter at j->L in slot s, made now (over the
+ * pool) when there are none and the slot's budget has room; NULL: make
+ * them per call. */
+static const fftwf_complex *kept_spectra(ConvJob *j, HyrtSpectra *s)
 {
-	const ConvJob *j = arg;
-	int64_t N = j->N, nf = N / 2 + 1, L = j->L, C = j->C;
-	const float *g = j->g, *post = j->post;
+	int64_t bytes = (int64_t)sizeof(fftwf_complex) * (j->N / 2 + 1) * j->C;
+	Entry *e;
 
-	reserve((size_t)(N * j->cbmax), (size_t)(nf * j->cbmax));
-	float *x = t_real;
-	fftwf_complex *uf = t_uf;
-	for (int64_t blk = lo; blk < hi; blk++) {
-		int64_t c0 = blk * j->cbmax;
-		int64_t cb = C - c0 < j->cbmax ? C - c0 : j->cbmax;
-		const Plan *p = get_plan((int)N, (int)cb);
-		int64_t nc = nf * cb;
-		fftwf_complex *kf = t_kf;
+	for (e = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE); e; e = e->next)
+		if (e->L == j->L)
+			return e->kf;
+	pthread_mutex_lock(&spectra_lock);
+	for (e = s->head; e; e = e->next) /* made meanwhile? */
+		if (e->L == j->L)
+			break;
+	if (!e && s->used + bytes <= s->budget) {
+		e = calloc(1, sizeof *e);
+		if (!e)
+			oom(sizeof *e);
+		e->L = j->L;
+		e->kf = xfftw_malloc((size_t)bytes);
+		j->making = e->kf;
+		/* workers take no lock of this file but the planner's */
+		hyrt_parallel_for(make_blocks, j, j->nblk, 1);
+		j->making = NULL;
+		e->next = s->head;
+		e->all = all_spectra;
+		all_spectra = e;
+		s->used += bytes;
+		__atomic_store_n(&s->head, (void *)e, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&spectra_lock);
+	return e ? e->kf : NULL;
+}
 
-		if (j->cached)
-			kf = (fftwf_complex *)(j->cached + nf * c0);
-		else if (j->gen)
-			gen_spectrum(j, p, kf, x, c0, cb);
-		else
-			filter_spectrum(p, kf, x, j->k, L, N, C, c0, cb);
-		for (int64_t b = 0; b < j->B; b++) {
-			const float *vb = j->v + b * L * j->vs + c0;
-			const float *gb = g ? g + b * L * j->gs + c0 : NULL;
-			const float *pb = post ? post + b * L * j->ps + c0 : NULL;
-			float *yb = j->y + b * L * C + c0;
-
-			gather_gated(x, vb, j->vs, gb, j->gs, L, N, cb);
-			fftwf_execute_dft_r2c(p->fwd, x, uf);
-			for (int64_t i = 0; i < nc; i++) {
-				float ar = uf[i][0], ai = uf[i][1];
-				float br = kf[i][0], bi = kf[i][1];
-				uf[i][0] = ar * br - ai * bi;
-				uf[i][1] = ar * bi + ai * br;
+/* y[t*C + i] = x[i*ld + t] (* post[t*ps + i]): the output gate; by
+ * tiles of positions, as the gather, with the next tile's lines
+ * prefetched. */
+static void scatter_gated(float *restrict y, int64_t C,
+                          const float *restrict x, int64_t ld, int64_t L,
+                          int64_t cb, const float *restrict post, int64_t ps)
+{
+	for (int64_t t0 = 0; t0 < L; t0 += TILE) {
+		int64_t t1 = t0 + TILE < L ? t0 + TILE : L;
+		for (int64_t t = t0 + PREFETCH; t < t1 + PREFETCH && t < L; t++) {
+			__builtin_prefetch(y + t * C, 1);
+			if (post)
+				__builtin_prefetch(post + t * ps);
+		}
+		for (int64_t t = t0; t < t1; t++) {
+			const float *xt = x + t;
+			float *yt = y + t * C;
+			if (post) {
+				const float *pt = post + t * ps;
+				for (int64_t i = 0; i < cb; i++)
+					yt[i] = xt[i * ld] * pt[i];
+			} else {
+				for (int64_t i = 0; i < cb; i++)
+					yt[i] = xt[i * ld];
 			}
-			fftwf_execute_dft_c2r(p->inv, uf, x);
-			scatter_gated(yb, C, x, N, L, cb, vb, j->vs, gb, j->gs,
-			              j->bias ? j->bias + c0 : NULL, pb, j->ps);
 		}
 	}
 }
 
-/* Every long convolution: the channel blocks of j over the pool. */
-static void conv_run(ConvJob *j, bool k_const)
+/* Batch row b of channels [c0, c0+cb) with their spectra kf (row i at
+ * i * nf): gather, a transform pair per channel, scatter. */
+static void convolve_block(const ConvJob *j, const Plan *p,
+                           const fftwf_complex *kf, int64_t b, int64_t c0,
+                           int64_t cb)
+{
+	int64_t L = j->L, nf = j->N / 2 + 1;
+	const float *vb = j->v + b * L * j->vs + c0;
+	const float *gb = j->g ? j->g + b * L * j->gs + c0 : NULL;
+	const float *pb = j->post ? j->post + b * L * j->ps + c0 : NULL;
+
+	gather_gated(t_real, j->ld, vb, j->vs, gb, j->gs, L, cb);
+	for (int64_t i = 0; i < cb; i++)
+		row_convolve(p, t_real + i * j->ld, t_row, kf + i * nf, L, j->N);
+	scatter_gated(j->y + b * L * j->C + c0, j->C, t_real, j->ld, L, cb, pb,
+	              j->ps);
+}
+
+/* Kept spectra: work items are (batch row, channel block). */
+static void conv_kept(void *arg, int64_t lo, int64_t hi)
+{
+	const ConvJob *j = arg;
+	const Plan *p = get_plan((int)j->N);
+	reserve((size_t)(j->ld * j->cbmax), (size_t)(j->N / 2 + 1), 0);
+	for (int64_t w = lo; w < hi; w++) {
+		int64_t b = w / j->nblk, c0 = (w % j->nblk) * j->cbmax;
+		int64_t cb = j->C - c0 < j->cbmax ? j->C - c0 : j->cbmax;
+		convolve_block(j, p, j->cached + c0 * (j->N / 2 + 1), b, c0, cb);
+	}
+}
+
+/* Streamed spectra: work items are channel blocks, whose spectra are
+ * made once into the thread's buffer and used for every batch row. */
+static void conv_streamed(void *arg, int64_t lo, int64_t hi)
+{
+	const ConvJob *j = arg;
+	const Plan *p = get_plan((int)j->N);
+	int64_t nf = j->N / 2 + 1;
+	reserve((size_t)(j->ld * j->cbmax), (size_t)nf,
+	        (size_t)(nf * j->cbmax));
+	for (int64_t blk = lo; blk < hi; blk++) {
+		int64_t c0 = blk * j->cbmax;
+		int64_t cb = j->C - c0 < j->cbmax ? j->C - c0 : j->cbmax;
+		block_spectra(j, p, t_kf, c0, cb);
+		for (int64_t b = 0; b < j->B; b++)
+			convolve_block(j, p, t_kf, b, c0, cb);
+	}
+}
+
+/* Every long convolution: kept spectra when the slot s allows, else
+ * streamed; the work over the pool. */
+static void conv_run(ConvJob *j, HyrtSpectra *s)
 {
 	if (j->B <= 0 || j->L <= 0 || j->C <= 0)
 		return;
 	j->N = hyrt_fft_size(j->L);
+	j->ld = row_stride(j->N);
 	j->cbmax = block_width(j->N, j->C);
-	if (k_const) {
-		reserve((size_t)(j->N * j->cbmax),
-		        (size_t)((j->N / 2 + 1) * j->cbmax));
-		j->cached = const_spectrum(j->k, j->L, j->C, j->N, j->cbmax, t_real);
-	}
-	hyrt_parallel_for(conv_blocks, j, (j->C + j->cbmax - 1) / j->cbmax, 1);
+	j->nblk = (j->C + j->cbmax - 1) / j->cbmax;
+	if (s && s->budget > 0)
+		j->cached = kept_spectra(j, s);
+	if (j->cached)
+		hyrt_parallel_for(conv_kept, j, j->B * j->nblk, 1);
+	else
+		hyrt_parallel_for(conv_streamed, j, j->nblk, 1);
 }
 
 int64_t hyrt_conv_work_bytes(int64_t L, int64_t C)
 {
 	if (L <= 0 || C <= 0)
 		return 0;
-	int64_t N = hyrt_fft_size(L), cb = block_width(N, C);
-	return (int64_t)sizeof(float) * N * cb +
-	       2 * (int64_t)sizeof(fftwf_complex) * (N / 2 + 1) * cb;
+	int64_t N = hyrt_fft_size(L), cb = block_width(N, C), nf = N / 2 + 1;
+	return (int64_t)sizeof(float) * row_stride(N) * cb +
+	       (int64_t)sizeof(fftwf_complex) * nf * (cb + 1);
+}
+
+int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C)
+{
+	if (L <= 0 || C <= 0)
+		return 0;
+	return (int64_t)sizeof(fftwf_complex) * (hyrt_fft_size(L) / 2 + 1) * C;
 }
 
 void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
                        int64_t L, int64_t C)
 {
 	ConvJob j = {.y = y, .v = u, .k = k, .vs = C, .B = B, .L = L, .C = C};
-	conv_run(&j, false);
+	conv_run(&j, NULL);
 }
 
 void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
@@ -518,28 +610,101 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
                          const float *bias, const float *post, int64_t ps,
                          int64_t B, int64_t L, int64_t C)
 {
-	ConvJob j = {y, v, g, k, bias, post, vs, gs, ps, B, L, C, 0, 0,
-	             NULL, NULL, NULL};
-	conv_run(&j, false);
+	ConvJob j = {.y = y, .v = v, .g = g, .k = k, .bias = bias,
+	             .post = post, .vs = vs, .gs = gs, .ps = ps, .B = B,
+	             .L = L, .C = C};
+	conv_run(&j, NULL);
 }
 
 void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
                                const float *g, int64_t gs, const float *k,
                                const float *bias, const float *post,
-                               int64_t ps, int64_t B, int64_t L, int64_t C)
+                               int64_t ps, int64_t B, int64_t L, int64_t C,
+                               HyrtSpectra *kept)
 {
-	ConvJob j = {y, v, g, k, bias, post, vs, gs, ps, B, L, C, 0, 0,
-	             NULL, NULL, NULL};
-	conv_run(&j, true);
+	ConvJob j = {.y = y, .v = v, .g = g, .k = k, .bias = bias,
+	             .post = post, .vs = vs, .gs = gs, .ps = ps, .B = B,
+	             .L = L, .C = C};
+	conv_run(&j, kept);
 }
 
 void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
                              const float *g, int64_t gs, HyrtFilterGen gen,
                              void *gen_ctx, const float *bias,
                              const float *post, int64_t ps, int64_t B,
-                             int64_t L, int64_t C)
+                             int64_t L, int64_t C, HyrtSpectra *kept)
 {
-	ConvJob j = {y, v, g, NULL, bias, post, vs, gs, ps, B, L, C, 0, 0,
-	             gen, gen_ctx, NULL};
-	conv_run(&j, false);
+	ConvJob j = {.y = y, .v = v, .g = g, .bias = bias, .post = post,
+	             .vs = vs, .gs = gs, .ps = ps, .B = B, .L = L, .C = C,
+	             .gen = gen, .gen_ctx = gen_ctx};
+	conv_run(&j, kept);
+}
+
+/* ---- a prefill's part of later outputs (hyrt_conv_carry) -------------
+ *
+ * The same blocks of channels, the filter's M rows transformed per call
+ * (a prefill runs once; the spectra above are kept for the forward's
+ * own sizes) and each batch row's P inputs zero-padded to N >= M: for
+ * t in [P, M) and j < P, 0 < t-j < M <= N, so no term wraps around and
+ * the circular convolution is the linear one there. */
+typedef struct CarryJob {
+	float *out;
+	const float *v, *g, *k;
+	int64_t vs, gs, B, P, R, C, N, cbmax;
+} CarryJob;
+
+static void carry_blocks(void *arg, int64_t lo, int64_t hi)
+{
+	const CarryJob *j = arg;
+	int64_t N = j->N, nf = N / 2 + 1, P = j->P, R = j->R, M = R - 1;
+	int64_t C = j->C, ld = row_stride(N);
+	const Plan *p = get_plan((int)N);
+
+	reserve((size_t)(ld * j->cbmax), (size_t)nf, (size_t)(nf * j->cbmax));
+	for (int64_t blk = lo; blk < hi; blk++) {
+		int64_t c0 = blk * j->cbmax;
+		int64_t cb = C - c0 < j->cbmax ? C - c0 : j->cbmax;
+
+		/* the filter's first M rows of these channels, transformed */
+		gather_gated(t_real, ld, j->k + c0, C, NULL, 0, M, cb);
+		for (int64_t i = 0; i < cb; i++)
+			row_spectrum(p, t_kf + i * nf, t_real + i * ld, t_row, M, N);
+		for (int64_t b = 0; b < j->B; b++) {
+			const float *vb = j->v + b * P * j->vs + c0;
+			const float *gb = j->g ? j->g + b * P * j->gs + c0 : NULL;
+			float *ob = j->out + b * R * C + c0;
+
+			gather_gated(t_real, ld, vb, j->vs, gb, j->gs, P, cb);
+			for (int64_t i = 0; i < cb; i++)
+				row_convolve(p, t_real + i * ld, t_row, t_kf + i * nf, P,
+				             N);
+			for (int64_t t = P; t < M; t++) {
+				float *o = ob + (M - 1 - t) * C;
+				for (int64_t i = 0; i < cb; i++)
+					o[i] = t_real[i * ld + t];
+			}
+		}
+	}
+}
+
+void hyrt_conv_carry(float *out, const float *v, int64_t vs, const float *g,
+                     int64_t gs, const float *k, int64_t B, int64_t P,
+                     int64_t R, int64_t C)
+{
+	int64_t M = R - 1; /* rows [from, M) are positions < P: zero */
+	int64_t from = P > 0 && P < M ? M - P : 0;
+
+	if (B <= 0 || C <= 0 || M < 1)
+		return;
+	for (int64_t b = 0; b < B; b++) {
+		float *ob = out + b * R * C;
+		memset(ob + from * C, 0, sizeof(float) * (size_t)((R - from) * C));
+		ob[M * C] = (float)P;
+	}
+	if (P <= 0 || P >= M)
+		return;
+	CarryJob j = {out, v, g, k, vs, gs, B, P, R, C, 0, 0};
+	j.N = hyrt_fft_size((M + 1) / 2); /* >= M */
+	j.cbmax = block_width(j.N, C);
+	hyrt_parallel_for(carry_blocks, &j, (C + j.cbmax - 1) / j.cbmax, 1);
 }

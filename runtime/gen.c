@@ -1,19 +1,23 @@
 /*
  * gen.c - the kernels of generation that generated code calls (hyrt.h):
- * what a prefill leaves in the state (hyrt_state_save), and a decode
- * step's two sequence ops on one position per sample: the short filter
- * over its ring (hyrt_short_step) and the long convolution's new row as
- * a dot product of the folded filter with the input history
- * (hyrt_conv_step). Everything else a step does is position-wise and
- * generated (passes/entries.c clones it into `entry step`).
+ * what a prefill leaves in the state (hyrt_state_save: a short filter's
+ * ring here, a long convolution's history through fftconv.c's
+ * hyrt_conv_carry), and a decode step's two sequence ops on one position
+ * per sample: the short filter over its ring (hyrt_short_step) and the
+ * long convolution's new row (hyrt_conv_step). Everything else a step
+ * does is position-wise and generated (passes/entries.c clones it into
+ * `entry step`).
  *
- * conv_step is the one that costs: at position t it reads t+1 rows of
- * the filter and of the history, [t+1, D] each, so it is bound by memory
- * bandwidth. It walks both a whole row at a time (a channel range per
- * thread when the pool has several), so that both stream through the
- * prefetchers, accumulating in an L1-resident row (GCC vector types, the
- * baseline SSE2 width: the loop waits on memory, not on arithmetic), up
- * to SG samples of a batch sharing each filter row while it is in cache.
+ * The prefill leaves, per long convolution, the prompt's part c[t] of
+ * every later output (one FFT convolution), so that conv_step at
+ * position t reads c[t] and sums over the t-P+1 generated positions
+ * only: [t-P+1, D] rows of the filter and of the history, whatever the
+ * prompt's length P. It walks both a whole row at a time (a channel
+ * range per thread when the pool has several), so that both stream
+ * through the prefetchers, accumulating in an L1-resident row (GCC
+ * vector types, the baseline SSE2 width: the loop waits on memory, not
+ * on arithmetic), up to SG samples of a batch sharing each filter row
+ * while it is in cache.
  */
 #include "hyrt.h"
 
@@ -21,14 +25,18 @@
 #include <string.h>
 
 void hyrt_state_save(float *out, const float *x, int64_t xs, const float *g,
-                     int64_t gs, int64_t B, int64_t L, int64_t R, int64_t C,
-                     int64_t tail)
+                     int64_t gs, const float *k, int64_t B, int64_t L,
+                     int64_t R, int64_t C, int64_t tail)
 {
+	if (!tail) {
+		hyrt_conv_carry(out, x, xs, g, gs, k, B, L, R, C);
+		return;
+	}
 	for (int64_t b = 0; b < B; b++)
-		for (int64_t t = tail ? (L > R ? L - R : 0) : 0; t < L; t++) {
+		for (int64_t t = L > R ? L - R : 0; t < L; t++) {
 			const float *xr = x + (b * L + t) * xs;
 			const float *gr = g ? g + (b * L + t) * gs : NULL;
-			float *d = out + (b * R + (tail ? t % R : R - 1 - t)) * C;
+			float *d = out + (b * R + t % R) * C;
 			if (!gr) {
 				memcpy(d, xr, (size_t)C * sizeof *d);
 				continue;
@@ -132,34 +140,50 @@ static inline void fma_row(float *acc, const float *k, const float *h,
 		acc[c] += k[c] * h[c];
 }
 
-/* Channels [c0, c1) of every sample: u into the history, then the dot
- * product over positions, the filter's rows and the history's read in
- * order (whole rows when one thread runs, so both stream), up to SG
- * samples sharing each filter row. */
+/* The prompt length a history's last row holds (hyrt_conv_carry), as
+ * a count of positions in [0, pos]: a state that was never prefilled is
+ * zero, P = 0. */
+static int64_t prompt_len(const float *hist, int64_t R, int64_t D,
+                          int64_t pos)
+{
+	float p = hist[(R - 1) * D];
+	return p >= 0 && p <= (float)pos ? (int64_t)p : pos;
+}
+
+/* Channels [c0, c1) of every sample: c[t] from the history and u in its
+ * place, then the dot product over the generated positions, the
+ * filter's rows and the history's read in order (whole rows when one
+ * thread runs, so both stream), up to SG samples sharing each filter
+ * row. */
 static void conv_range(const ConvStep *a, int64_t c0, int64_t c1)
 {
-	int64_t D = a->D, t = a->pos, n = c1 - c0;
+	int64_t D = a->D, t = a->pos, n = c1 - c0, R = a->R, M = R - 1;
 	float acc[SG][n > 0 ? n : 1];
 
-	/* position t is row R-1-t: the history is stored reversed, so that
+	/* position t is row M-1-t: the history is stored reversed, so that
 	 * h[t-j] for j = 0, 1, ... walks forward in memory as k[j] does */
-	for (int64_t s = 0; s < a->B; s++) {
-		float *h = a->hist + s * a->R * D + (a->R - 1 - t) * D;
-		const float *v = a->v + s * a->vs, *g = a->g ? a->g + s * a->gs : NULL;
-		for (int64_t c = c0; c < c1; c++)
-			h[c] = v[c] * (g ? g[c] : 1.0f);
-	}
 	for (int64_t s0 = 0; s0 < a->B; s0 += SG) {
 		int64_t ns = a->B - s0 < SG ? a->B - s0 : SG;
 		const float *h[SG];
+		int64_t np[SG], npmax = 0; /* generated positions, pos's too */
 		for (int64_t s = 0; s < ns; s++) {
-			h[s] = a->hist + ((s0 + s) * a->R + a->R - 1 - t) * D + c0;
-			memset(acc[s], 0, (size_t)n * sizeof(float));
+			int64_t b = s0 + s;
+			float *hb = a->hist + b * R * D;
+			float *hr = hb + (M - 1 - t) * D;
+			const float *v = a->v + b * a->vs;
+			const float *g = a->g ? a->g + b * a->gs : NULL;
+			np[s] = t - prompt_len(hb, R, D, t) + 1;
+			npmax = np[s] > npmax ? np[s] : npmax;
+			h[s] = hr + c0;
+			memcpy(acc[s], hr + c0, (size_t)n * sizeof(float));
+			for (int64_t c = c0; c < c1; c++)
+				hr[c] = v[c] * (g ? g[c] : 1.0f);
 		}
-		for (int64_t j = 0; j <= t; j++) {
+		for (int64_t j = 0; j < npmax; j++) {
 			const float *kr = a->k + j * D + c0;
 			for (int64_t s = 0; s < ns; s++)
-				fma_row(acc[s], kr, h[s] + j * D, n);
+				if (j < np[s])
+					fma_row(acc[s], kr, h[s] + j * D, n);
 		}
 		for (int64_t s = 0; s < ns; s++) {
 			int64_t b = s0 + s;
@@ -194,11 +218,12 @@ void hyrt_conv_step(float *out, const float *v, int64_t vs, const float *g,
 	ConvStep a = {out, v, g, k, bias, post, vs, gs, ps, hist, B, pos, D, R,
 	              1};
 
-	if (pos < 0 || pos >= R)
+	if (pos < 0 || pos >= R - 1)
 		return; /* the callers check the length first */
 	/* small work: the pool's handoff would cost more than it saves; else
 	 * a channel range per thread, at least 16 channels each */
-	if ((pos + 1) * D * B < 65536 || hyrt_get_threads() < 2) {
+	int64_t np = pos - prompt_len(hist, R, D, pos) + 1;
+	if (np * D * B < 65536 || hyrt_get_threads() < 2) {
 		conv_blocks(&a, 0, 1);
 		return;
 	}

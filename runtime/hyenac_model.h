@@ -180,6 +180,19 @@ int hyenac_model_step(HyenacModel *m, HyenacGen *g, const int32_t *tokens,
 int64_t hyenac_model_gen_state_bytes(const HyenacGen *g);
 void hyenac_model_gen_free(HyenacGen *g);
 
+/* The binary's `generate` in one call: num_samples (M) samples of
+ * max_new (N) new tokens after the prompt [P] (base ids only: A C G T N),
+ * the same sampling as the binary's for the same settings (temperature
+ * T >= 0, 0 greedy; top_k 0..5, 0 no cut; 0 < top_p <= 1; seed; allowed
+ * the bases to draw from, NULL for "ACGTN"); out int32 [M, N], the new
+ * ids. HYENAC_ERR_LENGTH when P + N passes max_len, HYENAC_ERR_TOKEN for a
+ * prompt id that is no base, HYENAC_ERR_NO_HEAD / HYENAC_ERR_NO_STEP for a
+ * model that cannot generate. */
+int hyenac_model_generate(HyenacModel *m, const int32_t *prompt, int64_t P,
+                          int64_t max_new, int64_t num_samples,
+                          double temperature, int64_t top_k, double top_p,
+                          uint64_t seed, const char *allowed, int32_t *out);
+
 /* The message of the last failed call on m ("" if none). */
 const char *hyenac_model_error(const HyenacModel *m);
 /* A fixed description of a status ("token id out of range", ...). */

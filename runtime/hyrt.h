@@ -61,6 +61,8 @@ enum {
 	HYRT_META_RANDOM_WEIGHTS, /* 1: weights made from a YAML seed, not
 	                           * trained (outputs carry no biology) */
 	HYRT_META_SEED, /* that seed's uint64 bits; 0 when not random */
+	HYRT_META_SPECTRA_BYTES, /* the long convolutions' kept filter
+	                          * spectra at most (memory plan) */
 	HYRT_META_COUNT
 };
 
@@ -160,47 +162,83 @@ void hyrt_hyena_conv_fft(float *y, const float *v, int64_t vs,
                          const float *g, int64_t gs, const float *k,
                          const float *bias, const float *post, int64_t ps,
                          int64_t B, int64_t L, int64_t C);
+/* Where a gated_conv keeps its filter's spectra (runtime/fftconv.c): a
+ * global of the generated module per gated_conv, {NULL, budget, 0} at
+ * start; budget is the bytes the compiler's memory plan holds for them
+ * (hyrt_conv_spectra_bytes at the compiled length, or 0 when the plan
+ * has no room: the spectra are then made per call, a block of channels
+ * at a time). Only the runtime touches the other fields. */
+typedef struct HyrtSpectra {
+	void *head;
+	int64_t budget, used;
+} HyrtSpectra;
+
 /* The same for a filter that is a constant (a folded weight): its
- * spectrum at each L is made once per process and reused. */
+ * spectrum at each L is made on the first call and kept in *kept while
+ * its budget allows (kept may be NULL: made per call). */
 void hyrt_hyena_conv_fft_const(float *y, const float *v, int64_t vs,
                                const float *g, int64_t gs, const float *k,
                                const float *bias, const float *post,
-                               int64_t ps, int64_t B, int64_t L, int64_t C);
+                               int64_t ps, int64_t B, int64_t L, int64_t C,
+                               HyrtSpectra *kept);
 
-/* hyrt_hyena_conv_fft with the filter made per channel block: gen
+/* hyrt_hyena_conv_fft with the filter made by gen: gen
  * writes k[t, c0 + j] for t < L, j < cb into dst[j * ld + t] (called from
- * whichever pool thread convolves that block), so the whole [L, C]
- * filter never exists. */
+ * whichever pool thread makes that block), so the whole [L, C]
+ * filter never exists; its spectra are kept in *kept as above. */
 typedef void (*HyrtFilterGen)(void *ctx, int64_t c0, int64_t cb, int64_t L,
                               float *dst, int64_t ld);
 void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
                              const float *g, int64_t gs, HyrtFilterGen gen,
                              void *gen_ctx, const float *bias,
                              const float *post, int64_t ps, int64_t B,
-                             int64_t L, int64_t C);
+                             int64_t L, int64_t C, HyrtSpectra *kept);
+/* Bytes of one gated_conv's kept spectra at length L, C channels. */
+int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
+/* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot
+ * plan or memory ran out) for the transforms of length L's convolutions, measured with
+ * FFTW_MEASURE for at most about `seconds`: what `hyenac compile` embeds
+ * in a module as hyenac_fftw_wisdom, which the runtime imports before
+ * its first plan. */
+char *hyrt_fft_measure_wisdom(int64_t L, double seconds);
+/* A prefill's part of every later output of a long convolution, for
+ * the decode step (gen.c): with u = v (* g) of the P prompt positions
+ * ([B, P] rows of strides vs, gs) and k [>= M, C], M = R-1,
+ *   c[t] = sum_{j<P} k[t-j] u[j]   for t in [P, M)
+ * into out [B, R, C] at row M-1-t, by one FFT convolution zero-padded to
+ * N >= M (a linear convolution on those t); out's rows of t < P are
+ * zeroed and row M holds P as a float in its first column (then zeros).
+ * Spread over the pool by channel blocks. */
+void hyrt_conv_carry(float *out, const float *v, int64_t vs, const float *g,
+                     int64_t gs, const float *k, int64_t B, int64_t P,
+                     int64_t R, int64_t C);
 /* Bytes of FFT work buffers one thread holds while convolving C channels
  * at length L (they are kept for the thread's next call). */
 int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
 
 /* ---- generation's kernels (gen.c), called by generated code ----------
  *
- * state_save: rows t < L of x[.., :C] (* g) into out [B, R, C] at row
- * R-1-t (tail=0: a history, reversed so that conv_step streams it),
- * or rows t in [L-R, L) into ring row t mod R (tail=1).
+ * state_save: rows t in [L-R, L) of x[.., :C] (* g) into ring row
+ * t mod R of out [B, R, C] (tail=1); or (tail=0) a long convolution's
+ * history of M = R-1 positions, hyrt_conv_carry's, from the filter k.
  * tail_proj: the same ring rows of layernorm (ln_g given) and linear
  * (w [N, K], bias?) of x [B, L, K]: a fused_proj of the last R rows.
  * short_step: the causal short filter of K taps at position pos on
  * y [B, N] (one row per sample) and the ring [B, K-1, N] of the rows
  * before it (zero before 0); y then takes ring row pos mod (K-1);
  * gate=1 writes [post | gate * value] (2N/3 columns), else N.
- * conv_step: u = v (* g) is hist row R-1-pos ([B, R, D]), then, with
- * h[t] = hist[R-1-t], out = (sum_{j<=pos} k[j] h[pos-j] + bias u) (* post),
- * vectorised over channels and spread over the pool by channel blocks.
+ * conv_step: on hist [B, R, D] as hyrt_conv_carry left it (prompt
+ * length P in row M = R-1, c[pos] in row M-1-pos), with h[t] =
+ * hist[M-1-t]: u = v (* g) replaces c[pos] in h[pos], then out =
+ * (c[pos] + sum_{j<=pos-P} k[j] h[pos-j] + bias u) (* post): the
+ * generated positions only, vectorised over channels and spread over
+ * the pool by channel blocks; 0 <= pos < M (else nothing is written)
+ * and P <= pos (a larger or non-numeric P is read as pos).
  * xs, gs, ps, vs: the row strides of the operands (whose pointers are
  * already at their channel windows). */
 void hyrt_state_save(float *out, const float *x, int64_t xs, const float *g,
-                     int64_t gs, int64_t B, int64_t L, int64_t R, int64_t C,
-                     int64_t tail);
+                     int64_t gs, const float *k, int64_t B, int64_t L,
+                     int64_t R, int64_t C, int64_t tail);
 void hyrt_tail_proj(float *out, const float *x, const float *w,
                     const float *bias, const float *ln_g, const float *ln_b,
                     float eps, int64_t B, int64_t L, int64_t R, int64_t K,

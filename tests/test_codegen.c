@@ -173,7 +173,7 @@ static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
 	Graph *g = k->g;
 	Diag d;
 	CgWeights w;
-	CgOptions o = {cpu, NULL, opt, NULL};
+	CgOptions o = {cpu, NULL, opt, NULL, NULL};
 	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
 
 	diag_init(&d);
@@ -674,18 +674,39 @@ END_TEST
 
 /* ---- projections (gemm_tile) ------------------------------------------ */
 
-/* B*L rows 1, 3, 5, 7 (one register block of 4 or 6 rows, less one and
- * plus one), 67 (past a 64-row tile) and 3 x 43; every N is a partial
- * column block, the last vector partial where N is not a multiple of 8. */
-static const Shape proj_sh[] = {{1, 1}, {1, 3}, {1, 5}, {1, 7}, {1, 67},
-                                {3, 43}};
+/* B*L rows 1, 3, 5, 7 (around a register block of 6 rows), 13 and 23
+ * (a block of 12 and the rest in blocks of 8, 2 and 1), 67 (past a
+ * 60-row tile) and 3 x 43; every N is a partial panel, the last vector
+ * partial where N is not a multiple of 8, and 40 takes two register
+ * columns of an AVX2 panel and a partial one; K = 300 goes over the k
+ * chunk (KC = 256) in two chunks, the second partial. */
+static const Shape proj_sh[] = {{1, 1},  {1, 3},  {1, 5}, {1, 7},
+                                {1, 13}, {1, 23}, {1, 67}, {3, 43}};
 #define NPROJ_SH ((int)(sizeof proj_sh / sizeof proj_sh[0]))
 static const int64_t proj_N[] = {1, 3, 16, 17, 40};
-static const int64_t proj_K[] = {1, 7, 128};
+enum { NPROJ_K = 4 };
+static const int64_t proj_K[NPROJ_K] = {1, 7, 128, 300};
 
-/* Where the host has AVX-512 the kernels take 16-float vectors; the AVX2
- * CPU takes the 8-float ones with their own register block. */
-static const char *const proj_cpu[] = {NULL, "x86-64-v3"};
+/* Each GEMM shape of codegen/cpu/target.c's table: the host's (where it
+ * has AVX-512, 16-float vectors in blocks of 12 x 2), znver4's (6 x 2
+ * AVX-512 vectors, whole K) and an AVX2 CPU's (6 x 2 8-float vectors). */
+static const char *const proj_cpu[] = {NULL, "x86-64-v3", "znver4"};
+enum { NPROJ_CPU = 3 };
+
+/* Whether this host runs code for cpu (an AVX-512 one needs AVX-512). */
+static bool proj_runs(const char *cpu)
+{
+	if (!cpu || strcmp(cpu, "znver4") != 0)
+		return true;
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") &&
+	    __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512vl") &&
+	    __builtin_cpu_supports("avx512dq"))
+		return true;
+	printf("proj: skipping znver4 code: this host has no AVX-512\n");
+	return false;
+}
 
 /* fused_proj of x [.., K] by w [N, K] with the given parts. */
 static Node *fproj(Case *k, const char *name, Node *x, int64_t K, int64_t N,
@@ -730,8 +751,10 @@ static Node *fproj(Case *k, const char *name, Node *x, int64_t K, int64_t N,
  * computed one (the dot-product path). */
 START_TEST(proj_linear)
 {
-	int64_t K = proj_K[_i % 3];
-	const char *cpu = proj_cpu[_i / 3];
+	int64_t K = proj_K[_i % NPROJ_K];
+	const char *cpu = proj_cpu[_i / NPROJ_K];
+	if (!proj_runs(cpu))
+		return;
 	Case *k = case_new("proj_linear", 0);
 	Node *x = act(k, "x", K, 1.0);
 	for (int i = 0; i < 5; i++) {
@@ -765,8 +788,10 @@ END_TEST
  * and residual, and with neither layernorm nor bias. */
 START_TEST(proj_fused)
 {
-	int64_t K = proj_K[_i % 3];
-	const char *cpu = proj_cpu[_i / 3];
+	int64_t K = proj_K[_i % NPROJ_K];
+	const char *cpu = proj_cpu[_i / NPROJ_K];
+	if (!proj_runs(cpu))
+		return;
 	Case *k = case_new("proj_fused", 128);
 	Node *x = act(k, "x", K, 2.0);
 	for (int i = 0; i < 5; i++) {
@@ -790,8 +815,10 @@ END_TEST
 
 START_TEST(proj_fused_conv_bare)
 {
-	int64_t K = proj_K[_i % 3];
-	const char *cpu = proj_cpu[_i / 3];
+	int64_t K = proj_K[_i % NPROJ_K];
+	const char *cpu = proj_cpu[_i / NPROJ_K];
+	if (!proj_runs(cpu))
+		return;
 	Case *k = case_new("proj_fused_conv", 128);
 	Node *x = act(k, "x", K, 1.0);
 	for (int i = 0; i < 5; i++) {
@@ -804,13 +831,65 @@ START_TEST(proj_fused_conv_bare)
 }
 END_TEST
 
+/* fused_mlp at every N for one K, hidden width 300 (fc2 over two k
+ * chunks): with layernorm, both biases, gelu_tanh and the residual, and
+ * bare; at 3 x 43 rows the tiles (at most 96 rows) end inside the
+ * range. */
+START_TEST(proj_mlp)
+{
+	int64_t K = proj_K[_i % NPROJ_K], H = 300;
+	const char *cpu = proj_cpu[_i / NPROJ_K];
+	if (!proj_runs(cpu))
+		return;
+	Case *k = case_new("proj_mlp", 0);
+	Node *x = act(k, "x", K, 2.0);
+	for (int i = 0; i < 5; i += 2) {
+		int64_t N = proj_N[i];
+		for (int full = 0; full < 2; full++) {
+			const char *nm = arena_printf(k->a, "N%lld.%s", (long long)N,
+			                              full ? "full" : "bare");
+			Node *src[8];
+			int ns = 0;
+			src[ns++] = x;
+			src[ns++] = weight(k, arena_printf(k->a, "%s.w1", nm), 2, H, K,
+			                   1.0 / sqrt((double)K), 0);
+			if (full) {
+				src[ns++] = weight(k, arena_printf(k->a, "%s.b1", nm), 1, H,
+				                   0, 0.5, 0);
+				src[ns++] = weight(k, arena_printf(k->a, "%s.g", nm), 1, K,
+				                   0, 0.5, 1.0);
+				src[ns++] = weight(k, arena_printf(k->a, "%s.be", nm), 1, K,
+				                   0, 0.5, 0);
+			}
+			src[ns++] = weight(k, arena_printf(k->a, "%s.w2", nm), 2, N, H,
+			                   1.0 / sqrt((double)H), 0);
+			if (full) {
+				src[ns++] = weight(k, arena_printf(k->a, "%s.b2", nm), 1, N,
+				                   0, 0.5, 0);
+				src[ns++] = act(k, arena_printf(k->a, "%s.res", nm), N, 1.0);
+			}
+			Node *n = ir_add(k->g, OP_FUSED_MLP, nm, ns, src);
+			n->iattr[FM_BIAS] = n->iattr[FM_LN] = n->iattr[FM_BIAS2] = full;
+			n->iattr[FM_RES] = full;
+			n->iattr[FM_ACT] = full ? FP_ACT_GELU_TANH : FP_ACT_NONE;
+			n->fattr[0] = full ? 1e-5 : 0;
+			out(k, nm, n);
+		}
+	}
+	/* two float sums of up to 300 terms in a row: a lone output that
+	 * cancels (N = 1, one row) is off by about 1e-4 relative */
+	check_shapes_on(k, cpu, CONV_AUTO, 3, 1e-7, proj_sh, NPROJ_SH);
+	case_free(k);
+}
+END_TEST
+
 /* The module as an object file and as text. */
 START_TEST(write_files)
 {
 	Case *k = mixed();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL};
 	const char *obj = tu_path(tu_tmpdir(), "mixed.o");
 	const char *ll = tu_path(tu_tmpdir(), "mixed.ll");
 
@@ -838,7 +917,7 @@ START_TEST(write_files)
 	ck_assert(bin && n > 4 && memcmp(bin, "\177ELF", 4) == 0);
 	free(bin);
 	/* a named CPU other than the host's */
-	CgOptions o2 = {"x86-64", NULL, 3, NULL};
+	CgOptions o2 = {"x86-64", NULL, 3, NULL, NULL};
 	m = cg_emit(k->g, &w, &o2, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	ck_assert_msg(cg_write_object(m, obj, &d), "%s", d.msg);
@@ -858,7 +937,7 @@ static void golden(const char *name, ConvMethod conv, bool fold)
 	Arena *a = arena_new();
 	NpyArray tok, hid, lg;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL};
 	PassOptions po;
 	int64_t meta[HYRT_META_COUNT] = {0};
 
@@ -973,9 +1052,10 @@ static Suite *suite(void)
 	suite_add_tcase(s, t);
 	TCase *pt = tcase_create("proj");
 	tcase_set_timeout(pt, 300);
-	tcase_add_loop_test(pt, proj_linear, 0, 6);
-	tcase_add_loop_test(pt, proj_fused, 0, 6);
-	tcase_add_loop_test(pt, proj_fused_conv_bare, 0, 6);
+	tcase_add_loop_test(pt, proj_linear, 0, NPROJ_K * NPROJ_CPU);
+	tcase_add_loop_test(pt, proj_fused, 0, NPROJ_K * NPROJ_CPU);
+	tcase_add_loop_test(pt, proj_fused_conv_bare, 0, NPROJ_K * NPROJ_CPU);
+	tcase_add_loop_test(pt, proj_mlp, 0, NPROJ_K * NPROJ_CPU);
 	suite_add_tcase(s, pt);
 	TCase *gt = tcase_create("golden");
 	tcase_set_timeout(gt, 300);

@@ -380,6 +380,23 @@ START_TEST(stats_lines)
 	                                        "--emit", "ir", "--seq-len",
 	                                        "16384", "--stats", NULL});
 	ck_assert_msg(strstr(r.out, "conv[0]=fft\n"), "%s", r.out);
+	/* both layers keep their filter spectra: N = 32768, N/2+1 complex
+	 * rows of 128 channels; counted in planned_bytes */
+	long long sp = 8LL * (32768 / 2 + 1) * 128;
+	ck_assert_int_eq(stat_ll(r.out, "spectra_bytes="), 2 * sp);
+	ck_assert_int_eq(stat_ll(r.out, "planned_bytes="),
+	                 stat_ll(r.out, "activation_bytes=") +
+	                     stat_ll(r.out, "output_bytes=") +
+	                     stat_ll(r.out, "weight_bytes=") + 2 * sp +
+	                     stat_ll(r.out, "threads=") *
+	                         stat_ll(r.out, "thread_bytes="));
+	/* under a 100 MiB limit a quarter of it holds one layer's */
+	setenv("HYENAC_MEMORY_LIMIT", "100M", 1);
+	ok_run(&r, HYENAC_BIN, (const char *[]){"compile", model, "-o", out,
+	                                        "--emit", "ir", "--seq-len",
+	                                        "16384", "--stats", NULL});
+	unsetenv("HYENAC_MEMORY_LIMIT");
+	ck_assert_int_eq(stat_ll(r.out, "spectra_bytes="), sp);
 	ok_run(&r, HYENAC_BIN, (const char *[]){"compile", model, "-o", out,
 	                                        "--emit", "ir", "--seq-len", "16",
 	                                        "--stats", "--no-fuse", NULL});
@@ -406,6 +423,8 @@ START_TEST(stats_lines)
 	long long per = stat_ll(r.out, "thread_bytes=");
 	long long th = stat_ll(r.out, "threads=");
 	ck_assert(act > 0 && outb == 1000000LL * 16 * 4 && w > 0 && per > 0 && th >= 1);
+	/* 2 GB of spectra a layer: none kept, all streamed */
+	ck_assert_int_eq(stat_ll(r.out, "spectra_bytes="), 0);
 	ck_assert_int_eq(tot, act + outb + w + th * per);
 	ck_assert_msg(act + outb + w + 2 * per < 6000000000LL, "%s", r.out);
 }

@@ -10,6 +10,11 @@
  *     the direct kernel as convsel chose, then steps) against the
  *     interpreter's full forward, the binary's own `logits`, and the
  *     interpreter's step, at lengths across the FFT/direct crossover;
+ *   - a long prompt with many new tokens (700 + 300 at --seq-len 1024):
+ *     the prefill's FFT precompute of the prompt's part of every later
+ *     output reaches 300 steps, each summing over up to 300 positions;
+ *   - hyrt_conv_carry (that precompute) against hyrt_longconv_direct on
+ *     the zero-padded prompt, at odd sizes and at P = 0, 1, M-1, M;
  *   - the library's hyenac_model_prefill / hyenac_model_step, two samples
  *     as a batch and one across the boundary at every offset 1..8;
  *   - greedy and seeded sampling give the same bytes at 1 and 2 threads;
@@ -26,6 +31,7 @@
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "runtime/hyenac_model.h"
+#include "runtime/hyrt.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -337,6 +343,83 @@ START_TEST(binary_random)
 }
 END_TEST
 
+/* A long prompt and many new tokens: the prefill's FFT carries the
+ * prompt's part of 300 later outputs, and the steps sum over up to 300
+ * generated positions on top of it. */
+START_TEST(binary_long_prompt)
+{
+	const char *m = tu_golden("tiny-1k", NULL);
+	const char *exe = compile(m, "gen-tiny-1024",
+	                          (const char *[]){"--seq-len", "1024", NULL});
+	compiled_exact(m, exe, 1024, 700, 300);
+}
+END_TEST
+
+/* hyrt_conv_carry against the direct convolution of the zero-padded,
+ * gated prompt: rows t in [P, M) reversed, zeros for t < P, and P in
+ * the last row. M = 97 (the FFT pads to 98), 21 channels (not a whole
+ * number of blocks), two batch rows, strided operands. */
+static float uniform(unsigned *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return (float)(*seed >> 16) / 65536.0f;
+}
+
+static void carry_case(int64_t P)
+{
+	enum { B = 2, M = 97, C = 21, VS = 30, GS = 25 };
+	int64_t R = M + 1, Pn = P > 0 ? P : 1;
+	float *v = malloc(sizeof(float) * B * Pn * VS);
+	float *g = malloc(sizeof(float) * B * Pn * GS);
+	float *k = malloc(sizeof(float) * M * C), *u = calloc(B * M * C, 4);
+	float *y = malloc(sizeof(float) * B * M * C);
+	float *out = malloc(sizeof(float) * B * R * C);
+	unsigned seed = 7;
+	for (int64_t i = 0; i < B * Pn * VS; i++)
+		v[i] = uniform(&seed) - 0.5f;
+	for (int64_t i = 0; i < B * Pn * GS; i++)
+		g[i] = uniform(&seed);
+	for (int64_t i = 0; i < M * C; i++)
+		k[i] = uniform(&seed) * expf(-(float)(i / C) / 30.0f);
+	for (int64_t i = 0; i < B * R * C; i++)
+		out[i] = 99.0f; /* every value must be written */
+	for (int64_t b = 0; b < B; b++)
+		for (int64_t t = 0; t < P && t < M; t++)
+			for (int64_t c = 0; c < C; c++)
+				u[(b * M + t) * C + c] = v[(b * P + t) * VS + c] *
+				                         g[(b * P + t) * GS + c];
+	hyrt_longconv_direct(y, u, k, B, M, C);
+	hyrt_conv_carry(out, v, VS, g, GS, k, B, P, R, C);
+	double e = 0;
+	for (int64_t b = 0; b < B; b++) {
+		const float *ob = out + b * R * C;
+		for (int64_t t = 0; t < M; t++)
+			for (int64_t c = 0; c < C; c++) {
+				double want = t < P ? 0.0 : y[(b * M + t) * C + c];
+				double d = fabs(ob[(M - 1 - t) * C + c] - want);
+				e = d > e ? d : e;
+			}
+		ck_assert_float_eq(ob[M * C], (float)P);
+		for (int64_t c = 1; c < C; c++)
+			ck_assert_float_eq(ob[M * C + c], 0.0f);
+	}
+	ck_assert_msg(e <= 1e-5, "P = %lld: max abs %g", (long long)P, e);
+	free(v);
+	free(g);
+	free(k);
+	free(u);
+	free(y);
+	free(out);
+}
+
+START_TEST(carry_vs_direct)
+{
+	static const int64_t ps[] = {0, 1, 2, 37, 60, 95, 96, 97};
+	for (size_t i = 0; i < sizeof ps / sizeof *ps; i++)
+		carry_case(ps[i]);
+}
+END_TEST
+
 /* ---- the library ------------------------------------------------------------ */
 
 START_TEST(library)
@@ -557,6 +640,8 @@ int main(void)
 	tcase_add_test(tc, binary_tiny_direct);
 	tcase_add_test(tc, binary_order3);
 	tcase_add_test(tc, binary_random);
+	tcase_add_test(tc, binary_long_prompt);
+	tcase_add_test(tc, carry_vs_direct);
 	tcase_add_test(tc, library);
 	tcase_add_test(tc, reproducible);
 	tcase_add_test(tc, bad_usage);

@@ -6,8 +6,9 @@
  * logits (log-softmax computed here) and against the binary's `score
  * --fasta` on the same bases, the thread count (every count gives the
  * one-thread result), the FASTA window reader against the windows the
- * binary's index TSV lists, and the errors of each call (a status and
- * one line). The golden files come from the official PyTorch code, so
+ * binary's index TSV lists, hyenac_model_generate against the binary's
+ * `generate` (the same settings give the same bases), and the errors of
+ * each call (a status and one line). The golden files come from the official PyTorch code, so
  * nothing here is checked against our own output alone.
  */
 #include <dlfcn.h>
@@ -371,6 +372,81 @@ START_TEST(fasta_windows)
 }
 END_TEST
 
+/* The library's generate gives the binary's `generate` samples, byte for
+ * byte; its refusals are one line with a status. */
+START_TEST(generate_matches_binary)
+{
+	HyenacModel *m, *c;
+	void *so = open_lib(lib, &m);
+	SYM(hyenac_model_generate);
+	SYM(hyenac_model_error);
+	SYM(hyenac_model_free);
+	enum { P = 9, N = 40, M = 3 };
+	const char *prompt = "GATTACAGA";
+	int32_t tok[1000], out[M * N];
+
+	for (int i = 0; i < P; i++)
+		tok[i] = (int32_t)(strchr("ACGTN", prompt[i]) - "ACGTN") + 7;
+	ck_assert_msg(p_hyenac_model_generate(m, tok, P, N, M, 0.7, 3, 0.95, 42,
+	                                      "ACGT", out) == HYENAC_OK,
+	              "%s", p_hyenac_model_error(m));
+	const char *fa = tu_path(tu_tmpdir(), "gen.fa");
+	RunResult r;
+	tu_run(&r, exe, (const char *[]){"generate", "--prompt", prompt,
+	                                 "--max-new", "40", "--num-samples", "3",
+	                                 "--temperature", "0.7", "--top-k", "3",
+	                                 "--top-p", "0.95", "--seed", "42",
+	                                 "--allowed", "ACGT", "-o", fa, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	char *text = tu_read(fa, NULL), *line = text;
+	for (int s = 0; s < M; s++) {
+		line = strchr(line, '\n') + 1; /* the header */
+		char want[P + N + 1];
+		for (int i = 0; i < P + N; i++)
+			want[i] = i < P ? prompt[i] : "ACGTN"[out[s * N + i - P] - 7];
+		want[P + N] = 0;
+		ck_assert_msg(strncmp(line, want, P + N) == 0 &&
+		                  line[P + N] == '\n',
+		              "sample %d: library %s, binary %.*s", s, want,
+		              P + N, line);
+		line += P + N + 1;
+	}
+	free(text);
+
+	/* refusals: too long, a prompt id that is no base, bad settings */
+	for (int i = 0; i < 1000; i++)
+		tok[i] = 7;
+	ck_assert_int_eq(p_hyenac_model_generate(m, tok, 1000, 27, 1, 1, 0, 1,
+	                                         0, NULL, out),
+	                 HYENAC_ERR_LENGTH);
+	ck_assert_ptr_nonnull(strstr(p_hyenac_model_error(m), "1027"));
+	ck_assert_int_eq(p_hyenac_model_generate(m, tok, 1000, 26, 1, 0, 0, 1,
+	                                         0, NULL, out), HYENAC_OK);
+	tok[2] = 6;
+	ck_assert_int_eq(p_hyenac_model_generate(m, tok, 3, 2, 1, 1, 0, 1, 0,
+	                                         NULL, out), HYENAC_ERR_TOKEN);
+	tok[2] = 7;
+	ck_assert_int_eq(p_hyenac_model_generate(m, tok, 3, 2, 1, 1, 0, 1, 0,
+	                                         "AZ", out), HYENAC_ERR_ARGUMENT);
+	ck_assert_int_eq(tu_lines(p_hyenac_model_error(m)), 1);
+	ck_assert_int_eq(p_hyenac_model_generate(m, tok, 3, 2, 1, 1, 0, 0, 0,
+	                                         NULL, out), HYENAC_ERR_ARGUMENT);
+	ck_assert_int_eq(p_hyenac_model_generate(m, tok, 3, 2, 1, 1, 0, 1, 0,
+	                                         NULL, NULL),
+	                 HYENAC_ERR_ARGUMENT);
+	p_hyenac_model_free(m);
+	dlclose(so);
+	so = open_lib(cls_lib, &c);
+	__typeof__(&hyenac_model_generate) cls_gen =
+	    (__typeof__(&hyenac_model_generate))dlsym(so,
+	                                              "hyenac_model_generate");
+	ck_assert_int_eq(cls_gen(c, tok, 3, 2, 1, 1, 0, 1, 0, NULL, out),
+	                 HYENAC_ERR_NO_HEAD);
+	((__typeof__(&hyenac_model_free))dlsym(so, "hyenac_model_free"))(c);
+	dlclose(so);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("libapi");
@@ -381,6 +457,7 @@ int main(void)
 	tcase_add_test(tc, score_matches_golden_and_binary);
 	tcase_add_test(tc, threads_give_one_result);
 	tcase_add_test(tc, fasta_windows);
+	tcase_add_test(tc, generate_matches_binary);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

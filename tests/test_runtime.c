@@ -217,9 +217,11 @@ static const char *with_blob(const char *name, size_t n, size_t nb,
 	return p;
 }
 
-/* The constant-filter entry keeps the spectrum it made for (k, L) and
- * gives the same bits as the per-call one, on the first call and from the
- * cache; a different L of the same filter gets its own spectrum. */
+/* The constant-filter entry keeps the spectrum it made for (k, L) in its
+ * slot and gives the same bits as the per-call one, on the first call and
+ * from the slot; another L gets its own spectrum while the slot's budget
+ * has room, and is made per call (same bits) when it has none; a budget
+ * of 0 keeps nothing. */
 START_TEST(const_filter_spectrum_cache)
 {
 	enum { B = 2, LMAX = 300, C = 20, W = 3 * C };
@@ -227,27 +229,30 @@ START_TEST(const_filter_spectrum_cache)
 	float *k = rand_array((size_t)(LMAX * C)), *bias = rand_array(C);
 	float *y0 = malloc(sizeof(float) * B * LMAX * C);
 	float *y1 = malloc(sizeof(float) * B * LMAX * C);
+	int64_t full = hyrt_conv_spectra_bytes(LMAX, C);
+	HyrtSpectra roomy = {NULL, 2 * full, 0}, tight = {NULL, full, 0};
+	HyrtSpectra none = {NULL, 0, 0};
+	HyrtSpectra *slots[] = {&roomy, &tight, &none};
 	static const int64_t lens[] = {300, 77, 300, 77, 1};
-	for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
-		int64_t L = lens[i];
-		size_t n = (size_t)(B * L * C);
-		hyrt_hyena_conv_fft(y0, z + 2 * C, W, z + C, W, k, bias, z, W, B, L,
-		                    C);
-		memset(y1, 0xff, sizeof(float) * n);
-		hyrt_hyena_conv_fft_const(y1, z + 2 * C, W, z + C, W, k, bias, z, W,
-		                          B, L, C);
-		ck_assert_msg(memcmp(y0, y1, sizeof(float) * n) == 0,
-		              "L=%lld: cached spectrum differs", (long long)L);
-	}
-	/* other values at the same address (a freed blob's successor): the
-	 * cached spectrum of the old ones must not be used */
-	for (size_t i = 0; i < (size_t)(LMAX * C); i++)
-		k[i] = -0.5f * k[i] + 0.25f;
-	hyrt_hyena_conv_fft(y0, z + 2 * C, W, z + C, W, k, bias, z, W, B, 300, C);
-	hyrt_hyena_conv_fft_const(y1, z + 2 * C, W, z + C, W, k, bias, z, W, B,
-	                          300, C);
-	ck_assert_msg(memcmp(y0, y1, sizeof(float) * B * 300 * C) == 0,
-	              "a stale spectrum was used for new filter values");
+	for (size_t si = 0; si < 3; si++)
+		for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+			int64_t L = lens[i];
+			size_t n = (size_t)(B * L * C);
+			hyrt_hyena_conv_fft(y0, z + 2 * C, W, z + C, W, k, bias, z, W,
+			                    B, L, C);
+			memset(y1, 0xff, sizeof(float) * n);
+			hyrt_hyena_conv_fft_const(y1, z + 2 * C, W, z + C, W, k, bias,
+			                          z, W, B, L, C, slots[si]);
+			ck_assert_msg(memcmp(y0, y1, sizeof(float) * n) == 0,
+			              "slot %zu L=%lld: kept spectrum differs", si,
+			              (long long)L);
+			ck_assert(slots[si]->used <= slots[si]->budget);
+		}
+	ck_assert_int_eq(roomy.used, full + hyrt_conv_spectra_bytes(77, C) +
+	                                 hyrt_conv_spectra_bytes(1, C));
+	ck_assert_int_eq(tight.used, full);
+	ck_assert_int_eq(none.used, 0);
+	ck_assert(none.head == NULL);
 	free(z), free(k), free(bias), free(y0), free(y1);
 }
 END_TEST
@@ -377,7 +382,19 @@ START_TEST(conv_threads_gen_nogate)
 		                    C);
 		memset(yg, 0xff, sizeof(float) * n);
 		hyrt_hyena_conv_fft_gen(yg, z + 2 * C, W, z + C, W, gen_from, &gc,
-		                        bias, z, W, B, L, C);
+		                        bias, z, W, B, L, C, NULL);
+		ck_assert_msg(memcmp(y1, yg, sizeof(float) * n) == 0,
+		              "L=%lld: generated filter differs", (long long)L);
+		HyrtSpectra kept = {NULL, hyrt_conv_spectra_bytes(L, C), 0};
+		for (int rep = 0; rep < 2; rep++) { /* made, then kept */
+			memset(yg, 0xff, sizeof(float) * n);
+			hyrt_hyena_conv_fft_gen(yg, z + 2 * C, W, z + C, W, gen_from,
+			                        &gc, bias, z, W, B, L, C, &kept);
+			ck_assert_msg(memcmp(y1, yg, sizeof(float) * n) == 0,
+			              "L=%lld: kept generated spectrum differs",
+			              (long long)L);
+		}
+		ck_assert(kept.head != NULL);
 		hyrt_hyena_conv_fft(yn, z + 2 * C, W, NULL, 0, k, bias, z, W, B, L,
 		                    C);
 		hyrt_hyena_conv_fft(yo, z + 2 * C, W, ones, C, k, bias, z, W, B, L,

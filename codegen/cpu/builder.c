@@ -111,6 +111,14 @@ void cg_fn_attrs(CgContext *c, LLVMValueRef fn)
 	    fn, LLVMAttributeFunctionIndex,
 	    LLVMCreateStringAttribute(c->ctx, "target-features", 15, c->features,
 	                              (unsigned)strlen(c->features)));
+	if (c->pvw) {
+		char w[16];
+		int n = snprintf(w, sizeof w, "%d", c->pvw);
+		LLVMAddAttributeAtIndex(
+		    fn, LLVMAttributeFunctionIndex,
+		    LLVMCreateStringAttribute(c->ctx, "prefer-vector-width", 19, w,
+		                              (unsigned)n));
+	}
 	cg_add_enum_attr(c, fn, LLVMAttributeFunctionIndex, "nounwind");
 }
 

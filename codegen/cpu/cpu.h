@@ -14,7 +14,7 @@
  *              hyenac_scratch_bytes, the pool thunks, the scratch
  *              layout, globals and externals
  *   weights.c  the packed weight blob and its GEMM panels
- *   target.c   the target machine and its vector width
+ *   target.c   the target machine and the GEMM's shape for it
  *
  * Every kernel is a plain LLVM function built through the C API; the
  * one-line builders below are static inline so that the kernels read as
@@ -45,6 +45,9 @@ typedef enum {
 	EXT_COUNT
 } Ext;
 _Static_assert((int)EXT_COUNT <= (int)CG_MAX_EXT, "CgContext.ext");
+
+/* Bounds of the GEMM's register block (target.c picks it). */
+enum { CG_MAX_MR = 16, CG_MAX_NV = 4 };
 
 /* Fast-math for reductions: reordering and fused multiply-add only. */
 #define FM_RED (LLVMFastMathAllowReassoc | LLVMFastMathAllowContract)
@@ -256,6 +259,10 @@ CgKernelFn cg_call_hyena_fft;
 /* The generation ops (state_save, short_step, conv_step) as calls of
  * the runtime's kernels (runtime/gen.c); a step op's L is the position. */
 CgKernelFn cg_call_step;
+/* Rows per chunk of row-wise kernel n on the pool: whole tiles of the
+ * tiled kernels, enough work per chunk that the pool's bookkeeping is
+ * noise. */
+int64_t cg_row_grain(const CgContext *c, const Node *n);
 
 /* ---- gemm.c ----------------------------------------------------------- */
 
@@ -288,7 +295,8 @@ void cg_cpu_begin(CgContext *c, const int64_t meta[HYRT_META_COUNT]);
  * graph's entries), hyenac_scratch_bytes, and hyenac_run and
  * hyenac_run_pooled, which call them. */
 void cg_cpu_finish(CgContext *c);
-/* The target machine and its facts (c->tm, c->vw, c->mr) for o. */
+/* The target machine and its facts (c->tm, the GEMM shape c->vw, .mr,
+ * .nv, .kc, .pvw) for o. */
 bool cg_cpu_init(CgContext *c, const CgOptions *o, Diag *d);
 
 #endif

@@ -28,6 +28,7 @@ typedef enum {
 	SIG_F64_F64,
 	SIG_FFT,
 	SIG_HYENA_FFT,
+	SIG_HYENA_FFT_CONST,
 	SIG_PARALLEL_FOR,
 	SIG_HYENA_FFT_GEN,
 	SIG_STATE_SAVE,
@@ -44,7 +45,8 @@ static const struct {
 	[EXT_COS] = {"cos", SIG_F64_F64},
 	[EXT_FFT] = {"hyrt_longconv_fft", SIG_FFT},
 	[EXT_HYENA_FFT] = {"hyrt_hyena_conv_fft", SIG_HYENA_FFT},
-	[EXT_HYENA_FFT_CONST] = {"hyrt_hyena_conv_fft_const", SIG_HYENA_FFT},
+	[EXT_HYENA_FFT_CONST] = {"hyrt_hyena_conv_fft_const",
+	                         SIG_HYENA_FFT_CONST},
 	[EXT_PARALLEL_FOR] = {"hyrt_parallel_for", SIG_PARALLEL_FOR},
 	[EXT_HYENA_FFT_GEN] = {"hyrt_hyena_conv_fft_gen", SIG_HYENA_FFT_GEN},
 	[EXT_STATE_SAVE] = {"hyrt_state_save", SIG_STATE_SAVE},
@@ -67,20 +69,6 @@ bool cg_row_wise(const Node *n)
 	return n->op != OP_SLICE || n->iattr[0] == n->type.rank - 1;
 }
 
-/* Rows per chunk of a row-wise kernel: enough work per chunk that the
- * pool's bookkeeping is noise, and whole tiles of the tiled kernels. */
-static int64_t row_grain(const Node *n)
-{
-	switch (n->op) {
-	case OP_LINEAR:
-	case OP_FUSED_PROJ:
-	case OP_FUSED_MLP:
-	case OP_DWCONV:
-		return 64;
-	default:
-		return 512;
-	}
-}
 
 /* `void @name.rows(ptr ctx, i64 lo, i64 hi)`: kernel k on rows [lo, hi),
  * its other arguments read from the ctx array hyenac_run filled (one
@@ -291,7 +279,7 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 	}
 	for (int j = 0; j < n->nsrc + 3; j++)
 		LLVMBuildStore(c->b, a[j], elem(c, c->t_i64, ctx, i64c(c, j)));
-	LLVMValueRef pa[] = {thunk, ctx, rows, i64c(c, row_grain(n))};
+	LLVMValueRef pa[] = {thunk, ctx, rows, i64c(c, cg_row_grain(c, n))};
 	cg_call_ext(c, EXT_PARALLEL_FOR, pa, 4);
 }
 
@@ -704,6 +692,13 @@ static void emit_globals(CgContext *c, const int64_t *meta)
 		LLVMSetInitializer(gv, r);
 		LLVMSetGlobalConstant(gv, 1);
 	}
+	/* The FFT plans `hyenac compile` measured (runtime/fftconv.c). */
+	const char *wis = c->o && c->o->fftw_wisdom ? c->o->fftw_wisdom : "";
+	LLVMValueRef ws = LLVMConstStringInContext2(c->ctx, wis, strlen(wis), 0);
+	LLVMValueRef wg = LLVMAddGlobal(c->mod, LLVMTypeOf(ws),
+	                                "hyenac_fftw_wisdom");
+	LLVMSetInitializer(wg, ws);
+	LLVMSetGlobalConstant(wg, 1);
 	/* A classifier's labels, each NUL-terminated (CgOptions gives them
 	 * '\n'-terminated), so that the runtime hands out pointers into it. */
 	const char *labels = c->o && c->o->labels ? c->o->labels : "";
@@ -730,14 +725,19 @@ static void declare_externals(CgContext *c)
 	                      c->t_i64, c->t_i64, c->t_i64, c->t_i64};
 	/* fn(ctx, lo, hi), ctx, n, grain */
 	LLVMTypeRef pfor[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_i64};
-	/* y, v, vs, g, gs, gen, gen_ctx, bias, post, ps, B, L, C */
+	/* y, v, vs, g, gs, k, bias, post, ps, B, L, C, kept */
+	LLVMTypeRef hcst[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr,
+	                      c->t_i64, c->t_ptr, c->t_ptr, c->t_ptr,
+	                      c->t_i64, c->t_i64, c->t_i64, c->t_i64,
+	                      c->t_ptr};
+	/* y, v, vs, g, gs, gen, gen_ctx, bias, post, ps, B, L, C, kept */
 	LLVMTypeRef hgen[] = {c->t_ptr, c->t_ptr, c->t_i64, c->t_ptr, c->t_i64,
 	                      c->t_ptr, c->t_ptr, c->t_ptr, c->t_ptr, c->t_i64,
-	                      c->t_i64, c->t_i64, c->t_i64};
+	                      c->t_i64, c->t_i64, c->t_i64, c->t_ptr};
 
 	LLVMTypeRef P = c->t_ptr, I = c->t_i64;
-	/* out, x, xs, g, gs, B, L, R, C, tail */
-	LLVMTypeRef ssave[] = {P, P, I, P, I, I, I, I, I, I};
+	/* out, x, xs, g, gs, k, B, L, R, C, tail */
+	LLVMTypeRef ssave[] = {P, P, I, P, I, P, I, I, I, I, I};
 	/* out, x, w, bias, ln_g, ln_b, eps, B, L, R, K, N */
 	LLVMTypeRef tproj[] = {P, P, P, P, P, P, c->t_f32, I, I, I, I, I};
 	/* out, y, w, b, ring, B, pos, N, K, gate */
@@ -748,7 +748,7 @@ static void declare_externals(CgContext *c)
 	for (int e = 0; e < EXT_COUNT; e++) {
 		switch (ext_sig[e].sig) {
 		case SIG_STATE_SAVE:
-			c->ext_ty[e] = LLVMFunctionType(c->t_void, ssave, 10, 0);
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, ssave, 11, 0);
 			break;
 		case SIG_TAIL_PROJ:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, tproj, 12, 0);
@@ -768,11 +768,14 @@ static void declare_externals(CgContext *c)
 		case SIG_HYENA_FFT:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, hfft, 12, 0);
 			break;
+		case SIG_HYENA_FFT_CONST:
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, hcst, 13, 0);
+			break;
 		case SIG_PARALLEL_FOR:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, pfor, 4, 0);
 			break;
 		case SIG_HYENA_FFT_GEN:
-			c->ext_ty[e] = LLVMFunctionType(c->t_void, hgen, 13, 0);
+			c->ext_ty[e] = LLVMFunctionType(c->t_void, hgen, 14, 0);
 			break;
 		}
 		c->ext[e] = LLVMAddFunction(c->mod, ext_sig[e].name, c->ext_ty[e]);

@@ -37,16 +37,60 @@ static void epilogue_row(CgContext *c, LLVMValueRef dst, LLVMValueRef db,
 	cg_loop_close(c, &lj);
 }
 
-/* Rows to project per tile of the fused short convolution: the tile and
- * its K-1 halo rows stay within about 64 KiB of stack. */
-static int64_t conv_tile_rows(int64_t N, int64_t halo)
+/* Rows per tile: at most want (the stack bound, CG_STACK_TILE_BYTES,
+ * holds), in whole register blocks of the target's GEMM (c->mr rows), so
+ * that no full tile ends in a short block. */
+static int64_t tile_rows(const CgContext *c, int64_t want)
 {
-	int64_t t = (64 << 10) / (4 * N) - halo;
-	return t < 8 ? 8 : t > 64 ? 64 : t;
+	int64_t t = want / c->mr * c->mr;
+	return t < c->mr ? c->mr : t;
 }
 
-/* Rows per tile of the plain projection kernels. */
+/* Rows to project per tile of the fused short convolution: the tile and
+ * its K-1 halo rows stay within about 128 KiB of stack (L2), in whole
+ * register blocks, at most about 64. */
+static int64_t conv_tile_rows(const CgContext *c, int64_t N, int64_t halo)
+{
+	int64_t t = (128 << 10) / (4 * N) - halo;
+	t = t > 64 ? 64 : t;
+	t = t / c->mr * c->mr;
+	return t < c->mr ? c->mr : t;
+}
+
+/* Rows per tile of the plain projection kernels, about. */
 enum { PROJ_TILE = 64 };
+
+/* The tile of fused_proj n: rows projected at a time. */
+static int64_t fproj_tile(const CgContext *c, const Node *n)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	int64_t Nn = n->src[fs.w]->type.dim[0], KC = n->iattr[FP_CONV];
+	return KC ? conv_tile_rows(c, Nn, KC - 1) : tile_rows(c, PROJ_TILE);
+}
+
+static int64_t mlp_tile(const CgContext *c, const Node *n);
+
+/* Chunks of whole tiles: two of them, and at least 128 rows where the
+ * kernel convolves, since every chunk projects its K-1 halo rows
+ * again. */
+int64_t cg_row_grain(const CgContext *c, const Node *n)
+{
+	switch (n->op) {
+	case OP_LINEAR:
+		return 2 * tile_rows(c, PROJ_TILE);
+	case OP_FUSED_PROJ: {
+		int64_t t = fproj_tile(c, n);
+		return n->iattr[FP_CONV] ? t * ((128 + t - 1) / t) : 2 * t;
+	}
+	case OP_FUSED_MLP:
+		return 2 * mlp_tile(c, n);
+	case OP_DWCONV:
+		return 64;
+	default:
+		return 512;
+	}
+}
 
 /* fused_proj on rows [r0, r1). Without conv, row by row: the layernorm of
  * the row into a stack buffer, then the projection and the epilogue. With
@@ -73,7 +117,7 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef lb_ = fs.ln_b >= 0 ? s[fs.ln_b] : NULL;
 	FpAct a = (FpAct)n->iattr[FP_ACT];
 	int64_t KC = n->iattr[FP_CONV], H = KC - 1;
-	int64_t Tn = KC ? conv_tile_rows(Nn, H) : PROJ_TILE;
+	int64_t Tn = fproj_tile(c, n);
 	LLVMValueRef lnbuf = lg_ ? cg_stack_array(c, Tn * Kn, "ln") : NULL;
 	LLVMValueRef T = i64c(c, Tn);
 	Loop lr, lb, lt, lo, lc, lh, lq, lg, le;
@@ -116,7 +160,24 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	                                         i64c(c, 0), ""),
 	                     i64c(c, 0), ts, "ts");
 	te = smin(c, te, Ln);
-	/* the halo of the first tile: rows ts-H .. ts-1, zero before 0 */
+	/* the halo of the first tile: rows ts-H .. ts-1, in one register
+	 * block when they all exist, else row by row, zero before 0 */
+	LLVMBasicBlockRef bwhole = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                         "halo.whole");
+	LLVMBasicBlockRef brows = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.rows");
+	LLVMBasicBlockRef bhalo = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                        "halo.end");
+	LLVMBuildCondBr(c->b,
+	                H <= Tn ? LLVMBuildICmp(c->b, LLVMIntSGE, ts, i64c(c, H), "")
+	                        : LLVMConstInt(c->t_i1, 0, 0), /* lnbuf: Tn rows */
+	                bwhole, brows);
+	LLVMPositionBuilderAtEnd(c->b, bwhole);
+	cg_project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
+	                add(c, bl, sub(c, ts, i64c(c, H))), i64c(c, H), tile,
+	                i64c(c, 0));
+	LLVMBuildBr(c->b, bhalo);
+	LLVMPositionBuilderAtEnd(c->b, brows);
 	LLVMValueRef hj = cg_loop_open(c, &lh, i64c(c, 0), i64c(c, H), "halo");
 	LLVMValueRef hp = add(c, sub(c, ts, i64c(c, H)), hj);
 	LLVMValueRef hb = mul(c, hj, N);
@@ -139,6 +200,8 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMBuildBr(c->b, bdone);
 	LLVMPositionBuilderAtEnd(c->b, bdone);
 	cg_loop_close(c, &lh);
+	LLVMBuildBr(c->b, bhalo);
+	LLVMPositionBuilderAtEnd(c->b, bhalo);
 
 	LLVMValueRef ntiles = LLVMBuildSDiv(
 	    c->b, add(c, sub(c, te, ts), i64c(c, Tn - 1)), T, "ntiles");
@@ -184,11 +247,23 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	cg_loop_close(c, &lb);
 }
 
-/* fused_mlp on rows [r0, r1), in tiles of MLP_TILE positions: the
- * layernorm of the tile's rows, fc1 into a stack tile of the hidden
- * width and its activation there, then fc2 and the residual into out,
- * so no [rows, H] tensor exists. */
-enum { MLP_TILE = 32 };
+/* fused_mlp on rows [r0, r1), in tiles of positions: the layernorm of
+ * the tile's rows, fc1 into a stack tile of the hidden width and its
+ * activation there, then fc2 and the residual into out, so no [rows, H]
+ * tensor exists. A tile has as many rows as fit its hidden and
+ * layernorm rows in MLP_BYTES of stack (within CG_STACK_TILE_BYTES), in
+ * whole register blocks, at most about MLP_MAX: every tile reads both
+ * weight matrices, so the more rows, the less weight traffic per row. */
+enum { MLP_BYTES = 224 << 10, MLP_MAX = 96 };
+
+static int64_t mlp_tile(const CgContext *c, const Node *n)
+{
+	FmSrc fs;
+	ir_fm_srcs(n, &fs);
+	int64_t Kn = n->src[fs.w1]->type.dim[1], Hn = n->src[fs.w1]->type.dim[0];
+	int64_t t = MLP_BYTES / (4 * (Hn + Kn));
+	return tile_rows(c, t < MLP_MAX ? t : MLP_MAX);
+}
 
 void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
                     LLVMValueRef *s)
@@ -200,15 +275,16 @@ void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 	int64_t Nn = n->type.dim[n->type.rank - 1];
 	LLVMValueRef lg_ = fs.ln_g >= 0 ? s[fs.ln_g] : NULL;
 	LLVMValueRef lb_ = fs.ln_b >= 0 ? s[fs.ln_b] : NULL;
-	LLVMValueRef lnbuf = lg_ ? cg_stack_array(c, MLP_TILE * Kn, "ln") : NULL;
-	LLVMValueRef hbuf = cg_stack_array(c, MLP_TILE * Hn, "hidden");
+	int64_t Tn = mlp_tile(c, n);
+	LLVMValueRef lnbuf = lg_ ? cg_stack_array(c, Tn * Kn, "ln") : NULL;
+	LLVMValueRef hbuf = cg_stack_array(c, Tn * Hn, "hidden");
 	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
-	LLVMValueRef T = i64c(c, MLP_TILE), zero = i64c(c, 0);
+	LLVMValueRef T = i64c(c, Tn), zero = i64c(c, 0);
 	FpAct act = (FpAct)n->iattr[FM_ACT];
 	Loop lt, la, le;
 
 	LLVMValueRef nt = LLVMBuildSDiv(
-	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, MLP_TILE - 1)), T, "nt");
+	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
 	LLVMValueRef ti = cg_loop_open(c, &lt, zero, nt, "tile");
 	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
 	LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
@@ -354,6 +430,23 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	return fn;
 }
 
+/* The node's HyrtSpectra (runtime/hyrt.h): an internal global
+ * {null, budget, 0}, budget the bytes memplan holds for its spectra. */
+static LLVMValueRef kept_slot(CgContext *c, const Node *n)
+{
+	LLVMTypeRef f[] = {c->t_ptr, c->t_i64, c->t_i64};
+	LLVMTypeRef st = LLVMStructTypeInContext(c->ctx, f, 3, 0);
+	LLVMValueRef v[] = {LLVMConstPointerNull(c->t_ptr),
+	                    i64c(c, n->kept_bytes), i64c(c, 0)};
+	char name[256];
+
+	snprintf(name, sizeof name, "%s.spectra", n->name);
+	LLVMValueRef gv = LLVMAddGlobal(c->mod, st, name);
+	LLVMSetInitializer(gv, LLVMConstNamedStruct(st, v, 3));
+	LLVMSetLinkage(gv, LLVMInternalLinkage);
+	return gv;
+}
+
 /* hyrt_hyena_conv_fft on the operands' channel windows. */
 void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
                        LLVMValueRef *s)
@@ -386,18 +479,21 @@ void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 		LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
 		                    gst, gen, gctx, s[gs.bias], p, ps,
 		                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
-		                    i64c(c, t->dim[2])};
-		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 13);
+		                    i64c(c, t->dim[2]), kept_slot(c, n)};
+		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 14);
 		return;
 	}
 	LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
 	                    gst, s[gs.k], s[gs.bias], p, ps,
 	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
-	                    i64c(c, t->dim[2])};
+	                    i64c(c, t->dim[2]), NULL};
 
 	/* A folded filter is a weight: the runtime keeps its spectrum. */
-	cg_call_ext(c, n->src[gs.k]->op == OP_WEIGHT ? EXT_HYENA_FFT_CONST
-	            : EXT_HYENA_FFT,
-	            a, 12);
+	if (n->src[gs.k]->op == OP_WEIGHT) {
+		a[12] = kept_slot(c, n);
+		cg_call_ext(c, EXT_HYENA_FFT_CONST, a, 13);
+	} else {
+		cg_call_ext(c, EXT_HYENA_FFT, a, 12);
+	}
 }
 

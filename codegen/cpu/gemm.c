@@ -2,22 +2,27 @@
  * gemm.c - the projections: a register-tiled GEMM over the weight panels
  * that weights.c lays out (CgWeights.panels), with masked vector loads and
  * stores for a partial last panel, and the plain one-row-at-a-time dot
- * product for weights without panels (filter generators). The vector
- * width and the rows per block are the target's (CgContext.vw, .mr, set
- * in target.c). cg_project_rows is what linear, fused_proj, fused_mlp
- * and the filter generator all call.
+ * product for weights without panels (filter generators). The shape of
+ * the register block and the k chunk are the target's (CgContext.vw,
+ * .mr, .nv, .kc, chosen in target.c); this file only follows them.
+ * cg_project_rows is what linear, fused_proj, fused_mlp and the filter
+ * generator all call.
  */
 #include "cpu.h"
 
 /* ---- GEMM -------------------------------------------------------------
  *
  * dst[(d0 + i) * ldd + j] = a[(a0 + i) * lda, +K) . w[j, :] (+ bias[j])
- * for i < m, j < N, from w's panel copy (CgWeights.panels): per panel of
- * GEMM_NR columns, rows go MR at a time with MR x GEMM_NR accumulators in
- * vector registers, each k step one load per vector of the panel's row k
- * and one broadcast per row of a; leftover rows go one at a time. Every
- * output is its own fused multiply-add chain over k in order. A partial
- * last panel loads and stores through masks. */
+ * for i < m, j < N, from w's panel copy (CgWeights.panels). Per panel of
+ * GEMM_NR columns, per chunk of KC values of k (the chunk of the panel,
+ * KC x GEMM_NR floats, stays in L1 while every row block reads it), per
+ * register column of NV vectors: rows go MR at a time with MR x NV
+ * accumulators in vector registers, each k step one load per vector of
+ * the panel's row k and one broadcast per row of a; the rest of the rows
+ * go in blocks of 8, 4, 2 and 1. Between chunks the partial sums wait in
+ * dst, so every output is still its own fused multiply-add chain over k
+ * in order, whatever the shape: results do not depend on the target's
+ * block. A partial last panel loads and stores through masks. */
 
 /* A GEMM's operands. */
 typedef struct Gemm {
@@ -85,26 +90,51 @@ static void vstore(CgContext *c, LLVMValueRef v, LLVMValueRef p,
 }
 
 
-/* Rows [i0, i0 + mr) of one panel (columns j0 .. j0 + ncols), mr
- * constant. */
+/* One register block: rows [i0, i0 + mr) (mr constant) by the nv
+ * vectors of columns j0 .. j0 + ncols, which start col columns into the
+ * panel at bp, over k in [k0, k1). The accumulators start at zero on
+ * the first chunk of k (first) and from what the previous chunk stored
+ * in dst otherwise, so every output is still one fused multiply-add
+ * chain over k in order; the bias goes in after the last chunk (last). */
 static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
-                       LLVMValueRef bp, LLVMValueRef j0, int64_t ncols)
+                       LLVMValueRef bp, int64_t col, LLVMValueRef j0,
+                       int64_t ncols, LLVMValueRef k0, LLVMValueRef k1,
+                       LLVMValueRef first, LLVMValueRef last)
 {
 	int nv = (int)((ncols + c->vw - 1) / c->vw);
-	LLVMValueRef acc[8][GEMM_NR / 8], arow[8];
+	LLVMValueRef acc[CG_MAX_MR][CG_MAX_NV], arow[CG_MAX_MR],
+	    drow[CG_MAX_MR], b[CG_MAX_NV];
 	LLVMTypeRef vt = vec_t(c);
 	Loop lk;
 
-	HY_ASSERT(mr <= 8 && nv <= GEMM_NR / 8);
+	HY_ASSERT(mr <= CG_MAX_MR && nv <= CG_MAX_NV);
 	for (int i = 0; i < mr; i++) {
-		arow[i] = mul(c, add(c, g->a0, add(c, i0, i64c(c, i))),
-		              i64c(c, g->lda));
+		LLVMValueRef r = add(c, i0, i64c(c, i));
+		arow[i] = mul(c, add(c, g->a0, r), i64c(c, g->lda));
+		drow[i] = elem(c, c->t_f32, g->dst,
+		               add(c, mul(c, add(c, g->d0, r), i64c(c, g->ldd)), j0));
 		for (int v = 0; v < nv; v++)
 			acc[i][v] = cg_var(c, vt, LLVMConstNull(vt), "acc");
 	}
-	LLVMValueRef k = cg_loop_open(c, &lk, i64c(c, 0), i64c(c, g->K), "k");
-	LLVMValueRef brow = mul(c, k, i64c(c, GEMM_NR));
-	LLVMValueRef b[GEMM_NR / 8];
+	if (!LLVMIsAConstantInt(first)) { /* a later chunk: dst's partial sums */
+		LLVMBasicBlockRef bl = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+		                                                     "partial");
+		LLVMBasicBlockRef bk = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+		                                                     "");
+		LLVMBuildCondBr(c->b, first, bk, bl);
+		LLVMPositionBuilderAtEnd(c->b, bl);
+		for (int i = 0; i < mr; i++)
+			for (int v = 0; v < nv; v++)
+				LLVMBuildStore(c->b,
+				               vload(c, elem(c, c->t_f32, drow[i],
+				                             i64c(c, v * c->vw)),
+				                     ncols - v * c->vw),
+				               acc[i][v]);
+		LLVMBuildBr(c->b, bk);
+		LLVMPositionBuilderAtEnd(c->b, bk);
+	}
+	LLVMValueRef k = cg_loop_open(c, &lk, k0, k1, "k");
+	LLVMValueRef brow = add(c, mul(c, k, i64c(c, GEMM_NR)), i64c(c, col));
 	for (int v = 0; v < nv; v++) {
 		b[v] = LLVMBuildLoad2(c->b, vt, elem(c, c->t_f32, bp,
 		                                     add(c, brow,
@@ -120,38 +150,89 @@ static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
 	cg_loop_close(c, &lk);
 	for (int v = 0; v < nv; v++) {
 		int64_t nc = ncols - v * c->vw;
-		LLVMValueRef jv = add(c, j0, i64c(c, v * c->vw));
-		LLVMValueRef bias = g->bias ? vload(c, elem(c, c->t_f32, g->bias, jv),
-		                                    nc)
-		                            : NULL;
+		LLVMValueRef bias = NULL;
+		if (g->bias) {
+			bias = vload(c, elem(c, c->t_f32, g->bias,
+			                     add(c, j0, i64c(c, v * c->vw))), nc);
+			bias = LLVMBuildSelect(c->b, last, bias, LLVMConstNull(vt), "");
+		}
 		for (int i = 0; i < mr; i++) {
 			LLVMValueRef y = ld_var(c, vt, acc[i][v]);
 			if (bias)
 				y = f_add(c, y, bias);
-			LLVMValueRef drow = mul(c, add(c, g->d0, add(c, i0, i64c(c, i))),
-			                        i64c(c, g->ldd));
-			vstore(c, y, elem(c, c->t_f32, g->dst, add(c, drow, jv)), nc);
+			vstore(c, y, elem(c, c->t_f32, drow[i], i64c(c, v * c->vw)), nc);
 		}
 	}
 }
 
-/* All m rows of one panel. */
+/* Rows [0, m) of one register column of a panel over k in [k0, k1): MR
+ * rows at a time, then the rest in blocks of 8, 4, 2 and 1 rows (each at
+ * most once), so that no row goes alone through a block meant for MR. */
+static void gemm_rows_block(CgContext *c, const Gemm *g, LLVMValueRef m,
+                            LLVMValueRef bp, int64_t col, LLVMValueRef j0,
+                            int64_t ncols, LLVMValueRef k0, LLVMValueRef k1,
+                            LLVMValueRef first, LLVMValueRef last)
+{
+	LLVMValueRef MR = i64c(c, c->mr);
+	LLVMValueRef done = cg_var(c, c->t_i64, NULL, "done");
+	Loop lg;
+
+	LLVMValueRef ng = LLVMBuildSDiv(c->b, m, MR, "groups");
+	LLVMValueRef gi = cg_loop_open(c, &lg, i64c(c, 0), ng, "g");
+	gemm_block(c, g, mul(c, gi, MR), c->mr, bp, col, j0, ncols, k0, k1,
+	           first, last);
+	cg_loop_close(c, &lg);
+	LLVMBuildStore(c->b, mul(c, ng, MR), done);
+	for (int s = 8; s >= 1; s /= 2) {
+		if (s >= c->mr)
+			continue;
+		LLVMValueRef i0 = ld_var(c, c->t_i64, done);
+		LLVMBasicBlockRef bb = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+		                                                     "rest");
+		LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(c->ctx,
+		                                                       c->fn, "");
+		LLVMBuildCondBr(c->b, LLVMBuildICmp(c->b, LLVMIntSLE,
+		                                    add(c, i0, i64c(c, s)), m, ""),
+		                bb, next);
+		LLVMPositionBuilderAtEnd(c->b, bb);
+		gemm_block(c, g, i0, s, bp, col, j0, ncols, k0, k1, first, last);
+		LLVMBuildStore(c->b, add(c, i0, i64c(c, s)), done);
+		LLVMBuildBr(c->b, next);
+		LLVMPositionBuilderAtEnd(c->b, next);
+	}
+}
+
+/* All m rows of one panel (ncols of its GEMM_NR columns in use): per
+ * chunk of KC rows of the panel (the chunk stays in L1 while every row
+ * block reads it), per register column of NV vectors, every row. */
 static void gemm_panel(CgContext *c, const Gemm *g, LLVMValueRef m,
                        LLVMValueRef p, int64_t ncols)
 {
 	LLVMValueRef bp = elem(c, c->t_f32, g->wp,
 	                       mul(c, p, i64c(c, g->K * GEMM_NR)));
 	LLVMValueRef j0 = mul(c, p, i64c(c, GEMM_NR));
-	LLVMValueRef MR = i64c(c, c->mr);
-	Loop lg, lr;
+	int64_t kc = c->kc > 0 && c->kc < g->K ? c->kc : g->K;
+	int64_t nchunk = (g->K + kc - 1) / kc, cw = (int64_t)c->nv * c->vw;
+	LLVMValueRef k0 = i64c(c, 0), k1 = i64c(c, g->K);
+	LLVMValueRef first = LLVMConstInt(c->t_i1, 1, 0), last = first;
+	Loop lc;
 
-	LLVMValueRef ng = LLVMBuildSDiv(c->b, m, MR, "groups");
-	LLVMValueRef gi = cg_loop_open(c, &lg, i64c(c, 0), ng, "g");
-	gemm_block(c, g, mul(c, gi, MR), c->mr, bp, j0, ncols);
-	cg_loop_close(c, &lg);
-	LLVMValueRef r = cg_loop_open(c, &lr, mul(c, ng, MR), m, "rest");
-	gemm_block(c, g, r, 1, bp, j0, ncols);
-	cg_loop_close(c, &lr);
+	if (nchunk > 1) {
+		LLVMValueRef ci = cg_loop_open(c, &lc, i64c(c, 0), i64c(c, nchunk),
+		                               "kc");
+		k0 = mul(c, ci, i64c(c, kc));
+		k1 = smin(c, add(c, k0, i64c(c, kc)), i64c(c, g->K));
+		first = LLVMBuildICmp(c->b, LLVMIntEQ, ci, i64c(c, 0), "first");
+		last = LLVMBuildICmp(c->b, LLVMIntEQ, ci, i64c(c, nchunk - 1),
+		                     "last");
+	}
+	for (int64_t col = 0; col < ncols; col += cw) {
+		int64_t n = ncols - col < cw ? ncols - col : cw;
+		gemm_rows_block(c, g, m, bp, col, add(c, j0, i64c(c, col)), n, k0,
+		                k1, first, last);
+	}
+	if (nchunk > 1)
+		cg_loop_close(c, &lc);
 }
 
 static void gemm_rows(CgContext *c, const Gemm *g, LLVMValueRef m,

@@ -25,13 +25,16 @@ void cg_call_step(CgContext *c, const Node *n, LLVMValueRef out,
 
 	switch (n->op) {
 	case OP_STATE_SAVE: {
+		/* x, g?, and the filter k last for a history (tail=0) */
+		int nx = n->nsrc - (n->iattr[SS_TAIL] ? 0 : 1);
 		LLVMValueRef x = window(c, n, s, 0, n->iattr[SS_X_OFF], &xs);
-		if (n->nsrc > 1)
+		if (nx > 1)
 			g = window(c, n, s, 1, n->iattr[SS_G_OFF], &gs);
-		LLVMValueRef a[] = {out, x, xs, g, gs, c->B, c->L,
+		LLVMValueRef a[] = {out, x, xs, g, gs,
+		                    n->iattr[SS_TAIL] ? null : s[nx], c->B, c->L,
 		                    i64c(c, n->type.dim[1]), i64c(c, n->type.dim[2]),
 		                    i64c(c, n->iattr[SS_TAIL])};
-		cg_call_ext(c, EXT_STATE_SAVE, a, 10);
+		cg_call_ext(c, EXT_STATE_SAVE, a, 11);
 		return;
 	}
 	case OP_TAIL_PROJ: {

@@ -1,12 +1,64 @@
 /*
  * target.c - the CPU target machine (made and checked by
- * codegen/target.c's cg_target_open) and the vector width the GEMM is
- * shaped for. cg_cpu_init is the target's init hook.
+ * codegen/target.c's cg_target_open) and the shape of the GEMM for it:
+ * the vector width, the register block (rows by vectors) and the k
+ * chunk, from a small table keyed by what the target has (vector width,
+ * registers, how wide its FMA units really are). cg_cpu_init is the
+ * target's init hook.
  */
 #include "cpu.h"
 
+/* One row of the table: where it applies and the block. */
+typedef struct GemmShape {
+	bool avx512;     /* 16-float vectors, 32 vector registers */
+	const char *cpu; /* NULL: any cpu with that vector width */
+	int mr, nv, kc;
+	int pvw; /* the vectoriser's preferred width, bits (0: LLVM's) */
+} GemmShape;
+
+/* First match wins. The register block is MR rows by NV vectors of
+ * accumulators, plus NV vectors of the weight panel's row and one
+ * broadcast of a, within the register file (32 zmm, 16 ymm):
+ *
+ * - znver4 runs a 512-bit FMA as two 256-bit halves, so 6 x 2 (12
+ *   accumulators, the shape measured level with OpenBLAS there) already
+ *   keeps its pipes full; kept as it was.
+ * - Other AVX-512 cores (Intel server cores, znver5) have two full-width
+ *   FMA units: 12 x 2 (24 accumulators) halves the panel loads per FMA
+ *   (the issue measured 6 x 2 at half of OpenBLAS on znver5; on
+ *   Sapphire Rapids bench/gemm_ratio finds the bare GEMM level with
+ *   OpenBLAS either way, and the fused kernels gain from the rest of
+ *   this row and from whole-block tiles). KC = 256:
+ *   a 256 x 32 chunk of the panel (32 KiB) stays in L1 while the tile's
+ *   row blocks run over it. The vectoriser may use 512-bit vectors
+ *   (LLVM prefers 256 bits on Intel server cores, for their clock): the
+ *   GELU, LayerNorm and gate loops around the GEMM run at twice the
+ *   width on the same two ports.
+ * - AVX2 (16 ymm): 6 x 2 (12 accumulators, 2 panel vectors, 1
+ *   broadcast: 15 registers), the classic Haswell block, over each half
+ *   of a 32-column panel. */
+static const GemmShape shapes[] = {
+    {true, "znver4", 6, 2, 0, 0},
+    {true, NULL, 12, 2, 256, 512},
+    {false, NULL, 6, 2, 256, 0},
+};
+
+static void pick_shape(CgContext *c, bool avx512)
+{
+	c->vw = avx512 ? 16 : 8;
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		const GemmShape *s = &shapes[i];
+		if (s->avx512 != avx512 || (s->cpu && strcmp(s->cpu, c->cpu) != 0))
+			continue;
+		c->mr = s->mr, c->nv = s->nv, c->kc = s->kc, c->pvw = s->pvw;
+		break;
+	}
+	HY_ASSERT(c->mr >= 1 && c->mr <= CG_MAX_MR && c->nv >= 1 &&
+	          GEMM_NR % (c->nv * c->vw) == 0 && c->kc >= 0);
+}
+
 /* The target machine (codegen/target.c) and what the kernels take from
- * it: 16-float vectors where AVX-512 is on. */
+ * it. */
 static bool make_target(CgContext *c, const CgOptions *o, Diag *d)
 {
 	CgTarget t;
@@ -18,8 +70,7 @@ static bool make_target(CgContext *c, const CgOptions *o, Diag *d)
 	c->cpu = t.cpu;
 	c->features = t.features;
 	c->uses = t.uses;
-	c->vw = t.avx512 ? 16 : 8;
-	c->mr = c->vw == 16 ? 6 : 3; /* 12 accumulator registers */
+	pick_shape(c, t.avx512);
 	return true;
 }
 

@@ -4,6 +4,7 @@
     model = hyenac.from_pretrained("hyenadna-tiny-1k-seqlen-hf")
     X = model.embed(["ACGTACGT", "GATTACA"], pool="mean")   # [2, d_model]
     ll = model.score("ACGTTGCA")                            # [1] float64
+    seqs = model.generate("ACGT", max_new=50, seed=1)       # [str]
 
 Pure Python over the shared library that `hyenac compile --emit lib`
 makes, through ctypes; NumPy is the one requirement. from_pretrained

@@ -96,6 +96,10 @@ def _declare(so):
                                     [vp, ctypes.POINTER(_HyenacWindow)]),
         "hyenac_model_fasta_error": (cp, [vp]),
         "hyenac_model_fasta_close": (None, [vp]),
+        "hyenac_model_generate": (ctypes.c_int,
+                                  [vp, ptr, _i64, _i64, _i64,
+                                   ctypes.c_double, _i64, ctypes.c_double,
+                                   ctypes.c_uint64, cp, ptr]),
     }
     have = {}
     for name, (res, args) in sigs.items():
@@ -317,18 +321,35 @@ class Model:
         (HF's last_hidden_state), a list of [L_i, d_model] for mixed
         lengths; pool="mean"|"last": [B, d_model] (the binary's `embed
         --pool`: mean over every position, [SEP] included; last: the last
-        position). layer=K: the hidden state after HF layer index K
-        (0 = the embeddings .. n_layer), where the library has
-        hyenac_model_hidden."""
+        position).
+
+        layer=K: one of HF's output_hidden_states, numbered as HF numbers
+        that tuple: 0 the embeddings, K in 1..n_layer the residual stream
+        after block K (before any norm), n_layer + 1 the final norm's
+        output (the same as layer=None). A K outside 0..n_layer+1 raises
+        HyenacError. layer="all": every one of them, [B, n_layer + 2, L,
+        d_model] ([B, n_layer + 2, d_model] pooled; a list of [n_layer +
+        2, L_i, d_model] for mixed lengths), n_layer + 2 forwards."""
         if pool is not None and pool not in _POOL:
             raise ValueError(f"pool must be 'mean', 'last' or None, not "
                              f"{pool!r}")
         d = self.d_model
+        if isinstance(layer, str):
+            if layer != "all":
+                raise ValueError(f"layer must be an int, 'all' or None, "
+                                 f"not {layer!r}")
+            each = [self.embed(seqs, pool, k)
+                    for k in range(self.n_layer + 2)]
+            if isinstance(each[0], list):
+                return [np.stack([e[i] for e in each])
+                        for i in range(len(each[0]))]
+            return np.stack(each, axis=1)
         if layer is not None:
             fn = self._need("hyenac_model_hidden",
                             "hidden states of a layer")
-            if not isinstance(layer, (int, np.integer)):
-                raise TypeError(f"layer must be an int, not "
+            if not isinstance(layer, (int, np.integer)) or \
+                    isinstance(layer, bool):
+                raise TypeError(f"layer must be an int, 'all' or None, not "
                                 f"{type(layer).__name__}")
 
             def run(tok, out):
@@ -401,6 +422,55 @@ class Model:
         best = logits.argmax(axis=1) if len(z) else []
         return Classification(logits, probs,
                               [self.labels[int(k)] for k in best])
+
+    # ---- generation ------------------------------------------------------
+
+    def generate(self, prompt, max_new=100, temperature=1.0, top_k=0,
+                 top_p=1.0, seed=0, num_samples=1, allowed="ACGTN"):
+        """Sample max_new bases after the prompt, num_samples times: a list
+        of num_samples strings, each the prompt (upper case) then its new
+        bases. The library's hyenac_model_generate, the binary's
+        `generate` itself: the same settings give the same sequences.
+        temperature 0 is greedy (the highest allowed logit); top_k (0: no
+        cut, up to 5) and top_p (nucleus, 1: no cut) trim the allowed
+        bases before the draw; sample i has its own generator seeded by
+        (seed, i). prompt: a str of ACGTN (either case) or base token
+        ids. A prompt + max_new past max_len, a prompt character that is
+        no base, or a model compiled without a decode step raise
+        HyenacError with the library's message."""
+        fn = self._need("hyenac_model_generate", "generation")
+        if isinstance(prompt, (str, bytes, bytearray)):
+            text = prompt.decode("latin-1") if not isinstance(prompt, str) \
+                else prompt
+            tok = _tokenize(text.upper(), add_special_tokens=False)
+        else:
+            tok = self._ids(np.asarray(prompt), "prompt")
+            if tok.ndim != 1:
+                raise ValueError(f"prompt has shape {tok.shape}: give a str "
+                                 f"or a 1-d token array")
+        tok = np.ascontiguousarray(tok, np.int32)
+        for name, v in (("max_new", max_new), ("top_k", top_k),
+                        ("seed", seed), ("num_samples", num_samples)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise TypeError(f"{name} must be an int, not "
+                                f"{type(v).__name__}")
+        if not 0 <= seed < 2 ** 63:
+            raise HyenacError(f"seed {seed} is outside 0..2^63-1")
+        if not isinstance(allowed, str):
+            raise TypeError(f"allowed must be a str, not "
+                            f"{type(allowed).__name__}")
+        M, N = int(num_samples), int(max_new)
+        out = np.empty((max(M, 0), max(N, 0)), np.int32)
+        with self._lock:
+            self._check(fn(self._handle(), tok.ctypes.data, tok.shape[0],
+                           N, M, float(temperature), int(top_k),
+                           float(top_p), int(seed),
+                           allowed.encode("latin-1", "replace"),
+                           out.ctypes.data))
+        bases = np.full(16, ord("N"), np.uint8)
+        bases[[7, 8, 9, 10, 11]] = np.frombuffer(b"ACGTN", np.uint8)
+        head = bases[tok].tobytes().decode("ascii")
+        return [head + bases[r].tobytes().decode("ascii") for r in out]
 
     # ---- FASTA -------------------------------------------------------------
 

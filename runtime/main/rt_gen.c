@@ -2,15 +2,16 @@
  * rt_gen.c - `generate`: sample new bases after a prompt (issue 18).
  * The prompt goes through `entry prefill` (the ordinary forward, FFT
  * convolutions and all, which also leaves each layer's state: the long
- * convolutions' input histories, the short filters' last inputs), then
+ * convolutions' histories, holding the prompt's part of every later
+ * output, and the short filters' last inputs), then
  * one token at a time through `entry step` (hyrt.h: hyenac_prefill,
  * hyenac_step), the M samples decoded together as a batch of M rows.
  *
- * Sampling draws from the softmax of logits / T over the allowed ids
- * only (--allowed, default ACGTN), after top-k and top-p (nucleus)
- * cuts; T = 0 is greedy (the highest allowed logit, the lowest id on a
- * tie). Each sample has its own generator, xoshiro256** seeded by
- * splitmix64 from (seed, sample index), so a seed gives the same output
+ * Sampling (runtime/sample.c, shared with the library's
+ * hyenac_model_generate) draws from the softmax of logits / T over the
+ * allowed ids only (--allowed, default ACGTN), after top-k and top-p
+ * (nucleus) cuts; T = 0 is greedy. Each sample has its own generator,
+ * seeded from (seed, sample index), so a seed gives the same output
  * whatever the thread count and whichever samples are decoded with it.
  * prompt + max-new above the compiled length is refused before any
  * work. The output, through outfile.c, is FASTA, one record per sample:
@@ -24,6 +25,7 @@
 #include "runtime/fasta.h"
 #include "runtime/npy.h"
 #include "runtime/outfile.h"
+#include "runtime/sample.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -32,123 +34,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-
-static const char bases[] = "ACGTN";
-static const int32_t base_id[] = {HYRT_TOK_A, HYRT_TOK_C, HYRT_TOK_G,
-                                  HYRT_TOK_T, HYRT_TOK_N};
-
-static int32_t id_of(char ch)
-{
-	const char *p = ch ? strchr(bases, ch >= 'a' ? ch - 32 : ch) : NULL;
-	return p ? base_id[p - bases] : -1;
-}
-
-static char base_of(int32_t id)
-{
-	for (int i = 0; i < 5; i++)
-		if (base_id[i] == id)
-			return bases[i];
-	return 'N';
-}
-
-/* ---- xoshiro256**, seeded by splitmix64 --------------------------------- */
-
-typedef struct Rng {
-	uint64_t s[4];
-} Rng;
-
-static uint64_t splitmix(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void rng_seed(Rng *r, uint64_t seed, uint64_t sample)
-{
-	uint64_t x = seed ^ (sample * 0xd1b54a32d192ed03ull);
-	for (int i = 0; i < 4; i++)
-		r->s[i] = splitmix(&x);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-	return (x << k) | (x >> (64 - k));
-}
-
-/* A double in [0, 1). */
-static double rng_next(Rng *r)
-{
-	uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-	s[2] ^= s[0];
-	s[3] ^= s[1];
-	s[1] ^= s[2];
-	s[0] ^= s[3];
-	s[2] ^= t;
-	s[3] = rotl(s[3], 45);
-	return (double)(out >> 11) * 0x1.0p-53;
-}
-
-/* ---- sampling ------------------------------------------------------------ */
-
-typedef struct Sampler {
-	double temp, top_p;
-	int64_t top_k;
-	int32_t allowed[5];
-	int nallowed;
-} Sampler;
-
-/* One id from logits row lg, by the settings (see the top). */
-static int32_t sample(const Sampler *sm, const float *lg, Rng *r)
-{
-	int n = sm->nallowed, order[5];
-	double p[5], sum = 0, mx = -INFINITY;
-
-	for (int i = 0; i < n; i++) {
-		order[i] = i;
-		mx = fmax(mx, lg[sm->allowed[i]]);
-	}
-	/* by logit, highest first; ties by the lower id (insertion sort) */
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0; j--) {
-			float a = lg[sm->allowed[order[j - 1]]];
-			float b = lg[sm->allowed[order[j]]];
-			if (b > a || (b == a && sm->allowed[order[j]] <
-			                            sm->allowed[order[j - 1]])) {
-				int t = order[j];
-				order[j] = order[j - 1];
-				order[j - 1] = t;
-			}
-		}
-	if (sm->temp == 0)
-		return sm->allowed[order[0]];
-	int keep = sm->top_k > 0 && sm->top_k < n ? (int)sm->top_k : n;
-	for (int i = 0; i < keep; i++) {
-		p[i] = exp((lg[sm->allowed[order[i]]] - mx) / sm->temp);
-		sum += p[i];
-	}
-	if (sm->top_p < 1) {
-		double c = 0;
-		for (int i = 0; i < keep; i++) {
-			c += p[i] / sum;
-			if (c >= sm->top_p) {
-				keep = i + 1;
-				break;
-			}
-		}
-		sum = 0;
-		for (int i = 0; i < keep; i++)
-			sum += p[i];
-	}
-	double u = rng_next(r) * sum;
-	for (int i = 0; i < keep; i++) {
-		if (u < p[i])
-			return sm->allowed[order[i]];
-		u -= p[i];
-	}
-	return sm->allowed[order[keep - 1]];
-}
 
 static double now_ms(void)
 {
@@ -223,7 +108,7 @@ static int32_t *read_prompt(const char *text, const char *fasta, int64_t cap,
 			rt_usage("--prompt is empty");
 		t = rt_xalloc(n * sizeof *t, "the prompt");
 		for (size_t i = 0; i < n; i++)
-			if ((t[i] = id_of(text[i])) < 0)
+			if ((t[i] = hyrt_base_id(text[i])) < 0)
 				rt_usage("--prompt: '%c' at position %zu is not one of "
 				         "ACGTN", text[i], i + 1);
 		*P = (int64_t)n;
@@ -276,7 +161,7 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	enum { NOPT = sizeof opts / sizeof opts[0] };
 	int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	int64_t V = hyenac_meta[HYRT_META_VOCAB];
-	Sampler sm = {1.0, 1.0, 0, {0}, 0};
+	HyrtSampler sm = {1.0, 1.0, 0, {0}, 0};
 
 	rt_parse_opts(cmd, argc, argv, opts, NOPT);
 	if (!opts[0].value == !opts[1].value)
@@ -301,18 +186,10 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	int64_t M = opts[7].value ? rt_parse_int("--num-samples", opts[7].value,
 	                                         1, 1 << 20, "need 1 to 1048576")
 	                          : 1;
-	const char *allowed = opts[8].value ? opts[8].value : bases;
-	for (const char *a = allowed; *a; a++) {
-		int32_t id = id_of(*a);
-		if (id < 0)
-			rt_usage("--allowed: '%c' is not one of ACGTN", *a);
-		for (int i = 0; i < sm.nallowed; i++)
-			if (sm.allowed[i] == id)
-				rt_usage("--allowed names '%c' twice", *a);
-		sm.allowed[sm.nallowed++] = id;
-	}
-	if (sm.nallowed == 0)
-		rt_usage("--allowed is empty");
+	const char *allowed = opts[8].value ? opts[8].value : "ACGTN";
+	char msg[64];
+	if (!hyrt_sampler_allowed(&sm, allowed, msg, (int)sizeof msg))
+		rt_usage("--allowed%s %s", msg[0] == '\'' ? ":" : "", msg);
 	int64_t T = rt_thread_count(opts[10].value);
 	if (hyenac_meta[HYRT_META_NOUTPUTS] < 2)
 		rt_usage("model %s has no LM head, so it cannot generate",
@@ -359,10 +236,10 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	                  : NULL;
 	int32_t *out = rt_xalloc(rt_mul3(M, N, 1, "samples") * sizeof *out,
 	                         "the samples");
-	Rng *rng = rt_xalloc((size_t)M * sizeof *rng, "the generators");
+	HyrtRng *rng = rt_xalloc((size_t)M * sizeof *rng, "the generators");
 	for (int64_t s = 0; s < M; s++) {
 		memcpy(tok + s * P, prompt, (size_t)P * sizeof *tok);
-		rng_seed(&rng[s], seed, (uint64_t)s);
+		hyrt_rng_seed(&rng[s], seed, (uint64_t)s);
 	}
 	double *step_ms = rt_xalloc((size_t)N * sizeof *step_ms, "timings");
 	double t0 = now_ms();
@@ -382,7 +259,7 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	for (int64_t i = 0; i < N; i++) {
 		for (int64_t s = 0; s < M; s++) {
 			const float *r = lg + s * V;
-			out[s * N + i] = tok[s] = sample(&sm, r, &rng[s]);
+			out[s * N + i] = tok[s] = hyrt_sample(&sm, r, &rng[s]);
 			if (keep)
 				memcpy(keep + (s * N + i) * V, r, (size_t)V * sizeof *r);
 		}
@@ -427,7 +304,7 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 		int64_t total = P + N, col = 0;
 		for (int64_t i = 0; i < total; i++) {
 			int32_t id = i < P ? prompt[i] : out[s * N + i - P];
-			line[col++] = base_of(id);
+			line[col++] = hyrt_id_base(id);
 			if (col == 80 || i + 1 == total) {
 				line[col++] = '\n';
 				if (!hyrt_out_write(&fo, line, (size_t)col, &d))

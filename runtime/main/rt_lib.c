@@ -28,6 +28,7 @@
 #include "runtime/cpucheck.h"
 #include "runtime/fasta.h"
 #include "runtime/hyrt.h"
+#include "runtime/sample.h"
 #include "runtime/score.h"
 #include "runtime/tokens.h"
 
@@ -655,6 +656,108 @@ API int hyenac_model_step(HyenacModel *m, HyenacGen *g, const int32_t *tokens,
 	memcpy(logits, g->logits, (size_t)(g->B * V) * sizeof *logits);
 	g->pos++;
 	return HYENAC_OK;
+}
+
+/* The binary's `generate` (runtime/main/rt_gen.c) as one call: the same
+ * checks, the same prefill-then-steps loop, the same sampler
+ * (runtime/sample.c), so the same settings give the same bases. */
+API int hyenac_model_generate(HyenacModel *m, const int32_t *prompt,
+                              int64_t P, int64_t max_new,
+                              int64_t num_samples, double temperature,
+                              int64_t top_k, double top_p, uint64_t seed,
+                              const char *allowed, int32_t *out)
+{
+	static const char fn[] = "hyenac_model_generate";
+	const int64_t V = hyenac_meta[HYRT_META_VOCAB];
+	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
+	const int64_t N = max_new, M = num_samples;
+	HyrtSampler sm = {temperature, top_p, top_k, {0}, 0};
+	char msg[64];
+
+	if (!m)
+		return HYENAC_ERR_ARGUMENT;
+	m->err[0] = 0;
+	if (!prompt || !out)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: %s is NULL", fn,
+		               prompt ? "out" : "prompt");
+	if (N < 1 || N > max_len)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: max_new %" PRId64
+		               " is outside 1..%" PRId64, fn, N, max_len);
+	if (M < 1 || M > (1 << 20))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: num_samples %" PRId64
+		               " is outside 1..1048576", fn, M);
+	if (!(temperature >= 0 && temperature <= 1e6))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: temperature %g is "
+		               "outside 0..1e6", fn, temperature);
+	if (top_k < 0 || top_k > 5)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: top_k %" PRId64
+		               " is outside 0 (no cut)..5", fn, top_k);
+	if (!(top_p >= 1e-9 && top_p <= 1))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: top_p %g is outside "
+		               "1e-9..1", fn, top_p);
+	if (seed > (uint64_t)INT64_MAX)
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: seed %" PRIu64
+		               " is above %" PRId64, fn, seed, INT64_MAX);
+	if (!hyrt_sampler_allowed(&sm, allowed ? allowed : "ACGTN", msg,
+	                          (int)sizeof msg))
+		return set_err(m, HYENAC_ERR_ARGUMENT, "%s: allowed%s %s", fn,
+		               msg[0] == '\'' ? ":" : "", msg);
+	if (hyenac_meta[HYRT_META_NOUTPUTS] < 2)
+		return set_err(m, HYENAC_ERR_NO_HEAD, "%s: model %s has no LM "
+		               "head, so it cannot generate", fn,
+		               hyenac_model_name);
+	if (hyenac_state_bytes(1) == 0)
+		return set_err(m, HYENAC_ERR_NO_STEP, "%s: model %s was compiled "
+		               "without a decode step (it needs the fused graph "
+		               "with folded filters: no -O0/--no-fuse, and a "
+		               "--seq-len whose filters fit the fold limit)", fn,
+		               hyenac_model_name);
+	if (P < 1)
+		return set_err(m, HYENAC_ERR_LENGTH, "%s: the prompt is empty",
+		               fn);
+	for (int64_t i = 0; i < P; i++)
+		if (hyrt_id_base(prompt[i]) == 'N' && prompt[i] != HYRT_TOK_N)
+			return set_err(m, HYENAC_ERR_TOKEN, "%s: prompt token %" PRId64
+			               " (id %" PRId32 ") is not a base (ACGTN)", fn,
+			               i + 1, prompt[i]);
+	if (P > max_len - N)
+		return set_err(m, HYENAC_ERR_LENGTH, "%s: prompt (%" PRId64 ") + "
+		               "max_new (%" PRId64 ") = %" PRId64 " tokens, more "
+		               "than the %" PRId64 " the model was compiled for "
+		               "(--seq-len)", fn, P, N, P + N, max_len);
+
+	size_t tb, lb;
+	int32_t *tok = NULL;
+	float *lg = NULL;
+	HyrtRng *rng = NULL;
+	HyenacGen *g = NULL;
+	if (!hy_mul_size((size_t)M, (size_t)P * sizeof *tok, &tb) ||
+	    !hy_mul_size((size_t)M, (size_t)V * sizeof *lg, &lb) ||
+	    !(tok = malloc(tb)) || !(lg = malloc(lb)) ||
+	    !(rng = malloc((size_t)M * sizeof *rng))) {
+		free(tok);
+		free(lg);
+		return set_err(m, HYENAC_ERR_MEMORY, "%s: out of memory for %"
+		               PRId64 " samples", fn, M);
+	}
+	for (int64_t s = 0; s < M; s++) {
+		memcpy(tok + s * P, prompt, (size_t)P * sizeof *tok);
+		hyrt_rng_seed(&rng[s], seed, (uint64_t)s);
+	}
+	int st = hyenac_model_prefill(m, tok, M, P, &g, lg);
+	/* the last position's row of each sample, then each step's */
+	for (int64_t i = 0; st == HYENAC_OK && i < N; i++) {
+		for (int64_t s = 0; s < M; s++)
+			out[s * N + i] = tok[s] = hyrt_sample(&sm, lg + s * V,
+			                                      &rng[s]);
+		if (i + 1 < N)
+			st = hyenac_model_step(m, g, tok, lg);
+	}
+	hyenac_model_gen_free(g);
+	free(rng);
+	free(lg);
+	free(tok);
+	return st;
 }
 
 API const char *hyenac_model_error(const HyenacModel *m)

@@ -281,8 +281,9 @@ void *rt_xalloc(size_t n, const char *what)
  * row and every channel is computed the same way whatever the rows around
  * it and whatever the thread split (the FFT plans depend on L and the
  * channel block only), so a chunked batch gives the bytes an unchunked
- * one would. When HYENAC_MEMORY_LIMIT is set, the weights, the token
- * array and one forward must fit it too; when not even one row does, the
+ * one would. When HYENAC_MEMORY_LIMIT is set, the weights, the long
+ * convolutions' kept filter spectra at L (held from the first forward
+ * on; kept_spectra), the token array and one forward must fit it too; when not even one row does, the
  * run is refused before anything is allocated. Outputs are streamed to
  * their file chunk by chunk, never held whole. */
 
@@ -296,6 +297,21 @@ int64_t rt_memory_limit(void)
 	if (v < 0)
 		rt_fail_diag(&d);
 	return v;
+}
+
+/* The bytes of the filter spectra the forwards at L keep: the plan's
+ * figure at max_len (HYRT_META_SPECTRA_BYTES) scaled to L's FFT size,
+ * which is exact, since every kept spectrum has N/2+1 rows of its
+ * channels. */
+static size_t kept_spectra(int64_t L)
+{
+	int64_t all = hyenac_meta[HYRT_META_SPECTRA_BYTES];
+	int64_t nmax = hyrt_fft_size(hyenac_meta[HYRT_META_MAX_LEN]) / 2 + 1;
+	int64_t n = hyrt_fft_size(L) / 2 + 1;
+
+	if (all <= 0 || n >= nmax)
+		return all > 0 ? (size_t)all : 0;
+	return (size_t)(all / nmax * n + (all % nmax * n + nmax - 1) / nmax);
 }
 
 /* The bytes one forward may take: the compiled plan (above). */
@@ -339,13 +355,15 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
 	int64_t limit = rt_memory_limit(), lo, hi;
 
 	if (limit > 0) {
-		size_t w = (size_t)hyenac_meta[HYRT_META_WEIGHT_BYTES];
+		size_t w = hy_sat_add_size(
+		    (size_t)hyenac_meta[HYRT_META_WEIGHT_BYTES], kept_spectra(L));
 		size_t fixed = hy_sat_add_size(w, held);
 		size_t room = (size_t)limit > fixed ? (size_t)limit - fixed : 0;
 		if (one > room)
 			rt_fail("%s=%" PRId64 " bytes is too little for one row of "
 			        "%" PRId64 " tokens: it needs %zu bytes (%zu for "
-			        "the forward, %zu weights, %zu tokens); raise %s",
+			        "the forward, %zu weights and kept FFT spectra, "
+			        "%zu tokens); raise %s",
 			        HYRT_MEMORY_LIMIT_ENV, limit, L,
 			        hy_sat_add_size(one, fixed), one, w, held,
 			        HYRT_MEMORY_LIMIT_ENV);
