@@ -67,7 +67,7 @@ typedef struct Plan {
 } Plan;
 
 static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
-static Plan *plans; /* never freed: a thread may be running any of them */
+static Plan *plans; /* freed only when a library is unloaded */
 static bool wisdom_read;
 
 /* The wisdom `hyenac compile` measured for this binary's FFT sizes and
@@ -580,6 +580,33 @@ static void conv_run(ConvJob *j, HyrtSpectra *s)
 		hyrt_parallel_for(conv_kept, j, j->B * j->nblk, 1);
 	else
 		hyrt_parallel_for(conv_streamed, j, j->nblk, 1);
+}
+
+/* A library being unloaded (rt_lib.c): what this file holds goes with
+ * it, or it would stay allocated with nothing pointing at it. The pool's
+ * workers have been joined (their buffers went with them); no
+ * convolution runs now. */
+void hyrt_fft_release(void)
+{
+	free_scratch(NULL);
+	pthread_mutex_lock(&spectra_lock);
+	while (all_spectra) {
+		Entry *e = all_spectra;
+		all_spectra = e->all;
+		fftwf_free(e->kf);
+		free(e);
+	}
+	pthread_mutex_unlock(&spectra_lock);
+	pthread_mutex_lock(&plan_lock);
+	while (plans) {
+		Plan *p = plans;
+		plans = p->next;
+		fftwf_destroy_plan(p->fwd);
+		fftwf_destroy_plan(p->inv);
+		free(p);
+	}
+	fftwf_cleanup();
+	pthread_mutex_unlock(&plan_lock);
 }
 
 int64_t hyrt_conv_work_bytes(int64_t L, int64_t C)

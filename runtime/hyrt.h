@@ -215,6 +215,9 @@ void hyrt_conv_carry(float *out, const float *v, int64_t vs, const float *g,
 /* Bytes of FFT work buffers one thread holds while convolving C channels
  * at length L (they are kept for the thread's next call). */
 int64_t hyrt_conv_work_bytes(int64_t L, int64_t C);
+/* Free the FFT plans, kept spectra and the calling thread's buffers: for
+ * a library's unloading (rt_lib.c), with no convolution running. */
+void hyrt_fft_release(void);
 
 /* ---- generation's kernels (gen.c), called by generated code ----------
  *

@@ -44,6 +44,13 @@
 
 #define API __attribute__((visibility("default")))
 
+/* dlclose() of the library: the runtime's FFT plans, kept spectra and
+ * this thread's buffers go with it (hyrt_fft_release). */
+__attribute__((destructor)) static void rt_lib_unload(void)
+{
+	hyrt_fft_release();
+}
+
 struct HyenacModel {
 	HyrtBlob w;
 	float *out[2];
