@@ -623,6 +623,32 @@ START_TEST(resume_in_one_process)
 	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", "-",
 	                                   "--resume", NULL});
 	ck_assert_msg(r.status == 2 && tu_lines(r.err) == 1, "%s", r.err);
+
+	/* vep: killed after two shards, resumed: one process's BCF */
+	const char *vcf = write_vcf("vr.vcf", false);
+	snprintf(want, sizeof want, "%s", tu_path(tu_tmpdir(), "vr-1.bcf"));
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "vr.bcf"));
+	snprintf(journal, sizeof journal, "%s.hyenac-journal", out);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", want, "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "0:2", 1);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", out, "--resume", "-q", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_int_eq(r.signal, 9);
+	ck_assert(!exists(out));
+	ck_assert_int_eq(pieces(journal, ".scores"), 2);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", out, "--resume", "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	same_file(want, out);
+	ck_assert(!exists(journal));
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", "-", "--resume", NULL});
+	ck_assert_msg(r.status == 2 && strstr(r.err, "-o -: --resume writes "
+	                                      "to a file") &&
+	              tu_lines(r.err) == 1, "%s", r.err);
 }
 END_TEST
 
