@@ -29,9 +29,7 @@
 #include "runtime/fasta.h"
 #include "runtime/main/rt_main.h"
 
-#ifndef FUZZ_NO_MODEL_STUBS
 #include "model_stubs.h"
-#endif
 
 static const char *const bed_ctg[3] = {"chr1", "chr2", "1"};
 static const char *const bed_seq[3] = {

@@ -16,9 +16,8 @@
  * is a finding. exit() becomes a longjmp back here through rt_exit_hook,
  * and rt_vep_abort frees what the run held.
  *
- * When built alone, the model's symbols that the command table links in
- * are stubs that abort (model_stubs.h); tests/test_fuzz_corpus.c, which
- * includes fuzz_argv.c's stubs too, defines FUZZ_NO_MODEL_STUBS.
+ * The model's symbols that the command table links in are stubs that
+ * abort (model_stubs.h).
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -33,9 +32,7 @@
 #include "runtime/fasta.h"
 #include "runtime/main/rt_main.h"
 
-#ifndef FUZZ_NO_MODEL_STUBS
 #include "model_stubs.h"
-#endif
 
 enum { VCF_VOCAB = 16, VCF_MAX_BASES = 63 };
 

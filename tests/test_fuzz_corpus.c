@@ -38,7 +38,6 @@
 #define LLVMFuzzerTestOneInput fuzz_argv_one
 #include "../fuzz/fuzz_argv.c"
 #undef LLVMFuzzerTestOneInput
-#define FUZZ_NO_MODEL_STUBS /* fuzz_argv.c's stand */
 #define LLVMFuzzerTestOneInput fuzz_vcf_one
 #include "../fuzz/fuzz_vcf.c"
 #undef LLVMFuzzerTestOneInput
