@@ -10,7 +10,7 @@ DEMO_MODEL ?= models/hyenadna-tiny-1k.yaml
 SAN_BUILD ?= build-san
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME ?= 600
-FUZZ_TARGETS = yaml hf_config safetensors npy fasta gzip ir argv vcf
+FUZZ_TARGETS = yaml hf_config safetensors npy fasta gzip ir argv vcf bed
 
 .PHONY: all deps configure build check demo clean check-sanitize fuzz fuzz-run install
 

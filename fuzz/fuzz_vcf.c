@@ -16,9 +16,8 @@
  * is a finding. exit() becomes a longjmp back here through rt_exit_hook,
  * and rt_vep_abort frees what the run held.
  *
- * When built alone, the model's symbols that the command table links in
- * are stubs that abort; tests/test_fuzz_corpus.c, which includes
- * fuzz_argv.c's stubs too, defines FUZZ_VCF_NO_STUBS.
+ * The model's symbols that the command table links in are stubs that
+ * abort (model_stubs.h).
  */
 #include <setjmp.h>
 #include <stdio.h>
@@ -33,45 +32,7 @@
 #include "runtime/fasta.h"
 #include "runtime/main/rt_main.h"
 
-#ifndef FUZZ_VCF_NO_STUBS
-const int64_t hyenac_meta[HYRT_META_COUNT] = {
-	[HYRT_META_D_MODEL] = 128,
-	[HYRT_META_VOCAB] = 16,
-	[HYRT_META_VOCAB_SIZE] = 12,
-	[HYRT_META_MAX_LEN] = 64,
-	[HYRT_META_NOUTPUTS] = 2,
-};
-const char hyenac_model_name[] = "fuzz-tiny";
-const char hyenac_labels[] = "";
-
-size_t hyenac_scratch_bytes(int64_t B, int64_t L)
-{
-	(void)B, (void)L;
-	abort();
-}
-
-void hyenac_run(const float *w, const int32_t *tokens, int64_t B, int64_t L,
-                float *const *outputs, void *scratch)
-{
-	(void)w, (void)tokens, (void)B, (void)L, (void)outputs, (void)scratch;
-	abort();
-}
-
-int hyenac_run_pooled(const float *w, const int32_t *tokens, int64_t B,
-                      int64_t L, float *mean, float *last, void *scratch)
-{
-	(void)w, (void)tokens, (void)B, (void)L, (void)mean, (void)last;
-	(void)scratch;
-	abort();
-}
-
-int hyenac_run_classify(const float *w, const int32_t *tokens, int64_t B,
-                        int64_t L, float *logits, void *scratch)
-{
-	(void)w, (void)tokens, (void)B, (void)L, (void)logits, (void)scratch;
-	abort();
-}
-#endif
+#include "model_stubs.h"
 
 enum { VCF_VOCAB = 16, VCF_MAX_BASES = 63 };
 

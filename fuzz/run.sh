@@ -1,6 +1,7 @@
 #!/bin/sh
 # Run one fuzz target for a given time: fuzz/run.sh TARGET [SECONDS] [JOBS]
-# TARGET is yaml, hf_config, safetensors, npy, fasta, gzip, ir or argv; SECONDS defaults
+# TARGET is yaml, hf_config, safetensors, npy, fasta, gzip, ir, argv, vcf
+# or bed; SECONDS defaults
 # to 600. Build first with `make fuzz`. New inputs go to
 # build-fuzz/corpus/TARGET (the committed seeds in fuzz/corpus/TARGET are
 # read, never written); crashes to build-fuzz/artifacts/TARGET/; the log,

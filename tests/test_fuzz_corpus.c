@@ -38,9 +38,11 @@
 #define LLVMFuzzerTestOneInput fuzz_argv_one
 #include "../fuzz/fuzz_argv.c"
 #undef LLVMFuzzerTestOneInput
-#define FUZZ_VCF_NO_STUBS /* fuzz_argv.c's stand */
 #define LLVMFuzzerTestOneInput fuzz_vcf_one
 #include "../fuzz/fuzz_vcf.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_bed_one
+#include "../fuzz/fuzz_bed.c"
 #undef LLVMFuzzerTestOneInput
 
 typedef int (*OneInput)(const uint8_t *, size_t);
@@ -92,6 +94,8 @@ START_TEST(test_argv) { replay("argv", fuzz_argv_one); }
 END_TEST
 START_TEST(test_vcf) { replay("vcf", fuzz_vcf_one); }
 END_TEST
+START_TEST(test_bed) { replay("bed", fuzz_bed_one); }
+END_TEST
 
 static Suite *suite(void)
 {
@@ -107,6 +111,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_ir);
 	tcase_add_test(tc, test_argv);
 	tcase_add_test(tc, test_vcf);
+	tcase_add_test(tc, test_bed);
 	suite_add_tcase(s, tc);
 	return s;
 }

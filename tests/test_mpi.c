@@ -1,7 +1,8 @@
 /*
  * test_mpi.c - `hyenac compile --mpi` binaries under mpirun (issue 17):
  * every command (embed, score, classify on FASTA; embed, logits,
- * classify on token files) gives byte for byte, under `mpirun -n 2` and
+ * classify on token files; vep to VCF, BGZF VCF and BCF) gives byte for
+ * byte, under `mpirun -n 2` and
  * `-n 3 --oversubscribe`, the files one process of the plain binary
  * writes; a rank killed mid-run leaves a journal from which --resume
  * computes only the missing shards and ends with the same bytes; a
@@ -30,6 +31,7 @@
 static char mpirun[4096];
 static char plain[4096], mpi[4096], cls[4096], clsmpi[4096];
 static char fasta[4096], tokens[4096];
+static char *seq[5]; /* the genome's records, for the VCF's REF alleles */
 
 static bool find_mpirun(void)
 {
@@ -82,9 +84,10 @@ static void write_inputs(void)
 
 	for (int r = 0; r < 5; r++) {
 		n += (size_t)sprintf(fa + n, ">rec%d\n", r);
+		seq[r] = calloc((size_t)len[r] + 1, 1);
 		for (int i = 0; i < len[r]; i++) {
 			x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-			fa[n++] = "ACGTN"[x % 5 < 4 ? x % 4 : 4];
+			fa[n++] = seq[r][i] = "ACGTN"[x % 5 < 4 ? x % 4 : 4];
 			if (i % 60 == 59 || i + 1 == len[r])
 				fa[n++] = '\n';
 		}
@@ -255,8 +258,7 @@ END_TEST
 
 /* The BED regions of an indexed reference and both strands (--rc) are
  * sharded like FASTA windows; the outputs a shard cannot yet hold
- * (--layer, --ragged, --per-base) and vep are refused, once, before any
- * work. */
+ * (--layer, --ragged, --per-base) are refused, once, before any work. */
 START_TEST(regions_and_strands_equal_one_process)
 {
 	NEED_MPIRUN();
@@ -289,15 +291,125 @@ START_TEST(regions_and_strands_equal_one_process)
 		              count(r.err, "tinympi:") == 1, "%s", r.err);
 		ck_assert(!exists(out));
 	}
-	const char *vcf = tu_write_str("v.vcf", "##fileformat=VCFv4.2\n"
+}
+END_TEST
+
+/* A VCF over the genome (declared: the contig the genome lacks as well,
+ * so that BCF can be written; undeclared adds a record on a contig the
+ * header does not name, which htslib adds to the header as it reads):
+ * SNVs every 23 bases, some with a second and a symbolic ALT, an
+ * insertion, a deletion, a second record at one position, a REF
+ * mismatch, records with no ALT and on a contig the genome lacks. */
+static const char *write_vcf(const char *name, bool undeclared)
+{
+	static const int len[5] = {300, 1500, 40, 900, 1222};
+	char *v = malloc(1 << 20);
+	size_t n = (size_t)sprintf(v, "##fileformat=VCFv4.2\n");
+	int k = 0;
+
+	for (int r = 0; r < 5; r++)
+		n += (size_t)sprintf(v + n, "##contig=<ID=rec%d,length=%d>\n", r,
+		                     len[r]);
+	n += (size_t)sprintf(v + n, "##contig=<ID=chrZ>\n##INFO=<ID=PAD,Number="
+	                     "1,Type=String,Description=\"Bytes\">\n#CHROM\tPOS"
+	                     "\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n");
+	/* INFO PAD makes the records pass BGZF's 64 kB blocks */
+	char pad[401];
+	memset(pad, 'x', 400);
+	pad[400] = 0;
+	for (int r = 0; r < 5; r++)
+		for (int p = 1 + r; p + 2 < len[r]; p += 23, k++) {
+			const char *ref = seq[r] + p - 1;
+			char b = ref[0] == 'A' ? 'C' : 'A', alts[64];
+			switch (k % 9) {
+			case 1: snprintf(alts, sizeof alts, "%c,G,<DEL>", b); break;
+			case 3: snprintf(alts, sizeof alts, "%cTTGACA", ref[0]); break;
+			case 5: snprintf(alts, sizeof alts, "."); break;
+			default: snprintf(alts, sizeof alts, "%c", b);
+			}
+			if (k % 9 == 7) /* a deletion */
+				n += (size_t)sprintf(v + n, "rec%d\t%d\t.\t%.3s\t%c\t.\t."
+				                     "\tPAD=%s\n", r, p, ref, ref[0], pad);
+			else
+				n += (size_t)sprintf(v + n, "rec%d\t%d\t.\t%c\t%s\t.\t."
+				                     "\tPAD=%s\n", r, p,
+				                     k % 17 == 4 ? b : ref[0], alts, pad);
+			if (k % 13 == 2) /* a second record there */
+				n += (size_t)sprintf(v + n, "rec%d\t%d\t.\t%c\tT,G\t.\t."
+				                     "\t.\n", r, p, ref[0]);
+		}
+	n += (size_t)sprintf(v + n, "chrZ\t10\t.\tA\tC\t.\t.\t.\n");
+	if (undeclared)
+		n += (size_t)sprintf(v + n, "chrU\t10\t.\tA\tC\t.\t.\t.\n");
+	const char *path = tu_write(name, v, n);
+	free(v);
+	return path;
+}
+
+/* vep: the same bytes under -n 2 and -n 3 as in one process, in VCF,
+ * BGZF VCF and BCF (rank 0 writes the whole stream, so BGZF's blocks
+ * fall where one process's do); one line of counts, the whole job's. */
+START_TEST(vep_equal_one_process)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	const char *vcf = write_vcf("v.vcf", false);
+	static const char *const ext[] = {"vcf", "vcf.gz", "bcf"};
+
+	for (int i = 0; i < 3; i++)
+		check_equal(plain, mpi, "vep",
+		            (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+		                             "-o", "OUT", "-q", NULL}, ext[i],
+		            NULL);
+	/* BGZF: the header's block, those of the records, the EOF block */
+	size_t nz;
+	char *z = tu_read(tu_path(tu_tmpdir(), "vep-1.vcf.gz"), &nz);
+	int blocks = 0;
+	for (size_t i = 0; z && i + 4 <= nz; i++)
+		blocks += memcmp(z + i, "\x1f\x8b\x08\x04", 4) == 0;
+	free(z);
+	ck_assert_msg(blocks >= 4, "%d BGZF blocks: too few to test", blocks);
+	check_equal(plain, mpi, "vep-undeclared",
+	            (const char *[]){"vep", "--vcf",
+	                             write_vcf("u.vcf", true), "--ref", fasta,
+	                             "-o", "OUT", "--window", "100", "--case",
+	                             "upper", "--threads", "1", "-q", NULL},
+	            "vcf", NULL);
+
+	/* the counts: once, from rank 0, the same as one process's */
+	char out[4096];
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "vep-c.vcf"));
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", out, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	char *one = strdup(strstr(r.err, " record(s): "));
+	*strstr(one, "; ") = 0; /* up to the window counts */
+	run_mpi(&r, 3, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
+	                                     fasta, "-o", out, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	ck_assert_msg(count(r.err, "vep: ") == 1 &&
+	              count(r.err, "rank 0 of 3: vep: ") == 1 &&
+	              strstr(r.err, one), "wanted '%s' once in: %s", one,
+	              r.err);
+	free(one);
+
+	/* more ranks than records */
+	const char *two = tu_write_str("two.vcf", "##fileformat=VCFv4.2\n"
 	                               "#CHROM\tPOS\tID\tREF\tALT\tQUAL\t"
 	                               "FILTER\tINFO\nrec1\t5\t.\tA\tC\t.\t"
-	                               ".\t.\n");
+	                               ".\t.\nrec1\t9\t.\tA\tC\t.\t.\t.\n");
 	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "v-out.vcf"));
-	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
+	run_mpi(&r, 3, mpi, (const char *[]){"vep", "--vcf", two, "--ref",
 	                                     fasta, "-o", out, NULL});
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_msg(strstr(r.err, "vep runs in one process") &&
+	ck_assert_msg(strstr(r.err, "3 ranks for 2 records of") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+	ck_assert(!exists(out));
+	/* stdin: no file every rank can read */
+	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", "-", "--ref",
+	                                     fasta, "-o", out, NULL});
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_msg(strstr(r.err, "--vcf -: a job of several ranks") &&
 	              count(r.err, "tinympi:") == 1, "%s", r.err);
 	ck_assert(!exists(out));
 }
@@ -414,6 +526,53 @@ START_TEST(killed_rank_then_resume)
 }
 END_TEST
 
+/* vep: a rank killed, then --resume on another count of ranks: only the
+ * missing shards, the bytes of one process (BGZF); the journal refused
+ * to a run with another window. */
+START_TEST(vep_killed_rank_then_resume)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	char want[4096], out[4096], journal[4200], msg[256];
+	const char *vcf = write_vcf("vk.vcf", false);
+
+	snprintf(want, sizeof want, "%s", tu_path(tu_tmpdir(), "vk-1.vcf.gz"));
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "vk.vcf.gz"));
+	snprintf(journal, sizeof journal, "%s.hyenac-journal", out);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", want, "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:2", 1);
+	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
+	                                     fasta, "-o", out, "-q", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_msg(r.status != 0, "the job survived a killed rank");
+	ck_assert(!exists(out));
+	int shards = manifest_shards(journal);
+	int done = pieces(journal, ".scores");
+	ck_assert_msg(done >= 2 && done < shards, "%d of %d shards finished",
+	              done, shards);
+
+	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
+	                                     fasta, "-o", out, "--window",
+	                                     "100", "--resume", NULL});
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "journal of another job") &&
+	              strstr(r.err, "window 100") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+
+	run_mpi(&r, 3, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
+	                                     fasta, "-o", out, "--resume", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	snprintf(msg, sizeof msg, "%d of %d shards were finished; computing %d",
+	         done, shards, shards - done);
+	ck_assert_msg(strstr(r.err, msg), "wanted '%s' in: %s", msg, r.err);
+	same_file(want, out);
+	ck_assert_msg(!exists(journal), "journal left after the job");
+}
+END_TEST
+
 /* --resume in one process of the plain binary: the same journal. */
 START_TEST(resume_in_one_process)
 {
@@ -464,6 +623,32 @@ START_TEST(resume_in_one_process)
 	tu_run(&r, plain, (const char *[]){"score", "--fasta", fasta, "-o", "-",
 	                                   "--resume", NULL});
 	ck_assert_msg(r.status == 2 && tu_lines(r.err) == 1, "%s", r.err);
+
+	/* vep: killed after two shards, resumed: one process's BCF */
+	const char *vcf = write_vcf("vr.vcf", false);
+	snprintf(want, sizeof want, "%s", tu_path(tu_tmpdir(), "vr-1.bcf"));
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "vr.bcf"));
+	snprintf(journal, sizeof journal, "%s.hyenac-journal", out);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", want, "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "0:2", 1);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", out, "--resume", "-q", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_int_eq(r.signal, 9);
+	ck_assert(!exists(out));
+	ck_assert_int_eq(pieces(journal, ".scores"), 2);
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", out, "--resume", "-q", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	same_file(want, out);
+	ck_assert(!exists(journal));
+	tu_run(&r, plain, (const char *[]){"vep", "--vcf", vcf, "--ref", fasta,
+	                                   "-o", "-", "--resume", NULL});
+	ck_assert_msg(r.status == 2 && strstr(r.err, "-o -: --resume writes "
+	                                      "to a file") &&
+	              tu_lines(r.err) == 1, "%s", r.err);
 }
 END_TEST
 
@@ -540,6 +725,8 @@ int main(void)
 	tcase_add_test(tc, token_commands_equal_one_process);
 	tcase_add_test(tc, regions_and_strands_equal_one_process);
 	tcase_add_test(tc, killed_rank_then_resume);
+	tcase_add_test(tc, vep_equal_one_process);
+	tcase_add_test(tc, vep_killed_rank_then_resume);
 	tcase_add_test(tc, resume_in_one_process);
 	tcase_add_test(tc, bad_mpi_use);
 	tcase_add_test(tc, compile_mpi_usage);

@@ -139,7 +139,9 @@ typedef struct RtVepArgs {
 	int64_t window, max_bases, vocab_width, threads, batch;
 	int case_mode; /* HyrtCase (runtime/fasta.h) */
 	bool quiet;
+	bool sharded, resume; /* rt_shard.h: several ranks, or --resume */
 	const void *weights;
+	size_t weights_bytes;                      /* for the journal's key */
 	RtForward forward;                         /* hyenac_run */
 	size_t (*scratch_bytes)(int64_t B, int64_t L); /* hyenac_scratch_bytes */
 } RtVepArgs;

@@ -57,11 +57,22 @@ struct RtRegions {
 RtRegions *rt_regions_open(const char *ref, const char *bed,
                            const HyrtFastaOptions *o)
 {
+	/* both files first: a failure leaves nothing allocated (the BED fuzz
+	 * target, fuzz/fuzz_bed.c, runs this in its own process) */
+	hts_set_log_level(HTS_LOG_OFF);
+	faidx_t *fai = rt_faidx_open(ref);
+	errno = 0;
+	htsFile *in = hts_open(bed, "r");
+	if (!in) {
+		int e = errno ? errno : EINVAL;
+		fai_destroy(fai);
+		rt_fail("%s: cannot open: %s", bed, strerror(e));
+	}
 	RtRegions *r = calloc(1, sizeof *r);
-
 	if (!r)
 		rt_fail("out of memory");
-	hts_set_log_level(HTS_LOG_OFF);
+	r->fai = fai;
+	r->bed = in;
 	r->bed_path = bed;
 	r->ref_path = ref;
 	r->o = *o;
@@ -77,12 +88,6 @@ RtRegions *rt_regions_open(const char *ref, const char *bed,
 	}
 	r->tokens = rt_xalloc(sizeof(int32_t) * (size_t)(r->o.window + 1),
 	                      "tokens");
-	r->fai = rt_faidx_open(ref);
-	errno = 0;
-	r->bed = hts_open(bed, "r");
-	if (!r->bed)
-		rt_fail("%s: cannot open: %s", bed, strerror(errno ? errno
-		                                                   : EINVAL));
 	return r;
 }
 

@@ -381,6 +381,18 @@ void rt_shard_count(const RtShards *s, int64_t *shards, int64_t *items,
 		}
 }
 
+FILE *rt_shard_read(const RtShards *s, int64_t i, int k, char **path)
+{
+	char *p = piece_path(s, i, k);
+	FILE *f = fopen(p, "rb");
+
+	if (!f)
+		rt_fail("%s: a finished piece is missing from the journal (%s); "
+		        "run again with --resume", p, strerror(errno));
+	*path = p;
+	return f;
+}
+
 void rt_shard_gather(RtShards *s, HyrtOut *const *final)
 {
 	static char buf[1 << 20];
@@ -391,13 +403,9 @@ void rt_shard_gather(RtShards *s, HyrtOut *const *final)
 		if (!final[k])
 			continue;
 		for (int64_t i = 0; i < s->n; i++) {
-			char *p = piece_path(s, i, k);
-			FILE *f = fopen(p, "rb");
+			char *p;
+			FILE *f = rt_shard_read(s, i, k, &p);
 			size_t n;
-			if (!f)
-				rt_fail("%s: a finished piece is missing from the "
-				        "journal (%s); run again with --resume",
-				        p, strerror(errno));
 			while ((n = fread(buf, 1, sizeof buf, f)) > 0)
 				if (!hyrt_out_write(final[k], buf, n, &d))
 					rt_fail_diag(&d);

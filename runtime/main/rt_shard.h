@@ -2,8 +2,10 @@
  * rt_shard.h - a job cut into shards, each finished piece kept in a
  * journal beside the output, so that the ranks of an MPI job split the
  * work and an interrupted job resumes (`--resume`) computing only what
- * had not finished. Used by the commands on token files (rt_main.c: rows)
- * and on FASTA (rt_fasta.c: windows); the processes are rt_par.h's.
+ * had not finished. Used by the commands on token files (rt_main.c: rows),
+ * on FASTA (rt_fasta.c: windows) and on VCF (rt_vep.c: records, whose
+ * pieces hold the records' scores, not their bytes: rank 0 writes the
+ * output itself); the processes are rt_par.h's.
  *
  * The plan: the items of the job (rows, windows) in input order are cut
  * into consecutive shards of about total / (16 N) tokens each (N the ranks
@@ -36,6 +38,7 @@
 #include "runtime/outfile.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct RtShard {
@@ -78,6 +81,9 @@ void rt_shard_count(const RtShards *s, int64_t *shards, int64_t *items,
 /* Rank 0, after rt_par_wait_all: every piece of kind k appended to
  * final[k], in shard order (exit 1 when one is missing). */
 void rt_shard_gather(RtShards *s, HyrtOut *const *final);
+/* Rank 0, after rt_par_wait_all: shard i's piece of kind k to read
+ * (exit 1 when it is missing); *path its name, for messages (free it). */
+FILE *rt_shard_read(const RtShards *s, int64_t i, int k, char **path);
 /* Rank 0, after the outputs are committed: the journal removed. */
 void rt_shard_remove(RtShards *s);
 void rt_shard_free(RtShards *s);

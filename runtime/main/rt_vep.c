@@ -3,7 +3,7 @@
  *
  *   NAME vep --vcf V.vcf[.gz]|V.bcf --ref genome.fa[.gz] -o OUT
  *            [--window W] [--case strict|upper] [--threads T]
- *            [--batch N] [--quiet]
+ *            [--batch N] [--quiet] [--resume]
  *
  * OUT (.vcf, .vcf.gz as BGZF, .bcf; - for VCF text on standard output)
  * is the input with three INFO fields per ALT allele (Number=A,
@@ -46,6 +46,11 @@
  * the runtime's pool, as rt_fasta.c runs them; then the chunk's records
  * are written in input order. Memory is O(chunk), whatever the VCF.
  *
+ * Under several MPI ranks, or with --resume, the records are sharded
+ * (rt_shard.h; vep_sharded says how): the ranks score their shards'
+ * records into the journal and rank 0 writes the output, byte for byte
+ * one process's (VCF, BGZF or BCF), and the one line of counts.
+ *
  * Inputs and outputs through htslib (libhts, linked dynamically): the
  * VCF/BCF (plain, gzip or BGZF; - for stdin; VCF text a line at a time,
  * so messages name the line, and a line of fewer than 8 columns or with
@@ -62,6 +67,7 @@
  */
 #include "rt_main.h"
 #include "rt_par.h"
+#include "rt_shard.h"
 
 #include "runtime/fasta.h"
 #include "runtime/outfile.h"
@@ -91,10 +97,21 @@ typedef struct Rec {
 	int nalt;
 } Rec;
 
+/* What became of an ALT allele. */
+enum { ALT_SCORED, ALT_SYMBOLIC, ALT_TOOLONG, ALT_NONE };
+
 /* An ALT allele's windows (indices into the chunk's), -1: not scored. */
 typedef struct Allele {
 	int64_t ref, alt;
+	int kind;
 } Allele;
+
+/* An ALT allele's outcome as it is written, and as a piece of a sharded
+ * job's journal holds it (vep_sharded). */
+typedef struct AltScore {
+	int32_t kind, pad;
+	double ref, alt; /* the sums of log p; ALT_SCORED only */
+} AltScore;
 
 /* A window to score: its tokens in the chunk's token arena. */
 typedef struct Win {
@@ -131,9 +148,14 @@ typedef struct Job {
 } Job;
 
 struct Vep {
-	const char *vcf_path, *ref_path, *out_path;
+	const char *vcf_path, *ref_path, *out_path, *model;
+	const char *mode; /* htslib's, for the output */
+	bool bcf_out;
 	htsFile *in, *out;
 	HyrtOut o;      /* out's temporary */
+	HyrtOut *piece; /* sharded: the shard's piece the records go to */
+	AltScore *sbuf;
+	int64_t scap;
 	bcf1_t *next;   /* the record being read */
 	Chunk ch;
 	bool text;      /* VCF text: read a line at a time */
@@ -159,7 +181,7 @@ struct Vep {
 
 enum {
 	O_VCF, O_REF, O_OUT, O_WINDOW, O_CASE, O_THREADS, O_BATCH, O_QUIET,
-	O_COUNT
+	O_RESUME, O_COUNT
 };
 
 static bool ends_with(const char *s, const char *suffix)
@@ -296,8 +318,10 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 	r->first = ch->nal;
 	r->status = REC_OK;
 	ch->al = grow(ch->al, &ch->capal, ch->nal + r->nalt, sizeof *ch->al);
-	for (int i = 0; i < r->nalt; i++)
+	for (int i = 0; i < r->nalt; i++) {
 		ch->al[ch->nal + i].ref = ch->al[ch->nal + i].alt = -1;
+		ch->al[ch->nal + i].kind = ALT_NONE;
+	}
 	ch->nal += r->nalt;
 	if (r->nalt == 0) {
 		r->status = REC_NOALT;
@@ -343,10 +367,12 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 		int64_t alen = (int64_t)strlen(a);
 		int64_t n = (e - s) - rlen + alen;
 		if (symbolic(a)) {
+			ch->al[r->first + i].kind = ALT_SYMBOLIC;
 			v->symbolic++;
 			continue;
 		}
 		if (p + rlen > e || n > v->Wmax) {
+			ch->al[r->first + i].kind = ALT_TOOLONG;
 			v->toolong++;
 			continue;
 		}
@@ -364,6 +390,7 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 		HY_ASSERT(j == n);
 		ch->al[r->first + i].ref = rw;
 		ch->al[r->first + i].alt = k;
+		ch->al[r->first + i].kind = ALT_SCORED;
 		v->scored++;
 	}
 	free(seq);
@@ -457,56 +484,90 @@ static void score_chunk(Vep *v, Chunk *ch)
 
 /* ---- writing ------------------------------------------------------------------- */
 
-static void write_record(Vep *v, Chunk *ch, Rec *r)
+/* Record b (number num) with its alleles' outcomes sc[nalt]: the INFO
+ * fields and the FILTER set, the record written. One process, and rank 0
+ * of a sharded job, write every record through here. */
+static void write_scores(Vep *v, bcf1_t *b, int64_t num, int status,
+                         int nalt, const AltScore *sc)
 {
-	bcf1_t *b = r->b;
 	static const char *const names[3] = {"HYENA_LLR", "HYENA_REF_LL",
 	                                     "HYENA_ALT_LL"};
 
-	if (r->nalt > 0) {
-		v->fbuf = grow(v->fbuf, &v->fcap, 3 * (int64_t)r->nalt,
+	if (nalt > 0) {
+		v->fbuf = grow(v->fbuf, &v->fcap, 3 * (int64_t)nalt,
 		               sizeof *v->fbuf);
-		float *llr = v->fbuf, *rl = llr + r->nalt, *al = rl + r->nalt;
+		float *llr = v->fbuf, *rl = llr + nalt, *al = rl + nalt;
 		bool skipped = false;
-		for (int i = 0; i < r->nalt; i++) {
-			int64_t a = ch->al[r->first + i].alt;
-			int64_t f = ch->al[r->first + i].ref;
-			if (a < 0) {
+		for (int i = 0; i < nalt; i++) {
+			if (sc[i].kind != ALT_SCORED) {
 				bcf_float_set_missing(llr[i]);
 				bcf_float_set_missing(rl[i]);
 				bcf_float_set_missing(al[i]);
 				skipped = true;
 				continue;
 			}
-			double ra = ch->win[f].logp, aa = ch->win[a].logp;
+			double ra = sc[i].ref, aa = sc[i].alt;
 			llr[i] = (float)(aa - ra);
 			rl[i] = (float)ra;
 			al[i] = (float)aa;
 		}
 		for (int k = 0; k < 3; k++)
 			if (bcf_update_info_float(v->hdr, b, names[k],
-			                          v->fbuf + k * r->nalt, r->nalt) < 0)
+			                          v->fbuf + k * nalt, nalt) < 0)
 				rt_fail("%s: record %" PRId64 ": cannot set %s",
-				        v->vcf_path, r->num, names[k]);
-		int flt = r->status == REC_NO_CONTIG ? v->flt_nocontig
-		        : r->status == REC_MISMATCH  ? v->flt_mismatch
-		        : skipped                    ? v->flt_skipped
-		                                     : -1;
+				        v->vcf_path, num, names[k]);
+		int flt = status == REC_NO_CONTIG ? v->flt_nocontig
+		        : status == REC_MISMATCH  ? v->flt_mismatch
+		        : skipped                 ? v->flt_skipped
+		                                  : -1;
 		if (flt >= 0 && bcf_add_filter(v->hdr, b, flt) < 0)
 			rt_fail("%s: record %" PRId64 ": cannot set its FILTER",
-			        v->vcf_path, r->num);
+			        v->vcf_path, num);
 	}
 	if (bcf_write(v->out, v->hdr, b) < 0)
 		rt_fail("%s: write error at record %" PRId64 " (%s:%" PRId64 ")",
-		        v->out_path, r->num, bcf_seqname_safe(v->hdr, b),
+		        v->out_path, num, bcf_seqname_safe(v->hdr, b),
 		        (int64_t)b->pos + 1);
 }
 
+/* A piece's entry for a record: its status and ALT count, then an
+ * AltScore per ALT; a piece ends with an entry of status -1 and the
+ * shard's window counts (windows, shared, bases, soft). Native byte
+ * order: the ranks of one job run the same binary. */
+static void put_entry(Vep *v, int32_t status, int32_t nalt, const void *p,
+                      size_t n)
+{
+	int32_t head[2] = {status, nalt};
+	Diag d;
+
+	diag_init(&d);
+	if (!hyrt_out_write(v->piece, head, sizeof head, &d) ||
+	    !hyrt_out_write(v->piece, p, n, &d))
+		rt_fail_diag(&d);
+}
+
+/* The chunk scored, then each record written (or, sharded, its entry
+ * put in the shard's piece), in input order. */
 static void flush_chunk(Vep *v, Chunk *ch)
 {
 	score_chunk(v, ch);
-	for (int64_t i = 0; i < ch->nrec; i++)
-		write_record(v, ch, &ch->rec[i]);
+	for (int64_t i = 0; i < ch->nrec; i++) {
+		Rec *r = &ch->rec[i];
+		v->sbuf = grow(v->sbuf, &v->scap, r->nalt + 1, sizeof *v->sbuf);
+		for (int k = 0; k < r->nalt; k++) {
+			const Allele *a = &ch->al[r->first + k];
+			AltScore *sc = &v->sbuf[k];
+			sc->kind = a->kind;
+			sc->pad = 0;
+			sc->ref = a->kind == ALT_SCORED ? ch->win[a->ref].logp : 0;
+			sc->alt = a->kind == ALT_SCORED ? ch->win[a->alt].logp : 0;
+		}
+		if (v->piece)
+			put_entry(v, r->status, r->nalt, v->sbuf,
+			          (size_t)r->nalt * sizeof *v->sbuf);
+		else
+			write_scores(v, r->b, r->num, r->status, r->nalt, v->sbuf);
+	}
 	ch->nrec = ch->nal = ch->nwin = ch->ntok = 0;
 }
 
@@ -560,7 +621,7 @@ static int read_vcf_line(Vep *v, bcf1_t *b)
 
 /* The next record into b: true, or false at the end; exit 1 on a bad
  * one, naming the file and the record (and the line of VCF text). */
-static bool read_record(Vep *v, bcf1_t *b, int64_t num, bool bcf_out)
+static bool read_record(Vep *v, bcf1_t *b, int64_t num)
 {
 	int r = v->text ? read_vcf_line(v, b) : bcf_read(v->in, v->hdr, b);
 	char where[64];
@@ -576,7 +637,7 @@ static bool read_record(Vep *v, bcf1_t *b, int64_t num, bool bcf_out)
 		rt_fail("%s: %s: %s", v->vcf_path, where,
 		        r < -1 && !b->errcode ? "truncated or corrupt"
 		                              : parse_error(b->errcode));
-	if (b->errcode && bcf_out)
+	if (b->errcode && v->bcf_out)
 		rt_fail("%s: %s (%s:%" PRId64 "): %s not declared "
 		        "in the header, which BCF output needs; declare it or "
 		        "write .vcf", v->vcf_path, where, bcf_seqname_safe(v->hdr, b),
@@ -642,12 +703,12 @@ faidx_t *rt_faidx_open(const char *path)
 
 /* ---- the header -------------------------------------------------------------------- */
 
-static void add_header(Vep *v, const char *model)
+static void add_header(Vep *v)
 {
 	char line[512], name[128];
 	size_t k = 0;
 
-	for (const char *p = model; *p && k < sizeof name - 1; p++)
+	for (const char *p = v->model; *p && k < sizeof name - 1; p++)
 		name[k++] = isalnum((unsigned char)*p) || strchr("._-", *p)
 		                ? *p : '_';
 	name[k] = 0;
@@ -732,6 +793,7 @@ static void vep_free(Vep *v)
 	}
 	free(v->jobs);
 	free(v->fbuf);
+	free(v->sbuf);
 	free(v->line.s);
 	if (v->hdr)
 		bcf_hdr_destroy(v->hdr);
@@ -749,35 +811,11 @@ void rt_vep_abort(void)
 	live = NULL;
 }
 
-int rt_vep_run(const RtVepArgs *a)
+/* Open the VCF for a pass from its first record: v->in, v->text and
+ * v->hdr with our lines (the reference too, the first time, after the
+ * VCF's header as the messages have always come). */
+static void open_vcf(Vep *v)
 {
-	Vep *v = calloc(1, sizeof *v);
-	Chunk *ch;
-	Diag d;
-
-	if (!v)
-		rt_fail("out of memory");
-	live = v;
-	ch = &v->ch;
-	v->vcf_path = a->vcf;
-	v->ref_path = a->ref;
-	v->out_path = a->out;
-	v->W = a->window;
-	v->Wmax = a->max_bases;
-	v->Wt = v->Wmax + 1;
-	v->V = a->vocab_width;
-	v->batch = a->batch;
-	v->threads = a->threads;
-	v->case_mode = a->case_mode;
-	v->weights = a->weights;
-	v->forward = a->forward;
-	v->scratch_bytes = a->scratch_bytes;
-	const char *mode = out_mode(v->out_path);
-	const bool bcf_out = strcmp(mode, "wb") == 0;
-
-	/* htslib says nothing: each failure is one line from here. */
-	hts_set_log_level(HTS_LOG_OFF);
-	build_tokmap(v->tokmap, v->case_mode);
 	errno = 0;
 	v->in = hts_open(v->vcf_path, "r");
 	if (!v->in)
@@ -796,8 +834,351 @@ int rt_vep_run(const RtVepArgs *a)
 	if (!v->hdr)
 		rt_fail("%s: its VCF header is malformed or truncated (it needs "
 		        "##fileformat and a #CHROM line)", v->vcf_path);
-	v->fai = rt_faidx_open(v->ref_path);
-	add_header(v, a->model);
+	if (!v->fai)
+		v->fai = rt_faidx_open(v->ref_path);
+	add_header(v);
+}
+
+static void close_vcf(Vep *v)
+{
+	bcf_hdr_destroy(v->hdr);
+	v->hdr = NULL;
+	hts_close(v->in);
+	v->in = NULL;
+}
+
+/* The output's temporary, opened with the header (v->hdr as the pass
+ * that writes the records has it before its first record). */
+static void open_output(Vep *v)
+{
+	Diag d;
+
+	diag_init(&d);
+	if (!hyrt_out_open(&v->o, v->out_path, &d))
+		rt_fail_diag(&d);
+	fflush(v->o.f);
+	v->out = hts_open(v->o.std ? "-" : v->o.tmp, v->mode);
+	if (!v->out)
+		rt_fail("%s: cannot write: %s", v->out_path, strerror(errno));
+	if (bcf_hdr_write(v->out, v->hdr) < 0)
+		rt_fail("%s: write error (the header)", v->out_path);
+}
+
+static void commit_output(Vep *v)
+{
+	Diag d;
+
+	int closed = hts_close(v->out);
+	v->out = NULL;
+	if (closed != 0)
+		rt_fail("%s: write error: %s", v->out_path, strerror(errno));
+	HyrtOut *commit[1] = {&v->o};
+	diag_init(&d);
+	if (!hyrt_out_commit(commit, 1, &d))
+		rt_fail_diag(&d);
+}
+
+/* Records of the pass into chunks up to record number last (*num: the
+ * records read so far), each chunk flushed when full and at the end.
+ * Chunks of a few rounds of batches (one round when long windows would
+ * make the chunk's tokens pass 2^26); records at one position stay
+ * together (their shared reference window is computed once). False when
+ * the input ends before last. */
+static bool run_records(Vep *v, int64_t *num, int64_t last)
+{
+	Chunk *ch = &v->ch;
+	const int64_t round = v->threads * v->batch;
+	int64_t target = ((int64_t)1 << 26) / v->Wt;
+	bool more = true;
+
+	target = target > 4 * round ? 4 * round : target < round ? round : target;
+	while (*num < last && (more = read_record(v, v->next, *num + 1))) {
+		(*num)++;
+		v->records++;
+		if (ch->nwin >= target && ch->nrec > 0) {
+			const bcf1_t *prev = ch->rec[ch->nrec - 1].b;
+			if (prev->rid != v->next->rid || prev->pos != v->next->pos ||
+			    ch->nwin >= 4 * target)
+				flush_chunk(v, ch);
+		}
+		ch->rec = grow(ch->rec, &ch->caprec, ch->nrec + 1, sizeof *ch->rec);
+		Rec *r = &ch->rec[ch->nrec++];
+		bcf1_t *spare = r->b; /* a record of an earlier chunk, or NULL */
+		r->b = v->next;
+		r->num = *num;
+		v->next = spare ? spare : bcf_init();
+		if (!v->next)
+			rt_fail("out of memory");
+		plan_record(v, ch, r);
+	}
+	flush_chunk(v, ch);
+	return more;
+}
+
+/* ---- sharded: several ranks, or --resume ------------------------------------- */
+
+/* A job of several ranks (or --resume) shards the records (rt_shard.h).
+ * Rank 0 reads the VCF once for the plan: each record's cost in tokens
+ * (its reference window and each ALT's, as plan_record would cut them;
+ * 1 for a record with none) and the key: the binary, the options that
+ * change a byte (window, case), the VCF's and the reference's bytes
+ * (CRC-32s). Each rank then reads the VCF itself, reads past the records
+ * of other ranks' shards and runs the records of its own through the
+ * chunks of one process (so a reference window shared within a shard is
+ * computed once), putting each record's outcome (AltScore) in the
+ * shard's piece, not its bytes: rank 0 reads the VCF once more and
+ * writes every record through write_scores, as one process does, taking
+ * the outcomes from the pieces in shard order. The output (VCF, BGZF or
+ * BCF) is thus written, and compressed, by the code of one process, in
+ * one stream: its bytes are one process's whatever the format and
+ * htslib's block boundaries. The counts are the pieces' (windows run and
+ * shared differ from one process's where a shard boundary splits
+ * records that share a window). */
+
+/* n bytes and the CRC-32 of the file at path (exit 1 when unreadable). */
+static uint32_t file_crc(const char *path, int64_t *n)
+{
+	static unsigned char buf[1 << 16];
+	uint32_t crc = 0;
+	size_t k;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		rt_fail("%s: cannot open: %s", path, strerror(errno));
+	*n = 0;
+	while ((k = fread(buf, 1, sizeof buf, f)) > 0) {
+		crc = rt_shard_crc(crc, buf, k);
+		*n += (int64_t)k;
+	}
+	if (ferror(f))
+		rt_fail("%s: read error", path);
+	fclose(f);
+	return crc;
+}
+
+/* A record's cost in tokens, as plan_record would cut its windows (the
+ * REF is not compared: that reads the reference). */
+static int32_t record_cost(Vep *v, bcf1_t *b, int64_t num)
+{
+	if (bcf_unpack(b, BCF_UN_STR) < 0)
+		rt_fail("%s: record %" PRId64 ": cannot read its alleles",
+		        v->vcf_path, num);
+	const char *ctg = bcf_seqname_safe(v->hdr, b);
+	int len = b->n_allele > 1 && faidx_has_seq(v->fai, ctg)
+	              ? faidx_seq_len(v->fai, ctg) : -1;
+	if (len < 0)
+		return 1;
+	int64_t p = b->pos, rlen = (int64_t)strlen(b->d.allele[0]);
+	if (p < 0 || rlen < 1 || p + rlen > len)
+		return 1;
+	int64_t s = p - v->W / 2 > 0 ? p - v->W / 2 : 0;
+	int64_t e = s + v->W < len ? s + v->W : len;
+	int64_t cost = 1, refw = 0;
+	for (int i = 1; i < b->n_allele; i++) {
+		const char *a = b->d.allele[i];
+		int64_t n = (e - s) - rlen + (int64_t)strlen(a);
+		if (symbolic(a) || p + rlen > e || n > v->Wmax)
+			continue;
+		refw = e - s + 1;
+		cost += n + 1;
+	}
+	cost += refw;
+	return cost > INT32_MAX ? INT32_MAX : (int32_t)cost;
+}
+
+/* Rank 0: the records' costs (*n of them) and the key. */
+static int32_t *plan_scan(Vep *v, int64_t *n, char **key,
+                          const RtVepArgs *a)
+{
+	int32_t *cost = NULL;
+	int64_t cap = 0, vbytes, rbytes;
+
+	*n = 0;
+	while (read_record(v, v->next, *n + 1)) {
+		if (*n == cap) {
+			cap = cap ? 2 * cap : 1024;
+			cost = realloc(cost, (size_t)cap * sizeof *cost);
+			if (!cost)
+				rt_fail("out of memory");
+		}
+		cost[*n] = record_cost(v, v->next, *n + 1);
+		(*n)++;
+	}
+	uint32_t vcrc = file_crc(v->vcf_path, &vbytes);
+	uint32_t rcrc = file_crc(v->ref_path, &rbytes);
+	char *bin = rt_shard_key_binary(a->weights, a->weights_bytes);
+	if (asprintf(key, "%scommand vep\nwindow %" PRId64 " bases of %" PRId64
+	             " at most, case %s\nvcf %" PRId64 " records, %" PRId64
+	             " bytes crc32 %08" PRIx32 "\nreference %" PRId64 " bytes "
+	             "crc32 %08" PRIx32 "\n", bin, v->W, v->Wmax,
+	             v->case_mode == HYRT_CASE_UPPER ? "upper" : "strict", *n,
+	             vbytes, vcrc, rbytes, rcrc) < 0)
+		rt_fail("out of memory");
+	free(bin);
+	return cost;
+}
+
+/* This rank's shards, each into its piece. */
+static void run_shards(Vep *v, RtShards *s)
+{
+	int64_t num = 0;
+
+	for (int64_t m = 0; m < s->nmine; m++) {
+		const RtShard *p = &s->shard[s->mine[m]];
+		HyrtOut piece = {0}, *files[1] = {&piece};
+		for (; num < p->first; num++) /* other ranks' records */
+			if (!read_record(v, v->next, num + 1))
+				break;
+		rt_shard_open(s, s->mine[m], files);
+		v->piece = &piece;
+		int64_t before[4] = {v->windows, v->shared, v->bases, v->soft};
+		if (num < p->first || !run_records(v, &num, p->first + p->count))
+			rt_fail("%s: has fewer records than when the job was planned "
+			        "(changed since?)", v->vcf_path);
+		int64_t counts[4] = {v->windows - before[0], v->shared - before[1],
+		                     v->bases - before[2], v->soft - before[3]};
+		put_entry(v, -1, 0, counts, sizeof counts);
+		v->piece = NULL;
+		rt_shard_commit(s, files);
+	}
+}
+
+/* Read n bytes of piece f (path) or exit 1: it is damaged. */
+static void read_piece(FILE *f, const char *path, const char *dir, void *p,
+                       size_t n)
+{
+	if (fread(p, 1, n, f) != n)
+		rt_fail("%s: a damaged piece of the journal (%s); remove the "
+		        "journal %s to start over", path,
+		        ferror(f) ? "read error" : "cut short", dir);
+}
+
+/* Rank 0, once every shard is finished: the output, every record
+ * written with its outcome from the pieces, the counts theirs. */
+static void write_gathered(Vep *v, RtShards *s)
+{
+	int64_t num = 0;
+
+	open_vcf(v);
+	open_output(v);
+	v->records = v->noalt = v->nocontig = v->mismatch = v->scored = 0;
+	v->symbolic = v->toolong = 0;
+	v->windows = v->shared = v->bases = v->soft = 0;
+	for (int64_t i = 0; i < s->n; i++) {
+		char *path;
+		FILE *f = rt_shard_read(s, i, 0, &path);
+		int32_t head[2];
+		for (int64_t j = 0; j < s->shard[i].count; j++) {
+			bcf1_t *b = v->next;
+			if (!read_record(v, b, num + 1))
+				rt_fail("%s: has fewer records than when the job was "
+				        "planned (changed since?)", v->vcf_path);
+			num++;
+			v->records++;
+			if (bcf_unpack(b, BCF_UN_STR) < 0)
+				rt_fail("%s: record %" PRId64 ": cannot read its alleles",
+				        v->vcf_path, num);
+			int nalt = b->n_allele > 0 ? b->n_allele - 1 : 0;
+			read_piece(f, path, s->dir, head, sizeof head);
+			if (head[1] != nalt || head[0] < REC_OK ||
+			    head[0] > REC_MISMATCH)
+				rt_fail("%s: record %" PRId64 " does not match the "
+				        "journal's (changed since?); remove the journal "
+				        "%s to start over", v->vcf_path, num, s->dir);
+			v->sbuf = grow(v->sbuf, &v->scap, nalt + 1, sizeof *v->sbuf);
+			read_piece(f, path, s->dir, v->sbuf,
+			           (size_t)nalt * sizeof *v->sbuf);
+			v->noalt += head[0] == REC_NOALT;
+			v->nocontig += head[0] == REC_NO_CONTIG;
+			v->mismatch += head[0] == REC_MISMATCH;
+			for (int k = 0; k < nalt; k++) {
+				v->scored += v->sbuf[k].kind == ALT_SCORED;
+				v->symbolic += v->sbuf[k].kind == ALT_SYMBOLIC;
+				v->toolong += v->sbuf[k].kind == ALT_TOOLONG;
+			}
+			write_scores(v, b, num, head[0], nalt, v->sbuf);
+		}
+		int64_t counts[4];
+		read_piece(f, path, s->dir, head, sizeof head);
+		if (head[0] != -1 || head[1] != 0)
+			rt_fail("%s: a damaged piece of the journal (more records "
+			        "than its shard); remove the journal %s to start over",
+			        path, s->dir);
+		read_piece(f, path, s->dir, counts, sizeof counts);
+		if (fgetc(f) != EOF)
+			rt_fail("%s: a damaged piece of the journal (bytes after its "
+			        "end); remove the journal %s to start over", path,
+			        s->dir);
+		v->windows += counts[0];
+		v->shared += counts[1];
+		v->bases += counts[2];
+		v->soft += counts[3];
+		fclose(f);
+		free(path);
+	}
+	if (read_record(v, v->next, num + 1))
+		rt_fail("%s: has more records than when the job was planned "
+		        "(changed since?)", v->vcf_path);
+	commit_output(v);
+	close_vcf(v);
+}
+
+static void vep_sharded(Vep *v, const RtVepArgs *a)
+{
+	RtShards s;
+	int32_t *cost = NULL;
+	int64_t n = 0;
+	char *key = NULL, what[4200];
+
+	if (rt_par_rank() == 0)
+		cost = plan_scan(v, &n, &key, a);
+	close_vcf(v);
+	snprintf(what, sizeof what, "records of %s", v->vcf_path);
+	rt_shard_plan(&s, v->out_path, a->resume, key, cost, n, 1, "scores",
+	              NULL, what, a->quiet);
+	free(cost);
+	free(key);
+	if (s.nmine > 0) {
+		open_vcf(v);
+		run_shards(v, &s);
+		close_vcf(v);
+	}
+	rt_par_wait_all(NULL, NULL);
+	if (rt_par_rank() == 0) {
+		write_gathered(v, &s);
+		rt_shard_remove(&s);
+	}
+	rt_shard_free(&s);
+}
+
+int rt_vep_run(const RtVepArgs *a)
+{
+	Vep *v = calloc(1, sizeof *v);
+
+	if (!v)
+		rt_fail("out of memory");
+	live = v;
+	v->vcf_path = a->vcf;
+	v->ref_path = a->ref;
+	v->out_path = a->out;
+	v->model = a->model;
+	v->W = a->window;
+	v->Wmax = a->max_bases;
+	v->Wt = v->Wmax + 1;
+	v->V = a->vocab_width;
+	v->batch = a->batch;
+	v->threads = a->threads;
+	v->case_mode = a->case_mode;
+	v->weights = a->weights;
+	v->forward = a->forward;
+	v->scratch_bytes = a->scratch_bytes;
+	v->mode = out_mode(v->out_path);
+	v->bcf_out = strcmp(v->mode, "wb") == 0;
+
+	/* htslib says nothing: each failure is one line from here. */
+	hts_set_log_level(HTS_LOG_OFF);
+	build_tokmap(v->tokmap, v->case_mode);
+	open_vcf(v);
 
 	hyrt_set_threads((int)v->threads);
 	v->jobs = calloc((size_t)v->threads, sizeof *v->jobs);
@@ -811,57 +1192,20 @@ int rt_vep_run(const RtVepArgs *a)
 		j->logits = rt_xalloc(rt_mul3(v->batch, v->Wt, v->V, "logits"),
 		                      "logits");
 	}
-
-	diag_init(&d);
-	if (!hyrt_out_open(&v->o, v->out_path, &d))
-		rt_fail_diag(&d);
-	fflush(v->o.f);
-	v->out = hts_open(v->o.std ? "-" : v->o.tmp, mode);
-	if (!v->out)
-		rt_fail("%s: cannot write: %s", v->out_path, strerror(errno));
-	if (bcf_hdr_write(v->out, v->hdr) < 0)
-		rt_fail("%s: write error (the header)", v->out_path);
-
-	/* Chunks of a few rounds of batches (one round when long windows
-	 * would make the chunk's tokens pass 2^26); records at one position
-	 * stay together (their shared reference window is computed once). */
-	const int64_t round = v->threads * v->batch;
-	int64_t target = ((int64_t)1 << 26) / v->Wt;
-	target = target > 4 * round ? 4 * round : target < round ? round : target;
-	int64_t num = 0;
 	v->next = bcf_init();
 	if (!v->next)
 		rt_fail("out of memory");
-	while (read_record(v, v->next, num + 1, bcf_out)) {
-		num++;
-		v->records++;
-		if (ch->nwin >= target && ch->nrec > 0) {
-			const bcf1_t *last = ch->rec[ch->nrec - 1].b;
-			if (last->rid != v->next->rid || last->pos != v->next->pos ||
-			    ch->nwin >= 4 * target)
-				flush_chunk(v, ch);
-		}
-		ch->rec = grow(ch->rec, &ch->caprec, ch->nrec + 1, sizeof *ch->rec);
-		Rec *r = &ch->rec[ch->nrec++];
-		bcf1_t *spare = r->b; /* a record of an earlier chunk, or NULL */
-		r->b = v->next;
-		r->num = num;
-		v->next = spare ? spare : bcf_init();
-		if (!v->next)
-			rt_fail("out of memory");
-		plan_record(v, ch, r);
+
+	if (a->sharded) {
+		vep_sharded(v, a);
+	} else {
+		int64_t num = 0;
+		open_output(v);
+		run_records(v, &num, INT64_MAX);
+		commit_output(v);
 	}
-	flush_chunk(v, ch);
 
-	int closed = hts_close(v->out);
-	v->out = NULL;
-	if (closed != 0)
-		rt_fail("%s: write error: %s", v->out_path, strerror(errno));
-	HyrtOut *commit[1] = {&v->o};
-	if (!hyrt_out_commit(commit, 1, &d))
-		rt_fail_diag(&d);
-
-	if (!a->quiet) {
+	if (!a->quiet && rt_par_rank() == 0) {
 		char hint[128] = "";
 		if (v->toolong > 0)
 			snprintf(hint, sizeof hint, " (an alternate window may have "
@@ -899,6 +1243,7 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 		[O_THREADS] = {"--threads", "-j", NULL, false},
 		[O_BATCH] = {"--batch", "-b", NULL, false},
 		[O_QUIET] = {"--quiet", "-q", NULL, true},
+		[O_RESUME] = {"--resume", NULL, NULL, true},
 	};
 	const int64_t max_len = hyenac_meta[HYRT_META_MAX_LEN];
 	RtVepArgs a = {0};
@@ -918,9 +1263,6 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] < 2)
 		rt_usage("model %s was compiled without its LM head, so it "
 		         "cannot score variants", hyenac_model_name);
-	if (rt_par_size() > 1)
-		rt_usage("vep runs in one process for now: start it without "
-		         "mpirun (it uses every core of its machine)");
 	if (max_len < 2)
 		rt_usage("this binary takes %" PRId64 " token(s), no room for a "
 		         "base and [SEP]", max_len);
@@ -977,12 +1319,25 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 			rt_fail_diag(&d);
 		}
 	}
+	/* rt_par_size() is the launcher's count until MPI starts: these
+	 * checks come first, so that rank 0 alone says what all find */
+	a.resume = opts[O_RESUME].value != NULL;
+	a.sharded = rt_shard_wanted(a.resume);
+	if (a.sharded && strcmp(a.vcf, "-") == 0)
+		rt_usage("--vcf -: %s reads it from a file (every rank reads it, "
+		         "and a resumed run again)",
+		         a.resume ? "--resume" : "a job of several ranks");
+	if (a.sharded && strcmp(a.out, "-") == 0)
+		rt_usage("-o -: %s writes to a file (its journal goes beside it)",
+		         a.resume ? "--resume" : "a job of several ranks");
 	if (rt_argv_only)
 		return 0;
+	rt_par_begin();
 
 	hyrt_out_install_cleanup();
 	rt_load_weights(&w);
 	a.weights = w.data;
+	a.weights_bytes = w.bytes;
 	a.forward = hyenac_run;
 	a.scratch_bytes = hyenac_scratch_bytes;
 	rt_vep_run(&a);
@@ -998,6 +1353,7 @@ void rt_help_vep(void)
 	       "OUT.vcf[.gz]|OUT.bcf\n"
 	       "         [--window W] [--case strict|upper] [--batch B] "
 	       "[--threads T] [--quiet]\n"
+	       "         [--resume]\n"
 	       "         each ALT scored zero-shot: INFO HYENA_REF_LL, "
 	       "HYENA_ALT_LL (score's\n"
 	       "         sum_logp of the reference window [max(0, POS-1-"
