@@ -445,6 +445,38 @@ static int graph_output(const Graph *g, const char *s)
  * outputs are graph outputs and are exactly the ones given (non-NULL),
  * if there is one (so logits without hidden run `entry logits`), else
  * the full forward. */
+/* The index of the entry named s, or -1. */
+static int entry_named(const Graph *g, const char *s)
+{
+	for (int k = 0; k < g->nentries; k++)
+		if (strcmp(g->entries[k].name, s) == 0)
+			return k;
+	return -1;
+}
+
+/* Start emitting public function fn's body. */
+static void begin_body(CgContext *c, LLVMValueRef fn)
+{
+	c->fn = fn;
+	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
+	                                   c->ctx, fn, "entry"));
+}
+
+/* The call of entry function k (0 the full forward, 1 + i entry i):
+ * a[0..3] weights, tokens, B, L; outs its output array; then scratch,
+ * the generation state (NULL outside generation) and the step's
+ * position. */
+static void call_entry(CgContext *c, int k, const LLVMValueRef a[4],
+                       LLVMValueRef outs, LLVMValueRef scratch,
+                       LLVMValueRef state, LLVMValueRef pos)
+{
+	LLVMValueRef args[] = {a[0], a[1], a[2], a[3], outs, scratch,
+	                       state ? state : LLVMConstPointerNull(c->t_ptr),
+	                       pos ? pos : i64c(c, 0)};
+	LLVMValueRef f = c->f_entry[k];
+	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, args, 8, "");
+}
+
 static void emit_run(CgContext *c, LLVMValueRef fn)
 {
 	const Graph *g = c->g;
@@ -455,9 +487,7 @@ static void emit_run(CgContext *c, LLVMValueRef fn)
 	HY_ASSERT(want && given);
 	for (unsigned i = 0; i < 6; i++)
 		p[i] = LLVMGetParam(fn, i);
-	c->fn = fn;
-	LLVMBasicBlockRef b0 = LLVMAppendBasicBlockInContext(c->ctx, fn, "entry");
-	LLVMPositionBuilderAtEnd(c->b, b0);
+	begin_body(c, fn);
 	for (int k = 0; k < g->nentries; k++) {
 		const EntryPoint *e = &g->entries[k];
 		int map[IR_MAX_ENTRY_OUT];
@@ -490,17 +520,11 @@ static void emit_run(CgContext *c, LLVMValueRef fn)
 		for (int j = 0; j < e->noutputs; j++)
 			LLVMBuildStore(c->b, given[map[j]],
 			               elem(c, c->t_ptr, arr, i64c(c, j)));
-		LLVMValueRef a[] = {p[0], p[1], p[2], p[3], arr, p[5],
-		                    LLVMConstPointerNull(c->t_ptr), i64c(c, 0)};
-		LLVMValueRef f = c->f_entry[1 + k];
-		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
+		call_entry(c, 1 + k, p, arr, p[5], NULL, NULL);
 		LLVMBuildRetVoid(c->b);
 		LLVMPositionBuilderAtEnd(c->b, bnext);
 	}
-	LLVMValueRef full[] = {p[0], p[1], p[2], p[3], p[4], p[5],
-	                       LLVMConstPointerNull(c->t_ptr), i64c(c, 0)};
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(c->f_entry[0]),
-	               c->f_entry[0], full, 8, "");
+	call_entry(c, 0, p, p[4], p[5], NULL, NULL);
 	LLVMBuildRetVoid(c->b);
 	free(want);
 	free(given);
@@ -512,14 +536,10 @@ static void emit_run(CgContext *c, LLVMValueRef fn)
 static void emit_run_pooled(CgContext *c, LLVMValueRef fn)
 {
 	const Graph *g = c->g;
-	int k = 0;
+	int k = entry_named(g, "pooled");
 
-	while (k < g->nentries && strcmp(g->entries[k].name, "pooled") != 0)
-		k++;
-	c->fn = fn;
-	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
-	                                   c->ctx, fn, "entry"));
-	if (k == g->nentries) {
+	begin_body(c, fn);
+	if (k < 0) {
 		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
 		return;
 	}
@@ -533,12 +553,10 @@ static void emit_run_pooled(CgContext *c, LLVMValueRef fn)
 		                                          : LLVMConstPointerNull(c->t_ptr);
 		LLVMBuildStore(c->b, v, elem(c, c->t_ptr, arr, i64c(c, j)));
 	}
-	LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
-	                    LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), arr,
-	                    LLVMGetParam(fn, 6), LLVMConstPointerNull(c->t_ptr),
-	                    i64c(c, 0)};
-	LLVMValueRef f = c->f_entry[1 + k];
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
+	LLVMValueRef a[4];
+	for (unsigned i = 0; i < 4; i++)
+		a[i] = LLVMGetParam(fn, i);
+	call_entry(c, 1 + k, a, arr, LLVMGetParam(fn, 6), NULL, NULL);
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
@@ -548,26 +566,20 @@ static void emit_run_pooled(CgContext *c, LLVMValueRef fn)
 static void emit_run_classify(CgContext *c, LLVMValueRef fn)
 {
 	const Graph *g = c->g;
-	int k = 0;
+	int k = entry_named(g, "classify");
 
-	while (k < g->nentries && strcmp(g->entries[k].name, "classify") != 0)
-		k++;
-	c->fn = fn;
-	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
-	                                   c->ctx, fn, "entry"));
-	if (k == g->nentries || g->entries[k].noutputs != 1) {
+	begin_body(c, fn);
+	if (k < 0 || g->entries[k].noutputs != 1) {
 		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
 		return;
 	}
 	LLVMValueRef arr = LLVMBuildArrayAlloca(c->b, c->t_ptr, i64c(c, 1),
 	                                        "outs");
 	LLVMBuildStore(c->b, LLVMGetParam(fn, 4), arr);
-	LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),
-	                    LLVMGetParam(fn, 2), LLVMGetParam(fn, 3), arr,
-	                    LLVMGetParam(fn, 5), LLVMConstPointerNull(c->t_ptr),
-	                    i64c(c, 0)};
-	LLVMValueRef f = c->f_entry[1 + k];
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
+	LLVMValueRef a[4];
+	for (unsigned i = 0; i < 4; i++)
+		a[i] = LLVMGetParam(fn, i);
+	call_entry(c, 1 + k, a, arr, LLVMGetParam(fn, 5), NULL, NULL);
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 }
 
@@ -578,36 +590,20 @@ static void emit_run_classify(CgContext *c, LLVMValueRef fn)
 static void emit_run_hidden(CgContext *c, LLVMValueRef fn)
 {
 	const Graph *g = c->g;
-	int k = 0;
+	int k = entry_named(g, "hidden_states");
 
-	while (k < g->nentries &&
-	       strcmp(g->entries[k].name, "hidden_states") != 0)
-		k++;
-	c->fn = fn;
-	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
-	                                   c->ctx, fn, "entry"));
-	if (k == g->nentries) {
+	begin_body(c, fn);
+	if (k < 0) {
 		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
 		return;
 	}
-	LLVMValueRef a[8];
-	for (unsigned i = 0; i < 6; i++)
+	LLVMValueRef a[4];
+	for (unsigned i = 0; i < 4; i++)
 		a[i] = LLVMGetParam(fn, i);
-	a[6] = LLVMConstPointerNull(c->t_ptr); /* no generation state */
-	a[7] = i64c(c, 0);
-	LLVMValueRef f = c->f_entry[1 + k];
-	LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
+	call_entry(c, 1 + k, a, LLVMGetParam(fn, 4), LLVMGetParam(fn, 5), NULL,
+	           NULL);
 	LLVMBuildRet(c->b, LLVMConstInt(c->t_i32,
 	                                (unsigned)g->entries[k].noutputs, 0));
-}
-
-/* The index of the entry named s, or -1. */
-static int entry_named(const Graph *g, const char *s)
-{
-	for (int k = 0; k < g->nentries; k++)
-		if (strcmp(g->entries[k].name, s) == 0)
-			return k;
-	return -1;
 }
 
 /* hyenac_state_bytes(B): the generation state of B samples (0 when the
@@ -623,16 +619,12 @@ static void emit_generation(CgContext *c)
 	bool have = kp >= 0 && ks >= 0;
 	int64_t total = have ? slot_offset(g, state_slots(g)) : 0;
 
-	c->fn = c->f_state_bytes;
-	LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
-	                                   c->ctx, c->fn, "entry"));
+	begin_body(c, c->f_state_bytes);
 	LLVMBuildRet(c->b, LLVMBuildMul(c->b, LLVMGetParam(c->fn, 0),
 	                                i64c(c, total), ""));
 	for (int which = 0; which < 2; which++) {
 		LLVMValueRef fn = which ? c->f_step : c->f_prefill;
-		c->fn = fn;
-		LLVMPositionBuilderAtEnd(c->b, LLVMAppendBasicBlockInContext(
-		                                   c->ctx, fn, "entry"));
+		begin_body(c, fn);
 		if (!have) {
 			LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 0, 0));
 			continue;
@@ -656,12 +648,11 @@ static void emit_generation(CgContext *c)
 			}
 			LLVMBuildStore(c->b, v, elem(c, c->t_ptr, arr, i64c(c, j)));
 		}
+		/* the step: L = 1, its position in parameter 3 */
 		LLVMValueRef a[] = {LLVMGetParam(fn, 0), LLVMGetParam(fn, 1), B,
-		                    which ? i64c(c, 1) : LLVMGetParam(fn, 3), arr,
-		                    LLVMGetParam(fn, 5), st,
-		                    which ? LLVMGetParam(fn, 3) : i64c(c, 0)};
-		LLVMValueRef f = c->f_entry[1 + (which ? ks : kp)];
-		LLVMBuildCall2(c->b, LLVMGlobalGetValueType(f), f, a, 8, "");
+		                    which ? i64c(c, 1) : LLVMGetParam(fn, 3)};
+		call_entry(c, 1 + (which ? ks : kp), a, arr, LLVMGetParam(fn, 5), st,
+		           which ? LLVMGetParam(fn, 3) : NULL);
 		LLVMBuildRet(c->b, LLVMConstInt(c->t_i32, 1, 0));
 	}
 }
