@@ -105,7 +105,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 
@@ -400,14 +399,6 @@ typedef struct Progress {
 	const RtShards *shards; /* sharded: the whole job's, from the journal */
 } Progress;
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The tokens of every window of path under o; 0 when it cannot be read
  * (the run itself then reports why). */
 static int64_t count_tokens(const char *path, const HyrtFastaOptions *o)
@@ -457,7 +448,7 @@ static void progress_sharded(Progress *p, double el, bool final)
 static void progress(Progress *p, const HyrtFasta *f, int64_t windows,
                      int64_t tokens, bool final)
 {
-	double t = now_s();
+	double t = rt_now_ms() * 1e-3;
 	char eta[48] = "", of[32] = "", pct[16] = "";
 
 	if (!p->on || (!final && t - p->last < 0.25))
@@ -1063,7 +1054,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	if (pr.on && !sharded && strcmp(fasta, "-") != 0 &&
 	    stat(fasta, &st) == 0 && S_ISREG(st.st_mode))
 		pr.total_tokens = count_tokens(fasta, &fo); /* a FIFO: not twice */
-	pr.t0 = pr.last = now_s();
+	pr.t0 = pr.last = rt_now_ms() * 1e-3;
 
 	memset(&out, 0, sizeof out);
 	if (!sharded) {

@@ -33,20 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 /* The state: zeroed, on 2 MB pages where the kernel gives them (a step
  * streams all of it; with 4 KB pages the TLB misses show). */
@@ -242,9 +229,9 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 		hyrt_rng_seed(&rng[s], seed, (uint64_t)s);
 	}
 	double *step_ms = rt_xalloc((size_t)N * sizeof *step_ms, "timings");
-	double t0 = now_ms();
+	double t0 = rt_now_ms();
 	hyenac_prefill(w.data, tok, M, P, lg, scratch, state);
-	double prefill_ms = now_ms() - t0;
+	double prefill_ms = rt_now_ms() - t0;
 	/* Past the prefill only the state is [context, D] per layer: the
 	 * forward's scratch and its [M, P, V] logits go, the step's are a
 	 * row per sample. */
@@ -264,14 +251,14 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 				memcpy(keep + (s * N + i) * V, r, (size_t)V * sizeof *r);
 		}
 		if (i + 1 < N) {
-			t0 = now_ms();
+			t0 = rt_now_ms();
 			hyenac_step(w.data, tok, M, P + i, lg, scratch, state);
-			step_ms[i] = now_ms() - t0;
+			step_ms[i] = rt_now_ms() - t0;
 		}
 	}
 
 	if (opts[12].value && N > 1) {
-		qsort(step_ms, (size_t)(N - 1), sizeof *step_ms, cmp_double);
+		rt_sort_doubles(step_ms, N - 1);
 		fprintf(stderr, "%s: prefill_ms=%.3f step_ms_median=%.4f "
 		        "step_ms_min=%.4f step_ms_max=%.4f steps=%" PRId64
 		        " samples=%" PRId64 " context=%" PRId64 " threads=%" PRId64

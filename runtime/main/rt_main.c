@@ -898,7 +898,7 @@ int rt_cmd_classify(const char *cmd, int argc, char **argv)
 
 /* ---- bench -------------------------------------------------------------- */
 
-static double now_ms(void)
+double rt_now_ms(void)
 {
 	struct timespec ts;
 
@@ -910,6 +910,11 @@ static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
+}
+
+void rt_sort_doubles(double *v, int64_t n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_double);
 }
 
 int rt_cmd_bench(const char *cmd, int argc, char **argv)
@@ -964,11 +969,11 @@ int rt_cmd_bench(const char *cmd, int argc, char **argv)
 	if (R > 1)
 		job_run(&job, NULL);
 	for (int64_t r = 0; r < R; r++) {
-		double t0 = now_ms();
+		double t0 = rt_now_ms();
 		job_run(&job, NULL);
-		ms[r] = now_ms() - t0;
+		ms[r] = rt_now_ms() - t0;
 	}
-	qsort(ms, (size_t)R, sizeof *ms, cmp_double);
+	rt_sort_doubles(ms, R);
 	double med = R % 2 ? ms[R / 2] : 0.5 * (ms[R / 2 - 1] + ms[R / 2]);
 	double sec = med > 0 ? med * 1e-3 : 1e-9;
 	double toks = (double)B * (double)L;

@@ -54,6 +54,10 @@ enum { RT_LAYER_NONE = -1, RT_LAYER_ALL = -2 };
 /* The --layer value (NULL: RT_LAYER_NONE), or exit 2 out of
  * 0..n_layer+1. */
 int64_t rt_parse_layer(const char *value);
+/* A monotonic clock in milliseconds, and an ascending sort (for
+ * medians), for the timings bench, generate --stats and progress show. */
+double rt_now_ms(void);
+void rt_sort_doubles(double *v, int64_t n);
 /* The hidden states a layer choice yields per row: 1, or n_layer+2. */
 int64_t rt_layer_count(int64_t layer);
 /* Floats of the work buffer rt_forward_layer needs for B rows of L. */
