@@ -148,7 +148,7 @@ typedef struct Job {
 } Job;
 
 struct Vep {
-	const char *vcf_path, *ref_path, *out_path, *model;
+	RtVepArgs a;      /* the run's arguments, as given */
 	const char *mode; /* htslib's, for the output */
 	bool bcf_out;
 	htsFile *in, *out;
@@ -162,10 +162,7 @@ struct Vep {
 	kstring_t line;
 	bcf_hdr_t *hdr;
 	faidx_t *fai;
-	const void *weights;
-	RtForward forward;
-	size_t (*scratch_bytes)(int64_t B, int64_t L);
-	int64_t W, Wmax, Wt, V, batch, threads;
+	int64_t Wt; /* a.max_bases + 1: a window's tokens at most */
 	HyrtCase case_mode;
 	unsigned char tokmap[256]; /* reference bytes to token ids */
 	int flt_mismatch, flt_nocontig, flt_skipped;
@@ -313,7 +310,7 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 
 	if (bcf_unpack(b, BCF_UN_STR) < 0)
 		rt_fail("%s: record %" PRId64 ": cannot read its alleles",
-		        v->vcf_path, r->num);
+		        v->a.vcf, r->num);
 	r->nalt = b->n_allele > 0 ? b->n_allele - 1 : 0;
 	r->first = ch->nal;
 	r->status = REC_OK;
@@ -343,16 +340,16 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 		v->mismatch++;
 		return;
 	}
-	int64_t s = p - v->W / 2 > 0 ? p - v->W / 2 : 0;
-	int64_t e = s + v->W < len ? s + v->W : len;
+	int64_t s = p - v->a.window / 2 > 0 ? p - v->a.window / 2 : 0;
+	int64_t e = s + v->a.window < len ? s + v->a.window : len;
 	int64_t fe = p + rlen > e ? p + rlen : e;
 	hts_pos_t got = 0;
 	char *seq = faidx_fetch_seq64(v->fai, ctg, s, fe - 1, &got);
 	if (!seq || got != fe - s) {
 		free(seq);
 		rt_fail("%s: cannot read %s:%" PRId64 "-%" PRId64 " (the index "
-		        "does not match the file? remake %s.fai)", v->ref_path,
-		        ctg, s + 1, fe, v->ref_path);
+		        "does not match the file? remake %s.fai)", v->a.ref,
+		        ctg, s + 1, fe, v->a.ref);
 	}
 	if (!same_bases(seq + (p - s), ref, rlen)) {
 		free(seq);
@@ -371,7 +368,7 @@ static void plan_record(Vep *v, Chunk *ch, Rec *r)
 			v->symbolic++;
 			continue;
 		}
-		if (p + rlen > e || n > v->Wmax) {
+		if (p + rlen > e || n > v->a.max_bases) {
 			ch->al[r->first + i].kind = ALT_TOOLONG;
 			v->toolong++;
 			continue;
@@ -403,11 +400,11 @@ static void run_job(Job *j)
 	const Vep *v = j->v;
 	float *out[2] = {NULL, j->logits};
 
-	v->forward(v->weights, j->tok, j->n, j->L, out, j->scratch);
+	v->a.forward(v->a.weights, j->tok, j->n, j->L, out, j->scratch);
 	for (int64_t i = 0; i < j->n; i++)
 		j->wins[j->idx[i]].logp =
-		    hyrt_window_logp(j->logits + i * j->L * v->V, j->tok + i * j->L,
-		                     j->L - 2, v->V, NULL);
+		    hyrt_window_logp(j->logits + i * j->L * v->a.vocab_width, j->tok + i * j->L,
+		                     j->L - 2, v->a.vocab_width, NULL);
 }
 
 static void run_job_range(void *ctx, int64_t lo, int64_t hi)
@@ -425,7 +422,7 @@ static void run_job_range(void *ctx, int64_t lo, int64_t hi)
 static void run_jobs(Job *jobs, int n)
 {
 	for (int i = 0; i < n; i++) {
-		size_t need = jobs[i].v->scratch_bytes(jobs[i].n, jobs[i].L);
+		size_t need = jobs[i].v->a.scratch_bytes(jobs[i].n, jobs[i].L);
 		if (!jobs[i].scratch || need > jobs[i].scratch_cap) {
 			free(jobs[i].scratch);
 			jobs[i].scratch = rt_xalloc(need, "activations");
@@ -463,12 +460,12 @@ static void score_chunk(Vep *v, Chunk *ch)
 	int64_t i = 0;
 	while (i < ch->nwin) {
 		int nj = 0;
-		for (; nj < v->threads && i < ch->nwin; nj++) {
+		for (; nj < v->a.threads && i < ch->nwin; nj++) {
 			Job *j = &v->jobs[nj];
 			j->wins = ch->win;
 			j->n = 0;
 			j->L = ch->win[ch->order[i]].ntok;
-			while (i < ch->nwin && j->n < v->batch &&
+			while (i < ch->nwin && j->n < v->a.batch &&
 			       ch->win[ch->order[i]].ntok == j->L) {
 				const Win *w = &ch->win[ch->order[i]];
 				memcpy(j->tok + j->n * j->L, ch->tok + w->off,
@@ -515,18 +512,18 @@ static void write_scores(Vep *v, bcf1_t *b, int64_t num, int status,
 			if (bcf_update_info_float(v->hdr, b, names[k],
 			                          v->fbuf + k * nalt, nalt) < 0)
 				rt_fail("%s: record %" PRId64 ": cannot set %s",
-				        v->vcf_path, num, names[k]);
+				        v->a.vcf, num, names[k]);
 		int flt = status == REC_NO_CONTIG ? v->flt_nocontig
 		        : status == REC_MISMATCH  ? v->flt_mismatch
 		        : skipped                 ? v->flt_skipped
 		                                  : -1;
 		if (flt >= 0 && bcf_add_filter(v->hdr, b, flt) < 0)
 			rt_fail("%s: record %" PRId64 ": cannot set its FILTER",
-			        v->vcf_path, num);
+			        v->a.vcf, num);
 	}
 	if (bcf_write(v->out, v->hdr, b) < 0)
 		rt_fail("%s: write error at record %" PRId64 " (%s:%" PRId64 ")",
-		        v->out_path, num, bcf_seqname_safe(v->hdr, b),
+		        v->a.out, num, bcf_seqname_safe(v->hdr, b),
 		        (int64_t)b->pos + 1);
 }
 
@@ -605,14 +602,14 @@ static int read_vcf_line(Vep *v, bcf1_t *b)
 	/* htslib takes a NUL inside a field and writes a BCF it then
 	 * cannot read back (fuzz/corpus/vcf/regress-nul) */
 	if (strlen(v->line.s) != v->line.l)
-		rt_fail("%s: line %" PRId64 ": a NUL byte", v->vcf_path,
+		rt_fail("%s: line %" PRId64 ": a NUL byte", v->a.vcf,
 		        (int64_t)v->in->lineno);
 	int tabs = 0;
 	for (size_t i = 0; i < v->line.l; i++)
 		tabs += v->line.s[i] == '\t';
 	if (tabs < 7)
 		rt_fail("%s: line %" PRId64 ": %d column(s); a VCF record has at "
-		        "least 8, tab-separated", v->vcf_path,
+		        "least 8, tab-separated", v->a.vcf,
 		        (int64_t)v->in->lineno, tabs + 1);
 	if (vcf_parse(&v->line, v->hdr, b) < 0 && !b->errcode)
 		b->errcode = BCF_ERR_CHAR;
@@ -634,13 +631,13 @@ static bool read_record(Vep *v, bcf1_t *b, int64_t num)
 	else
 		snprintf(where, sizeof where, "record %" PRId64, num);
 	if (r < -1 || (b->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF)))
-		rt_fail("%s: %s: %s", v->vcf_path, where,
+		rt_fail("%s: %s: %s", v->a.vcf, where,
 		        r < -1 && !b->errcode ? "truncated or corrupt"
 		                              : parse_error(b->errcode));
 	if (b->errcode && v->bcf_out)
 		rt_fail("%s: %s (%s:%" PRId64 "): %s not declared "
 		        "in the header, which BCF output needs; declare it or "
-		        "write .vcf", v->vcf_path, where, bcf_seqname_safe(v->hdr, b),
+		        "write .vcf", v->a.vcf, where, bcf_seqname_safe(v->hdr, b),
 		        (int64_t)b->pos + 1, (b->errcode & BCF_ERR_CTG_UNDEF)
 		                                 ? "its contig is"
 		                                 : "a tag it uses is");
@@ -708,7 +705,7 @@ static void add_header(Vep *v)
 	char line[512], name[128];
 	size_t k = 0;
 
-	for (const char *p = v->model; *p && k < sizeof name - 1; p++)
+	for (const char *p = v->a.model; *p && k < sizeof name - 1; p++)
 		name[k++] = isalnum((unsigned char)*p) || strchr("._-", *p)
 		                ? *p : '_';
 	name[k] = 0;
@@ -734,12 +731,12 @@ static void add_header(Vep *v)
 	};
 	for (size_t i = 0; i < sizeof lines / sizeof *lines; i++)
 		if (bcf_hdr_append(v->hdr, lines[i]) < 0)
-			rt_fail("%s: cannot add to its header", v->vcf_path);
+			rt_fail("%s: cannot add to its header", v->a.vcf);
 	snprintf(line, sizeof line, "##hyena_vep=<Model=%s,Window=%" PRId64
-	         ",Case=%s>", name, v->W,
+	         ",Case=%s>", name, v->a.window,
 	         v->case_mode == HYRT_CASE_UPPER ? "upper" : "strict");
 	if (bcf_hdr_append(v->hdr, line) < 0 || bcf_hdr_sync(v->hdr) < 0)
-		rt_fail("%s: cannot add to its header", v->vcf_path);
+		rt_fail("%s: cannot add to its header", v->a.vcf);
 	static const char *const info[] = {"HYENA_LLR", "HYENA_REF_LL",
 	                                   "HYENA_ALT_LL"};
 	for (int i = 0; i < 3; i++) {
@@ -748,7 +745,7 @@ static void add_header(Vep *v)
 		    bcf_hdr_id2type(v->hdr, BCF_HL_INFO, id) != BCF_HT_REAL ||
 		    bcf_hdr_id2length(v->hdr, BCF_HL_INFO, id) != BCF_VL_A)
 			rt_fail("%s: its header declares INFO %s other than "
-			        "Number=A,Type=Float; remove that line", v->vcf_path,
+			        "Number=A,Type=Float; remove that line", v->a.vcf,
 			        info[i]);
 	}
 	v->flt_mismatch = bcf_hdr_id2int(v->hdr, BCF_DT_ID,
@@ -760,7 +757,7 @@ static void add_header(Vep *v)
 	    !bcf_hdr_idinfo_exists(v->hdr, BCF_HL_FLT, v->flt_nocontig) ||
 	    !bcf_hdr_idinfo_exists(v->hdr, BCF_HL_FLT, v->flt_skipped))
 		rt_fail("%s: cannot declare the HYENA_* FILTERs in its header",
-		        v->vcf_path);
+		        v->a.vcf);
 }
 
 /* ---- the run ------------------------------------------------------------------------ */
@@ -785,7 +782,7 @@ static void vep_free(Vep *v)
 	free(ch->win);
 	free(ch->tok);
 	free(ch->order);
-	for (int64_t t = 0; v->jobs && t < v->threads; t++) {
+	for (int64_t t = 0; v->jobs && t < v->a.threads; t++) {
 		free(v->jobs[t].idx);
 		free(v->jobs[t].tok);
 		free(v->jobs[t].logits);
@@ -817,25 +814,25 @@ void rt_vep_abort(void)
 static void open_vcf(Vep *v)
 {
 	errno = 0;
-	v->in = hts_open(v->vcf_path, "r");
+	v->in = hts_open(v->a.vcf, "r");
 	if (!v->in)
-		rt_fail("%s: cannot open: %s", v->vcf_path,
+		rt_fail("%s: cannot open: %s", v->a.vcf,
 		        strerror(errno ? errno : EINVAL));
 	if (hts_get_format(v->in)->category != variant_data) {
 		char *desc = hts_format_description(hts_get_format(v->in));
 		char shown[128];
 		snprintf(shown, sizeof shown, "%s", desc ? desc : "something else");
 		free(desc);
-		rt_fail("%s: not VCF or BCF (htslib reads it as %s)", v->vcf_path,
+		rt_fail("%s: not VCF or BCF (htslib reads it as %s)", v->a.vcf,
 		        shown);
 	}
 	v->text = hts_get_format(v->in)->format == vcf;
 	v->hdr = bcf_hdr_read(v->in);
 	if (!v->hdr)
 		rt_fail("%s: its VCF header is malformed or truncated (it needs "
-		        "##fileformat and a #CHROM line)", v->vcf_path);
+		        "##fileformat and a #CHROM line)", v->a.vcf);
 	if (!v->fai)
-		v->fai = rt_faidx_open(v->ref_path);
+		v->fai = rt_faidx_open(v->a.ref);
 	add_header(v);
 }
 
@@ -854,14 +851,14 @@ static void open_output(Vep *v)
 	Diag d;
 
 	diag_init(&d);
-	if (!hyrt_out_open(&v->o, v->out_path, &d))
+	if (!hyrt_out_open(&v->o, v->a.out, &d))
 		rt_fail_diag(&d);
 	fflush(v->o.f);
 	v->out = hts_open(v->o.std ? "-" : v->o.tmp, v->mode);
 	if (!v->out)
-		rt_fail("%s: cannot write: %s", v->out_path, strerror(errno));
+		rt_fail("%s: cannot write: %s", v->a.out, strerror(errno));
 	if (bcf_hdr_write(v->out, v->hdr) < 0)
-		rt_fail("%s: write error (the header)", v->out_path);
+		rt_fail("%s: write error (the header)", v->a.out);
 }
 
 static void commit_output(Vep *v)
@@ -871,7 +868,7 @@ static void commit_output(Vep *v)
 	int closed = hts_close(v->out);
 	v->out = NULL;
 	if (closed != 0)
-		rt_fail("%s: write error: %s", v->out_path, strerror(errno));
+		rt_fail("%s: write error: %s", v->a.out, strerror(errno));
 	HyrtOut *commit[1] = {&v->o};
 	diag_init(&d);
 	if (!hyrt_out_commit(commit, 1, &d))
@@ -887,7 +884,7 @@ static void commit_output(Vep *v)
 static bool run_records(Vep *v, int64_t *num, int64_t last)
 {
 	Chunk *ch = &v->ch;
-	const int64_t round = v->threads * v->batch;
+	const int64_t round = v->a.threads * v->a.batch;
 	int64_t target = ((int64_t)1 << 26) / v->Wt;
 	bool more = true;
 
@@ -962,7 +959,7 @@ static int32_t record_cost(Vep *v, bcf1_t *b, int64_t num)
 {
 	if (bcf_unpack(b, BCF_UN_STR) < 0)
 		rt_fail("%s: record %" PRId64 ": cannot read its alleles",
-		        v->vcf_path, num);
+		        v->a.vcf, num);
 	const char *ctg = bcf_seqname_safe(v->hdr, b);
 	int len = b->n_allele > 1 && faidx_has_seq(v->fai, ctg)
 	              ? faidx_seq_len(v->fai, ctg) : -1;
@@ -971,13 +968,13 @@ static int32_t record_cost(Vep *v, bcf1_t *b, int64_t num)
 	int64_t p = b->pos, rlen = (int64_t)strlen(b->d.allele[0]);
 	if (p < 0 || rlen < 1 || p + rlen > len)
 		return 1;
-	int64_t s = p - v->W / 2 > 0 ? p - v->W / 2 : 0;
-	int64_t e = s + v->W < len ? s + v->W : len;
+	int64_t s = p - v->a.window / 2 > 0 ? p - v->a.window / 2 : 0;
+	int64_t e = s + v->a.window < len ? s + v->a.window : len;
 	int64_t cost = 1, refw = 0;
 	for (int i = 1; i < b->n_allele; i++) {
 		const char *a = b->d.allele[i];
 		int64_t n = (e - s) - rlen + (int64_t)strlen(a);
-		if (symbolic(a) || p + rlen > e || n > v->Wmax)
+		if (symbolic(a) || p + rlen > e || n > v->a.max_bases)
 			continue;
 		refw = e - s + 1;
 		cost += n + 1;
@@ -1004,13 +1001,13 @@ static int32_t *plan_scan(Vep *v, int64_t *n, char **key,
 		cost[*n] = record_cost(v, v->next, *n + 1);
 		(*n)++;
 	}
-	uint32_t vcrc = file_crc(v->vcf_path, &vbytes);
-	uint32_t rcrc = file_crc(v->ref_path, &rbytes);
+	uint32_t vcrc = file_crc(v->a.vcf, &vbytes);
+	uint32_t rcrc = file_crc(v->a.ref, &rbytes);
 	char *bin = rt_shard_key_binary(a->weights, a->weights_bytes);
 	if (asprintf(key, "%scommand vep\nwindow %" PRId64 " bases of %" PRId64
 	             " at most, case %s\nvcf %" PRId64 " records, %" PRId64
 	             " bytes crc32 %08" PRIx32 "\nreference %" PRId64 " bytes "
-	             "crc32 %08" PRIx32 "\n", bin, v->W, v->Wmax,
+	             "crc32 %08" PRIx32 "\n", bin, v->a.window, v->a.max_bases,
 	             v->case_mode == HYRT_CASE_UPPER ? "upper" : "strict", *n,
 	             vbytes, vcrc, rbytes, rcrc) < 0)
 		rt_fail("out of memory");
@@ -1034,7 +1031,7 @@ static void run_shards(Vep *v, RtShards *s)
 		int64_t before[4] = {v->windows, v->shared, v->bases, v->soft};
 		if (num < p->first || !run_records(v, &num, p->first + p->count))
 			rt_fail("%s: has fewer records than when the job was planned "
-			        "(changed since?)", v->vcf_path);
+			        "(changed since?)", v->a.vcf);
 		int64_t counts[4] = {v->windows - before[0], v->shared - before[1],
 		                     v->bases - before[2], v->soft - before[3]};
 		put_entry(v, -1, 0, counts, sizeof counts);
@@ -1072,19 +1069,19 @@ static void write_gathered(Vep *v, RtShards *s)
 			bcf1_t *b = v->next;
 			if (!read_record(v, b, num + 1))
 				rt_fail("%s: has fewer records than when the job was "
-				        "planned (changed since?)", v->vcf_path);
+				        "planned (changed since?)", v->a.vcf);
 			num++;
 			v->records++;
 			if (bcf_unpack(b, BCF_UN_STR) < 0)
 				rt_fail("%s: record %" PRId64 ": cannot read its alleles",
-				        v->vcf_path, num);
+				        v->a.vcf, num);
 			int nalt = b->n_allele > 0 ? b->n_allele - 1 : 0;
 			read_piece(f, path, s->dir, head, sizeof head);
 			if (head[1] != nalt || head[0] < REC_OK ||
 			    head[0] > REC_MISMATCH)
 				rt_fail("%s: record %" PRId64 " does not match the "
 				        "journal's (changed since?); remove the journal "
-				        "%s to start over", v->vcf_path, num, s->dir);
+				        "%s to start over", v->a.vcf, num, s->dir);
 			v->sbuf = grow(v->sbuf, &v->scap, nalt + 1, sizeof *v->sbuf);
 			read_piece(f, path, s->dir, v->sbuf,
 			           (size_t)nalt * sizeof *v->sbuf);
@@ -1118,7 +1115,7 @@ static void write_gathered(Vep *v, RtShards *s)
 	}
 	if (read_record(v, v->next, num + 1))
 		rt_fail("%s: has more records than when the job was planned "
-		        "(changed since?)", v->vcf_path);
+		        "(changed since?)", v->a.vcf);
 	commit_output(v);
 	close_vcf(v);
 }
@@ -1133,8 +1130,8 @@ static void vep_sharded(Vep *v, const RtVepArgs *a)
 	if (rt_par_rank() == 0)
 		cost = plan_scan(v, &n, &key, a);
 	close_vcf(v);
-	snprintf(what, sizeof what, "records of %s", v->vcf_path);
-	rt_shard_plan(&s, v->out_path, a->resume, key, cost, n, 1, "scores",
+	snprintf(what, sizeof what, "records of %s", v->a.vcf);
+	rt_shard_plan(&s, v->a.out, a->resume, key, cost, n, 1, "scores",
 	              NULL, what, a->quiet);
 	free(cost);
 	free(key);
@@ -1158,21 +1155,10 @@ int rt_vep_run(const RtVepArgs *a)
 	if (!v)
 		rt_fail("out of memory");
 	live = v;
-	v->vcf_path = a->vcf;
-	v->ref_path = a->ref;
-	v->out_path = a->out;
-	v->model = a->model;
-	v->W = a->window;
-	v->Wmax = a->max_bases;
-	v->Wt = v->Wmax + 1;
-	v->V = a->vocab_width;
-	v->batch = a->batch;
-	v->threads = a->threads;
+	v->a = *a;
+	v->Wt = a->max_bases + 1;
 	v->case_mode = a->case_mode;
-	v->weights = a->weights;
-	v->forward = a->forward;
-	v->scratch_bytes = a->scratch_bytes;
-	v->mode = out_mode(v->out_path);
+	v->mode = out_mode(v->a.out);
 	v->bcf_out = strcmp(v->mode, "wb") == 0;
 
 	/* htslib says nothing: each failure is one line from here. */
@@ -1180,16 +1166,16 @@ int rt_vep_run(const RtVepArgs *a)
 	build_tokmap(v->tokmap, v->case_mode);
 	open_vcf(v);
 
-	hyrt_set_threads((int)v->threads);
-	v->jobs = calloc((size_t)v->threads, sizeof *v->jobs);
+	hyrt_set_threads((int)v->a.threads);
+	v->jobs = calloc((size_t)v->a.threads, sizeof *v->jobs);
 	if (!v->jobs)
 		rt_fail("out of memory");
-	for (int64_t t = 0; t < v->threads; t++) {
+	for (int64_t t = 0; t < v->a.threads; t++) {
 		Job *j = &v->jobs[t];
 		j->v = v;
-		j->idx = rt_xalloc(sizeof(int64_t) * (size_t)v->batch, "windows");
-		j->tok = rt_xalloc(rt_mul3(v->batch, v->Wt, 1, "tokens"), "tokens");
-		j->logits = rt_xalloc(rt_mul3(v->batch, v->Wt, v->V, "logits"),
+		j->idx = rt_xalloc(sizeof(int64_t) * (size_t)v->a.batch, "windows");
+		j->tok = rt_xalloc(rt_mul3(v->a.batch, v->Wt, 1, "tokens"), "tokens");
+		j->logits = rt_xalloc(rt_mul3(v->a.batch, v->Wt, v->a.vocab_width, "logits"),
 		                      "logits");
 	}
 	v->next = bcf_init();
@@ -1210,7 +1196,7 @@ int rt_vep_run(const RtVepArgs *a)
 		if (v->toolong > 0)
 			snprintf(hint, sizeof hint, " (an alternate window may have "
 			         "at most %" PRId64 " bases: a smaller --window leaves "
-			         "room for insertions)", v->Wmax);
+			         "room for insertions)", v->a.max_bases);
 		rt_warn("vep: %" PRId64 " record(s): %" PRId64 " ALT allele(s) "
 		        "scored, %" PRId64 " symbolic, %" PRId64 " too long for the "
 		        "window%s; %" PRId64 " record(s) with a REF mismatch, %"
