@@ -401,10 +401,11 @@ static void run_job(Job *j)
 	float *out[2] = {NULL, j->logits};
 
 	v->a.forward(v->a.weights, j->tok, j->n, j->L, out, j->scratch);
+	const int64_t V = v->a.vocab_width;
 	for (int64_t i = 0; i < j->n; i++)
 		j->wins[j->idx[i]].logp =
-		    hyrt_window_logp(j->logits + i * j->L * v->a.vocab_width, j->tok + i * j->L,
-		                     j->L - 2, v->a.vocab_width, NULL);
+		    hyrt_window_logp(j->logits + i * j->L * V, j->tok + i * j->L,
+		                     j->L - 2, V, NULL);
 }
 
 static void run_job_range(void *ctx, int64_t lo, int64_t hi)
