@@ -404,8 +404,8 @@ static void run_job(Job *j)
 	const int64_t V = v->a.vocab_width;
 	for (int64_t i = 0; i < j->n; i++)
 		j->wins[j->idx[i]].logp =
-		    hyrt_window_logp(j->logits + i * j->L * V, j->tok + i * j->L,
-		                     j->L - 2, V, NULL);
+		    hyrt_window_logp(j->logits + i * j->L * V,
+		                     j->tok + i * j->L, j->L - 2, V, NULL);
 }
 
 static void run_job_range(void *ctx, int64_t lo, int64_t hi)
@@ -1174,9 +1174,10 @@ int rt_vep_run(const RtVepArgs *a)
 	for (int64_t t = 0; t < v->a.threads; t++) {
 		Job *j = &v->jobs[t];
 		j->v = v;
-		j->idx = rt_xalloc(sizeof(int64_t) * (size_t)v->a.batch, "windows");
-		j->tok = rt_xalloc(rt_mul3(v->a.batch, v->Wt, 1, "tokens"), "tokens");
-		j->logits = rt_xalloc(rt_mul3(v->a.batch, v->Wt, v->a.vocab_width, "logits"),
+		const int64_t n = v->a.batch;
+		j->idx = rt_xalloc(sizeof(int64_t) * (size_t)n, "windows");
+		j->tok = rt_xalloc(rt_mul3(n, v->Wt, 1, "tokens"), "tokens");
+		j->logits = rt_xalloc(rt_mul3(n, v->Wt, v->a.vocab_width, "logits"),
 		                      "logits");
 	}
 	v->next = bcf_init();
