@@ -1,0 +1,159 @@
+/*
+ * hygpu.h - the contract between the GPU target's code generator
+ * (codegen/nvptx/) and the CUDA runtime it is linked with
+ * (runtime/cuda/), as hyrt.h is for the CPU target.
+ *
+ * A GPU binary holds no host code made by LLVM for the model: it holds
+ * PTX (kernels made by LLVM's NVPTX backend) and a plan, a table of
+ * steps per entry that the runtime walks on the host, launching the
+ * kernels through the CUDA driver API and running the FFTs through
+ * cuFFT (both loaded with dlopen at run time). The runtime defines the
+ * hyrt.h functions (hyenac_run, hyenac_run_pooled, hyenac_run_classify,
+ * hyenac_run_hidden, hyenac_scratch_bytes) over the plan, so a GPU
+ * binary's commands are the CPU binary's (runtime/main/).
+ *
+ * The generated host object of a GPU binary defines, besides hyenac_meta,
+ * hyenac_model_name and hyenac_labels (as in hyrt.h):
+ *
+ *   hyenac_gpu_ptx        the PTX text, NUL-terminated
+ *   hyenac_gpu_kernels    kernel names in index order, each NUL-ended
+ *   hyenac_gpu_plan       HygpuPlan: regions, entries, steps
+ *
+ * Every kernel has one signature, HYGPU_NPARAMS parameters in this
+ * order:
+ *
+ *   (ptr arena, ptr weights, ptr io, ptr work, ptr spec,
+ *    i64 B, i64 L, i64 n, i64 a, i64 cnt)
+ *
+ *   arena    device scratch laid out by the memory plan exactly as on the
+ *            CPU (codegen/cpu/entry.c planned_layout): the token region
+ *            (region[HYGPU_REGION_TOKEN] bytes per token, B*L tokens),
+ *            then position (bytes per position, L), fixed, sample (per
+ *            sample, B); a node's address is its region's base plus its
+ *            offset times the unit. Kernels compute every address from
+ *            these constants and B, L.
+ *   weights  the packed weight blob, uploaded to the device once
+ *   io       a device array of device pointers: io[0] the tokens (int32
+ *            [B, L]), io[1 + k] output k of the entry being run
+ *   work     the running group's work buffer (HygpuGroup), or NULL
+ *   spec     the running group's spectrum buffer: filter spectra of
+ *            channels [a, a + cnt), row c - a at (c - a) * (n + 2)
+ *            floats (n / 2 + 1 complex), or NULL
+ *   n        the FFT length of the running group (0 outside one)
+ *   a, cnt   the chunk the group is running: units [a, a + cnt) of its
+ *            dimension (rows of B*L, or channels); 0, units outside one
+ *
+ * A step launches ceil((grid[0]*B*L + grid[1]*B + grid[2]*L + grid[3]*cnt
+ * + grid[4]*cnt*B + grid[5]) / grid_div) blocks (at least one; x only)
+ * of `threads` threads with `shmem` dynamic shared bytes. Steps run in
+ * order on one stream.
+ *
+ * A group (HYGPU_GROUP) starts a run of `count` following steps that the
+ * runtime repeats for chunks of a dimension: rows of B*L, or channels
+ * [0, units). The runtime picks the chunk (at most `max_chunk`, at least
+ * 1, smaller when device memory is short) and gives the chunk's steps a
+ * work buffer of work_per_unit * cnt + work_fixed bytes (for FFT groups
+ * with n: work_per_unit and work_fixed are multiplied by (n + 2) * 4
+ * when HYGPU_WORK_PER_FFT_ROW is set). For a convolution group
+ * (`conv` >= 0), n is hygpu_fft_len(L) and spec holds the filter spectra:
+ * the runtime keeps them per conv and n between calls when memory allows
+ * (HYGPU_FILTER steps then run only when a spectrum is not kept yet).
+ *
+ * R2C / C2R steps transform `rows` rows (rows_per_unit * cnt, times B
+ * when rows_b) of length n in place in the work (buf 0) or spec (buf 1)
+ * buffer, starting at float offset off_rows * (n + 2); rows are n + 2
+ * floats apart (n / 2 + 1 complex). C2R leaves the result unscaled
+ * (times n).
+ */
+#ifndef HYENAC_HYGPU_H
+#define HYENAC_HYGPU_H
+
+#include <stdint.h>
+
+enum { HYGPU_NPARAMS = 10 };
+
+typedef enum {
+	HYGPU_LAUNCH = 1, /* a kernel */
+	HYGPU_GROUP,      /* the next `count` steps run per chunk */
+	HYGPU_R2C,        /* cuFFT real to complex, in place */
+	HYGPU_C2R,        /* cuFFT complex to real, in place, unscaled */
+} HygpuOp;
+
+typedef enum { HYGPU_DIM_ROWS = 1, HYGPU_DIM_CHANNELS } HygpuDim;
+
+enum {
+	HYGPU_FILTER = 1 << 0,          /* step makes the filter spectra */
+	HYGPU_WORK_PER_FFT_ROW = 1 << 1, /* group: work counted in FFT rows */
+};
+
+typedef enum {
+	HYGPU_REGION_TOKEN,
+	HYGPU_REGION_POSITION,
+	HYGPU_REGION_FIXED,
+	HYGPU_REGION_SAMPLE,
+	HYGPU_REGION_COUNT
+} HygpuRegion;
+
+typedef struct HygpuStep {
+	int64_t op;      /* HygpuOp */
+	int64_t flags;   /* HYGPU_FILTER, HYGPU_WORK_PER_FFT_ROW */
+	/* HYGPU_LAUNCH */
+	int64_t kernel;  /* index in hyenac_gpu_kernels */
+	int64_t threads, shmem;
+	int64_t grid[6], grid_div;
+	/* HYGPU_GROUP */
+	int64_t count, dim, units; /* units: channels (DIM_CHANNELS) */
+	int64_t max_chunk, work_per_unit, work_fixed;
+	int64_t conv;              /* index of the convolution, or -1 */
+	/* HYGPU_R2C, HYGPU_C2R */
+	int64_t buf, rows_per_unit, rows_b, off_rows;
+} HygpuStep;
+
+typedef struct HygpuEntry {
+	const char *name;  /* "forward" for entry 0, then the graph's */
+	int64_t first, count; /* its steps in HygpuPlan.steps */
+	int64_t nout;
+	/* output k holds out_per_token[k] floats per token of B*L, or, when
+	 * 0, out_per_sample[k] per sample of B */
+	int64_t out_per_token[66], out_per_sample[66];
+} HygpuEntry;
+
+typedef struct HygpuPlan {
+	int64_t version;   /* HYGPU_PLAN_VERSION */
+	int64_t region[HYGPU_REGION_COUNT]; /* bytes per unit (fixed: bytes) */
+	int64_t nconv;     /* convolutions with kept spectra */
+	int64_t nentry, nstep, nkernel;
+	const HygpuEntry *entries;
+	const HygpuStep *steps;
+	const char *arch;  /* "sm_90" */
+} HygpuPlan;
+
+#define HYGPU_PLAN_VERSION 1
+
+/* The FFT length for sequence length L: the least n >= 2 L whose only
+ * prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes). One definition,
+ * used by the runtime to pick n and by tests. */
+static inline int64_t hygpu_fft_len(int64_t L)
+{
+	int64_t n = 2 * L;
+
+	for (;; n++) {
+		int64_t m = n;
+		while (m % 2 == 0)
+			m /= 2;
+		while (m % 3 == 0)
+			m /= 3;
+		while (m % 5 == 0)
+			m /= 5;
+		while (m % 7 == 0)
+			m /= 7;
+		if (m == 1)
+			return n;
+	}
+}
+
+extern const char hyenac_gpu_ptx[];
+extern const char hyenac_gpu_kernels[];
+extern const HygpuPlan hyenac_gpu_plan;
+
+#endif
