@@ -1,0 +1,67 @@
+/*
+ * tcgemm.h - a GEMM on the GPU's tensor cores, emitted into a kernel
+ * that the NVPTX target is building (codegen/nvptx/tcgemm.c).
+ *
+ * It computes C[M, N] = xform(A)[M, K] * W[N, K]^T for the rows
+ * [0, M) of A (a row-major matrix with lda floats between rows) and a
+ * row-major weight W (K floats a row), and hands every element of C,
+ * with its row and column, to an epilogue that the caller emits (bias,
+ * activation, residual, the store). The caller's prologue, when given,
+ * transforms each element of A as it is read (the LayerNorm of a fused
+ * projection). Only what the caller's kernel knows at compile time is a
+ * constant (N, K, lda); M and the pointers are values.
+ *
+ * Two kinds of arithmetic, both accumulating in fp32:
+ *   TCG_TF32X3  fp32 accuracy from three TF32 products per term (each
+ *               operand split into a TF32 high part and the TF32 of the
+ *               remainder; the lo*lo term, below fp32's rounding, is
+ *               dropped): mma.sync m16n8k8 .tf32.
+ *   TCG_BF16    both operands rounded to bf16, one product per term:
+ *               mma.sync m16n8k16 .bf16 (--precision bf16).
+ *
+ * Blocks of 256 threads (8 warps) compute a tile of BM x BN outputs;
+ * the grid's blocks are numbered column tile fastest, so the blocks that
+ * read the same rows of A run together and share them through L2.
+ */
+#ifndef HYENAC_CODEGEN_NVPTX_TCGEMM_H
+#define HYENAC_CODEGEN_NVPTX_TCGEMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <llvm-c/Core.h>
+
+typedef enum { TCG_TF32X3, TCG_BF16 } TcgKind;
+
+enum { TCG_THREADS = 256 };
+
+typedef struct TcgSpec {
+	TcgKind kind;
+	int64_t N, K;  /* output columns, inner dimension */
+	int64_t lda;   /* floats between rows of A (>= K) */
+	bool a_vec4;   /* A's rows 16-byte aligned and lda, K multiples of 4 */
+	/* Emits the value of A[row][k] after the prologue, given the loaded
+	 * v; NULL: v as loaded. row and k are i64. */
+	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	                      LLVMValueRef k, LLVMValueRef v);
+	/* Emits the epilogue of C[row][col] = v (row < M and col < N are
+	 * checked before it is called); row and col are i64. */
+	void (*epi)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	            LLVMValueRef col, LLVMValueRef v);
+	void *u;
+} TcgSpec;
+
+/* The block tile for N: BM rows by BN columns. */
+void tcg_tile(const TcgSpec *s, int *bm, int *bn);
+/* Blocks for M rows (an i64 formula the caller's launch uses):
+ * ceil(M / BM) * ceil(N / BN). */
+int64_t tcg_col_tiles(const TcgSpec *s);
+
+/* Emits the GEMM into fn at b's position: a, w are global pointers, m
+ * the rows (i64). Leaves b in a new block after it; every thread of the
+ * block reaches that block. The block's tile comes from ctaid.x. */
+void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
+              const TcgSpec *s, LLVMValueRef a, LLVMValueRef w,
+              LLVMValueRef m);
+
+#endif
