@@ -5,7 +5,7 @@
  * reference and time on a GPU (the GPU machine has no LLVM, this one no
  * GPU).
  *
- *     gpu_gemm_gen OUT.ptx CASES.txt [sm_90]
+ *     [TCG_MAX_BN=64] gpu_gemm_gen OUT.ptx CASES.txt [sm_90]
  *
  * Each kernel is name(ptr A, ptr W, ptr C, ptr bias, i64 M) computing
  * C[M, N] = xform(A) W^T + bias with A's rows lda floats apart; the
@@ -82,6 +82,8 @@ static void epi(void *u, LLVMBuilderRef b, LLVMValueRef row, LLVMValueRef col,
 int main(int argc, char **argv)
 {
 	const char *arch = argc > 3 ? argv[3] : "sm_90";
+	/* an experiment: the widest block tile (TcgSpec.max_bn) */
+	int max_bn = getenv("TCG_MAX_BN") ? atoi(getenv("TCG_MAX_BN")) : 0;
 	LLVMContextRef ctx;
 	LLVMModuleRef mod;
 	LLVMBuilderRef b;
@@ -126,7 +128,7 @@ int main(int argc, char **argv)
 		          .fn = fn, .N = k->N, .f32 = LLVMFloatTypeInContext(ctx),
 		          .i64 = i64 };
 		TcgSpec s = { .kind = k->kind, .N = k->N, .K = k->K,
-		              .lda = k->lda, .a_vec4 = k->vec4,
+		              .lda = k->lda, .a_vec4 = k->vec4, .max_bn = max_bn,
 		              .xform = k->xform ? xform : NULL, .epi = epi,
 		              .u = &x };
 		int bm, bn;
@@ -138,10 +140,11 @@ int main(int argc, char **argv)
 		         LLVMGetParam(fn, 4));
 		LLVMBuildRetVoid(b);
 		tcg_tile(&s, &bm, &bn);
-		fprintf(cf, "%s %d %lld %lld %lld %d %d %d %lld\n", k->name,
+		fprintf(cf, "%s %d %lld %lld %lld %d %d %d %lld %lld\n", k->name,
 		        k->kind == TCG_BF16, (long long)k->N, (long long)k->K,
 		        (long long)k->lda, k->xform, bm, TCG_THREADS,
-		        (long long)tcg_col_tiles(&s));
+		        (long long)tcg_col_tiles(&s),
+		        (long long)tcg_shmem_bytes(&s));
 	}
 	fclose(cf);
 	if (LLVMVerifyModule(mod, LLVMPrintMessageAction, &err)) {

@@ -7,9 +7,10 @@
  *     gpu_gemm_run G.ptx CASES.txt [M_BENCH]
  *
  * Prints one line per case and check, and exits 1 when a check fails:
- * tf32x3 cases must be within fp32's own error (max abs error at most
- * 4x that of a float dot product in order, plus 1e-6); bf16 ones within
- * 1e-2 relative in Frobenius norm.
+ * tf32x3 cases must be of fp32's class (relative error in Frobenius
+ * norm at most 2e-5; TF32 alone gives about 5e-4), bf16 ones within
+ * 1e-2. The max abs error of a float dot product summed in order is
+ * printed beside, for scale.
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -38,6 +39,7 @@ static CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
                                   unsigned, unsigned, unsigned, unsigned,
                                   CUstream, void **, void **);
 static CUresult (*cuCtxSynchronize)(void);
+static CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
 
 #define CK(x)                                                                 \
 	do {                                                                  \
@@ -78,6 +80,7 @@ static void load_driver(void)
 	*(void **)&cuMemcpyDtoH = sym(h, "cuMemcpyDtoH_v2");
 	*(void **)&cuLaunchKernel = sym(h, "cuLaunchKernel");
 	*(void **)&cuCtxSynchronize = sym(h, "cuCtxSynchronize");
+	*(void **)&cuFuncSetAttribute = sym(h, "cuFuncSetAttribute");
 }
 
 static double now_ms(void)
@@ -99,7 +102,7 @@ static float frand(void)
 typedef struct Case {
 	char name[64];
 	int bf16, xform, bm, threads;
-	long long N, K, lda, coltiles;
+	long long N, K, lda, coltiles, shmem;
 } Case;
 
 static int run(CUfunction f, const Case *c, long long M, CUdeviceptr dA,
@@ -107,8 +110,8 @@ static int run(CUfunction f, const Case *c, long long M, CUdeviceptr dA,
 {
 	unsigned blocks = (unsigned)(((M + c->bm - 1) / c->bm) * c->coltiles);
 	void *args[5] = { &dA, &dW, &dC, &dB, &M };
-	return cuLaunchKernel(f, blocks, 1, 1, (unsigned)c->threads, 1, 1, 0,
-	                      NULL, args, NULL);
+	return cuLaunchKernel(f, blocks, 1, 1, (unsigned)c->threads, 1, 1,
+	                      (unsigned)c->shmem, NULL, args, NULL);
 }
 
 static int check(CUfunction f, const Case *c, long long M)
@@ -162,7 +165,7 @@ static int check(CUfunction f, const Case *c, long long M)
 	if (c->bf16)
 		ok = sqrt(num / (den + 1e-30)) <= 1e-2;
 	else
-		ok = maxerr <= 4 * maxf + 1e-6;
+		ok = sqrt(num / (den + 1e-30)) <= 2e-5;
 	printf("check %-14s M=%-6lld max_abs_err=%.3g fp32_dot_err=%.3g "
 	       "rel_frob=%.3g %s\n", c->name, M, maxerr, maxf,
 	       sqrt(num / (den + 1e-30)), ok ? "ok" : "FAIL");
@@ -247,11 +250,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	while (fscanf(cf, "%63s %d %lld %lld %lld %d %d %d %lld", c.name,
+	while (fscanf(cf, "%63s %d %lld %lld %lld %d %d %d %lld %lld", c.name,
 	              &c.bf16, &c.N, &c.K, &c.lda, &c.xform, &c.bm, &c.threads,
-	              &c.coltiles) == 9) {
+	              &c.coltiles, &c.shmem) == 10) {
 		CUfunction f;
 		CK(cuModuleGetFunction(&f, mod, c.name));
+		/* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+		CK(cuFuncSetAttribute(f, 8, (int)c.shmem));
+		/* CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: all */
+		CK(cuFuncSetAttribute(f, 9, 100));
 		for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
 			fails += !check(f, &c, ms[i]);
 		if (c.N >= 256 && c.K >= 256)

@@ -3,15 +3,19 @@
  * what it computes and for whom).
  *
  * The shape of the kernel, for a block tile of BM = 128 rows by BN
- * columns and K in steps of BK = 32:
+ * columns and K in slices of BK (16 for tf32x3, 32 for bf16):
  *   - 8 warps in a WM x WN grid, each warp a WTM x WTN piece of the tile,
  *     made of MT x NT mma tiles of 16 x 8 (fp32 accumulators: 4 a
  *     thread per mma tile);
- *   - A's and W's BK-wide slices staged through shared memory, rows
- *     padded to BK + 4 floats so that the fragment reads (lane g = lane
- *     / 4 reads row g, column lane % 4) fall on 32 different banks;
- *   - the next slice loaded into registers while the current one is
- *     multiplied (one shared buffer, two barriers per slice);
+ *   - A's and W's slices staged through shared memory already in the
+ *     mma's operand format (TF32 high and low parts in two tiles, or
+ *     bf16 pairs), each value converted once where it is loaded rather
+ *     than by every warp that reads it; rows 20 words apart so that the
+ *     fragment reads (lane g = lane / 4 reads row g, word lane % 4) fall
+ *     on 32 different banks;
+ *   - two stages of shared memory (dynamic: tcg_shmem_bytes): the next
+ *     slice is loaded into registers while the current one is
+ *     multiplied, then stored into the other stage; one barrier a slice;
  *   - out-of-range rows and columns read a clamped address and are
  *     zeroed by a select, so the loads carry no branches;
  *   - fragments as the PTX ISA lays them out for mma.m16n8k8 (.tf32:
@@ -33,7 +37,9 @@
 
 #include "diag.h"
 
-enum { BM = 128, BK = 32, PAD = 4, LD = BK + PAD, WARPS = 8 };
+/* Words (32 bits) between rows of a shared tile: 20, so that the
+ * fragment reads (word 20 g + t) fall on 32 different banks. */
+enum { BM = 128, LDW = 20, WARPS = 8 };
 
 typedef struct Gen {
 	LLVMModuleRef mod;
@@ -43,12 +49,17 @@ typedef struct Gen {
 	const TcgSpec *s;
 	LLVMTypeRef i1, i32, i64, f32, bf16, ptr, ptr3;
 	int bn, wm, wn, wtm, wtn, mt, nt;
-	LLVMValueRef as, ws;   /* shared tiles */
+	int bk;                /* k a slice: 16 (tf32x3, 2 tiles a side), 32 */
+	int arows, wrows;      /* rows of the shared tiles, >= BM and BN */
+	LLVMValueRef as, ws;   /* shared tiles: tf32 high parts, bf16 pairs */
+	LLVMValueRef as_lo, ws_lo; /* tf32x3: the low parts */
 	LLVMValueRef tid, lane_g, lane_t, warp_m, warp_n;
 	LLVMValueRef row0, col0, m;
 	LLVMValueRef acc;      /* alloca [MT*NT*4] float */
 	LLVMValueRef areg, wreg; /* staging registers */
 	int na, nw;            /* staging floats per thread */
+	int wa, ww;            /* floats a staging slot, of A and of W */
+	int stage_words;       /* shared words of one stage (2 stages) */
 } Gen;
 
 static LLVMValueRef c32(Gen *g, int64_t v)
@@ -108,10 +119,6 @@ static LLVMValueRef slot(Gen *g, LLVMValueRef arr, int n, int i)
 	                     idx, 2, "");
 }
 
-static LLVMValueRef shared_at(Gen *g, LLVMValueRef base, LLVMValueRef i32idx)
-{
-	return LLVMBuildGEP2(g->b, g->f32, base, &i32idx, 1, "");
-}
 
 /* The warp grid and mma tiles for a block tile of BN columns. */
 static void layout(int bn, int *wm, int *wn)
@@ -130,9 +137,9 @@ static void layout(int bn, int *wm, int *wn)
 
 void tcg_tile(const TcgSpec *s, int *bm, int *bn)
 {
-	int n = 8;
+	int n = 8, cap = s->max_bn ? s->max_bn : 128;
 
-	while (n < s->N && n < 128)
+	while (n < s->N && n < cap)
 		n *= 2;
 	*bm = BM;
 	*bn = n;
@@ -146,97 +153,135 @@ int64_t tcg_col_tiles(const TcgSpec *s)
 	return (s->N + bn - 1) / bn;
 }
 
-/* Loads one BK-wide slice (k0) of a matrix of `rows` rows starting at
- * r0 (valid below lim) into the staging registers: BM or BN rows by BK
- * floats, TCG_THREADS threads, vec4 when the spec allows (A only). */
+/* Where staging slot i of this thread sits in a slice of `rows` rows by
+ * g->bk: row r, column c (i32 values), for loads `width` floats wide. */
+static void stage_at(Gen *g, int i, int width, LLVMValueRef *r,
+                     LLVMValueRef *c)
+{
+	int per_row = g->bk / width;
+	LLVMValueRef idx = LLVMBuildAdd(g->b, g->tid, c32(g, i * TCG_THREADS),
+	                                "");
+
+	*r = LLVMBuildUDiv(g->b, idx, c32(g, per_row), "");
+	*c = LLVMBuildMul(g->b, LLVMBuildURem(g->b, idx, c32(g, per_row), ""),
+	                  c32(g, width), "");
+}
+
+/* Loads one slice (k0) of a matrix of `rows` rows starting at r0 (valid
+ * below lim) into the staging registers: `width` floats a slot, one
+ * vector load when vec4, else scalar loads. */
 static void stage_load(Gen *g, LLVMValueRef base, int64_t ld, int rows,
                        LLVMValueRef r0, LLVMValueRef lim, LLVMValueRef k0,
-                       bool vec4, bool is_a, LLVMValueRef reg, int nreg)
+                       int width, bool vec4, bool is_a, LLVMValueRef reg,
+                       int nreg)
 {
-	int width = vec4 ? 4 : 1;
-	int per_row = BK / width;
-	int per_thread = rows * per_row / TCG_THREADS;
+	int per_thread = rows * (g->bk / width) / TCG_THREADS;
 	LLVMTypeRef vt = LLVMVectorType(g->f32, 4);
 	LLVMValueRef zero = LLVMConstReal(g->f32, 0.0);
 
 	for (int i = 0; i < per_thread; i++) {
-		LLVMValueRef idx = LLVMBuildAdd(g->b, g->tid,
-		                                c32(g, i * TCG_THREADS), "");
-		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, per_row), "");
-		LLVMValueRef cc = LLVMBuildURem(g->b, idx, c32(g, per_row), "");
-		LLVMValueRef grow = LLVMBuildAdd(g->b, r0,
-			LLVMBuildZExt(g->b, r, g->i64, ""), "");
-		LLVMValueRef gk = LLVMBuildAdd(g->b, k0,
-			LLVMBuildZExt(g->b, LLVMBuildMul(g->b, cc, c32(g, width), ""),
-			              g->i64, ""), "");
-		LLVMValueRef ok_r = LLVMBuildICmp(g->b, LLVMIntSLT, grow, lim, "");
-		LLVMValueRef ok_k = LLVMBuildICmp(g->b, LLVMIntSLT, gk,
-		                                  c64(g, g->s->K), "");
-		LLVMValueRef ok = LLVMBuildAnd(g->b, ok_r, ok_k, "");
-		LLVMValueRef crow = LLVMBuildSelect(g->b, ok_r, grow, c64(g, 0), "");
-		LLVMValueRef ck = LLVMBuildSelect(g->b, ok_k, gk, c64(g, 0), "");
-		LLVMValueRef off = LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, crow, c64(g, ld), ""), ck, "");
-		LLVMValueRef p = LLVMBuildGEP2(g->b, g->f32, base, &off, 1, "");
-		LLVMValueRef v[4];
+		LLVMValueRef r, cc, grow, gk, ok_r, crow, v[4];
 
+		stage_at(g, i, width, &r, &cc);
+		grow = LLVMBuildAdd(g->b, r0, LLVMBuildZExt(g->b, r, g->i64, ""), "");
+		gk = LLVMBuildAdd(g->b, k0, LLVMBuildZExt(g->b, cc, g->i64, ""), "");
+		ok_r = LLVMBuildICmp(g->b, LLVMIntSLT, grow, lim, "");
+		crow = LLVMBuildSelect(g->b, ok_r, grow, c64(g, 0), "");
 		if (vec4) {
-			LLVMValueRef l = LLVMBuildLoad2(g->b, vt, p, "");
+			/* K % 4 == 0: the four are in range together */
+			LLVMValueRef ok = LLVMBuildAnd(g->b, ok_r,
+				LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""), "");
+			LLVMValueRef ck = LLVMBuildSelect(g->b, ok, gk, c64(g, 0), "");
+			LLVMValueRef off = LLVMBuildAdd(g->b,
+				LLVMBuildMul(g->b, crow, c64(g, ld), ""), ck, "");
+			LLVMValueRef l = LLVMBuildLoad2(g->b, vt,
+				LLVMBuildGEP2(g->b, g->f32, base, &off, 1, ""), "");
 			LLVMSetAlignment(l, 16);
-			for (int j = 0; j < 4; j++)
+			for (int j = 0; j < 4; j++) {
 				v[j] = LLVMBuildExtractElement(g->b, l, c32(g, j), "");
+				if (is_a && g->s->xform)
+					v[j] = g->s->xform(g->s->u, g->b, crow,
+						LLVMBuildAdd(g->b, ck, c64(g, j), ""), v[j]);
+				v[j] = LLVMBuildSelect(g->b, ok, v[j], zero, "");
+			}
 		} else {
-			v[0] = LLVMBuildLoad2(g->b, g->f32, p, "");
-			LLVMSetAlignment(v[0], 4);
+			for (int j = 0; j < width; j++) {
+				LLVMValueRef kj = LLVMBuildAdd(g->b, gk, c64(g, j), "");
+				LLVMValueRef ok = LLVMBuildAnd(g->b, ok_r,
+					LLVMBuildICmp(g->b, LLVMIntSLT, kj, c64(g, g->s->K), ""),
+					"");
+				LLVMValueRef ck = LLVMBuildSelect(g->b, ok, kj, c64(g, 0), "");
+				LLVMValueRef off = LLVMBuildAdd(g->b,
+					LLVMBuildMul(g->b, crow, c64(g, ld), ""), ck, "");
+				v[j] = LLVMBuildLoad2(g->b, g->f32,
+					LLVMBuildGEP2(g->b, g->f32, base, &off, 1, ""), "");
+				LLVMSetAlignment(v[j], 4);
+				if (is_a && g->s->xform)
+					v[j] = g->s->xform(g->s->u, g->b, crow, ck, v[j]);
+				v[j] = LLVMBuildSelect(g->b, ok, v[j], zero, "");
+			}
 		}
-		for (int j = 0; j < width; j++) {
-			if (is_a && g->s->xform)
-				v[j] = g->s->xform(g->s->u, g->b, crow,
-				                   LLVMBuildAdd(g->b, ck, c64(g, j), ""),
-				                   v[j]);
-			v[j] = LLVMBuildSelect(g->b, ok, v[j], zero, "");
+		for (int j = 0; j < width; j++)
 			LLVMBuildStore(g->b, v[j], slot(g, reg, nreg, i * width + j));
-		}
 	}
 }
 
-/* Stores the staging registers into the shared tile (same mapping). */
-static void stage_store(Gen *g, LLVMValueRef sh, int rows, bool vec4,
-                        LLVMValueRef reg, int nreg)
+static LLVMValueRef word_at(Gen *g, LLVMValueRef sh, LLVMValueRef i32idx)
 {
-	int width = vec4 ? 4 : 1;
-	int per_row = BK / width;
-	int per_thread = rows * per_row / TCG_THREADS;
-
-	for (int i = 0; i < per_thread; i++) {
-		LLVMValueRef idx = LLVMBuildAdd(g->b, g->tid,
-		                                c32(g, i * TCG_THREADS), "");
-		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, per_row), "");
-		LLVMValueRef cc = LLVMBuildMul(g->b,
-			LLVMBuildURem(g->b, idx, c32(g, per_row), ""), c32(g, width), "");
-		LLVMValueRef at = LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, r, c32(g, LD), ""), cc, "");
-		for (int j = 0; j < width; j++) {
-			LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32,
-				slot(g, reg, nreg, i * width + j), "");
-			LLVMBuildStore(g->b, v, shared_at(g, sh,
-				LLVMBuildAdd(g->b, at, c32(g, j), "")));
-		}
-	}
-}
-
-/* The float at shared tile sh[row][col] (row, col: i32 values). */
-static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
-                           LLVMValueRef col)
-{
-	LLVMValueRef at = LLVMBuildAdd(g->b,
-		LLVMBuildMul(g->b, row, c32(g, LD), ""), col, "");
-	return LLVMBuildLoad2(g->b, g->f32, shared_at(g, sh, at), "");
+	return LLVMBuildGEP2(g->b, g->i32, sh, &i32idx, 1, "");
 }
 
 static LLVMValueRef addi(Gen *g, LLVMValueRef x, int64_t k)
 {
 	return LLVMBuildAdd(g->b, x, c32(g, k), "");
+}
+
+static void split_tf32(Gen *g, LLVMValueRef x, LLVMValueRef *hi,
+                       LLVMValueRef *lo);
+static LLVMValueRef pack_bf16(Gen *g, LLVMValueRef lo, LLVMValueRef hi);
+
+/* Stores the staging registers into the shared tile (same mapping),
+ * converted: TF32 high and low parts into hi and lo, or bf16 pairs into
+ * hi (a word holds columns 2j, 2j + 1). */
+static void stage_store(Gen *g, LLVMValueRef hi, LLVMValueRef lo, int rows,
+                        int width, LLVMValueRef reg, int nreg)
+{
+	bool bf = g->s->kind == TCG_BF16;
+	int per_thread = rows * (g->bk / width) / TCG_THREADS;
+
+	for (int i = 0; i < per_thread; i++) {
+		LLVMValueRef r, cc, at, v[4];
+
+		stage_at(g, i, width, &r, &cc);
+		if (bf)
+			cc = LLVMBuildUDiv(g->b, cc, c32(g, 2), "");
+		at = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, c32(g, LDW), ""), cc,
+		                  "");
+		for (int j = 0; j < width; j++)
+			v[j] = LLVMBuildLoad2(g->b, g->f32,
+			                      slot(g, reg, nreg, i * width + j), "");
+		if (bf) {
+			for (int j = 0; j < width; j += 2)
+				LLVMBuildStore(g->b, pack_bf16(g, v[j], v[j + 1]),
+				               word_at(g, hi, addi(g, at, j / 2)));
+			continue;
+		}
+		for (int j = 0; j < width; j++) {
+			LLVMValueRef h, l;
+			split_tf32(g, v[j], &h, &l);
+			LLVMBuildStore(g->b, h, word_at(g, hi, addi(g, at, j)));
+			LLVMBuildStore(g->b, l, word_at(g, lo, addi(g, at, j)));
+		}
+	}
+}
+
+/* The word at shared tile sh[row][col] (row, col: i32 values). */
+static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
+                           LLVMValueRef col)
+{
+	LLVMValueRef at = LLVMBuildAdd(g->b,
+		LLVMBuildMul(g->b, row, c32(g, LDW), ""), col, "");
+	return LLVMBuildLoad2(g->b, g->i32, word_at(g, sh, at), "");
 }
 
 /* x as TF32 (i32 bits), and the TF32 of what is left. */
@@ -294,69 +339,48 @@ static void mma(Gen *g, int tile, LLVMValueRef a[4], LLVMValueRef b[2])
 		               slot(g, g->acc, nacc, tile * 4 + i));
 }
 
-/* The products of the shared slice into the accumulators. */
+/* The products of the shared slice into the accumulators. Word
+ * columns: tf32 k, bf16 k / 2. */
 static void compute(Gen *g)
 {
 	bool bf = g->s->kind == TCG_BF16;
 	int kstep = bf ? 16 : 8;
 
-	for (int kk = 0; kk < BK; kk += kstep) {
+	for (int kk = 0; kk < g->bk; kk += kstep) {
 		LLVMValueRef ahi[4][4], alo[4][4], bhi[4][2], blo[4][2];
+		LLVMValueRef k = addi(g, g->lane_t, bf ? kk / 2 : kk);
+		LLVMValueRef k4 = addi(g, k, 4);
 
 		for (int mt = 0; mt < g->mt; mt++) {
 			LLVMValueRef r = LLVMBuildAdd(g->b, g->warp_m,
 			                              addi(g, g->lane_g, mt * 16), "");
 			LLVMValueRef r8 = addi(g, r, 8);
-			if (bf) {
-				LLVMValueRef k = addi(g, LLVMBuildMul(g->b, g->lane_t,
-				                                      c32(g, 2), ""), kk);
-				LLVMValueRef rows[4] = { r, r8, r, r8 };
-				for (int i = 0; i < 4; i++) {
-					LLVMValueRef kc = i >= 2 ? addi(g, k, 8) : k;
-					ahi[mt][i] = pack_bf16(g,
-						sh_get(g, g->as, rows[i], kc),
-						sh_get(g, g->as, rows[i], addi(g, kc, 1)));
-				}
-			} else {
-				LLVMValueRef k = addi(g, g->lane_t, kk);
-				LLVMValueRef x[4] = {
-					sh_get(g, g->as, r, k), sh_get(g, g->as, r8, k),
-					sh_get(g, g->as, r, addi(g, k, 4)),
-					sh_get(g, g->as, r8, addi(g, k, 4)),
-				};
-				for (int i = 0; i < 4; i++)
-					split_tf32(g, x[i], &ahi[mt][i], &alo[mt][i]);
+			LLVMValueRef rows[4] = { r, r8, r, r8 };
+			LLVMValueRef cols[4] = { k, k, k4, k4 };
+			for (int i = 0; i < 4; i++) {
+				ahi[mt][i] = sh_get(g, g->as, rows[i], cols[i]);
+				if (!bf)
+					alo[mt][i] = sh_get(g, g->as_lo, rows[i], cols[i]);
 			}
 		}
 		for (int nt = 0; nt < g->nt; nt++) {
 			LLVMValueRef n = LLVMBuildAdd(g->b, g->warp_n,
 			                              addi(g, g->lane_g, nt * 8), "");
-			if (bf) {
-				LLVMValueRef k = addi(g, LLVMBuildMul(g->b, g->lane_t,
-				                                      c32(g, 2), ""), kk);
-				for (int i = 0; i < 2; i++) {
-					LLVMValueRef kc = i ? addi(g, k, 8) : k;
-					bhi[nt][i] = pack_bf16(g, sh_get(g, g->ws, n, kc),
-						sh_get(g, g->ws, n, addi(g, kc, 1)));
-				}
-			} else {
-				LLVMValueRef k = addi(g, g->lane_t, kk);
-				split_tf32(g, sh_get(g, g->ws, n, k), &bhi[nt][0],
-				           &blo[nt][0]);
-				split_tf32(g, sh_get(g, g->ws, n, addi(g, k, 4)),
-				           &bhi[nt][1], &blo[nt][1]);
+			bhi[nt][0] = sh_get(g, g->ws, n, k);
+			bhi[nt][1] = sh_get(g, g->ws, n, k4);
+			if (!bf) {
+				blo[nt][0] = sh_get(g, g->ws_lo, n, k);
+				blo[nt][1] = sh_get(g, g->ws_lo, n, k4);
 			}
 		}
-		for (int mt = 0; mt < g->mt; mt++)
-			for (int nt = 0; nt < g->nt; nt++) {
-				int tile = mt * g->nt + nt;
-				if (!bf) {
-					/* small terms first */
-					mma(g, tile, alo[mt], bhi[nt]);
-					mma(g, tile, ahi[mt], blo[nt]);
-				}
-				mma(g, tile, ahi[mt], bhi[nt]);
-			}
+		/* small terms first; every tile's term before the next term,
+		 * so that no mma waits on the one just issued */
+		for (int term = bf ? 2 : 0; term < 3; term++)
+			for (int mt = 0; mt < g->mt; mt++)
+				for (int nt = 0; nt < g->nt; nt++)
+					mma(g, mt * g->nt + nt,
+					    term == 0 ? alo[mt] : ahi[mt],
+					    term == 1 ? blo[nt] : bhi[nt]);
 	}
 }
 
@@ -395,15 +419,74 @@ static void epilogue(Gen *g)
 			}
 }
 
-static LLVMValueRef shared_tile(Gen *g, int rows, const char *name)
+/* The block's dynamic shared memory (one per module), as i32 words. */
+static LLVMValueRef dyn_shared(Gen *g)
 {
-	LLVMTypeRef t = LLVMArrayType2(g->f32, (uint64_t)rows * LD);
-	LLVMValueRef v = LLVMAddGlobalInAddressSpace(g->mod, t, name, 3);
+	LLVMValueRef v = LLVMGetNamedGlobal(g->mod, "tcg_dyn");
+	LLVMTypeRef t = LLVMArrayType2(g->i32, 0);
 
-	LLVMSetInitializer(v, LLVMGetUndef(t));
-	LLVMSetLinkage(v, LLVMInternalLinkage);
+	if (v)
+		return v;
+	v = LLVMAddGlobalInAddressSpace(g->mod, t, "tcg_dyn", 3);
+	LLVMSetLinkage(v, LLVMExternalLinkage);
 	LLVMSetAlignment(v, 16);
 	return v;
+}
+
+/* The tiles of stage st (an i32 value, 0 or 1) into g->as .. g->ws_lo. */
+static void stage_tiles(Gen *g, LLVMValueRef st)
+{
+	LLVMValueRef base = dyn_shared(g);
+	LLVMValueRef at = LLVMBuildMul(g->b, st, c32(g, g->stage_words), "");
+	int tiles = g->s->kind == TCG_BF16 ? 1 : 2;
+
+	g->as = word_at(g, base, at);
+	g->ws = word_at(g, base, addi(g, at, g->arows * LDW * tiles));
+	if (tiles == 2) {
+		g->as_lo = word_at(g, base, addi(g, at, g->arows * LDW));
+		g->ws_lo = word_at(g, base,
+		                   addi(g, at, (g->arows * 2 + g->wrows) * LDW));
+	}
+}
+
+/* The tile shapes, warp grid and staging widths for s. */
+static void geometry(Gen *g, const TcgSpec *s)
+{
+	bool bf = s->kind == TCG_BF16;
+	bool a_vec = s->a_vec4 && s->K % 4 == 0 && s->lda % 4 == 0;
+	int bm;
+
+	g->s = s;
+	g->bk = bf ? 32 : 16;
+	tcg_tile(s, &bm, &g->bn);
+	layout(g->bn, &g->wm, &g->wn);
+	g->wtm = BM / g->wm;
+	g->wtn = g->bn / g->wn;
+	g->mt = g->wtm / 16;
+	g->nt = g->wtn / 8;
+	HY_ASSERT(g->mt >= 1 && g->nt >= 1 && g->wm * g->wn == WARPS);
+	/* floats a staging slot: a vector where rows allow it, else single
+	 * floats (pairs for bf16, which stores them as one word); W's tile
+	 * gets rows past BN (zero, never read) so that every thread has a
+	 * whole slot */
+	g->wa = a_vec ? 4 : bf ? 2 : 1;
+	g->ww = s->K % 4 == 0 && g->bn * g->bk >= TCG_THREADS * 4 ? 4
+	        : bf ? 2 : 1;
+	g->arows = BM;
+	g->wrows = g->bn;
+	while (g->wrows * g->bk / g->ww < TCG_THREADS)
+		g->wrows *= 2;
+	g->na = g->arows * g->bk / TCG_THREADS;
+	g->nw = g->wrows * g->bk / TCG_THREADS;
+	g->stage_words = (g->arows + g->wrows) * LDW * (bf ? 1 : 2);
+}
+
+int64_t tcg_shmem_bytes(const TcgSpec *s)
+{
+	Gen g = { 0 };
+
+	geometry(&g, s);
+	return 2 * (int64_t)g.stage_words * 4;
 }
 
 void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
@@ -411,12 +494,11 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
               LLVMValueRef m)
 {
 	Gen g = { .mod = mod, .ctx = LLVMGetModuleContext(mod), .b = b,
-	          .fn = fn, .s = s };
-	int bm, nacc, nk;
-	LLVMValueRef bid, ncol, warp, lane, kt, zero;
-	LLVMBasicBlockRef head, body, more, store, done;
-	bool a_vec = s->a_vec4 && s->K % 4 == 0 && s->lda % 4 == 0;
-	bool w_vec = s->K % 4 == 0, wv;
+	          .fn = fn };
+	int nacc, nk;
+	LLVMValueRef bid, ncol, warp, lane, kt, zero, next, has, k0, cur, nst;
+	LLVMValueRef inc[2];
+	LLVMBasicBlockRef head, body, more, after, store, join, done, from[2];
 
 	HY_ASSERT(s->N > 0 && s->K > 0 && s->lda >= s->K && s->epi);
 	g.i1 = LLVMInt1TypeInContext(g.ctx);
@@ -426,22 +508,9 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	g.bf16 = LLVMBFloatTypeInContext(g.ctx);
 	g.ptr = LLVMPointerTypeInContext(g.ctx, 0);
 	g.ptr3 = LLVMPointerTypeInContext(g.ctx, 3);
-	tcg_tile(s, &bm, &g.bn);
-	layout(g.bn, &g.wm, &g.wn);
-	g.wtm = BM / g.wm;
-	g.wtn = g.bn / g.wn;
-	g.mt = g.wtm / 16;
-	g.nt = g.wtn / 8;
-	HY_ASSERT(g.mt >= 1 && g.nt >= 1 && g.wm * g.wn == WARPS);
+	geometry(&g, s);
 	nacc = g.mt * g.nt * 4;
-	g.na = BM * BK / TCG_THREADS;
-	g.nw = g.bn * BK / TCG_THREADS;
-	if (g.nw < 1)
-		g.nw = 1;
 	g.m = m;
-
-	g.as = shared_tile(&g, BM, "tcg.a");
-	g.ws = shared_tile(&g, g.bn, "tcg.w");
 	g.acc = entry_array(&g, nacc, "tcg.acc");
 	g.areg = entry_array(&g, g.na, "tcg.areg");
 	g.wreg = entry_array(&g, g.nw, "tcg.wreg");
@@ -466,59 +535,59 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	for (int i = 0; i < nacc; i++)
 		LLVMBuildStore(b, zero, slot(&g, g.acc, nacc, i));
 
-	/* W's rows past N read as zero (lim N); a W slice of fewer floats
-	 * than the block has threads x 4 is staged by scalar loads */
-	nk = (int)((s->K + BK - 1) / BK);
-	wv = w_vec && g.bn * BK >= TCG_THREADS * 4;
-	stage_load(&g, a, s->lda, BM, g.row0, m, c64(&g, 0), a_vec, true,
-	           g.areg, g.na);
-	stage_load(&g, w, s->K, g.bn, g.col0, c64(&g, s->N), c64(&g, 0), wv,
-	           false, g.wreg, g.nw);
-	stage_store(&g, g.as, BM, a_vec, g.areg, g.na);
-	stage_store(&g, g.ws, g.bn, wv, g.wreg, g.nw);
+	/* slice 0 into stage 0; then for (kt = 0; kt < nk; kt++): load slice
+	 * kt + 1 into registers, multiply slice kt from stage kt & 1, store
+	 * kt + 1 into the other stage, one barrier (the other stage was last
+	 * read before the previous one) */
+	nk = (int)((s->K + g.bk - 1) / g.bk);
+	stage_tiles(&g, c32(&g, 0));
+	stage_load(&g, a, s->lda, g.arows, g.row0, m, c64(&g, 0), g.wa,
+	           g.wa == 4, true, g.areg, g.na);
+	stage_load(&g, w, s->K, g.wrows, g.col0, c64(&g, s->N), c64(&g, 0),
+	           g.ww, g.ww == 4, false, g.wreg, g.nw);
+	stage_store(&g, g.as, g.as_lo, g.arows, g.wa, g.areg, g.na);
+	stage_store(&g, g.ws, g.ws_lo, g.wrows, g.ww, g.wreg, g.nw);
 	barrier(&g);
 
-	/* for (kt = 0; kt < nk; kt++) */
 	head = LLVMGetInsertBlock(b);
 	body = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k");
 	more = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k.load");
+	after = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k.mul");
 	store = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k.store");
+	join = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k.next");
 	done = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k.done");
 	LLVMBuildBr(b, body);
 	LLVMPositionBuilderAtEnd(b, body);
 	kt = LLVMBuildPhi(b, g.i64, "tcg.kt");
-	{
-		LLVMValueRef next = LLVMBuildAdd(b, kt, c64(&g, 1), "");
-		LLVMValueRef has = LLVMBuildICmp(b, LLVMIntSLT, next, c64(&g, nk),
-		                                 "");
-		LLVMValueRef k0 = LLVMBuildMul(b, next, c64(&g, BK), "");
-		LLVMBasicBlockRef after = LLVMAppendBasicBlockInContext(g.ctx, fn,
-		                                                        "tcg.k.mul");
-		LLVMValueRef inc[2];
-		LLVMBasicBlockRef from[2];
-
-		LLVMBuildCondBr(b, has, more, after);
-		LLVMPositionBuilderAtEnd(b, more);
-		stage_load(&g, a, s->lda, BM, g.row0, m, k0, a_vec, true, g.areg,
-		           g.na);
-		stage_load(&g, w, s->K, g.bn, g.col0, c64(&g, s->N), k0, wv, false,
-		           g.wreg, g.nw);
-		LLVMBuildBr(b, after);
-		LLVMPositionBuilderAtEnd(b, after);
-		compute(&g);
-		barrier(&g);
-		LLVMBuildCondBr(b, has, store, done);
-		LLVMPositionBuilderAtEnd(b, store);
-		stage_store(&g, g.as, BM, a_vec, g.areg, g.na);
-		stage_store(&g, g.ws, g.bn, wv, g.wreg, g.nw);
-		barrier(&g);
-		LLVMBuildBr(b, body);
-		inc[0] = c64(&g, 0);
-		from[0] = head;
-		inc[1] = next;
-		from[1] = LLVMGetInsertBlock(b);
-		LLVMAddIncoming(kt, inc, from, 2);
-	}
+	next = LLVMBuildAdd(b, kt, c64(&g, 1), "");
+	has = LLVMBuildICmp(b, LLVMIntSLT, next, c64(&g, nk), "");
+	k0 = LLVMBuildMul(b, next, c64(&g, g.bk), "");
+	cur = LLVMBuildAnd(b, LLVMBuildTrunc(b, kt, g.i32, ""), c32(&g, 1), "");
+	nst = LLVMBuildXor(b, cur, c32(&g, 1), "");
+	LLVMBuildCondBr(b, has, more, after);
+	LLVMPositionBuilderAtEnd(b, more);
+	stage_load(&g, a, s->lda, g.arows, g.row0, m, k0, g.wa, g.wa == 4, true,
+	           g.areg, g.na);
+	stage_load(&g, w, s->K, g.wrows, g.col0, c64(&g, s->N), k0, g.ww,
+	           g.ww == 4, false, g.wreg, g.nw);
+	LLVMBuildBr(b, after);
+	LLVMPositionBuilderAtEnd(b, after);
+	stage_tiles(&g, cur);
+	compute(&g);
+	LLVMBuildCondBr(b, has, store, join);
+	LLVMPositionBuilderAtEnd(b, store);
+	stage_tiles(&g, nst);
+	stage_store(&g, g.as, g.as_lo, g.arows, g.wa, g.areg, g.na);
+	stage_store(&g, g.ws, g.ws_lo, g.wrows, g.ww, g.wreg, g.nw);
+	LLVMBuildBr(b, join);
+	LLVMPositionBuilderAtEnd(b, join);
+	barrier(&g);
+	LLVMBuildCondBr(b, has, body, done);
+	inc[0] = c64(&g, 0);
+	from[0] = head;
+	inc[1] = next;
+	from[1] = join;
+	LLVMAddIncoming(kt, inc, from, 2);
 	LLVMPositionBuilderAtEnd(b, done);
 	epilogue(&g);
 }

@@ -40,6 +40,7 @@ typedef struct TcgSpec {
 	int64_t N, K;  /* output columns, inner dimension */
 	int64_t lda;   /* floats between rows of A (>= K) */
 	bool a_vec4;   /* A's rows 16-byte aligned and lda, K multiples of 4 */
+	int max_bn;    /* widest block tile (8..128, a power of 2); 0: 128 */
 	/* Emits the value of A[row][k] after the prologue, given the loaded
 	 * v; NULL: v as loaded. row and k are i64. */
 	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef row,
@@ -56,6 +57,10 @@ void tcg_tile(const TcgSpec *s, int *bm, int *bn);
 /* Blocks for M rows (an i64 formula the caller's launch uses):
  * ceil(M / BM) * ceil(N / BN). */
 int64_t tcg_col_tiles(const TcgSpec *s);
+
+/* The dynamic shared memory a block of the GEMM needs (the launch's
+ * shared bytes; above 48 KiB the function needs the opt-in attribute). */
+int64_t tcg_shmem_bytes(const TcgSpec *s);
 
 /* Emits the GEMM into fn at b's position: a, w are global pointers, m
  * the rows (i64). Leaves b in a new block after it; every thread of the
