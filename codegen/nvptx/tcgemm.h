@@ -19,6 +19,7 @@
  *   TCG_BF16    both operands rounded to bf16, one product per term:
  *               mma.sync m16n8k16 .bf16 (--precision bf16).
  *
+ * Both need sm_80 or later (mma .tf32/.bf16, cp.async).
  * Blocks of 256 threads (8 warps) compute a tile of BM x BN outputs;
  * the grid's blocks are numbered column tile fastest, so the blocks that
  * read the same rows of A run together and share them through L2.
