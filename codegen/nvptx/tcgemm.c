@@ -367,8 +367,8 @@ int64_t tcg_shmem_bytes(const TcgSpec *s)
  * copies when vec (rows 16-byte aligned, K % 4 == 0), else 4-byte ones;
  * bytes past the matrix are zero-filled (source size 0). */
 static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
-                       LLVMValueRef r0, LLVMValueRef lim, LLVMValueRef k0,
-                       bool vec, LLVMValueRef sh)
+                       LLVMValueRef r0, LLVMValueRef lo, LLVMValueRef lim,
+                       LLVMValueRef k0, bool vec, LLVMValueRef sh)
 {
 	int width = vec ? 4 : 1;
 	int per_row = BK / width, total = rows * per_row;
@@ -388,7 +388,12 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
 		LLVMValueRef ok = LLVMBuildAnd(g->b,
 			LLVMBuildICmp(g->b, LLVMIntSLT, grow, lim, ""),
 			LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""), "");
-		LLVMValueRef off = LLVMBuildSelect(g->b, ok,
+		LLVMValueRef off;
+
+		if (lo)
+			ok = LLVMBuildAnd(g->b, ok,
+			                  LLVMBuildICmp(g->b, LLVMIntSGE, grow, lo, ""), "");
+		off = LLVMBuildSelect(g->b, ok,
 			LLVMBuildAdd(g->b, LLVMBuildMul(g->b, grow, c64(g, ld), ""), gk,
 			             ""), c64(g, 0), "");
 		LLVMValueRef src = LLVMBuildAddrSpaceCast(g->b,
@@ -431,8 +436,9 @@ static void issue(Gen *g, LLVMValueRef a, LLVMValueRef w, LLVMValueRef kt,
 	                yes, next);
 	LLVMPositionBuilderAtEnd(g->b, yes);
 	stage_tiles(g, st);
-	copy_slice(g, a, g->s->lda, BM, g->row0, g->m, k0, avec, g->as);
-	copy_slice(g, w, g->s->K, g->wrows, g->col0, c64(g, g->s->N), k0,
+	copy_slice(g, a, g->s->lda, BM, g->row0, g->s->a_lo, g->m, k0, avec,
+	           g->as);
+	copy_slice(g, w, g->s->K, g->wrows, g->col0, NULL, c64(g, g->s->N), k0,
 	           g->s->K % 4 == 0, g->ws);
 	LLVMBuildBr(g->b, next);
 	LLVMPositionBuilderAtEnd(g->b, next);
@@ -461,6 +467,9 @@ static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
 	ok = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, ""),
 	                  LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""),
 	                  "");
+	if (g->s->a_lo)
+		ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
+		                                         g->s->a_lo, ""), "");
 	/* the prologue may read per-row values: give it a row inside */
 	grow = LLVMBuildSelect(g->b, ok, grow, c64(g, 0), "");
 	gk = LLVMBuildSelect(g->b, ok, gk, c64(g, 0), "");
@@ -515,6 +524,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	for (int i = 0; i < nacc; i++)
 		LLVMBuildStore(b, zero, slot(&g, g.acc, nacc, i));
 
+	if (s->tile_begin)
+		s->tile_begin(s->u, b, g.row0, g.tid);
 	/* slices 0 .. STAGES-2 in flight; then for (kt = 0; kt < nk; kt++):
 	 * wait for slice kt, a barrier (its copies by every thread are in,
 	 * and every warp is done with slice kt - 1, whose stage the next

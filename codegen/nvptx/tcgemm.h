@@ -42,6 +42,15 @@ typedef struct TcgSpec {
 	int64_t lda;   /* floats between rows of A (>= K) */
 	bool a_vec4;   /* A's rows 16-byte aligned and lda, K multiples of 4 */
 	int max_bn;    /* widest block tile (8..128, a power of 2); 0: 128 */
+	/* Rows of A below this i64 value read as zero (a halo before the
+	 * first row); NULL: none. */
+	LLVMValueRef a_lo;
+	/* Emitted once a block knows its tile, before its first slice: the
+	 * tile's first row (i64) and the thread (i32), e.g. to compute the
+	 * tile's LayerNorm statistics into shared memory (a barrier follows
+	 * before xform is first reached). NULL: nothing. */
+	void (*tile_begin)(void *u, LLVMBuilderRef b, LLVMValueRef row0,
+	                   LLVMValueRef tid);
 	/* Emits the value of A[row][k] after the prologue, given the loaded
 	 * v; NULL: v as loaded. row and k are i64. */
 	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef row,
