@@ -996,12 +996,6 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 	HyrtGpuStatus st = load_module(msg, n);
 	if (st != HYRT_GPU_OK)
 		return st;
-	if (plan_has_fft()) {
-		const char *path;
-		if (!cuda_load_cufft(&path, msg, n))
-			return HYRT_GPU_FAILED;
-		g.fft = true;
-	}
 	/* the weights, then room for the smallest forward (one token) */
 	size_t least = bytes + pass_bytes(&P->entries[0], 1, 1);
 	size_t fnow = 0;
@@ -1015,6 +1009,12 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 		           g.desc, mib(least), mib(avail),
 		           g.cap && g.cap <= fnow ? "allowed by HYENAC_GPU_MEMORY"
 		                                  : "free");
+	if (plan_has_fft()) {
+		const char *path;
+		if (!cuda_load_cufft(&path, msg, n))
+			return HYRT_GPU_FAILED;
+		g.fft = true;
+	}
 	r = cu.MemAlloc(&g.weights.p, bytes ? bytes : 256);
 	if (r != CUDA_SUCCESS)
 		START_FAIL(HYRT_GPU_FAILED, "cannot hold the weights (%.1f MiB) on "
