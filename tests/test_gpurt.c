@@ -220,20 +220,17 @@ static void check_output(const char *path, const float *want, size_t n)
 	npy_free(&a);
 }
 
-START_TEST(on_device)
+/* embed, logits, embed --pool mean, embed --fasta and bench of the
+ * binary against the model's reference, on whatever the environment
+ * gives it. */
+static void end_to_end(void)
 {
 	RunResult r;
-
-	setup();
-	unsetenv("HYENAC_CUDA_DRIVER");
-	if (!have_device()) {
-		printf("skipped: no CUDA device\n");
-		return;
-	}
 	int32_t tok[26];
+	float w[TINY_WFLOATS], h[26 * TINY_D], lg[26 * TINY_V], m[2 * TINY_D];
+
 	for (int i = 0; i < 26; i++)
 		tok[i] = (int32_t)(7 + i % 4);
-	float w[TINY_WFLOATS], h[26 * TINY_D], lg[26 * TINY_V], m[2 * TINY_D];
 	tiny_weights(w);
 	tiny_reference(w, tok, 2, 13, h, lg, m, NULL);
 	tu_run(&r, exe, EMBED(NULL));
@@ -244,15 +241,54 @@ START_TEST(on_device)
 	                                      lo, NULL});
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	check_output(lo, lg, 26 * TINY_V);
-	tu_run(&r, exe, EMBED("--pool", "mean", NULL));
+	tu_run(&r, exe, EMBED("--pool", "mean", "--device", "0", NULL));
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	check_output(out_npy(), m, 2 * TINY_D);
+	/* FASTA windows from several threads, one forward at a time */
+	const char *fa = tu_write_str("e.fa", ">a\nACGTACGTACGT\n>b\nACGTACGTACGT\n"
+	                                      ">c\nACGTACGTACGT\n");
+	tu_run(&r, exe, (const char *const[]){"embed", "--fasta", fa, "-o",
+	                                      out_npy(), "--pool", "last",
+	                                      "--threads", "3", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	NpyArray a;
+	tu_load_npy(out_npy(), &a);
+	ck_assert_uint_eq(a.numel, 3 * TINY_D);
+	ck_assert(tu_max_abs_diff(a.data, (float *)a.data + TINY_D, TINY_D) == 0);
+	npy_free(&a);
+	unlink(out_npy());
 	tu_run(&r, exe, (const char *const[]){"bench", "--batch", "3",
 	                                      "--seq-len", "64", "--reps", "2",
 	                                      NULL});
 	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert(strstr(r.out, "gpu: device 0"));
+	ck_assert_msg(strstr(r.out, "gpu: device 0"), "%s", r.out);
+	ck_assert(strstr(r.out, "outputs left on the device"));
 	ck_assert(strstr(r.out, "gpu_peak_mib="));
+	ck_assert_int_eq(tu_lines(r.out), 2);
+}
+
+/* The whole binary on this machine, the fake driver running the
+ * model's kernels on the host and the fake cuFFT transforming. */
+START_TEST(fake_end_to_end)
+{
+	setup();
+	setenv("HYENAC_CUDA_DRIVER", FAKE_CUDA, 1);
+	setenv("HYENAC_CUFFT", FAKE_CUFFT, 1);
+	end_to_end();
+	setenv("HYENAC_GPU_MEMORY", "20K", 1);
+	end_to_end();
+}
+END_TEST
+
+START_TEST(on_device)
+{
+	setup();
+	unsetenv("HYENAC_CUDA_DRIVER");
+	if (!have_device()) {
+		printf("skipped: no CUDA device\n");
+		return;
+	}
+	end_to_end();
 }
 END_TEST
 
@@ -266,6 +302,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, device_usage);
 	tcase_add_test(tc, fake_driver);
 	tcase_add_test(tc, help_and_info);
+	tcase_add_test(tc, fake_end_to_end);
 	tcase_add_test(tc, on_device);
 	suite_add_tcase(s, tc);
 	return s;

@@ -66,7 +66,7 @@ typedef struct Plan {
 typedef struct Kept {
 	int64_t conv, L;
 	Buf buf;
-	bool complete;
+	bool live, complete; /* a slot stays where it is: callers hold it */
 	uint64_t used;
 } Kept;
 
@@ -88,7 +88,6 @@ static struct {
 	Plan plans[MAX_PLANS];
 	int nplans;
 	Kept kept[MAX_KEPT];
-	int nkept;
 	uint64_t clock;
 	/* hyrt_gpu_forward_on_device: the tokens already on the device */
 	const int32_t *dev_tok;
@@ -135,9 +134,18 @@ static void check_fft(cufftResult r, const char *what)
 		fail("cuFFT error %d on device %d %s", r, g.device_index, what);
 }
 
-static double mib(size_t b)
+/* "1.5 MiB", or "4096 bytes" below a MiB, in a ring of buffers. */
+static const char *size_str(size_t b)
 {
-	return (double)b / (1024.0 * 1024.0);
+	static char ring[8][32];
+	static int at;
+	char *s = ring[at++ % 8];
+
+	if (b < ((size_t)1 << 20))
+		snprintf(s, 32, "%zu bytes", b);
+	else
+		snprintf(s, 32, "%.1f MiB", (double)b / (1024.0 * 1024.0));
+	return s;
 }
 
 /* ---- device memory -------------------------------------------------------- */
@@ -201,45 +209,34 @@ static bool buf_ensure(Buf *b, size_t need)
 	return true;
 }
 
-/* The kept spectra, least recently used first, dropped until `need`
- * more bytes would fit (or none is left). keep: one not to drop. */
-static void drop_kept(size_t need, const Kept *keep)
+static void kept_drop(Kept *k)
 {
-	while (room() < need) {
-		int lru = -1;
-		for (int i = 0; i < g.nkept; i++)
-			if (&g.kept[i] != keep &&
-			    (lru < 0 || g.kept[i].used < g.kept[lru].used))
-				lru = i;
-		if (lru < 0)
-			return;
-		buf_free(&g.kept[lru].buf);
-		g.kept[lru] = g.kept[--g.nkept];
-	}
+	buf_free(&k->buf);
+	k->live = false;
 }
 
 static size_t kept_bytes(void)
 {
 	size_t s = 0;
 
-	for (int i = 0; i < g.nkept; i++)
-		s += g.kept[i].buf.cap;
+	for (int i = 0; i < MAX_KEPT; i++)
+		s += g.kept[i].live ? g.kept[i].buf.cap : 0;
 	return s;
 }
 
-/* The one-line complaint of a pass that cannot fit. */
+/* The one-line complaint of a pass that cannot fit: need is all it
+ * needs beside the weights. */
 static HY_NORETURN void no_memory(const char *what, size_t need)
 {
 	size_t f = dev_free();
 	char capmsg[96] = "";
 
 	if (g.cap)
-		snprintf(capmsg, sizeof capmsg, ", HYENAC_GPU_MEMORY=%.0f MiB",
-		         mib(g.cap));
-	fail("too little GPU memory on device %d for %s: it needs %.1f MiB "
-	     "more, %.1f MiB free (%.1f MiB held, %.1f of it weights%s)",
-	     g.device_index, what, mib(need), mib(f), mib(g.held),
-	     mib(g.weights.cap), capmsg);
+		snprintf(capmsg, sizeof capmsg, "; HYENAC_GPU_MEMORY allows %s",
+		         size_str(g.cap));
+	fail("too little GPU memory on device %d for %s: it needs %s beside "
+	     "the weights (%s), %s free on the device%s", g.device_index, what,
+	     size_str(need), size_str(g.weights.cap), size_str(f), capmsg);
 }
 
 /* ---- cuFFT plans -------------------------------------------------------- */
@@ -288,11 +285,8 @@ static void fft_exec(int64_t n, int64_t rows, int type, CUdeviceptr at)
 {
 	Plan *p = plan_get(n, rows, type);
 
-	if (!buf_ensure(&g.fftwork, p->work)) {
-		drop_kept(p->work, NULL);
-		if (!buf_ensure(&g.fftwork, p->work))
-			no_memory("cuFFT's work area", p->work);
-	}
+	if (!buf_ensure(&g.fftwork, p->work))
+		no_memory("cuFFT's work area", p->work); /* run_group made room */
 	if (p->work)
 		check_fft(cufft.SetWorkArea(p->h, (void *)(uintptr_t)g.fftwork.p),
 		          "setting the work area");
@@ -317,6 +311,11 @@ static size_t arena_bytes(int64_t B, int64_t L)
 	                P->region[HYGPU_REGION_SAMPLE] * B);
 }
 
+static size_t round256(size_t n)
+{
+	return (n + 255) & ~(size_t)255;
+}
+
 static size_t out_bytes(const HygpuEntry *e, int k, int64_t B, int64_t L)
 {
 	size_t f = e->out_per_token[k] ? (size_t)(e->out_per_token[k] * B * L)
@@ -332,7 +331,7 @@ static size_t pass_bytes(const HygpuEntry *e, int64_t B, int64_t L)
 
 	for (int k = 0; k < e->nout; k++)
 		s += out_bytes(e, k, B, L);
-	return s + arena_bytes(B, L);
+	return round256(s) + round256(arena_bytes(B, L));
 }
 
 /* A group's shape at (B, L): its FFT length, units, and the rows its
@@ -414,8 +413,35 @@ static size_t fft_guess(const Shape *s, int64_t cnt)
 
 static size_t chunk_need(const Shape *s, int64_t cnt, int64_t B, bool kept)
 {
-	return work_bytes(s, cnt, B) + (kept ? 0 : spec_bytes(s, cnt)) +
-	       fft_guess(s, cnt);
+	return round256(work_bytes(s, cnt, B)) +
+	       (kept ? 0 : round256(spec_bytes(s, cnt))) +
+	       round256(fft_guess(s, cnt));
+}
+
+/* The largest work area the cuFFT plans of a chunk of c units (and of
+ * the last, smaller one) ask for, making the plans. have: the filter
+ * spectra are kept (FILTER steps do not run). */
+static size_t plans_work(const Shape *s, int64_t c, int64_t B, bool have)
+{
+	size_t w = 0;
+	int64_t cs[2] = {c, s->units % c};
+
+	for (int64_t i = 0; i < s->grp->count; i++) {
+		const HygpuStep *st = &s->steps[i];
+		if ((st->op != HYGPU_R2C && st->op != HYGPU_C2R) ||
+		    (have && (st->flags & HYGPU_FILTER)))
+			continue;
+		for (int j = 0; j < 2; j++) {
+			int64_t rows = st->rows_per_unit * cs[j] * (st->rows_b ? B : 1);
+			if (rows <= 0)
+				continue;
+			Plan *p = plan_get(s->n, rows, st->op == HYGPU_R2C ? CUFFT_R2C
+			                                                   : CUFFT_C2R);
+			if (p->work > w)
+				w = p->work;
+		}
+	}
+	return w;
 }
 
 /* Memory a group could use without dropping anything: what is free and
@@ -473,8 +499,8 @@ static void launch(const HygpuStep *st, const Pass *p, CUdeviceptr work,
 
 static Kept *kept_find(int64_t conv, int64_t L)
 {
-	for (int i = 0; i < g.nkept; i++)
-		if (g.kept[i].conv == conv && g.kept[i].L == L) {
+	for (int i = 0; i < MAX_KEPT; i++)
+		if (g.kept[i].live && g.kept[i].conv == conv && g.kept[i].L == L) {
 			g.kept[i].used = ++g.clock;
 			return &g.kept[i];
 		}
@@ -488,17 +514,18 @@ static Kept *kept_make(const Shape *s, int64_t B, int64_t L)
 	size_t want = spec_bytes(s, s->units);
 	size_t least = chunk_need(s, 1, B, true);
 
-	if (g.nkept == MAX_KEPT || s->grp->dim != HYGPU_DIM_CHANNELS)
+	Kept *k = NULL;
+	for (int i = 0; i < MAX_KEPT && !k; i++)
+		if (!g.kept[i].live)
+			k = &g.kept[i];
+	if (!k || s->grp->dim != HYGPU_DIM_CHANNELS)
 		return NULL;
 	/* spectra of another length go first; then none are dropped for
 	 * these (which would only trade one for another) */
-	for (int i = 0; i < g.nkept;)
-		if (g.kept[i].L != L && group_room() < want + least) {
-			buf_free(&g.kept[i].buf);
-			g.kept[i] = g.kept[--g.nkept];
-		} else {
-			i++;
-		}
+	for (int i = 0; i < MAX_KEPT; i++)
+		if (g.kept[i].live && g.kept[i].L != L &&
+		    group_room() < want + least)
+			kept_drop(&g.kept[i]);
 	if (group_room() < want + least)
 		return NULL;
 	/* make the room from the group buffers if it is there */
@@ -507,60 +534,89 @@ static Kept *kept_make(const Shape *s, int64_t B, int64_t L)
 		buf_free(&g.spec);
 		buf_free(&g.work);
 	}
-	Kept *k = &g.kept[g.nkept];
 	memset(k, 0, sizeof *k);
 	if (!buf_ensure(&k->buf, want))
 		return NULL;
 	k->conv = s->grp->conv;
 	k->L = L;
 	k->used = ++g.clock;
-	g.nkept++;
+	k->live = true;
 	return k;
 }
 
-static void run_group(const HygpuStep *grp, const Pass *p)
+/* The largest chunk (at most cmax units) whose buffers fit in avail,
+ * the cuFFT plans' work area in *fw; 0 when not even one unit fits. */
+static int64_t fit_chunk(const Shape *s, int64_t cmax, int64_t B,
+                         bool kept, bool have, size_t avail, size_t *fw)
+{
+	if (chunk_need(s, 1, B, kept) > avail)
+		return 0;
+	int64_t lo = 1, hi = cmax;
+	while (lo < hi) {
+		int64_t mid = lo + (hi - lo + 1) / 2;
+		if (chunk_need(s, mid, B, kept) <= avail)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	/* The plans say what work area they really need (the first call at
+	 * a length makes them); a smaller chunk when that does not fit. */
+	for (int64_t c = lo;; c -= c / 4 > 1 ? c / 4 : 1) {
+		*fw = plans_work(s, c, B, have);
+		size_t need = round256(work_bytes(s, c, B)) +
+		              (kept ? 0 : round256(spec_bytes(s, c))) + round256(*fw);
+		if (need <= avail)
+			return c;
+		if (c == 1)
+			return 0;
+	}
+}
+
+/* Run a group over its units, a chunk at a time; false when not even
+ * one unit fits beside the pass (the caller runs fewer rows). */
+static bool run_group(const HygpuStep *grp, const Pass *p)
 {
 	Shape s;
 	int64_t B = p->B, L = p->L;
 
 	group_shape(&s, grp, B, L);
 	if (s.units <= 0)
-		return;
+		return true;
 	Kept *k = NULL;
 	if (grp->conv >= 0 && (k = kept_find(grp->conv, L)) == NULL)
 		k = kept_make(&s, B, L);
-	bool have = k && k->complete;
 	int64_t cmax = grp->max_chunk > 0 && grp->max_chunk < s.units
 	                   ? grp->max_chunk
 	                   : s.units;
-	size_t avail = group_room();
-	if (chunk_need(&s, 1, B, k != NULL) > avail) {
-		drop_kept(chunk_need(&s, 1, B, k != NULL), k);
-		avail = group_room();
+	int64_t c = 0;
+	size_t fw = 0;
+	for (int attempt = 0; attempt < 3 && c == 0; attempt++) {
+		if (attempt == 1) /* other kept spectra go */
+			for (int i = 0; i < MAX_KEPT; i++)
+				if (g.kept[i].live && &g.kept[i] != k)
+					kept_drop(&g.kept[i]);
+		if (attempt == 2 && k) { /* then these */
+			kept_drop(k);
+			k = NULL;
+		}
+		c = fit_chunk(&s, cmax, B, k != NULL, k && k->complete,
+		              group_room(), &fw);
 	}
-	if (chunk_need(&s, 1, B, k != NULL) > avail)
-		no_memory("one chunk of a group",
-		          chunk_need(&s, 1, B, k != NULL) - avail);
-	int64_t lo = 1, hi = cmax;
-	while (lo < hi) {
-		int64_t mid = lo + (hi - lo + 1) / 2;
-		if (chunk_need(&s, mid, B, k != NULL) <= avail)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	int64_t c = lo;
-	/* grow each buffer from nothing, so the old ones are not counted
-	 * twice */
-	if (g.work.cap < work_bytes(&s, c, B))
+	if (c == 0)
+		return false;
+	bool have = k && k->complete;
+	/* the group buffers grow from nothing, all three, so that the old
+	 * ones are not counted twice */
+	if (g.work.cap < work_bytes(&s, c, B) ||
+	    (!k && g.spec.cap < spec_bytes(&s, c)) || g.fftwork.cap < fw) {
 		buf_free(&g.work);
-	if (!k && g.spec.cap < spec_bytes(&s, c))
 		buf_free(&g.spec);
-	if (g.fftwork.cap < fft_guess(&s, c))
 		buf_free(&g.fftwork);
+	}
 	if (!buf_ensure(&g.work, work_bytes(&s, c, B)) ||
-	    (!k && !buf_ensure(&g.spec, spec_bytes(&s, c))))
-		no_memory("a group's buffers", chunk_need(&s, c, B, k != NULL));
+	    (!k && !buf_ensure(&g.spec, spec_bytes(&s, c))) ||
+	    !buf_ensure(&g.fftwork, fw))
+		return false;
 	size_t rb = row_bytes(&s);
 	for (int64_t a = 0; a < s.units; a += c) {
 		int64_t cnt = s.units - a < c ? s.units - a : c;
@@ -588,9 +644,11 @@ static void run_group(const HygpuStep *grp, const Pass *p)
 	}
 	if (k)
 		k->complete = true;
+	return true;
 }
 
-static void run_steps(const HygpuEntry *e, const Pass *p)
+/* The entry's steps for one pass; false when a group did not fit. */
+static bool run_steps(const HygpuEntry *e, const Pass *p)
 {
 	const HygpuStep *st = P->steps + e->first;
 
@@ -599,7 +657,8 @@ static void run_steps(const HygpuEntry *e, const Pass *p)
 			if (i + 1 + st[i].count > e->count)
 				fail("a group of the GPU plan runs past its entry (a bug "
 				     "in hyenac)");
-			run_group(&st[i], p);
+			if (!run_group(&st[i], p))
+				return false;
 			i += 1 + st[i].count;
 		} else if (st[i].op == HYGPU_LAUNCH) {
 			launch(&st[i], p, 0, 0, 0, 0, 0);
@@ -609,13 +668,30 @@ static void run_steps(const HygpuEntry *e, const Pass *p)
 			     "bug in hyenac)", st[i].op);
 		}
 	}
+	return true;
+}
+
+/* The most that one of the entry's groups needs at its smallest chunk
+ * (they run one after another, on the same buffers). */
+static size_t chunk_need_entry(const HygpuEntry *e, int64_t B, int64_t L)
+{
+	const HygpuStep *st = P->steps + e->first;
+	size_t need = 0;
+
+	for (int64_t i = 0; i < e->count; i++)
+		if (st[i].op == HYGPU_GROUP) {
+			Shape s;
+			group_shape(&s, &st[i], B, L);
+			size_t n = chunk_need(&s, 1, B, false);
+			need = n > need ? n : need;
+		}
+	return need;
 }
 
 /* The rows of one pass: as many of B as fit with the smallest chunk of
  * every group (kept spectra dropped if need be), or fail. */
 static int64_t pass_rows(const HygpuEntry *e, int64_t B, int64_t L)
 {
-	const HygpuStep *st = P->steps + e->first;
 	size_t have = g.arena.cap + g.io.cap + g.work.cap + g.spec.cap +
 	              g.fftwork.cap;
 
@@ -624,13 +700,7 @@ static int64_t pass_rows(const HygpuEntry *e, int64_t B, int64_t L)
 		int64_t lo = 0, hi = B;
 		while (lo < hi) {
 			int64_t mid = lo + (hi - lo + 1) / 2;
-			size_t need = pass_bytes(e, mid, L);
-			for (int64_t i = 0; i < e->count; i++)
-				if (st[i].op == HYGPU_GROUP) {
-					Shape s;
-					group_shape(&s, &st[i], mid, L);
-					need += chunk_need(&s, 1, mid, false);
-				}
+			size_t need = pass_bytes(e, mid, L) + chunk_need_entry(e, mid, L);
 			if (need <= avail)
 				lo = mid;
 			else
@@ -638,11 +708,11 @@ static int64_t pass_rows(const HygpuEntry *e, int64_t B, int64_t L)
 		}
 		if (lo > 0)
 			return lo;
-		if (tries == 0)
-			drop_kept(kept_bytes() + 1, NULL); /* all of them */
+		for (int i = 0; i < MAX_KEPT; i++) /* then without kept spectra */
+			if (g.kept[i].live)
+				kept_drop(&g.kept[i]);
 	}
-	size_t need = pass_bytes(e, 1, L);
-	no_memory("one row", need > have ? need - have : need);
+	no_memory("one row", pass_bytes(e, 1, L) + chunk_need_entry(e, 1, L));
 }
 
 /* B rows of L tokens through entry e: outs[k] (host, may be NULL) gets
@@ -659,15 +729,20 @@ static void run_entry(const HygpuEntry *e, const int32_t *tok, int64_t B,
 		int64_t Bc = B - b0 < rows ? B - b0 : rows;
 		size_t tokb = ((size_t)(Bc * L) * 4 + 255) & ~(size_t)255;
 		size_t iob = pass_bytes(e, Bc, L) - arena_bytes(Bc, L);
-		if (g.io.cap < iob)
+		size_t ab = arena_bytes(Bc, L);
+		if (g.io.cap < iob) {
 			g.dev_tok = NULL; /* the tokens go with the buffer */
-		if (!buf_ensure(&g.arena, arena_bytes(Bc, L))) {
-			buf_free(&g.work), buf_free(&g.spec), buf_free(&g.fftwork);
-			if (!buf_ensure(&g.arena, arena_bytes(Bc, L)))
-				no_memory("the activations", arena_bytes(Bc, L));
+			buf_free(&g.io);
 		}
-		if (!buf_ensure(&g.io, iob))
-			no_memory("the inputs and outputs", iob);
+		if (g.arena.cap < ab)
+			buf_free(&g.arena);
+		if (!buf_ensure(&g.arena, ab) || !buf_ensure(&g.io, iob)) {
+			/* pass_rows counted the group buffers as room */
+			buf_free(&g.work), buf_free(&g.spec), buf_free(&g.fftwork);
+			if (!buf_ensure(&g.arena, ab) || !buf_ensure(&g.io, iob))
+				no_memory("the activations, inputs and outputs",
+				          round256(ab) + iob);
+		}
 		CUdeviceptr table[1 + HYRT_MAX_HIDDEN];
 		CUdeviceptr at = g.io.p + 256;
 		table[0] = at;
@@ -690,7 +765,21 @@ static void run_entry(const HygpuEntry *e, const int32_t *tok, int64_t B,
 			g.dev_B = B;
 			g.dev_L = L;
 		}
-		run_steps(e, &p);
+		if (!run_steps(e, &p)) {
+			/* a group's smallest chunk did not fit beside this pass:
+			 * the same rows again, fewer at a time */
+			check(cu.StreamSynchronize(NULL), "running the forward");
+			if (Bc == 1)
+				no_memory("one row and a group's smallest chunk",
+				          pass_bytes(e, 1, L) + chunk_need_entry(e, 1, L));
+			rows = Bc / 2;
+			b0 -= rows; /* the loop adds it back */
+			g.dev_tok = NULL;
+			/* the buffers shrink to the smaller pass's */
+			buf_free(&g.arena), buf_free(&g.io), buf_free(&g.work);
+			buf_free(&g.spec), buf_free(&g.fftwork);
+			continue;
+		}
 		check(cu.StreamSynchronize(NULL), "running the forward");
 		(void)dev_free(); /* the high-water mark, cuFFT included */
 		if (device_only)
@@ -1005,8 +1094,8 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 		avail = g.cap;
 	if (least > avail)
 		START_FAIL(HYRT_GPU_FAILED, "too little GPU memory on CUDA %s: the "
-		           "weights and one token need %.1f MiB, %.1f MiB %s",
-		           g.desc, mib(least), mib(avail),
+		           "weights and one token need %s, %s %s",
+		           g.desc, size_str(least), size_str(avail),
 		           g.cap && g.cap <= fnow ? "allowed by HYENAC_GPU_MEMORY"
 		                                  : "free");
 	if (plan_has_fft()) {
@@ -1017,8 +1106,8 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 	}
 	r = cu.MemAlloc(&g.weights.p, bytes ? bytes : 256);
 	if (r != CUDA_SUCCESS)
-		START_FAIL(HYRT_GPU_FAILED, "cannot hold the weights (%.1f MiB) on "
-		           "CUDA %s: %s", mib(bytes), g.desc, cuda_error(r));
+		START_FAIL(HYRT_GPU_FAILED, "cannot hold the weights (%s) on "
+		           "CUDA %s: %s", size_str(bytes), g.desc, cuda_error(r));
 	g.weights.cap = bytes ? bytes : 256;
 	g.held = g.peak = g.weights.cap;
 	if (bytes && (r = cu.MemcpyHtoD(g.weights.p, weights, bytes)) !=

@@ -1,17 +1,32 @@
 // tiny_kernels.cu - the kernels of the hand-written GPU test model
 // (tests/gpu/tiny_model.c says what it computes), in CUDA C for clang's
 // NVPTX backend, with no CUDA header. tiny_ptx.inc is made from it by
-//   clang-19 -x cuda --cuda-device-only --cuda-gpu-arch=sm_75 -nocudainc \
+//   clang-19 -x cuda --cuda-device-only --cuda-gpu-arch=sm_75 -nocudainc
 //     -nocudalib -O2 -S -o tiny.ptx tiny_kernels.cu
 // then quoted as a C string (tests/gpu/make-tiny-ptx.sh does both).
 // Every kernel has the one signature of runtime/hygpu.h.
+// The same source is C for the host (fake_cuda.c includes it, running
+// each block's threads one after another: no kernel here waits on
+// another thread), so the runtime can be run end to end without a GPU.
+#ifdef __CUDA__
 #define KERNEL extern "C" __attribute__((global))
-#define ARGS                                                                 \
-	char *arena, const float *w, float **io, float *work, float *spec,      \
-	    long B, long L, long n, long a, long cnt
+#define DEVICE static __attribute__((device))
 #define TID ((long)__nvvm_read_ptx_sreg_tid_x())
 #define BID ((long)__nvvm_read_ptx_sreg_ctaid_x())
 #define BDIM ((long)__nvvm_read_ptx_sreg_ntid_x())
+extern __attribute__((shared)) float tiny_sh[];
+#else
+#define KERNEL static
+#define DEVICE static
+static long fake_tid, fake_bid, fake_bdim;
+#define TID fake_tid
+#define BID fake_bid
+#define BDIM fake_bdim
+static float tiny_sh[12800];
+#endif
+#define ARGS                                                                 \
+	char *arena, const float *w, float **io, float *work, float *spec,      \
+	    long B, long L, long n, long a, long cnt
 #define GID (BID * BDIM + TID)
 
 enum { D = 4, V = 16, MAXLEN = 64 };
@@ -79,8 +94,7 @@ KERNEL void tiny_scatter(ARGS)
 	}
 }
 
-static __attribute__((device)) float head(const float *y, const float *w,
-                                          long v)
+DEVICE float head(const float *y, const float *w, long v)
 {
 	float s = 0.0f;
 	for (long c = 0; c < D; c++)
@@ -115,8 +129,6 @@ KERNEL void tiny_copy_rows(ARGS)
 		return;
 	io[1][a * V + i] = work[i];
 }
-
-extern __attribute__((shared)) float tiny_sh[];
 
 KERNEL void tiny_pool_mean(ARGS)
 {
