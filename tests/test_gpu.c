@@ -1,6 +1,6 @@
 /*
  * test_gpu.c - the GPU target end to end where this machine has a CUDA
- * device: tests/gpu/device-tests.sh compiles ../shared/golden/* and
+ * device: tests/gpu/device-tests.sh compiles every ../shared/golden case and
  * random models with `hyenac compile --target cuda` (the random ones for
  * the CPU too, run on lengths 1, 2, 7, 100, 333 and their longest), then
  * runs the GPU binaries and holds them to the golden outputs (2e-4) and
