@@ -84,6 +84,11 @@ static struct {
 	bool fft;      /* cuFFT loaded */
 	size_t cap;    /* HYENAC_GPU_MEMORY, 0 for none */
 	size_t held, peak, free0, min_free;
+	/* the device's free memory as last read, less what was allocated
+	 * since and plus what was freed: one cuMemGetInfo per forward (and
+	 * after a cuFFT plan, which allocates on its own) */
+	size_t free_now;
+	bool free_known;
 	Buf weights, arena, io, work, spec, fftwork;
 	Plan plans[MAX_PLANS];
 	int nplans;
@@ -152,12 +157,15 @@ static const char *size_str(size_t b)
 
 static size_t dev_free(void)
 {
-	size_t f = 0, t = 0;
+	size_t t = 0;
 
-	check(cu.MemGetInfo(&f, &t), "reading its free memory");
-	if (f < g.min_free)
-		g.min_free = f;
-	return f;
+	if (!g.free_known) {
+		check(cu.MemGetInfo(&g.free_now, &t), "reading its free memory");
+		g.free_known = true;
+	}
+	if (g.free_now < g.min_free)
+		g.min_free = g.free_now;
+	return g.free_now;
 }
 
 /* What may still be allocated: the device's free memory less the margin,
@@ -182,6 +190,7 @@ static void buf_free(Buf *b)
 	check(cu.StreamSynchronize(NULL), "finishing before a free");
 	check(cu.MemFree(b->p), "freeing memory");
 	g.held -= b->cap;
+	g.free_now += b->cap;
 	b->p = 0;
 	b->cap = 0;
 }
@@ -204,6 +213,8 @@ static bool buf_ensure(Buf *b, size_t need)
 	check(r, "allocating memory");
 	b->cap = need;
 	g.held += need;
+	g.free_now = g.free_now > need ? g.free_now - need : 0;
+	(void)dev_free(); /* the low-water mark */
 	if (g.held > g.peak)
 		g.peak = g.held;
 	return true;
@@ -276,6 +287,7 @@ static Plan *plan_get(int64_t n, int64_t rows, int type)
 		no_memory("a cuFFT plan", (size_t)rows * (size_t)(n + 2) * 4);
 	check_fft(r, "making a plan");
 	check_fft(cufft.SetStream(p->h, NULL), "setting a plan's stream");
+	g.free_known = false; /* the plan holds memory of its own */
 	p->used = ++g.clock;
 	g.nplans++;
 	return p;
@@ -724,6 +736,7 @@ static void run_entry(const HygpuEntry *e, const int32_t *tok, int64_t B,
 	check(cu.CtxSetCurrent(g.ctx), "making its context current");
 	if (B <= 0)
 		return;
+	g.free_known = false;
 	int64_t rows = pass_rows(e, B, L);
 	for (int64_t b0 = 0; b0 < B; b0 += rows) {
 		int64_t Bc = B - b0 < rows ? B - b0 : rows;
@@ -781,7 +794,6 @@ static void run_entry(const HygpuEntry *e, const int32_t *tok, int64_t B,
 			continue;
 		}
 		check(cu.StreamSynchronize(NULL), "running the forward");
-		(void)dev_free(); /* the high-water mark, cuFFT included */
 		if (device_only)
 			continue;
 		for (int k = 0; k < e->nout; k++) {
