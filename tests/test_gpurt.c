@@ -123,6 +123,9 @@ START_TEST(device_usage)
 	/* usage first, then the device */
 	expect((const char *const[]){"embed", "--device", "0", NULL}, 2,
 	       "needs --tokens");
+	expect((const char *const[]){"generate", "--prompt", "ACGT", "-o",
+	                             tu_path(dir, "g.fa"), NULL},
+	       2, "a GPU binary, which has no decode step");
 	setenv("HYENAC_DEVICE", "one", 1);
 	expect(EMBED(NULL), 1, "HYENAC_DEVICE='one' is not a CUDA device");
 	unsetenv("HYENAC_DEVICE");

@@ -8,9 +8,10 @@
  * does not (what and where on stderr), 77 with "skipped: no CUDA device"
  * when there is no driver or no device (ctest counts that as skipped).
  * It needs no LLVM, so it runs on a GPU machine that has none:
- *   gpu_tiny_check [DEVICE]
- * HYENAC_GPU_MEMORY makes the passes and chunks smaller (the test runs
- * it so too).
+ *   gpu_tiny_check [--driver LIB --cufft LIB] [--memory BYTES] [DEVICE]
+ * --driver and --cufft set HYENAC_CUDA_DRIVER and HYENAC_CUFFT (the
+ * tests' fake ones run it on this machine), --memory HYENAC_GPU_MEMORY,
+ * which makes the passes and chunks smaller.
  */
 #include "tiny_model.h"
 
@@ -20,6 +21,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int failures;
 
@@ -48,7 +50,22 @@ int main(int argc, char **argv)
 {
 	static float w[TINY_WFLOATS];
 	char msg[1024];
-	int64_t dev = argc > 1 ? atoll(argv[1]) : 0;
+	int64_t dev = 0;
+
+	for (int i = 1; i < argc; i++) {
+		static const char *const opt[][2] = {
+		    {"--driver", "HYENAC_CUDA_DRIVER"},
+		    {"--cufft", "HYENAC_CUFFT"},
+		    {"--memory", "HYENAC_GPU_MEMORY"}};
+		bool known = false;
+		for (int j = 0; j < 3; j++)
+			if (strcmp(argv[i], opt[j][0]) == 0 && i + 1 < argc) {
+				setenv(opt[j][1], argv[++i], 1);
+				known = true;
+			}
+		if (!known)
+			dev = atoll(argv[i]);
+	}
 
 	tiny_weights(w);
 	HyrtGpuStatus st = hyrt_gpu_start(w, sizeof w, dev, msg, sizeof msg);
