@@ -194,7 +194,7 @@ START_TEST(help_and_info)
 	/* info needs no device */
 	tu_run(&r, exe, (const char *const[]){"info", NULL});
 	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert(strstr(r.out, "target=cuda\n"));
+	ck_assert(strstr(r.out, "target=cuda\ngpu_arch=sm_75\n"));
 	ck_assert(strstr(r.out, "weights=ok\n"));
 }
 END_TEST

@@ -956,6 +956,11 @@ const char *hyrt_gpu_device_desc(void)
 	return g.desc;
 }
 
+const char *hyrt_gpu_arch(void)
+{
+	return P->arch;
+}
+
 /* ---- the start -------------------------------------------------------- */
 
 /* "sm_90" -> 90, "sm_90a" -> 90 (exact: *exact), 0 if unreadable. */

@@ -38,8 +38,10 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
  * forward) is reported: fail(msg) must not return. Default: "PROG: msg"
  * on stderr and exit(1) (outfile.c's atexit hook removes temporaries). */
 void hyrt_gpu_set_fail(void (*fail)(const char *msg));
-/* "NVIDIA H200 (sm_90), device 0", for bench and help. */
+/* "device 0 (NVIDIA H200, sm_90)", for bench, once started. */
 const char *hyrt_gpu_device_desc(void);
+/* The arch the binary's kernels are for ("sm_90"): the plan's. */
+const char *hyrt_gpu_arch(void);
 /* One whole forward as bench times it: output `which` (0 hidden, 1
  * logits through `entry logits` when there is one) of B rows of L
  * tokens, left on the device; returns when the device is done. The

@@ -77,6 +77,7 @@ const char *rt_prog = "model";
 #pragma weak hyrt_gpu_device_desc
 #pragma weak hyrt_gpu_forward_on_device
 #pragma weak hyrt_gpu_stats
+#pragma weak hyrt_gpu_arch
 
 int64_t rt_gpu_device;
 
@@ -368,6 +369,10 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
                           size_t held)
 {
 	size_t budget = plan_bytes(), one = forward_bytes(1, L, row_floats);
+	/* A GPU binary's forwards hold little host memory (the device's is
+	 * its runtime's to share out): up to 1 GiB of output rows at once. */
+	if (rt_is_gpu())
+		budget = hy_sat_add_size(budget, (size_t)1 << 30);
 	int64_t limit = rt_memory_limit(), lo, hi;
 
 	if (limit > 0) {
@@ -1091,7 +1096,7 @@ int rt_cmd_info(const char *cmd, int argc, char **argv)
 	else
 		printf("random_weights=no\n");
 	if (rt_is_gpu())
-		printf("target=cuda\n");
+		printf("target=cuda\ngpu_arch=%s\n", hyrt_gpu_arch());
 	fflush(stdout);
 	map_weights(&w); /* info needs no device */
 	printf("weights=ok\n");
