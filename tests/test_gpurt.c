@@ -247,6 +247,18 @@ static void end_to_end(void)
 	tu_run(&r, exe, EMBED("--pool", "mean", "--device", "0", NULL));
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	check_output(out_npy(), m, 2 * TINY_D);
+	/* HF's hidden states, all of them: [B, 2, L, D] */
+	float x[26 * TINY_D], all[2 * 2 * 13 * TINY_D];
+	tiny_embeddings(w, tok, 2, 13, x);
+	for (int b = 0; b < 2; b++) {
+		memcpy(all + (b * 2) * 13 * TINY_D, x + b * 13 * TINY_D,
+		       sizeof(float) * 13 * TINY_D);
+		memcpy(all + (b * 2 + 1) * 13 * TINY_D, h + b * 13 * TINY_D,
+		       sizeof(float) * 13 * TINY_D);
+	}
+	tu_run(&r, exe, EMBED("--layer", "all", NULL));
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	check_output(out_npy(), all, 2 * 2 * 13 * TINY_D);
 	/* FASTA windows from several threads, one forward at a time */
 	const char *fa = tu_write_str("e.fa", ">a\nACGTACGTACGT\n>b\nACGTACGTACGT\n"
 	                                      ">c\nACGTACGTACGT\n");

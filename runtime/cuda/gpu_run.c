@@ -335,11 +335,17 @@ static size_t out_bytes(const HygpuEntry *e, int k, int64_t B, int64_t L)
 	return (f * 4 + 255) & ~(size_t)255;
 }
 
+/* The io table: the tokens' and each output's device address. */
+static size_t table_bytes(const HygpuEntry *e)
+{
+	return round256(sizeof(CUdeviceptr) * (size_t)(1 + e->nout));
+}
+
 /* What one pass of (B, L) holds besides its groups' buffers: the io
  * table, the tokens, the outputs, the arena. */
 static size_t pass_bytes(const HygpuEntry *e, int64_t B, int64_t L)
 {
-	size_t s = 256 + (((size_t)(B * L) * 4 + 255) & ~(size_t)255);
+	size_t s = table_bytes(e) + round256((size_t)(B * L) * 4);
 
 	for (int k = 0; k < e->nout; k++)
 		s += out_bytes(e, k, B, L);
@@ -757,7 +763,7 @@ static void run_entry(const HygpuEntry *e, const int32_t *tok, int64_t B,
 				          round256(ab) + iob);
 		}
 		CUdeviceptr table[1 + HYRT_MAX_HIDDEN];
-		CUdeviceptr at = g.io.p + 256;
+		CUdeviceptr at = g.io.p + table_bytes(e);
 		table[0] = at;
 		at += tokb;
 		for (int k = 0; k < e->nout; k++) {

@@ -34,7 +34,7 @@ static const FakeKernel kernels[] = {
 	{"tiny_mul", tiny_mul}, {"tiny_scatter", tiny_scatter},
 	{"tiny_out", tiny_out}, {"tiny_head_rows", tiny_head_rows},
 	{"tiny_copy_rows", tiny_copy_rows}, {"tiny_pool_mean", tiny_pool_mean},
-	{"tiny_pool_out", tiny_pool_out},
+	{"tiny_pool_out", tiny_pool_out}, {"tiny_states", tiny_states},
 };
 
 static const char *mode(void)

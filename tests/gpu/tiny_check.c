@@ -1,7 +1,7 @@
 /*
  * tiny_check.c - the CUDA runtime's plan interpreter end to end on a GPU,
  * through the hand-written model of tiny_model.h: every entry (forward,
- * logits, pooled) at lengths 1, 5, 13 (an FFT length that is no power of
+ * logits, pooled, hidden_states) at lengths 1, 5, 13 (an FFT length that is no power of
  * two) and 64, batches 1 and 3, against the reference computed on the
  * host; each case twice (the second call runs on the kept filter
  * spectra and cached cuFFT plans). Exit 0 when all agree, 1 when one
@@ -114,6 +114,15 @@ int main(int argc, char **argv)
 				}
 				compare("pooled mean", mean, rm, (size_t)(B * D), B, L);
 				compare("pooled last", last, rlast, (size_t)(B * D), B, L);
+				static float x[BMAX * LMAX * D], rx[BMAX * LMAX * D];
+				float *states[2] = {x, h};
+				tiny_embeddings(w, tok, B, L, rx);
+				if (hyenac_run_hidden(w, tok, B, L, states, NULL) != 2) {
+					fprintf(stderr, "gpu_tiny_check: no hidden_states\n");
+					failures++;
+				}
+				compare("hidden state 0", x, rx, nh, B, L);
+				compare("hidden state 1", h, rh, nh, B, L);
 			}
 	HyrtGpuStats gs;
 	hyrt_gpu_stats(&gs);

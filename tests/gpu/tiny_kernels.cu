@@ -152,3 +152,12 @@ KERNEL void tiny_pool_out(ARGS)
 	io[1][i] = MEAN[i];
 	io[2][i] = Y[(b * L + L - 1) * D + c];
 }
+
+KERNEL void tiny_states(ARGS)
+{
+	long i = GID;
+	if (i >= B * L * D)
+		return;
+	io[1][i] = X[i];
+	io[2][i] = Y[i];
+}

@@ -37,10 +37,10 @@ const char hyenac_gpu_ptx[] =
 const char hyenac_gpu_kernels[] =
     "tiny_pos\0tiny_embed\0tiny_filter\0tiny_gather\0tiny_mul\0"
     "tiny_scatter\0tiny_out\0tiny_head_rows\0tiny_copy_rows\0"
-    "tiny_pool_mean\0tiny_pool_out";
+    "tiny_pool_mean\0tiny_pool_out\0tiny_states";
 enum {
 	K_POS, K_EMBED, K_FILTER, K_GATHER, K_MUL, K_SCATTER, K_OUT,
-	K_HEAD_ROWS, K_COPY_ROWS, K_POOL_MEAN, K_POOL_OUT, K_COUNT
+	K_HEAD_ROWS, K_COPY_ROWS, K_POOL_MEAN, K_POOL_OUT, K_STATES, K_COUNT
 };
 
 #define LAUNCH(k, thr, sh, g0, g1, g2, g3, g4, g5, div, fl)                    \
@@ -80,6 +80,9 @@ static const HygpuStep steps[] = {
 	TRUNK,
 	LAUNCH(K_POOL_MEAN, 32, 50 * 1024, 0, 1, 0, 0, 0, 0, 1, 0),
 	LAUNCH(K_POOL_OUT, 64, 0, 0, TINY_D, 0, 0, 0, 0, 64, 0),
+	/* hidden_states: 36..46 */
+	TRUNK,
+	LAUNCH(K_STATES, 64, 0, TINY_D, 0, 0, 0, 0, 0, 64, 0),
 };
 
 static const HygpuEntry entries[] = {
@@ -89,6 +92,8 @@ static const HygpuEntry entries[] = {
 	 .out_per_token = {TINY_V}},
 	{.name = "pooled", .first = 24, .count = 12, .nout = 2,
 	 .out_per_sample = {TINY_D, TINY_D}},
+	{.name = "hidden_states", .first = 36, .count = 11, .nout = 2,
+	 .out_per_token = {TINY_D, TINY_D}},
 };
 
 const HygpuPlan hyenac_gpu_plan = {
@@ -170,4 +175,15 @@ void tiny_reference(const float *w, const int32_t *tok, int64_t B, int64_t L,
 		}
 	free(x);
 	free(y);
+}
+
+void tiny_embeddings(const float *w, const int32_t *tok, int64_t B,
+                     int64_t L, float *x)
+{
+	for (int64_t b = 0; b < B; b++)
+		for (int64_t t = 0; t < L; t++)
+			for (int c = 0; c < TINY_D; c++)
+				x[(b * L + t) * TINY_D + c] =
+				    w[W_EMB + tok[b * L + t] * TINY_D + c] +
+				    w[W_POS + t * TINY_D + c];
 }

@@ -9,6 +9,7 @@
  *   y[b,t,c] = sum_{s<=t} k[t-s, c] x[b,s,c] + bias[c] x[b,t,c]
  *   hidden = y;  logits[b,t,v] = sum_c y[b,t,c] head[v, c]
  *   pooled: mean over t of y, and y at t = L-1
+ *   hidden_states (n_layer 0): x, then y
  * The convolution runs as the runtime runs a generated one: a group over
  * channels (chunks of at most 3 of the 4) whose filter spectra are made
  * by FILTER steps (a kernel and an R2C into the spec buffer), then
@@ -36,5 +37,8 @@ void tiny_weights(float *w);
  * [B, D] (any may be NULL). */
 void tiny_reference(const float *w, const int32_t *tok, int64_t B, int64_t L,
                     float *hidden, float *logits, float *mean, float *last);
+/* x [B, L, D], the embeddings (hidden state 0). */
+void tiny_embeddings(const float *w, const int32_t *tok, int64_t B,
+                     int64_t L, float *x);
 
 #endif
