@@ -153,7 +153,7 @@ static const char *size_str(size_t b)
 	return s;
 }
 
-/* ---- device memory -------------------------------------------------------- */
+/* ---- device memory ---------------------------------------------------- */
 
 static size_t dev_free(void)
 {
