@@ -4,9 +4,10 @@
  * logits, pooled, hidden_states) at lengths 1, 5, 13 (an FFT length that
  * is no power of two) and 64, batches 1 and 3, against the reference
  * computed on the host; each case twice (the second call runs on the
- * kept filter spectra and cached cuFFT plans). Exit 0 when all agree, 1 when one
- * does not (what and where on stderr), 77 with "skipped: no CUDA device"
- * when there is no driver or no device (ctest counts that as skipped).
+ * kept filter spectra and cached cuFFT plans). Exit 0 when all agree,
+ * 1 when one does not (what and where on stderr), 77 with "skipped: no
+ * CUDA device" when there is no driver or no device (ctest counts that
+ * as skipped).
  * It needs no LLVM, so it runs on a GPU machine that has none:
  *   gpu_tiny_check [--driver LIB --cufft LIB] [--memory BYTES] [DEVICE]
  * --driver and --cufft set HYENAC_CUDA_DRIVER and HYENAC_CUFFT (the
