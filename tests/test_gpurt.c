@@ -307,6 +307,25 @@ START_TEST(on_device)
 }
 END_TEST
 
+/* The committed PTX of the test model assembles for the H200's arch,
+ * where CUDA's ptxas is on this machine. */
+START_TEST(ptx_assembles)
+{
+	extern const char hyenac_gpu_ptx[];
+	const char *ptxas = "/usr/local/cuda/bin/ptxas";
+	RunResult r;
+
+	if (access(ptxas, X_OK) != 0) {
+		printf("skipped: no ptxas\n");
+		return;
+	}
+	const char *src = tu_write_str("tiny.ptx", hyenac_gpu_ptx);
+	tu_run(&r, ptxas, (const char *const[]){"-arch=sm_90", src, "-o",
+	                                        "/dev/null", NULL});
+	ck_assert_msg(r.status == 0, "ptxas: %s", r.err);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("gpurt");
@@ -318,6 +337,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fake_driver);
 	tcase_add_test(tc, help_and_info);
 	tcase_add_test(tc, fake_end_to_end);
+	tcase_add_test(tc, ptx_assembles);
 	tcase_add_test(tc, on_device);
 	suite_add_tcase(s, tc);
 	return s;
