@@ -7,6 +7,7 @@ bench/run measures hyenac against.
     bench/torch_hyenadna.py MODEL --tokens T.npy [-o H.npy] [--expect H.npy]
     bench/torch_hyenadna.py MODEL --bench --batch B --seq-len L \
                             [--threads T] [--reps R] [--warmup W] [--compile]
+                            [--device cpu|cuda]
 
 MODEL is a HuggingFace-layout checkpoint directory (config.json +
 model.safetensors), the same one hyenac compiles. The forward is written
@@ -28,6 +29,12 @@ binary to each other before timing either. --bench prints one line:
 `median_ms=... min_ms=... reps=... threads=...`. --compile times the
 forward through torch.compile (PyTorch 2; the warm-up forwards compile
 it and are not timed) instead of eager.
+
+--device cuda runs it on the GPU (weights and tokens on the device, fp32
+with TF32 off for matmuls and convolutions, so it computes what the CPU
+does); --bench then times each forward between torch.cuda.synchronize()
+calls, its outputs left on the device, and adds `peak_mib=...`:
+torch.cuda.max_memory_allocated over the timed forwards.
 """
 import argparse
 import json
@@ -176,6 +183,10 @@ class HyenaDNA:
             self.w.setdefault(f + "modulation.deltas", deltas.view(1, 1, C))
         self.has_head = "lm_head.weight" in self.w
 
+    def to(self, device):
+        self.w = {k: v.to(device) for k, v in self.w.items()}
+        return self
+
     @staticmethod
     def _p(i):
         return "hyena.backbone.layers.%d." % i
@@ -296,10 +307,13 @@ def check_golden(dirs, tol):
     return ok
 
 
-def bench(m, B, L, threads, reps, warmup, compiled=False):
+def bench(m, B, L, threads, reps, warmup, compiled=False, device="cpu"):
     torch.set_num_threads(threads)
     g = np.random.default_rng(0)
     tok = torch.from_numpy(g.integers(7, 11, size=(B, L)).astype(np.int64))
+    cuda = device == "cuda"
+    tok = tok.to(device)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     fwd = m.forward
     if compiled:
         if not hasattr(torch, "compile"):
@@ -311,16 +325,27 @@ def bench(m, B, L, threads, reps, warmup, compiled=False):
     with torch.inference_mode():
         for _ in range(warmup):
             fwd(tok)
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         for _ in range(reps):
+            sync()
             t0 = time.perf_counter()
-            fwd(tok)
+            out = fwd(tok)
+            sync()
             ms.append((time.perf_counter() - t0) * 1e3)
+            del out
     ms.sort()
     med = (ms[reps // 2] if reps % 2
            else 0.5 * (ms[reps // 2 - 1] + ms[reps // 2]))
-    print("median_ms=%.3f min_ms=%.3f reps=%d threads=%d torch=%s mode=%s"
+    extra = ""
+    if cuda:
+        extra = " device=%s peak_mib=%.1f" % (
+            torch.cuda.get_device_name().replace(" ", "_"),
+            torch.cuda.max_memory_allocated() / 1048576.0)
+    print("median_ms=%.3f min_ms=%.3f reps=%d threads=%d torch=%s mode=%s%s"
           % (med, ms[0], reps, torch.get_num_threads(), torch.__version__,
-             "compile" if compiled else "eager"))
+             "compile" if compiled else "eager", extra))
 
 
 def main():
@@ -343,6 +368,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--compile", action="store_true",
                     help="--bench through torch.compile")
+    ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                    help="run on the CPU or the GPU (fp32, TF32 off)")
     a = ap.parse_args()
 
     if a.check_golden is not None:
@@ -352,20 +379,29 @@ def main():
     if not a.model:
         ap.error("MODEL is needed unless --check-golden")
     m = HyenaDNA(a.model)
+    if a.device == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: torch %s sees no CUDA device"
+                             % torch.__version__)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+        m.to("cuda")
     if a.bench:
         L = a.seq_len or m.cfg.max_seq_len
         if not (1 <= L <= m.cfg.max_seq_len) or a.batch < 1 or a.reps < 1:
             ap.error("need 1 <= --seq-len <= %d, --batch >= 1, --reps >= 1"
                      % m.cfg.max_seq_len)
-        bench(m, a.batch, L, a.threads, a.reps, a.warmup, a.compile)
+        bench(m, a.batch, L, a.threads, a.reps, a.warmup, a.compile,
+              a.device)
         return 0
     if not a.tokens:
         ap.error("--tokens is needed (or --bench, or --check-golden)")
     torch.set_num_threads(a.threads)
-    tok = load_tokens(a.tokens, m)
+    tok = load_tokens(a.tokens, m).to(a.device)
     with torch.inference_mode():
         hid, _ = m.forward(tok)
-    hid = hid.numpy()
+    hid = hid.cpu().numpy()
     if a.output:
         np.save(a.output, hid)
     if a.expect:

@@ -54,7 +54,9 @@
  * 1, smaller when device memory is short) and gives the chunk's steps a
  * work buffer of work_per_unit * cnt + work_fixed bytes (for FFT groups
  * with n: work_per_unit and work_fixed are multiplied by (n + 2) * 4
- * when HYGPU_WORK_PER_FFT_ROW is set). For a convolution group
+ * when HYGPU_WORK_PER_FFT_ROW is set; work_per_unit is multiplied by B
+ * first when HYGPU_WORK_TIMES_B is set; and the runtime never gives
+ * less than the group's R2C/C2R steps on buf 0 touch). For a convolution group
  * (`conv` >= 0), n is hygpu_fft_len(L) and spec holds the filter spectra:
  * the runtime keeps them per conv and n between calls when memory allows
  * (HYGPU_FILTER steps then run only when a spectrum is not kept yet).
@@ -84,6 +86,8 @@ typedef enum { HYGPU_DIM_ROWS = 1, HYGPU_DIM_CHANNELS } HygpuDim;
 enum {
 	HYGPU_FILTER = 1 << 0,          /* step makes the filter spectra */
 	HYGPU_WORK_PER_FFT_ROW = 1 << 1, /* group: work counted in FFT rows */
+	HYGPU_WORK_TIMES_B = 1 << 2,    /* group: work_per_unit is per unit
+	                                 * and sample (times B) */
 };
 
 typedef enum {
@@ -130,14 +134,16 @@ typedef struct HygpuPlan {
 
 #define HYGPU_PLAN_VERSION 1
 
-/* The FFT length for sequence length L: the least n >= 2 L whose only
- * prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes). One definition,
+/* The FFT length for sequence length L: the least even n >= 2 L whose
+ * only prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes). Even, so
+ * that an in-place row of n + 2 floats holds n / 2 + 1 complex exactly
+ * (8-byte aligned: an odd n, 27 for L = 13, would not). One definition,
  * used by the runtime to pick n and by tests. */
 static inline int64_t hygpu_fft_len(int64_t L)
 {
 	int64_t n = 2 * L;
 
-	for (;; n++) {
+	for (;; n += 2) {
 		int64_t m = n;
 		while (m % 2 == 0)
 			m /= 2;

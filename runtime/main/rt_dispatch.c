@@ -15,8 +15,10 @@
 #include "rt_par.h"
 #include "runtime/cpucheck.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,6 +51,8 @@ static const RtCommand commands[] = {
 	{"info", rt_cmd_info, rt_help_info, NULL},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static void help_gpu(void);
 
 static void print_help(void)
 {
@@ -116,6 +120,70 @@ static void print_help(void)
 	           : "This\nbinary runs as one process (hyenac compile "
 	             "--mpi makes one for mpirun).",
 	       max_len);
+	help_gpu();
+}
+
+/* What --help says of a GPU binary's device (runtime/cuda/gpurt.h). */
+static void help_gpu(void)
+{
+	if (!rt_is_gpu())
+		return;
+	printf("\nThis is a GPU binary (CUDA): every command takes --device N "
+	       "(default\n"
+	       "HYENAC_DEVICE, else 0), the CUDA device it runs on. It loads "
+	       "the driver\n"
+	       "(HYENAC_CUDA_DRIVER, else libcuda.so.1) and cuFFT "
+	       "(HYENAC_CUFFT, else\n"
+	       "libcufft.so.12, .so.11, .so, then $CUDA_HOME/lib64 and "
+	       "/usr/local/cuda/lib64)\n"
+	       "when it starts; HYENAC_GPU_MEMORY (bytes, or with K, M, G, T) "
+	       "caps the device\n"
+	       "memory it holds (a batch then runs in passes of fewer rows, "
+	       "filter spectra\n"
+	       "are made per call instead of kept). No driver, no device, "
+	       "no cuFFT or too\n"
+	       "little device memory: one line, exit 1, nothing written.\n");
+}
+
+/* --device N (or --device=N) of a GPU binary, taken out of argv[2..]
+ * before the command parses its options, so every command has it; the
+ * value, or HYENAC_DEVICE's, or 0. */
+static int take_device(int argc, char **argv)
+{
+	const char *v = NULL, *env = getenv("HYENAC_DEVICE");
+	int out = 2;
+
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i], *val = NULL;
+		if (strcmp(a, "--device") == 0) {
+			if (i + 1 >= argc)
+				rt_usage("option '--device' needs a value");
+			val = argv[++i];
+		} else if (strncmp(a, "--device=", 9) == 0) {
+			val = a + 9;
+		} else {
+			argv[out++] = argv[i];
+			continue;
+		}
+		if (v)
+			rt_usage("option '--device' given twice");
+		v = val;
+	}
+	argv[out] = NULL;
+	if (v)
+		rt_gpu_device = rt_parse_int("--device", v, 0, 1023,
+		                             "a CUDA device is 0 or more (below "
+		                             "1024)");
+	else if (env) {
+		char *end;
+		errno = 0;
+		long long d = strtoll(env, &end, 10);
+		if (errno || end == env || *end || *env == ' ' || d < 0 || d > 1023)
+			rt_fail("HYENAC_DEVICE='%s' is not a CUDA device number "
+			        "(0 to 1023)", env);
+		rt_gpu_device = d;
+	}
+	return out;
 }
 
 /* `PROG CMD --help`: the rows of that name (variants included) alone. */
@@ -127,6 +195,9 @@ static void print_command_help(void)
 	for (int i = 0; i < NCOMMANDS; i++)
 		if (commands[i].name && strcmp(commands[i].name, help_cmd) == 0)
 			commands[i].help();
+	if (rt_is_gpu())
+		printf("  --device N  the CUDA device (default HYENAC_DEVICE, else "
+		       "0)\n");
 	printf("(all commands, inputs, outputs and exit status: '%s "
 	       "--help')\n", rt_prog);
 }
@@ -179,6 +250,12 @@ int rt_dispatch(int argc, char **argv)
 		return rt_finish();
 	}
 	const RtCommand *c = find(cmd, argc, argv);
+	if (c && rt_is_gpu()) {
+		help_cmd = c->name;
+		rt_help = print_command_help;
+		argc = take_device(argc, argv);
+		c = find(cmd, argc, argv);
+	}
 	if (c) {
 		help_cmd = c->name;
 		rt_help = print_command_help;

@@ -181,6 +181,9 @@ int rt_cmd_generate(const char *cmd, int argc, char **argv)
 	if (hyenac_meta[HYRT_META_NOUTPUTS] < 2)
 		rt_usage("model %s has no LM head, so it cannot generate",
 		         hyenac_model_name);
+	if (hyenac_state_bytes(1) == 0 && rt_is_gpu())
+		rt_usage("model %s is a GPU binary, which has no decode step: "
+		         "generate with a CPU binary of it", hyenac_model_name);
 	if (hyenac_state_bytes(1) == 0)
 		rt_usage("model %s was compiled without a decode step (it needs "
 		         "the fused graph with folded filters: no -O0/--no-fuse, "

@@ -53,6 +53,7 @@
 #include "rt_main.h"
 #include "rt_par.h"
 #include "rt_shard.h"
+#include "runtime/cuda/gpurt.h"
 #include "runtime/memlimit.h"
 #include "runtime/outfile.h"
 #include "runtime/tokens.h"
@@ -68,6 +69,22 @@
 #include <unistd.h>
 
 const char *rt_prog = "model";
+
+/* A GPU binary links runtime/cuda/ (libhyenac_rt_cuda.a), whose object
+ * defining hyenac_run defines these too; a CPU binary leaves them NULL. */
+#pragma weak hyrt_gpu_start
+#pragma weak hyrt_gpu_set_fail
+#pragma weak hyrt_gpu_device_desc
+#pragma weak hyrt_gpu_forward_on_device
+#pragma weak hyrt_gpu_stats
+#pragma weak hyrt_gpu_arch
+
+int64_t rt_gpu_device;
+
+bool rt_is_gpu(void)
+{
+	return hyrt_gpu_start != NULL;
+}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -352,6 +369,10 @@ static int64_t chunk_rows(int64_t B, int64_t L, size_t row_floats,
                           size_t held)
 {
 	size_t budget = plan_bytes(), one = forward_bytes(1, L, row_floats);
+	/* A GPU binary's forwards hold little host memory (the device's is
+	 * its runtime's to share out): up to 1 GiB of output rows at once. */
+	if (rt_is_gpu())
+		budget = hy_sat_add_size(budget, (size_t)1 << 30);
 	int64_t limit = rt_memory_limit(), lo, hi;
 
 	if (limit > 0) {
@@ -538,10 +559,31 @@ int64_t rt_thread_count(const char *value)
 	return n < 1 ? 1 : n > RT_MAX_THREADS ? RT_MAX_THREADS : n;
 }
 
+static HY_NORETURN void gpu_fail(const char *msg)
+{
+	rt_fail("%s", msg);
+}
+
+/* A GPU binary's device, started where every command that runs a forward
+ * maps its weights, before it opens an output: no driver, no device, a
+ * device of an older arch than the kernels', no cuFFT or too little
+ * memory is one line and exit 1 with nothing written. */
+static void start_gpu(const HyrtBlob *w)
+{
+	char msg[1024];
+
+	if (!rt_is_gpu() || rt_argv_only)
+		return;
+	hyrt_gpu_set_fail(gpu_fail);
+	if (hyrt_gpu_start(w->data, w->bytes, rt_gpu_device, msg, sizeof msg) !=
+	    HYRT_GPU_OK)
+		rt_fail("%s", msg);
+}
+
 /* Map the weights from /proc/self/exe, which names this process's own
  * file even if the path it ran from has since been replaced. Complaints
  * name the path the user knows. */
-void rt_load_weights(HyrtBlob *w)
+static void map_weights(HyrtBlob *w)
 {
 	static const char self[] = "/proc/self/exe";
 	char path[4096];
@@ -558,6 +600,12 @@ void rt_load_weights(HyrtBlob *w)
 		rt_fail("%s: cannot load the packed weights:%s", path,
 		     d.msg + sizeof self);
 	rt_fail("cannot load the packed weights: %s", d.msg);
+}
+
+void rt_load_weights(HyrtBlob *w)
+{
+	map_weights(w);
+	start_gpu(w);
 }
 
 /* ---- embed, logits ------------------------------------------------------ */
@@ -965,13 +1013,18 @@ int rt_cmd_bench(const char *cmd, int argc, char **argv)
 
 	/* One untimed forward first (FFTW plans, page faults), unless a
 	 * single rep was asked for: that one is timed cold, as a one-off
-	 * run of the binary would be. */
-	if (R > 1)
-		job_run(&job, NULL);
-	for (int64_t r = 0; r < R; r++) {
+	 * run of the binary would be. A GPU binary times the device's
+	 * work, its outputs left there (as PyTorch's GPU timings are
+	 * taken), the tokens uploaded before. */
+	int which = hyenac_meta[HYRT_META_NOUTPUTS] >= 2 ? 1 : 0;
+	for (int64_t r = R > 1 ? -1 : 0; r < R; r++) {
 		double t0 = rt_now_ms();
-		job_run(&job, NULL);
-		ms[r] = rt_now_ms() - t0;
+		if (rt_is_gpu())
+			hyrt_gpu_forward_on_device(tok, B, L, which);
+		else
+			job_run(&job, NULL);
+		if (r >= 0)
+			ms[r] = rt_now_ms() - t0;
 	}
 	rt_sort_doubles(ms, R);
 	double med = R % 2 ? ms[R / 2] : 0.5 * (ms[R / 2 - 1] + ms[R / 2]);
@@ -982,6 +1035,17 @@ int rt_cmd_bench(const char *cmd, int argc, char **argv)
 	       PRId64 " reps=%" PRId64 " median_ms=%.3f min_ms=%.3f "
 	       "tokens_per_s=%.1f gflops=%.3f\n", hyenac_model_name, B, L, T,
 	       R, med, ms[0], toks / sec, flops / sec * 1e-9);
+	if (rt_is_gpu()) {
+		HyrtGpuStats st;
+		hyrt_gpu_stats(&st);
+		printf("gpu: %s; times are the device's work with the outputs "
+		       "left on the device; gpu_peak_mib=%.1f (weights %.1f, "
+		       "kept filter spectra %.1f) gpu_device_used_mib=%.1f\n",
+		       hyrt_gpu_device_desc(), (double)st.peak_bytes / 1048576.0,
+		       (double)st.weights / 1048576.0,
+		       (double)st.spectra / 1048576.0,
+		       (double)st.device_used / 1048576.0);
+	}
 	job_free(&job);
 	hyrt_blob_close(&w);
 	free(ms);
@@ -1031,8 +1095,10 @@ int rt_cmd_info(const char *cmd, int argc, char **argv)
 		       "biology\n", (uint64_t)hyenac_meta[HYRT_META_SEED]);
 	else
 		printf("random_weights=no\n");
+	if (rt_is_gpu())
+		printf("target=cuda\ngpu_arch=%s\n", hyrt_gpu_arch());
 	fflush(stdout);
-	rt_load_weights(&w);
+	map_weights(&w); /* info needs no device */
 	printf("weights=ok\n");
 	hyrt_blob_close(&w);
 	return rt_finish();
@@ -1085,6 +1151,10 @@ void rt_help_bench(void)
 	       "batch B (1),\n"
 	       "         length L (%" PRId64 ") after one warm-up; prints "
 	       "one line\n", hyenac_meta[HYRT_META_MAX_LEN]);
+	if (rt_is_gpu())
+		printf("         (and a line 'gpu: ...': the device's work is "
+		       "timed, outputs\n"
+		       "         left on the device; its peak memory)\n");
 }
 
 void rt_help_info(void)

@@ -90,8 +90,12 @@ void *rt_xalloc(size_t n, const char *what);
 /* HYENAC_MEMORY_LIMIT in bytes, 0 when unset; exit 1 naming the variable
  * and the value when it is set to something that is not a byte count. */
 int64_t rt_memory_limit(void);
-/* Map the weights packed at the end of this executable, or exit 1. */
+/* Map the weights packed at the end of this executable, or exit 1; in
+ * a GPU binary, start the device too (exit 1 naming what is missing). */
 void rt_load_weights(HyrtBlob *w);
+/* A GPU binary (it links runtime/cuda/): --device N, HYENAC_DEVICE. */
+bool rt_is_gpu(void);
+extern int64_t rt_gpu_device;
 
 /* Refuse a bad output name (runtime/outfile.h: hyrt_out_check) before
  * any work, exit 2; input and this binary are the inputs it must not be. */
