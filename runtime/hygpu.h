@@ -54,7 +54,10 @@
  * 1, smaller when device memory is short) and gives the chunk's steps a
  * work buffer of work_per_unit * cnt + work_fixed bytes (for FFT groups
  * with n: work_per_unit and work_fixed are multiplied by (n + 2) * 4
- * when HYGPU_WORK_PER_FFT_ROW is set). For a convolution group
+ * when HYGPU_WORK_PER_FFT_ROW is set; and work_per_unit * cnt by B when
+ * HYGPU_WORK_TIMES_B is set: a convolution group's work holds B * cnt
+ * FFT rows, row b * cnt + (c - a) for batch row b and channel c). For a
+ * convolution group
  * (`conv` >= 0), n is hygpu_fft_len(L) and spec holds the filter spectra:
  * the runtime keeps them per conv and n between calls when memory allows
  * (HYGPU_FILTER steps then run only when a spectrum is not kept yet).
@@ -84,6 +87,8 @@ typedef enum { HYGPU_DIM_ROWS = 1, HYGPU_DIM_CHANNELS } HygpuDim;
 enum {
 	HYGPU_FILTER = 1 << 0,          /* step makes the filter spectra */
 	HYGPU_WORK_PER_FFT_ROW = 1 << 1, /* group: work counted in FFT rows */
+	HYGPU_WORK_TIMES_B = 1 << 2,     /* group: work_per_unit * cnt is
+	                                  * also multiplied by B */
 };
 
 typedef enum {
