@@ -97,7 +97,20 @@ typedef struct CgOptions {
 	                          * (hyenac_fftw_wisdom); NULL for none */
 	const char *gpu_arch; /* NULL: the CPU; "sm_90" etc.: an NVIDIA GPU
 	                       * (codegen/nvptx/, runtime/hygpu.h) */
+	bool gpu_emulate;     /* with gpu_arch, for tests: the same kernels
+	                       * for the host, to run in the JIT: thread ids,
+	                       * barriers and shuffles call the functions of
+	                       * the global hygpu_emu_hooks (CgGpuEmuHooks) */
 } CgOptions;
+
+/* What an emulated GPU module (CgOptions.gpu_emulate) calls, in the order
+ * of the pointers its global hygpu_emu_hooks holds. */
+typedef struct CgGpuEmuHooks {
+	int64_t (*tid)(void);
+	int64_t (*bid)(void);
+	void (*barrier)(void);
+	float (*shfl_xor)(float v, int32_t mask);
+} CgGpuEmuHooks;
 
 /* The LLVM context, module and target machine of one compilation. */
 typedef struct CgModule CgModule;

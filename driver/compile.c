@@ -604,7 +604,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
 	meta[HYRT_META_SPECTRA_BYTES] = g->kept_bytes;
 	CgOptions co = {o->cpu, o->features, o->opt_level,
-	                drv_labels(a, &m->spec), NULL, o->gpu_arch};
+	                drv_labels(a, &m->spec), NULL, o->gpu_arch, false};
 	wisdom = gpu ? NULL : fft_wisdom(g, o->seq_len);
 	co.fftw_wisdom = wisdom;
 	cm = cg_emit(g, &w, &co, meta, d);

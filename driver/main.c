@@ -449,7 +449,8 @@ static bool run_jit(const Options *o, const Graph *g, int mode,
                     Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL, NULL};
+	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL, NULL,
+	                false};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;

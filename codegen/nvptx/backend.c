@@ -58,6 +58,22 @@ static bool nv_init(CgContext *c, const CgOptions *o, Diag *d)
 
 	if (!cg_check_gpu_arch(o->gpu_arch, d))
 		return false;
+	NvState *s = calloc(1, sizeof *s);
+	HY_ASSERT(s);
+	snprintf(s->arch, sizeof s->arch, "%s", o->gpu_arch);
+	c->gpu = s;
+	if (o->gpu_emulate) { /* the host's target machine */
+		CgTarget t;
+		if (!cg_target_open(&t, NULL, NULL, o->opt_level, d))
+			return false;
+		c->tm = t.tm;
+		c->triple = t.triple;
+		c->cpu = t.cpu;
+		c->features = t.features;
+		c->uses = t.uses;
+		s->emulate = true;
+		return true;
+	}
 	LLVMInitializeNVPTXTargetInfo();
 	LLVMInitializeNVPTXTarget();
 	LLVMInitializeNVPTXTargetMC();
@@ -77,10 +93,7 @@ static bool nv_init(CgContext *c, const CgOptions *o, Diag *d)
 	c->cpu = LLVMCreateMessage(o->gpu_arch);
 	c->features = LLVMCreateMessage(ptx);
 	c->uses = strdup("");
-	NvState *s = calloc(1, sizeof *s);
-	HY_ASSERT(s && c->uses);
-	snprintf(s->arch, sizeof s->arch, "%s", o->gpu_arch);
-	c->gpu = s;
+	HY_ASSERT(c->uses);
 	return true;
 }
 
@@ -118,10 +131,12 @@ int nv_begin(CgContext *c, const char *what, int threads)
 		pt[i] = i < P_B ? c->t_ptr : c->t_i64;
 	LLVMValueRef fn = LLVMAddFunction(
 	    c->mod, name, LLVMFunctionType(c->t_void, pt, HYGPU_NPARAMS, 0));
-	LLVMSetFunctionCallConv(fn, 71); /* PTX_Kernel */
 	cg_fn_attrs(c, fn);
 	for (unsigned i = 0; i < P_B; i++)
 		cg_add_enum_attr(c, fn, i + 1, "noalias");
+	if (s->emulate)
+		goto params;
+	LLVMSetFunctionCallConv(fn, 71); /* PTX_Kernel */
 	LLVMMetadataRef md[] = {
 	    LLVMValueAsMetadata(fn), LLVMMDStringInContext2(c->ctx, "kernel", 6),
 	    LLVMValueAsMetadata(i32c(c, 1))};
@@ -134,6 +149,7 @@ int nv_begin(CgContext *c, const char *what, int threads)
 	LLVMAddNamedMetadataOperand(
 	    c->mod, "nvvm.annotations",
 	    LLVMMetadataAsValue(c->ctx, LLVMMDNodeInContext2(c->ctx, mx, 3)));
+params:;
 	static const char *pname[] = {"arena", "weights", "io", "work", "spec",
 	                              "B",     "L",       "n",  "a",    "cnt"};
 	for (unsigned i = 0; i < HYGPU_NPARAMS; i++) {
@@ -201,6 +217,11 @@ static void nv_begin_module(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 	size_t nn = (size_t)g->nnodes + 1;
 
 	HY_ASSERT(g->planned);
+	if (s->emulate) {
+		LLVMTypeRef ht = LLVMArrayType2(c->t_ptr, 4);
+		s->hooks = LLVMAddGlobal(c->mod, ht, "hygpu_emu_hooks");
+		LLVMSetInitializer(s->hooks, LLVMConstNull(ht));
+	}
 	if (meta)
 		memcpy(s->meta, meta, sizeof s->meta);
 	ir_entry_full(g, &s->full);

@@ -36,8 +36,21 @@ LLVMValueRef nv_param(CgContext *c, int i)
 	return nv_state(c)->p[i];
 }
 
+/* Emulation: hook i of hygpu_emu_hooks called with args. */
+static LLVMValueRef hook(CgContext *c, int i, LLVMTypeRef ret,
+                         LLVMValueRef *args, LLVMTypeRef *pt, unsigned n)
+{
+	LLVMValueRef f = LLVMBuildLoad2(
+	    c->b, c->t_ptr, elem(c, c->t_ptr, nv_state(c)->hooks, i64c(c, i)), "");
+	return LLVMBuildCall2(c->b, LLVMFunctionType(ret, pt, n, 0), f, args, n,
+	                      "");
+}
+
 static LLVMValueRef sreg(CgContext *c, const char *name)
 {
+	if (nv_state(c)->emulate)
+		return hook(c, strstr(name, "ctaid") ? 1 : 0, c->t_i64, NULL, NULL,
+		            0);
 	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
 	HY_ASSERT(id != 0);
 	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
@@ -59,6 +72,10 @@ LLVMValueRef nv_bid(CgContext *c)
 void nv_barrier(CgContext *c)
 {
 	static const char name[] = "llvm.nvvm.barrier0";
+	if (nv_state(c)->emulate) {
+		hook(c, 2, c->t_void, NULL, NULL, 0);
+		return;
+	}
 	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
 	HY_ASSERT(id != 0);
 	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
@@ -70,8 +87,10 @@ LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
                        const char *name)
 {
 	LLVMTypeRef at = LLVMArrayType2(elt, (uint64_t)n);
-	LLVMValueRef gv = LLVMAddGlobalInAddressSpace(c->mod, at, name, 3);
-	LLVMSetInitializer(gv, LLVMGetUndef(at));
+	LLVMValueRef gv = LLVMAddGlobalInAddressSpace(
+	    c->mod, at, name, nv_state(c)->emulate ? 0 : 3);
+	LLVMSetInitializer(gv, nv_state(c)->emulate ? LLVMConstNull(at)
+	                                            : LLVMGetUndef(at));
 	LLVMSetLinkage(gv, LLVMInternalLinkage);
 	LLVMSetAlignment(gv, 16);
 	return gv;
@@ -80,6 +99,11 @@ LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
 LLVMValueRef nv_shfl_xor(CgContext *c, LLVMValueRef x, int mask)
 {
 	static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
+	if (nv_state(c)->emulate) {
+		LLVMValueRef a[] = {x, i32c(c, mask)};
+		LLVMTypeRef pt[] = {c->t_f32, c->t_i32};
+		return hook(c, 3, c->t_f32, a, pt, 2);
+	}
 	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
 	HY_ASSERT(id != 0);
 	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);

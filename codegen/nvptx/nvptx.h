@@ -45,6 +45,8 @@ enum { NV_MAX_ENTRIES = 1 + IR_MAX_ENTRIES };
 
 typedef struct NvState {
 	char arch[16];
+	bool emulate;        /* CgOptions.gpu_emulate */
+	LLVMValueRef hooks;  /* emulate: hygpu_emu_hooks */
 	int64_t meta[HYRT_META_COUNT];
 	/* the GPU entries: 0 the full forward, then the graph's
 	 * forward-type entries */
