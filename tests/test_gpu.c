@@ -40,7 +40,18 @@ static void close_models(void)
 		fe_model_close(models[--nmodels]);
 }
 
+static Graph *load_graph_opts(Arena *a, const char *model, bool gpu,
+                              bool fuse, int64_t fold_limit);
+
 static Graph *load_graph(Arena *a, const char *model, bool gpu)
+{
+	return load_graph_opts(a, model, gpu, true, PASS_FOLD_LIMIT);
+}
+
+/* fuse false: the primitive ops' kernels; fold_limit < 0: the implicit
+ * filters made on the device (gated_conv{gen}, pos_emb, sin, ...). */
+static Graph *load_graph_opts(Arena *a, const char *model, bool gpu,
+                              bool fuse, int64_t fold_limit)
 {
 	Diag d;
 	diag_init(&d);
@@ -51,6 +62,8 @@ static Graph *load_graph(Arena *a, const char *model, bool gpu)
 	PassOptions po;
 	pass_options_default(&po);
 	po.gpu = gpu;
+	po.fuse = fuse;
+	po.fold_limit = fold_limit;
 	if (!gpu)
 		po.conv = CONV_FFT;
 	ck_assert_msg(pass_pipeline(g, &po, &d), "%s", d.msg);
@@ -389,6 +402,32 @@ START_TEST(emu_forward_golden)
 }
 END_TEST
 
+/* The filters generated on the device, and the unfused kernels. */
+START_TEST(emu_forward_gen_unfused)
+{
+	for (int v = 0; v < 2; v++) {
+		Arena *a = arena_new();
+		Graph *g = load_graph_opts(a, tu_golden("tiny-1k", ""), true, v == 0,
+		                           v == 0 ? -1 : PASS_FOLD_LIMIT);
+		Emu e;
+		int64_t B, L;
+		int32_t *tok = golden_tokens("tiny-1k", &B, &L);
+		float *outs[4];
+
+		emu_open(&e, g);
+		emu_run(&e, "forward", tok, B, L, v == 0 ? 0 : 300, outs);
+		check_out(outs[0], "tiny-1k", "hidden.npy", 2e-4);
+		check_out(outs[1], "tiny-1k", "logits.npy", 2e-4);
+		free(outs[0]);
+		free(outs[1]);
+		emu_close(&e);
+		free(tok);
+		close_models();
+		arena_free(a);
+	}
+}
+END_TEST
+
 /* odd-order3: order 3 (gated, not pregated, convolutions), L = 333. */
 START_TEST(emu_forward_odd)
 {
@@ -612,6 +651,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 600);
 	tcase_add_test(t, emu_forward_golden);
 	tcase_add_test(t, emu_forward_odd);
+	tcase_add_test(t, emu_forward_gen_unfused);
 	tcase_add_test(t, emu_entries_cls);
 	suite_add_tcase(s, t);
 	t = tcase_create("plan");
