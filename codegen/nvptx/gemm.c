@@ -121,13 +121,141 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 	nv_barrier(c);
 }
 
+/* One tile's loads of a K-contiguous operand (rows x BK floats from p,
+ * row r of the tile at row row0 + r of p, valid rows [0, nrows) and those
+ * with a row index >= 0): in float4 when K % 4 == 0, else floats; each
+ * value into the variable vals[i], its shared-memory index (k-major,
+ * stride ld) into idx[i]. With ln, A's elements are normalised. */
+typedef struct Tile {
+	LLVMValueRef p, row0, nrows;
+	int64_t rows, ld;
+	LLVMValueRef smean, srstd, g, b; /* ln */
+} Tile;
+
+enum { MAXV = 16 };
+
+static int tile_loads(const Tile *t, int64_t K)
+{
+	int vw = K % 4 == 0 ? 4 : 1;
+	int64_t n = t->rows * BK / vw;
+	return (int)((n + NV_THREADS - 1) / NV_THREADS);
+}
+
+static void tile_load(CgContext *c, const Tile *t, int64_t K, LLVMValueRef k0,
+                      LLVMValueRef tid, LLVMValueRef *vals)
+{
+	int vw = K % 4 == 0 ? 4 : 1;
+	int64_t n = t->rows * BK / vw, per_row = BK / vw;
+	LLVMValueRef zero = i64c(c, 0), Kv = i64c(c, K);
+	LLVMTypeRef v4 = LLVMVectorType(c->t_f32, 4);
+	int nl = tile_loads(t, K);
+
+	for (int r = 0; r < nl; r++) {
+		LLVMValueRef e = add(c, tid, i64c(c, r * NV_THREADS));
+		LLVMValueRef m = LLVMBuildSDiv(c->b, e, i64c(c, per_row), "");
+		LLVMValueRef k = mul(c, LLVMBuildSRem(c->b, e, i64c(c, per_row), ""),
+		                     i64c(c, vw));
+		LLVMValueRef row = add(c, t->row0, m);
+		LLVMValueRef kk = add(c, k0, k);
+		LLVMValueRef ok = and2(c, and2(c, icmp(c, LLVMIntSLT, m, t->nrows),
+		                               icmp(c, LLVMIntSGE, row, zero)),
+		                       icmp(c, LLVMIntSLT, kk, Kv));
+		if (n % NV_THREADS)
+			ok = and2(c, ok, icmp(c, LLVMIntSLT, e, i64c(c, n)));
+		LLVMValueRef at = sel(c, ok, add(c, mul(c, row, Kv), kk), zero);
+		LLVMValueRef x[4];
+		if (vw == 4) {
+			LLVMValueRef ld4 = LLVMBuildLoad2(c->b, v4,
+			                                  elem(c, c->t_f32, t->p, at), "");
+			LLVMSetAlignment(ld4, 16);
+			for (int q = 0; q < 4; q++)
+				x[q] = LLVMBuildExtractElement(c->b, ld4, i32c(c, q), "");
+		} else {
+			x[0] = ld(c, t->p, at);
+		}
+		for (int q = 0; q < vw; q++) {
+			if (t->g) {
+				LLVMValueRef kq = sel(c, ok, add(c, kk, i64c(c, q)), zero);
+				x[q] = f_mul(c, f_sub(c, x[q], ld(c, t->smean, m)),
+				             ld(c, t->srstd, m));
+				x[q] = f_add(c, f_mul(c, x[q], ld(c, t->g, kq)),
+				             ld(c, t->b, kq));
+			}
+			LLVMBuildStore(c->b, sel(c, ok, x[q], f32c(c, 0)),
+			               vals[r * vw + q]);
+		}
+	}
+}
+
+static void tile_store(CgContext *c, const Tile *t, int64_t K,
+                       LLVMValueRef tid, LLVMValueRef sh, LLVMValueRef *vals)
+{
+	int vw = K % 4 == 0 ? 4 : 1;
+	int64_t n = t->rows * BK / vw, per_row = BK / vw;
+	int nl = tile_loads(t, K);
+
+	for (int r = 0; r < nl; r++) {
+		LLVMValueRef e = add(c, tid, i64c(c, r * NV_THREADS));
+		/* threads past the tile store into its padding column */
+		if (n % NV_THREADS)
+			e = sel(c, icmp(c, LLVMIntSLT, e, i64c(c, n)), e, i64c(c, -1));
+		LLVMValueRef m = LLVMBuildSDiv(c->b, e, i64c(c, per_row), "");
+		LLVMValueRef k = mul(c, LLVMBuildSRem(c->b, e, i64c(c, per_row), ""),
+		                     i64c(c, vw));
+		if (n % NV_THREADS) { /* e = -1: row t->rows of k 0, padding */
+			LLVMValueRef out = icmp(c, LLVMIntSLT, e, i64c(c, 0));
+			m = sel(c, out, i64c(c, t->rows), m);
+			k = sel(c, out, i64c(c, 0), k);
+		}
+		for (int q = 0; q < vw; q++)
+			st(c, sh, add(c, mul(c, add(c, k, i64c(c, q)), i64c(c, t->ld)), m),
+			   ld_var(c, c->t_f32, vals[r * vw + q]));
+	}
+}
+
+/* The shared-memory offsets of a thread's TM (or TN) rows: with 8, two
+ * runs of 4 (float4 reads) at 4 t and 64 + 4 t; else t + 16 i. */
+static int64_t lane_off(int64_t count, int i)
+{
+	return count == 8 ? (i < 4 ? i : 64 + i - 4) : 16 * i;
+}
+
+static LLVMValueRef lane_base(CgContext *c, int64_t count, LLVMValueRef t)
+{
+	return count == 8 ? mul(c, t, i64c(c, 4)) : t;
+}
+
+/* Reads TM (TN) values of row kk of a shared tile for this thread. */
+static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
+                      int64_t count, LLVMValueRef base, int kk,
+                      LLVMValueRef *out)
+{
+	LLVMTypeRef v4 = LLVMVectorType(c->t_f32, 4);
+	if (count == 8) {
+		for (int h = 0; h < 2; h++) {
+			LLVMValueRef ix = add(c, base, i64c(c, kk * ld_ + 64 * h));
+			LLVMValueRef v = LLVMBuildLoad2(c->b, v4, elem(c, c->t_f32, sh, ix),
+			                                "");
+			LLVMSetAlignment(v, 16);
+			for (int q = 0; q < 4; q++)
+				out[4 * h + q] = LLVMBuildExtractElement(c->b, v, i32c(c, q),
+				                                         "");
+		}
+		return;
+	}
+	for (int i = 0; i < count; i++)
+		out[i] = ld(c, sh, add(c, base, i64c(c, kk * ld_ + 16 * i)));
+}
+
 void nv_gemm_body(CgContext *c, const NvGemm *g)
 {
 	int64_t TN = tn_for(g->N), BN = 16 * TN;
 	int64_t nb = (g->N + BN - 1) / BN;
-	LLVMValueRef K = i64c(c, g->K), N = i64c(c, g->N), zero = i64c(c, 0);
-	LLVMValueRef As = nv_shared(c, c->t_f32, BK * (BM + 1), "As");
-	LLVMValueRef Bs = nv_shared(c, c->t_f32, BK * (BN + 1), "Bs");
+	int64_t lda = BM + 4, ldb = BN + 4; /* float4-aligned rows */
+	LLVMValueRef N = i64c(c, g->N), zero = i64c(c, 0);
+	/* one padding row past the tile for threads with nothing to store */
+	LLVMValueRef As = nv_shared(c, c->t_f32, BK * lda + 4, "As");
+	LLVMValueRef Bs = nv_shared(c, c->t_f32, BK * ldb + 4, "Bs");
 	LLVMValueRef smean = g->ln_g ? nv_shared(c, c->t_f32, BM, "smean") : NULL;
 	LLVMValueRef srstd = g->ln_g ? nv_shared(c, c->t_f32, BM, "srstd") : NULL;
 	LLVMValueRef acc[TM][8];
@@ -147,60 +275,41 @@ void nv_gemm_body(CgContext *c, const NvGemm *g)
 		for (int j = 0; j < TN; j++)
 			acc[i][j] = cg_var(c, c->t_f32, f32c(c, 0), "acc");
 
+	Tile ta = {g->a, add(c, g->a_row0, mul(c, bm, i64c(c, BM))),
+	           sub(c, g->M, mul(c, bm, i64c(c, BM))), BM, lda,
+	           smean, srstd, g->ln_g, g->ln_b};
+	Tile tw = {g->w, mul(c, bn, i64c(c, BN)), sub(c, N, mul(c, bn, i64c(c, BN))),
+	           BN, ldb, NULL, NULL, NULL, NULL};
+	/* rows of the tile that are valid: m < M - bm BM (and, for A, a row
+	 * index >= 0); the W tile's rows are columns n < N - bn BN */
+	LLVMValueRef va[MAXV], vb[MAXV];
+	int vw = g->K % 4 == 0 ? 4 : 1;
+	HY_ASSERT(tile_loads(&ta, g->K) * vw <= MAXV &&
+	          tile_loads(&tw, g->K) * vw <= MAXV);
+	for (int i = 0; i < MAXV; i++) {
+		va[i] = cg_var(c, c->t_f32, NULL, "ra");
+		vb[i] = cg_var(c, c->t_f32, NULL, "rb");
+	}
+	LLVMValueRef abase = lane_base(c, TM, ty), bbase = lane_base(c, TN, tx);
+	/* registers hold the next tile while the current one is used */
+	tile_load(c, &ta, g->K, zero, tid, va);
+	tile_load(c, &tw, g->K, zero, tid, vb);
 	LLVMValueRef kt = cg_loop_open(c, &lk, zero, i64c(c, (g->K + BK - 1) / BK),
 	                               "kt");
-	LLVMValueRef k0 = mul(c, kt, i64c(c, BK));
-	/* A's tile: BM x BK elements, 8 a thread, k fastest */
-	LLVMValueRef av[BM * BK / NV_THREADS], ai[BM * BK / NV_THREADS];
-	for (int r = 0; r < BM * BK / NV_THREADS; r++) {
-		LLVMValueRef e = add(c, tid, i64c(c, r * NV_THREADS));
-		LLVMValueRef m = LLVMBuildSDiv(c->b, e, i64c(c, BK), "");
-		LLVMValueRef k = LLVMBuildSRem(c->b, e, i64c(c, BK), "");
-		LLVMValueRef gm = add(c, mul(c, bm, i64c(c, BM)), m);
-		LLVMValueRef arow = add(c, g->a_row0, gm);
-		LLVMValueRef kk = add(c, k0, k);
-		LLVMValueRef ok = and2(c, and2(c, icmp(c, LLVMIntSLT, gm, g->M),
-		                               icmp(c, LLVMIntSGE, arow, zero)),
-		                       icmp(c, LLVMIntSLT, kk, K));
-		LLVMValueRef idx = sel(c, ok, add(c, mul(c, arow, K), kk), zero);
-		LLVMValueRef x = ld(c, g->a, idx);
-		if (g->ln_g) {
-			LLVMValueRef kc = sel(c, ok, kk, zero);
-			x = f_mul(c, f_sub(c, x, ld(c, smean, m)), ld(c, srstd, m));
-			x = f_add(c, f_mul(c, x, ld(c, g->ln_g, kc)), ld(c, g->ln_b, kc));
-		}
-		av[r] = sel(c, ok, x, f32c(c, 0));
-		ai[r] = add(c, mul(c, k, i64c(c, BM + 1)), m);
-	}
-	LLVMValueRef wv[8], wi[8];
-	for (int r = 0; r < TN; r++) {
-		LLVMValueRef e = add(c, tid, i64c(c, r * NV_THREADS));
-		LLVMValueRef n = LLVMBuildSDiv(c->b, e, i64c(c, BK), "");
-		LLVMValueRef k = LLVMBuildSRem(c->b, e, i64c(c, BK), "");
-		LLVMValueRef gn = add(c, mul(c, bn, i64c(c, BN)), n);
-		LLVMValueRef kk = add(c, k0, k);
-		LLVMValueRef ok = and2(c, icmp(c, LLVMIntSLT, gn, N),
-		                       icmp(c, LLVMIntSLT, kk, K));
-		LLVMValueRef x = ld(c, g->w, sel(c, ok, add(c, mul(c, gn, K), kk),
-		                                 zero));
-		wv[r] = sel(c, ok, x, f32c(c, 0));
-		wi[r] = add(c, mul(c, k, i64c(c, BN + 1)), n);
-	}
-	for (int r = 0; r < BM * BK / NV_THREADS; r++)
-		st(c, As, ai[r], av[r]);
-	for (int r = 0; r < TN; r++)
-		st(c, Bs, wi[r], wv[r]);
+	tile_store(c, &ta, g->K, tid, As, va);
+	tile_store(c, &tw, g->K, tid, Bs, vb);
 	nv_barrier(c);
+	LLVMValueRef k1 = mul(c, add(c, kt, i64c(c, 1)), i64c(c, BK));
+	tile_load(c, &ta, g->K, k1, tid, va);
+	tile_load(c, &tw, g->K, k1, tid, vb);
 	LLVMValueRef a[TM], b[8];
 	LLVMValueRef accv[TM][8];
 	for (int i = 0; i < TM; i++)
 		for (int j = 0; j < TN; j++)
 			accv[i][j] = ld_var(c, c->t_f32, acc[i][j]);
 	for (int kk = 0; kk < BK; kk++) {
-		for (int i = 0; i < TM; i++)
-			a[i] = ld(c, As, add(c, ty, i64c(c, kk * (BM + 1) + 16 * i)));
-		for (int j = 0; j < TN; j++)
-			b[j] = ld(c, Bs, add(c, tx, i64c(c, kk * (BN + 1) + 16 * j)));
+		tile_read(c, As, lda, TM, abase, kk, a);
+		tile_read(c, Bs, ldb, TN, bbase, kk, b);
 		for (int i = 0; i < TM; i++)
 			for (int j = 0; j < TN; j++)
 				accv[i][j] = fma3(c, a[i], b[j], accv[i][j]);
@@ -214,10 +323,10 @@ void nv_gemm_body(CgContext *c, const NvGemm *g)
 	/* the epilogue, element by element */
 	for (int i = 0; i < TM; i++) {
 		LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)),
-		                     add(c, ty, i64c(c, 16 * i)));
+		                     add(c, abase, i64c(c, lane_off(TM, i))));
 		for (int j = 0; j < TN; j++) {
 			LLVMValueRef n = add(c, mul(c, bn, i64c(c, BN)),
-			                     add(c, tx, i64c(c, 16 * j)));
+			                     add(c, bbase, i64c(c, lane_off(TN, j))));
 			LLVMValueRef ok = and2(c, icmp(c, LLVMIntSLT, m, g->M),
 			                       icmp(c, LLVMIntSLT, n, N));
 			LLVMBasicBlockRef bs = LLVMAppendBasicBlockInContext(
