@@ -641,6 +641,72 @@ START_TEST(driver_ptx)
 	ck_assert_ptr_nonnull(t);
 	ck_assert(n > 4 && memcmp(t, "\177ELF", 4) == 0);
 	free(t);
+
+	/* the host object's tables read by C through hygpu.h, against the
+	 * plan of the same compilation in this process */
+	const char *src = tu_write_str(
+	    "reader.c",
+	    "#include \"runtime/hygpu.h\"\n#include <stdio.h>\n"
+	    "#include <string.h>\nint main(void) {\n"
+	    "  const HygpuPlan *p = &hyenac_gpu_plan;\n"
+	    "  const char *k = hyenac_gpu_kernels;\n"
+	    "  unsigned long long sum = 0;\n"
+	    "  for (long long i = 0; i < p->nkernel; i++) k += strlen(k) + 1;\n"
+	    "  for (long long i = 0; i < p->nstep; i++) {\n"
+	    "    const int64_t *f = (const int64_t *)&p->steps[i];\n"
+	    "    for (size_t j = 0; j < sizeof *p->steps / 8; j++)\n"
+	    "      sum = sum * 31 + (unsigned long long)f[j];\n  }\n"
+	    "  printf(\"%lld %lld %lld %lld %lld %s %d\", (long long)p->version,\n"
+	    "         (long long)p->nentry, (long long)p->nstep,\n"
+	    "         (long long)p->nkernel, (long long)p->region[0], p->arch,\n"
+	    "         strstr(hyenac_gpu_ptx, \".target sm_90\") != 0);\n"
+	    "  for (long long i = 0; i < p->nentry; i++)\n"
+	    "    printf(\" %s:%lld:%lld:%lld:%lld\", p->entries[i].name,\n"
+	    "           (long long)p->entries[i].first,\n"
+	    "           (long long)p->entries[i].count,\n"
+	    "           (long long)p->entries[i].nout,\n"
+	    "           (long long)p->entries[i].out_per_token[0]);\n"
+	    "  printf(\" %llu\\n\", sum);\n  return 0;\n}\n");
+	const char *exe = tu_path(tu_tmpdir(), "reader");
+	tu_run(&r, "/usr/bin/cc",
+	       (const char *[]){"-I", tu_source(""), "-o", exe, src, obj, NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	tu_run(&r, exe, NULL);
+	ck_assert_int_eq(r.status, 0);
+
+	Arena *a = arena_new();
+	Graph *g = load_graph(a, model, true);
+	CgWeights w;
+	Diag d;
+	diag_init(&d);
+	cg_layout_weights_flat(g, a, &w);
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90", false};
+	CgModule *m = cg_emit(g, &w, &o, NULL, &d);
+	ck_assert_msg(m, "%s", d.msg);
+	const HygpuPlan *p = cg_gpu_plan(m);
+	char want[4096];
+	unsigned long long sum = 0;
+	for (long long i = 0; i < p->nstep; i++) {
+		const int64_t *f = (const int64_t *)&p->steps[i];
+		for (size_t j = 0; j < sizeof *p->steps / 8; j++)
+			sum = sum * 31 + (unsigned long long)f[j];
+	}
+	int at = snprintf(want, sizeof want, "%lld %lld %lld %lld %lld %s %d",
+	                  (long long)p->version, (long long)p->nentry,
+	                  (long long)p->nstep, (long long)p->nkernel,
+	                  (long long)p->region[0], p->arch, 1);
+	for (long long i = 0; i < p->nentry; i++)
+		at += snprintf(want + at, sizeof want - (size_t)at,
+		               " %s:%lld:%lld:%lld:%lld", p->entries[i].name,
+		               (long long)p->entries[i].first,
+		               (long long)p->entries[i].count,
+		               (long long)p->entries[i].nout,
+		               (long long)p->entries[i].out_per_token[0]);
+	snprintf(want + at, sizeof want - (size_t)at, " %llu\n", sum);
+	ck_assert_str_eq(r.out, want);
+	cg_free(m);
+	close_models();
+	arena_free(a);
 }
 END_TEST
 
