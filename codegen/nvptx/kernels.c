@@ -824,15 +824,18 @@ static void conv_of(const Node *n, Conv *cv)
 	}
 }
 
-/* The kernel's row (of the block's slice) and its range [lo, hi) of
- * `len` things, the row split in S slices: blocks = rows * S. */
-static void slice_of(CgContext *c, int64_t S, LLVMValueRef len,
-                     LLVMValueRef *row, LLVMValueRef *lo, LLVMValueRef *hi)
+/* The block's row and its range [lo, hi) of the row's `len` things,
+ * each of `rows` rows split in S slices: blocks = rows * S, the rows
+ * fastest, so that blocks running together read neighbouring channels
+ * of the same positions (one L2 sector serves 8 of them). */
+static void slice_of(CgContext *c, int64_t S, LLVMValueRef rows,
+                     LLVMValueRef len, LLVMValueRef *row, LLVMValueRef *lo,
+                     LLVMValueRef *hi)
 {
 	LLVMValueRef bid = nv_bid(c);
 	LLVMValueRef Sv = i64c(c, S);
-	*row = sdiv(c, bid, Sv);
-	LLVMValueRef part = srem(c, bid, Sv);
+	*row = srem(c, bid, rows);
+	LLVMValueRef part = sdiv(c, bid, rows);
 	LLVMValueRef per = sdiv(c, add(c, len, i64c(c, S - 1)), Sv);
 	*lo = mul(c, part, per);
 	LLVMValueRef h = add(c, *lo, per);
@@ -879,8 +882,7 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
 		LLVMValueRef row, lo, hi;
-		slice_of(c, S, W, &row, &lo, &hi);
-		nv_return_unless(c, icmp(c, LLVMIntSLT, row, nv_param(c, P_CNT)));
+		slice_of(c, S, nv_param(c, P_CNT), W, &row, &lo, &hi);
 		LLVMValueRef ch = add(c, a, row);
 		LLVMValueRef spec = nv_param(c, P_SPEC);
 		LLVMValueRef kp = cv.k ? nv_addr(c, cv.k) : NULL;
@@ -936,8 +938,7 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef cntv = nv_param(c, P_CNT);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
 		LLVMValueRef row, lo, hi;
-		slice_of(c, S, W, &row, &lo, &hi);
-		nv_return_unless(c, icmp(c, LLVMIntSLT, row, mul(c, cntv, c->B)));
+		slice_of(c, S, mul(c, cntv, c->B), W, &row, &lo, &hi);
 		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
 		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
 		LLVMValueRef work = nv_param(c, P_WORK);
@@ -972,8 +973,7 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
 		LLVMValueRef F = add(c, sdiv(c, nn, i64c(c, 2)), i64c(c, 1));
 		LLVMValueRef row, lo, hi;
-		slice_of(c, S, F, &row, &lo, &hi);
-		nv_return_unless(c, icmp(c, LLVMIntSLT, row, mul(c, cntv, c->B)));
+		slice_of(c, S, mul(c, cntv, c->B), F, &row, &lo, &hi);
 		LLVMValueRef j = srem(c, row, cntv);
 		LLVMValueRef work = nv_param(c, P_WORK), spec = nv_param(c, P_SPEC);
 		LLVMValueRef tid = nv_tid(c);
@@ -1012,8 +1012,7 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef cntv = nv_param(c, P_CNT);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
 		LLVMValueRef row, lo, hi;
-		slice_of(c, S, c->L, &row, &lo, &hi);
-		nv_return_unless(c, icmp(c, LLVMIntSLT, row, mul(c, cntv, c->B)));
+		slice_of(c, S, mul(c, cntv, c->B), c->L, &row, &lo, &hi);
 		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
 		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
 		LLVMValueRef post = cv.post ? nv_addr(c, cv.post) : NULL;
