@@ -406,10 +406,17 @@ static bool link_gpu_exe(const char *obj, HyrtOut *o, Diag *d)
 	Arena *a = arena_new();
 	const char *rt = runtime_dir();
 	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+	const char *cuda = arena_printf(a, "%s/libhyenac_rt_cuda.a", rt);
+	if (access(cuda, R_OK) != 0) {
+		diag_error(d, "%s: cannot link a GPU executable: %s: %s (the CUDA "
+		              "runtime, CMake target hyenac_rt_cuda)",
+		           o->path, cuda, strerror(errno));
+		arena_free(a);
+		return false;
+	}
 	char *argv[] = {
 		(char *)cc, "-o", o->tmp, (char *)obj,
-		arena_printf(a, "%s/libhyenac_rt_main.a", rt),
-		arena_printf(a, "%s/libhyenac_rt_cuda.a", rt),
+		arena_printf(a, "%s/libhyenac_rt_main.a", rt), (char *)cuda,
 		arena_printf(a, "%s/libhyenac_rt.a", rt),
 		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lhts",
 		"-lm", "-lpthread", "-ldl", NULL,
