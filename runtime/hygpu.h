@@ -35,7 +35,9 @@
  *   weights  the packed weight blob, uploaded to the device once
  *   io       a device array of device pointers: io[0] the tokens (int32
  *            [B, L]), io[1 + k] output k of the entry being run
- *   work     the running group's work buffer (HygpuGroup), or NULL
+ *   work     the running group's work buffer (HygpuGroup), or NULL;
+ *            like arena, weights, io[k] and spec at least 16-byte
+ *            aligned (kernels load float4)
  *   spec     the running group's spectrum buffer: filter spectra of
  *            channels [a, a + cnt), row c - a at (c - a) * (n + 2)
  *            floats (n / 2 + 1 complex), or NULL
