@@ -137,14 +137,16 @@ typedef struct HygpuPlan {
 
 #define HYGPU_PLAN_VERSION 1
 
-/* The FFT length for sequence length L: the least n >= 2 L whose only
- * prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes). One definition,
- * used by the runtime to pick n and by tests. */
+/* The FFT length for sequence length L: the least even n >= 2 L whose
+ * only prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes). Even, so
+ * that an in-place transform's rows of n + 2 floats hold n / 2 + 1
+ * complex values exactly (an odd n, e.g. 75 for L = 37, would not).
+ * One definition, used by the runtime to pick n and by tests. */
 static inline int64_t hygpu_fft_len(int64_t L)
 {
 	int64_t n = 2 * L;
 
-	for (;; n++) {
+	for (;; n += 2) {
 		int64_t m = n;
 		while (m % 2 == 0)
 			m /= 2;

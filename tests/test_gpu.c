@@ -429,6 +429,41 @@ START_TEST(emu_forward_gen_unfused)
 }
 END_TEST
 
+/* Odd lengths and L = 1 against the reference interpreter. */
+START_TEST(emu_lengths_interp)
+{
+	Arena *a = arena_new();
+	Graph *g = load_graph(a, tu_golden("tiny-1k", ""), true);
+	Emu e;
+	static const int64_t shapes[][2] = {{2, 1}, {1, 37}, {3, 130}};
+
+	emu_open(&e, g);
+	for (size_t si = 0; si < 3; si++) {
+		int64_t B = shapes[si][0], L = shapes[si][1];
+		int32_t *tok = malloc((size_t)(B * L) * sizeof *tok);
+		for (int64_t i = 0; i < B * L; i++)
+			tok[i] = 7 + (int32_t)((i * 7 + si) % 5);
+		float *outs[4], *ref[4] = {0};
+		Diag d;
+		diag_init(&d);
+		ck_assert_msg(ir_interp(g, tok, B, L, ref, &d), "%s", d.msg);
+		const HygpuEntry *en = emu_run(&e, "forward", tok, B, L, 0, outs);
+		for (int k = 0; k < en->nout; k++) {
+			size_t n = (size_t)(en->out_per_token[k] * B * L);
+			double err = tu_max_abs_diff(outs[k], ref[k], n);
+			ck_assert_msg(err <= 2e-4, "B=%lld L=%lld output %d: %g",
+			              (long long)B, (long long)L, k, err);
+			free(outs[k]);
+			free(ref[k]);
+		}
+		free(tok);
+	}
+	emu_close(&e);
+	close_models();
+	arena_free(a);
+}
+END_TEST
+
 /* odd-order3: order 3 (gated, not pregated, convolutions), L = 333. */
 START_TEST(emu_forward_odd)
 {
@@ -572,6 +607,25 @@ START_TEST(plan_tables)
 		cg_free(m);
 		close_models();
 		arena_free(a);
+	}
+}
+END_TEST
+
+/* hygpu_fft_len: even (an in-place row of n + 2 floats is n / 2 + 1
+ * complex values), >= 2 L, 7-smooth, and the least such. */
+START_TEST(fft_len)
+{
+	for (int64_t L = 1; L <= 5000; L++) {
+		int64_t n = hygpu_fft_len(L);
+		ck_assert_int_eq(n % 2, 0);
+		ck_assert_int_ge(n, 2 * L);
+		for (int64_t m = 2 * L; m <= n; m += 2) {
+			int64_t r = m;
+			for (int p = 2; p <= 7; p++)
+				while (r % p == 0)
+					r /= p;
+			ck_assert(m == n ? r == 1 : r != 1);
+		}
 	}
 }
 END_TEST
@@ -733,6 +787,7 @@ static Suite *suite(void)
 		tcase_add_test(t, emu_forward_golden);
 		tcase_add_test(t, emu_forward_odd);
 		tcase_add_test(t, emu_forward_gen_unfused);
+		tcase_add_test(t, emu_lengths_interp);
 		tcase_add_test(t, emu_entries_cls);
 	} else {
 		fprintf(stderr, "test_gpu: emulated runs skipped: AddressSanitizer "
@@ -742,6 +797,7 @@ static Suite *suite(void)
 	t = tcase_create("plan");
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, plan_tables);
+	tcase_add_test(t, fft_len);
 	tcase_add_test(t, driver_errors);
 	tcase_add_test(t, driver_ptx);
 	suite_add_tcase(s, t);
