@@ -464,6 +464,42 @@ START_TEST(emu_lengths_interp)
 }
 END_TEST
 
+/* Random models of other widths (d 256, N 768: the 8x8 tiles whole) and
+ * a generated filter (small-32k's do not fold) against the reference
+ * interpreter. */
+START_TEST(emu_models_interp)
+{
+	static const char *models_[] = {"models/hyenadna-tiny-1k-d256.yaml",
+	                                "models/hyenadna-small-32k.yaml"};
+	for (int mi = 0; mi < 2; mi++) {
+		Arena *a = arena_new();
+		Graph *g = load_graph(a, tu_source(models_[mi]), true);
+		Emu e;
+		int64_t B = 2, L = 100;
+		int32_t tok[200];
+		for (int64_t i = 0; i < B * L; i++)
+			tok[i] = 7 + (int32_t)((i * 3 + mi) % 5);
+		float *outs[4], *ref[4] = {0};
+		Diag d;
+		diag_init(&d);
+		emu_open(&e, g);
+		ck_assert_msg(ir_interp(g, tok, B, L, ref, &d), "%s", d.msg);
+		const HygpuEntry *en = emu_run(&e, "forward", tok, B, L, 64, outs);
+		for (int k = 0; k < en->nout; k++) {
+			size_t n = (size_t)(en->out_per_token[k] * B * L);
+			double err = tu_max_abs_diff(outs[k], ref[k], n);
+			ck_assert_msg(err <= 2e-4, "%s output %d: %g", models_[mi], k,
+			              err);
+			free(outs[k]);
+			free(ref[k]);
+		}
+		emu_close(&e);
+		close_models();
+		arena_free(a);
+	}
+}
+END_TEST
+
 /* odd-order3: order 3 (gated, not pregated, convolutions), L = 333. */
 START_TEST(emu_forward_odd)
 {
@@ -788,6 +824,7 @@ static Suite *suite(void)
 		tcase_add_test(t, emu_forward_odd);
 		tcase_add_test(t, emu_forward_gen_unfused);
 		tcase_add_test(t, emu_lengths_interp);
+		tcase_add_test(t, emu_models_interp);
 		tcase_add_test(t, emu_entries_cls);
 	} else {
 		fprintf(stderr, "test_gpu: emulated runs skipped: AddressSanitizer "
