@@ -70,6 +70,8 @@ typedef struct CgModule {
 	LLVMValueRef state, pos;
 	LLVMValueRef f_state_bytes, f_prefill, f_step;
 	LLVMValueRef f_entry[1 + IR_MAX_ENTRIES];
+	/* gpu: the NVPTX target's state (codegen/nvptx/nvptx.h: NvState) */
+	void *gpu;
 } CgContext;
 
 /*
@@ -90,12 +92,17 @@ struct CgBackend {
 	void (*emit_node)(CgContext *c, const Node *n);
 	/* After the kernels: the entry points that run them. */
 	void (*finish)(CgContext *c);
+	/* Free what the target keeps in c (NULL: nothing). */
+	void (*release)(CgContext *c);
 	/* What cg_write_object writes: an object file for the CPU. */
 	LLVMCodeGenFileType output_kind;
 };
 
 /* The host CPU through LLVM's native target (codegen/cpu/). */
 extern const CgBackend cg_cpu_backend;
+/* NVIDIA GPUs through LLVM's NVPTX backend (codegen/nvptx/): PTX text,
+ * and a plan of kernel launches (runtime/hygpu.h). */
+extern const CgBackend cg_nvptx_backend;
 
 /* Whether n has a kernel: every node but inputs and weights. */
 static inline bool cg_computes(const Node *n)

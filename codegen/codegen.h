@@ -75,6 +75,9 @@ enum { GEMM_NR = 32 };
 /* Give every weight node an offset in the packed blob (node order, each
  * CG_WEIGHT_ALIGN-aligned); the offset table comes from a. */
 void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w);
+/* The same without the GEMM panels (every panels[] SIZE_MAX): the GPU's
+ * GEMM reads the matrices as they are. */
+void cg_layout_weights_flat(const Graph *g, Arena *a, CgWeights *w);
 /* Copy every weight's data into blob (w->bytes, caller-allocated), and
  * the panel copies of the projection matrices; the padding between
  * tensors is zeroed. */
@@ -92,7 +95,22 @@ typedef struct CgOptions {
 	                       * for none */
 	const char *fftw_wisdom; /* FFTW wisdom for the module's FFT sizes
 	                          * (hyenac_fftw_wisdom); NULL for none */
+	const char *gpu_arch; /* NULL: the CPU; "sm_90" etc.: an NVIDIA GPU
+	                       * (codegen/nvptx/, runtime/hygpu.h) */
+	bool gpu_emulate;     /* with gpu_arch, for tests: the same kernels
+	                       * for the host, to run in the JIT: thread ids,
+	                       * barriers and shuffles call the functions of
+	                       * the global hygpu_emu_hooks (CgGpuEmuHooks) */
 } CgOptions;
+
+/* What an emulated GPU module (CgOptions.gpu_emulate) calls, in the order
+ * of the pointers its global hygpu_emu_hooks holds. */
+typedef struct CgGpuEmuHooks {
+	int64_t (*tid)(void);
+	int64_t (*bid)(void);
+	void (*barrier)(void);
+	float (*shfl_xor)(float v, int32_t mask);
+} CgGpuEmuHooks;
 
 /* The LLVM context, module and target machine of one compilation. */
 typedef struct CgModule CgModule;
@@ -109,6 +127,21 @@ int cg_kernel_count(const Graph *g);
 bool cg_write_object(CgModule *m, const char *path, Diag *d);
 bool cg_write_ll(CgModule *m, const char *path, Diag *d);
 void cg_free(CgModule *m);
+
+/* ---- the GPU target (codegen/nvptx/) ---------------------------------- */
+
+/* Whether arch ("sm_90") is an NVPTX processor LLVM 19 knows; else a
+ * usage error in d. */
+bool cg_check_gpu_arch(const char *arch, Diag *d);
+/* The plan of a module emitted for a GPU (NULL for the CPU), and its
+ * kernel names (each NUL-ended, len bytes in all); both live as long as
+ * m. cg_write_object writes a GPU module's PTX text. */
+struct HygpuPlan;
+const struct HygpuPlan *cg_gpu_plan(const CgModule *m);
+const char *cg_gpu_kernel_names(const CgModule *m, size_t *len);
+/* The host object of a GPU binary: hyenac_meta, hyenac_model_name,
+ * hyenac_labels, hyenac_gpu_ptx, hyenac_gpu_kernels, hyenac_gpu_plan. */
+bool cg_write_gpu_host(CgModule *m, const char *path, Diag *d);
 
 /* For jit.c: hand over the module and the thread-safe context it lives in
  * (the caller now owns both references) and free the rest of m. */

@@ -73,7 +73,7 @@ CgModule *cg_emit(const Graph *g, const CgWeights *w, const CgOptions *o,
 	c->g = g;
 	c->w = w;
 	c->o = o;
-	c->be = &cg_cpu_backend; /* the only target so far */
+	c->be = o->gpu_arch ? &cg_nvptx_backend : &cg_cpu_backend;
 	if (!c->be->init(c, o, d))
 		goto fail;
 	make_module(c);
@@ -144,6 +144,8 @@ void cg_free(CgModule *m)
 {
 	if (!m)
 		return;
+	if (m->be && m->be->release)
+		m->be->release(m);
 	if (m->b)
 		LLVMDisposeBuilder(m->b);
 	if (m->mod)

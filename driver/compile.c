@@ -394,6 +394,38 @@ static bool link_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
  * header is copied beside the library as hyenac_model.h, an output
  * committed together with the library. */
 
+/* ---- --target cuda ---------------------------------------------------------
+ * A GPU executable: the host object (codegen/nvptx/: the PTX, the plan,
+ * hyenac_meta ...) with libhyenac_rt_main.a, the CUDA runtime
+ * libhyenac_rt_cuda.a (hyenac_run and the rest over the plan; it loads
+ * libcuda and cuFFT with dlopen, so nothing of CUDA is linked) and
+ * libhyenac_rt.a, then the weights appended without the CPU's GEMM
+ * panels. */
+static bool link_gpu_exe(const char *obj, HyrtOut *o, Diag *d)
+{
+	Arena *a = arena_new();
+	const char *rt = runtime_dir();
+	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
+	const char *cuda = arena_printf(a, "%s/libhyenac_rt_cuda.a", rt);
+	if (access(cuda, R_OK) != 0) {
+		diag_error(d, "%s: cannot link a GPU executable: %s: %s (the CUDA "
+		              "runtime, CMake target hyenac_rt_cuda)",
+		           o->path, cuda, strerror(errno));
+		arena_free(a);
+		return false;
+	}
+	char *argv[] = {
+		(char *)cc, "-o", o->tmp, (char *)obj,
+		arena_printf(a, "%s/libhyenac_rt_main.a", rt), (char *)cuda,
+		arena_printf(a, "%s/libhyenac_rt.a", rt),
+		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lhts",
+		"-lm", "-lpthread", "-ldl", NULL,
+	};
+	bool ok = spawn_wait(argv, o, d);
+	arena_free(a);
+	return ok;
+}
+
 /* The names runtime/hyenac_model.h declares: keep in sync with it. */
 static const char *const lib_exports[] = {
 	"hyenac_model_load", "hyenac_model_free", "hyenac_model_embed",
@@ -559,7 +591,11 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		ok = write_ir(g, &out, d);
 		goto done;
 	}
-	cg_layout_weights(g, a, &w);
+	bool gpu = o->gpu_arch != NULL;
+	if (gpu)
+		cg_layout_weights_flat(g, a, &w);
+	else
+		cg_layout_weights(g, a, &w);
 	meta[HYRT_META_D_MODEL] = m->spec.d_model;
 	meta[HYRT_META_VOCAB] = fe_vocab_padded(&m->spec);
 	meta[HYRT_META_VOCAB_SIZE] = m->spec.vocab_size;
@@ -575,8 +611,8 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
 	meta[HYRT_META_SPECTRA_BYTES] = g->kept_bytes;
 	CgOptions co = {o->cpu, o->features, o->opt_level,
-	                drv_labels(a, &m->spec), NULL};
-	wisdom = fft_wisdom(g, o->seq_len);
+	                drv_labels(a, &m->spec), NULL, o->gpu_arch, false};
+	wisdom = gpu ? NULL : fft_wisdom(g, o->seq_len);
 	co.fftw_wisdom = wisdom;
 	cm = cg_emit(g, &w, &co, meta, d);
 	if (!cm)
@@ -585,12 +621,19 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		ok = cg_write_ll(cm, out.tmp, d);
 		goto done;
 	}
-	if (strcmp(o->emit, "obj") == 0) {
+	if (strcmp(o->emit, "ptx") == 0) { /* the driver allows it for cuda */
 		ok = cg_write_object(cm, out.tmp, d);
 		goto done;
 	}
-	if (!cg_write_object(cm, obj, d) ||
-	    !(lib ? link_lib(obj, &out, d) : link_exe(obj, o->mpi, &out, d)))
+	if (strcmp(o->emit, "obj") == 0) {
+		ok = gpu ? cg_write_gpu_host(cm, out.tmp, d)
+		         : cg_write_object(cm, out.tmp, d);
+		goto done;
+	}
+	if (gpu ? !cg_write_gpu_host(cm, obj, d) || !link_gpu_exe(obj, &out, d)
+	        : !cg_write_object(cm, obj, d) ||
+	              !(lib ? link_lib(obj, &out, d)
+	                    : link_exe(obj, o->mpi, &out, d)))
 		goto done;
 	blob = aligned_alloc(64, (w.bytes + 63) / 64 * 64 + 64);
 	if (!blob) {

@@ -13,13 +13,14 @@
 
 typedef struct CompileOptions {
 	const char *out;
-	const char *emit; /* exe | obj | ll | ir */
+	const char *emit; /* exe | obj | ll | ir | lib | ptx */
 	const char *cpu, *features; /* NULL = host */
 	int64_t seq_len;  /* compiled length */
 	int opt_level;
 	int64_t batch;    /* for planned_bytes in --stats */
 	bool stats;       /* print machine-readable facts on stdout */
 	bool mpi;         /* link the MPI runtime (rt_par_mpi.c) and libmpi */
+	const char *gpu_arch; /* NULL: the CPU; "sm_90": --target cuda */
 } CompileOptions;
 
 bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d);

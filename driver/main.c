@@ -32,7 +32,7 @@ static const char usage[] =
     "  compile MODEL -o OUT [--seq-len N] [--batch B]\n"
     "          [--emit exe|lib|obj|ll|ir]\n"
     "          [--target-cpu CPU] [--target-features F] [-O0] [--conv=C]\n"
-    "          [--mpi]\n"
+    "          [--mpi] [--target cpu|cuda|cuda:sm_XX] [--emit ptx]\n"
     "        compile MODEL to a self-contained executable (weights packed\n"
     "        inside; run 'OUT --help'), an object file, LLVM IR or hyenac\n"
     "        IR, or (lib) a shared library with hyenac_model.h beside it.\n"
@@ -73,6 +73,11 @@ static const char usage[] =
     "                       instructions its code may use\n"
     "  --target-features F  +FEATURE,-FEATURE,... on top of CPU's (LLVM's\n"
     "                       names: +avx2,-avx512f)\n"
+    "  --target T           compile for cpu (default) or cuda (an NVIDIA\n"
+    "                       GPU, sm_90 unless cuda:sm_80 and the like):\n"
+    "                       PTX and a plan of kernels, run by the CUDA\n"
+    "                       driver loaded at run time; --emit ptx writes\n"
+    "                       the PTX, --emit obj the host object\n"
     "  --mpi                compile: link with MPI (Open MPI), so that\n"
     "                       'mpirun -n N OUT embed|score|classify ...'\n"
     "                       splits the job over N ranks (same output)\n"
@@ -132,6 +137,8 @@ typedef struct Options {
 	int64_t batch;    /* compile: accepted for the contract; any B runs */
 	const char *emit; /* compile: exe | obj | ll | ir */
 	const char *cpu, *features;
+	const char *target; /* --target as given */
+	const char *gpu_arch; /* --target cuda[:sm_XX]: the GPU; NULL: CPU */
 	ConvMethod conv;  /* --conv: for the passes (PassOptions.conv) */
 	int opt_level;
 } Options;
@@ -165,7 +172,7 @@ static const OptSpec options[] = {
 	{"--target-features", "--target-features", true},
 	{"--plan-svg", "--plan-svg", true}, {"--layer", "--layer", true},
 	{"--stats", "--stats", false}, {"--no-fuse", "--no-fuse", false},
-	{"--mpi", "--mpi", false},
+	{"--mpi", "--mpi", false}, {"--target", "--target", true},
 	{"--interp", "--interp", false}, {"-O0", "-O", false},
 	{"-O3", "-O", false}, {"--print-after-all", "--print-after", false},
 	{"--dot", "--format", false}, {"--conv=", "--conv", false},
@@ -184,6 +191,30 @@ static const OptSpec *option_of(const char *a)
 			return &options[k];
 	}
 	return NULL;
+}
+
+/* --target cpu | cuda | cuda:sm_XX (an NVPTX processor LLVM knows). */
+static int parse_target(const char *t, Options *o)
+{
+	Diag d;
+
+	o->target = t;
+	if (strcmp(t, "cpu") == 0) {
+		o->gpu_arch = NULL;
+		return 0;
+	}
+	if (strcmp(t, "cuda") == 0) {
+		o->gpu_arch = "sm_90";
+		return 0;
+	}
+	if (strncmp(t, "cuda:", 5) != 0)
+		return usage_error("--target takes cpu, cuda or cuda:sm_XX, not "
+		                   "'%s'", t);
+	diag_init(&d);
+	if (!cg_check_gpu_arch(t + 5, &d))
+		return fail(&d);
+	o->gpu_arch = t + 5;
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, Options *o)
@@ -223,9 +254,12 @@ static int parse_args(int argc, char **argv, Options *o)
 			o->emit = argv[++i];
 			if (strcmp(o->emit, "exe") && strcmp(o->emit, "obj") &&
 			    strcmp(o->emit, "ll") && strcmp(o->emit, "ir") &&
-			    strcmp(o->emit, "lib"))
-				return usage_error("--emit takes exe, lib, obj, ll or "
-				                   "ir, not '%s'", o->emit);
+			    strcmp(o->emit, "lib") && strcmp(o->emit, "ptx"))
+				return usage_error("--emit takes exe, lib, obj, ll, ir "
+				                   "or ptx, not '%s'", o->emit);
+		} else if (strcmp(a, "--target") == 0) {
+			if ((rc = parse_target(argv[++i], o)))
+				return rc;
 		} else if (strcmp(a, "--target-cpu") == 0) {
 			o->cpu = argv[++i];
 		} else if (strcmp(a, "--target-features") == 0) {
@@ -415,7 +449,8 @@ static bool run_jit(const Options *o, const Graph *g, int mode,
                     Diag *d)
 {
 	CgWeights w;
-	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL};
+	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL, NULL,
+	                false};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;
@@ -679,7 +714,7 @@ static int cmd_compile(const Options *o, const Model *m, Graph *g, Diag *d)
 {
 	CompileOptions co = {o->out, o->emit, o->cpu, o->features, o->seq_len,
 	                     o->opt_level, o->batch ? o->batch : 1, o->stats,
-	                     o->mpi};
+	                     o->mpi, o->gpu_arch};
 	if (co.seq_len == 0)
 		co.seq_len = m->spec.max_seq_len;
 	return drv_compile(m, g, &co, d) ? 0 : fail(d);
@@ -811,10 +846,37 @@ static int need_run(const Options *o)
 	return 0;
 }
 
+/* What --target cuda does not combine with. */
+static int need_gpu(const Options *o)
+{
+	if (!o->gpu_arch)
+		return strcmp(o->emit, "ptx") == 0
+		           ? usage_error("--emit ptx is for --target cuda; the "
+		                         "CPU target writes exe, lib, obj, ll or "
+		                         "ir%s", "")
+		           : 0;
+	if (strcmp(o->emit, "lib") == 0)
+		return usage_error("--emit lib: the GPU target (--target %s) makes "
+		                   "executables, not libraries", o->target);
+	if (o->mpi)
+		return usage_error("--mpi: the GPU target (--target %s) does not "
+		                   "link with MPI", o->target);
+	if (o->cpu || o->features)
+		return usage_error("--target-cpu and --target-features are for the "
+		                   "CPU target, not --target %s", o->target);
+	if (o->conv == CONV_DIRECT)
+		return usage_error("--conv=direct: the GPU target (--target %s) has "
+		                   "only the FFT convolution", o->target);
+	return 0;
+}
+
 static int need_out(const Options *o)
 {
+	int rc;
 	if (!o->out)
 		return usage_error("'compile' needs -o OUT%s", "");
+	if ((rc = need_gpu(o)) != 0)
+		return rc;
 	if (o->mpi && strcmp(o->emit, "exe") != 0)
 		return usage_error("--mpi links an executable, not --emit %s",
 		                   o->emit);
@@ -884,6 +946,8 @@ int main(int argc, char **argv)
 		return rc;
 	if (o.mpi && strcmp(o.cmd, "compile") != 0)
 		return usage_error("--mpi is for 'compile', not '%s'", o.cmd);
+	if (o.target && strcmp(o.cmd, "compile") != 0)
+		return usage_error("--target is for 'compile', not '%s'", o.cmd);
 	if (o.layer && strcmp(o.cmd, "run"))
 		return usage_error("--layer is for 'run MODEL embed', not '%s'",
 		                   o.cmd);
@@ -927,6 +991,7 @@ int main(int argc, char **argv)
 	po.print_dot = o.dot;
 	po.fuse = o.fuse && o.opt_level > 0;
 	po.conv = o.conv;
+	po.gpu = o.gpu_arch != NULL;
 	/* kept spectra: at most a quarter of the memory limit */
 	if (po.spectra_limit > fe_memory_limit() / 4)
 		po.spectra_limit = fe_memory_limit() / 4;

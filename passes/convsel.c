@@ -22,7 +22,8 @@
  * bound. Both kernels compute the same function, which the tests check,
  * so the choice only moves time. PassOptions.conv (--conv=fft|direct)
  * overrides the model for every convolution but a generated-filter one,
- * which is the FFT by construction.
+ * which is the FFT by construction. On a GPU (PassOptions.gpu) every
+ * convolution takes the FFT: the GPU target has no direct kernel.
  */
 #include "passes.h"
 
@@ -63,7 +64,9 @@ bool pass_convsel(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 			continue;
 		if (n->op != OP_LONGCONV && n->op != OP_GATED_CONV)
 			continue;
-		if (o->conv != CONV_AUTO)
+		if (o->gpu)
+			m = CONV_FFT;
+		else if (o->conv != CONV_AUTO)
 			m = o->conv;
 		else if (n->iattr[0] == CONV_AUTO)
 			m = choose(g->max_len, n->type.dim[2]);

@@ -20,6 +20,9 @@ typedef struct PassOptions {
 	ConvMethod conv;     /* CONV_AUTO: convsel's cost model picks each long
 	                      * convolution's method; CONV_FFT / CONV_DIRECT:
 	                      * all of them (--conv=) */
+	bool gpu;            /* compiling for a GPU (--target cuda): convsel
+	                      * takes the FFT for every long convolution,
+	                      * the GPU having no direct kernel */
 	const char *print_after; /* a pass name, "all", or NULL */
 	bool print_dot;      /* print_after writes DOT (ir_print_dot), not text */
 	FILE *print_to;

@@ -30,6 +30,7 @@ void pass_options_default(PassOptions *o)
 	o->fold_limit = PASS_FOLD_LIMIT;
 	o->spectra_limit = PASS_SPECTRA_LIMIT;
 	o->conv = CONV_AUTO;
+	o->gpu = false;
 	o->print_after = NULL;
 	o->print_dot = false;
 	o->print_to = stdout;

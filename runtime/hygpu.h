@@ -35,7 +35,9 @@
  *   weights  the packed weight blob, uploaded to the device once
  *   io       a device array of device pointers: io[0] the tokens (int32
  *            [B, L]), io[1 + k] output k of the entry being run
- *   work     the running group's work buffer (HygpuGroup), or NULL
+ *   work     the running group's work buffer (HygpuGroup), or NULL;
+ *            like arena, weights, io[k] and spec at least 16-byte
+ *            aligned (kernels load float4)
  *   spec     the running group's spectrum buffer: filter spectra of
  *            channels [a, a + cnt), row c - a at (c - a) * (n + 2)
  *            floats (n / 2 + 1 complex), or NULL
@@ -54,9 +56,11 @@
  * 1, smaller when device memory is short) and gives the chunk's steps a
  * work buffer of work_per_unit * cnt + work_fixed bytes (for FFT groups
  * with n: work_per_unit and work_fixed are multiplied by (n + 2) * 4
- * when HYGPU_WORK_PER_FFT_ROW is set; work_per_unit is multiplied by B
- * first when HYGPU_WORK_TIMES_B is set; and the runtime never gives
- * less than the group's R2C/C2R steps on buf 0 touch). For a convolution group
+ * when HYGPU_WORK_PER_FFT_ROW is set; and work_per_unit * cnt by B when
+ * HYGPU_WORK_TIMES_B is set: a convolution group's work holds B * cnt
+ * FFT rows, row b * cnt + (c - a) for batch row b and channel c; the
+ * runtime never gives less than the group's R2C/C2R steps on buf 0
+ * touch). For a convolution group
  * (`conv` >= 0), n is hygpu_fft_len(L) and spec holds the filter spectra:
  * the runtime keeps them per conv and n between calls when memory allows
  * (HYGPU_FILTER steps then run only when a spectrum is not kept yet).
@@ -86,8 +90,8 @@ typedef enum { HYGPU_DIM_ROWS = 1, HYGPU_DIM_CHANNELS } HygpuDim;
 enum {
 	HYGPU_FILTER = 1 << 0,          /* step makes the filter spectra */
 	HYGPU_WORK_PER_FFT_ROW = 1 << 1, /* group: work counted in FFT rows */
-	HYGPU_WORK_TIMES_B = 1 << 2,    /* group: work_per_unit is per unit
-	                                 * and sample (times B) */
+	HYGPU_WORK_TIMES_B = 1 << 2,     /* group: work_per_unit * cnt is
+	                                  * also multiplied by B */
 };
 
 typedef enum {

@@ -173,7 +173,7 @@ static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
 	Graph *g = k->g;
 	Diag d;
 	CgWeights w;
-	CgOptions o = {cpu, NULL, opt, NULL, NULL};
+	CgOptions o = {cpu, NULL, opt, NULL, NULL, NULL, false};
 	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
 
 	diag_init(&d);
@@ -889,7 +889,7 @@ START_TEST(write_files)
 	Case *k = mixed();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
 	const char *obj = tu_path(tu_tmpdir(), "mixed.o");
 	const char *ll = tu_path(tu_tmpdir(), "mixed.ll");
 
@@ -937,7 +937,7 @@ static void golden(const char *name, ConvMethod conv, bool fold)
 	Arena *a = arena_new();
 	NpyArray tok, hid, lg;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
 	PassOptions po;
 	int64_t meta[HYRT_META_COUNT] = {0};
 

@@ -113,7 +113,7 @@ static void jit_open(Jit *x, Graph *g, Arena *a, ConvMethod conv)
 {
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
 	PassOptions po;
 	bool changed;
 

@@ -41,13 +41,26 @@ static size_t panel_floats(const Node *n)
 	return (size_t)((N + GEMM_NR - 1) / GEMM_NR) * (size_t)K * GEMM_NR;
 }
 
+static void layout(const Graph *g, Arena *a, CgWeights *w, bool panels);
+
 void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w)
+{
+	layout(g, a, w, true);
+}
+
+void cg_layout_weights_flat(const Graph *g, Arena *a, CgWeights *w)
+{
+	layout(g, a, w, false);
+}
+
+static void layout(const Graph *g, Arena *a, CgWeights *w, bool panels)
 {
 	size_t at = 0;
 	bool *proj = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *proj);
 
 	memset(proj, 0, ((size_t)g->nnodes + 1) * sizeof *proj);
-	mark_projected(g, proj);
+	if (panels)
+		mark_projected(g, proj);
 	w->offset = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *w->offset);
 	w->panels = arena_alloc(a, ((size_t)g->nnodes + 1) * sizeof *w->panels);
 	for (int i = 0; i < g->nnodes; i++) {

@@ -1,0 +1,351 @@
+/*
+ * gemm.c - the GPU target's SGEMM: C[M, N] = A[M, K] W[N, K]^T, both
+ * operands K-contiguous (activations and PyTorch's weight layout), in
+ * fp32 with fused multiply-add throughout (no TF32).
+ *
+ * A block of NV_THREADS threads computes a BM x BN tile (BM = 128, BN =
+ * 16 TN with TN in 1..8 so that the 16-column lm_head wastes nothing),
+ * each thread a TM x TN register tile (TM = 8) whose rows are ty + 16 i
+ * and columns tx + 16 j, so that the shared-memory reads broadcast or
+ * hit distinct banks and the epilogue's stores are coalesced. K goes in
+ * chunks of BK = 16 through shared memory (both tiles stored k-major,
+ * one float of padding per k row against bank conflicts); every load is
+ * bounds-checked by clamping its index and selecting zero, so any M, N
+ * and K work. With a LayerNorm prologue the block first computes its
+ * rows' mean and 1/sqrt(var + eps) (two passes, as the CPU's cg_ln_row)
+ * into shared memory and normalises A's elements as they are loaded.
+ * The epilogue adds the bias, applies the activation and the residual,
+ * in the CPU's order, and stores.
+ */
+#include "nvptx.h"
+
+enum { TM = 8, BM = 16 * TM, BK = 16 };
+
+static int64_t tn_for(int64_t N)
+{
+	int64_t tn = 1;
+	while (tn < 8 && 16 * tn < N)
+		tn *= 2;
+	return tn;
+}
+
+void nv_gemm_tile(int64_t N, int64_t *bm, int64_t *bn)
+{
+	*bm = BM;
+	*bn = 16 * tn_for(N);
+}
+
+static LLVMValueRef fma3(CgContext *c, LLVMValueRef a, LLVMValueRef b,
+                         LLVMValueRef d)
+{
+	LLVMTypeRef t = c->t_f32;
+	unsigned id = LLVMLookupIntrinsicID("llvm.fma", 8);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &t, 1);
+	LLVMValueRef args[] = {a, b, d};
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &t, 1), fn,
+	                      args, 3, "");
+}
+
+static LLVMValueRef sel(CgContext *c, LLVMValueRef cond, LLVMValueRef a,
+                        LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, cond, a, b, "");
+}
+
+static LLVMValueRef icmp(CgContext *c, LLVMIntPredicate p, LLVMValueRef a,
+                         LLVMValueRef b)
+{
+	return LLVMBuildICmp(c->b, p, a, b, "");
+}
+
+static LLVMValueRef and2(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildAnd(c->b, a, b, "");
+}
+
+/* Per-row mean and 1/sqrt(var + eps) of the block's BM rows into
+ * smean/srstd: 256 / BM threads a row, combined by shuffles. */
+static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
+                     LLVMValueRef bm, LLVMValueRef smean, LLVMValueRef srstd)
+{
+	int64_t tpr = NV_THREADS / BM;
+	LLVMValueRef T = i64c(c, tpr), K = i64c(c, g->K);
+	LLVMValueRef r = LLVMBuildSDiv(c->b, tid, T, "lr");
+	LLVMValueRef part = LLVMBuildSRem(c->b, tid, T, "lpart");
+	LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)), r);
+	LLVMValueRef arow = add(c, g->a_row0, m);
+	LLVMValueRef valid = and2(c, icmp(c, LLVMIntSLT, m, g->M),
+	                          icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
+	LLVMValueRef base = mul(c, sel(c, valid, arow, i64c(c, 0)), K);
+	LLVMValueRef sum = cg_var(c, c->t_f32, NULL, "lsum");
+	LLVMValueRef sq = cg_var(c, c->t_f32, NULL, "lsq");
+	Loop l1, l2;
+
+	LLVMBuildStore(c->b, f32c(c, 0), sum);
+	LLVMValueRef it = cg_loop_open(c, &l1, i64c(c, 0),
+	                               i64c(c, (g->K + tpr - 1) / tpr), "ls1");
+	LLVMValueRef k = add(c, mul(c, it, T), part);
+	LLVMValueRef ok = icmp(c, LLVMIntSLT, k, K);
+	LLVMValueRef x = ld(c, g->a, add(c, base, sel(c, ok, k, i64c(c, 0))));
+	LLVMBuildStore(c->b, f_add(c, ld_var(c, c->t_f32, sum),
+	                           sel(c, ok, x, f32c(c, 0))), sum);
+	cg_loop_close(c, &l1);
+	LLVMValueRef s = ld_var(c, c->t_f32, sum);
+	for (int64_t o = 1; o < tpr; o *= 2)
+		s = f_add(c, s, nv_shfl_xor(c, s, (int)o));
+	LLVMValueRef mean = LLVMBuildFDiv(c->b, s, f32c(c, (double)g->K), "mean");
+	LLVMBuildStore(c->b, f32c(c, 0), sq);
+	it = cg_loop_open(c, &l2, i64c(c, 0), i64c(c, (g->K + tpr - 1) / tpr),
+	                  "ls2");
+	k = add(c, mul(c, it, T), part);
+	ok = icmp(c, LLVMIntSLT, k, K);
+	x = ld(c, g->a, add(c, base, sel(c, ok, k, i64c(c, 0))));
+	LLVMValueRef xc = f_sub(c, x, mean);
+	LLVMValueRef q = fma3(c, xc, xc, ld_var(c, c->t_f32, sq));
+	LLVMBuildStore(c->b, sel(c, ok, q, ld_var(c, c->t_f32, sq)), sq);
+	cg_loop_close(c, &l2);
+	LLVMValueRef v = ld_var(c, c->t_f32, sq);
+	for (int64_t o = 1; o < tpr; o *= 2)
+		v = f_add(c, v, nv_shfl_xor(c, v, (int)o));
+	v = f_add(c, f_mul(c, v, f32c(c, 1.0 / (double)g->K)), f32c(c, g->eps));
+	LLVMValueRef rstd = LLVMBuildFDiv(
+	    c->b, f32c(c, 1.0), cg_intrinsic1(c, "llvm.sqrt", c->t_f32, v), "rstd");
+	LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "lw");
+	LLVMBasicBlockRef bn = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ln");
+	LLVMBuildCondBr(c->b, icmp(c, LLVMIntEQ, part, i64c(c, 0)), bw, bn);
+	LLVMPositionBuilderAtEnd(c->b, bw);
+	st(c, smean, r, mean);
+	st(c, srstd, r, rstd);
+	LLVMBuildBr(c->b, bn);
+	LLVMPositionBuilderAtEnd(c->b, bn);
+	nv_barrier(c);
+}
+
+/* One tile's loads of a K-contiguous operand (rows x BK floats from p,
+ * row r of the tile at row row0 + r of p, valid rows [0, nrows) and those
+ * with a row index >= 0): in float4 when K % 4 == 0, else floats; each
+ * value into the variable vals[i], its shared-memory index (k-major,
+ * stride ld) into idx[i]. With ln, A's elements are normalised. */
+typedef struct Tile {
+	LLVMValueRef p, row0, nrows;
+	int64_t rows, ld;
+	LLVMValueRef smean, srstd, g, b; /* ln */
+} Tile;
+
+enum { MAXV = 16 };
+
+static int tile_loads(const Tile *t, int64_t K)
+{
+	int vw = K % 4 == 0 ? 4 : 1;
+	int64_t n = t->rows * BK / vw;
+	return (int)((n + NV_THREADS - 1) / NV_THREADS);
+}
+
+static void tile_load(CgContext *c, const Tile *t, int64_t K, LLVMValueRef k0,
+                      LLVMValueRef tid, LLVMValueRef *vals)
+{
+	int vw = K % 4 == 0 ? 4 : 1;
+	int64_t n = t->rows * BK / vw, per_row = BK / vw;
+	LLVMValueRef zero = i64c(c, 0), Kv = i64c(c, K);
+	LLVMTypeRef v4 = LLVMVectorType(c->t_f32, 4);
+	int nl = tile_loads(t, K);
+
+	for (int r = 0; r < nl; r++) {
+		LLVMValueRef e = add(c, tid, i64c(c, r * NV_THREADS));
+		LLVMValueRef m = LLVMBuildSDiv(c->b, e, i64c(c, per_row), "");
+		LLVMValueRef k = mul(c, LLVMBuildSRem(c->b, e, i64c(c, per_row), ""),
+		                     i64c(c, vw));
+		LLVMValueRef row = add(c, t->row0, m);
+		LLVMValueRef kk = add(c, k0, k);
+		LLVMValueRef ok = and2(c, and2(c, icmp(c, LLVMIntSLT, m, t->nrows),
+		                               icmp(c, LLVMIntSGE, row, zero)),
+		                       icmp(c, LLVMIntSLT, kk, Kv));
+		if (n % NV_THREADS)
+			ok = and2(c, ok, icmp(c, LLVMIntSLT, e, i64c(c, n)));
+		LLVMValueRef at = sel(c, ok, add(c, mul(c, row, Kv), kk), zero);
+		LLVMValueRef x[4];
+		if (vw == 4) {
+			LLVMValueRef ld4 = LLVMBuildLoad2(c->b, v4,
+			                                  elem(c, c->t_f32, t->p, at), "");
+			LLVMSetAlignment(ld4, 16);
+			for (int q = 0; q < 4; q++)
+				x[q] = LLVMBuildExtractElement(c->b, ld4, i32c(c, q), "");
+		} else {
+			x[0] = ld(c, t->p, at);
+		}
+		for (int q = 0; q < vw; q++) {
+			if (t->g) {
+				LLVMValueRef kq = sel(c, ok, add(c, kk, i64c(c, q)), zero);
+				x[q] = f_mul(c, f_sub(c, x[q], ld(c, t->smean, m)),
+				             ld(c, t->srstd, m));
+				x[q] = f_add(c, f_mul(c, x[q], ld(c, t->g, kq)),
+				             ld(c, t->b, kq));
+			}
+			LLVMBuildStore(c->b, sel(c, ok, x[q], f32c(c, 0)),
+			               vals[r * vw + q]);
+		}
+	}
+}
+
+static void tile_store(CgContext *c, const Tile *t, int64_t K,
+                       LLVMValueRef tid, LLVMValueRef sh, LLVMValueRef *vals)
+{
+	int vw = K % 4 == 0 ? 4 : 1;
+	int64_t n = t->rows * BK / vw, per_row = BK / vw;
+	int nl = tile_loads(t, K);
+
+	for (int r = 0; r < nl; r++) {
+		LLVMValueRef e = add(c, tid, i64c(c, r * NV_THREADS));
+		/* threads past the tile store into its padding column */
+		if (n % NV_THREADS)
+			e = sel(c, icmp(c, LLVMIntSLT, e, i64c(c, n)), e, i64c(c, -1));
+		LLVMValueRef m = LLVMBuildSDiv(c->b, e, i64c(c, per_row), "");
+		LLVMValueRef k = mul(c, LLVMBuildSRem(c->b, e, i64c(c, per_row), ""),
+		                     i64c(c, vw));
+		if (n % NV_THREADS) { /* e = -1: row t->rows of k 0, padding */
+			LLVMValueRef out = icmp(c, LLVMIntSLT, e, i64c(c, 0));
+			m = sel(c, out, i64c(c, t->rows), m);
+			k = sel(c, out, i64c(c, 0), k);
+		}
+		for (int q = 0; q < vw; q++)
+			st(c, sh, add(c, mul(c, add(c, k, i64c(c, q)), i64c(c, t->ld)), m),
+			   ld_var(c, c->t_f32, vals[r * vw + q]));
+	}
+}
+
+/* The shared-memory offsets of a thread's TM (or TN) rows: with 8, two
+ * runs of 4 (float4 reads) at 4 t and 64 + 4 t; else t + 16 i. */
+static int64_t lane_off(int64_t count, int i)
+{
+	return count == 8 ? (i < 4 ? i : 64 + i - 4) : 16 * i;
+}
+
+static LLVMValueRef lane_base(CgContext *c, int64_t count, LLVMValueRef t)
+{
+	return count == 8 ? mul(c, t, i64c(c, 4)) : t;
+}
+
+/* Reads TM (TN) values of row kk of a shared tile for this thread. */
+static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
+                      int64_t count, LLVMValueRef base, int kk,
+                      LLVMValueRef *out)
+{
+	LLVMTypeRef v4 = LLVMVectorType(c->t_f32, 4);
+	if (count == 8) {
+		for (int h = 0; h < 2; h++) {
+			LLVMValueRef ix = add(c, base, i64c(c, kk * ld_ + 64 * h));
+			LLVMValueRef v = LLVMBuildLoad2(c->b, v4, elem(c, c->t_f32, sh, ix),
+			                                "");
+			LLVMSetAlignment(v, 16);
+			for (int q = 0; q < 4; q++)
+				out[4 * h + q] = LLVMBuildExtractElement(c->b, v, i32c(c, q),
+				                                         "");
+		}
+		return;
+	}
+	for (int i = 0; i < count; i++)
+		out[i] = ld(c, sh, add(c, base, i64c(c, kk * ld_ + 16 * i)));
+}
+
+void nv_gemm_body(CgContext *c, const NvGemm *g)
+{
+	int64_t TN = tn_for(g->N), BN = 16 * TN;
+	int64_t nb = (g->N + BN - 1) / BN;
+	int64_t lda = BM + 4, ldb = BN + 4; /* float4-aligned rows */
+	LLVMValueRef N = i64c(c, g->N), zero = i64c(c, 0);
+	/* one padding row past the tile for threads with nothing to store */
+	LLVMValueRef As = nv_shared(c, c->t_f32, BK * lda + 4, "As");
+	LLVMValueRef Bs = nv_shared(c, c->t_f32, BK * ldb + 4, "Bs");
+	LLVMValueRef smean = g->ln_g ? nv_shared(c, c->t_f32, BM, "smean") : NULL;
+	LLVMValueRef srstd = g->ln_g ? nv_shared(c, c->t_f32, BM, "srstd") : NULL;
+	LLVMValueRef acc[TM][8];
+	Loop lk;
+
+	LLVMValueRef tid = nv_tid(c), bid = nv_bid(c);
+	LLVMValueRef mb = LLVMBuildSDiv(c->b, add(c, g->M, i64c(c, BM - 1)),
+	                                i64c(c, BM), "mb");
+	nv_return_unless(c, icmp(c, LLVMIntSLT, bid, mul(c, mb, i64c(c, nb))));
+	LLVMValueRef bm = LLVMBuildSDiv(c->b, bid, i64c(c, nb), "bm");
+	LLVMValueRef bn = LLVMBuildSRem(c->b, bid, i64c(c, nb), "bn");
+	LLVMValueRef ty = LLVMBuildSDiv(c->b, tid, i64c(c, 16), "ty");
+	LLVMValueRef tx = LLVMBuildSRem(c->b, tid, i64c(c, 16), "tx");
+	if (g->ln_g)
+		ln_stats(c, g, tid, bm, smean, srstd);
+	for (int i = 0; i < TM; i++)
+		for (int j = 0; j < TN; j++)
+			acc[i][j] = cg_var(c, c->t_f32, f32c(c, 0), "acc");
+
+	Tile ta = {g->a, add(c, g->a_row0, mul(c, bm, i64c(c, BM))),
+	           sub(c, g->M, mul(c, bm, i64c(c, BM))), BM, lda,
+	           smean, srstd, g->ln_g, g->ln_b};
+	Tile tw = {g->w, mul(c, bn, i64c(c, BN)), sub(c, N, mul(c, bn, i64c(c, BN))),
+	           BN, ldb, NULL, NULL, NULL, NULL};
+	/* rows of the tile that are valid: m < M - bm BM (and, for A, a row
+	 * index >= 0); the W tile's rows are columns n < N - bn BN */
+	LLVMValueRef va[MAXV], vb[MAXV];
+	int vw = g->K % 4 == 0 ? 4 : 1;
+	HY_ASSERT(tile_loads(&ta, g->K) * vw <= MAXV &&
+	          tile_loads(&tw, g->K) * vw <= MAXV);
+	for (int i = 0; i < MAXV; i++) {
+		va[i] = cg_var(c, c->t_f32, NULL, "ra");
+		vb[i] = cg_var(c, c->t_f32, NULL, "rb");
+	}
+	LLVMValueRef abase = lane_base(c, TM, ty), bbase = lane_base(c, TN, tx);
+	/* registers hold the next tile while the current one is used */
+	tile_load(c, &ta, g->K, zero, tid, va);
+	tile_load(c, &tw, g->K, zero, tid, vb);
+	LLVMValueRef kt = cg_loop_open(c, &lk, zero, i64c(c, (g->K + BK - 1) / BK),
+	                               "kt");
+	tile_store(c, &ta, g->K, tid, As, va);
+	tile_store(c, &tw, g->K, tid, Bs, vb);
+	nv_barrier(c);
+	LLVMValueRef k1 = mul(c, add(c, kt, i64c(c, 1)), i64c(c, BK));
+	tile_load(c, &ta, g->K, k1, tid, va);
+	tile_load(c, &tw, g->K, k1, tid, vb);
+	LLVMValueRef a[TM], b[8];
+	LLVMValueRef accv[TM][8];
+	for (int i = 0; i < TM; i++)
+		for (int j = 0; j < TN; j++)
+			accv[i][j] = ld_var(c, c->t_f32, acc[i][j]);
+	for (int kk = 0; kk < BK; kk++) {
+		tile_read(c, As, lda, TM, abase, kk, a);
+		tile_read(c, Bs, ldb, TN, bbase, kk, b);
+		for (int i = 0; i < TM; i++)
+			for (int j = 0; j < TN; j++)
+				accv[i][j] = fma3(c, a[i], b[j], accv[i][j]);
+	}
+	for (int i = 0; i < TM; i++)
+		for (int j = 0; j < TN; j++)
+			LLVMBuildStore(c->b, accv[i][j], acc[i][j]);
+	nv_barrier(c);
+	cg_loop_close(c, &lk);
+
+	/* the epilogue, element by element */
+	for (int i = 0; i < TM; i++) {
+		LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)),
+		                     add(c, abase, i64c(c, lane_off(TM, i))));
+		for (int j = 0; j < TN; j++) {
+			LLVMValueRef n = add(c, mul(c, bn, i64c(c, BN)),
+			                     add(c, bbase, i64c(c, lane_off(TN, j))));
+			LLVMValueRef ok = and2(c, icmp(c, LLVMIntSLT, m, g->M),
+			                       icmp(c, LLVMIntSLT, n, N));
+			LLVMBasicBlockRef bs = LLVMAppendBasicBlockInContext(
+			    c->ctx, c->fn, "ep");
+			LLVMBasicBlockRef bx = LLVMAppendBasicBlockInContext(
+			    c->ctx, c->fn, "ep.next");
+			LLVMBuildCondBr(c->b, ok, bs, bx);
+			LLVMPositionBuilderAtEnd(c->b, bs);
+			LLVMValueRef y = ld_var(c, c->t_f32, acc[i][j]);
+			if (g->bias)
+				y = f_add(c, y, ld(c, g->bias, n));
+			y = cg_act_value(c, g->act, y);
+			if (g->res)
+				y = f_add(c, y, ld(c, g->res,
+				                   add(c, mul(c, add(c, g->res_row0, m), N),
+				                       n)));
+			st(c, g->dst, add(c, mul(c, add(c, g->dst_row0, m), N), n), y);
+			LLVMBuildBr(c->b, bx);
+			LLVMPositionBuilderAtEnd(c->b, bx);
+		}
+	}
+}

@@ -1,0 +1,1275 @@
+/*
+ * kernels.c - the GPU target's kernels, one or more per computing node,
+ * each with hygpu.h's one signature, and the steps of the plan that run
+ * them (nv_emit_node_steps):
+ *
+ *   embed, slice, add/mul, sin/gelu/gelu_tanh/relu, expmod, pos_emb,
+ *   dwconv, copy: one thread an element
+ *   layernorm: one warp a row, two passes as the CPU's cg_ln_row
+ *   linear, fused_proj without conv or gate: one GEMM (gemm.c) with the
+ *   prologue and epilogues fused
+ *   fused_proj with conv or gate: a group over rows: the GEMM of the
+ *   chunk's rows and their K-1 halo rows into the work buffer, then a
+ *   kernel for the short causal filter, bias, act, residual or gate
+ *   fused_mlp: a group over rows: GEMM 1 (LayerNorm prologue, bias,
+ *   activation) into the work buffer, GEMM 2 (bias, residual) out
+ *   gated_conv, longconv: a group over channels, FFT by cuFFT: the
+ *   filter's spectra (FILTER steps: the folded filter, or generated as
+ *   ir/fused.c defines it), the gather of the gated input, R2C, the
+ *   pointwise product, C2R, and the scatter with the bias skip and the
+ *   post gate
+ *   pool: a block per sample
+ *
+ * Arithmetic follows the CPU kernels (codegen/cpu/) operation for
+ * operation where it can; exp, sin and the GELUs are vmath.c's straight
+ * float IR, so no kernel calls libm.
+ */
+#include "nvptx.h"
+
+#include <math.h>
+#include <stdio.h>
+
+/* ---- small helpers ---------------------------------------------------- */
+
+LLVMValueRef nv_param(CgContext *c, int i)
+{
+	return nv_state(c)->p[i];
+}
+
+/* Emulation: hook i of hygpu_emu_hooks called with args. */
+static LLVMValueRef hook(CgContext *c, int i, LLVMTypeRef ret,
+                         LLVMValueRef *args, LLVMTypeRef *pt, unsigned n)
+{
+	LLVMValueRef f = LLVMBuildLoad2(
+	    c->b, c->t_ptr, elem(c, c->t_ptr, nv_state(c)->hooks, i64c(c, i)), "");
+	return LLVMBuildCall2(c->b, LLVMFunctionType(ret, pt, n, 0), f, args, n,
+	                      "");
+}
+
+static LLVMValueRef sreg(CgContext *c, const char *name)
+{
+	if (nv_state(c)->emulate)
+		return hook(c, strstr(name, "ctaid") ? 1 : 0, c->t_i64, NULL, NULL,
+		            0);
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	HY_ASSERT(id != 0);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+	LLVMValueRef v = LLVMBuildCall2(
+	    c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), fn, NULL, 0, "");
+	return LLVMBuildZExt(c->b, v, c->t_i64, "");
+}
+
+LLVMValueRef nv_tid(CgContext *c)
+{
+	return sreg(c, "llvm.nvvm.read.ptx.sreg.tid.x");
+}
+
+LLVMValueRef nv_bid(CgContext *c)
+{
+	return sreg(c, "llvm.nvvm.read.ptx.sreg.ctaid.x");
+}
+
+void nv_barrier(CgContext *c)
+{
+	static const char name[] = "llvm.nvvm.barrier0";
+	if (nv_state(c)->emulate) {
+		hook(c, 2, c->t_void, NULL, NULL, 0);
+		return;
+	}
+	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+	HY_ASSERT(id != 0);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+	LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), fn, NULL,
+	               0, "");
+}
+
+LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
+                       const char *name)
+{
+	LLVMTypeRef at = LLVMArrayType2(elt, (uint64_t)n);
+	LLVMValueRef gv = LLVMAddGlobalInAddressSpace(
+	    c->mod, at, name, nv_state(c)->emulate ? 0 : 3);
+	LLVMSetInitializer(gv, nv_state(c)->emulate ? LLVMConstNull(at)
+	                                            : LLVMGetUndef(at));
+	LLVMSetLinkage(gv, LLVMInternalLinkage);
+	LLVMSetAlignment(gv, 16);
+	return gv;
+}
+
+LLVMValueRef nv_shfl_xor(CgContext *c, LLVMValueRef x, int mask)
+{
+	static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
+	if (nv_state(c)->emulate) {
+		LLVMValueRef a[] = {x, i32c(c, mask)};
+		LLVMTypeRef pt[] = {c->t_f32, c->t_i32};
+		return hook(c, 3, c->t_f32, a, pt, 2);
+	}
+	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+	HY_ASSERT(id != 0);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+	LLVMValueRef a[] = {i32c(c, -1), x, i32c(c, mask), i32c(c, 31)};
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0),
+	                      fn, a, 4, "");
+}
+
+void nv_return_unless(CgContext *c, LLVMValueRef cond)
+{
+	LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "go");
+	LLVMBasicBlockRef out = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                      "out");
+	LLVMBuildCondBr(c->b, cond, go, out);
+	LLVMPositionBuilderAtEnd(c->b, out);
+	LLVMBuildRetVoid(c->b);
+	LLVMPositionBuilderAtEnd(c->b, go);
+}
+
+static LLVMValueRef icmp(CgContext *c, LLVMIntPredicate p, LLVMValueRef a,
+                         LLVMValueRef b)
+{
+	return LLVMBuildICmp(c->b, p, a, b, "");
+}
+
+static LLVMValueRef sdiv(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSDiv(c->b, a, b, "");
+}
+
+static LLVMValueRef srem(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildSRem(c->b, a, b, "");
+}
+
+static LLVMValueRef sel(CgContext *c, LLVMValueRef cond, LLVMValueRef a,
+                        LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, cond, a, b, "");
+}
+
+/* if (cond) { ... }: returns the join block; the builder is left in the
+ * then block, which the caller ends with end_if. */
+static LLVMBasicBlockRef begin_if(CgContext *c, LLVMValueRef cond)
+{
+	LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "then");
+	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fi");
+	LLVMBuildCondBr(c->b, cond, bt, bj);
+	LLVMPositionBuilderAtEnd(c->b, bt);
+	return bj;
+}
+
+static void end_if(CgContext *c, LLVMBasicBlockRef bj)
+{
+	LLVMBuildBr(c->b, bj);
+	LLVMPositionBuilderAtEnd(c->b, bj);
+}
+
+/* The global index of this thread, and a return unless it is < total. */
+static LLVMValueRef elem_index(CgContext *c, LLVMValueRef total)
+{
+	LLVMValueRef i = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS)),
+	                     nv_tid(c));
+	nv_return_unless(c, icmp(c, LLVMIntSLT, i, total));
+	return i;
+}
+
+LLVMValueRef nv_count(CgContext *c, const TensorType *t, int from, int to)
+{
+	return numel(c, t, from, to);
+}
+
+LLVMValueRef nv_rows(CgContext *c, const TensorType *t)
+{
+	return numel(c, t, 0, t->rank - 1);
+}
+
+int nv_grid_slot(const TensorType *t, int from, int to, int64_t *coef)
+{
+	bool b = false, l = false;
+	int64_t k = 1;
+	for (int i = from; i < to; i++) {
+		if (t->dim[i] == DIM_B)
+			b = true;
+		else if (t->dim[i] == DIM_L)
+			l = true;
+		else
+			k *= t->dim[i];
+	}
+	*coef = k;
+	return b && l ? 0 : b ? 1 : l ? 2 : 5;
+}
+
+/* A launch covering count(t[from:to]) * per things, `per_block` of them
+ * a block. */
+static void grid_over(HygpuStep *s, const TensorType *t, int from, int to,
+                      int64_t per, int64_t per_block)
+{
+	int64_t coef;
+	int slot = nv_grid_slot(t, from, to, &coef);
+	s->grid[slot] += coef * per;
+	s->grid_div = per_block;
+}
+
+/* ---- addresses -------------------------------------------------------- */
+
+/* The base of region r in the arena, for this kernel's B and L
+ * (planned_layout's, codegen/cpu/entry.c). */
+static LLVMValueRef region_base(CgContext *c, MemRegion r, LLVMValueRef *unit)
+{
+	const Graph *g = c->g;
+	LLVMValueRef BL = mul(c, c->B, c->L);
+	LLVMValueRef base[MEM_COUNT];
+	base[MEM_TOKEN] = i64c(c, 0);
+	base[MEM_POSITION] = mul(c, i64c(c, g->region_bytes[MEM_TOKEN]), BL);
+	base[MEM_FIXED] = add(c, base[MEM_POSITION],
+	                      mul(c, i64c(c, g->region_bytes[MEM_POSITION]), c->L));
+	base[MEM_SAMPLE] = add(c, base[MEM_FIXED],
+	                       i64c(c, g->region_bytes[MEM_FIXED]));
+	*unit = r == MEM_TOKEN      ? BL
+	        : r == MEM_POSITION ? c->L
+	        : r == MEM_SAMPLE   ? c->B
+	                            : i64c(c, 1);
+	return base[r];
+}
+
+LLVMValueRef nv_addr(CgContext *c, const Node *x)
+{
+	NvState *s = nv_state(c);
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
+
+	if (x->op == OP_WEIGHT) {
+		LLVMValueRef o = i64c(c, (int64_t)c->w->offset[x->id]);
+		return LLVMBuildInBoundsGEP2(c->b, i8, nv_param(c, P_WEIGHTS), &o, 1,
+		                             x->name);
+	}
+	if (x->op == OP_INPUT)
+		return LLVMBuildLoad2(c->b, c->t_ptr, nv_param(c, P_IO), "tokens");
+	if (s->cur_slot[x->id] >= 0)
+		return LLVMBuildLoad2(c->b, c->t_ptr,
+		                      elem(c, c->t_ptr, nv_param(c, P_IO),
+		                           i64c(c, 1 + s->cur_slot[x->id])),
+		                      x->name);
+	HY_ASSERT(x->region > MEM_NONE && x->region < MEM_COUNT);
+	LLVMValueRef unit;
+	LLVMValueRef base = region_base(c, x->region, &unit);
+	LLVMValueRef o = add(c, base, mul(c, i64c(c, x->offset), unit));
+	return LLVMBuildInBoundsGEP2(c->b, i8, nv_param(c, P_ARENA), &o, 1,
+	                             x->name);
+}
+
+/* Kernel names: the node's name and what the kernel does. */
+static int begin_k(CgContext *c, const Node *n, const char *what)
+{
+	char name[200];
+	snprintf(name, sizeof name, "%s_%s", n->name, what);
+	return nv_begin(c, name, NV_THREADS);
+}
+
+/* ---- elementwise kernels ---------------------------------------------- */
+
+void nv_emit_copy(CgContext *c, const Node *x, int k, const char *what)
+{
+	char name[200];
+	snprintf(name, sizeof name, "%s_copy_%s", x->name, what);
+	int ki = nv_begin(c, name, NV_THREADS);
+	LLVMValueRef tot = numel_all(c, &x->type);
+	LLVMValueRef i = elem_index(c, tot);
+	LLVMValueRef src = nv_addr(c, x);
+	LLVMValueRef dst = LLVMBuildLoad2(
+	    c->b, c->t_ptr, elem(c, c->t_ptr, nv_param(c, P_IO), i64c(c, 1 + k)),
+	    "");
+	LLVMValueRef v = LLVMBuildLoad2(c->b, c->t_i32, elem(c, c->t_i32, src, i),
+	                                "");
+	LLVMBuildStore(c->b, v, elem(c, c->t_i32, dst, i));
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, ki, NV_THREADS);
+	grid_over(s, &x->type, 0, x->type.rank, 1, NV_THREADS);
+}
+
+/* One thread an output element: the kernel's index i into body. */
+typedef void ElemFn(CgContext *c, const Node *n, LLVMValueRef i,
+                    LLVMValueRef out);
+
+static void elementwise(CgContext *c, const Node *n, const char *what,
+                        ElemFn *body)
+{
+	int k = begin_k(c, n, what);
+	LLVMValueRef i = elem_index(c, numel_all(c, &n->type));
+	body(c, n, i, nv_addr(c, n));
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	grid_over(s, &n->type, 0, n->type.rank, 1, NV_THREADS);
+}
+
+static void k_embed(CgContext *c, const Node *n, LLVMValueRef i,
+                    LLVMValueRef out)
+{
+	LLVMValueRef D = i64c(c, n->src[0]->type.dim[1]);
+	LLVMValueRef t = sdiv(c, i, D), d = srem(c, i, D);
+	LLVMValueRef id = LLVMBuildLoad2(
+	    c->b, c->t_i32, elem(c, c->t_i32, nv_addr(c, n->src[1]), t), "id");
+	LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, id, c->t_i64, ""), D);
+	st(c, out, i, ld(c, nv_addr(c, n->src[0]), add(c, row, d)));
+}
+
+static void k_slice(CgContext *c, const Node *n, LLVMValueRef i,
+                    LLVMValueRef out)
+{
+	const TensorType *t = &n->src[0]->type;
+	int axis = (int)n->iattr[0];
+	LLVMValueRef inner = numel(c, t, axis + 1, t->rank);
+	LLVMValueRef chunk = mul(c, dimv(c, n->type.dim[axis]), inner);
+	LLVMValueRef o = sdiv(c, i, chunk), r = srem(c, i, chunk);
+	LLVMValueRef sb = mul(c, add(c, mul(c, o, dimv(c, t->dim[axis])),
+	                             i64c(c, n->iattr[1])),
+	                      inner);
+	LLVMValueRef v = LLVMBuildLoad2(
+	    c->b, c->t_i32, elem(c, c->t_i32, nv_addr(c, n->src[0]), add(c, sb, r)),
+	    "");
+	LLVMBuildStore(c->b, v, elem(c, c->t_i32, out, i));
+}
+
+/* numpy broadcasting aligned on the last axis: each operand through its
+ * own strides (0 on a broadcast axis), as cg_k_binary. */
+static void k_binary(CgContext *c, const Node *n, LLVMValueRef i,
+                     LLVMValueRef out)
+{
+	const TensorType *o = &n->type;
+	int R = o->rank;
+	LLVMValueRef stride[2][IR_MAX_RANK], base[2], src[2];
+
+	for (int a = 0; a < 2; a++) {
+		const TensorType *t = &n->src[a]->type;
+		LLVMValueRef acc = i64c(c, 1);
+		for (int k = R - 1; k >= 0; k--) {
+			int ka = k - (R - t->rank);
+			if (ka < 0 || t->dim[ka] == 1) {
+				stride[a][k] = i64c(c, 0);
+				continue;
+			}
+			stride[a][k] = acc;
+			acc = mul(c, acc, dimv(c, t->dim[ka]));
+		}
+		base[a] = i64c(c, 0);
+		src[a] = nv_addr(c, n->src[a]);
+	}
+	LLVMValueRef rest = i;
+	for (int k = R - 1; k >= 0; k--) {
+		LLVMValueRef d = dimv(c, o->dim[k]);
+		LLVMValueRef ik = srem(c, rest, d);
+		rest = sdiv(c, rest, d);
+		base[0] = add(c, base[0], mul(c, ik, stride[0][k]));
+		base[1] = add(c, base[1], mul(c, ik, stride[1][k]));
+	}
+	LLVMValueRef x = ld(c, src[0], base[0]), y = ld(c, src[1], base[1]);
+	st(c, out, i, n->op == OP_ADD ? f_add(c, x, y) : f_mul(c, x, y));
+}
+
+static void k_unary(CgContext *c, const Node *n, LLVMValueRef i,
+                    LLVMValueRef out)
+{
+	st(c, out, i, cg_unary(c, n->op, ld(c, nv_addr(c, n->src[0]), i)));
+}
+
+static void k_expmod(CgContext *c, const Node *n, LLVMValueRef i,
+                     LLVMValueRef out)
+{
+	LLVMValueRef C = i64c(c, n->type.dim[1]);
+	LLVMValueRef r = sdiv(c, i, C), ch = srem(c, i, C);
+	LLVMValueRef nt = LLVMBuildFNeg(c->b, ld(c, nv_addr(c, n->src[1]), r), "");
+	LLVMValueRef dl = ld(c, nv_addr(c, n->src[2]), ch);
+	LLVMValueRef e = cg_vm_exp(c, f_mul(c, nt, cg_intrinsic1(c, "llvm.fabs",
+	                                                         c->t_f32, dl)));
+	st(c, out, i, f_mul(c, ld(c, nv_addr(c, n->src[0]), i),
+	                    f_add(c, e, f32c(c, n->fattr[0]))));
+}
+
+static void k_dwconv(CgContext *c, const Node *n, LLVMValueRef i,
+                     LLVMValueRef out)
+{
+	const TensorType *t = &n->type;
+	LLVMValueRef Ln = dimv(c, t->dim[1]), C = i64c(c, t->dim[2]);
+	int64_t Kn = n->src[1]->type.dim[1];
+	LLVMValueRef r = sdiv(c, i, C), ch = srem(c, i, C);
+	LLVMValueRef tt = srem(c, r, Ln);
+	LLVMValueRef x = nv_addr(c, n->src[0]), w = nv_addr(c, n->src[1]);
+	LLVMValueRef y = n->nsrc == 3 ? ld(c, nv_addr(c, n->src[2]), ch)
+	                              : f32c(c, 0);
+	for (int64_t j = 0; j < Kn; j++) {
+		LLVMValueRef sp = add(c, tt, i64c(c, j - (Kn - 1)));
+		LLVMValueRef ok = icmp(c, LLVMIntSGE, sp, i64c(c, 0));
+		LLVMValueRef xi = sel(c, ok, add(c, mul(c, add(c, r, i64c(c, j - (Kn - 1))),
+		                                        C), ch), i64c(c, 0));
+		LLVMValueRef p = f_mul(c, ld(c, w, add(c, mul(c, ch, i64c(c, Kn)),
+		                                       i64c(c, j))),
+		                       ld(c, x, xi));
+		y = sel(c, ok, f_add(c, y, p), y);
+	}
+	st(c, out, i, y);
+}
+
+/* ---- double sin and cos for pos_emb ----------------------------------- */
+
+/* sin (cos = 0) or cos (cos = 1) of a double: reduced by 2 pi (in two
+ * parts) to [-pi, pi], then Taylor's series to x^29 (error < 1e-15 there). */
+static LLVMValueRef f64_sincos(CgContext *c, LLVMValueRef a, int cos)
+{
+	const double hi = 6.28318530717958623200e+00;
+	const double lo = 2.44929359829470635445e-16;
+	LLVMValueRef k = cg_intrinsic1(c, "llvm.rint", c->t_f64,
+	                               f_mul(c, a, f64c(c, 1.0 / hi)));
+	LLVMValueRef r = f_sub(c, f_sub(c, a, f_mul(c, k, f64c(c, hi))),
+	                       f_mul(c, k, f64c(c, lo)));
+	LLVMValueRef r2 = f_mul(c, r, r);
+	/* terms (-1)^j r^(2j + cos) / (2j + cos)!, Horner from the top */
+	LLVMValueRef acc = f64c(c, 0);
+	for (int j = 15; j >= 0; j--) {
+		double f = 1;
+		for (int q = 1; q <= 2 * j + cos; q++)
+			f *= q;
+		double coef = (j % 2 ? -1.0 : 1.0) / f;
+		acc = f_add(c, f_mul(c, acc, r2), f64c(c, coef));
+	}
+	return cos ? acc : f_mul(c, acc, r);
+}
+
+static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef i,
+                      LLVMValueRef out)
+{
+	int64_t lmax = n->iattr[0], E = n->iattr[1], bands = (E - 1) / 2;
+	LLVMValueRef Ev = i64c(c, E);
+	LLVMValueRef p = sdiv(c, i, Ev), col = srem(c, i, Ev);
+	LLVMValueRef di = LLVMBuildSIToFP(c->b, p, c->t_f64, "");
+	LLVMValueRef w = LLVMBuildFDiv(c->b, f_mul(c, f64c(c, 2.0 * M_PI), di),
+	                               f64c(c, (double)lmax), "w");
+	LLVMValueRef t0 = lmax > 1 ? LLVMBuildFDiv(c->b, di,
+	                                           f64c(c, (double)(lmax - 1)), "")
+	                           : f64c(c, 0.0);
+	/* band j of column col: cos for 1 <= col <= bands, -sin after */
+	LLVMValueRef isc = icmp(c, LLVMIntSLE, col, i64c(c, bands));
+	LLVMValueRef j = sub(c, sel(c, isc, col, sub(c, col, i64c(c, bands))),
+	                     i64c(c, 1));
+	j = sel(c, icmp(c, LLVMIntSLT, j, i64c(c, 0)), i64c(c, 0), j);
+	LLVMValueRef fj = LLVMBuildSIToFP(c->b, j, c->t_f64, "");
+	LLVMValueRef f = bands > 1
+	                     ? f_add(c, f64c(c, 1e-4),
+	                             LLVMBuildFDiv(c->b,
+	                                           f_mul(c, fj,
+	                                                 f64c(c, (double)(bands - 1) -
+	                                                             1e-4)),
+	                                           f64c(c, (double)(bands - 1)),
+	                                           ""))
+	                     : f64c(c, 1e-4);
+	LLVMValueRef a = f_mul(c, f, w);
+	LLVMValueRef cs = f64_sincos(c, a, 1);
+	LLVMValueRef sn = LLVMBuildFNeg(c->b, f64_sincos(c, a, 0), "");
+	LLVMValueRef v = sel(c, icmp(c, LLVMIntEQ, col, i64c(c, 0)), t0,
+	                     sel(c, isc, cs, sn));
+	st(c, out, i, LLVMBuildFPTrunc(c->b, v, c->t_f32, ""));
+}
+
+/* ---- layernorm: a warp a row ------------------------------------------ */
+
+/* Mean and 1/sqrt(var + eps) of row xb of x (D floats) by one warp
+ * (lane: this thread's lane), the CPU's two passes. */
+static void warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
+                          int64_t Dn, double eps, LLVMValueRef lane,
+                          LLVMValueRef *mean, LLVMValueRef *rstd)
+{
+	LLVMValueRef sum = cg_var(c, c->t_f32, NULL, "wsum");
+	LLVMValueRef sq = cg_var(c, c->t_f32, NULL, "wsq");
+	int64_t it = (Dn + 31) / 32;
+	Loop l1, l2;
+
+	LLVMBuildStore(c->b, f32c(c, 0), sum);
+	LLVMValueRef q = cg_loop_open(c, &l1, i64c(c, 0), i64c(c, it), "w1");
+	LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
+	LLVMValueRef ok = icmp(c, LLVMIntSLT, d, i64c(c, Dn));
+	LLVMValueRef v = ld(c, x, add(c, xb, sel(c, ok, d, i64c(c, 0))));
+	LLVMBuildStore(c->b, f_add(c, ld_var(c, c->t_f32, sum),
+	                           sel(c, ok, v, f32c(c, 0))), sum);
+	cg_loop_close(c, &l1);
+	LLVMValueRef s = ld_var(c, c->t_f32, sum);
+	for (int o = 16; o >= 1; o /= 2)
+		s = f_add(c, s, nv_shfl_xor(c, s, o));
+	*mean = LLVMBuildFDiv(c->b, s, f32c(c, (double)Dn), "mean");
+	LLVMBuildStore(c->b, f32c(c, 0), sq);
+	q = cg_loop_open(c, &l2, i64c(c, 0), i64c(c, it), "w2");
+	d = add(c, mul(c, q, i64c(c, 32)), lane);
+	ok = icmp(c, LLVMIntSLT, d, i64c(c, Dn));
+	v = f_sub(c, ld(c, x, add(c, xb, sel(c, ok, d, i64c(c, 0)))), *mean);
+	LLVMValueRef acc = ld_var(c, c->t_f32, sq);
+	LLVMBuildStore(c->b, sel(c, ok, fmadd_red(c, acc, v, v), acc), sq);
+	cg_loop_close(c, &l2);
+	s = ld_var(c, c->t_f32, sq);
+	for (int o = 16; o >= 1; o /= 2)
+		s = f_add(c, s, nv_shfl_xor(c, s, o));
+	s = f_add(c, f_mul(c, s, f32c(c, 1.0 / (double)Dn)), f32c(c, eps));
+	*rstd = LLVMBuildFDiv(c->b, f32c(c, 1.0),
+	                      cg_intrinsic1(c, "llvm.sqrt", c->t_f32, s), "rstd");
+}
+
+/* Normalised row xb of x into dst[db ..], by the warp. */
+static void warp_ln_write(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
+                          int64_t Dn, LLVMValueRef g, LLVMValueRef b,
+                          LLVMValueRef mean, LLVMValueRef rstd,
+                          LLVMValueRef lane, LLVMValueRef dst, LLVMValueRef db)
+{
+	Loop l;
+	LLVMValueRef q = cg_loop_open(c, &l, i64c(c, 0), i64c(c, (Dn + 31) / 32),
+	                              "w3");
+	LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
+	LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, d, i64c(c, Dn)));
+	LLVMValueRef xc = f_sub(c, ld(c, x, add(c, xb, d)), mean);
+	st(c, dst, add(c, db, d),
+	   f_add(c, f_mul(c, f_mul(c, xc, rstd), ld(c, g, d)), ld(c, b, d)));
+	end_if(c, bj);
+	cg_loop_close(c, &l);
+}
+
+static void emit_layernorm(CgContext *c, const Node *n)
+{
+	int64_t Dn = n->type.dim[n->type.rank - 1];
+	int k = begin_k(c, n, "ln");
+	LLVMValueRef tid = nv_tid(c);
+	LLVMValueRef row = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS / 32)),
+	                       sdiv(c, tid, i64c(c, 32)));
+	LLVMValueRef lane = srem(c, tid, i64c(c, 32));
+	nv_return_unless(c, icmp(c, LLVMIntSLT, row, nv_rows(c, &n->type)));
+	LLVMValueRef x = nv_addr(c, n->src[0]);
+	LLVMValueRef xb = mul(c, row, i64c(c, Dn));
+	LLVMValueRef mean, rstd;
+	warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
+	warp_ln_write(c, x, xb, Dn, nv_addr(c, n->src[1]), nv_addr(c, n->src[2]),
+	              mean, rstd, lane, nv_addr(c, n), xb);
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	grid_over(s, &n->type, 0, n->type.rank - 1, 1, NV_THREADS / 32);
+}
+
+/* ---- projections ------------------------------------------------------ */
+
+/* A GEMM over all rows of n's output (no group). */
+static void gemm_launch(CgContext *c, const Node *n, int k, int64_t N,
+                        const TensorType *rows_t)
+{
+	int64_t bm, bn;
+	nv_gemm_tile(N, &bm, &bn);
+	int64_t nb = (N + bn - 1) / bn;
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	grid_over(s, rows_t, 0, rows_t->rank - 1, nb, bm);
+	s->grid[5] += nb * (bm - 1);
+}
+
+static void emit_linear(CgContext *c, const Node *n)
+{
+	const TensorType *xt = &n->src[0]->type;
+	NvGemm g = {0};
+	g.K = xt->dim[xt->rank - 1];
+	g.N = n->src[1]->type.dim[0];
+	int k = begin_k(c, n, "gemm");
+	g.M = nv_rows(c, &n->type);
+	g.a = nv_addr(c, n->src[0]);
+	g.a_row0 = i64c(c, 0);
+	g.w = nv_addr(c, n->src[1]);
+	g.bias = n->nsrc == 3 ? nv_addr(c, n->src[2]) : NULL;
+	g.act = FP_ACT_NONE;
+	g.dst = nv_addr(c, n);
+	g.dst_row0 = i64c(c, 0);
+	nv_gemm_body(c, &g);
+	nv_end(c);
+	gemm_launch(c, n, k, g.N, &n->type);
+}
+
+static HygpuStep *group(CgContext *c, int64_t dim, int64_t units,
+                        int64_t max_chunk, int64_t per_unit, int64_t fixed)
+{
+	HygpuStep *s = nv_step(c, HYGPU_GROUP);
+	s->dim = dim;
+	s->units = units;
+	s->max_chunk = max_chunk < 1 ? 1 : max_chunk;
+	s->work_per_unit = per_unit;
+	s->work_fixed = fixed;
+	s->conv = -1;
+	return s;
+}
+
+/* Steps since the group step g: its count. */
+static void close_group(CgContext *c, int gi)
+{
+	NvState *s = nv_state(c);
+	s->tmpl[gi].count = s->ntmpl - gi - 1;
+}
+
+static void emit_fused_proj(CgContext *c, const Node *n)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	const TensorType *xt = &n->src[fs.x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[fs.w]->type.dim[0];
+	int64_t KC = n->iattr[FP_CONV], H = KC ? KC - 1 : 0;
+	bool gate = n->iattr[FP_GATE] != 0;
+	FpAct act = (FpAct)n->iattr[FP_ACT];
+	NvGemm g = {0};
+	g.K = Kn;
+	g.N = Nn;
+	g.eps = n->fattr[0];
+
+	if (!KC && !gate) {
+		int k = begin_k(c, n, "gemm");
+		g.M = nv_rows(c, &n->type);
+		g.a = nv_addr(c, n->src[fs.x]);
+		g.a_row0 = i64c(c, 0);
+		g.w = nv_addr(c, n->src[fs.w]);
+		g.bias = fs.bias >= 0 ? nv_addr(c, n->src[fs.bias]) : NULL;
+		g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
+		g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
+		g.act = act;
+		g.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;
+		g.res_row0 = i64c(c, 0);
+		g.dst = nv_addr(c, n);
+		g.dst_row0 = i64c(c, 0);
+		nv_gemm_body(c, &g);
+		nv_end(c);
+		gemm_launch(c, n, k, Nn, &n->type);
+		return;
+	}
+	/* a group over rows: the rows [a - H, a + cnt) projected into work */
+	HY_ASSERT(n->type.rank == 3 && n->type.dim[0] == DIM_B &&
+	          n->type.dim[1] == DIM_L);
+	int gi = nv_state(c)->ntmpl;
+	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Nn * 4), Nn * 4,
+	      H * Nn * 4 + 64);
+	int k = begin_k(c, n, "gemm");
+	LLVMValueRef a = nv_param(c, P_A);
+	g.M = add(c, nv_param(c, P_CNT), i64c(c, H));
+	g.a = nv_addr(c, n->src[fs.x]);
+	g.a_row0 = sub(c, a, i64c(c, H));
+	g.w = nv_addr(c, n->src[fs.w]);
+	g.bias = fs.bias >= 0 ? nv_addr(c, n->src[fs.bias]) : NULL;
+	g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
+	g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
+	g.act = FP_ACT_NONE;
+	g.dst = nv_param(c, P_WORK);
+	g.dst_row0 = i64c(c, 0);
+	nv_gemm_body(c, &g);
+	nv_end(c);
+	int64_t bm, bn;
+	nv_gemm_tile(Nn, &bm, &bn);
+	int64_t nb = (Nn + bn - 1) / bn;
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[3] = nb;
+	s->grid[5] = nb * (H + bm - 1);
+	s->grid_div = bm;
+
+	/* the filter, bias, act, residual or gate: a thread per (row, c) */
+	int64_t Dn = Nn / 3, Cn = gate ? Dn : Nn;
+	k = begin_k(c, n, "conv");
+	a = nv_param(c, P_A);
+	LLVMValueRef C = i64c(c, Cn), N = i64c(c, Nn);
+	LLVMValueRef i = elem_index(c, mul(c, nv_param(c, P_CNT), C));
+	LLVMValueRef row = sdiv(c, i, C), ch = srem(c, i, C);
+	LLVMValueRef r = add(c, a, row);
+	LLVMValueRef t = srem(c, r, c->L);
+	LLVMValueRef work = nv_param(c, P_WORK);
+	LLVMValueRef cw = fs.conv_w >= 0 ? nv_addr(c, n->src[fs.conv_w]) : NULL;
+	LLVMValueRef cb = fs.conv_b >= 0 ? nv_addr(c, n->src[fs.conv_b]) : NULL;
+	LLVMValueRef y3[3];
+	for (int part = 0; part < (gate ? 3 : 1); part++) {
+		LLVMValueRef cc = add(c, ch, i64c(c, part * Dn));
+		LLVMValueRef y;
+		if (!KC) {
+			y = ld(c, work, add(c, mul(c, row, N), cc));
+		} else {
+			y = cb ? ld(c, cb, cc) : f32c(c, 0);
+			for (int64_t j = 0; j < KC; j++) {
+				LLVMValueRef ok = icmp(c, LLVMIntSGE,
+				                       add(c, t, i64c(c, j - H)),
+				                       i64c(c, 0));
+				LLVMValueRef wi = add(c, mul(c, add(c, row, i64c(c, j)), N),
+				                      cc);
+				LLVMValueRef p = f_mul(c, ld(c, cw, add(c, mul(c, cc,
+				                                           i64c(c, KC)),
+				                                       i64c(c, j))),
+				                       ld(c, work, wi));
+				y = sel(c, ok, f_add(c, y, p), y);
+			}
+		}
+		y3[part] = y;
+	}
+	LLVMValueRef out = nv_addr(c, n);
+	if (gate) {
+		LLVMValueRef ob = mul(c, r, i64c(c, 2 * Dn));
+		st(c, out, add(c, ob, ch), y3[0]);
+		st(c, out, add(c, ob, add(c, ch, i64c(c, Dn))), f_mul(c, y3[1], y3[2]));
+	} else {
+		LLVMValueRef y = cg_act_value(c, act, y3[0]);
+		LLVMValueRef oi = add(c, mul(c, r, N), ch);
+		if (fs.res >= 0)
+			y = f_add(c, y, ld(c, nv_addr(c, n->src[fs.res]), oi));
+		st(c, out, oi, y);
+	}
+	nv_end(c);
+	s = nv_launch(c, k, NV_THREADS);
+	s->grid[3] = Cn;
+	s->grid_div = NV_THREADS;
+	close_group(c, gi);
+}
+
+static void emit_fused_mlp(CgContext *c, const Node *n)
+{
+	FmSrc fs;
+	ir_fm_srcs(n, &fs);
+	const TensorType *xt = &n->src[fs.x]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Hn = n->src[fs.w1]->type.dim[0];
+	int64_t Nn = n->type.dim[n->type.rank - 1];
+	NvGemm g = {0};
+
+	HY_ASSERT(n->type.rank == 3 && n->type.dim[0] == DIM_B &&
+	          n->type.dim[1] == DIM_L);
+	int gi = nv_state(c)->ntmpl;
+	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Hn * 4), Hn * 4, 64);
+	int k = begin_k(c, n, "gemm1");
+	g.K = Kn;
+	g.N = Hn;
+	g.eps = n->fattr[0];
+	g.M = nv_param(c, P_CNT);
+	g.a = nv_addr(c, n->src[fs.x]);
+	g.a_row0 = nv_param(c, P_A);
+	g.w = nv_addr(c, n->src[fs.w1]);
+	g.bias = fs.b1 >= 0 ? nv_addr(c, n->src[fs.b1]) : NULL;
+	g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
+	g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
+	g.act = (FpAct)n->iattr[FM_ACT];
+	g.dst = nv_param(c, P_WORK);
+	g.dst_row0 = i64c(c, 0);
+	nv_gemm_body(c, &g);
+	nv_end(c);
+	int64_t bm, bn;
+	nv_gemm_tile(Hn, &bm, &bn);
+	int64_t nb = (Hn + bn - 1) / bn;
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[3] = nb;
+	s->grid[5] = nb * (bm - 1);
+	s->grid_div = bm;
+
+	NvGemm g2 = {0};
+	k = begin_k(c, n, "gemm2");
+	g2.K = Hn;
+	g2.N = Nn;
+	g2.M = nv_param(c, P_CNT);
+	g2.a = nv_param(c, P_WORK);
+	g2.a_row0 = i64c(c, 0);
+	g2.w = nv_addr(c, n->src[fs.w2]);
+	g2.bias = fs.b2 >= 0 ? nv_addr(c, n->src[fs.b2]) : NULL;
+	g2.act = FP_ACT_NONE;
+	g2.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;
+	g2.res_row0 = nv_param(c, P_A);
+	g2.dst = nv_addr(c, n);
+	g2.dst_row0 = nv_param(c, P_A);
+	nv_gemm_body(c, &g2);
+	nv_end(c);
+	nv_gemm_tile(Nn, &bm, &bn);
+	nb = (Nn + bn - 1) / bn;
+	s = nv_launch(c, k, NV_THREADS);
+	s->grid[3] = nb;
+	s->grid[5] = nb * (bm - 1);
+	s->grid_div = bm;
+	close_group(c, gi);
+}
+
+/* ---- the FFT convolution ---------------------------------------------- */
+
+/* What a convolution reads: gated_conv's operands, or longconv's u and k
+ * as an ungated one without bias. */
+typedef struct Conv {
+	const Node *v, *g, *k, *h, *w, *t, *deltas, *bias, *post;
+	int64_t Cv, Cg, Cp, voff, goff, poff, D, E;
+	double shift;
+} Conv;
+
+static void conv_of(const Node *n, Conv *cv)
+{
+	memset(cv, 0, sizeof *cv);
+	cv->D = n->type.dim[2];
+	if (n->op == OP_LONGCONV) {
+		cv->v = n->src[0];
+		cv->k = n->src[1];
+		cv->Cv = cv->D;
+		return;
+	}
+	GcSrc gs;
+	ir_gc_srcs(n, &gs);
+	cv->v = n->src[gs.v];
+	cv->Cv = cv->v->type.dim[2];
+	cv->voff = n->iattr[GC_V_OFF];
+	if (gs.g >= 0) {
+		cv->g = n->src[gs.g];
+		cv->Cg = cv->g->type.dim[2];
+		cv->goff = n->iattr[GC_G_OFF];
+	}
+	if (gs.k >= 0) {
+		cv->k = n->src[gs.k];
+	} else {
+		cv->h = n->src[gs.h];
+		cv->w = n->src[gs.w];
+		cv->t = n->src[gs.t];
+		cv->deltas = n->src[gs.deltas];
+		cv->E = cv->h->type.dim[1];
+		cv->shift = n->fattr[0];
+	}
+	cv->bias = n->src[gs.bias];
+	if (gs.post >= 0) {
+		cv->post = n->src[gs.post];
+		cv->Cp = cv->post->type.dim[2];
+		cv->poff = n->iattr[GC_POST_OFF];
+	}
+}
+
+/* The block's row and its range [lo, hi) of the row's `len` things,
+ * each of `rows` rows split in S slices: blocks = rows * S, the rows
+ * fastest, so that blocks running together read neighbouring channels
+ * of the same positions (one L2 sector serves 8 of them). */
+static void slice_of(CgContext *c, int64_t S, LLVMValueRef rows,
+                     LLVMValueRef len, LLVMValueRef *row, LLVMValueRef *lo,
+                     LLVMValueRef *hi)
+{
+	LLVMValueRef bid = nv_bid(c);
+	LLVMValueRef Sv = i64c(c, S);
+	*row = srem(c, bid, rows);
+	LLVMValueRef part = sdiv(c, bid, rows);
+	LLVMValueRef per = sdiv(c, add(c, len, i64c(c, S - 1)), Sv);
+	*lo = mul(c, part, per);
+	LLVMValueRef h = add(c, *lo, per);
+	*hi = sel(c, icmp(c, LLVMIntSLT, h, len), h, len);
+}
+
+/* u(b, t, c) = v (* g) at token row r = b L + t. */
+static LLVMValueRef conv_u(CgContext *c, const Conv *cv, LLVMValueRef v,
+                           LLVMValueRef g, LLVMValueRef r, LLVMValueRef ch)
+{
+	LLVMValueRef u = ld(c, v, add(c, add(c, mul(c, r, i64c(c, cv->Cv)),
+	                                     i64c(c, cv->voff)), ch));
+	if (g)
+		u = f_mul(c, u, ld(c, g, add(c, add(c, mul(c, r, i64c(c, cv->Cg)),
+		                                       i64c(c, cv->goff)), ch)));
+	return u;
+}
+
+/* Slices per FFT row so that a thread has about 8 things of the compiled
+ * length's row. */
+static int64_t fft_split(const CgContext *c)
+{
+	int64_t L = c->g->max_len > 0 ? c->g->max_len : 65536;
+	int64_t s = (2 * L + 2 + 8 * NV_THREADS - 1) / (8 * NV_THREADS);
+	return s < 1 ? 1 : s > 4096 ? 4096 : s;
+}
+
+static void emit_conv(CgContext *c, const Node *n)
+{
+	NvState *st_ = nv_state(c);
+	Conv cv;
+	conv_of(n, &cv);
+	int64_t S = fft_split(c);
+	LLVMValueRef D = i64c(c, cv.D);
+	Loop l;
+	int gi = st_->ntmpl;
+	HygpuStep *gs = group(c, HYGPU_DIM_CHANNELS, cv.D, cv.D, 1, 0);
+	gs->flags = HYGPU_WORK_PER_FFT_ROW | HYGPU_WORK_TIMES_B;
+	gs->conv = st_->nconv++;
+
+	/* FILTER: spec row j = the filter of channel a + j, zero past L */
+	int k = begin_k(c, n, "filter");
+	{
+		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
+		LLVMValueRef W = add(c, nn, i64c(c, 2));
+		LLVMValueRef row, lo, hi;
+		slice_of(c, S, nv_param(c, P_CNT), W, &row, &lo, &hi);
+		LLVMValueRef ch = add(c, a, row);
+		LLVMValueRef spec = nv_param(c, P_SPEC);
+		LLVMValueRef kp = cv.k ? nv_addr(c, cv.k) : NULL;
+		LLVMValueRef hp = cv.h ? nv_addr(c, cv.h) : NULL;
+		LLVMValueRef wp = cv.w ? nv_addr(c, cv.w) : NULL;
+		LLVMValueRef tp = cv.t ? nv_addr(c, cv.t) : NULL;
+		LLVMValueRef ndl = NULL;
+		if (cv.deltas)
+			ndl = LLVMBuildFNeg(
+			    c->b, cg_intrinsic1(c, "llvm.fabs", c->t_f32,
+			                        ld(c, nv_addr(c, cv.deltas), ch)), "");
+		LLVMValueRef tid = nv_tid(c);
+		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
+		                               i64c(c, NV_THREADS - 1)),
+		                        i64c(c, NV_THREADS));
+		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "f");
+		LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
+		                     tid);
+		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+		LLVMValueRef in = icmp(c, LLVMIntSLT, t, c->L);
+		LLVMValueRef tc = sel(c, in, t, i64c(c, 0));
+		LLVMValueRef val;
+		if (kp) {
+			val = ld(c, kp, add(c, mul(c, tc, D), ch));
+		} else {
+			LLVMValueRef dot = f32c(c, 0);
+			LLVMValueRef hb = mul(c, tc, i64c(c, cv.E));
+			LLVMValueRef wb = mul(c, ch, i64c(c, cv.E));
+			for (int64_t e = 0; e < cv.E; e++)
+				dot = fmadd_red(c, dot, ld(c, hp, add(c, hb, i64c(c, e))),
+				                ld(c, wp, add(c, wb, i64c(c, e))));
+			LLVMValueRef ex = cg_vm_exp(c, f_mul(c, ld(c, tp, tc), ndl));
+			val = f_mul(c, dot, f_add(c, ex, f32c(c, cv.shift)));
+		}
+		st(c, spec, add(c, mul(c, row, W), t), sel(c, in, val, f32c(c, 0)));
+		end_if(c, bj);
+		cg_loop_close(c, &l);
+		nv_end(c);
+	}
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->flags = HYGPU_FILTER;
+	s->grid[3] = S;
+	s->grid_div = 1;
+	s = nv_step(c, HYGPU_R2C);
+	s->flags = HYGPU_FILTER;
+	s->buf = 1;
+	s->rows_per_unit = 1;
+
+	/* gather: work row b cnt + j = u of channel a + j, zero past L */
+	k = begin_k(c, n, "gather");
+	{
+		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
+		LLVMValueRef cntv = nv_param(c, P_CNT);
+		LLVMValueRef W = add(c, nn, i64c(c, 2));
+		LLVMValueRef row, lo, hi;
+		slice_of(c, S, mul(c, cntv, c->B), W, &row, &lo, &hi);
+		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
+		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
+		LLVMValueRef work = nv_param(c, P_WORK);
+		LLVMValueRef tid = nv_tid(c);
+		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
+		                               i64c(c, NV_THREADS - 1)),
+		                        i64c(c, NV_THREADS));
+		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "g");
+		LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
+		                     tid);
+		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+		LLVMValueRef in = icmp(c, LLVMIntSLT, t, c->L);
+		LLVMValueRef r = add(c, mul(c, b, c->L), sel(c, in, t, i64c(c, 0)));
+		LLVMValueRef u = conv_u(c, &cv, v, g, r, ch);
+		st(c, work, add(c, mul(c, row, W), t), sel(c, in, u, f32c(c, 0)));
+		end_if(c, bj);
+		cg_loop_close(c, &l);
+		nv_end(c);
+	}
+	s = nv_launch(c, k, NV_THREADS);
+	s->grid[4] = S;
+	s->grid_div = 1;
+	s = nv_step(c, HYGPU_R2C);
+	s->buf = 0;
+	s->rows_per_unit = 1;
+	s->rows_b = 1;
+
+	/* the pointwise product by the channel's spectrum */
+	k = begin_k(c, n, "mul");
+	{
+		LLVMValueRef nn = nv_param(c, P_N), cntv = nv_param(c, P_CNT);
+		LLVMValueRef W = add(c, nn, i64c(c, 2));
+		LLVMValueRef F = add(c, sdiv(c, nn, i64c(c, 2)), i64c(c, 1));
+		LLVMValueRef row, lo, hi;
+		slice_of(c, S, mul(c, cntv, c->B), F, &row, &lo, &hi);
+		LLVMValueRef j = srem(c, row, cntv);
+		LLVMValueRef work = nv_param(c, P_WORK), spec = nv_param(c, P_SPEC);
+		LLVMValueRef tid = nv_tid(c);
+		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
+		                               i64c(c, NV_THREADS - 1)),
+		                        i64c(c, NV_THREADS));
+		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "m");
+		LLVMValueRef f = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
+		                     tid);
+		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, f, hi));
+		LLVMValueRef xi = add(c, mul(c, row, W), mul(c, f, i64c(c, 2)));
+		LLVMValueRef ki = add(c, mul(c, j, W), mul(c, f, i64c(c, 2)));
+		LLVMValueRef xr = ld(c, work, xi);
+		LLVMValueRef xm = ld(c, work, add(c, xi, i64c(c, 1)));
+		LLVMValueRef kr = ld(c, spec, ki);
+		LLVMValueRef km = ld(c, spec, add(c, ki, i64c(c, 1)));
+		st(c, work, xi, f_sub(c, f_mul(c, xr, kr), f_mul(c, xm, km)));
+		st(c, work, add(c, xi, i64c(c, 1)),
+		   f_add(c, f_mul(c, xr, km), f_mul(c, xm, kr)));
+		end_if(c, bj);
+		cg_loop_close(c, &l);
+		nv_end(c);
+	}
+	s = nv_launch(c, k, NV_THREADS);
+	s->grid[4] = S;
+	s->grid_div = 1;
+	s = nv_step(c, HYGPU_C2R);
+	s->buf = 0;
+	s->rows_per_unit = 1;
+	s->rows_b = 1;
+
+	/* scatter: y = conv / n + u bias (* post) into the output channel */
+	k = begin_k(c, n, "scatter");
+	{
+		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
+		LLVMValueRef cntv = nv_param(c, P_CNT);
+		LLVMValueRef W = add(c, nn, i64c(c, 2));
+		LLVMValueRef row, lo, hi;
+		slice_of(c, S, mul(c, cntv, c->B), c->L, &row, &lo, &hi);
+		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
+		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
+		LLVMValueRef post = cv.post ? nv_addr(c, cv.post) : NULL;
+		LLVMValueRef bias = cv.bias ? ld(c, nv_addr(c, cv.bias), ch) : NULL;
+		LLVMValueRef out = nv_addr(c, n);
+		LLVMValueRef work = nv_param(c, P_WORK);
+		LLVMValueRef fn_ = LLVMBuildSIToFP(c->b, nn, c->t_f32, "n");
+		LLVMValueRef tid = nv_tid(c);
+		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
+		                               i64c(c, NV_THREADS - 1)),
+		                        i64c(c, NV_THREADS));
+		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "o");
+		LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
+		                     tid);
+		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+		LLVMValueRef r = add(c, mul(c, b, c->L), t);
+		LLVMValueRef y = LLVMBuildFDiv(c->b, ld(c, work, add(c, mul(c, row, W),
+		                                                     t)),
+		                               fn_, "");
+		if (bias)
+			y = f_add(c, y, f_mul(c, conv_u(c, &cv, v, g, r, ch), bias));
+		if (post)
+			y = f_mul(c, y, ld(c, post, add(c, add(c, mul(c, r,
+			                                              i64c(c, cv.Cp)),
+			                                          i64c(c, cv.poff)),
+			                                  ch)));
+		st(c, out, add(c, mul(c, r, D), ch), y);
+		end_if(c, bj);
+		cg_loop_close(c, &l);
+		nv_end(c);
+	}
+	s = nv_launch(c, k, NV_THREADS);
+	s->grid[4] = S;
+	s->grid_div = 1;
+	close_group(c, gi);
+}
+
+/* ---- pool: a block per sample ----------------------------------------- */
+
+static void emit_pool(CgContext *c, const Node *n)
+{
+	int64_t Dn = n->type.dim[1];
+	bool ln = n->iattr[PL_LN] != 0;
+	int mode = (int)n->iattr[PL_MODE];
+	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0);
+	int k = begin_k(c, n, "pool");
+	LLVMValueRef b = nv_bid(c), tid = nv_tid(c);
+	LLVMValueRef lane = srem(c, tid, i64c(c, 32));
+	LLVMValueRef warp = sdiv(c, tid, i64c(c, 32));
+	LLVMValueRef x = nv_addr(c, n->src[0]), out = nv_addr(c, n);
+	LLVMValueRef gm = ln ? nv_addr(c, n->src[1]) : NULL;
+	LLVMValueRef bt = ln ? nv_addr(c, n->src[2]) : NULL;
+	Loop l, l2;
+
+	nv_return_unless(c, icmp(c, LLVMIntSLT, b, c->B));
+	if (mode != PM_MEAN) {
+		LLVMValueRef trow;
+		if (mode == PM_PAD) {
+			/* the first pad of the row: a block minimum */
+			LLVMValueRef smin_ = nv_shared(c, c->t_i64, NV_THREADS, "first");
+			LLVMValueRef tok = nv_addr(c, n->src[n->nsrc - 1]);
+			LLVMValueRef first = cg_var(c, c->t_i64, c->L, "first");
+			LLVMValueRef it = cg_loop_open(
+			    c, &l, zero,
+			    sdiv(c, add(c, c->L, i64c(c, NV_THREADS - 1)),
+			         i64c(c, NV_THREADS)),
+			    "p");
+			LLVMValueRef t = add(c, mul(c, it, i64c(c, NV_THREADS)), tid);
+			LLVMValueRef ok = icmp(c, LLVMIntSLT, t, c->L);
+			LLVMValueRef id = LLVMBuildLoad2(
+			    c->b, c->t_i32,
+			    elem(c, c->t_i32, tok,
+			         add(c, mul(c, b, c->L), sel(c, ok, t, zero))),
+			    "");
+			LLVMValueRef hit = LLVMBuildAnd(
+			    c->b, ok,
+			    LLVMBuildICmp(c->b, LLVMIntEQ, id,
+			                  i32c(c, (int32_t)n->iattr[PL_PAD]), ""),
+			    "");
+			LLVMValueRef f = ld_var(c, c->t_i64, first);
+			LLVMBuildStore(c->b, sel(c, LLVMBuildAnd(
+			                                c->b, hit,
+			                                icmp(c, LLVMIntSLT, t, f), ""),
+			                         t, f),
+			               first);
+			cg_loop_close(c, &l);
+			LLVMBuildStore(c->b, ld_var(c, c->t_i64, first),
+			               elem(c, c->t_i64, smin_, tid));
+			nv_barrier(c);
+			for (int w = NV_THREADS / 2; w >= 1; w /= 2) {
+				LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, tid,
+				                                        i64c(c, w)));
+				LLVMValueRef pa = elem(c, c->t_i64, smin_, tid);
+				LLVMValueRef pb = elem(c, c->t_i64, smin_,
+				                       add(c, tid, i64c(c, w)));
+				LLVMValueRef va = LLVMBuildLoad2(c->b, c->t_i64, pa, "");
+				LLVMValueRef vb = LLVMBuildLoad2(c->b, c->t_i64, pb, "");
+				LLVMBuildStore(c->b, sel(c, icmp(c, LLVMIntSLT, vb, va), vb,
+				                         va), pa);
+				end_if(c, bj);
+				nv_barrier(c);
+			}
+			LLVMValueRef f2 = LLVMBuildLoad2(c->b, c->t_i64,
+			                                 elem(c, c->t_i64, smin_, zero), "");
+			LLVMValueRef none = LLVMBuildOr(
+			    c->b, icmp(c, LLVMIntEQ, f2, c->L),
+			    icmp(c, LLVMIntEQ, f2, zero), "");
+			trow = sel(c, none, sub(c, c->L, i64c(c, 1)),
+			           sub(c, f2, i64c(c, 1)));
+		} else {
+			trow = sub(c, c->L, i64c(c, 1));
+		}
+		/* warp 0 writes the row (normalised) */
+		nv_return_unless(c, icmp(c, LLVMIntEQ, warp, zero));
+		LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), trow), D);
+		if (ln) {
+			LLVMValueRef mean, rstd;
+			warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
+			warp_ln_write(c, x, xb, Dn, gm, bt, mean, rstd, lane, out,
+			              mul(c, b, D));
+		} else {
+			LLVMValueRef q = cg_loop_open(c, &l, zero,
+			                              i64c(c, (Dn + 31) / 32), "c");
+			LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
+			LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, d, D));
+			st(c, out, add(c, mul(c, b, D), d), ld(c, x, add(c, xb, d)));
+			end_if(c, bj);
+			cg_loop_close(c, &l);
+		}
+		nv_end(c);
+		HygpuStep *s = nv_launch(c, k, NV_THREADS);
+		s->grid[1] = 1;
+		s->grid_div = 1;
+		return;
+	}
+	/* mean: warp w sums rows t = w mod NW into its double row of acc */
+	int64_t NW = NV_THREADS / 32;
+	while (NW > 1 && NW * Dn * 8 > (32 << 10))
+		NW /= 2;
+	HY_ASSERT(NW * Dn * 8 <= (40 << 10));
+	LLVMValueRef acc = nv_shared(c, c->t_f64, NW * Dn, "acc");
+	LLVMValueRef z = cg_loop_open(c, &l, zero,
+	                              i64c(c, (NW * Dn + NV_THREADS - 1) /
+	                                          NV_THREADS),
+	                              "z");
+	LLVMValueRef zi = add(c, mul(c, z, i64c(c, NV_THREADS)), tid);
+	LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, zi,
+	                                        i64c(c, NW * Dn)));
+	LLVMBuildStore(c->b, f64c(c, 0), elem(c, c->t_f64, acc, zi));
+	end_if(c, bj);
+	cg_loop_close(c, &l);
+	nv_barrier(c);
+	bj = begin_if(c, icmp(c, LLVMIntSLT, warp, i64c(c, NW)));
+	LLVMValueRef it = cg_loop_open(
+	    c, &l, zero, sdiv(c, add(c, c->L, i64c(c, NW - 1)), i64c(c, NW)), "t");
+	LLVMValueRef t = add(c, mul(c, it, i64c(c, NW)), warp);
+	LLVMBasicBlockRef bt2 = begin_if(c, icmp(c, LLVMIntSLT, t, c->L));
+	LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), t), D);
+	LLVMValueRef mean = NULL, rstd = NULL;
+	if (ln)
+		warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
+	LLVMValueRef q = cg_loop_open(c, &l2, zero, i64c(c, (Dn + 31) / 32), "a");
+	LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
+	LLVMBasicBlockRef bd = begin_if(c, icmp(c, LLVMIntSLT, d, D));
+	LLVMValueRef v = ld(c, x, add(c, xb, d));
+	if (ln)
+		v = f_add(c, f_mul(c, f_mul(c, f_sub(c, v, mean), rstd), ld(c, gm, d)),
+		          ld(c, bt, d));
+	LLVMValueRef ap = elem(c, c->t_f64, acc, add(c, mul(c, warp, D), d));
+	LLVMBuildStore(c->b, f_add(c, LLVMBuildLoad2(c->b, c->t_f64, ap, ""),
+	                           LLVMBuildFPExt(c->b, v, c->t_f64, "")),
+	               ap);
+	end_if(c, bd);
+	cg_loop_close(c, &l2);
+	end_if(c, bt2);
+	cg_loop_close(c, &l);
+	end_if(c, bj);
+	nv_barrier(c);
+	z = cg_loop_open(c, &l, zero,
+	                 i64c(c, (Dn + NV_THREADS - 1) / NV_THREADS), "m");
+	d = add(c, mul(c, z, i64c(c, NV_THREADS)), tid);
+	bj = begin_if(c, icmp(c, LLVMIntSLT, d, D));
+	LLVMValueRef sum = f64c(c, 0);
+	for (int64_t w = 0; w < NW; w++)
+		sum = f_add(c, sum, LLVMBuildLoad2(c->b, c->t_f64,
+		                                   elem(c, c->t_f64, acc,
+		                                        add(c, i64c(c, w * Dn), d)),
+		                                   ""));
+	LLVMValueRef mv = LLVMBuildFDiv(c->b, sum,
+	                                LLVMBuildSIToFP(c->b, c->L, c->t_f64, ""),
+	                                "");
+	st(c, out, add(c, mul(c, b, D), d), LLVMBuildFPTrunc(c->b, mv, c->t_f32, ""));
+	end_if(c, bj);
+	cg_loop_close(c, &l);
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[1] = 1;
+	s->grid_div = 1;
+}
+
+/* ---- the op switch ---------------------------------------------------- */
+
+void nv_emit_node_steps(CgContext *c, const Node *n)
+{
+	switch (n->op) {
+	case OP_EMBED:
+		elementwise(c, n, "embed", k_embed);
+		break;
+	case OP_SLICE:
+		elementwise(c, n, "slice", k_slice);
+		break;
+	case OP_ADD:
+	case OP_MUL:
+		elementwise(c, n, "binary", k_binary);
+		break;
+	case OP_SIN:
+	case OP_GELU_TANH:
+	case OP_GELU:
+	case OP_RELU:
+		elementwise(c, n, "unary", k_unary);
+		break;
+	case OP_EXPMOD:
+		elementwise(c, n, "expmod", k_expmod);
+		break;
+	case OP_POS_EMB:
+		elementwise(c, n, "pos_emb", k_pos_emb);
+		break;
+	case OP_DWCONV:
+		elementwise(c, n, "dwconv", k_dwconv);
+		break;
+	case OP_LAYERNORM:
+		emit_layernorm(c, n);
+		break;
+	case OP_LINEAR:
+		emit_linear(c, n);
+		break;
+	case OP_FUSED_PROJ:
+		emit_fused_proj(c, n);
+		break;
+	case OP_FUSED_MLP:
+		emit_fused_mlp(c, n);
+		break;
+	case OP_LONGCONV:
+	case OP_GATED_CONV:
+		emit_conv(c, n);
+		break;
+	case OP_POOL:
+		emit_pool(c, n);
+		break;
+	case OP_INPUT:
+	case OP_WEIGHT:
+	case OP_STATE:
+	case OP_STATE_SAVE:
+	case OP_TAIL_PROJ:
+	case OP_SHORT_STEP:
+	case OP_CONV_STEP:
+	case OP_COUNT:
+		hy_die("no GPU kernel for %s (%s)", n->name, ir_op_info(n->op)->name);
+	}
+}

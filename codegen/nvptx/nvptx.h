@@ -1,0 +1,142 @@
+/*
+ * nvptx.h - the GPU target's internals, shared by the files of
+ * codegen/nvptx/:
+ *
+ *   backend.c  the CgBackend: the NVPTX target machine, the entries
+ *              (the forward-type ones: the full forward, logits,
+ *              pooled, classify, hidden_states; never prefill/step),
+ *              the kernel variants per node and the plan of steps, and
+ *              the host object holding the PTX and the plan
+ *   kernels.c  the kernels of every op, each with hygpu.h's one
+ *              signature, and the steps that launch them
+ *   gemm.c     the tiled SGEMM with its LayerNorm prologue and fused
+ *              epilogues
+ *
+ * A kernel computes every address from the memory plan's constants and
+ * its B, L parameters (nv_addr), as codegen/cpu/entry.c's
+ * planned_layout does on the CPU; a value that is output k of the entry
+ * being run lives at io[1 + k], the tokens at io[0]. Since the same
+ * node can be a different entry's output k, a node gets one kernel
+ * variant per distinct assignment of output slots to it and its
+ * sources (NvState.cur_slot while it is emitted).
+ */
+#ifndef HYENAC_CODEGEN_NVPTX_H
+#define HYENAC_CODEGEN_NVPTX_H
+
+#include "../cpu/cpu.h"
+#include "runtime/hygpu.h"
+
+/* Threads of every kernel but where a kernel says otherwise. */
+enum { NV_THREADS = 256 };
+/* A group's work buffer stays within this (fused_mlp's hidden rows,
+ * fused_proj's projected rows). */
+#define NV_WORK_LIMIT ((int64_t)256 << 20)
+
+/* The kernel parameters, hygpu.h's order. */
+enum { P_ARENA, P_WEIGHTS, P_IO, P_WORK, P_SPEC, P_B, P_L, P_N, P_A, P_CNT };
+
+typedef struct NvVariant {
+	int node;
+	int sig[IR_MAX_SRC + 1]; /* output slots of the node and its sources */
+	int first, count;        /* its steps in NvState.tmpl */
+} NvVariant;
+
+enum { NV_MAX_ENTRIES = 1 + IR_MAX_ENTRIES };
+
+typedef struct NvState {
+	char arch[16];
+	bool emulate;        /* CgOptions.gpu_emulate */
+	LLVMValueRef hooks;  /* emulate: hygpu_emu_hooks */
+	int64_t meta[HYRT_META_COUNT];
+	/* the GPU entries: 0 the full forward, then the graph's
+	 * forward-type entries */
+	int ne;
+	EntryPoint full;
+	const EntryPoint *ent[NV_MAX_ENTRIES];
+	bool *live[NV_MAX_ENTRIES];
+	int *slot[NV_MAX_ENTRIES];
+	HygpuStep *esteps[NV_MAX_ENTRIES];
+	int nestep[NV_MAX_ENTRIES], capestep[NV_MAX_ENTRIES];
+	/* every node variant's steps */
+	HygpuStep *tmpl;
+	int ntmpl, captmpl;
+	NvVariant *var;
+	int nvar, capvar;
+	/* kernel names in index order */
+	char **kname;
+	int nk, capk;
+	int nconv;
+	/* the kernel being emitted */
+	const int *cur_slot;
+	LLVMValueRef p[HYGPU_NPARAMS];
+	/* the plan, made by finish */
+	HygpuPlan plan;
+	HygpuEntry *pentries;
+	HygpuStep *psteps;
+	char *knames; /* hyenac_gpu_kernels */
+	size_t knames_len;
+} NvState;
+
+static inline NvState *nv_state(CgContext *c)
+{
+	return (NvState *)c->gpu;
+}
+
+/* ---- backend.c -------------------------------------------------------- */
+
+/* Start kernel `hy<index>_<what>` with the hygpu.h signature; c->fn, B,
+ * L and the parameters set. Returns its index. */
+int nv_begin(CgContext *c, const char *what, int threads);
+void nv_end(CgContext *c);
+/* Append a step to the node variant being emitted. */
+HygpuStep *nv_step(CgContext *c, int64_t op);
+/* A launch of kernel k with `threads` threads. */
+HygpuStep *nv_launch(CgContext *c, int k, int threads);
+
+/* ---- kernels.c -------------------------------------------------------- */
+
+/* The address of node x's value in the current kernel. */
+LLVMValueRef nv_addr(CgContext *c, const Node *x);
+LLVMValueRef nv_param(CgContext *c, int i);
+LLVMValueRef nv_tid(CgContext *c);
+LLVMValueRef nv_bid(CgContext *c);
+void nv_barrier(CgContext *c);
+/* A float (or other) array in shared memory, addrspace(3). */
+LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
+                       const char *name);
+/* x + shuffled x of lane ^ mask, over the full warp. */
+LLVMValueRef nv_shfl_xor(CgContext *c, LLVMValueRef x, int mask);
+/* Leave the kernel unless cond: the builder continues where it holds. */
+void nv_return_unless(CgContext *c, LLVMValueRef cond);
+/* The count of rows of t (all dims but the last) as a value, and as a
+ * grid slot (hygpu.h: 0 B*L, 1 B, 2 L, 5 fixed) with its coefficient. */
+LLVMValueRef nv_rows(CgContext *c, const TensorType *t);
+int nv_grid_slot(const TensorType *t, int from, int to, int64_t *coef);
+LLVMValueRef nv_count(CgContext *c, const TensorType *t, int from, int to);
+/* The steps of node n for the current variant. */
+void nv_emit_node_steps(CgContext *c, const Node *n);
+/* A copy of x's value into entry output k (an input, a weight, or a node
+ * that is output twice). */
+void nv_emit_copy(CgContext *c, const Node *x, int k, const char *what);
+
+/* ---- gemm.c ----------------------------------------------------------- */
+
+/* C = A W^T over M rows: row m of A at a[(a_row0 + m) K], zero where
+ * a_row0 + m < 0; optionally normalised (ln_g, ln_b, eps) on load; then
+ * + bias, act, + res[(res_row0 + m) N], into dst[(dst_row0 + m) N]. */
+typedef struct NvGemm {
+	int64_t K, N;
+	LLVMValueRef M, a, a_row0, w;
+	LLVMValueRef ln_g, ln_b; /* NULL: no prologue */
+	double eps;
+	LLVMValueRef bias, res, res_row0;
+	FpAct act;
+	LLVMValueRef dst, dst_row0;
+} NvGemm;
+
+/* The tile the GEMM uses for N columns: BM rows, BN columns. */
+void nv_gemm_tile(int64_t N, int64_t *bm, int64_t *bn);
+/* The body of a GEMM kernel (begun by nv_begin with NV_THREADS). */
+void nv_gemm_body(CgContext *c, const NvGemm *g);
+
+#endif
