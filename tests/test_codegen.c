@@ -917,7 +917,7 @@ START_TEST(write_files)
 	ck_assert(bin && n > 4 && memcmp(bin, "\177ELF", 4) == 0);
 	free(bin);
 	/* a named CPU other than the host's */
-	CgOptions o2 = {"x86-64", NULL, 3, NULL, NULL};
+	CgOptions o2 = { .cpu = "x86-64", .opt_level = 3 };
 	m = cg_emit(k->g, &w, &o2, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	ck_assert_msg(cg_write_object(m, obj, &d), "%s", d.msg);

@@ -39,7 +39,7 @@
  */
 #include "tcgemm.h"
 
-#include "diag.h"
+#include "common/diag.h"
 
 enum { BM = 128, BK = 32, LDF = BK + 4, WARPS = 8, STAGES = 3 };
 
