@@ -125,6 +125,8 @@ int nv_begin(CgContext *c, const char *what, int threads)
 	s->kname = grow(s->kname, &s->capk, s->nk + 1, sizeof *s->kname);
 	s->kname[s->nk] = strdup(name);
 	HY_ASSERT(s->kname[s->nk]);
+	s->kshmem = grow(s->kshmem, &s->capks, s->nk + 1, sizeof *s->kshmem);
+	s->kshmem[s->nk] = 0;
 
 	LLVMTypeRef pt[HYGPU_NPARAMS];
 	for (int i = 0; i < HYGPU_NPARAMS; i++)
@@ -188,6 +190,7 @@ HygpuStep *nv_launch(CgContext *c, int k, int threads)
 	HygpuStep *s = nv_step(c, HYGPU_LAUNCH);
 	s->kernel = k;
 	s->threads = threads;
+	s->shmem = nv_state(c)->kshmem[k];
 	s->grid_div = 1;
 	return s;
 }
@@ -385,6 +388,7 @@ static void nv_release(CgContext *c)
 	for (int k = 0; k < s->nk; k++)
 		free(s->kname[k]);
 	free(s->kname);
+	free(s->kshmem);
 	free(s->tmpl);
 	free(s->var);
 	free(s->pentries);

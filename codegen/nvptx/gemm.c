@@ -18,6 +18,9 @@
  * in the CPU's order, and stores.
  */
 #include "nvptx.h"
+#include "tcgemm.h"
+
+#include <stdlib.h>
 
 enum { TM = 8, BM = 16 * TM, BK = 16 };
 
@@ -29,8 +32,32 @@ static int64_t tn_for(int64_t N)
 	return tn;
 }
 
-void nv_gemm_tile(int64_t N, int64_t *bm, int64_t *bn)
+bool nv_tensor_cores(CgContext *c)
 {
+	NvState *s = nv_state(c);
+
+	return !s->emulate && strncmp(s->arch, "sm_", 3) == 0 &&
+	       atoi(s->arch + 3) >= 80;
+}
+
+static TcgSpec tc_spec(const NvGemm *g)
+{
+	TcgSpec t = { .kind = TCG_TF32X3, .N = g->N, .K = g->K, .lda = g->K,
+	              .a_vec4 = g->K % 4 == 0 };
+	return t;
+}
+
+void nv_gemm_tile(CgContext *c, int64_t N, int64_t *bm, int64_t *bn)
+{
+	if (nv_tensor_cores(c)) {
+		NvGemm g = { .N = N, .K = 1 };
+		TcgSpec t = tc_spec(&g);
+		int m, n;
+		tcg_tile(&t, &m, &n);
+		*bm = m;
+		*bn = n;
+		return;
+	}
 	*bm = BM;
 	*bn = 16 * tn_for(N);
 }
@@ -247,7 +274,91 @@ static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
 		out[i] = ld(c, sh, add(c, base, i64c(c, kk * ld_ + 16 * i)));
 }
 
-void nv_gemm_body(CgContext *c, const NvGemm *g)
+/* The epilogue of output (m, n) = y: bias, activation, residual, store,
+ * in the CPU's order. */
+static void store_out(CgContext *c, const NvGemm *g, LLVMValueRef m,
+                      LLVMValueRef n, LLVMValueRef y)
+{
+	LLVMValueRef N = i64c(c, g->N);
+
+	if (g->bias)
+		y = f_add(c, y, ld(c, g->bias, n));
+	y = cg_act_value(c, g->act, y);
+	if (g->res)
+		y = f_add(c, y, ld(c, g->res, add(c, mul(c, add(c, g->res_row0, m), N),
+		                                  n)));
+	st(c, g->dst, add(c, mul(c, add(c, g->dst_row0, m), N), n), y);
+}
+
+/* ---- on tensor cores (tcgemm.c) ------------------------------------------
+ * The same NvGemm through tcgemm: its rows are relative to a + a_row0 K
+ * (rows below -a_row0, the halo before a sequence, read as zero); the
+ * LayerNorm statistics of the block's rows are made by ln_stats when the
+ * block knows its tile, and applied as each fragment is read; bias,
+ * activation and residual in the epilogue, as below. */
+typedef struct TcGlue {
+	CgContext *c;
+	const NvGemm *g;
+	LLVMValueRef smean, srstd, row0;
+} TcGlue;
+
+static void tc_tile_begin(void *u, LLVMBuilderRef b, LLVMValueRef row0,
+                          LLVMValueRef tid)
+{
+	TcGlue *t = u;
+	CgContext *c = t->c;
+
+	t->row0 = row0;
+	if (t->g->ln_g)
+		ln_stats(c, t->g, LLVMBuildZExt(b, tid, c->t_i64, ""),
+		         LLVMBuildSDiv(b, row0, i64c(c, BM), ""), t->smean,
+		         t->srstd);
+}
+
+static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef row,
+                             LLVMValueRef k, LLVMValueRef v)
+{
+	TcGlue *t = u;
+	CgContext *c = t->c;
+	LLVMValueRef m = LLVMBuildSub(b, row, t->row0, "");
+
+	v = f_mul(c, f_sub(c, v, ld(c, t->smean, m)), ld(c, t->srstd, m));
+	return f_add(c, f_mul(c, v, ld(c, t->g->ln_g, k)), ld(c, t->g->ln_b, k));
+}
+
+static void tc_epi(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
+                   LLVMValueRef y)
+{
+	TcGlue *t = u;
+
+	(void)b;
+	store_out(t->c, t->g, m, n, y);
+}
+
+static void tc_body(CgContext *c, const NvGemm *g)
+{
+	NvState *s = nv_state(c);
+	TcGlue t = { .c = c, .g = g };
+	TcgSpec spec = tc_spec(g);
+	LLVMValueRef a = LLVMBuildGEP2(c->b, c->t_f32, g->a,
+	                               (LLVMValueRef[]){ mul(c, g->a_row0,
+	                                                     i64c(c, g->K)) },
+	                               1, "");
+
+	if (g->ln_g) {
+		t.smean = nv_shared(c, c->t_f32, BM, "smean");
+		t.srstd = nv_shared(c, c->t_f32, BM, "srstd");
+		spec.xform = tc_xform;
+	}
+	spec.a_lo = LLVMBuildNeg(c->b, g->a_row0, "");
+	spec.tile_begin = tc_tile_begin;
+	spec.epi = tc_epi;
+	spec.u = &t;
+	s->kshmem[s->nk - 1] = tcg_shmem_bytes(&spec);
+	tcg_emit(c->mod, c->b, c->fn, &spec, a, g->w, g->M);
+}
+
+static void simt_body(CgContext *c, const NvGemm *g)
 {
 	int64_t TN = tn_for(g->N), BN = 16 * TN;
 	int64_t nb = (g->N + BN - 1) / BN;
@@ -335,17 +446,17 @@ void nv_gemm_body(CgContext *c, const NvGemm *g)
 			    c->ctx, c->fn, "ep.next");
 			LLVMBuildCondBr(c->b, ok, bs, bx);
 			LLVMPositionBuilderAtEnd(c->b, bs);
-			LLVMValueRef y = ld_var(c, c->t_f32, acc[i][j]);
-			if (g->bias)
-				y = f_add(c, y, ld(c, g->bias, n));
-			y = cg_act_value(c, g->act, y);
-			if (g->res)
-				y = f_add(c, y, ld(c, g->res,
-				                   add(c, mul(c, add(c, g->res_row0, m), N),
-				                       n)));
-			st(c, g->dst, add(c, mul(c, add(c, g->dst_row0, m), N), n), y);
+			store_out(c, g, m, n, ld_var(c, c->t_f32, acc[i][j]));
 			LLVMBuildBr(c->b, bx);
 			LLVMPositionBuilderAtEnd(c->b, bx);
 		}
 	}
+}
+
+void nv_gemm_body(CgContext *c, const NvGemm *g)
+{
+	if (nv_tensor_cores(c))
+		tc_body(c, g);
+	else
+		simt_body(c, g);
 }

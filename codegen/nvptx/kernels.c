@@ -552,7 +552,7 @@ static void gemm_launch(CgContext *c, const Node *n, int k, int64_t N,
                         const TensorType *rows_t)
 {
 	int64_t bm, bn;
-	nv_gemm_tile(N, &bm, &bn);
+	nv_gemm_tile(c, N, &bm, &bn);
 	int64_t nb = (N + bn - 1) / bn;
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
 	grid_over(s, rows_t, 0, rows_t->rank - 1, nb, bm);
@@ -653,7 +653,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	nv_gemm_body(c, &g);
 	nv_end(c);
 	int64_t bm, bn;
-	nv_gemm_tile(Nn, &bm, &bn);
+	nv_gemm_tile(c, Nn, &bm, &bn);
 	int64_t nb = (Nn + bn - 1) / bn;
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
 	s->grid[3] = nb;
@@ -744,7 +744,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	nv_gemm_body(c, &g);
 	nv_end(c);
 	int64_t bm, bn;
-	nv_gemm_tile(Hn, &bm, &bn);
+	nv_gemm_tile(c, Hn, &bm, &bn);
 	int64_t nb = (Hn + bn - 1) / bn;
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
 	s->grid[3] = nb;
@@ -767,7 +767,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g2.dst_row0 = nv_param(c, P_A);
 	nv_gemm_body(c, &g2);
 	nv_end(c);
-	nv_gemm_tile(Nn, &bm, &bn);
+	nv_gemm_tile(c, Nn, &bm, &bn);
 	nb = (Nn + bn - 1) / bn;
 	s = nv_launch(c, k, NV_THREADS);
 	s->grid[3] = nb;

@@ -62,9 +62,11 @@ typedef struct NvState {
 	int ntmpl, captmpl;
 	NvVariant *var;
 	int nvar, capvar;
-	/* kernel names in index order */
+	/* kernel names in index order, and each kernel's dynamic shared
+	 * memory (what its launches ask for: the tensor-core GEMM's stages) */
 	char **kname;
-	int nk, capk;
+	int64_t *kshmem;
+	int nk, capk, capks;
 	int nconv;
 	/* the kernel being emitted */
 	const int *cur_slot;
@@ -135,7 +137,10 @@ typedef struct NvGemm {
 } NvGemm;
 
 /* The tile the GEMM uses for N columns: BM rows, BN columns. */
-void nv_gemm_tile(int64_t N, int64_t *bm, int64_t *bn);
+void nv_gemm_tile(CgContext *c, int64_t N, int64_t *bm, int64_t *bn);
+/* Whether the GEMMs run on tensor cores (tcgemm.c: sm_80 and later,
+ * never in the host emulation, which has no mma) or as the SIMT SGEMM. */
+bool nv_tensor_cores(CgContext *c);
 /* The body of a GEMM kernel (begun by nv_begin with NV_THREADS). */
 void nv_gemm_body(CgContext *c, const NvGemm *g);
 

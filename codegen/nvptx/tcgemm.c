@@ -393,9 +393,14 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
 		if (lo)
 			ok = LLVMBuildAnd(g->b, ok,
 			                  LLVMBuildICmp(g->b, LLVMIntSGE, grow, lo, ""), "");
+		/* a piece outside reads nothing (source size 0) but still
+		 * names an address inside: row lo (the first valid) or 0 */
 		off = LLVMBuildSelect(g->b, ok,
 			LLVMBuildAdd(g->b, LLVMBuildMul(g->b, grow, c64(g, ld), ""), gk,
-			             ""), c64(g, 0), "");
+			             ""),
+			lo ? LLVMBuildMul(g->b, LLVMBuildSelect(g->b,
+				LLVMBuildICmp(g->b, LLVMIntSGT, lo, c64(g, 0), ""), lo,
+				c64(g, 0), ""), c64(g, ld), "") : c64(g, 0), "");
 		LLVMValueRef src = LLVMBuildAddrSpaceCast(g->b,
 			LLVMBuildGEP2(g->b, g->f32, base, &off, 1, ""), g->ptr1, "");
 		LLVMValueRef dst = float_at(g, sh, LLVMBuildAdd(g->b,
@@ -470,8 +475,8 @@ static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
 	if (g->s->a_lo)
 		ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
 		                                         g->s->a_lo, ""), "");
-	/* the prologue may read per-row values: give it a row inside */
-	grow = LLVMBuildSelect(g->b, ok, grow, c64(g, 0), "");
+	/* the prologue may read per-row values: give it a row of the tile */
+	grow = LLVMBuildSelect(g->b, ok, grow, g->row0, "");
 	gk = LLVMBuildSelect(g->b, ok, gk, c64(g, 0), "");
 	v = g->s->xform(g->s->u, g->b, grow, gk, v);
 	return LLVMBuildSelect(g->b, ok, v, LLVMConstReal(g->f32, 0.0), "");
