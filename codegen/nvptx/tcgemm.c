@@ -15,10 +15,12 @@
  *     range are zero-filled by the copy's source size;
  *   - rows 36 floats apart, so that the fragment reads (lane g = lane / 4
  *     reads row g, column lane % 4) fall on 32 different banks;
+ *   - the caller's prologue (a LayerNorm) applied to the landed A slice
+ *     in place, each element once (applied where fragments were read,
+ *     every element was transformed by each of the WN warps that read
+ *     it: fc1 with its LayerNorm ran at 13 TFLOP/s against 33 without);
  *   - each operand converted where a warp reads its fragment (TF32 high
- *     part and the TF32 of the rest, or bf16 pairs), the caller's
- *     prologue applied there too (and the element zeroed again outside
- *     the matrix, since a prologue of 0 need not be 0);
+ *     part and the TF32 of the rest, or bf16 pairs);
  *   - fragments as the PTX ISA lays them out for mma.m16n8k8 (.tf32:
  *     a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); b0 (k t, n g),
  *     b1 (k t+4, n g)) and mma.m16n8k16 (.bf16: pairs of consecutive k in
@@ -459,27 +461,44 @@ static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
 		LLVMBuildMul(g->b, row, c32(g, LDF), ""), col, "")), "");
 }
 
-/* A[r][k] of the slice as the mma reads it: the caller's prologue
- * applied, zero outside the matrix (r, k: i32 tile coordinates). */
+/* The caller's prologue over the landed A slice, in place: each thread
+ * a row's worth of 32 lanes at a time (one row a warp, so no bank
+ * conflicts), every element once, before any warp reads a fragment;
+ * elements outside the matrix stay zero (a prologue of 0 need not be
+ * 0). The row handed to the prologue is always one of the tile's. */
+static void xform_slice(Gen *g)
+{
+	for (int i = 0; i * TCG_THREADS < BM * BK; i++) {
+		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
+		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, BK), "");
+		LLVMValueRef k = LLVMBuildURem(g->b, idx, c32(g, BK), "");
+		LLVMValueRef at = float_at(g, g->as, LLVMBuildAdd(g->b,
+			LLVMBuildMul(g->b, r, c32(g, LDF), ""), k, ""));
+		LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, at, "");
+		LLVMValueRef grow = LLVMBuildAdd(g->b, g->row0,
+			LLVMBuildZExt(g->b, r, g->i64, ""), "");
+		LLVMValueRef gk = LLVMBuildAdd(g->b, g->k0,
+			LLVMBuildZExt(g->b, k, g->i64, ""), "");
+		LLVMValueRef ok = LLVMBuildAnd(g->b,
+			LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, ""),
+			LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""), "");
+
+		if (g->s->a_lo)
+			ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
+			                                         g->s->a_lo, ""), "");
+		v = g->s->xform(g->s->u, g->b, grow,
+		                LLVMBuildSelect(g->b, ok, gk, c64(g, 0), ""), v);
+		LLVMBuildStore(g->b, LLVMBuildSelect(g->b, ok, v,
+		                                     LLVMConstReal(g->f32, 0.0), ""),
+		               at);
+	}
+}
+
+/* A[r][k] of the slice as the mma reads it (r, k: i32 tile
+ * coordinates; the prologue, if any, already applied). */
 static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
 {
-	LLVMValueRef v = sh_get(g, g->as, r, k), grow, gk, ok;
-
-	if (!g->s->xform)
-		return v;
-	grow = LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b, r, g->i64, ""), "");
-	gk = LLVMBuildAdd(g->b, g->k0, LLVMBuildZExt(g->b, k, g->i64, ""), "");
-	ok = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, ""),
-	                  LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""),
-	                  "");
-	if (g->s->a_lo)
-		ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
-		                                         g->s->a_lo, ""), "");
-	/* the prologue may read per-row values: give it a row of the tile */
-	grow = LLVMBuildSelect(g->b, ok, grow, g->row0, "");
-	gk = LLVMBuildSelect(g->b, ok, gk, c64(g, 0), "");
-	v = g->s->xform(g->s->u, g->b, grow, gk, v);
-	return LLVMBuildSelect(g->b, ok, v, LLVMConstReal(g->f32, 0.0), "");
+	return sh_get(g, g->as, r, k);
 }
 
 void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
@@ -550,15 +569,20 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 		          LLVMVoidTypeInContext(g.ctx), &i32t, 1, &wn);
 	}
 	barrier(&g);
+	st = LLVMBuildTrunc(b, LLVMBuildURem(b, kt, c64(&g, STAGES), ""), g.i32,
+	                    "");
+	g.k0 = LLVMBuildMul(b, kt, c64(&g, BK), "");
+	if (s->xform) {
+		stage_tiles(&g, st);
+		xform_slice(&g);
+		barrier(&g);
+	}
 	{
 		LLVMValueRef ahead = LLVMBuildAdd(b, kt, c64(&g, STAGES - 1), "");
 		issue(&g, a, w, ahead, nk, LLVMBuildTrunc(b,
 			LLVMBuildURem(b, ahead, c64(&g, STAGES), ""), g.i32, ""));
 	}
-	st = LLVMBuildTrunc(b, LLVMBuildURem(b, kt, c64(&g, STAGES), ""), g.i32,
-	                    "");
 	stage_tiles(&g, st);
-	g.k0 = LLVMBuildMul(b, kt, c64(&g, BK), "");
 	compute(&g);
 	next = LLVMBuildAdd(b, kt, c64(&g, 1), "");
 	LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, next, c64(&g, nk), ""),
