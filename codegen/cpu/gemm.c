@@ -7,8 +7,18 @@
  * .mr, .nv, .kc, chosen in target.c); this file only follows them.
  * cg_project_rows is what linear, fused_proj, fused_mlp and the filter
  * generator all call.
+ *
+ * In a bf16 graph (ir_bf16_slot) the same GEMM runs over pairs of k: the
+ * panels hold bf16 pairs (weights.c), the rows of a are rounded to bf16
+ * pairs into a stack buffer first (pack_a, a chunk of rows at a time),
+ * and each k step is one vdpbf16ps per vector (two products a lane,
+ * summed into fp32 accumulators) where the target has AVX512_BF16, or,
+ * on any other x86 CPU, the pairs widened to fp32 (a shift and a mask)
+ * and two fused multiply-adds: slower, the same products.
  */
 #include "cpu.h"
+
+#include "runtime/cpucheck.h"
 
 /* ---- GEMM -------------------------------------------------------------
  *
@@ -24,10 +34,12 @@
  * in order, whatever the shape: results do not depend on the target's
  * block. A partial last panel loads and stores through masks. */
 
-/* A GEMM's operands. */
+/* A GEMM's operands. With bf16, a and wp hold bf16 pairs (32-bit
+ * words) and lda and K count pairs. */
 typedef struct Gemm {
 	LLVMValueRef a, a0, wp, bias, dst, d0;
 	int64_t lda, K, ldd;
+	bool bf16;
 } Gemm;
 
 static LLVMTypeRef vec_t(CgContext *c)
@@ -90,6 +102,149 @@ static void vstore(CgContext *c, LLVMValueRef v, LLVMValueRef p,
 }
 
 
+/* ---- bf16 ------------------------------------------------------------ */
+
+static LLVMTypeRef veci_t(CgContext *c)
+{
+	return LLVMVectorType(c->t_i32, (unsigned)c->vw);
+}
+
+static LLVMValueRef i32v(CgContext *c, LLVMValueRef x, uint32_t k)
+{
+	LLVMTypeRef t = LLVMTypeOf(x);
+	LLVMValueRef kc = LLVMConstInt(c->t_i32, k, 0);
+	if (LLVMGetTypeKind(t) == LLVMVectorTypeKind) {
+		LLVMValueRef e[16];
+		for (unsigned i = 0; i < LLVMGetVectorSize(t); i++)
+			e[i] = kc;
+		kc = LLVMConstVector(e, LLVMGetVectorSize(t));
+	}
+	return kc;
+}
+
+/* The two bf16 halves of pair words x (i32 or a vector of them) as
+ * floats: the low one (k even) and the high one (k odd). */
+static void widen_pair(CgContext *c, LLVMValueRef x, LLVMValueRef *lo,
+                       LLVMValueRef *hi)
+{
+	LLVMTypeRef ft = LLVMGetTypeKind(LLVMTypeOf(x)) == LLVMVectorTypeKind
+	                     ? vec_t(c)
+	                     : c->t_f32;
+	*lo = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, x, i32v(c, x, 16), ""),
+	                       ft, "");
+	*hi = LLVMBuildBitCast(c->b,
+	                       LLVMBuildAnd(c->b, x, i32v(c, x, 0xffff0000u), ""),
+	                       ft, "");
+}
+
+/* Whether the target multiplies bf16 pairs itself (vdpbf16ps on
+ * 16-float vectors). */
+static bool has_dpbf16(const CgContext *c)
+{
+	return c->vw == 16 && hyrt_cpu_listed(c->uses, "avx512bf16");
+}
+
+/* acc + the pairwise products of a and b, by vdpbf16ps (whatever
+ * vector types this LLVM declares its operands with). */
+static LLVMValueRef dpbf16(CgContext *c, LLVMValueRef acc, LLVMValueRef a,
+                           LLVMValueRef b)
+{
+	static const char name[] = "llvm.x86.avx512bf16.dpbf16ps.512";
+	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+	HY_ASSERT(id != 0);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+	LLVMTypeRef ft = LLVMIntrinsicGetType(c->ctx, id, NULL, 0), pt[3];
+	LLVMGetParamTypes(ft, pt);
+	LLVMValueRef args[] = {acc, LLVMBuildBitCast(c->b, a, pt[1], ""),
+	                       LLVMBuildBitCast(c->b, b, pt[2], "")};
+	return LLVMBuildCall2(c->b, ft, fn, args, 3, "");
+}
+
+/* One k step (a pair of k) of a register block: rows arow of the packed
+ * pairs g->a against the panel's pair vectors b. */
+static void bf16_step(CgContext *c, const Gemm *g, int mr, int nv,
+                      LLVMValueRef *arow, LLVMValueRef k, LLVMValueRef *b,
+                      LLVMValueRef acc[][CG_MAX_NV])
+{
+	LLVMTypeRef vt = vec_t(c);
+	LLVMValueRef blo[CG_MAX_NV], bhi[CG_MAX_NV];
+	bool dp = has_dpbf16(c);
+
+	for (int v = 0; v < nv && !dp; v++)
+		widen_pair(c, b[v], &blo[v], &bhi[v]);
+	for (int i = 0; i < mr; i++) {
+		LLVMValueRef w = LLVMBuildLoad2(c->b, c->t_i32,
+		                                elem(c, c->t_f32, g->a,
+		                                     add(c, arow[i], k)), "");
+		LLVMValueRef alo, ahi;
+		if (dp) {
+			LLVMValueRef wv = LLVMBuildBitCast(c->b, splat(c,
+			                  LLVMBuildBitCast(c->b, w, c->t_f32, "")),
+			                  veci_t(c), "");
+			for (int v = 0; v < nv; v++)
+				LLVMBuildStore(c->b, dpbf16(c, ld_var(c, vt, acc[i][v]), wv,
+				                            b[v]),
+				               acc[i][v]);
+			continue;
+		}
+		widen_pair(c, w, &alo, &ahi);
+		alo = splat(c, alo);
+		ahi = splat(c, ahi);
+		for (int v = 0; v < nv; v++)
+			LLVMBuildStore(c->b,
+			               f_fma(c, ahi, bhi[v],
+			                     f_fma(c, alo, blo[v],
+			                           ld_var(c, vt, acc[i][v]))),
+			               acc[i][v]);
+	}
+}
+
+/* The bf16 bits of float x (i32, in the low half), rounded to nearest
+ * even as weights.c rounds the weights; NaN stays a (quiet) NaN. */
+static LLVMValueRef bf16_bits(CgContext *c, LLVMValueRef x)
+{
+	LLVMValueRef u = LLVMBuildBitCast(c->b, x, c->t_i32, "");
+	LLVMValueRef top = LLVMBuildLShr(c->b, u, i32c(c, 16), "");
+	LLVMValueRef r = LLVMBuildAdd(
+	    c->b, u,
+	    LLVMBuildAdd(c->b, i32c(c, 0x7fff),
+	                 LLVMBuildAnd(c->b, top, i32c(c, 1), ""), ""), "");
+	r = LLVMBuildLShr(c->b, r, i32c(c, 16), "");
+	return LLVMBuildSelect(c->b, LLVMBuildFCmp(c->b, LLVMRealUNO, x, x, ""),
+	                       LLVMBuildOr(c->b, top, i32c(c, 0x40), ""), r, "");
+}
+
+/* Rows [x0, x0 + m) of x (K floats a row) into ab as bf16 pairs, KP =
+ * ceil(K/2) words a row, the last high half zero when K is odd. */
+static void pack_a(CgContext *c, LLVMValueRef x, LLVMValueRef x0,
+                   int64_t Kn, LLVMValueRef m, LLVMValueRef ab)
+{
+	int64_t KP = (Kn + 1) / 2;
+	Loop li, lq;
+
+	LLVMValueRef i = cg_loop_open(c, &li, i64c(c, 0), m, "pa");
+	LLVMValueRef xb = mul(c, add(c, x0, i), i64c(c, Kn));
+	LLVMValueRef ob = mul(c, i, i64c(c, KP));
+	if (Kn / 2 > 0) {
+		LLVMValueRef q = cg_loop_open(c, &lq, i64c(c, 0), i64c(c, Kn / 2),
+		                              "pq");
+		LLVMValueRef k = add(c, xb, mul(c, q, i64c(c, 2)));
+		LLVMValueRef lo = bf16_bits(c, ld(c, x, k));
+		LLVMValueRef hi = bf16_bits(c, ld(c, x, add(c, k, i64c(c, 1))));
+		LLVMBuildStore(c->b,
+		               LLVMBuildOr(c->b, lo,
+		                           LLVMBuildShl(c->b, hi, i32c(c, 16), ""),
+		                           ""),
+		               elem(c, c->t_i32, ab, add(c, ob, q)));
+		cg_loop_close(c, &lq);
+	}
+	if (Kn % 2)
+		LLVMBuildStore(c->b,
+		               bf16_bits(c, ld(c, x, add(c, xb, i64c(c, Kn - 1)))),
+		               elem(c, c->t_i32, ab, add(c, ob, i64c(c, Kn / 2))));
+	cg_loop_close(c, &li);
+}
+
 /* One register block: rows [i0, i0 + mr) (mr constant) by the nv
  * vectors of columns j0 .. j0 + ncols, which start col columns into the
  * panel at bp, over k in [k0, k1). The accumulators start at zero on
@@ -136,12 +291,14 @@ static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
 	LLVMValueRef k = cg_loop_open(c, &lk, k0, k1, "k");
 	LLVMValueRef brow = add(c, mul(c, k, i64c(c, GEMM_NR)), i64c(c, col));
 	for (int v = 0; v < nv; v++) {
-		b[v] = LLVMBuildLoad2(c->b, vt, elem(c, c->t_f32, bp,
-		                                     add(c, brow,
-		                                         i64c(c, v * c->vw))), "");
+		b[v] = LLVMBuildLoad2(c->b, g->bf16 ? veci_t(c) : vt,
+		                      elem(c, c->t_f32, bp,
+		                           add(c, brow, i64c(c, v * c->vw))), "");
 		LLVMSetAlignment(b[v], 4);
 	}
-	for (int i = 0; i < mr; i++) {
+	if (g->bf16)
+		bf16_step(c, g, mr, nv, arow, k, b, acc);
+	for (int i = 0; i < mr && !g->bf16; i++) {
 		LLVMValueRef ai = splat(c, ld(c, g->a, add(c, arow[i], k)));
 		for (int v = 0; v < nv; v++)
 			LLVMBuildStore(c->b, f_fma(c, ai, b[v], ld_var(c, vt, acc[i][v])),
@@ -248,31 +405,21 @@ static void gemm_rows(CgContext *c, const Gemm *g, LLVMValueRef m,
 		gemm_panel(c, g, m, i64c(c, full), part);
 }
 
-/* Whether src slot k of n is a projection matrix with a panel copy: the
- * kernel then reads the panels (call_kernel passes them) through
- * gemm_rows. */
+/* Whether src slot k of n is a projection matrix with a panel copy
+ * (fp32, or bf16 where cg_bf16_slot): the kernel then reads the panels
+ * (call_kernel passes them) through gemm_rows. */
 bool cg_proj_slot(const CgContext *c, const Node *n, int k)
 {
 	const Node *w = n->src[k];
-	if (w->op != OP_WEIGHT || !c->w->panels ||
-	    c->w->panels[w->id] == SIZE_MAX)
+	if (w->op != OP_WEIGHT || !ir_proj_slot(n, k) || !c->w->panels)
 		return false;
-	switch (n->op) {
-	case OP_LINEAR:
-		return k == 1;
-	case OP_FUSED_PROJ: {
-		FpSrc fs;
-		ir_fp_srcs(n, &fs);
-		return k == fs.w;
-	}
-	case OP_FUSED_MLP: {
-		FmSrc fs;
-		ir_fm_srcs(n, &fs);
-		return k == fs.w1 || k == fs.w2;
-	}
-	default:
-		return false;
-	}
+	return (cg_bf16_slot(c, n, k) ? c->w->bpanels : c->w->panels)[w->id] !=
+	       SIZE_MAX;
+}
+
+bool cg_bf16_slot(const CgContext *c, const Node *n, int k)
+{
+	return ir_bf16_slot(c->g, n, k);
 }
 
 /* One projected row: dst[db + j] = x[xb, xb + K) . w[j, :] + bias[j] for
@@ -302,6 +449,34 @@ void cg_proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
 	cg_loop_close(c, &lj);
 }
 
+/* Rows of a packed to bf16 pairs at a time, in a stack buffer: enough
+ * for a whole tile of the fused kernels (fused.c, MLP_MAX). */
+enum { BF16_ROWS = 96 };
+
+/* gemm_rows in bf16: rows [a0, a0 + m) of a (K floats a row) times the
+ * bf16 panels wp, into rows [d0, d0 + m) of dst, BF16_ROWS rows (in
+ * whole register blocks) packed at a time. */
+static void bf16_rows(CgContext *c, LLVMValueRef a, LLVMValueRef a0,
+                      LLVMValueRef wp, LLVMValueRef bias, int64_t Kn,
+                      int64_t Nn, LLVMValueRef m, LLVMValueRef dst,
+                      LLVMValueRef d0)
+{
+	int64_t KP = (Kn + 1) / 2;
+	int64_t mc = (BF16_ROWS + c->mr - 1) / c->mr * c->mr;
+	LLVMValueRef ab = cg_stack_array(c, mc * KP, "abf16"), MC = i64c(c, mc);
+	Loop lc;
+
+	LLVMValueRef nc = LLVMBuildSDiv(c->b, add(c, m, i64c(c, mc - 1)), MC,
+	                                "nc");
+	LLVMValueRef r = mul(c, cg_loop_open(c, &lc, i64c(c, 0), nc, "ac"), MC);
+	LLVMValueRef mm = smin(c, MC, sub(c, m, r));
+	pack_a(c, a, add(c, a0, r), Kn, mm, ab);
+	Gemm gm = {ab, i64c(c, 0), wp, bias, dst, add(c, d0, r), KP, KP, Nn,
+	           true};
+	gemm_rows(c, &gm, mm, Nn);
+	cg_loop_close(c, &lc);
+}
+
 /* Rows [x0, x0 + m) of x, after their layernorm (into lnbuf, m rows of
  * K, when ln_g is there), times w^T (+ bias) into rows [d0, d0 + m) of
  * dst (row stride N): by gemm_rows from w's panels when it has them
@@ -324,8 +499,12 @@ void cg_project_rows(CgContext *c, const Node *n, int wslot,
 		a = lnbuf;
 		a0 = i64c(c, 0);
 	}
+	if (cg_proj_slot(c, n, wslot) && cg_bf16_slot(c, n, wslot)) {
+		bf16_rows(c, a, a0, s[wslot], bias, Kn, Nn, m, dst, d0);
+		return;
+	}
 	if (cg_proj_slot(c, n, wslot)) {
-		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn};
+		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn, false};
 		gemm_rows(c, &gm, m, Nn);
 		return;
 	}
