@@ -693,26 +693,28 @@ static const int64_t proj_K[NPROJ_K] = {1, 7, 128, 300};
 static const char *const proj_cpu[] = {NULL, "x86-64-v3", "znver4"};
 enum { NPROJ_CPU = 3 };
 
-/* The bf16 GEMM (--precision bf16) on each of its paths: the host's
- * (vdpbf16ps where it has AVX512_BF16), Sapphire Rapids' (vdpbf16ps,
- * 12 x 2 blocks), and the fallback that widens the pairs on an AVX-512
- * CPU without AVX512_BF16 (skylake-avx512) and on an AVX2 one; K = 601
+/* The bf16 GEMM (--precision bf16) on each of its paths: the host's,
+ * Cooper Lake's (vdpbf16ps, 12 x 2 blocks), and the widened pairs on
+ * an AVX-512 CPU without AVX512_BF16 (skylake-avx512), on Sapphire
+ * Rapids (which has it, slow: codegen/cpu/target.c) and on an AVX2
+ * one (8-float vectors); K = 601
  * goes over the k chunk (256 pairs) in three chunks, the last partial
  * and odd; 1 and 7 end in half a pair. */
-static const char *const bf_cpu[] = {NULL, "sapphirerapids",
+static const char *const bf_cpu[] = {NULL, "cooperlake", "sapphirerapids",
                                      "skylake-avx512", "x86-64-v3"};
-enum { NBF_CPU = 4 };
+enum { NBF_CPU = 5 };
 static const int64_t bf_K[NPROJ_K] = {1, 7, 128, 601};
 
 /* Whether this host runs code for cpu (an AVX-512 one needs AVX-512). */
 static bool proj_runs(const char *cpu)
 {
 	__builtin_cpu_init();
-	if (cpu && strcmp(cpu, "sapphirerapids") == 0 &&
+	bool spr = cpu && strcmp(cpu, "sapphirerapids") == 0;
+	if ((spr || (cpu && strcmp(cpu, "cooperlake") == 0)) &&
 	    !(__builtin_cpu_supports("avx512bf16") &&
-	      __builtin_cpu_supports("avx512fp16"))) {
-		printf("proj: skipping sapphirerapids code: this host has no "
-		       "AVX512_BF16 / AVX512_FP16\n");
+	      (!spr || __builtin_cpu_supports("avx512fp16")))) {
+		printf("proj: skipping %s code: this host has no AVX512_BF16%s\n",
+		       cpu, spr ? " / AVX512_FP16" : "");
 		return false;
 	}
 	if (!cpu || (strcmp(cpu, "znver4") != 0 &&

@@ -10,15 +10,17 @@
  *
  * In a bf16 graph (ir_bf16_slot) the same GEMM runs over pairs of k: the
  * panels hold bf16 pairs (weights.c), the rows of a are rounded to bf16
- * pairs into a stack buffer first (pack_a, a chunk of rows at a time),
- * and each k step is one vdpbf16ps per vector (two products a lane,
- * summed into fp32 accumulators) where the target has AVX512_BF16, or,
- * on any other x86 CPU, the pairs widened to fp32 (a shift and a mask)
- * and two fused multiply-adds: slower, the same products.
+ * into a stack buffer first (pack_a, a chunk of rows at a time), and
+ * each k step is either one vdpbf16ps per vector (two products a lane,
+ * summed into fp32 accumulators; a's pairs packed as 32-bit words) where
+ * the target has AVX512_BF16 and target.c says it is fast there
+ * (CgContext.bf16dp), or the panel's pairs widened to fp32 (a shift and
+ * a mask per vector) and two fused multiply-adds per row and vector,
+ * a's values packed as the floats they round to, so that each FMA
+ * broadcasts its a from memory as the fp32 GEMM does. Both give the
+ * same products (exact in fp32); only the order of the sums differs.
  */
 #include "cpu.h"
-
-#include "runtime/cpucheck.h"
 
 /* ---- GEMM -------------------------------------------------------------
  *
@@ -34,12 +36,17 @@
  * in order, whatever the shape: results do not depend on the target's
  * block. A partial last panel loads and stores through masks. */
 
-/* A GEMM's operands. With bf16, a and wp hold bf16 pairs (32-bit
- * words) and lda and K count pairs. */
+/* How a GEMM multiplies: fp32 panels, or bf16 ones (k in pairs) by
+ * vdpbf16ps on a packed as pairs, or widened, on a packed as floats
+ * (two a row per pair). */
+typedef enum { GEMM_F32, GEMM_DP, GEMM_WIDEN } GemmKind;
+
+/* A GEMM's operands. With bf16, wp holds pairs and K counts pairs; lda
+ * is in a's units (words, floats). */
 typedef struct Gemm {
 	LLVMValueRef a, a0, wp, bias, dst, d0;
 	int64_t lda, K, ldd;
-	bool bf16;
+	GemmKind kind;
 } Gemm;
 
 static LLVMTypeRef vec_t(CgContext *c)
@@ -137,13 +144,6 @@ static void widen_pair(CgContext *c, LLVMValueRef x, LLVMValueRef *lo,
 	                       ft, "");
 }
 
-/* Whether the target multiplies bf16 pairs itself (vdpbf16ps on
- * 16-float vectors). */
-static bool has_dpbf16(const CgContext *c)
-{
-	return c->vw == 16 && hyrt_cpu_listed(c->uses, "avx512bf16");
-}
-
 /* acc + the pairwise products of a and b, by vdpbf16ps (whatever
  * vector types this LLVM declares its operands with). */
 static LLVMValueRef dpbf16(CgContext *c, LLVMValueRef acc, LLVMValueRef a,
@@ -168,28 +168,24 @@ static void bf16_step(CgContext *c, const Gemm *g, int mr, int nv,
 {
 	LLVMTypeRef vt = vec_t(c);
 	LLVMValueRef blo[CG_MAX_NV], bhi[CG_MAX_NV];
-	bool dp = has_dpbf16(c);
+	bool dp = g->kind == GEMM_DP;
 
 	for (int v = 0; v < nv && !dp; v++)
 		widen_pair(c, b[v], &blo[v], &bhi[v]);
 	for (int i = 0; i < mr; i++) {
-		LLVMValueRef w = LLVMBuildLoad2(c->b, c->t_i32,
-		                                elem(c, c->t_f32, g->a,
-		                                     add(c, arow[i], k)), "");
-		LLVMValueRef alo, ahi;
 		if (dp) {
-			LLVMValueRef wv = LLVMBuildBitCast(c->b, splat(c,
-			                  LLVMBuildBitCast(c->b, w, c->t_f32, "")),
-			                  veci_t(c), "");
+			LLVMValueRef wv = LLVMBuildBitCast(
+			    c->b, splat(c, ld(c, g->a, add(c, arow[i], k))), veci_t(c),
+			    "");
 			for (int v = 0; v < nv; v++)
 				LLVMBuildStore(c->b, dpbf16(c, ld_var(c, vt, acc[i][v]), wv,
 				                            b[v]),
 				               acc[i][v]);
 			continue;
 		}
-		widen_pair(c, w, &alo, &ahi);
-		alo = splat(c, alo);
-		ahi = splat(c, ahi);
+		LLVMValueRef k2 = add(c, arow[i], mul(c, k, i64c(c, 2)));
+		LLVMValueRef alo = splat(c, ld(c, g->a, k2));
+		LLVMValueRef ahi = splat(c, ld(c, g->a, add(c, k2, i64c(c, 1))));
 		for (int v = 0; v < nv; v++)
 			LLVMBuildStore(c->b,
 			               f_fma(c, ahi, bhi[v],
@@ -214,11 +210,36 @@ static LLVMValueRef bf16_bits(CgContext *c, LLVMValueRef x)
 	                       LLVMBuildOr(c->b, top, i32c(c, 0x40), ""), r, "");
 }
 
-/* Rows [x0, x0 + m) of x (K floats a row) into ab as bf16 pairs, KP =
- * ceil(K/2) words a row, the last high half zero when K is odd. */
-static void pack_a(CgContext *c, LLVMValueRef x, LLVMValueRef x0,
-                   int64_t Kn, LLVMValueRef m, LLVMValueRef ab)
+/* The float that bf16 bits b (in an i32's low half) stand for. */
+static LLVMValueRef bf16_float(CgContext *c, LLVMValueRef b)
 {
+	return LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, b, i32c(c, 16), ""),
+	                        c->t_f32, "");
+}
+
+/* Rows [x0, x0 + m) of x (K floats a row) into ab rounded to bf16: as
+ * pairs (dp: KP = ceil(K/2) words a row, the last high half zero when K
+ * is odd), or as the floats they round to (2 KP a row, the last zero
+ * when K is odd). */
+static void pack_a(CgContext *c, LLVMValueRef x, LLVMValueRef x0,
+                   int64_t Kn, LLVMValueRef m, LLVMValueRef ab, bool dp)
+{
+	if (!dp) {
+		int64_t K2 = (Kn + 1) / 2 * 2;
+		Loop li, lk;
+		LLVMValueRef i = cg_loop_open(c, &li, i64c(c, 0), m, "pa");
+		LLVMValueRef xb = mul(c, add(c, x0, i), i64c(c, Kn));
+		LLVMValueRef ob = mul(c, i, i64c(c, K2));
+		LLVMValueRef k = cg_loop_open(c, &lk, i64c(c, 0), i64c(c, Kn), "pk");
+		st(c, ab, add(c, ob, k), bf16_float(c, bf16_bits(c, ld(c, x,
+		                                                   add(c, xb, k)))));
+		cg_loop_close(c, &lk);
+		if (K2 > Kn)
+			st(c, ab, add(c, ob, i64c(c, Kn)), f32c(c, 0));
+		cg_loop_close(c, &li);
+		return;
+	}
+
 	int64_t KP = (Kn + 1) / 2;
 	Loop li, lq;
 
@@ -291,14 +312,14 @@ static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
 	LLVMValueRef k = cg_loop_open(c, &lk, k0, k1, "k");
 	LLVMValueRef brow = add(c, mul(c, k, i64c(c, GEMM_NR)), i64c(c, col));
 	for (int v = 0; v < nv; v++) {
-		b[v] = LLVMBuildLoad2(c->b, g->bf16 ? veci_t(c) : vt,
+		b[v] = LLVMBuildLoad2(c->b, g->kind != GEMM_F32 ? veci_t(c) : vt,
 		                      elem(c, c->t_f32, bp,
 		                           add(c, brow, i64c(c, v * c->vw))), "");
 		LLVMSetAlignment(b[v], 4);
 	}
-	if (g->bf16)
+	if (g->kind != GEMM_F32)
 		bf16_step(c, g, mr, nv, arow, k, b, acc);
-	for (int i = 0; i < mr && !g->bf16; i++) {
+	for (int i = 0; i < mr && g->kind == GEMM_F32; i++) {
 		LLVMValueRef ai = splat(c, ld(c, g->a, add(c, arow[i], k)));
 		for (int v = 0; v < nv; v++)
 			LLVMBuildStore(c->b, f_fma(c, ai, b[v], ld_var(c, vt, acc[i][v])),
@@ -461,18 +482,18 @@ static void bf16_rows(CgContext *c, LLVMValueRef a, LLVMValueRef a0,
                       int64_t Nn, LLVMValueRef m, LLVMValueRef dst,
                       LLVMValueRef d0)
 {
-	int64_t KP = (Kn + 1) / 2;
+	int64_t KP = (Kn + 1) / 2, lda = c->bf16dp ? KP : 2 * KP;
 	int64_t mc = (BF16_ROWS + c->mr - 1) / c->mr * c->mr;
-	LLVMValueRef ab = cg_stack_array(c, mc * KP, "abf16"), MC = i64c(c, mc);
+	LLVMValueRef ab = cg_stack_array(c, mc * lda, "abf16"), MC = i64c(c, mc);
 	Loop lc;
 
 	LLVMValueRef nc = LLVMBuildSDiv(c->b, add(c, m, i64c(c, mc - 1)), MC,
 	                                "nc");
 	LLVMValueRef r = mul(c, cg_loop_open(c, &lc, i64c(c, 0), nc, "ac"), MC);
 	LLVMValueRef mm = smin(c, MC, sub(c, m, r));
-	pack_a(c, a, add(c, a0, r), Kn, mm, ab);
-	Gemm gm = {ab, i64c(c, 0), wp, bias, dst, add(c, d0, r), KP, KP, Nn,
-	           true};
+	pack_a(c, a, add(c, a0, r), Kn, mm, ab, c->bf16dp);
+	Gemm gm = {ab, i64c(c, 0), wp, bias, dst, add(c, d0, r), lda, KP, Nn,
+	           c->bf16dp ? GEMM_DP : GEMM_WIDEN};
 	gemm_rows(c, &gm, mm, Nn);
 	cg_loop_close(c, &lc);
 }
@@ -504,7 +525,7 @@ void cg_project_rows(CgContext *c, const Node *n, int wslot,
 		return;
 	}
 	if (cg_proj_slot(c, n, wslot)) {
-		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn, false};
+		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn, GEMM_F32};
 		gemm_rows(c, &gm, m, Nn);
 		return;
 	}

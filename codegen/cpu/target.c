@@ -8,12 +8,15 @@
  */
 #include "cpu.h"
 
+#include "runtime/cpucheck.h"
+
 /* One row of the table: where it applies and the block. */
 typedef struct GemmShape {
 	bool avx512;     /* 16-float vectors, 32 vector registers */
 	const char *cpu; /* NULL: any cpu with that vector width */
 	int mr, nv, kc;
 	int pvw; /* the vectoriser's preferred width, bits (0: LLVM's) */
+	bool dp; /* a bf16 GEMM on vdpbf16ps where the cpu has AVX512_BF16 */
 } GemmShape;
 
 /* First match wins. The register block is MR rows by NV vectors of
@@ -36,11 +39,24 @@ typedef struct GemmShape {
  *   width on the same two ports.
  * - AVX2 (16 ymm): 6 x 2 (12 accumulators, 2 panel vectors, 1
  *   broadcast: 15 registers), the classic Haswell block, over each half
- *   of a 32-column panel. */
+ *   of a 32-column panel.
+ *
+ * dp: whether a bf16 GEMM (--precision bf16) runs on vdpbf16ps where
+ * the cpu has AVX512_BF16, rather than on the weights' bf16 pairs
+ * widened to fp32 FMAs. Intel's server cores with AMX run vdpbf16ps
+ * zmm at about one per 2.2 cycles (measured on Sapphire Rapids: 29
+ * flops a cycle against the FMAs' 64), so there the widening is the
+ * faster of the two (the AMX tiles would be the fast one); elsewhere
+ * (Cooper Lake, Zen 4 and 5) vdpbf16ps does twice an FMA's work at
+ * an FMA's rate. */
 static const GemmShape shapes[] = {
-    {true, "znver4", 6, 2, 0, 0},
-    {true, NULL, 12, 2, 256, 512},
-    {false, NULL, 6, 2, 256, 0},
+    {true, "znver4", 6, 2, 0, 0, true},
+    {true, "sapphirerapids", 12, 2, 256, 512, false},
+    {true, "emeraldrapids", 12, 2, 256, 512, false},
+    {true, "graniterapids", 12, 2, 256, 512, false},
+    {true, "graniterapids-d", 12, 2, 256, 512, false},
+    {true, NULL, 12, 2, 256, 512, true},
+    {false, NULL, 6, 2, 256, 0, false},
 };
 
 static void pick_shape(CgContext *c, bool avx512)
@@ -51,6 +67,8 @@ static void pick_shape(CgContext *c, bool avx512)
 		if (s->avx512 != avx512 || (s->cpu && strcmp(s->cpu, c->cpu) != 0))
 			continue;
 		c->mr = s->mr, c->nv = s->nv, c->kc = s->kc, c->pvw = s->pvw;
+		c->bf16dp = s->dp && avx512 &&
+		            hyrt_cpu_listed(c->uses, "avx512bf16");
 		break;
 	}
 	HY_ASSERT(c->mr >= 1 && c->mr <= CG_MAX_MR && c->nv >= 1 &&
