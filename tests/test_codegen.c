@@ -22,6 +22,7 @@
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+#include "runtime/cpucheck.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -189,6 +190,16 @@ static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
 	ck_assert_msg(cp->j, "%s", d.msg);
 	cp->run = (RunFn)cg_jit_lookup(cp->j, "hyenac_run");
 	cp->sb = (ScratchFn)cg_jit_lookup(cp->j, "hyenac_scratch_bytes");
+	/* as a binary starts, the CPU check of AMX, which also asks Linux
+	 * for the tile state that a bf16 GEMM's tiles need (the code of
+	 * foreign CPUs here may list features this host lacks but that no
+	 * kernel uses, as znver4's sse4a) */
+	const char *uses = cg_jit_lookup(cp->j, "hyenac_target_features");
+	char msg[512];
+	ck_assert(uses);
+	ck_assert_msg(!hyrt_cpu_listed(uses, "amx-tile") ||
+	              hyrt_cpu_check("amx-tile,amx-bf16", cpu, msg, sizeof msg),
+	              "%s", msg);
 	const int64_t *jmeta = cg_jit_lookup(cp->j, "hyenac_meta");
 	const char *jname = cg_jit_lookup(cp->j, "hyenac_model_name");
 	ck_assert(cp->run && cp->sb && jmeta && jname);
@@ -694,10 +705,10 @@ static const char *const proj_cpu[] = {NULL, "x86-64-v3", "znver4"};
 enum { NPROJ_CPU = 3 };
 
 /* The bf16 GEMM (--precision bf16) on each of its paths: the host's,
- * Cooper Lake's (vdpbf16ps, 12 x 2 blocks), and the widened pairs on
- * an AVX-512 CPU without AVX512_BF16 (skylake-avx512), on Sapphire
- * Rapids (which has it, slow: codegen/cpu/target.c) and on an AVX2
- * one (8-float vectors); K = 601
+ * Cooper Lake's (vdpbf16ps, 12 x 2 blocks), Sapphire Rapids' (AMX
+ * tiles: blocks of 32 rows, 16 pairs of k a tile), and the widened
+ * pairs on an AVX-512 CPU without AVX512_BF16 (skylake-avx512) and on
+ * an AVX2 one (8-float vectors); K = 601
  * goes over the k chunk (256 pairs) in three chunks, the last partial
  * and odd; 1 and 7 end in half a pair. */
 static const char *const bf_cpu[] = {NULL, "cooperlake", "sapphirerapids",
@@ -709,12 +720,14 @@ static const int64_t bf_K[NPROJ_K] = {1, 7, 128, 601};
 static bool proj_runs(const char *cpu)
 {
 	__builtin_cpu_init();
-	bool spr = cpu && strcmp(cpu, "sapphirerapids") == 0;
-	if ((spr || (cpu && strcmp(cpu, "cooperlake") == 0)) &&
-	    !(__builtin_cpu_supports("avx512bf16") &&
-	      (!spr || __builtin_cpu_supports("avx512fp16")))) {
-		printf("proj: skipping %s code: this host has no AVX512_BF16%s\n",
-		       cpu, spr ? " / AVX512_FP16" : "");
+	const char *needs = !cpu ? NULL
+	                    : strcmp(cpu, "sapphirerapids") == 0
+	                        ? "avx512bf16,avx512fp16,amx-tile,amx-bf16"
+	                    : strcmp(cpu, "cooperlake") == 0 ? "avx512bf16"
+	                                                     : NULL;
+	char msg[256];
+	if (needs && !hyrt_cpu_check(needs, cpu, msg, sizeof msg)) {
+		printf("proj: skipping %s code: %s\n", cpu, msg);
 		return false;
 	}
 	if (!cpu || (strcmp(cpu, "znver4") != 0 &&

@@ -47,6 +47,7 @@ typedef struct Gemm {
 	LLVMValueRef a, a0, wp, bias, dst, d0;
 	int64_t lda, K, ldd;
 	GemmKind kind;
+	int64_t kpan; /* rows of k (pairs) a panel holds: K, or more */
 } Gemm;
 
 static LLVMTypeRef vec_t(CgContext *c)
@@ -222,7 +223,8 @@ static LLVMValueRef bf16_float(CgContext *c, LLVMValueRef b)
  * is odd), or as the floats they round to (2 KP a row, the last zero
  * when K is odd). */
 static void pack_a(CgContext *c, LLVMValueRef x, LLVMValueRef x0,
-                   int64_t Kn, LLVMValueRef m, LLVMValueRef ab, bool dp)
+                   int64_t Kn, LLVMValueRef m, LLVMValueRef ab, bool dp,
+                   int64_t lda)
 {
 	if (!dp) {
 		int64_t K2 = (Kn + 1) / 2 * 2;
@@ -241,11 +243,11 @@ static void pack_a(CgContext *c, LLVMValueRef x, LLVMValueRef x0,
 	}
 
 	int64_t KP = (Kn + 1) / 2;
-	Loop li, lq;
+	Loop li, lq, lz;
 
 	LLVMValueRef i = cg_loop_open(c, &li, i64c(c, 0), m, "pa");
 	LLVMValueRef xb = mul(c, add(c, x0, i), i64c(c, Kn));
-	LLVMValueRef ob = mul(c, i, i64c(c, KP));
+	LLVMValueRef ob = mul(c, i, i64c(c, lda));
 	if (Kn / 2 > 0) {
 		LLVMValueRef q = cg_loop_open(c, &lq, i64c(c, 0), i64c(c, Kn / 2),
 		                              "pq");
@@ -263,7 +265,123 @@ static void pack_a(CgContext *c, LLVMValueRef x, LLVMValueRef x0,
 		LLVMBuildStore(c->b,
 		               bf16_bits(c, ld(c, x, add(c, xb, i64c(c, Kn - 1)))),
 		               elem(c, c->t_i32, ab, add(c, ob, i64c(c, Kn / 2))));
+	if (lda > KP) { /* zero pairs up to the row's end (AMX tiles) */
+		LLVMValueRef q = cg_loop_open(c, &lz, i64c(c, KP), i64c(c, lda),
+		                              "pz");
+		LLVMBuildStore(c->b, i32c(c, 0), elem(c, c->t_i32, ab, add(c, ob, q)));
+		cg_loop_close(c, &lz);
+	}
 	cg_loop_close(c, &li);
+}
+
+/* ---- AMX --------------------------------------------------------------
+ *
+ * Where the target has AMX-BF16 (CgContext.bf16amx), a bf16 GEMM runs on
+ * the tile unit: per panel, per block of 32 rows, four 16 x 16 fp32
+ * tiles of C (the block by the panel's two halves), and per group of 16
+ * pairs of k two tiles of a (16 rows x 16 pairs, from pack_a's pairs)
+ * and two of the panel (16 pairs x 16 columns: the panel's layout is
+ * already the tile unit's), so every k step is four tdpbf16ps on eight
+ * tiles of one shape (16 x 64 bytes). K is unrolled (its groups are a
+ * constant count), so the C tiles are plain SSA values; LLVM configures
+ * the tiles. The block goes through a stack buffer into dst, with the
+ * bias, rows and columns past m and N left out. Rows of a past m in the
+ * last block are whatever the buffer holds: they only make rows of C
+ * that are not stored. */
+
+static LLVMValueRef i16c(CgContext *c, int v)
+{
+	return LLVMConstInt(LLVMInt16TypeInContext(c->ctx), (unsigned)v, 0);
+}
+
+static LLVMValueRef amx(CgContext *c, const char *name, LLVMValueRef *args,
+                        unsigned n)
+{
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	HY_ASSERT(id != 0);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), fn,
+	                      args, n, "");
+}
+
+/* A 16 x 64-byte tile from p (word index i of base), rows stride bytes
+ * apart. */
+static LLVMValueRef tile_load(CgContext *c, LLVMValueRef base, LLVMValueRef i,
+                              int64_t stride)
+{
+	LLVMValueRef a[] = {i16c(c, 16), i16c(c, 64), elem(c, c->t_i32, base, i),
+	                    i64c(c, stride)};
+	return amx(c, "llvm.x86.tileloadd64.internal", a, 4);
+}
+
+enum { AMX_ROWS = 32 }; /* rows of a block: two tiles */
+
+/* dst[(d0 + i) * N + j] = ab's row i (KPP pairs) . panel column j
+ * (+ bias[j]) for i < m, j < N; cbuf: AMX_ROWS x GEMM_NR floats. */
+static void amx_rows(CgContext *c, LLVMValueRef ab, int64_t KPP,
+                     LLVMValueRef wp, LLVMValueRef bias, int64_t Nn,
+                     LLVMValueRef m, LLVMValueRef dst, LLVMValueRef d0,
+                     LLVMValueRef cbuf)
+{
+	int64_t np = (Nn + GEMM_NR - 1) / GEMM_NR, nk = KPP / GEMM_KPAIRS;
+	LLVMValueRef N = i64c(c, Nn);
+	Loop lp, lb, li, lj;
+
+	HY_ASSERT(KPP % GEMM_KPAIRS == 0 && GEMM_NR == 32 && GEMM_KPAIRS == 16);
+	LLVMValueRef p = cg_loop_open(c, &lp, i64c(c, 0), i64c(c, np), "ap");
+	LLVMValueRef pb = mul(c, p, i64c(c, KPP * GEMM_NR));
+	LLVMValueRef j0 = mul(c, p, i64c(c, GEMM_NR));
+	LLVMValueRef ncol = smin(c, i64c(c, GEMM_NR), sub(c, N, j0));
+	LLVMValueRef nb = LLVMBuildSDiv(c->b, add(c, m, i64c(c, AMX_ROWS - 1)),
+	                                i64c(c, AMX_ROWS), "");
+	LLVMValueRef i0 = mul(c, cg_loop_open(c, &lb, i64c(c, 0), nb, "ab"),
+	                      i64c(c, AMX_ROWS));
+	LLVMValueRef z[] = {i16c(c, 16), i16c(c, 64)};
+	LLVMValueRef acc[2][2];
+	for (int r = 0; r < 2; r++)
+		for (int h = 0; h < 2; h++)
+			acc[r][h] = amx(c, "llvm.x86.tilezero.internal", z, 2);
+	for (int64_t kt = 0; kt < nk; kt++) {
+		LLVMValueRef ta[2], tb[2];
+		for (int r = 0; r < 2; r++)
+			ta[r] = tile_load(c, ab,
+			                  add(c, mul(c, add(c, i0, i64c(c, 16 * r)),
+			                             i64c(c, KPP)),
+			                      i64c(c, kt * GEMM_KPAIRS)),
+			                  KPP * 4);
+		for (int h = 0; h < 2; h++)
+			tb[h] = tile_load(c, wp,
+			                  add(c, pb, i64c(c, kt * GEMM_KPAIRS * GEMM_NR +
+			                                         16 * h)),
+			                  GEMM_NR * 4);
+		for (int r = 0; r < 2; r++)
+			for (int h = 0; h < 2; h++) {
+				LLVMValueRef a[] = {i16c(c, 16), i16c(c, 64), i16c(c, 64),
+				                    acc[r][h], ta[r], tb[h]};
+				acc[r][h] = amx(c, "llvm.x86.tdpbf16ps.internal", a, 6);
+			}
+	}
+	for (int r = 0; r < 2; r++)
+		for (int h = 0; h < 2; h++) {
+			LLVMValueRef a[] = {i16c(c, 16), i16c(c, 64),
+			                    elem(c, c->t_f32, cbuf,
+			                         i64c(c, 16 * r * GEMM_NR + 16 * h)),
+			                    i64c(c, GEMM_NR * 4), acc[r][h]};
+			amx(c, "llvm.x86.tilestored64.internal", a, 5);
+		}
+	LLVMValueRef nr = smin(c, i64c(c, AMX_ROWS), sub(c, m, i0));
+	LLVMValueRef i = cg_loop_open(c, &li, i64c(c, 0), nr, "ar");
+	LLVMValueRef db = add(c, mul(c, add(c, d0, add(c, i0, i)), N), j0);
+	LLVMValueRef cb = mul(c, i, i64c(c, GEMM_NR));
+	LLVMValueRef j = cg_loop_open(c, &lj, i64c(c, 0), ncol, "ac");
+	LLVMValueRef y = ld(c, cbuf, add(c, cb, j));
+	if (bias)
+		y = f_add(c, y, ld(c, bias, add(c, j0, j)));
+	st(c, dst, add(c, db, j), y);
+	cg_loop_close(c, &lj);
+	cg_loop_close(c, &li);
+	cg_loop_close(c, &lb);
+	cg_loop_close(c, &lp);
 }
 
 /* One register block: rows [i0, i0 + mr) (mr constant) by the nv
@@ -387,7 +505,7 @@ static void gemm_panel(CgContext *c, const Gemm *g, LLVMValueRef m,
                        LLVMValueRef p, int64_t ncols)
 {
 	LLVMValueRef bp = elem(c, c->t_f32, g->wp,
-	                       mul(c, p, i64c(c, g->K * GEMM_NR)));
+	                       mul(c, p, i64c(c, g->kpan * GEMM_NR)));
 	LLVMValueRef j0 = mul(c, p, i64c(c, GEMM_NR));
 	int64_t kc = c->kc > 0 && c->kc < g->K ? c->kc : g->K;
 	int64_t nchunk = (g->K + kc - 1) / kc, cw = (int64_t)c->nv * c->vw;
@@ -482,18 +600,29 @@ static void bf16_rows(CgContext *c, LLVMValueRef a, LLVMValueRef a0,
                       int64_t Nn, LLVMValueRef m, LLVMValueRef dst,
                       LLVMValueRef d0)
 {
-	int64_t KP = (Kn + 1) / 2, lda = c->bf16dp ? KP : 2 * KP;
+	int64_t KP = (Kn + 1) / 2, KPP = cg_bf16_pairs(Kn);
+	bool pairs = c->bf16dp || c->bf16amx;
+	int64_t lda = c->bf16amx ? KPP : c->bf16dp ? KP : 2 * KP;
 	int64_t mc = (BF16_ROWS + c->mr - 1) / c->mr * c->mr;
 	LLVMValueRef ab = cg_stack_array(c, mc * lda, "abf16"), MC = i64c(c, mc);
+	LLVMValueRef cbuf = c->bf16amx ? cg_stack_array(c, AMX_ROWS * GEMM_NR,
+	                                                "amxc")
+	                               : NULL;
 	Loop lc;
 
+	HY_ASSERT(mc % AMX_ROWS == 0 || !c->bf16amx);
 	LLVMValueRef nc = LLVMBuildSDiv(c->b, add(c, m, i64c(c, mc - 1)), MC,
 	                                "nc");
 	LLVMValueRef r = mul(c, cg_loop_open(c, &lc, i64c(c, 0), nc, "ac"), MC);
 	LLVMValueRef mm = smin(c, MC, sub(c, m, r));
-	pack_a(c, a, add(c, a0, r), Kn, mm, ab, c->bf16dp);
+	pack_a(c, a, add(c, a0, r), Kn, mm, ab, pairs, lda);
+	if (c->bf16amx) {
+		amx_rows(c, ab, KPP, wp, bias, Nn, mm, dst, add(c, d0, r), cbuf);
+		cg_loop_close(c, &lc);
+		return;
+	}
 	Gemm gm = {ab, i64c(c, 0), wp, bias, dst, add(c, d0, r), lda, KP, Nn,
-	           c->bf16dp ? GEMM_DP : GEMM_WIDEN};
+	           c->bf16dp ? GEMM_DP : GEMM_WIDEN, cg_bf16_pairs(Kn)};
 	gemm_rows(c, &gm, mm, Nn);
 	cg_loop_close(c, &lc);
 }
@@ -525,7 +654,8 @@ void cg_project_rows(CgContext *c, const Node *n, int wslot,
 		return;
 	}
 	if (cg_proj_slot(c, n, wslot)) {
-		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn, GEMM_F32};
+		Gemm gm = {a, a0, s[wslot], bias, dst, d0, Kn, Kn, Nn, GEMM_F32,
+		           Kn};
 		gemm_rows(c, &gm, m, Nn);
 		return;
 	}

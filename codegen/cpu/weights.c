@@ -49,12 +49,12 @@ static size_t panel_floats(const Node *n)
 	return (size_t)((N + GEMM_NR - 1) / GEMM_NR) * (size_t)K * GEMM_NR;
 }
 
-/* 32-bit words of its bf16 panels: ceil(K/2) pairs a panel. */
+/* 32-bit words of its bf16 panels: cg_bf16_pairs(K) pairs a panel. */
 static size_t bpanel_words(const Node *n)
 {
 	int64_t N = n->type.dim[0], K = n->type.dim[1];
-	return (size_t)((N + GEMM_NR - 1) / GEMM_NR) * (size_t)((K + 1) / 2) *
-	       GEMM_NR;
+	return (size_t)((N + GEMM_NR - 1) / GEMM_NR) *
+	       (size_t)cg_bf16_pairs(K) * GEMM_NR;
 }
 
 void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w)
@@ -131,7 +131,7 @@ void cg_pack_weights(const Graph *g, const CgWeights *w, void *blob)
 		if (w->bpanels[i] != SIZE_MAX) {
 			/* panel p, pair q, lane j: w[p*NR + j, 2q] in the low
 			 * half, w[p*NR + j, 2q + 1] in the high (zero past N, K) */
-			int64_t KP = (K + 1) / 2;
+			int64_t KP = cg_bf16_pairs(K);
 			uint32_t *pp = (uint32_t *)((char *)blob + w->bpanels[i]);
 			for (int64_t r = 0; r < N; r++)
 				for (int64_t k = 0; k < K; k++)
