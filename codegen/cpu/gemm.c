@@ -17,8 +17,10 @@
  * (CgContext.bf16dp), or the panel's pairs widened to fp32 (a shift and
  * a mask per vector) and two fused multiply-adds per row and vector,
  * a's values packed as the floats they round to, so that each FMA
- * broadcasts its a from memory as the fp32 GEMM does. Both give the
- * same products (exact in fp32); only the order of the sums differs.
+ * broadcasts its a from memory as the fp32 GEMM does; or, before
+ * both, where the target has AMX-BF16 (CgContext.bf16amx), the tile
+ * unit (amx_rows, below). All give the same products (exact in fp32);
+ * only the order of the sums differs.
  */
 #include "cpu.h"
 
