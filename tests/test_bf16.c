@@ -12,11 +12,16 @@
  *     expectation (`hyenac run --interp --precision bf16`) than the fp32
  *     reference, so the bound is met by computing in bf16, not by luck;
  *   - its weights smaller, and `generate` running on it (its step
- *     logits within 1e-2 of the fp32 binary's).
+ *     logits within 1e-2 of the fp32 binary's);
+ *   - `--emit lib --precision bf16`: the library's embed is the bf16
+ *     binary's (within 1e-3 relative: each compile measures its own FFTW
+ *     plans, whose float differences a bf16 rounding can turn into a
+ *     step of bf16; an fp32 library would be 2e-3 away).
  *
  * The kernels themselves (every edge size, each GEMM path) are in
  * test_codegen.c; the bad command lines are here.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "runtime/hyenac_model.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -275,6 +281,51 @@ START_TEST(generate_bf16)
 }
 END_TEST
 
+START_TEST(library_bf16)
+{
+	const Model *m = &models[0];
+	const char *exe = compile(m, true), *so = tu_path(tu_tmpdir(),
+	                                                   "libbf16.so");
+	const char *tok = tu_golden(m->path, "tokens.npy");
+	RunResult r;
+	NpyArray want, t;
+	char err[512];
+
+	tu_run_hyenac(&r, (const char *[]){"compile", model_path(m), "-o", so,
+	                                   "--emit", "lib", "--seq-len",
+	                                   m->seq_len, "--precision", "bf16",
+	                                   NULL});
+	ck_assert_msg(r.status == 0, "compile --emit lib: %s", r.err);
+	run_npy(exe, "embed", tok, "lib-want.npy", &want);
+	tu_load_npy(tok, &t);
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(h, "%s", dlerror());
+	int (*load)(const char *, HyenacModel **, char *, size_t) =
+	    (int (*)(const char *, HyenacModel **, char *, size_t))dlsym(
+	        h, "hyenac_model_load");
+	int (*embed)(HyenacModel *, const int32_t *, int64_t, int64_t,
+	             float *) = (int (*)(HyenacModel *, const int32_t *, int64_t,
+	                                 int64_t, float *))dlsym(
+	    h, "hyenac_model_embed");
+	void (*mfree)(HyenacModel *) =
+	    (void (*)(HyenacModel *))dlsym(h, "hyenac_model_free");
+	ck_assert(load && embed && mfree);
+	HyenacModel *hm = NULL;
+	ck_assert_msg(load(NULL, &hm, err, sizeof err) == HYENAC_OK, "%s", err);
+	float *got = malloc(want.numel * sizeof *got);
+	ck_assert(got);
+	ck_assert_int_eq(embed(hm, t.data, t.dim[0], t.dim[1], got), HYENAC_OK);
+	double e = rel_frob(got, want.data, want.numel);
+	printf("bf16 library: rel %.3g from the bf16 binary\n", e);
+	ck_assert_msg(e <= 1e-3, "library embed %g from the binary's", e);
+	free(got);
+	mfree(hm);
+	dlclose(h);
+	npy_free(&want);
+	npy_free(&t);
+}
+END_TEST
+
 /* One line, exit 2, nothing written. */
 START_TEST(bad_precision)
 {
@@ -316,6 +367,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(t, contract, 0,
 	                    (int)(sizeof models / sizeof models[0]));
 	tcase_add_test(t, generate_bf16);
+	tcase_add_test(t, library_bf16);
 	tcase_add_test(t, bad_precision);
 	suite_add_tcase(s, t);
 	return s;
