@@ -583,6 +583,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_NUM_LABELS] = m->spec.num_labels;
 	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
 	meta[HYRT_META_SPECTRA_BYTES] = g->kept_bytes;
+	meta[HYRT_META_BF16] = g->bf16;
 	CgOptions co = {o->cpu, o->features, o->opt_level,
 	                drv_labels(a, &m->spec), NULL};
 	wisdom = fft_wisdom(g, o->seq_len);

@@ -41,13 +41,18 @@ typedef struct Model {
 	bool golden;
 	const char *seq_len; /* compile --seq-len */
 	int window;          /* score --window */
+	const char *cpu;     /* compile --target-cpu, or NULL: the host */
 } Model;
 
+/* The host's GEMM (AMX tiles on Sapphire Rapids), and x86-64-v3's: the
+ * fallback that widens the weights' bf16 pairs to fp32 FMAs. */
 static const Model models[] = {
-	{"tiny", "tiny-1k", true, "1024", 500},
-	{"odd3", "odd-order3", true, "700", 300},
-	{"rand", "models/hyenadna-tiny-1k.yaml", false, "1024", 500},
-	{"rand256", "models/hyenadna-tiny-1k-d256.yaml", false, "1024", 400},
+	{"tiny", "tiny-1k", true, "1024", 500, NULL},
+	{"odd3", "odd-order3", true, "700", 300, NULL},
+	{"rand", "models/hyenadna-tiny-1k.yaml", false, "1024", 500, NULL},
+	{"rand256", "models/hyenadna-tiny-1k-d256.yaml", false, "1024", 400,
+	 NULL},
+	{"tinyv3", "tiny-1k", true, "1024", 500, "x86-64-v3"},
 };
 
 static const char *model_path(const Model *m)
@@ -64,7 +69,8 @@ static const char *compile(const Model *m, bool bf16)
 	tu_run_hyenac(&r, (const char *[]){"compile", model_path(m), "-o", out,
 	                                   "--seq-len", m->seq_len,
 	                                   "--precision", bf16 ? "bf16" : "fp32",
-	                                   NULL});
+	                                   m->cpu ? "--target-cpu" : NULL,
+	                                   m->cpu, NULL});
 	ck_assert_msg(r.status == 0, "compile %s: %s", name, r.err);
 	return out;
 }
@@ -232,6 +238,12 @@ START_TEST(contract)
 
 	struct stat st16, st32;
 	ck_assert(stat(e16, &st16) == 0 && stat(e32, &st32) == 0);
+	for (int i = 0; i < 2; i++) {
+		tu_run(&r, i ? e16 : e32, (const char *[]){"info", NULL});
+		ck_assert_msg(r.status == 0, "info: %s", r.err);
+		ck_assert_msg(strstr(r.out, i ? "\nprecision=bf16\n"
+		                              : "\nprecision=fp32\n"), "%s", r.out);
+	}
 	printf("bf16 %s: hidden rel %.3g (interp bf16 %.3g), min cos %.6f, "
 	       "top-1 same %.4f, score worst rel %.3g over %d windows; "
 	       "binary %lld vs %lld bytes\n", m->name, rel, rel_i, cos, top,
