@@ -56,6 +56,9 @@ typedef struct CgModule {
 	 * divides GEMM_NR); the k loop in chunks of KC (0: whole K); PVW:
 	 * the vectoriser's preferred width in bits (0: LLVM's default) */
 	int vw, mr, nv, kc, pvw;
+	bool bf16dp; /* cpu: a bf16 GEMM multiplies by vdpbf16ps (else it
+	              * widens the weights' pairs to fp32 FMAs) */
+	bool bf16amx; /* cpu: a bf16 GEMM runs on AMX tiles (before both) */
 	LLVMValueRef weights; /* cpu: hyenac_run's weight blob */
 	/* cpu: the entry points' state, per node id (codegen/cpu/entry.c):
 	 * kernels, pool thunks, whether an output (of the graph or an

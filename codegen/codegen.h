@@ -67,13 +67,33 @@ typedef struct CgWeights {
 	                 * a panel, K rows of GEMM_NR floats, zero past N),
 	                 * the layout the generated GEMM reads; SIZE_MAX for
 	                 * all other nodes */
+	size_t *bpanels; /* per node id: the bf16 panels of a matrix that a
+	                  * bf16 graph's projections read (ir_bf16_slot):
+	                  * per panel of GEMM_NR columns, per pair of k
+	                  * (cg_bf16_pairs of them), per column, w[j, 2q]
+	                  * and w[j, 2q + 1] rounded to bf16 (zero past N
+	                  * and K), one 32-bit word a
+	                  * column, as vdpbf16ps reads them; SIZE_MAX for
+	                  * all other nodes. Such a matrix's fp32 original
+	                  * (offset) is SIZE_MAX too unless another kernel
+	                  * reads it */
 } CgWeights;
 
 /* Output columns per GEMM panel: two AVX-512 vectors, four AVX2 ones. */
 enum { GEMM_NR = 32 };
+/* A bf16 panel's pairs of k come in whole groups of GEMM_KPAIRS (zero
+ * past K): an AMX tile's rows, so that every tile has one shape. */
+enum { GEMM_KPAIRS = 16 };
+
+/* Pairs of k a bf16 panel holds for K: ceil(K/2), in whole groups. */
+static inline int64_t cg_bf16_pairs(int64_t K)
+{
+	return ((K + 1) / 2 + GEMM_KPAIRS - 1) / GEMM_KPAIRS * GEMM_KPAIRS;
+}
 
 /* Give every weight node an offset in the packed blob (node order, each
- * CG_WEIGHT_ALIGN-aligned); the offset table comes from a. */
+ * CG_WEIGHT_ALIGN-aligned), and panels for the projections (bf16 ones
+ * where g->bf16 says so); the offset tables come from a. */
 void cg_layout_weights(const Graph *g, Arena *a, CgWeights *w);
 /* The same without the GEMM panels (every panels[] SIZE_MAX): the GPU's
  * GEMM reads the matrices as they are. */

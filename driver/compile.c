@@ -114,11 +114,20 @@ void drv_run_bytes(const Graph *g, int64_t B, int64_t L, RunBytes *rb)
 			rb->output = (int64_t)n * 4;
 	}
 	int64_t convc = 0;
+	CgWeights w = {0};
+	if (g->bf16) /* which matrices are stored only as bf16 panels */
+		cg_layout_weights(g, g->arena, &w);
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *x = g->nodes[i];
+		/* a matrix only bf16 projections read: its bf16 panels, half
+		 * of its fp32 bytes (past the padding) */
 		if (x->op == OP_WEIGHT && ir_type_numel(&x->type, B, L, &n))
-			rb->weights = hy_sat_add_i64(rb->weights,
-			                             hy_sat_mul_i64((int64_t)n, 4));
+			rb->weights = hy_sat_add_i64(
+			    rb->weights, hy_sat_mul_i64((int64_t)n,
+			                                w.offset &&
+			                                        w.offset[i] == SIZE_MAX
+			                                    ? 2
+			                                    : 4));
 		if ((x->op == OP_GATED_CONV || x->op == OP_LONGCONV) &&
 		    x->type.dim[2] > convc)
 			convc = x->type.dim[2];
@@ -610,6 +619,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_NUM_LABELS] = m->spec.num_labels;
 	meta[HYRT_META_PAD_ID] = m->spec.pad_id;
 	meta[HYRT_META_SPECTRA_BYTES] = g->kept_bytes;
+	meta[HYRT_META_BF16] = g->bf16;
 	CgOptions co = {o->cpu, o->features, o->opt_level,
 	                drv_labels(a, &m->spec), NULL, o->gpu_arch, false};
 	wisdom = gpu ? NULL : fft_wisdom(g, o->seq_len);

@@ -32,13 +32,15 @@ static const char usage[] =
     "  compile MODEL -o OUT [--seq-len N] [--batch B]\n"
     "          [--emit exe|lib|obj|ll|ir]\n"
     "          [--target-cpu CPU] [--target-features F] [-O0] [--conv=C]\n"
-    "          [--mpi] [--target cpu|cuda|cuda:sm_XX] [--emit ptx]\n"
+    "          [--mpi] [--precision fp32|bf16]\n"
+    "          [--target cpu|cuda|cuda:sm_XX] [--emit ptx]\n"
     "        compile MODEL to a self-contained executable (weights packed\n"
     "        inside; run 'OUT --help'), an object file, LLVM IR or hyenac\n"
     "        IR, or (lib) a shared library with hyenac_model.h beside it.\n"
     "        --seq-len is the longest input it takes (default: the\n"
     "        model's max_seq_len); any batch size runs\n"
     "  run MODEL embed|logits|classify --tokens T.npy -o OUT.npy [--interp]\n"
+    "          [--precision fp32|bf16]\n"
     "        compile MODEL in-process (JIT) and run it; T.npy holds token\n"
     "        ids [B, L]; embed writes float32 [B, L, d_model] (after the\n"
     "        final norm), logits float32 [B, L, vocab], classify (a\n"
@@ -81,6 +83,11 @@ static const char usage[] =
     "  --mpi                compile: link with MPI (Open MPI), so that\n"
     "                       'mpirun -n N OUT embed|score|classify ...'\n"
     "                       splits the job over N ranks (same output)\n"
+    "  --precision P        compile, run: fp32 (the default) or bf16: the\n"
+    "                       projections' weights stored as bf16 and\n"
+    "                       multiplied in bf16 with fp32 sums (vdpbf16ps\n"
+    "                       where the CPU has AVX512_BF16); everything\n"
+    "                       else fp32. run --interp gives its expectation\n"
     "  -O0                  no fusion, no LLVM optimisation (default -O3)\n"
     "  --no-fuse            keep one kernel per IR op (same outputs)\n"
     "  --stats              compile: print kernels=, conv[i]=, planned_bytes=\n"
@@ -133,6 +140,7 @@ typedef struct Options {
 	bool fuse;        /* false with --no-fuse (and -O0) */
 	bool stats;       /* compile --stats */
 	bool mpi;         /* compile --mpi */
+	bool bf16;        /* --precision bf16 (Graph.bf16) */
 	int64_t seq_len;  /* compile: 0 = the model's max_seq_len */
 	int64_t batch;    /* compile: accepted for the contract; any B runs */
 	const char *emit; /* compile: exe | obj | ll | ir */
@@ -173,6 +181,7 @@ static const OptSpec options[] = {
 	{"--plan-svg", "--plan-svg", true}, {"--layer", "--layer", true},
 	{"--stats", "--stats", false}, {"--no-fuse", "--no-fuse", false},
 	{"--mpi", "--mpi", false}, {"--target", "--target", true},
+	{"--precision", "--precision", true},
 	{"--interp", "--interp", false}, {"-O0", "-O", false},
 	{"-O3", "-O", false}, {"--print-after-all", "--print-after", false},
 	{"--dot", "--format", false}, {"--conv=", "--conv", false},
@@ -260,6 +269,12 @@ static int parse_args(int argc, char **argv, Options *o)
 		} else if (strcmp(a, "--target") == 0) {
 			if ((rc = parse_target(argv[++i], o)))
 				return rc;
+		} else if (strcmp(a, "--precision") == 0) {
+			const char *p = argv[++i];
+			if (strcmp(p, "fp32") && strcmp(p, "bf16"))
+				return usage_error("--precision takes fp32 or bf16, not "
+				                   "'%s'", p);
+			o->bf16 = strcmp(p, "bf16") == 0;
 		} else if (strcmp(a, "--target-cpu") == 0) {
 			o->cpu = argv[++i];
 		} else if (strcmp(a, "--target-features") == 0) {
@@ -948,6 +963,9 @@ int main(int argc, char **argv)
 		return usage_error("--mpi is for 'compile', not '%s'", o.cmd);
 	if (o.target && strcmp(o.cmd, "compile") != 0)
 		return usage_error("--target is for 'compile', not '%s'", o.cmd);
+	if (o.bf16 && strcmp(o.cmd, "compile") && strcmp(o.cmd, "run"))
+		return usage_error("--precision is for 'compile' and 'run', not "
+		                   "'%s'", o.cmd);
 	if (o.layer && strcmp(o.cmd, "run"))
 		return usage_error("--layer is for 'run MODEL embed', not '%s'",
 		                   o.cmd);
@@ -985,6 +1003,8 @@ int main(int argc, char **argv)
 	               ? fe_lower(a, m, &d) : NULL;
 	if (g && !ir_verify(g, &d))
 		hy_die("lowering produced invalid IR: %s", d.msg);
+	if (g)
+		g->bf16 = o.bf16;
 	PassOptions po;
 	pass_options_default(&po);
 	po.print_after = o.print_after;

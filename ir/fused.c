@@ -6,6 +6,8 @@
  */
 #include "ir.h"
 
+#include <string.h>
+
 void ir_fp_srcs(const Node *n, FpSrc *s)
 {
 	int i = 0;
@@ -70,6 +72,46 @@ void ir_fm_srcs(const Node *n, FmSrc *s)
 	s->b2 = n->iattr[FM_BIAS2] ? i++ : -1;
 	s->res = n->iattr[FM_RES] ? i++ : -1;
 	s->nsrc = i;
+}
+
+bool ir_proj_slot(const Node *n, int k)
+{
+	switch (n->op) {
+	case OP_LINEAR:
+		return k == 1;
+	case OP_FUSED_PROJ: {
+		FpSrc fs;
+		ir_fp_srcs(n, &fs);
+		return k == fs.w;
+	}
+	case OP_FUSED_MLP: {
+		FmSrc fs;
+		ir_fm_srcs(n, &fs);
+		return k == fs.w1 || k == fs.w2;
+	}
+	default:
+		return false;
+	}
+}
+
+bool ir_bf16_slot(const Graph *g, const Node *n, int k)
+{
+	const Node *w = n->src[k];
+	return g->bf16 && ir_proj_slot(n, k) && w->op == OP_WEIGHT &&
+	       w->type.rank == 2 && n->type.rank >= 2 && n->type.dim[0] == DIM_B;
+}
+
+double ir_bf16_round(double x)
+{
+	float f = (float)x;
+	uint32_t u;
+
+	if (f != f)
+		return x;
+	memcpy(&u, &f, sizeof u);
+	u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+	memcpy(&f, &u, sizeof f);
+	return f;
 }
 
 FpAct ir_fp_act_of(OpKind op)

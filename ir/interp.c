@@ -148,6 +148,32 @@ static void linear_rows(double *o, const double *x, size_t rows, int64_t K,
 	}
 }
 
+/* linear_rows for slot wslot of n: with both operands rounded to bf16
+ * first where the graph runs that slot in bf16 (ir_bf16_slot), as the
+ * compiled GEMM does, so that the interpreter gives the bf16
+ * expectation; false when out of memory. */
+static bool proj_rows(Interp *in, const Node *n, int wslot, double *o,
+                      const double *x, size_t rows, int64_t K, int64_t N,
+                      const double *w, const double *bias)
+{
+	if (!ir_bf16_slot(in->g, n, wslot)) {
+		linear_rows(o, x, rows, K, N, w, bias);
+		return true;
+	}
+	size_t nx = rows * (size_t)K, nw = (size_t)N * (size_t)K;
+	double *t = arena_try_alloc(in->a, (nx + nw) * sizeof(double) + 1);
+	if (!t) {
+		diag_error(in->d, "node %%%s: out of memory", n->name);
+		return false;
+	}
+	for (size_t i = 0; i < nx; i++)
+		t[i] = ir_bf16_round(x[i]);
+	for (size_t i = 0; i < nw; i++)
+		t[nx + i] = ir_bf16_round(w[i]);
+	linear_rows(o, t, rows, K, N, t + nx, bias);
+	return true;
+}
+
 /* causal depthwise convolution of [B, L, C] with w[C, K] (+ bias[C]) */
 static void dwconv_blc(double *o, const double *x, int64_t Bn, int64_t Ln,
                        int64_t C, const double *w, int64_t K,
@@ -225,7 +251,8 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 		ln_rows(t, x->x, rows, K, SRC(fs.ln_g), SRC(fs.ln_b), n->fattr[0]);
 		xin = t;
 	}
-	linear_rows(y, xin, rows, K, N, w->x, SRC(fs.bias));
+	if (!proj_rows(in, n, fs.w, y, xin, rows, K, N, w->x, SRC(fs.bias)))
+		return false;
 	if (fs.conv_w >= 0) {
 		double *pre = t + x->n;
 		memcpy(pre, y, ny * sizeof(double));
@@ -278,10 +305,12 @@ static bool fused_mlp(Interp *in, const Node *n, const Val *o)
 		ln_rows(t, x->x, rows, K, SRC(fs.ln_g), SRC(fs.ln_b), n->fattr[0]);
 		xin = t;
 	}
-	linear_rows(h, xin, rows, K, H, w1->x, SRC(fs.b1));
+	if (!proj_rows(in, n, fs.w1, h, xin, rows, K, H, w1->x, SRC(fs.b1)))
+		return false;
 	for (size_t i = 0; i < rows * (size_t)H; i++)
 		h[i] = act((FpAct)n->iattr[FM_ACT], h[i]);
-	linear_rows(o->x, h, rows, H, N, w2->x, SRC(fs.b2));
+	if (!proj_rows(in, n, fs.w2, o->x, h, rows, H, N, w2->x, SRC(fs.b2)))
+		return false;
 	const double *res = SRC(fs.res);
 #undef SRC
 	if (res)
@@ -611,9 +640,8 @@ static bool eval(Interp *in, const Node *n)
 		        s2->x, n->fattr[0]);
 		break;
 	case OP_LINEAR:
-		linear_rows(o->x, s0->x, o->n / (size_t)s1->dim[0], last(s0),
-		            s1->dim[0], s1->x, s2 ? s2->x : NULL);
-		break;
+		return proj_rows(in, n, 1, o->x, s0->x, o->n / (size_t)s1->dim[0],
+		                 last(s0), s1->dim[0], s1->x, s2 ? s2->x : NULL);
 	case OP_DWCONV:
 		dwconv_blc(o->x, s0->x, s0->dim[0], s0->dim[1], s0->dim[2], s1->x,
 		           s1->dim[1], s2 ? s2->x : NULL);

@@ -150,6 +150,9 @@ typedef struct Graph {
 	int64_t unfolded_bytes; /* what folding would have cost, when the
 	                         * size rule kept filters as run-time code */
 	int64_t kept_bytes; /* the sum of the nodes' kept_bytes (memplan) */
+	bool bf16; /* `--precision bf16`: the per-token projections
+	            * (ir_bf16_slot) multiply bf16-rounded operands, with
+	            * sums in fp32; everything else stays fp32 */
 } Graph;
 
 Graph *ir_graph_new(Arena *a, const char *name);
@@ -243,6 +246,19 @@ typedef struct FmSrc {
 } FmSrc;
 
 void ir_fm_srcs(const Node *n, FmSrc *s);
+/* Whether source slot k of n is the matrix w of a projection x w^T:
+ * linear's w, fused_proj's w, fused_mlp's w1 and w2 (any producer). */
+bool ir_proj_slot(const Node *n, int k);
+/* Whether g runs slot k of n in bf16: g->bf16, k a projection slot
+ * holding a 2-D weight, and n's rows are tokens (its first dim is B:
+ * the model's projections and heads, not the implicit filters' MLPs,
+ * which stay fp32). The GEMM then reads both operands rounded to bf16
+ * (to nearest even) and sums in fp32; the interpreter rounds the same
+ * operands, so it gives the bf16 expectation. */
+bool ir_bf16_slot(const Graph *g, const Node *n, int k);
+/* x rounded to the nearest bf16 (ties to even, through float), as a
+ * double; NaN stays NaN. */
+double ir_bf16_round(double x);
 /* The fused_proj act code of a unary activation op, FP_ACT_NONE if none. */
 FpAct ir_fp_act_of(OpKind op);
 

@@ -7,9 +7,10 @@
  * (runtime/cpucheck.h), limited to the ones in the table below: those
  * whose instructions LLVM's instruction selection can emit from ordinary
  * IR (vector and scalar arithmetic, shuffles, bit manipulation), as
- * hyenac's IR is. Features reached only through intrinsics (AES, SHA,
- * AMX, VP2INTERSECT, ...) cannot appear in generated code and are not
- * recorded. The model binary's main() and hyenac_model_load() test them
+ * hyenac's IR is, and AMX, which the bf16 GEMM uses through intrinsics
+ * (asking Linux for the tile state here as it tests for it). Other
+ * features reached only through intrinsics (AES, SHA, VP2INTERSECT,
+ * ...) cannot appear in generated code and are not recorded. The model binary's main() and hyenac_model_load() test them
  * here before any generated function is called; this file itself, like
  * the rest of the runtime, is compiled for baseline x86-64, so it runs
  * anywhere.
@@ -27,13 +28,18 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 /* Defined by generated modules; absent (NULL) in hand-made stand-ins. */
 extern const char hyenac_target_cpu[] __attribute__((weak));
 extern const char hyenac_target_features[] __attribute__((weak));
 
 enum { EAX, EBX, ECX, EDX };
-enum { STATE_NONE, STATE_AVX, STATE_AVX512 }; /* OS-saved registers */
+enum { STATE_NONE, STATE_AVX, STATE_AVX512, STATE_AMX }; /* OS-saved
+                                                          * registers */
 
 /* Each feature: its LLVM name, where CPUID reports it, and the register
  * state it needs. Ordered as the ISA grew, so messages list the older
@@ -76,6 +82,8 @@ static const struct {
 	{"avx512vpopcntdq", 7, 0, ECX, 14, STATE_AVX512},
 	{"avx512bf16", 7, 1, EAX, 5, STATE_AVX512},
 	{"avx512fp16", 7, 0, EDX, 23, STATE_AVX512},
+	{"amx-tile", 7, 0, EDX, 24, STATE_AMX},
+	{"amx-bf16", 7, 0, EDX, 22, STATE_AMX},
 };
 enum { NFEATURES = sizeof features / sizeof features[0] };
 
@@ -101,6 +109,23 @@ bool hyrt_cpu_feature_testable(const char *name)
 }
 
 #if defined(__x86_64__)
+/* Linux lets a process use the AMX tile data only once it has asked
+ * (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA); the first tile
+ * instruction is SIGILL otherwise. Asked here, once per process, when a
+ * model's code may use AMX (the bf16 GEMM of --precision bf16). */
+static bool amx_permitted(void)
+{
+#if defined(__linux__)
+	static int asked; /* 0 not yet, 1 granted, -1 refused */
+	if (!asked)
+		asked = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
+		                18 /* XFEATURE_XTILEDATA */) == 0 ? 1 : -1;
+	return asked > 0;
+#else
+	return false;
+#endif
+}
+
 static bool has(int i)
 {
 	unsigned r[4] = {0, 0, 0, 0}, xlo = 0, xhi = 0, max;
@@ -121,6 +146,8 @@ static bool has(int i)
 	(void)xhi;
 	if (features[i].state == STATE_AVX)
 		return (xlo & 0x6) == 0x6;           /* XMM, YMM */
+	if (features[i].state == STATE_AMX)
+		return (xlo & 0x60000) == 0x60000 && amx_permitted();
 	return (xlo & 0xe6) == 0xe6;                 /* and opmask, ZMM */
 }
 #else

@@ -63,6 +63,7 @@ enum {
 	HYRT_META_SEED, /* that seed's uint64 bits; 0 when not random */
 	HYRT_META_SPECTRA_BYTES, /* the long convolutions' kept filter
 	                          * spectra at most (memory plan) */
+	HYRT_META_BF16, /* 1: compiled with --precision bf16 */
 	HYRT_META_COUNT
 };
 

@@ -22,6 +22,7 @@
 #include "codegen/codegen.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
+#include "runtime/cpucheck.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -189,6 +190,16 @@ static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
 	ck_assert_msg(cp->j, "%s", d.msg);
 	cp->run = (RunFn)cg_jit_lookup(cp->j, "hyenac_run");
 	cp->sb = (ScratchFn)cg_jit_lookup(cp->j, "hyenac_scratch_bytes");
+	/* as a binary starts, the CPU check of AMX, which also asks Linux
+	 * for the tile state that a bf16 GEMM's tiles need (the code of
+	 * foreign CPUs here may list features this host lacks but that no
+	 * kernel uses, as znver4's sse4a) */
+	const char *uses = cg_jit_lookup(cp->j, "hyenac_target_features");
+	char msg[512];
+	ck_assert(uses);
+	ck_assert_msg(!hyrt_cpu_listed(uses, "amx-tile") ||
+	              hyrt_cpu_check("amx-tile,amx-bf16", cpu, msg, sizeof msg),
+	              "%s", msg);
 	const int64_t *jmeta = cg_jit_lookup(cp->j, "hyenac_meta");
 	const char *jname = cg_jit_lookup(cp->j, "hyenac_model_name");
 	ck_assert(cp->run && cp->sb && jmeta && jname);
@@ -693,18 +704,41 @@ static const int64_t proj_K[NPROJ_K] = {1, 7, 128, 300};
 static const char *const proj_cpu[] = {NULL, "x86-64-v3", "znver4"};
 enum { NPROJ_CPU = 3 };
 
+/* The bf16 GEMM (--precision bf16) on each of its paths: the host's,
+ * Cooper Lake's (vdpbf16ps, 12 x 2 blocks), Sapphire Rapids' (AMX
+ * tiles: blocks of 32 rows, 16 pairs of k a tile), and the widened
+ * pairs on an AVX-512 CPU without AVX512_BF16 (skylake-avx512) and on
+ * an AVX2 one (8-float vectors); K = 601
+ * goes over the k chunk (256 pairs) in three chunks, the last partial
+ * and odd; 1 and 7 end in half a pair. */
+static const char *const bf_cpu[] = {NULL, "cooperlake", "sapphirerapids",
+                                     "skylake-avx512", "x86-64-v3"};
+enum { NBF_CPU = 5 };
+static const int64_t bf_K[NPROJ_K] = {1, 7, 128, 601};
+
 /* Whether this host runs code for cpu (an AVX-512 one needs AVX-512). */
 static bool proj_runs(const char *cpu)
 {
-	if (!cpu || strcmp(cpu, "znver4") != 0)
-		return true;
 	__builtin_cpu_init();
+	const char *needs = !cpu ? NULL
+	                    : strcmp(cpu, "sapphirerapids") == 0
+	                        ? "avx512bf16,avx512fp16,amx-tile,amx-bf16"
+	                    : strcmp(cpu, "cooperlake") == 0 ? "avx512bf16"
+	                                                     : NULL;
+	char msg[256];
+	if (needs && !hyrt_cpu_check(needs, cpu, msg, sizeof msg)) {
+		printf("proj: skipping %s code: %s\n", cpu, msg);
+		return false;
+	}
+	if (!cpu || (strcmp(cpu, "znver4") != 0 &&
+	             strcmp(cpu, "skylake-avx512") != 0))
+		return true;
 	if (__builtin_cpu_supports("avx512f") &&
 	    __builtin_cpu_supports("avx512bw") &&
 	    __builtin_cpu_supports("avx512vl") &&
 	    __builtin_cpu_supports("avx512dq"))
 		return true;
-	printf("proj: skipping znver4 code: this host has no AVX-512\n");
+	printf("proj: skipping %s code: this host has no AVX-512\n", cpu);
 	return false;
 }
 
@@ -749,13 +783,13 @@ static Node *fproj(Case *k, const char *name, Node *x, int64_t K, int64_t N,
 /* linear at every N for one K, with and without bias; at K = 7 also a
  * weight that embed reads too (the tied head: stored both ways) and a
  * computed one (the dot-product path). */
-START_TEST(proj_linear)
+static void run_proj_linear(int64_t K, const char *cpu, bool bf16,
+                            double tol)
 {
-	int64_t K = proj_K[_i % NPROJ_K];
-	const char *cpu = proj_cpu[_i / NPROJ_K];
 	if (!proj_runs(cpu))
 		return;
 	Case *k = case_new("proj_linear", 0);
+	k->g->bf16 = bf16;
 	Node *x = act(k, "x", K, 1.0);
 	for (int i = 0; i < 5; i++) {
 		int64_t N = proj_N[i];
@@ -777,8 +811,22 @@ START_TEST(proj_linear)
 		                 17);
 		out(k, "computed", op(k, OP_LINEAR, "computed", 2, x, wc, NULL));
 	}
-	check_shapes_on(k, cpu, CONV_AUTO, 3, TOL, proj_sh, NPROJ_SH);
+	check_shapes_on(k, cpu, CONV_AUTO, 3, tol, proj_sh, NPROJ_SH);
 	case_free(k);
+}
+
+START_TEST(proj_linear)
+{
+	run_proj_linear(proj_K[_i % NPROJ_K], proj_cpu[_i / NPROJ_K], false,
+	                TOL);
+}
+END_TEST
+
+/* In bf16, against the interpreter's bf16 expectation (both operands
+ * rounded, exact products, sums in double): only the fp32 sums differ. */
+START_TEST(proj_linear_bf16)
+{
+	run_proj_linear(bf_K[_i % NPROJ_K], bf_cpu[_i / NPROJ_K], true, 1e-9);
 }
 END_TEST
 
@@ -786,13 +834,12 @@ END_TEST
  * into out) with layernorm, bias, relu and residual, and bare; with conv
  * (the projection into the convolution's tile) with layernorm, gelu_tanh
  * and residual, and with neither layernorm nor bias. */
-START_TEST(proj_fused)
+static void run_proj_fused(int64_t K, const char *cpu, bool bf16, double tol)
 {
-	int64_t K = proj_K[_i % NPROJ_K];
-	const char *cpu = proj_cpu[_i / NPROJ_K];
 	if (!proj_runs(cpu))
 		return;
 	Case *k = case_new("proj_fused", 128);
+	k->g->bf16 = bf16;
 	Node *x = act(k, "x", K, 2.0);
 	for (int i = 0; i < 5; i++) {
 		int64_t N = proj_N[i];
@@ -807,9 +854,23 @@ START_TEST(proj_fused)
 		out(k, nm, fproj(k, nm, x, K, N, true, true, 3, FP_ACT_GELU_TANH,
 		                 true));
 	}
-	check_shapes_on(k, cpu, CONV_AUTO, 3, TOL_TRANSC, proj_sh,
-	                NPROJ_SH);
+	check_shapes_on(k, cpu, CONV_AUTO, 3, tol, proj_sh, NPROJ_SH);
 	case_free(k);
+}
+
+START_TEST(proj_fused)
+{
+	run_proj_fused(proj_K[_i % NPROJ_K], proj_cpu[_i / NPROJ_K], false,
+	               TOL_TRANSC);
+}
+END_TEST
+
+/* A layernorm's output that lands within float rounding of a bf16
+ * tie may round the other way than the interpreter's double: rare,
+ * and one bf16 step of one operand. */
+START_TEST(proj_fused_bf16)
+{
+	run_proj_fused(bf_K[_i % NPROJ_K], bf_cpu[_i / NPROJ_K], true, 1e-7);
 }
 END_TEST
 
@@ -835,13 +896,13 @@ END_TEST
  * chunks): with layernorm, both biases, gelu_tanh and the residual, and
  * bare; at 3 x 43 rows the tiles (at most 96 rows) end inside the
  * range. */
-START_TEST(proj_mlp)
+static void run_proj_mlp(int64_t K, const char *cpu, bool bf16, double tol)
 {
-	int64_t K = proj_K[_i % NPROJ_K], H = 300;
-	const char *cpu = proj_cpu[_i / NPROJ_K];
+	int64_t H = 300;
 	if (!proj_runs(cpu))
 		return;
 	Case *k = case_new("proj_mlp", 0);
+	k->g->bf16 = bf16;
 	Node *x = act(k, "x", K, 2.0);
 	for (int i = 0; i < 5; i += 2) {
 		int64_t N = proj_N[i];
@@ -878,8 +939,61 @@ START_TEST(proj_mlp)
 	}
 	/* two float sums of up to 300 terms in a row: a lone output that
 	 * cancels (N = 1, one row) is off by about 1e-4 relative */
-	check_shapes_on(k, cpu, CONV_AUTO, 3, 1e-7, proj_sh, NPROJ_SH);
+	check_shapes_on(k, cpu, CONV_AUTO, 3, tol, proj_sh, NPROJ_SH);
 	case_free(k);
+}
+
+START_TEST(proj_mlp)
+{
+	run_proj_mlp(proj_K[_i % NPROJ_K], proj_cpu[_i / NPROJ_K], false, 1e-7);
+}
+END_TEST
+
+/* fc1's hidden output rounds to bf16 in float here, in double in the
+ * interpreter: as with the layernorm, a rare tie goes the other way. */
+START_TEST(proj_mlp_bf16)
+{
+	run_proj_mlp(bf_K[_i % NPROJ_K], bf_cpu[_i / NPROJ_K], true, 1e-6);
+}
+END_TEST
+
+/* The bf16 blob: a matrix only bf16 projections read has bf16 panels
+ * and no fp32 original or panels; one that embed reads too (a tied
+ * head) keeps its original; a filter-like linear on rows without B
+ * (pos_emb's) stays fp32; an fp32 graph stores what it always did. */
+START_TEST(bf16_layout)
+{
+	for (int bf = 0; bf < 2; bf++) {
+		Case *k = case_new("bf16_layout", 16);
+		Diag d;
+		CgWeights w;
+		k->g->bf16 = bf;
+		Node *x = act(k, "x", 8, 1.0);
+		Node *wp = weight(k, "wp", 2, 40, 8, 0.5, 0);
+		Node *tied = weight(k, "tied", 2, VOCAB, 8, 0.5, 0);
+		Node *wf = weight(k, "wf", 2, 4, 5, 0.5, 0);
+		out(k, "p", op(k, OP_LINEAR, "p", 2, x, wp, NULL));
+		out(k, "e", op(k, OP_EMBED, "e", 2, tied, k->tok, NULL));
+		out(k, "h", op(k, OP_LINEAR, "h", 2, x, tied, NULL));
+		out(k, "f", op(k, OP_LINEAR, "f", 2, pos_emb(k, "pe", 16, 5), wf,
+		               NULL));
+		diag_init(&d);
+		ck_assert_msg(ir_infer_graph(k->g, &d), "%s", d.msg);
+		cg_layout_weights(k->g, k->a, &w);
+		ck_assert(bf ? w.offset[wp->id] == SIZE_MAX
+		             : w.offset[wp->id] != SIZE_MAX);
+		ck_assert(bf ? w.panels[wp->id] == SIZE_MAX
+		             : w.panels[wp->id] != SIZE_MAX);
+		ck_assert(bf ? w.bpanels[wp->id] != SIZE_MAX
+		             : w.bpanels[wp->id] == SIZE_MAX);
+		ck_assert(w.offset[tied->id] != SIZE_MAX);
+		ck_assert(bf ? w.bpanels[tied->id] != SIZE_MAX
+		             : w.panels[tied->id] != SIZE_MAX);
+		ck_assert(w.offset[wf->id] != SIZE_MAX &&
+		          w.panels[wf->id] != SIZE_MAX &&
+		          w.bpanels[wf->id] == SIZE_MAX);
+		case_free(k);
+	}
 }
 END_TEST
 
@@ -1056,6 +1170,10 @@ static Suite *suite(void)
 	tcase_add_loop_test(pt, proj_fused, 0, NPROJ_K * NPROJ_CPU);
 	tcase_add_loop_test(pt, proj_fused_conv_bare, 0, NPROJ_K * NPROJ_CPU);
 	tcase_add_loop_test(pt, proj_mlp, 0, NPROJ_K * NPROJ_CPU);
+	tcase_add_loop_test(pt, proj_linear_bf16, 0, NPROJ_K * NBF_CPU);
+	tcase_add_loop_test(pt, proj_fused_bf16, 0, NPROJ_K * NBF_CPU);
+	tcase_add_loop_test(pt, proj_mlp_bf16, 0, NPROJ_K * NBF_CPU);
+	tcase_add_test(pt, bf16_layout);
 	suite_add_tcase(s, pt);
 	TCase *gt = tcase_create("golden");
 	tcase_set_timeout(gt, 300);

@@ -236,7 +236,8 @@ START_TEST(runtime_check)
 	ck_assert(hyrt_cpu_check("", "x86-64", msg, sizeof msg));
 	ck_assert(hyrt_cpu_feature_testable("avx2"));
 	ck_assert(hyrt_cpu_feature_testable("sse4.1"));
-	ck_assert(!hyrt_cpu_feature_testable("amx-tile"));
+	ck_assert(!hyrt_cpu_feature_testable("sha")); /* intrinsics only */
+	ck_assert(hyrt_cpu_feature_testable("amx-tile")); /* the bf16 GEMM's */
 	ck_assert(!hyrt_cpu_feature_testable("sse2")); /* always there */
 	ck_assert(foreign_cpu(&feature));
 	char list[64];

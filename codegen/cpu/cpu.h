@@ -268,6 +268,8 @@ int64_t cg_row_grain(const CgContext *c, const Node *n);
 
 /* Whether src slot k of n is a projection matrix with a panel copy. */
 bool cg_proj_slot(const CgContext *c, const Node *n, int k);
+/* Whether that copy is bf16 (ir_bf16_slot): the GEMM runs in bf16. */
+bool cg_bf16_slot(const CgContext *c, const Node *n, int k);
 /* One projected row: dst[db + j] = x[xb, xb + K) . w[j, :] + bias[j]. */
 void cg_proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
                  LLVMValueRef w, LLVMValueRef bias, int64_t Kn, int64_t Nn,

@@ -262,7 +262,11 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 	for (int j = 0; j < n->nsrc; j++) {
 		a[j + 1] = at[n->src[j]->id];
 		if (cg_proj_slot(c, n, j)) {
-			LLVMValueRef o = i64c(c, (int64_t)c->w->panels[n->src[j]->id]);
+			const CgWeights *w = c->w;
+			int id = n->src[j]->id;
+			LLVMValueRef o = i64c(c, (int64_t)(cg_bf16_slot(c, n, j)
+			                                       ? w->bpanels[id]
+			                                       : w->panels[id]));
 			a[j + 1] = LLVMBuildInBoundsGEP2(
 			    c->b, LLVMInt8TypeInContext(c->ctx), c->weights, &o, 1, "");
 		}
@@ -367,6 +371,11 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 			                     i64c(c, slot_offset(g, n->iattr[0])));
 			at[i] = LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
 			                              c->state, &o, 1, n->name);
+			continue;
+		}
+		if (n->op == OP_WEIGHT && c->w->offset[i] == SIZE_MAX) {
+			/* only bf16 panels of it are stored (weights.c) */
+			at[i] = LLVMConstPointerNull(c->t_ptr);
 			continue;
 		}
 		if (n->op == OP_WEIGHT) {

@@ -64,6 +64,9 @@ static void print_help(void)
 	       "1 to %" PRId64 " tokens; outputs: %s.\n\n", hyenac_model_name,
 	       hyenac_meta[HYRT_META_D_MODEL], hyenac_meta[HYRT_META_N_LAYER],
 	       hyenac_meta[HYRT_META_VOCAB_SIZE], max_len, rt_outputs_str());
+	if (hyenac_meta[HYRT_META_BF16])
+		printf("Compiled with --precision bf16: its projections' weights "
+		       "are bf16 and multiplied in bf16 (sums in fp32).\n\n");
 	if (hyenac_meta[HYRT_META_RANDOM_WEIGHTS])
 		printf("Its weights are random (seed %" PRIu64 "), not trained: "
 		       "its outputs carry no biology.\n\n",

@@ -1084,6 +1084,7 @@ int rt_cmd_info(const char *cmd, int argc, char **argv)
 		for (int64_t i = 0; i < hyenac_meta[HYRT_META_NUM_LABELS]; i++)
 			printf("label.%" PRId64 "=%s\n", i, hyrt_label_name(i));
 	}
+	printf("precision=%s\n", hyenac_meta[HYRT_META_BF16] ? "bf16" : "fp32");
 	printf("weight_bytes=%" PRId64 "\n",
 	       hyenac_meta[HYRT_META_WEIGHT_BYTES]);
 	printf("flops_per_token=%" PRId64 "\n",
