@@ -22,7 +22,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-#include "../codegen/nvptx/tcgemm.h"
+#include "codegen/nvptx/tcgemm.h"
 
 typedef struct Case {
 	const char *name;

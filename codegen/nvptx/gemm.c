@@ -42,7 +42,8 @@ bool nv_tensor_cores(CgContext *c)
 
 static TcgSpec tc_spec(const NvGemm *g)
 {
-	TcgSpec t = { .kind = TCG_TF32X3, .N = g->N, .K = g->K, .lda = g->K,
+	TcgSpec t = { .kind = g->bf16 ? TCG_BF16 : TCG_TF32X3, .N = g->N,
+	              .K = g->K, .lda = g->K,
 	              .a_vec4 = g->K % 4 == 0 };
 	return t;
 }

@@ -570,6 +570,7 @@ static void emit_linear(CgContext *c, const Node *n)
 	g.a = nv_addr(c, n->src[0]);
 	g.a_row0 = i64c(c, 0);
 	g.w = nv_addr(c, n->src[1]);
+	g.bf16 = ir_bf16_slot(c->g, n, 1);
 	g.bias = n->nsrc == 3 ? nv_addr(c, n->src[2]) : NULL;
 	g.act = FP_ACT_NONE;
 	g.dst = nv_addr(c, n);
@@ -619,6 +620,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 		g.a = nv_addr(c, n->src[fs.x]);
 		g.a_row0 = i64c(c, 0);
 		g.w = nv_addr(c, n->src[fs.w]);
+		g.bf16 = ir_bf16_slot(c->g, n, fs.w);
 		g.bias = fs.bias >= 0 ? nv_addr(c, n->src[fs.bias]) : NULL;
 		g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
 		g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
@@ -644,6 +646,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = sub(c, a, i64c(c, H));
 	g.w = nv_addr(c, n->src[fs.w]);
+	g.bf16 = ir_bf16_slot(c->g, n, fs.w);
 	g.bias = fs.bias >= 0 ? nv_addr(c, n->src[fs.bias]) : NULL;
 	g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
 	g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
@@ -735,6 +738,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = nv_param(c, P_A);
 	g.w = nv_addr(c, n->src[fs.w1]);
+	g.bf16 = ir_bf16_slot(c->g, n, fs.w1);
 	g.bias = fs.b1 >= 0 ? nv_addr(c, n->src[fs.b1]) : NULL;
 	g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
 	g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
@@ -759,6 +763,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g2.a = nv_param(c, P_WORK);
 	g2.a_row0 = i64c(c, 0);
 	g2.w = nv_addr(c, n->src[fs.w2]);
+	g2.bf16 = ir_bf16_slot(c->g, n, fs.w2);
 	g2.bias = fs.b2 >= 0 ? nv_addr(c, n->src[fs.b2]) : NULL;
 	g2.act = FP_ACT_NONE;
 	g2.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;

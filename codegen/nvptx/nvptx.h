@@ -134,6 +134,8 @@ typedef struct NvGemm {
 	LLVMValueRef bias, res, res_row0;
 	FpAct act;
 	LLVMValueRef dst, dst_row0;
+	bool bf16; /* --precision bf16 and a token-row projection
+	            * (ir_bf16_slot): bf16 operands on tensor cores */
 } NvGemm;
 
 /* The tile the GEMM uses for N columns: BM rows, BN columns. */
