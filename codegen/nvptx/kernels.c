@@ -847,6 +847,44 @@ static void slice_of(CgContext *c, int64_t S, LLVMValueRef rows,
 	*hi = sel(c, icmp(c, LLVMIntSLT, h, len), h, len);
 }
 
+/* The block's threads over [lo, hi), NV_THREADS apart: opens the loop
+ * and the bounds check and returns the index; span_close ends both. */
+typedef struct Span {
+	Loop l;
+	LLVMBasicBlockRef bj;
+} Span;
+
+static LLVMValueRef span_open(CgContext *c, Span *sp, LLVMValueRef lo,
+                              LLVMValueRef hi, const char *name)
+{
+	LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
+	                               i64c(c, NV_THREADS - 1)),
+	                        i64c(c, NV_THREADS));
+	LLVMValueRef it = cg_loop_open(c, &sp->l, i64c(c, 0), cnt, name);
+	LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
+	                     nv_tid(c));
+
+	sp->bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+	return t;
+}
+
+static void span_close(CgContext *c, Span *sp)
+{
+	end_if(c, sp->bj);
+	cg_loop_close(c, &sp->l);
+}
+
+/* An in-place transform of the group's work (buf 0) or spectrum (buf 1)
+ * rows: one a unit, times B for the work's batch rows. */
+static HygpuStep *fft_step(CgContext *c, int64_t op, int64_t buf)
+{
+	HygpuStep *s = nv_step(c, op);
+	s->buf = buf;
+	s->rows_per_unit = 1;
+	s->rows_b = buf == 0;
+	return s;
+}
+
 /* u(b, t, c) = v (* g) at token row r = b L + t. */
 static LLVMValueRef conv_u(CgContext *c, const Conv *cv, LLVMValueRef v,
                            LLVMValueRef g, LLVMValueRef r, LLVMValueRef ch)
@@ -875,7 +913,6 @@ static void emit_conv(CgContext *c, const Node *n)
 	conv_of(n, &cv);
 	int64_t S = fft_split(c);
 	LLVMValueRef D = i64c(c, cv.D);
-	Loop l;
 	int gi = st_->ntmpl;
 	HygpuStep *gs = group(c, HYGPU_DIM_CHANNELS, cv.D, cv.D, 1, 0);
 	gs->flags = HYGPU_WORK_PER_FFT_ROW | HYGPU_WORK_TIMES_B;
@@ -899,14 +936,8 @@ static void emit_conv(CgContext *c, const Node *n)
 			ndl = LLVMBuildFNeg(
 			    c->b, cg_intrinsic1(c, "llvm.fabs", c->t_f32,
 			                        ld(c, nv_addr(c, cv.deltas), ch)), "");
-		LLVMValueRef tid = nv_tid(c);
-		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
-		                               i64c(c, NV_THREADS - 1)),
-		                        i64c(c, NV_THREADS));
-		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "f");
-		LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
-		                     tid);
-		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+		Span sp;
+		LLVMValueRef t = span_open(c, &sp, lo, hi, "f");
 		LLVMValueRef in = icmp(c, LLVMIntSLT, t, c->L);
 		LLVMValueRef tc = sel(c, in, t, i64c(c, 0));
 		LLVMValueRef val;
@@ -923,18 +954,15 @@ static void emit_conv(CgContext *c, const Node *n)
 			val = f_mul(c, dot, f_add(c, ex, f32c(c, cv.shift)));
 		}
 		st(c, spec, add(c, mul(c, row, W), t), sel(c, in, val, f32c(c, 0)));
-		end_if(c, bj);
-		cg_loop_close(c, &l);
+		span_close(c, &sp);
 		nv_end(c);
 	}
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
 	s->flags = HYGPU_FILTER;
 	s->grid[3] = S;
 	s->grid_div = 1;
-	s = nv_step(c, HYGPU_R2C);
+	s = fft_step(c, HYGPU_R2C, 1);
 	s->flags = HYGPU_FILTER;
-	s->buf = 1;
-	s->rows_per_unit = 1;
 
 	/* gather: work row b cnt + j = u of channel a + j, zero past L */
 	k = begin_k(c, n, "gather");
@@ -947,29 +975,19 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
 		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
 		LLVMValueRef work = nv_param(c, P_WORK);
-		LLVMValueRef tid = nv_tid(c);
-		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
-		                               i64c(c, NV_THREADS - 1)),
-		                        i64c(c, NV_THREADS));
-		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "g");
-		LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
-		                     tid);
-		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+		Span sp;
+		LLVMValueRef t = span_open(c, &sp, lo, hi, "g");
 		LLVMValueRef in = icmp(c, LLVMIntSLT, t, c->L);
 		LLVMValueRef r = add(c, mul(c, b, c->L), sel(c, in, t, i64c(c, 0)));
 		LLVMValueRef u = conv_u(c, &cv, v, g, r, ch);
 		st(c, work, add(c, mul(c, row, W), t), sel(c, in, u, f32c(c, 0)));
-		end_if(c, bj);
-		cg_loop_close(c, &l);
+		span_close(c, &sp);
 		nv_end(c);
 	}
 	s = nv_launch(c, k, NV_THREADS);
 	s->grid[4] = S;
 	s->grid_div = 1;
-	s = nv_step(c, HYGPU_R2C);
-	s->buf = 0;
-	s->rows_per_unit = 1;
-	s->rows_b = 1;
+	fft_step(c, HYGPU_R2C, 0);
 
 	/* the pointwise product by the channel's spectrum */
 	k = begin_k(c, n, "mul");
@@ -981,14 +999,8 @@ static void emit_conv(CgContext *c, const Node *n)
 		slice_of(c, S, mul(c, cntv, c->B), F, &row, &lo, &hi);
 		LLVMValueRef j = srem(c, row, cntv);
 		LLVMValueRef work = nv_param(c, P_WORK), spec = nv_param(c, P_SPEC);
-		LLVMValueRef tid = nv_tid(c);
-		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
-		                               i64c(c, NV_THREADS - 1)),
-		                        i64c(c, NV_THREADS));
-		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "m");
-		LLVMValueRef f = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
-		                     tid);
-		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, f, hi));
+		Span sp;
+		LLVMValueRef f = span_open(c, &sp, lo, hi, "m");
 		LLVMValueRef xi = add(c, mul(c, row, W), mul(c, f, i64c(c, 2)));
 		LLVMValueRef ki = add(c, mul(c, j, W), mul(c, f, i64c(c, 2)));
 		LLVMValueRef xr = ld(c, work, xi);
@@ -998,17 +1010,13 @@ static void emit_conv(CgContext *c, const Node *n)
 		st(c, work, xi, f_sub(c, f_mul(c, xr, kr), f_mul(c, xm, km)));
 		st(c, work, add(c, xi, i64c(c, 1)),
 		   f_add(c, f_mul(c, xr, km), f_mul(c, xm, kr)));
-		end_if(c, bj);
-		cg_loop_close(c, &l);
+		span_close(c, &sp);
 		nv_end(c);
 	}
 	s = nv_launch(c, k, NV_THREADS);
 	s->grid[4] = S;
 	s->grid_div = 1;
-	s = nv_step(c, HYGPU_C2R);
-	s->buf = 0;
-	s->rows_per_unit = 1;
-	s->rows_b = 1;
+	fft_step(c, HYGPU_C2R, 0);
 
 	/* scatter: y = conv / n + u bias (* post) into the output channel */
 	k = begin_k(c, n, "scatter");
@@ -1025,14 +1033,8 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef out = nv_addr(c, n);
 		LLVMValueRef work = nv_param(c, P_WORK);
 		LLVMValueRef fn_ = LLVMBuildSIToFP(c->b, nn, c->t_f32, "n");
-		LLVMValueRef tid = nv_tid(c);
-		LLVMValueRef cnt = sdiv(c, add(c, sub(c, hi, lo),
-		                               i64c(c, NV_THREADS - 1)),
-		                        i64c(c, NV_THREADS));
-		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), cnt, "o");
-		LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
-		                     tid);
-		LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+		Span sp;
+		LLVMValueRef t = span_open(c, &sp, lo, hi, "o");
 		LLVMValueRef r = add(c, mul(c, b, c->L), t);
 		LLVMValueRef y = LLVMBuildFDiv(c->b, ld(c, work, add(c, mul(c, row, W),
 		                                                     t)),
@@ -1045,8 +1047,7 @@ static void emit_conv(CgContext *c, const Node *n)
 			                                          i64c(c, cv.poff)),
 			                                  ch)));
 		st(c, out, add(c, mul(c, r, D), ch), y);
-		end_if(c, bj);
-		cg_loop_close(c, &l);
+		span_close(c, &sp);
 		nv_end(c);
 	}
 	s = nv_launch(c, k, NV_THREADS);
