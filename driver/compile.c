@@ -363,7 +363,24 @@ static bool spawn_wait(char *const *argv, HyrtOut *o, Diag *d)
 
 /* --mpi: the main archive with rt_par_mpi.c, and libmpi as pkg-config's
  * ompi-c said when hyenac was built (CMakeLists.txt); libmpi stays a
- * shared library, the cluster's own. */
+ * shared library, the cluster's own. Appends those flags to argv (room
+ * for 32 entries, NULL-ended). */
+static void add_mpi_libs(char **argv, Arena *a)
+{
+#ifdef HYENAC_MPI_LIBS
+	int n = 0;
+	while (argv[n])
+		n++;
+	char *flags = arena_printf(a, "%s", HYENAC_MPI_LIBS);
+	for (char *t = strtok(flags, " "); t && n < 31; t = strtok(NULL, " "))
+		argv[n++] = t;
+	argv[n] = NULL;
+#else
+	(void)argv;
+	(void)a;
+#endif
+}
+
 static bool link_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
 {
 	Arena *a = arena_new();
@@ -376,17 +393,8 @@ static bool link_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
 		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lhts",
 		"-lm", "-lpthread", NULL,
 	};
-#ifdef HYENAC_MPI_LIBS
-	if (mpi) {
-		int n = 0;
-		while (argv[n])
-			n++;
-		char *flags = arena_printf(a, "%s", HYENAC_MPI_LIBS);
-		for (char *t = strtok(flags, " "); t && n < 31; t = strtok(NULL, " "))
-			argv[n++] = t;
-		argv[n] = NULL;
-	}
-#endif
+	if (mpi)
+		add_mpi_libs(argv, a);
 	bool ok = spawn_wait(argv, o, d);
 	arena_free(a);
 	return ok;
@@ -409,8 +417,9 @@ static bool link_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
  * libhyenac_rt_cuda.a (hyenac_run and the rest over the plan; it loads
  * libcuda and cuFFT with dlopen, so nothing of CUDA is linked) and
  * libhyenac_rt.a, then the weights appended without the CPU's GEMM
- * panels. */
-static bool link_gpu_exe(const char *obj, HyrtOut *o, Diag *d)
+ * panels; with --mpi, the MPI main archive and libmpi as for the CPU
+ * (each rank takes its node's GPUs in turn: runtime/cuda/gpurt.h). */
+static bool link_gpu_exe(const char *obj, bool mpi, HyrtOut *o, Diag *d)
 {
 	Arena *a = arena_new();
 	const char *rt = runtime_dir();
@@ -423,13 +432,15 @@ static bool link_gpu_exe(const char *obj, HyrtOut *o, Diag *d)
 		arena_free(a);
 		return false;
 	}
-	char *argv[] = {
+	char *argv[32] = {
 		(char *)cc, "-o", o->tmp, (char *)obj,
-		arena_printf(a, "%s/libhyenac_rt_main.a", rt), (char *)cuda,
-		arena_printf(a, "%s/libhyenac_rt.a", rt),
+		arena_printf(a, "%s/libhyenac_rt_main%s.a", rt, mpi ? "_mpi" : ""),
+		(char *)cuda, arena_printf(a, "%s/libhyenac_rt.a", rt),
 		"-Wl,-Bstatic", "-lfftw3f", "-lz", "-Wl,-Bdynamic", "-lhts",
 		"-lm", "-lpthread", "-ldl", NULL,
 	};
+	if (mpi)
+		add_mpi_libs(argv, a);
 	bool ok = spawn_wait(argv, o, d);
 	arena_free(a);
 	return ok;
@@ -640,7 +651,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 		         : cg_write_object(cm, out.tmp, d);
 		goto done;
 	}
-	if (gpu ? !cg_write_gpu_host(cm, obj, d) || !link_gpu_exe(obj, &out, d)
+	if (gpu ? !cg_write_gpu_host(cm, obj, d) || !link_gpu_exe(obj, o->mpi, &out, d)
 	        : !cg_write_object(cm, obj, d) ||
 	              !(lib ? link_lib(obj, &out, d)
 	                    : link_exe(obj, o->mpi, &out, d)))

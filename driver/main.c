@@ -873,9 +873,6 @@ static int need_gpu(const Options *o)
 	if (strcmp(o->emit, "lib") == 0)
 		return usage_error("--emit lib: the GPU target (--target %s) makes "
 		                   "executables, not libraries", o->target);
-	if (o->mpi)
-		return usage_error("--mpi: the GPU target (--target %s) does not "
-		                   "link with MPI", o->target);
 	if (o->cpu || o->features)
 		return usage_error("--target-cpu and --target-features are for the "
 		                   "CPU target, not --target %s", o->target);

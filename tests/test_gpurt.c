@@ -162,6 +162,19 @@ START_TEST(fake_driver)
 	setenv("FAKE_CUDA_FREE", "1000000", 1);
 	expect(EMBED(NULL), 1, "too little GPU memory on CUDA device 0 (Fake "
 	                       "GPU, sm_90)");
+	/* no --device, no HYENAC_DEVICE: the launcher's local rank, modulo
+	 * the devices (the fake driver refuses any but device 0, naming the
+	 * one it was asked for) */
+	setenv("FAKE_CUDA_DEVICES", "4", 1);
+	setenv("SLURM_LOCALID", "6", 1);
+	expect(EMBED(NULL), 1, "cannot read CUDA device 2:");
+	setenv("OMPI_COMM_WORLD_LOCAL_RANK", "3", 1);
+	expect(EMBED(NULL), 1, "cannot read CUDA device 3:");
+	expect(EMBED("--device", "1", NULL), 1,
+	       "cannot read CUDA device 1:");
+	unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+	unsetenv("SLURM_LOCALID");
+	unsetenv("FAKE_CUDA_DEVICES");
 	unsetenv("FAKE_CUDA_FREE");
 	setenv("HYENAC_GPU_MEMORY", "1K", 1);
 	expect(EMBED(NULL), 1, "allowed by HYENAC_GPU_MEMORY");

@@ -698,6 +698,35 @@ START_TEST(bad_mpi_use)
 }
 END_TEST
 
+/* A GPU binary links MPI too; here, with no driver, every rank stops at
+ * the device's start with its own line and the job fails, nothing
+ * written. (On a GPU machine each rank takes its node's devices in turn:
+ * test_gpurt checks the choice with the stand-in driver.) */
+START_TEST(gpu_binary_under_mpi)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	char gpu[4096], out[4096];
+	const char *model = tu_source("models/hyenadna-tiny-1k.yaml");
+
+	snprintf(gpu, sizeof gpu, "%s", tu_path(tu_tmpdir(), "tinygpumpi"));
+	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", gpu,
+	                                   "--seq-len", "256", "--target",
+	                                   "cuda", "--mpi", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "gpumpi.npy"));
+	setenv("HYENAC_CUDA_DRIVER", "/nonexistent/libcuda.so.1", 1);
+	run_mpi(&r, 2, gpu, (const char *[]){"embed", "--tokens", tokens, "-o",
+	                                     out, NULL});
+	unsetenv("HYENAC_CUDA_DRIVER");
+	ck_assert_int_ne(r.status, 0);
+	ck_assert_msg(strstr(r.err, "rank 0 of 2: cannot load the CUDA driver") &&
+	              strstr(r.err, "rank 1 of 2: cannot load the CUDA driver"),
+	              "%s", r.err);
+	ck_assert(!exists(out));
+}
+END_TEST
+
 START_TEST(compile_mpi_usage)
 {
 	RunResult r;
@@ -730,6 +759,7 @@ int main(void)
 	tcase_add_test(tc, resume_in_one_process);
 	tcase_add_test(tc, bad_mpi_use);
 	tcase_add_test(tc, compile_mpi_usage);
+	tcase_add_test(tc, gpu_binary_under_mpi);
 	suite_add_tcase(s, tc);
 	return tu_main(s);
 }

@@ -1030,6 +1030,30 @@ static HyrtGpuStatus load_module(char *msg, size_t n)
 	return HYRT_GPU_OK;
 }
 
+/* The process's rank among those on its node, as the launcher says:
+ * Open MPI's mpirun, Slurm's srun, MPICH's hydra; 0 when none does (one
+ * process, or a launcher that says nothing). Ranks on a node then take
+ * its GPUs in turn. */
+static int64_t local_rank(void)
+{
+	static const char *const vars[] = { "OMPI_COMM_WORLD_LOCAL_RANK",
+	                                    "SLURM_LOCALID", "MPI_LOCALRANKID" };
+
+	for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+		const char *v = getenv(vars[i]);
+		char *end;
+		long long r;
+
+		if (!v || !*v)
+			continue;
+		errno = 0;
+		r = strtoll(v, &end, 10);
+		if (!errno && !*end && r >= 0)
+			return r;
+	}
+	return 0;
+}
+
 HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
                              int64_t device, char *msg, size_t n)
 {
@@ -1064,7 +1088,9 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 	if (r != CUDA_SUCCESS || count <= 0)
 		START_FAIL(HYRT_GPU_NO_DEVICE, "no CUDA device: the driver found "
 		           "none");
-	if (device < 0 || device >= count)
+	if (device < 0)
+		device = local_rank() % count;
+	if (device >= count)
 		START_FAIL(HYRT_GPU_FAILED, "CUDA device %" PRId64 " does not "
 		           "exist: this machine has %d (0 to %d; --device or "
 		           "HYENAC_DEVICE picks one)", device, count, count - 1);

@@ -28,7 +28,9 @@ typedef enum {
 	HYRT_GPU_FAILED,    /* anything else: msg says what */
 } HyrtGpuStatus;
 
-/* Load the driver, pick device `device`, load the PTX (checking its arch
+/* Load the driver, pick device `device` (-1: the process's local rank on
+ * its node as the MPI or Slurm launcher gives it, modulo the devices
+ * there, else 0), load the PTX (checking its arch
  * against the device), load cuFFT (when the plan has FFT steps), upload
  * the weights (bytes of them). On failure one line in msg. Call once,
  * before any hyenac_run*. */

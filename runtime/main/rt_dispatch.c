@@ -133,8 +133,10 @@ static void help_gpu(void)
 		return;
 	printf("\nThis is a GPU binary (CUDA): every command takes --device N "
 	       "(default\n"
-	       "HYENAC_DEVICE, else 0), the CUDA device it runs on. It loads "
-	       "the driver\n"
+	       "HYENAC_DEVICE, else the rank on its node that mpirun or srun "
+	       "gives it,\n"
+	       "modulo the node's devices, else 0), the CUDA device it runs on. "
+	       "It loads the driver\n"
 	       "(HYENAC_CUDA_DRIVER, else libcuda.so.1) and cuFFT "
 	       "(HYENAC_CUFFT, else\n"
 	       "libcufft.so.12, .so.11, .so, then $CUDA_HOME/lib64 and "
@@ -200,7 +202,7 @@ static void print_command_help(void)
 			commands[i].help();
 	if (rt_is_gpu())
 		printf("  --device N  the CUDA device (default HYENAC_DEVICE, else "
-		       "0)\n");
+		       "the local rank, else 0)\n");
 	printf("(all commands, inputs, outputs and exit status: '%s "
 	       "--help')\n", rt_prog);
 }

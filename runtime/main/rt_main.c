@@ -79,7 +79,8 @@ const char *rt_prog = "model";
 #pragma weak hyrt_gpu_stats
 #pragma weak hyrt_gpu_arch
 
-int64_t rt_gpu_device;
+/* -1: not chosen (hyrt_gpu_start then takes the launcher's local rank) */
+int64_t rt_gpu_device = -1;
 
 bool rt_is_gpu(void)
 {

@@ -93,7 +93,8 @@ int64_t rt_memory_limit(void);
 /* Map the weights packed at the end of this executable, or exit 1; in
  * a GPU binary, start the device too (exit 1 naming what is missing). */
 void rt_load_weights(HyrtBlob *w);
-/* A GPU binary (it links runtime/cuda/): --device N, HYENAC_DEVICE. */
+/* A GPU binary (it links runtime/cuda/): --device N, HYENAC_DEVICE;
+ * -1 when neither was given. */
 bool rt_is_gpu(void);
 extern int64_t rt_gpu_device;
 
