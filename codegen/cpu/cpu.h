@@ -244,6 +244,11 @@ typedef void CgKernelFn(CgContext *c, const Node *n, LLVMValueRef out,
 CgKernelFn cg_k_embed, cg_k_layernorm, cg_k_linear, cg_k_dwconv,
     cg_k_longconv_direct, cg_k_slice, cg_k_binary, cg_k_unary, cg_k_expmod,
     cg_k_pool;
+/* A binary op's operand strides over its output's axes (numpy
+ * broadcasting: 0 where an operand lacks the axis or has it as 1);
+ * cg_k_binary and the GPU's elementwise kernel share it. */
+void cg_broadcast_strides(CgContext *c, const Node *n,
+                          LLVMValueRef stride[2][IR_MAX_RANK]);
 /* pos_emb reads no sources. */
 void cg_k_pos_emb(CgContext *c, const Node *n, LLVMValueRef out);
 /* hyrt_longconv_fft on longconv n. */

@@ -200,17 +200,13 @@ void cg_k_slice(CgContext *c, const Node *n, LLVMValueRef out,
 	cg_loop_close(c, &lo);
 }
 
-/* numpy broadcasting aligned on the last axis, over rows [r0, r1): each
- * row's index splits into the leading axes' indices, the last axis is the
- * inner loop, and each operand is indexed through its own strides (0 on a
- * broadcast axis). */
-void cg_k_binary(CgContext *c, const Node *n, LLVMValueRef out,
-                 LLVMValueRef *s)
+/* The strides of a binary op's two operands over the output's axes,
+ * numpy broadcasting aligned on the last axis: 0 on an axis an operand
+ * lacks or has as 1. */
+void cg_broadcast_strides(CgContext *c, const Node *n,
+                          LLVMValueRef stride[2][IR_MAX_RANK])
 {
-	const TensorType *o = &n->type;
-	int R = o->rank;
-	LLVMValueRef stride[2][IR_MAX_RANK], base[2];
-	Loop lr, lj;
+	int R = n->type.rank;
 
 	for (int a = 0; a < 2; a++) {
 		const TensorType *t = &n->src[a]->type;
@@ -225,6 +221,21 @@ void cg_k_binary(CgContext *c, const Node *n, LLVMValueRef out,
 			acc = mul(c, acc, dimv(c, t->dim[ka]));
 		}
 	}
+}
+
+/* numpy broadcasting aligned on the last axis, over rows [r0, r1): each
+ * row's index splits into the leading axes' indices, the last axis is the
+ * inner loop, and each operand is indexed through its own strides (0 on a
+ * broadcast axis). */
+void cg_k_binary(CgContext *c, const Node *n, LLVMValueRef out,
+                 LLVMValueRef *s)
+{
+	const TensorType *o = &n->type;
+	int R = o->rank;
+	LLVMValueRef stride[2][IR_MAX_RANK], base[2];
+	Loop lr, lj;
+
+	cg_broadcast_strides(c, n, stride);
 	LLVMValueRef r = cg_loop_open(c, &lr, c->R0, c->R1, "r");
 	LLVMValueRef rest = r;
 	base[0] = base[1] = i64c(c, 0);

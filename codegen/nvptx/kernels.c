@@ -336,18 +336,8 @@ static void k_binary(CgContext *c, const Node *n, LLVMValueRef i,
 	int R = o->rank;
 	LLVMValueRef stride[2][IR_MAX_RANK], base[2], src[2];
 
+	cg_broadcast_strides(c, n, stride);
 	for (int a = 0; a < 2; a++) {
-		const TensorType *t = &n->src[a]->type;
-		LLVMValueRef acc = i64c(c, 1);
-		for (int k = R - 1; k >= 0; k--) {
-			int ka = k - (R - t->rank);
-			if (ka < 0 || t->dim[ka] == 1) {
-				stride[a][k] = i64c(c, 0);
-				continue;
-			}
-			stride[a][k] = acc;
-			acc = mul(c, acc, dimv(c, t->dim[ka]));
-		}
 		base[a] = i64c(c, 0);
 		src[a] = nv_addr(c, n->src[a]);
 	}
