@@ -108,6 +108,11 @@ typedef struct Node {
 	int64_t kept_bytes; /* an FFT gated_conv: bytes the memory plan holds
 	                     * for its filter's spectra, kept between calls
 	                     * (0: made per call); set by memplan */
+	bool planar;        /* a [B,L,2W] token value stored as two dense
+	                     * [B,L,W] planes, columns [0,W) then [W,2W),
+	                     * rather than row by row (memplan, for a
+	                     * gated_conv written over its value plane;
+	                     * printed "in token[OFF] planar") */
 } Node;
 
 typedef struct Output {

@@ -115,7 +115,8 @@ static void print_attrs(FILE *f, const Node *n, const OpInfo *info)
 }
 
 /* The memory plan: " regions={token=T, position=P, fixed=F}" on the
- * graph line, " in REGION[OFFSET]" after a placed node's type. */
+ * graph line, " in REGION[OFFSET]" after a placed node's type, and
+ * " planar" after that for a value stored in two planes. */
 static void print_regions(FILE *f, const Graph *g)
 {
 	if (!g->planned)
@@ -132,8 +133,8 @@ static void print_regions(FILE *f, const Graph *g)
 static void print_placement(FILE *f, const Node *n)
 {
 	if (n->region != MEM_NONE)
-		fprintf(f, " in %s[%lld]", ir_region_name(n->region),
-		        (long long)n->offset);
+		fprintf(f, " in %s[%lld]%s", ir_region_name(n->region),
+		        (long long)n->offset, n->planar ? " planar" : "");
 }
 
 static void print_node(FILE *f, const Node *n)
@@ -880,7 +881,7 @@ static bool expect_region(Parser *ps, MemRegion *r)
 }
 
 /*
- * placement = "in" REGION "[" NUM "]"
+ * placement = "in" REGION "[" NUM "]" "planar"?
  * Whether the region suits the type and the offset its size: ir_verify.
  */
 static bool parse_placement(Parser *ps, Node *n)
@@ -896,6 +897,10 @@ static bool parse_placement(Parser *ps, Node *n)
 	    !parse_int(ps, false, &n->offset, "offset") ||
 	    !expect(ps, ']', "after the offset"))
 		return false;
+	if (tok_is(&ps->tok, TK_IDENT, "planar")) {
+		n->planar = true;
+		lex(ps);
+	}
 	return true;
 }
 

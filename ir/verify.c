@@ -279,7 +279,8 @@ static bool entries_ok(const Graph *g, Diag *d)
 
 /* The memory plan, when there is one: regions whole 64-byte blocks, and
  * each placed node in the region its type belongs to (ir_mem_region),
- * 64-byte aligned and inside it. Inputs, weights and outputs, which live
+ * 64-byte aligned and inside it; a planar one a [B,L,C] token value
+ * whose two planes are whole blocks. Inputs, weights and outputs, which live
  * in the caller's arrays, are never placed. Nodes a later pass made may
  * be unplaced: memplan places them when it runs again. */
 static bool plan_ok(const Graph *g, Diag *d)
@@ -348,6 +349,12 @@ static bool plan_ok(const Graph *g, Diag *d)
 			     ir_region_name(n->region), (long long)n->offset,
 			     (long long)size,
 			     (long long)g->region_bytes[n->region]);
+			break;
+		}
+		if (n->planar && (n->region != MEM_TOKEN || n->type.rank != 3 ||
+		                  n->type.dim[2] % 32)) {
+			fail(d, "%%%s is planar but not a [B,L,C] token value whose "
+			     "halves are whole 64-byte blocks", n->name);
 			break;
 		}
 		ok = true;

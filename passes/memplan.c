@@ -21,6 +21,19 @@
  * whole arena is region_bytes[TOKEN]*B*L + region_bytes[POSITION]*L +
  * region_bytes[FIXED], known at compile time for the compiled B and L.
  *
+ * One exception to "never over its inputs": a gated_conv whose value
+ * operand is a pregated projection [post | g*v] that nothing reads
+ * after it writes its output over that operand's value half, each
+ * element after it has read it (its kernels are made for it: the FFT
+ * path scatters a channel block back after gathering it, the direct one
+ * runs from the last position down). For that the projection is stored
+ * planar (Node.planar), its post half and its value half as two dense
+ * [B,L,D] planes, so the value plane is a [B,L,D] block like any other;
+ * when the convolution has run, the post plane goes back to the free
+ * list and the output keeps the value plane. The layer's token memory
+ * falls from residual + 2D + D to residual + 2D floats a token. Not on
+ * the GPU (PassOptions.gpu), whose kernels read the row layout.
+ *
  * Free blocks are kept sorted by offset and merged with their neighbours;
  * a request takes the best fitting block, or extends the region.
  *
@@ -148,6 +161,34 @@ static void keep_spectra(Graph *g, int64_t limit)
 	}
 }
 
+/* The pregated projection gated_conv x (node i) may write its output
+ * over (see the top of the file), or NULL. */
+static Node *planar_operand(const Graph *g, const Node *x, int i,
+                            const int *last, const PassOptions *o)
+{
+	GcSrc gs;
+	if ((o && o->gpu) || x->op != OP_GATED_CONV ||
+	    !x->iattr[GC_PREGATED] || !needs_scratch(g, x))
+		return NULL;
+	ir_gc_srcs(x, &gs);
+	Node *z = x->src[gs.v];
+	int64_t D = x->type.dim[2];
+	if (z->op != OP_FUSED_PROJ || !z->iattr[FP_GATE] ||
+	    z->region != MEM_TOKEN || last[z->id] != i || z->type.rank != 3 ||
+	    z->type.dim[2] != 2 * D || x->iattr[GC_V_OFF] != D || D % 16 ||
+	    (gs.post >= 0 && x->src[gs.post] == z && x->iattr[GC_POST_OFF]))
+		return NULL;
+	/* every reader of z knows the planar layout: gated_conv and the
+	 * prefill's state_save (codegen/cpu's cg_window) */
+	for (int k = 0; k < g->nnodes; k++) {
+		const Node *u = g->nodes[k];
+		for (int j = 0; j < u->nsrc; j++)
+			if (u->src[j] == z && u != x && u->op != OP_STATE_SAVE)
+				return NULL;
+	}
+	return z;
+}
+
 bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	Arena *a = g->arena;
@@ -165,7 +206,18 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		Node *x = g->nodes[i];
 		x->region = MEM_NONE;
 		x->offset = 0;
-		if (needs_scratch(g, x)) {
+		x->planar = false;
+		Node *z = planar_operand(g, x, i, last, o);
+		if (z) {
+			/* over z's value plane; z's post plane is given back
+			 * below, as z's whole block would be */
+			int64_t half = size[z->id] / 2;
+			z->planar = true;
+			x->region = MEM_TOKEN;
+			x->offset = z->offset + half;
+			size[i] = half;
+			size[z->id] = half;
+		} else if (needs_scratch(g, x)) {
 			int64_t unit;
 			MemRegion r = pass_mem_region(&x->type, &unit);
 			if (r == MEM_COUNT) {

@@ -15,6 +15,9 @@
  * keeps only each value's region and offset: a value is live from its own
  * node to its last reader (or only at its node when nothing reads it), and
  * its block is its bytes per unit rounded up to 64 (memplan.c's ALIGN).
+ * A planar value is drawn as its two planes, "post plane" and "value
+ * plane"; the value plane ends where its last reader, written over it,
+ * begins.
  *
  * It writes hand-made SVG text (no library) to a FILE; where the bytes go
  * (runtime/outfile.h) is the caller's business. It needs a planned graph.
@@ -87,12 +90,40 @@ static const char *op_colour(OpKind op)
 	return palette[(size_t)op % (sizeof palette / sizeof palette[0])];
 }
 
+/* One buffer's rectangle: bytes [off, off+size) of region r, live over
+ * nodes [from, to); what names the node's part. */
+static void draw_buf(FILE *f, MemRegion r, const Node *n, const char *what,
+                     int64_t off, int64_t size, int from, int to, double y0,
+                     double sx, double sy)
+{
+	char buf[160];
+
+	/* top and bottom rounded as printed, so that a block that ends
+	 * where another starts shares its edge exactly */
+	double top = round((y0 + PANEL_H - (double)(off + size) * sy) * 100) /
+	             100;
+	double bot = round((y0 + PANEL_H - (double)off * sy) * 100) / 100;
+	/* the same for left and right: neighbours in time share an edge
+	 * exactly, whatever the rounding of the node width */
+	double left = round((LEFT + from * sx) * 100) / 100;
+	double right = round((LEFT + to * sx) * 100) / 100;
+	fprintf(f, "<rect class=\"buf\" data-region=\"%s\" x=\"%.2f\" "
+	        "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" "
+	        "stroke=\"#333\" stroke-width=\"0.5\"><title>%%",
+	        region_name(r), left, top, right - left, bot - top,
+	        op_colour(n->op));
+	put_xml(f, n->name);
+	fprintf(f, "%s: %s %s, %s bytes %lld..%lld, nodes %d..%d</title>"
+	        "</rect>\n", what, ir_op_info(n->op)->name,
+	        ir_type_str(&n->type, buf, sizeof buf), region_name(r),
+	        (long long)off, (long long)(off + size), from, to - 1);
+}
+
 static void panel(FILE *f, const Graph *g, const int *last, MemRegion r,
                   double y0, double sx, double plot_w)
 {
 	int64_t total = g->region_bytes[r];
 	double sy = PANEL_H / (double)total;
-	char buf[160];
 
 	fprintf(f, "<g class=\"region\" id=\"region-%s\">\n", region_name(r));
 	fprintf(f, "<text x=\"%d\" y=\"%.1f\" font-weight=\"bold\">%s region: "
@@ -111,27 +142,18 @@ static void panel(FILE *f, const Graph *g, const int *last, MemRegion r,
 			continue;
 		pass_mem_region(&n->type, &unit);
 		int64_t size = (unit + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
-		/* top and bottom rounded as printed, so that a block that
-		 * ends where another starts shares its edge exactly */
-		double top = round((y0 + PANEL_H - (double)(n->offset + size) *
-		                    sy) * 100) / 100;
-		double bot = round((y0 + PANEL_H - (double)n->offset * sy) * 100) /
-		             100;
-		/* the same for left and right: neighbours in time share an
-		 * edge exactly, whatever the rounding of the node width */
-		double left = round((LEFT + i * sx) * 100) / 100;
-		double right = round((LEFT + (last[i] + 1) * sx) * 100) / 100;
-		fprintf(f, "<rect class=\"buf\" data-region=\"%s\" x=\"%.2f\" "
-		        "y=\"%.2f\" width=\"%.2f\" height=\"%.2f\" fill=\"%s\" "
-		        "stroke=\"#333\" stroke-width=\"0.5\"><title>%%",
-		        region_name(r), left, top, right - left, bot - top,
-		        op_colour(n->op));
-		put_xml(f, n->name);
-		fprintf(f, ": %s %s, %s bytes %lld..%lld, nodes %d..%d</title>"
-		        "</rect>\n", ir_op_info(n->op)->name,
-		        ir_type_str(&n->type, buf, sizeof buf), region_name(r),
-		        (long long)n->offset, (long long)(n->offset + size), i,
-		        last[i]);
+		if (!n->planar) {
+			draw_buf(f, r, n, "", n->offset, size, i, last[i] + 1, y0,
+			         sx, sy);
+			continue;
+		}
+		/* two planes: the value plane is handed over to its last
+		 * reader, which is written over it (memplan.c), so it ends
+		 * where that one begins */
+		draw_buf(f, r, n, " post plane", n->offset, size / 2, i,
+		         last[i] + 1, y0, sx, sy);
+		draw_buf(f, r, n, " value plane", n->offset + size / 2,
+		         size / 2, i, last[i], y0, sx, sy);
 	}
 	/* the node axis: a tick every tenth of the way */
 	int step = g->nnodes > 10 ? g->nnodes / 10 : 1;

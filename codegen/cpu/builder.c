@@ -181,6 +181,26 @@ void cg_kernel_end(CgContext *c)
 	LLVMBuildBr(c->b, c->body);
 }
 
+/* &x[0, 0, off] of n's [B, L, C] operand src k, and its row stride: C,
+ * or C/2 when the operand is stored planar (passes/memplan.c), in the
+ * plane that holds column off. */
+LLVMValueRef cg_window(CgContext *c, const Node *n, LLVMValueRef *s, int k,
+                       int64_t off, LLVMValueRef *stride)
+{
+	const Node *x = n->src[k];
+	int64_t C = x->type.dim[2], W = C / 2;
+
+	if (!x->planar) {
+		*stride = i64c(c, C);
+		return elem(c, c->t_f32, s[k], i64c(c, off));
+	}
+	*stride = i64c(c, W);
+	LLVMValueRef o = i64c(c, off % W);
+	if (off >= W)
+		o = add(c, o, mul(c, mul(c, c->B, c->L), i64c(c, W)));
+	return elem(c, c->t_f32, s[k], o);
+}
+
 /* A float array of n elements on the stack, 64-byte aligned. */
 LLVMValueRef cg_stack_array(CgContext *c, int64_t n, const char *name)
 {

@@ -206,6 +206,8 @@ LLVMValueRef cg_var(CgContext *c, LLVMTypeRef t, LLVMValueRef init,
                     const char *name);
 /* A float array of n elements on the stack, 64-byte aligned. */
 LLVMValueRef cg_stack_array(CgContext *c, int64_t n, const char *name);
+LLVMValueRef cg_window(CgContext *c, const Node *n, LLVMValueRef *s, int k,
+                       int64_t off, LLVMValueRef *stride);
 LLVMValueRef cg_call_ext(CgContext *c, Ext e, LLVMValueRef *args, int n);
 LLVMValueRef cg_call1(CgContext *c, Ext e, LLVMValueRef x);
 /* llvm.NAME.<t>(x), e.g. "llvm.sqrt" on f32. */

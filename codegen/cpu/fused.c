@@ -228,10 +228,17 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	st(c, fdst, add(c, fb, ch), y);
 	cg_loop_close(c, &lc);
 	if (gate) {
-		LLVMValueRef D = i64c(c, Dn);
+		/* [post | g * v]: in one row, or (planar) row t of each plane */
+		LLVMValueRef D = i64c(c, Dn), pb = orow, vb;
+		if (n->planar) {
+			pb = mul(c, add(c, bl, add(c, t0, i)), D);
+			vb = add(c, pb, mul(c, mul(c, c->B, c->L), D));
+		} else {
+			vb = add(c, orow, D);
+		}
 		ch = cg_loop_open(c, &lg, i64c(c, 0), D, "g");
-		st(c, out, add(c, orow, ch), ld(c, grow, ch));
-		st(c, out, add(c, orow, add(c, D, ch)),
+		st(c, out, add(c, pb, ch), ld(c, grow, ch));
+		st(c, out, add(c, vb, ch),
 		   f_mul(c, ld(c, grow, add(c, D, ch)),
 		         ld(c, grow, add(c, i64c(c, 2 * Dn), ch))));
 		cg_loop_close(c, &lg);
@@ -309,7 +316,9 @@ void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 /* gated_conv by the definition, in out itself: first u = v * g into out,
  * then the outputs from the last position down, so that the u rows a
  * position reads (s <= t) are still there; the sum over s goes in a stack
- * row, in the direct longconv kernel's order. */
+ * row, in the direct longconv kernel's order. out may be v's plane
+ * itself (memplan's planar projection): u is made element by element
+ * over v, and nothing reads v after that. */
 void cg_k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
                        LLVMValueRef *s)
 {
@@ -317,10 +326,13 @@ void cg_k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	GcSrc gs;
 	ir_gc_srcs(n, &gs);
 	int64_t Dn = t->dim[2];
-	LLVMValueRef D = i64c(c, Dn), Ln = dimv(c, t->dim[1]);
-	LLVMValueRef Cv = i64c(c, n->src[gs.v]->type.dim[2]);
-	LLVMValueRef voff = i64c(c, n->iattr[GC_V_OFF]);
-	LLVMValueRef goff = i64c(c, n->iattr[GC_G_OFF]);
+	LLVMValueRef D = i64c(c, Dn), Ln = dimv(c, t->dim[1]), Cv, Cg, Cp;
+	LLVMValueRef v = cg_window(c, n, s, gs.v, n->iattr[GC_V_OFF], &Cv);
+	LLVMValueRef g = gs.g >= 0 ? cg_window(c, n, s, gs.g,
+	                                       n->iattr[GC_G_OFF], &Cg) : NULL;
+	LLVMValueRef p = gs.post >= 0 ? cg_window(c, n, s, gs.post,
+	                                          n->iattr[GC_POST_OFF], &Cp)
+	                              : NULL;
 	LLVMValueRef acc = cg_stack_array(c, Dn, "acc");
 	Loop lb, lu, lc, lt, lz, ls, lk, le;
 
@@ -328,12 +340,9 @@ void cg_k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef bl = mul(c, b, Ln);
 	LLVMValueRef r = add(c, bl, cg_loop_open(c, &lu, i64c(c, 0), Ln, "u"));
 	LLVMValueRef ch = cg_loop_open(c, &lc, i64c(c, 0), D, "c");
-	LLVMValueRef u = ld(c, s[gs.v], add(c, add(c, mul(c, r, Cv), voff), ch));
-	if (gs.g >= 0) {
-		LLVMValueRef Cg = i64c(c, n->src[gs.g]->type.dim[2]);
-		u = f_mul(c, u, ld(c, s[gs.g], add(c, add(c, mul(c, r, Cg), goff),
-		                                   ch)));
-	}
+	LLVMValueRef u = ld(c, v, add(c, mul(c, r, Cv), ch));
+	if (g)
+		u = f_mul(c, u, ld(c, g, add(c, mul(c, r, Cg), ch)));
 	st(c, out, add(c, mul(c, r, D), ch), u);
 	cg_loop_close(c, &lc);
 	cg_loop_close(c, &lu);
@@ -358,12 +367,8 @@ void cg_k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef oi = add(c, mul(c, row, D), ch);
 	LLVMValueRef y = f_add(c, ld(c, acc, ch),
 	                       f_mul(c, ld(c, out, oi), ld(c, s[gs.bias], ch)));
-	if (gs.post >= 0) {
-		LLVMValueRef Cp = i64c(c, n->src[gs.post]->type.dim[2]);
-		LLVMValueRef poff = i64c(c, n->iattr[GC_POST_OFF]);
-		y = f_mul(c, y, ld(c, s[gs.post],
-		                   add(c, add(c, mul(c, row, Cp), poff), ch)));
-	}
+	if (p)
+		y = f_mul(c, y, ld(c, p, add(c, mul(c, row, Cp), ch)));
 	st(c, out, oi, y);
 	cg_loop_close(c, &le);
 	cg_loop_close(c, &lt);
@@ -454,17 +459,13 @@ void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 	const TensorType *t = &n->type;
 	GcSrc gs;
 	ir_gc_srcs(n, &gs);
-	LLVMValueRef null = LLVMConstPointerNull(c->t_ptr);
-	LLVMValueRef v = elem(c, c->t_f32, s[gs.v], i64c(c, n->iattr[GC_V_OFF]));
+	LLVMValueRef null = LLVMConstPointerNull(c->t_ptr), vs;
+	LLVMValueRef v = cg_window(c, n, s, gs.v, n->iattr[GC_V_OFF], &vs);
 	LLVMValueRef g = null, gst = i64c(c, 0), p = null, ps = i64c(c, 0);
-	if (gs.g >= 0) {
-		g = elem(c, c->t_f32, s[gs.g], i64c(c, n->iattr[GC_G_OFF]));
-		gst = i64c(c, n->src[gs.g]->type.dim[2]);
-	}
-	if (gs.post >= 0) {
-		p = elem(c, c->t_f32, s[gs.post], i64c(c, n->iattr[GC_POST_OFF]));
-		ps = i64c(c, n->src[gs.post]->type.dim[2]);
-	}
+	if (gs.g >= 0)
+		g = cg_window(c, n, s, gs.g, n->iattr[GC_G_OFF], &gst);
+	if (gs.post >= 0)
+		p = cg_window(c, n, s, gs.post, n->iattr[GC_POST_OFF], &ps);
 	if (gs.k < 0) { /* the filter made per channel block */
 		LLVMBasicBlockRef here = LLVMGetInsertBlock(c->b);
 		LLVMValueRef gen = emit_filter_gen(c, n);
@@ -476,15 +477,13 @@ void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 		for (int i = 0; i < 4; i++)
 			LLVMBuildStore(c->b, s[at[i]],
 			               elem(c, c->t_ptr, gctx, i64c(c, i)));
-		LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
-		                    gst, gen, gctx, s[gs.bias], p, ps,
+		LLVMValueRef a[] = {out, v, vs, g, gst, gen, gctx, s[gs.bias], p, ps,
 		                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
 		                    i64c(c, t->dim[2]), kept_slot(c, n)};
 		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 14);
 		return;
 	}
-	LLVMValueRef a[] = {out, v, i64c(c, n->src[gs.v]->type.dim[2]), g,
-	                    gst, s[gs.k], s[gs.bias], p, ps,
+	LLVMValueRef a[] = {out, v, vs, g, gst, s[gs.k], s[gs.bias], p, ps,
 	                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
 	                    i64c(c, t->dim[2]), NULL};
 

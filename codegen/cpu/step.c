@@ -9,14 +9,6 @@
  */
 #include "cpu.h"
 
-/* &x[0, 0, off] and the row stride of the [B, L, C] operand src k. */
-static LLVMValueRef window(CgContext *c, const Node *n, LLVMValueRef *s,
-                           int k, int64_t off, LLVMValueRef *stride)
-{
-	*stride = i64c(c, n->src[k]->type.dim[2]);
-	return elem(c, c->t_f32, s[k], i64c(c, off));
-}
-
 void cg_call_step(CgContext *c, const Node *n, LLVMValueRef out,
                   LLVMValueRef *s)
 {
@@ -27,9 +19,9 @@ void cg_call_step(CgContext *c, const Node *n, LLVMValueRef out,
 	case OP_STATE_SAVE: {
 		/* x, g?, and the filter k last for a history (tail=0) */
 		int nx = n->nsrc - (n->iattr[SS_TAIL] ? 0 : 1);
-		LLVMValueRef x = window(c, n, s, 0, n->iattr[SS_X_OFF], &xs);
+		LLVMValueRef x = cg_window(c, n, s, 0, n->iattr[SS_X_OFF], &xs);
 		if (nx > 1)
-			g = window(c, n, s, 1, n->iattr[SS_G_OFF], &gs);
+			g = cg_window(c, n, s, 1, n->iattr[SS_G_OFF], &gs);
 		LLVMValueRef a[] = {out, x, xs, g, gs,
 		                    n->iattr[SS_TAIL] ? null : s[nx], c->B, c->L,
 		                    i64c(c, n->type.dim[1]), i64c(c, n->type.dim[2]),
@@ -62,11 +54,11 @@ void cg_call_step(CgContext *c, const Node *n, LLVMValueRef out,
 	case OP_CONV_STEP: {
 		CsSrc cs;
 		ir_cs_srcs(n, &cs);
-		LLVMValueRef v = window(c, n, s, cs.v, n->iattr[CS_V_OFF], &xs);
+		LLVMValueRef v = cg_window(c, n, s, cs.v, n->iattr[CS_V_OFF], &xs);
 		if (cs.g >= 0)
-			g = window(c, n, s, cs.g, n->iattr[CS_G_OFF], &gs);
+			g = cg_window(c, n, s, cs.g, n->iattr[CS_G_OFF], &gs);
 		if (cs.post >= 0)
-			p = window(c, n, s, cs.post, n->iattr[CS_POST_OFF], &ps);
+			p = cg_window(c, n, s, cs.post, n->iattr[CS_POST_OFF], &ps);
 		const TensorType *h = &n->src[cs.hist]->type;
 		LLVMValueRef a[] = {out, v, xs, g, gs, s[cs.k], s[cs.bias], p, ps,
 		                    s[cs.hist], c->B, c->L, i64c(c, h->dim[2]),
