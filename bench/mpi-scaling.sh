@@ -222,9 +222,12 @@ if [ -n "$gpu" ]; then
 	ranks=${ranks:-1 2}
 	threads=${threads:-4}
 	batch=${batch:-1}
-	# where the lent GPU machines keep the driver
+	# where the lent GPU machines keep the driver and nvidia-smi
 	if [ -d /usr/local/nvidia/lib64 ]; then
 		export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/nvidia/lib64
+	fi
+	if [ -d /usr/local/nvidia/bin ]; then
+		export PATH=$PATH:/usr/local/nvidia/bin
 	fi
 fi
 genome_mb=${genome_mb:-50}

@@ -46,7 +46,8 @@ prepare() {
 
 run() {
 	local dir=${GPURUN:-/tmp/gpurun} log=${OUT:-/tmp/gpurun-logs}
-	local dt_rc mpi_rc t0
+	local dt_rc mpi_rc t0 start
+	start=$(date +%s)
 	mkdir -p "$log"
 	rm -rf "$dir" && mkdir -p "$dir"
 	if ! xz -dc "$archive" | tar xf - -C "$dir"; then
@@ -56,28 +57,34 @@ run() {
 	if [ -d /usr/local/nvidia/lib64 ]; then
 		export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/nvidia/lib64
 	fi
+	if [ -d /usr/local/nvidia/bin ]; then
+		export PATH=$PATH:/usr/local/nvidia/bin
+	fi
 	nvidia-smi --query-gpu=index,name,memory.total,driver_version \
 		--format=csv,noheader > "$log/gpus.txt" 2>&1 || true
 	t0=$(date +%s)
-	timeout -k 10 "${DT_LIMIT:-330}" "$here/tests/gpu/device-tests.sh" run \
-		"$dir/dt" > "$log/device-tests.log" 2>&1
-	dt_rc=$?
-	echo "device-tests: exit $dt_rc after $(( $(date +%s) - t0 )) s" |
-		tee -a "$log/device-tests.log"
-	t0=$(date +%s)
 	# shellcheck disable=SC2086
-	WORK=$dir/mpi-work timeout -k 10 "${MPI_LIMIT:-210}" \
+	WORK=$dir/mpi-work timeout -k 10 "${MPI_LIMIT:-200}" \
 		"$here/bench/mpi-scaling.sh" --from "$dir/mpi" --gpu ${MPI_ARGS:-} \
 		> "$log/mpi-scaling.log" 2>&1
 	mpi_rc=$?
 	echo "mpi-scaling: exit $mpi_rc after $(( $(date +%s) - t0 )) s" |
 		tee -a "$log/mpi-scaling.log"
+	# what is left of 560 s (a device call's command has 600)
+	local dt_limit=$(( 560 - ($(date +%s) - start) ))
+	[ "$dt_limit" -lt 120 ] && dt_limit=120
+	t0=$(date +%s)
+	timeout -k 10 "${DT_LIMIT:-$dt_limit}" "$here/tests/gpu/device-tests.sh" run \
+		"$dir/dt" > "$log/device-tests.log" 2>&1
+	dt_rc=$?
+	echo "device-tests: exit $dt_rc after $(( $(date +%s) - t0 )) s" |
+		tee -a "$log/device-tests.log"
 	echo "==== summary"
 	cat "$log/gpus.txt"
-	grep -E '^(ok  |FAIL) (bf16|s32k)|FAIL|^device-tests:|gpu_tiny_check' \
-		"$log/device-tests.log" | awk '!seen[$0]++'
 	grep -E '^(ranks=|warm-up|mpirun scaling|\||mpi-scaling:)|rror' \
 		"$log/mpi-scaling.log" | grep -v '^--' | head -40
+	grep -E '^(ok  |FAIL) (bf16|s32k)|FAIL|^device-tests:|gpu_tiny_check' \
+		"$log/device-tests.log" | awk '!seen[$0]++'
 	if [ "$dt_rc" != 0 ]; then
 		echo "---- device-tests.log ends:"
 		tail -n 4 "$log/device-tests.log"

@@ -241,6 +241,35 @@ PY
 			check "golden $c logits" "$out/$c.logits.npy" "$d.logits.npy" abs
 		fi
 	done
+	# --precision bf16 against the fp32 golden or CPU outputs (issue 15's
+	# contract), and the 32k case, before the many runs of the random
+	# models: what this script checks that no earlier device run has
+	for exe in "$dir"/bin/bf16-golden-*; do
+		local c=${exe##*/bf16-golden-} d=$dir/data/golden-${exe##*/bf16-golden-}
+		local o=$out/bf16-$c
+		g "$exe" embed --tokens "$d.tokens.npy" -o "$o.hidden.npy" &&
+		contract hidden "bf16 golden $c" "$o.hidden.npy" "$d.hidden.npy"
+		bf16_lm "golden $c" "$exe" "$d.tokens.npy" "$d.logits.npy" \
+			"$d.score.tsv" "$dir/data/score.fa" "$(score_window "$exe")"
+	done
+	for spec in $randoms; do
+		local name=${spec%%:*} ml
+		ml=$(echo "$spec" | cut -d: -f8)
+		for L in 333 $((ml - 2)); do
+			local base=$dir/data/$name-$L o=$out/bf16-$name-$L
+			g "$dir/bin/$name-bf16" embed --tokens "$base.tokens.npy" \
+				-o "$o.hidden.npy" &&
+			contract hidden "bf16 $name-$L" "$o.hidden.npy" "$base.hidden.npy"
+			bf16_lm "$name-$L" "$dir/bin/$name-bf16" "$base.tokens.npy" \
+				"$base.logits.npy" "" "" ""
+		done
+		bf16_lm "$name" "$dir/bin/$name-bf16" "" "" \
+			"$dir/data/$name.score.tsv" "$dir/data/score.fa" \
+			"$(score_window "$dir/bin/$name-bf16")"
+	done
+	if [ -x "$dir/bin/s32k" ]; then
+		run_large
+	fi
 	for spec in $randoms; do
 		local name=${spec%%:*}
 		for t in "$dir/data/$name"-*.tokens.npy; do
@@ -272,34 +301,6 @@ PY
 			--window "$(score_window "$exe")" --quiet &&
 		contract score "$n score" "$out/$n.score.tsv" "$want" 1e-4
 	done
-	# --precision bf16 against the fp32 golden or CPU outputs (issue 15's
-	# contract)
-	for exe in "$dir"/bin/bf16-golden-*; do
-		local c=${exe##*/bf16-golden-} d=$dir/data/golden-${exe##*/bf16-golden-}
-		local o=$out/bf16-$c
-		g "$exe" embed --tokens "$d.tokens.npy" -o "$o.hidden.npy" &&
-		contract hidden "bf16 golden $c" "$o.hidden.npy" "$d.hidden.npy"
-		bf16_lm "golden $c" "$exe" "$d.tokens.npy" "$d.logits.npy" \
-			"$d.score.tsv" "$dir/data/score.fa" "$(score_window "$exe")"
-	done
-	for spec in $randoms; do
-		local name=${spec%%:*} ml
-		ml=$(echo "$spec" | cut -d: -f8)
-		for L in 333 $((ml - 2)); do
-			local base=$dir/data/$name-$L o=$out/bf16-$name-$L
-			g "$dir/bin/$name-bf16" embed --tokens "$base.tokens.npy" \
-				-o "$o.hidden.npy" &&
-			contract hidden "bf16 $name-$L" "$o.hidden.npy" "$base.hidden.npy"
-			bf16_lm "$name-$L" "$dir/bin/$name-bf16" "$base.tokens.npy" \
-				"$base.logits.npy" "" "" ""
-		done
-		bf16_lm "$name" "$dir/bin/$name-bf16" "" "" \
-			"$dir/data/$name.score.tsv" "$dir/data/score.fa" \
-			"$(score_window "$dir/bin/$name-bf16")"
-	done
-	if [ -x "$dir/bin/s32k" ]; then
-		run_large
-	fi
 	echo "device-tests: $fails failed"
 	[ "$fails" = 0 ]
 }
