@@ -8,37 +8,75 @@
 #   bench/mpi-scaling.sh [--genome-mb MB] [--ranks "1 2 4 8 16"]
 #                        [--model models/hyenadna-small-32k.yaml]
 #                        [--threads T] [--cores C] [--records R]
+#                        [--gpu] [--batch B] [--exe BIN] [--from DIR]
+#   bench/mpi-scaling.sh --prepare DIR [--gpu] [--model M]
 #
-# --genome-mb   genome size in megabases (default 50), in R records
-#               (default 4), seeded random ACGT, so every run reads the
-#               same genome
-# --ranks       the rank counts, in order (default "1 2 4 8 16"); the
-#               first one is the baseline
+# --genome-mb   genome size in megabases (default 50; 64 with --gpu), in
+#               R records (default 4), seeded random ACGT, so every run
+#               reads the same genome
+# --ranks       the rank counts, in order (default "1 2 4 8 16"; "1 2"
+#               with --gpu); the first one is the baseline
 # --threads     threads per rank; default: cores / ranks (at least 1), so
-#               every run uses the whole machine
+#               every run uses the whole machine; 4 with --gpu (host
+#               threads feeding the rank's GPU, which runs one forward at
+#               a time)
 # --cores       the cores to fill (default: nproc)
 # --model       default models/hyenadna-small-32k.yaml (windows of 32768
 #               bases + [SEP]); compiled once with --mpi
+# --gpu         the binary compiled with --target cuda --mpi: each rank
+#               takes its node's GPUs in turn (the launcher's local rank),
+#               so N ranks use N GPUs; windows run one at a time (--batch 1
+#               unless --batch says otherwise, which keeps every window's
+#               forward the same whatever the split); one untimed warm-up
+#               run first (the driver's PTX compilation, cached after);
+#               nvidia-smi, where there is one, samples each GPU's load
+#               and memory during the runs
+# --batch       embed's --batch (default: the binary's own; 1 with --gpu)
+# --exe         the --mpi binary to run, instead of compiling one
+# --from DIR    what --prepare left in DIR (brought to a machine without
+#               LLVM 19 or Open MPI): its binary, its shared libraries
+#               (DIR/lib) and Debian 12's Open MPI runtime (DIR/openmpi:
+#               OPAL_PREFIX, PATH and the library path set to it, the
+#               plugin paths of PMIx and hwloc kept inside it, shared
+#               memory between ranks only, and as root the two
+#               OMPI_ALLOW_RUN_AS_ROOT variables)
+# --prepare DIR where hyenac is built: the model compiled with --mpi
+#               (and --target cuda with --gpu) into DIR, the shared
+#               libraries it needs beyond the C library's into DIR/lib,
+#               Debian 12's Open MPI runtime packages (apt-get download)
+#               unpacked into DIR/openmpi, less the plugins that need
+#               libraries it does not carry (InfiniBand, UCX, libfabric,
+#               PSM), then a check that it runs: a CPU --mpi binary of
+#               tiny-1k on 1 then 2 ranks under `env -i` (nothing of
+#               this machine's Open MPI on the paths), outputs compared
 #
 # Efficiency is per core: (t_base x cores_base) / (t_N x cores_N), cores =
 # ranks x threads, so with the default threads it is t_base / t_N and with
-# --threads 1 it is the classic t_1 / (N t_N).
+# --threads 1 it is the classic t_1 / (N t_N); with --gpu (a fixed thread
+# count a rank) it is t_1 / (N t_N) per GPU.
 # Environment: HYENAC (default build/hyenac), WORK (default
-# build/mpi-scaling), MPIRUN_FLAGS (added to every mpirun; the default
-# "--bind-to none" lets each rank's threads use any core; as root
-# OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) must be set by the caller).
+# build/mpi-scaling, or /tmp/hyenac-mpi-scaling with --from), MPIRUN_FLAGS
+# (added to every mpirun; the default "--bind-to none" lets each rank's
+# threads use any core; as root OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) must be
+# set by the caller unless --from sets them), PYTHON (the genome's
+# writer, default python3).
 # Prints a markdown table and writes it to $WORK/table-MODEL-SIZE.md.
 # Runs are kept in $WORK/runs-MODEL-SIZE.tsv: a later call with other
 # --ranks adds to the same table (the smallest rank count is the base).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-genome_mb=50
-ranks="1 2 4 8 16"
+genome_mb=""
+ranks=""
 model="$here/models/hyenadna-small-32k.yaml"
 threads=""
 cores=$(nproc)
 records=4
+gpu=""
+batch=""
+exe=""
+from=""
+prep=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--genome-mb) genome_mb=$2; shift 2 ;;
@@ -47,20 +85,164 @@ while [ $# -gt 0 ]; do
 	--threads) threads=$2; shift 2 ;;
 	--cores) cores=$2; shift 2 ;;
 	--records) records=$2; shift 2 ;;
-	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+	--gpu) gpu=1; shift ;;
+	--batch) batch=$2; shift 2 ;;
+	--exe) exe=$2; shift 2 ;;
+	--from) from=$2; shift 2 ;;
+	--prepare) prep=$2; shift 2 ;;
+	-h|--help) sed -n '2,65p' "$0"; exit 0 ;;
 	*) echo "mpi-scaling.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
 HYENAC=${HYENAC:-$here/build/hyenac}
+PYTHON=${PYTHON:-python3}
+name=$(basename "$model" .yaml)
+# the binary's name in WORK and in a --prepare folder
+binname="$name-mpi${gpu:+-gpu}"
+
+# ---- --prepare: the binary and Open MPI's runtime, to carry -------------
+
+# Debian 12's Open MPI 4.1.4 runtime, what libmpi.so.40 and mpirun load
+# (the libraries this machine's --mpi binaries were linked against)
+ompi_debs="openmpi-bin openmpi-common libopenmpi3 libpmix2 libhwloc15
+	libevent-core-2.1-7 libevent-pthreads-2.1-7 libudev1 libmunge2 libnuma1"
+# what any glibc system has; every other library a binary or plugin
+# needs must be carried
+base_libs=" libc.so.6 libm.so.6 libdl.so.2 librt.so.1 libpthread.so.0 "
+base_libs+="libutil.so.1 ld-linux-x86-64.so.2 libgcc_s.so.1 libstdc++.so.6 "
+base_libs+="libz.so.1 "
+is_base() { case $base_libs in *" $1 "*) return 0 ;; esac; return 1; }
+
+# copy_libs BIN DEST SKIPDIR: BIN's shared libraries into DEST, less the
+# base ones and those SKIPDIR holds
+copy_libs() {
+	ldd "$1" | awk '$3 ~ /^\// { print $1, $3 }' |
+		while read -r soname path; do
+			is_base "$soname" && continue
+			[ -e "$3/$soname" ] && continue
+			cp -L "$path" "$2/"
+		done
+}
+
+prep_tmp=""
+prepare() {
+	local dir=$1 tmp
+	mkdir -p "$dir/lib"
+	dir=$(cd "$dir" && pwd)
+	tmp=$(mktemp -d)
+	prep_tmp=$tmp
+	trap 'rm -rf "$prep_tmp"' EXIT
+	echo "compiling $model with --mpi${gpu:+ --target cuda}" >&2
+	"$HYENAC" compile "$model" -o "$dir/$binname" --mpi \
+		${gpu:+--target cuda}
+	# Open MPI: Debian 12's packages, unpacked
+	rm -rf "$dir/openmpi"
+	mkdir -p "$tmp/debs" "$dir/openmpi"
+	# shellcheck disable=SC2086
+	(cd "$tmp/debs" && apt-get download $ompi_debs 2>&1 | grep -v '^W:' >&2)
+	for f in "$tmp"/debs/*.deb; do dpkg-deb -x "$f" "$dir/openmpi"; done
+	local usr=$dir/openmpi/usr lib=$dir/openmpi/usr/lib/x86_64-linux-gnu
+	ln -sf orterun "$usr/bin/mpirun"
+	rm -rf "$usr/share/doc" "$usr/share/man" "$usr/share/lintian" \
+		"$lib/hwloc" "$lib"/libmpi_java* "$lib"/libmpi_mpifh* \
+		"$lib"/libmpi_usempi* "$lib"/liboshmem* "$lib/openmpi/lib/openmpi3"/*oshmem* \
+		"$lib/openmpi/lib/openmpi3"/mca_*_java*
+	mkdir -p "$dir/openmpi/hwloc-plugins" # empty: no system plugins
+	# plugins that need what is not carried go: Open MPI would print an
+	# error for each one it cannot open
+	local so need gone=""
+	for so in "$lib"/libmca_common_*.so.* "$lib"/openmpi/lib/openmpi3/*.so \
+		"$lib"/pmix2/lib/pmix/*.so; do
+		if [ ! -f "$so" ] || [ -L "$so" ]; then continue; fi
+		for need in $(objdump -p "$so" | awk '$1 == "NEEDED" { print $2 }'); do
+			is_base "$need" && continue
+			[ -e "$lib/$need" ] || [ -e "$lib/openmpi/lib/$need" ] && continue
+			gone="$gone ${so##*/}"
+			rm -f "$so"
+			break
+		done
+	done
+	echo "left out (need libraries not carried):$gone" >&2
+	rm -f "$dir/lib"/*
+	copy_libs "$dir/$binname" "$dir/lib" "$lib"
+	# the check, here, under a clean environment
+	echo "checking the carried Open MPI under env -i" >&2
+	mkdir -p "$tmp/check"
+	"$HYENAC" compile "$here/models/hyenadna-tiny-1k.yaml" \
+		-o "$tmp/check/hyenadna-tiny-1k-mpi" --mpi
+	copy_libs "$tmp/check/hyenadna-tiny-1k-mpi" "$dir/lib" "$lib"
+	env -i PATH=/usr/bin:/bin HOME="$tmp" PYTHON="$(command -v "$PYTHON")" \
+		WORK="$tmp/work" "$0" --from "$dir" \
+		--exe "$tmp/check/hyenadna-tiny-1k-mpi" \
+		--model "$here/models/hyenadna-tiny-1k.yaml" --genome-mb 0.05 \
+		--ranks "1 2" --threads 1 > "$tmp/check.out" 2>&1 ||
+		{ cat "$tmp/check.out" >&2; echo "mpi-scaling.sh: the carried Open MPI failed its check" >&2; exit 1; }
+	if ! grep -q '^| 2 | 1 | .* | yes |$' "$tmp/check.out"; then
+		cat "$tmp/check.out" >&2
+		echo "mpi-scaling.sh: the 2-rank check's output differs" >&2
+		exit 1
+	fi
+	grep '^| 2 ' "$tmp/check.out" >&2
+	echo "check passed: mpirun from $dir/openmpi, 2 ranks, same bytes" >&2
+	du -sh "$dir"
+}
+
+if [ -n "$prep" ]; then
+	prepare "$prep"
+	exit 0
+fi
+
+# ---- the run ------------------------------------------------------------
+
+if [ -n "$from" ]; then
+	from=$(cd "$from" && pwd)
+	exe=${exe:-$from/$binname}
+	WORK=${WORK:-/tmp/hyenac-mpi-scaling}
+	if [ -d "$from/openmpi" ]; then
+		export OPAL_PREFIX=$from/openmpi/usr
+		export PATH=$OPAL_PREFIX/bin:$PATH
+		libs=$OPAL_PREFIX/lib/x86_64-linux-gnu
+		export LD_LIBRARY_PATH=$libs:$libs/openmpi/lib:$from/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+		export PMIX_PREFIX=$libs/pmix2 PMIX_PKGLIBDIR=$libs/pmix2/lib/pmix
+		export PMIX_MCA_pcompress_base_silence_warning=1
+		export HWLOC_PLUGINS_PATH=$from/openmpi/hwloc-plugins
+		# one node: shared memory between ranks, no network components
+		export OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,vader
+		export OMPI_MCA_btl_vader_single_copy_mechanism=none
+		export OMPI_MCA_osc=sm,pt2pt
+		if [ "$(id -u)" = 0 ]; then
+			export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+		fi
+	else
+		export LD_LIBRARY_PATH=$from/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+	fi
+fi
+if [ -n "$gpu" ]; then
+	genome_mb=${genome_mb:-64}
+	ranks=${ranks:-1 2}
+	threads=${threads:-4}
+	batch=${batch:-1}
+	# where the lent GPU machines keep the driver and nvidia-smi
+	if [ -d /usr/local/nvidia/lib64 ]; then
+		export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/nvidia/lib64
+	fi
+	if [ -d /usr/local/nvidia/bin ]; then
+		export PATH=$PATH:/usr/local/nvidia/bin
+	fi
+fi
+genome_mb=${genome_mb:-50}
+ranks=${ranks:-1 2 4 8 16}
 WORK=${WORK:-$here/build/mpi-scaling}
 MPIRUN_FLAGS=${MPIRUN_FLAGS:---bind-to none}
-command -v mpirun >/dev/null || { echo "mpi-scaling.sh: no mpirun (install openmpi-bin)" >&2; exit 1; }
+mpirun=${OPAL_PREFIX:+$OPAL_PREFIX/bin/}mpirun
+[ -x "$mpirun" ] || command -v "$mpirun" >/dev/null ||
+	{ echo "mpi-scaling.sh: no mpirun (install openmpi-bin)" >&2; exit 1; }
 mkdir -p "$WORK"
 
 fa="$WORK/genome-${genome_mb}mb.fa"
 if [ ! -s "$fa" ]; then
 	echo "writing $fa ($genome_mb Mb, $records records)" >&2
-	python3 - "$fa" "$genome_mb" "$records" <<'EOF'
+	"$PYTHON" - "$fa" "$genome_mb" "$records" <<'EOF'
 import random, sys
 path, mb, nrec = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
 total = int(mb * 1e6)
@@ -79,22 +261,55 @@ os.rename(path + ".tmp", path)
 EOF
 fi
 
-exe="$WORK/$(basename "$model" .yaml)-mpi"
-if [ ! -x "$exe" ] || [ "$model" -nt "$exe" ] || [ "$HYENAC" -nt "$exe" ]; then
-	echo "compiling $model with --mpi" >&2
-	"$HYENAC" compile "$model" -o "$exe" --mpi
+if [ -z "$exe" ]; then
+	exe="$WORK/$binname"
+	if [ ! -x "$exe" ] || [ "$model" -nt "$exe" ] || [ "$HYENAC" -nt "$exe" ]; then
+		echo "compiling $model with --mpi${gpu:+ --target cuda}" >&2
+		"$HYENAC" compile "$model" -o "$exe" --mpi ${gpu:+--target cuda}
+	fi
 fi
+[ -x "$exe" ] || { echo "mpi-scaling.sh: no binary $exe" >&2; exit 1; }
 
 now() { date +%s.%N; }
 # Arithmetic in awk, which every machine has (bc is often missing).
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+# The GPUs' load while a run lasts: nvidia-smi every second into LOG, in
+# the background (watch_start LOG; watch_stop prints a summary).
+watch_pid=""
+watch_start() {
+	command -v nvidia-smi >/dev/null || return 0
+	: > "$1"
+	while sleep 1; do
+		nvidia-smi --query-gpu=index,utilization.gpu,memory.used \
+			--format=csv,noheader,nounits >> "$1" 2>/dev/null || break
+	done &
+	watch_pid=$!
+}
+watch_stop() {
+	[ -n "$watch_pid" ] || return 0
+	kill "$watch_pid" 2>/dev/null || true
+	wait "$watch_pid" 2>/dev/null || true
+	watch_pid=""
+	awk -F', *' '{ if ($2 > u[$1]) u[$1] = $2; if ($3 > m[$1]) m[$1] = $3 }
+		END { for (g in u) printf " GPU %s: max %d%% busy, %d MiB;", g, u[g], m[g] }' "$1"
+}
+batch_flag=()
+[ -n "$batch" ] && batch_flag=(--batch "$batch")
 # One line per run (ranks threads seconds windows tokens same), kept
 # across invocations, so that the runs can be split over several calls
 # (a 10-minute limit per command): the table is rebuilt from all of them,
 # the smallest rank count being the base.
-tag="$(basename "$model" .yaml)-${genome_mb}mb"
+tag="$name${gpu:+-gpu}-${genome_mb}mb"
 runs="$WORK/runs-$tag.tsv"
 touch "$runs"
+if [ -n "$gpu" ]; then
+	# untimed: the driver compiles the PTX once and caches it
+	printf ">warm\n%s\n" "$(head -c 2000 /dev/zero | tr '\0' 'A')" > "$WORK/warm.fa"
+	rm -rf "$WORK/warm.npy" "$WORK/warm.tsv"
+	w0=$(now)
+	"$exe" embed --fasta "$WORK/warm.fa" -o "$WORK/warm.npy" --pool mean --quiet
+	echo "warm-up run: $(calc "$(now) - $w0") s" >&2
+fi
 for n in $ranks; do
 	t=${threads:-$(( cores / n > 0 ? cores / n : 1 ))}
 	out="$WORK/emb-$tag-$n.npy"
@@ -103,11 +318,14 @@ for n in $ranks; do
 	if [ $(( n * t )) -gt "$cores" ] || [ "$n" -gt "$cores" ]; then
 		over="--oversubscribe"
 	fi
+	[ -n "$gpu" ] && watch_start "$WORK/gpus-$tag-$n.csv"
 	t0=$(now)
 	# shellcheck disable=SC2086
-	mpirun -n "$n" $over $MPIRUN_FLAGS "$exe" embed --fasta "$fa" -o "$out" \
-		--pool mean --threads "$t" --quiet
+	"$mpirun" -n "$n" $over $MPIRUN_FLAGS "$exe" embed --fasta "$fa" -o "$out" \
+		--pool mean --threads "$t" --quiet "${batch_flag[@]}"
 	t1=$(now)
+	load=""
+	[ -n "$gpu" ] && load=$(watch_stop "$WORK/gpus-$tag-$n.csv")
 	secs=$(calc "$t1 - $t0")
 	windows=$(($(wc -l < "${out%.npy}.tsv") - 1))
 	tokens=$(awk -F'\t' 'NR > 1 { s += $4 } END { print s }' "${out%.npy}.tsv")
@@ -115,7 +333,7 @@ for n in $ranks; do
 	printf "%d\t%d\t%.3f\t%d\t%d\n" "$n" "$t" "$secs" "$windows" "$tokens" >> "$runs.tmp"
 	sort -n "$runs.tmp" > "$runs"
 	rm -f "$runs.tmp"
-	echo "ranks=$n threads=$t seconds=$secs windows=$windows" >&2
+	echo "ranks=$n threads=$t seconds=$secs windows=$windows${load:+ ;$load}" >&2
 done
 
 table="$WORK/table-$tag.md"
@@ -140,7 +358,13 @@ while IFS=$'\t' read -r n t secs windows tokens; do
 		"$(calc "100 * $base_t * $base_c / ($secs * $n * $t)")" \
 		"$same" >> "$table"
 done < "$runs"
+where="$cores cores ($(nproc) online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
+if [ -n "$gpu" ]; then
+	gpus=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null |
+		sort | uniq -c | awk '{ $1 = $1 " x"; print }' | paste -sd, - || true)
+	where="one GPU a rank (${gpus:-no nvidia-smi}), --batch $batch, $where"
+fi
 echo
-echo "mpirun scaling: $(basename "$model" .yaml), embed --pool mean, ${genome_mb} Mb random genome, $cores cores ($(nproc) online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(mpirun --version | head -1)"
+echo "mpirun scaling: $name${gpu:+ (--target cuda)}, embed --pool mean, ${genome_mb} Mb random genome, $where, $("$mpirun" --version | head -1)"
 echo
 cat "$table"
