@@ -266,6 +266,10 @@ static void emu_close(Emu *e)
 
 /* Run entry `name` on tokens [B, L]; outs[k] malloc'd. chunk > 0 caps
  * every group's chunk. */
+/* Where emu_run leaves its arena (the caller frees it) instead of
+ * freeing it, when set. */
+static char **emu_keep_arena;
+
 static const HygpuEntry *emu_run(Emu *e, const char *name,
                                  const int32_t *tokens, int64_t B, int64_t L,
                                  int64_t chunk_cap, float **outs)
@@ -346,7 +350,10 @@ static const HygpuEntry *emu_run(Emu *e, const char *name,
 		free(spec);
 		i += gcount;
 	}
-	free(arena);
+	if (emu_keep_arena)
+		*emu_keep_arena = arena;
+	else
+		free(arena);
 	return en;
 }
 
@@ -497,6 +504,75 @@ START_TEST(emu_models_interp)
 		close_models();
 		arena_free(a);
 	}
+}
+END_TEST
+
+/* A model described in YAML makes its positional features on the
+ * device (a checkpoint stores them): pos_emb's cos and sin bands against
+ * the interpreter's, row by row, at positions up to 1999 of lmax 32770,
+ * where the angle reaches 0.38 rad (a cos series with sin's
+ * coefficients was 0.05 off there and passed the shorter runs above),
+ * and the forward they feed. */
+START_TEST(emu_pos_emb_long)
+{
+	Arena *a = arena_new();
+	const char *path = tu_write_str("pe.yaml",
+	    "name: pe\nd_model: 16\nn_layer: 1\nmax_seq_len: 32770\n"
+	    "vocab: {size: 12, pad_multiple: 8}\n"
+	    "mlp: {d_inner: 32, activation: gelu_tanh}\n"
+	    "hyena: {order: 2, short_filter: 3, filter: {emb_dim: 5, "
+	    "order: 16, inner_mlps: 2, sin_freq: 10}}\n"
+	    "norm_eps: 1.0e-5\nhead: lm\nweights: {seed: 3}\n");
+	Graph *g = load_graph_opts(a, path, true, true, -1);
+	Emu e;
+	enum { L = 2000 };
+	int32_t *tok = malloc(L * sizeof *tok);
+	for (int64_t i = 0; i < L; i++)
+		tok[i] = 7 + (int32_t)((i * 3 + i / 7) % 5);
+	float *outs[4], *ref[4] = {0}, *pos[1] = {0};
+	char *arena = NULL;
+	Diag d;
+	diag_init(&d);
+	ck_assert_msg(ir_interp(g, tok, 1, L, ref, &d), "%s", d.msg);
+	emu_open(&e, g);
+	emu_keep_arena = &arena;
+	const HygpuEntry *en = emu_run(&e, "forward", tok, 1, L, 0, outs);
+	emu_keep_arena = NULL;
+
+	/* the features by the interpreter: a graph of pos_emb alone */
+	Node *pn = ir_find(g, "pos");
+	ck_assert(pn && pn->op == OP_POS_EMB && pn->region == MEM_POSITION);
+	Graph *pg = ir_graph_new(a, "pe");
+	pg->max_len = g->max_len;
+	Node *p = ir_add(pg, OP_POS_EMB, "pos", 0, NULL);
+	memcpy(p->iattr, pn->iattr, sizeof p->iattr);
+	p->type = pn->type;
+	ir_add_output(pg, "pos", p);
+	ck_assert_msg(ir_interp(pg, tok, 1, L, pos, &d), "%s", d.msg);
+	const float *got = (const float *)(arena + g->region_bytes[MEM_TOKEN] * L +
+	                                   pn->offset * L);
+	int64_t E = pn->type.dim[1];
+	for (int64_t t = 0; t < L; t++)
+		ck_assert_msg(tu_max_abs_diff(got + t * E, pos[0] + t * E,
+		                              (size_t)E) <= 1e-6,
+		              "pos_emb row %lld: %g %g %g %g %g, want %g %g %g %g %g",
+		              (long long)t, got[t * E], got[t * E + 1],
+		              got[t * E + 2], got[t * E + 3], got[t * E + 4],
+		              pos[0][t * E], pos[0][t * E + 1], pos[0][t * E + 2],
+		              pos[0][t * E + 3], pos[0][t * E + 4]);
+	for (int k = 0; k < en->nout; k++) {
+		size_t n = (size_t)(en->out_per_token[k] * L);
+		double err = tu_max_abs_diff(outs[k], ref[k], n);
+		ck_assert_msg(err <= 2e-4, "output %d: %g", k, err);
+		free(outs[k]);
+		free(ref[k]);
+	}
+	free(pos[0]);
+	free(arena);
+	free(tok);
+	emu_close(&e);
+	close_models();
+	arena_free(a);
 }
 END_TEST
 
@@ -831,6 +907,7 @@ static Suite *suite(void)
 		tcase_add_test(t, emu_forward_gen_unfused);
 		tcase_add_test(t, emu_lengths_interp);
 		tcase_add_test(t, emu_models_interp);
+		tcase_add_test(t, emu_pos_emb_long);
 		tcase_add_test(t, emu_entries_cls);
 	} else {
 		fprintf(stderr, "test_gpu: emulated runs skipped: AddressSanitizer "

@@ -399,7 +399,7 @@ static void k_dwconv(CgContext *c, const Node *n, LLVMValueRef i,
 /* ---- double sin and cos for pos_emb ----------------------------------- */
 
 /* sin (cos = 0) or cos (cos = 1) of a double: reduced by 2 pi (in two
- * parts) to [-pi, pi], then Taylor's series to x^29 (error < 1e-15 there). */
+ * parts) to [-pi, pi], then Taylor's series to x^31 (error < 1e-15 there). */
 static LLVMValueRef f64_sincos(CgContext *c, LLVMValueRef a, int cos)
 {
 	const double hi = 6.28318530717958623200e+00;
@@ -409,11 +409,12 @@ static LLVMValueRef f64_sincos(CgContext *c, LLVMValueRef a, int cos)
 	LLVMValueRef r = f_sub(c, f_sub(c, a, f_mul(c, k, f64c(c, hi))),
 	                       f_mul(c, k, f64c(c, lo)));
 	LLVMValueRef r2 = f_mul(c, r, r);
-	/* terms (-1)^j r^(2j + cos) / (2j + cos)!, Horner from the top */
+	/* cos r = sum (-1)^j r^2j / (2j)!, sin r = r sum (-1)^j r^2j /
+	 * (2j+1)!: Horner in r^2 from the top */
 	LLVMValueRef acc = f64c(c, 0);
 	for (int j = 15; j >= 0; j--) {
 		double f = 1;
-		for (int q = 1; q <= 2 * j + cos; q++)
+		for (int q = 1; q <= 2 * j + !cos; q++)
 			f *= q;
 		double coef = (j % 2 ? -1.0 : 1.0) / f;
 		acc = f_add(c, f_mul(c, acc, r2), f64c(c, coef));
