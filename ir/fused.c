@@ -89,6 +89,8 @@ bool ir_proj_slot(const Node *n, int k)
 		ir_fm_srcs(n, &fs);
 		return k == fs.w1 || k == fs.w2;
 	}
+	case OP_SIN_LINEAR:
+		return k == 1;
 	default:
 		return false;
 	}

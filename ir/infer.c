@@ -689,6 +689,25 @@ static bool infer_conv_step(Ctx *c, TensorType *out)
 
 /* fused_mlp: two linears with the layernorm prologue, the activation
  * between them and the residual after. */
+static bool infer_sin_linear(Ctx *c, TensorType *out)
+{
+	const Node *n = c->n;
+	const TensorType *x = &n->src[0]->type;
+
+	if (!want(c, 0, "input", DT_F32, RANK_GE1) ||
+	    !want(c, 1, "weight", DT_F32, 2) || !want(c, 2, "bias", DT_F32, 1) ||
+	    !want(c, 3, "frequency", DT_F32, 1) ||
+	    !same_dim(c, 0, x->rank - 1, 1, 1, "K") ||
+	    !same_dim(c, 1, 0, 2, 0, "bias size") ||
+	    !same_dim(c, 1, 0, 3, 0, "frequency size"))
+		return false;
+	if (n->src[1]->type.dim[0] < 0)
+		return fail(c, "weights must have concrete dims");
+	*out = *x;
+	out->dim[out->rank - 1] = n->src[1]->type.dim[0];
+	return true;
+}
+
 static bool infer_fused_mlp(Ctx *c, TensorType *out)
 {
 	const Node *n = c->n;
@@ -838,6 +857,9 @@ bool ir_infer(Graph *g, Node *n, Diag *d)
 		break;
 	case OP_FUSED_MLP:
 		ok = infer_fused_mlp(&c, &t);
+		break;
+	case OP_SIN_LINEAR:
+		ok = infer_sin_linear(&c, &t);
 		break;
 	case OP_POOL:
 		ok = infer_pool(&c, &t);

@@ -679,6 +679,17 @@ static bool eval(Interp *in, const Node *n)
 		for (size_t i = 0; i < o->n; i++)
 			o->x[i] = sin(s0->x[i]);
 		break;
+	case OP_SIN_LINEAR: {
+		/* linear, mul by the frequency, sin: the ops it was made of */
+		const Val *f = &in->v[n->src[3]->id];
+		int64_t N = s1->dim[0];
+		if (!proj_rows(in, n, 1, o->x, s0->x, o->n / (size_t)N, last(s0), N,
+		               s1->x, s2->x))
+			return false;
+		for (size_t i = 0; i < o->n; i++)
+			o->x[i] = sin(o->x[i] * f->x[i % (size_t)N]);
+		break;
+	}
 	case OP_GELU_TANH:
 	case OP_GELU:
 	case OP_RELU:

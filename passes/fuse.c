@@ -17,6 +17,8 @@
  * convolved through the FFT, the filter's last layer into the
  * convolution (try_gen). The last three are what keep a long sequence's
  * [L, 3D], [L, d_inner] and [L, D] filter tensors from ever being whole.
+ * On the CPU the filter MLP's layers (linear, frequency, sin) become
+ * sin_linear ops (try_sin_linear), which memplan runs in place.
  *
  * Both patterns are matched from their anchor op (linear, longconv) and
  * grow only through values that have exactly one user and are not graph
@@ -351,6 +353,33 @@ static bool try_mlp(Fuse *f, Node *p2)
 	return true;
 }
 
+/* ---- a layer of the filter's MLP -------------------------------------
+ *
+ *   sin(mul(linear(x, w, b), freq)), freq [N]
+ * becomes sin_linear(x, w, b, freq): one kernel that memplan may place
+ * over its input, so a run-time filter's MLP holds one [L, E] buffer
+ * beside its first input instead of two. Not on the GPU, which has no
+ * kernel for it. */
+static bool try_sin_linear(Fuse *f, Node *s)
+{
+	Node *m = s->src[0], *lin, *freq;
+	if (m->op != OP_MUL || sole_user(f, m) != s)
+		return false;
+	for (int k = 0; k < 2; k++) {
+		lin = m->src[k];
+		freq = m->src[1 - k];
+		if (lin->op == OP_LINEAR && lin->nsrc == 3 &&
+		    sole_user(f, lin) == m && freq->type.rank == 1 &&
+		    freq->type.dim[0] == lin->type.dim[lin->type.rank - 1] &&
+		    ir_type_eq(&lin->type, &s->type)) {
+			Node *src[4] = {lin->src[0], lin->src[1], lin->src[2], freq};
+			rewrite(s, OP_SIN_LINEAR, 4, src);
+			return true;
+		}
+	}
+	return false;
+}
+
 bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	Arena *a = g->arena;
@@ -382,6 +411,9 @@ bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		for (int i = 0; i < g->nnodes && !hit; i++)
 			if (g->nodes[i]->op == OP_GATED_CONV)
 				hit = try_gen(&f, g->nodes[i]);
+		for (int i = 0; i < g->nnodes && !hit && !o->gpu; i++)
+			if (g->nodes[i]->op == OP_SIN)
+				hit = try_sin_linear(&f, g->nodes[i]);
 		if (!hit)
 			break;
 		*changed = true;

@@ -33,6 +33,10 @@
  * list and the output keeps the value plane. The layer's token memory
  * falls from residual + 2D + D to residual + 2D floats a token. Not on
  * the GPU (PassOptions.gpu), whose kernels read the row layout.
+ * And a second: a sin_linear (a layer of the filter's MLP, CPU only)
+ * takes over the block of its input of the same shape when it is that
+ * input's last reader; its kernel reads a tile's rows before it writes
+ * them, so the MLP's layers run in one [L, E] buffer.
  *
  * Free blocks are kept sorted by offset and merged with their neighbours;
  * a request takes the best fitting block, or extends the region.
@@ -189,6 +193,21 @@ static Node *planar_operand(const Graph *g, const Node *x, int i,
 	return z;
 }
 
+/* The input whose block sin_linear x (node i) takes over, or NULL. */
+static Node *inplace_operand(const Graph *g, const Node *x, int i,
+                             const int *last)
+{
+	Node *y = x->src[0];
+	if (x->op != OP_SIN_LINEAR || !needs_scratch(g, x) ||
+	    y->region == MEM_NONE || y->planar || last[y->id] != i ||
+	    !ir_type_eq(&y->type, &x->type))
+		return NULL;
+	for (int k = 1; k < x->nsrc; k++)
+		if (x->src[k] == y)
+			return NULL;
+	return y;
+}
+
 bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	Arena *a = g->arena;
@@ -208,7 +227,14 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		x->offset = 0;
 		x->planar = false;
 		Node *z = planar_operand(g, x, i, last, o);
-		if (z) {
+		Node *y = z ? NULL : inplace_operand(g, x, i, last);
+		if (y) {
+			/* y's block is x's now; nothing goes back below */
+			x->region = y->region;
+			x->offset = y->offset;
+			size[i] = size[y->id];
+			size[y->id] = 0;
+		} else if (z) {
 			/* over z's value plane; z's post plane is given back
 			 * below, as z's whole block would be */
 			int64_t half = size[z->id] / 2;
@@ -235,7 +261,8 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 			bool seen = false;
 			for (int j = 0; j < k; j++)
 				seen |= x->src[j] == s;
-			if (!seen && last[s->id] == i && s->region != MEM_NONE)
+			if (!seen && last[s->id] == i && s->region != MEM_NONE &&
+			    size[s->id] > 0)
 				give_back(&reg[s->region], s->offset, size[s->id]);
 		}
 		/* a value nobody reads is dead at once */

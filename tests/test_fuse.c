@@ -301,6 +301,15 @@ static void random_model(const char *yaml)
 	ck_assert_int_eq(count_attr(gf, OP_FUSED_PROJ, FP_GATE), gated);
 	ck_assert_int_eq(count_attr(gf, OP_GATED_CONV, GC_PREGATED), gated);
 	ck_assert_int_eq(count_attr(gr, OP_GATED_CONV, GC_GEN), 0);
+	/* a filter made at run time: each Linear + Sin layer of its MLP one
+	 * sin_linear (checked against the interpreter below, gr and gg);
+	 * folded filters have none left */
+	ck_assert_int_eq(count_op(gr, OP_SIN_LINEAR),
+	                 (m->spec.num_inner_mlps + 1) * nl);
+	ck_assert_int_eq(count_op(gg, OP_SIN_LINEAR),
+	                 (m->spec.num_inner_mlps + 1) * nl);
+	ck_assert_int_eq(count_op(gf, OP_SIN_LINEAR), 0);
+	ck_assert_int_eq(count_op(gu, OP_SIN_LINEAR), 0);
 	/* order > 2 shares one filter tensor between its steps: not fused */
 	ck_assert_int_eq(count_attr(gg, OP_GATED_CONV, GC_GEN), gated);
 	ck_assert_int_eq(count_op(gf, OP_GATED_CONV),

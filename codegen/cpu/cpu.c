@@ -88,6 +88,9 @@ LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n)
 	case OP_FUSED_MLP:
 		cg_k_fused_mlp(c, n, out, s);
 		break;
+	case OP_SIN_LINEAR:
+		cg_k_sin_linear(c, n, out, s);
+		break;
 	case OP_SLICE:
 		cg_k_slice(c, n, out, s);
 		break;

@@ -260,7 +260,7 @@ void cg_ln_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb, int64_t Dn,
                LLVMValueRef gamma, LLVMValueRef beta, double eps,
                LLVMValueRef dst, LLVMValueRef db);
 
-CgKernelFn cg_k_fused_proj, cg_k_fused_mlp, cg_k_gated_direct;
+CgKernelFn cg_k_fused_proj, cg_k_fused_mlp, cg_k_gated_direct, cg_k_sin_linear;
 /* hyrt_hyena_conv_fft (or its _const / _gen forms) on gated_conv n. */
 CgKernelFn cg_call_hyena_fft;
 /* The generation ops (state_save, short_step, conv_step) as calls of

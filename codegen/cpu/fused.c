@@ -85,6 +85,8 @@ int64_t cg_row_grain(const CgContext *c, const Node *n)
 	}
 	case OP_FUSED_MLP:
 		return 2 * mlp_tile(c, n);
+	case OP_SIN_LINEAR:
+		return 2 * tile_rows(c, PROJ_TILE);
 	case OP_DWCONV:
 		return 64;
 	default:
@@ -310,6 +312,40 @@ void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 		epilogue_row(c, out, ob, Nn, FP_ACT_NONE, res, ob);
 		cg_loop_close(c, &le);
 	}
+	cg_loop_close(c, &lt);
+}
+
+/* sin_linear on rows [r0, r1), in tiles of rows: the tile's rows
+ * projected into a stack tile (cg_project_rows, as linear), then
+ * sin(freq * y) into out (the mul and sin kernels' operations, so the
+ * bits are the unfused ops'). A tile's rows are all read before any is
+ * written, and a chunk's tiles are its own rows, so out may be x itself
+ * (memplan places it there when x dies here). */
+void cg_k_sin_linear(CgContext *c, const Node *n, LLVMValueRef out,
+                     LLVMValueRef *s)
+{
+	const TensorType *xt = &n->src[0]->type;
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[1]->type.dim[0];
+	int64_t Tn = tile_rows(c, PROJ_TILE);
+	LLVMValueRef tile = cg_stack_array(c, Tn * Nn, "sinlin");
+	LLVMValueRef T = i64c(c, Tn), N = i64c(c, Nn), zero = i64c(c, 0);
+	Loop lt, li, lj;
+
+	LLVMValueRef nt = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
+	LLVMValueRef ti = cg_loop_open(c, &lt, zero, nt, "tile");
+	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
+	LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+	cg_project_rows(c, n, 1, s, s[0], NULL, NULL, NULL, s[2], Kn, Nn, r0, m,
+	                tile, zero);
+	LLVMValueRef i = cg_loop_open(c, &li, zero, m, "i");
+	LLVMValueRef tb = mul(c, i, N), ob = mul(c, add(c, r0, i), N);
+	LLVMValueRef j = cg_loop_open(c, &lj, zero, N, "j");
+	st(c, out, add(c, ob, j),
+	   cg_unary(c, OP_SIN, f_mul(c, ld(c, tile, add(c, tb, j)),
+	                             ld(c, s[3], j))));
+	cg_loop_close(c, &lj);
+	cg_loop_close(c, &li);
 	cg_loop_close(c, &lt);
 }
 

@@ -1266,6 +1266,7 @@ void nv_emit_node_steps(CgContext *c, const Node *n)
 	case OP_TAIL_PROJ:
 	case OP_SHORT_STEP:
 	case OP_CONV_STEP:
+	case OP_SIN_LINEAR: /* fuse makes it for the CPU only */
 	case OP_COUNT:
 		hy_die("no GPU kernel for %s (%s)", n->name, ir_op_info(n->op)->name);
 	}
