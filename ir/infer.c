@@ -486,8 +486,9 @@ static bool infer_gated_conv(Ctx *c, int64_t max_len, TensorType *out)
 		    !same_dim(c, s.h, 0, s.t, 0, "position") ||
 		    !same_dim(c, s.w, 0, s.deltas, 0, "channel"))
 			return false;
-		if (n->src[s.t]->type.dim[1] != 1)
-			return fail(c, "t %%%s must be [X,1]", n->src[s.t]->name);
+		if (n->src[s.t]->type.dim[1] < 1)
+			return fail(c, "t %%%s must be [X,E], its column 0 read",
+			            n->src[s.t]->name);
 		if (!isfinite(n->fattr[0]))
 			return fail(c, "shift must be finite");
 		D = n->src[s.w]->type.dim[0];

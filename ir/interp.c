@@ -351,12 +351,13 @@ static bool gated_conv(Interp *in, const Node *n, const Val *o)
 	const double *kx = k->x;
 	if (kg) { /* the filter's last layer, as linear and expmod have it */
 		const Val *h = k, *w = &in->v[n->src[gs.w]->id];
-		const double *tp = in->v[n->src[gs.t]->id].x;
+		const double *tp = in->v[n->src[gs.t]->id].x; /* column 0 */
+		int64_t ts = n->src[gs.t]->type.dim[1];
 		const double *dl = in->v[n->src[gs.deltas]->id].x;
 		linear_rows(kg, h->x, (size_t)Ln, h->dim[1], D, w->x, NULL);
 		for (int64_t t = 0; t < Ln; t++)
 			for (int64_t c = 0; c < D; c++)
-				kg[t * D + c] *= exp(-tp[t] * fabs(dl[c])) + n->fattr[0];
+				kg[t * D + c] *= exp(-tp[t * ts] * fabs(dl[c])) + n->fattr[0];
 		kx = kg;
 	}
 	for (int64_t r = 0; r < Bn * Ln; r++)

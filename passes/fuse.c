@@ -275,7 +275,10 @@ static bool try_gate(Fuse *f, Node *gc)
  *   k = expmod(linear(h, w), t, deltas); gated_conv{method=fft}(.., k, ..)
  * becomes gated_conv{gen=1}(.., h, w, t, deltas, ..): each channel
  * block's filter is made where the FFT needs it, and the [L, D] filter
- * (a gigabyte a layer at a million positions) is never stored. */
+ * (a gigabyte a layer at a million positions) is never stored. Where t
+ * is the first column of the positional features (slice, axis 1), the
+ * convolution reads that column of the features, and the [L, 1] copy
+ * (64 bytes a position in the plan) goes too. */
 static bool try_gen(Fuse *f, Node *gc)
 {
 	GcSrc gs;
@@ -291,6 +294,12 @@ static bool try_gen(Fuse *f, Node *gc)
 	Node *lin = em->src[0];
 	if (lin->op != OP_LINEAR || lin->nsrc != 2 || sole_user(f, lin) != em)
 		return false;
+	/* t, the features' first column: read in place from the features */
+	Node *t = em->src[1];
+	if (t->op == OP_SLICE && t->iattr[0] == 1 && t->iattr[1] == 0 &&
+	    t->type.rank == 2 && t->type.dim[1] == 1 &&
+	    t->src[0]->type.rank == 2 && sole_user(f, t) == em)
+		t = t->src[0];
 	for (int i = 0; i < gc->nsrc; i++) {
 		if (i != gs.k) {
 			src[n++] = gc->src[i];
@@ -298,7 +307,7 @@ static bool try_gen(Fuse *f, Node *gc)
 		}
 		src[n++] = lin->src[0];
 		src[n++] = lin->src[1];
-		src[n++] = em->src[1];
+		src[n++] = t;
 		src[n++] = em->src[2];
 	}
 	double shift = em->fattr[0];

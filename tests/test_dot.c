@@ -299,7 +299,7 @@ START_TEST(dot_gated_conv_gen)
 	ck_assert(group(svg, "out/2", buf, sizeof buf));
 	ck_assert_msg(strstr(buf, ">longconv fft<"), "%s", buf);
 	static const char *const edges[] = {
-		"pos&#45;&gt;out/1", "fw&#45;&gt;out/1", "t&#45;&gt;out/1",
+		"pos&#45;&gt;out/1", "fw&#45;&gt;out/1", /* pos is t too */
 		"deltas&#45;&gt;out/1", "out/0&#45;&gt;out/2", "out/1&#45;&gt;out/2",
 		"z&#45;&gt;out/0", "fb&#45;&gt;out/3", "out/4&#45;&gt;out",
 	};

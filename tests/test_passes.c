@@ -248,11 +248,12 @@ START_TEST(memplan_planar)
 	int64_t cpu, gpu, t;
 	const char *large = tu_source("models/hyenadna-large-1m.yaml");
 	ck_assert_int_eq(check_plan_for(large, true, false, &cpu), 8);
-	/* the filter MLP's layers in one [L, 64] buffer (sin_linear): the
-	 * features (20 bytes, a 64-byte block), that buffer and t */
-	ck_assert_int_eq(pos_bytes, 64 + 64 * 4 + 64);
+	/* the features (20 bytes, a 64-byte block) and the filter MLP's
+	 * layers in one [L, 64] buffer (sin_linear); the convolutions read
+	 * t from the features */
+	ck_assert_int_eq(pos_bytes, 64 + 64 * 4);
 	ck_assert_int_eq(check_plan_for(large, true, true, &gpu), 0);
-	ck_assert_int_eq(pos_bytes, 64 + 2 * 64 * 4); /* t in a dead layer's */
+	ck_assert_int_eq(pos_bytes, 64 + 2 * 64 * 4); /* no sin_linear */
 	ck_assert_int_eq(cpu, 3 * 256 * 4);
 	ck_assert_int_eq(gpu, 4 * 256 * 4);
 	ck_assert_int_eq(check_plan_for(tu_golden("odd-order3", NULL), true,

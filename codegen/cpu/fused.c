@@ -417,7 +417,7 @@ enum { GEN_TILE = 256 };
 
 /* `void @name.filter(ptr ctx, i64 c0, i64 cb, i64 L, ptr dst, i64 ld)`,
  * the HyrtFilterGen of a gated_conv{gen}: for channels c0 .. c0+cb and
- * t < L, dst[j*ld + t] = (h[t,:] . w[c0+j,:]) * (exp(-t_pos[t] |deltas[c0+j]|)
+ * t < L, dst[j*ld + t] = (h[t,:] . w[c0+j,:]) * (exp(-t_pos[t,0] |deltas[c0+j]|)
  * + shift), with ctx = {h, w, t_pos, deltas}. By tiles of positions, so
  * each tile of h is read from cache by all cb channels. The caller's
  * CgContext function state is saved and restored around it. */
@@ -443,6 +443,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 		p[i] = LLVMBuildLoad2(c->b, c->t_ptr,
 		                      elem(c, c->t_ptr, ctx, i64c(c, i)), "");
 	LLVMValueRef E = i64c(c, En), T = i64c(c, GEN_TILE);
+	LLVMValueRef Et = i64c(c, n->src[gs.t]->type.dim[1]); /* t's stride */
 
 	LLVMValueRef ntile = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, GEN_TILE - 1)),
 	                                   T, "");
@@ -458,7 +459,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	LLVMValueRef ndl = LLVMBuildFNeg(
 	    c->b, cg_intrinsic1(c, "llvm.fabs", c->t_f32, ld(c, p[3], ch)), "");
 	t = cg_loop_open(c, &l2, t0, t1, "m");
-	LLVMValueRef ex = cg_vm_exp(c, f_mul(c, ld(c, p[2], t), ndl));
+	LLVMValueRef ex = cg_vm_exp(c, f_mul(c, ld(c, p[2], mul(c, t, Et)), ndl));
 	LLVMValueRef di = add(c, db, t);
 	st(c, dst, di, f_mul(c, ld(c, dst, di),
 	                     f_add(c, ex, f32c(c, n->fattr[0]))));

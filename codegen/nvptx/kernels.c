@@ -941,7 +941,9 @@ static void emit_conv(CgContext *c, const Node *n)
 			for (int64_t e = 0; e < cv.E; e++)
 				dot = fmadd_red(c, dot, ld(c, hp, add(c, hb, i64c(c, e))),
 				                ld(c, wp, add(c, wb, i64c(c, e))));
-			LLVMValueRef ex = cg_vm_exp(c, f_mul(c, ld(c, tp, tc), ndl));
+			LLVMValueRef ex = cg_vm_exp(
+			    c, f_mul(c, ld(c, tp, mul(c, tc, i64c(c, cv.t->type.dim[1]))),
+			             ndl));
 			val = f_mul(c, dot, f_add(c, ex, f32c(c, cv.shift)));
 		}
 		st(c, spec, add(c, mul(c, row, W), t), sel(c, in, val, f32c(c, 0)));
