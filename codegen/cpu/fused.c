@@ -57,6 +57,20 @@ static int64_t conv_tile_rows(const CgContext *c, int64_t N, int64_t halo)
 	return t < c->mr ? c->mr : t;
 }
 
+/* The loop over the kernel's rows [R0, R1) in tiles of Tn: the tile's
+ * first row, and in *m its row count (Tn, or fewer in the last). */
+static LLVMValueRef open_row_tiles(CgContext *c, Loop *l, int64_t Tn,
+                                   LLVMValueRef *m)
+{
+	LLVMValueRef T = i64c(c, Tn);
+	LLVMValueRef nt = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
+	LLVMValueRef ti = cg_loop_open(c, l, i64c(c, 0), nt, "tile");
+	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
+	*m = smin(c, T, sub(c, c->R1, r0));
+	return r0;
+}
+
 /* Rows per tile of the plain projection kernels, about. */
 enum { PROJ_TILE = 64 };
 
@@ -125,11 +139,7 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	Loop lr, lb, lt, lo, lc, lh, lq, lg, le;
 
 	if (fs.conv_w < 0) {
-		LLVMValueRef nt = LLVMBuildSDiv(
-		    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
-		LLVMValueRef ti = cg_loop_open(c, &lr, i64c(c, 0), nt, "tile");
-		LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
-		LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+		LLVMValueRef m, r0 = open_row_tiles(c, &lr, Tn, &m);
 		cg_project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
 		                r0, m, out, r0);
 		if (a != FP_ACT_NONE || res) {
@@ -288,15 +298,11 @@ void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef lnbuf = lg_ ? cg_stack_array(c, Tn * Kn, "ln") : NULL;
 	LLVMValueRef hbuf = cg_stack_array(c, Tn * Hn, "hidden");
 	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
-	LLVMValueRef T = i64c(c, Tn), zero = i64c(c, 0);
+	LLVMValueRef zero = i64c(c, 0);
 	FpAct act = (FpAct)n->iattr[FM_ACT];
 	Loop lt, la, le;
 
-	LLVMValueRef nt = LLVMBuildSDiv(
-	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
-	LLVMValueRef ti = cg_loop_open(c, &lt, zero, nt, "tile");
-	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
-	LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+	LLVMValueRef m, r0 = open_row_tiles(c, &lt, Tn, &m);
 	cg_project_rows(c, n, fs.w1, s, s[fs.x], lg_, lb_, lnbuf,
 	                fs.b1 >= 0 ? s[fs.b1] : NULL, Kn, Hn, r0, m, hbuf, zero);
 	if (act != FP_ACT_NONE) {
@@ -328,14 +334,10 @@ void cg_k_sin_linear(CgContext *c, const Node *n, LLVMValueRef out,
 	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[1]->type.dim[0];
 	int64_t Tn = tile_rows(c, PROJ_TILE);
 	LLVMValueRef tile = cg_stack_array(c, Tn * Nn, "sinlin");
-	LLVMValueRef T = i64c(c, Tn), N = i64c(c, Nn), zero = i64c(c, 0);
+	LLVMValueRef N = i64c(c, Nn), zero = i64c(c, 0);
 	Loop lt, li, lj;
 
-	LLVMValueRef nt = LLVMBuildSDiv(
-	    c->b, add(c, sub(c, c->R1, c->R0), i64c(c, Tn - 1)), T, "nt");
-	LLVMValueRef ti = cg_loop_open(c, &lt, zero, nt, "tile");
-	LLVMValueRef r0 = add(c, c->R0, mul(c, ti, T));
-	LLVMValueRef m = smin(c, T, sub(c, c->R1, r0));
+	LLVMValueRef m, r0 = open_row_tiles(c, &lt, Tn, &m);
 	cg_project_rows(c, n, 1, s, s[0], NULL, NULL, NULL, s[2], Kn, Nn, r0, m,
 	                tile, zero);
 	LLVMValueRef i = cg_loop_open(c, &li, zero, m, "i");
