@@ -181,6 +181,13 @@ void cg_kernel_end(CgContext *c)
 	LLVMBuildBr(c->b, c->body);
 }
 
+/* Floats in one plane, W wide, of a planar [B, L, 2W] value
+ * (passes/memplan.c): the second plane starts there. */
+LLVMValueRef cg_plane_size(CgContext *c, int64_t W)
+{
+	return mul(c, mul(c, c->B, c->L), i64c(c, W));
+}
+
 /* &x[0, 0, off] of n's [B, L, C] operand src k, and its row stride: C,
  * or C/2 when the operand is stored planar (passes/memplan.c), in the
  * plane that holds column off. */
@@ -197,7 +204,7 @@ LLVMValueRef cg_window(CgContext *c, const Node *n, LLVMValueRef *s, int k,
 	*stride = i64c(c, W);
 	LLVMValueRef o = i64c(c, off % W);
 	if (off >= W)
-		o = add(c, o, mul(c, mul(c, c->B, c->L), i64c(c, W)));
+		o = add(c, o, cg_plane_size(c, W));
 	return elem(c, c->t_f32, s[k], o);
 }
 

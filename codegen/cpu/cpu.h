@@ -206,6 +206,9 @@ LLVMValueRef cg_var(CgContext *c, LLVMTypeRef t, LLVMValueRef init,
                     const char *name);
 /* A float array of n elements on the stack, 64-byte aligned. */
 LLVMValueRef cg_stack_array(CgContext *c, int64_t n, const char *name);
+/* Planar values (passes/memplan.c): a plane's floats, and an operand's
+ * column window with its row stride (cg_window). */
+LLVMValueRef cg_plane_size(CgContext *c, int64_t W);
 LLVMValueRef cg_window(CgContext *c, const Node *n, LLVMValueRef *s, int k,
                        int64_t off, LLVMValueRef *stride);
 LLVMValueRef cg_call_ext(CgContext *c, Ext e, LLVMValueRef *args, int n);

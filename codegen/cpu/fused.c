@@ -225,7 +225,7 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	                add(c, bl, t0), nrow, tile, i64c(c, H));
 	/* the causal filter over tile rows i .. i+H for output row t0+i */
 	LLVMValueRef i = cg_loop_open(c, &lo, i64c(c, 0), nrow, "o");
-	LLVMValueRef orow = mul(c, add(c, bl, add(c, t0, i)), O);
+	LLVMValueRef row = add(c, bl, add(c, t0, i)), orow = mul(c, row, O);
 	LLVMValueRef fdst = gate ? grow : out, fb = gate ? i64c(c, 0) : orow;
 	LLVMValueRef ch = cg_loop_open(c, &lc, i64c(c, 0), N, "c");
 	LLVMValueRef y = fs.conv_b >= 0 ? ld(c, s[fs.conv_b], ch) : f32c(c, 0);
@@ -241,12 +241,10 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	cg_loop_close(c, &lc);
 	if (gate) {
 		/* [post | g * v]: in one row, or (planar) row t of each plane */
-		LLVMValueRef D = i64c(c, Dn), pb = orow, vb;
+		LLVMValueRef D = i64c(c, Dn), pb = orow, vb = add(c, orow, D);
 		if (n->planar) {
-			pb = mul(c, add(c, bl, add(c, t0, i)), D);
-			vb = add(c, pb, mul(c, mul(c, c->B, c->L), D));
-		} else {
-			vb = add(c, orow, D);
+			pb = mul(c, row, D);
+			vb = add(c, pb, cg_plane_size(c, Dn));
 		}
 		ch = cg_loop_open(c, &lg, i64c(c, 0), D, "g");
 		st(c, out, add(c, pb, ch), ld(c, grow, ch));
