@@ -688,8 +688,7 @@ static bool infer_conv_step(Ctx *c, TensorType *out)
 	return true;
 }
 
-/* fused_mlp: two linears with the layernorm prologue, the activation
- * between them and the residual after. */
+/* sin_linear: a linear with its bias, the frequency and sin. */
 static bool infer_sin_linear(Ctx *c, TensorType *out)
 {
 	const Node *n = c->n;
@@ -709,6 +708,8 @@ static bool infer_sin_linear(Ctx *c, TensorType *out)
 	return true;
 }
 
+/* fused_mlp: two linears with the layernorm prologue, the activation
+ * between them and the residual after. */
 static bool infer_fused_mlp(Ctx *c, TensorType *out)
 {
 	const Node *n = c->n;
