@@ -371,22 +371,19 @@ static bool try_mlp(Fuse *f, Node *p2)
  * kernel for it. */
 static bool try_sin_linear(Fuse *f, Node *s)
 {
-	Node *m = s->src[0], *lin, *freq;
+	Node *m = s->src[0];
 	if (m->op != OP_MUL || sole_user(f, m) != s)
 		return false;
-	for (int k = 0; k < 2; k++) {
-		lin = m->src[k];
-		freq = m->src[1 - k];
-		if (lin->op == OP_LINEAR && lin->nsrc == 3 &&
-		    sole_user(f, lin) == m && freq->type.rank == 1 &&
-		    freq->type.dim[0] == lin->type.dim[lin->type.rank - 1] &&
-		    ir_type_eq(&lin->type, &s->type)) {
-			Node *src[4] = {lin->src[0], lin->src[1], lin->src[2], freq};
-			rewrite(s, OP_SIN_LINEAR, 4, src);
-			return true;
-		}
-	}
-	return false;
+	Node *lin = m->src[m->src[0]->op == OP_LINEAR ? 0 : 1];
+	Node *freq = other(m, lin);
+	if (lin->op != OP_LINEAR || lin->nsrc != 3 || !freq ||
+	    sole_user(f, lin) != m || freq->type.rank != 1 ||
+	    freq->type.dim[0] != lin->type.dim[lin->type.rank - 1] ||
+	    !ir_type_eq(&lin->type, &s->type))
+		return false;
+	Node *src[4] = {lin->src[0], lin->src[1], lin->src[2], freq};
+	rewrite(s, OP_SIN_LINEAR, 4, src);
+	return true;
 }
 
 bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
