@@ -209,22 +209,7 @@ run() {
 		fails=$((fails + 1))
 		return 1
 	}
-	# check NAME GOT WANT ABS|REL
-	check() {
-		"$py" - "$@" <<'PY' || fails=$((fails + 1))
-import sys, numpy as np
-name, got, want, kind = sys.argv[1:5]
-a, b = np.load(got), np.load(want)
-if a.shape != b.shape:
-    print("FAIL %s: shape %s, want %s" % (name, a.shape, b.shape)); sys.exit(1)
-err = float(np.max(np.abs(a.astype(np.float64) - b))) if a.size else 0.0
-tol = 2e-4 if kind == "abs" else 2e-4 * max(1.0, float(np.max(np.abs(b))) if b.size else 1.0)
-ok = np.isfinite(a).all() and err <= tol
-print("%s %s: max abs diff %.3g (tolerance %.3g)" % ("ok  " if ok else "FAIL", name, err, tol))
-sys.exit(0 if ok else 1)
-PY
-	}
-	# contract hidden|top1|score|close NAME ...: tests/gpu/contract.py
+	# contract hidden|top1|score|close|abs NAME ...: tests/gpu/contract.py
 	contract() {
 		"$py" "$here/tests/gpu/contract.py" "$@" || fails=$((fails + 1))
 	}
@@ -232,13 +217,13 @@ PY
 		local c=${exe##*/golden-} d=$dir/data/golden-${exe##*/golden-}
 		if [ -f "$d.cls_logits.npy" ]; then
 			g "$exe" classify --tokens "$d.tokens.npy" -o "$out/$c.cls.npy" &&
-			check "golden $c classify" "$out/$c.cls.npy" "$d.cls_logits.npy" abs
+			contract abs "golden $c classify" "$out/$c.cls.npy" "$d.cls_logits.npy"
 		fi
 		g "$exe" embed --tokens "$d.tokens.npy" -o "$out/$c.hidden.npy" &&
-		check "golden $c hidden" "$out/$c.hidden.npy" "$d.hidden.npy" abs
+		contract abs "golden $c hidden" "$out/$c.hidden.npy" "$d.hidden.npy"
 		if [ -f "$d.logits.npy" ]; then
 			g "$exe" logits --tokens "$d.tokens.npy" -o "$out/$c.logits.npy" &&
-			check "golden $c logits" "$out/$c.logits.npy" "$d.logits.npy" abs
+			contract abs "golden $c logits" "$out/$c.logits.npy" "$d.logits.npy"
 		fi
 	done
 	# --precision bf16 against the fp32 golden or CPU outputs (issue 15's
@@ -276,17 +261,17 @@ PY
 			local base=${t%.tokens.npy} o
 			o=$out/$(basename "$base")
 			g "$dir/bin/$name" embed --tokens "$t" -o "$o.hidden.npy" &&
-			check "${base##*/} hidden" "$o.hidden.npy" "$base.hidden.npy" rel
+			contract close "${base##*/} hidden" "$o.hidden.npy" "$base.hidden.npy"
 			g "$dir/bin/$name" logits --tokens "$t" -o "$o.logits.npy" &&
-			check "${base##*/} logits" "$o.logits.npy" "$base.logits.npy" rel
+			contract close "${base##*/} logits" "$o.logits.npy" "$base.logits.npy"
 			for p in mean last; do
 				g "$dir/bin/$name" embed --tokens "$t" -o "$o.$p.npy" --pool $p &&
-				check "${base##*/} pool $p" "$o.$p.npy" "$base.$p.npy" rel
+				contract close "${base##*/} pool $p" "$o.$p.npy" "$base.$p.npy"
 			done
 			if [ -f "$base.layers.npy" ]; then
 				g "$dir/bin/$name" embed --tokens "$t" -o "$o.layers.npy" \
 					--layer all &&
-				check "${base##*/} layers" "$o.layers.npy" "$base.layers.npy" rel
+				contract close "${base##*/} layers" "$o.layers.npy" "$base.layers.npy"
 			fi
 		done
 	done
