@@ -210,9 +210,17 @@ static void proj_steps(const Node *n, Steps *s)
 	}
 	if (act_name(n->iattr[FP_ACT]))
 		step(s, "%s", act_name(n->iattr[FP_ACT]));
-	if (n->iattr[FP_RES])
+	if (n->iattr[FP_ROWS])
+		step(s, "rows %lld..%lld of the weights",
+		     (long long)n->iattr[FP_ROW0],
+		     (long long)(n->iattr[FP_ROW0] + n->iattr[FP_ROWS]));
+	if (n->iattr[FP_RES] == 2)
+		reads(s, fp.res, step(s, "mul (post gate)"));
+	else if (n->iattr[FP_RES])
 		reads(s, fp.res, step(s, "add (residual)"));
-	if (n->iattr[FP_GATE])
+	if (n->iattr[FP_GATE] == 2)
+		step(s, "mul (gate * value)");
+	else if (n->iattr[FP_GATE])
 		step(s, "mul (gate: post | gate * value)");
 }
 

@@ -370,10 +370,17 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 	FpSrc s;
 	char buf[96];
 
+	int64_t res = n->iattr[FP_RES], gate = n->iattr[FP_GATE];
+	int64_t row0 = n->iattr[FP_ROW0], rows = n->iattr[FP_ROWS];
+
 	if (!flag_ok(c, FP_BIAS, "bias") || !flag_ok(c, FP_LN, "ln") ||
-	    !flag_ok(c, FP_CONV_BIAS, "conv_bias") || !flag_ok(c, FP_RES, "res") ||
-	    !flag_ok(c, FP_GATE, "gate"))
+	    !flag_ok(c, FP_CONV_BIAS, "conv_bias"))
 		return false;
+	if (res < 0 || res > 2)
+		return fail(c, "res must be 0, 1 or 2, not %lld", (long long)res);
+	if (gate < 0 || gate > 2)
+		return fail(c, "gate must be 0, 1 or 2, not %lld",
+		            (long long)gate);
 	if (kc < 0)
 		return fail(c, "conv must be >= 0, not %lld", (long long)kc);
 	if (kc == 0 && n->iattr[FP_CONV_BIAS])
@@ -390,8 +397,13 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 		return false;
 	if (!ln_prologue_ok(c, s.x, s.ln_g, s.ln_b))
 		return false;
+	if (rows < 0 || row0 < 0 || (rows == 0 && row0 != 0) ||
+	    row0 + rows > w->dim[0])
+		return fail(c, "rows [%lld, %lld) are not within the %lld of %%%s",
+		            (long long)row0, (long long)(row0 + rows),
+		            (long long)w->dim[0], n->src[s.w]->name);
 	*out = *x;
-	out->dim[out->rank - 1] = w->dim[0];
+	out->dim[out->rank - 1] = rows ? rows : w->dim[0];
 	if (s.conv_w >= 0) {
 		const TensorType *cw = &n->src[s.conv_w]->type;
 		if (x->rank != 3)
@@ -416,14 +428,16 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 		            ir_type_str(out, want_s, sizeof want_s),
 		            ir_type_str(&n->src[s.res]->type, buf, sizeof buf));
 	}
-	if (n->iattr[FP_GATE]) {
-		int64_t N = w->dim[0];
+	if (gate) {
+		int64_t N = out->dim[out->rank - 1], parts = gate == 1 ? 3 : 2;
 		if (act != FP_ACT_NONE || s.res >= 0)
 			return fail(c, "gate takes neither act nor res");
-		if (N < 0 || N % 3 != 0)
-			return fail(c, "gate needs 3D output channels, not %lld",
+		if (N < 0 || N % parts != 0)
+			return fail(c, "gate=%lld needs %lldD output channels, not "
+			            "%lld", (long long)gate, (long long)parts,
 			            (long long)N);
-		out->dim[out->rank - 1] = N / 3 * 2;
+		/* gate=1: [post | g * v], 2D; gate=2: g * v, D */
+		out->dim[out->rank - 1] = N / parts * (3 - gate);
 	}
 	return true;
 }

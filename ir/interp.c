@@ -234,14 +234,17 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 	FpSrc fs;
 	ir_fp_srcs(n, &fs);
 	const Val *x = &in->v[n->src[fs.x]->id], *w = &in->v[n->src[fs.w]->id];
-	int64_t K = last(x), N = w->dim[0];
+	int64_t K = last(x), r0 = n->iattr[FP_ROW0];
+	int64_t N = n->iattr[FP_ROWS] ? n->iattr[FP_ROWS] : w->dim[0];
 	size_t rows = x->n / (size_t)K, ny = rows * (size_t)N;
-	bool gate = n->iattr[FP_GATE] != 0;
+	int64_t gate = n->iattr[FP_GATE];
 	const double *xin = x->x;
 	/* y: the projection, o itself unless the gate narrows it after */
 	double *t = arena_try_alloc(in->a, (x->n + 2 * ny) * sizeof(double) + 1);
 	double *y = gate ? t + x->n + ny : o->x;
+	/* source i from row r0 on (rows of `per` values), NULL if absent */
 #define SRC(i) ((i) >= 0 ? in->v[n->src[i]->id].x : NULL)
+#define ROWS(i, per) ((i) >= 0 ? in->v[n->src[i]->id].x + r0 * (per) : NULL)
 
 	if (!t) {
 		diag_error(in->d, "node %%%s: out of memory", n->name);
@@ -251,16 +254,29 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 		ln_rows(t, x->x, rows, K, SRC(fs.ln_g), SRC(fs.ln_b), n->fattr[0]);
 		xin = t;
 	}
-	if (!proj_rows(in, n, fs.w, y, xin, rows, K, N, w->x, SRC(fs.bias)))
+	if (!proj_rows(in, n, fs.w, y, xin, rows, K, N, ROWS(fs.w, K),
+	               ROWS(fs.bias, 1)))
 		return false;
 	if (fs.conv_w >= 0) {
 		double *pre = t + x->n;
 		memcpy(pre, y, ny * sizeof(double));
-		dwconv_blc(y, pre, o->dim[0], o->dim[1], N, SRC(fs.conv_w),
-		           n->iattr[FP_CONV], SRC(fs.conv_b));
+		dwconv_blc(y, pre, o->dim[0], o->dim[1], N,
+		           ROWS(fs.conv_w, n->iattr[FP_CONV]), n->iattr[FP_CONV],
+		           ROWS(fs.conv_b, 1));
 	}
 	const double *res = SRC(fs.res);
 #undef SRC
+#undef ROWS
+	if (gate == 2) {
+		/* [gate | value] -> gate * value */
+		int64_t D = N / 2;
+		for (size_t r = 0; r < rows; r++)
+			for (int64_t c = 0; c < D; c++)
+				o->x[r * (size_t)D + (size_t)c] =
+				    y[r * (size_t)N + (size_t)c] *
+				    y[r * (size_t)N + (size_t)(D + c)];
+		return true;
+	}
 	if (gate) {
 		/* [post | gate | value] -> [post | gate * value] */
 		int64_t D = N / 3;
@@ -276,7 +292,9 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 	}
 	for (size_t i = 0; i < o->n; i++) {
 		o->x[i] = act((FpAct)n->iattr[FP_ACT], o->x[i]);
-		if (res)
+		if (res && n->iattr[FP_RES] == 2)
+			o->x[i] *= res[i];
+		else if (res)
 			o->x[i] += res[i];
 	}
 	return true;

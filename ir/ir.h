@@ -21,7 +21,7 @@
 enum {
 	IR_MAX_RANK = 4,
 	IR_MAX_SRC = 8,
-	IR_MAX_IATTR = 7,
+	IR_MAX_IATTR = 9,
 	IR_MAX_FATTR = 2,
 };
 
@@ -206,7 +206,8 @@ typedef enum {
 
 /* Attribute slots; ORDER: the attr lists of fused_proj and gated_conv in
  * ops.def. */
-enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE };
+enum { FP_BIAS, FP_LN, FP_CONV, FP_CONV_BIAS, FP_ACT, FP_RES, FP_GATE, FP_ROW0,
+       FP_ROWS };
 enum { GC_METHOD, GC_V_OFF, GC_G_OFF, GC_POST_OFF, GC_PREGATED, GC_GEN };
 enum { FM_BIAS, FM_LN, FM_ACT, FM_BIAS2, FM_RES };
 enum { PL_MODE, PL_LN, PL_PAD };

@@ -18,7 +18,9 @@
  * convolution (try_gen). The last three are what keep a long sequence's
  * [L, 3D], [L, d_inner] and [L, D] filter tensors from ever being whole.
  * On the CPU the filter MLP's layers (linear, frequency, sin) become
- * sin_linear ops (try_sin_linear), which memplan runs in place.
+ * sin_linear ops (try_sin_linear), which memplan runs in place, and,
+ * last, a run-time filter's convolution gets its post gate after it
+ * (late_post), projected there rather than stored beside its input.
  *
  * Both patterns are matched from their anchor op (linear, longconv) and
  * grow only through values that have exactly one user and are not graph
@@ -40,6 +42,7 @@
  */
 #include "passes.h"
 
+#include <stdio.h>
 #include <string.h>
 
 typedef struct Fuse {
@@ -386,11 +389,95 @@ static bool try_sin_linear(Fuse *f, Node *s)
 	return true;
 }
 
+/* ---- the post gate after the convolution -----------------------------
+ *
+ *   z = fused_proj{conv, gate=1}(x, W[3D,K], ..) = [post | g * v]
+ *   y = gated_conv{pregated, gen}(v = z[D:], .., post = z[0:])
+ * becomes
+ *   z = fused_proj{conv, gate=2, row0=D, rows=2D}(x, W, ..) = g * v
+ *   y = gated_conv{pregated, gen}(v = z, ..)            (no post)
+ *   p = fused_proj{conv, res=2, row0=0, rows=D}(x, W, .., y) = post * y
+ * with p in y's place for y's users: the post gate's D columns are
+ * projected after the convolution instead of before it, from the same x
+ * (its layernorm made again, and per tile the short filter's K-1 halo
+ * rows), so they are never stored beside the convolution's input. With
+ * memplan's in-place rules (the convolution over z, p over y, out_proj
+ * over its residual x) the layer holds the residual and one D-wide value
+ * a token instead of the residual and two: large-1m's token region falls
+ * from 3072 to 2048 bytes, a gigabyte at a million tokens. The same
+ * products in the same order, so the result is unchanged to the bit.
+ *
+ * Only where the filter is made at run time (gen): the long runs this
+ * memory is for, and graphs that get no generation entries (entries.c),
+ * whose step reads [post | g * v]. Only on the CPU, whose GEMM starts a
+ * window on a panel of FUSE_PANEL_ROWS rows (codegen/cpu's GEMM_NR); the
+ * GPU's kernels read [post | g * v]. */
+enum { FUSE_PANEL_ROWS = 32 };
+
+static Node *late_post(Fuse *f, Node *gc)
+{
+	GcSrc gs;
+	Node *z = gc->src[0];
+	int64_t D = gc->type.dim[2];
+
+	if (gc->op != OP_GATED_CONV || !gc->iattr[GC_PREGATED] ||
+	    !gc->iattr[GC_GEN] || f->out[gc->id] || D % FUSE_PANEL_ROWS)
+		return NULL;
+	ir_gc_srcs(gc, &gs);
+	if (gs.post < 0 || gc->src[gs.post] != z || gc->iattr[GC_POST_OFF] ||
+	    gc->iattr[GC_V_OFF] != D)
+		return NULL;
+	if (z->op != OP_FUSED_PROJ || z->iattr[FP_GATE] != 1 ||
+	    z->iattr[FP_ROWS] || !z->iattr[FP_CONV] || f->out[z->id] ||
+	    f->uses[z->id] != 2 || z->type.dim[2] != 2 * D)
+		return NULL;
+
+	/* the post projection: z's sources, and y */
+	Graph *g = f->g;
+	Node *src[IR_MAX_SRC];
+	int n = z->nsrc;
+	char name[256];
+	memcpy(src, z->src, (size_t)n * sizeof *src);
+	src[n++] = gc;
+	snprintf(name, sizeof name, "%s.post", gc->name);
+	if (ir_find(g, name) || n > IR_MAX_SRC)
+		return NULL;
+	Node *p = ir_add(g, OP_FUSED_PROJ, name, n, src);
+	memcpy(p->iattr, z->iattr, sizeof p->iattr);
+	memcpy(p->fattr, z->fattr, sizeof p->fattr);
+	p->iattr[FP_GATE] = 0;
+	p->iattr[FP_RES] = 2;
+	p->iattr[FP_ROW0] = 0;
+	p->iattr[FP_ROWS] = D;
+	p->type = gc->type;
+
+	/* y's users read p; p goes right after y */
+	for (int i = 0; i < g->nnodes; i++)
+		for (int k = 0; k < g->nodes[i]->nsrc; k++)
+			if (g->nodes[i]->src[k] == gc && g->nodes[i] != p)
+				g->nodes[i]->src[k] = p;
+	memmove(&g->nodes[gc->id + 2], &g->nodes[gc->id + 1],
+	        (size_t)(g->nnodes - 2 - gc->id) * sizeof *g->nodes);
+	g->nodes[gc->id + 1] = p;
+	for (int i = 0; i < g->nnodes; i++)
+		g->nodes[i]->id = i;
+
+	/* z: g * v alone; y: no post */
+	z->iattr[FP_GATE] = 2;
+	z->iattr[FP_ROW0] = D;
+	z->iattr[FP_ROWS] = 2 * D;
+	z->type.dim[2] = D;
+	gc->nsrc--;
+	gc->src[gc->nsrc] = NULL;
+	gc->iattr[GC_V_OFF] = 0;
+	return p;
+}
+
 bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
 	Arena *a = g->arena;
 	Fuse f = {g, NULL, NULL, NULL};
-	size_t cap = (size_t)g->nnodes + 1; /* fusion never adds nodes */
+	size_t cap = (size_t)g->nnodes + 1; /* these rounds add no nodes */
 
 	*changed = false;
 	if (!o->fuse)
@@ -425,6 +512,21 @@ bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		*changed = true;
 		if (!pass_dce(g, o, d, &dead))
 			return false;
+	}
+	/* then the post gates after their convolutions: one node more a
+	 * layer, so the use counts are made again for each */
+	for (int i = 0; i < g->nnodes && !o->gpu; i++) {
+		if (g->nodes[i]->op != OP_GATED_CONV)
+			continue;
+		cap = (size_t)g->nnodes + 1;
+		f.uses = arena_alloc(a, cap * sizeof *f.uses);
+		f.user = arena_alloc(a, cap * sizeof *f.user);
+		f.out = arena_alloc(a, cap * sizeof *f.out);
+		count_uses(&f);
+		if (late_post(&f, g->nodes[i])) {
+			*changed = true;
+			i++;
+		}
 	}
 	return true;
 }

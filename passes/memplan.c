@@ -33,10 +33,16 @@
  * list and the output keeps the value plane. The layer's token memory
  * falls from residual + 2D + D to residual + 2D floats a token. Not on
  * the GPU (PassOptions.gpu), whose kernels read the row layout.
- * And a second: a sin_linear (a layer of the filter's MLP, CPU only)
- * takes over the block of its input of the same shape when it is that
- * input's last reader; its kernel reads a tile's rows before it writes
- * them, so the MLP's layers run in one [L, E] buffer.
+ * And more, each a node that takes over the block of an operand of its
+ * own shape when it is that operand's last reader, its kernel reading
+ * each element before it writes it: a sin_linear (a layer of the
+ * filter's MLP, CPU only) over its input, so the MLP's layers run in one
+ * [L, E] buffer; on the CPU, a pregated gated_conv over its whole value
+ * operand (fuse's late_post makes those), and a fused_proj over its
+ * residual or post-gate operand (res), which its epilogue reads element
+ * by element as it writes the result (codegen/cpu/fused.c), so that a
+ * layer whose post gate comes after its convolution holds two D-wide
+ * values a token.
  *
  * Free blocks are kept sorted by offset and merged with their neighbours;
  * a request takes the best fitting block, or extends the region.
@@ -193,17 +199,38 @@ static Node *planar_operand(const Graph *g, const Node *x, int i,
 	return z;
 }
 
-/* The input whose block sin_linear x (node i) takes over, or NULL. */
+/* The operand whose block x (node i) takes over, or NULL: sin_linear's
+ * input; on the CPU, a pregated gated_conv's whole value operand, and a
+ * [B,L,N] fused_proj's residual (res=1, or the post gate's product,
+ * res=2); not a decode step's [B,1,N], whose few bytes a sample the
+ * best fit packs better without. */
 static Node *inplace_operand(const Graph *g, const Node *x, int i,
-                             const int *last)
+                             const int *last, const PassOptions *o)
 {
-	Node *y = x->src[0];
-	if (x->op != OP_SIN_LINEAR || !needs_scratch(g, x) ||
-	    y->region == MEM_NONE || y->planar || last[y->id] != i ||
-	    !ir_type_eq(&y->type, &x->type))
+	int at;
+	bool cpu = !(o && o->gpu);
+	GcSrc gs;
+	FpSrc fs;
+
+	if (x->op == OP_SIN_LINEAR) {
+		at = 0;
+	} else if (x->op == OP_GATED_CONV && cpu && x->iattr[GC_PREGATED] &&
+	           !x->iattr[GC_V_OFF]) {
+		ir_gc_srcs(x, &gs);
+		at = gs.v;
+	} else if (x->op == OP_FUSED_PROJ && cpu && x->iattr[FP_RES] &&
+	           x->type.rank == 3 && x->type.dim[1] == DIM_L) {
+		ir_fp_srcs(x, &fs);
+		at = fs.res;
+	} else {
 		return NULL;
-	for (int k = 1; k < x->nsrc; k++)
-		if (x->src[k] == y)
+	}
+	Node *y = x->src[at];
+	if (!needs_scratch(g, x) || y->region == MEM_NONE || y->planar ||
+	    last[y->id] != i || !ir_type_eq(&y->type, &x->type))
+		return NULL;
+	for (int k = 0; k < x->nsrc; k++)
+		if (k != at && x->src[k] == y)
 			return NULL;
 	return y;
 }
@@ -227,7 +254,7 @@ bool pass_memplan(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		x->offset = 0;
 		x->planar = false;
 		Node *z = planar_operand(g, x, i, last, o);
-		Node *y = z ? NULL : inplace_operand(g, x, i, last);
+		Node *y = z ? NULL : inplace_operand(g, x, i, last, o);
 		if (y) {
 			/* y's block is x's now; nothing goes back below */
 			x->region = y->region;

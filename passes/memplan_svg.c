@@ -143,8 +143,14 @@ static void panel(FILE *f, const Graph *g, const int *last, MemRegion r,
 		pass_mem_region(&n->type, &unit);
 		int64_t size = (unit + BLOCK_ALIGN - 1) / BLOCK_ALIGN * BLOCK_ALIGN;
 		if (!n->planar) {
-			draw_buf(f, r, n, "", n->offset, size, i, last[i] + 1, y0,
-			         sx, sy);
+			/* a block its last reader took over (memplan's in-place
+			 * rules: no other node shares a live source's offset)
+			 * ends where that one begins */
+			const Node *u = g->nodes[last[i]];
+			bool handed = last[i] != i && u->region == r &&
+			              u->offset == n->offset;
+			draw_buf(f, r, n, "", n->offset, size, i,
+			         handed ? last[i] : last[i] + 1, y0, sx, sy);
 			continue;
 		}
 		/* two planes: the value plane is handed over to its last

@@ -1066,6 +1066,14 @@ static void golden(const char *name, ConvMethod conv, bool fold)
 	po.conv = conv;
 	ck_assert_msg(pass_pipeline(g, &po, &d), "%s", d.msg);
 	ck_assert_int_eq(g->noutputs, 2);
+	if (!fold && conv == CONV_FFT) {
+		/* every layer's post gate after its convolution (late_post) */
+		int late = 0;
+		for (int i = 0; i < g->nnodes; i++)
+			late += g->nodes[i]->op == OP_FUSED_PROJ &&
+			        g->nodes[i]->iattr[FP_RES] == 2;
+		ck_assert_int_eq(late, m->spec.n_layer);
+	}
 	cg_layout_weights(g, a, &w);
 	meta[HYRT_META_D_MODEL] = m->spec.d_model;
 	meta[HYRT_META_VOCAB] = fe_vocab_padded(&m->spec);
@@ -1124,6 +1132,15 @@ START_TEST(golden_tiny_1k_unfolded)
 }
 END_TEST
 
+/* Filters at run time through the FFT: the filter's last layer made
+ * inside the convolution (gated_conv{gen}) and the post gate projected
+ * after it (fuse's late_post), both run in place by the memory plan. */
+START_TEST(golden_tiny_1k_unfolded_fft)
+{
+	golden("tiny-1k", CONV_FFT, false);
+}
+END_TEST
+
 START_TEST(golden_odd_order3)
 {
 	golden("odd-order3", CONV_AUTO, true);
@@ -1179,6 +1196,7 @@ static Suite *suite(void)
 	tcase_set_timeout(gt, 300);
 	tcase_add_test(gt, golden_tiny_1k);
 	tcase_add_test(gt, golden_tiny_1k_unfolded);
+	tcase_add_test(gt, golden_tiny_1k_unfolded_fft);
 	tcase_add_test(gt, golden_odd_order3);
 	tcase_add_test(gt, golden_odd_order3_unfolded);
 	tcase_add_test(gt, golden_odd_order3_direct);

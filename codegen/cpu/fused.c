@@ -15,25 +15,30 @@
 
 #include <stdio.h>
 
-/* act, then + res[rb + j], in place on dst[db, db + N). A pass of its
- * own after the row is made, while the row is in L1: interleaving the
- * activation with the vector dot products measured 25-35% slower over a
- * whole model when the activation was a libm call (the calls ran at a
- * third of their speed), and the plain loops vectorise. */
-static void epilogue_row(CgContext *c, LLVMValueRef dst, LLVMValueRef db,
-                         int64_t Nn, FpAct a, LLVMValueRef res,
-                         LLVMValueRef rb)
+/* dst[db + j] = act(src[sb + j]), then + res[rb + j] (or * res[rb + j]
+ * when times), for j < N. A pass of its own after the row is made, while
+ * the row is in L1: interleaving the activation with the vector dot
+ * products measured 25-35% slower over a whole model when the activation
+ * was a libm call (the calls ran at a third of their speed), and the
+ * plain loops vectorise. Each res element is read before the dst element
+ * of the same index is written, so dst may be res (memplan places a
+ * fused_proj over its residual). */
+static void epilogue_row(CgContext *c, LLVMValueRef src, LLVMValueRef sb,
+                         LLVMValueRef dst, LLVMValueRef db, int64_t Nn,
+                         FpAct a, LLVMValueRef res, LLVMValueRef rb,
+                         bool times)
 {
 	Loop lj;
 
-	if (a == FP_ACT_NONE && !res)
+	if (a == FP_ACT_NONE && !res && src == dst)
 		return;
 	LLVMValueRef j = cg_loop_open(c, &lj, i64c(c, 0), i64c(c, Nn), "e");
-	LLVMValueRef i = add(c, db, j);
-	LLVMValueRef y = cg_act_value(c, a, ld(c, dst, i));
-	if (res)
-		y = f_add(c, y, ld(c, res, add(c, rb, j)));
-	st(c, dst, i, y);
+	LLVMValueRef y = cg_act_value(c, a, ld(c, src, add(c, sb, j)));
+	if (res) {
+		LLVMValueRef r = ld(c, res, add(c, rb, j));
+		y = times ? f_mul(c, y, r) : f_add(c, y, r);
+	}
+	st(c, dst, add(c, db, j), y);
 	cg_loop_close(c, &lj);
 }
 
@@ -79,8 +84,41 @@ static int64_t fproj_tile(const CgContext *c, const Node *n)
 {
 	FpSrc fs;
 	ir_fp_srcs(n, &fs);
-	int64_t Nn = n->src[fs.w]->type.dim[0], KC = n->iattr[FP_CONV];
+	int64_t Nn = n->iattr[FP_ROWS] ? n->iattr[FP_ROWS]
+	                               : n->src[fs.w]->type.dim[0];
+	int64_t KC = n->iattr[FP_CONV];
 	return KC ? conv_tile_rows(c, Nn, KC - 1) : tile_rows(c, PROJ_TILE);
+}
+
+/* s with fused_proj n's row window applied (FP_ROW0): its weight (the
+ * panel copy, whose panels of GEMM_NR rows the window starts on, or
+ * the original), bias, filter and filter bias from row row0 on. */
+static void window_rows(CgContext *c, const Node *n, LLVMValueRef *s,
+                        LLVMValueRef *ws)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	int64_t r0 = n->iattr[FP_ROW0], Kn = n->src[fs.w]->type.dim[1];
+
+	memcpy(ws, s, (size_t)n->nsrc * sizeof *ws);
+	if (!r0)
+		return;
+	/* fp32 panels: r0/GEMM_NR panels of K x GEMM_NR floats, r0 K in
+	 * all, as in the original; bf16: of cg_bf16_pairs(K) words */
+	int64_t wstep = Kn;
+	if (cg_proj_slot(c, n, fs.w)) {
+		HY_ASSERT(r0 % GEMM_NR == 0);
+		if (cg_bf16_slot(c, n, fs.w))
+			wstep = cg_bf16_pairs(Kn);
+	}
+	ws[fs.w] = elem(c, c->t_f32, s[fs.w], i64c(c, r0 * wstep));
+	if (fs.bias >= 0)
+		ws[fs.bias] = elem(c, c->t_f32, s[fs.bias], i64c(c, r0));
+	if (fs.conv_w >= 0)
+		ws[fs.conv_w] = elem(c, c->t_f32, s[fs.conv_w],
+		                     i64c(c, r0 * n->iattr[FP_CONV]));
+	if (fs.conv_b >= 0)
+		ws[fs.conv_b] = elem(c, c->t_f32, s[fs.conv_b], i64c(c, r0));
 }
 
 static int64_t mlp_tile(const CgContext *c, const Node *n);
@@ -117,15 +155,24 @@ int64_t cg_row_grain(const CgContext *c, const Node *n)
  * causal filter runs down the buffer, so no [B,L,N] pre-filter tensor
  * exists and every row is projected once, but for K-1 per range. The
  * filter sums in the dwconv kernel's order. With gate, a filtered row
- * [post | g | v] goes through a stack row and leaves as [post | g * v]. */
+ * [post | g | v] goes through a stack row and leaves as [post | g * v]
+ * (gate=1), or [g | v] as g * v (gate=2); with res, rows go through a
+ * stack row or tile before the epilogue adds (or multiplies by) res, so
+ * that out may be res. A row window (rows) reads its part of the
+ * weights through window_rows. */
 void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
-                     LLVMValueRef *s)
+                     LLVMValueRef *s0)
 {
 	FpSrc fs;
 	ir_fp_srcs(n, &fs);
+	LLVMValueRef s[IR_MAX_SRC];
+	window_rows(c, n, s0, s);
 	const TensorType *t = &n->type, *xt = &n->src[fs.x]->type;
-	int64_t Kn = xt->dim[xt->rank - 1], Nn = n->src[fs.w]->type.dim[0];
-	int64_t On = t->dim[t->rank - 1]; /* Nn, or 2Nn/3 with gate */
+	int64_t Kn = xt->dim[xt->rank - 1];
+	int64_t Nn = n->iattr[FP_ROWS] ? n->iattr[FP_ROWS]
+	                               : n->src[fs.w]->type.dim[0];
+	int64_t On = t->dim[t->rank - 1]; /* Nn, 2Nn/3 (gate 1), Nn/2 (2) */
+	bool rmul = n->iattr[FP_RES] == 2;
 	LLVMValueRef N = i64c(c, Nn), O = i64c(c, On);
 	LLVMValueRef res = fs.res >= 0 ? s[fs.res] : NULL;
 	LLVMValueRef bias = fs.bias >= 0 ? s[fs.bias] : NULL;
@@ -139,24 +186,29 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	Loop lr, lb, lt, lo, lc, lh, lq, lg, le;
 
 	if (fs.conv_w < 0) {
+		/* with res, the tile's rows go through a stack tile, so that
+		 * out may be res */
+		LLVMValueRef pt = res ? cg_stack_array(c, Tn * Nn, "ptile") : out;
 		LLVMValueRef m, r0 = open_row_tiles(c, &lr, Tn, &m);
 		cg_project_rows(c, n, fs.w, s, s[fs.x], lg_, lb_, lnbuf, bias, Kn, Nn,
-		                r0, m, out, r0);
+		                r0, m, pt, res ? i64c(c, 0) : r0);
 		if (a != FP_ACT_NONE || res) {
 			LLVMValueRef i = cg_loop_open(c, &le, i64c(c, 0), m, "e");
 			LLVMValueRef ob = mul(c, add(c, r0, i), N);
-			epilogue_row(c, out, ob, Nn, a, res, ob);
+			epilogue_row(c, pt, res ? mul(c, i, N) : ob, out, ob, Nn, a, res,
+			             ob, rmul);
 			cg_loop_close(c, &le);
 		}
 		cg_loop_close(c, &lr);
 		return;
 	}
 
-	bool gate = n->iattr[FP_GATE] != 0;
-	int64_t Dn = Nn / 3;
+	int64_t gate = n->iattr[FP_GATE];
+	int64_t Dn = gate == 2 ? Nn / 2 : Nn / 3;
 	LLVMValueRef HN = i64c(c, H * Nn);
 	LLVMValueRef tile = cg_stack_array(c, (Tn + H) * Nn, "tile");
-	LLVMValueRef grow = gate ? cg_stack_array(c, Nn, "gaterow") : NULL;
+	LLVMValueRef grow = gate || res ? cg_stack_array(c, Nn, "gaterow")
+	                                : NULL;
 	LLVMValueRef Ln = dimv(c, t->dim[1]);
 	LLVMValueRef cw = s[fs.conv_w];
 
@@ -226,7 +278,7 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	/* the causal filter over tile rows i .. i+H for output row t0+i */
 	LLVMValueRef i = cg_loop_open(c, &lo, i64c(c, 0), nrow, "o");
 	LLVMValueRef row = add(c, bl, add(c, t0, i)), orow = mul(c, row, O);
-	LLVMValueRef fdst = gate ? grow : out, fb = gate ? i64c(c, 0) : orow;
+	LLVMValueRef fdst = grow ? grow : out, fb = grow ? i64c(c, 0) : orow;
 	LLVMValueRef ch = cg_loop_open(c, &lc, i64c(c, 0), N, "c");
 	LLVMValueRef y = fs.conv_b >= 0 ? ld(c, s[fs.conv_b], ch) : f32c(c, 0);
 	for (int64_t j = 0; j < KC; j++) {
@@ -239,7 +291,13 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	}
 	st(c, fdst, add(c, fb, ch), y);
 	cg_loop_close(c, &lc);
-	if (gate) {
+	if (gate == 2) {
+		/* g * v */
+		ch = cg_loop_open(c, &lg, i64c(c, 0), i64c(c, Dn), "g");
+		st(c, out, add(c, orow, ch),
+		   f_mul(c, ld(c, grow, ch), ld(c, grow, add(c, i64c(c, Dn), ch))));
+		cg_loop_close(c, &lg);
+	} else if (gate) {
 		/* [post | g * v]: in one row, or (planar) row t of each plane */
 		LLVMValueRef D = i64c(c, Dn), pb = orow, vb = add(c, orow, D);
 		if (n->planar) {
@@ -253,7 +311,7 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 		         ld(c, grow, add(c, i64c(c, 2 * Dn), ch))));
 		cg_loop_close(c, &lg);
 	} else {
-		epilogue_row(c, out, orow, Nn, a, res, orow);
+		epilogue_row(c, fdst, fb, out, orow, Nn, a, res, orow, rmul);
 	}
 	cg_loop_close(c, &lo);
 	/* the last H projected rows are the next tile's halo */
@@ -305,7 +363,8 @@ void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 	                fs.b1 >= 0 ? s[fs.b1] : NULL, Kn, Hn, r0, m, hbuf, zero);
 	if (act != FP_ACT_NONE) {
 		LLVMValueRef i = cg_loop_open(c, &la, zero, m, "a");
-		epilogue_row(c, hbuf, mul(c, i, i64c(c, Hn)), Hn, act, NULL, NULL);
+		epilogue_row(c, hbuf, mul(c, i, i64c(c, Hn)), hbuf,
+		             mul(c, i, i64c(c, Hn)), Hn, act, NULL, NULL, false);
 		cg_loop_close(c, &la);
 	}
 	cg_project_rows(c, n, fs.w2, s, hbuf, NULL, NULL, NULL,
@@ -313,7 +372,7 @@ void cg_k_fused_mlp(CgContext *c, const Node *n, LLVMValueRef out,
 	if (res) {
 		LLVMValueRef i = cg_loop_open(c, &le, zero, m, "e");
 		LLVMValueRef ob = mul(c, add(c, r0, i), i64c(c, Nn));
-		epilogue_row(c, out, ob, Nn, FP_ACT_NONE, res, ob);
+		epilogue_row(c, out, ob, out, ob, Nn, FP_ACT_NONE, res, ob, false);
 		cg_loop_close(c, &le);
 	}
 	cg_loop_close(c, &lt);

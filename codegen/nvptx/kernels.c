@@ -601,6 +601,9 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	bool gate = n->iattr[FP_GATE] != 0;
 	FpAct act = (FpAct)n->iattr[FP_ACT];
 	NvGemm g = {0};
+	if (n->iattr[FP_ROWS] || n->iattr[FP_GATE] == 2 || n->iattr[FP_RES] == 2)
+		hy_die("no GPU kernel for %s (a row window or a post gate: fuse "
+		       "makes those for the CPU only)", n->name);
 	g.K = Kn;
 	g.N = Nn;
 	g.eps = n->fattr[0];
