@@ -107,13 +107,16 @@ typedef struct Jit {
 	void *blob;
 } Jit;
 
+/* The CPU jit_open compiles for: NULL, the host's. */
+static const char *jit_cpu;
+
 /* The generated code of g, its long convolutions' methods as convsel
  * chooses them with --conv set to conv. */
 static void jit_open(Jit *x, Graph *g, Arena *a, ConvMethod conv)
 {
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
+	CgOptions o = {jit_cpu, NULL, 3, NULL, NULL, NULL, false};
 	PassOptions po;
 	bool changed;
 
@@ -396,6 +399,43 @@ START_TEST(model_order2_k1_relu)
 }
 END_TEST
 
+/* The filter generator of gated_conv{gen} (codegen/cpu/fused.c) at the
+ * released models' filter width (order 64), over the runtime's three
+ * channel blocks of 40 channels (16, 16 and 8: the last short of a
+ * vector group), at lengths that are no multiple of its tile of
+ * positions (a vector) and one that is, against the interpreter: for
+ * the host and for x86-64-v3 (8-float vectors, where the host has
+ * AVX2). */
+START_TEST(generated_filter_blocks)
+{
+	static const Shape sh[] = {{1, 1}, {1, 15}, {2, 33}, {1, 64}, {1, 201}};
+	Arena *a = arena_new();
+	const char *path = tu_write_str(
+	    "m.yaml", "name: gen40\nd_model: 40\nn_layer: 1\nmax_seq_len: 258\n"
+	              "mlp: {d_inner: 16, activation: gelu}\n"
+	              "hyena: {order: 2, short_filter: 3, filter: {emb_dim: 5, "
+	              "order: 64, inner_mlps: 1}}\nhead: none\n"
+	              "weights: {seed: 14}\n");
+	Model *m = load_perturbed(a, path, 0.1);
+	Graph *g = build_conv(a, m, true, false, true);
+
+	ck_assert_int_eq(count_attr(g, OP_GATED_CONV, GC_GEN), 1);
+	check_jit(g, a, CONV_FFT, "generated filter blocks", sh,
+	          sizeof sh / sizeof sh[0], m->spec.vocab_size, 1e-9);
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+		jit_cpu = "x86-64-v3";
+		check_jit(g, a, CONV_FFT, "generated filter blocks, x86-64-v3", sh,
+		          sizeof sh / sizeof sh[0], m->spec.vocab_size, 1e-9);
+		jit_cpu = NULL;
+	} else {
+		printf("generated_filter_blocks: x86-64-v3 skipped: the host "
+		       "lacks AVX2 or FMA\n");
+	}
+	fe_model_close(m);
+	arena_free(a);
+}
+END_TEST
+
 /* ---- a hand-built chain -------------------------------------------- */
 
 typedef struct Chain {
@@ -623,6 +663,7 @@ static Suite *suite(void)
 	tcase_add_test(t, model_order2_k3);
 	tcase_add_test(t, model_order3_k4);
 	tcase_add_test(t, model_order2_k1_relu);
+	tcase_add_test(t, generated_filter_blocks);
 	tcase_add_test(t, chain_short_tiles);
 	tcase_add_test(t, golden_tiny_1k);
 	tcase_add_test(t, golden_odd_order3);

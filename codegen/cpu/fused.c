@@ -470,27 +470,152 @@ void cg_k_gated_direct(CgContext *c, const Node *n, LLVMValueRef out,
 	cg_loop_close(c, &lb);
 }
 
-/* Positions per tile of a filter generator: a tile of h (E floats a
- * position) stays in L1/L2 while every channel of the block reads it. */
-enum { GEN_TILE = 256 };
+/* ---- the filter generator --------------------------------------------
+ *
+ * A block of the filter, dst[j*ld + t] for channels j < cb and t < L, is
+ * a small GEMM (positions by channels, E deep) and an elementwise window.
+ * It goes a tile of vw positions (one vector) at a time and, within the
+ * tile, a group of vw channels at a time: vw accumulators, one a
+ * position, each a vector across the group's channels, so that a k step
+ * is one vector load of w^T's row k (a stack copy of the pass's w,
+ * transposed and zero-padded to whole groups) and vw fused multiply-adds
+ * with h[t,k] broadcast from h's rows as they lie. The window (a vector
+ * of exps a position, across channels) multiplies the accumulators in
+ * registers; then the vw x vw block is transposed in registers (log2 vw
+ * rounds of interleaves) into one vector a channel, contiguous in t, and
+ * stored into dst's rows: so h is read as it lies, and the only
+ * transpose is of the output, E/vw times smaller than h's tile would be.
+ * A last, partial tile reads h from a zero-padded stack copy of its rows
+ * and stores through a lane mask; channels past cb in the last group are
+ * computed on zero weights and not stored.
+ *
+ * Every output is one fused multiply-add chain over k in order, times
+ * (exp + shift) as expmod has it, whatever its lane, tile or group: the
+ * bits do not depend on cb, c0 or the threads. */
+
+/* Channels per pass over h: whole groups of vw, their w^T within 16 KiB
+ * of stack, at most 32: the runtime's blocks (CB_MAX, fftconv.c) take
+ * one pass, so h streams from memory once a block. */
+static int64_t gen_pass_channels(const CgContext *c, int64_t En)
+{
+	int64_t ch = (4096 / En < 32 ? 4096 / En : 32) / c->vw * c->vw;
+	return ch < c->vw ? c->vw : ch;
+}
+
+static LLVMTypeRef gen_vec_t(CgContext *c)
+{
+	return LLVMVectorType(c->t_f32, (unsigned)c->vw);
+}
+
+/* x (a float or an i32) in every lane, as gemm.c's splat. */
+static LLVMValueRef gen_splat(CgContext *c, LLVMValueRef x)
+{
+	LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)c->vw);
+	LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x,
+	                                        i32c(c, 0), "");
+	return LLVMBuildShuffleVector(
+	    c->b, v, LLVMGetUndef(vt),
+	    LLVMConstNull(LLVMVectorType(c->t_i32, (unsigned)c->vw)), "");
+}
+
+/* The lanes of r[0 .. vw) transposed: lane i of row l goes to lane l of
+ * row i. Each round interleaves row q with row q + vw/2 (the low halves
+ * into row 2q, the high into 2q + 1); log2 vw rounds transpose. */
+static void gen_transpose(CgContext *c, LLVMValueRef *r)
+{
+	int n = c->vw, h = n / 2;
+	LLVMValueRef lo[16], hi[16], t[16];
+
+	for (int i = 0; i < n; i++) {
+		lo[i] = i32c(c, (i % 2 ? n : 0) + i / 2);
+		hi[i] = i32c(c, (i % 2 ? n : 0) + h + i / 2);
+	}
+	LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)n);
+	LLVMValueRef mhi = LLVMConstVector(hi, (unsigned)n);
+	for (int s = 1; s < n; s *= 2) {
+		for (int q = 0; q < h; q++) {
+			t[2 * q] = LLVMBuildShuffleVector(c->b, r[q], r[q + h], mlo, "");
+			t[2 * q + 1] = LLVMBuildShuffleVector(c->b, r[q], r[q + h], mhi,
+			                                      "");
+		}
+		memcpy(r, t, (size_t)n * sizeof *r);
+	}
+}
+
+/* The first m (an i64, 1 .. vw) lanes of v to p. */
+static void gen_store_first(CgContext *c, LLVMValueRef v, LLVMValueRef p,
+                            LLVMValueRef m)
+{
+	LLVMValueRef idx[16];
+	for (int i = 0; i < c->vw; i++)
+		idx[i] = i32c(c, i);
+	LLVMValueRef mask = LLVMBuildICmp(
+	    c->b, LLVMIntULT, LLVMConstVector(idx, (unsigned)c->vw),
+	    gen_splat(c, LLVMBuildTrunc(c->b, m, c->t_i32, "")), "");
+	LLVMTypeRef tys[] = {gen_vec_t(c), c->t_ptr};
+	static const char name[] = "llvm.masked.store";
+	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+	LLVMValueRef a[] = {v, p, i32c(c, 4), mask};
+	LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn, a, 4,
+	               "");
+}
+
+/* Tiles of h to prefetch ahead: 1 to 8 measured the same within noise
+ * (2 KiB to 32 KiB ahead at E = 64), 0 twice as slow. */
+enum { GEN_AHEAD = 4 };
+
+/* A prefetch of p[i] for reading into every cache level. A plain GEP:
+ * past h's end it is an address, never dereferenced (no fault). */
+static void gen_prefetch(CgContext *c, LLVMValueRef p, LLVMValueRef i)
+{
+	static const char name[] = "llvm.prefetch";
+	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
+	LLVMTypeRef pt = c->t_ptr;
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, &pt, 1);
+	LLVMValueRef a[] = {LLVMBuildGEP2(c->b, c->t_f32, p, &i, 1, ""),
+	                    i32c(c, 0), i32c(c, 3), i32c(c, 1)};
+	LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, &pt, 1), fn, a, 4,
+	               "");
+}
+
+/* A conditional block: the builder is left in it; gen_end_if joins. */
+static LLVMBasicBlockRef gen_if(CgContext *c, LLVMValueRef cond,
+                                const char *name)
+{
+	LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(c->ctx, c->fn, name);
+	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "");
+	LLVMBuildCondBr(c->b, cond, bt, bj);
+	LLVMPositionBuilderAtEnd(c->b, bt);
+	return bj;
+}
+
+static void gen_end_if(CgContext *c, LLVMBasicBlockRef bj)
+{
+	LLVMBuildBr(c->b, bj);
+	LLVMPositionBuilderAtEnd(c->b, bj);
+}
 
 /* `void @name.filter(ptr ctx, i64 c0, i64 cb, i64 L, ptr dst, i64 ld)`,
  * the HyrtFilterGen of a gated_conv{gen}: for channels c0 .. c0+cb and
  * t < L, dst[j*ld + t] = (h[t,:] . w[c0+j,:]) * (exp(-t_pos[t,0] |deltas[c0+j]|)
- * + shift), with ctx = {h, w, t_pos, deltas}. By tiles of positions, so
- * each tile of h is read from cache by all cb channels. The caller's
- * CgContext function state is saved and restored around it. */
+ * + shift), with ctx = {h, w, t_pos, deltas}; as the comment above says.
+ * The caller's CgContext function state is saved and restored around
+ * it. */
 static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 {
 	GcSrc gs;
 	ir_gc_srcs(n, &gs);
-	int64_t En = n->src[gs.h]->type.dim[1];
+	int64_t En = n->src[gs.h]->type.dim[1], VWn = c->vw;
+	int64_t CHn = gen_pass_channels(c, En);
 	LLVMTypeRef pt[] = {c->t_ptr, c->t_i64, c->t_i64, c->t_i64, c->t_ptr,
 	                    c->t_i64};
+	LLVMTypeRef vt = gen_vec_t(c);
 	char name[256];
 	CgContext save = *c;
-	Loop lt, lj, l1, l2;
+	Loop lp, lj, lw, lt, lg, li, ll, lk, lh, lq;
 
+	HY_ASSERT(VWn <= 16 && (VWn & (VWn - 1)) == 0);
 	snprintf(name, sizeof name, "%s.filter", n->name);
 	LLVMValueRef fn = cg_begin_fn(c, name,
 	                              LLVMFunctionType(c->t_void, pt, 6, 0));
@@ -501,30 +626,137 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	for (int i = 0; i < 4; i++)
 		p[i] = LLVMBuildLoad2(c->b, c->t_ptr,
 		                      elem(c, c->t_ptr, ctx, i64c(c, i)), "");
-	LLVMValueRef E = i64c(c, En), T = i64c(c, GEN_TILE);
+	LLVMValueRef h = p[0], w = p[1], tpos = p[2], deltas = p[3];
+	LLVMValueRef E = i64c(c, En), VW = i64c(c, VWn), CH = i64c(c, CHn);
 	LLVMValueRef Et = i64c(c, n->src[gs.t]->type.dim[1]); /* t's stride */
+	LLVMValueRef zero = i64c(c, 0), one = i64c(c, 1);
+	LLVMValueRef wt = cg_stack_array(c, CHn * En, "genw");
+	LLVMValueRef nd = cg_stack_array(c, CHn, "gendelta");
+	LLVMValueRef hbuf = cg_stack_array(c, VWn * En, "genh");
+	LLVMValueRef win = cg_stack_array(c, VWn * VWn, "genwin");
+	LLVMValueRef acc[16];
+	for (int i = 0; i < VWn; i++)
+		acc[i] = cg_var(c, vt, NULL, "acc");
 
-	LLVMValueRef ntile = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, GEN_TILE - 1)),
-	                                   T, "");
-	LLVMValueRef ti = cg_loop_open(c, &lt, i64c(c, 0), ntile, "tile");
-	LLVMValueRef t0 = mul(c, ti, T);
-	LLVMValueRef t1 = smin(c, add(c, t0, T), Ln);
-	LLVMValueRef j = cg_loop_open(c, &lj, i64c(c, 0), cb, "j");
-	LLVMValueRef ch = add(c, c0, j), db = mul(c, j, ldd);
-	LLVMValueRef wrow = elem(c, c->t_f32, p[1], mul(c, ch, E));
-	LLVMValueRef t = cg_loop_open(c, &l1, t0, t1, "t");
-	cg_proj_row(c, p[0], mul(c, t, E), wrow, NULL, En, 1, dst, add(c, db, t));
-	cg_loop_close(c, &l1);
-	LLVMValueRef ndl = LLVMBuildFNeg(
-	    c->b, cg_intrinsic1(c, "llvm.fabs", c->t_f32, ld(c, p[3], ch)), "");
-	t = cg_loop_open(c, &l2, t0, t1, "m");
-	LLVMValueRef ex = cg_vm_exp(c, f_mul(c, ld(c, p[2], mul(c, t, Et)), ndl));
-	LLVMValueRef di = add(c, db, t);
-	st(c, dst, di, f_mul(c, ld(c, dst, di),
-	                     f_add(c, ex, f32c(c, n->fattr[0]))));
-	cg_loop_close(c, &l2);
+	/* passes of CH channels: pc0 the first, nc of them */
+	LLVMValueRef npass = LLVMBuildSDiv(c->b, add(c, cb, i64c(c, CHn - 1)),
+	                                   CH, "");
+	LLVMValueRef pc0 = mul(c, cg_loop_open(c, &lp, zero, npass, "pass"), CH);
+	LLVMValueRef nc = smin(c, CH, sub(c, cb, pc0));
+	LLVMValueRef chb = add(c, c0, pc0);
+	/* w^T by groups, wt[((j/vw) E + k) vw + j%vw], and -|deltas|: zero
+	 * past nc */
+	LLVMValueRef j = cg_loop_open(c, &lj, zero, CH, "wt");
+	LLVMValueRef jok = LLVMBuildICmp(c->b, LLVMIntSLT, j, nc, "");
+	LLVMValueRef ch = add(c, chb, LLVMBuildSelect(c->b, jok, j, zero, ""));
+	LLVMValueRef dv = LLVMBuildFNeg(
+	    c->b, cg_intrinsic1(c, "llvm.fabs", c->t_f32, ld(c, deltas, ch)), "");
+	st(c, nd, j, LLVMBuildSelect(c->b, jok, dv, f32c(c, 0), ""));
+	LLVMValueRef wb = mul(c, LLVMBuildUDiv(c->b, j, VW, ""), E);
+	LLVMValueRef wl = LLVMBuildURem(c->b, j, VW, "");
+	LLVMValueRef k = cg_loop_open(c, &lw, zero, E, "wk");
+	st(c, wt, add(c, mul(c, add(c, wb, k), VW), wl),
+	   LLVMBuildSelect(c->b, jok, ld(c, w, add(c, mul(c, ch, E), k)),
+	                   f32c(c, 0), ""));
+	cg_loop_close(c, &lw);
 	cg_loop_close(c, &lj);
+
+	/* tiles of vw positions: t0 the first, m of them */
+	LLVMValueRef ntile = LLVMBuildSDiv(c->b, add(c, Ln, i64c(c, VWn - 1)), VW,
+	                                   "");
+	LLVMValueRef t0 = mul(c, cg_loop_open(c, &lt, zero, ntile, "tile"), VW);
+	LLVMValueRef m = smin(c, VW, sub(c, Ln, t0));
+	LLVMValueRef full = LLVMBuildICmp(c->b, LLVMIntEQ, m, VW, "full");
+	/* a partial tile's rows of h, zero past m */
+	LLVMBasicBlockRef bj = gen_if(c, LLVMBuildNot(c->b, full, ""), "part");
+	LLVMValueRef i = cg_loop_open(c, &lh, zero, VW, "hrow");
+	LLVMValueRef iok = LLVMBuildICmp(c->b, LLVMIntSLT, i, m, "");
+	LLVMValueRef hb = mul(c, add(c, t0, LLVMBuildSelect(c->b, iok, i, zero,
+	                                                    "")),
+	                      E);
+	k = cg_loop_open(c, &lq, zero, E, "hk");
+	st(c, hbuf, add(c, mul(c, i, E), k),
+	   LLVMBuildSelect(c->b, iok, ld(c, h, add(c, hb, k)), f32c(c, 0), ""));
+	cg_loop_close(c, &lq);
+	cg_loop_close(c, &lh);
+	gen_end_if(c, bj);
+	LLVMValueRef hp = LLVMBuildSelect(c->b, full, elem(c, c->t_f32, h,
+	                                                   mul(c, t0, E)),
+	                                  hbuf, "hp");
+
+	/* groups of vw channels: g0 the first (within the pass), gn of them */
+	LLVMValueRef ng = LLVMBuildSDiv(c->b, add(c, nc, i64c(c, VWn - 1)), VW,
+	                                "");
+	LLVMValueRef g0 = mul(c, cg_loop_open(c, &lg, zero, ng, "group"), VW);
+	LLVMValueRef gn = smin(c, VW, sub(c, nc, g0));
+	/* the window, win[i vw + l] for position t0 + i and channel g0 + l:
+	 * a vector of exps a position (positions past m repeat the last) */
+	i = cg_loop_open(c, &li, zero, VW, "wi");
+	LLVMValueRef tp = ld(c, tpos, mul(c, add(c, t0, smin(c, i,
+	                                                     sub(c, m, one))),
+	                                  Et));
+	LLVMValueRef l = cg_loop_open(c, &ll, zero, VW, "wl");
+	LLVMValueRef ex = cg_vm_exp(c, f_mul(c, tp, ld(c, nd, add(c, g0, l))));
+	st(c, win, add(c, mul(c, i, VW), l),
+	   f_add(c, ex, f32c(c, n->fattr[0])));
+	cg_loop_close(c, &ll);
+	cg_loop_close(c, &li);
+	/* the register block: acc[i] = h[t0 + i, :] . w^T[:, group] */
+	for (int q = 0; q < VWn; q++)
+		LLVMBuildStore(c->b, LLVMConstNull(vt), acc[q]);
+	LLVMValueRef wg = elem(c, c->t_f32, wt, mul(c, g0, E)); /* group g0/vw */
+	k = cg_loop_open(c, &lk, zero, E, "k");
+	LLVMValueRef wv = LLVMBuildLoad2(c->b, vt,
+	                                 elem(c, c->t_f32, wg, mul(c, k, VW)), "");
+	LLVMSetAlignment(wv, 4);
+	/* a line of h's tile GEN_AHEAD tiles on each k step (vw E floats a
+	 * tile, one line a step at vw = 16): each tile is a page of its own
+	 * at E = 64, so the hardware prefetcher, which stops at pages, never
+	 * runs ahead of it (twice the time without this, at 256k) */
+	gen_prefetch(c, h, add(c, mul(c, add(c, t0, i64c(c, GEN_AHEAD * VWn)), E),
+	                       mul(c, k, VW)));
+	for (int q = 0; q < VWn; q++) {
+		LLVMValueRef hv = gen_splat(c, ld(c, hp, add(c, i64c(c, q * En), k)));
+		LLVMBuildStore(c->b, f_fma(c, hv, wv, ld_var(c, vt, acc[q])), acc[q]);
+	}
+	cg_loop_close(c, &lk);
+	LLVMValueRef r[16];
+	for (int q = 0; q < VWn; q++) {
+		LLVMValueRef wq = LLVMBuildLoad2(
+		    c->b, vt, elem(c, c->t_f32, win, i64c(c, q * VWn)), "");
+		LLVMSetAlignment(wq, 4);
+		r[q] = f_mul(c, ld_var(c, vt, acc[q]), wq);
+	}
+	gen_transpose(c, r);
+	/* row q: channel pc0 + g0 + q at t0 .. t0 + vw */
+	LLVMValueRef row0 = add(c, mul(c, add(c, pc0, g0), ldd), t0);
+	LLVMValueRef rp[16];
+	for (int q = 0; q < VWn; q++)
+		rp[q] = elem(c, c->t_f32, dst, add(c, row0, mul(c, i64c(c, q), ldd)));
+	LLVMValueRef whole = LLVMBuildAnd(
+	    c->b, full, LLVMBuildICmp(c->b, LLVMIntEQ, gn, VW, ""), "whole");
+	LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "whole");
+	LLVMBasicBlockRef bs = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "some");
+	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "");
+	LLVMBuildCondBr(c->b, whole, bw, bs);
+	LLVMPositionBuilderAtEnd(c->b, bw);
+	for (int q = 0; q < VWn; q++)
+		LLVMSetAlignment(LLVMBuildStore(c->b, r[q], rp[q]), 4);
+	LLVMBuildBr(c->b, bd);
+	LLVMPositionBuilderAtEnd(c->b, bs);
+	for (int q = 0; q < VWn; q++) {
+		bj = gen_if(c, LLVMBuildICmp(c->b, LLVMIntSLT, i64c(c, q), gn, ""),
+		            "row");
+		gen_store_first(c, r[q], rp[q], m);
+		gen_end_if(c, bj);
+	}
+	LLVMBuildBr(c->b, bd);
+	LLVMPositionBuilderAtEnd(c->b, bd);
+	cg_loop_close(c, &lg);
 	cg_loop_close(c, &lt);
+	cg_loop_close(c, &lp);
 	cg_kernel_end(c);
 
 	*c = save;

@@ -2,11 +2,11 @@
  * gemm.c - the projections: a register-tiled GEMM over the weight panels
  * that weights.c lays out (CgWeights.panels), with masked vector loads and
  * stores for a partial last panel, and the plain one-row-at-a-time dot
- * product for weights without panels (filter generators). The shape of
- * the register block and the k chunk are the target's (CgContext.vw,
- * .mr, .nv, .kc, chosen in target.c); this file only follows them.
- * cg_project_rows is what linear, fused_proj, fused_mlp and the filter
- * generator all call.
+ * product for weights without panels. The shape of the register block
+ * and the k chunk are the target's (CgContext.vw, .mr, .nv, .kc, chosen
+ * in target.c); this file only follows them. cg_project_rows is what
+ * linear, fused_proj, fused_mlp and sin_linear call (the filter
+ * generator has a block of its own, fused.c).
  *
  * In a bf16 graph (ir_bf16_slot) the same GEMM runs over pairs of k: the
  * panels hold bf16 pairs (weights.c), the rows of a are rounded to bf16
