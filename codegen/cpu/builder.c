@@ -220,3 +220,19 @@ LLVMValueRef cg_stack_array(CgContext *c, int64_t n, const char *name)
 	LLVMPositionBuilderAtEnd(c->b, here);
 	return v;
 }
+
+LLVMBasicBlockRef cg_if_open(CgContext *c, LLVMValueRef cond,
+                             const char *name)
+{
+	LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(c->ctx, c->fn, name);
+	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fi");
+	LLVMBuildCondBr(c->b, cond, bt, bj);
+	LLVMPositionBuilderAtEnd(c->b, bt);
+	return bj;
+}
+
+void cg_if_close(CgContext *c, LLVMBasicBlockRef join)
+{
+	LLVMBuildBr(c->b, join);
+	LLVMPositionBuilderAtEnd(c->b, join);
+}

@@ -219,6 +219,12 @@ LLVMValueRef cg_intrinsic1(CgContext *c, const char *name, LLVMTypeRef t,
 LLVMValueRef cg_loop_open(CgContext *c, Loop *lp, LLVMValueRef lo,
                           LLVMValueRef hi, const char *name);
 void cg_loop_close(CgContext *c, Loop *lp);
+/* if (cond) { ... }: cg_if_open leaves the builder in the then block
+ * (named name) and returns the join block; cg_if_close ends the then
+ * block there and continues after it. */
+LLVMBasicBlockRef cg_if_open(CgContext *c, LLVMValueRef cond,
+                             const char *name);
+void cg_if_close(CgContext *c, LLVMBasicBlockRef join);
 void cg_add_enum_attr(CgContext *c, LLVMValueRef fn, unsigned idx,
                       const char *name);
 /* The target and nounwind attributes of every function we define. */
@@ -280,10 +286,6 @@ int64_t cg_row_grain(const CgContext *c, const Node *n);
 bool cg_proj_slot(const CgContext *c, const Node *n, int k);
 /* Whether that copy is bf16 (ir_bf16_slot): the GEMM runs in bf16. */
 bool cg_bf16_slot(const CgContext *c, const Node *n, int k);
-/* One projected row: dst[db + j] = x[xb, xb + K) . w[j, :] + bias[j]. */
-void cg_proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
-                 LLVMValueRef w, LLVMValueRef bias, int64_t Kn, int64_t Nn,
-                 LLVMValueRef dst, LLVMValueRef db);
 /* Rows [x0, x0 + m) of x (after their layernorm when ln_g is given)
  * times w^T (+ bias) into rows [d0, d0 + m) of dst. */
 void cg_project_rows(CgContext *c, const Node *n, int wslot,

@@ -579,23 +579,6 @@ static void gen_prefetch(CgContext *c, LLVMValueRef p, LLVMValueRef i)
 	               "");
 }
 
-/* A conditional block: the builder is left in it; gen_end_if joins. */
-static LLVMBasicBlockRef gen_if(CgContext *c, LLVMValueRef cond,
-                                const char *name)
-{
-	LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(c->ctx, c->fn, name);
-	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "");
-	LLVMBuildCondBr(c->b, cond, bt, bj);
-	LLVMPositionBuilderAtEnd(c->b, bt);
-	return bj;
-}
-
-static void gen_end_if(CgContext *c, LLVMBasicBlockRef bj)
-{
-	LLVMBuildBr(c->b, bj);
-	LLVMPositionBuilderAtEnd(c->b, bj);
-}
-
 /* `void @name.filter(ptr ctx, i64 c0, i64 cb, i64 L, ptr dst, i64 ld)`,
  * the HyrtFilterGen of a gated_conv{gen}: for channels c0 .. c0+cb and
  * t < L, dst[j*ld + t] = (h[t,:] . w[c0+j,:]) * (exp(-t_pos[t,0] |deltas[c0+j]|)
@@ -668,7 +651,8 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	LLVMValueRef m = smin(c, VW, sub(c, Ln, t0));
 	LLVMValueRef full = LLVMBuildICmp(c->b, LLVMIntEQ, m, VW, "full");
 	/* a partial tile's rows of h, zero past m */
-	LLVMBasicBlockRef bj = gen_if(c, LLVMBuildNot(c->b, full, ""), "part");
+	LLVMBasicBlockRef bj =
+	    cg_if_open(c, LLVMBuildNot(c->b, full, ""), "part");
 	LLVMValueRef i = cg_loop_open(c, &lh, zero, VW, "hrow");
 	LLVMValueRef iok = LLVMBuildICmp(c->b, LLVMIntSLT, i, m, "");
 	LLVMValueRef hb = mul(c, add(c, t0, LLVMBuildSelect(c->b, iok, i, zero,
@@ -679,7 +663,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	   LLVMBuildSelect(c->b, iok, ld(c, h, add(c, hb, k)), f32c(c, 0), ""));
 	cg_loop_close(c, &lq);
 	cg_loop_close(c, &lh);
-	gen_end_if(c, bj);
+	cg_if_close(c, bj);
 	LLVMValueRef hp = LLVMBuildSelect(c->b, full, elem(c, c->t_f32, h,
 	                                                   mul(c, t0, E)),
 	                                  hbuf, "hp");
@@ -747,10 +731,10 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	LLVMBuildBr(c->b, bd);
 	LLVMPositionBuilderAtEnd(c->b, bs);
 	for (int q = 0; q < VWn; q++) {
-		bj = gen_if(c, LLVMBuildICmp(c->b, LLVMIntSLT, i64c(c, q), gn, ""),
-		            "row");
+		bj = cg_if_open(
+		    c, LLVMBuildICmp(c->b, LLVMIntSLT, i64c(c, q), gn, ""), "row");
 		gen_store_first(c, r[q], rp[q], m);
-		gen_end_if(c, bj);
+		cg_if_close(c, bj);
 	}
 	LLVMBuildBr(c->b, bd);
 	LLVMPositionBuilderAtEnd(c->b, bd);

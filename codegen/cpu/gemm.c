@@ -565,9 +565,9 @@ bool cg_bf16_slot(const CgContext *c, const Node *n, int k)
 
 /* One projected row: dst[db + j] = x[xb, xb + K) . w[j, :] + bias[j] for
  * j < N. The k loop is the same reduction as k_linear's. */
-void cg_proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
-                 LLVMValueRef w, LLVMValueRef bias, int64_t Kn,
-                 int64_t Nn, LLVMValueRef dst, LLVMValueRef db)
+static void proj_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
+                     LLVMValueRef w, LLVMValueRef bias, int64_t Kn,
+                     int64_t Nn, LLVMValueRef dst, LLVMValueRef db)
 {
 	LLVMValueRef K = i64c(c, Kn);
 	LLVMValueRef acc = cg_var(c, c->t_f32, NULL, "acc");
@@ -662,8 +662,8 @@ void cg_project_rows(CgContext *c, const Node *n, int wslot,
 		return;
 	}
 	LLVMValueRef i = cg_loop_open(c, &lp, i64c(c, 0), m, "prow");
-	cg_proj_row(c, a, mul(c, add(c, a0, i), K), s[wslot], bias, Kn, Nn, dst,
-	            mul(c, add(c, d0, i), N));
+	proj_row(c, a, mul(c, add(c, a0, i), K), s[wslot], bias, Kn, Nn, dst,
+	         mul(c, add(c, d0, i), N));
 	cg_loop_close(c, &lp);
 }
 

@@ -145,23 +145,6 @@ static LLVMValueRef sel(CgContext *c, LLVMValueRef cond, LLVMValueRef a,
 	return LLVMBuildSelect(c->b, cond, a, b, "");
 }
 
-/* if (cond) { ... }: returns the join block; the builder is left in the
- * then block, which the caller ends with end_if. */
-static LLVMBasicBlockRef begin_if(CgContext *c, LLVMValueRef cond)
-{
-	LLVMBasicBlockRef bt = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "then");
-	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fi");
-	LLVMBuildCondBr(c->b, cond, bt, bj);
-	LLVMPositionBuilderAtEnd(c->b, bt);
-	return bj;
-}
-
-static void end_if(CgContext *c, LLVMBasicBlockRef bj)
-{
-	LLVMBuildBr(c->b, bj);
-	LLVMPositionBuilderAtEnd(c->b, bj);
-}
-
 /* The global index of this thread, and a return unless it is < total. */
 static LLVMValueRef elem_index(CgContext *c, LLVMValueRef total)
 {
@@ -508,11 +491,12 @@ static void warp_ln_write(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
 	LLVMValueRef q = cg_loop_open(c, &l, i64c(c, 0), i64c(c, (Dn + 31) / 32),
 	                              "w3");
 	LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
-	LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, d, i64c(c, Dn)));
+	LLVMBasicBlockRef bj =
+	    cg_if_open(c, icmp(c, LLVMIntSLT, d, i64c(c, Dn)), "then");
 	LLVMValueRef xc = f_sub(c, ld(c, x, add(c, xb, d)), mean);
 	st(c, dst, add(c, db, d),
 	   f_add(c, f_mul(c, f_mul(c, xc, rstd), ld(c, g, d)), ld(c, b, d)));
-	end_if(c, bj);
+	cg_if_close(c, bj);
 	cg_loop_close(c, &l);
 }
 
@@ -858,13 +842,13 @@ static LLVMValueRef span_open(CgContext *c, Span *sp, LLVMValueRef lo,
 	LLVMValueRef t = add(c, add(c, lo, mul(c, it, i64c(c, NV_THREADS))),
 	                     nv_tid(c));
 
-	sp->bj = begin_if(c, icmp(c, LLVMIntSLT, t, hi));
+	sp->bj = cg_if_open(c, icmp(c, LLVMIntSLT, t, hi), "then");
 	return t;
 }
 
 static void span_close(CgContext *c, Span *sp)
 {
-	end_if(c, sp->bj);
+	cg_if_close(c, sp->bj);
 	cg_loop_close(c, &sp->l);
 }
 
@@ -1105,8 +1089,8 @@ static void emit_pool(CgContext *c, const Node *n)
 			               elem(c, c->t_i64, smin_, tid));
 			nv_barrier(c);
 			for (int w = NV_THREADS / 2; w >= 1; w /= 2) {
-				LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, tid,
-				                                        i64c(c, w)));
+				LLVMBasicBlockRef bj = cg_if_open(
+				    c, icmp(c, LLVMIntSLT, tid, i64c(c, w)), "then");
 				LLVMValueRef pa = elem(c, c->t_i64, smin_, tid);
 				LLVMValueRef pb = elem(c, c->t_i64, smin_,
 				                       add(c, tid, i64c(c, w)));
@@ -1114,7 +1098,7 @@ static void emit_pool(CgContext *c, const Node *n)
 				LLVMValueRef vb = LLVMBuildLoad2(c->b, c->t_i64, pb, "");
 				LLVMBuildStore(c->b, sel(c, icmp(c, LLVMIntSLT, vb, va), vb,
 				                         va), pa);
-				end_if(c, bj);
+				cg_if_close(c, bj);
 				nv_barrier(c);
 			}
 			LLVMValueRef f2 = LLVMBuildLoad2(c->b, c->t_i64,
@@ -1139,9 +1123,10 @@ static void emit_pool(CgContext *c, const Node *n)
 			LLVMValueRef q = cg_loop_open(c, &l, zero,
 			                              i64c(c, (Dn + 31) / 32), "c");
 			LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
-			LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, d, D));
+			LLVMBasicBlockRef bj =
+			    cg_if_open(c, icmp(c, LLVMIntSLT, d, D), "then");
 			st(c, out, add(c, mul(c, b, D), d), ld(c, x, add(c, xb, d)));
-			end_if(c, bj);
+			cg_if_close(c, bj);
 			cg_loop_close(c, &l);
 		}
 		nv_end(c);
@@ -1161,24 +1146,25 @@ static void emit_pool(CgContext *c, const Node *n)
 	                                          NV_THREADS),
 	                              "z");
 	LLVMValueRef zi = add(c, mul(c, z, i64c(c, NV_THREADS)), tid);
-	LLVMBasicBlockRef bj = begin_if(c, icmp(c, LLVMIntSLT, zi,
-	                                        i64c(c, NW * Dn)));
+	LLVMBasicBlockRef bj = cg_if_open(c, icmp(c, LLVMIntSLT, zi,
+	                                        i64c(c, NW * Dn)), "then");
 	LLVMBuildStore(c->b, f64c(c, 0), elem(c, c->t_f64, acc, zi));
-	end_if(c, bj);
+	cg_if_close(c, bj);
 	cg_loop_close(c, &l);
 	nv_barrier(c);
-	bj = begin_if(c, icmp(c, LLVMIntSLT, warp, i64c(c, NW)));
+	bj = cg_if_open(c, icmp(c, LLVMIntSLT, warp, i64c(c, NW)), "then");
 	LLVMValueRef it = cg_loop_open(
 	    c, &l, zero, sdiv(c, add(c, c->L, i64c(c, NW - 1)), i64c(c, NW)), "t");
 	LLVMValueRef t = add(c, mul(c, it, i64c(c, NW)), warp);
-	LLVMBasicBlockRef bt2 = begin_if(c, icmp(c, LLVMIntSLT, t, c->L));
+	LLVMBasicBlockRef bt2 =
+	    cg_if_open(c, icmp(c, LLVMIntSLT, t, c->L), "then");
 	LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), t), D);
 	LLVMValueRef mean = NULL, rstd = NULL;
 	if (ln)
 		warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
 	LLVMValueRef q = cg_loop_open(c, &l2, zero, i64c(c, (Dn + 31) / 32), "a");
 	LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
-	LLVMBasicBlockRef bd = begin_if(c, icmp(c, LLVMIntSLT, d, D));
+	LLVMBasicBlockRef bd = cg_if_open(c, icmp(c, LLVMIntSLT, d, D), "then");
 	LLVMValueRef v = ld(c, x, add(c, xb, d));
 	if (ln)
 		v = f_add(c, f_mul(c, f_mul(c, f_sub(c, v, mean), rstd), ld(c, gm, d)),
@@ -1187,16 +1173,16 @@ static void emit_pool(CgContext *c, const Node *n)
 	LLVMBuildStore(c->b, f_add(c, LLVMBuildLoad2(c->b, c->t_f64, ap, ""),
 	                           LLVMBuildFPExt(c->b, v, c->t_f64, "")),
 	               ap);
-	end_if(c, bd);
+	cg_if_close(c, bd);
 	cg_loop_close(c, &l2);
-	end_if(c, bt2);
+	cg_if_close(c, bt2);
 	cg_loop_close(c, &l);
-	end_if(c, bj);
+	cg_if_close(c, bj);
 	nv_barrier(c);
 	z = cg_loop_open(c, &l, zero,
 	                 i64c(c, (Dn + NV_THREADS - 1) / NV_THREADS), "m");
 	d = add(c, mul(c, z, i64c(c, NV_THREADS)), tid);
-	bj = begin_if(c, icmp(c, LLVMIntSLT, d, D));
+	bj = cg_if_open(c, icmp(c, LLVMIntSLT, d, D), "then");
 	LLVMValueRef sum = f64c(c, 0);
 	for (int64_t w = 0; w < NW; w++)
 		sum = f_add(c, sum, LLVMBuildLoad2(c->b, c->t_f64,
@@ -1207,7 +1193,7 @@ static void emit_pool(CgContext *c, const Node *n)
 	                                LLVMBuildSIToFP(c->b, c->L, c->t_f64, ""),
 	                                "");
 	st(c, out, add(c, mul(c, b, D), d), LLVMBuildFPTrunc(c->b, mv, c->t_f32, ""));
-	end_if(c, bj);
+	cg_if_close(c, bj);
 	cg_loop_close(c, &l);
 	nv_end(c);
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
