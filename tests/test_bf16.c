@@ -42,17 +42,30 @@ typedef struct Model {
 	const char *seq_len; /* compile --seq-len */
 	int window;          /* score --window */
 	const char *cpu;     /* compile --target-cpu, or NULL: the host */
+	double near;         /* the bf16 binary's distance to the bf16
+	                      * interpreter, at most this part of its
+	                      * distance to fp32 (0: 0.25) */
 } Model;
 
 /* The host's GEMM (AMX tiles on Sapphire Rapids), and x86-64-v3's: the
- * fallback that widens the weights' bf16 pairs to fp32 FMAs. */
+ * fallback that widens the weights' bf16 pairs to fp32 FMAs; small-32k
+ * for a model whose filters are made at run time. */
 static const Model models[] = {
-	{"tiny", "tiny-1k", true, "1024", 500, NULL},
-	{"odd3", "odd-order3", true, "700", 300, NULL},
-	{"rand", "models/hyenadna-tiny-1k.yaml", false, "1024", 500, NULL},
+	{"tiny", "tiny-1k", true, "1024", 500, NULL, 0},
+	{"odd3", "odd-order3", true, "700", 300, NULL, 0},
+	{"rand", "models/hyenadna-tiny-1k.yaml", false, "1024", 500, NULL, 0},
 	{"rand256", "models/hyenadna-tiny-1k-d256.yaml", false, "1024", 400,
-	 NULL},
-	{"tinyv3", "tiny-1k", true, "1024", 500, "x86-64-v3"},
+	 NULL, 0},
+	{"tinyv3", "tiny-1k", true, "1024", 500, "x86-64-v3", 0},
+	/* filters made at run time (too long to fold): the post gate
+	 * projected after the convolution (fuse's late_post), the bf16
+	 * panels read from a row window. Its 4 layers at D = 256 add up
+	 * more bf16 rounding flips (fp32 differences of 1e-7 crossing a
+	 * bf16 boundary) between the binary and the interpreter: 0.35 of
+	 * the distance to fp32, with or without late_post (0.00131 and
+	 * 0.00129 from the interpreter, 0.0037 from fp32, both builds). */
+	{"s32k", "models/hyenadna-small-32k.yaml", false, "32768", 500, NULL,
+	 0.5},
 };
 
 static const char *model_path(const Model *m)
@@ -252,8 +265,9 @@ START_TEST(contract)
 	ck_assert_msg(cos >= 0.999, "%s: cosine %g", m->name, cos);
 	ck_assert_msg(top >= 0.99, "%s: top-1 same at %g", m->name, top);
 	ck_assert_msg(worst <= 5e-3, "%s: score rel %g", m->name, worst);
-	ck_assert_msg(rel_i < 0.25 * rel, "%s: bf16 binary %g from the bf16 "
-	              "interpreter, %g from fp32", m->name, rel_i, rel);
+	ck_assert_msg(rel_i < (m->near > 0 ? m->near : 0.25) * rel,
+	              "%s: bf16 binary %g from the bf16 interpreter, %g from "
+	              "fp32", m->name, rel_i, rel);
 	ck_assert_msg(st16.st_size < st32.st_size, "%s: bf16 binary not smaller",
 	              m->name);
 	npy_free(&h16);
