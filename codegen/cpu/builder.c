@@ -236,3 +236,28 @@ void cg_if_close(CgContext *c, LLVMBasicBlockRef join)
 	LLVMBuildBr(c->b, join);
 	LLVMPositionBuilderAtEnd(c->b, join);
 }
+
+LLVMTypeRef cg_vec_t(CgContext *c)
+{
+	return LLVMVectorType(c->t_f32, (unsigned)c->vw);
+}
+
+LLVMValueRef cg_splat(CgContext *c, LLVMValueRef x)
+{
+	LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)c->vw);
+	LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x,
+	                                        LLVMConstInt(c->t_i32, 0, 0), "");
+	return LLVMBuildShuffleVector(
+	    c->b, v, LLVMGetUndef(vt),
+	    LLVMConstNull(LLVMVectorType(c->t_i32, (unsigned)c->vw)), "");
+}
+
+LLVMValueRef cg_masked(CgContext *c, const char *name, LLVMValueRef *args,
+                       unsigned n)
+{
+	LLVMTypeRef tys[] = {cg_vec_t(c), c->t_ptr};
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn,
+	                      args, n, "");
+}

@@ -225,6 +225,14 @@ void cg_loop_close(CgContext *c, Loop *lp);
 LLVMBasicBlockRef cg_if_open(CgContext *c, LLVMValueRef cond,
                              const char *name);
 void cg_if_close(CgContext *c, LLVMBasicBlockRef join);
+/* <vw x float>, the target's float vector. */
+LLVMTypeRef cg_vec_t(CgContext *c);
+/* x (a float or an integer) in each of vw lanes. */
+LLVMValueRef cg_splat(CgContext *c, LLVMValueRef x);
+/* llvm.masked.load or llvm.masked.store (name) of a <vw x float> through
+ * a pointer, with args as the intrinsic takes them. */
+LLVMValueRef cg_masked(CgContext *c, const char *name, LLVMValueRef *args,
+                       unsigned n);
 void cg_add_enum_attr(CgContext *c, LLVMValueRef fn, unsigned idx,
                       const char *name);
 /* The target and nounwind attributes of every function we define. */

@@ -502,22 +502,6 @@ static int64_t gen_pass_channels(const CgContext *c, int64_t En)
 	return ch < c->vw ? c->vw : ch;
 }
 
-static LLVMTypeRef gen_vec_t(CgContext *c)
-{
-	return LLVMVectorType(c->t_f32, (unsigned)c->vw);
-}
-
-/* x (a float or an i32) in every lane, as gemm.c's splat. */
-static LLVMValueRef gen_splat(CgContext *c, LLVMValueRef x)
-{
-	LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(x), (unsigned)c->vw);
-	LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x,
-	                                        i32c(c, 0), "");
-	return LLVMBuildShuffleVector(
-	    c->b, v, LLVMGetUndef(vt),
-	    LLVMConstNull(LLVMVectorType(c->t_i32, (unsigned)c->vw)), "");
-}
-
 /* The lanes of r[0 .. vw) transposed: lane i of row l goes to lane l of
  * row i. Each round interleaves row q with row q + vw/2 (the low halves
  * into row 2q, the high into 2q + 1); log2 vw rounds transpose. */
@@ -551,14 +535,9 @@ static void gen_store_first(CgContext *c, LLVMValueRef v, LLVMValueRef p,
 		idx[i] = i32c(c, i);
 	LLVMValueRef mask = LLVMBuildICmp(
 	    c->b, LLVMIntULT, LLVMConstVector(idx, (unsigned)c->vw),
-	    gen_splat(c, LLVMBuildTrunc(c->b, m, c->t_i32, "")), "");
-	LLVMTypeRef tys[] = {gen_vec_t(c), c->t_ptr};
-	static const char name[] = "llvm.masked.store";
-	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
+	    cg_splat(c, LLVMBuildTrunc(c->b, m, c->t_i32, "")), "");
 	LLVMValueRef a[] = {v, p, i32c(c, 4), mask};
-	LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn, a, 4,
-	               "");
+	cg_masked(c, "llvm.masked.store", a, 4);
 }
 
 /* Tiles of h to prefetch ahead: 1 to 8 measured the same within noise
@@ -593,7 +572,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	int64_t CHn = gen_pass_channels(c, En);
 	LLVMTypeRef pt[] = {c->t_ptr, c->t_i64, c->t_i64, c->t_i64, c->t_ptr,
 	                    c->t_i64};
-	LLVMTypeRef vt = gen_vec_t(c);
+	LLVMTypeRef vt = cg_vec_t(c);
 	char name[256];
 	CgContext save = *c;
 	Loop lp, lj, lw, lt, lg, li, ll, lk, lh, lq;
@@ -700,7 +679,7 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 	gen_prefetch(c, h, add(c, mul(c, add(c, t0, i64c(c, GEN_AHEAD * VWn)), E),
 	                       mul(c, k, VW)));
 	for (int q = 0; q < VWn; q++) {
-		LLVMValueRef hv = gen_splat(c, ld(c, hp, add(c, i64c(c, q * En), k)));
+		LLVMValueRef hv = cg_splat(c, ld(c, hp, add(c, i64c(c, q * En), k)));
 		LLVMBuildStore(c->b, f_fma(c, hv, wv, ld_var(c, vt, acc[q])), acc[q]);
 	}
 	cg_loop_close(c, &lk);

@@ -52,21 +52,6 @@ typedef struct Gemm {
 	int64_t kpan; /* rows of k (pairs) a panel holds: K, or more */
 } Gemm;
 
-static LLVMTypeRef vec_t(CgContext *c)
-{
-	return LLVMVectorType(c->t_f32, (unsigned)c->vw);
-}
-
-static LLVMValueRef splat(CgContext *c, LLVMValueRef x)
-{
-	LLVMTypeRef vt = vec_t(c);
-	LLVMValueRef v = LLVMBuildInsertElement(c->b, LLVMGetUndef(vt), x,
-	                                        LLVMConstInt(c->t_i32, 0, 0), "");
-	return LLVMBuildShuffleVector(
-	    c->b, v, LLVMGetUndef(vt),
-	    LLVMConstNull(LLVMVectorType(c->t_i32, (unsigned)c->vw)), "");
-}
-
 /* The first n lanes on, as a constant <vw x i1>. */
 static LLVMValueRef lane_mask(CgContext *c, int64_t n)
 {
@@ -76,27 +61,17 @@ static LLVMValueRef lane_mask(CgContext *c, int64_t n)
 	return LLVMConstVector(bits, (unsigned)c->vw);
 }
 
-static LLVMValueRef masked_intrinsic(CgContext *c, const char *name,
-                                     LLVMValueRef *args, unsigned n)
-{
-	LLVMTypeRef tys[] = {vec_t(c), c->t_ptr};
-	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, tys, 2);
-	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, tys, 2), fn,
-	                      args, n, "");
-}
-
 /* ncols (<= vw) floats at p: a plain vector load, or a masked one. */
 static LLVMValueRef vload(CgContext *c, LLVMValueRef p, int64_t ncols)
 {
 	if (ncols >= c->vw) {
-		LLVMValueRef v = LLVMBuildLoad2(c->b, vec_t(c), p, "");
+		LLVMValueRef v = LLVMBuildLoad2(c->b, cg_vec_t(c), p, "");
 		LLVMSetAlignment(v, 4);
 		return v;
 	}
 	LLVMValueRef a[] = {p, LLVMConstInt(c->t_i32, 4, 0), lane_mask(c, ncols),
-	                    LLVMConstNull(vec_t(c))};
-	return masked_intrinsic(c, "llvm.masked.load", a, 4);
+	                    LLVMConstNull(cg_vec_t(c))};
+	return cg_masked(c, "llvm.masked.load", a, 4);
 }
 
 static void vstore(CgContext *c, LLVMValueRef v, LLVMValueRef p,
@@ -108,7 +83,7 @@ static void vstore(CgContext *c, LLVMValueRef v, LLVMValueRef p,
 	}
 	LLVMValueRef a[] = {v, p, LLVMConstInt(c->t_i32, 4, 0),
 	                    lane_mask(c, ncols)};
-	masked_intrinsic(c, "llvm.masked.store", a, 4);
+	cg_masked(c, "llvm.masked.store", a, 4);
 }
 
 
@@ -138,7 +113,7 @@ static void widen_pair(CgContext *c, LLVMValueRef x, LLVMValueRef *lo,
                        LLVMValueRef *hi)
 {
 	LLVMTypeRef ft = LLVMGetTypeKind(LLVMTypeOf(x)) == LLVMVectorTypeKind
-	                     ? vec_t(c)
+	                     ? cg_vec_t(c)
 	                     : c->t_f32;
 	*lo = LLVMBuildBitCast(c->b, LLVMBuildShl(c->b, x, i32v(c, x, 16), ""),
 	                       ft, "");
@@ -169,7 +144,7 @@ static void bf16_step(CgContext *c, const Gemm *g, int mr, int nv,
                       LLVMValueRef *arow, LLVMValueRef k, LLVMValueRef *b,
                       LLVMValueRef acc[][CG_MAX_NV])
 {
-	LLVMTypeRef vt = vec_t(c);
+	LLVMTypeRef vt = cg_vec_t(c);
 	LLVMValueRef blo[CG_MAX_NV], bhi[CG_MAX_NV];
 	bool dp = g->kind == GEMM_DP;
 
@@ -178,7 +153,7 @@ static void bf16_step(CgContext *c, const Gemm *g, int mr, int nv,
 	for (int i = 0; i < mr; i++) {
 		if (dp) {
 			LLVMValueRef wv = LLVMBuildBitCast(
-			    c->b, splat(c, ld(c, g->a, add(c, arow[i], k))), veci_t(c),
+			    c->b, cg_splat(c, ld(c, g->a, add(c, arow[i], k))), veci_t(c),
 			    "");
 			for (int v = 0; v < nv; v++)
 				LLVMBuildStore(c->b, dpbf16(c, ld_var(c, vt, acc[i][v]), wv,
@@ -187,8 +162,8 @@ static void bf16_step(CgContext *c, const Gemm *g, int mr, int nv,
 			continue;
 		}
 		LLVMValueRef k2 = add(c, arow[i], mul(c, k, i64c(c, 2)));
-		LLVMValueRef alo = splat(c, ld(c, g->a, k2));
-		LLVMValueRef ahi = splat(c, ld(c, g->a, add(c, k2, i64c(c, 1))));
+		LLVMValueRef alo = cg_splat(c, ld(c, g->a, k2));
+		LLVMValueRef ahi = cg_splat(c, ld(c, g->a, add(c, k2, i64c(c, 1))));
 		for (int v = 0; v < nv; v++)
 			LLVMBuildStore(c->b,
 			               f_fma(c, ahi, bhi[v],
@@ -400,7 +375,7 @@ static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
 	int nv = (int)((ncols + c->vw - 1) / c->vw);
 	LLVMValueRef acc[CG_MAX_MR][CG_MAX_NV], arow[CG_MAX_MR],
 	    drow[CG_MAX_MR], b[CG_MAX_NV];
-	LLVMTypeRef vt = vec_t(c);
+	LLVMTypeRef vt = cg_vec_t(c);
 	Loop lk;
 
 	HY_ASSERT(mr <= CG_MAX_MR && nv <= CG_MAX_NV);
@@ -440,7 +415,7 @@ static void gemm_block(CgContext *c, const Gemm *g, LLVMValueRef i0, int mr,
 	if (g->kind != GEMM_F32)
 		bf16_step(c, g, mr, nv, arow, k, b, acc);
 	for (int i = 0; i < mr && g->kind == GEMM_F32; i++) {
-		LLVMValueRef ai = splat(c, ld(c, g->a, add(c, arow[i], k)));
+		LLVMValueRef ai = cg_splat(c, ld(c, g->a, add(c, arow[i], k)));
 		for (int v = 0; v < nv; v++)
 			LLVMBuildStore(c->b, f_fma(c, ai, b[v], ld_var(c, vt, acc[i][v])),
 			               acc[i][v]);
