@@ -24,6 +24,13 @@ void ir_fp_srcs(const Node *n, FpSrc *s)
 	s->nsrc = i;
 }
 
+int64_t ir_fp_rows(const Node *n)
+{
+	FpSrc fs;
+	ir_fp_srcs(n, &fs);
+	return n->iattr[FP_ROWS] ? n->iattr[FP_ROWS] : n->src[fs.w]->type.dim[0];
+}
+
 /* gated_conv(v, g?, k | h w t deltas, bias, post?): g is there unless
  * pregated, the filter's last layer in place of k when gen. */
 void ir_gc_srcs(const Node *n, GcSrc *s)

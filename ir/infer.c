@@ -403,7 +403,7 @@ static bool infer_fused_proj(Ctx *c, TensorType *out)
 		            (long long)row0, (long long)(row0 + rows),
 		            (long long)w->dim[0], n->src[s.w]->name);
 	*out = *x;
-	out->dim[out->rank - 1] = rows ? rows : w->dim[0];
+	out->dim[out->rank - 1] = ir_fp_rows(n);
 	if (s.conv_w >= 0) {
 		const TensorType *cw = &n->src[s.conv_w]->type;
 		if (x->rank != 3)

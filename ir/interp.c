@@ -233,9 +233,9 @@ static bool fused_proj(Interp *in, const Node *n, const Val *o)
 {
 	FpSrc fs;
 	ir_fp_srcs(n, &fs);
-	const Val *x = &in->v[n->src[fs.x]->id], *w = &in->v[n->src[fs.w]->id];
+	const Val *x = &in->v[n->src[fs.x]->id];
 	int64_t K = last(x), r0 = n->iattr[FP_ROW0];
-	int64_t N = n->iattr[FP_ROWS] ? n->iattr[FP_ROWS] : w->dim[0];
+	int64_t N = ir_fp_rows(n);
 	size_t rows = x->n / (size_t)K, ny = rows * (size_t)N;
 	int64_t gate = n->iattr[FP_GATE];
 	const double *xin = x->x;

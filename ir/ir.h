@@ -227,6 +227,9 @@ typedef struct FpSrc {
 } FpSrc;
 
 void ir_fp_srcs(const Node *n, FpSrc *s);
+/* The rows of its weight a fused_proj projects (N): its `rows`, or all
+ * of the weight's when rows is 0. */
+int64_t ir_fp_rows(const Node *n);
 
 /* The same for gated_conv (g is -1 when pregated; k is -1 and h, w, t,
  * deltas are there when gen) and fused_mlp. */

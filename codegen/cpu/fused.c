@@ -82,12 +82,9 @@ enum { PROJ_TILE = 64 };
 /* The tile of fused_proj n: rows projected at a time. */
 static int64_t fproj_tile(const CgContext *c, const Node *n)
 {
-	FpSrc fs;
-	ir_fp_srcs(n, &fs);
-	int64_t Nn = n->iattr[FP_ROWS] ? n->iattr[FP_ROWS]
-	                               : n->src[fs.w]->type.dim[0];
 	int64_t KC = n->iattr[FP_CONV];
-	return KC ? conv_tile_rows(c, Nn, KC - 1) : tile_rows(c, PROJ_TILE);
+	return KC ? conv_tile_rows(c, ir_fp_rows(n), KC - 1)
+	          : tile_rows(c, PROJ_TILE);
 }
 
 /* s with fused_proj n's row window applied (FP_ROW0): its weight (the
@@ -168,9 +165,7 @@ void cg_k_fused_proj(CgContext *c, const Node *n, LLVMValueRef out,
 	LLVMValueRef s[IR_MAX_SRC];
 	window_rows(c, n, s0, s);
 	const TensorType *t = &n->type, *xt = &n->src[fs.x]->type;
-	int64_t Kn = xt->dim[xt->rank - 1];
-	int64_t Nn = n->iattr[FP_ROWS] ? n->iattr[FP_ROWS]
-	                               : n->src[fs.w]->type.dim[0];
+	int64_t Kn = xt->dim[xt->rank - 1], Nn = ir_fp_rows(n);
 	int64_t On = t->dim[t->rank - 1]; /* Nn, 2Nn/3 (gate 1), Nn/2 (2) */
 	bool rmul = n->iattr[FP_RES] == 2;
 	LLVMValueRef N = i64c(c, Nn), O = i64c(c, On);
