@@ -67,6 +67,15 @@ static void count_uses(Fuse *f)
 		f->out[i] = ir_is_output(g, g->nodes[i]);
 }
 
+/* The per-node arrays for up to cap nodes. */
+static void fuse_alloc(Fuse *f, size_t cap)
+{
+	Arena *a = f->g->arena;
+	f->uses = arena_alloc(a, cap * sizeof *f->uses);
+	f->user = arena_alloc(a, cap * sizeof *f->user);
+	f->out = arena_alloc(a, cap * sizeof *f->out);
+}
+
 /* n's only user, when n has exactly one and is no graph output. */
 static Node *sole_user(const Fuse *f, const Node *n)
 {
@@ -414,7 +423,7 @@ static bool try_sin_linear(Fuse *f, Node *s)
  * GPU's kernels read [post | g * v]. */
 enum { FUSE_PANEL_ROWS = 32 };
 
-static Node *late_post(Fuse *f, Node *gc)
+static bool late_post(Fuse *f, Node *gc)
 {
 	GcSrc gs;
 	Node *z = gc->src[0];
@@ -422,15 +431,15 @@ static Node *late_post(Fuse *f, Node *gc)
 
 	if (gc->op != OP_GATED_CONV || !gc->iattr[GC_PREGATED] ||
 	    !gc->iattr[GC_GEN] || f->out[gc->id] || D % FUSE_PANEL_ROWS)
-		return NULL;
+		return false;
 	ir_gc_srcs(gc, &gs);
 	if (gs.post < 0 || gc->src[gs.post] != z || gc->iattr[GC_POST_OFF] ||
 	    gc->iattr[GC_V_OFF] != D)
-		return NULL;
+		return false;
 	if (z->op != OP_FUSED_PROJ || z->iattr[FP_GATE] != 1 ||
 	    z->iattr[FP_ROWS] || !z->iattr[FP_CONV] || f->out[z->id] ||
 	    f->uses[z->id] != 2 || z->type.dim[2] != 2 * D)
-		return NULL;
+		return false;
 
 	/* the post projection: z's sources, and y */
 	Graph *g = f->g;
@@ -441,7 +450,7 @@ static Node *late_post(Fuse *f, Node *gc)
 	src[n++] = gc;
 	snprintf(name, sizeof name, "%s.post", gc->name);
 	if (ir_find(g, name) || n > IR_MAX_SRC)
-		return NULL;
+		return false;
 	Node *p = ir_add(g, OP_FUSED_PROJ, name, n, src);
 	memcpy(p->iattr, z->iattr, sizeof p->iattr);
 	memcpy(p->fattr, z->fattr, sizeof p->fattr);
@@ -470,21 +479,17 @@ static Node *late_post(Fuse *f, Node *gc)
 	gc->nsrc--;
 	gc->src[gc->nsrc] = NULL;
 	gc->iattr[GC_V_OFF] = 0;
-	return p;
+	return true;
 }
 
 bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 {
-	Arena *a = g->arena;
 	Fuse f = {g, NULL, NULL, NULL};
-	size_t cap = (size_t)g->nnodes + 1; /* these rounds add no nodes */
 
 	*changed = false;
 	if (!o->fuse)
 		return true;
-	f.uses = arena_alloc(a, cap * sizeof *f.uses);
-	f.user = arena_alloc(a, cap * sizeof *f.user);
-	f.out = arena_alloc(a, cap * sizeof *f.out);
+	fuse_alloc(&f, (size_t)g->nnodes + 1); /* these rounds add no nodes */
 	for (;;) {
 		bool hit = false, dead;
 		count_uses(&f);
@@ -513,20 +518,20 @@ bool pass_fuse(Graph *g, const PassOptions *o, Diag *d, bool *changed)
 		if (!pass_dce(g, o, d, &dead))
 			return false;
 	}
-	/* then the post gates after their convolutions: one node more a
-	 * layer, so the use counts are made again for each */
-	for (int i = 0; i < g->nnodes && !o->gpu; i++) {
-		if (g->nodes[i]->op != OP_GATED_CONV)
-			continue;
-		cap = (size_t)g->nnodes + 1;
-		f.uses = arena_alloc(a, cap * sizeof *f.uses);
-		f.user = arena_alloc(a, cap * sizeof *f.user);
-		f.out = arena_alloc(a, cap * sizeof *f.out);
-		count_uses(&f);
-		if (late_post(&f, g->nodes[i])) {
+	/* then the post gates after their convolutions: room for one node
+	 * more each, the use counts made again after each */
+	if (o->gpu)
+		return true;
+	int ngc = 0;
+	for (int i = 0; i < g->nnodes; i++)
+		ngc += g->nodes[i]->op == OP_GATED_CONV;
+	fuse_alloc(&f, (size_t)(g->nnodes + ngc) + 1);
+	count_uses(&f);
+	for (int i = 0; i < g->nnodes; i++)
+		if (g->nodes[i]->op == OP_GATED_CONV && late_post(&f, g->nodes[i])) {
 			*changed = true;
+			count_uses(&f);
 			i++;
 		}
-	}
 	return true;
 }
