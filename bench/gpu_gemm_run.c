@@ -40,6 +40,7 @@ static CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
                                   CUstream, void **, void **);
 static CUresult (*cuCtxSynchronize)(void);
 static CUresult (*cuFuncSetAttribute)(CUfunction, int, int);
+static CUresult (*cuFuncGetAttribute)(int *, int, CUfunction);
 
 #define CK(x)                                                                 \
 	do {                                                                  \
@@ -81,6 +82,7 @@ static void load_driver(void)
 	*(void **)&cuLaunchKernel = sym(h, "cuLaunchKernel");
 	*(void **)&cuCtxSynchronize = sym(h, "cuCtxSynchronize");
 	*(void **)&cuFuncSetAttribute = sym(h, "cuFuncSetAttribute");
+	*(void **)&cuFuncGetAttribute = sym(h, "cuFuncGetAttribute");
 }
 
 static double now_ms(void)
@@ -259,6 +261,14 @@ int main(int argc, char **argv)
 		CK(cuFuncSetAttribute(f, 8, (int)c.shmem));
 		/* CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: all */
 		CK(cuFuncSetAttribute(f, 9, 100));
+		{
+			int regs = 0, spill = 0;
+			/* CU_FUNC_ATTRIBUTE_NUM_REGS, _LOCAL_SIZE_BYTES */
+			CK(cuFuncGetAttribute(&regs, 4, f));
+			CK(cuFuncGetAttribute(&spill, 3, f));
+			printf("kernel %-14s registers=%d local_bytes=%d shared=%lld\n",
+			       c.name, regs, spill, c.shmem);
+		}
 		for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
 			fails += !check(f, &c, ms[i]);
 		if (c.N >= 256 && c.K >= 256)

@@ -15,12 +15,16 @@
  *     range are zero-filled by the copy's source size;
  *   - rows 36 floats apart, so that the fragment reads (lane g = lane / 4
  *     reads row g, column lane % 4) fall on 32 different banks;
- *   - the caller's prologue (a LayerNorm) applied to the landed A slice
- *     in place, each element once (applied where fragments were read,
- *     every element was transformed by each of the WN warps that read
- *     it: fc1 with its LayerNorm ran at 13 TFLOP/s against 33 without);
- *   - each operand converted where a warp reads its fragment (TF32 high
- *     part and the TF32 of the rest, or bf16 pairs);
+ *   - the landed slice converted once, by all 8 warps, into the
+ *     fragments the mma reads (convert()): the caller's prologue (a
+ *     LayerNorm) applied, each operand split into its TF32 high part and
+ *     the TF32 of the rest (or packed as bf16 pairs), and stored in the
+ *     order of the fragments, a lane's registers side by side, so that a
+ *     warp reads an operand with one vector load a lane; where each warp
+ *     converted the fragments it read, every element of A was converted
+ *     by each of the WN warps that read it and every element of W by
+ *     each of the WM (fc1 with its LayerNorm applied per fragment ran at
+ *     13 TFLOP/s against 33 without);
  *   - fragments as the PTX ISA lays them out for mma.m16n8k8 (.tf32:
  *     a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); b0 (k t, n g),
  *     b1 (k t+4, n g)) and mma.m16n8k16 (.bf16: pairs of consecutive k in
@@ -31,9 +35,11 @@
  * W is [N, K] row-major, which is the "col" layout of mma's B operand:
  * no transposition anywhere.
  *
- * Measured on an H200 (bench/gpu_gemm_run.c, M = 2^20) before cp.async:
- * tf32x3 29-38 TFLOP/s, bf16 60-98 TFLOP/s, with one block of 8 warps a
- * SM (166-222 registers) and stalls mostly on global loads.
+ * Measured on an H200 (bench/gpu_gemm_run.c, M = 2^20), TFLOP/s of
+ * in_proj, fc1, fc2, out_proj: conversion where the fragments were read
+ * 31.0, 30.8, 42.7, 36.3 (bf16 53.5, 54.5, 86.9), converted once 38.3,
+ * 38.5, 43.3, 36.8 (bf16 66.2, 67.4, 93.9); still one block of 8 warps
+ * a SM (174-212 registers), 29% of issue slots busy.
  *
  * Everything is emitted through the LLVM C API as plain IR plus NVVM
  * intrinsics; accumulators are allocas in the function's entry block,
@@ -55,8 +61,9 @@ typedef struct Gen {
 	int bn, wm, wn, wtm, wtn, mt, nt;
 	int wrows;             /* rows of W's shared tile (>= BN) */
 	int stage_floats;      /* shared floats of one stage */
-	LLVMValueRef as, ws;   /* the stage being multiplied */
-	LLVMValueRef tid, lane_g, lane_t, warp_m, warp_n;
+	LLVMValueRef as, ws;   /* the landed stage being converted */
+	int frag_words;        /* 32-bit words of the converted fragments */
+	LLVMValueRef tid, lane, warp, lane_g, lane_t, warp_m, warp_n;
 	LLVMValueRef row0, col0, m, k0;
 	LLVMValueRef acc;      /* alloca [MT*NT*4] float */
 } Gen;
@@ -212,58 +219,102 @@ static void mma(Gen *g, int tile, LLVMValueRef a[4], LLVMValueRef b[2])
 		               slot(g, g->acc, nacc, tile * 4 + i));
 }
 
-static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
-                           LLVMValueRef col);
-static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k);
+static LLVMValueRef dyn_shared(Gen *g);
 
-/* The products of the shared slice into the accumulators. */
+/* Words of the converted fragments and the first word of each part
+ * (after the STAGES landed stages): tf32x3 keeps A's high parts, A's low
+ * parts, W's high parts and W's low parts; bf16 keeps A and W. A block is
+ * one mma tile's operand for one k step, 32 lanes of 4 words (A) or 2
+ * (W), a lane's words together: a lane reads its operand with one vector
+ * load, and a warp's load covers contiguous words (no bank conflicts). */
+static int ksteps(const Gen *g)
+{
+	return BK / (g->s->kind == TCG_BF16 ? 16 : 8);
+}
+
+static int a_words(const Gen *g)
+{
+	return ksteps(g) * (BM / 16) * 128;
+}
+
+static int w_words(const Gen *g)
+{
+	return ksteps(g) * (g->bn / 8) * 64;
+}
+
+/* The first word of part `which` (0: A, 1: W) and half (0: high or
+ * bf16, 1: low). */
+static int part_at(const Gen *g, int which, int half)
+{
+	int parts = g->s->kind == TCG_BF16 ? 1 : 2;
+
+	return STAGES * g->stage_floats +
+	       (which ? parts * a_words(g) : 0) +
+	       half * (which ? w_words(g) : a_words(g));
+}
+
+/* The n-word vector of lane words at word index idx (i32) of shared. */
+static LLVMValueRef frag_ptr(Gen *g, int at, LLVMValueRef idx)
+{
+	LLVMValueRef i = addi(g, idx, at);
+
+	return LLVMBuildGEP2(g->b, g->i32, dyn_shared(g), &i, 1, "");
+}
+
+static void frag_load(Gen *g, int at, LLVMValueRef idx, int n,
+                      LLVMValueRef *out)
+{
+	LLVMTypeRef vt = LLVMVectorType(g->i32, (unsigned)n);
+	LLVMValueRef v = LLVMBuildLoad2(g->b, vt, frag_ptr(g, at, idx), "");
+
+	LLVMSetAlignment(v, (unsigned)(4 * n));
+	for (int i = 0; i < n; i++)
+		out[i] = LLVMBuildExtractElement(g->b, v, c32(g, i), "");
+}
+
+static void frag_store(Gen *g, int at, LLVMValueRef idx, int n,
+                       LLVMValueRef *in)
+{
+	LLVMTypeRef vt = LLVMVectorType(g->i32, (unsigned)n);
+	LLVMValueRef v = LLVMGetUndef(vt);
+
+	for (int i = 0; i < n; i++)
+		v = LLVMBuildInsertElement(g->b, v, in[i], c32(g, i), "");
+	LLVMSetAlignment(LLVMBuildStore(g->b, v, frag_ptr(g, at, idx)),
+	                 (unsigned)(4 * n));
+}
+
+/* The lane's word index in block blk (i32) of a part with `words` words a
+ * lane. */
+static LLVMValueRef frag_index(Gen *g, LLVMValueRef blk, int words)
+{
+	return LLVMBuildAdd(g->b, LLVMBuildMul(g->b, blk, c32(g, 32 * words), ""),
+	                    LLVMBuildMul(g->b, g->lane, c32(g, words), ""), "");
+}
+
+/* The products of the converted slice into the accumulators. */
 static void compute(Gen *g)
 {
 	bool bf = g->s->kind == TCG_BF16;
-	int kstep = bf ? 16 : 8;
+	LLVMValueRef wmt = LLVMBuildUDiv(g->b, g->warp_m, c32(g, 16), "");
+	LLVMValueRef wnt = LLVMBuildUDiv(g->b, g->warp_n, c32(g, 8), "");
 
-	for (int kk = 0; kk < BK; kk += kstep) {
+	for (int ks = 0; ks < ksteps(g); ks++) {
 		LLVMValueRef ahi[4][4], alo[4][4], bhi[4][2], blo[4][2];
 
 		for (int mt = 0; mt < g->mt; mt++) {
-			LLVMValueRef r = LLVMBuildAdd(g->b, g->warp_m,
-			                              addi(g, g->lane_g, mt * 16), "");
-			LLVMValueRef r8 = addi(g, r, 8);
-			LLVMValueRef rows[4] = { r, r8, r, r8 };
-			if (bf) {
-				LLVMValueRef k = addi(g, LLVMBuildMul(g->b, g->lane_t,
-				                                      c32(g, 2), ""), kk);
-				for (int i = 0; i < 4; i++) {
-					LLVMValueRef kc = i >= 2 ? addi(g, k, 8) : k;
-					ahi[mt][i] = pack_bf16(g, a_get(g, rows[i], kc),
-					                       a_get(g, rows[i], addi(g, kc, 1)));
-				}
-			} else {
-				LLVMValueRef k = addi(g, g->lane_t, kk);
-				LLVMValueRef cols[4] = { k, k, addi(g, k, 4), addi(g, k, 4) };
-				for (int i = 0; i < 4; i++)
-					split_tf32(g, a_get(g, rows[i], cols[i]), &ahi[mt][i],
-					           &alo[mt][i]);
-			}
+			LLVMValueRef idx = frag_index(g,
+				addi(g, wmt, ks * (BM / 16) + mt), 4);
+			frag_load(g, part_at(g, 0, 0), idx, 4, ahi[mt]);
+			if (!bf)
+				frag_load(g, part_at(g, 0, 1), idx, 4, alo[mt]);
 		}
 		for (int nt = 0; nt < g->nt; nt++) {
-			LLVMValueRef n = LLVMBuildAdd(g->b, g->warp_n,
-			                              addi(g, g->lane_g, nt * 8), "");
-			if (bf) {
-				LLVMValueRef k = addi(g, LLVMBuildMul(g->b, g->lane_t,
-				                                      c32(g, 2), ""), kk);
-				for (int i = 0; i < 2; i++) {
-					LLVMValueRef kc = i ? addi(g, k, 8) : k;
-					bhi[nt][i] = pack_bf16(g, sh_get(g, g->ws, n, kc),
-						sh_get(g, g->ws, n, addi(g, kc, 1)));
-				}
-			} else {
-				LLVMValueRef k = addi(g, g->lane_t, kk);
-				split_tf32(g, sh_get(g, g->ws, n, k), &bhi[nt][0],
-				           &blo[nt][0]);
-				split_tf32(g, sh_get(g, g->ws, n, addi(g, k, 4)),
-				           &bhi[nt][1], &blo[nt][1]);
-			}
+			LLVMValueRef idx = frag_index(g,
+				addi(g, wnt, ks * (g->bn / 8) + nt), 2);
+			frag_load(g, part_at(g, 1, 0), idx, 2, bhi[nt]);
+			if (!bf)
+				frag_load(g, part_at(g, 1, 1), idx, 2, blo[nt]);
 		}
 		/* small terms first; every tile's term before the next term,
 		 * so that no mma waits on the one just issued */
@@ -354,6 +405,7 @@ static void geometry(Gen *g, const TcgSpec *s)
 	HY_ASSERT(g->mt >= 1 && g->nt >= 1 && g->wm * g->wn == WARPS);
 	g->wrows = g->bn;
 	g->stage_floats = (BM + g->wrows) * LDF;
+	g->frag_words = (s->kind == TCG_BF16 ? 1 : 2) * (a_words(g) + w_words(g));
 }
 
 int64_t tcg_shmem_bytes(const TcgSpec *s)
@@ -361,7 +413,7 @@ int64_t tcg_shmem_bytes(const TcgSpec *s)
 	Gen g = { 0 };
 
 	geometry(&g, s);
-	return (int64_t)STAGES * g.stage_floats * 4;
+	return ((int64_t)STAGES * g.stage_floats + g.frag_words) * 4;
 }
 
 /* Issues the copies of slice k0 of a matrix (rows r0.., valid below lim,
@@ -461,44 +513,127 @@ static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
 		LLVMBuildMul(g->b, row, c32(g, LDF), ""), col, "")), "");
 }
 
-/* The caller's prologue over the landed A slice, in place: each thread
- * a row's worth of 32 lanes at a time (one row a warp, so no bank
- * conflicts), every element once, before any warp reads a fragment;
- * elements outside the matrix stay zero (a prologue of 0 need not be
- * 0). The row handed to the prologue is always one of the tile's. */
-static void xform_slice(Gen *g)
+/* A[r][k] of the landed slice after the caller's prologue (r, k: i32
+ * tile coordinates); zero outside the matrix (the copy zero-filled it,
+ * but a prologue of 0 need not be 0). The row handed to the prologue is
+ * always one of the tile's. */
+static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
 {
-	for (int i = 0; i * TCG_THREADS < BM * BK; i++) {
-		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
-		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, BK), "");
-		LLVMValueRef k = LLVMBuildURem(g->b, idx, c32(g, BK), "");
-		LLVMValueRef at = float_at(g, g->as, LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, r, c32(g, LDF), ""), k, ""));
-		LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, at, "");
-		LLVMValueRef grow = LLVMBuildAdd(g->b, g->row0,
-			LLVMBuildZExt(g->b, r, g->i64, ""), "");
-		LLVMValueRef gk = LLVMBuildAdd(g->b, g->k0,
-			LLVMBuildZExt(g->b, k, g->i64, ""), "");
-		LLVMValueRef ok = LLVMBuildAnd(g->b,
-			LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, ""),
-			LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""), "");
+	LLVMValueRef v = sh_get(g, g->as, r, k), grow, gk, ok;
 
-		if (g->s->a_lo)
-			ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
-			                                         g->s->a_lo, ""), "");
-		v = g->s->xform(g->s->u, g->b, grow,
-		                LLVMBuildSelect(g->b, ok, gk, c64(g, 0), ""), v);
-		LLVMBuildStore(g->b, LLVMBuildSelect(g->b, ok, v,
-		                                     LLVMConstReal(g->f32, 0.0), ""),
-		               at);
+	if (!g->s->xform)
+		return v;
+	grow = LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b, r, g->i64, ""), "");
+	gk = LLVMBuildAdd(g->b, g->k0, LLVMBuildZExt(g->b, k, g->i64, ""), "");
+	ok = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, ""),
+		LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""), "");
+	if (g->s->a_lo)
+		ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
+		                                         g->s->a_lo, ""), "");
+	v = g->s->xform(g->s->u, g->b, grow,
+	                LLVMBuildSelect(g->b, ok, gk, c64(g, 0), ""), v);
+	return LLVMBuildSelect(g->b, ok, v, LLVMConstReal(g->f32, 0.0), "");
+}
+
+/* Calls each(g, blk) for blocks warp, warp + WARPS, ... below n (the
+ * warp index is uniform, so a warp takes a branch whole). */
+static void per_warp_blocks(Gen *g, int n, void (*each)(Gen *, LLVMValueRef))
+{
+	for (int j = 0; j * WARPS < n; j++) {
+		LLVMValueRef blk = addi(g, g->warp, j * WARPS);
+		LLVMBasicBlockRef yes = NULL, next = NULL;
+
+		if ((j + 1) * WARPS > n) {
+			yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.cv");
+			next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.cv.next");
+			LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, blk,
+			                                    c32(g, n), ""), yes, next);
+			LLVMPositionBuilderAtEnd(g->b, yes);
+		}
+		each(g, blk);
+		if (yes) {
+			LLVMBuildBr(g->b, next);
+			LLVMPositionBuilderAtEnd(g->b, next);
+		}
 	}
 }
 
-/* A[r][k] of the slice as the mma reads it (r, k: i32 tile
- * coordinates; the prologue, if any, already applied). */
-static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
+/* One A block: the lane's fragment of mma tile rows mtile * 16.. at k
+ * step ks, as the PTX ISA lays it out (.tf32 m16n8k8: a0 (g, t), a1
+ * (g+8, t), a2 (g, t+4), a3 (g+8, t+4); .bf16 m16n8k16: the same with
+ * pairs of consecutive k, columns 2t and 2t+8, the lower k in the low
+ * half). */
+static void convert_a(Gen *g, LLVMValueRef blk)
 {
-	return sh_get(g, g->as, r, k);
+	LLVMValueRef ks = LLVMBuildUDiv(g->b, blk, c32(g, BM / 16), "");
+	LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildMul(g->b,
+		LLVMBuildURem(g->b, blk, c32(g, BM / 16), ""), c32(g, 16), ""),
+		g->lane_g, "");
+	LLVMValueRef rows[4] = { r, addi(g, r, 8), r, addi(g, r, 8) };
+	LLVMValueRef idx = frag_index(g, blk, 4), hi[4], lo[4];
+
+	if (g->s->kind == TCG_BF16) {
+		LLVMValueRef k = LLVMBuildAdd(g->b,
+			LLVMBuildMul(g->b, ks, c32(g, 16), ""),
+			LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""), "");
+		for (int i = 0; i < 4; i++) {
+			LLVMValueRef kc = i >= 2 ? addi(g, k, 8) : k;
+			hi[i] = pack_bf16(g, a_get(g, rows[i], kc),
+			                  a_get(g, rows[i], addi(g, kc, 1)));
+		}
+		frag_store(g, part_at(g, 0, 0), idx, 4, hi);
+		return;
+	}
+	LLVMValueRef k = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, ks, c32(g, 8), ""),
+	                              g->lane_t, "");
+	LLVMValueRef cols[4] = { k, k, addi(g, k, 4), addi(g, k, 4) };
+	for (int i = 0; i < 4; i++)
+		split_tf32(g, a_get(g, rows[i], cols[i]), &hi[i], &lo[i]);
+	frag_store(g, part_at(g, 0, 0), idx, 4, hi);
+	frag_store(g, part_at(g, 0, 1), idx, 4, lo);
+}
+
+/* One W block: the lane's fragment of mma tile columns ntile * 8.. at k
+ * step ks (.tf32: b0 (k t, n g), b1 (k t+4, n g); .bf16: pairs at k 2t
+ * and 2t+8). */
+static void convert_w(Gen *g, LLVMValueRef blk)
+{
+	LLVMValueRef ks = LLVMBuildUDiv(g->b, blk, c32(g, g->bn / 8), "");
+	LLVMValueRef n = LLVMBuildAdd(g->b, LLVMBuildMul(g->b,
+		LLVMBuildURem(g->b, blk, c32(g, g->bn / 8), ""), c32(g, 8), ""),
+		g->lane_g, "");
+	LLVMValueRef idx = frag_index(g, blk, 2), hi[2], lo[2];
+
+	if (g->s->kind == TCG_BF16) {
+		LLVMValueRef k = LLVMBuildAdd(g->b,
+			LLVMBuildMul(g->b, ks, c32(g, 16), ""),
+			LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""), "");
+		for (int i = 0; i < 2; i++) {
+			LLVMValueRef kc = i ? addi(g, k, 8) : k;
+			hi[i] = pack_bf16(g, sh_get(g, g->ws, n, kc),
+			                  sh_get(g, g->ws, n, addi(g, kc, 1)));
+		}
+		frag_store(g, part_at(g, 1, 0), idx, 2, hi);
+		return;
+	}
+	LLVMValueRef k = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, ks, c32(g, 8), ""),
+	                              g->lane_t, "");
+	for (int i = 0; i < 2; i++)
+		split_tf32(g, sh_get(g, g->ws, n, i ? addi(g, k, 4) : k), &hi[i],
+		           &lo[i]);
+	frag_store(g, part_at(g, 1, 0), idx, 2, hi);
+	frag_store(g, part_at(g, 1, 1), idx, 2, lo);
+}
+
+/* The landed slice (g->as, g->ws) into the fragments the mma reads: the
+ * prologue applied and each operand converted once per block (where each
+ * warp converted the fragments it read, every element of A was converted
+ * by each of the WN warps that read it, and every element of W by each
+ * of the WM). */
+static void convert(Gen *g)
+{
+	per_warp_blocks(g, ksteps(g) * (BM / 16), convert_a);
+	per_warp_blocks(g, ksteps(g) * (g->bn / 8), convert_w);
 }
 
 void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
@@ -538,6 +673,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	                      "");
 	warp = LLVMBuildUDiv(b, g.tid, c32(&g, 32), "");
 	lane = LLVMBuildURem(b, g.tid, c32(&g, 32), "");
+	g.warp = warp;
+	g.lane = lane;
 	g.lane_g = LLVMBuildUDiv(b, lane, c32(&g, 4), "");
 	g.lane_t = LLVMBuildURem(b, lane, c32(&g, 4), "");
 	g.warp_m = LLVMBuildMul(b, LLVMBuildUDiv(b, warp, c32(&g, g.wn), ""),
@@ -572,17 +709,14 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	st = LLVMBuildTrunc(b, LLVMBuildURem(b, kt, c64(&g, STAGES), ""), g.i32,
 	                    "");
 	g.k0 = LLVMBuildMul(b, kt, c64(&g, BK), "");
-	if (s->xform) {
-		stage_tiles(&g, st);
-		xform_slice(&g);
-		barrier(&g);
-	}
 	{
 		LLVMValueRef ahead = LLVMBuildAdd(b, kt, c64(&g, STAGES - 1), "");
 		issue(&g, a, w, ahead, nk, LLVMBuildTrunc(b,
 			LLVMBuildURem(b, ahead, c64(&g, STAGES), ""), g.i32, ""));
 	}
 	stage_tiles(&g, st);
+	convert(&g);
+	barrier(&g);
 	compute(&g);
 	next = LLVMBuildAdd(b, kt, c64(&g, 1), "");
 	LLVMBuildCondBr(b, LLVMBuildICmp(b, LLVMIntSLT, next, c64(&g, nk), ""),
