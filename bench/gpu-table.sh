@@ -19,7 +19,10 @@
 #   large-1m 1x1000000
 # made where hyenac is built by
 #   bench/make_checkpoint.py models/hyenadna-NAME.yaml CK/NAME
-#   hyenac compile CK/NAME -o DIR/NAME --seq-len L --target cuda
+#   hyenac compile CK/NAME -o DIR/NAME --seq-len L --target $TARGET
+# (TARGET: default cuda:sm_90a, the H200's own architecture, whose GEMMs
+# run on warpgroup MMA; cuda for plain sm_90, whose PTX also loads on
+# later GPUs)
 # (a missing one is left out; medium-160k without its binary runs as
 # large-1m's binary and checkpoint at L = 160000, the same architecture
 # and work, which keeps DIR under the device machine's 64 MiB: --prepare
@@ -52,13 +55,14 @@ if [ "${1:-}" = --prepare ]; then
 	dir=${2:?usage: gpu-table.sh --prepare DIR}
 	hy=${HYENAC:-$here/build/hyenac}
 	py=${PYTHON:-/usr/bin/python3}
+	target=${TARGET:-cuda:sm_90a}
 	mkdir -p "$dir/lib" "$dir/ckpt"
 	for c in tiny-1k:1024 small-32k:32768; do
 		IFS=: read -r name L <<<"$c"
 		"$py" "$here/bench/make_checkpoint.py" \
 			"$here/models/hyenadna-$name.yaml" "$dir/ckpt/$name" >&2
 		"$hy" compile "$dir/ckpt/$name" -o "$dir/$name" --seq-len "$L" \
-			--target cuda
+			--target "$target"
 	done
 	# large-1m from its YAML: the checkpoint stores each layer's
 	# positional buffer (pos_emb.z, 20 MB a layer at 1M), which makes
@@ -66,7 +70,7 @@ if [ "${1:-}" = --prepare ]; then
 	# weights come from its seed, so the run does not compare its
 	# hidden states with PyTorch's (the timing does not depend on them)
 	"$hy" compile "$here/models/hyenadna-large-1m.yaml" -o "$dir/large-1m" \
-		--seq-len 1000000 --target cuda
+		--seq-len 1000000 --target "$target"
 	touch "$dir/large-1m.seeded"
 	rm -rf "$dir/ckpt"
 	ldd "$dir/tiny-1k" | awk '$3 ~ /^\// { print $3 }' |

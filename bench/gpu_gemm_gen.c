@@ -129,11 +129,23 @@ int main(int argc, char **argv)
 		          .i64 = i64 };
 		TcgSpec s = { .kind = k->kind, .N = k->N, .K = k->K,
 		              .lda = k->lda, .a_vec4 = k->vec4, .max_bn = max_bn,
+		              .wgmma = strcmp(arch, "sm_90a") == 0,
 		              .xform = k->xform ? xform : NULL, .epi = epi,
 		              .u = &x };
 		int bm, bn;
 
 		LLVMSetFunctionCallConv(fn, 71); /* PTX_Kernel */
+		{
+			/* blocks of TCG_THREADS, as hyenac's kernels declare */
+			LLVMMetadataRef md[3] = {
+				LLVMValueAsMetadata(fn),
+				LLVMMDStringInContext2(ctx, "maxntidx", 8),
+				LLVMValueAsMetadata(LLVMConstInt(
+					LLVMInt32TypeInContext(ctx), TCG_THREADS, 0)) };
+			LLVMAddNamedMetadataOperand(mod, "nvvm.annotations",
+				LLVMMetadataAsValue(ctx,
+				                    LLVMMDNodeInContext2(ctx, md, 3)));
+		}
 		LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn,
 		                                                          "entry"));
 		tcg_emit(mod, b, fn, &s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),

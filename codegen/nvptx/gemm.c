@@ -40,11 +40,18 @@ bool nv_tensor_cores(CgContext *c)
 	       atoi(s->arch + 3) >= 80;
 }
 
-static TcgSpec tc_spec(const NvGemm *g)
+/* Warpgroup MMA: sm_90a, the target of Hopper's architecture-specific
+ * instructions (a PTX for it loads on compute capability 9.0 only). */
+static bool nv_wgmma(CgContext *c)
+{
+	return nv_tensor_cores(c) && strcmp(nv_state(c)->arch, "sm_90a") == 0;
+}
+
+static TcgSpec tc_spec(CgContext *c, const NvGemm *g)
 {
 	TcgSpec t = { .kind = g->bf16 ? TCG_BF16 : TCG_TF32X3, .N = g->N,
 	              .K = g->K, .lda = g->K,
-	              .a_vec4 = g->K % 4 == 0 };
+	              .a_vec4 = g->K % 4 == 0, .wgmma = nv_wgmma(c) };
 	return t;
 }
 
@@ -52,7 +59,7 @@ void nv_gemm_tile(CgContext *c, int64_t N, int64_t *bm, int64_t *bn)
 {
 	if (nv_tensor_cores(c)) {
 		NvGemm g = { .N = N, .K = 1 };
-		TcgSpec t = tc_spec(&g);
+		TcgSpec t = tc_spec(c, &g);
 		int m, n;
 		tcg_tile(&t, &m, &n);
 		*bm = m;
@@ -92,60 +99,37 @@ static LLVMValueRef and2(CgContext *c, LLVMValueRef a, LLVMValueRef b)
 }
 
 /* Per-row mean and 1/sqrt(var + eps) of the block's BM rows into
- * smean/srstd: 256 / BM threads a row, combined by shuffles. */
+ * smean/srstd: a warp a row (nv_warp_ln_stats: its lanes read
+ * consecutive floats of the row), each warp BM / 8 rows. Rows outside
+ * the matrix read row 0 of a, and their statistics go unused. (With two
+ * threads a row, each summing every other float of it, a warp's load
+ * touched 16 rows and the sums waited on each load in turn: the
+ * statistics were most of the stalls of a LayerNorm GEMM on tensor
+ * cores.) */
 static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
                      LLVMValueRef bm, LLVMValueRef smean, LLVMValueRef srstd)
 {
-	int64_t tpr = NV_THREADS / BM;
-	LLVMValueRef T = i64c(c, tpr), K = i64c(c, g->K);
-	LLVMValueRef r = LLVMBuildSDiv(c->b, tid, T, "lr");
-	LLVMValueRef part = LLVMBuildSRem(c->b, tid, T, "lpart");
+	int64_t warps = NV_THREADS / 32, per = BM / warps;
+	LLVMValueRef warp = LLVMBuildSDiv(c->b, tid, i64c(c, 32), "lw");
+	LLVMValueRef lane = LLVMBuildSRem(c->b, tid, i64c(c, 32), "llane");
+	LLVMValueRef mean, rstd;
+	Loop l;
+
+	LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), i64c(c, per), "lrow");
+	LLVMValueRef r = add(c, mul(c, it, i64c(c, warps)), warp);
 	LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)), r);
 	LLVMValueRef arow = add(c, g->a_row0, m);
 	LLVMValueRef valid = and2(c, icmp(c, LLVMIntSLT, m, g->M),
 	                          icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
-	LLVMValueRef base = mul(c, sel(c, valid, arow, i64c(c, 0)), K);
-	LLVMValueRef sum = cg_var(c, c->t_f32, NULL, "lsum");
-	LLVMValueRef sq = cg_var(c, c->t_f32, NULL, "lsq");
-	Loop l1, l2;
-
-	LLVMBuildStore(c->b, f32c(c, 0), sum);
-	LLVMValueRef it = cg_loop_open(c, &l1, i64c(c, 0),
-	                               i64c(c, (g->K + tpr - 1) / tpr), "ls1");
-	LLVMValueRef k = add(c, mul(c, it, T), part);
-	LLVMValueRef ok = icmp(c, LLVMIntSLT, k, K);
-	LLVMValueRef x = ld(c, g->a, add(c, base, sel(c, ok, k, i64c(c, 0))));
-	LLVMBuildStore(c->b, f_add(c, ld_var(c, c->t_f32, sum),
-	                           sel(c, ok, x, f32c(c, 0))), sum);
-	cg_loop_close(c, &l1);
-	LLVMValueRef s = ld_var(c, c->t_f32, sum);
-	for (int64_t o = 1; o < tpr; o *= 2)
-		s = f_add(c, s, nv_shfl_xor(c, s, (int)o));
-	LLVMValueRef mean = LLVMBuildFDiv(c->b, s, f32c(c, (double)g->K), "mean");
-	LLVMBuildStore(c->b, f32c(c, 0), sq);
-	it = cg_loop_open(c, &l2, i64c(c, 0), i64c(c, (g->K + tpr - 1) / tpr),
-	                  "ls2");
-	k = add(c, mul(c, it, T), part);
-	ok = icmp(c, LLVMIntSLT, k, K);
-	x = ld(c, g->a, add(c, base, sel(c, ok, k, i64c(c, 0))));
-	LLVMValueRef xc = f_sub(c, x, mean);
-	LLVMValueRef q = fma3(c, xc, xc, ld_var(c, c->t_f32, sq));
-	LLVMBuildStore(c->b, sel(c, ok, q, ld_var(c, c->t_f32, sq)), sq);
-	cg_loop_close(c, &l2);
-	LLVMValueRef v = ld_var(c, c->t_f32, sq);
-	for (int64_t o = 1; o < tpr; o *= 2)
-		v = f_add(c, v, nv_shfl_xor(c, v, (int)o));
-	v = f_add(c, f_mul(c, v, f32c(c, 1.0 / (double)g->K)), f32c(c, g->eps));
-	LLVMValueRef rstd = LLVMBuildFDiv(
-	    c->b, f32c(c, 1.0), cg_intrinsic1(c, "llvm.sqrt", c->t_f32, v), "rstd");
-	LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "lw");
-	LLVMBasicBlockRef bn = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "ln");
-	LLVMBuildCondBr(c->b, icmp(c, LLVMIntEQ, part, i64c(c, 0)), bw, bn);
-	LLVMPositionBuilderAtEnd(c->b, bw);
+	nv_warp_ln_stats(c, g->a, mul(c, sel(c, valid, arow, i64c(c, 0)),
+	                              i64c(c, g->K)),
+	                 g->K, g->eps, lane, &mean, &rstd);
+	LLVMBasicBlockRef bw = cg_if_open(c, icmp(c, LLVMIntEQ, lane,
+	                                          i64c(c, 0)), "lw0");
 	st(c, smean, r, mean);
 	st(c, srstd, r, rstd);
-	LLVMBuildBr(c->b, bn);
-	LLVMPositionBuilderAtEnd(c->b, bn);
+	cg_if_close(c, bw);
+	cg_loop_close(c, &l);
 	nv_barrier(c);
 }
 
@@ -301,7 +285,11 @@ typedef struct TcGlue {
 	CgContext *c;
 	const NvGemm *g;
 	LLVMValueRef smean, srstd, row0;
+	LLVMValueRef sgamma, sbeta; /* the LayerNorm's weights, in shared */
 } TcGlue;
+
+/* The LayerNorm's weights in shared memory for K up to this. */
+enum { TC_LN_SHARED_MAX = 4096 };
 
 static void tc_tile_begin(void *u, LLVMBuilderRef b, LLVMValueRef row0,
                           LLVMValueRef tid)
@@ -314,6 +302,22 @@ static void tc_tile_begin(void *u, LLVMBuilderRef b, LLVMValueRef row0,
 		ln_stats(c, t->g, LLVMBuildZExt(b, tid, c->t_i64, ""),
 		         LLVMBuildSDiv(b, row0, i64c(c, BM), ""), t->smean,
 		         t->srstd);
+	if (t->sgamma) {
+		/* read by the prologue once per element of every slice: from
+		 * shared memory rather than through the cache (tcgemm's barrier
+		 * before the first slice orders these stores) */
+		Loop l;
+		LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0),
+			i64c(c, (t->g->K + NV_THREADS - 1) / NV_THREADS), "lng");
+		LLVMValueRef k = add(c, mul(c, it, i64c(c, NV_THREADS)),
+		                     LLVMBuildZExt(b, tid, c->t_i64, ""));
+		LLVMBasicBlockRef in = cg_if_open(c, icmp(c, LLVMIntSLT, k,
+		                                          i64c(c, t->g->K)), "lngk");
+		st(c, t->sgamma, k, ld(c, t->g->ln_g, k));
+		st(c, t->sbeta, k, ld(c, t->g->ln_b, k));
+		cg_if_close(c, in);
+		cg_loop_close(c, &l);
+	}
 }
 
 static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef row,
@@ -324,6 +328,9 @@ static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	LLVMValueRef m = LLVMBuildSub(b, row, t->row0, "");
 
 	v = f_mul(c, f_sub(c, v, ld(c, t->smean, m)), ld(c, t->srstd, m));
+	if (t->sgamma)
+		return f_add(c, f_mul(c, v, ld(c, t->sgamma, k)),
+		             ld(c, t->sbeta, k));
 	return f_add(c, f_mul(c, v, ld(c, t->g->ln_g, k)), ld(c, t->g->ln_b, k));
 }
 
@@ -340,7 +347,7 @@ static void tc_body(CgContext *c, const NvGemm *g)
 {
 	NvState *s = nv_state(c);
 	TcGlue t = { .c = c, .g = g };
-	TcgSpec spec = tc_spec(g);
+	TcgSpec spec = tc_spec(c, g);
 	LLVMValueRef a = LLVMBuildGEP2(c->b, c->t_f32, g->a,
 	                               (LLVMValueRef[]){ mul(c, g->a_row0,
 	                                                     i64c(c, g->K)) },
@@ -349,6 +356,10 @@ static void tc_body(CgContext *c, const NvGemm *g)
 	if (g->ln_g) {
 		t.smean = nv_shared(c, c->t_f32, BM, "smean");
 		t.srstd = nv_shared(c, c->t_f32, BM, "srstd");
+		if (g->K <= TC_LN_SHARED_MAX) {
+			t.sgamma = nv_shared(c, c->t_f32, g->K, "sgamma");
+			t.sbeta = nv_shared(c, c->t_f32, g->K, "sbeta");
+		}
 		spec.xform = tc_xform;
 	}
 	spec.a_lo = LLVMBuildNeg(c->b, g->a_row0, "");

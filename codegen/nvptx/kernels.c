@@ -444,9 +444,9 @@ static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef i,
 
 /* Mean and 1/sqrt(var + eps) of row xb of x (D floats) by one warp
  * (lane: this thread's lane), the CPU's two passes. */
-static void warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
-                          int64_t Dn, double eps, LLVMValueRef lane,
-                          LLVMValueRef *mean, LLVMValueRef *rstd)
+void nv_warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
+                      int64_t Dn, double eps, LLVMValueRef lane,
+                      LLVMValueRef *mean, LLVMValueRef *rstd)
 {
 	LLVMValueRef sum = cg_var(c, c->t_f32, NULL, "wsum");
 	LLVMValueRef sq = cg_var(c, c->t_f32, NULL, "wsq");
@@ -512,7 +512,7 @@ static void emit_layernorm(CgContext *c, const Node *n)
 	LLVMValueRef x = nv_addr(c, n->src[0]);
 	LLVMValueRef xb = mul(c, row, i64c(c, Dn));
 	LLVMValueRef mean, rstd;
-	warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
+	nv_warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
 	warp_ln_write(c, x, xb, Dn, nv_addr(c, n->src[1]), nv_addr(c, n->src[2]),
 	              mean, rstd, lane, nv_addr(c, n), xb);
 	nv_end(c);
@@ -1116,7 +1116,7 @@ static void emit_pool(CgContext *c, const Node *n)
 		LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), trow), D);
 		if (ln) {
 			LLVMValueRef mean, rstd;
-			warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
+			nv_warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
 			warp_ln_write(c, x, xb, Dn, gm, bt, mean, rstd, lane, out,
 			              mul(c, b, D));
 		} else {
@@ -1161,7 +1161,7 @@ static void emit_pool(CgContext *c, const Node *n)
 	LLVMValueRef xb = mul(c, add(c, mul(c, b, c->L), t), D);
 	LLVMValueRef mean = NULL, rstd = NULL;
 	if (ln)
-		warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
+		nv_warp_ln_stats(c, x, xb, Dn, n->fattr[0], lane, &mean, &rstd);
 	LLVMValueRef q = cg_loop_open(c, &l2, zero, i64c(c, (Dn + 31) / 32), "a");
 	LLVMValueRef d = add(c, mul(c, q, i64c(c, 32)), lane);
 	LLVMBasicBlockRef bd = cg_if_open(c, icmp(c, LLVMIntSLT, d, D), "then");

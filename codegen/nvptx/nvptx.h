@@ -108,6 +108,11 @@ LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
                        const char *name);
 /* x + shuffled x of lane ^ mask, over the full warp. */
 LLVMValueRef nv_shfl_xor(CgContext *c, LLVMValueRef x, int mask);
+/* Mean and 1/sqrt(var + eps) of row xb of x (D floats) by one warp
+ * (lane: this thread's lane, an i64), the CPU's two passes. */
+void nv_warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
+                      int64_t Dn, double eps, LLVMValueRef lane,
+                      LLVMValueRef *mean, LLVMValueRef *rstd);
 /* Leave the kernel unless cond: the builder continues where it holds. */
 void nv_return_unless(CgContext *c, LLVMValueRef cond);
 /* The count of rows of t (all dims but the last) as a value, and as a

@@ -49,7 +49,13 @@
 
 #include "common/diag.h"
 
-enum { BM = 128, BK = 32, LDF = BK + 4, WARPS = 8, STAGES = 3 };
+#include <stdio.h>
+#include <string.h>
+
+enum { BM = 128, BK = 32, WARPS = 8, STAGES = 3 };
+/* With wgmma: two landed stages, and TF32 slices of 16 k (so that two
+ * blocks fit a SM's shared memory). */
+enum { WG_LSTAGES = 2, WG_TF32_BK = 16 };
 
 typedef struct Gen {
 	LLVMModuleRef mod;
@@ -59,6 +65,7 @@ typedef struct Gen {
 	const TcgSpec *s;
 	LLVMTypeRef i1, i32, i64, f32, bf16, ptr, ptr1, ptr3;
 	int bn, wm, wn, wtm, wtn, mt, nt;
+	int bk, ldf;           /* K of a slice; floats between landed rows */
 	int wrows;             /* rows of W's shared tile (>= BN) */
 	int stage_floats;      /* shared floats of one stage */
 	LLVMValueRef as, ws;   /* the landed stage being converted */
@@ -229,7 +236,7 @@ static LLVMValueRef dyn_shared(Gen *g);
  * load, and a warp's load covers contiguous words (no bank conflicts). */
 static int ksteps(const Gen *g)
 {
-	return BK / (g->s->kind == TCG_BF16 ? 16 : 8);
+	return g->bk / (g->s->kind == TCG_BF16 ? 16 : 8);
 }
 
 static int a_words(const Gen *g)
@@ -387,7 +394,7 @@ static void stage_tiles(Gen *g, LLVMValueRef st)
 	LLVMValueRef at = LLVMBuildMul(g->b, st, c32(g, g->stage_floats), "");
 
 	g->as = float_at(g, dyn_shared(g), at);
-	g->ws = float_at(g, dyn_shared(g), addi(g, at, BM * LDF));
+	g->ws = float_at(g, dyn_shared(g), addi(g, at, BM * g->ldf));
 }
 
 /* The tile shapes and warp grid for s. */
@@ -403,17 +410,11 @@ static void geometry(Gen *g, const TcgSpec *s)
 	g->mt = g->wtm / 16;
 	g->nt = g->wtn / 8;
 	HY_ASSERT(g->mt >= 1 && g->nt >= 1 && g->wm * g->wn == WARPS);
+	g->bk = s->wgmma && s->kind == TCG_TF32X3 ? WG_TF32_BK : BK;
+	g->ldf = g->bk + 4;
 	g->wrows = g->bn;
-	g->stage_floats = (BM + g->wrows) * LDF;
+	g->stage_floats = (BM + g->wrows) * g->ldf;
 	g->frag_words = (s->kind == TCG_BF16 ? 1 : 2) * (a_words(g) + w_words(g));
-}
-
-int64_t tcg_shmem_bytes(const TcgSpec *s)
-{
-	Gen g = { 0 };
-
-	geometry(&g, s);
-	return ((int64_t)STAGES * g.stage_floats + g.frag_words) * 4;
 }
 
 /* Issues the copies of slice k0 of a matrix (rows r0.., valid below lim,
@@ -425,7 +426,7 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
                        LLVMValueRef k0, bool vec, LLVMValueRef sh)
 {
 	int width = vec ? 4 : 1;
-	int per_row = BK / width, total = rows * per_row;
+	int per_row = g->bk / width, total = rows * per_row;
 	LLVMTypeRef pt[3] = { g->ptr3, g->ptr1, g->i32 };
 	const char *name = vec ? "llvm.nvvm.cp.async.cg.shared.global.16.s"
 	                       : "llvm.nvvm.cp.async.ca.shared.global.4.s";
@@ -458,7 +459,7 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
 		LLVMValueRef src = LLVMBuildAddrSpaceCast(g->b,
 			LLVMBuildGEP2(g->b, g->f32, base, &off, 1, ""), g->ptr1, "");
 		LLVMValueRef dst = float_at(g, sh, LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, r, c32(g, LDF), ""), cc, ""));
+			LLVMBuildMul(g->b, r, c32(g, g->ldf), ""), cc, ""));
 		LLVMValueRef args[3] = { dst, src,
 			LLVMBuildSelect(g->b, ok, c32(g, width * 4), c32(g, 0), "") };
 		LLVMBasicBlockRef yes = NULL, next = NULL;
@@ -489,7 +490,7 @@ static void issue(Gen *g, LLVMValueRef a, LLVMValueRef w, LLVMValueRef kt,
 	                                                      "tcg.issue");
 	LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
 	                                                       "tcg.issued");
-	LLVMValueRef k0 = LLVMBuildMul(g->b, kt, c64(g, BK), "");
+	LLVMValueRef k0 = LLVMBuildMul(g->b, kt, c64(g, g->bk), "");
 
 	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, kt, c64(g, nk), ""),
 	                yes, next);
@@ -510,16 +511,17 @@ static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
                            LLVMValueRef col)
 {
 	return LLVMBuildLoad2(g->b, g->f32, float_at(g, sh, LLVMBuildAdd(g->b,
-		LLVMBuildMul(g->b, row, c32(g, LDF), ""), col, "")), "");
+		LLVMBuildMul(g->b, row, c32(g, g->ldf), ""), col, "")), "");
 }
 
-/* A[r][k] of the landed slice after the caller's prologue (r, k: i32
- * tile coordinates); zero outside the matrix (the copy zero-filled it,
- * but a prologue of 0 need not be 0). The row handed to the prologue is
- * always one of the tile's. */
-static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
+/* A[r][k] of the landed slice (its loaded value v, for a_fix) after the
+ * caller's prologue (r, k: i32 tile coordinates); zero outside the
+ * matrix (the copy zero-filled it, but a prologue of 0 need not be 0).
+ * The row handed to the prologue is always one of the tile's. */
+static LLVMValueRef a_fix(Gen *g, LLVMValueRef r, LLVMValueRef k,
+                          LLVMValueRef v)
 {
-	LLVMValueRef v = sh_get(g, g->as, r, k), grow, gk, ok;
+	LLVMValueRef grow, gk, ok;
 
 	if (!g->s->xform)
 		return v;
@@ -533,6 +535,11 @@ static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
 	v = g->s->xform(g->s->u, g->b, grow,
 	                LLVMBuildSelect(g->b, ok, gk, c64(g, 0), ""), v);
 	return LLVMBuildSelect(g->b, ok, v, LLVMConstReal(g->f32, 0.0), "");
+}
+
+static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
+{
+	return a_fix(g, r, k, sh_get(g, g->as, r, k));
 }
 
 /* Calls each(g, blk) for blocks warp, warp + WARPS, ... below n (the
@@ -636,6 +643,350 @@ static void convert(Gen *g)
 	per_warp_blocks(g, ksteps(g) * (g->bn / 8), convert_w);
 }
 
+/* ---- sm_90a: warpgroup MMA --------------------------------------------
+ * The block's two warpgroups (warps 0-3 and 4-7) each own 64 rows of the
+ * 128-row tile and all BN columns: per k step and term one
+ * wgmma.mma_async m64nBNk8 (.tf32) or m64nBNk16 (.bf16), whose operands
+ * the tensor cores read from shared memory through descriptors, with the
+ * BN / 2 accumulators a thread in registers. Two landed stages (cp.async,
+ * as above) and two converted buffers: while the wgmmas of slice kt run,
+ * the block converts slice kt + 1 (prologue applied, TF32 split or bf16
+ * packing) into the other buffer, and slice kt + 2's copy is in flight.
+ *
+ * The converted layout is the one wgmma reads without swizzling, K-major:
+ * "core matrices" of 8 rows by 16 bytes (4 TF32 or 8 bf16 of a row), each
+ * 128 contiguous bytes. An operand of R rows is stored as 16-byte pieces
+ * (row r, k / E) at byte ((k / E) * R + r) * 16 (E elements a piece): the
+ * core matrices of a k step lie 128 bytes apart along the rows (the
+ * descriptor's stride byte offset) and R * 16 bytes apart along k (its
+ * leading byte offset). Piece c of that order is what thread c % 256
+ * converts, so a warp's stores are contiguous, and its reads of the
+ * landed rows (16 bytes a thread, rows 144 bytes apart) are free of bank
+ * conflicts. */
+
+static int wg_elem_bytes(const Gen *g)
+{
+	return g->s->kind == TCG_BF16 ? 2 : 4;
+}
+
+static int wg_parts(const Gen *g)
+{
+	return g->s->kind == TCG_BF16 ? 1 : 2;
+}
+
+/* Bytes of one converted part of an operand of `rows` rows. */
+static int wg_part_bytes(const Gen *g, int rows)
+{
+	return rows * g->bk * wg_elem_bytes(g);
+}
+
+static int wg_buf_bytes(const Gen *g)
+{
+	return wg_parts(g) * (wg_part_bytes(g, BM) + wg_part_bytes(g, g->bn));
+}
+
+/* The byte offset in dynamic shared memory of converted buffer 0. */
+static int wg_buf0(const Gen *g)
+{
+	return WG_LSTAGES * g->stage_floats * 4;
+}
+
+/* An inline PTX statement without operands that orders memory. */
+static void ptx_stmt(Gen *g, const char *text)
+{
+	LLVMTypeRef fty = LLVMFunctionType(LLVMVoidTypeInContext(g->ctx), NULL,
+	                                   0, 0);
+	LLVMValueRef asm_ = LLVMGetInlineAsm(fty, text, strlen(text),
+	                                     "~{memory}", 9, 1, 0,
+	                                     LLVMInlineAsmDialectATT, 0);
+
+	LLVMBuildCall2(g->b, fty, asm_, NULL, 0, "");
+}
+
+static LLVMValueRef byte_at(Gen *g, LLVMValueRef off)
+{
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(g->ctx);
+
+	return LLVMBuildGEP2(g->b, i8, dyn_shared(g), &off, 1, "");
+}
+
+/* One operand of `rows` rows from the landed tile sh into the converted
+ * part(s) at byte `at` (i32) of shared memory; A (with the prologue)
+ * when is_a. */
+static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
+                          LLVMValueRef at)
+{
+	bool bf = g->s->kind == TCG_BF16;
+	int e = 16 / wg_elem_bytes(g), pieces = rows * (g->bk / e);
+	LLVMTypeRef v4f = LLVMVectorType(g->f32, 4), v4i = LLVMVectorType(g->i32, 4);
+
+	for (int i = 0; i * TCG_THREADS < pieces; i++) {
+		LLVMValueRef c = addi(g, g->tid, i * TCG_THREADS);
+		LLVMValueRef r = LLVMBuildURem(g->b, c, c32(g, rows), "");
+		LLVMValueRef k = LLVMBuildMul(g->b,
+			LLVMBuildUDiv(g->b, c, c32(g, rows), ""), c32(g, e), "");
+		LLVMValueRef x[8], hi = LLVMGetUndef(v4i), lo = LLVMGetUndef(v4i);
+		LLVMValueRef off = LLVMBuildMul(g->b, c, c32(g, 16), "");
+		LLVMBasicBlockRef yes = NULL, next = NULL;
+
+		if ((i + 1) * TCG_THREADS > pieces) {
+			yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.cv");
+			next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.cv.next");
+			LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, c,
+			                                    c32(g, pieces), ""), yes, next);
+			LLVMPositionBuilderAtEnd(g->b, yes);
+		}
+		for (int h = 0; h < e / 4; h++) {
+			LLVMValueRef kh = addi(g, k, 4 * h);
+			LLVMValueRef v = LLVMBuildLoad2(g->b, v4f, float_at(g, sh,
+				LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, c32(g, g->ldf), ""),
+				             kh, "")), "");
+			LLVMSetAlignment(v, 16);
+			for (int j = 0; j < 4; j++) {
+				x[4 * h + j] = LLVMBuildExtractElement(g->b, v, c32(g, j), "");
+				if (is_a)
+					x[4 * h + j] = a_fix(g, r, addi(g, kh, j), x[4 * h + j]);
+			}
+		}
+		for (int j = 0; j < 4; j++) {
+			LLVMValueRef h32, l32;
+			if (bf) {
+				h32 = pack_bf16(g, x[2 * j], x[2 * j + 1]);
+			} else {
+				split_tf32(g, x[j], &h32, &l32);
+				lo = LLVMBuildInsertElement(g->b, lo, l32, c32(g, j), "");
+			}
+			hi = LLVMBuildInsertElement(g->b, hi, h32, c32(g, j), "");
+		}
+		LLVMSetAlignment(LLVMBuildStore(g->b, hi, byte_at(g,
+			LLVMBuildAdd(g->b, at, off, ""))), 16);
+		if (!bf)
+			LLVMSetAlignment(LLVMBuildStore(g->b, lo, byte_at(g,
+				LLVMBuildAdd(g->b, addi(g, at, wg_part_bytes(g, rows)), off,
+				             ""))), 16);
+		if (yes) {
+			LLVMBuildBr(g->b, next);
+			LLVMPositionBuilderAtEnd(g->b, next);
+		}
+	}
+}
+
+/* The landed stage (g->as, g->ws) into converted buffer buf (i32). */
+static void wg_convert(Gen *g, LLVMValueRef buf)
+{
+	LLVMValueRef at = LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
+		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
+
+	wg_convert_op(g, g->as, BM, true, at);
+	wg_convert_op(g, g->ws, g->bn, false,
+	              addi(g, at, wg_parts(g) * wg_part_bytes(g, BM)));
+}
+
+/* A shared memory descriptor (no swizzle) of the operand at byte `at`
+ * (i32) with the given leading (k) and stride (rows) byte offsets. */
+static LLVMValueRef wg_desc(Gen *g, LLVMValueRef at, int lead, int stride)
+{
+	LLVMValueRef base = LLVMBuildPtrToInt(g->b, dyn_shared(g), g->i64, "");
+	LLVMValueRef addr = LLVMBuildAdd(g->b, base,
+		LLVMBuildZExt(g->b, at, g->i64, ""), "");
+	LLVMValueRef d = LLVMBuildLShr(g->b,
+		LLVMBuildAnd(g->b, addr, c64(g, 0x3FFFF), ""), c64(g, 4), "");
+
+	return LLVMBuildOr(g->b, d, c64(g, ((int64_t)(lead >> 4) << 16) |
+	                                   ((int64_t)(stride >> 4) << 32)), "");
+}
+
+/* acc += A * B by one wgmma.mma_async over the descriptors da, db. */
+static void wg_mma(Gen *g, LLVMValueRef da, LLVMValueRef db)
+{
+	bool bf = g->s->kind == TCG_BF16;
+	int n = g->bn / 2;
+	char text[2048], cons[1024];
+	size_t tl = 0, cl = 0;
+	LLVMTypeRef fl[128], pt[131], ret, fty;
+	LLVMValueRef args[131], asm_, r;
+
+	tl += (size_t)snprintf(text + tl, sizeof text - tl,
+		"{\n.reg .pred p;\nsetp.ne.b32 p, $%d, 0;\n"
+		"wgmma.mma_async.sync.aligned.m64n%dk%d.f32.%s.%s {", 2 * n + 2,
+		g->bn, bf ? 16 : 8, bf ? "bf16" : "tf32", bf ? "bf16" : "tf32");
+	for (int i = 0; i < n; i++)
+		tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s$%d",
+		                       i ? ", " : "", i);
+	tl += (size_t)snprintf(text + tl, sizeof text - tl,
+		"}, $%d, $%d, p, 1, 1%s;\n}", 2 * n, 2 * n + 1, bf ? ", 0, 0" : "");
+	for (int i = 0; i < n; i++)
+		cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "=f,");
+	for (int i = 0; i < n; i++)
+		cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "%d,", i);
+	cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "l,l,r,~{memory}");
+	HY_ASSERT(tl < sizeof text && cl < sizeof cons);
+	for (int i = 0; i < n; i++) {
+		fl[i] = g->f32;
+		pt[i] = g->f32;
+		args[i] = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, n, i), "");
+	}
+	pt[n] = g->i64;
+	pt[n + 1] = g->i64;
+	pt[n + 2] = g->i32;
+	args[n] = da;
+	args[n + 1] = db;
+	args[n + 2] = c32(g, 1);
+	ret = LLVMStructTypeInContext(g->ctx, fl, (unsigned)n, 0);
+	fty = LLVMFunctionType(ret, pt, (unsigned)n + 3, 0);
+	asm_ = LLVMGetInlineAsm(fty, text, tl, cons, cl, 1, 0,
+	                        LLVMInlineAsmDialectATT, 0);
+	r = LLVMBuildCall2(g->b, fty, asm_, args, (unsigned)n + 3, "");
+	for (int i = 0; i < n; i++)
+		LLVMBuildStore(g->b, LLVMBuildExtractValue(g->b, r, (unsigned)i, ""),
+		               slot(g, g->acc, n, i));
+}
+
+/* The wgmmas of converted buffer buf (i32) for this warpgroup's rows. */
+static void wg_compute(Gen *g, LLVMValueRef buf)
+{
+	bool bf = g->s->kind == TCG_BF16;
+	int ks_n = g->bk / (bf ? 16 : 8), pa = wg_part_bytes(g, BM);
+	int pw = wg_part_bytes(g, g->bn);
+	LLVMValueRef at = LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
+		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
+	LLVMValueRef wat = addi(g, at, wg_parts(g) * pa);
+	LLVMValueRef rows = LLVMBuildMul(g->b,
+		LLVMBuildUDiv(g->b, g->warp, c32(g, 4), ""), c32(g, 64 * 16), "");
+
+	ptx_stmt(g, "wgmma.fence.sync.aligned;");
+	for (int ks = 0; ks < ks_n; ks++)
+		/* small terms first: A lo * W hi, A hi * W lo, A hi * W hi */
+		for (int term = bf ? 2 : 0; term < 3; term++) {
+			int a_lo = term == 0, w_lo = term == 1;
+			LLVMValueRef a = LLVMBuildAdd(g->b, addi(g, at, a_lo * pa +
+			                                   2 * ks * BM * 16), rows, "");
+			LLVMValueRef w = addi(g, wat, w_lo * pw + 2 * ks * g->bn * 16);
+			wg_mma(g, wg_desc(g, a, BM * 16, 128),
+			       wg_desc(g, w, g->bn * 16, 128));
+		}
+	ptx_stmt(g, "wgmma.commit_group.sync.aligned;");
+}
+
+/* Hands each accumulator in range to the caller's epilogue: accumulator
+ * 4j + c of a thread is row 16 (warp % 4) + lane / 4 (+ 8 for c >= 2) of
+ * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1). */
+static void wg_epilogue(Gen *g)
+{
+	int n = g->bn / 2;
+	LLVMValueRef wrow = LLVMBuildAdd(g->b,
+		LLVMBuildMul(g->b, LLVMBuildUDiv(g->b, g->warp, c32(g, 4), ""),
+		             c32(g, 64), ""),
+		LLVMBuildMul(g->b, LLVMBuildURem(g->b, g->warp, c32(g, 4), ""),
+		             c32(g, 16), ""), "");
+
+	for (int i = 0; i < n; i++) {
+		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
+			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
+		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
+		                       (i / 4) * 8 + (i & 1));
+		LLVMValueRef row = LLVMBuildAdd(g->b, g->row0,
+			LLVMBuildZExt(g->b, r, g->i64, ""), "");
+		LLVMValueRef col = LLVMBuildAdd(g->b, g->col0,
+			LLVMBuildZExt(g->b, cc, g->i64, ""), "");
+		LLVMValueRef ok = LLVMBuildAnd(g->b,
+			LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
+			LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
+		LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+		                                                      "wg.epi");
+		LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+		                                                       "wg.epi.next");
+		LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, n, i),
+		                                "");
+		LLVMBuildCondBr(g->b, ok, yes, next);
+		LLVMPositionBuilderAtEnd(g->b, yes);
+		g->s->epi(g->s->u, g->b, row, col, v);
+		LLVMBuildBr(g->b, next);
+		LLVMPositionBuilderAtEnd(g->b, next);
+	}
+}
+
+static void cp_wait(Gen *g, int pending)
+{
+	LLVMValueRef n = c32(g, pending);
+	LLVMTypeRef t = g->i32;
+
+	intrinsic(g, "llvm.nvvm.cp.async.wait.group",
+	          LLVMVoidTypeInContext(g->ctx), &t, 1, &n);
+}
+
+/* The slices of the K loop with warpgroup MMA:
+ *     copy 0, copy 1; wait 0; convert 0 into buffer 0; copy 2
+ *     for kt: wgmma buffer kt % 2 (async);
+ *             if kt + 1 < nk: wait kt + 1, convert it into the other
+ *             buffer; wait for the wgmmas; copy kt + 3 into the stage
+ *             slice kt + 1 came from
+ * with a barrier wherever shared memory changes hands. */
+static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
+{
+	LLVMBasicBlockRef head, body, conv, conv_done, done, from[2];
+	LLVMValueRef kt, k1, inc[2], buf, nbuf;
+	LLVMMetadataRef md[3] = {
+		LLVMValueAsMetadata(g->fn),
+		LLVMMDStringInContext2(g->ctx, "minctasm", 8),
+		LLVMValueAsMetadata(c32(g, 2)) };
+
+	/* two blocks a SM (at most 128 registers a thread), so that one's
+	 * first slices, statistics and epilogue run beside the other's
+	 * products */
+	LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
+		LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, md, 3)));
+
+	issue(g, a, w, c64(g, 0), nk, c32(g, 0));
+	issue(g, a, w, c64(g, 1), nk, c32(g, 1));
+	if (g->s->tile_begin)
+		g->s->tile_begin(g->s->u, g->b, g->row0, g->tid);
+	cp_wait(g, 1);
+	barrier(g);
+	g->k0 = c64(g, 0);
+	stage_tiles(g, c32(g, 0));
+	wg_convert(g, c32(g, 0));
+	ptx_stmt(g, "fence.proxy.async.shared::cta;");
+	barrier(g);
+	issue(g, a, w, c64(g, 2), nk, c32(g, 0));
+	head = LLVMGetInsertBlock(g->b);
+	body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k");
+	conv = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.conv");
+	conv_done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.wait");
+	done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.done");
+	LLVMBuildBr(g->b, body);
+	LLVMPositionBuilderAtEnd(g->b, body);
+	kt = LLVMBuildPhi(g->b, g->i64, "wg.kt");
+	buf = LLVMBuildTrunc(g->b, LLVMBuildURem(g->b, kt, c64(g, 2), ""), g->i32,
+	                     "");
+	nbuf = LLVMBuildXor(g->b, buf, c32(g, 1), "");
+	wg_compute(g, buf);
+	k1 = LLVMBuildAdd(g->b, kt, c64(g, 1), "");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), ""),
+	                conv, conv_done);
+	LLVMPositionBuilderAtEnd(g->b, conv);
+	cp_wait(g, 1);
+	barrier(g);
+	g->k0 = LLVMBuildMul(g->b, k1, c64(g, g->bk), "");
+	stage_tiles(g, nbuf);
+	wg_convert(g, nbuf);
+	ptx_stmt(g, "fence.proxy.async.shared::cta;");
+	LLVMBuildBr(g->b, conv_done);
+	LLVMPositionBuilderAtEnd(g->b, conv_done);
+	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
+	barrier(g);
+	issue(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 3), ""), nk, nbuf);
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), ""),
+	                body, done);
+	inc[0] = c64(g, 0);
+	from[0] = head;
+	inc[1] = k1;
+	from[1] = LLVMGetInsertBlock(g->b);
+	LLVMAddIncoming(kt, inc, from, 2);
+	LLVMPositionBuilderAtEnd(g->b, done);
+	cp_wait(g, 0);
+}
+
 void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
               const TcgSpec *s, LLVMValueRef a, LLVMValueRef w,
               LLVMValueRef m)
@@ -659,7 +1010,7 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	g.ptr3 = LLVMPointerTypeInContext(g.ctx, 3);
 	i32t = g.i32;
 	geometry(&g, s);
-	nacc = g.mt * g.nt * 4;
+	nacc = s->wgmma ? g.bn / 2 : g.mt * g.nt * 4;
 	g.m = m;
 	g.acc = entry_array(&g, nacc, "tcg.acc");
 
@@ -685,15 +1036,21 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	for (int i = 0; i < nacc; i++)
 		LLVMBuildStore(b, zero, slot(&g, g.acc, nacc, i));
 
-	if (s->tile_begin)
-		s->tile_begin(s->u, b, g.row0, g.tid);
+	nk = (int)((s->K + g.bk - 1) / g.bk);
+	if (s->wgmma) {
+		wg_loop(&g, a, w, nk);
+		wg_epilogue(&g);
+		return;
+	}
 	/* slices 0 .. STAGES-2 in flight; then for (kt = 0; kt < nk; kt++):
 	 * wait for slice kt, a barrier (its copies by every thread are in,
 	 * and every warp is done with slice kt - 1, whose stage the next
 	 * copy reuses), issue slice kt + STAGES - 1, multiply slice kt */
-	nk = (int)((s->K + BK - 1) / BK);
 	for (int i = 0; i < STAGES - 1; i++)
 		issue(&g, a, w, c64(&g, i), nk, c32(&g, i));
+	/* the tile's own work (LayerNorm statistics) while they land */
+	if (s->tile_begin)
+		s->tile_begin(s->u, b, g.row0, g.tid);
 	head = LLVMGetInsertBlock(b);
 	body = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k");
 	done = LLVMAppendBasicBlockInContext(g.ctx, fn, "tcg.k.done");
@@ -708,7 +1065,7 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	barrier(&g);
 	st = LLVMBuildTrunc(b, LLVMBuildURem(b, kt, c64(&g, STAGES), ""), g.i32,
 	                    "");
-	g.k0 = LLVMBuildMul(b, kt, c64(&g, BK), "");
+	g.k0 = LLVMBuildMul(b, kt, c64(&g, g.bk), "");
 	{
 		LLVMValueRef ahead = LLVMBuildAdd(b, kt, c64(&g, STAGES - 1), "");
 		issue(&g, a, w, ahead, nk, LLVMBuildTrunc(b,
@@ -728,4 +1085,14 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	LLVMAddIncoming(kt, inc, from, 2);
 	LLVMPositionBuilderAtEnd(b, done);
 	epilogue(&g);
+}
+
+int64_t tcg_shmem_bytes(const TcgSpec *s)
+{
+	Gen g = { 0 };
+
+	geometry(&g, s);
+	if (s->wgmma)
+		return (int64_t)wg_buf0(&g) + 2 * wg_buf_bytes(&g);
+	return ((int64_t)STAGES * g.stage_floats + g.frag_words) * 4;
 }

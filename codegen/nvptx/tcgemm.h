@@ -19,7 +19,8 @@
  *   TCG_BF16    both operands rounded to bf16, one product per term:
  *               mma.sync m16n8k16 .bf16 (--precision bf16).
  *
- * Both need sm_80 or later (mma .tf32/.bf16, cp.async).
+ * Both need sm_80 or later (mma .tf32/.bf16, cp.async); with `wgmma`,
+ * sm_90a (the PTX target of Hopper's architecture-specific features).
  * Blocks of 256 threads (8 warps) compute a tile of BM x BN outputs;
  * the grid's blocks are numbered column tile fastest, so the blocks that
  * read the same rows of A run together and share them through L2.
@@ -42,6 +43,9 @@ typedef struct TcgSpec {
 	int64_t lda;   /* floats between rows of A (>= K) */
 	bool a_vec4;   /* A's rows 16-byte aligned and lda, K multiples of 4 */
 	int max_bn;    /* widest block tile (8..128, a power of 2); 0: 128 */
+	/* sm_90a: warpgroup MMA (wgmma.mma_async) with its operands read
+	 * from shared memory, the next slice converted while it runs. */
+	bool wgmma;
 	/* Rows of A below this i64 value read as zero (a halo before the
 	 * first row); NULL: none. */
 	LLVMValueRef a_lo;
