@@ -99,35 +99,77 @@ static LLVMValueRef and2(CgContext *c, LLVMValueRef a, LLVMValueRef b)
 }
 
 /* Per-row mean and 1/sqrt(var + eps) of the block's BM rows into
- * smean/srstd: a warp a row (nv_warp_ln_stats: its lanes read
- * consecutive floats of the row), each warp BM / 8 rows. Rows outside
- * the matrix read row 0 of a, and their statistics go unused. (With two
- * threads a row, each summing every other float of it, a warp's load
- * touched 16 rows and the sums waited on each load in turn: the
- * statistics were most of the stalls of a LayerNorm GEMM on tensor
- * cores.) */
+ * smean/srstd, the CPU's two passes: a warp a row, its lanes reading
+ * consecutive floats, each warp BM / 8 rows, LN_ROWS of them at a time
+ * with all their loads issued together and kept in registers for the
+ * second pass (where K / 32 * LN_ROWS floats a lane allow; else one row
+ * at a time, read twice, by nv_warp_ln_stats). Rows outside the matrix
+ * read row 0 of a, and their statistics go unused. (With two threads a
+ * row, each summing every other float of it, a warp's load touched 16
+ * rows and each sum waited on its load: the statistics were most of
+ * the stalls of a LayerNorm GEMM on tensor cores.) */
+enum { LN_ROWS = 4, LN_REGS = 64 };
+
 static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
                      LLVMValueRef bm, LLVMValueRef smean, LLVMValueRef srstd)
 {
 	int64_t warps = NV_THREADS / 32, per = BM / warps;
+	int64_t nj = (g->K + 31) / 32;
+	int rows = nj * LN_ROWS <= LN_REGS && per % LN_ROWS == 0 ? LN_ROWS : 1;
 	LLVMValueRef warp = LLVMBuildSDiv(c->b, tid, i64c(c, 32), "lw");
 	LLVMValueRef lane = LLVMBuildSRem(c->b, tid, i64c(c, 32), "llane");
-	LLVMValueRef mean, rstd;
+	LLVMValueRef r[LN_ROWS], base[LN_ROWS], mean[LN_ROWS], rstd[LN_ROWS];
 	Loop l;
 
-	LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), i64c(c, per), "lrow");
-	LLVMValueRef r = add(c, mul(c, it, i64c(c, warps)), warp);
-	LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)), r);
-	LLVMValueRef arow = add(c, g->a_row0, m);
-	LLVMValueRef valid = and2(c, icmp(c, LLVMIntSLT, m, g->M),
-	                          icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
-	nv_warp_ln_stats(c, g->a, mul(c, sel(c, valid, arow, i64c(c, 0)),
-	                              i64c(c, g->K)),
-	                 g->K, g->eps, lane, &mean, &rstd);
+	LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), i64c(c, per / rows),
+	                               "lrow");
+	for (int q = 0; q < rows; q++) {
+		LLVMValueRef m, arow, valid;
+		r[q] = add(c, mul(c, add(c, mul(c, it, i64c(c, rows)), i64c(c, q)),
+		                  i64c(c, warps)), warp);
+		m = add(c, mul(c, bm, i64c(c, BM)), r[q]);
+		arow = add(c, g->a_row0, m);
+		valid = and2(c, icmp(c, LLVMIntSLT, m, g->M),
+		             icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
+		base[q] = mul(c, sel(c, valid, arow, i64c(c, 0)), i64c(c, g->K));
+	}
+	if (rows == 1) {
+		nv_warp_ln_stats(c, g->a, base[0], g->K, g->eps, lane, &mean[0],
+		                 &rstd[0]);
+	} else {
+		LLVMValueRef x[LN_REGS], ok[LN_REGS / LN_ROWS];
+		for (int64_t j = 0; j < nj; j++) {
+			LLVMValueRef k = add(c, i64c(c, 32 * j), lane);
+			ok[j] = icmp(c, LLVMIntSLT, k, i64c(c, g->K));
+			for (int q = 0; q < rows; q++)
+				x[q * nj + j] = sel(c, ok[j], ld(c, g->a, add(c, base[q],
+					sel(c, ok[j], k, i64c(c, 0)))), f32c(c, 0));
+		}
+		for (int q = 0; q < rows; q++) {
+			LLVMValueRef s = f32c(c, 0), v = f32c(c, 0);
+			for (int64_t j = 0; j < nj; j++)
+				s = f_add(c, s, x[q * nj + j]);
+			for (int o = 16; o >= 1; o /= 2)
+				s = f_add(c, s, nv_shfl_xor(c, s, o));
+			mean[q] = LLVMBuildFDiv(c->b, s, f32c(c, (double)g->K), "mean");
+			for (int64_t j = 0; j < nj; j++) {
+				LLVMValueRef d = f_sub(c, x[q * nj + j], mean[q]);
+				v = sel(c, ok[j], fmadd_red(c, v, d, d), v);
+			}
+			for (int o = 16; o >= 1; o /= 2)
+				v = f_add(c, v, nv_shfl_xor(c, v, o));
+			v = f_add(c, f_mul(c, v, f32c(c, 1.0 / (double)g->K)),
+			          f32c(c, g->eps));
+			rstd[q] = LLVMBuildFDiv(c->b, f32c(c, 1.0),
+				cg_intrinsic1(c, "llvm.sqrt", c->t_f32, v), "rstd");
+		}
+	}
 	LLVMBasicBlockRef bw = cg_if_open(c, icmp(c, LLVMIntEQ, lane,
 	                                          i64c(c, 0)), "lw0");
-	st(c, smean, r, mean);
-	st(c, srstd, r, rstd);
+	for (int q = 0; q < rows; q++) {
+		st(c, smean, r[q], mean[q]);
+		st(c, srstd, r[q], rstd[q]);
+	}
 	cg_if_close(c, bw);
 	cg_loop_close(c, &l);
 	nv_barrier(c);

@@ -884,6 +884,86 @@ static int64_t fft_split(const CgContext *c)
 	return s < 1 ? 1 : s > 4096 ? 4096 : s;
 }
 
+/* The gather and the scatter move data between the channels-last
+ * activations ([B L, C], a position's channels side by side) and the
+ * FFT rows (a channel's positions side by side): a transpose. One
+ * element a thread each way made one side's accesses 4 bytes out of
+ * every 32-byte sector (the scatter at 1M tokens ran at a seventh of the
+ * memory's bandwidth), so each block moves tiles of XT_ROWS rows by
+ * XT_POS positions through shared memory: it reads and writes whole runs
+ * of consecutive addresses on both sides. A block takes XT_ROWS
+ * consecutive rows (row = b cnt + j: batch b, channel a + j) and a
+ * part of their positions: the launch's S (cnt B + 31) blocks cover
+ * ceil(rows / 32) row tiles of 32 S parts each (the ones past them
+ * return). */
+enum { XT_ROWS = 32, XT_POS = 64 };
+
+typedef struct Xt {
+	LLVMValueRef rows, rt, lo, hi, tile, tid;
+	Loop l;
+	LLVMValueRef p0;
+} Xt;
+
+/* Opens the block's loop over its tiles of positions in [0, len). */
+static void xt_open(CgContext *c, Xt *x, int64_t S, LLVMValueRef rows,
+                    LLVMValueRef len)
+{
+	LLVMValueRef parts = i64c(c, S * XT_ROWS), bid = nv_bid(c);
+	LLVMValueRef rtiles = sdiv(c, add(c, rows, i64c(c, XT_ROWS - 1)),
+	                           i64c(c, XT_ROWS));
+
+	x->rows = rows;
+	x->tid = nv_tid(c);
+	x->tile = nv_shared(c, c->t_f32, XT_POS * (XT_ROWS + 1), "xtile");
+	nv_return_unless(c, icmp(c, LLVMIntSLT, bid, mul(c, rtiles, parts)));
+	x->rt = sdiv(c, bid, parts);
+	LLVMValueRef part = srem(c, bid, parts);
+	LLVMValueRef per = sdiv(c, add(c, len, sub(c, parts, i64c(c, 1))), parts);
+	x->lo = mul(c, part, per);
+	LLVMValueRef h = add(c, x->lo, per);
+	x->hi = sel(c, icmp(c, LLVMIntSLT, h, len), h, len);
+	LLVMValueRef n = sdiv(c, add(c, sub(c, x->hi, x->lo),
+	                             i64c(c, XT_POS - 1)), i64c(c, XT_POS));
+	LLVMValueRef it = cg_loop_open(c, &x->l, i64c(c, 0),
+	                               sel(c, icmp(c, LLVMIntSGT, n, i64c(c, 0)),
+	                                   n, i64c(c, 0)), "xt");
+	x->p0 = add(c, x->lo, mul(c, it, i64c(c, XT_POS)));
+}
+
+static void xt_close(CgContext *c, Xt *x)
+{
+	cg_loop_close(c, &x->l);
+	nv_end(c);
+}
+
+/* Element i of the thread's share of a tile (NV_THREADS threads, the
+ * tile's XT_ROWS x XT_POS elements): along the rows (consecutive
+ * threads, consecutive rows: the channels-last side) or along the
+ * positions (consecutive threads, consecutive positions: the FFT side).
+ * Sets the row, the position and whether both are inside; returns the
+ * element's place in the shared tile. */
+static LLVMValueRef xt_elem(CgContext *c, Xt *x, int i, bool by_rows,
+                            LLVMValueRef *row, LLVMValueRef *t,
+                            LLVMValueRef *ok)
+{
+	LLVMValueRef jj, p;
+
+	if (by_rows) {
+		jj = srem(c, x->tid, i64c(c, XT_ROWS));
+		p = add(c, sdiv(c, x->tid, i64c(c, XT_ROWS)),
+		        i64c(c, i * (NV_THREADS / XT_ROWS)));
+	} else {
+		p = srem(c, x->tid, i64c(c, XT_POS));
+		jj = add(c, sdiv(c, x->tid, i64c(c, XT_POS)),
+		         i64c(c, i * (NV_THREADS / XT_POS)));
+	}
+	*row = add(c, mul(c, x->rt, i64c(c, XT_ROWS)), jj);
+	*t = add(c, x->p0, p);
+	*ok = LLVMBuildAnd(c->b, icmp(c, LLVMIntSLT, *row, x->rows),
+	                   icmp(c, LLVMIntSLT, *t, x->hi), "");
+	return add(c, mul(c, p, i64c(c, XT_ROWS + 1)), jj);
+}
+
 static void emit_conv(CgContext *c, const Node *n)
 {
 	NvState *st_ = nv_state(c);
@@ -950,22 +1030,36 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
 		LLVMValueRef cntv = nv_param(c, P_CNT);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
-		LLVMValueRef row, lo, hi;
-		slice_of(c, S, mul(c, cntv, c->B), W, &row, &lo, &hi);
-		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
 		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
 		LLVMValueRef work = nv_param(c, P_WORK);
-		Span sp;
-		LLVMValueRef t = span_open(c, &sp, lo, hi, "g");
-		LLVMValueRef in = icmp(c, LLVMIntSLT, t, c->L);
-		LLVMValueRef r = add(c, mul(c, b, c->L), sel(c, in, t, i64c(c, 0)));
-		LLVMValueRef u = conv_u(c, &cv, v, g, r, ch);
-		st(c, work, add(c, mul(c, row, W), t), sel(c, in, u, f32c(c, 0)));
-		span_close(c, &sp);
-		nv_end(c);
+		Xt x;
+		xt_open(c, &x, S, mul(c, cntv, c->B), W);
+		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
+			LLVMValueRef row, t, ok;
+			LLVMValueRef at = xt_elem(c, &x, i, true, &row, &t, &ok);
+			LLVMValueRef use = LLVMBuildAnd(c->b, ok, icmp(c, LLVMIntSLT, t, c->L), "");
+			/* 0 past L (the zero padding), else u */
+			st(c, x.tile, at, f32c(c, 0));
+			LLVMBasicBlockRef bj = cg_if_open(c, use, "xg");
+			LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
+			st(c, x.tile, at,
+			   conv_u(c, &cv, v, g, add(c, mul(c, b, c->L), t), ch));
+			cg_if_close(c, bj);
+		}
+		nv_barrier(c);
+		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
+			LLVMValueRef row, t, ok;
+			LLVMValueRef at = xt_elem(c, &x, i, false, &row, &t, &ok);
+			LLVMBasicBlockRef bj = cg_if_open(c, ok, "xw");
+			st(c, work, add(c, mul(c, row, W), t), ld(c, x.tile, at));
+			cg_if_close(c, bj);
+		}
+		nv_barrier(c);
+		xt_close(c, &x);
 	}
 	s = nv_launch(c, k, NV_THREADS);
 	s->grid[4] = S;
+	s->grid[5] = (XT_ROWS - 1) * S;
 	s->grid_div = 1;
 	fft_step(c, HYGPU_R2C, 0);
 
@@ -1004,34 +1098,46 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
 		LLVMValueRef cntv = nv_param(c, P_CNT);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
-		LLVMValueRef row, lo, hi;
-		slice_of(c, S, mul(c, cntv, c->B), c->L, &row, &lo, &hi);
-		LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
 		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
 		LLVMValueRef post = cv.post ? nv_addr(c, cv.post) : NULL;
-		LLVMValueRef bias = cv.bias ? ld(c, nv_addr(c, cv.bias), ch) : NULL;
+		LLVMValueRef biasp = cv.bias ? nv_addr(c, cv.bias) : NULL;
 		LLVMValueRef out = nv_addr(c, n);
 		LLVMValueRef work = nv_param(c, P_WORK);
 		LLVMValueRef fn_ = LLVMBuildSIToFP(c->b, nn, c->t_f32, "n");
-		Span sp;
-		LLVMValueRef t = span_open(c, &sp, lo, hi, "o");
-		LLVMValueRef r = add(c, mul(c, b, c->L), t);
-		LLVMValueRef y = LLVMBuildFDiv(c->b, ld(c, work, add(c, mul(c, row, W),
-		                                                     t)),
-		                               fn_, "");
-		if (bias)
-			y = f_add(c, y, f_mul(c, conv_u(c, &cv, v, g, r, ch), bias));
-		if (post)
-			y = f_mul(c, y, ld(c, post, add(c, add(c, mul(c, r,
-			                                              i64c(c, cv.Cp)),
-			                                          i64c(c, cv.poff)),
-			                                  ch)));
-		st(c, out, add(c, mul(c, r, D), ch), y);
-		span_close(c, &sp);
-		nv_end(c);
+		Xt x;
+		xt_open(c, &x, S, mul(c, cntv, c->B), c->L);
+		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
+			LLVMValueRef row, t, ok;
+			LLVMValueRef at = xt_elem(c, &x, i, false, &row, &t, &ok);
+			LLVMBasicBlockRef bj = cg_if_open(c, ok, "xr");
+			st(c, x.tile, at, ld(c, work, add(c, mul(c, row, W), t)));
+			cg_if_close(c, bj);
+		}
+		nv_barrier(c);
+		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
+			LLVMValueRef row, t, ok;
+			LLVMValueRef at = xt_elem(c, &x, i, true, &row, &t, &ok);
+			LLVMBasicBlockRef bj = cg_if_open(c, ok, "xs");
+			LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
+			LLVMValueRef r = add(c, mul(c, b, c->L), t);
+			LLVMValueRef y = LLVMBuildFDiv(c->b, ld(c, x.tile, at), fn_, "");
+			if (biasp)
+				y = f_add(c, y, f_mul(c, conv_u(c, &cv, v, g, r, ch),
+				                      ld(c, biasp, ch)));
+			if (post)
+				y = f_mul(c, y, ld(c, post, add(c, add(c, mul(c, r,
+				                                              i64c(c, cv.Cp)),
+				                                          i64c(c, cv.poff)),
+				                                  ch)));
+			st(c, out, add(c, mul(c, r, D), ch), y);
+			cg_if_close(c, bj);
+		}
+		nv_barrier(c);
+		xt_close(c, &x);
 	}
 	s = nv_launch(c, k, NV_THREADS);
 	s->grid[4] = S;
+	s->grid[5] = (XT_ROWS - 1) * S;
 	s->grid_div = 1;
 	close_group(c, gi);
 }
