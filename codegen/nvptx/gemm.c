@@ -385,6 +385,40 @@ static void tc_epi(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_out(t->c, t->g, m, n, y);
 }
 
+/* store_out for the pair of columns n, n + 1 (n even, N even: the
+ * addresses are 8-byte aligned), with 8-byte loads and stores. */
+static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
+                    LLVMValueRef y0, LLVMValueRef y1)
+{
+	TcGlue *t = u;
+	CgContext *c = t->c;
+	const NvGemm *g = t->g;
+	LLVMTypeRef v2 = LLVMVectorType(c->t_f32, 2);
+	LLVMValueRef N = i64c(c, g->N), y[2] = { y0, y1 }, v, p;
+
+	for (int i = 0; i < 2; i++) {
+		if (g->bias)
+			y[i] = f_add(c, y[i], ld(c, g->bias, add(c, n, i64c(c, i))));
+		y[i] = cg_act_value(c, g->act, y[i]);
+	}
+	if (g->res) {
+		LLVMValueRef idx = add(c, mul(c, add(c, g->res_row0, m), N), n);
+		p = LLVMBuildGEP2(b, c->t_f32, g->res, &idx, 1, "");
+		v = LLVMBuildLoad2(b, v2, p, "");
+		LLVMSetAlignment(v, 8);
+		for (int i = 0; i < 2; i++)
+			y[i] = f_add(c, y[i], LLVMBuildExtractElement(b, v,
+				LLVMConstInt(c->t_i32, (unsigned)i, 0), ""));
+	}
+	LLVMValueRef idx = add(c, mul(c, add(c, g->dst_row0, m), N), n);
+	p = LLVMBuildGEP2(b, c->t_f32, g->dst, &idx, 1, "");
+	v = LLVMGetUndef(v2);
+	for (int i = 0; i < 2; i++)
+		v = LLVMBuildInsertElement(b, v, y[i],
+			LLVMConstInt(c->t_i32, (unsigned)i, 0), "");
+	LLVMSetAlignment(LLVMBuildStore(b, v, p), 8);
+}
+
 static void tc_body(CgContext *c, const NvGemm *g)
 {
 	NvState *s = nv_state(c);
@@ -407,6 +441,7 @@ static void tc_body(CgContext *c, const NvGemm *g)
 	spec.a_lo = LLVMBuildNeg(c->b, g->a_row0, "");
 	spec.tile_begin = tc_tile_begin;
 	spec.epi = tc_epi;
+	spec.epi2 = tc_epi2;
 	spec.u = &t;
 	s->kshmem[s->nk - 1] = tcg_shmem_bytes(&spec);
 	tcg_emit(c->mod, c->b, c->fn, &spec, a, g->w, g->M);

@@ -870,7 +870,9 @@ static void wg_compute(Gen *g, LLVMValueRef buf)
 
 /* Hands each accumulator in range to the caller's epilogue: accumulator
  * 4j + c of a thread is row 16 (warp % 4) + lane / 4 (+ 8 for c >= 2) of
- * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1). */
+ * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1); with epi2,
+ * two at a time (a warp's store then writes whole 32-byte sectors, where
+ * 4-byte stores wrote half ones). */
 static void wg_epilogue(Gen *g)
 {
 	int n = g->bn / 2;
@@ -880,7 +882,9 @@ static void wg_epilogue(Gen *g)
 		LLVMBuildMul(g->b, LLVMBuildURem(g->b, g->warp, c32(g, 4), ""),
 		             c32(g, 16), ""), "");
 
-	for (int i = 0; i < n; i++) {
+	bool pairs = g->s->epi2 && g->s->N % 2 == 0;
+
+	for (int i = 0; i < n; i += pairs ? 2 : 1) {
 		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
 			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
 		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
@@ -900,7 +904,12 @@ static void wg_epilogue(Gen *g)
 		                                "");
 		LLVMBuildCondBr(g->b, ok, yes, next);
 		LLVMPositionBuilderAtEnd(g->b, yes);
-		g->s->epi(g->s->u, g->b, row, col, v);
+		if (pairs)
+			g->s->epi2(g->s->u, g->b, row, col, v,
+			           LLVMBuildLoad2(g->b, g->f32,
+			                          slot(g, g->acc, n, i + 1), ""));
+		else
+			g->s->epi(g->s->u, g->b, row, col, v);
 		LLVMBuildBr(g->b, next);
 		LLVMPositionBuilderAtEnd(g->b, next);
 	}

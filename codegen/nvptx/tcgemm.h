@@ -63,6 +63,11 @@ typedef struct TcgSpec {
 	 * checked before it is called); row and col are i64. */
 	void (*epi)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	            LLVMValueRef col, LLVMValueRef v);
+	/* Optional, with wgmma and an even N: the epilogue of C[row][col] =
+	 * v0 and C[row][col + 1] = v1 (col even; both in range), so that the
+	 * caller can store the pair with one 8-byte store. */
+	void (*epi2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	             LLVMValueRef col, LLVMValueRef v0, LLVMValueRef v1);
 	void *u;
 } TcgSpec;
 
