@@ -964,6 +964,24 @@ static LLVMValueRef xt_elem(CgContext *c, Xt *x, int i, bool by_rows,
 	return add(c, mul(c, p, i64c(c, XT_ROWS + 1)), jj);
 }
 
+/* The FFT side of a tile: its rows of W floats in work, written from the
+ * shared tile (to_work) or read into it. */
+static void xt_fft_side(CgContext *c, Xt *x, LLVMValueRef work,
+                        LLVMValueRef W, bool to_work)
+{
+	for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
+		LLVMValueRef row, t, ok;
+		LLVMValueRef at = xt_elem(c, x, i, false, &row, &t, &ok);
+		LLVMBasicBlockRef bj = cg_if_open(c, ok, "xf");
+		LLVMValueRef wi = add(c, mul(c, row, W), t);
+		if (to_work)
+			st(c, work, wi, ld(c, x->tile, at));
+		else
+			st(c, x->tile, at, ld(c, work, wi));
+		cg_if_close(c, bj);
+	}
+}
+
 static void emit_conv(CgContext *c, const Node *n)
 {
 	NvState *st_ = nv_state(c);
@@ -1047,13 +1065,7 @@ static void emit_conv(CgContext *c, const Node *n)
 			cg_if_close(c, bj);
 		}
 		nv_barrier(c);
-		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
-			LLVMValueRef row, t, ok;
-			LLVMValueRef at = xt_elem(c, &x, i, false, &row, &t, &ok);
-			LLVMBasicBlockRef bj = cg_if_open(c, ok, "xw");
-			st(c, work, add(c, mul(c, row, W), t), ld(c, x.tile, at));
-			cg_if_close(c, bj);
-		}
+		xt_fft_side(c, &x, work, W, true);
 		nv_barrier(c);
 		xt_close(c, &x);
 	}
@@ -1106,13 +1118,7 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef fn_ = LLVMBuildSIToFP(c->b, nn, c->t_f32, "n");
 		Xt x;
 		xt_open(c, &x, S, mul(c, cntv, c->B), c->L);
-		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
-			LLVMValueRef row, t, ok;
-			LLVMValueRef at = xt_elem(c, &x, i, false, &row, &t, &ok);
-			LLVMBasicBlockRef bj = cg_if_open(c, ok, "xr");
-			st(c, x.tile, at, ld(c, work, add(c, mul(c, row, W), t)));
-			cg_if_close(c, bj);
-		}
+		xt_fft_side(c, &x, work, W, false);
 		nv_barrier(c);
 		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
 			LLVMValueRef row, t, ok;

@@ -417,6 +417,32 @@ static void geometry(Gen *g, const TcgSpec *s)
 	g->frag_words = (s->kind == TCG_BF16 ? 1 : 2) * (a_words(g) + w_words(g));
 }
 
+/* When `partial` (the last round of a loop that spreads `total` pieces
+ * over the threads or warps), goes on only where idx < total, until
+ * guard_close; returns the block guard_close joins (NULL: no guard). */
+static LLVMBasicBlockRef guard_open(Gen *g, bool partial, LLVMValueRef idx,
+                                    int total)
+{
+	LLVMBasicBlockRef yes, next;
+
+	if (!partial)
+		return NULL;
+	yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.part");
+	next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.part.next");
+	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, idx,
+	                                    c32(g, total), ""), yes, next);
+	LLVMPositionBuilderAtEnd(g->b, yes);
+	return next;
+}
+
+static void guard_close(Gen *g, LLVMBasicBlockRef next)
+{
+	if (!next)
+		return;
+	LLVMBuildBr(g->b, next);
+	LLVMPositionBuilderAtEnd(g->b, next);
+}
+
 /* Issues the copies of slice k0 of a matrix (rows r0.., valid below lim,
  * ld floats apart) into the shared tile sh of `rows` rows: 16-byte
  * copies when vec (rows 16-byte aligned, K % 4 == 0), else 4-byte ones;
@@ -462,21 +488,12 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
 			LLVMBuildMul(g->b, r, c32(g, g->ldf), ""), cc, ""));
 		LLVMValueRef args[3] = { dst, src,
 			LLVMBuildSelect(g->b, ok, c32(g, width * 4), c32(g, 0), "") };
-		LLVMBasicBlockRef yes = NULL, next = NULL;
+		/* the last round: only the first threads have a piece */
+		LLVMBasicBlockRef next = guard_open(g, (i + 1) * TCG_THREADS > total,
+		                                    idx, total);
 
-		if ((i + 1) * TCG_THREADS > total) {
-			/* the last round: only the first threads have a piece */
-			yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.cp");
-			next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.cp.next");
-			LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, idx,
-			                                    c32(g, total), ""), yes, next);
-			LLVMPositionBuilderAtEnd(g->b, yes);
-		}
 		intrinsic(g, name, LLVMVoidTypeInContext(g->ctx), pt, 3, args);
-		if (yes) {
-			LLVMBuildBr(g->b, next);
-			LLVMPositionBuilderAtEnd(g->b, next);
-		}
+		guard_close(g, next);
 	}
 }
 
@@ -548,20 +565,10 @@ static void per_warp_blocks(Gen *g, int n, void (*each)(Gen *, LLVMValueRef))
 {
 	for (int j = 0; j * WARPS < n; j++) {
 		LLVMValueRef blk = addi(g, g->warp, j * WARPS);
-		LLVMBasicBlockRef yes = NULL, next = NULL;
+		LLVMBasicBlockRef next = guard_open(g, (j + 1) * WARPS > n, blk, n);
 
-		if ((j + 1) * WARPS > n) {
-			yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.cv");
-			next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.cv.next");
-			LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, blk,
-			                                    c32(g, n), ""), yes, next);
-			LLVMPositionBuilderAtEnd(g->b, yes);
-		}
 		each(g, blk);
-		if (yes) {
-			LLVMBuildBr(g->b, next);
-			LLVMPositionBuilderAtEnd(g->b, next);
-		}
+		guard_close(g, next);
 	}
 }
 
@@ -727,15 +734,9 @@ static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
 			LLVMBuildUDiv(g->b, c, c32(g, rows), ""), c32(g, e), "");
 		LLVMValueRef x[8], hi = LLVMGetUndef(v4i), lo = LLVMGetUndef(v4i);
 		LLVMValueRef off = LLVMBuildMul(g->b, c, c32(g, 16), "");
-		LLVMBasicBlockRef yes = NULL, next = NULL;
+		LLVMBasicBlockRef next = guard_open(g, (i + 1) * TCG_THREADS > pieces,
+		                                    c, pieces);
 
-		if ((i + 1) * TCG_THREADS > pieces) {
-			yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.cv");
-			next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.cv.next");
-			LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, c,
-			                                    c32(g, pieces), ""), yes, next);
-			LLVMPositionBuilderAtEnd(g->b, yes);
-		}
 		for (int h = 0; h < e / 4; h++) {
 			LLVMValueRef kh = addi(g, k, 4 * h);
 			LLVMValueRef v = LLVMBuildLoad2(g->b, v4f, float_at(g, sh,
@@ -764,10 +765,7 @@ static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
 			LLVMSetAlignment(LLVMBuildStore(g->b, lo, byte_at(g,
 				LLVMBuildAdd(g->b, addi(g, at, wg_part_bytes(g, rows)), off,
 				             ""))), 16);
-		if (yes) {
-			LLVMBuildBr(g->b, next);
-			LLVMPositionBuilderAtEnd(g->b, next);
-		}
+		guard_close(g, next);
 	}
 }
 
