@@ -69,7 +69,6 @@ typedef struct Gen {
 	int wrows;             /* rows of W's shared tile (>= BN) */
 	int stage_floats;      /* shared floats of one stage */
 	LLVMValueRef as, ws;   /* the landed stage being converted */
-	int frag_words;        /* 32-bit words of the converted fragments */
 	LLVMValueRef tid, lane, warp, lane_g, lane_t, warp_m, warp_n;
 	LLVMValueRef row0, col0, m, k0;
 	LLVMValueRef acc;      /* alloca [MT*NT*4] float */
@@ -239,6 +238,13 @@ static int ksteps(const Gen *g)
 	return g->bk / (g->s->kind == TCG_BF16 ? 16 : 8);
 }
 
+/* Converted parts an operand has: the TF32 high and low parts, or one
+ * of bf16 pairs. */
+static int parts(const Gen *g)
+{
+	return g->s->kind == TCG_BF16 ? 1 : 2;
+}
+
 static int a_words(const Gen *g)
 {
 	return ksteps(g) * (BM / 16) * 128;
@@ -253,10 +259,8 @@ static int w_words(const Gen *g)
  * bf16, 1: low). */
 static int part_at(const Gen *g, int which, int half)
 {
-	int parts = g->s->kind == TCG_BF16 ? 1 : 2;
-
 	return STAGES * g->stage_floats +
-	       (which ? parts * a_words(g) : 0) +
+	       (which ? parts(g) * a_words(g) : 0) +
 	       half * (which ? w_words(g) : a_words(g));
 }
 
@@ -289,6 +293,17 @@ static void frag_store(Gen *g, int at, LLVMValueRef idx, int n,
 		v = LLVMBuildInsertElement(g->b, v, in[i], c32(g, i), "");
 	LLVMSetAlignment(LLVMBuildStore(g->b, v, frag_ptr(g, at, idx)),
 	                 (unsigned)(4 * n));
+}
+
+/* The first k of the lane's fragment at k step ks (i32): column t of
+ * the step (.tf32), or the pair at 2t (.bf16). */
+static LLVMValueRef frag_k(Gen *g, LLVMValueRef ks)
+{
+	if (g->s->kind == TCG_BF16)
+		return LLVMBuildAdd(g->b, LLVMBuildMul(g->b, ks, c32(g, 16), ""),
+			LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""), "");
+	return LLVMBuildAdd(g->b, LLVMBuildMul(g->b, ks, c32(g, 8), ""),
+	                    g->lane_t, "");
 }
 
 /* The lane's word index in block blk (i32) of a part with `words` words a
@@ -334,11 +349,41 @@ static void compute(Gen *g)
 	}
 }
 
+/* Hands accumulator i of nacc, at tile row r and column cc (i32), to
+ * the caller's epilogue if it is in range; with pair, accumulator i + 1
+ * (the next column) with it, to epi2. */
+static void hand_out(Gen *g, LLVMValueRef r, LLVMValueRef cc, int nacc,
+                     int i, bool pair)
+{
+	LLVMValueRef row = LLVMBuildAdd(g->b, g->row0,
+		LLVMBuildZExt(g->b, r, g->i64, ""), "");
+	LLVMValueRef col = LLVMBuildAdd(g->b, g->col0,
+		LLVMBuildZExt(g->b, cc, g->i64, ""), "");
+	LLVMValueRef ok = LLVMBuildAnd(g->b,
+		LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
+		LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
+	LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+	                                                      "tcg.epi");
+	LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+	                                                       "tcg.epi.next");
+	LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, nacc, i),
+	                                "");
+
+	LLVMBuildCondBr(g->b, ok, yes, next);
+	LLVMPositionBuilderAtEnd(g->b, yes);
+	if (pair)
+		g->s->epi2(g->s->u, g->b, row, col, v,
+		           LLVMBuildLoad2(g->b, g->f32,
+		                          slot(g, g->acc, nacc, i + 1), ""));
+	else
+		g->s->epi(g->s->u, g->b, row, col, v);
+	LLVMBuildBr(g->b, next);
+	LLVMPositionBuilderAtEnd(g->b, next);
+}
+
 /* Hands each accumulator in range to the caller's epilogue. */
 static void epilogue(Gen *g)
 {
-	int nacc = g->mt * g->nt * 4;
-
 	for (int mt = 0; mt < g->mt; mt++)
 		for (int nt = 0; nt < g->nt; nt++)
 			for (int i = 0; i < 4; i++) {
@@ -347,25 +392,8 @@ static void epilogue(Gen *g)
 				LLVMValueRef cc = LLVMBuildAdd(g->b, g->warp_n,
 					addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
 					     nt * 8 + (i & 1)), "");
-				LLVMValueRef row = LLVMBuildAdd(g->b, g->row0,
-					LLVMBuildZExt(g->b, r, g->i64, ""), "");
-				LLVMValueRef col = LLVMBuildAdd(g->b, g->col0,
-					LLVMBuildZExt(g->b, cc, g->i64, ""), "");
-				LLVMValueRef ok = LLVMBuildAnd(g->b,
-					LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
-					LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""),
-					"");
-				LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(
-					g->ctx, g->fn, "tcg.epi");
-				LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(
-					g->ctx, g->fn, "tcg.epi.next");
-				LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32,
-					slot(g, g->acc, nacc, (mt * g->nt + nt) * 4 + i), "");
-				LLVMBuildCondBr(g->b, ok, yes, next);
-				LLVMPositionBuilderAtEnd(g->b, yes);
-				g->s->epi(g->s->u, g->b, row, col, v);
-				LLVMBuildBr(g->b, next);
-				LLVMPositionBuilderAtEnd(g->b, next);
+				hand_out(g, r, cc, g->mt * g->nt * 4,
+				         (mt * g->nt + nt) * 4 + i, false);
 			}
 }
 
@@ -414,7 +442,6 @@ static void geometry(Gen *g, const TcgSpec *s)
 	g->ldf = g->bk + 4;
 	g->wrows = g->bn;
 	g->stage_floats = (BM + g->wrows) * g->ldf;
-	g->frag_words = (s->kind == TCG_BF16 ? 1 : 2) * (a_words(g) + w_words(g));
 }
 
 /* When `partial` (the last round of a loop that spreads `total` pieces
@@ -585,11 +612,9 @@ static void convert_a(Gen *g, LLVMValueRef blk)
 		g->lane_g, "");
 	LLVMValueRef rows[4] = { r, addi(g, r, 8), r, addi(g, r, 8) };
 	LLVMValueRef idx = frag_index(g, blk, 4), hi[4], lo[4];
+	LLVMValueRef k = frag_k(g, ks);
 
 	if (g->s->kind == TCG_BF16) {
-		LLVMValueRef k = LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, ks, c32(g, 16), ""),
-			LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""), "");
 		for (int i = 0; i < 4; i++) {
 			LLVMValueRef kc = i >= 2 ? addi(g, k, 8) : k;
 			hi[i] = pack_bf16(g, a_get(g, rows[i], kc),
@@ -598,8 +623,6 @@ static void convert_a(Gen *g, LLVMValueRef blk)
 		frag_store(g, part_at(g, 0, 0), idx, 4, hi);
 		return;
 	}
-	LLVMValueRef k = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, ks, c32(g, 8), ""),
-	                              g->lane_t, "");
 	LLVMValueRef cols[4] = { k, k, addi(g, k, 4), addi(g, k, 4) };
 	for (int i = 0; i < 4; i++)
 		split_tf32(g, a_get(g, rows[i], cols[i]), &hi[i], &lo[i]);
@@ -617,11 +640,9 @@ static void convert_w(Gen *g, LLVMValueRef blk)
 		LLVMBuildURem(g->b, blk, c32(g, g->bn / 8), ""), c32(g, 8), ""),
 		g->lane_g, "");
 	LLVMValueRef idx = frag_index(g, blk, 2), hi[2], lo[2];
+	LLVMValueRef k = frag_k(g, ks);
 
 	if (g->s->kind == TCG_BF16) {
-		LLVMValueRef k = LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, ks, c32(g, 16), ""),
-			LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""), "");
 		for (int i = 0; i < 2; i++) {
 			LLVMValueRef kc = i ? addi(g, k, 8) : k;
 			hi[i] = pack_bf16(g, sh_get(g, g->ws, n, kc),
@@ -630,8 +651,6 @@ static void convert_w(Gen *g, LLVMValueRef blk)
 		frag_store(g, part_at(g, 1, 0), idx, 2, hi);
 		return;
 	}
-	LLVMValueRef k = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, ks, c32(g, 8), ""),
-	                              g->lane_t, "");
 	for (int i = 0; i < 2; i++)
 		split_tf32(g, sh_get(g, g->ws, n, i ? addi(g, k, 4) : k), &hi[i],
 		           &lo[i]);
@@ -676,11 +695,6 @@ static int wg_elem_bytes(const Gen *g)
 	return g->s->kind == TCG_BF16 ? 2 : 4;
 }
 
-static int wg_parts(const Gen *g)
-{
-	return g->s->kind == TCG_BF16 ? 1 : 2;
-}
-
 /* Bytes of one converted part of an operand of `rows` rows. */
 static int wg_part_bytes(const Gen *g, int rows)
 {
@@ -689,13 +703,22 @@ static int wg_part_bytes(const Gen *g, int rows)
 
 static int wg_buf_bytes(const Gen *g)
 {
-	return wg_parts(g) * (wg_part_bytes(g, BM) + wg_part_bytes(g, g->bn));
+	return parts(g) * (wg_part_bytes(g, BM) + wg_part_bytes(g, g->bn));
 }
 
 /* The byte offset in dynamic shared memory of converted buffer 0. */
 static int wg_buf0(const Gen *g)
 {
 	return WG_LSTAGES * g->stage_floats * 4;
+}
+
+/* The byte offsets (i32) of converted buffer buf's A and W parts. */
+static void wg_buf_at(Gen *g, LLVMValueRef buf, LLVMValueRef *a,
+                      LLVMValueRef *w)
+{
+	*a = LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
+		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
+	*w = addi(g, *a, parts(g) * wg_part_bytes(g, BM));
 }
 
 /* An inline PTX statement without operands that orders memory. */
@@ -772,12 +795,11 @@ static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
 /* The landed stage (g->as, g->ws) into converted buffer buf (i32). */
 static void wg_convert(Gen *g, LLVMValueRef buf)
 {
-	LLVMValueRef at = LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
-		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
+	LLVMValueRef at, wat;
 
+	wg_buf_at(g, buf, &at, &wat);
 	wg_convert_op(g, g->as, BM, true, at);
-	wg_convert_op(g, g->ws, g->bn, false,
-	              addi(g, at, wg_parts(g) * wg_part_bytes(g, BM)));
+	wg_convert_op(g, g->ws, g->bn, false, wat);
 }
 
 /* A shared memory descriptor (no swizzle) of the operand at byte `at`
@@ -844,16 +866,14 @@ static void wg_mma(Gen *g, LLVMValueRef da, LLVMValueRef db)
 static void wg_compute(Gen *g, LLVMValueRef buf)
 {
 	bool bf = g->s->kind == TCG_BF16;
-	int ks_n = g->bk / (bf ? 16 : 8), pa = wg_part_bytes(g, BM);
-	int pw = wg_part_bytes(g, g->bn);
-	LLVMValueRef at = LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
-		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
-	LLVMValueRef wat = addi(g, at, wg_parts(g) * pa);
-	LLVMValueRef rows = LLVMBuildMul(g->b,
-		LLVMBuildUDiv(g->b, g->warp, c32(g, 4), ""), c32(g, 64 * 16), "");
+	int pa = wg_part_bytes(g, BM), pw = wg_part_bytes(g, g->bn);
+	LLVMValueRef at, wat, rows;
 
+	wg_buf_at(g, buf, &at, &wat);
+	rows = LLVMBuildMul(g->b, LLVMBuildUDiv(g->b, g->warp, c32(g, 4), ""),
+	                    c32(g, 64 * 16), "");
 	ptx_stmt(g, "wgmma.fence.sync.aligned;");
-	for (int ks = 0; ks < ks_n; ks++)
+	for (int ks = 0; ks < ksteps(g); ks++)
 		/* small terms first: A lo * W hi, A hi * W lo, A hi * W hi */
 		for (int term = bf ? 2 : 0; term < 3; term++) {
 			int a_lo = term == 0, w_lo = term == 1;
@@ -887,29 +907,7 @@ static void wg_epilogue(Gen *g)
 			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
 		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
 		                       (i / 4) * 8 + (i & 1));
-		LLVMValueRef row = LLVMBuildAdd(g->b, g->row0,
-			LLVMBuildZExt(g->b, r, g->i64, ""), "");
-		LLVMValueRef col = LLVMBuildAdd(g->b, g->col0,
-			LLVMBuildZExt(g->b, cc, g->i64, ""), "");
-		LLVMValueRef ok = LLVMBuildAnd(g->b,
-			LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
-			LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
-		LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
-		                                                      "wg.epi");
-		LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
-		                                                       "wg.epi.next");
-		LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, n, i),
-		                                "");
-		LLVMBuildCondBr(g->b, ok, yes, next);
-		LLVMPositionBuilderAtEnd(g->b, yes);
-		if (pairs)
-			g->s->epi2(g->s->u, g->b, row, col, v,
-			           LLVMBuildLoad2(g->b, g->f32,
-			                          slot(g, g->acc, n, i + 1), ""));
-		else
-			g->s->epi(g->s->u, g->b, row, col, v);
-		LLVMBuildBr(g->b, next);
-		LLVMPositionBuilderAtEnd(g->b, next);
+		hand_out(g, r, cc, n, i, pairs);
 	}
 }
 
@@ -932,7 +930,7 @@ static void cp_wait(Gen *g, int pending)
 static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 {
 	LLVMBasicBlockRef head, body, conv, conv_done, done, from[2];
-	LLVMValueRef kt, k1, inc[2], buf, nbuf;
+	LLVMValueRef kt, k1, more, inc[2], buf, nbuf;
 	LLVMMetadataRef md[3] = {
 		LLVMValueAsMetadata(g->fn),
 		LLVMMDStringInContext2(g->ctx, "minctasm", 8),
@@ -969,8 +967,8 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	nbuf = LLVMBuildXor(g->b, buf, c32(g, 1), "");
 	wg_compute(g, buf);
 	k1 = LLVMBuildAdd(g->b, kt, c64(g, 1), "");
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), ""),
-	                conv, conv_done);
+	more = LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), "");
+	LLVMBuildCondBr(g->b, more, conv, conv_done);
 	LLVMPositionBuilderAtEnd(g->b, conv);
 	cp_wait(g, 1);
 	barrier(g);
@@ -983,8 +981,7 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
 	barrier(g);
 	issue(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 3), ""), nk, nbuf);
-	LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), ""),
-	                body, done);
+	LLVMBuildCondBr(g->b, more, body, done);
 	inc[0] = c64(g, 0);
 	from[0] = head;
 	inc[1] = k1;
@@ -1101,5 +1098,6 @@ int64_t tcg_shmem_bytes(const TcgSpec *s)
 	geometry(&g, s);
 	if (s->wgmma)
 		return (int64_t)wg_buf0(&g) + 2 * wg_buf_bytes(&g);
-	return ((int64_t)STAGES * g.stage_floats + g.frag_words) * 4;
+	return ((int64_t)STAGES * g.stage_floats +
+	        parts(&g) * (a_words(&g) + w_words(&g))) * 4;
 }
