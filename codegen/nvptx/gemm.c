@@ -301,20 +301,51 @@ static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
 		out[i] = ld(c, sh, add(c, base, i64c(c, kk * ld_ + 16 * i)));
 }
 
-/* The epilogue of output (m, n) = y: bias, activation, residual, store,
- * in the CPU's order. */
+/* The epilogue of w (1 or 2) adjacent outputs (m, n..) = y: bias,
+ * activation, residual, store, in the CPU's order; a pair with 8-byte
+ * loads and stores (n even and N even: its addresses are 8-byte
+ * aligned). */
+static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
+                       LLVMValueRef n, LLVMValueRef *y, int w)
+{
+	LLVMTypeRef v2 = LLVMVectorType(c->t_f32, 2);
+	LLVMValueRef N = i64c(c, g->N), idx, v, p;
+
+	for (int i = 0; i < w; i++) {
+		if (g->bias)
+			y[i] = f_add(c, y[i], ld(c, g->bias, i ? add(c, n, i64c(c, i)) : n));
+		y[i] = cg_act_value(c, g->act, y[i]);
+	}
+	if (g->res) {
+		idx = add(c, mul(c, add(c, g->res_row0, m), N), n);
+		if (w == 1) {
+			y[0] = f_add(c, y[0], ld(c, g->res, idx));
+		} else {
+			p = LLVMBuildGEP2(c->b, c->t_f32, g->res, &idx, 1, "");
+			v = LLVMBuildLoad2(c->b, v2, p, "");
+			LLVMSetAlignment(v, 8);
+			for (int i = 0; i < 2; i++)
+				y[i] = f_add(c, y[i], LLVMBuildExtractElement(c->b, v,
+					LLVMConstInt(c->t_i32, (unsigned)i, 0), ""));
+		}
+	}
+	idx = add(c, mul(c, add(c, g->dst_row0, m), N), n);
+	if (w == 1) {
+		st(c, g->dst, idx, y[0]);
+		return;
+	}
+	p = LLVMBuildGEP2(c->b, c->t_f32, g->dst, &idx, 1, "");
+	v = LLVMGetUndef(v2);
+	for (int i = 0; i < 2; i++)
+		v = LLVMBuildInsertElement(c->b, v, y[i],
+			LLVMConstInt(c->t_i32, (unsigned)i, 0), "");
+	LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 8);
+}
+
 static void store_out(CgContext *c, const NvGemm *g, LLVMValueRef m,
                       LLVMValueRef n, LLVMValueRef y)
 {
-	LLVMValueRef N = i64c(c, g->N);
-
-	if (g->bias)
-		y = f_add(c, y, ld(c, g->bias, n));
-	y = cg_act_value(c, g->act, y);
-	if (g->res)
-		y = f_add(c, y, ld(c, g->res, add(c, mul(c, add(c, g->res_row0, m), N),
-		                                  n)));
-	st(c, g->dst, add(c, mul(c, add(c, g->dst_row0, m), N), n), y);
+	store_cols(c, g, m, n, &y, 1);
 }
 
 /* ---- on tensor cores (tcgemm.c) ------------------------------------------
@@ -385,38 +416,15 @@ static void tc_epi(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_out(t->c, t->g, m, n, y);
 }
 
-/* store_out for the pair of columns n, n + 1 (n even, N even: the
- * addresses are 8-byte aligned), with 8-byte loads and stores. */
+/* The pair of columns n, n + 1 of row m, stored together. */
 static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
                     LLVMValueRef y0, LLVMValueRef y1)
 {
 	TcGlue *t = u;
-	CgContext *c = t->c;
-	const NvGemm *g = t->g;
-	LLVMTypeRef v2 = LLVMVectorType(c->t_f32, 2);
-	LLVMValueRef N = i64c(c, g->N), y[2] = { y0, y1 }, v, p;
+	LLVMValueRef y[2] = { y0, y1 };
 
-	for (int i = 0; i < 2; i++) {
-		if (g->bias)
-			y[i] = f_add(c, y[i], ld(c, g->bias, add(c, n, i64c(c, i))));
-		y[i] = cg_act_value(c, g->act, y[i]);
-	}
-	if (g->res) {
-		LLVMValueRef idx = add(c, mul(c, add(c, g->res_row0, m), N), n);
-		p = LLVMBuildGEP2(b, c->t_f32, g->res, &idx, 1, "");
-		v = LLVMBuildLoad2(b, v2, p, "");
-		LLVMSetAlignment(v, 8);
-		for (int i = 0; i < 2; i++)
-			y[i] = f_add(c, y[i], LLVMBuildExtractElement(b, v,
-				LLVMConstInt(c->t_i32, (unsigned)i, 0), ""));
-	}
-	LLVMValueRef idx = add(c, mul(c, add(c, g->dst_row0, m), N), n);
-	p = LLVMBuildGEP2(b, c->t_f32, g->dst, &idx, 1, "");
-	v = LLVMGetUndef(v2);
-	for (int i = 0; i < 2; i++)
-		v = LLVMBuildInsertElement(b, v, y[i],
-			LLVMConstInt(c->t_i32, (unsigned)i, 0), "");
-	LLVMSetAlignment(LLVMBuildStore(b, v, p), 8);
+	(void)b;
+	store_cols(t->c, t->g, m, n, y, 2);
 }
 
 static void tc_body(CgContext *c, const NvGemm *g)
