@@ -149,19 +149,13 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 			LLVMValueRef s = f32c(c, 0), v = f32c(c, 0);
 			for (int64_t j = 0; j < nj; j++)
 				s = f_add(c, s, x[q * nj + j]);
-			for (int o = 16; o >= 1; o /= 2)
-				s = f_add(c, s, nv_shfl_xor(c, s, o));
-			mean[q] = LLVMBuildFDiv(c->b, s, f32c(c, (double)g->K), "mean");
+			mean[q] = LLVMBuildFDiv(c->b, nv_warp_sum(c, s),
+			                        f32c(c, (double)g->K), "mean");
 			for (int64_t j = 0; j < nj; j++) {
 				LLVMValueRef d = f_sub(c, x[q * nj + j], mean[q]);
 				v = sel(c, ok[j], fmadd_red(c, v, d, d), v);
 			}
-			for (int o = 16; o >= 1; o /= 2)
-				v = f_add(c, v, nv_shfl_xor(c, v, o));
-			v = f_add(c, f_mul(c, v, f32c(c, 1.0 / (double)g->K)),
-			          f32c(c, g->eps));
-			rstd[q] = LLVMBuildFDiv(c->b, f32c(c, 1.0),
-				cg_intrinsic1(c, "llvm.sqrt", c->t_f32, v), "rstd");
+			rstd[q] = nv_ln_rstd(c, nv_warp_sum(c, v), g->K, g->eps);
 		}
 	}
 	LLVMBasicBlockRef bw = cg_if_open(c, icmp(c, LLVMIntEQ, lane,

@@ -442,8 +442,6 @@ static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef i,
 
 /* ---- layernorm: a warp a row ------------------------------------------ */
 
-/* Mean and 1/sqrt(var + eps) of row xb of x (D floats) by one warp
- * (lane: this thread's lane), the CPU's two passes. */
 void nv_warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
                       int64_t Dn, double eps, LLVMValueRef lane,
                       LLVMValueRef *mean, LLVMValueRef *rstd)
@@ -461,10 +459,8 @@ void nv_warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
 	LLVMBuildStore(c->b, f_add(c, ld_var(c, c->t_f32, sum),
 	                           sel(c, ok, v, f32c(c, 0))), sum);
 	cg_loop_close(c, &l1);
-	LLVMValueRef s = ld_var(c, c->t_f32, sum);
-	for (int o = 16; o >= 1; o /= 2)
-		s = f_add(c, s, nv_shfl_xor(c, s, o));
-	*mean = LLVMBuildFDiv(c->b, s, f32c(c, (double)Dn), "mean");
+	*mean = LLVMBuildFDiv(c->b, nv_warp_sum(c, ld_var(c, c->t_f32, sum)),
+	                      f32c(c, (double)Dn), "mean");
 	LLVMBuildStore(c->b, f32c(c, 0), sq);
 	q = cg_loop_open(c, &l2, i64c(c, 0), i64c(c, it), "w2");
 	d = add(c, mul(c, q, i64c(c, 32)), lane);
@@ -473,12 +469,22 @@ void nv_warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
 	LLVMValueRef acc = ld_var(c, c->t_f32, sq);
 	LLVMBuildStore(c->b, sel(c, ok, fmadd_red(c, acc, v, v), acc), sq);
 	cg_loop_close(c, &l2);
-	s = ld_var(c, c->t_f32, sq);
+	*rstd = nv_ln_rstd(c, nv_warp_sum(c, ld_var(c, c->t_f32, sq)), Dn, eps);
+}
+
+LLVMValueRef nv_warp_sum(CgContext *c, LLVMValueRef x)
+{
 	for (int o = 16; o >= 1; o /= 2)
-		s = f_add(c, s, nv_shfl_xor(c, s, o));
-	s = f_add(c, f_mul(c, s, f32c(c, 1.0 / (double)Dn)), f32c(c, eps));
-	*rstd = LLVMBuildFDiv(c->b, f32c(c, 1.0),
-	                      cg_intrinsic1(c, "llvm.sqrt", c->t_f32, s), "rstd");
+		x = f_add(c, x, nv_shfl_xor(c, x, o));
+	return x;
+}
+
+LLVMValueRef nv_ln_rstd(CgContext *c, LLVMValueRef sq, int64_t Dn, double eps)
+{
+	LLVMValueRef v = f_add(c, f_mul(c, sq, f32c(c, 1.0 / (double)Dn)),
+	                       f32c(c, eps));
+	return LLVMBuildFDiv(c->b, f32c(c, 1.0),
+	                     cg_intrinsic1(c, "llvm.sqrt", c->t_f32, v), "rstd");
 }
 
 /* Normalised row xb of x into dst[db ..], by the warp. */

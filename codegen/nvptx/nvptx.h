@@ -113,6 +113,11 @@ LLVMValueRef nv_shfl_xor(CgContext *c, LLVMValueRef x, int mask);
 void nv_warp_ln_stats(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
                       int64_t Dn, double eps, LLVMValueRef lane,
                       LLVMValueRef *mean, LLVMValueRef *rstd);
+/* x summed over the warp (every lane gets the sum). */
+LLVMValueRef nv_warp_sum(CgContext *c, LLVMValueRef x);
+/* 1/sqrt(sq / D + eps): a LayerNorm's scale from its sum of squared
+ * deviations. */
+LLVMValueRef nv_ln_rstd(CgContext *c, LLVMValueRef sq, int64_t Dn, double eps);
 /* Leave the kernel unless cond: the builder continues where it holds. */
 void nv_return_unless(CgContext *c, LLVMValueRef cond);
 /* The count of rows of t (all dims but the last) as a value, and as a
