@@ -906,15 +906,21 @@ enum { XT_ROWS = 32, XT_POS = 64 };
 
 typedef struct Xt {
 	LLVMValueRef rows, rt, lo, hi, tile, tid;
+	/* the thread's row on the channels-last side (the same in every
+	 * element it moves there): its batch's first position b L and its
+	 * channel */
+	LLVMValueRef bl, ch;
 	Loop l;
 	LLVMValueRef p0;
 } Xt;
 
-/* Opens the block's loop over its tiles of positions in [0, len). */
-static void xt_open(CgContext *c, Xt *x, int64_t S, LLVMValueRef rows,
-                    LLVMValueRef len)
+/* Opens the block's loop over its tiles of positions in [0, len), for
+ * the group's cnt channels from a over the batch. */
+static void xt_open(CgContext *c, Xt *x, int64_t S, LLVMValueRef cnt,
+                    LLVMValueRef a, LLVMValueRef len)
 {
 	LLVMValueRef parts = i64c(c, S * XT_ROWS), bid = nv_bid(c);
+	LLVMValueRef rows = mul(c, cnt, c->B);
 	LLVMValueRef rtiles = sdiv(c, add(c, rows, i64c(c, XT_ROWS - 1)),
 	                           i64c(c, XT_ROWS));
 
@@ -923,6 +929,11 @@ static void xt_open(CgContext *c, Xt *x, int64_t S, LLVMValueRef rows,
 	x->tile = nv_shared(c, c->t_f32, XT_POS * (XT_ROWS + 1), "xtile");
 	nv_return_unless(c, icmp(c, LLVMIntSLT, bid, mul(c, rtiles, parts)));
 	x->rt = sdiv(c, bid, parts);
+	/* once here, not per element: 64-bit divisions */
+	LLVMValueRef crow = add(c, mul(c, x->rt, i64c(c, XT_ROWS)),
+	                        srem(c, x->tid, i64c(c, XT_ROWS)));
+	x->bl = mul(c, sdiv(c, crow, cnt), c->L);
+	x->ch = add(c, a, srem(c, crow, cnt));
 	LLVMValueRef part = srem(c, bid, parts);
 	LLVMValueRef per = sdiv(c, add(c, len, sub(c, parts, i64c(c, 1))), parts);
 	x->lo = mul(c, part, per);
@@ -1057,7 +1068,7 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef v = nv_addr(c, cv.v), g = cv.g ? nv_addr(c, cv.g) : NULL;
 		LLVMValueRef work = nv_param(c, P_WORK);
 		Xt x;
-		xt_open(c, &x, S, mul(c, cntv, c->B), W);
+		xt_open(c, &x, S, cntv, a, W);
 		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
 			LLVMValueRef row, t, ok;
 			LLVMValueRef at = xt_elem(c, &x, i, true, &row, &t, &ok);
@@ -1065,9 +1076,7 @@ static void emit_conv(CgContext *c, const Node *n)
 			/* 0 past L (the zero padding), else u */
 			st(c, x.tile, at, f32c(c, 0));
 			LLVMBasicBlockRef bj = cg_if_open(c, use, "xg");
-			LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
-			st(c, x.tile, at,
-			   conv_u(c, &cv, v, g, add(c, mul(c, b, c->L), t), ch));
+			st(c, x.tile, at, conv_u(c, &cv, v, g, add(c, x.bl, t), x.ch));
 			cg_if_close(c, bj);
 		}
 		nv_barrier(c);
@@ -1123,15 +1132,14 @@ static void emit_conv(CgContext *c, const Node *n)
 		LLVMValueRef work = nv_param(c, P_WORK);
 		LLVMValueRef fn_ = LLVMBuildSIToFP(c->b, nn, c->t_f32, "n");
 		Xt x;
-		xt_open(c, &x, S, mul(c, cntv, c->B), c->L);
+		xt_open(c, &x, S, cntv, a, c->L);
 		xt_fft_side(c, &x, work, W, false);
 		nv_barrier(c);
 		for (int i = 0; i < XT_ROWS * XT_POS / NV_THREADS; i++) {
 			LLVMValueRef row, t, ok;
 			LLVMValueRef at = xt_elem(c, &x, i, true, &row, &t, &ok);
 			LLVMBasicBlockRef bj = cg_if_open(c, ok, "xs");
-			LLVMValueRef b = sdiv(c, row, cntv), ch = add(c, a, srem(c, row, cntv));
-			LLVMValueRef r = add(c, mul(c, b, c->L), t);
+			LLVMValueRef r = add(c, x.bl, t), ch = x.ch;
 			LLVMValueRef y = LLVMBuildFDiv(c->b, ld(c, x.tile, at), fn_, "");
 			if (biasp)
 				y = f_add(c, y, f_mul(c, conv_u(c, &cv, v, g, r, ch),
