@@ -98,66 +98,97 @@ static LLVMValueRef and2(CgContext *c, LLVMValueRef a, LLVMValueRef b)
 	return LLVMBuildAnd(c->b, a, b, "");
 }
 
-/* Per-row mean and 1/sqrt(var + eps) of the block's BM rows into
- * smean/srstd, the CPU's two passes: a warp a row, its lanes reading
- * consecutive floats, each warp BM / 8 rows, LN_ROWS of them at a time
- * with all their loads issued together and kept in registers for the
- * second pass (where K / 32 * LN_ROWS floats a lane allow; else one row
- * at a time, read twice, by nv_warp_ln_stats). Rows outside the matrix
- * read row 0 of a, and their statistics go unused. (With two threads a
- * row, each summing every other float of it, a warp's load touched 16
- * rows and each sum waited on its load: the statistics were most of
- * the stalls of a LayerNorm GEMM on tensor cores.) */
+/* Mean and 1/sqrt(var + eps) of `rows` rows of a (row q at float base[q])
+ * by one warp, the CPU's two passes: its lanes read consecutive floats,
+ * all the rows' loads issued together and kept in registers for the
+ * second pass where K / 32 * rows floats a lane allow (else, one row,
+ * read twice by nv_warp_ln_stats). */
 enum { LN_ROWS = 4, LN_REGS = 64 };
 
+static void ln_rows(CgContext *c, const NvGemm *g, const LLVMValueRef *base,
+                    int rows, LLVMValueRef lane, LLVMValueRef *mean,
+                    LLVMValueRef *rstd)
+{
+	int64_t nj = (g->K + 31) / 32;
+	LLVMValueRef x[LN_REGS], ok[LN_REGS];
+
+	if (nj * rows > LN_REGS) {
+		HY_ASSERT(rows == 1);
+		nv_warp_ln_stats(c, g->a, base[0], g->K, g->eps, lane, &mean[0],
+		                 &rstd[0]);
+		return;
+	}
+	for (int64_t j = 0; j < nj; j++) {
+		LLVMValueRef k = add(c, i64c(c, 32 * j), lane);
+		ok[j] = icmp(c, LLVMIntSLT, k, i64c(c, g->K));
+		for (int q = 0; q < rows; q++)
+			x[q * nj + j] = sel(c, ok[j], ld(c, g->a, add(c, base[q],
+				sel(c, ok[j], k, i64c(c, 0)))), f32c(c, 0));
+	}
+	for (int q = 0; q < rows; q++) {
+		LLVMValueRef s = f32c(c, 0), v = f32c(c, 0);
+		for (int64_t j = 0; j < nj; j++)
+			s = f_add(c, s, x[q * nj + j]);
+		mean[q] = LLVMBuildFDiv(c->b, nv_warp_sum(c, s),
+		                        f32c(c, (double)g->K), "mean");
+		for (int64_t j = 0; j < nj; j++) {
+			LLVMValueRef d = f_sub(c, x[q * nj + j], mean[q]);
+			v = sel(c, ok[j], fmadd_red(c, v, d, d), v);
+		}
+		rstd[q] = nv_ln_rstd(c, nv_warp_sum(c, v), g->K, g->eps);
+	}
+}
+
+/* Float offset in a of row m of the GEMM (row 0 where a_row0 + m is
+ * outside the matrix: rows whose statistics go unused). */
+static LLVMValueRef ln_row_base(CgContext *c, const NvGemm *g, LLVMValueRef m)
+{
+	LLVMValueRef arow = add(c, g->a_row0, m);
+	LLVMValueRef valid = and2(c, icmp(c, LLVMIntSLT, m, g->M),
+	                          icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
+	return mul(c, sel(c, valid, arow, i64c(c, 0)), i64c(c, g->K));
+}
+
+/* The LayerNorm statistics of the block's BM rows (tile bm) into
+ * smean/srstd: read from g->st_mean/st_rstd where nv_gemm_stats made
+ * them, else made here by ln_rows, a warp a row, each warp BM / 8 rows,
+ * LN_ROWS of them at a time. (With two threads a row, each summing every
+ * other float of it, a warp's load touched 16 rows and each sum waited
+ * on its load: the statistics were most of the stalls of a LayerNorm
+ * GEMM on tensor cores.) */
 static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
                      LLVMValueRef bm, LLVMValueRef smean, LLVMValueRef srstd)
 {
 	int64_t warps = NV_THREADS / 32, per = BM / warps;
 	int64_t nj = (g->K + 31) / 32;
 	int rows = nj * LN_ROWS <= LN_REGS && per % LN_ROWS == 0 ? LN_ROWS : 1;
-	LLVMValueRef warp = LLVMBuildSDiv(c->b, tid, i64c(c, 32), "lw");
-	LLVMValueRef lane = LLVMBuildSRem(c->b, tid, i64c(c, 32), "llane");
 	LLVMValueRef r[LN_ROWS], base[LN_ROWS], mean[LN_ROWS], rstd[LN_ROWS];
 	Loop l;
 
+	if (g->st_mean) {
+		HY_ASSERT((int)BM <= (int)NV_THREADS);
+		/* rows past M: mean 0 and scale 0, never stored */
+		LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)), tid);
+		LLVMValueRef ok = icmp(c, LLVMIntSLT, m, g->M);
+		LLVMBasicBlockRef in = cg_if_open(c, icmp(c, LLVMIntSLT, tid,
+		                                          i64c(c, BM)), "lst");
+		m = sel(c, ok, m, i64c(c, 0));
+		st(c, smean, tid, sel(c, ok, ld(c, g->st_mean, m), f32c(c, 0)));
+		st(c, srstd, tid, sel(c, ok, ld(c, g->st_rstd, m), f32c(c, 0)));
+		cg_if_close(c, in);
+		nv_barrier(c);
+		return;
+	}
+	LLVMValueRef warp = LLVMBuildSDiv(c->b, tid, i64c(c, 32), "lw");
+	LLVMValueRef lane = LLVMBuildSRem(c->b, tid, i64c(c, 32), "llane");
 	LLVMValueRef it = cg_loop_open(c, &l, i64c(c, 0), i64c(c, per / rows),
 	                               "lrow");
 	for (int q = 0; q < rows; q++) {
-		LLVMValueRef m, arow, valid;
 		r[q] = add(c, mul(c, add(c, mul(c, it, i64c(c, rows)), i64c(c, q)),
 		                  i64c(c, warps)), warp);
-		m = add(c, mul(c, bm, i64c(c, BM)), r[q]);
-		arow = add(c, g->a_row0, m);
-		valid = and2(c, icmp(c, LLVMIntSLT, m, g->M),
-		             icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
-		base[q] = mul(c, sel(c, valid, arow, i64c(c, 0)), i64c(c, g->K));
+		base[q] = ln_row_base(c, g, add(c, mul(c, bm, i64c(c, BM)), r[q]));
 	}
-	if (rows == 1) {
-		nv_warp_ln_stats(c, g->a, base[0], g->K, g->eps, lane, &mean[0],
-		                 &rstd[0]);
-	} else {
-		LLVMValueRef x[LN_REGS], ok[LN_REGS / LN_ROWS];
-		for (int64_t j = 0; j < nj; j++) {
-			LLVMValueRef k = add(c, i64c(c, 32 * j), lane);
-			ok[j] = icmp(c, LLVMIntSLT, k, i64c(c, g->K));
-			for (int q = 0; q < rows; q++)
-				x[q * nj + j] = sel(c, ok[j], ld(c, g->a, add(c, base[q],
-					sel(c, ok[j], k, i64c(c, 0)))), f32c(c, 0));
-		}
-		for (int q = 0; q < rows; q++) {
-			LLVMValueRef s = f32c(c, 0), v = f32c(c, 0);
-			for (int64_t j = 0; j < nj; j++)
-				s = f_add(c, s, x[q * nj + j]);
-			mean[q] = LLVMBuildFDiv(c->b, nv_warp_sum(c, s),
-			                        f32c(c, (double)g->K), "mean");
-			for (int64_t j = 0; j < nj; j++) {
-				LLVMValueRef d = f_sub(c, x[q * nj + j], mean[q]);
-				v = sel(c, ok[j], fmadd_red(c, v, d, d), v);
-			}
-			rstd[q] = nv_ln_rstd(c, nv_warp_sum(c, v), g->K, g->eps);
-		}
-	}
+	ln_rows(c, g, base, rows, lane, mean, rstd);
 	LLVMBasicBlockRef bw = cg_if_open(c, icmp(c, LLVMIntEQ, lane,
 	                                          i64c(c, 0)), "lw0");
 	for (int q = 0; q < rows; q++) {
@@ -167,6 +198,24 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 	cg_if_close(c, bw);
 	cg_loop_close(c, &l);
 	nv_barrier(c);
+}
+
+void nv_gemm_stats(CgContext *c, const NvGemm *g)
+{
+	LLVMValueRef tid = nv_tid(c);
+	LLVMValueRef m = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS / 32)),
+	                     LLVMBuildSDiv(c->b, tid, i64c(c, 32), ""));
+	LLVMValueRef lane = LLVMBuildSRem(c->b, tid, i64c(c, 32), "");
+	LLVMValueRef base, mean, rstd;
+
+	nv_return_unless(c, icmp(c, LLVMIntSLT, m, g->M));
+	base = ln_row_base(c, g, m);
+	ln_rows(c, g, &base, 1, lane, &mean, &rstd);
+	LLVMBasicBlockRef bw = cg_if_open(c, icmp(c, LLVMIntEQ, lane,
+	                                          i64c(c, 0)), "sw0");
+	st(c, g->st_mean, m, mean);
+	st(c, g->st_rstd, m, rstd);
+	cg_if_close(c, bw);
 }
 
 /* One tile's loads of a K-contiguous operand (rows x BK floats from p,
@@ -345,8 +394,8 @@ static void store_out(CgContext *c, const NvGemm *g, LLVMValueRef m,
 /* ---- on tensor cores (tcgemm.c) ------------------------------------------
  * The same NvGemm through tcgemm: its rows are relative to a + a_row0 K
  * (rows below -a_row0, the halo before a sequence, read as zero); the
- * LayerNorm statistics of the block's rows are made by ln_stats when the
- * block knows its tile, and applied as each fragment is read; bias,
+ * LayerNorm statistics of the block's rows are made (or read) by ln_stats
+ * when the block knows its tile, and applied as each slice is converted; bias,
  * activation and residual in the epilogue, as below. */
 typedef struct TcGlue {
 	CgContext *c;

@@ -561,6 +561,49 @@ static void emit_linear(CgContext *c, const Node *n)
 	gemm_launch(c, n, k, g.N, &n->type);
 }
 
+/* A grouped LayerNorm GEMM whose row tiles span several column tiles
+ * has its rows' statistics made once, by a kernel of their own before
+ * it, rather than again by every block of a row tile (N = 768 in_proj:
+ * 6 times). They go after the `rows` rows of N floats that the GEMM
+ * writes into the group's work: `rows` means, then `rows` scales (so
+ * the group's work has 8 more bytes a row). */
+static bool stats_first(CgContext *c, int64_t N)
+{
+	int64_t bm, bn;
+	nv_gemm_tile(c, N, &bm, &bn);
+	return N > bn;
+}
+
+static void stats_at(CgContext *c, NvGemm *g, LLVMValueRef rows, int64_t N)
+{
+	LLVMValueRef w = nv_param(c, P_WORK);
+	LLVMValueRef o = mul(c, rows, i64c(c, N));
+	g->st_mean = LLVMBuildGEP2(c->b, c->t_f32, w, &o, 1, "stmean");
+	g->st_rstd = LLVMBuildGEP2(c->b, c->t_f32, g->st_mean, &rows, 1,
+	                           "strstd");
+}
+
+/* The statistics kernel of a grouped GEMM over the group's rows
+ * [a - H, a + cnt) of x (K floats a row), into its work after N floats a
+ * row. */
+static void emit_gemm_stats(CgContext *c, const Node *n, const Node *x,
+                            int64_t K, int64_t N, int64_t H, double eps)
+{
+	NvGemm g = { .K = K, .N = N, .eps = eps };
+	int k = begin_k(c, n, "lnstats");
+
+	g.M = add(c, nv_param(c, P_CNT), i64c(c, H));
+	g.a = nv_addr(c, x);
+	g.a_row0 = sub(c, nv_param(c, P_A), i64c(c, H));
+	stats_at(c, &g, g.M, N);
+	nv_gemm_stats(c, &g);
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[3] = 1;
+	s->grid[5] = H + NV_THREADS / 32 - 1;
+	s->grid_div = NV_THREADS / 32;
+}
+
 static HygpuStep *group(CgContext *c, int64_t dim, int64_t units,
                         int64_t max_chunk, int64_t per_unit, int64_t fixed)
 {
@@ -622,11 +665,16 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	HY_ASSERT(n->type.rank == 3 && n->type.dim[0] == DIM_B &&
 	          n->type.dim[1] == DIM_L);
 	int gi = nv_state(c)->ntmpl;
-	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Nn * 4), Nn * 4,
-	      H * Nn * 4 + 64);
+	bool pre = fs.ln_g >= 0 && stats_first(c, Nn);
+	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Nn * 4),
+	      Nn * 4 + (pre ? 8 : 0), H * (Nn * 4 + (pre ? 8 : 0)) + 64);
+	if (pre)
+		emit_gemm_stats(c, n, n->src[fs.x], Kn, Nn, H, g.eps);
 	int k = begin_k(c, n, "gemm");
 	LLVMValueRef a = nv_param(c, P_A);
 	g.M = add(c, nv_param(c, P_CNT), i64c(c, H));
+	if (pre)
+		stats_at(c, &g, g.M, Nn);
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = sub(c, a, i64c(c, H));
 	g.w = nv_addr(c, n->src[fs.w]);
@@ -713,12 +761,18 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	HY_ASSERT(n->type.rank == 3 && n->type.dim[0] == DIM_B &&
 	          n->type.dim[1] == DIM_L);
 	int gi = nv_state(c)->ntmpl;
-	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Hn * 4), Hn * 4, 64);
+	bool pre = fs.ln_g >= 0 && stats_first(c, Hn);
+	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Hn * 4),
+	      Hn * 4 + (pre ? 8 : 0), 64);
+	if (pre)
+		emit_gemm_stats(c, n, n->src[fs.x], Kn, Hn, 0, n->fattr[0]);
 	int k = begin_k(c, n, "gemm1");
 	g.K = Kn;
 	g.N = Hn;
 	g.eps = n->fattr[0];
 	g.M = nv_param(c, P_CNT);
+	if (pre)
+		stats_at(c, &g, g.M, Hn);
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = nv_param(c, P_A);
 	g.w = nv_addr(c, n->src[fs.w1]);

@@ -141,6 +141,9 @@ typedef struct NvGemm {
 	LLVMValueRef M, a, a_row0, w;
 	LLVMValueRef ln_g, ln_b; /* NULL: no prologue */
 	double eps;
+	/* the prologue's mean and 1/sqrt(var + eps) of rows [0, M), made by
+	 * nv_gemm_stats; NULL: each block makes its rows' */
+	LLVMValueRef st_mean, st_rstd;
 	LLVMValueRef bias, res, res_row0;
 	FpAct act;
 	LLVMValueRef dst, dst_row0;
@@ -155,5 +158,10 @@ void nv_gemm_tile(CgContext *c, int64_t N, int64_t *bm, int64_t *bn);
 bool nv_tensor_cores(CgContext *c);
 /* The body of a GEMM kernel (begun by nv_begin with NV_THREADS). */
 void nv_gemm_body(CgContext *c, const NvGemm *g);
+/* The body of a kernel (NV_THREADS threads, a warp a row) that stores
+ * the LayerNorm statistics of g's rows [0, M) into st_mean and st_rstd,
+ * for GEMMs whose blocks share rows (several column tiles): made once
+ * a row rather than once a block. */
+void nv_gemm_stats(CgContext *c, const NvGemm *g);
 
 #endif
