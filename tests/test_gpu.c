@@ -730,21 +730,37 @@ START_TEST(plan_tables)
 END_TEST
 
 /* hygpu_fft_len: even (an in-place row of n + 2 floats is n / 2 + 1
- * complex values), >= 2 L, 7-smooth, and the least such. */
+ * complex values), >= 2 L, and the least 7-smooth such length unless the
+ * power of two >= 2 L is at most 1/16 longer, then that power. */
 START_TEST(fft_len)
 {
-	for (int64_t L = 1; L <= 5000; L++) {
-		int64_t n = hygpu_fft_len(L);
+	int pow2 = 0;
+	for (int64_t L = 1; L <= 70000; L += L < 5000 ? 1 : 997) {
+		int64_t n = hygpu_fft_len(L), least = 0, p = 1;
 		ck_assert_int_eq(n % 2, 0);
 		ck_assert_int_ge(n, 2 * L);
-		for (int64_t m = 2 * L; m <= n; m += 2) {
+		for (int64_t m = 2 * L; !least; m += 2) {
 			int64_t r = m;
-			for (int p = 2; p <= 7; p++)
-				while (r % p == 0)
-					r /= p;
-			ck_assert(m == n ? r == 1 : r != 1);
+			for (int q = 2; q <= 7; q++)
+				while (r % q == 0)
+					r /= q;
+			if (r == 1)
+				least = m;
+		}
+		while (p < 2 * L)
+			p *= 2;
+		if (p * 16 <= least * 17) {
+			ck_assert_int_eq(n, p);
+			pow2 += p != least;
+		} else {
+			ck_assert_int_eq(n, least);
 		}
 	}
+	ck_assert_int_eq(hygpu_fft_len(1000000), 2097152);
+	ck_assert_int_eq(hygpu_fft_len(160000), 320000);
+	ck_assert_int_eq(hygpu_fft_len(1000), 2048);
+	ck_assert_int_eq(hygpu_fft_len(13), 28);
+	ck_assert_int_gt(pow2, 0);
 }
 END_TEST
 
