@@ -39,7 +39,10 @@
  * in_proj, fc1, fc2, out_proj: conversion where the fragments were read
  * 31.0, 30.8, 42.7, 36.3 (bf16 53.5, 54.5, 86.9), converted once 38.3,
  * 38.5, 43.3, 36.8 (bf16 66.2, 67.4, 93.9); still one block of 8 warps
- * a SM (174-212 registers), 29% of issue slots busy.
+ * a SM (174-212 registers), 29% of issue slots busy. With wgmma (sm_90a,
+ * below), A and W converted into shared memory: 65.9, 66.8, 86.0, 67.3
+ * (bf16 101-154); A's fragments in registers: 72.4, 72.5, 93.6, 74.2
+ * (bf16 unchanged, 102-154).
  *
  * Everything is emitted through the LLVM C API as plain IR plus NVVM
  * intrinsics; accumulators are allocas in the function's entry block,
@@ -72,6 +75,7 @@ typedef struct Gen {
 	LLVMValueRef tid, lane, warp, lane_g, lane_t, warp_m, warp_n;
 	LLVMValueRef row0, col0, m, k0;
 	LLVMValueRef acc;      /* alloca [MT*NT*4] float */
+	LLVMValueRef areg;     /* wgmma: alloca of the thread's A fragments */
 } Gen;
 
 static LLVMValueRef c32(Gen *g, int64_t v)
@@ -107,8 +111,9 @@ static void barrier(Gen *g)
 	          0, NULL);
 }
 
-/* An alloca of n floats in the entry block. */
-static LLVMValueRef entry_array(Gen *g, int n, const char *name)
+/* An alloca of n elements of type t in the entry block. */
+static LLVMValueRef entry_array_of(Gen *g, LLVMTypeRef t, int n,
+                                   const char *name)
 {
 	LLVMBasicBlockRef eb = LLVMGetEntryBasicBlock(g->fn);
 	LLVMBuilderRef tb = LLVMCreateBuilderInContext(g->ctx);
@@ -119,9 +124,14 @@ static LLVMValueRef entry_array(Gen *g, int n, const char *name)
 		LLVMPositionBuilderBefore(tb, first);
 	else
 		LLVMPositionBuilderAtEnd(tb, eb);
-	v = LLVMBuildAlloca(tb, LLVMArrayType2(g->f32, (uint64_t)n), name);
+	v = LLVMBuildAlloca(tb, LLVMArrayType2(t, (uint64_t)n), name);
 	LLVMDisposeBuilder(tb);
 	return v;
+}
+
+static LLVMValueRef entry_array(Gen *g, int n, const char *name)
+{
+	return entry_array_of(g, g->f32, n, name);
 }
 
 static LLVMValueRef slot(Gen *g, LLVMValueRef arr, int n, int i)
@@ -599,19 +609,17 @@ static void per_warp_blocks(Gen *g, int n, void (*each)(Gen *, LLVMValueRef))
 	}
 }
 
-/* One A block: the lane's fragment of mma tile rows mtile * 16.. at k
- * step ks, as the PTX ISA lays it out (.tf32 m16n8k8: a0 (g, t), a1
- * (g+8, t), a2 (g, t+4), a3 (g+8, t+4); .bf16 m16n8k16: the same with
- * pairs of consecutive k, columns 2t and 2t+8, the lower k in the low
- * half). */
-static void convert_a(Gen *g, LLVMValueRef blk)
+/* The lane's A fragment of the 16 tile rows from r - lane / 4 (r: the
+ * lane's first row, i32) at k step ks, as the PTX ISA lays it out for
+ * mma (.tf32 m16n8k8: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4);
+ * .bf16 m16n8k16: the same with pairs of consecutive k, columns 2t and
+ * 2t+8, the lower k in the low half) and for wgmma's A in registers (a
+ * warp's 16 rows of its warpgroup's 64): TF32 high parts into hi and
+ * low parts into lo, or bf16 pairs into hi. */
+static void a_frag(Gen *g, LLVMValueRef r, LLVMValueRef ks, LLVMValueRef *hi,
+                   LLVMValueRef *lo)
 {
-	LLVMValueRef ks = LLVMBuildUDiv(g->b, blk, c32(g, BM / 16), "");
-	LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildMul(g->b,
-		LLVMBuildURem(g->b, blk, c32(g, BM / 16), ""), c32(g, 16), ""),
-		g->lane_g, "");
 	LLVMValueRef rows[4] = { r, addi(g, r, 8), r, addi(g, r, 8) };
-	LLVMValueRef idx = frag_index(g, blk, 4), hi[4], lo[4];
 	LLVMValueRef k = frag_k(g, ks);
 
 	if (g->s->kind == TCG_BF16) {
@@ -620,14 +628,27 @@ static void convert_a(Gen *g, LLVMValueRef blk)
 			hi[i] = pack_bf16(g, a_get(g, rows[i], kc),
 			                  a_get(g, rows[i], addi(g, kc, 1)));
 		}
-		frag_store(g, part_at(g, 0, 0), idx, 4, hi);
 		return;
 	}
 	LLVMValueRef cols[4] = { k, k, addi(g, k, 4), addi(g, k, 4) };
 	for (int i = 0; i < 4; i++)
 		split_tf32(g, a_get(g, rows[i], cols[i]), &hi[i], &lo[i]);
+}
+
+/* One A block: the lane's fragment of mma tile rows mtile * 16.. at k
+ * step ks into the converted parts. */
+static void convert_a(Gen *g, LLVMValueRef blk)
+{
+	LLVMValueRef ks = LLVMBuildUDiv(g->b, blk, c32(g, BM / 16), "");
+	LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildMul(g->b,
+		LLVMBuildURem(g->b, blk, c32(g, BM / 16), ""), c32(g, 16), ""),
+		g->lane_g, "");
+	LLVMValueRef idx = frag_index(g, blk, 4), hi[4], lo[4];
+
+	a_frag(g, r, ks, hi, lo);
 	frag_store(g, part_at(g, 0, 0), idx, 4, hi);
-	frag_store(g, part_at(g, 0, 1), idx, 4, lo);
+	if (g->s->kind != TCG_BF16)
+		frag_store(g, part_at(g, 0, 1), idx, 4, lo);
 }
 
 /* One W block: the lane's fragment of mma tile columns ntile * 8.. at k
@@ -672,12 +693,19 @@ static void convert(Gen *g)
 /* ---- sm_90a: warpgroup MMA --------------------------------------------
  * The block's two warpgroups (warps 0-3 and 4-7) each own 64 rows of the
  * 128-row tile and all BN columns: per k step and term one
- * wgmma.mma_async m64nBNk8 (.tf32) or m64nBNk16 (.bf16), whose operands
- * the tensor cores read from shared memory through descriptors, with the
- * BN / 2 accumulators a thread in registers. Two landed stages (cp.async,
- * as above) and two converted buffers: while the wgmmas of slice kt run,
- * the block converts slice kt + 1 (prologue applied, TF32 split or bf16
- * packing) into the other buffer, and slice kt + 2's copy is in flight.
+ * wgmma.mma_async m64nBNk8 (.tf32) or m64nBNk16 (.bf16), with the BN / 2
+ * accumulators a thread in registers. A comes from registers: each warp
+ * reads its 16 rows' fragments from the landed slice, applies the
+ * prologue and splits them (a_frag), and no other warp needs them. W,
+ * which both warpgroups read, the tensor cores read from shared memory
+ * through descriptors. Two landed stages (cp.async, as above) and two
+ * converted W buffers: while the wgmmas of slice kt run, the block
+ * converts slice kt + 1's W (TF32 split or bf16 packing) into the other
+ * buffer, and slice kt + 2's copy is in flight; slice kt + 1's A
+ * fragments are made once the wgmmas are done with kt's registers.
+ * (With A converted into shared memory as well, shared memory was the
+ * bound: a slice's conversion and the wgmmas' operand reads took more
+ * of its bandwidth, 128 bytes a cycle, than the products took cycles.)
  *
  * The converted layout is the one wgmma reads without swizzling, K-major:
  * "core matrices" of 8 rows by 16 bytes (4 TF32 or 8 bf16 of a row), each
@@ -703,7 +731,7 @@ static int wg_part_bytes(const Gen *g, int rows)
 
 static int wg_buf_bytes(const Gen *g)
 {
-	return parts(g) * (wg_part_bytes(g, BM) + wg_part_bytes(g, g->bn));
+	return parts(g) * wg_part_bytes(g, g->bn);
 }
 
 /* The byte offset in dynamic shared memory of converted buffer 0. */
@@ -712,13 +740,11 @@ static int wg_buf0(const Gen *g)
 	return WG_LSTAGES * g->stage_floats * 4;
 }
 
-/* The byte offsets (i32) of converted buffer buf's A and W parts. */
-static void wg_buf_at(Gen *g, LLVMValueRef buf, LLVMValueRef *a,
-                      LLVMValueRef *w)
+/* The byte offset (i32) of converted buffer buf (W's parts). */
+static LLVMValueRef wg_buf_at(Gen *g, LLVMValueRef buf)
 {
-	*a = LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
+	return LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
 		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
-	*w = addi(g, *a, parts(g) * wg_part_bytes(g, BM));
 }
 
 /* An inline PTX statement without operands that orders memory. */
@@ -740,11 +766,9 @@ static LLVMValueRef byte_at(Gen *g, LLVMValueRef off)
 	return LLVMBuildGEP2(g->b, i8, dyn_shared(g), &off, 1, "");
 }
 
-/* One operand of `rows` rows from the landed tile sh into the converted
- * part(s) at byte `at` (i32) of shared memory; A (with the prologue)
- * when is_a. */
-static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
-                          LLVMValueRef at)
+/* W's `rows` rows from the landed tile sh into the converted part(s) at
+ * byte `at` (i32) of shared memory. */
+static void wg_convert_w(Gen *g, LLVMValueRef sh, int rows, LLVMValueRef at)
 {
 	bool bf = g->s->kind == TCG_BF16;
 	int e = 16 / wg_elem_bytes(g), pieces = rows * (g->bk / e);
@@ -766,11 +790,8 @@ static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
 				LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, c32(g, g->ldf), ""),
 				             kh, "")), "");
 			LLVMSetAlignment(v, 16);
-			for (int j = 0; j < 4; j++) {
+			for (int j = 0; j < 4; j++)
 				x[4 * h + j] = LLVMBuildExtractElement(g->b, v, c32(g, j), "");
-				if (is_a)
-					x[4 * h + j] = a_fix(g, r, addi(g, kh, j), x[4 * h + j]);
-			}
 		}
 		for (int j = 0; j < 4; j++) {
 			LLVMValueRef h32, l32;
@@ -792,14 +813,43 @@ static void wg_convert_op(Gen *g, LLVMValueRef sh, int rows, bool is_a,
 	}
 }
 
-/* The landed stage (g->as, g->ws) into converted buffer buf (i32). */
+/* The landed stage's W (g->ws) into converted buffer buf (i32). */
 static void wg_convert(Gen *g, LLVMValueRef buf)
 {
-	LLVMValueRef at, wat;
+	wg_convert_w(g, g->ws, g->bn, wg_buf_at(g, buf));
+}
 
-	wg_buf_at(g, buf, &at, &wat);
-	wg_convert_op(g, g->as, BM, true, at);
-	wg_convert_op(g, g->ws, g->bn, false, wat);
+/* The A registers of wgmma: word (ks * 2 + half) * 4 + i of g->areg is
+ * a_frag's hi[i] (half 0) or lo[i] (half 1) at k step ks. */
+static int wg_awords(const Gen *g)
+{
+	return ksteps(g) * 8;
+}
+
+static LLVMValueRef wg_aslot(Gen *g, int i)
+{
+	LLVMValueRef idx[2] = { c32(g, 0), c32(g, i) };
+	return LLVMBuildGEP2(g->b, LLVMArrayType2(g->i32, (uint64_t)wg_awords(g)),
+	                     g->areg, idx, 2, "");
+}
+
+/* The thread's A fragments of the landed stage (g->as) into g->areg. */
+static void wg_afrag(Gen *g)
+{
+	LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, g->warp,
+	                                                 c32(g, 16), ""),
+	                              g->lane_g, "");
+
+	for (int ks = 0; ks < ksteps(g); ks++) {
+		LLVMValueRef hi[4], lo[4];
+
+		a_frag(g, r, c32(g, ks), hi, lo);
+		for (int i = 0; i < 4; i++) {
+			LLVMBuildStore(g->b, hi[i], wg_aslot(g, ks * 8 + i));
+			if (g->s->kind != TCG_BF16)
+				LLVMBuildStore(g->b, lo[i], wg_aslot(g, ks * 8 + 4 + i));
+		}
+	}
 }
 
 /* A shared memory descriptor (no swizzle) of the operand at byte `at`
@@ -816,72 +866,78 @@ static LLVMValueRef wg_desc(Gen *g, LLVMValueRef at, int lead, int stride)
 	                                   ((int64_t)(stride >> 4) << 32)), "");
 }
 
-/* acc += A * B by one wgmma.mma_async over the descriptors da, db. */
-static void wg_mma(Gen *g, LLVMValueRef da, LLVMValueRef db)
+/* acc += A * B by one wgmma.mma_async: A's fragment in the registers
+ * a[4], B through the descriptor db. */
+static void wg_mma(Gen *g, LLVMValueRef *a, LLVMValueRef db)
 {
 	bool bf = g->s->kind == TCG_BF16;
 	int n = g->bn / 2;
 	char text[2048], cons[1024];
 	size_t tl = 0, cl = 0;
-	LLVMTypeRef fl[128], pt[131], ret, fty;
-	LLVMValueRef args[131], asm_, r;
+	LLVMTypeRef fl[128], pt[134], ret, fty;
+	LLVMValueRef args[134], asm_, r;
 
 	tl += (size_t)snprintf(text + tl, sizeof text - tl,
 		"{\n.reg .pred p;\nsetp.ne.b32 p, $%d, 0;\n"
-		"wgmma.mma_async.sync.aligned.m64n%dk%d.f32.%s.%s {", 2 * n + 2,
+		"wgmma.mma_async.sync.aligned.m64n%dk%d.f32.%s.%s {", 2 * n + 5,
 		g->bn, bf ? 16 : 8, bf ? "bf16" : "tf32", bf ? "bf16" : "tf32");
 	for (int i = 0; i < n; i++)
 		tl += (size_t)snprintf(text + tl, sizeof text - tl, "%s$%d",
 		                       i ? ", " : "", i);
+	/* register A: no transposition of A to give (bf16: B's, none) */
 	tl += (size_t)snprintf(text + tl, sizeof text - tl,
-		"}, $%d, $%d, p, 1, 1%s;\n}", 2 * n, 2 * n + 1, bf ? ", 0, 0" : "");
+		"}, {$%d, $%d, $%d, $%d}, $%d, p, 1, 1%s;\n}", 2 * n, 2 * n + 1,
+		2 * n + 2, 2 * n + 3, 2 * n + 4, bf ? ", 0" : "");
 	for (int i = 0; i < n; i++)
 		cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "=f,");
 	for (int i = 0; i < n; i++)
 		cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "%d,", i);
-	cl += (size_t)snprintf(cons + cl, sizeof cons - cl, "l,l,r,~{memory}");
+	cl += (size_t)snprintf(cons + cl, sizeof cons - cl,
+	                       "r,r,r,r,l,r,~{memory}");
 	HY_ASSERT(tl < sizeof text && cl < sizeof cons);
 	for (int i = 0; i < n; i++) {
 		fl[i] = g->f32;
 		pt[i] = g->f32;
 		args[i] = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, n, i), "");
 	}
-	pt[n] = g->i64;
-	pt[n + 1] = g->i64;
-	pt[n + 2] = g->i32;
-	args[n] = da;
-	args[n + 1] = db;
-	args[n + 2] = c32(g, 1);
+	for (int i = 0; i < 4; i++) {
+		pt[n + i] = g->i32;
+		args[n + i] = a[i];
+	}
+	pt[n + 4] = g->i64;
+	pt[n + 5] = g->i32;
+	args[n + 4] = db;
+	args[n + 5] = c32(g, 1);
 	ret = LLVMStructTypeInContext(g->ctx, fl, (unsigned)n, 0);
-	fty = LLVMFunctionType(ret, pt, (unsigned)n + 3, 0);
+	fty = LLVMFunctionType(ret, pt, (unsigned)n + 6, 0);
 	asm_ = LLVMGetInlineAsm(fty, text, tl, cons, cl, 1, 0,
 	                        LLVMInlineAsmDialectATT, 0);
-	r = LLVMBuildCall2(g->b, fty, asm_, args, (unsigned)n + 3, "");
+	r = LLVMBuildCall2(g->b, fty, asm_, args, (unsigned)n + 6, "");
 	for (int i = 0; i < n; i++)
 		LLVMBuildStore(g->b, LLVMBuildExtractValue(g->b, r, (unsigned)i, ""),
 		               slot(g, g->acc, n, i));
 }
 
-/* The wgmmas of converted buffer buf (i32) for this warpgroup's rows. */
+/* The wgmmas of the thread's A registers and converted buffer buf (i32)
+ * for this warpgroup's rows. */
 static void wg_compute(Gen *g, LLVMValueRef buf)
 {
 	bool bf = g->s->kind == TCG_BF16;
-	int pa = wg_part_bytes(g, BM), pw = wg_part_bytes(g, g->bn);
-	LLVMValueRef at, wat, rows;
+	int pw = wg_part_bytes(g, g->bn);
+	LLVMValueRef wat = wg_buf_at(g, buf);
 
-	wg_buf_at(g, buf, &at, &wat);
-	rows = LLVMBuildMul(g->b, LLVMBuildUDiv(g->b, g->warp, c32(g, 4), ""),
-	                    c32(g, 64 * 16), "");
 	ptx_stmt(g, "wgmma.fence.sync.aligned;");
 	for (int ks = 0; ks < ksteps(g); ks++)
 		/* small terms first: A lo * W hi, A hi * W lo, A hi * W hi */
 		for (int term = bf ? 2 : 0; term < 3; term++) {
 			int a_lo = term == 0, w_lo = term == 1;
-			LLVMValueRef a = LLVMBuildAdd(g->b, addi(g, at, a_lo * pa +
-			                                   2 * ks * BM * 16), rows, "");
+			LLVMValueRef a[4];
 			LLVMValueRef w = addi(g, wat, w_lo * pw + 2 * ks * g->bn * 16);
-			wg_mma(g, wg_desc(g, a, BM * 16, 128),
-			       wg_desc(g, w, g->bn * 16, 128));
+
+			for (int i = 0; i < 4; i++)
+				a[i] = LLVMBuildLoad2(g->b, g->i32,
+					wg_aslot(g, (ks * 2 + a_lo) * 4 + i), "");
+			wg_mma(g, a, wg_desc(g, w, g->bn * 16, 128));
 		}
 	ptx_stmt(g, "wgmma.commit_group.sync.aligned;");
 }
@@ -921,15 +977,18 @@ static void cp_wait(Gen *g, int pending)
 }
 
 /* The slices of the K loop with warpgroup MMA:
- *     copy 0, copy 1; wait 0; convert 0 into buffer 0; copy 2
- *     for kt: wgmma buffer kt % 2 (async);
- *             if kt + 1 < nk: wait kt + 1, convert it into the other
- *             buffer; wait for the wgmmas; copy kt + 3 into the stage
- *             slice kt + 1 came from
- * with a barrier wherever shared memory changes hands. */
+ *     copy 0, copy 1; wait 0; convert W 0 into buffer 0, A 0 into
+ *     registers; copy 2
+ *     for kt: wgmma A registers and buffer kt % 2 (async);
+ *             if kt + 1 < nk: wait kt + 1, convert its W into the other
+ *             buffer; wait for the wgmmas; if kt + 1 < nk: A kt + 1 into
+ *             the registers; copy kt + 3 into the stage slice kt + 1
+ *             came from
+ * with a barrier wherever shared memory changes hands. A's registers
+ * change only after the wgmmas that read them are done. */
 static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 {
-	LLVMBasicBlockRef head, body, conv, conv_done, done, from[2];
+	LLVMBasicBlockRef head, body, conv, conv_done, afrag, latch, done, from[2];
 	LLVMValueRef kt, k1, more, inc[2], buf, nbuf;
 	LLVMMetadataRef md[3] = {
 		LLVMValueAsMetadata(g->fn),
@@ -951,6 +1010,7 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	g->k0 = c64(g, 0);
 	stage_tiles(g, c32(g, 0));
 	wg_convert(g, c32(g, 0));
+	wg_afrag(g);
 	ptx_stmt(g, "fence.proxy.async.shared::cta;");
 	barrier(g);
 	issue(g, a, w, c64(g, 2), nk, c32(g, 0));
@@ -958,6 +1018,8 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k");
 	conv = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.conv");
 	conv_done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.wait");
+	afrag = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.afrag");
+	latch = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.latch");
 	done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.done");
 	LLVMBuildBr(g->b, body);
 	LLVMPositionBuilderAtEnd(g->b, body);
@@ -979,6 +1041,13 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	LLVMBuildBr(g->b, conv_done);
 	LLVMPositionBuilderAtEnd(g->b, conv_done);
 	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
+	LLVMBuildCondBr(g->b, more, afrag, latch);
+	LLVMPositionBuilderAtEnd(g->b, afrag);
+	g->k0 = LLVMBuildMul(g->b, k1, c64(g, g->bk), "");
+	stage_tiles(g, nbuf);
+	wg_afrag(g);
+	LLVMBuildBr(g->b, latch);
+	LLVMPositionBuilderAtEnd(g->b, latch);
 	barrier(g);
 	issue(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 3), ""), nk, nbuf);
 	LLVMBuildCondBr(g->b, more, body, done);
@@ -1017,6 +1086,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	nacc = s->wgmma ? g.bn / 2 : g.mt * g.nt * 4;
 	g.m = m;
 	g.acc = entry_array(&g, nacc, "tcg.acc");
+	if (s->wgmma)
+		g.areg = entry_array_of(&g, g.i32, wg_awords(&g), "tcg.areg");
 
 	g.tid = sreg(&g, "llvm.nvvm.read.ptx.sreg.tid.x");
 	bid = LLVMBuildZExt(b, sreg(&g, "llvm.nvvm.read.ptx.sreg.ctaid.x"),
