@@ -6,7 +6,7 @@
 #   tests/gpu/device-tests.sh prepare DIR   where hyenac is built: compiles
 #       ../shared/golden/* and random models with --target cuda into
 #       DIR/bin, the random ones for the CPU too, runs the CPU binaries on
-#       random tokens (lengths 1, 2, 7, 100, 333 and the longest; batches
+#       random tokens (lengths 1, 2, 7, 100, 333, 1000 and the longest; batches
 #       of 2 and 1) into DIR/data, and copies gpu_tiny_check and the
 #       shared libraries the binaries need that a GPU machine may lack
 #       (htslib's) into DIR/bin and DIR/lib. The same models again with
@@ -123,8 +123,11 @@ EOF
 		local cpu=$dir/data/$name-cpu
 		"$cpu" score --fasta "$fa" -o "$dir/data/$name.score.tsv" \
 			--window "$(score_window "$cpu")" --quiet
-		for L in 1 2 7 100 333 $((ml - 2)); do
+		# 1000 where the model allows it: its FFT length is 2048, a
+		# power of two past the least 7-smooth one (2000)
+		for L in 1 2 7 100 333 1000 $((ml - 2)); do
 			local B=2 t=$dir/data/$name-$L
+			[ "$L" -gt $((ml - 2)) ] && continue
 			[ "$L" -gt 333 ] && B=1
 			"$py" - "$t.tokens.npy" "$B" "$L" <<'PY'
 import sys, numpy as np
