@@ -134,11 +134,18 @@ static LLVMValueRef entry_array(Gen *g, int n, const char *name)
 	return entry_array_of(g, g->f32, n, name);
 }
 
-static LLVMValueRef slot(Gen *g, LLVMValueRef arr, int n, int i)
+/* Element i of the entry_array_of(t, n) arr. */
+static LLVMValueRef slot_of(Gen *g, LLVMTypeRef t, LLVMValueRef arr, int n,
+                            int i)
 {
 	LLVMValueRef idx[2] = { c32(g, 0), c32(g, i) };
-	return LLVMBuildGEP2(g->b, LLVMArrayType2(g->f32, (uint64_t)n), arr,
-	                     idx, 2, "");
+	return LLVMBuildGEP2(g->b, LLVMArrayType2(t, (uint64_t)n), arr, idx, 2,
+	                     "");
+}
+
+static LLVMValueRef slot(Gen *g, LLVMValueRef arr, int n, int i)
+{
+	return slot_of(g, g->f32, arr, n, i);
 }
 
 
@@ -768,10 +775,11 @@ static LLVMValueRef byte_at(Gen *g, LLVMValueRef off)
 	return LLVMBuildGEP2(g->b, i8, dyn_shared(g), &off, 1, "");
 }
 
-/* W's `rows` rows from the landed tile sh into the converted part(s) at
- * byte `at` (i32) of shared memory. */
-static void wg_convert_w(Gen *g, LLVMValueRef sh, int rows, LLVMValueRef at)
+/* The landed stage's W (g->ws, BN rows) into converted buffer buf (i32). */
+static void wg_convert(Gen *g, LLVMValueRef buf)
 {
+	LLVMValueRef sh = g->ws, at = wg_buf_at(g, buf);
+	int rows = g->bn;
 	bool bf = g->s->kind == TCG_BF16;
 	int e = 16 / wg_elem_bytes(g), pieces = rows * (g->bk / e);
 	LLVMTypeRef v4f = LLVMVectorType(g->f32, 4), v4i = LLVMVectorType(g->i32, 4);
@@ -815,12 +823,6 @@ static void wg_convert_w(Gen *g, LLVMValueRef sh, int rows, LLVMValueRef at)
 	}
 }
 
-/* The landed stage's W (g->ws) into converted buffer buf (i32). */
-static void wg_convert(Gen *g, LLVMValueRef buf)
-{
-	wg_convert_w(g, g->ws, g->bn, wg_buf_at(g, buf));
-}
-
 /* The A registers of wgmma: word (ks * 2 + half) * 4 + i of g->areg is
  * a_frag's hi[i] (half 0) or lo[i] (half 1) at k step ks. */
 static int wg_awords(const Gen *g)
@@ -830,9 +832,7 @@ static int wg_awords(const Gen *g)
 
 static LLVMValueRef wg_aslot(Gen *g, int i)
 {
-	LLVMValueRef idx[2] = { c32(g, 0), c32(g, i) };
-	return LLVMBuildGEP2(g->b, LLVMArrayType2(g->i32, (uint64_t)wg_awords(g)),
-	                     g->areg, idx, 2, "");
+	return slot_of(g, g->i32, g->areg, wg_awords(g), i);
 }
 
 /* The thread's A fragments of the landed stage (g->as) into g->areg. */
