@@ -666,8 +666,9 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	          n->type.dim[1] == DIM_L);
 	int gi = nv_state(c)->ntmpl;
 	bool pre = fs.ln_g >= 0 && stats_first(c, Nn);
-	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Nn * 4),
-	      Nn * 4 + (pre ? 8 : 0), H * (Nn * 4 + (pre ? 8 : 0)) + 64);
+	int64_t row_bytes = Nn * 4 + (pre ? 8 : 0); /* projected row, stats */
+	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Nn * 4), row_bytes,
+	      H * row_bytes + 64);
 	if (pre)
 		emit_gemm_stats(c, n, n->src[fs.x], Kn, Nn, H, g.eps);
 	int k = begin_k(c, n, "gemm");
