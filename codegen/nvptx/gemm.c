@@ -202,11 +202,8 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 
 void nv_gemm_stats(CgContext *c, const NvGemm *g)
 {
-	LLVMValueRef tid = nv_tid(c);
-	LLVMValueRef m = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS / 32)),
-	                     LLVMBuildSDiv(c->b, tid, i64c(c, 32), ""));
-	LLVMValueRef lane = LLVMBuildSRem(c->b, tid, i64c(c, 32), "");
-	LLVMValueRef base, mean, rstd;
+	LLVMValueRef lane, base, mean, rstd;
+	LLVMValueRef m = nv_warp_row(c, &lane);
 
 	nv_return_unless(c, icmp(c, LLVMIntSLT, m, g->M));
 	base = ln_row_base(c, g, m);

@@ -506,14 +506,20 @@ static void warp_ln_write(CgContext *c, LLVMValueRef x, LLVMValueRef xb,
 	cg_loop_close(c, &l);
 }
 
+LLVMValueRef nv_warp_row(CgContext *c, LLVMValueRef *lane)
+{
+	LLVMValueRef tid = nv_tid(c);
+	LLVMValueRef row = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS / 32)),
+	                       sdiv(c, tid, i64c(c, 32)));
+	*lane = srem(c, tid, i64c(c, 32));
+	return row;
+}
+
 static void emit_layernorm(CgContext *c, const Node *n)
 {
 	int64_t Dn = n->type.dim[n->type.rank - 1];
 	int k = begin_k(c, n, "ln");
-	LLVMValueRef tid = nv_tid(c);
-	LLVMValueRef row = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS / 32)),
-	                       sdiv(c, tid, i64c(c, 32)));
-	LLVMValueRef lane = srem(c, tid, i64c(c, 32));
+	LLVMValueRef lane, row = nv_warp_row(c, &lane);
 	nv_return_unless(c, icmp(c, LLVMIntSLT, row, nv_rows(c, &n->type)));
 	LLVMValueRef x = nv_addr(c, n->src[0]);
 	LLVMValueRef xb = mul(c, row, i64c(c, Dn));

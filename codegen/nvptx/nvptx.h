@@ -118,6 +118,9 @@ LLVMValueRef nv_warp_sum(CgContext *c, LLVMValueRef x);
 /* 1/sqrt(sq / D + eps): a LayerNorm's scale from its sum of squared
  * deviations. */
 LLVMValueRef nv_ln_rstd(CgContext *c, LLVMValueRef sq, int64_t Dn, double eps);
+/* The row of a kernel that runs a warp a row (NV_THREADS threads a
+ * block), the thread's lane in *lane. */
+LLVMValueRef nv_warp_row(CgContext *c, LLVMValueRef *lane);
 /* Leave the kernel unless cond: the builder continues where it holds. */
 void nv_return_unless(CgContext *c, LLVMValueRef cond);
 /* The count of rows of t (all dims but the last) as a value, and as a
