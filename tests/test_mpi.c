@@ -8,12 +8,16 @@
  * computes only the missing shards and ends with the same bytes; a
  * journal of another job, an existing journal without --resume, more
  * ranks than work, an output that cannot be written and a plain binary
- * under mpirun are refused in one line of ours, without a hang.
+ * under mpirun are refused in one line of ours, without a hang; a rank
+ * that stops taking shards leaves its share to the others (the queue).
  *
  * The kill is deterministic: HYENAC_TEST_KILL_RANK_AFTER_SHARDS=R:K (a
  * test hook of runtime/main/rt_shard.c, not for users) makes rank R
- * SIGKILL itself after committing K shards (R:K:fail: fail with a
- * message, as a rank's error would). Open MPI refuses to run as
+ * SIGKILL itself after committing K shards (*:K: every rank, so that
+ * exactly K N shards are finished, where with one rank killed the others
+ * could take all its work from the queue before the launcher ends them;
+ * R:K:fail: fail with a message, as a rank's error would; R:K:idle: take
+ * no more shards). Open MPI refuses to run as
  * root without OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM), set here for the child
  * when the tests run as root. Skipped, saying so, without mpirun. Small:
  * tiny-1k at --seq-len 256 and a 5 kb genome.
@@ -433,6 +437,28 @@ START_TEST(token_commands_equal_one_process)
 }
 END_TEST
 
+/* A rank that takes no shard after its first (the hook's R:K:idle, as a
+ * rank on a stalled node would): the others take the rest from the
+ * queue, and every command still writes one process's bytes. A fixed
+ * split would leave that rank's share undone and fail at the gather. */
+START_TEST(stalled_rank_work_taken_by_others)
+{
+	NEED_MPIRUN();
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:1:idle", 1);
+	check_equal(plain, mpi, "idle-emb",
+	            (const char *[]){"embed", "--fasta", fasta, "-o", "OUT",
+	                             "-q", NULL}, "npy", "tsv");
+	check_equal(plain, mpi, "idle-tok",
+	            (const char *[]){"embed", "--tokens", tokens, "-o", "OUT",
+	                             "--pool", "mean", NULL}, "npy", NULL);
+	check_equal(plain, mpi, "idle-vep",
+	            (const char *[]){"vep", "--vcf", write_vcf("vi.vcf", false),
+	                             "--ref", fasta, "-o", "OUT", "-q", NULL},
+	            "vcf", NULL);
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+}
+END_TEST
+
 /* Files in dir ending in ext (the journal's finished pieces). */
 static int pieces(const char *dir, const char *ext)
 {
@@ -474,9 +500,9 @@ START_TEST(killed_rank_then_resume)
 	tu_run(&r, plain, ref);
 	ck_assert_msg(r.status == 0, "%s", r.err);
 
-	/* rank 1 dies after its second shard: the job fails, no output */
+	/* the ranks die after their second shard: the job fails, no output */
 	const char *args[] = {"embed", "--fasta", fasta, "-o", out, "-q", NULL};
-	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:2", 1);
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "*:2", 1);
 	run_mpi(&r, 2, mpi, args);
 	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
 	ck_assert_msg(r.status != 0, "the job survived a killed rank");
@@ -484,8 +510,15 @@ START_TEST(killed_rank_then_resume)
 	int shards = manifest_shards(journal);
 	int done = pieces(journal, ".npy");
 	ck_assert_int_eq(pieces(journal, ".tsv"), done);
-	ck_assert_msg(done >= 2 && done < shards, "%d of %d shards finished",
+	ck_assert_msg(done == 4 && done < shards, "%d of %d shards finished",
 	              done, shards);
+	/* a claim the killed run left on a shard it did not finish (a rank
+	 * killed mid-shard leaves one): the resumed run must not skip it */
+	char claim[64];
+	snprintf(claim, sizeof claim, "k.npy.hyenac-journal/%08d.claim",
+	         shards - 1);
+	ck_assert(!exists(tu_path(tu_tmpdir(), claim)));
+	tu_write_str(claim, "");
 
 	/* a rank that fails: its one line, the job ended (no hang), status 1 */
 	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:1:fail", 1);
@@ -543,7 +576,7 @@ START_TEST(vep_killed_rank_then_resume)
 	                                   "-o", want, "-q", NULL});
 	ck_assert_msg(r.status == 0, "%s", r.err);
 
-	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "1:2", 1);
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "*:2", 1);
 	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
 	                                     fasta, "-o", out, "-q", NULL});
 	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
@@ -551,7 +584,7 @@ START_TEST(vep_killed_rank_then_resume)
 	ck_assert(!exists(out));
 	int shards = manifest_shards(journal);
 	int done = pieces(journal, ".scores");
-	ck_assert_msg(done >= 2 && done < shards, "%d of %d shards finished",
+	ck_assert_msg(done == 4 && done < shards, "%d of %d shards finished",
 	              done, shards);
 
 	run_mpi(&r, 2, mpi, (const char *[]){"vep", "--vcf", vcf, "--ref",
@@ -754,6 +787,7 @@ int main(void)
 	tcase_add_test(tc, token_commands_equal_one_process);
 	tcase_add_test(tc, regions_and_strands_equal_one_process);
 	tcase_add_test(tc, killed_rank_then_resume);
+	tcase_add_test(tc, stalled_rank_work_taken_by_others);
 	tcase_add_test(tc, vep_equal_one_process);
 	tcase_add_test(tc, vep_killed_rank_then_resume);
 	tcase_add_test(tc, resume_in_one_process);

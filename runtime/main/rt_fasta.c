@@ -1032,7 +1032,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 
 	Reader rd = {.idx = 0};
 	diag_init(&rd.d);
-	if (!sharded || sh.nmine > 0) {
+	if (!sharded || rt_shard_any(&sh)) {
 		if (regions)
 			rd.rg = rt_regions_open(ref, fasta, &fo);
 		else if (!(rd.f = hyrt_fasta_open(fasta, &fo, &rd.d)))
@@ -1066,15 +1066,15 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	} else {
 		if (rd.f || rd.rg)
 			reader_next(&rd);
-		for (int64_t m = 0; m < sh.nmine; m++) {
-			const RtShard *p = &sh.shard[sh.mine[m]];
+		for (int64_t i; (i = rt_shard_next(&sh)) >= 0;) {
+			const RtShard *p = &sh.shard[i];
 			Outputs piece = {0};
 			HyrtOut *files[2] = {&piece.tsv, NULL};
 			if (!tsv_only) {
 				files[0] = &piece.npy;
 				files[1] = &piece.tsv;
 			}
-			rt_shard_open(&sh, sh.mine[m], files);
+			rt_shard_open(&sh, i, files);
 			run_windows(&c, jobs, &rd, p->first, p->first + p->count,
 			            &piece, &pr, shown);
 			if (piece.rows != p->count)

@@ -820,15 +820,15 @@ static void forward_sharded(const char *cmd, const char *tpath,
 	              false);
 	free(rows);
 	free(key);
-	if (rt_par_rank() != 0 && s.nmine > 0) {
+	if (rt_par_rank() != 0 && rt_shard_any(&s)) {
 		/* rank 0 has checked the file */
 		if (!npy_load_ints(tpath, &tok, &d))
 			rt_fail_diag(&d);
 		hyrt_tokens_as_rows(&tok);
 	}
 	hyrt_set_threads((int)T);
-	for (int64_t m = 0; m < s.nmine; m++) {
-		const RtShard *sh = &s.shard[s.mine[m]];
+	for (int64_t i; (i = rt_shard_next(&s)) >= 0;) {
+		const RtShard *sh = &s.shard[i];
 		HyrtOut piece = {0}, *pieces[1] = {&piece};
 		L = tok.dim[1];
 		if (sh->first + sh->count > tok.dim[0])
@@ -836,7 +836,7 @@ static void forward_sharded(const char *cmd, const char *tpath,
 			        tpath);
 		job_init(&job, w.data, (const int32_t *)tok.data + sh->first * L,
 		         sh->count, L, which, pool, RT_LAYER_NONE);
-		rt_shard_open(&s, s.mine[m], pieces);
+		rt_shard_open(&s, i, pieces);
 		job_alloc(&job);
 		job_run(&job, &piece);
 		job_free(&job);

@@ -12,8 +12,12 @@
  * Test hook (not for users; tests/test_mpi.c): when
  * HYENAC_TEST_KILL_RANK_AFTER_SHARDS is "R:K", rank R kills itself with
  * SIGKILL right after committing its K-th shard of the run, as a node
- * lost mid-job would, so the resume test is deterministic; "R:K:fail"
- * makes it fail through rt_fail instead (a rank's error ending the job).
+ * lost mid-job would ("*:K": every rank, so that exactly K N shards are
+ * finished and the resume test is deterministic: with one rank killed,
+ * the others would take its work from the queue); "R:K:fail"
+ * makes it fail through rt_fail instead (a rank's error ending the job),
+ * and "R:K:idle" makes it take no shard after its K-th (a rank stalled:
+ * the others must take the rest from the queue).
  */
 #include "rt_shard.h"
 #include "rt_main.h"
@@ -21,6 +25,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -211,6 +216,7 @@ static void read_manifest(RtShards *s, const char *key)
 }
 
 static void clear(const char *dirpath);
+static void remove_claims(const RtShards *s);
 
 /* Whether the journal has its manifest: a journal without one was cut
  * short while being made or removed, and holds nothing to resume. */
@@ -248,6 +254,7 @@ static void plan_rank0(RtShards *s, bool resume, const char *key,
 			rt_fail("%s: is not a directory, so not a journal; remove it",
 			        s->dir);
 		read_manifest(s, key);
+		remove_claims(s);
 		resumed = true;
 	} else {
 		if (nitems < rt_par_size() && rt_par_size() > 1)
@@ -273,31 +280,84 @@ static void plan_rank0(RtShards *s, bool resume, const char *key,
 		        s->n - ndone);
 }
 
-/* The shards left, in consecutive blocks balanced by tokens: shard i
- * goes to the rank whose share holds its middle token. */
+/* The shards not finished before this run, in order (rt_shard_next
+ * hands them out). */
 static void assign(RtShards *s)
 {
-	int64_t left = 0, at = 0;
-	int N = rt_par_size(), me = rt_par_rank();
-
 	for (int64_t i = 0; i < s->n; i++)
 		if (s->done[i])
 			s->tokens_done_before += s->shard[i].tokens;
-		else
-			left += s->shard[i].tokens;
-	s->mine = calloc((size_t)(s->n ? s->n : 1), sizeof *s->mine);
-	if (!s->mine)
+	s->left = calloc((size_t)(s->n > 0 ? s->n : 1), sizeof *s->left);
+	if (!s->left)
 		rt_fail("out of memory");
+	for (int64_t i = 0; i < s->n; i++)
+		if (!s->done[i])
+			s->left[s->nleft++] = i;
+}
+
+static char *claim_path(const RtShards *s, int64_t i)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/%08" PRId64 ".claim", s->dir, i) < 0)
+		rt_fail("out of memory");
+	return p;
+}
+
+/* Whether this rank got shard i: its claim file made here, not found
+ * made by another rank. */
+static bool claim(const RtShards *s, int64_t i)
+{
+	char *p = claim_path(s, i);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+
+	if (fd < 0 && errno != EEXIST)
+		rt_fail("%s: cannot claim a shard of the job: %s", p,
+		        strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(p);
+	return fd >= 0;
+}
+
+/* The claims left by the run being resumed: its unfinished shards are
+ * anyone's again. */
+static void remove_claims(const RtShards *s)
+{
 	for (int64_t i = 0; i < s->n; i++) {
-		if (s->done[i])
-			continue;
-		int64_t mid = at + s->shard[i].tokens / 2;
-		int r = left > 0 ? (int)((__int128)mid * N / left) : 0;
-		r = r >= N ? N - 1 : r;
-		if (r == me)
-			s->mine[s->nmine++] = i;
-		at += s->shard[i].tokens;
+		char *p = claim_path(s, i);
+		if (unlink(p) != 0 && errno != ENOENT)
+			rt_fail("%s: cannot remove the claim of the interrupted "
+			        "run: %s", p, strerror(errno));
+		free(p);
 	}
+}
+
+bool rt_shard_any(const RtShards *s)
+{
+	return s->nleft > 0;
+}
+
+int64_t rt_shard_next(RtShards *s)
+{
+	int64_t N = rt_par_size(), me = rt_par_rank();
+
+	if (s->idle)
+		return -1;
+	if (N == 1)
+		return s->at < s->nleft ? s->left[s->at++] : -1;
+	if (!s->started) {
+		/* the first N unfinished shards, one a rank, need no claim:
+		 * no rank's scan starts before them */
+		s->started = true;
+		s->at = s->nleft < N ? s->nleft : N;
+		if (me < s->nleft)
+			return s->left[me];
+	}
+	for (; s->at < s->nleft; s->at++)
+		if (claim(s, s->left[s->at]))
+			return s->left[s->at++];
+	return -1;
 }
 
 void rt_shard_plan(RtShards *s, const char *out, bool resume,
@@ -343,15 +403,20 @@ void rt_shard_open(RtShards *s, int64_t i, HyrtOut *const *o)
 }
 
 /* The test hook (see the top of this file). */
-static void test_kill(const RtShards *s)
+static void test_kill(RtShards *s)
 {
 	const char *v = getenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
 	char how[8] = "";
-	int r, k;
+	int r = -1, k;
 
-	if (!v || sscanf(v, "%d:%d:%7s", &r, &k, how) < 2 ||
-	    r != rt_par_rank() || s->committed != k)
+	if (!v || (*v == '*' ? sscanf(v + 1, ":%d:%7s", &k, how) < 1
+	                     : sscanf(v, "%d:%d:%7s", &r, &k, how) < 2) ||
+	    (r >= 0 && r != rt_par_rank()) || s->committed != k)
 		return;
+	if (strcmp(how, "idle") == 0) {
+		s->idle = true;
+		return;
+	}
 	if (strcmp(how, "fail") == 0)
 		rt_fail("failing after %d shard(s), as "
 		        "HYENAC_TEST_KILL_RANK_AFTER_SHARDS asks", k);
@@ -454,6 +519,6 @@ void rt_shard_free(RtShards *s)
 	free(s->dir);
 	free(s->shard);
 	free(s->done);
-	free(s->mine);
+	free(s->left);
 	memset(s, 0, sizeof *s);
 }

@@ -19,15 +19,27 @@
  * differs, naming the first line that does. Resuming, rank 0 says on
  * stderr how many shards were finished and how many it computes now.
  *
- * Each run hands out the shards not yet finished: consecutive blocks
- * balanced by tokens, one block per rank (a rank may get none when fewer
- * shards than ranks are left). A rank computes its shards in order, each
- * into pieces (one per output file: OUT.hyenac-journal/NNNNNNNN.npy, .tsv)
- * written through runtime/outfile.c, so a piece is whole or absent. At
- * the end rank 0 waits for every rank, copies the pieces in shard order
- * after the outputs' headers into the outputs (committed by the caller
- * through outfile.c), then removes the journal. Rows do not depend on
- * the batch they ran in, so the bytes are those of one process.
+ * Each run hands out the shards not yet finished as a queue, so that a
+ * rank on a faster core (or a GPU, or a less loaded node) takes more of
+ * them and the job ends when the work does, not when its slowest rank's
+ * fixed share does: rank r starts with the r-th unfinished shard (so
+ * every rank has one at once, when there are enough), then each rank
+ * claims the lowest shard past those first N that no rank has claimed.
+ * A claim is a file NNNNNNNN.claim created in the journal with O_EXCL,
+ * which the filesystem makes atomic (local, NFSv3 and later, Lustre,
+ * GPFS): no rank serves the queue, so a rank deep in a forward that
+ * takes seconds delays nobody (MPI one-sided atomics would need the
+ * target rank's progress on common transports). Claims go in ascending
+ * order on every rank, so the readers (FASTA, VCF) only ever skip
+ * forward. A rank computes each shard it gets into pieces (one per
+ * output file: OUT.hyenac-journal/NNNNNNNN.npy, .tsv) written through
+ * runtime/outfile.c, so a piece is whole or absent. At the end rank 0
+ * waits for every rank, copies the pieces in shard order after the
+ * outputs' headers into the outputs (committed by the caller through
+ * outfile.c), then removes the journal. Rows do not depend on the batch
+ * they ran in, so the bytes are those of one process, whichever rank
+ * computed which shard. A resumed run first removes the claims of the
+ * run it resumes (only finished pieces count).
  *
  * Journal: OUT.hyenac-journal/ (for -o X.npy: X.npy.hyenac-journal),
  * with MANIFEST and the pieces; on a filesystem every rank sees.
@@ -54,7 +66,9 @@ typedef struct RtShards {
 	int64_t n;      /* shards */
 	RtShard *shard;
 	unsigned char *done; /* finished before this run began */
-	int64_t *mine, nmine; /* this rank's, in input order */
+	int64_t *left, nleft; /* not finished when this run began, in order */
+	int64_t at;      /* rt_shard_next: where this rank's scan of left is */
+	bool started, idle;
 	int64_t items, tokens, tokens_done_before;
 	int64_t committed; /* by this rank in this run */
 } RtShards;
@@ -71,6 +85,11 @@ void rt_shard_plan(RtShards *s, const char *out, bool resume,
                    const char *key, const int32_t *item_tokens,
                    int64_t nitems, int nfiles, const char *ext0,
                    const char *ext1, const char *what, bool quiet);
+/* Whether this run has shards to compute (some rank will get them). */
+bool rt_shard_any(const RtShards *s);
+/* The next shard for this rank to compute, or -1 when the queue is
+ * empty; ascending on every rank (exit 1 when a claim cannot be made). */
+int64_t rt_shard_next(RtShards *s);
 /* Open shard i's pieces (o[nfiles]) / commit them (exit 1 on error). */
 void rt_shard_open(RtShards *s, int64_t i, HyrtOut *const *o);
 void rt_shard_commit(RtShards *s, HyrtOut *const *o);

@@ -1021,13 +1021,13 @@ static void run_shards(Vep *v, RtShards *s)
 {
 	int64_t num = 0;
 
-	for (int64_t m = 0; m < s->nmine; m++) {
-		const RtShard *p = &s->shard[s->mine[m]];
+	for (int64_t i; (i = rt_shard_next(s)) >= 0;) {
+		const RtShard *p = &s->shard[i];
 		HyrtOut piece = {0}, *files[1] = {&piece};
 		for (; num < p->first; num++) /* other ranks' records */
 			if (!read_record(v, v->next, num + 1))
 				break;
-		rt_shard_open(s, s->mine[m], files);
+		rt_shard_open(s, i, files);
 		v->piece = &piece;
 		int64_t before[4] = {v->windows, v->shared, v->bases, v->soft};
 		if (num < p->first || !run_records(v, &num, p->first + p->count))
@@ -1136,7 +1136,7 @@ static void vep_sharded(Vep *v, const RtVepArgs *a)
 	              NULL, what, a->quiet);
 	free(cost);
 	free(key);
-	if (s.nmine > 0) {
+	if (rt_shard_any(&s)) {
 		open_vcf(v);
 		run_shards(v, &s);
 		close_vcf(v);
