@@ -9,6 +9,7 @@
 #                        [--model models/hyenadna-small-32k.yaml]
 #                        [--threads T] [--cores C] [--records R]
 #                        [--gpu] [--batch B] [--exe BIN] [--from DIR]
+#                        [--control]
 #   bench/mpi-scaling.sh --prepare DIR [--gpu] [--model M]
 #
 # --genome-mb   genome size in megabases (default 50; 64 with --gpu), in
@@ -32,6 +33,12 @@
 #               nvidia-smi, where there is one, samples each GPU's load
 #               and memory during the runs
 # --batch       embed's --batch (default: the binary's own; 1 with --gpu)
+# --control     after the runs, the machine's own ceiling, with no MPI: the
+#               genome cut into C equal parts (C = --cores), one part
+#               alone on core 0, then all C parts at once, part i on core
+#               i (taskset), one thread each; prints what a perfect fixed
+#               split (alone / slowest) and a perfect queue (alone / mean)
+#               could reach on this machine (CPU binaries)
 # --exe         the --mpi binary to run, instead of compiling one
 # --from DIR    what --prepare left in DIR (brought to a machine without
 #               LLVM 19 or Open MPI): its binary, its shared libraries
@@ -56,8 +63,9 @@
 # count a rank) it is t_1 / (N t_N) per GPU.
 # Environment: HYENAC (default build/hyenac), WORK (default
 # build/mpi-scaling, or /tmp/hyenac-mpi-scaling with --from), MPIRUN_FLAGS
-# (added to every mpirun; the default "--bind-to none" lets each rank's
-# threads use any core; as root OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) must be
+# (given to every mpirun in place of the binding: by default
+# "--bind-to core" for one thread a rank, each rank kept on its core,
+# else "--bind-to none", each rank's threads free to use any core; as root OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) must be
 # set by the caller unless --from sets them), PYTHON (the genome's
 # writer, default python3).
 # Prints a markdown table and writes it to $WORK/table-MODEL-SIZE.md.
@@ -77,6 +85,7 @@ batch=""
 exe=""
 from=""
 prep=""
+control=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--genome-mb) genome_mb=$2; shift 2 ;;
@@ -87,6 +96,7 @@ while [ $# -gt 0 ]; do
 	--records) records=$2; shift 2 ;;
 	--gpu) gpu=1; shift ;;
 	--batch) batch=$2; shift 2 ;;
+	--control) control=1; shift ;;
 	--exe) exe=$2; shift 2 ;;
 	--from) from=$2; shift 2 ;;
 	--prepare) prep=$2; shift 2 ;;
@@ -233,7 +243,6 @@ fi
 genome_mb=${genome_mb:-50}
 ranks=${ranks:-1 2 4 8 16}
 WORK=${WORK:-$here/build/mpi-scaling}
-MPIRUN_FLAGS=${MPIRUN_FLAGS:---bind-to none}
 mpirun=${OPAL_PREFIX:+$OPAL_PREFIX/bin/}mpirun
 [ -x "$mpirun" ] || command -v "$mpirun" >/dev/null ||
 	{ echo "mpi-scaling.sh: no mpirun (install openmpi-bin)" >&2; exit 1; }
@@ -321,7 +330,12 @@ for n in $ranks; do
 	[ -n "$gpu" ] && watch_start "$WORK/gpus-$tag-$n.csv"
 	t0=$(now)
 	# shellcheck disable=SC2086
-	"$mpirun" -n "$n" $over $MPIRUN_FLAGS "$exe" embed --fasta "$fa" -o "$out" \
+	# one thread a rank: each rank on its own core (its L2 kept; on the
+	# lent 16-core machine 6.9 s against 8.5 s unbound, tiny-1k 8 Mb);
+	# several: free to use any core
+	bind="--bind-to none"
+	[ "$t" = 1 ] && [ -z "$over" ] && bind="--bind-to core"
+	"$mpirun" -n "$n" $over ${MPIRUN_FLAGS:-$bind} "$exe" embed --fasta "$fa" -o "$out" \
 		--pool mean --threads "$t" --quiet "${batch_flag[@]}"
 	t1=$(now)
 	load=""
@@ -368,3 +382,38 @@ echo
 echo "mpirun scaling: $name${gpu:+ (--target cuda)}, embed --pool mean, ${genome_mb} Mb random genome, $where, $("$mpirun" --version | head -1)"
 echo
 cat "$table"
+
+# ---- --control: the same work with no MPI, C processes at once ----------
+
+[ -n "$control" ] || exit 0
+parts="$WORK/parts-${genome_mb}mb-$cores"
+mkdir -p "$parts"
+"$PYTHON" - "$fa" "$parts" "$cores" <<'EOF'
+import sys
+fa, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+seq = "".join(l.strip() for l in open(fa) if not l.startswith(">"))
+k = len(seq) // n
+for i in range(n):
+    s = seq[i * k:(i + 1) * k if i + 1 < n else len(seq)]
+    with open("%s/p%d.fa" % (out, i), "w") as f:
+        f.write(">part%d\n" % i)
+        f.write("\n".join(s[j:j + 60] for j in range(0, len(s), 60)) + "\n")
+EOF
+pin() { if command -v taskset >/dev/null; then taskset -c "$@"; else shift; "$@"; fi; }
+part() { # part I: part I's embedding on core I; prints its seconds
+	local t0
+	rm -f "$parts/o$1.npy" "$parts/o$1.tsv"
+	t0=$(now)
+	pin "$1" "$exe" embed --fasta "$parts/p$1.fa" -o "$parts/o$1.npy" \
+		--pool mean --threads 1 --quiet "${batch_flag[@]}"
+	echo "$(calc "$(now) - $t0")"
+}
+alone=$(part 0)
+for i in $(seq 0 $((cores - 1))); do
+	part "$i" > "$parts/t$i" &
+done
+wait
+cat "$parts"/t* | sort -n | awk -v a="$alone" -v c="$cores" '
+	{ t[NR] = $1; s += $1 }
+	END { printf "\ncontrol, no MPI: one part of %d alone on core 0 %.1f s; all %d at once %.1f / %.1f / %.1f s (min / mean / max)\n", c, a, c, t[1], s / NR, t[NR]
+	      printf "ceiling on this machine: a fixed split %.0f%% (alone / slowest), a queue %.0f%% (alone / mean)\n", 100 * a / t[NR], 100 * a * NR / s }'
