@@ -216,7 +216,7 @@ static void prog_open(Prog *p, const Spec *s, int64_t D, int64_t B,
 {
 	Diag d;
 	CgWeights w;
-	CgOptions o = {cpu, NULL, 3, NULL};
+	CgOptions o = {.cpu = cpu, .opt_level = 3};
 	Graph *g = build(&p->b, s, D, L, with_op);
 
 	diag_init(&d);
