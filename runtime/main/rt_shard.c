@@ -191,7 +191,7 @@ static void read_manifest(RtShards *s, const char *key)
 	char *end;
 	s->n = strtoll(p, &end, 10);
 	bool ok = end != p && s->n >= 0 && s->n < (INT64_C(1) << 40);
-	s->shard = calloc((size_t)(s->n ? s->n : 1), sizeof *s->shard);
+	s->shard = calloc((size_t)(s->n > 0 ? s->n : 1), sizeof *s->shard);
 	if (ok && !s->shard)
 		rt_fail("out of memory");
 	int64_t next = 0;
@@ -268,7 +268,7 @@ static void plan_rank0(RtShards *s, bool resume, const char *key,
 		cut(s, tok, nitems);
 		write_manifest(s, key);
 	}
-	s->done = calloc((size_t)(s->n ? s->n : 1), 1);
+	s->done = calloc((size_t)(s->n > 0 ? s->n : 1), 1);
 	if (!s->done)
 		rt_fail("out of memory");
 	int64_t ndone = 0;
@@ -379,8 +379,8 @@ void rt_shard_plan(RtShards *s, const char *out, bool resume,
 		s->n = head[0];
 		s->items = head[1];
 		s->tokens = head[2];
-		s->shard = calloc((size_t)(s->n ? s->n : 1), sizeof *s->shard);
-		s->done = calloc((size_t)(s->n ? s->n : 1), 1);
+		s->shard = calloc((size_t)(s->n > 0 ? s->n : 1), sizeof *s->shard);
+		s->done = calloc((size_t)(s->n > 0 ? s->n : 1), 1);
 		if (!s->shard || !s->done)
 			rt_fail("out of memory");
 	}
