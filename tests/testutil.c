@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,19 +29,54 @@ static char *next_buf(void)
 	return ring[ring_i];
 }
 
+static char tmp_dir[1024];
+static pid_t tmp_owner;
+
+/* nftw callbacks: directories made writable first (a test may leave one
+ * read-only, to try an unwritable output), then everything removed,
+ * the contents before their directory. */
+static int open_up(const char *p, const struct stat *st, int flag,
+                   struct FTW *f)
+{
+	if (flag == FTW_D)
+		chmod(p, st->st_mode | S_IRWXU);
+	return 0;
+}
+
+static int remove_one(const char *p, const struct stat *st, int flag,
+                      struct FTW *f)
+{
+	remove(p);
+	return 0;
+}
+
+/* At exit, in the process that made the scratch directory only (a
+ * forked test that inherits its parent's leaves it to the parent), unless
+ * HYENAC_TEST_KEEP_TMP is set: every test run would otherwise leave its
+ * models and outputs behind, and a machine's /tmp fills up. */
+static void remove_tmpdir(void)
+{
+	if (!tmp_dir[0] || getpid() != tmp_owner ||
+	    getenv("HYENAC_TEST_KEEP_TMP"))
+		return;
+	nftw(tmp_dir, open_up, 16, FTW_PHYS);
+	nftw(tmp_dir, remove_one, 16, FTW_PHYS | FTW_DEPTH);
+}
+
 const char *tu_tmpdir(void)
 {
-	static char dir[1024];
-	if (!dir[0]) {
+	if (!tmp_dir[0]) {
 		const char *base = getenv("TMPDIR");
-		snprintf(dir, sizeof dir, "%s/hyenac-test-XXXXXX",
+		snprintf(tmp_dir, sizeof tmp_dir, "%s/hyenac-test-XXXXXX",
 		         base ? base : "/tmp");
-		if (!mkdtemp(dir)) {
+		if (!mkdtemp(tmp_dir)) {
 			perror("mkdtemp");
 			exit(99);
 		}
+		tmp_owner = getpid();
+		atexit(remove_tmpdir);
 	}
-	return dir;
+	return tmp_dir;
 }
 
 const char *tu_path(const char *dir, const char *name)

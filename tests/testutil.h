@@ -10,7 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* A fresh scratch directory under $TMPDIR, created once per process. */
+/* A fresh scratch directory under $TMPDIR, created once per process and
+ * removed when that process exits (kept when HYENAC_TEST_KEEP_TMP is set,
+ * to look at a failure's files). */
 const char *tu_tmpdir(void);
 /* tu_path("a", "b") -> "a/b" in a static ring of buffers. */
 const char *tu_path(const char *dir, const char *name);
