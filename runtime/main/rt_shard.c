@@ -73,13 +73,19 @@ bool rt_shard_wanted(bool resume)
 	return resume || rt_par_size() > 1;
 }
 
-static char *piece_path(const RtShards *s, int64_t i, int k)
+/* Shard i's file of the journal with extension ext (a piece, a claim). */
+static char *shard_path(const RtShards *s, int64_t i, const char *ext)
 {
 	char *p;
 
-	if (asprintf(&p, "%s/%08" PRId64 ".%s", s->dir, i, s->ext[k]) < 0)
+	if (asprintf(&p, "%s/%08" PRId64 ".%s", s->dir, i, ext) < 0)
 		rt_fail("out of memory");
 	return p;
+}
+
+static char *piece_path(const RtShards *s, int64_t i, int k)
+{
+	return shard_path(s, i, s->ext[k]);
 }
 
 static bool piece_done(const RtShards *s, int64_t i)
@@ -280,10 +286,13 @@ static void plan_rank0(RtShards *s, bool resume, const char *key,
 		        s->n - ndone);
 }
 
-/* The shards not finished before this run, in order (rt_shard_next
- * hands them out). */
+/* The shards not finished before this run, in order, for rt_shard_next:
+ * rank r's first is the r-th of them, and the claims start past the
+ * first N (one a rank), which therefore need none. */
 static void assign(RtShards *s)
 {
+	int64_t N = rt_par_size(), me = rt_par_rank();
+
 	for (int64_t i = 0; i < s->n; i++)
 		if (s->done[i])
 			s->tokens_done_before += s->shard[i].tokens;
@@ -293,22 +302,15 @@ static void assign(RtShards *s)
 	for (int64_t i = 0; i < s->n; i++)
 		if (!s->done[i])
 			s->left[s->nleft++] = i;
-}
-
-static char *claim_path(const RtShards *s, int64_t i)
-{
-	char *p;
-
-	if (asprintf(&p, "%s/%08" PRId64 ".claim", s->dir, i) < 0)
-		rt_fail("out of memory");
-	return p;
+	s->first = me < s->nleft ? s->left[me] : -1;
+	s->at = s->nleft < N ? s->nleft : N;
 }
 
 /* Whether this rank got shard i: its claim file made here, not found
  * made by another rank. */
 static bool claim(const RtShards *s, int64_t i)
 {
-	char *p = claim_path(s, i);
+	char *p = shard_path(s, i, "claim");
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 
 	if (fd < 0 && errno != EEXIST)
@@ -325,7 +327,7 @@ static bool claim(const RtShards *s, int64_t i)
 static void remove_claims(const RtShards *s)
 {
 	for (int64_t i = 0; i < s->n; i++) {
-		char *p = claim_path(s, i);
+		char *p = shard_path(s, i, "claim");
 		if (unlink(p) != 0 && errno != ENOENT)
 			rt_fail("%s: cannot remove the claim of the interrupted "
 			        "run: %s", p, strerror(errno));
@@ -340,22 +342,17 @@ bool rt_shard_any(const RtShards *s)
 
 int64_t rt_shard_next(RtShards *s)
 {
-	int64_t N = rt_par_size(), me = rt_par_rank();
+	int64_t i = s->first;
 
 	if (s->idle)
 		return -1;
-	if (N == 1)
-		return s->at < s->nleft ? s->left[s->at++] : -1;
-	if (!s->started) {
-		/* the first N unfinished shards, one a rank, need no claim:
-		 * no rank's scan starts before them */
-		s->started = true;
-		s->at = s->nleft < N ? s->nleft : N;
-		if (me < s->nleft)
-			return s->left[me];
+	if (i >= 0) {
+		s->first = -1;
+		return i;
 	}
+	/* one process has no one to race for a shard: no claim files */
 	for (; s->at < s->nleft; s->at++)
-		if (claim(s, s->left[s->at]))
+		if (rt_par_size() == 1 || claim(s, s->left[s->at]))
 			return s->left[s->at++];
 	return -1;
 }

@@ -67,8 +67,10 @@ typedef struct RtShards {
 	RtShard *shard;
 	unsigned char *done; /* finished before this run began */
 	int64_t *left, nleft; /* not finished when this run began, in order */
-	int64_t at;      /* rt_shard_next: where this rank's scan of left is */
-	bool started, idle;
+	int64_t first;   /* rt_shard_next: this rank's first shard, until taken
+	                  * (-1 then, or when it has none) */
+	int64_t at;      /* where this rank's scan of left for claims is */
+	bool idle;
 	int64_t items, tokens, tokens_done_before;
 	int64_t committed; /* by this rank in this run */
 } RtShards;
