@@ -49,9 +49,7 @@ n = min(8192, h.shape[1])
 np.save(sys.argv[2] + "/ref-first.npy", h[0, :n])
 np.save(sys.argv[2] + "/ref-last.npy", h[1, -n:])
 EOF
-	ldd "$dir/sm_90a" | awk '$3 ~ /^\// { print $3 }' |
-		grep -v -E '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so' |
-		while read -r lib; do cp -L "$lib" "$dir/lib/"; done
+	"$here/scripts/copy-libs.sh" "$dir/sm_90a" "$dir/lib"
 	du -sh "$dir"
 	exit 0
 fi

@@ -73,9 +73,7 @@ if [ "${1:-}" = --prepare ]; then
 		--seq-len 1000000 --target "$target"
 	touch "$dir/large-1m.seeded"
 	rm -rf "$dir/ckpt"
-	ldd "$dir/tiny-1k" | awk '$3 ~ /^\// { print $3 }' |
-		grep -v -E '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so' |
-		while read -r lib; do cp -L "$lib" "$dir/lib/"; done
+	"$here/scripts/copy-libs.sh" "$dir/tiny-1k" "$dir/lib"
 	du -sh "$dir"
 	exit 0
 fi

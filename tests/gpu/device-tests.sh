@@ -151,9 +151,7 @@ PY
 	fi
 	cp "$build/gpu_tiny_check" "$dir/bin/"
 	# the shared libraries of a GPU binary beyond the C library's
-	ldd "$dir/bin/$name" | awk '$3 ~ /^\// { print $3 }' |
-		grep -v -E '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libgcc_s|libstdc\+\+)\.so' |
-		while read -r lib; do cp -L "$lib" "$dir/lib/"; done
+	"$here/scripts/copy-libs.sh" "$dir/bin/$name" "$dir/lib"
 	du -sh "$dir"
 }
 
