@@ -38,7 +38,7 @@ static pid_t tmp_owner;
 static int open_up(const char *p, const struct stat *st, int flag,
                    struct FTW *f)
 {
-	if (flag == FTW_D)
+	if (flag == FTW_D || flag == FTW_DNR) /* DNR: not listed this pass */
 		chmod(p, st->st_mode | S_IRWXU);
 	return 0;
 }
