@@ -952,10 +952,7 @@ int rt_cmd_fasta(const char *cmd, int argc, char **argv)
 	    : fo.window;
 	c.threads = rt_thread_count(opts[O_THREADS].value);
 	c.Wt = fo.window + c.special;
-	c.batch = opts[O_BATCH].value
-	    ? rt_parse_int("--batch", opts[O_BATCH].value, 1, 1 << 20,
-	                   "need 1 to 1048576")
-	    : (16384 / c.Wt < 1 ? 1 : 16384 / c.Wt > 64 ? 64 : 16384 / c.Wt);
+	c.batch = rt_batch_count(opts[O_BATCH].value, c.Wt);
 	c.d = hyenac_meta[HYRT_META_D_MODEL];
 	c.vocab_w = hyenac_meta[HYRT_META_VOCAB];
 	c.vocab_size = hyenac_meta[HYRT_META_VOCAB_SIZE];

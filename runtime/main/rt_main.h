@@ -187,6 +187,11 @@ const char *rt_outputs_str(void);
  * of 1..RT_MAX_THREADS. */
 int64_t rt_thread_count(const char *value);
 
+/* --batch: the value, or the default for windows of Wt tokens (about 2k
+ * tokens a forward on a CPU, 16k on a GPU, 1 to 64 windows); exit 2 when
+ * out of 1..1048576. */
+int64_t rt_batch_count(const char *value, int64_t Wt);
+
 /* The most threads a binary runs (--threads). */
 #define RT_MAX_THREADS 256
 #define RT_MAX_THREADS_STR "256"

@@ -1275,10 +1275,7 @@ int rt_cmd_vep(const char *cmd, int argc, char **argv)
 	}
 	a.threads = rt_thread_count(opts[O_THREADS].value);
 	int64_t Wt = a.max_bases + 1;
-	a.batch = opts[O_BATCH].value
-	    ? rt_parse_int("--batch", opts[O_BATCH].value, 1, 1 << 20,
-	                   "need 1 to 1048576")
-	    : (16384 / Wt < 1 ? 1 : 16384 / Wt > 64 ? 64 : 16384 / Wt);
+	a.batch = rt_batch_count(opts[O_BATCH].value, Wt);
 	(void)out_mode(a.out); /* exit 2 for a name of another kind */
 	a.quiet = opts[O_QUIET].value != NULL;
 	if (strcmp(a.ref, "-") == 0)
