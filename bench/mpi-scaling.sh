@@ -9,8 +9,9 @@
 #                        [--model models/hyenadna-small-32k.yaml]
 #                        [--threads T] [--cores C] [--records R]
 #                        [--gpu] [--batch B] [--exe BIN] [--from DIR]
-#                        [--control]
+#                        [--control] [--trace]
 #   bench/mpi-scaling.sh --prepare DIR [--gpu] [--model M]
+#                        [--target-cpu CPU]
 #
 # --genome-mb   genome size in megabases (default 50; 64 with --gpu), in
 #               R records (default 4), seeded random ACGT, so every run
@@ -39,6 +40,15 @@
 #               i (taskset), one thread each; prints what a perfect fixed
 #               split (alone / slowest) and a perfect queue (alone / mean)
 #               could reach on this machine (CPU binaries)
+# --trace       each run's ranks write HYENAC_SHARD_LOG files into
+#               WORK/trace-MODEL-SIZE-N/, and a line after the run says
+#               where the time went: each rank's start-up (launch to the
+#               plan), its shards and its busy seconds (min / mean /
+#               max over ranks), when the ranks ran out of work, and what
+#               came after the last shard (the gather, the exit)
+# --target-cpu  the CPU to compile for (--prepare, or when compiling
+#               here): the lent machine's, e.g. x86-64-v4, as this
+#               machine's own (the default) may use what it lacks
 # --exe         the --mpi binary to run, instead of compiling one
 # --from DIR    what --prepare left in DIR (brought to a machine without
 #               LLVM 19 or Open MPI): its binary, its shared libraries
@@ -86,6 +96,8 @@ exe=""
 from=""
 prep=""
 control=""
+trace=""
+target_cpu=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--genome-mb) genome_mb=$2; shift 2 ;;
@@ -97,6 +109,8 @@ while [ $# -gt 0 ]; do
 	--gpu) gpu=1; shift ;;
 	--batch) batch=$2; shift 2 ;;
 	--control) control=1; shift ;;
+	--trace) trace=1; shift ;;
+	--target-cpu) target_cpu=(--target-cpu "$2"); shift 2 ;;
 	--exe) exe=$2; shift 2 ;;
 	--from) from=$2; shift 2 ;;
 	--prepare) prep=$2; shift 2 ;;
@@ -144,7 +158,7 @@ prepare() {
 	trap 'rm -rf "$prep_tmp"' EXIT
 	echo "compiling $model with --mpi${gpu:+ --target cuda}" >&2
 	"$HYENAC" compile "$model" -o "$dir/$binname" --mpi \
-		${gpu:+--target cuda}
+		${gpu:+--target cuda} "${target_cpu[@]}"
 	# Open MPI: Debian 12's packages, unpacked
 	rm -rf "$dir/openmpi"
 	mkdir -p "$tmp/debs" "$dir/openmpi"
@@ -274,7 +288,8 @@ if [ -z "$exe" ]; then
 	exe="$WORK/$binname"
 	if [ ! -x "$exe" ] || [ "$model" -nt "$exe" ] || [ "$HYENAC" -nt "$exe" ]; then
 		echo "compiling $model with --mpi${gpu:+ --target cuda}" >&2
-		"$HYENAC" compile "$model" -o "$exe" --mpi ${gpu:+--target cuda}
+		"$HYENAC" compile "$model" -o "$exe" --mpi ${gpu:+--target cuda} \
+			"${target_cpu[@]}"
 	fi
 fi
 [ -x "$exe" ] || { echo "mpi-scaling.sh: no binary $exe" >&2; exit 1; }
@@ -302,6 +317,29 @@ watch_stop() {
 	awk -F', *' '{ if ($2 > u[$1]) u[$1] = $2; if ($3 > m[$1]) m[$1] = $3 }
 		END { for (g in u) printf " GPU %s: max %d%% busy, %d MiB;", g, u[g], m[g] }' "$1"
 }
+# trace_summary DIR T0 T1: where a run's time went, from its ranks'
+# HYENAC_SHARD_LOG files (times in seconds since the launch, T0)
+trace_summary() {
+	if ! compgen -G "$1/rank-*.tsv" > /dev/null; then
+		echo "  trace: no shard log (one process runs the job unsharded)"
+		return 0
+	fi
+	cat "$1"/rank-*.tsv | awk -v t0="$2" -v t1="$3" -F'\t' '
+	{ t = $3 - t0 }
+	$1 == "plan" { k++; up[k] = t }
+	$1 == "start" { s = t }
+	$1 == "end" { b[k] += t - s; sh[k]++; if (t > last) last = t }
+	$1 == "idle" { idle[k] = t }
+	function st(a, n,   i, lo, hi, sum) {
+		lo = 1e30; hi = -1e30
+		for (i = 1; i <= n; i++) { sum += a[i]; if (a[i] < lo) lo = a[i]; if (a[i] > hi) hi = a[i] }
+		return sprintf("%.2f / %.2f / %.2f", lo, sum / n, hi)
+	}
+	END {
+		printf "  trace (s from launch, min / mean / max over %d ranks): start-up %s; shards %s; busy %s; out of work at %s; last shard ended %.2f, job ended %.2f\n",
+			k, st(up, k), st(sh, k), st(b, k), st(idle, k), last, t1 - t0
+	}'
+}
 batch_flag=()
 [ -n "$batch" ] && batch_flag=(--batch "$batch")
 # One line per run (ranks threads seconds windows tokens same), kept
@@ -328,6 +366,12 @@ for n in $ranks; do
 		over="--oversubscribe"
 	fi
 	[ -n "$gpu" ] && watch_start "$WORK/gpus-$tag-$n.csv"
+	logdir=""
+	if [ -n "$trace" ]; then
+		logdir="$WORK/trace-$tag-$n"
+		rm -rf "$logdir"
+		mkdir -p "$logdir"
+	fi
 	t0=$(now)
 	# shellcheck disable=SC2086
 	# one thread a rank: each rank on its own core (its L2 kept; on the
@@ -335,9 +379,11 @@ for n in $ranks; do
 	# several: free to use any core
 	bind="--bind-to none"
 	[ "$t" = 1 ] && [ -z "$over" ] && bind="--bind-to core"
-	"$mpirun" -n "$n" $over ${MPIRUN_FLAGS:-$bind} "$exe" embed --fasta "$fa" -o "$out" \
+	HYENAC_SHARD_LOG=$logdir "$mpirun" -n "$n" $over ${MPIRUN_FLAGS:-$bind} \
+		${logdir:+-x HYENAC_SHARD_LOG} "$exe" embed --fasta "$fa" -o "$out" \
 		--pool mean --threads "$t" --quiet "${batch_flag[@]}"
 	t1=$(now)
+	[ -n "$logdir" ] && trace_summary "$logdir" "$t0" "$t1" >&2
 	load=""
 	[ -n "$gpu" ] && load=$(watch_stop "$WORK/gpus-$tag-$n.csv")
 	secs=$(calc "$t1 - $t0")

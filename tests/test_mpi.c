@@ -459,6 +459,80 @@ START_TEST(stalled_rank_work_taken_by_others)
 }
 END_TEST
 
+/* HYENAC_SHARD_LOG: every rank's file has its plan, ready and idle
+ * once, and every shard of the job was started and ended exactly once,
+ * by one rank, in time order; a log directory that cannot be written is
+ * one line and exit 1, nothing written. */
+START_TEST(shard_log_accounts_for_every_shard)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	char out[4096], logdir[4096], bad[4200];
+	int started[64] = {0}, ended[64] = {0}, nmax = -1;
+
+	snprintf(logdir, sizeof logdir, "%s", tu_path(tu_tmpdir(), "shardlog"));
+	ck_assert_int_eq(mkdir(logdir, 0755), 0);
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "logged.npy"));
+	setenv("HYENAC_SHARD_LOG", logdir, 1);
+	run_mpi(&r, 3, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     out, "-q", NULL});
+	unsetenv("HYENAC_SHARD_LOG");
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	for (int rank = 0; rank < 3; rank++) {
+		char name[32], *text;
+		snprintf(name, sizeof name, "rank-%d.tsv", rank);
+		text = tu_read(tu_path(logdir, name), NULL);
+		ck_assert_msg(text != NULL, "no %s/%s", logdir, name);
+		ck_assert_msg(count(text, "plan\t-1\t") == 1 &&
+		              count(text, "ready\t-1\t") == 1 &&
+		              count(text, "idle\t-1\t") == 1, "%s", text);
+		double last = 0;
+		int open = -1;
+		for (char *line = strtok(text, "\n"); line;
+		     line = strtok(NULL, "\n")) {
+			char ev[16];
+			int i;
+			double t;
+			ck_assert_msg(sscanf(line, "%15s %d %lf", ev, &i, &t) == 3,
+			              "%s: '%s'", name, line);
+			ck_assert_msg(t >= last, "%s: time goes back at '%s'", name,
+			              line);
+			last = t;
+			if (strcmp(ev, "start") == 0) {
+				ck_assert_msg(i >= 0 && i < 64 && open < 0, "%s", line);
+				started[i]++;
+				open = i;
+			} else if (strcmp(ev, "end") == 0) {
+				ck_assert_msg(i == open, "%s: ends %d, runs %d", name, i,
+				              open);
+				ended[i]++;
+				open = -1;
+				nmax = i > nmax ? i : nmax;
+			}
+		}
+		ck_assert_msg(open < 0, "%s: shard %d never ended", name, open);
+		free(text);
+	}
+	ck_assert_msg(nmax >= 2, "only %d shards", nmax + 1);
+	for (int i = 0; i <= nmax; i++)
+		ck_assert_msg(started[i] == 1 && ended[i] == 1,
+		              "shard %d started %d and ended %d times", i,
+		              started[i], ended[i]);
+
+	snprintf(bad, sizeof bad, "%s/missing", logdir);
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "nolog.npy"));
+	setenv("HYENAC_SHARD_LOG", bad, 1);
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--fasta", fasta, "-o",
+	                                     out, "-q", NULL});
+	unsetenv("HYENAC_SHARD_LOG");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "HYENAC_SHARD_LOG: ") &&
+	              strstr(r.err, "cannot write") &&
+	              count(r.err, "tinympi:") == 1, "%s", r.err);
+	ck_assert(!exists(out));
+}
+END_TEST
+
 /* Files in dir ending in ext (the journal's finished pieces). */
 static int pieces(const char *dir, const char *ext)
 {
@@ -788,6 +862,7 @@ int main(void)
 	tcase_add_test(tc, regions_and_strands_equal_one_process);
 	tcase_add_test(tc, killed_rank_then_resume);
 	tcase_add_test(tc, stalled_rank_work_taken_by_others);
+	tcase_add_test(tc, shard_log_accounts_for_every_shard);
 	tcase_add_test(tc, vep_equal_one_process);
 	tcase_add_test(tc, vep_killed_rank_then_resume);
 	tcase_add_test(tc, resume_in_one_process);

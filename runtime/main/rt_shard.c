@@ -18,6 +18,13 @@
  * makes it fail through rt_fail instead (a rank's error ending the job),
  * and "R:K:idle" makes it take no shard after its K-th (a rank stalled:
  * the others must take the rest from the queue).
+ *
+ * HYENAC_SHARD_LOG=DIR (for bench/mpi-scaling.sh --trace, and for anyone
+ * asking where a job's time went): each rank writes DIR/rank-R.tsv, one
+ * line an event, "EVENT<TAB>SHARD<TAB>SECONDS" (the wall clock, so that
+ * the ranks of one node line up): plan when the rank reaches the plan
+ * (its start-up done), ready when it has it, start and end around each
+ * shard it runs, idle when the queue has nothing left for it.
  */
 #include "rt_shard.h"
 #include "rt_main.h"
@@ -32,8 +39,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+/* HYENAC_SHARD_LOG's file. Rank 0 opens its own first, before the plan,
+ * so that a directory nobody can write to is one rank's one line; the
+ * others open theirs once they have the plan. */
+static FILE *shard_log;
+
+static double wall_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void log_open(void)
+{
+	const char *dir = getenv("HYENAC_SHARD_LOG");
+	char *p;
+
+	if (shard_log || !dir || !*dir)
+		return;
+	if (asprintf(&p, "%s/rank-%d.tsv", dir, rt_par_rank()) < 0)
+		rt_fail("out of memory");
+	shard_log = fopen(p, "w");
+	if (!shard_log)
+		rt_fail("HYENAC_SHARD_LOG: %s: cannot write: %s", p,
+		        strerror(errno));
+	free(p);
+}
+
+static void log_at(const char *what, int64_t i, double t)
+{
+	if (!shard_log)
+		return;
+	fprintf(shard_log, "%s\t%" PRId64 "\t%.3f\n", what, i, t);
+	fflush(shard_log);
+}
+
+static void log_event(const char *what, int64_t i)
+{
+	if (shard_log)
+		log_at(what, i, wall_now());
+}
 
 /* Weak, as in cpucheck.c: the argv fuzz target has no generated code. */
 extern const char hyenac_target_cpu[] __attribute__((weak));
@@ -354,6 +404,8 @@ int64_t rt_shard_next(RtShards *s)
 	for (; s->at < s->nleft; s->at++)
 		if (rt_par_size() == 1 || claim(s, s->left[s->at]))
 			return s->left[s->at++];
+	log_event("idle", -1);
+	s->idle = true;
 	return -1;
 }
 
@@ -362,6 +414,9 @@ void rt_shard_plan(RtShards *s, const char *out, bool resume,
                    int64_t nitems, int nfiles, const char *ext0,
                    const char *ext1, const char *what, bool quiet)
 {
+	double t_plan = wall_now();
+	if (rt_par_rank() == 0)
+		log_open();
 	memset(s, 0, sizeof *s);
 	s->nfiles = nfiles;
 	s->ext[0] = ext0;
@@ -384,12 +439,17 @@ void rt_shard_plan(RtShards *s, const char *out, bool resume,
 	rt_par_bcast(s->shard, (size_t)s->n * sizeof *s->shard);
 	rt_par_bcast(s->done, (size_t)s->n);
 	assign(s);
+	log_open();
+	log_at("plan", -1, t_plan);
+	log_event("ready", -1);
 }
 
 void rt_shard_open(RtShards *s, int64_t i, HyrtOut *const *o)
 {
 	Diag d;
 
+	log_event("start", i);
+	s->running = i;
 	diag_init(&d);
 	for (int k = 0; k < s->nfiles; k++) {
 		char *p = piece_path(s, i, k);
@@ -427,6 +487,7 @@ void rt_shard_commit(RtShards *s, HyrtOut *const *o)
 	diag_init(&d);
 	if (!hyrt_out_commit(o, s->nfiles, &d))
 		rt_fail_diag(&d);
+	log_event("end", s->running);
 	s->committed++;
 	test_kill(s);
 }

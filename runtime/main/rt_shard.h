@@ -73,6 +73,7 @@ typedef struct RtShards {
 	bool idle;
 	int64_t items, tokens, tokens_done_before;
 	int64_t committed; /* by this rank in this run */
+	int64_t running;   /* the shard opened last (HYENAC_SHARD_LOG) */
 } RtShards;
 
 /* Whether the command runs sharded: --resume, or several ranks. */
