@@ -560,6 +560,72 @@ static int manifest_shards(const char *dir)
 	return n;
 }
 
+/* The plan shrinks its shards as the job goes: 2 ranks over 512 rows of
+ * 8 tokens (4096), killed after their first shard so that the manifest
+ * stays: the first shard is what is left / (4 N) = 512 tokens (64 rows),
+ * sizes never grow, the last ones are total / (64 N) = 32 tokens (4
+ * rows), every row is in exactly one shard; then the resumed job's
+ * output is one process's. */
+START_TEST(plan_shrinks_toward_the_end)
+{
+	NEED_MPIRUN();
+	RunResult r;
+	enum { ROWS = 512, LEN = 8 };
+	int32_t tok[ROWS * LEN];
+	char tpath[4096], want[4096], out[4096], journal[4200];
+	Diag d;
+
+	for (int i = 0; i < ROWS * LEN; i++)
+		tok[i] = 7 + (i * 7 + i / 5) % 4;
+	diag_init(&d);
+	snprintf(tpath, sizeof tpath, "%s", tu_path(tu_tmpdir(), "rows512.npy"));
+	ck_assert_msg(npy_save_i32(tpath, tok, 2,
+	                           (const int64_t[]){ROWS, LEN}, &d), "%s",
+	              d.msg);
+	snprintf(want, sizeof want, "%s", tu_path(tu_tmpdir(), "rows512-1.npy"));
+	snprintf(out, sizeof out, "%s", tu_path(tu_tmpdir(), "rows512-2.npy"));
+	snprintf(journal, sizeof journal, "%s.hyenac-journal", out);
+	tu_run(&r, plain, (const char *[]){"embed", "--tokens", tpath, "-o",
+	                                   want, "--pool", "mean", NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	setenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS", "*:1", 1);
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--tokens", tpath, "-o",
+	                                     out, "--pool", "mean", NULL});
+	unsetenv("HYENAC_TEST_KILL_RANK_AFTER_SHARDS");
+	ck_assert_msg(r.status != 0, "the job survived its killed ranks");
+
+	char *m = tu_read(tu_path(journal, "MANIFEST"), NULL);
+	const char *p = m ? strstr(m, "\nshards ") : NULL;
+	ck_assert_msg(p != NULL, "no manifest in %s", journal);
+	int n = atoi(p + 8), next = 0, prev = ROWS + 1, first = 0, count = 0;
+	long tokens;
+	p = strchr(p + 1, '\n') + 1;
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(sscanf(p, "%d %d %ld", &first, &count, &tokens) == 3,
+		              "shard %d: '%.40s'", i, p);
+		ck_assert_msg(first == next && count >= 1 && count <= prev,
+		              "shard %d: rows %d+%d after %d (the last %d rows)", i,
+		              first, count, next, prev);
+		ck_assert_int_eq(tokens, (long)count * LEN);
+		if (i == 0)
+			ck_assert_int_eq(count, ROWS / (4 * 2));
+		next = first + count;
+		prev = count;
+		p = strchr(p, '\n') + 1;
+	}
+	ck_assert_int_eq(next, ROWS);
+	ck_assert_msg(count == ROWS / (64 * 2), "last shard of %d rows", count);
+	free(m);
+
+	run_mpi(&r, 2, mpi, (const char *[]){"embed", "--tokens", tpath, "-o",
+	                                     out, "--pool", "mean", "--resume",
+	                                     NULL});
+	ck_assert_msg(r.status == 0, "%s", r.err);
+	same_file(want, out);
+	ck_assert(!exists(journal));
+}
+END_TEST
+
 START_TEST(killed_rank_then_resume)
 {
 	NEED_MPIRUN();
@@ -863,6 +929,7 @@ int main(void)
 	tcase_add_test(tc, killed_rank_then_resume);
 	tcase_add_test(tc, stalled_rank_work_taken_by_others);
 	tcase_add_test(tc, shard_log_accounts_for_every_shard);
+	tcase_add_test(tc, plan_shrinks_toward_the_end);
 	tcase_add_test(tc, vep_equal_one_process);
 	tcase_add_test(tc, vep_killed_rank_then_resume);
 	tcase_add_test(tc, resume_in_one_process);
