@@ -9,7 +9,7 @@
 #                        [--model models/hyenadna-small-32k.yaml]
 #                        [--threads T] [--cores C] [--records R]
 #                        [--gpu] [--batch B] [--exe BIN] [--from DIR]
-#                        [--control] [--trace]
+#                        [--control] [--trace] [--base-mb MB]
 #   bench/mpi-scaling.sh --prepare DIR [--gpu] [--model M]
 #                        [--target-cpu CPU]
 #
@@ -46,6 +46,13 @@
 #               plan), its shards and its busy seconds (min / mean /
 #               max over ranks), when the ranks ran out of work, and what
 #               came after the last shard (the gather, the exit)
+# --base-mb MB  the base of the efficiency column: the smallest rank count
+#               of the MB genome's runs (kept in WORK) instead of this
+#               genome's, compared by tokens a second a core; for a big
+#               genome that one rank would take an hour on (the issue's
+#               50 Mb), with the base run on a small one in the same call.
+#               Bytes are then compared with this genome's smallest rank
+#               count, when it has two
 # --target-cpu  the CPU to compile for (--prepare, or when compiling
 #               here): the lent machine's, e.g. x86-64-v4, as this
 #               machine's own (the default) may use what it lacks
@@ -97,6 +104,7 @@ from=""
 prep=""
 control=""
 trace=""
+base_mb=""
 target_cpu=()
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -110,6 +118,7 @@ while [ $# -gt 0 ]; do
 	--batch) batch=$2; shift 2 ;;
 	--control) control=1; shift ;;
 	--trace) trace=1; shift ;;
+	--base-mb) base_mb=$2; shift 2 ;;
 	--target-cpu) target_cpu=(--target-cpu "$2"); shift 2 ;;
 	--exe) exe=$2; shift 2 ;;
 	--from) from=$2; shift 2 ;;
@@ -349,6 +358,12 @@ batch_flag=()
 tag="$name${gpu:+-gpu}-${genome_mb}mb"
 runs="$WORK/runs-$tag.tsv"
 touch "$runs"
+base_runs=""
+if [ -n "$base_mb" ]; then
+	base_runs="$WORK/runs-$name${gpu:+-gpu}-${base_mb}mb.tsv"
+	[ -s "$base_runs" ] ||
+		{ echo "mpi-scaling.sh: --base-mb $base_mb: no runs in $base_runs (run that genome first)" >&2; exit 1; }
+fi
 if [ -n "$gpu" ]; then
 	# untimed: the driver compiles the PTX once and caches it
 	printf ">warm\n%s\n" "$(head -c 2000 /dev/zero | tr '\0' 'A')" > "$WORK/warm.fa"
@@ -401,11 +416,23 @@ table="$WORK/table-$tag.md"
 	echo "| ranks | threads/rank | seconds | windows | Mtokens/s | speedup | efficiency | same bytes |"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"
 } > "$table"
-base_n="" base_t="" base_c=""
+# efficiency per core by throughput: (tokens / s / cores) against the
+# base's, which is t_base c_base / (t_N c_N) on one genome
+base_n="" base_rate=""
+if [ -n "$base_runs" ]; then
+	read -r bn bt bsecs bwindows btokens < "$base_runs"
+	base_rate=$(calc "$btokens / $bsecs / ($bn * $bt)")
+	printf "| %d (%s Mb) | %d | %.1f | %d | %.3f | 1.00 | 100%% | (base) |\n" \
+		"$bn" "$base_mb" "$bt" "$bsecs" "$bwindows" \
+		"$(calc "$btokens / $bsecs / 1000000")" >> "$table"
+fi
 while IFS=$'\t' read -r n t secs windows tokens; do
 	out="$WORK/emb-$tag-$n.npy"
+	rate=$(calc "$tokens / $secs / ($n * $t)")
 	if [ -z "$base_n" ]; then
-		base_n=$n base_t=$secs base_c=$(( n * t )) same="(base)"
+		base_n=$n same="(base)"
+		[ -n "$base_mb" ] && same="(first)"
+		[ -z "$base_rate" ] && base_rate=$rate
 	elif cmp -s "$WORK/emb-$tag-$base_n.npy" "$out" &&
 	     cmp -s "$WORK/emb-$tag-$base_n.tsv" "${out%.npy}.tsv"; then
 		same=yes
@@ -414,8 +441,8 @@ while IFS=$'\t' read -r n t secs windows tokens; do
 	fi
 	printf "| %d | %d | %.1f | %d | %.3f | %.2f | %.0f%% | %s |\n" "$n" "$t" \
 		"$secs" "$windows" "$(calc "$tokens / $secs / 1000000")" \
-		"$(calc "$base_t / $secs")" \
-		"$(calc "100 * $base_t * $base_c / ($secs * $n * $t)")" \
+		"$(calc "$rate * $n * $t / $base_rate")" \
+		"$(calc "100 * $rate / $base_rate")" \
 		"$same" >> "$table"
 done < "$runs"
 where="$cores cores ($(nproc) online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
