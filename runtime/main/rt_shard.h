@@ -8,8 +8,9 @@
  * output itself); the processes are rt_par.h's.
  *
  * The plan: the items of the job (rows, windows) in input order are cut
- * into consecutive shards of about total / (16 N) tokens each (N the ranks
- * of the run that made the plan, at least one item a shard). The plan is
+ * into consecutive shards that shrink as the job goes: each about what
+ * is left / (4 N) tokens, at least total / (64 N) (N the ranks of the run
+ * that made the plan, at least one item a shard). The plan is
  * written once, into the journal's manifest, with a key: the binary (its
  * model, weights' CRC-32 and target), the command, every option that
  * changes a byte of the output, and the input's content (a CRC-32 over
