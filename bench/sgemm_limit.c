@@ -352,7 +352,8 @@ int main(int argc, char **argv)
 	if (o.threads == 1) {
 		/* the wisdom `hyenac compile` would embed, imported as the
 		 * runtime imports a binary's */
-		char *w = hyrt_fft_measure_wisdom(o.len, 10.0);
+		char *w = hyrt_fft_measure_wisdom(o.len,
+		                                  HYRT_FFT_MEASURE_SECONDS);
 		if (w)
 			fftwf_import_wisdom_from_string(w);
 		free(w);

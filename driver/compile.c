@@ -563,18 +563,17 @@ static bool write_ir(const Graph *g, const HyrtOut *o, Diag *d)
 }
 
 /* The FFTW plans of the binary's long convolutions at the compiled
- * length, measured now (FFTW_MEASURE, a few seconds at most) and embedded
- * as wisdom, so that its first forward neither measures nor runs
- * FFTW_ESTIMATE's slower plans; NULL when no convolution takes the FFT. */
-#define FFT_MEASURE_SECONDS 10.0
-
+ * length, measured now (FFTW_MEASURE: under a second at 32k tokens,
+ * about 45 s at a million) and embedded as wisdom, so that its first
+ * forward neither measures nor runs FFTW_ESTIMATE's slower plans; NULL
+ * when no convolution takes the FFT. */
 static char *fft_wisdom(const Graph *g, int64_t L)
 {
 	for (int i = 0; i < g->nnodes; i++) {
 		const Node *n = g->nodes[i];
 		if ((n->op == OP_GATED_CONV || n->op == OP_LONGCONV) &&
 		    n->iattr[0] == CONV_FFT && L > 0)
-			return hyrt_fft_measure_wisdom(L, FFT_MEASURE_SECONDS);
+			return hyrt_fft_measure_wisdom(L, HYRT_FFT_MEASURE_SECONDS);
 	}
 	return NULL;
 }

@@ -198,10 +198,16 @@ void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
 int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
 /* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot
  * plan or memory ran out) for the transforms of length L's convolutions, measured with
- * FFTW_MEASURE for at most about `seconds`: what `hyenac compile` embeds
- * in a module as hyenac_fftw_wisdom, which the runtime imports before
- * its first plan. */
+ * FFTW_MEASURE for at most about `seconds` a transform: what `hyenac
+ * compile` embeds in a module as hyenac_fftw_wisdom, which the runtime
+ * imports before its first plan. */
 char *hyrt_fft_measure_wisdom(int64_t L, double seconds);
+/* What `hyenac compile` (and bench/sgemm_limit's library bound) give
+ * it: FFTW_MEASURE cut short keeps a worse plan (FFTW plans at rising
+ * rigor and keeps the last one it finished): at L = 10^6 (2,000,000
+ * points) a 10 s limit gave a transform pair of 14.1 ms, the full
+ * measurement 10.9 ms after 22 and 24 s, on an AMD EPYC guest. */
+#define HYRT_FFT_MEASURE_SECONDS 60.0
 /* A prefill's part of every later output of a long convolution, for
  * the decode step (gen.c): with u = v (* g) of the P prompt positions
  * ([B, P] rows of strides vs, gs) and k [>= M, C], M = R-1,
