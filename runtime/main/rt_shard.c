@@ -81,8 +81,7 @@ static void log_at(const char *what, int64_t i, double t)
 
 static void log_event(const char *what, int64_t i)
 {
-	if (shard_log)
-		log_at(what, i, wall_now());
+	log_at(what, i, wall_now());
 }
 
 /* Weak, as in cpucheck.c: the argv fuzz target has no generated code. */
@@ -156,8 +155,8 @@ static bool piece_done(const RtShards *s, int64_t i)
  * small ones at the end keep the last rank's last shard short, which
  * decides when the job ends (small-32k, 50 Mb, 16 ranks on shards of a
  * fixed total / (16 N), about 6 windows: the ranks ran out of work over
- * 10.6 s, 2.4% of the run). About 15 N shards in all (16 N before), so
- * the journal's files do not grow. A rank on a core at half speed still
+ * 10.6 s, 2.4% of the run). About 19 N shards in all (16 N before), so
+ * the journal's files hardly grow. A rank on a core at half speed still
  * ends its first shard by half the job. */
 enum { SHARD_FIRST = 4, SHARD_FLOOR = 64 };
 
@@ -167,7 +166,7 @@ static void cut(RtShards *s, const int32_t *tok, int64_t nitems)
 
 	for (int64_t i = 0; i < nitems; i++)
 		total += tok[i];
-	int64_t floor = total / (SHARD_FLOOR * N), left = total, want = 0;
+	int64_t least = total / (SHARD_FLOOR * N), left = total, want = 0;
 	s->shard = calloc((size_t)(nitems ? nitems : 1), sizeof *s->shard);
 	if (!s->shard)
 		rt_fail("out of memory");
@@ -177,7 +176,7 @@ static void cut(RtShards *s, const int32_t *tok, int64_t nitems)
 		if (c->count == 0) {
 			c->first = i;
 			want = left / (SHARD_FIRST * N);
-			want = want > floor ? want : floor;
+			want = want > least ? want : least;
 		}
 		c->count++;
 		c->tokens += tok[i];
