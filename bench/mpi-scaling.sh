@@ -416,34 +416,39 @@ table="$WORK/table-$tag.md"
 	echo "| ranks | threads/rank | seconds | windows | Mtokens/s | speedup | efficiency | same bytes |"
 	echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |"
 } > "$table"
-# efficiency per core by throughput: (tokens / s / cores) against the
-# base's, which is t_base c_base / (t_N c_N) on one genome
-base_n="" base_rate=""
+# speedup by throughput (tokens / s) against the base's; efficiency per
+# core, (tokens / s / cores) against the base's: on one genome these are
+# t_base / t_N and t_base c_base / (t_N c_N)
+# row N T SECS WINDOWS TOKENS SAME [LABEL]: one line of the table
+row() {
+	printf "| %s | %d | %.1f | %d | %.3f | %.2f | %.0f%% | %s |\n" "${7:-$1}" \
+		"$2" "$3" "$4" "$(calc "$5 / $3 / 1000000")" \
+		"$(calc "$5 / $3 / $base_tput")" \
+		"$(calc "100 * $5 / $3 / ($1 * $2) / $base_rate")" "$6" >> "$table"
+}
+base_n="" base_tput="" base_rate=""
 if [ -n "$base_runs" ]; then
 	read -r bn bt bsecs bwindows btokens < "$base_runs"
-	base_rate=$(calc "$btokens / $bsecs / ($bn * $bt)")
-	printf "| %d (%s Mb) | %d | %.1f | %d | %.3f | 1.00 | 100%% | (base) |\n" \
-		"$bn" "$base_mb" "$bt" "$bsecs" "$bwindows" \
-		"$(calc "$btokens / $bsecs / 1000000")" >> "$table"
+	base_tput=$(calc "$btokens / $bsecs")
+	base_rate=$(calc "$base_tput / ($bn * $bt)")
+	row "$bn" "$bt" "$bsecs" "$bwindows" "$btokens" "(base)" "$bn ($base_mb Mb)"
 fi
 while IFS=$'\t' read -r n t secs windows tokens; do
 	out="$WORK/emb-$tag-$n.npy"
-	rate=$(calc "$tokens / $secs / ($n * $t)")
 	if [ -z "$base_n" ]; then
 		base_n=$n same="(base)"
 		[ -n "$base_mb" ] && same="(first)"
-		[ -z "$base_rate" ] && base_rate=$rate
+		if [ -z "$base_tput" ]; then
+			base_tput=$(calc "$tokens / $secs")
+			base_rate=$(calc "$base_tput / ($n * $t)")
+		fi
 	elif cmp -s "$WORK/emb-$tag-$base_n.npy" "$out" &&
 	     cmp -s "$WORK/emb-$tag-$base_n.tsv" "${out%.npy}.tsv"; then
 		same=yes
 	else
 		same=NO
 	fi
-	printf "| %d | %d | %.1f | %d | %.3f | %.2f | %.0f%% | %s |\n" "$n" "$t" \
-		"$secs" "$windows" "$(calc "$tokens / $secs / 1000000")" \
-		"$(calc "$rate * $n * $t / $base_rate")" \
-		"$(calc "100 * $rate / $base_rate")" \
-		"$same" >> "$table"
+	row "$n" "$t" "$secs" "$windows" "$tokens" "$same"
 done < "$runs"
 where="$cores cores ($(nproc) online, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'))"
 if [ -n "$gpu" ]; then
