@@ -146,17 +146,6 @@ base_libs+="libutil.so.1 ld-linux-x86-64.so.2 libgcc_s.so.1 libstdc++.so.6 "
 base_libs+="libz.so.1 "
 is_base() { case $base_libs in *" $1 "*) return 0 ;; esac; return 1; }
 
-# copy_libs BIN DEST SKIPDIR: BIN's shared libraries into DEST, less the
-# base ones and those SKIPDIR holds
-copy_libs() {
-	ldd "$1" | awk '$3 ~ /^\// { print $1, $3 }' |
-		while read -r soname path; do
-			is_base "$soname" && continue
-			[ -e "$3/$soname" ] && continue
-			cp -L "$path" "$2/"
-		done
-}
-
 prep_tmp=""
 prepare() {
 	local dir=$1 tmp
@@ -197,13 +186,13 @@ prepare() {
 	done
 	echo "left out (need libraries not carried):$gone" >&2
 	rm -f "$dir/lib"/*
-	copy_libs "$dir/$binname" "$dir/lib" "$lib"
+	"$here/scripts/copy-libs.sh" "$dir/$binname" "$dir/lib" "$lib"
 	# the check, here, under a clean environment
 	echo "checking the carried Open MPI under env -i" >&2
 	mkdir -p "$tmp/check"
 	"$HYENAC" compile "$here/models/hyenadna-tiny-1k.yaml" \
 		-o "$tmp/check/hyenadna-tiny-1k-mpi" --mpi
-	copy_libs "$tmp/check/hyenadna-tiny-1k-mpi" "$dir/lib" "$lib"
+	"$here/scripts/copy-libs.sh" "$tmp/check/hyenadna-tiny-1k-mpi" "$dir/lib" "$lib"
 	env -i PATH=/usr/bin:/bin HOME="$tmp" PYTHON="$(command -v "$PYTHON")" \
 		WORK="$tmp/work" "$0" --from "$dir" \
 		--exe "$tmp/check/hyenadna-tiny-1k-mpi" \
