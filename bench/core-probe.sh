@@ -17,13 +17,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 secs=2
 cores=$(nproc)
 probe=""
+build() { gcc -O2 -mavx512f -mfma "$@" "$here/core_probe.c"; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--seconds) secs=$2; shift 2 ;;
 	--cores) cores=$2; shift 2 ;;
 	--prepare)
 		mkdir -p "$2"
-		gcc -O2 -mavx512f -mfma -static -o "$2/core_probe" "$here/core_probe.c"
+		build -static -o "$2/core_probe"
 		exit 0 ;;
 	--from) probe=$2/core_probe; shift 2 ;;
 	*) echo "core-probe.sh: unknown option '$1'" >&2; exit 2 ;;
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
 done
 if [ -z "$probe" ]; then
 	probe=$(mktemp -d)/core_probe
-	gcc -O2 -mavx512f -mfma -o "$probe" "$here/core_probe.c"
+	build -o "$probe"
 fi
 pin() { taskset -c "$1" "$probe" "$2" "$secs"; }
 echo "core probe: $cores cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), ${secs} s a loop"
