@@ -31,7 +31,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 if [ -z "$probe" ]; then
-	probe=$(mktemp -d)/core_probe
+	scratch=$(mktemp -d)
+	trap 'rm -rf "$scratch"' EXIT
+	probe=$scratch/core_probe
 	build -o "$probe"
 fi
 pin() { taskset -c "$1" "$probe" "$2" "$secs"; }
