@@ -7,9 +7,10 @@
  *
  *   sgemm_limit --batch B --seq-len L --d-model D --d-inner I
  *               [--order O] [--n-layer N] [--vocab V] [--threads T]
- *               [--reps R] [--estimate]
+ *               [--reps R] [--estimate] [--conv-only]
  *
- * One line per kernel, key=value, then a `limit` line whose limit_ms is
+ * One line per kernel, key=value (--conv-only: the long convolution's
+ * lines alone, no projections), then a `limit` line whose limit_ms is
  * the forward's lower bound from these kernels alone: n_layer x (in_proj +
  * out_proj + fc1 + fc2 + (order-1) x long convolution) + head. It leaves
  * out the position-wise work (LayerNorm, short filter, gates, GELU, the
@@ -61,7 +62,7 @@ void openblas_set_num_threads(int); /* OpenBLAS's cblas.h has it too */
 
 typedef struct Opts {
 	long batch, len, dm, di, order, nlayer, vocab, threads, reps;
-	int estimate;
+	int estimate, conv_only;
 } Opts;
 
 static void die(const char *msg, const char *arg)
@@ -312,11 +313,15 @@ static long num(const char *opt, const char *v, long lo)
 
 int main(int argc, char **argv)
 {
-	Opts o = {1, 1024, 128, 512, 2, 2, 16, 1, 5, 0};
+	Opts o = {1, 1024, 128, 512, 2, 2, 16, 1, 5, 0, 0};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--estimate")) {
 			o.estimate = 1;
+			continue;
+		}
+		if (!strcmp(a, "--conv-only")) {
+			o.conv_only = 1;
 			continue;
 		}
 		long *dst = !strcmp(a, "--batch") ? &o.batch
@@ -340,12 +345,15 @@ int main(int argc, char **argv)
 	       o.batch, o.len, D, o.di, o.order, o.nlayer, o.threads, o.reps, openblas_get_corename());
 	fflush(stdout);
 
-	double in = time_sgemm("in_proj", M, D, D * (o.order + 1), o.reps);
-	double out = time_sgemm("out_proj", M, D, D, o.reps);
-	double fc1 = time_sgemm("fc1", M, D, o.di, o.reps);
-	double fc2 = time_sgemm("fc2", M, o.di, D, o.reps);
-	double head = time_sgemm("head", M, D, o.vocab, o.reps);
-	fflush(stdout);
+	double in = 0, out = 0, fc1 = 0, fc2 = 0, head = 0;
+	if (!o.conv_only) {
+		in = time_sgemm("in_proj", M, D, D * (o.order + 1), o.reps);
+		out = time_sgemm("out_proj", M, D, D, o.reps);
+		fc1 = time_sgemm("fc1", M, D, o.di, o.reps);
+		fc2 = time_sgemm("fc2", M, o.di, D, o.reps);
+		head = time_sgemm("head", M, D, o.vocab, o.reps);
+		fflush(stdout);
+	}
 	double conv = time_conv_fftw(o.batch, o.len, D, o.threads, o.reps, o.estimate);
 	fflush(stdout);
 #ifndef NO_HYRT

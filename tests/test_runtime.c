@@ -41,12 +41,17 @@ static float *rand_array(size_t n)
 	return p;
 }
 
-/* max |y - ref| / max |ref|, ggml's normalised error in max norm. */
+/* max |y - ref| / max |ref|, ggml's normalised error in max norm; NaN
+ * when y has one (fmax would pass over it, and the callers fill y with
+ * NaN to see that every output is written). */
 static double norm_err(const float *y, const float *ref, size_t n)
 {
 	double e = 0, m = 0;
 	for (size_t i = 0; i < n; i++) {
-		e = fmax(e, fabs((double)y[i] - ref[i]));
+		double d = fabs((double)y[i] - ref[i]);
+		if (isnan(d))
+			return d;
+		e = fmax(e, d);
 		m = fmax(m, fabs((double)ref[i]));
 	}
 	return m > 0 ? e / m : e;
@@ -113,6 +118,67 @@ START_TEST(fft_odd_channels)
 		double e = check_conv(3, 100, Cs[i]);
 		ck_assert_msg(e < 1e-5, "C=%lld: %g", (long long)Cs[i], e);
 	}
+}
+END_TEST
+
+/* The gated entry against the same formula by definition, in double:
+ * y = (conv(v g, k) + v g bias) post, v, g and post read from one
+ * [B, L, 3C] tensor as a Hyena layer's projection lays them out, at
+ * sizes whose positions and channels leave every tail of the gather's
+ * and the scatter's squares of 4 (L and C not multiples of 4, fewer
+ * than 4, one block and several), with and without the output gate. */
+START_TEST(gated_fft_matches_direct)
+{
+	static const int64_t Ls[] = {1, 3, 6, 17, 130};
+	static const int64_t Cs[] = {1, 3, 6, 21, 36};
+	for (int li = 0; li < 5; li++)
+		for (int ci = 0; ci < 5; ci++)
+			for (int gated = 0; gated < 2; gated++) {
+				int64_t B = 2, L = Ls[li], C = Cs[ci], W = 3 * C;
+				size_t n = (size_t)(B * L * C);
+				float *z = rand_array((size_t)(B * L * W));
+				float *k = rand_array((size_t)(L * C));
+				float *bias = rand_array((size_t)C);
+				float *y = malloc(sizeof(float) * n);
+				double *ref = malloc(sizeof(double) * n), e = 0, m = 0;
+				const float *post = gated ? z : NULL;
+
+				for (int64_t b = 0; b < B; b++)
+					for (int64_t t = 0; t < L; t++)
+						for (int64_t c = 0; c < C; c++) {
+							const float *zb = z + b * L * W;
+							double acc = 0;
+							for (int64_t s = 0; s <= t; s++)
+								acc += (double)k[(t - s) * C + c] *
+								       zb[s * W + 2 * C + c] *
+								       zb[s * W + C + c];
+							acc += (double)zb[t * W + 2 * C + c] *
+							       zb[t * W + C + c] * bias[c];
+							if (post)
+								acc *= zb[t * W + c];
+							ref[(b * L + t) * C + c] = acc;
+						}
+				memset(y, 0xff, sizeof(float) * n); /* NaN until written */
+				hyrt_hyena_conv_fft(y, z + 2 * C, W, z + C, W, k, bias,
+				                    post, W, B, L, C);
+				for (size_t i = 0; i < n; i++) {
+					double d = fabs(y[i] - ref[i]);
+					if (isnan(d)) { /* never written */
+						e = d;
+						break;
+					}
+					e = fmax(e, d);
+					m = fmax(m, fabs(ref[i]));
+				}
+				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
+				              "L=%lld C=%lld gated=%d: max error %g",
+				              (long long)L, (long long)C, gated, e);
+				free(z);
+				free(k);
+				free(bias);
+				free(y);
+				free(ref);
+			}
 }
 END_TEST
 
@@ -905,6 +971,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, direct_small);
 	tcase_add_test(tc, fft_matches_direct);
 	tcase_add_test(tc, fft_odd_channels);
+	tcase_add_test(tc, gated_fft_matches_direct);
 	tcase_add_test(tc, fft_plan_reuse);
 	tcase_add_test(tc, fft_threads);
 	tcase_add_test(tc, const_filter_spectrum_cache);
