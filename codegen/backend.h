@@ -59,6 +59,9 @@ typedef struct CgModule {
 	bool bf16dp; /* cpu: a bf16 GEMM multiplies by vdpbf16ps (else it
 	              * widens the weights' pairs to fp32 FMAs) */
 	bool bf16amx; /* cpu: a bf16 GEMM runs on AMX tiles (before both) */
+	bool mufu; /* gpu (not its host emulation): the GELUs' exp and
+	            * division on the special-function unit's ex2.approx and
+	            * div.approx (vmath.c) */
 	LLVMValueRef weights; /* cpu: hyenac_run's weight blob */
 	/* cpu: the entry points' state, per node id (codegen/cpu/entry.c):
 	 * kernels, pool thunks, whether an output (of the graph or an

@@ -74,6 +74,7 @@ static bool nv_init(CgContext *c, const CgOptions *o, Diag *d)
 		s->emulate = true;
 		return true;
 	}
+	c->mufu = true;
 	LLVMInitializeNVPTXTargetInfo();
 	LLVMInitializeNVPTXTarget();
 	LLVMInitializeNVPTXTargetMC();
