@@ -52,6 +52,20 @@ LLVMValueRef cg_intrinsic1(CgContext *c, const char *name, LLVMTypeRef t,
 	                      &x, 1, "");
 }
 
+/* The intrinsic NAME, one that is not overloaded (NVVM's, say), on the
+ * n args. */
+LLVMValueRef cg_intrinsic(CgContext *c, const char *name, LLVMValueRef *args,
+                          unsigned n)
+{
+	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+	LLVMValueRef fn;
+
+	HY_ASSERT(id != 0);
+	fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
+	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), fn,
+	                      args, n, "");
+}
+
 /* ---- loops ------------------------------------------------------------ */
 
 LLVMValueRef cg_loop_open(CgContext *c, Loop *lp, LLVMValueRef lo,

@@ -216,6 +216,8 @@ LLVMValueRef cg_call1(CgContext *c, Ext e, LLVMValueRef x);
 /* llvm.NAME.<t>(x), e.g. "llvm.sqrt" on f32. */
 LLVMValueRef cg_intrinsic1(CgContext *c, const char *name, LLVMTypeRef t,
                            LLVMValueRef x);
+LLVMValueRef cg_intrinsic(CgContext *c, const char *name, LLVMValueRef *args,
+                          unsigned n);
 LLVMValueRef cg_loop_open(CgContext *c, Loop *lp, LLVMValueRef lo,
                           LLVMValueRef hi, const char *name);
 void cg_loop_close(CgContext *c, Loop *lp);

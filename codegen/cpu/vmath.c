@@ -166,20 +166,6 @@ static LLVMValueRef gelu_tail(CgContext *c, LLVMValueRef x, LLVMValueRef g)
 	    f32c(c, -0.0), g, "");
 }
 
-/* NVVM's float intrinsic name (one or two float operands) applied. */
-static LLVMValueRef nvvm_f(CgContext *c, const char *name, LLVMValueRef a,
-                           LLVMValueRef b)
-{
-	LLVMTypeRef ft[2] = {c->t_f32, c->t_f32};
-	LLVMTypeRef fty = LLVMFunctionType(c->t_f32, ft, b ? 2 : 1, 0);
-	LLVMValueRef fn = LLVMGetNamedFunction(c->mod, name);
-	LLVMValueRef args[2] = {a, b};
-
-	if (!fn)
-		fn = LLVMAddFunction(c->mod, name, fty);
-	return LLVMBuildCall2(c->b, fty, fn, args, b ? 2 : 1, "");
-}
-
 /* a / b: IEEE division, or on the GPU (c->mufu) div.approx.f32, a times
  * the special-function unit's reciprocal (2 ulp for |b| in [2^-126,
  * 2^126], 0 beyond: the GELUs' limits there are 0 too). The IEEE
@@ -188,8 +174,10 @@ static LLVMValueRef nvvm_f(CgContext *c, const char *name, LLVMValueRef a,
  * (measured by leaving the activation out). */
 static LLVMValueRef gelu_div(CgContext *c, LLVMValueRef a, LLVMValueRef b)
 {
+	LLVMValueRef ab[] = {a, b};
+
 	if (c->mufu)
-		return nvvm_f(c, "llvm.nvvm.div.approx.f", a, b);
+		return cg_intrinsic(c, "llvm.nvvm.div.approx.f", ab, 2);
 	return LLVMBuildFDiv(c->b, a, b, "");
 }
 
@@ -207,10 +195,14 @@ static LLVMValueRef vm_gelu_tanh(CgContext *c, LLVMValueRef x)
 	LLVMValueRef x3 = f_mul(c, f_mul(c, x, x), x);
 	LLVMValueRef y = f_mul(c, f32c(c, 0.7978845608028654),
 	                       f_add(c, x, f_mul(c, f32c(c, 0.044715), x3)));
-	LLVMValueRef e =
-	    c->mufu ? nvvm_f(c, "llvm.nvvm.ex2.approx.f",
-	                     f_mul(c, y, f32c(c, -2.0 * M_LOG2E)), NULL)
-	            : cg_vm_exp(c, f_mul(c, y, f32c(c, -2.0)));
+	LLVMValueRef e;
+
+	if (c->mufu) {
+		LLVMValueRef z = f_mul(c, y, f32c(c, -2.0 * M_LOG2E));
+		e = cg_intrinsic(c, "llvm.nvvm.ex2.approx.f", &z, 1);
+	} else {
+		e = cg_vm_exp(c, f_mul(c, y, f32c(c, -2.0)));
+	}
 	return gelu_tail(c, x, gelu_div(c, x, f_add(c, f32c(c, 1.0), e)));
 }
 

@@ -51,12 +51,7 @@ static LLVMValueRef sreg(CgContext *c, const char *name)
 	if (nv_state(c)->emulate)
 		return hook(c, strstr(name, "ctaid") ? 1 : 0, c->t_i64, NULL, NULL,
 		            0);
-	unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
-	HY_ASSERT(id != 0);
-	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
-	LLVMValueRef v = LLVMBuildCall2(
-	    c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), fn, NULL, 0, "");
-	return LLVMBuildZExt(c->b, v, c->t_i64, "");
+	return LLVMBuildZExt(c->b, cg_intrinsic(c, name, NULL, 0), c->t_i64, "");
 }
 
 LLVMValueRef nv_tid(CgContext *c)
@@ -71,16 +66,11 @@ LLVMValueRef nv_bid(CgContext *c)
 
 void nv_barrier(CgContext *c)
 {
-	static const char name[] = "llvm.nvvm.barrier0";
 	if (nv_state(c)->emulate) {
 		hook(c, 2, c->t_void, NULL, NULL, 0);
 		return;
 	}
-	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-	HY_ASSERT(id != 0);
-	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
-	LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0), fn, NULL,
-	               0, "");
+	cg_intrinsic(c, "llvm.nvvm.barrier0", NULL, 0);
 }
 
 LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
@@ -98,18 +88,13 @@ LLVMValueRef nv_shared(CgContext *c, LLVMTypeRef elt, int64_t n,
 
 LLVMValueRef nv_shfl_xor(CgContext *c, LLVMValueRef x, int mask)
 {
-	static const char name[] = "llvm.nvvm.shfl.sync.bfly.f32";
 	if (nv_state(c)->emulate) {
 		LLVMValueRef a[] = {x, i32c(c, mask)};
 		LLVMTypeRef pt[] = {c->t_f32, c->t_i32};
 		return hook(c, 3, c->t_f32, a, pt, 2);
 	}
-	unsigned id = LLVMLookupIntrinsicID(name, sizeof name - 1);
-	HY_ASSERT(id != 0);
-	LLVMValueRef fn = LLVMGetIntrinsicDeclaration(c->mod, id, NULL, 0);
 	LLVMValueRef a[] = {i32c(c, -1), x, i32c(c, mask), i32c(c, 31)};
-	return LLVMBuildCall2(c->b, LLVMIntrinsicGetType(c->ctx, id, NULL, 0),
-	                      fn, a, 4, "");
+	return cg_intrinsic(c, "llvm.nvvm.shfl.sync.bfly.f32", a, 4);
 }
 
 void nv_return_unless(CgContext *c, LLVMValueRef cond)
