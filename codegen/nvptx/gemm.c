@@ -348,8 +348,7 @@ static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
 static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
                        LLVMValueRef n, LLVMValueRef *y, int w)
 {
-	LLVMTypeRef v2 = LLVMVectorType(c->t_f32, 2);
-	LLVMValueRef N = i64c(c, g->N), idx, v, p;
+	LLVMValueRef N = i64c(c, g->N), idx, v;
 
 	for (int i = 0; i < w; i++) {
 		if (g->bias)
@@ -361,12 +360,9 @@ static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
 		if (w == 1) {
 			y[0] = f_add(c, y[0], ld(c, g->res, idx));
 		} else {
-			p = LLVMBuildGEP2(c->b, c->t_f32, g->res, &idx, 1, "");
-			v = LLVMBuildLoad2(c->b, v2, p, "");
-			LLVMSetAlignment(v, 8);
+			v = nv_load2(c, g->res, idx);
 			for (int i = 0; i < 2; i++)
-				y[i] = f_add(c, y[i], LLVMBuildExtractElement(c->b, v,
-					LLVMConstInt(c->t_i32, (unsigned)i, 0), ""));
+				y[i] = f_add(c, y[i], nv_lane2(c, v, (unsigned)i));
 		}
 	}
 	idx = add(c, mul(c, add(c, g->dst_row0, m), N), n);
@@ -374,12 +370,7 @@ static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
 		st(c, g->dst, idx, y[0]);
 		return;
 	}
-	p = LLVMBuildGEP2(c->b, c->t_f32, g->dst, &idx, 1, "");
-	v = LLVMGetUndef(v2);
-	for (int i = 0; i < 2; i++)
-		v = LLVMBuildInsertElement(c->b, v, y[i],
-			LLVMConstInt(c->t_i32, (unsigned)i, 0), "");
-	LLVMSetAlignment(LLVMBuildStore(c->b, v, p), 8);
+	nv_store2(c, g->dst, idx, y[0], y[1]);
 }
 
 static void store_out(CgContext *c, const NvGemm *g, LLVMValueRef m,

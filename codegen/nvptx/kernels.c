@@ -1045,9 +1045,7 @@ static void xt_fft_side(CgContext *c, Xt *x, LLVMValueRef work,
 	}
 }
 
-/* The two floats at p[i], p[i + 1] (i even, p 8-byte aligned) as one
- * <2 x float> access, and the parts of such a pair. */
-static LLVMValueRef load_pair(CgContext *c, LLVMValueRef p, LLVMValueRef i)
+LLVMValueRef nv_load2(CgContext *c, LLVMValueRef p, LLVMValueRef i)
 {
 	LLVMValueRef v = LLVMBuildLoad2(c->b, LLVMVectorType(c->t_f32, 2),
 	                                elem(c, c->t_f32, p, i), "");
@@ -1055,13 +1053,13 @@ static LLVMValueRef load_pair(CgContext *c, LLVMValueRef p, LLVMValueRef i)
 	return v;
 }
 
-static LLVMValueRef pair_at(CgContext *c, LLVMValueRef v, unsigned k)
+LLVMValueRef nv_lane2(CgContext *c, LLVMValueRef v, unsigned k)
 {
 	return LLVMBuildExtractElement(c->b, v, LLVMConstInt(c->t_i32, k, 0), "");
 }
 
-static void store_pair(CgContext *c, LLVMValueRef p, LLVMValueRef i,
-                       LLVMValueRef lo, LLVMValueRef hi)
+void nv_store2(CgContext *c, LLVMValueRef p, LLVMValueRef i, LLVMValueRef lo,
+               LLVMValueRef hi)
 {
 	LLVMValueRef v = LLVMGetUndef(LLVMVectorType(c->t_f32, 2));
 	v = LLVMBuildInsertElement(c->b, v, lo, LLVMConstInt(c->t_i32, 0, 0), "");
@@ -1189,11 +1187,11 @@ static void emit_conv(CgContext *c, const Node *n)
 		/* each complex value as one 8-byte access (W is even, so every
 		 * value starts on 8 bytes): half the instructions of two
 		 * 4-byte ones, and no second trip to the same sector */
-		LLVMValueRef x2 = load_pair(c, work, xi), k2 = load_pair(c, spec, ki);
-		LLVMValueRef xr = pair_at(c, x2, 0), xm = pair_at(c, x2, 1);
-		LLVMValueRef kr = pair_at(c, k2, 0), km = pair_at(c, k2, 1);
-		store_pair(c, work, xi, f_sub(c, f_mul(c, xr, kr), f_mul(c, xm, km)),
-		           f_add(c, f_mul(c, xr, km), f_mul(c, xm, kr)));
+		LLVMValueRef x2 = nv_load2(c, work, xi), k2 = nv_load2(c, spec, ki);
+		LLVMValueRef xr = nv_lane2(c, x2, 0), xm = nv_lane2(c, x2, 1);
+		LLVMValueRef kr = nv_lane2(c, k2, 0), km = nv_lane2(c, k2, 1);
+		nv_store2(c, work, xi, f_sub(c, f_mul(c, xr, kr), f_mul(c, xm, km)),
+		          f_add(c, f_mul(c, xr, km), f_mul(c, xm, kr)));
 		span_close(c, &sp);
 		nv_end(c);
 	}

@@ -123,6 +123,14 @@ LLVMValueRef nv_ln_rstd(CgContext *c, LLVMValueRef sq, int64_t Dn, double eps);
 LLVMValueRef nv_warp_row(CgContext *c, LLVMValueRef *lane);
 /* Leave the kernel unless cond: the builder continues where it holds. */
 void nv_return_unless(CgContext *c, LLVMValueRef cond);
+/* The floats p[i], p[i + 1] (p + i on 8 bytes) as one 8-byte access
+ * (<2 x float>, align 8), lane k of such a pair, and the store of lo, hi
+ * there: the complex values of the FFT rows, a GEMM epilogue's pairs of
+ * columns. */
+LLVMValueRef nv_load2(CgContext *c, LLVMValueRef p, LLVMValueRef i);
+LLVMValueRef nv_lane2(CgContext *c, LLVMValueRef v, unsigned k);
+void nv_store2(CgContext *c, LLVMValueRef p, LLVMValueRef i, LLVMValueRef lo,
+               LLVMValueRef hi);
 /* The count of rows of t (all dims but the last) as a value, and as a
  * grid slot (hygpu.h: 0 B*L, 1 B, 2 L, 5 fixed) with its coefficient. */
 LLVMValueRef nv_rows(CgContext *c, const TensorType *t);
