@@ -377,6 +377,6 @@ int main(int argc, char **argv)
 	                (double)D * (double)o.vocab);
 	printf("limit gemm_ms=%.3f conv_ms=%.3f limit_ms=%.3f "
 	       "gemm_gflops=%.1f\n", gemm, convs, gemm + convs,
-	       flops / gemm * 1e-6);
+	       gemm > 0 ? flops / gemm * 1e-6 : 0.0); /* 0: --conv-only */
 	return 0;
 }
