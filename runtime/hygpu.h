@@ -32,7 +32,8 @@
  *            sample, B); a node's address is its region's base plus its
  *            offset times the unit. Kernels compute every address from
  *            these constants and B, L.
- *   weights  the packed weight blob, uploaded to the device once
+ *   weights  the packed weight blob, uploaded to the device once, and
+ *            after it the weights the plan's init steps derive from it
  *   io       a device array of device pointers: io[0] the tokens (int32
  *            [B, L]), io[1 + k] output k of the entry being run
  *   work     the running group's work buffer (HygpuGroup), or NULL;
@@ -134,9 +135,18 @@ typedef struct HygpuPlan {
 	const HygpuEntry *entries;
 	const HygpuStep *steps;
 	const char *arch;  /* "sm_90" */
+	/* Weights derived from the blob on the device (the pre-split W of
+	 * the sm_90a GEMMs, codegen/nvptx/tcgemm.h): the weights buffer
+	 * holds weights_extra more bytes from weights_base (the blob's size
+	 * rounded up to 256 bytes), written by the init steps, steps
+	 * [init_first, init_first + init_count), which the runtime runs
+	 * once after the upload, with B = L = 1 (launches only). None: all
+	 * four 0. */
+	int64_t weights_base, weights_extra;
+	int64_t init_first, init_count;
 } HygpuPlan;
 
-#define HYGPU_PLAN_VERSION 1
+#define HYGPU_PLAN_VERSION 2
 
 /* The FFT length for sequence length L: the least even n >= 2 L whose
  * only prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes), or the

@@ -228,6 +228,10 @@ static void emu_open(Emu *e, Graph *g)
 	ck_assert_msg(m, "%s", d.msg);
 	const HygpuPlan *p = cg_gpu_plan(m);
 	ck_assert_ptr_nonnull(p);
+	/* the pre-split weights and their init steps are the sm_90a
+	 * GEMM's (tensor cores), never the emulation's */
+	ck_assert_int_eq(p->init_count, 0);
+	ck_assert_int_eq(p->weights_extra, 0);
 	e->plan = *p;
 	e->steps = malloc((size_t)p->nstep * sizeof *e->steps + 1);
 	memcpy(e->steps, p->steps, (size_t)p->nstep * sizeof *e->steps);
@@ -822,8 +826,8 @@ START_TEST(driver_ptx)
 	ck_assert_ptr_null(strstr(t, "call.uni"));
 	free(t);
 	tu_run_hyenac(&r, (const char *[]){"compile", model, "-o", obj,
-	                                   "--target", "cuda", "--emit", "obj",
-	                                   NULL});
+	                                   "--target", "cuda:sm_90a", "--emit",
+	                                   "obj", NULL});
 	ck_assert_msg(r.status == 0, "%s", r.err);
 	size_t n;
 	t = tu_read(obj, &n);
@@ -855,6 +859,9 @@ START_TEST(driver_ptx)
 	    "           (long long)p->entries[i].count,\n"
 	    "           (long long)p->entries[i].nout,\n"
 	    "           (long long)p->entries[i].out_per_token[0]);\n"
+	    "  printf(\" %lld %lld %lld %lld\", (long long)p->weights_base,\n"
+	    "         (long long)p->weights_extra, (long long)p->init_first,\n"
+	    "         (long long)p->init_count);\n"
 	    "  printf(\" %llu\\n\", sum);\n  return 0;\n}\n");
 	const char *exe = tu_path(tu_tmpdir(), "reader");
 	tu_run(&r, "/usr/bin/cc",
@@ -869,10 +876,37 @@ START_TEST(driver_ptx)
 	Diag d;
 	diag_init(&d);
 	cg_layout_weights_flat(g, a, &w);
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90", false};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90a", false};
 	CgModule *m = cg_emit(g, &w, &o, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	const HygpuPlan *p = cg_gpu_plan(m);
+	/* sm_90a's GEMMs read their W pre-split (tcgemm.h), made by an init
+	 * step a matrix after the blob: tiny-1k's in_proj, out_proj, fc1 and
+	 * fc2 of 2 layers, and the head's twice (with the final norm's
+	 * gamma folded in, and without, for the logits of the hidden
+	 * states); each is a TF32 high and low part of every element, twice
+	 * the matrix (their shapes are whole tiles). The LayerNorm GEMMs
+	 * (in_proj, fc1, the head) also get a bias with beta folded in, one
+	 * float a column, an init step each; everything rounded up to 256
+	 * bytes. */
+	int64_t mats = 2 * (384 * 128 + 128 * 128 + 512 * 128 + 128 * 512) +
+	               2 * 16 * 128;
+	int64_t biases = 2 * (384 * 4 + 512 * 4) + 256;
+	ck_assert_int_eq(p->init_count, 2 * 6 + 3);
+	ck_assert_int_eq(p->init_first + p->init_count, p->nstep);
+	ck_assert_int_eq(p->weights_base, ((int64_t)w.bytes + 255) / 256 * 256);
+	ck_assert_int_eq(p->weights_extra, 2 * 4 * mats + biases);
+	int nbias = 0;
+	for (int64_t i = p->init_first; i < p->nstep; i++) {
+		const char *kn = cg_gpu_kernel_names(m, &(size_t){0});
+		for (int64_t k = 0; k < p->steps[i].kernel; k++)
+			kn += strlen(kn) + 1;
+		nbias += strstr(kn, "_bias") != NULL;
+		ck_assert_msg(strstr(kn, "_split") || strstr(kn, "_bias"),
+		              "init step %lld: %s", (long long)i, kn);
+		ck_assert_int_eq(p->steps[i].op, HYGPU_LAUNCH);
+	}
+	ck_assert_int_eq(nbias, 5);
 	char want[4096];
 	unsigned long long sum = 0;
 	for (long long i = 0; i < p->nstep; i++) {
@@ -891,6 +925,9 @@ START_TEST(driver_ptx)
 		               (long long)p->entries[i].count,
 		               (long long)p->entries[i].nout,
 		               (long long)p->entries[i].out_per_token[0]);
+	at += snprintf(want + at, sizeof want - (size_t)at, " %lld %lld %lld %lld",
+	               (long long)p->weights_base, (long long)p->weights_extra,
+	               (long long)p->init_first, (long long)p->init_count);
 	snprintf(want + at, sizeof want - (size_t)at, " %llu\n", sum);
 	ck_assert_str_eq(r.out, want);
 	cg_free(m);

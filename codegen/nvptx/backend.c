@@ -196,6 +196,114 @@ HygpuStep *nv_launch(CgContext *c, int k, int threads)
 	return s;
 }
 
+static int64_t round256(int64_t n)
+{
+	return (n + 255) / 256 * 256;
+}
+
+/* The derived weight (kind, w, a, b; spec for SPLIT) of bytes bytes:
+ * its address in the kernel being emitted, placed after the blob the
+ * first time it is asked for. */
+static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
+                            const Node *a, const Node *b, const TcgSpec *ts,
+                            int64_t bytes)
+{
+	NvState *s = nv_state(c);
+	int i = 0;
+
+	for (; i < s->nsplit; i++) {
+		const NvSplit *d = &s->split[i];
+		if (d->kind == kind && d->w == w && d->a == a && d->b == b &&
+		    (!ts || (d->spec.kind == ts->kind && d->spec.N == ts->N &&
+		             d->spec.K == ts->K && d->spec.max_bn == ts->max_bn)))
+			break;
+	}
+	if (i == s->nsplit) {
+		s->split = grow(s->split, &s->capsplit, s->nsplit + 1,
+		                sizeof *s->split);
+		NvSplit *d = &s->split[s->nsplit++];
+		*d = (NvSplit){ .kind = kind, .w = w, .a = a, .b = b };
+		if (ts)
+			d->spec = (TcgSpec){ .kind = ts->kind, .N = ts->N, .K = ts->K,
+			                     .lda = ts->K, .max_bn = ts->max_bn,
+			                     .wgmma = true };
+		if (!s->split_base)
+			s->split_base = s->split_end = round256((int64_t)c->w->bytes);
+		d->at = s->split_end;
+		s->split_end += round256(bytes);
+	}
+	LLVMValueRef o = i64c(c, s->split[i].at);
+	return LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
+	                             nv_param(c, P_WEIGHTS), &o, 1, "derived");
+}
+
+LLVMValueRef nv_split_weight(CgContext *c, const Node *w, const Node *gamma,
+                             const TcgSpec *ts)
+{
+	return derived(c, NV_SPLIT, w, gamma, NULL, ts, tcg_split_bytes(ts));
+}
+
+LLVMValueRef nv_fold_bias(CgContext *c, const Node *w, const Node *bias,
+                          const Node *beta)
+{
+	return derived(c, NV_BIAS, w, bias, beta, NULL, 4 * w->type.dim[0]);
+}
+
+/* The address of weight x in the init kernel being emitted. */
+static LLVMValueRef blob_at(CgContext *c, const Node *x)
+{
+	LLVMValueRef o = i64c(c, (int64_t)c->w->offset[x->id]);
+	return LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
+	                             nv_param(c, P_WEIGHTS), &o, 1, x->name);
+}
+
+/* The kernels that make the derived weights and their launches: the
+ * plan's init steps. SPLIT: a thread a piece of the copy (tcgemm.c).
+ * BIAS: a thread an output column n, bias[n] + sum over k of
+ * w[n][k] beta[k], fused multiply-adds in k's order. */
+static void emit_splits(CgContext *c)
+{
+	NvState *s = nv_state(c);
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
+
+	for (int i = 0; i < s->nsplit; i++) {
+		const NvSplit *d = &s->split[i];
+		char what[200];
+		snprintf(what, sizeof what, "%s_%s", d->w->name,
+		         d->kind == NV_SPLIT ? "split" : "bias");
+		int k = nv_begin(c, what, NV_THREADS);
+		int64_t N = d->w->type.dim[0], K = d->w->type.dim[1];
+		int64_t count = d->kind == NV_SPLIT ? tcg_split_pieces(&d->spec) : N;
+		LLVMValueRef idx = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS)),
+		                       nv_tid(c));
+		LLVMValueRef to = i64c(c, d->at);
+		LLVMValueRef dst = LLVMBuildInBoundsGEP2(c->b, i8,
+			nv_param(c, P_WEIGHTS), &to, 1, "");
+		nv_return_unless(c, LLVMBuildICmp(c->b, LLVMIntSLT, idx,
+		                                  i64c(c, count), ""));
+		if (d->kind == NV_SPLIT) {
+			tcg_emit_split(c->mod, c->b, c->fn, &d->spec, blob_at(c, d->w),
+			               d->a ? blob_at(c, d->a) : NULL, dst, idx);
+		} else {
+			LLVMValueRef w = blob_at(c, d->w), beta = blob_at(c, d->b);
+			LLVMValueRef acc = cg_var(c, c->t_f32,
+			                          d->a ? ld(c, blob_at(c, d->a), idx)
+			                               : f32c(c, 0), "acc");
+			Loop l;
+			LLVMValueRef q = cg_loop_open(c, &l, i64c(c, 0), i64c(c, K), "k");
+			LLVMBuildStore(c->b, fmadd_red(c, ld_var(c, c->t_f32, acc),
+				ld(c, w, add(c, mul(c, idx, i64c(c, K)), q)),
+				ld(c, beta, q)), acc);
+			cg_loop_close(c, &l);
+			st(c, dst, idx, ld_var(c, c->t_f32, acc));
+		}
+		nv_end(c);
+		HygpuStep *st = nv_launch(c, k, NV_THREADS);
+		st->grid[5] = count;
+		st->grid_div = NV_THREADS;
+	}
+}
+
 /* ---- entries ---------------------------------------------------------- */
 
 /* Whether the GPU runs entry e: every node it needs has a GPU kernel (no
@@ -330,13 +438,16 @@ static void nv_finish(CgContext *c)
 			append_steps(s, e, first, s->ntmpl - first);
 		}
 	}
-	/* the plan */
+	int init_first = s->ntmpl;
+	emit_splits(c);
+	int ninit = s->ntmpl - init_first;
+	/* the plan: the entries' steps, then the init steps */
 	HygpuPlan *p = &s->plan;
 	int total = 0;
 	for (int e = 0; e < s->ne; e++)
 		total += s->nestep[e];
-	s->pentries = calloc((size_t)s->ne, sizeof *s->pentries);
-	s->psteps = calloc((size_t)total + 1, sizeof *s->psteps);
+	s->pentries = calloc((unsigned)s->ne, sizeof *s->pentries);
+	s->psteps = calloc((unsigned)(total + ninit) + 1, sizeof *s->psteps);
 	HY_ASSERT(s->pentries && s->psteps);
 	int at = 0;
 	for (int e = 0; e < s->ne; e++) {
@@ -353,6 +464,13 @@ static void nv_finish(CgContext *c)
 		       (size_t)s->nestep[e] * sizeof *s->psteps);
 		at += s->nestep[e];
 	}
+	memcpy(&s->psteps[total], &s->tmpl[init_first],
+	       (size_t)ninit * sizeof *s->psteps);
+	p->init_first = ninit ? total : 0;
+	p->init_count = ninit;
+	p->weights_base = s->split_base;
+	p->weights_extra = s->split_end - s->split_base;
+	total += ninit;
 	p->version = HYGPU_PLAN_VERSION;
 	for (int r = 0; r < HYGPU_REGION_COUNT; r++)
 		p->region[r] = g->region_bytes[MEM_TOKEN + r];
@@ -392,6 +510,7 @@ static void nv_release(CgContext *c)
 	free(s->kshmem);
 	free(s->tmpl);
 	free(s->var);
+	free(s->split);
 	free(s->pentries);
 	free(s->psteps);
 	free(s->knames);
@@ -546,7 +665,8 @@ bool cg_write_gpu_host(CgModule *m, const char *path, Diag *d)
 	for (int r = 0; r < HYGPU_REGION_COUNT; r++)
 		reg[r] = LLVMConstInt(i64, (unsigned long long)p->region[r], 1);
 	LLVMTypeRef pft[] = {i64, LLVMArrayType2(i64, HYGPU_REGION_COUNT),
-	                     i64, i64, i64, i64, ptr, ptr, ptr};
+	                     i64, i64, i64, i64, ptr, ptr, ptr, i64, i64, i64,
+	                     i64};
 	LLVMValueRef pf[] = {
 	    LLVMConstInt(i64, HYGPU_PLAN_VERSION, 0),
 	    LLVMConstArray2(i64, reg, HYGPU_REGION_COUNT),
@@ -557,9 +677,13 @@ bool cg_write_gpu_host(CgModule *m, const char *path, Diag *d)
 	    ents,
 	    steps,
 	    str_global(ctx, mod, s->arch, strlen(s->arch), true, "hyenac.gpu.arch",
-	               true)};
+	               true),
+	    LLVMConstInt(i64, (unsigned long long)p->weights_base, 1),
+	    LLVMConstInt(i64, (unsigned long long)p->weights_extra, 1),
+	    LLVMConstInt(i64, (unsigned long long)p->init_first, 1),
+	    LLVMConstInt(i64, (unsigned long long)p->init_count, 1)};
 	(void)pft;
-	const_global(mod, LLVMConstStructInContext(ctx, pf, 9, 0),
+	const_global(mod, LLVMConstStructInContext(ctx, pf, 13, 0),
 	             "hyenac_gpu_plan", false);
 
 	if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &err))

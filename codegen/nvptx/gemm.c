@@ -390,6 +390,7 @@ typedef struct TcGlue {
 	const NvGemm *g;
 	LLVMValueRef smean, srstd, row0;
 	LLVMValueRef sgamma, sbeta; /* the LayerNorm's weights, in shared */
+	bool folded; /* gamma and beta are in W and the bias (wgmma) */
 } TcGlue;
 
 /* The LayerNorm's weights in shared memory for K up to this. */
@@ -432,6 +433,8 @@ static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	LLVMValueRef m = LLVMBuildSub(b, row, t->row0, "");
 
 	v = f_mul(c, f_sub(c, v, ld(c, t->smean, m)), ld(c, t->srstd, m));
+	if (t->folded)
+		return v;
 	if (t->sgamma)
 		return f_add(c, f_mul(c, v, ld(c, t->sgamma, k)),
 		             ld(c, t->sbeta, k));
@@ -458,20 +461,41 @@ static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_cols(t->c, t->g, m, n, y, 2);
 }
 
-static void tc_body(CgContext *c, const NvGemm *g)
+static void tc_body(CgContext *c, const NvGemm *g0)
 {
 	NvState *s = nv_state(c);
+	NvGemm gf = *g0; /* with wgmma, the folded bias */
+	const NvGemm *g = &gf;
 	TcGlue t = { .c = c, .g = g };
 	TcgSpec spec = tc_spec(c, g);
 	LLVMValueRef a = LLVMBuildGEP2(c->b, c->t_f32, g->a,
 	                               (LLVMValueRef[]){ mul(c, g->a_row0,
 	                                                     i64c(c, g->K)) },
 	                               1, "");
+	LLVMValueRef w = g->w;
 
+	/* sm_90a: W pre-split (tcgemm.h), a LayerNorm's gamma folded into
+	 * its columns and beta into the bias (W' = W diag(gamma), b' = b +
+	 * W beta), where the weights are known; mma.sync otherwise */
+	if (spec.wgmma && (!g->wnode || g->wnode->op != OP_WEIGHT))
+		spec.wgmma = false;
+	if (spec.wgmma) {
+		bool fold = g->ln_g && g->ln_gnode && g->ln_bnode &&
+		            g->ln_gnode->op == OP_WEIGHT &&
+		            g->ln_bnode->op == OP_WEIGHT &&
+		            (!g->bias || (g->bias_node &&
+		                          g->bias_node->op == OP_WEIGHT));
+		w = nv_split_weight(c, g->wnode, fold ? g->ln_gnode : NULL, &spec);
+		if (fold) {
+			gf.bias = nv_fold_bias(c, g->wnode, g->bias ? g->bias_node : NULL,
+			                       g->ln_bnode);
+			t.folded = true;
+		}
+	}
 	if (g->ln_g) {
 		t.smean = nv_shared(c, c->t_f32, BM, "smean");
 		t.srstd = nv_shared(c, c->t_f32, BM, "srstd");
-		if (g->K <= TC_LN_SHARED_MAX) {
+		if (g->K <= TC_LN_SHARED_MAX && !t.folded) {
 			t.sgamma = nv_shared(c, c->t_f32, g->K, "sgamma");
 			t.sbeta = nv_shared(c, c->t_f32, g->K, "sbeta");
 		}
@@ -483,7 +507,7 @@ static void tc_body(CgContext *c, const NvGemm *g)
 	spec.epi2 = tc_epi2;
 	spec.u = &t;
 	s->kshmem[s->nk - 1] = tcg_shmem_bytes(&spec);
-	tcg_emit(c->mod, c->b, c->fn, &spec, a, g->w, g->M);
+	tcg_emit(c->mod, c->b, c->fn, &spec, a, w, g->M);
 }
 
 static void simt_body(CgContext *c, const NvGemm *g)

@@ -25,6 +25,7 @@
 
 #include "../cpu/cpu.h"
 #include "runtime/hygpu.h"
+#include "tcgemm.h"
 
 /* Threads of every kernel but where a kernel says otherwise. */
 enum { NV_THREADS = 256 };
@@ -42,6 +43,20 @@ typedef struct NvVariant {
 } NvVariant;
 
 enum { NV_MAX_ENTRIES = 1 + IR_MAX_ENTRIES };
+
+/* A weight derived from the blob by the plan's init steps, at weights +
+ * at: a matrix's pre-split copy for the wgmma GEMMs (tcgemm.h), its
+ * columns scaled by a LayerNorm's gamma (or not), or a bias folded from
+ * a LayerNorm's beta (bias + W beta). */
+typedef enum { NV_SPLIT, NV_BIAS } NvDerivedKind;
+
+typedef struct NvSplit {
+	NvDerivedKind kind;
+	const Node *w;
+	const Node *a, *b; /* SPLIT: gamma or NULL; BIAS: bias or NULL, beta */
+	TcgSpec spec;      /* SPLIT: kind, N, K, wgmma: what fixes the layout */
+	int64_t at;
+} NvSplit;
 
 typedef struct NvState {
 	char arch[16];
@@ -68,6 +83,10 @@ typedef struct NvState {
 	int64_t *kshmem;
 	int nk, capk, capks;
 	int nconv;
+	/* the pre-split weights, after the blob from split_base on */
+	NvSplit *split;
+	int nsplit, capsplit;
+	int64_t split_base, split_end;
 	/* the kernel being emitted */
 	const int *cur_slot;
 	LLVMValueRef p[HYGPU_NPARAMS];
@@ -94,6 +113,14 @@ void nv_end(CgContext *c);
 HygpuStep *nv_step(CgContext *c, int64_t op);
 /* A launch of kernel k with `threads` threads. */
 HygpuStep *nv_launch(CgContext *c, int k, int threads);
+/* The address in the kernel being emitted of weight w's pre-split copy
+ * for the wgmma GEMM s, its columns scaled by gamma where not NULL, and
+ * of the bias (bias + w beta) that goes with the scaled copy: each made
+ * once, by the init steps the plan runs after the upload. */
+LLVMValueRef nv_split_weight(CgContext *c, const Node *w, const Node *gamma,
+                             const TcgSpec *s);
+LLVMValueRef nv_fold_bias(CgContext *c, const Node *w, const Node *bias,
+                          const Node *beta);
 
 /* ---- kernels.c -------------------------------------------------------- */
 
@@ -150,7 +177,14 @@ void nv_emit_copy(CgContext *c, const Node *x, int k, const char *what);
 typedef struct NvGemm {
 	int64_t K, N;
 	LLVMValueRef M, a, a_row0, w;
+	const Node *wnode; /* the weight w is (wgmma reads its pre-split
+	                    * copy, nv_split_weight); NULL: none */
 	LLVMValueRef ln_g, ln_b; /* NULL: no prologue */
+	/* the weights behind bias, ln_g and ln_b (NULL: none, or not
+	 * known): with wgmma, a LayerNorm's gamma is folded into the
+	 * columns of W's pre-split copy and its beta into a bias of its own
+	 * (W beta + bias), so that the prologue only normalises */
+	const Node *bias_node, *ln_gnode, *ln_bnode;
 	double eps;
 	/* the prologue's mean and 1/sqrt(var + eps) of rows [0, M), made by
 	 * nv_gemm_stats; NULL: each block makes its rows' */

@@ -58,7 +58,7 @@
 enum { BM = 128, BK = 32, WARPS = 8, STAGES = 3 };
 /* With wgmma: two landed stages, and TF32 slices of 16 k (so that two
  * blocks fit a SM's shared memory). */
-enum { WG_LSTAGES = 2, WG_TF32_BK = 16 };
+enum { WG_STAGES = 3, WG_TF32_BK = 16 };
 
 typedef struct Gen {
 	LLVMModuleRef mod;
@@ -243,6 +243,7 @@ static void mma(Gen *g, int tile, LLVMValueRef a[4], LLVMValueRef b[2])
 }
 
 static LLVMValueRef dyn_shared(Gen *g);
+static int wg_buf_bytes(const Gen *g);
 
 /* Words of the converted fragments and the first word of each part
  * (after the STAGES landed stages): tf32x3 keeps A's high parts, A's low
@@ -458,7 +459,10 @@ static void geometry(Gen *g, const TcgSpec *s)
 	g->bk = s->wgmma && s->kind == TCG_TF32X3 ? WG_TF32_BK : BK;
 	g->ldf = g->bk + 4;
 	g->wrows = g->bn;
-	g->stage_floats = (BM + g->wrows) * g->ldf;
+	/* with wgmma a stage holds A's landed rows and W's slice as the
+	 * pre-split copy has it (wg_buf_bytes, a multiple of 16 floats) */
+	g->stage_floats = s->wgmma ? BM * g->ldf + wg_buf_bytes(g) / 4
+	                           : (BM + g->wrows) * g->ldf;
 }
 
 /* When `partial` (the last round of a loop that spreads `total` pieces
@@ -541,8 +545,12 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
 	}
 }
 
+static void copy_split(Gen *g, LLVMValueRef w, LLVMValueRef kt, int nk,
+                       LLVMValueRef st);
+
 /* Copies slice kt (an i64 value) into stage st (i32), if kt < nk; then
- * commits a group (always, so that the waits count slices). */
+ * commits a group (always, so that the waits count slices). With wgmma,
+ * W's slice is the block of its pre-split copy. */
 static void issue(Gen *g, LLVMValueRef a, LLVMValueRef w, LLVMValueRef kt,
                   int nk, LLVMValueRef st)
 {
@@ -559,8 +567,11 @@ static void issue(Gen *g, LLVMValueRef a, LLVMValueRef w, LLVMValueRef kt,
 	stage_tiles(g, st);
 	copy_slice(g, a, g->s->lda, BM, g->row0, g->s->a_lo, g->m, k0, avec,
 	           g->as);
-	copy_slice(g, w, g->s->K, g->wrows, g->col0, NULL, c64(g, g->s->N), k0,
-	           g->s->K % 4 == 0, g->ws);
+	if (g->s->wgmma)
+		copy_split(g, w, kt, nk, st);
+	else
+		copy_slice(g, w, g->s->K, g->wrows, g->col0, NULL, c64(g, g->s->N),
+		           k0, g->s->K % 4 == 0, g->ws);
 	LLVMBuildBr(g->b, next);
 	LLVMPositionBuilderAtEnd(g->b, next);
 	intrinsic(g, "llvm.nvvm.cp.async.commit.group",
@@ -705,16 +716,16 @@ static void convert(Gen *g)
  * reads its 16 rows' fragments from the landed slice, applies the
  * prologue and splits them (a_frag), and no other warp needs them. W,
  * which both warpgroups read, the tensor cores read from shared memory
- * through descriptors. Two landed stages (cp.async, as above) and two
- * converted W buffers: while the wgmmas of slice kt run, the block
- * converts slice kt + 1's W (TF32 split or bf16 packing) into the other
- * buffer, and slice kt + 2's copy is in flight; slice kt + 1's A
- * fragments are made once the wgmmas are done with kt's registers.
- * (With A converted into shared memory as well, a slice moved about
- * 150 KB through shared memory, 128 bytes a cycle, against about 800
- * cycles of products; with A in registers about 100 KB, and the kernel
- * ran 10% faster. Nsight Compute then shows no unit saturated: shared
- * memory's pipe 45%, issue slots 38%; docs/gpu.md.)
+ * through descriptors, and it arrives there ready: the caller hands over
+ * W's pre-split copy (tcg_emit_split, made once when the weights are
+ * uploaded), each slice of a column tile one contiguous block that the
+ * copies land as it is. Three stages, each A's landed rows and W's
+ * block: while the wgmmas of slice kt run, slices kt + 1 and kt + 2 are
+ * in flight; slice kt + 1's A fragments are made once the wgmmas are done
+ * with kt's registers. (W converted in the K loop instead, by the whole
+ * block into a buffer of its own between the landing and the wgmmas,
+ * small-32k 8x32768 took 35.5 ms a forward on an H200; without that
+ * step, 31.2.)
  *
  * The converted layout is the one wgmma reads without swizzling, K-major:
  * "core matrices" of 8 rows by 16 bytes (4 TF32 or 8 bf16 of a row), each
@@ -722,10 +733,9 @@ static void convert(Gen *g)
  * (row r, k / E) at byte ((k / E) * R + r) * 16 (E elements a piece): the
  * core matrices of a k step lie 128 bytes apart along the rows (the
  * descriptor's stride byte offset) and R * 16 bytes apart along k (its
- * leading byte offset). Piece c of that order is what thread c % 256
- * converts, so a warp's stores are contiguous, and its reads of the
- * landed rows (16 bytes a thread, rows 144 bytes apart) are free of bank
- * conflicts. */
+ * leading byte offset). A slice's block holds the TF32 high parts of its
+ * BN rows in that order, then the TF32 of the rests (or the bf16 pairs
+ * alone). */
 
 static int wg_elem_bytes(const Gen *g)
 {
@@ -738,22 +748,17 @@ static int wg_part_bytes(const Gen *g, int rows)
 	return rows * g->bk * wg_elem_bytes(g);
 }
 
+/* Bytes of W's block for one slice of one column tile. */
 static int wg_buf_bytes(const Gen *g)
 {
 	return parts(g) * wg_part_bytes(g, g->bn);
 }
 
-/* The byte offset in dynamic shared memory of converted buffer 0. */
-static int wg_buf0(const Gen *g)
+/* The byte offset (i32) in dynamic shared memory of stage st's W block. */
+static LLVMValueRef wg_w_at(Gen *g, LLVMValueRef st)
 {
-	return WG_LSTAGES * g->stage_floats * 4;
-}
-
-/* The byte offset (i32) of converted buffer buf (W's parts). */
-static LLVMValueRef wg_buf_at(Gen *g, LLVMValueRef buf)
-{
-	return LLVMBuildAdd(g->b, c32(g, wg_buf0(g)),
-		LLVMBuildMul(g->b, buf, c32(g, wg_buf_bytes(g)), ""), "");
+	return LLVMBuildAdd(g->b, c32(g, BM * g->ldf * 4),
+		LLVMBuildMul(g->b, st, c32(g, g->stage_floats * 4), ""), "");
 }
 
 /* An inline PTX statement without operands that orders memory. */
@@ -775,50 +780,36 @@ static LLVMValueRef byte_at(Gen *g, LLVMValueRef off)
 	return LLVMBuildGEP2(g->b, i8, dyn_shared(g), &off, 1, "");
 }
 
-/* The landed stage's W (g->ws, BN rows) into converted buffer buf (i32). */
-static void wg_convert(Gen *g, LLVMValueRef buf)
+/* Issues the copies of W's block for slice kt (i64) of the block's
+ * column tile, 16 bytes a copy, into stage st's W block. */
+static void copy_split(Gen *g, LLVMValueRef w, LLVMValueRef kt, int nk,
+                       LLVMValueRef st)
 {
-	LLVMValueRef sh = g->ws, at = wg_buf_at(g, buf);
-	int rows = g->bn;
-	bool bf = g->s->kind == TCG_BF16;
-	int e = 16 / wg_elem_bytes(g), pieces = rows * (g->bk / e);
-	LLVMTypeRef v4f = LLVMVectorType(g->f32, 4), v4i = LLVMVectorType(g->i32, 4);
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(g->ctx);
+	LLVMTypeRef pt[3] = { g->ptr3, g->ptr1, g->i32 };
+	int bytes = wg_buf_bytes(g), total = bytes / 16;
+	LLVMValueRef blk = LLVMBuildAdd(g->b, LLVMBuildMul(g->b,
+		LLVMBuildUDiv(g->b, g->col0, c64(g, g->bn), ""), c64(g, nk), ""),
+		kt, "");
+	LLVMValueRef base = LLVMBuildMul(g->b, blk, c64(g, bytes), "");
+	LLVMValueRef at = wg_w_at(g, st);
 
-	for (int i = 0; i * TCG_THREADS < pieces; i++) {
-		LLVMValueRef c = addi(g, g->tid, i * TCG_THREADS);
-		LLVMValueRef r = LLVMBuildURem(g->b, c, c32(g, rows), "");
-		LLVMValueRef k = LLVMBuildMul(g->b,
-			LLVMBuildUDiv(g->b, c, c32(g, rows), ""), c32(g, e), "");
-		LLVMValueRef x[8], hi = LLVMGetUndef(v4i), lo = LLVMGetUndef(v4i);
-		LLVMValueRef off = LLVMBuildMul(g->b, c, c32(g, 16), "");
-		LLVMBasicBlockRef next = guard_open(g, (i + 1) * TCG_THREADS > pieces,
-		                                    c, pieces);
+	for (int i = 0; i * TCG_THREADS < total; i++) {
+		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
+		LLVMBasicBlockRef next = guard_open(g, (i + 1) * TCG_THREADS > total,
+		                                    idx, total);
+		LLVMValueRef off = LLVMBuildAdd(g->b, base, LLVMBuildZExt(g->b,
+			LLVMBuildMul(g->b, idx, c32(g, 16), ""), g->i64, ""), "");
+		LLVMValueRef args[3] = {
+			byte_at(g, LLVMBuildAdd(g->b, at,
+			                        LLVMBuildMul(g->b, idx, c32(g, 16), ""),
+			                        "")),
+			LLVMBuildAddrSpaceCast(g->b,
+				LLVMBuildGEP2(g->b, i8, w, &off, 1, ""), g->ptr1, ""),
+			c32(g, 16) };
 
-		for (int h = 0; h < e / 4; h++) {
-			LLVMValueRef kh = addi(g, k, 4 * h);
-			LLVMValueRef v = LLVMBuildLoad2(g->b, v4f, float_at(g, sh,
-				LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, c32(g, g->ldf), ""),
-				             kh, "")), "");
-			LLVMSetAlignment(v, 16);
-			for (int j = 0; j < 4; j++)
-				x[4 * h + j] = LLVMBuildExtractElement(g->b, v, c32(g, j), "");
-		}
-		for (int j = 0; j < 4; j++) {
-			LLVMValueRef h32, l32;
-			if (bf) {
-				h32 = pack_bf16(g, x[2 * j], x[2 * j + 1]);
-			} else {
-				split_tf32(g, x[j], &h32, &l32);
-				lo = LLVMBuildInsertElement(g->b, lo, l32, c32(g, j), "");
-			}
-			hi = LLVMBuildInsertElement(g->b, hi, h32, c32(g, j), "");
-		}
-		LLVMSetAlignment(LLVMBuildStore(g->b, hi, byte_at(g,
-			LLVMBuildAdd(g->b, at, off, ""))), 16);
-		if (!bf)
-			LLVMSetAlignment(LLVMBuildStore(g->b, lo, byte_at(g,
-				LLVMBuildAdd(g->b, addi(g, at, wg_part_bytes(g, rows)), off,
-				             ""))), 16);
+		intrinsic(g, "llvm.nvvm.cp.async.cg.shared.global.16.s",
+		          LLVMVoidTypeInContext(g->ctx), pt, 3, args);
 		guard_close(g, next);
 	}
 }
@@ -920,13 +911,13 @@ static void wg_mma(Gen *g, LLVMValueRef *a, LLVMValueRef db)
 		               slot(g, g->acc, n, i));
 }
 
-/* The wgmmas of the thread's A registers and converted buffer buf (i32)
+/* The wgmmas of the thread's A registers and stage st's W block (i32)
  * for this warpgroup's rows. */
-static void wg_compute(Gen *g, LLVMValueRef buf)
+static void wg_compute(Gen *g, LLVMValueRef st)
 {
 	bool bf = g->s->kind == TCG_BF16;
 	int pw = wg_part_bytes(g, g->bn);
-	LLVMValueRef wat = wg_buf_at(g, buf);
+	LLVMValueRef wat = wg_w_at(g, st);
 
 	ptx_stmt(g, "wgmma.fence.sync.aligned;");
 	for (int ks = 0; ks < ksteps(g); ks++)
@@ -978,20 +969,21 @@ static void cp_wait(Gen *g, int pending)
 	          LLVMVoidTypeInContext(g->ctx), &t, 1, &n);
 }
 
-/* The slices of the K loop with warpgroup MMA:
- *     copy 0, copy 1; wait 0; convert W 0 into buffer 0, A 0 into
- *     registers; copy 2
- *     for kt: wgmma A registers and buffer kt % 2 (async);
- *             if kt + 1 < nk: wait kt + 1, convert its W into the other
- *             buffer; wait for the wgmmas; if kt + 1 < nk: A kt + 1 into
- *             the registers; copy kt + 3 into the stage slice kt + 1
- *             came from
- * with a barrier wherever shared memory changes hands. A's registers
- * change only after the wgmmas that read them are done. */
+/* The slices of the K loop with warpgroup MMA, stage kt % 3 holding
+ * slice kt:
+ *     copy 0, copy 1; wait 0; A 0 into registers; copy 2
+ *     for kt: wgmma A registers and stage kt's W (async); wait for the
+ *             wgmmas; if kt + 1 < nk: wait kt + 1; a barrier (every
+ *             warpgroup is done with stage kt, and slice kt + 1 has
+ *             landed for all); if kt + 1 < nk: A kt + 1 into the
+ *             registers; copy kt + 3 into stage kt
+ * Each thread makes the async proxy (wgmma's reads) see the W its copies
+ * wrote (fence.proxy.async) before the barrier that hands it over. A's
+ * registers change only after the wgmmas that read them are done. */
 static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 {
-	LLVMBasicBlockRef head, body, conv, conv_done, afrag, latch, done, from[2];
-	LLVMValueRef kt, k1, more, inc[2], buf, nbuf;
+	LLVMBasicBlockRef head, body, landed, sync, afrag, latch, done, from[2];
+	LLVMValueRef kt, k1, more, inc[2], st;
 	LLVMMetadataRef md[3] = {
 		LLVMValueAsMetadata(g->fn),
 		LLVMMDStringInContext2(g->ctx, "minctasm", 8),
@@ -1008,50 +1000,44 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	if (g->s->tile_begin)
 		g->s->tile_begin(g->s->u, g->b, g->row0, g->tid);
 	cp_wait(g, 1);
+	ptx_stmt(g, "fence.proxy.async.shared::cta;");
 	barrier(g);
 	g->k0 = c64(g, 0);
 	stage_tiles(g, c32(g, 0));
-	wg_convert(g, c32(g, 0));
 	wg_afrag(g);
-	ptx_stmt(g, "fence.proxy.async.shared::cta;");
-	barrier(g);
-	issue(g, a, w, c64(g, 2), nk, c32(g, 0));
+	issue(g, a, w, c64(g, 2), nk, c32(g, 2));
 	head = LLVMGetInsertBlock(g->b);
 	body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k");
-	conv = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.conv");
-	conv_done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.wait");
+	landed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.landed");
+	sync = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.sync");
 	afrag = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.afrag");
 	latch = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.latch");
 	done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.done");
 	LLVMBuildBr(g->b, body);
 	LLVMPositionBuilderAtEnd(g->b, body);
 	kt = LLVMBuildPhi(g->b, g->i64, "wg.kt");
-	buf = LLVMBuildTrunc(g->b, LLVMBuildURem(g->b, kt, c64(g, 2), ""), g->i32,
-	                     "");
-	nbuf = LLVMBuildXor(g->b, buf, c32(g, 1), "");
-	wg_compute(g, buf);
+	st = LLVMBuildTrunc(g->b, LLVMBuildURem(g->b, kt, c64(g, WG_STAGES), ""),
+	                    g->i32, "");
+	wg_compute(g, st);
+	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
 	k1 = LLVMBuildAdd(g->b, kt, c64(g, 1), "");
 	more = LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), "");
-	LLVMBuildCondBr(g->b, more, conv, conv_done);
-	LLVMPositionBuilderAtEnd(g->b, conv);
+	LLVMBuildCondBr(g->b, more, landed, sync);
+	LLVMPositionBuilderAtEnd(g->b, landed);
 	cp_wait(g, 1);
-	barrier(g);
-	g->k0 = LLVMBuildMul(g->b, k1, c64(g, g->bk), "");
-	stage_tiles(g, nbuf);
-	wg_convert(g, nbuf);
 	ptx_stmt(g, "fence.proxy.async.shared::cta;");
-	LLVMBuildBr(g->b, conv_done);
-	LLVMPositionBuilderAtEnd(g->b, conv_done);
-	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
+	LLVMBuildBr(g->b, sync);
+	LLVMPositionBuilderAtEnd(g->b, sync);
+	barrier(g);
 	LLVMBuildCondBr(g->b, more, afrag, latch);
 	LLVMPositionBuilderAtEnd(g->b, afrag);
 	g->k0 = LLVMBuildMul(g->b, k1, c64(g, g->bk), "");
-	stage_tiles(g, nbuf);
+	stage_tiles(g, LLVMBuildTrunc(g->b,
+		LLVMBuildURem(g->b, k1, c64(g, WG_STAGES), ""), g->i32, ""));
 	wg_afrag(g);
 	LLVMBuildBr(g->b, latch);
 	LLVMPositionBuilderAtEnd(g->b, latch);
-	barrier(g);
-	issue(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 3), ""), nk, nbuf);
+	issue(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 3), ""), nk, st);
 	LLVMBuildCondBr(g->b, more, body, done);
 	inc[0] = c64(g, 0);
 	from[0] = head;
@@ -1062,12 +1048,33 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	cp_wait(g, 0);
 }
 
+/* g for emitting s into fn at b. */
+static void gen_init(Gen *g, LLVMModuleRef mod, LLVMBuilderRef b,
+                     LLVMValueRef fn, const TcgSpec *s)
+{
+	*g = (Gen){ .mod = mod, .ctx = LLVMGetModuleContext(mod), .b = b,
+	            .fn = fn };
+	g->i1 = LLVMInt1TypeInContext(g->ctx);
+	g->i32 = LLVMInt32TypeInContext(g->ctx);
+	g->i64 = LLVMInt64TypeInContext(g->ctx);
+	g->f32 = LLVMFloatTypeInContext(g->ctx);
+	g->bf16 = LLVMBFloatTypeInContext(g->ctx);
+	g->ptr = LLVMPointerTypeInContext(g->ctx, 0);
+	g->ptr1 = LLVMPointerTypeInContext(g->ctx, 1);
+	g->ptr3 = LLVMPointerTypeInContext(g->ctx, 3);
+	geometry(g, s);
+}
+
+static int slices(const Gen *g)
+{
+	return (int)((g->s->K + g->bk - 1) / g->bk);
+}
+
 void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
               const TcgSpec *s, LLVMValueRef a, LLVMValueRef w,
               LLVMValueRef m)
 {
-	Gen g = { .mod = mod, .ctx = LLVMGetModuleContext(mod), .b = b,
-	          .fn = fn };
+	Gen g;
 	int nacc, nk;
 	LLVMValueRef bid, ncol, warp, lane, kt, zero, next, st;
 	LLVMValueRef inc[2];
@@ -1075,16 +1082,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	LLVMTypeRef i32t;
 
 	HY_ASSERT(s->N > 0 && s->K > 0 && s->lda >= s->K && s->epi);
-	g.i1 = LLVMInt1TypeInContext(g.ctx);
-	g.i32 = LLVMInt32TypeInContext(g.ctx);
-	g.i64 = LLVMInt64TypeInContext(g.ctx);
-	g.f32 = LLVMFloatTypeInContext(g.ctx);
-	g.bf16 = LLVMBFloatTypeInContext(g.ctx);
-	g.ptr = LLVMPointerTypeInContext(g.ctx, 0);
-	g.ptr1 = LLVMPointerTypeInContext(g.ctx, 1);
-	g.ptr3 = LLVMPointerTypeInContext(g.ctx, 3);
+	gen_init(&g, mod, b, fn, s);
 	i32t = g.i32;
-	geometry(&g, s);
 	nacc = s->wgmma ? g.bn / 2 : g.mt * g.nt * 4;
 	g.m = m;
 	g.acc = entry_array(&g, nacc, "tcg.acc");
@@ -1113,7 +1112,7 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	for (int i = 0; i < nacc; i++)
 		LLVMBuildStore(b, zero, slot(&g, g.acc, nacc, i));
 
-	nk = (int)((s->K + g.bk - 1) / g.bk);
+	nk = slices(&g);
 	if (s->wgmma) {
 		wg_loop(&g, a, w, nk);
 		wg_epilogue(&g);
@@ -1170,7 +1169,98 @@ int64_t tcg_shmem_bytes(const TcgSpec *s)
 
 	geometry(&g, s);
 	if (s->wgmma)
-		return (int64_t)wg_buf0(&g) + 2 * wg_buf_bytes(&g);
+		return (int64_t)WG_STAGES * g.stage_floats * 4;
 	return ((int64_t)STAGES * g.stage_floats +
 	        parts(&g) * (a_words(&g) + w_words(&g))) * 4;
+}
+
+/* ---- W's pre-split copy (wgmma) ---------------------------------------
+ * Per column tile ct and slice kt, in that order, the block that
+ * copy_split lands: wg_buf_bytes at ((ct * slices + kt) * wg_buf_bytes),
+ * its 16-byte piece c (of BN * BK / E a part) being row r = c % BN of
+ * the tile and elements k = (c / BN) * E .. + E of the slice, zero past
+ * N and K (times scale[k] where the caller gives a scale: a
+ * LayerNorm's gamma), converted as the mma reads them: TF32 high parts,
+ * then at
+ * wg_part_bytes the TF32 of the rests (tf32x3), or bf16 pairs. */
+
+int64_t tcg_split_bytes(const TcgSpec *s)
+{
+	Gen g = { 0 };
+
+	geometry(&g, s);
+	return tcg_col_tiles(s) * (int64_t)slices(&g) * wg_buf_bytes(&g);
+}
+
+int64_t tcg_split_pieces(const TcgSpec *s)
+{
+	Gen g = { 0 };
+
+	geometry(&g, s);
+	return tcg_col_tiles(s) * (int64_t)slices(&g) * g.bn *
+	       (g.bk / (16 / wg_elem_bytes(&g)));
+}
+
+void tcg_emit_split(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
+                    const TcgSpec *s, LLVMValueRef w, LLVMValueRef scale,
+                    LLVMValueRef dst, LLVMValueRef i)
+{
+	Gen g;
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(LLVMGetModuleContext(mod));
+
+	gen_init(&g, mod, b, fn, s);
+	bool bf = s->kind == TCG_BF16;
+	int e = 16 / wg_elem_bytes(&g);
+	int64_t per = (int64_t)g.bn * (g.bk / e), nk = slices(&g);
+	LLVMValueRef c = LLVMBuildSRem(b, i, c64(&g, per), "");
+	LLVMValueRef blk = LLVMBuildSDiv(b, i, c64(&g, per), "");
+	LLVMValueRef n = LLVMBuildAdd(b,
+		LLVMBuildMul(b, LLVMBuildSDiv(b, blk, c64(&g, nk), ""),
+		             c64(&g, g.bn), ""),
+		LLVMBuildSRem(b, c, c64(&g, g.bn), ""), "");
+	LLVMValueRef k = LLVMBuildAdd(b,
+		LLVMBuildMul(b, LLVMBuildSRem(b, blk, c64(&g, nk), ""),
+		             c64(&g, g.bk), ""),
+		LLVMBuildMul(b, LLVMBuildSDiv(b, c, c64(&g, g.bn), ""), c64(&g, e),
+		             ""), "");
+	LLVMValueRef nok = LLVMBuildICmp(b, LLVMIntSLT, n, c64(&g, s->N), "");
+	LLVMValueRef x[8];
+	LLVMTypeRef v4i = LLVMVectorType(g.i32, 4);
+	LLVMValueRef hi = LLVMGetUndef(v4i), lo = LLVMGetUndef(v4i);
+
+	for (int j = 0; j < e; j++) {
+		LLVMValueRef kj = LLVMBuildAdd(b, k, c64(&g, j), "");
+		LLVMValueRef ok = LLVMBuildAnd(b, nok,
+			LLVMBuildICmp(b, LLVMIntSLT, kj, c64(&g, s->K), ""), "");
+		LLVMValueRef at = LLVMBuildSelect(b, ok, LLVMBuildAdd(b,
+			LLVMBuildMul(b, n, c64(&g, s->K), ""), kj, ""), c64(&g, 0), "");
+		LLVMValueRef v = LLVMBuildLoad2(b, g.f32,
+			LLVMBuildGEP2(b, g.f32, w, &at, 1, ""), "");
+		if (scale) {
+			LLVMValueRef kk = LLVMBuildSelect(b, ok, kj, c64(&g, 0), "");
+			v = LLVMBuildFMul(b, v, LLVMBuildLoad2(b, g.f32,
+				LLVMBuildGEP2(b, g.f32, scale, &kk, 1, ""), ""), "");
+		}
+		x[j] = LLVMBuildSelect(b, ok, v, LLVMConstReal(g.f32, 0.0), "");
+	}
+	for (int j = 0; j < 4; j++) {
+		LLVMValueRef h32, l32;
+		if (bf) {
+			h32 = pack_bf16(&g, x[2 * j], x[2 * j + 1]);
+		} else {
+			split_tf32(&g, x[j], &h32, &l32);
+			lo = LLVMBuildInsertElement(b, lo, l32, c32(&g, j), "");
+		}
+		hi = LLVMBuildInsertElement(b, hi, h32, c32(&g, j), "");
+	}
+	LLVMValueRef off = LLVMBuildAdd(b,
+		LLVMBuildMul(b, blk, c64(&g, wg_buf_bytes(&g)), ""),
+		LLVMBuildMul(b, c, c64(&g, 16), ""), "");
+	LLVMSetAlignment(LLVMBuildStore(b, hi,
+		LLVMBuildGEP2(b, i8, dst, &off, 1, "")), 16);
+	if (!bf) {
+		off = LLVMBuildAdd(b, off, c64(&g, wg_part_bytes(&g, g.bn)), "");
+		LLVMSetAlignment(LLVMBuildStore(b, lo,
+			LLVMBuildGEP2(b, i8, dst, &off, 1, "")), 16);
+	}
 }

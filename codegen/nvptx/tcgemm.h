@@ -43,8 +43,10 @@ typedef struct TcgSpec {
 	int64_t lda;   /* floats between rows of A (>= K) */
 	bool a_vec4;   /* A's rows 16-byte aligned and lda, K multiples of 4 */
 	int max_bn;    /* widest block tile (8..128, a power of 2); 0: 128 */
-	/* sm_90a: warpgroup MMA (wgmma.mma_async) with its operands read
-	 * from shared memory, the next slice converted while it runs. */
+	/* sm_90a: warpgroup MMA (wgmma.mma_async), W read from shared
+	 * memory. Then the w that tcg_emit takes is not the row-major [N, K]
+	 * but its pre-split copy (tcg_emit_split), which the K loop lands
+	 * as it is, converting nothing. */
 	bool wgmma;
 	/* Rows of A below this i64 value read as zero (a halo before the
 	 * first row); NULL: none. */
@@ -80,6 +82,19 @@ int64_t tcg_col_tiles(const TcgSpec *s);
 /* The dynamic shared memory a block of the GEMM needs (the launch's
  * shared bytes; above 48 KiB the function needs the opt-in attribute). */
 int64_t tcg_shmem_bytes(const TcgSpec *s);
+
+/* With wgmma: the bytes of W's pre-split copy for s, and the body of a
+ * kernel that makes it from the row-major w, each column k times
+ * scale[k] where scale is not NULL, into dst (global pointers):
+ * the thread with index i (i64) makes piece i, for i below
+ * tcg_split_pieces(s) (the caller's guard). It runs once, when the
+ * weights are uploaded; the conversion is the one the mma's fragments
+ * have (TF32 high part and TF32 of the rest, or bf16 pairs). */
+int64_t tcg_split_bytes(const TcgSpec *s);
+int64_t tcg_split_pieces(const TcgSpec *s);
+void tcg_emit_split(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
+                    const TcgSpec *s, LLVMValueRef w, LLVMValueRef scale,
+                    LLVMValueRef dst, LLVMValueRef i);
 
 /* Emits the GEMM into fn at b's position: a, w are global pointers, m
  * the rows (i64). Leaves b in a new block after it; every thread of the

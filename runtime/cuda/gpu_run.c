@@ -665,6 +665,25 @@ static bool run_group(const HygpuStep *grp, const Pass *p)
 	return true;
 }
 
+/* The plan's init steps, once, after the weights' upload: kernels that
+ * write the derived weights (hygpu.h). */
+static void run_init(void)
+{
+	Pass p = {1, 1, 0};
+
+	if (P->init_count < 0 || P->init_first < 0 ||
+	    P->init_first + P->init_count > P->nstep)
+		fail("the GPU plan's init steps lie outside its steps (a bug in "
+		     "hyenac)");
+	for (int64_t i = 0; i < P->init_count; i++) {
+		const HygpuStep *st = &P->steps[P->init_first + i];
+		if (st->op != HYGPU_LAUNCH)
+			fail("the GPU plan has step op %" PRId64 " among its init "
+			     "steps (a bug in hyenac)", st->op);
+		launch(st, &p, 0, 0, 0, 0, 0);
+	}
+}
+
 /* The entry's steps for one pass; false when a group did not fit. */
 static bool run_steps(const HygpuEntry *e, const Pass *p)
 {
@@ -1134,8 +1153,18 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 	HyrtGpuStatus st = load_module(msg, n);
 	if (st != HYRT_GPU_OK)
 		return st;
-	/* the weights, then room for the smallest forward (one token) */
-	size_t least = bytes + pass_bytes(&P->entries[0], 1, 1);
+	/* the weights (and those the init steps derive from them), then
+	 * room for the smallest forward (one token) */
+	size_t wbytes = bytes;
+	if (P->weights_extra > 0) {
+		if (bytes > (size_t)P->weights_base)
+			START_FAIL(HYRT_GPU_FAILED, "this binary's GPU plan places "
+			           "derived weights at byte %" PRId64 ", inside its "
+			           "%zu bytes of weights (a bug in hyenac)",
+			           P->weights_base, bytes);
+		wbytes = (size_t)(P->weights_base + P->weights_extra);
+	}
+	size_t least = wbytes + pass_bytes(&P->entries[0], 1, 1);
 	size_t fnow = 0;
 	cu.MemGetInfo(&fnow, &t);
 	size_t avail = fnow > MARGIN ? fnow - MARGIN : 0;
@@ -1153,16 +1182,17 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 			return HYRT_GPU_FAILED;
 		g.fft = true;
 	}
-	r = cu.MemAlloc(&g.weights.p, bytes ? bytes : 256);
+	r = cu.MemAlloc(&g.weights.p, wbytes ? wbytes : 256);
 	if (r != CUDA_SUCCESS)
 		START_FAIL(HYRT_GPU_FAILED, "cannot hold the weights (%s) on "
-		           "CUDA %s: %s", size_str(bytes), g.desc, cuda_error(r));
-	g.weights.cap = bytes ? bytes : 256;
+		           "CUDA %s: %s", size_str(wbytes), g.desc, cuda_error(r));
+	g.weights.cap = wbytes ? wbytes : 256;
 	g.held = g.peak = g.weights.cap;
 	if (bytes && (r = cu.MemcpyHtoD(g.weights.p, weights, bytes)) !=
 	                 CUDA_SUCCESS)
 		START_FAIL(HYRT_GPU_FAILED, "cannot copy the weights to CUDA %s: %s",
 		           g.desc, cuda_error(r));
+	run_init();
 	g.started = true;
 	return HYRT_GPU_OK;
 }

@@ -98,8 +98,23 @@ int main(int argc, char **argv)
 	}
 	size_t arena_b = (size_t)(p->region[0] * B * L + p->region[1] * L +
 	                          p->region[2] + p->region[3] * B);
-	CUdeviceptr arena = dalloc(arena_b), weights = dalloc(nb);
+	/* the blob, then what the plan's init steps derive from it */
+	size_t wb = p->weights_extra
+	                ? (size_t)(p->weights_base + p->weights_extra)
+	                : nb;
+	CUdeviceptr arena = dalloc(arena_b), weights = dalloc(wb);
 	CK(cuMemcpyHtoD(weights, blob, nb));
+	for (int64_t j = p->init_first; j < p->init_first + p->init_count; j++) {
+		const HygpuStep *t = &p->steps[j];
+		int64_t one = 1, zero = 0;
+		CUdeviceptr none = 0;
+		void *args[] = {&arena, &weights, &none, &none, &none,
+		                &one,   &one,     &zero, &zero, &zero};
+		int64_t blocks = (t->grid[5] + t->grid_div - 1) / t->grid_div;
+		CK(cuLaunchKernel(fn[t->kernel], (unsigned)blocks, 1, 1,
+		                  (unsigned)t->threads, 1, 1, (unsigned)t->shmem, 0,
+		                  args, NULL));
+	}
 	CUdeviceptr io_h[1 + 66];
 	size_t osz[66];
 	io_h[0] = dalloc((size_t)(B * L * 4));
