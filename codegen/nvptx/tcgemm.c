@@ -58,7 +58,7 @@
 enum { BM = 128, BK = 32, WARPS = 8, STAGES = 3 };
 /* With wgmma: two landed stages, and TF32 slices of 16 k (so that two
  * blocks fit a SM's shared memory). */
-enum { WG_STAGES = 3, WG_TF32_BK = 16 };
+enum { WG_STAGES = 4, WG_TF32_BK = 16 };
 
 typedef struct Gen {
 	LLVMModuleRef mod;
@@ -814,20 +814,22 @@ static void copy_split(Gen *g, LLVMValueRef w, LLVMValueRef kt, int nk,
 	}
 }
 
-/* The A registers of wgmma: word (ks * 2 + half) * 4 + i of g->areg is
+/* The A registers of wgmma, two sets (the slice the wgmmas read, and
+ * the next one): word (ks * 2 + half) * 4 + i of set p of g->areg is
  * a_frag's hi[i] (half 0) or lo[i] (half 1) at k step ks. */
 static int wg_awords(const Gen *g)
 {
 	return ksteps(g) * 8;
 }
 
-static LLVMValueRef wg_aslot(Gen *g, int i)
+static LLVMValueRef wg_aslot(Gen *g, int p, int i)
 {
-	return slot_of(g, g->i32, g->areg, wg_awords(g), i);
+	return slot_of(g, g->i32, g->areg, 2 * wg_awords(g),
+	               p * wg_awords(g) + i);
 }
 
-/* The thread's A fragments of the landed stage (g->as) into g->areg. */
-static void wg_afrag(Gen *g)
+/* The thread's A fragments of the landed stage (g->as) into set p. */
+static void wg_afrag(Gen *g, int p)
 {
 	LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, g->warp,
 	                                                 c32(g, 16), ""),
@@ -838,9 +840,9 @@ static void wg_afrag(Gen *g)
 
 		a_frag(g, r, c32(g, ks), hi, lo);
 		for (int i = 0; i < 4; i++) {
-			LLVMBuildStore(g->b, hi[i], wg_aslot(g, ks * 8 + i));
+			LLVMBuildStore(g->b, hi[i], wg_aslot(g, p, ks * 8 + i));
 			if (g->s->kind != TCG_BF16)
-				LLVMBuildStore(g->b, lo[i], wg_aslot(g, ks * 8 + 4 + i));
+				LLVMBuildStore(g->b, lo[i], wg_aslot(g, p, ks * 8 + 4 + i));
 		}
 	}
 }
@@ -911,9 +913,9 @@ static void wg_mma(Gen *g, LLVMValueRef *a, LLVMValueRef db)
 		               slot(g, g->acc, n, i));
 }
 
-/* The wgmmas of the thread's A registers and stage st's W block (i32)
- * for this warpgroup's rows. */
-static void wg_compute(Gen *g, LLVMValueRef st)
+/* The wgmmas of the thread's A registers (set p) and stage st's W block
+ * (i32) for this warpgroup's rows. */
+static void wg_compute(Gen *g, LLVMValueRef st, int p)
 {
 	bool bf = g->s->kind == TCG_BF16;
 	int pw = wg_part_bytes(g, g->bn);
@@ -929,7 +931,7 @@ static void wg_compute(Gen *g, LLVMValueRef st)
 
 			for (int i = 0; i < 4; i++)
 				a[i] = LLVMBuildLoad2(g->b, g->i32,
-					wg_aslot(g, (ks * 2 + a_lo) * 4 + i), "");
+					wg_aslot(g, p, (ks * 2 + a_lo) * 4 + i), "");
 			wg_mma(g, a, wg_desc(g, w, g->bn * 16, 128));
 		}
 	ptx_stmt(g, "wgmma.commit_group.sync.aligned;");
@@ -969,57 +971,25 @@ static void cp_wait(Gen *g, int pending)
 	          LLVMVoidTypeInContext(g->ctx), &t, 1, &n);
 }
 
-/* The slices of the K loop with warpgroup MMA, stage kt % 3 holding
- * slice kt:
- *     copy 0, copy 1; wait 0; A 0 into registers; copy 2
- *     for kt: wgmma A registers and stage kt's W (async); wait for the
- *             wgmmas; if kt + 1 < nk: wait kt + 1; a barrier (every
- *             warpgroup is done with stage kt, and slice kt + 1 has
- *             landed for all); if kt + 1 < nk: A kt + 1 into the
- *             registers; copy kt + 3 into stage kt
- * Each thread makes the async proxy (wgmma's reads) see the W its copies
- * wrote (fence.proxy.async) before the barrier that hands it over. A's
- * registers change only after the wgmmas that read them are done. */
-static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
+/* One slice of the K loop with warpgroup MMA, slice kt (i64) in stage
+ * kt % 4 and its A fragments in register set p (see wg_loop). Returns
+ * whether slice kt + 1 exists (i1), the builder at the end. */
+static LLVMValueRef wg_slice(Gen *g, LLVMValueRef a, LLVMValueRef w,
+                             LLVMValueRef kt, int nk, int p)
 {
-	LLVMBasicBlockRef head, body, landed, sync, afrag, latch, done, from[2];
-	LLVMValueRef kt, k1, more, inc[2], st;
-	LLVMMetadataRef md[3] = {
-		LLVMValueAsMetadata(g->fn),
-		LLVMMDStringInContext2(g->ctx, "minctasm", 8),
-		LLVMValueAsMetadata(c32(g, 2)) };
+	LLVMBasicBlockRef landed, sync, afrag, latch;
+	LLVMValueRef k1, more, st;
 
-	/* two blocks a SM (at most 128 registers a thread), so that one's
-	 * first slices, statistics and epilogue run beside the other's
-	 * products */
-	LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
-		LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, md, 3)));
-
-	issue(g, a, w, c64(g, 0), nk, c32(g, 0));
-	issue(g, a, w, c64(g, 1), nk, c32(g, 1));
-	if (g->s->tile_begin)
-		g->s->tile_begin(g->s->u, g->b, g->row0, g->tid);
-	cp_wait(g, 1);
-	ptx_stmt(g, "fence.proxy.async.shared::cta;");
-	barrier(g);
-	g->k0 = c64(g, 0);
-	stage_tiles(g, c32(g, 0));
-	wg_afrag(g);
-	issue(g, a, w, c64(g, 2), nk, c32(g, 2));
-	head = LLVMGetInsertBlock(g->b);
-	body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k");
 	landed = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.landed");
 	sync = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.sync");
 	afrag = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.afrag");
 	latch = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.latch");
-	done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.done");
-	LLVMBuildBr(g->b, body);
-	LLVMPositionBuilderAtEnd(g->b, body);
-	kt = LLVMBuildPhi(g->b, g->i64, "wg.kt");
 	st = LLVMBuildTrunc(g->b, LLVMBuildURem(g->b, kt, c64(g, WG_STAGES), ""),
 	                    g->i32, "");
-	wg_compute(g, st);
-	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
+	wg_compute(g, st, p);
+	/* slice kt - 1's wgmmas are done (its registers, set 1 - p, and
+	 * for all warpgroups after the barrier, its stage) */
+	ptx_stmt(g, "wgmma.wait_group.sync.aligned 1;");
 	k1 = LLVMBuildAdd(g->b, kt, c64(g, 1), "");
 	more = LLVMBuildICmp(g->b, LLVMIntSLT, k1, c64(g, nk), "");
 	LLVMBuildCondBr(g->b, more, landed, sync);
@@ -1034,17 +1004,72 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	g->k0 = LLVMBuildMul(g->b, k1, c64(g, g->bk), "");
 	stage_tiles(g, LLVMBuildTrunc(g->b,
 		LLVMBuildURem(g->b, k1, c64(g, WG_STAGES), ""), g->i32, ""));
-	wg_afrag(g);
+	wg_afrag(g, 1 - p);
 	LLVMBuildBr(g->b, latch);
 	LLVMPositionBuilderAtEnd(g->b, latch);
-	issue(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 3), ""), nk, st);
-	LLVMBuildCondBr(g->b, more, body, done);
+	LLVMValueRef k3 = LLVMBuildAdd(g->b, kt, c64(g, 3), "");
+	issue(g, a, w, k3, nk, LLVMBuildTrunc(g->b,
+		LLVMBuildURem(g->b, k3, c64(g, WG_STAGES), ""), g->i32, ""));
+	return more;
+}
+
+/* The K loop with warpgroup MMA, four stages, slice kt in stage kt % 4:
+ *     copy 0, 1, 2; wait 0; A 0 into register set 0
+ *     for kt: wgmma set kt % 2 and stage kt's W (async); wait for slice
+ *             kt - 1's wgmmas; if kt + 1 < nk: wait kt + 1; a barrier
+ *             (every warpgroup is done with slice kt - 1, and slice
+ *             kt + 1 has landed for all); if kt + 1 < nk: A kt + 1 into
+ *             the other set; copy kt + 3 into stage kt - 1
+ * so that slice kt's products run while slice kt + 1's fragments are
+ * made. The loop runs two slices a turn, one per register set, so that
+ * each set is registers (an index that varies would put it in local
+ * memory). Each thread makes the async proxy (wgmma's reads) see the W
+ * its copies wrote (fence.proxy.async) before the barrier that hands it
+ * over. */
+static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
+{
+	LLVMBasicBlockRef head, body, odd, done, from[2];
+	LLVMValueRef kt, more, inc[2];
+	LLVMMetadataRef md[3] = {
+		LLVMValueAsMetadata(g->fn),
+		LLVMMDStringInContext2(g->ctx, "minctasm", 8),
+		LLVMValueAsMetadata(c32(g, 2)) };
+
+	/* two blocks a SM (at most 128 registers a thread), so that one's
+	 * first slices, statistics and epilogue run beside the other's
+	 * products */
+	LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
+		LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, md, 3)));
+
+	for (int i = 0; i < WG_STAGES - 1; i++)
+		issue(g, a, w, c64(g, i), nk, c32(g, i));
+	if (g->s->tile_begin)
+		g->s->tile_begin(g->s->u, g->b, g->row0, g->tid);
+	cp_wait(g, WG_STAGES - 2);
+	ptx_stmt(g, "fence.proxy.async.shared::cta;");
+	barrier(g);
+	g->k0 = c64(g, 0);
+	stage_tiles(g, c32(g, 0));
+	wg_afrag(g, 0);
+	head = LLVMGetInsertBlock(g->b);
+	body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k");
+	odd = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.odd");
+	done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "wg.k.done");
+	LLVMBuildBr(g->b, body);
+	LLVMPositionBuilderAtEnd(g->b, body);
+	kt = LLVMBuildPhi(g->b, g->i64, "wg.kt");
+	more = wg_slice(g, a, w, kt, nk, 0);
+	LLVMBuildCondBr(g->b, more, odd, done);
+	LLVMPositionBuilderAtEnd(g->b, odd);
+	more = wg_slice(g, a, w, LLVMBuildAdd(g->b, kt, c64(g, 1), ""), nk, 1);
 	inc[0] = c64(g, 0);
 	from[0] = head;
-	inc[1] = k1;
+	inc[1] = LLVMBuildAdd(g->b, kt, c64(g, 2), "");
 	from[1] = LLVMGetInsertBlock(g->b);
+	LLVMBuildCondBr(g->b, more, body, done);
 	LLVMAddIncoming(kt, inc, from, 2);
 	LLVMPositionBuilderAtEnd(g->b, done);
+	ptx_stmt(g, "wgmma.wait_group.sync.aligned 0;");
 	cp_wait(g, 0);
 }
 
@@ -1088,7 +1113,7 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	g.m = m;
 	g.acc = entry_array(&g, nacc, "tcg.acc");
 	if (s->wgmma)
-		g.areg = entry_array_of(&g, g.i32, wg_awords(&g), "tcg.areg");
+		g.areg = entry_array_of(&g, g.i32, 2 * wg_awords(&g), "tcg.areg");
 
 	g.tid = sreg(&g, "llvm.nvvm.read.ptx.sreg.tid.x");
 	bid = LLVMBuildZExt(b, sreg(&g, "llvm.nvvm.read.ptx.sreg.ctaid.x"),

@@ -80,6 +80,7 @@ static struct {
 	int cc, shmem_optin, device_index;
 	char name[256], desc[320];
 	CUfunction *fn;
+	const char **fn_name; /* into hyenac_gpu_kernels */
 	int *fn_shmem; /* dynamic shared bytes set per kernel */
 	bool fft;      /* cuFFT loaded */
 	size_t cap;    /* HYENAC_GPU_MEMORY, 0 for none */
@@ -495,24 +496,34 @@ static void launch(const HygpuStep *st, const Pass *p, CUdeviceptr work,
 	if (blocks > INT32_MAX)
 		fail("kernel %" PRId64 " would need %" PRId64 " blocks, more than "
 		     "a grid holds, at B=%" PRId64 " L=%" PRId64, k, blocks, B, L);
-	if (st->shmem > 48 * 1024 && st->shmem > g.fn_shmem[k]) {
+	/* any dynamic shared memory is allowed explicitly: 48 KiB of it
+	 * and a kernel's static shared memory beside it pass the default
+	 * limit (a 4-stage GEMM of 16 columns asks for exactly 48 KiB) */
+	if (st->shmem > 0 && st->shmem > g.fn_shmem[k]) {
 		if (st->shmem > g.shmem_optin)
 			fail("kernel %" PRId64 " needs %" PRId64 " bytes of shared "
 			     "memory; device %d has %d per block", k, st->shmem,
 			     g.device_index, g.shmem_optin);
-		check(cu.FuncSetAttribute(g.fn[k],
-		                          CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-		                          (int)st->shmem),
-		      "allowing a kernel its shared memory");
+		CUresult r = cu.FuncSetAttribute(
+		    g.fn[k], CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+		    (int)st->shmem);
+		if (r != CUDA_SUCCESS)
+			fail("CUDA error on device %d allowing kernel %s %" PRId64
+			     " bytes of shared memory: %s", g.device_index,
+			     g.fn_name[k], st->shmem, cuda_error(r));
 		g.fn_shmem[k] = (int)st->shmem;
 	}
 	CUdeviceptr arena = g.arena.p, weights = g.weights.p, io = p->io;
 	void *args[HYGPU_NPARAMS] = {&arena, &weights, &io, &work, &spec,
 	                             &B, &L, &n, &a, &cnt};
-	check(cu.LaunchKernel(g.fn[k], (unsigned)blocks, 1, 1,
-	                      (unsigned)(st->threads > 0 ? st->threads : 1), 1, 1,
-	                      (unsigned)st->shmem, NULL, args, NULL),
-	      "launching a kernel");
+	CUresult r = cu.LaunchKernel(g.fn[k], (unsigned)blocks, 1, 1,
+	                             (unsigned)(st->threads > 0 ? st->threads : 1),
+	                             1, 1, (unsigned)st->shmem, NULL, args, NULL);
+	if (r != CUDA_SUCCESS)
+		fail("CUDA error on device %d launching kernel %s (%" PRId64
+		     " blocks of %" PRId64 " threads, %" PRId64 " bytes of shared "
+		     "memory): %s", g.device_index, g.fn_name[k], blocks,
+		     st->threads, st->shmem, cuda_error(r));
 }
 
 static Kept *kept_find(int64_t conv, int64_t L)
@@ -1036,10 +1047,12 @@ static HyrtGpuStatus load_module(char *msg, size_t n)
 	}
 	g.fn = calloc((size_t)P->nkernel + 1, sizeof *g.fn);
 	g.fn_shmem = calloc((size_t)P->nkernel + 1, sizeof *g.fn_shmem);
-	if (!g.fn || !g.fn_shmem)
+	g.fn_name = calloc((size_t)P->nkernel + 1, sizeof *g.fn_name);
+	if (!g.fn || !g.fn_shmem || !g.fn_name)
 		START_FAIL(HYRT_GPU_FAILED, "out of memory");
 	const char *name = hyenac_gpu_kernels;
 	for (int64_t k = 0; k < P->nkernel; k++) {
+		g.fn_name[k] = name;
 		r = cu.ModuleGetFunction(&g.fn[k], g.mod, name);
 		if (r != CUDA_SUCCESS)
 			START_FAIL(HYRT_GPU_FAILED, "the binary's PTX has no kernel "
