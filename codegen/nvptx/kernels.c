@@ -625,6 +625,90 @@ static void close_group(CgContext *c, int gi)
 	s->tmpl[gi].count = s->ntmpl - gi - 1;
 }
 
+/* The kernel body after fused_proj n's GEMM (see emit_fused_proj): rows
+ * [0, P_CNT) of the group's chunk from the projected rows in work (the
+ * filter's H halo rows first), channels [0, Cn) of its N. */
+enum { CONV_ROWS = 4 };
+
+static void emit_proj_conv(CgContext *c, const Node *n, const FpSrc *fs,
+                           int64_t Nn, int64_t Cn, int64_t Dn, int64_t KC,
+                           int64_t H, bool gate, FpAct act)
+{
+	LLVMValueRef a = nv_param(c, P_A), cnt = nv_param(c, P_CNT);
+	LLVMValueRef N = i64c(c, Nn), zero = i64c(c, 0);
+	LLVMValueRef row0 = mul(c, nv_bid(c), i64c(c, CONV_ROWS));
+	LLVMValueRef work = nv_param(c, P_WORK), out = nv_addr(c, n);
+	LLVMValueRef cw = fs->conv_w >= 0 ? nv_addr(c, n->src[fs->conv_w]) : NULL;
+	LLVMValueRef cb = fs->conv_b >= 0 ? nv_addr(c, n->src[fs->conv_b]) : NULL;
+	LLVMValueRef res = fs->res >= 0 ? nv_addr(c, n->src[fs->res]) : NULL;
+	LLVMValueRef t[CONV_ROWS], live[CONV_ROWS];
+
+	nv_return_unless(c, icmp(c, LLVMIntSLT, row0, cnt));
+	for (int i = 0; i < CONV_ROWS; i++) {
+		LLVMValueRef row = add(c, row0, i64c(c, i));
+		live[i] = icmp(c, LLVMIntSLT, row, cnt);
+		t[i] = srem(c, add(c, a, row), c->L);
+	}
+	for (int64_t c0 = 0; c0 < Cn; c0 += NV_THREADS) {
+		LLVMValueRef ch = add(c, nv_tid(c), i64c(c, c0));
+		LLVMBasicBlockRef in = Cn - c0 < NV_THREADS
+		                           ? cg_if_open(c, icmp(c, LLVMIntSLT, ch,
+		                                                i64c(c, Cn)), "cc")
+		                           : NULL;
+		LLVMValueRef y[3][CONV_ROWS];
+		for (int part = 0; part < (gate ? 3 : 1); part++) {
+			LLVMValueRef cc = add(c, ch, i64c(c, part * Dn));
+			/* projected rows row0 .. row0 + CONV_ROWS - 1 + H of the
+			 * work (its first H rows are the halo), zero past its end */
+			LLVMValueRef x[CONV_ROWS + 8], w[8];
+			HY_ASSERT(KC <= 8);
+			for (int q = 0; q < CONV_ROWS + H; q++) {
+				LLVMValueRef wr = add(c, row0, i64c(c, q));
+				LLVMValueRef ok = icmp(c, LLVMIntSLT, wr,
+				                       add(c, cnt, i64c(c, H)));
+				x[q] = sel(c, ok, ld(c, work, add(c, mul(c, sel(c, ok, wr,
+				                                                  zero), N),
+				                                    cc)), f32c(c, 0));
+			}
+			for (int64_t j = 0; j < KC; j++)
+				w[j] = ld(c, cw, add(c, mul(c, cc, i64c(c, KC)), i64c(c, j)));
+			for (int i = 0; i < CONV_ROWS; i++) {
+				if (!KC) {
+					y[part][i] = x[i];
+					continue;
+				}
+				LLVMValueRef v = cb ? ld(c, cb, cc) : f32c(c, 0);
+				for (int64_t j = 0; j < KC; j++) {
+					LLVMValueRef ok = icmp(c, LLVMIntSGE,
+					                       add(c, t[i], i64c(c, j - H)),
+					                       zero);
+					v = sel(c, ok, f_add(c, v, f_mul(c, w[j], x[i + j])), v);
+				}
+				y[part][i] = v;
+			}
+		}
+		for (int i = 0; i < CONV_ROWS; i++) {
+			LLVMValueRef r = add(c, a, add(c, row0, i64c(c, i)));
+			LLVMBasicBlockRef bi = cg_if_open(c, live[i], "cr");
+			if (gate) {
+				LLVMValueRef ob = mul(c, r, i64c(c, 2 * Dn));
+				st(c, out, add(c, ob, ch), y[0][i]);
+				st(c, out, add(c, ob, add(c, ch, i64c(c, Dn))),
+				   f_mul(c, y[1][i], y[2][i]));
+			} else {
+				LLVMValueRef v = cg_act_value(c, act, y[0][i]);
+				LLVMValueRef oi = add(c, mul(c, r, N), ch);
+				if (res)
+					v = f_add(c, v, ld(c, res, oi));
+				st(c, out, oi, v);
+			}
+			cg_if_close(c, bi);
+		}
+		if (in)
+			cg_if_close(c, in);
+	}
+}
+
 static void emit_fused_proj(CgContext *c, const Node *n)
 {
 	FpSrc fs;
@@ -701,57 +785,18 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	s->grid[5] = nb * (H + bm - 1);
 	s->grid_div = bm;
 
-	/* the filter, bias, act, residual or gate: a thread per (row, c) */
+	/* the filter, bias, act, residual or gate: a block per CONV_ROWS
+	 * rows, a thread per channel (NV_THREADS of them at a time), each
+	 * projected value loaded once for the rows of the block that read
+	 * it (the filter's window slides down the rows in registers); sums
+	 * in the taps' order, as before and as the CPU */
 	int64_t Dn = Nn / 3, Cn = gate ? Dn : Nn;
 	k = begin_k(c, n, "conv");
-	a = nv_param(c, P_A);
-	LLVMValueRef C = i64c(c, Cn), N = i64c(c, Nn);
-	LLVMValueRef i = elem_index(c, mul(c, nv_param(c, P_CNT), C));
-	LLVMValueRef row = sdiv(c, i, C), ch = srem(c, i, C);
-	LLVMValueRef r = add(c, a, row);
-	LLVMValueRef t = srem(c, r, c->L);
-	LLVMValueRef work = nv_param(c, P_WORK);
-	LLVMValueRef cw = fs.conv_w >= 0 ? nv_addr(c, n->src[fs.conv_w]) : NULL;
-	LLVMValueRef cb = fs.conv_b >= 0 ? nv_addr(c, n->src[fs.conv_b]) : NULL;
-	LLVMValueRef y3[3];
-	for (int part = 0; part < (gate ? 3 : 1); part++) {
-		LLVMValueRef cc = add(c, ch, i64c(c, part * Dn));
-		LLVMValueRef y;
-		if (!KC) {
-			y = ld(c, work, add(c, mul(c, row, N), cc));
-		} else {
-			y = cb ? ld(c, cb, cc) : f32c(c, 0);
-			for (int64_t j = 0; j < KC; j++) {
-				LLVMValueRef ok = icmp(c, LLVMIntSGE,
-				                       add(c, t, i64c(c, j - H)),
-				                       i64c(c, 0));
-				LLVMValueRef wi = add(c, mul(c, add(c, row, i64c(c, j)), N),
-				                      cc);
-				LLVMValueRef p = f_mul(c, ld(c, cw, add(c, mul(c, cc,
-				                                           i64c(c, KC)),
-				                                       i64c(c, j))),
-				                       ld(c, work, wi));
-				y = sel(c, ok, f_add(c, y, p), y);
-			}
-		}
-		y3[part] = y;
-	}
-	LLVMValueRef out = nv_addr(c, n);
-	if (gate) {
-		LLVMValueRef ob = mul(c, r, i64c(c, 2 * Dn));
-		st(c, out, add(c, ob, ch), y3[0]);
-		st(c, out, add(c, ob, add(c, ch, i64c(c, Dn))), f_mul(c, y3[1], y3[2]));
-	} else {
-		LLVMValueRef y = cg_act_value(c, act, y3[0]);
-		LLVMValueRef oi = add(c, mul(c, r, N), ch);
-		if (fs.res >= 0)
-			y = f_add(c, y, ld(c, nv_addr(c, n->src[fs.res]), oi));
-		st(c, out, oi, y);
-	}
+	emit_proj_conv(c, n, &fs, Nn, Cn, Dn, KC, H, gate, act);
 	nv_end(c);
 	s = nv_launch(c, k, NV_THREADS);
-	s->grid[3] = Cn;
-	s->grid_div = NV_THREADS;
+	s->grid[3] = 1;
+	s->grid_div = CONV_ROWS;
 	close_group(c, gi);
 }
 
