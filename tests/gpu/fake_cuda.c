@@ -35,6 +35,7 @@ static const FakeKernel kernels[] = {
 	{"tiny_out", tiny_out}, {"tiny_head_rows", tiny_head_rows},
 	{"tiny_copy_rows", tiny_copy_rows}, {"tiny_pool_mean", tiny_pool_mean},
 	{"tiny_pool_out", tiny_pool_out}, {"tiny_states", tiny_states},
+	{"tiny_init", tiny_init},
 };
 
 static const char *mode(void)

@@ -31,6 +31,9 @@ static float tiny_sh[12800];
 
 enum { D = 4, V = 16, MAXLEN = 64 };
 enum { W_EMB = 0, W_POS = 48, W_K = 304, W_BIAS = 560, W_HEAD = 564 };
+// the derived weights after the blob (hygpu.h's weights_base, in floats):
+// the head transposed, [c][v], written by tiny_init
+enum { W_HEAD_T = 640 };
 
 // the arena (tiny_model.c's regions: token 32, position 16, fixed 64,
 // sample 16 bytes)
@@ -98,8 +101,18 @@ DEVICE float head(const float *y, const float *w, long v)
 {
 	float s = 0.0f;
 	for (long c = 0; c < D; c++)
-		s += y[c] * w[W_HEAD + v * D + c];
+		s += y[c] * w[W_HEAD_T + c * V + v];
 	return s;
+}
+
+// the plan's init step: the head's transposed copy (a thread an element)
+KERNEL void tiny_init(ARGS)
+{
+	long i = GID;
+	if (i >= V * D)
+		return;
+	long v = i / D, c = i % D;
+	((float *)w)[W_HEAD_T + c * V + v] = w[W_HEAD + v * D + c];
 }
 
 KERNEL void tiny_out(ARGS)

@@ -37,10 +37,11 @@ const char hyenac_gpu_ptx[] =
 const char hyenac_gpu_kernels[] =
     "tiny_pos\0tiny_embed\0tiny_filter\0tiny_gather\0tiny_mul\0"
     "tiny_scatter\0tiny_out\0tiny_head_rows\0tiny_copy_rows\0"
-    "tiny_pool_mean\0tiny_pool_out\0tiny_states";
+    "tiny_pool_mean\0tiny_pool_out\0tiny_states\0tiny_init";
 enum {
 	K_POS, K_EMBED, K_FILTER, K_GATHER, K_MUL, K_SCATTER, K_OUT,
-	K_HEAD_ROWS, K_COPY_ROWS, K_POOL_MEAN, K_POOL_OUT, K_STATES, K_COUNT
+	K_HEAD_ROWS, K_COPY_ROWS, K_POOL_MEAN, K_POOL_OUT, K_STATES, K_INIT,
+	K_COUNT
 };
 
 #define LAUNCH(k, thr, sh, g0, g1, g2, g3, g4, g5, div, fl)                    \
@@ -83,6 +84,9 @@ static const HygpuStep steps[] = {
 	/* hidden_states: 36..46 */
 	TRUNK,
 	LAUNCH(K_STATES, 64, 0, TINY_D, 0, 0, 0, 0, 0, 64, 0),
+	/* init: 47, the head's transposed copy that the logits read, after
+	 * the blob (so the logits are right only if the runtime runs it) */
+	LAUNCH(K_INIT, 64, 0, 0, 0, 0, 0, 0, TINY_V * TINY_D, 64, 0),
 };
 
 static const HygpuEntry entries[] = {
@@ -107,6 +111,10 @@ const HygpuPlan hyenac_gpu_plan = {
 	.entries = entries,
 	.steps = steps,
 	.arch = "sm_75",
+	.weights_base = (TINY_WFLOATS * 4 + 255) / 256 * 256,
+	.weights_extra = TINY_V * TINY_D * 4,
+	.init_first = 47,
+	.init_count = 1,
 };
 
 /* A small deterministic generator, values in [-1, 1). */

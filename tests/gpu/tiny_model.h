@@ -16,7 +16,9 @@
  * gather, R2C, multiply, C2R, scatter through the work buffer. `logits`
  * runs the head in a group over rows (chunks of at most 5 rows, through
  * the work buffer); `pooled` uses the sample region and 50 KiB of
- * dynamic shared memory.
+ * dynamic shared memory. The head reads a transposed copy of its matrix
+ * that the plan's init step writes after the blob (hygpu.h's derived
+ * weights), so logits are right only where the runtime runs it.
  */
 #ifndef HYENAC_TINY_MODEL_H
 #define HYENAC_TINY_MODEL_H
