@@ -17,6 +17,7 @@
 #include "testutil.h"
 
 #include "codegen/backend.h"
+#include "codegen/nvptx/tcgemm.h"
 #include "frontend/frontend.h"
 #include "passes/passes.h"
 #include "runtime/hygpu.h"
@@ -736,6 +737,37 @@ END_TEST
 /* hygpu_fft_len: even (an in-place row of n + 2 floats is n / 2 + 1
  * complex values), >= 2 L, and the least 7-smooth such length unless the
  * power of two >= 2 L is at most 1/16 longer, then that power. */
+/* The row order of a gated projection's pre-split W on sm_90a
+ * (tcg_pair_row), which the GEMM's epilogue relies on: a permutation of
+ * the 3D rows that keeps post's D in place and puts, in every 128-column
+ * tile after them, channel c's v row at column j and its g row at j + 64
+ * (j < 64). */
+START_TEST(pair_rows)
+{
+	static const int64_t Ds[] = {128, 256, 512};
+	for (size_t q = 0; q < sizeof Ds / sizeof *Ds; q++) {
+		int64_t D = Ds[q], N = 3 * D;
+		char *seen = calloc((size_t)N, 1);
+		for (int64_t n = 0; n < N; n++) {
+			int64_t m = tcg_pair_row(n, D);
+			ck_assert(m >= 0 && m < N && !seen[m]);
+			seen[m] = 1;
+			if (n < D)
+				ck_assert_int_eq(m, n);
+		}
+		for (int64_t t0 = D; t0 < N; t0 += 128)
+			for (int64_t j = 0; j < 64; j++) {
+				int64_t v = tcg_pair_row(t0 + j, D);
+				int64_t g = tcg_pair_row(t0 + 64 + j, D);
+				ck_assert(v >= D && v < 2 * D);
+				ck_assert_int_eq(g, v + D);
+			}
+		ck_assert_int_eq(tcg_pair_row(7, 0), 7);
+		free(seen);
+	}
+}
+END_TEST
+
 START_TEST(fft_len)
 {
 	int pow2 = 0;
@@ -971,6 +1003,7 @@ static Suite *suite(void)
 	tcase_set_timeout(t, 120);
 	tcase_add_test(t, plan_tables);
 	tcase_add_test(t, fft_len);
+	tcase_add_test(t, pair_rows);
 	tcase_add_test(t, driver_errors);
 	tcase_add_test(t, driver_ptx);
 	suite_add_tcase(s, t);

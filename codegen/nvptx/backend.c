@@ -205,8 +205,8 @@ static int64_t round256(int64_t n)
  * its address in the kernel being emitted, placed after the blob the
  * first time it is asked for. */
 static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
-                            const Node *a, const Node *b, const TcgSpec *ts,
-                            int64_t bytes)
+                            const Node *a, const Node *b, int64_t pairs,
+                            const TcgSpec *ts, int64_t bytes)
 {
 	NvState *s = nv_state(c);
 	int i = 0;
@@ -214,6 +214,7 @@ static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
 	for (; i < s->nsplit; i++) {
 		const NvSplit *d = &s->split[i];
 		if (d->kind == kind && d->w == w && d->a == a && d->b == b &&
+		    d->pairs == pairs &&
 		    (!ts || (d->spec.kind == ts->kind && d->spec.N == ts->N &&
 		             d->spec.K == ts->K && d->spec.max_bn == ts->max_bn)))
 			break;
@@ -222,7 +223,8 @@ static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
 		s->split = grow(s->split, &s->capsplit, s->nsplit + 1,
 		                sizeof *s->split);
 		NvSplit *d = &s->split[s->nsplit++];
-		*d = (NvSplit){ .kind = kind, .w = w, .a = a, .b = b };
+		*d = (NvSplit){ .kind = kind, .w = w, .a = a, .b = b,
+		                .pairs = pairs };
 		if (ts)
 			d->spec = (TcgSpec){ .kind = ts->kind, .N = ts->N, .K = ts->K,
 			                     .lda = ts->K, .max_bn = ts->max_bn,
@@ -238,15 +240,16 @@ static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
 }
 
 LLVMValueRef nv_split_weight(CgContext *c, const Node *w, const Node *gamma,
-                             const TcgSpec *ts)
+                             int64_t pairs, const TcgSpec *ts)
 {
-	return derived(c, NV_SPLIT, w, gamma, NULL, ts, tcg_split_bytes(ts));
+	return derived(c, NV_SPLIT, w, gamma, NULL, pairs, ts,
+	               tcg_split_bytes(ts));
 }
 
 LLVMValueRef nv_fold_bias(CgContext *c, const Node *w, const Node *bias,
                           const Node *beta)
 {
-	return derived(c, NV_BIAS, w, bias, beta, NULL, 4 * w->type.dim[0]);
+	return derived(c, NV_BIAS, w, bias, beta, 0, NULL, 4 * w->type.dim[0]);
 }
 
 /* The address of weight x in the init kernel being emitted. */
@@ -283,7 +286,8 @@ static void emit_splits(CgContext *c)
 		                                  i64c(c, count), ""));
 		if (d->kind == NV_SPLIT) {
 			tcg_emit_split(c->mod, c->b, c->fn, &d->spec, blob_at(c, d->w),
-			               d->a ? blob_at(c, d->a) : NULL, dst, idx);
+			               d->a ? blob_at(c, d->a) : NULL, d->pairs, dst,
+			               idx);
 		} else {
 			LLVMValueRef w = blob_at(c, d->w), beta = blob_at(c, d->b);
 			LLVMValueRef acc = cg_var(c, c->t_f32,

@@ -47,6 +47,11 @@ static bool nv_wgmma(CgContext *c)
 	return nv_tensor_cores(c) && strcmp(nv_state(c)->arch, "sm_90a") == 0;
 }
 
+bool nv_gemm_whole_tiles(CgContext *c)
+{
+	return nv_wgmma(c);
+}
+
 static TcgSpec tc_spec(CgContext *c, const NvGemm *g)
 {
 	TcgSpec t = { .kind = g->bf16 ? TCG_BF16 : TCG_TF32X3, .N = g->N,
@@ -149,7 +154,7 @@ static LLVMValueRef ln_row_base(CgContext *c, const NvGemm *g, LLVMValueRef m)
 	return mul(c, sel(c, valid, arow, i64c(c, 0)), i64c(c, g->K));
 }
 
-/* The LayerNorm statistics of the block's BM rows (tile bm) into
+/* The LayerNorm statistics of the block's BM rows (from row r0) into
  * smean/srstd: read from g->st_mean/st_rstd where nv_gemm_stats made
  * them, else made here by ln_rows, a warp a row, each warp BM / 8 rows,
  * LN_ROWS of them at a time. (With two threads a row, each summing every
@@ -157,7 +162,7 @@ static LLVMValueRef ln_row_base(CgContext *c, const NvGemm *g, LLVMValueRef m)
  * on its load: the statistics were most of the stalls of a LayerNorm
  * GEMM on tensor cores.) */
 static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
-                     LLVMValueRef bm, LLVMValueRef smean, LLVMValueRef srstd)
+                     LLVMValueRef r0, LLVMValueRef smean, LLVMValueRef srstd)
 {
 	int64_t warps = NV_THREADS / 32, per = BM / warps;
 	int64_t nj = (g->K + 31) / 32;
@@ -168,7 +173,7 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 	if (g->st_mean) {
 		HY_ASSERT((int)BM <= (int)NV_THREADS);
 		/* rows past M: mean 0 and scale 0, never stored */
-		LLVMValueRef m = add(c, mul(c, bm, i64c(c, BM)), tid);
+		LLVMValueRef m = add(c, r0, tid);
 		LLVMValueRef ok = icmp(c, LLVMIntSLT, m, g->M);
 		LLVMBasicBlockRef in = cg_if_open(c, icmp(c, LLVMIntSLT, tid,
 		                                          i64c(c, BM)), "lst");
@@ -186,7 +191,7 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 	for (int q = 0; q < rows; q++) {
 		r[q] = add(c, mul(c, add(c, mul(c, it, i64c(c, rows)), i64c(c, q)),
 		                  i64c(c, warps)), warp);
-		base[q] = ln_row_base(c, g, add(c, mul(c, bm, i64c(c, BM)), r[q]));
+		base[q] = ln_row_base(c, g, add(c, r0, r[q]));
 	}
 	ln_rows(c, g, base, rows, lane, mean, rstd);
 	LLVMBasicBlockRef bw = cg_if_open(c, icmp(c, LLVMIntEQ, lane,
@@ -404,9 +409,8 @@ static void tc_tile_begin(void *u, LLVMBuilderRef b, LLVMValueRef row0,
 
 	t->row0 = row0;
 	if (t->g->ln_g)
-		ln_stats(c, t->g, LLVMBuildZExt(b, tid, c->t_i64, ""),
-		         LLVMBuildSDiv(b, row0, i64c(c, BM), ""), t->smean,
-		         t->srstd);
+		ln_stats(c, t->g, LLVMBuildZExt(b, tid, c->t_i64, ""), row0,
+		         t->smean, t->srstd);
 	if (t->sgamma) {
 		/* read by the prologue once per element of every slice: from
 		 * shared memory rather than through the cache (tcgemm's barrier
@@ -461,6 +465,16 @@ static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_cols(t->c, t->g, m, n, y, 2);
 }
 
+/* NvGemm.tile's function, through tcgemm's tile_epi. */
+static void tc_tile_epi(void *u, LLVMBuilderRef b, LLVMValueRef sh, int ld,
+                        LLVMValueRef row0, LLVMValueRef col0, LLVMValueRef tid)
+{
+	TcGlue *t = u;
+
+	(void)b;
+	t->g->tile->fn(t->g->tile->u, t->c, t->g, sh, ld, row0, col0, tid);
+}
+
 static void tc_body(CgContext *c, const NvGemm *g0)
 {
 	NvState *s = nv_state(c);
@@ -485,7 +499,8 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 		            g->ln_bnode->op == OP_WEIGHT &&
 		            (!g->bias || (g->bias_node &&
 		                          g->bias_node->op == OP_WEIGHT));
-		w = nv_split_weight(c, g->wnode, fold ? g->ln_gnode : NULL, &spec);
+		w = nv_split_weight(c, g->wnode, fold ? g->ln_gnode : NULL,
+		                    g->w_pairs, &spec);
 		if (fold) {
 			gf.bias = nv_fold_bias(c, g->wnode, g->bias ? g->bias_node : NULL,
 			                       g->ln_bnode);
@@ -505,6 +520,11 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	spec.tile_begin = tc_tile_begin;
 	spec.epi = tc_epi;
 	spec.epi2 = tc_epi2;
+	if (g->tile) {
+		HY_ASSERT(spec.wgmma);
+		spec.tile_epi = tc_tile_epi;
+		spec.row_step = g->tile->row_step;
+	}
 	spec.u = &t;
 	s->kshmem[s->nk - 1] = tcg_shmem_bytes(&spec);
 	tcg_emit(c->mod, c->b, c->fn, &spec, a, w, g->M);
@@ -533,7 +553,7 @@ static void simt_body(CgContext *c, const NvGemm *g)
 	LLVMValueRef ty = LLVMBuildSDiv(c->b, tid, i64c(c, 16), "ty");
 	LLVMValueRef tx = LLVMBuildSRem(c->b, tid, i64c(c, 16), "tx");
 	if (g->ln_g)
-		ln_stats(c, g, tid, bm, smean, srstd);
+		ln_stats(c, g, tid, mul(c, bm, i64c(c, BM)), smean, srstd);
 	for (int i = 0; i < TM; i++)
 		for (int j = 0; j < TN; j++)
 			acc[i][j] = cg_var(c, c->t_f32, f32c(c, 0), "acc");

@@ -709,6 +709,167 @@ static void emit_proj_conv(CgContext *c, const Node *n, const FpSrc *fs,
 	}
 }
 
+/* On sm_90a (nv_gemm_whole_tiles), a gated fused_proj with its short
+ * filter runs as one GEMM whose blocks keep their tile: tiles of BM rows
+ * BM - H apart (the first H rows of a tile are the halo of its filter),
+ * W's rows in tcg_pair_row's order (a 128-column tile holds 64 channels'
+ * v and then their g), and this epilogue, which reads the tile (+ the
+ * bias) from shared memory and writes [post | g * v] for the tile's rows
+ * H.. into the output: a thread per column, down a run of rows with the
+ * filter's window in registers. The sums are the filter kernel's, in
+ * the same order. No projected rows go through the group's work. */
+typedef struct ProjTile {
+	const Node *n;
+	const FpSrc *fs;
+	int64_t D, KC, H;
+} ProjTile;
+
+/* The tile's value at row i, column col (i64), as the work held it:
+ * plus the bias of the column's channel (bias: NULL for none). */
+static LLVMValueRef tile_at(CgContext *c, LLVMValueRef sh, int ldt,
+                            LLVMValueRef i, LLVMValueRef col,
+                            LLVMValueRef bias)
+{
+	LLVMValueRef v = ld(c, sh, add(c, mul(c, i, i64c(c, ldt)), col));
+	return bias ? f_add(c, v, bias) : v;
+}
+
+/* The filter down rows [i0, i1) of the tile (i64), for nc (1 or 2)
+ * columns col[k] (i64 in the tile) of W's channels no[k] (i64): calls
+ * put with each row's output row o (chunk-relative, i64) and the nc
+ * values, for o < cnt. */
+typedef void PutFn(CgContext *c, void *u, LLVMValueRef o, LLVMValueRef *y);
+
+static void tile_filter(CgContext *c, const ProjTile *pt, const NvGemm *g,
+                        LLVMValueRef sh, int ldt, LLVMValueRef row0,
+                        LLVMValueRef i0, LLVMValueRef i1, int nc,
+                        const LLVMValueRef *col, const LLVMValueRef *no,
+                        PutFn *put, void *u)
+{
+	int64_t KC = pt->KC, H = pt->H;
+	LLVMValueRef cnt = nv_param(c, P_CNT), a = nv_param(c, P_A);
+	LLVMValueRef cw = nv_addr(c, pt->n->src[pt->fs->conv_w]);
+	LLVMValueRef cbp = pt->fs->conv_b >= 0
+	                       ? nv_addr(c, pt->n->src[pt->fs->conv_b])
+	                       : NULL;
+	LLVMValueRef w[2][8], win[2][8], cb[2], bias[2], y[2];
+	Loop l;
+
+	HY_ASSERT(KC >= 1 && KC <= 8 && nc >= 1 && nc <= 2);
+	for (int k = 0; k < nc; k++) {
+		for (int64_t j = 0; j < KC; j++)
+			w[k][j] = ld(c, cw, add(c, mul(c, no[k], i64c(c, KC)),
+			                        i64c(c, j)));
+		cb[k] = cbp ? ld(c, cbp, no[k]) : NULL;
+		bias[k] = g->bias ? ld(c, g->bias, no[k]) : NULL;
+		for (int64_t j = 0; j < H; j++)
+			win[k][j] = cg_var(c, c->t_f32,
+			                   tile_at(c, sh, ldt, add(c, i0, i64c(c, j - H)),
+			                           col[k], bias[k]), "win");
+	}
+	/* the position of row i0's output, then one more a row */
+	LLVMValueRef tv = cg_var(c, c->t_i64, srem(c, add(c, a, sub(c, add(c,
+		row0, i0), i64c(c, H))), c->L), "t");
+	LLVMValueRef i = cg_loop_open(c, &l, i0, i1, "fr");
+	LLVMValueRef t = ld_var(c, c->t_i64, tv);
+	for (int k = 0; k < nc; k++) {
+		LLVMValueRef x[9];
+		for (int64_t j = 0; j < H; j++)
+			x[j] = ld_var(c, c->t_f32, win[k][j]);
+		x[H] = tile_at(c, sh, ldt, i, col[k], bias[k]);
+		y[k] = cb[k] ? cb[k] : f32c(c, 0);
+		for (int64_t j = 0; j < KC; j++) {
+			LLVMValueRef ok = icmp(c, LLVMIntSGE, add(c, t, i64c(c, j - H)),
+			                       i64c(c, 0));
+			y[k] = sel(c, ok, f_add(c, y[k], f_mul(c, w[k][j], x[j])), y[k]);
+		}
+		for (int64_t j = 0; j < H; j++)
+			LLVMBuildStore(c->b, x[j + 1], win[k][j]);
+	}
+	LLVMValueRef o = sub(c, add(c, row0, i), i64c(c, H));
+	LLVMBasicBlockRef in = cg_if_open(c, icmp(c, LLVMIntSLT, o, cnt), "fo");
+	put(c, u, o, y);
+	cg_if_close(c, in);
+	LLVMValueRef t1 = add(c, t, i64c(c, 1));
+	LLVMBuildStore(c->b, sel(c, icmp(c, LLVMIntEQ, t1, c->L), i64c(c, 0), t1),
+	               tv);
+	cg_loop_close(c, &l);
+}
+
+/* Where the outputs go: post (one column) at channel ch, or g * v (two
+ * columns) at D + ch, of row a + o of [post | g * v]. */
+typedef struct PutOut {
+	LLVMValueRef out, ch;
+	int64_t D;
+} PutOut;
+
+static void put_post(CgContext *c, void *u, LLVMValueRef o, LLVMValueRef *y)
+{
+	PutOut *p = u;
+	LLVMValueRef r = add(c, nv_param(c, P_A), o);
+	st(c, p->out, add(c, mul(c, r, i64c(c, 2 * p->D)), p->ch), y[0]);
+}
+
+static void put_gate(CgContext *c, void *u, LLVMValueRef o, LLVMValueRef *y)
+{
+	PutOut *p = u;
+	LLVMValueRef r = add(c, nv_param(c, P_A), o);
+	st(c, p->out, add(c, mul(c, r, i64c(c, 2 * p->D)),
+	                  add(c, p->ch, i64c(c, p->D))), f_mul(c, y[0], y[1]));
+}
+
+/* A run of rows [i0, i1) of the tile's BM: run k of `runs`. */
+static void tile_run(CgContext *c, int64_t H, int runs, LLVMValueRef k,
+                     LLVMValueRef *i0, LLVMValueRef *i1)
+{
+	int64_t per = (128 - H + runs - 1) / runs;
+	*i0 = add(c, i64c(c, H), mul(c, k, i64c(c, per)));
+	LLVMValueRef e = add(c, *i0, i64c(c, per));
+	*i1 = sel(c, icmp(c, LLVMIntSLT, e, i64c(c, 128)), e, i64c(c, 128));
+}
+
+static void proj_tile_epi(void *u, CgContext *c, const NvGemm *g,
+                          LLVMValueRef sh, int ldt, LLVMValueRef row0,
+                          LLVMValueRef col0, LLVMValueRef tid32)
+{
+	const ProjTile *pt = u;
+	int64_t D = pt->D, H = pt->H;
+	LLVMValueRef tid = LLVMBuildZExt(c->b, tid32, c->t_i64, "");
+	LLVMValueRef out = nv_addr(c, pt->n), i0, i1;
+	LLVMBasicBlockRef bp = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "tpost");
+	LLVMBasicBlockRef bg = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "tgate");
+	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn, "tdone");
+
+	LLVMBuildCondBr(c->b, icmp(c, LLVMIntSLT, col0, i64c(c, D)), bp, bg);
+	/* post: a thread a column (tid % 128), the rows in 2 runs */
+	LLVMPositionBuilderAtEnd(c->b, bp);
+	{
+		LLVMValueRef col = srem(c, tid, i64c(c, 128));
+		PutOut po = { out, add(c, col0, col), D };
+		tile_run(c, H, 2, sdiv(c, tid, i64c(c, 128)), &i0, &i1);
+		tile_filter(c, pt, g, sh, ldt, row0, i0, i1, 1, &col, &po.ch,
+		            put_post, &po);
+	}
+	LLVMBuildBr(c->b, bd);
+	/* v and g: a thread a channel (tid % 64 of the tile's 64, whose v is
+	 * column p and g column 64 + p), the rows in 4 runs */
+	LLVMPositionBuilderAtEnd(c->b, bg);
+	{
+		LLVMValueRef p = srem(c, tid, i64c(c, 64));
+		LLVMValueRef ch = add(c, mul(c, sdiv(c, sub(c, col0, i64c(c, D)),
+		                                     i64c(c, 128)), i64c(c, 64)), p);
+		LLVMValueRef cols[2] = { p, add(c, p, i64c(c, 64)) };
+		LLVMValueRef nos[2] = { add(c, ch, i64c(c, D)),
+		                        add(c, ch, i64c(c, 2 * D)) };
+		PutOut po = { out, ch, D };
+		tile_run(c, H, 4, sdiv(c, tid, i64c(c, 64)), &i0, &i1);
+		tile_filter(c, pt, g, sh, ldt, row0, i0, i1, 2, cols, nos, put_gate,
+		            &po);
+	}
+	LLVMBuildBr(c->b, bd);
+	LLVMPositionBuilderAtEnd(c->b, bd);
+}
+
 static void emit_fused_proj(CgContext *c, const Node *n)
 {
 	FpSrc fs;
@@ -752,17 +913,34 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	HY_ASSERT(n->type.rank == 3 && n->type.dim[0] == DIM_B &&
 	          n->type.dim[1] == DIM_L);
 	int gi = nv_state(c)->ntmpl;
+	int64_t bm, bn, Dn = Nn / 3;
+	nv_gemm_tile(c, Nn, &bm, &bn);
+	/* the filter in the GEMM's epilogue (proj_tile_epi) */
+	bool whole = nv_gemm_whole_tiles(c) && KC && gate && fs.conv_w >= 0 &&
+	             n->src[fs.w]->op == OP_WEIGHT && bm == 128 && bn == 128 &&
+	             Dn % 128 == 0 && H < 16;
+	/* the projected rows (unless whole) and the statistics */
 	bool pre = fs.ln_g >= 0 && stats_first(c, Nn);
-	int64_t row_bytes = Nn * 4 + (pre ? 8 : 0); /* projected row, stats */
-	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Nn * 4), row_bytes,
-	      H * row_bytes + 64);
+	int64_t wrow = whole ? 0 : Nn;
+	int64_t row_bytes = wrow * 4 + (pre ? 8 : 0);
+	/* chunks of rows as long as the work allows (whole: only the
+	 * statistics, so in practice all of them: fewer launches and waves) */
+	group(c, HYGPU_DIM_ROWS, 0,
+	      NV_WORK_LIMIT / (whole ? (row_bytes > 4 ? row_bytes : 4) : Nn * 4),
+	      row_bytes, H * row_bytes + 64);
 	if (pre)
-		emit_gemm_stats(c, n, n->src[fs.x], Kn, Nn, H, g.eps);
+		emit_gemm_stats(c, n, n->src[fs.x], Kn, wrow, H, g.eps);
 	int k = begin_k(c, n, "gemm");
 	LLVMValueRef a = nv_param(c, P_A);
 	g.M = add(c, nv_param(c, P_CNT), i64c(c, H));
 	if (pre)
-		stats_at(c, &g, g.M, Nn);
+		stats_at(c, &g, g.M, wrow);
+	ProjTile pt = { n, &fs, Dn, KC, H };
+	NvTileEpi te = { proj_tile_epi, &pt, (int)(bm - H) };
+	if (whole) {
+		g.w_pairs = Dn;
+		g.tile = &te;
+	}
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = sub(c, a, i64c(c, H));
 	g.w = nv_addr(c, n->src[fs.w]);
@@ -777,10 +955,15 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	g.dst_row0 = i64c(c, 0);
 	nv_gemm_body(c, &g);
 	nv_end(c);
-	int64_t bm, bn;
-	nv_gemm_tile(c, Nn, &bm, &bn);
 	int64_t nb = (Nn + bn - 1) / bn;
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	if (whole) { /* tiles bm - H rows apart over the cnt output rows */
+		s->grid[3] = nb;
+		s->grid[5] = nb * (bm - H - 1);
+		s->grid_div = bm - H;
+		close_group(c, gi);
+		return;
+	}
 	s->grid[3] = nb;
 	s->grid[5] = nb * (H + bm - 1);
 	s->grid_div = bm;
@@ -790,7 +973,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	 * projected value loaded once for the rows of the block that read
 	 * it (the filter's window slides down the rows in registers); sums
 	 * in the taps' order, as before and as the CPU */
-	int64_t Dn = Nn / 3, Cn = gate ? Dn : Nn;
+	int64_t Cn = gate ? Dn : Nn;
 	k = begin_k(c, n, "conv");
 	emit_proj_conv(c, n, &fs, Nn, Cn, Dn, KC, H, gate, act);
 	nv_end(c);

@@ -54,6 +54,7 @@ typedef struct NvSplit {
 	NvDerivedKind kind;
 	const Node *w;
 	const Node *a, *b; /* SPLIT: gamma or NULL; BIAS: bias or NULL, beta */
+	int64_t pairs;     /* SPLIT: tcg_pair_row's D, or 0 */
 	TcgSpec spec;      /* SPLIT: kind, N, K, wgmma: what fixes the layout */
 	int64_t at;
 } NvSplit;
@@ -118,7 +119,7 @@ HygpuStep *nv_launch(CgContext *c, int k, int threads);
  * of the bias (bias + w beta) that goes with the scaled copy: each made
  * once, by the init steps the plan runs after the upload. */
 LLVMValueRef nv_split_weight(CgContext *c, const Node *w, const Node *gamma,
-                             const TcgSpec *s);
+                             int64_t pairs, const TcgSpec *s);
 LLVMValueRef nv_fold_bias(CgContext *c, const Node *w, const Node *bias,
                           const Node *beta);
 
@@ -185,6 +186,13 @@ typedef struct NvGemm {
 	 * columns of W's pre-split copy and its beta into a bias of its own
 	 * (W beta + bias), so that the prologue only normalises */
 	const Node *bias_node, *ln_gnode, *ln_bnode;
+	/* sm_90a only (nv_gemm_whole_tiles): W's rows in tcg_pair_row's
+	 * order for D = w_pairs (0: in order), and the block's tile handed
+	 * to tile->fn whole in shared memory rather than element by element
+	 * to bias, act, res and dst (NULL); tile->fn gets this NvGemm with
+	 * the bias the GEMM uses (the folded one) */
+	int64_t w_pairs;
+	const struct NvTileEpi *tile;
 	double eps;
 	/* the prologue's mean and 1/sqrt(var + eps) of rows [0, M), made by
 	 * nv_gemm_stats; NULL: each block makes its rows' */
@@ -196,6 +204,16 @@ typedef struct NvGemm {
 	            * (ir_bf16_slot): bf16 operands on tensor cores */
 } NvGemm;
 
+typedef struct NvTileEpi {
+	void (*fn)(void *u, CgContext *c, const NvGemm *g, LLVMValueRef sh,
+	           int ld, LLVMValueRef row0, LLVMValueRef col0,
+	           LLVMValueRef tid);
+	void *u;
+	int row_step; /* rows between tiles (TcgSpec.row_step) */
+} NvTileEpi;
+
+/* Whether the GEMMs take NvGemm.tile (the sm_90a GEMM). */
+bool nv_gemm_whole_tiles(CgContext *c);
 /* The tile the GEMM uses for N columns: BM rows, BN columns. */
 void nv_gemm_tile(CgContext *c, int64_t N, int64_t *bm, int64_t *bn);
 /* Whether the GEMMs run on tensor cores (tcgemm.c: sm_80 and later,

@@ -937,6 +937,28 @@ static void wg_compute(Gen *g, LLVMValueRef st, int p)
 	ptx_stmt(g, "wgmma.commit_group.sync.aligned;");
 }
 
+/* The tile to the caller's tile_epi through shared memory (see
+ * wg_epilogue for where each accumulator lies). The stages are free once
+ * every warpgroup's last wgmmas are done: a barrier first. */
+static void wg_tile_out(Gen *g, LLVMValueRef wrow)
+{
+	int n = g->bn / 2, ld = g->bn + TCG_TILE_PAD;
+	LLVMValueRef sh = dyn_shared(g);
+
+	barrier(g);
+	for (int i = 0; i < n; i++) {
+		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
+			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
+		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
+		                       (i / 4) * 8 + (i & 1));
+		LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32,
+			slot(g, g->acc, n, i), ""), float_at(g, sh, LLVMBuildAdd(g->b,
+			LLVMBuildMul(g->b, r, c32(g, ld), ""), cc, "")));
+	}
+	barrier(g);
+	g->s->tile_epi(g->s->u, g->b, sh, ld, g->row0, g->col0, g->tid);
+}
+
 /* Hands each accumulator in range to the caller's epilogue: accumulator
  * 4j + c of a thread is row 16 (warp % 4) + lane / 4 (+ 8 for c >= 2) of
  * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1); with epi2,
@@ -952,6 +974,11 @@ static void wg_epilogue(Gen *g)
 		             c32(g, 16), ""), "");
 
 	bool pairs = g->s->epi2 && g->s->N % 2 == 0;
+
+	if (g->s->tile_epi) {
+		wg_tile_out(g, wrow);
+		return;
+	}
 
 	for (int i = 0; i < n; i += pairs ? 2 : 1) {
 		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
@@ -1106,7 +1133,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	LLVMBasicBlockRef head, body, done, from[2];
 	LLVMTypeRef i32t;
 
-	HY_ASSERT(s->N > 0 && s->K > 0 && s->lda >= s->K && s->epi);
+	HY_ASSERT(s->N > 0 && s->K > 0 && s->lda >= s->K &&
+	          (s->tile_epi ? s->wgmma : s->epi != NULL));
 	gen_init(&g, mod, b, fn, s);
 	i32t = g.i32;
 	nacc = s->wgmma ? g.bn / 2 : g.mt * g.nt * 4;
@@ -1121,8 +1149,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 	ncol = c64(&g, tcg_col_tiles(s));
 	g.col0 = LLVMBuildMul(b, LLVMBuildURem(b, bid, ncol, ""),
 	                      c64(&g, g.bn), "");
-	g.row0 = LLVMBuildMul(b, LLVMBuildUDiv(b, bid, ncol, ""), c64(&g, BM),
-	                      "");
+	g.row0 = LLVMBuildMul(b, LLVMBuildUDiv(b, bid, ncol, ""),
+	                      c64(&g, s->row_step ? s->row_step : BM), "");
 	warp = LLVMBuildUDiv(b, g.tid, c32(&g, 32), "");
 	lane = LLVMBuildURem(b, g.tid, c32(&g, 32), "");
 	g.warp = warp;
@@ -1193,8 +1221,11 @@ int64_t tcg_shmem_bytes(const TcgSpec *s)
 	Gen g = { 0 };
 
 	geometry(&g, s);
-	if (s->wgmma)
-		return (int64_t)WG_STAGES * g.stage_floats * 4;
+	if (s->wgmma) {
+		int64_t st = (int64_t)WG_STAGES * g.stage_floats * 4;
+		int64_t tile = (int64_t)BM * (g.bn + TCG_TILE_PAD) * 4;
+		return s->tile_epi && tile > st ? tile : st;
+	}
 	return ((int64_t)STAGES * g.stage_floats +
 	        parts(&g) * (a_words(&g) + w_words(&g))) * 4;
 }
@@ -1226,9 +1257,17 @@ int64_t tcg_split_pieces(const TcgSpec *s)
 	       (g.bk / (16 / wg_elem_bytes(&g)));
 }
 
+int64_t tcg_pair_row(int64_t n, int64_t D)
+{
+	if (!D || n < D)
+		return n;
+	int64_t q = (n - D) / 128, r = (n - D) % 128;
+	return r < 64 ? D + 64 * q + r : 2 * D + 64 * q + r - 64;
+}
+
 void tcg_emit_split(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
                     const TcgSpec *s, LLVMValueRef w, LLVMValueRef scale,
-                    LLVMValueRef dst, LLVMValueRef i)
+                    int64_t pairs, LLVMValueRef dst, LLVMValueRef i)
 {
 	Gen g;
 	LLVMTypeRef i8 = LLVMInt8TypeInContext(LLVMGetModuleContext(mod));
@@ -1249,6 +1288,20 @@ void tcg_emit_split(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 		LLVMBuildMul(b, LLVMBuildSDiv(b, c, c64(&g, g.bn), ""), c64(&g, e),
 		             ""), "");
 	LLVMValueRef nok = LLVMBuildICmp(b, LLVMIntSLT, n, c64(&g, s->N), "");
+	if (pairs) { /* the row of w that row n of the copy holds */
+		LLVMValueRef D = c64(&g, pairs);
+		LLVMValueRef rel = LLVMBuildSub(b, n, D, "");
+		LLVMValueRef q = LLVMBuildSDiv(b, rel, c64(&g, 128), "");
+		LLVMValueRef r = LLVMBuildSRem(b, rel, c64(&g, 128), "");
+		LLVMValueRef lo = LLVMBuildICmp(b, LLVMIntSLT, r, c64(&g, 64), "");
+		LLVMValueRef pn = LLVMBuildAdd(b, LLVMBuildMul(b, q, c64(&g, 64), ""),
+			LLVMBuildSelect(b, lo, LLVMBuildAdd(b, D, r, ""),
+			                LLVMBuildAdd(b, LLVMBuildMul(b, D, c64(&g, 2), ""),
+			                             LLVMBuildSub(b, r, c64(&g, 64), ""),
+			                             ""), ""), "");
+		n = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, n, D, ""), n, pn,
+		                    "");
+	}
 	LLVMValueRef x[8];
 	LLVMTypeRef v4i = LLVMVectorType(g.i32, 4);
 	LLVMValueRef hi = LLVMGetUndef(v4i), lo = LLVMGetUndef(v4i);

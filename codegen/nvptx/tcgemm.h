@@ -70,8 +70,23 @@ typedef struct TcgSpec {
 	 * caller can store the pair with one 8-byte store. */
 	void (*epi2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	             LLVMValueRef col, LLVMValueRef v0, LLVMValueRef v1);
+	/* Rows between the tiles of consecutive row blocks (0: BM); with
+	 * fewer, neighbouring tiles overlap by BM - row_step rows (the halo
+	 * of a filter along the rows that the epilogue applies). */
+	int row_step;
+	/* With wgmma, in place of epi and epi2: the block's tile handed over
+	 * whole in shared memory. After the K loop the products (no bias)
+	 * go to the f32 tile sh, row r column c at sh[r * ld + c] (BM rows,
+	 * BN columns; rows past M hold whatever A's zero rows gave), and
+	 * this emits what the block's threads do with it; row0 and col0
+	 * (i64) are the tile's first row and column, tid the thread (i32). */
+	void (*tile_epi)(void *u, LLVMBuilderRef b, LLVMValueRef sh, int ld,
+	                 LLVMValueRef row0, LLVMValueRef col0, LLVMValueRef tid);
 	void *u;
 } TcgSpec;
+
+/* The padding of tile_epi's rows: ld = BN + TCG_TILE_PAD. */
+enum { TCG_TILE_PAD = 4 };
 
 /* The block tile for N: BM rows by BN columns. */
 void tcg_tile(const TcgSpec *s, int *bm, int *bn);
@@ -94,7 +109,13 @@ int64_t tcg_split_bytes(const TcgSpec *s);
 int64_t tcg_split_pieces(const TcgSpec *s);
 void tcg_emit_split(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
                     const TcgSpec *s, LLVMValueRef w, LLVMValueRef scale,
-                    LLVMValueRef dst, LLVMValueRef i);
+                    int64_t pairs, LLVMValueRef dst, LLVMValueRef i);
+/* With pairs = D (a gated projection [post | v | g] of N = 3D rows,
+ * D a multiple of 64): the copy's rows reordered so that each 128-row
+ * column tile past the first D rows holds 64 channels' v rows and then
+ * the same channels' g rows: row n of the copy is row tcg_pair_row(n, D)
+ * of w (0: rows in order). */
+int64_t tcg_pair_row(int64_t n, int64_t D);
 
 /* Emits the GEMM into fn at b's position: a, w are global pointers, m
  * the rows (i64). Leaves b in a new block after it; every thread of the
