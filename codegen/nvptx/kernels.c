@@ -918,7 +918,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	/* the filter in the GEMM's epilogue (proj_tile_epi) */
 	bool whole = nv_gemm_whole_tiles(c) && KC && gate && fs.conv_w >= 0 &&
 	             n->src[fs.w]->op == OP_WEIGHT && bm == 128 && bn == 128 &&
-	             Dn % 128 == 0 && H < 16;
+	             Dn % 128 == 0 && KC <= 8;
 	/* the projected rows (unless whole) and the statistics */
 	bool pre = fs.ln_g >= 0 && stats_first(c, Nn);
 	int64_t wrow = whole ? 0 : Nn;
