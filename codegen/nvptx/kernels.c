@@ -519,13 +519,21 @@ static void emit_layernorm(CgContext *c, const Node *n)
 
 /* ---- projections ------------------------------------------------------ */
 
-/* The nodes behind g's bias and LayerNorm (source indices of n; -1:
- * none), which the sm_90a GEMM folds into its W (nv_gemm_body). */
-static void nodes_of(NvGemm *g, const Node *n, int bias, int ln_g, int ln_b)
+/* g's weight matrix, bias and LayerNorm from n's sources w, bias, ln_g,
+ * ln_b (indices; -1: none): their nodes (which the sm_90a GEMM reads
+ * pre-split and folds, nv_gemm_body) and their addresses. */
+static void gemm_weights(CgContext *c, NvGemm *g, const Node *n, int w,
+                         int bias, int ln_g, int ln_b)
 {
+	g->wnode = n->src[w];
+	g->w = nv_addr(c, g->wnode);
+	g->bf16 = ir_bf16_slot(c->g, n, w);
 	g->bias_node = bias >= 0 ? n->src[bias] : NULL;
+	g->bias = g->bias_node ? nv_addr(c, g->bias_node) : NULL;
 	g->ln_gnode = ln_g >= 0 ? n->src[ln_g] : NULL;
+	g->ln_g = g->ln_gnode ? nv_addr(c, g->ln_gnode) : NULL;
 	g->ln_bnode = ln_b >= 0 ? n->src[ln_b] : NULL;
+	g->ln_b = g->ln_bnode ? nv_addr(c, g->ln_bnode) : NULL;
 }
 
 /* A GEMM over all rows of n's output (no group). */
@@ -550,10 +558,7 @@ static void emit_linear(CgContext *c, const Node *n)
 	g.M = nv_rows(c, &n->type);
 	g.a = nv_addr(c, n->src[0]);
 	g.a_row0 = i64c(c, 0);
-	g.w = nv_addr(c, n->src[1]);
-	g.wnode = n->src[1];
-	g.bf16 = ir_bf16_slot(c->g, n, 1);
-	g.bias = n->nsrc == 3 ? nv_addr(c, n->src[2]) : NULL;
+	gemm_weights(c, &g, n, 1, n->nsrc == 3 ? 2 : -1, -1, -1);
 	g.act = FP_ACT_NONE;
 	g.dst = nv_addr(c, n);
 	g.dst_row0 = i64c(c, 0);
@@ -892,13 +897,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 		g.M = nv_rows(c, &n->type);
 		g.a = nv_addr(c, n->src[fs.x]);
 		g.a_row0 = i64c(c, 0);
-		g.w = nv_addr(c, n->src[fs.w]);
-		g.wnode = n->src[fs.w];
-		g.bf16 = ir_bf16_slot(c->g, n, fs.w);
-		g.bias = fs.bias >= 0 ? nv_addr(c, n->src[fs.bias]) : NULL;
-		g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
-		g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
-		nodes_of(&g, n, fs.bias, fs.ln_g, fs.ln_b);
+		gemm_weights(c, &g, n, fs.w, fs.bias, fs.ln_g, fs.ln_b);
 		g.act = act;
 		g.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;
 		g.res_row0 = i64c(c, 0);
@@ -943,13 +942,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	}
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = sub(c, a, i64c(c, H));
-	g.w = nv_addr(c, n->src[fs.w]);
-	g.wnode = n->src[fs.w];
-	g.bf16 = ir_bf16_slot(c->g, n, fs.w);
-	g.bias = fs.bias >= 0 ? nv_addr(c, n->src[fs.bias]) : NULL;
-	g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
-	g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
-	nodes_of(&g, n, fs.bias, fs.ln_g, fs.ln_b);
+	gemm_weights(c, &g, n, fs.w, fs.bias, fs.ln_g, fs.ln_b);
 	g.act = FP_ACT_NONE;
 	g.dst = nv_param(c, P_WORK);
 	g.dst_row0 = i64c(c, 0);
@@ -1009,13 +1002,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 		stats_at(c, &g, g.M, Hn);
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = nv_param(c, P_A);
-	g.w = nv_addr(c, n->src[fs.w1]);
-	g.wnode = n->src[fs.w1];
-	g.bf16 = ir_bf16_slot(c->g, n, fs.w1);
-	g.bias = fs.b1 >= 0 ? nv_addr(c, n->src[fs.b1]) : NULL;
-	g.ln_g = fs.ln_g >= 0 ? nv_addr(c, n->src[fs.ln_g]) : NULL;
-	g.ln_b = fs.ln_b >= 0 ? nv_addr(c, n->src[fs.ln_b]) : NULL;
-	nodes_of(&g, n, fs.b1, fs.ln_g, fs.ln_b);
+	gemm_weights(c, &g, n, fs.w1, fs.b1, fs.ln_g, fs.ln_b);
 	g.act = (FpAct)n->iattr[FM_ACT];
 	g.dst = nv_param(c, P_WORK);
 	g.dst_row0 = i64c(c, 0);
@@ -1036,10 +1023,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g2.M = nv_param(c, P_CNT);
 	g2.a = nv_param(c, P_WORK);
 	g2.a_row0 = i64c(c, 0);
-	g2.w = nv_addr(c, n->src[fs.w2]);
-	g2.wnode = n->src[fs.w2];
-	g2.bf16 = ir_bf16_slot(c->g, n, fs.w2);
-	g2.bias = fs.b2 >= 0 ? nv_addr(c, n->src[fs.b2]) : NULL;
+	gemm_weights(c, &g2, n, fs.w2, fs.b2, -1, -1);
 	g2.act = FP_ACT_NONE;
 	g2.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;
 	g2.res_row0 = nv_param(c, P_A);
