@@ -56,8 +56,8 @@
 #include <string.h>
 
 enum { BM = 128, BK = 32, WARPS = 8, STAGES = 3 };
-/* With wgmma: two landed stages, and TF32 slices of 16 k (so that two
- * blocks fit a SM's shared memory). */
+/* With wgmma: four stages (wg_loop), and TF32 slices of 16 k (so that
+ * two blocks fit a SM's shared memory). */
 enum { WG_STAGES = 4, WG_TF32_BK = 16 };
 
 typedef struct Gen {
@@ -719,10 +719,10 @@ static void convert(Gen *g)
  * through descriptors, and it arrives there ready: the caller hands over
  * W's pre-split copy (tcg_emit_split, made once when the weights are
  * uploaded), each slice of a column tile one contiguous block that the
- * copies land as it is. Three stages, each A's landed rows and W's
- * block: while the wgmmas of slice kt run, slices kt + 1 and kt + 2 are
- * in flight; slice kt + 1's A fragments are made once the wgmmas are done
- * with kt's registers. (W converted in the K loop instead, by the whole
+ * copies land as it is. Four stages, each A's landed rows and W's
+ * block, and two sets of A registers: while the wgmmas of slice kt run,
+ * slice kt + 1's A fragments are made into the other set and slices
+ * kt + 2 and kt + 3 are in flight (wg_loop). (W converted in the K loop instead, by the whole
  * block into a buffer of its own between the landing and the wgmmas,
  * small-32k 8x32768 took 35.5 ms a forward on an H200; without that
  * step, 31.2.)
@@ -798,12 +798,11 @@ static void copy_split(Gen *g, LLVMValueRef w, LLVMValueRef kt, int nk,
 		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
 		LLVMBasicBlockRef next = guard_open(g, (i + 1) * TCG_THREADS > total,
 		                                    idx, total);
-		LLVMValueRef off = LLVMBuildAdd(g->b, base, LLVMBuildZExt(g->b,
-			LLVMBuildMul(g->b, idx, c32(g, 16), ""), g->i64, ""), "");
+		LLVMValueRef piece = LLVMBuildMul(g->b, idx, c32(g, 16), "");
+		LLVMValueRef off = LLVMBuildAdd(g->b, base,
+			LLVMBuildZExt(g->b, piece, g->i64, ""), "");
 		LLVMValueRef args[3] = {
-			byte_at(g, LLVMBuildAdd(g->b, at,
-			                        LLVMBuildMul(g->b, idx, c32(g, 16), ""),
-			                        "")),
+			byte_at(g, LLVMBuildAdd(g->b, at, piece, "")),
 			LLVMBuildAddrSpaceCast(g->b,
 				LLVMBuildGEP2(g->b, i8, w, &off, 1, ""), g->ptr1, ""),
 			c32(g, 16) };
@@ -973,12 +972,11 @@ static void wg_epilogue(Gen *g)
 		LLVMBuildMul(g->b, LLVMBuildURem(g->b, g->warp, c32(g, 4), ""),
 		             c32(g, 16), ""), "");
 
-	bool pairs = g->s->epi2 && g->s->N % 2 == 0;
-
 	if (g->s->tile_epi) {
 		wg_tile_out(g, wrow);
 		return;
 	}
+	bool pairs = g->s->epi2 && g->s->N % 2 == 0;
 
 	for (int i = 0; i < n; i += pairs ? 2 : 1) {
 		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
@@ -1237,8 +1235,7 @@ int64_t tcg_shmem_bytes(const TcgSpec *s)
  * the tile and elements k = (c / BN) * E .. + E of the slice, zero past
  * N and K (times scale[k] where the caller gives a scale: a
  * LayerNorm's gamma), converted as the mma reads them: TF32 high parts,
- * then at
- * wg_part_bytes the TF32 of the rests (tf32x3), or bf16 pairs. */
+ * then at wg_part_bytes the TF32 of the rests (tf32x3), or bf16 pairs. */
 
 int64_t tcg_split_bytes(const TcgSpec *s)
 {
