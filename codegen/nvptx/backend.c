@@ -204,37 +204,37 @@ static int64_t round256(int64_t n)
 /* The derived weight (kind, w, a, b; spec for SPLIT) of bytes bytes:
  * its address in the kernel being emitted, placed after the blob the
  * first time it is asked for. */
-static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
-                            const Node *a, const Node *b, int64_t pairs,
-                            const TcgSpec *ts, int64_t bytes)
+static LLVMValueRef derive(CgContext *c, NvDerivedKind kind, const Node *w,
+                           const Node *a, const Node *b, int64_t pairs,
+                           const TcgSpec *ts, int64_t bytes)
 {
 	NvState *s = nv_state(c);
 	int i = 0;
 
-	for (; i < s->nsplit; i++) {
-		const NvSplit *d = &s->split[i];
+	for (; i < s->nderived; i++) {
+		const NvDerived *d = &s->derived[i];
 		if (d->kind == kind && d->w == w && d->a == a && d->b == b &&
 		    d->pairs == pairs &&
 		    (!ts || (d->spec.kind == ts->kind && d->spec.N == ts->N &&
 		             d->spec.K == ts->K && d->spec.max_bn == ts->max_bn)))
 			break;
 	}
-	if (i == s->nsplit) {
-		s->split = grow(s->split, &s->capsplit, s->nsplit + 1,
-		                sizeof *s->split);
-		NvSplit *d = &s->split[s->nsplit++];
-		*d = (NvSplit){ .kind = kind, .w = w, .a = a, .b = b,
+	if (i == s->nderived) {
+		s->derived = grow(s->derived, &s->capderived, s->nderived + 1,
+		                sizeof *s->derived);
+		NvDerived *d = &s->derived[s->nderived++];
+		*d = (NvDerived){ .kind = kind, .w = w, .a = a, .b = b,
 		                .pairs = pairs };
 		if (ts)
 			d->spec = (TcgSpec){ .kind = ts->kind, .N = ts->N, .K = ts->K,
 			                     .lda = ts->K, .max_bn = ts->max_bn,
 			                     .wgmma = true };
-		if (!s->split_base)
-			s->split_base = s->split_end = round256((int64_t)c->w->bytes);
-		d->at = s->split_end;
-		s->split_end += round256(bytes);
+		if (!s->derived_base)
+			s->derived_base = s->derived_end = round256((int64_t)c->w->bytes);
+		d->at = s->derived_end;
+		s->derived_end += round256(bytes);
 	}
-	LLVMValueRef o = i64c(c, s->split[i].at);
+	LLVMValueRef o = i64c(c, s->derived[i].at);
 	return LLVMBuildInBoundsGEP2(c->b, LLVMInt8TypeInContext(c->ctx),
 	                             nv_param(c, P_WEIGHTS), &o, 1, "derived");
 }
@@ -242,14 +242,14 @@ static LLVMValueRef derived(CgContext *c, NvDerivedKind kind, const Node *w,
 LLVMValueRef nv_split_weight(CgContext *c, const Node *w, const Node *gamma,
                              int64_t pairs, const TcgSpec *ts)
 {
-	return derived(c, NV_SPLIT, w, gamma, NULL, pairs, ts,
+	return derive(c, NV_SPLIT, w, gamma, NULL, pairs, ts,
 	               tcg_split_bytes(ts));
 }
 
 LLVMValueRef nv_fold_bias(CgContext *c, const Node *w, const Node *bias,
                           const Node *beta)
 {
-	return derived(c, NV_BIAS, w, bias, beta, 0, NULL, 4 * w->type.dim[0]);
+	return derive(c, NV_BIAS, w, bias, beta, 0, NULL, 4 * w->type.dim[0]);
 }
 
 /* The address of weight x in the init kernel being emitted. */
@@ -264,13 +264,13 @@ static LLVMValueRef blob_at(CgContext *c, const Node *x)
  * plan's init steps. SPLIT: a thread a piece of the copy (tcgemm.c).
  * BIAS: a thread an output column n, bias[n] + sum over k of
  * w[n][k] beta[k], fused multiply-adds in k's order. */
-static void emit_splits(CgContext *c)
+static void emit_derived(CgContext *c)
 {
 	NvState *s = nv_state(c);
 	LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
 
-	for (int i = 0; i < s->nsplit; i++) {
-		const NvSplit *d = &s->split[i];
+	for (int i = 0; i < s->nderived; i++) {
+		const NvDerived *d = &s->derived[i];
 		char what[200];
 		snprintf(what, sizeof what, "%s_%s", d->w->name,
 		         d->kind == NV_SPLIT ? "split" : "bias");
@@ -443,7 +443,7 @@ static void nv_finish(CgContext *c)
 		}
 	}
 	int init_first = s->ntmpl;
-	emit_splits(c);
+	emit_derived(c);
 	int ninit = s->ntmpl - init_first;
 	/* the plan: the entries' steps, then the init steps */
 	HygpuPlan *p = &s->plan;
@@ -472,8 +472,8 @@ static void nv_finish(CgContext *c)
 	       (size_t)ninit * sizeof *s->psteps);
 	p->init_first = ninit ? total : 0;
 	p->init_count = ninit;
-	p->weights_base = s->split_base;
-	p->weights_extra = s->split_end - s->split_base;
+	p->weights_base = s->derived_base;
+	p->weights_extra = s->derived_end - s->derived_base;
 	total += ninit;
 	p->version = HYGPU_PLAN_VERSION;
 	for (int r = 0; r < HYGPU_REGION_COUNT; r++)
@@ -514,7 +514,7 @@ static void nv_release(CgContext *c)
 	free(s->kshmem);
 	free(s->tmpl);
 	free(s->var);
-	free(s->split);
+	free(s->derived);
 	free(s->pentries);
 	free(s->psteps);
 	free(s->knames);

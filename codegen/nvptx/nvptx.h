@@ -50,14 +50,14 @@ enum { NV_MAX_ENTRIES = 1 + IR_MAX_ENTRIES };
  * a LayerNorm's beta (bias + W beta). */
 typedef enum { NV_SPLIT, NV_BIAS } NvDerivedKind;
 
-typedef struct NvSplit {
+typedef struct NvDerived {
 	NvDerivedKind kind;
 	const Node *w;
 	const Node *a, *b; /* SPLIT: gamma or NULL; BIAS: bias or NULL, beta */
 	int64_t pairs;     /* SPLIT: tcg_pair_row's D, or 0 */
 	TcgSpec spec;      /* SPLIT: kind, N, K, wgmma: what fixes the layout */
 	int64_t at;
-} NvSplit;
+} NvDerived;
 
 typedef struct NvState {
 	char arch[16];
@@ -84,10 +84,10 @@ typedef struct NvState {
 	int64_t *kshmem;
 	int nk, capk, capks;
 	int nconv;
-	/* the pre-split weights, after the blob from split_base on */
-	NvSplit *split;
-	int nsplit, capsplit;
-	int64_t split_base, split_end;
+	/* the derived weights, after the blob from derived_base on */
+	NvDerived *derived;
+	int nderived, capderived;
+	int64_t derived_base, derived_end;
 	/* the kernel being emitted */
 	const int *cur_slot;
 	LLVMValueRef p[HYGPU_NPARAMS];
