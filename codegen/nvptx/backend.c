@@ -221,7 +221,7 @@ static LLVMValueRef derive(CgContext *c, NvDerivedKind kind, const Node *w,
 	}
 	if (i == s->nderived) {
 		s->derived = grow(s->derived, &s->capderived, s->nderived + 1,
-		                sizeof *s->derived);
+		                  sizeof *s->derived);
 		NvDerived *d = &s->derived[s->nderived++];
 		*d = (NvDerived){ .kind = kind, .w = w, .a = a, .b = b,
 		                .pairs = pairs };
