@@ -130,17 +130,14 @@ static void setup(void)
 	write_inputs();
 }
 
-/* mpirun -n N [--oversubscribe] EXE ARGS... In the sanitizer build the
- * ranks run without LeakSanitizer's exit check: Open MPI leaves
+/* mpirun ARGS... (an MPMD job of several apps too). In the sanitizer
+ * build the ranks run without LeakSanitizer's exit check: Open MPI leaves
  * allocations of its dlopen'd components, which LSan cannot name (so no
  * suppression matches); the code of ours those ranks run is leak-checked
  * in the one-process runs here and in test_frontdoor. */
-static void run_mpi(RunResult *r, int n, const char *exe,
-                    const char *const *args)
+static void run_mpirun(RunResult *r, const char *const *args)
 {
-	const char *argv[64];
-	char ns[16], *asan = getenv("ASAN_OPTIONS"), *saved = NULL;
-	int k = 0;
+	char *asan = getenv("ASAN_OPTIONS"), *saved = NULL;
 
 	if (asan) {
 		saved = strdup(asan);
@@ -149,6 +146,21 @@ static void run_mpi(RunResult *r, int n, const char *exe,
 		setenv("ASAN_OPTIONS", more, 1);
 		free(more);
 	}
+	tu_run(r, mpirun, args);
+	if (saved) {
+		setenv("ASAN_OPTIONS", saved, 1);
+		free(saved);
+	}
+}
+
+/* mpirun -n N [--oversubscribe] EXE ARGS... */
+static void run_mpi(RunResult *r, int n, const char *exe,
+                    const char *const *args)
+{
+	const char *argv[64];
+	char ns[16];
+	int k = 0;
+
 	snprintf(ns, sizeof ns, "%d", n);
 	argv[k++] = "-n";
 	argv[k++] = ns;
@@ -158,11 +170,7 @@ static void run_mpi(RunResult *r, int n, const char *exe,
 	for (; *args && k < 63; args++)
 		argv[k++] = *args;
 	argv[k] = NULL;
-	tu_run(r, mpirun, argv);
-	if (saved) {
-		setenv("ASAN_OPTIONS", saved, 1);
-		free(saved);
-	}
+	run_mpirun(r, argv);
 }
 
 static void same_file(const char *a, const char *b)
@@ -873,7 +881,8 @@ END_TEST
 
 /* A GPU binary links MPI too; here, with no driver, every rank stops at
  * the device's start with its own line and the job fails, nothing
- * written. (On a GPU machine each rank takes its node's devices in turn:
+ * written. The ranks agree on the start before any leaves, so none is
+ * cut short by another's MPI_Abort (mpirun would name the abort). (On a GPU machine each rank takes its node's devices in turn:
  * test_gpurt checks the choice with the stand-in driver.) */
 START_TEST(gpu_binary_under_mpi)
 {
@@ -894,8 +903,24 @@ START_TEST(gpu_binary_under_mpi)
 	unsetenv("HYENAC_CUDA_DRIVER");
 	ck_assert_int_ne(r.status, 0);
 	ck_assert_msg(strstr(r.err, "rank 0 of 2: cannot load the CUDA driver") &&
-	              strstr(r.err, "rank 1 of 2: cannot load the CUDA driver"),
-	              "%s", r.err);
+	              strstr(r.err, "rank 1 of 2: cannot load the CUDA driver") &&
+	              !strstr(r.err, "MPI_ABORT"), "%s", r.err);
+	ck_assert(!exists(out));
+
+	/* rank 0's device starts (the stand-in driver, whose launches would
+	 * fail), rank 1's does not: rank 1 says why, rank 0 leaves with it
+	 * before any forward, saying nothing */
+	const char *argv[] = {"-n", "1", "env", "HYENAC_CUDA_DRIVER=" FAKE_CUDA,
+	                      gpu, "embed", "--tokens", tokens, "-o", out, ":",
+	                      "-n", "1", "env",
+	                      "HYENAC_CUDA_DRIVER=/nonexistent/libcuda.so.1",
+	                      gpu, "embed", "--tokens", tokens, "-o", out, NULL};
+	run_mpirun(&r, argv);
+	ck_assert_int_ne(r.status, 0);
+	ck_assert_msg(strstr(r.err, "rank 1 of 2: cannot load the CUDA driver") &&
+	              !strstr(r.err, "rank 0 of 2") &&
+	              !strstr(r.err, "MPI_ABORT") &&
+	              count(r.err, "tinygpumpi:") == 1, "%s", r.err);
 	ck_assert(!exists(out));
 }
 END_TEST

@@ -593,9 +593,15 @@ static void start_gpu(const HyrtBlob *w)
 	if (!rt_is_gpu() || rt_argv_only)
 		return;
 	hyrt_gpu_set_fail(gpu_fail);
-	if (hyrt_gpu_start(w->data, w->bytes, rt_gpu_device, msg, sizeof msg) !=
-	    HYRT_GPU_OK)
-		rt_fail("%s", msg);
+	bool ok = hyrt_gpu_start(w->data, w->bytes, rt_gpu_device, msg,
+	                         sizeof msg) == HYRT_GPU_OK;
+	/* every rank of a job starts its device here: they agree before
+	 * any leaves, so that each failing rank's line gets out */
+	if (!rt_par_all_ok(ok)) {
+		if (!ok)
+			rt_fail("%s", msg);
+		leave(1); /* another rank failed and said why */
+	}
 }
 
 /* Map the weights from /proc/self/exe, which names this process's own

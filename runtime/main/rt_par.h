@@ -45,5 +45,11 @@ void rt_par_wait_all(void (*tick)(void *), void *ctx);
  * job now (MPI_Abort), not leave the others waiting. Returns where there
  * is no job to end. */
 void rt_par_fail(int status);
+/* A step every rank of the job takes, each with its own ok: whether
+ * every rank's was true (true outside a job of several ranks). Where it
+ * is false the ranks leave together, each with its own line if it has
+ * one: rt_par_fail then finalizes MPI rather than aborting, so that no
+ * rank's abort cuts another's line short. */
+bool rt_par_all_ok(bool ok);
 
 #endif

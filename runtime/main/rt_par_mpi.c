@@ -8,7 +8,9 @@
  * A rank that fails prints its one line ("PROG: rank R of N: ...": the
  * tag comes from rt_par_tag), removes its temporaries and calls
  * MPI_Abort with its exit status, which ends every rank of the job (the
- * launcher then prints its own notice). Waiting (rt_par_wait_all) polls a
+ * launcher then prints its own notice). Where every rank meets the
+ * failure at the same step (the GPU's start), rt_par_all_ok lets them
+ * agree first and leave together, each with its own line. Waiting (rt_par_wait_all) polls a
  * non-blocking barrier, so rank 0 keeps its progress line alive.
  */
 #include "rt_par.h"
@@ -22,6 +24,7 @@
 
 static int rank, size = 1, local_size = 1;
 static bool started, launched;
+static bool leaving_together; /* rt_par_all_ok came out false */
 static char tag[64];
 
 static int env_int(const char *name, int dflt)
@@ -133,8 +136,23 @@ void rt_par_fail(int status)
 {
 	if (!started || size < 2)
 		return;
+	if (leaving_together) {
+		rt_par_end(); /* every rank is on its way out */
+		return;
+	}
 	fflush(stdout);
 	fflush(stderr);
 	hyrt_out_abort_all(); /* MPI_Abort runs no atexit hook */
 	MPI_Abort(MPI_COMM_WORLD, status);
+}
+
+bool rt_par_all_ok(bool ok)
+{
+	int mine = ok, all = 1;
+
+	if (!started || size < 2)
+		return ok;
+	MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD);
+	leaving_together = !all;
+	return all;
 }
