@@ -939,6 +939,23 @@ START_TEST(driver_ptx)
 		ck_assert_int_eq(p->steps[i].op, HYGPU_LAUNCH);
 	}
 	ck_assert_int_eq(nbias, 5);
+	/* The LayerNorm GEMMs after the first take their rows' statistics
+	 * from the residual GEMM that wrote the rows (kernels.c
+	 * nv_plan_parts): one pair a token (tiny-1k's width, 128, is one
+	 * column tile) after the token region's tensors, in 16 bytes so
+	 * that the regions after keep their alignment; the one statistics
+	 * kernel left is the first in_proj's, whose rows the embedding
+	 * wrote. */
+	ck_assert_int_eq(p->region[HYGPU_REGION_TOKEN],
+	                 g->region_bytes[MEM_TOKEN] + 16);
+	const char *kn = cg_gpu_kernel_names(m, &(size_t){0});
+	int nstats = 0;
+	for (int64_t k = 0; k < p->nkernel; k++, kn += strlen(kn) + 1)
+		if (strstr(kn, "lnstats")) {
+			nstats++;
+			ck_assert_msg(strstr(kn, "_l0_short_"), "%s", kn);
+		}
+	ck_assert_int_eq(nstats, 1);
 	char want[4096];
 	unsigned long long sum = 0;
 	for (long long i = 0; i < p->nstep; i++) {

@@ -363,6 +363,7 @@ static void nv_begin_module(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 		s->slot[s->ne] = slot;
 		s->ne++;
 	}
+	nv_plan_parts(c);
 }
 
 static void append_steps(NvState *s, int e, int first, int count)
@@ -478,6 +479,7 @@ static void nv_finish(CgContext *c)
 	p->version = HYGPU_PLAN_VERSION;
 	for (int r = 0; r < HYGPU_REGION_COUNT; r++)
 		p->region[r] = g->region_bytes[MEM_TOKEN + r];
+	p->region[HYGPU_REGION_TOKEN] += s->part_bytes;
 	p->nconv = s->nconv;
 	p->nentry = s->ne;
 	p->nstep = total;
@@ -515,6 +517,8 @@ static void nv_release(CgContext *c)
 	free(s->tmpl);
 	free(s->var);
 	free(s->derived);
+	free(s->parts_written);
+	free(s->parts_read);
 	free(s->pentries);
 	free(s->psteps);
 	free(s->knames);

@@ -170,6 +170,43 @@ static void ln_stats(CgContext *c, const NvGemm *g, LLVMValueRef tid,
 	LLVMValueRef r[LN_ROWS], base[LN_ROWS], mean[LN_ROWS], rstd[LN_ROWS];
 	Loop l;
 
+	if (g->st_part) {
+		/* a thread a row combines its pairs: the tiles' means are of
+		 * equal counts, so the mean is theirs, and the squared
+		 * deviations from it are each tile's plus its count times its
+		 * mean's squared distance from the mean (Chan et al.) */
+		int64_t T = g->part_tiles;
+		LLVMValueRef mu[NV_MAX_PARTS], sum = f32c(c, 0), sq = f32c(c, 0);
+		HY_ASSERT((int)BM <= (int)NV_THREADS && T >= 1 &&
+		          T <= NV_MAX_PARTS && g->K % T == 0);
+		LLVMValueRef m = add(c, r0, tid);
+		LLVMValueRef arow = add(c, g->a_row0, m);
+		LLVMValueRef ok = and2(c, icmp(c, LLVMIntSLT, m, g->M),
+		                       icmp(c, LLVMIntSGE, arow, i64c(c, 0)));
+		LLVMBasicBlockRef in = cg_if_open(c, icmp(c, LLVMIntSLT, tid,
+		                                          i64c(c, BM)), "lsp");
+		LLVMValueRef at = mul(c, sel(c, ok, arow, i64c(c, 0)),
+		                      i64c(c, 2 * T));
+		for (int64_t t = 0; t < T; t++) {
+			mu[t] = ld(c, g->st_part, add(c, at, i64c(c, 2 * t)));
+			sum = f_add(c, sum, mu[t]);
+			sq = f_add(c, sq, ld(c, g->st_part, add(c, at, i64c(c, 2 * t + 1))));
+		}
+		LLVMValueRef mean = LLVMBuildFDiv(c->b, sum, f32c(c, (double)T),
+		                                  "pmean");
+		LLVMValueRef dev = f32c(c, 0);
+		for (int64_t t = 0; t < T; t++) {
+			LLVMValueRef d = f_sub(c, mu[t], mean);
+			dev = f_add(c, dev, f_mul(c, d, d));
+		}
+		sq = f_add(c, sq, f_mul(c, dev, f32c(c, (double)(g->K / T))));
+		st(c, smean, tid, sel(c, ok, mean, f32c(c, 0)));
+		st(c, srstd, tid, sel(c, ok, nv_ln_rstd(c, sq, g->K, g->eps),
+		                      f32c(c, 0)));
+		cg_if_close(c, in);
+		nv_barrier(c);
+		return;
+	}
 	if (g->st_mean) {
 		HY_ASSERT((int)BM <= (int)NV_THREADS);
 		/* rows past M: mean 0 and scale 0, never stored */
@@ -454,12 +491,12 @@ static void tc_epi(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_out(t->c, t->g, m, n, y);
 }
 
-/* The pair of columns n, n + 1 of row m, stored together. */
+/* The pair of columns n, n + 1 of row m, stored together; y becomes
+ * what was stored. */
 static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
-                    LLVMValueRef y0, LLVMValueRef y1)
+                    LLVMValueRef y[2])
 {
 	TcGlue *t = u;
-	LLVMValueRef y[2] = { y0, y1 };
 
 	(void)b;
 	store_cols(t->c, t->g, m, n, y, 2);
@@ -473,6 +510,23 @@ static void tc_tile_epi(void *u, LLVMBuilderRef b, LLVMValueRef sh, int ld,
 
 	(void)b;
 	t->g->tile->fn(t->g->tile->u, t->c, t->g, sh, ld, row0, col0, tid);
+}
+
+/* NvGemm.part_out's pairs, from tcgemm's row_parts: row m's for the
+ * column tile from col0 (of 128 columns). */
+static void tc_row_parts(void *u, LLVMBuilderRef b, LLVMValueRef m,
+                         LLVMValueRef col0, LLVMValueRef mean, LLVMValueRef sq)
+{
+	TcGlue *t = u;
+	CgContext *c = t->c;
+	const NvGemm *g = t->g;
+	LLVMValueRef at = add(c, mul(c, add(c, g->dst_row0, m),
+	                             i64c(c, 2 * g->part_tiles)),
+	                      mul(c, LLVMBuildSDiv(b, col0, i64c(c, 128), ""),
+	                          i64c(c, 2)));
+
+	st(c, g->part_out, at, mean);
+	st(c, g->part_out, add(c, at, i64c(c, 1)), sq);
 }
 
 static void tc_body(CgContext *c, const NvGemm *g0)
@@ -520,6 +574,13 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	spec.tile_begin = tc_tile_begin;
 	spec.epi = tc_epi;
 	spec.epi2 = tc_epi2;
+	if (g->part_out) { /* nv_plan_parts chose GEMMs that run so */
+		int bm, bn;
+		tcg_tile(&spec, &bm, &bn);
+		HY_ASSERT(spec.wgmma && !g->tile && bn == 128 &&
+		          g->N == 128 * g->part_tiles);
+		spec.row_parts = tc_row_parts;
+	}
 	if (g->tile) {
 		HY_ASSERT(spec.wgmma);
 		spec.tile_epi = tc_tile_epi;
@@ -627,6 +688,7 @@ static void simt_body(CgContext *c, const NvGemm *g)
 
 void nv_gemm_body(CgContext *c, const NvGemm *g)
 {
+	HY_ASSERT(!g->part_out || nv_gemm_whole_tiles(c));
 	if (nv_tensor_cores(c))
 		tc_body(c, g);
 	else

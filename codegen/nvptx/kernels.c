@@ -28,6 +28,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -186,7 +187,8 @@ static LLVMValueRef region_base(CgContext *c, MemRegion r, LLVMValueRef *unit)
 	LLVMValueRef BL = mul(c, c->B, c->L);
 	LLVMValueRef base[MEM_COUNT];
 	base[MEM_TOKEN] = i64c(c, 0);
-	base[MEM_POSITION] = mul(c, i64c(c, g->region_bytes[MEM_TOKEN]), BL);
+	base[MEM_POSITION] = mul(c, i64c(c, g->region_bytes[MEM_TOKEN] +
+	                                    nv_state(c)->part_bytes), BL);
 	base[MEM_FIXED] = add(c, base[MEM_POSITION],
 	                      mul(c, i64c(c, g->region_bytes[MEM_POSITION]), c->L));
 	base[MEM_SAMPLE] = add(c, base[MEM_FIXED],
@@ -875,6 +877,130 @@ static void proj_tile_epi(void *u, CgContext *c, const NvGemm *g,
 	LLVMPositionBuilderAtEnd(c->b, bd);
 }
 
+/* ---- LayerNorm statistics from the GEMM that wrote the rows ----------
+ * A LayerNorm GEMM (in_proj, fc1) normalises rows that a residual GEMM
+ * (out_proj, the previous layer's fc2) has just written. On sm_90a that
+ * GEMM's epilogue has each tile's rows in registers: it leaves each row's
+ * mean over the tile's 128 columns and the sum of squared deviations
+ * from it (tcgemm.h row_parts), and the LayerNorm GEMM combines a row's pairs
+ * (ln_stats) instead of a statistics kernel reading every row again. The
+ * pairs of one writer at a time sit after the token region's tensors:
+ * a reader takes them only when no other writer comes between. */
+
+/* The column tiles of n's pairs if n is a residual GEMM whose epilogue
+ * can leave them: token rows, no activation, W a weight (wgmma), and
+ * whole 128-column tiles; else 0. */
+static int64_t part_tiles_of(CgContext *c, const Node *n)
+{
+	int64_t bm, bn, N;
+
+	if (!nv_gemm_whole_tiles(c) || n->type.rank != 3 ||
+	    n->type.dim[0] != DIM_B || n->type.dim[1] != DIM_L)
+		return 0;
+	if (n->op == OP_FUSED_PROJ) {
+		FpSrc fs;
+		ir_fp_srcs(n, &fs);
+		if (fs.res < 0 || n->iattr[FP_RES] != 1 || n->iattr[FP_CONV] ||
+		    n->iattr[FP_GATE] || n->iattr[FP_ROWS] ||
+		    n->iattr[FP_ACT] != FP_ACT_NONE || fs.ln_g >= 0 ||
+		    n->src[fs.w]->op != OP_WEIGHT)
+			return 0;
+	} else if (n->op == OP_FUSED_MLP) {
+		FmSrc fs;
+		ir_fm_srcs(n, &fs);
+		if (fs.res < 0 || n->src[fs.w2]->op != OP_WEIGHT)
+			return 0;
+	} else {
+		return 0;
+	}
+	N = n->type.dim[2];
+	nv_gemm_tile(c, N, &bm, &bn);
+	return bm == 128 && bn == 128 && N % bn == 0 && N / bn <= NV_MAX_PARTS
+	           ? N / bn : 0;
+}
+
+/* The rows n's LayerNorm normalises (fused_proj, fused_mlp), or NULL. */
+static const Node *ln_input(const Node *n)
+{
+	if (n->op == OP_FUSED_PROJ) {
+		FpSrc fs;
+		ir_fp_srcs(n, &fs);
+		return fs.ln_g >= 0 ? n->src[fs.x] : NULL;
+	}
+	if (n->op == OP_FUSED_MLP) {
+		FmSrc fs;
+		ir_fm_srcs(n, &fs);
+		return fs.ln_g >= 0 ? n->src[fs.x] : NULL;
+	}
+	return NULL;
+}
+
+void nv_plan_parts(CgContext *c)
+{
+	NvState *s = nv_state(c);
+	const Graph *g = c->g;
+	const Node *last = NULL; /* the latest writer there could be */
+
+	s->parts_written = calloc((size_t)g->nnodes + 1,
+	                          sizeof *s->parts_written);
+	s->parts_read = calloc((size_t)g->nnodes + 1, sizeof *s->parts_read);
+	HY_ASSERT(s->parts_written && s->parts_read);
+	s->part_bytes = 0;
+	HY_ASSERT(g->region_bytes[MEM_TOKEN] % 4 == 0);
+	for (int i = 0; i < g->nnodes; i++) {
+		const Node *n = g->nodes[i];
+		if (!cg_computes(n))
+			continue;
+		const Node *x = ln_input(n);
+		if (x && x == last) {
+			int64_t t = part_tiles_of(c, x);
+			s->parts_read[n->id] = true;
+			s->parts_written[x->id] = t;
+			/* 16 bytes a token at a time, so that the regions
+			 * after keep the 16-byte alignment of vector accesses */
+			if ((8 * t + 15) / 16 * 16 > s->part_bytes)
+				s->part_bytes = (8 * t + 15) / 16 * 16;
+		}
+		if (part_tiles_of(c, n))
+			last = n;
+	}
+}
+
+/* The pairs' place in the kernel being emitted. */
+static LLVMValueRef parts_addr(CgContext *c)
+{
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(c->ctx);
+	LLVMValueRef o = mul(c, i64c(c, c->g->region_bytes[MEM_TOKEN]),
+	                     mul(c, c->B, c->L));
+	return LLVMBuildInBoundsGEP2(c->b, i8, nv_param(c, P_ARENA), &o, 1,
+	                             "parts");
+}
+
+/* g reads x's pairs where nv_plan_parts says n does (x: n's LayerNorm
+ * input); returns whether it does. */
+static bool read_parts(CgContext *c, NvGemm *g, const Node *n, const Node *x)
+{
+	NvState *s = nv_state(c);
+
+	if (!s->parts_read[n->id])
+		return false;
+	g->st_part = parts_addr(c);
+	g->part_tiles = s->parts_written[x->id];
+	return true;
+}
+
+/* g, n's residual GEMM, leaves its rows' pairs where nv_plan_parts says
+ * a later GEMM reads them. */
+static void write_parts(CgContext *c, NvGemm *g, const Node *n)
+{
+	NvState *s = nv_state(c);
+
+	if (!s->parts_written[n->id])
+		return;
+	g->part_out = parts_addr(c);
+	g->part_tiles = s->parts_written[n->id];
+}
+
 static void emit_fused_proj(CgContext *c, const Node *n)
 {
 	FpSrc fs;
@@ -898,6 +1024,8 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 		g.a = nv_addr(c, n->src[fs.x]);
 		g.a_row0 = i64c(c, 0);
 		gemm_weights(c, &g, n, fs.w, fs.bias, fs.ln_g, fs.ln_b);
+		read_parts(c, &g, n, n->src[fs.x]);
+		write_parts(c, &g, n);
 		g.act = act;
 		g.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;
 		g.res_row0 = i64c(c, 0);
@@ -918,8 +1046,10 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	bool whole = nv_gemm_whole_tiles(c) && KC && gate && fs.conv_w >= 0 &&
 	             n->src[fs.w]->op == OP_WEIGHT && bm == 128 && bn == 128 &&
 	             Dn % 128 == 0 && KC <= 8;
-	/* the projected rows (unless whole) and the statistics */
-	bool pre = fs.ln_g >= 0 && stats_first(c, Nn);
+	/* the projected rows (unless whole) and the statistics (unless
+	 * the GEMM that wrote x left them) */
+	bool pre = fs.ln_g >= 0 && !nv_state(c)->parts_read[n->id] &&
+	           stats_first(c, Nn);
 	int64_t wrow = whole ? 0 : Nn;
 	int64_t row_bytes = wrow * 4 + (pre ? 8 : 0);
 	/* chunks of rows as long as the work allows (whole: only the
@@ -943,6 +1073,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = sub(c, a, i64c(c, H));
 	gemm_weights(c, &g, n, fs.w, fs.bias, fs.ln_g, fs.ln_b);
+	read_parts(c, &g, n, n->src[fs.x]);
 	g.act = FP_ACT_NONE;
 	g.dst = nv_param(c, P_WORK);
 	g.dst_row0 = i64c(c, 0);
@@ -988,7 +1119,8 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	HY_ASSERT(n->type.rank == 3 && n->type.dim[0] == DIM_B &&
 	          n->type.dim[1] == DIM_L);
 	int gi = nv_state(c)->ntmpl;
-	bool pre = fs.ln_g >= 0 && stats_first(c, Hn);
+	bool pre = fs.ln_g >= 0 && !nv_state(c)->parts_read[n->id] &&
+	           stats_first(c, Hn);
 	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Hn * 4),
 	      Hn * 4 + (pre ? 8 : 0), 64);
 	if (pre)
@@ -1003,6 +1135,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = nv_param(c, P_A);
 	gemm_weights(c, &g, n, fs.w1, fs.b1, fs.ln_g, fs.ln_b);
+	read_parts(c, &g, n, n->src[fs.x]);
 	g.act = (FpAct)n->iattr[FM_ACT];
 	g.dst = nv_param(c, P_WORK);
 	g.dst_row0 = i64c(c, 0);
@@ -1029,6 +1162,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g2.res_row0 = nv_param(c, P_A);
 	g2.dst = nv_addr(c, n);
 	g2.dst_row0 = nv_param(c, P_A);
+	write_parts(c, &g2, n);
 	nv_gemm_body(c, &g2);
 	nv_end(c);
 	nv_gemm_tile(c, Nn, &bm, &bn);

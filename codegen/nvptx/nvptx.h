@@ -43,6 +43,9 @@ typedef struct NvVariant {
 } NvVariant;
 
 enum { NV_MAX_ENTRIES = 1 + IR_MAX_ENTRIES };
+/* The most column tiles of LayerNorm statistics a GEMM leaves
+ * (NvGemm.part_out): widths up to 2048. */
+enum { NV_MAX_PARTS = 16 };
 
 /* A weight derived from the blob by the plan's init steps, at weights +
  * at: a matrix's pre-split copy for the wgmma GEMMs (tcgemm.h), its
@@ -88,6 +91,14 @@ typedef struct NvState {
 	NvDerived *derived;
 	int nderived, capderived;
 	int64_t derived_base, derived_end;
+	/* LayerNorm statistics handed from GEMM to GEMM (kernels.c
+	 * nv_plan_parts): per node id, the column tiles of the pairs that a
+	 * residual GEMM's epilogue leaves (0: none), and whether a LayerNorm
+	 * GEMM reads its x's pairs rather than making the statistics; the
+	 * pairs sit after the token region's tensors, part_bytes a token */
+	int64_t *parts_written;
+	bool *parts_read;
+	int64_t part_bytes;
 	/* the kernel being emitted */
 	const int *cur_slot;
 	LLVMValueRef p[HYGPU_NPARAMS];
@@ -164,6 +175,10 @@ void nv_store2(CgContext *c, LLVMValueRef p, LLVMValueRef i, LLVMValueRef lo,
 LLVMValueRef nv_rows(CgContext *c, const TensorType *t);
 int nv_grid_slot(const TensorType *t, int from, int to, int64_t *coef);
 LLVMValueRef nv_count(CgContext *c, const TensorType *t, int from, int to);
+/* Which residual GEMMs leave their rows' LayerNorm statistics for the
+ * LayerNorm GEMM that reads those rows next (NvState.parts_written,
+ * parts_read, part_bytes): before the first node. */
+void nv_plan_parts(CgContext *c);
 /* The steps of node n for the current variant. */
 void nv_emit_node_steps(CgContext *c, const Node *n);
 /* A copy of x's value into entry output k (an input, a weight, or a node
@@ -197,6 +212,14 @@ typedef struct NvGemm {
 	/* the prologue's mean and 1/sqrt(var + eps) of rows [0, M), made by
 	 * nv_gemm_stats; NULL: each block makes its rows' */
 	LLVMValueRef st_mean, st_rstd;
+	/* sm_90a: the statistics of A's rows as the GEMM that wrote A left
+	 * them (part_out): row a_row0 + m's part_tiles pairs (the mean of a
+	 * 128-column tile and the sum of squared deviations from it) at
+	 * st_part[2 part_tiles (a_row0 + m)]; NULL: none. With part_out,
+	 * this GEMM leaves such pairs of its own rows (dst_row0 + m) there
+	 * (its epilogue takes whole tiles) */
+	LLVMValueRef st_part, part_out;
+	int64_t part_tiles;
 	LLVMValueRef bias, res, res_row0;
 	FpAct act;
 	LLVMValueRef dst, dst_row0;

@@ -59,6 +59,8 @@ enum { BM = 128, BK = 32, WARPS = 8, STAGES = 3 };
 /* With wgmma: four stages (wg_loop), and TF32 slices of 16 k (so that
  * two blocks fit a SM's shared memory). */
 enum { WG_STAGES = 4, WG_TF32_BK = 16 };
+/* The accumulators a thread holds with wgmma: BN / 2 (BN at most 128). */
+enum { TCG_MAX_ACC = 64 };
 
 typedef struct Gen {
 	LLVMModuleRef mod;
@@ -369,9 +371,10 @@ static void compute(Gen *g)
 
 /* Hands accumulator i of nacc, at tile row r and column cc (i32), to
  * the caller's epilogue if it is in range; with pair, accumulator i + 1
- * (the next column) with it, to epi2. */
+ * (the next column) with it, to epi2, and then, where out is not NULL,
+ * out[0..1] are the values epi2 stored (0 out of range). */
 static void hand_out(Gen *g, LLVMValueRef r, LLVMValueRef cc, int nacc,
-                     int i, bool pair)
+                     int i, bool pair, LLVMValueRef *out)
 {
 	LLVMValueRef row = LLVMBuildAdd(g->b, g->row0,
 		LLVMBuildZExt(g->b, r, g->i64, ""), "");
@@ -380,6 +383,7 @@ static void hand_out(Gen *g, LLVMValueRef r, LLVMValueRef cc, int nacc,
 	LLVMValueRef ok = LLVMBuildAnd(g->b,
 		LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
 		LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
+	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
 	LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
 	                                                      "tcg.epi");
 	LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
@@ -389,12 +393,23 @@ static void hand_out(Gen *g, LLVMValueRef r, LLVMValueRef cc, int nacc,
 
 	LLVMBuildCondBr(g->b, ok, yes, next);
 	LLVMPositionBuilderAtEnd(g->b, yes);
-	if (pair)
-		g->s->epi2(g->s->u, g->b, row, col, v,
-		           LLVMBuildLoad2(g->b, g->f32,
-		                          slot(g, g->acc, nacc, i + 1), ""));
-	else
-		g->s->epi(g->s->u, g->b, row, col, v);
+	if (pair) {
+		LLVMValueRef y[2] = { v, LLVMBuildLoad2(g->b, g->f32,
+			slot(g, g->acc, nacc, i + 1), "") };
+		g->s->epi2(g->s->u, g->b, row, col, y);
+		LLVMBasicBlockRef done = LLVMGetInsertBlock(g->b);
+		LLVMBuildBr(g->b, next);
+		LLVMPositionBuilderAtEnd(g->b, next);
+		for (int k = 0; out && k < 2; k++) {
+			LLVMValueRef phi = LLVMBuildPhi(g->b, g->f32, "");
+			LLVMValueRef vals[2] = { y[k], LLVMConstReal(g->f32, 0) };
+			LLVMBasicBlockRef from2[2] = { done, from };
+			LLVMAddIncoming(phi, vals, from2, 2);
+			out[k] = phi;
+		}
+		return;
+	}
+	g->s->epi(g->s->u, g->b, row, col, v);
 	LLVMBuildBr(g->b, next);
 	LLVMPositionBuilderAtEnd(g->b, next);
 }
@@ -411,7 +426,7 @@ static void epilogue(Gen *g)
 					addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
 					     nt * 8 + (i & 1)), "");
 				hand_out(g, r, cc, g->mt * g->nt * 4,
-				         (mt * g->nt + nt) * 4 + i, false);
+				         (mt * g->nt + nt) * 4 + i, false, NULL);
 			}
 }
 
@@ -958,6 +973,61 @@ static void wg_tile_out(Gen *g, LLVMValueRef wrow)
 	g->s->tile_epi(g->s->u, g->b, sh, ld, g->row0, g->col0, g->tid);
 }
 
+/* x summed over the 4 lanes of its quad (lanes 4q..4q+3). */
+static LLVMValueRef quad_sum(Gen *g, LLVMValueRef x)
+{
+	LLVMTypeRef pt[] = { g->i32, g->f32, g->i32, g->i32 };
+
+	for (int m = 1; m <= 2; m *= 2) {
+		LLVMValueRef a[] = { c32(g, -1), x, c32(g, m), c32(g, 31) };
+		x = LLVMBuildFAdd(g->b, x,
+		                  intrinsic(g, "llvm.nvvm.shfl.sync.bfly.f32", g->f32,
+		                            pt, 4, a), "");
+	}
+	return x;
+}
+
+/* row_parts from the values the epilogue stored (out[i], accumulator
+ * i's): a thread holds two rows (lane / 4 of its warp's 16, and 8 more;
+ * accumulator i is the second where i & 2), each with BN / 4 of the
+ * columns, the other columns in the other lanes of its quad; the lane
+ * with lane % 4 = 0 hands the rows over. */
+static void wg_row_parts(Gen *g, LLVMValueRef wrow, LLVMValueRef *out, int n)
+{
+	LLVMValueRef zero = LLVMConstReal(g->f32, 0);
+	LLVMValueRef inv = LLVMConstReal(g->f32, 1.0 / (double)g->bn);
+
+	for (int h = 0; h < 2; h++) {
+		LLVMValueRef sum = zero, sq = zero;
+		for (int i = 0; i < n; i++)
+			if (((i & 2) != 0) == h)
+				sum = LLVMBuildFAdd(g->b, sum, out[i], "");
+		LLVMValueRef mean = LLVMBuildFMul(g->b, quad_sum(g, sum), inv, "");
+		for (int i = 0; i < n; i++)
+			if (((i & 2) != 0) == h) {
+				LLVMValueRef d = LLVMBuildFSub(g->b, out[i], mean, "");
+				sq = LLVMBuildFAdd(g->b, sq, LLVMBuildFMul(g->b, d, d, ""),
+				                   "");
+			}
+		sq = quad_sum(g, sq);
+		LLVMValueRef row = LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b,
+			LLVMBuildAdd(g->b, wrow, addi(g, g->lane_g, 8 * h), ""),
+			g->i64, ""), "");
+		LLVMValueRef ok = LLVMBuildAnd(g->b,
+			LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
+			LLVMBuildICmp(g->b, LLVMIntEQ, g->lane_t, c32(g, 0), ""), "");
+		LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+		                                                      "tcg.parts");
+		LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx,
+			g->fn, "tcg.parts.next");
+		LLVMBuildCondBr(g->b, ok, yes, next);
+		LLVMPositionBuilderAtEnd(g->b, yes);
+		g->s->row_parts(g->s->u, g->b, row, g->col0, mean, sq);
+		LLVMBuildBr(g->b, next);
+		LLVMPositionBuilderAtEnd(g->b, next);
+	}
+}
+
 /* Hands each accumulator in range to the caller's epilogue: accumulator
  * 4j + c of a thread is row 16 (warp % 4) + lane / 4 (+ 8 for c >= 2) of
  * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1); with epi2,
@@ -977,14 +1047,19 @@ static void wg_epilogue(Gen *g)
 		return;
 	}
 	bool pairs = g->s->epi2 && g->s->N % 2 == 0;
+	bool parts = g->s->row_parts != NULL;
+	LLVMValueRef out[TCG_MAX_ACC];
 
+	HY_ASSERT(!parts || (pairs && g->s->N % g->bn == 0 && n <= TCG_MAX_ACC));
 	for (int i = 0; i < n; i += pairs ? 2 : 1) {
 		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
 			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
 		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
 		                       (i / 4) * 8 + (i & 1));
-		hand_out(g, r, cc, n, i, pairs);
+		hand_out(g, r, cc, n, i, pairs, parts ? &out[i] : NULL);
 	}
+	if (parts)
+		wg_row_parts(g, wrow, out, n);
 }
 
 static void cp_wait(Gen *g, int pending)

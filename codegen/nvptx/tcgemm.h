@@ -66,10 +66,19 @@ typedef struct TcgSpec {
 	void (*epi)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	            LLVMValueRef col, LLVMValueRef v);
 	/* Optional, with wgmma and an even N: the epilogue of C[row][col] =
-	 * v0 and C[row][col + 1] = v1 (col even; both in range), so that the
-	 * caller can store the pair with one 8-byte store. */
+	 * y[0] and C[row][col + 1] = y[1] (col even; both in range), so that
+	 * the caller can store the pair with one 8-byte store; it leaves in
+	 * y the values it stored (for row_parts). */
 	void (*epi2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
-	             LLVMValueRef col, LLVMValueRef v0, LLVMValueRef v1);
+	             LLVMValueRef col, LLVMValueRef y[2]);
+	/* Optional, with epi2 and N a multiple of BN: the statistics of
+	 * what epi2 stored, for each row < M of the block's tile: the mean
+	 * over the tile's BN columns and the sum of squared deviations from
+	 * it (f32, two passes over the values in registers), handed over by
+	 * one thread a row with the row and the tile's first column (i64),
+	 * e.g. to store them for a LayerNorm of those rows. */
+	void (*row_parts)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	                  LLVMValueRef col0, LLVMValueRef mean, LLVMValueRef sq);
 	/* Rows between the tiles of consecutive row blocks (0: BM); with
 	 * fewer, neighbouring tiles overlap by BM - row_step rows (the halo
 	 * of a filter along the rows that the epilogue applies). */
