@@ -387,7 +387,8 @@ static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
  * activation, residual, store, in the CPU's order; a pair with 8-byte
  * loads and stores (n even and N even: its addresses are 8-byte
  * aligned). */
-static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
+/* The values of store_cols: bias, activation, residual, into y. */
+static void cols_value(CgContext *c, const NvGemm *g, LLVMValueRef m,
                        LLVMValueRef n, LLVMValueRef *y, int w)
 {
 	LLVMValueRef N = i64c(c, g->N), idx, v;
@@ -407,12 +408,26 @@ static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
 				y[i] = f_add(c, y[i], nv_lane2(c, v, (unsigned)i));
 		}
 	}
-	idx = add(c, mul(c, add(c, g->dst_row0, m), N), n);
+}
+
+/* The store of store_cols. */
+static void cols_store(CgContext *c, const NvGemm *g, LLVMValueRef m,
+                       LLVMValueRef n, LLVMValueRef *y, int w)
+{
+	LLVMValueRef idx = add(c, mul(c, add(c, g->dst_row0, m),
+	                              i64c(c, g->N)), n);
 	if (w == 1) {
 		st(c, g->dst, idx, y[0]);
 		return;
 	}
 	nv_store2(c, g->dst, idx, y[0], y[1]);
+}
+
+static void store_cols(CgContext *c, const NvGemm *g, LLVMValueRef m,
+                       LLVMValueRef n, LLVMValueRef *y, int w)
+{
+	cols_value(c, g, m, n, y, w);
+	cols_store(c, g, m, n, y, w);
 }
 
 static void store_out(CgContext *c, const NvGemm *g, LLVMValueRef m,
@@ -502,6 +517,25 @@ static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_cols(t->c, t->g, m, n, y, 2);
 }
 
+/* tc_epi2 in its two halves (tcgemm's val2 and put2). */
+static void tc_val2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
+                    LLVMValueRef y[2])
+{
+	TcGlue *t = u;
+
+	(void)b;
+	cols_value(t->c, t->g, m, n, y, 2);
+}
+
+static void tc_put2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
+                    LLVMValueRef y[2])
+{
+	TcGlue *t = u;
+
+	(void)b;
+	cols_store(t->c, t->g, m, n, y, 2);
+}
+
 /* NvGemm.tile's function, through tcgemm's tile_epi. */
 static void tc_tile_epi(void *u, LLVMBuilderRef b, LLVMValueRef sh, int ld,
                         LLVMValueRef row0, LLVMValueRef col0, LLVMValueRef tid)
@@ -574,6 +608,8 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	spec.tile_begin = tc_tile_begin;
 	spec.epi = tc_epi;
 	spec.epi2 = tc_epi2;
+	spec.val2 = tc_val2;
+	spec.put2 = tc_put2;
 	if (g->part_out) { /* nv_plan_parts chose GEMMs that run so */
 		int bm, bn;
 		tcg_tile(&spec, &bm, &bn);

@@ -71,6 +71,7 @@ typedef struct Gen {
 	LLVMTypeRef i1, i32, i64, f32, bf16, ptr, ptr1, ptr3;
 	int bn, wm, wn, wtm, wtn, mt, nt;
 	int bk, ldf;           /* K of a slice; floats between landed rows */
+	bool in_range;         /* hand_out: the whole tile is in range */
 	int wrows;             /* rows of W's shared tile (>= BN) */
 	int stage_floats;      /* shared floats of one stage */
 	LLVMValueRef as, ws;   /* the landed stage being converted */
@@ -380,6 +381,23 @@ static void hand_out(Gen *g, LLVMValueRef r, LLVMValueRef cc, int nacc,
 		LLVMBuildZExt(g->b, r, g->i64, ""), "");
 	LLVMValueRef col = LLVMBuildAdd(g->b, g->col0,
 		LLVMBuildZExt(g->b, cc, g->i64, ""), "");
+	if (g->in_range) { /* the whole tile is: no branch between the
+	                    * epilogues, so their loads can be issued early */
+		LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32,
+		                                slot(g, g->acc, nacc, i), "");
+		if (!pair) {
+			g->s->epi(g->s->u, g->b, row, col, v);
+			return;
+		}
+		LLVMValueRef y[2] = { v, LLVMBuildLoad2(g->b, g->f32,
+			slot(g, g->acc, nacc, i + 1), "") };
+		g->s->epi2(g->s->u, g->b, row, col, y);
+		if (out) {
+			out[0] = y[0];
+			out[1] = y[1];
+		}
+		return;
+	}
 	LLVMValueRef ok = LLVMBuildAnd(g->b,
 		LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
 		LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
@@ -973,6 +991,40 @@ static void wg_tile_out(Gen *g, LLVMValueRef wrow)
 	g->s->tile_epi(g->s->u, g->b, sh, ld, g->row0, g->col0, g->tid);
 }
 
+/* A tile wholly in range, its pairs through val2 and put2 in runs of
+ * WG_RUN: the run's loads, then its stores; out[i] the value stored
+ * from accumulator i. */
+enum { WG_RUN = 8 };
+
+static void wg_runs(Gen *g, LLVMValueRef wrow, LLVMValueRef *out, int n)
+{
+	LLVMValueRef row[TCG_MAX_ACC], col[TCG_MAX_ACC], y[TCG_MAX_ACC];
+
+	HY_ASSERT(n <= TCG_MAX_ACC && n % 2 == 0);
+	for (int i0 = 0; i0 < n; i0 += 2 * WG_RUN) {
+		int i1 = i0 + 2 * WG_RUN < n ? i0 + 2 * WG_RUN : n;
+		for (int i = i0; i < i1; i += 2) {
+			LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
+				addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
+			LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t,
+			                                       c32(g, 2), ""),
+			                       (i / 4) * 8);
+			row[i] = LLVMBuildAdd(g->b, g->row0,
+				LLVMBuildZExt(g->b, r, g->i64, ""), "");
+			col[i] = LLVMBuildAdd(g->b, g->col0,
+				LLVMBuildZExt(g->b, cc, g->i64, ""), "");
+			for (int k = 0; k < 2; k++)
+				y[i + k] = LLVMBuildLoad2(g->b, g->f32,
+				                          slot(g, g->acc, n, i + k), "");
+			g->s->val2(g->s->u, g->b, row[i], col[i], &y[i]);
+		}
+		for (int i = i0; i < i1; i += 2)
+			g->s->put2(g->s->u, g->b, row[i], col[i], &y[i]);
+	}
+	for (int i = 0; i < n; i++)
+		out[i] = y[i];
+}
+
 /* x summed over the 4 lanes of its quad (lanes 4q..4q+3). */
 static LLVMValueRef quad_sum(Gen *g, LLVMValueRef x)
 {
@@ -1051,15 +1103,45 @@ static void wg_epilogue(Gen *g)
 	LLVMValueRef out[TCG_MAX_ACC];
 
 	HY_ASSERT(!parts || (pairs && g->s->N % g->bn == 0 && n <= TCG_MAX_ACC));
-	for (int i = 0; i < n; i += pairs ? 2 : 1) {
-		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
-			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
-		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
-		                       (i / 4) * 8 + (i & 1));
-		hand_out(g, r, cc, n, i, pairs, parts ? &out[i] : NULL);
+	/* twice: for a tile wholly in range (every tile but the last row
+	 * and column ones), without a guard around each epilogue; else
+	 * each guarded */
+	LLVMValueRef whole = LLVMBuildAnd(g->b,
+		LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, g->row0,
+			c64(g, BM), ""), g->m, ""),
+		LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, g->col0,
+			c64(g, g->bn), ""), c64(g, g->s->N), ""), "");
+	LLVMBasicBlockRef bw = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+	                                                     "tcg.whole");
+	LLVMBasicBlockRef bg = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+	                                                     "tcg.edge");
+	LLVMBasicBlockRef bj = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+	                                                     "tcg.epi.done");
+	LLVMBuildCondBr(g->b, whole, bw, bg);
+	for (int pass = 0; pass < 2; pass++) {
+		LLVMPositionBuilderAtEnd(g->b, pass == 0 ? bw : bg);
+		g->in_range = pass == 0;
+		if (pass == 0 && pairs && g->s->val2) {
+			wg_runs(g, wrow, out, n);
+			if (parts)
+				wg_row_parts(g, wrow, out, n);
+			LLVMBuildBr(g->b, bj);
+			continue;
+		}
+		for (int i = 0; i < n; i += pairs ? 2 : 1) {
+			LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
+				addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
+			LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t,
+			                                       c32(g, 2), ""),
+			                       (i / 4) * 8 + (i & 1));
+			hand_out(g, r, cc, n, i, pairs, parts ? &out[i] : NULL);
+		}
+		if (parts)
+			wg_row_parts(g, wrow, out, n);
+		LLVMBuildBr(g->b, bj);
 	}
-	if (parts)
-		wg_row_parts(g, wrow, out, n);
+	g->in_range = false;
+	LLVMPositionBuilderAtEnd(g->b, bj);
 }
 
 static void cp_wait(Gen *g, int pending)

@@ -71,6 +71,15 @@ typedef struct TcgSpec {
 	 * y the values it stored (for row_parts). */
 	void (*epi2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	             LLVMValueRef col, LLVMValueRef y[2]);
+	/* Optional, with epi2: epi2 in two halves, the values to store
+	 * (y in, y out: bias, activation, residual) and their store, so that
+	 * a tile wholly in range issues a run of pairs' loads before their
+	 * stores (a load after a store waits for it: the addresses may
+	 * alias). */
+	void (*val2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	             LLVMValueRef col, LLVMValueRef y[2]);
+	void (*put2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	             LLVMValueRef col, LLVMValueRef y[2]);
 	/* Optional, with epi2 and N a multiple of BN: the statistics of
 	 * what epi2 stored, for each row < M of the block's tile: the mean
 	 * over the tile's BN columns and the sum of squared deviations from
