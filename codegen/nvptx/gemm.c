@@ -506,18 +506,8 @@ static void tc_epi(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	store_out(t->c, t->g, m, n, y);
 }
 
-/* The pair of columns n, n + 1 of row m, stored together; y becomes
- * what was stored. */
-static void tc_epi2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
-                    LLVMValueRef y[2])
-{
-	TcGlue *t = u;
-
-	(void)b;
-	store_cols(t->c, t->g, m, n, y, 2);
-}
-
-/* tc_epi2 in its two halves (tcgemm's val2 and put2). */
+/* The pair of columns n, n + 1 of row m, stored together (one 8-byte
+ * store), in tcgemm's two halves: the values, into y, then the store. */
 static void tc_val2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
                     LLVMValueRef y[2])
 {
@@ -607,7 +597,6 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	spec.a_lo = LLVMBuildNeg(c->b, g->a_row0, "");
 	spec.tile_begin = tc_tile_begin;
 	spec.epi = tc_epi;
-	spec.epi2 = tc_epi2;
 	spec.val2 = tc_val2;
 	spec.put2 = tc_put2;
 	if (g->part_out) { /* nv_plan_parts chose GEMMs that run so */

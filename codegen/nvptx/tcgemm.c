@@ -71,7 +71,6 @@ typedef struct Gen {
 	LLVMTypeRef i1, i32, i64, f32, bf16, ptr, ptr1, ptr3;
 	int bn, wm, wn, wtm, wtn, mt, nt;
 	int bk, ldf;           /* K of a slice; floats between landed rows */
-	bool in_range;         /* hand_out: the whole tile is in range */
 	int wrows;             /* rows of W's shared tile (>= BN) */
 	int stage_floats;      /* shared floats of one stage */
 	LLVMValueRef as, ws;   /* the landed stage being converted */
@@ -371,65 +370,53 @@ static void compute(Gen *g)
 }
 
 /* Hands accumulator i of nacc, at tile row r and column cc (i32), to
- * the caller's epilogue if it is in range; with pair, accumulator i + 1
- * (the next column) with it, to epi2, and then, where out is not NULL,
- * out[0..1] are the values epi2 stored (0 out of range). */
+ * the caller's epilogue, if it is in range where guard (else the caller
+ * knows it is); with pair, accumulator i + 1 (the next column) with it,
+ * to val2 and put2, and then, where out is not NULL, out[0..1] are the
+ * values put2 stored (0 out of range). */
 static void hand_out(Gen *g, LLVMValueRef r, LLVMValueRef cc, int nacc,
-                     int i, bool pair, LLVMValueRef *out)
+                     int i, bool pair, bool guard, LLVMValueRef *out)
 {
 	LLVMValueRef row = LLVMBuildAdd(g->b, g->row0,
 		LLVMBuildZExt(g->b, r, g->i64, ""), "");
 	LLVMValueRef col = LLVMBuildAdd(g->b, g->col0,
 		LLVMBuildZExt(g->b, cc, g->i64, ""), "");
-	if (g->in_range) { /* the whole tile is: no branch between the
-	                    * epilogues, so their loads can be issued early */
-		LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32,
-		                                slot(g, g->acc, nacc, i), "");
-		if (!pair) {
-			g->s->epi(g->s->u, g->b, row, col, v);
-			return;
-		}
-		LLVMValueRef y[2] = { v, LLVMBuildLoad2(g->b, g->f32,
-			slot(g, g->acc, nacc, i + 1), "") };
-		g->s->epi2(g->s->u, g->b, row, col, y);
-		if (out) {
-			out[0] = y[0];
-			out[1] = y[1];
-		}
-		return;
-	}
-	LLVMValueRef ok = LLVMBuildAnd(g->b,
-		LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
-		LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
-	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b);
-	LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
-	                                                      "tcg.epi");
-	LLVMBasicBlockRef next = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
-	                                                       "tcg.epi.next");
-	LLVMValueRef v = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, nacc, i),
-	                                "");
+	LLVMBasicBlockRef from = LLVMGetInsertBlock(g->b), next = NULL;
 
-	LLVMBuildCondBr(g->b, ok, yes, next);
-	LLVMPositionBuilderAtEnd(g->b, yes);
+	if (guard) {
+		LLVMValueRef ok = LLVMBuildAnd(g->b,
+			LLVMBuildICmp(g->b, LLVMIntSLT, row, g->m, ""),
+			LLVMBuildICmp(g->b, LLVMIntSLT, col, c64(g, g->s->N), ""), "");
+		LLVMBasicBlockRef yes = LLVMAppendBasicBlockInContext(g->ctx, g->fn,
+		                                                      "tcg.epi");
+		next = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "tcg.epi.next");
+		LLVMBuildCondBr(g->b, ok, yes, next);
+		LLVMPositionBuilderAtEnd(g->b, yes);
+	}
+	LLVMValueRef y[2] = { LLVMBuildLoad2(g->b, g->f32,
+	                                     slot(g, g->acc, nacc, i), ""), NULL };
 	if (pair) {
-		LLVMValueRef y[2] = { v, LLVMBuildLoad2(g->b, g->f32,
-			slot(g, g->acc, nacc, i + 1), "") };
-		g->s->epi2(g->s->u, g->b, row, col, y);
-		LLVMBasicBlockRef done = LLVMGetInsertBlock(g->b);
-		LLVMBuildBr(g->b, next);
-		LLVMPositionBuilderAtEnd(g->b, next);
-		for (int k = 0; out && k < 2; k++) {
-			LLVMValueRef phi = LLVMBuildPhi(g->b, g->f32, "");
-			LLVMValueRef vals[2] = { y[k], LLVMConstReal(g->f32, 0) };
-			LLVMBasicBlockRef from2[2] = { done, from };
-			LLVMAddIncoming(phi, vals, from2, 2);
-			out[k] = phi;
-		}
+		y[1] = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, nacc, i + 1), "");
+		g->s->val2(g->s->u, g->b, row, col, y);
+		g->s->put2(g->s->u, g->b, row, col, y);
+	} else {
+		g->s->epi(g->s->u, g->b, row, col, y[0]);
+	}
+	if (!guard) {
+		for (int k = 0; out && k < 2; k++)
+			out[k] = y[k];
 		return;
 	}
-	g->s->epi(g->s->u, g->b, row, col, v);
+	LLVMBasicBlockRef done = LLVMGetInsertBlock(g->b);
 	LLVMBuildBr(g->b, next);
 	LLVMPositionBuilderAtEnd(g->b, next);
+	for (int k = 0; out && k < 2; k++) {
+		LLVMValueRef phi = LLVMBuildPhi(g->b, g->f32, "");
+		LLVMValueRef vals[2] = { y[k], LLVMConstReal(g->f32, 0) };
+		LLVMBasicBlockRef from2[2] = { done, from };
+		LLVMAddIncoming(phi, vals, from2, 2);
+		out[k] = phi;
+	}
 }
 
 /* Hands each accumulator in range to the caller's epilogue. */
@@ -444,7 +431,7 @@ static void epilogue(Gen *g)
 					addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
 					     nt * 8 + (i & 1)), "");
 				hand_out(g, r, cc, g->mt * g->nt * 4,
-				         (mt * g->nt + nt) * 4 + i, false, NULL);
+				         (mt * g->nt + nt) * 4 + i, false, true, NULL);
 			}
 }
 
@@ -972,6 +959,17 @@ static void wg_compute(Gen *g, LLVMValueRef st, int p)
 /* The tile to the caller's tile_epi through shared memory (see
  * wg_epilogue for where each accumulator lies). The stages are free once
  * every warpgroup's last wgmmas are done: a barrier first. */
+/* With wgmma, where a thread's accumulator i lies in the block's tile:
+ * row *r and column *cc (i32; see wg_epilogue), wrow its warp's first
+ * row. */
+static void wg_acc_at(Gen *g, LLVMValueRef wrow, int i, LLVMValueRef *r,
+                      LLVMValueRef *cc)
+{
+	*r = LLVMBuildAdd(g->b, wrow, addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
+	*cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
+	           (i / 4) * 8 + (i & 1));
+}
+
 static void wg_tile_out(Gen *g, LLVMValueRef wrow)
 {
 	int n = g->bn / 2, ld = g->bn + TCG_TILE_PAD;
@@ -979,10 +977,8 @@ static void wg_tile_out(Gen *g, LLVMValueRef wrow)
 
 	barrier(g);
 	for (int i = 0; i < n; i++) {
-		LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
-			addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
-		LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t, c32(g, 2), ""),
-		                       (i / 4) * 8 + (i & 1));
+		LLVMValueRef r, cc;
+		wg_acc_at(g, wrow, i, &r, &cc);
 		LLVMBuildStore(g->b, LLVMBuildLoad2(g->b, g->f32,
 			slot(g, g->acc, n, i), ""), float_at(g, sh, LLVMBuildAdd(g->b,
 			LLVMBuildMul(g->b, r, c32(g, ld), ""), cc, "")));
@@ -992,23 +988,20 @@ static void wg_tile_out(Gen *g, LLVMValueRef wrow)
 }
 
 /* A tile wholly in range, its pairs through val2 and put2 in runs of
- * WG_RUN: the run's loads, then its stores; out[i] the value stored
- * from accumulator i. */
+ * WG_RUN: the run's loads, then its stores; y[i] becomes the value
+ * stored from accumulator i. */
 enum { WG_RUN = 8 };
 
-static void wg_runs(Gen *g, LLVMValueRef wrow, LLVMValueRef *out, int n)
+static void wg_runs(Gen *g, LLVMValueRef wrow, LLVMValueRef *y, int n)
 {
-	LLVMValueRef row[TCG_MAX_ACC], col[TCG_MAX_ACC], y[TCG_MAX_ACC];
+	LLVMValueRef row[TCG_MAX_ACC], col[TCG_MAX_ACC];
 
 	HY_ASSERT(n <= TCG_MAX_ACC && n % 2 == 0);
 	for (int i0 = 0; i0 < n; i0 += 2 * WG_RUN) {
 		int i1 = i0 + 2 * WG_RUN < n ? i0 + 2 * WG_RUN : n;
 		for (int i = i0; i < i1; i += 2) {
-			LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
-				addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
-			LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t,
-			                                       c32(g, 2), ""),
-			                       (i / 4) * 8);
+			LLVMValueRef r, cc;
+			wg_acc_at(g, wrow, i, &r, &cc);
 			row[i] = LLVMBuildAdd(g->b, g->row0,
 				LLVMBuildZExt(g->b, r, g->i64, ""), "");
 			col[i] = LLVMBuildAdd(g->b, g->col0,
@@ -1021,8 +1014,6 @@ static void wg_runs(Gen *g, LLVMValueRef wrow, LLVMValueRef *out, int n)
 		for (int i = i0; i < i1; i += 2)
 			g->s->put2(g->s->u, g->b, row[i], col[i], &y[i]);
 	}
-	for (int i = 0; i < n; i++)
-		out[i] = y[i];
 }
 
 /* x summed over the 4 lanes of its quad (lanes 4q..4q+3). */
@@ -1082,7 +1073,7 @@ static void wg_row_parts(Gen *g, LLVMValueRef wrow, LLVMValueRef *out, int n)
 
 /* Hands each accumulator in range to the caller's epilogue: accumulator
  * 4j + c of a thread is row 16 (warp % 4) + lane / 4 (+ 8 for c >= 2) of
- * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1); with epi2,
+ * its warpgroup's 64, column 8j + 2 (lane % 4) + (c & 1); with val2,
  * two at a time (a warp's store then writes whole 32-byte sectors, where
  * 4-byte stores wrote half ones). */
 static void wg_epilogue(Gen *g)
@@ -1098,14 +1089,14 @@ static void wg_epilogue(Gen *g)
 		wg_tile_out(g, wrow);
 		return;
 	}
-	bool pairs = g->s->epi2 && g->s->N % 2 == 0;
+	bool pairs = g->s->val2 && g->s->N % 2 == 0;
 	bool parts = g->s->row_parts != NULL;
 	LLVMValueRef out[TCG_MAX_ACC];
 
 	HY_ASSERT(!parts || (pairs && g->s->N % g->bn == 0 && n <= TCG_MAX_ACC));
 	/* twice: for a tile wholly in range (every tile but the last row
-	 * and column ones), without a guard around each epilogue; else
-	 * each guarded */
+	 * and column ones), without a guard around each epilogue and pairs
+	 * in runs (wg_runs); else each guarded */
 	LLVMValueRef whole = LLVMBuildAnd(g->b,
 		LLVMBuildICmp(g->b, LLVMIntSLE, LLVMBuildAdd(g->b, g->row0,
 			c64(g, BM), ""), g->m, ""),
@@ -1119,28 +1110,22 @@ static void wg_epilogue(Gen *g)
 	                                                     "tcg.epi.done");
 	LLVMBuildCondBr(g->b, whole, bw, bg);
 	for (int pass = 0; pass < 2; pass++) {
-		LLVMPositionBuilderAtEnd(g->b, pass == 0 ? bw : bg);
-		g->in_range = pass == 0;
-		if (pass == 0 && pairs && g->s->val2) {
+		bool guard = pass == 1;
+		LLVMPositionBuilderAtEnd(g->b, guard ? bg : bw);
+		if (!guard && pairs) {
 			wg_runs(g, wrow, out, n);
-			if (parts)
-				wg_row_parts(g, wrow, out, n);
-			LLVMBuildBr(g->b, bj);
-			continue;
-		}
-		for (int i = 0; i < n; i += pairs ? 2 : 1) {
-			LLVMValueRef r = LLVMBuildAdd(g->b, wrow,
-				addi(g, g->lane_g, (i & 2) ? 8 : 0), "");
-			LLVMValueRef cc = addi(g, LLVMBuildMul(g->b, g->lane_t,
-			                                       c32(g, 2), ""),
-			                       (i / 4) * 8 + (i & 1));
-			hand_out(g, r, cc, n, i, pairs, parts ? &out[i] : NULL);
+		} else {
+			for (int i = 0; i < n; i += pairs ? 2 : 1) {
+				LLVMValueRef r, cc;
+				wg_acc_at(g, wrow, i, &r, &cc);
+				hand_out(g, r, cc, n, i, pairs, guard,
+				         parts ? &out[i] : NULL);
+			}
 		}
 		if (parts)
 			wg_row_parts(g, wrow, out, n);
 		LLVMBuildBr(g->b, bj);
 	}
-	g->in_range = false;
 	LLVMPositionBuilderAtEnd(g->b, bj);
 }
 

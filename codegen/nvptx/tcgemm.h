@@ -67,21 +67,17 @@ typedef struct TcgSpec {
 	            LLVMValueRef col, LLVMValueRef v);
 	/* Optional, with wgmma and an even N: the epilogue of C[row][col] =
 	 * y[0] and C[row][col + 1] = y[1] (col even; both in range), so that
-	 * the caller can store the pair with one 8-byte store; it leaves in
-	 * y the values it stored (for row_parts). */
-	void (*epi2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
-	             LLVMValueRef col, LLVMValueRef y[2]);
-	/* Optional, with epi2: epi2 in two halves, the values to store
-	 * (y in, y out: bias, activation, residual) and their store, so that
-	 * a tile wholly in range issues a run of pairs' loads before their
-	 * stores (a load after a store waits for it: the addresses may
-	 * alias). */
+	 * the caller can store the pair with one 8-byte store, in two
+	 * halves: val2 turns y into the values to store (bias, activation,
+	 * residual), put2 stores them. A tile wholly in range issues a run
+	 * of pairs' val2 (their loads) before their put2, since a load after
+	 * a store waits for it (the addresses may alias). */
 	void (*val2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	             LLVMValueRef col, LLVMValueRef y[2]);
 	void (*put2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	             LLVMValueRef col, LLVMValueRef y[2]);
-	/* Optional, with epi2 and N a multiple of BN: the statistics of
-	 * what epi2 stored, for each row < M of the block's tile: the mean
+	/* Optional, with val2 and N a multiple of BN: the statistics of
+	 * what put2 stored, for each row < M of the block's tile: the mean
 	 * over the tile's BN columns and the sum of squared deviations from
 	 * it (f32, two passes over the values in registers), handed over by
 	 * one thread a row with the row and the tile's first column (i64),
@@ -92,7 +88,7 @@ typedef struct TcgSpec {
 	 * fewer, neighbouring tiles overlap by BM - row_step rows (the halo
 	 * of a filter along the rows that the epilogue applies). */
 	int row_step;
-	/* With wgmma, in place of epi and epi2: the block's tile handed over
+	/* With wgmma, in place of epi, val2 and put2: the block's tile handed over
 	 * whole in shared memory. After the K loop the products (no bias)
 	 * go to the f32 tile sh, row r column c at sh[r * ld + c] (BM rows,
 	 * BN columns; rows past M hold whatever A's zero rows gave), and
