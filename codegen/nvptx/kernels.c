@@ -940,6 +940,7 @@ void nv_plan_parts(CgContext *c)
 	NvState *s = nv_state(c);
 	const Graph *g = c->g;
 	const Node *last = NULL; /* the latest writer there could be */
+	int64_t last_tiles = 0;  /* its part_tiles_of */
 
 	s->parts_written = calloc((size_t)g->nnodes + 1,
 	                          sizeof *s->parts_written);
@@ -953,16 +954,19 @@ void nv_plan_parts(CgContext *c)
 			continue;
 		const Node *x = ln_input(n);
 		if (x && x == last) {
-			int64_t t = part_tiles_of(c, x);
 			s->parts_read[n->id] = true;
-			s->parts_written[x->id] = t;
+			s->parts_written[x->id] = last_tiles;
 			/* 16 bytes a token at a time, so that the regions
 			 * after keep the 16-byte alignment of vector accesses */
-			if ((8 * t + 15) / 16 * 16 > s->part_bytes)
-				s->part_bytes = (8 * t + 15) / 16 * 16;
+			int64_t bytes = (8 * last_tiles + 15) / 16 * 16;
+			if (bytes > s->part_bytes)
+				s->part_bytes = bytes;
 		}
-		if (part_tiles_of(c, n))
+		int64_t t = part_tiles_of(c, n);
+		if (t) {
 			last = n;
+			last_tiles = t;
+		}
 	}
 }
 
@@ -977,16 +981,15 @@ static LLVMValueRef parts_addr(CgContext *c)
 }
 
 /* g reads x's pairs where nv_plan_parts says n does (x: n's LayerNorm
- * input); returns whether it does. */
-static bool read_parts(CgContext *c, NvGemm *g, const Node *n, const Node *x)
+ * input). */
+static void read_parts(CgContext *c, NvGemm *g, const Node *n, const Node *x)
 {
 	NvState *s = nv_state(c);
 
 	if (!s->parts_read[n->id])
-		return false;
+		return;
 	g->st_part = parts_addr(c);
 	g->part_tiles = s->parts_written[x->id];
-	return true;
 }
 
 /* g, n's residual GEMM, leaves its rows' pairs where nv_plan_parts says
