@@ -42,8 +42,9 @@ void rt_par_bcast(void *p, size_t n);
  * quarter second meanwhile (its progress line), the others pass NULL. */
 void rt_par_wait_all(void (*tick)(void *), void *ctx);
 /* A rank is leaving with status != 0 after printing why: end the whole
- * job now (MPI_Abort), not leave the others waiting. Returns where there
- * is no job to end. */
+ * job now (MPI_Abort), not leave the others waiting; after rt_par_all_ok
+ * came out false, finalize MPI instead (every rank is leaving). Returns
+ * where there is no job to end. */
 void rt_par_fail(int status);
 /* A step every rank of the job takes, each with its own ok: whether
  * every rank's was true (true outside a job of several ranks). Where it

@@ -10,8 +10,9 @@
  * MPI_Abort with its exit status, which ends every rank of the job (the
  * launcher then prints its own notice). Where every rank meets the
  * failure at the same step (the GPU's start), rt_par_all_ok lets them
- * agree first and leave together, each with its own line. Waiting (rt_par_wait_all) polls a
- * non-blocking barrier, so rank 0 keeps its progress line alive.
+ * agree first and leave together, each with its own line. Waiting
+ * (rt_par_wait_all) polls a non-blocking barrier, so rank 0 keeps its
+ * progress line alive.
  */
 #include "rt_par.h"
 #include "rt_main.h"
