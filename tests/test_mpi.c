@@ -882,8 +882,9 @@ END_TEST
 /* A GPU binary links MPI too; here, with no driver, every rank stops at
  * the device's start with its own line and the job fails, nothing
  * written. The ranks agree on the start before any leaves, so none is
- * cut short by another's MPI_Abort (mpirun would name the abort). (On a GPU machine each rank takes its node's devices in turn:
- * test_gpurt checks the choice with the stand-in driver.) */
+ * cut short by another's MPI_Abort (mpirun would name the abort). (On a
+ * GPU machine each rank takes its node's devices in turn: test_gpurt
+ * checks the choice with the stand-in driver.) */
 START_TEST(gpu_binary_under_mpi)
 {
 	NEED_MPIRUN();
