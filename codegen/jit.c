@@ -33,6 +33,7 @@ static const struct {
 	 (void (*)(void))hyrt_hyena_conv_fft_const},
 	{"hyrt_parallel_for", (void (*)(void))hyrt_parallel_for},
 	{"hyrt_hyena_conv_fft_gen", (void (*)(void))hyrt_hyena_conv_fft_gen},
+	{"hyrt_spectra_kept", (void (*)(void))hyrt_spectra_kept},
 	{"hyrt_state_save", (void (*)(void))hyrt_state_save},
 	{"hyrt_tail_proj", (void (*)(void))hyrt_tail_proj},
 	{"hyrt_short_step", (void (*)(void))hyrt_short_step},

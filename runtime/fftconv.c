@@ -451,21 +451,32 @@ static void make_blocks(void *arg, int64_t lo, int64_t hi)
 	}
 }
 
+/* Slot s's spectra at length L, or NULL. */
+static Entry *kept_at(const HyrtSpectra *s, int64_t L)
+{
+	Entry *e = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE);
+	while (e && e->L != L)
+		e = e->next;
+	return e;
+}
+
+int hyrt_spectra_kept(const HyrtSpectra *s, int64_t L)
+{
+	return kept_at(s, L) != NULL;
+}
+
 /* The kept spectra of j's filter at j->L in slot s, made now (over the
  * pool) when there are none and the slot's budget has room; NULL: make
  * them per call. */
 static const fftwf_complex *kept_spectra(ConvJob *j, HyrtSpectra *s)
 {
 	int64_t bytes = (int64_t)sizeof(fftwf_complex) * (j->N / 2 + 1) * j->C;
-	Entry *e;
+	Entry *e = kept_at(s, j->L);
 
-	for (e = __atomic_load_n(&s->head, __ATOMIC_ACQUIRE); e; e = e->next)
-		if (e->L == j->L)
-			return e->kf;
+	if (e)
+		return e->kf;
 	pthread_mutex_lock(&spectra_lock);
-	for (e = s->head; e; e = e->next) /* made meanwhile? */
-		if (e->L == j->L)
-			break;
+	e = kept_at(s, j->L); /* made meanwhile? */
 	if (!e && s->used + bytes <= s->budget) {
 		e = calloc(1, sizeof *e);
 		if (!e)

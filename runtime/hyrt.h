@@ -194,6 +194,10 @@ void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
                              void *gen_ctx, const float *bias,
                              const float *post, int64_t ps, int64_t B,
                              int64_t L, int64_t C, HyrtSpectra *kept);
+/* Nonzero when slot s keeps its spectra at length L: the generator of
+ * the conv that owns it is not called at L again (kept spectra are never
+ * dropped), so codegen skips what only the generator reads. */
+int hyrt_spectra_kept(const HyrtSpectra *s, int64_t L);
 /* Bytes of one gated_conv's kept spectra at length L, C channels. */
 int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
 /* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot

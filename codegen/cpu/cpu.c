@@ -19,6 +19,16 @@ static ConvMethod conv_method(const Node *n)
 	return m;
 }
 
+LLVMValueRef cg_filter_wanted(CgContext *c, const Node *n)
+{
+	if (n->op != OP_GATED_CONV || !n->iattr[GC_GEN] || n->kept_bytes <= 0 ||
+	    conv_method(n) != CONV_FFT)
+		return NULL;
+	LLVMValueRef a[] = {cg_kept_slot(c, n), c->L};
+	LLVMValueRef kept = cg_call_ext(c, EXT_SPECTRA_KEPT, a, 2);
+	return LLVMBuildICmp(c->b, LLVMIntEQ, kept, i32c(c, 0), "filter.wanted");
+}
+
 typedef void (*FftCall)(CgContext *c, const Node *n, LLVMValueRef out,
                         LLVMValueRef *s);
 

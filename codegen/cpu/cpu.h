@@ -42,6 +42,7 @@ typedef enum {
 	EXT_TAIL_PROJ,
 	EXT_SHORT_STEP,
 	EXT_CONV_STEP,
+	EXT_SPECTRA_KEPT,
 	EXT_COUNT
 } Ext;
 _Static_assert((int)EXT_COUNT <= (int)CG_MAX_EXT, "CgContext.ext");
@@ -282,6 +283,8 @@ void cg_ln_row(CgContext *c, LLVMValueRef x, LLVMValueRef xb, int64_t Dn,
 CgKernelFn cg_k_fused_proj, cg_k_fused_mlp, cg_k_gated_direct, cg_k_sin_linear;
 /* hyrt_hyena_conv_fft (or its _const / _gen forms) on gated_conv n. */
 CgKernelFn cg_call_hyena_fft;
+/* Gated_conv n's HyrtSpectra global (made on first use). */
+LLVMValueRef cg_kept_slot(CgContext *c, const Node *n);
 /* The generation ops (state_save, short_step, conv_step) as calls of
  * the runtime's kernels (runtime/gen.c); a step op's L is the position. */
 CgKernelFn cg_call_step;
@@ -309,6 +312,11 @@ void cg_project_rows(CgContext *c, const Node *n, int wslot,
 
 /* The function that computes n. */
 LLVMValueRef cg_emit_kernel(CgContext *c, const Node *n);
+/* For a gated_conv{gen} on the FFT path whose spectra the plan keeps: an
+ * i1, built where the builder is, true while its slot holds no spectra
+ * at the entry's L, the only time its generator runs. NULL for any other
+ * node (its operands are always read). */
+LLVMValueRef cg_filter_wanted(CgContext *c, const Node *n);
 /* Whether n's kernel runs through the pool a range of rows at a time. */
 bool cg_row_wise(const Node *n);
 /* `void @name.rows(ptr ctx, i64 lo, i64 hi)`: kernel k on a row range. */

@@ -34,7 +34,8 @@ typedef enum {
 	SIG_STATE_SAVE,
 	SIG_TAIL_PROJ,
 	SIG_SHORT_STEP,
-	SIG_CONV_STEP
+	SIG_CONV_STEP,
+	SIG_SPECTRA_KEPT
 } ExtSig;
 
 static const struct {
@@ -53,6 +54,7 @@ static const struct {
 	[EXT_TAIL_PROJ] = {"hyrt_tail_proj", SIG_TAIL_PROJ},
 	[EXT_SHORT_STEP] = {"hyrt_short_step", SIG_SHORT_STEP},
 	[EXT_CONV_STEP] = {"hyrt_conv_step", SIG_CONV_STEP},
+	[EXT_SPECTRA_KEPT] = {"hyrt_spectra_kept", SIG_SPECTRA_KEPT},
 };
 _Static_assert(sizeof ext_sig / sizeof ext_sig[0] == EXT_COUNT, "ext_sig");
 
@@ -287,6 +289,15 @@ static void call_kernel(CgContext *c, const Node *n, LLVMValueRef k,
 	cg_call_ext(c, EXT_PARALLEL_FOR, pa, 4);
 }
 
+/* Whether src slot k of gated_conv{gen} u is read only by its filter
+ * generator: h, w, t or deltas. */
+static bool filter_operand(const Node *u, int k)
+{
+	GcSrc gs;
+	ir_gc_srcs(u, &gs);
+	return k == gs.h || k == gs.w || k == gs.t || k == gs.deltas;
+}
+
 /* EntryPoint e's function, `void @hyenac.entry.NAME(ptr weights, ptr tokens,
  * i64 B, i64 L, ptr outputs, ptr scratch)`: the kernels of the nodes its
  * outputs need, in graph order, outputs[k] receiving e's output k. An
@@ -301,11 +312,12 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 	bool *live = calloc(nn, sizeof *live);
 	int *slot = malloc(nn * sizeof *slot);
 	LLVMValueRef *need = calloc(nn, sizeof *need), *at = c->at;
+	LLVMValueRef *wanted = calloc(nn, sizeof *wanted);
 	LLVMValueRef *dst = calloc((size_t)e->noutputs + 1, sizeof *dst);
 	static const char *pname[] = {"weights", "tokens", "B",     "L",
 	                              "outputs", "scratch", "state", "pos"};
 
-	HY_ASSERT(live && slot && need && dst);
+	HY_ASSERT(live && slot && need && wanted && dst);
 	ir_entry_live(g, e, live);
 	for (int i = 0; i < g->nnodes; i++)
 		slot[i] = -1;
@@ -336,7 +348,13 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 	/* need[i]: whether node i runs, NULL when it always does: an output
 	 * whose array was given, or a node read by a node that runs. So an
 	 * entry's outputs not asked for cost nothing, nor does what only
-	 * they read (hidden_states' blocks after the state asked for). */
+	 * they read (hidden_states' blocks after the state asked for). A
+	 * filter generator's operands are read only while its spectra are
+	 * not kept (wanted[j]), so once the first forward at an L has kept
+	 * them, the filter MLP that only they read does not run again. */
+	for (int j = 0; j < g->nnodes; j++)
+		if (live[j])
+			wanted[j] = cg_filter_wanted(c, g->nodes[j]);
 	for (int i = g->nnodes - 1; i >= 0; i--) {
 		if (!live[i] || !cg_computes(g->nodes[i]))
 			continue;
@@ -346,15 +364,22 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 		bool always = false;
 		for (int j = i + 1; j < g->nnodes && !always; j++) {
 			const Node *u = g->nodes[j];
-			bool reads = false;
-			for (int k = 0; k < u->nsrc; k++)
-				reads |= u->src[k] == g->nodes[i];
+			bool reads = false, by_gen = wanted[j] != NULL;
+			for (int k = 0; k < u->nsrc; k++) {
+				if (u->src[k] != g->nodes[i])
+					continue;
+				reads = true;
+				by_gen = by_gen && filter_operand(u, k);
+			}
 			if (!live[j] || !reads)
 				continue;
-			if (!need[j])
+			LLVMValueRef w = need[j];
+			if (by_gen)
+				w = w ? LLVMBuildAnd(c->b, w, wanted[j], "") : wanted[j];
+			if (!w)
 				always = true;
 			else
-				v = LLVMBuildOr(c->b, v, need[j], "");
+				v = LLVMBuildOr(c->b, v, w, "");
 		}
 		need[i] = always ? NULL : v;
 	}
@@ -429,6 +454,7 @@ static void emit_entry(CgContext *c, LLVMValueRef fn, const EntryPoint *e)
 	free(live);
 	free(slot);
 	free(need);
+	free(wanted);
 	free(dst);
 }
 
@@ -744,6 +770,8 @@ static void declare_externals(CgContext *c)
 	LLVMTypeRef sstep[] = {P, P, P, P, P, I, I, I, I, I};
 	/* out, v, vs, g, gs, k, bias, post, ps, hist, B, pos, D, R */
 	LLVMTypeRef cstep[] = {P, P, I, P, I, P, P, P, I, P, I, I, I, I};
+	/* slot, L */
+	LLVMTypeRef skept[] = {P, I};
 
 	for (int e = 0; e < EXT_COUNT; e++) {
 		switch (ext_sig[e].sig) {
@@ -758,6 +786,9 @@ static void declare_externals(CgContext *c)
 			break;
 		case SIG_CONV_STEP:
 			c->ext_ty[e] = LLVMFunctionType(c->t_void, cstep, 14, 0);
+			break;
+		case SIG_SPECTRA_KEPT:
+			c->ext_ty[e] = LLVMFunctionType(c->t_i32, skept, 2, 0);
 			break;
 		case SIG_F64_F64:
 			c->ext_ty[e] = LLVMFunctionType(f64, &f64, 1, 0);

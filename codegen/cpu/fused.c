@@ -722,8 +722,9 @@ static LLVMValueRef emit_filter_gen(CgContext *c, const Node *n)
 }
 
 /* The node's HyrtSpectra (runtime/hyrt.h): an internal global
- * {null, budget, 0}, budget the bytes memplan holds for its spectra. */
-static LLVMValueRef kept_slot(CgContext *c, const Node *n)
+ * {null, budget, 0}, budget the bytes memplan holds for its spectra; made
+ * on first use (its kernel or an entry's filter_wanted). */
+LLVMValueRef cg_kept_slot(CgContext *c, const Node *n)
 {
 	LLVMTypeRef f[] = {c->t_ptr, c->t_i64, c->t_i64};
 	LLVMTypeRef st = LLVMStructTypeInContext(c->ctx, f, 3, 0);
@@ -732,7 +733,10 @@ static LLVMValueRef kept_slot(CgContext *c, const Node *n)
 	char name[256];
 
 	snprintf(name, sizeof name, "%s.spectra", n->name);
-	LLVMValueRef gv = LLVMAddGlobal(c->mod, st, name);
+	LLVMValueRef gv = LLVMGetNamedGlobal(c->mod, name);
+	if (gv)
+		return gv;
+	gv = LLVMAddGlobal(c->mod, st, name);
 	LLVMSetInitializer(gv, LLVMConstNamedStruct(st, v, 3));
 	LLVMSetLinkage(gv, LLVMInternalLinkage);
 	return gv;
@@ -765,7 +769,7 @@ void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 			               elem(c, c->t_ptr, gctx, i64c(c, i)));
 		LLVMValueRef a[] = {out, v, vs, g, gst, gen, gctx, s[gs.bias], p, ps,
 		                    dimv(c, t->dim[0]), dimv(c, t->dim[1]),
-		                    i64c(c, t->dim[2]), kept_slot(c, n)};
+		                    i64c(c, t->dim[2]), cg_kept_slot(c, n)};
 		cg_call_ext(c, EXT_HYENA_FFT_GEN, a, 14);
 		return;
 	}
@@ -775,7 +779,7 @@ void cg_call_hyena_fft(CgContext *c, const Node *n, LLVMValueRef out,
 
 	/* A folded filter is a weight: the runtime keeps its spectrum. */
 	if (n->src[gs.k]->op == OP_WEIGHT) {
-		a[12] = kept_slot(c, n);
+		a[12] = cg_kept_slot(c, n);
 		cg_call_ext(c, EXT_HYENA_FFT_CONST, a, 13);
 	} else {
 		cg_call_ext(c, EXT_HYENA_FFT, a, 12);
