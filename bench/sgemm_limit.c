@@ -22,7 +22,7 @@
  *
  * Long convolution, the library limit (`longconv_fftw`): the layout the
  * best case would have, channels-first rows of u, each zero-padded to N
- * (the runtime's choice: the smallest 7-smooth N >= 2L), one r2c, a
+ * (the runtime's choice, hyrt_fft_size), one r2c, a
  * product with the filter's spectrum computed beforehand (a compiled model
  * knows its filters), one c2r; plans from FFTW_MEASURE (or
  * FFTW_ESTIMATE with --estimate), channels split over T threads. For
@@ -54,9 +54,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifndef NO_HYRT
-#include "runtime/hyrt.h"
-#endif
+#include "runtime/hyrt.h" /* hyrt_fft_size, inline, even with NO_HYRT */
 
 void openblas_set_num_threads(int); /* OpenBLAS's cblas.h has it too */
 
@@ -140,19 +138,6 @@ static double time_sgemm(const char *name, long M, long K, long N, long R)
 
 /* ---- long convolution, library limit ----------------------------------- */
 
-static long fft_size(long n)
-{
-	for (long m = n > 1 ? n : 1;; m++) {
-		long r = m;
-		static const int p[] = {2, 3, 5, 7};
-		for (int i = 0; i < 4; i++)
-			while (r % p[i] == 0)
-				r /= p[i];
-		if (r == 1)
-			return m;
-	}
-}
-
 typedef struct Conv {
 	long B, L, C, N;
 	fftwf_plan fwd, inv;
@@ -214,7 +199,7 @@ static void conv_run(const Conv *cv, long T)
 static double time_conv_fftw(long B, long L, long C, long T, long R,
                              int estimate)
 {
-	long N = fft_size(2 * L), nf = N / 2 + 1;
+	long N = (long)hyrt_fft_size(L), nf = N / 2 + 1;
 	float *u = xalloc(sizeof(float) * (size_t)(B * C * L));
 	float *y = xalloc(sizeof(float) * (size_t)(B * C * L));
 	float *x = xalloc(sizeof(float) * (size_t)N);

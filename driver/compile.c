@@ -47,7 +47,7 @@ extern char **environ;
 /* Model FLOPs per token at length L: the matmuls (2 K N per row), the
  * implicit filter's MLP amortised over the sequence, and the FFT long
  * convolution estimated as three transforms per channel of the size the
- * runtime uses (hyrt_fft_size: the 7-smooth size >= 2L). */
+ * runtime uses (hyrt_fft_size). */
 int64_t drv_flops_per_token(const Graph *g, int64_t L)
 {
 	double f = 0;

@@ -12,8 +12,8 @@
  * sgemm_limit.c), and the block is scattered into y with the output gate.
  * The skip term u * bias is folded into the spectrum (bias at lag 0), so
  * the scatter does not read v and g again. The 1/N of the inverse
- * transform is folded into the spectrum too. N is the smallest
- * 2^a 3^b 5^c 7^d >= 2L, so the circular convolution equals the linear
+ * transform is folded into the spectrum too. N is a 2^a 3^b 5^c 7^d
+ * >= 2L (hyrt_fft_size), so the circular convolution equals the linear
  * one on the first L outputs, as the reference's zero-padded rfft/irfft
  * of size 2L does. Interleaved layouts, which would need no gather
  * (FFTW strided "many" plans over channels-last rows, or two real
@@ -86,21 +86,6 @@ static void oom(size_t bytes)
 	fprintf(stderr, "hyenac runtime: out of memory allocating %zu bytes "
 	        "for the FFT convolution\n", bytes);
 	exit(1);
-}
-
-/* Smallest 7-smooth integer >= n: FFTW has codelets for these radices. */
-int64_t hyrt_fft_size(int64_t L)
-{
-	int64_t n = 2 * L;
-	for (int64_t m = n > 1 ? n : 1;; m++) {
-		int64_t r = m;
-		static const int p[] = {2, 3, 5, 7};
-		for (int i = 0; i < 4; i++)
-			while (r % p[i] == 0)
-				r /= p[i];
-		if (r == 1)
-			return m;
-	}
 }
 
 static void *xfftw_malloc(size_t bytes)

@@ -102,6 +102,38 @@ START_TEST(direct_small)
 }
 END_TEST
 
+/* Whether n has no prime factor but 2, 3, 5 and 7. */
+static bool smooth7(int64_t n)
+{
+	for (int64_t p = 2; p <= 7; p++)
+		while (n % p == 0)
+			n /= p;
+	return n == 1;
+}
+
+/* hyrt_fft_size: >= 2L, 7-smooth, a multiple of 32 from 1024 points (of
+ * 2 below), and the least such; the catalogue's lengths keep the sizes
+ * they had, and the lengths whose least 7-smooth size is odd or slow get
+ * a fast one (1,600,000 = 2^9 5^5, not 3^13 = 1,594,323). */
+START_TEST(fft_size_rule)
+{
+	for (int64_t L = 1; L <= 70000; L++) {
+		int64_t N = hyrt_fft_size(L), q = 2 * L >= 1024 ? 32 : 2;
+		ck_assert_msg(N >= 2 * L && N % q == 0 && smooth7(N),
+		              "L=%lld: N=%lld", (long long)L, (long long)N);
+		for (int64_t m = N - q; m >= 2 * L; m -= q)
+			ck_assert_msg(!smooth7(m), "L=%lld: N=%lld, %lld is smaller",
+			              (long long)L, (long long)N, (long long)m);
+	}
+	static const int64_t want[][2] = {
+	    {1, 2},          {13, 28},          {1024, 2048},
+	    {32768, 65536},  {160000, 320000},  {796204, 1600000},
+	    {1000000, 2000000}};
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		ck_assert_int_eq(hyrt_fft_size(want[i][0]), want[i][1]);
+}
+END_TEST
+
 START_TEST(fft_matches_direct)
 {
 	static const int64_t Ls[] = {1, 2, 3, 17, 64, 333, 1024, 4097};
@@ -970,6 +1002,7 @@ static Suite *suite(void)
 	TCase *tc = tcase_create("fft");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, direct_small);
+	tcase_add_test(tc, fft_size_rule);
 	tcase_add_test(tc, fft_matches_direct);
 	tcase_add_test(tc, fft_odd_channels);
 	tcase_add_test(tc, gated_fft_matches_direct);
