@@ -162,7 +162,12 @@ static const char *foreign_cpu(const char **feature)
 	for (size_t i = 0; i < sizeof cand / sizeof cand[0]; i++) {
 		char word[64];
 		snprintf(word, sizeof word, " %s ", cand[i].flag);
-		if (!strstr(flags, word)) {
+		char msg[256];
+		/* cpuinfo can hide a flag the CPU has (sse4a on a Zen 5
+		 * guest): foreign only if the runtime's CPUID check agrees */
+		if (!strstr(flags, word) &&
+		    !hyrt_cpu_check(cand[i].feature, cand[i].cpu, msg,
+		                    sizeof msg)) {
 			*feature = cand[i].feature;
 			return cand[i].cpu;
 		}
