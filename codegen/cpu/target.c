@@ -29,7 +29,8 @@ typedef struct GemmShape {
  *   keeps its pipes full; kept as it was.
  * - Other AVX-512 cores (Intel server cores, znver5) have two full-width
  *   FMA units: 12 x 2 (24 accumulators) halves the panel loads per FMA
- *   (the issue measured 6 x 2 at half of OpenBLAS on znver5; on
+ *   (the issue measured 6 x 2 at half of OpenBLAS on znver5; 12 x 2
+ *   measured there since at 0.94-1.80x OpenBLAS, docs/performance.md; on
  *   Sapphire Rapids bench/gemm_ratio finds the bare GEMM level with
  *   OpenBLAS either way, and the fused kernels gain from the rest of
  *   this row and from whole-block tiles). KC = 256:
