@@ -144,16 +144,12 @@ static inline const char *hyrt_label_name(int64_t id)
 
 /* The transform size for length L: the smallest N >= 2L whose only
  * prime factors are 2, 3, 5 and 7 (FFTW's codelet radices) and that is a
- * multiple of 32 (of 2 below 1024). The least 7-smooth size alone is odd
- * for about one length in twelve, or even with a large odd part, and
- * FFTW runs such sizes several times slower a point: an r2c and c2r pair
- * with FFTW_ESTIMATE plans on the Zen 4 guest took 37.2 ms at 1,594,323
- * (3^13, L = 796,204) against 9.9 ms at 1,600,000, and over 120 random
- * L up to 10^6 this rule's sizes took 18% less time in all and at worst
- * 27 ns a position against 56. The catalogue's lengths (1024, 32768,
- * 160000, 10^6) get the same sizes as before. The circular convolution
- * of size N equals the linear one on the first L outputs. The compiler's
- * cost model (passes/convsel.c) uses the same sizes. */
+ * multiple of 32 (of 2 below 1024), so the circular convolution equals
+ * the linear one on the first L outputs. The least 7-smooth size alone
+ * is odd for about one length in twelve, and FFTW runs those several
+ * times slower a point (docs/performance.md, "A million tokens", has the
+ * figures). The compiler's cost model (passes/convsel.c) uses the same
+ * sizes. */
 static inline int64_t hyrt_fft_size(int64_t L)
 {
 	int64_t q = 2 * L >= 1024 ? 32 : 2;
