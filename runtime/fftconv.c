@@ -34,8 +34,8 @@
  * (FFTW_MEASURE for sizes it lacks; the file is read before the first
  * plan and rewritten after each new one, through outfile.h as every
  * output), else from FFTW_ESTIMATE: a forward never measures silently.
- * Work buffers are per thread (fftwf_malloc, SIMD aligned), grown as needed
- * and kept: the largest sizes a thread has used stay with it until it
+ * Work buffers are per thread (hyrt_alloc_big: 64-byte aligned, on 2 MB
+ * pages when large), grown as needed and kept: the largest sizes a thread has used stay with it until it
  * exits, when a thread-specific key's destructor frees them (worker
  * threads would otherwise leak them; LeakSanitizer said so).
  *
@@ -91,6 +91,16 @@ static void oom(size_t bytes)
 static void *xfftw_malloc(size_t bytes)
 {
 	void *p = fftwf_malloc(bytes ? bytes : 1);
+	if (!p)
+		oom(bytes);
+	return p;
+}
+
+/* The work rows and the kept spectra: large, and touched first by a
+ * forward (bigalloc.c); freed with free(). */
+static void *xbig(size_t bytes)
+{
+	void *p = hyrt_alloc_big(bytes);
 	if (!p)
 		oom(bytes);
 	return p;
@@ -213,9 +223,9 @@ char *hyrt_fft_measure_wisdom(int64_t L, double seconds)
 static void free_scratch(void *unused)
 {
 	(void)unused;
-	fftwf_free(t_real);
-	fftwf_free(t_row);
-	fftwf_free(t_kf);
+	free(t_real);
+	free(t_row);
+	free(t_kf);
 	t_real = NULL;
 	t_row = t_kf = NULL;
 	t_real_cap = t_row_cap = t_kf_cap = 0;
@@ -237,18 +247,18 @@ static void reserve(size_t nreal, size_t nrow, size_t nkf)
 		pthread_setspecific(scratch_key, &scratch_key);
 	}
 	if (nreal > t_real_cap) {
-		fftwf_free(t_real);
-		t_real = xfftw_malloc(sizeof(float) * nreal);
+		free(t_real);
+		t_real = xbig(sizeof(float) * nreal);
 		t_real_cap = nreal;
 	}
 	if (nrow > t_row_cap) {
-		fftwf_free(t_row);
-		t_row = xfftw_malloc(sizeof(fftwf_complex) * nrow);
+		free(t_row);
+		t_row = xbig(sizeof(fftwf_complex) * nrow);
 		t_row_cap = nrow;
 	}
 	if (nkf > t_kf_cap) {
-		fftwf_free(t_kf);
-		t_kf = xfftw_malloc(sizeof(fftwf_complex) * nkf);
+		free(t_kf);
+		t_kf = xbig(sizeof(fftwf_complex) * nkf);
 		t_kf_cap = nkf;
 	}
 }
@@ -467,7 +477,7 @@ static const fftwf_complex *kept_spectra(ConvJob *j, HyrtSpectra *s)
 		if (!e)
 			oom(sizeof *e);
 		e->L = j->L;
-		e->kf = xfftw_malloc((size_t)bytes);
+		e->kf = xbig((size_t)bytes);
 		j->making = e->kf;
 		/* workers take no lock of this file but the planner's */
 		hyrt_parallel_for(make_blocks, j, j->nblk, 1);
@@ -589,7 +599,7 @@ void hyrt_fft_release(void)
 	while (all_spectra) {
 		Entry *e = all_spectra;
 		all_spectra = e->all;
-		fftwf_free(e->kf);
+		free(e->kf);
 		free(e);
 	}
 	pthread_mutex_unlock(&spectra_lock);

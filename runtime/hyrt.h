@@ -292,6 +292,12 @@ void hyrt_conv_step(float *out, const float *v, int64_t vs, const float *g,
  * all, the caller included (1 until it is called). */
 typedef void (*HyrtRowsFn)(void *ctx, int64_t lo, int64_t hi);
 void hyrt_parallel_for(HyrtRowsFn fn, void *ctx, int64_t n, int64_t grain);
+
+/* n bytes (64-byte aligned; at least 2 MB: 2 MB aligned and on 2 MB
+ * pages where the kernel gives them, runtime/bigalloc.c), for free();
+ * NULL when out of memory. For a forward's large buffers, whose first
+ * touch would otherwise take a page fault every 4 KB. */
+void *hyrt_alloc_big(size_t n);
 void hyrt_set_threads(int n);
 int hyrt_get_threads(void);
 

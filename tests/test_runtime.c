@@ -134,6 +134,67 @@ START_TEST(fft_size_rule)
 }
 END_TEST
 
+/* The smaps field `key` of the mapping of this process that holds p;
+ * -1 when there is no such mapping or field. */
+static long smaps_field(const void *p, const char *key)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool inside = false;
+	long v = -1;
+	size_t kl = strlen(key);
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (inside && !strncmp(line, key, kl) && line[kl] == ':') {
+			v = strtol(line + kl + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
+START_TEST(big_alloc_pages)
+{
+	size_t big = ((size_t)5 << 20) + 123;
+	char *small = hyrt_alloc_big(100), *p = hyrt_alloc_big(big);
+	ck_assert(small && p);
+	ck_assert_uint_eq((uintptr_t)small % 64, 0);
+	ck_assert_uint_eq((uintptr_t)p % ((size_t)2 << 20), 0);
+	memset(small, 1, 100);
+	memset(p, 1, big);
+	ck_assert(p[big - 1] == 1);
+
+	/* "always [madvise] never": only the bracketed mode is on */
+	char mode[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(mode, sizeof mode, f))
+			mode[0] = 0;
+		fclose(f);
+	}
+	if (!strstr(mode, "[madvise]") && !strstr(mode, "[always]")) {
+		printf("big_alloc_pages: transparent huge pages are off on this "
+		       "kernel (%s): page size not checked\n",
+		       mode[0] ? "never" : "no sysfs file");
+	} else {
+		long el = smaps_field(p, "THPeligible");
+		ck_assert_msg(el == 1, "a %zu-byte buffer is not eligible for "
+		              "huge pages (THPeligible %ld)", big, el);
+	}
+	free(small);
+	free(p);
+}
+END_TEST
+
 START_TEST(fft_matches_direct)
 {
 	static const int64_t Ls[] = {1, 2, 3, 17, 64, 333, 1024, 4097};
@@ -1012,6 +1073,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pool");
 	tcase_add_test(tc, pool_covers_once);
+	tcase_add_test(tc, big_alloc_pages);
 	tcase_add_test(tc, pool_nested_and_concurrent);
 	tcase_add_test(tc, conv_threads_gen_nogate);
 	suite_add_tcase(s, tc);

@@ -184,14 +184,14 @@ API void hyenac_model_free(HyenacModel *m)
 	free(m);
 }
 
-/* Grow *p to n bytes, 64-byte aligned. */
+/* Grow *p to n bytes, 64-byte aligned (on 2 MB pages when large). */
 static bool reserve(void **p, size_t *cap, size_t n)
 {
 	void *q = NULL;
 
 	if (*p && *cap >= n)
 		return true;
-	if (posix_memalign(&q, 64, n ? n : 64) != 0)
+	if (!(q = hyrt_alloc_big(n)))
 		return false;
 	free(*p);
 	*p = q;

@@ -279,12 +279,13 @@ size_t rt_mul3(int64_t a, int64_t b, int64_t c, const char *what)
 	return n;
 }
 
-/* 64-byte aligned, as hyenac_run wants; never returns NULL. */
+/* 64-byte aligned, as hyenac_run wants (on 2 MB pages when large:
+ * runtime/bigalloc.c); never returns NULL. */
 void *rt_xalloc(size_t n, const char *what)
 {
-	void *p = NULL;
+	void *p = hyrt_alloc_big(n);
 
-	if (posix_memalign(&p, 64, n ? n : 64) != 0 || !p)
+	if (!p)
 		rt_fail("out of memory allocating %zu bytes for %s", n, what);
 	return p;
 }
