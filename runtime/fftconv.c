@@ -340,12 +340,7 @@ static void row_convolve(const Plan *p, float *x, fftwf_complex *restrict row,
 
 	memset(x + L, 0, sizeof(float) * (size_t)(N - L));
 	fftwf_execute_dft_r2c(p->fwd, x, row);
-	for (int64_t f = 0; f < nf; f++) {
-		float ar = row[f][0], ai = row[f][1];
-		float br = kf[f][0], bi = kf[f][1];
-		row[f][0] = ar * br - ai * bi;
-		row[f][1] = ar * bi + ai * br;
-	}
+	hyrt_spec_mul((float *)row, (const float *)kf, nf);
 	fftwf_execute_dft_c2r(p->inv, row, x);
 }
 

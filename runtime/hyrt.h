@@ -293,6 +293,17 @@ void hyrt_conv_step(float *out, const float *v, int64_t vs, const float *g,
 typedef void (*HyrtRowsFn)(void *ctx, int64_t lo, int64_t hi);
 void hyrt_parallel_for(HyrtRowsFn fn, void *ctx, int64_t n, int64_t grain);
 
+/* row[f] *= kf[f] for f < nf complex numbers, each (re, im) interleaved:
+ * the product step of the FFT convolutions, in the widest vectors this
+ * CPU has (runtime/specmul.c). hyrt_spec_mul_form runs one form
+ * (HYRT_SPECMUL_*), which hyrt_spec_mul_form_ok must say this CPU runs:
+ * for tests, which check each against the scalar one. */
+enum { HYRT_SPECMUL_SCALAR, HYRT_SPECMUL_AVX2, HYRT_SPECMUL_AVX512,
+       HYRT_SPECMUL_FORMS };
+void hyrt_spec_mul(float *row, const float *kf, int64_t nf);
+bool hyrt_spec_mul_form_ok(int form);
+void hyrt_spec_mul_form(int form, float *row, const float *kf, int64_t nf);
+
 /* n bytes (64-byte aligned; at least 2 MB: 2 MB aligned and on 2 MB
  * pages where the kernel gives them, runtime/bigalloc.c), for free();
  * NULL when out of memory. For a forward's large buffers, whose first

@@ -195,6 +195,52 @@ START_TEST(big_alloc_pages)
 }
 END_TEST
 
+/* Every form of the spectrum product this CPU runs against the product
+ * in double, at lengths around each vector width (tails included). */
+START_TEST(spec_mul_forms)
+{
+	static const char *names[] = {"scalar", "avx2", "avx512"};
+	float row[2 * 70], kf[2 * 70], got[2 * 70];
+	uint64_t s = 12345;
+	int ran = 0;
+
+	for (int i = 0; i < 2 * 70; i++) {
+		s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+		row[i] = (float)((int)(s % 2001) - 1000) / 250.0f;
+		kf[i] = (float)((int)((s >> 20) % 2001) - 1000) / 300.0f;
+	}
+	for (int form = 0; form < HYRT_SPECMUL_FORMS; form++) {
+		if (!hyrt_spec_mul_form_ok(form)) {
+			printf("spec_mul_forms: skipped %s: this CPU lacks it\n",
+			       names[form]);
+			continue;
+		}
+		ran++;
+		for (int64_t nf = 0; nf <= 70; nf++) {
+			for (int i = 0; i < 2 * 70; i++)
+				got[i] = row[i];
+			hyrt_spec_mul_form(form, got, kf, nf);
+			for (int64_t f = 0; f < 70; f++) {
+				double ar = row[2 * f], ai = row[2 * f + 1];
+				double br = kf[2 * f], bi = kf[2 * f + 1];
+				double re = f < nf ? ar * br - ai * bi : ar;
+				double im = f < nf ? ar * bi + ai * br : ai;
+				double tol = 1e-6 * (fabs(ar * br) + fabs(ai * bi) +
+				                     fabs(ar * bi) + fabs(ai * br)) + 1e-30;
+				ck_assert_msg(fabs(got[2 * f] - re) <= tol &&
+				              fabs(got[2 * f + 1] - im) <= tol,
+				              "%s, nf=%lld, f=%lld: (%g, %g), want (%g, %g)",
+				              names[form], (long long)nf, (long long)f,
+				              got[2 * f], got[2 * f + 1], re, im);
+			}
+		}
+	}
+	ck_assert(hyrt_spec_mul_form_ok(HYRT_SPECMUL_SCALAR) && ran >= 1);
+	ck_assert(!hyrt_spec_mul_form_ok(HYRT_SPECMUL_FORMS) &&
+	          !hyrt_spec_mul_form_ok(-1));
+}
+END_TEST
+
 START_TEST(fft_matches_direct)
 {
 	static const int64_t Ls[] = {1, 2, 3, 17, 64, 333, 1024, 4097};
@@ -1064,6 +1110,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, direct_small);
 	tcase_add_test(tc, fft_size_rule);
+	tcase_add_test(tc, spec_mul_forms);
 	tcase_add_test(tc, fft_matches_direct);
 	tcase_add_test(tc, fft_odd_channels);
 	tcase_add_test(tc, gated_fft_matches_direct);
