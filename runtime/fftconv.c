@@ -35,9 +35,10 @@
  * plan and rewritten after each new one, through outfile.h as every
  * output), else from FFTW_ESTIMATE: a forward never measures silently.
  * Work buffers are per thread (hyrt_alloc_big: 64-byte aligned, on 2 MB
- * pages when large), grown as needed and kept: the largest sizes a thread has used stay with it until it
- * exits, when a thread-specific key's destructor frees them (worker
- * threads would otherwise leak them; LeakSanitizer said so).
+ * pages when large), grown as needed and kept: the largest sizes a
+ * thread has used stay with it until it exits, when a thread-specific
+ * key's destructor frees them (worker threads would otherwise leak them;
+ * LeakSanitizer said so).
  *
  * Running out of memory here has no caller to report to (generated code
  * calls this as a kernel), so it prints one line and exits 1.
@@ -51,6 +52,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_TILE16 1
+#endif
 
 /* Channels per block: 16, the channels of one 64-byte line of the
  * activations, so the tiled gather reads each line once; fewer where a
@@ -288,9 +294,7 @@ static int64_t block_width(int64_t N, int64_t C)
  * has it: 16 loads of a line each, the gate, a 16 x 16 transpose in
  * registers, 16 stores of a row's 16 positions (and the reverse for the
  * scatter). The baseline build reads and writes one float at a time. */
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define HAVE_TILE16 1
+#ifdef HAVE_TILE16
 
 /* r[i] = column i of the 16 x 16 block whose rows were r[0..15]. */
 __attribute__((target("avx512f"))) static inline void
