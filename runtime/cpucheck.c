@@ -179,6 +179,11 @@ static bool has_all(const char *list)
 	return true;
 }
 
+bool hyrt_cpu_has(const char *list)
+{
+	return has_all(list);
+}
+
 /* Append to msg (n bytes) at *len, cutting what does not fit. */
 static void add(char *msg, size_t n, size_t *len, const char *fmt,
                 const char *arg)

@@ -30,6 +30,11 @@ bool hyrt_cpu_feature_testable(const char *name);
 /* Whether the comma-separated list ("avx2,fma") names name exactly. */
 bool hyrt_cpu_listed(const char *list, const char *name);
 
+/* Whether this CPU (and its OS, for the AVX register state) has every
+ * feature of the comma-separated list: for the runtime's own vector
+ * code (fftconv.c, specmul.c), chosen when it first runs. */
+bool hyrt_cpu_has(const char *features);
+
 /* True when this CPU (and its OS, for the AVX register state) has every
  * feature of the comma-separated list; otherwise false with one line in
  * msg (n bytes): what is missing, what the code was compiled for (cpu),

@@ -43,6 +43,7 @@
  * Running out of memory here has no caller to report to (generated code
  * calls this as a kernel), so it prints one line and exits 1.
  */
+#include "cpucheck.h"
 #include "hyrt.h"
 #include "outfile.h"
 
@@ -179,10 +180,25 @@ static void make_plan(Plan *p, int n)
 	fftwf_free(c);
 }
 
+/* The vector forms this CPU runs (cpucheck.c), chosen with the first
+ * plan: every user of the kernels below gets a plan first. */
+static bool tile16;  /* gather_tile16, scatter_tile16 */
+static int mul_form; /* hyrt_spec_mul_form's */
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+
+static void pick_simd(void)
+{
+#ifdef HAVE_TILE16
+	tile16 = hyrt_cpu_has("avx512f");
+#endif
+	mul_form = hyrt_spec_mul_best();
+}
+
 static const Plan *get_plan(int n)
 {
 	Plan *p;
 
+	pthread_once(&simd_once, pick_simd);
 	pthread_mutex_lock(&plan_lock);
 	for (p = plans; p; p = p->next)
 		if (p->n == n)
@@ -295,6 +311,7 @@ static int64_t block_width(int64_t N, int64_t C)
  * registers, 16 stores of a row's 16 positions (and the reverse for the
  * scatter). The baseline build reads and writes one float at a time. */
 #ifdef HAVE_TILE16
+_Static_assert(TILE == 16 && CB_MAX == 16, "a tile is 16 x 16 floats");
 
 /* r[i] = column i of the 16 x 16 block whose rows were r[0..15]. */
 __attribute__((target("avx512f"))) static inline void
@@ -359,16 +376,6 @@ scatter_tile16(float *y, int64_t C, const float *x, int64_t ld,
 }
 #endif
 
-static bool tile16;
-static pthread_once_t tile16_once = PTHREAD_ONCE_INIT;
-
-static void pick_tile16(void)
-{
-#ifdef HAVE_TILE16
-	__builtin_cpu_init();
-	tile16 = __builtin_cpu_supports("avx512f");
-#endif
-}
 
 /* x[i*ld + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, by tiles
  * of positions (the tile's lines of v and of the cb rows stay in L1, so
@@ -388,7 +395,7 @@ static void gather_gated(float *restrict x, int64_t ld,
 				__builtin_prefetch(g + t * gs);
 		}
 #ifdef HAVE_TILE16
-		if (tile16 && cb == TILE && t1 - t0 == TILE) {
+		if (tile16 && cb == CB_MAX && t1 - t0 == TILE) {
 			gather_tile16(x + t0, ld, v + t0 * vs, vs, g ? g + t0 * gs : NULL,
 			              gs);
 			continue;
@@ -433,7 +440,7 @@ static void row_convolve(const Plan *p, float *x, fftwf_complex *restrict row,
 
 	memset(x + L, 0, sizeof(float) * (size_t)(N - L));
 	fftwf_execute_dft_r2c(p->fwd, x, row);
-	hyrt_spec_mul((float *)row, (const float *)kf, nf);
+	hyrt_spec_mul_form(mul_form, (float *)row, (const float *)kf, nf);
 	fftwf_execute_dft_c2r(p->inv, row, x);
 }
 
@@ -595,7 +602,7 @@ static void scatter_gated(float *restrict y, int64_t C,
 				__builtin_prefetch(post + t * ps);
 		}
 #ifdef HAVE_TILE16
-		if (tile16 && cb == TILE && t1 - t0 == TILE) {
+		if (tile16 && cb == CB_MAX && t1 - t0 == TILE) {
 			scatter_tile16(y + t0 * C, C, x + t0, ld,
 			               post ? post + t0 * ps : NULL, ps);
 			continue;
@@ -671,7 +678,6 @@ static void conv_run(ConvJob *j, HyrtSpectra *s)
 {
 	if (j->B <= 0 || j->L <= 0 || j->C <= 0)
 		return;
-	pthread_once(&tile16_once, pick_tile16);
 	j->N = hyrt_fft_size(j->L);
 	j->ld = row_stride(j->N);
 	j->cbmax = block_width(j->N, j->C);

@@ -171,6 +171,23 @@ static inline int64_t hyrt_fft_size(int64_t L)
 void hyrt_longconv_fft(float *y, const float *u, const float *k, int64_t B,
                        int64_t L, int64_t C);
 
+/* row[f] *= kf[f] for f < nf complex numbers, each (re, im) interleaved:
+ * the product step of the FFT convolutions (runtime/specmul.c), in one
+ * of its forms (HYRT_SPECMUL_*), which hyrt_spec_mul_form_ok must say
+ * this CPU runs; hyrt_spec_mul_best is the widest such form. The tests
+ * check each form against the product in double. */
+enum { HYRT_SPECMUL_SCALAR, HYRT_SPECMUL_AVX2, HYRT_SPECMUL_AVX512,
+       HYRT_SPECMUL_FORMS };
+bool hyrt_spec_mul_form_ok(int form);
+int hyrt_spec_mul_best(void);
+void hyrt_spec_mul_form(int form, float *row, const float *kf, int64_t nf);
+
+/* n bytes (64-byte aligned; at least 2 MB: 2 MB aligned and on 2 MB
+ * pages where the kernel gives them, runtime/bigalloc.c), for free();
+ * NULL when out of memory. For a forward's large buffers, whose first
+ * touch would otherwise take a page fault every 4 KB. */
+void *hyrt_alloc_big(size_t n);
+
 /* One Hyena order step with its gates (ops.def's gated_conv), through
  * the same FFT convolution:
  *   u = v * g;  y = (conv(u, k) + u * bias) * post   (post NULL: no * post)
@@ -293,22 +310,6 @@ void hyrt_conv_step(float *out, const float *v, int64_t vs, const float *g,
 typedef void (*HyrtRowsFn)(void *ctx, int64_t lo, int64_t hi);
 void hyrt_parallel_for(HyrtRowsFn fn, void *ctx, int64_t n, int64_t grain);
 
-/* row[f] *= kf[f] for f < nf complex numbers, each (re, im) interleaved:
- * the product step of the FFT convolutions, in the widest vectors this
- * CPU has (runtime/specmul.c). hyrt_spec_mul_form runs one form
- * (HYRT_SPECMUL_*), which hyrt_spec_mul_form_ok must say this CPU runs:
- * for tests, which check each against the scalar one. */
-enum { HYRT_SPECMUL_SCALAR, HYRT_SPECMUL_AVX2, HYRT_SPECMUL_AVX512,
-       HYRT_SPECMUL_FORMS };
-void hyrt_spec_mul(float *row, const float *kf, int64_t nf);
-bool hyrt_spec_mul_form_ok(int form);
-void hyrt_spec_mul_form(int form, float *row, const float *kf, int64_t nf);
-
-/* n bytes (64-byte aligned; at least 2 MB: 2 MB aligned and on 2 MB
- * pages where the kernel gives them, runtime/bigalloc.c), for free();
- * NULL when out of memory. For a forward's large buffers, whose first
- * touch would otherwise take a page fault every 4 KB. */
-void *hyrt_alloc_big(size_t n);
 void hyrt_set_threads(int n);
 int hyrt_get_threads(void);
 

@@ -10,13 +10,14 @@
  * take 4 and 8 products a vector: the spectrum's real and imaginary parts
  * duplicated into every lane pair (moveldup, movehdup), the row's pairs
  * swapped, and one fmaddsub, which subtracts in the real lanes and adds
- * in the imaginary ones. The form is chosen once, from what CPUID and
- * the OS say (__builtin_cpu_supports, which checks both).
+ * in the imaginary ones. fftconv.c takes the widest form this CPU runs
+ * (hyrt_spec_mul_best) once, as the runtime's CPU check (cpucheck.c)
+ * says: CPUID for the instructions, XGETBV for the OS's register state.
  */
+#include "cpucheck.h"
 #include "hyrt.h"
 
 #include <immintrin.h>
-#include <pthread.h>
 
 typedef void (*MulFn)(float *restrict row, const float *restrict kf,
                       int64_t nf);
@@ -83,14 +84,10 @@ bool hyrt_spec_mul_form_ok(int form)
 {
 	if (form < 0 || form >= HYRT_SPECMUL_FORMS || !forms[form])
 		return false;
-#ifdef HAVE_X86
-	__builtin_cpu_init();
 	if (form == HYRT_SPECMUL_AVX2)
-		return __builtin_cpu_supports("avx2") &&
-		       __builtin_cpu_supports("fma");
+		return hyrt_cpu_has("avx2,fma");
 	if (form == HYRT_SPECMUL_AVX512)
-		return __builtin_cpu_supports("avx512f");
-#endif
+		return hyrt_cpu_has("avx512f");
 	return form == HYRT_SPECMUL_SCALAR;
 }
 
@@ -99,19 +96,10 @@ void hyrt_spec_mul_form(int form, float *row, const float *kf, int64_t nf)
 	forms[form](row, kf, nf);
 }
 
-static MulFn best;
-static pthread_once_t best_once = PTHREAD_ONCE_INIT;
-
-static void pick(void)
+int hyrt_spec_mul_best(void)
 {
 	int form = HYRT_SPECMUL_FORMS - 1;
 	while (!hyrt_spec_mul_form_ok(form))
 		form--;
-	best = forms[form];
-}
-
-void hyrt_spec_mul(float *row, const float *kf, int64_t nf)
-{
-	pthread_once(&best_once, pick);
-	best(row, kf, nf);
+	return form;
 }
