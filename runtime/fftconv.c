@@ -21,6 +21,12 @@
  * L = 32768 with Debian's FFTW (SSE2/AVX codelets) they ran 2.5-6x the
  * per-channel transforms' time, this layout 1.2-1.6x.
  *
+ * Where the CPU has AVX-512, the FFT size is a power of two up to 8192
+ * (tiny-1k's 2048) and the spectra are kept, none of the above: each
+ * block of 16 channels goes through lanefft.c's transforms, one channel
+ * in each lane of a vector, straight from v and g to y (hyrt_conv_lanes
+ * says when).
+ *
  * Filter spectra: kept between calls in the module's slot for the layer
  * (see "spectra kept per layer and length" below) when the memory plan
  * holds them, else made per call, a block at a time, and used for every
@@ -45,6 +51,7 @@
  */
 #include "cpucheck.h"
 #include "hyrt.h"
+#include "lanefft.h"
 #include "outfile.h"
 
 #include <fftw3.h>
@@ -502,6 +509,7 @@ typedef struct ConvJob {
 	HyrtFilterGen gen;
 	void *gen_ctx;
 	const fftwf_complex *cached; /* [C][N/2+1] spectra, or NULL */
+	bool lanes; /* kept spectra and work by lanefft.c, blocks of 16 */
 	fftwf_complex *making;       /* the spectra being made */
 } ConvJob;
 
@@ -532,6 +540,18 @@ static void block_spectra(const ConvJob *j, const Plan *p, fftwf_complex *kf,
 static void make_blocks(void *arg, int64_t lo, int64_t hi)
 {
 	const ConvJob *j = arg;
+	if (j->lanes) {
+		/* the filter rows in t_real, the transform's work in t_kf */
+		reserve((size_t)(j->ld * j->cbmax), 0, (size_t)(j->N * 8));
+		for (int64_t blk = lo; blk < hi; blk++) {
+			int64_t c0 = blk * CB_MAX;
+			filter_rows(j, t_real, c0, CB_MAX);
+			hyrt_lanefft_spectra((float *)(j->making + c0 * (j->N / 2 + 1)),
+			                     t_real, j->ld, j->L, j->N,
+			                     1.0f / (float)j->N, (float *)t_kf);
+		}
+		return;
+	}
 	const Plan *p = get_plan((int)j->N);
 	reserve((size_t)(j->ld * j->cbmax), (size_t)(j->N / 2 + 1), 0);
 	for (int64_t blk = lo; blk < hi; blk++) {
@@ -645,6 +665,20 @@ static void convolve_block(const ConvJob *j, const Plan *p,
 static void conv_kept(void *arg, int64_t lo, int64_t hi)
 {
 	const ConvJob *j = arg;
+	if (j->lanes) {
+		int64_t L = j->L;
+		reserve((size_t)(j->N * CB_MAX), 0, 0);
+		for (int64_t w = lo; w < hi; w++) {
+			int64_t b = w / j->nblk, c0 = (w % j->nblk) * CB_MAX;
+			hyrt_lanefft_conv(
+			    j->y + b * L * j->C + c0, j->C, j->v + b * L * j->vs + c0,
+			    j->vs, j->g ? j->g + b * L * j->gs + c0 : NULL, j->gs,
+			    j->post ? j->post + b * L * j->ps + c0 : NULL, j->ps,
+			    (const float *)(j->cached + c0 * (j->N / 2 + 1)), L, j->N,
+			    t_real);
+		}
+		return;
+	}
 	const Plan *p = get_plan((int)j->N);
 	reserve((size_t)(j->ld * j->cbmax), (size_t)(j->N / 2 + 1), 0);
 	for (int64_t w = lo; w < hi; w++) {
@@ -672,6 +706,18 @@ static void conv_streamed(void *arg, int64_t lo, int64_t hi)
 	}
 }
 
+/* 16 channels in the lanes of AVX-512 vectors (lanefft.c) where the
+ * CPU has AVX-512, the FFT size fits and the channels are whole blocks,
+ * for kept spectra only: their layout is lanefft.c's, made and read only
+ * by conv_kept's path; streamed spectra stay with FFTW, per channel. */
+int hyrt_conv_lanes(int64_t L, int64_t C)
+{
+	int64_t N = hyrt_fft_size(L);
+	pthread_once(&simd_once, pick_simd);
+	return tile16 && hyrt_lanefft_fits(N) &&
+	       block_width(N, C) == CB_MAX && C % CB_MAX == 0;
+}
+
 /* Every long convolution: kept spectra when the slot s allows, else
  * streamed; the work over the pool. */
 static void conv_run(ConvJob *j, HyrtSpectra *s)
@@ -682,8 +728,11 @@ static void conv_run(ConvJob *j, HyrtSpectra *s)
 	j->ld = row_stride(j->N);
 	j->cbmax = block_width(j->N, j->C);
 	j->nblk = (j->C + j->cbmax - 1) / j->cbmax;
+	j->lanes = s && s->budget > 0 && hyrt_conv_lanes(j->L, j->C);
 	if (s && s->budget > 0)
 		j->cached = kept_spectra(j, s);
+	if (!j->cached)
+		j->lanes = false;
 	if (j->cached)
 		hyrt_parallel_for(conv_kept, j, j->B * j->nblk, 1);
 	else

@@ -235,6 +235,11 @@ void hyrt_hyena_conv_fft_gen(float *y, const float *v, int64_t vs,
 int hyrt_spectra_kept(const HyrtSpectra *s, int64_t L);
 /* Bytes of one gated_conv's kept spectra at length L, C channels. */
 int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
+/* Nonzero when a convolution of length L over C channels with kept
+ * spectra runs on this CPU as 16 channels in the lanes of AVX-512
+ * vectors (lanefft.c), not through FFTW: the FFT size a power of two up
+ * to 8192, C a multiple of 16. */
+int hyrt_conv_lanes(int64_t L, int64_t C);
 /* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot
  * plan or memory ran out) for the transforms of length L's convolutions, measured with
  * FFTW_MEASURE for at most about `seconds` a transform: what `hyenac

@@ -10,6 +10,7 @@
  * rt_main.c end to end, linked with a small hand-written stand-in for a
  * generated module, for each command and each way its input can be wrong.
  */
+#include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
 #include "runtime/npy.h"
 #include "testutil.h"
@@ -463,6 +464,84 @@ START_TEST(const_filter_spectrum_cache)
 }
 END_TEST
 
+
+/* The kept convolution with 16 channels in the lanes of AVX-512 vectors
+ * (lanefft.c) against the formula in double and against FFTW's
+ * per-channel transforms (the streamed entry): FFT sizes 64 (L = 32),
+ * 1024, 2048 (L = 1023, odd, and 1024) and 8192 (L = 4095), one and
+ * three blocks of channels, with and without the gates, on the call
+ * that makes the spectra and on the one that reads them. L = 100 (a
+ * size of 224) and C = 24 stay with FFTW, as hyrt_conv_lanes says. */
+START_TEST(lane_fft_matches_direct)
+{
+	static const struct {
+		int64_t L, C;
+		int lanes;
+	} cs[] = {{32, 48, 1},   {512, 16, 1}, {1023, 32, 1}, {1024, 48, 1},
+	          {4095, 16, 1}, {100, 32, 0}, {1024, 24, 0}};
+	int avx512 = hyrt_cpu_has("avx512f");
+
+	if (!avx512)
+		printf("lane_fft_matches_direct: this CPU has no AVX-512: every "
+		       "case takes FFTW and the lanes go untested here\n");
+	for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
+		for (int gated = 0; gated < 2; gated++) {
+			int64_t B = 2, L = cs[ci].L, C = cs[ci].C, W = 3 * C;
+			size_t n = (size_t)(B * L * C);
+			float *z = rand_array((size_t)(B * L * W));
+			float *k = rand_array((size_t)(L * C));
+			float *bias = rand_array((size_t)C);
+			float *y = malloc(sizeof(float) * n);
+			float *yf = malloc(sizeof(float) * n);
+			float *ref = malloc(sizeof(float) * n);
+			const float *g = gated ? z + C : NULL, *post = gated ? z : NULL;
+			HyrtSpectra slot = {NULL, hyrt_conv_spectra_bytes(L, C), 0};
+			double e, m;
+
+			ck_assert_int_eq(hyrt_conv_lanes(L, C), avx512 && cs[ci].lanes);
+			for (int64_t t = 0; t < L; t++)
+				for (int64_t c = 1; c < C; c++)
+					k[t * C + c] *= (float)exp(-0.003 * (double)(t * c % 101));
+			for (int64_t b = 0; b < B; b++)
+				for (int64_t t = 0; t < L; t++)
+					for (int64_t c = 0; c < C; c++) {
+						const float *zb = z + b * L * W;
+						double acc = 0, x;
+						for (int64_t s = 0; s <= t; s++) {
+							x = zb[s * W + 2 * C + c];
+							if (g)
+								x *= zb[s * W + C + c];
+							acc += (double)k[(t - s) * C + c] * x;
+						}
+						x = zb[t * W + 2 * C + c];
+						if (g)
+							x *= zb[t * W + C + c];
+						acc += x * bias[c];
+						if (post)
+							acc *= zb[t * W + c];
+						ref[(b * L + t) * C + c] = (float)acc;
+					}
+			memset(yf, 0xff, sizeof(float) * n);
+			hyrt_hyena_conv_fft(yf, z + 2 * C, W, g, W, k, bias, post, W, B,
+			                    L, C);
+			for (int call = 0; call < 2; call++) {
+				memset(y, 0xff, sizeof(float) * n); /* NaN until written */
+				hyrt_hyena_conv_fft_const(y, z + 2 * C, W, g, W, k, bias,
+				                          post, W, B, L, C, &slot);
+				e = max_err(y, ref, n, &m);
+				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
+				              "L=%lld C=%lld gated=%d call %d: max error %g",
+				              (long long)L, (long long)C, gated, call, e);
+				e = max_err(y, yf, n, &m);
+				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
+				              "L=%lld C=%lld gated=%d call %d: %g from FFTW's",
+				              (long long)L, (long long)C, gated, call, e);
+			}
+			ck_assert_int_eq(slot.used, slot.budget);
+			free(z), free(k), free(bias), free(y), free(yf), free(ref);
+		}
+}
+END_TEST
 
 /* ---- the thread pool, and the convolutions over it ---------------------- */
 
@@ -1117,6 +1196,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, fft_plan_reuse);
 	tcase_add_test(tc, fft_threads);
 	tcase_add_test(tc, const_filter_spectrum_cache);
+	tcase_add_test(tc, lane_fft_matches_direct);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pool");
 	tcase_add_test(tc, pool_covers_once);

@@ -1,0 +1,30 @@
+/*
+ * lanefft.h - the long convolution with 16 channels in the lanes of
+ * AVX-512 vectors (lanefft.c), for fftconv.c: power-of-two FFT sizes up
+ * to LANEFFT_MAX_N, channels-last rows read and written in place.
+ */
+#ifndef HYENAC_LANEFFT_H
+#define HYENAC_LANEFFT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LANEFFT_MAX_N 8192
+
+/* Whether size N has the lane transforms (a power of two, 64..MAX). */
+bool hyrt_lanefft_fits(int64_t N);
+/* A block's filter spectra (16 channels, (N/2+1) x 16 real parts then as
+ * many imaginary parts) from 16 rows x + i*ld of L values, times scale;
+ * x is left as it was. work: N * 16 floats, 64-byte aligned. Only where
+ * the CPU has AVX-512F. */
+void hyrt_lanefft_spectra(float *kf, const float *x, int64_t ld, int64_t L,
+                          int64_t N, float scale, float *work);
+/* y[t*C + i] = (conv of x with channel i's filter)[t] (* post[t*ps + i]),
+ * t < L, i < 16, x[t] = v[t*vs + i] (* g[t*gs + i]); kf as above, 64-byte
+ * aligned; work as above. */
+void hyrt_lanefft_conv(float *y, int64_t C, const float *v, int64_t vs,
+                       const float *g, int64_t gs, const float *post,
+                       int64_t ps, const float *kf, int64_t L, int64_t N,
+                       float *work);
+
+#endif
