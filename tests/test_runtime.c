@@ -269,6 +269,59 @@ START_TEST(fft_odd_channels)
 }
 END_TEST
 
+/* A gated convolution's operands: z [B, L, 3C] as a Hyena layer's
+ * projection lays them out ([post | g | v]), the filter k [L, C] and its
+ * bias, random; y and ref [B, L, C] for the result and the reference. */
+typedef struct Gated {
+	int64_t B, L, C, W;
+	size_t n;
+	float *z, *k, *bias, *y, *ref;
+} Gated;
+
+static Gated gated_new(int64_t B, int64_t L, int64_t C)
+{
+	Gated q = {B, L, C, 3 * C, (size_t)(B * L * C), NULL, NULL, NULL, NULL,
+	           NULL};
+	q.z = rand_array((size_t)(B * L * q.W));
+	q.k = rand_array((size_t)(L * C));
+	q.bias = rand_array((size_t)C);
+	q.y = malloc(sizeof(float) * q.n);
+	q.ref = malloc(sizeof(float) * q.n);
+	ck_assert(q.y && q.ref);
+	return q;
+}
+
+static void gated_free(Gated *q)
+{
+	free(q->z), free(q->k), free(q->bias), free(q->y), free(q->ref);
+}
+
+/* q->ref = (conv(x, k) + x bias) (* post), x = v (* g), by definition in
+ * double. */
+static void gated_direct(Gated *q, bool gate_in, bool gate_out)
+{
+	int64_t L = q->L, C = q->C, W = q->W;
+	for (int64_t b = 0; b < q->B; b++)
+		for (int64_t t = 0; t < L; t++)
+			for (int64_t c = 0; c < C; c++) {
+				const float *zb = q->z + b * L * W;
+				double acc = 0, x;
+				for (int64_t s = 0; s <= t; s++) {
+					x = zb[s * W + 2 * C + c];
+					if (gate_in)
+						x *= zb[s * W + C + c];
+					acc += (double)q->k[(t - s) * C + c] * x;
+				}
+				x = zb[t * W + 2 * C + c];
+				if (gate_in)
+					x *= zb[t * W + C + c];
+				acc += x * q->bias[c];
+				if (gate_out)
+					acc *= zb[t * W + c];
+				q->ref[(b * L + t) * C + c] = (float)acc;
+			}
+}
+
 /* The gated entry against the same formula by definition, summed in
  * double: y = (conv(v g, k) + v g bias) post, v, g and post read from
  * one [B, L, 3C] tensor as a Hyena layer's projection lays them out, at
@@ -282,43 +335,20 @@ START_TEST(gated_fft_matches_direct)
 	for (int li = 0; li < 5; li++)
 		for (int ci = 0; ci < 5; ci++)
 			for (int gated = 0; gated < 2; gated++) {
-				int64_t B = 2, L = Ls[li], C = Cs[ci], W = 3 * C;
-				size_t n = (size_t)(B * L * C);
-				float *z = rand_array((size_t)(B * L * W));
-				float *k = rand_array((size_t)(L * C));
-				float *bias = rand_array((size_t)C);
-				float *y = malloc(sizeof(float) * n);
-				float *ref = malloc(sizeof(float) * n);
-				const float *post = gated ? z : NULL;
+				Gated q = gated_new(2, Ls[li], Cs[ci]);
+				int64_t C = q.C, W = q.W;
+				const float *post = gated ? q.z : NULL;
 				double e, m;
 
-				for (int64_t b = 0; b < B; b++)
-					for (int64_t t = 0; t < L; t++)
-						for (int64_t c = 0; c < C; c++) {
-							const float *zb = z + b * L * W;
-							double acc = 0;
-							for (int64_t s = 0; s <= t; s++)
-								acc += (double)k[(t - s) * C + c] *
-								       zb[s * W + 2 * C + c] *
-								       zb[s * W + C + c];
-							acc += (double)zb[t * W + 2 * C + c] *
-							       zb[t * W + C + c] * bias[c];
-							if (post)
-								acc *= zb[t * W + c];
-							ref[(b * L + t) * C + c] = (float)acc;
-						}
-				memset(y, 0xff, sizeof(float) * n); /* NaN until written */
-				hyrt_hyena_conv_fft(y, z + 2 * C, W, z + C, W, k, bias,
-				                    post, W, B, L, C);
-				e = max_err(y, ref, n, &m);
+				gated_direct(&q, true, post);
+				memset(q.y, 0xff, sizeof(float) * q.n); /* NaN until written */
+				hyrt_hyena_conv_fft(q.y, q.z + 2 * C, W, q.z + C, W, q.k,
+				                    q.bias, post, W, q.B, q.L, C);
+				e = max_err(q.y, q.ref, q.n, &m);
 				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
 				              "L=%lld C=%lld gated=%d: max error %g",
-				              (long long)L, (long long)C, gated, e);
-				free(z);
-				free(k);
-				free(bias);
-				free(y);
-				free(ref);
+				              (long long)q.L, (long long)C, gated, e);
+				gated_free(&q);
 			}
 }
 END_TEST
@@ -486,59 +516,38 @@ START_TEST(lane_fft_matches_direct)
 		       "case takes FFTW and the lanes go untested here\n");
 	for (size_t ci = 0; ci < sizeof cs / sizeof *cs; ci++)
 		for (int gated = 0; gated < 2; gated++) {
-			int64_t B = 2, L = cs[ci].L, C = cs[ci].C, W = 3 * C;
-			size_t n = (size_t)(B * L * C);
-			float *z = rand_array((size_t)(B * L * W));
-			float *k = rand_array((size_t)(L * C));
-			float *bias = rand_array((size_t)C);
-			float *y = malloc(sizeof(float) * n);
-			float *yf = malloc(sizeof(float) * n);
-			float *ref = malloc(sizeof(float) * n);
-			const float *g = gated ? z + C : NULL, *post = gated ? z : NULL;
+			Gated q = gated_new(2, cs[ci].L, cs[ci].C);
+			int64_t L = q.L, C = q.C, W = q.W;
+			float *yf = malloc(sizeof(float) * q.n);
+			const float *g = gated ? q.z + C : NULL, *post = gated ? q.z : NULL;
 			HyrtSpectra slot = {NULL, hyrt_conv_spectra_bytes(L, C), 0};
 			double e, m;
 
+			ck_assert(yf);
 			ck_assert_int_eq(hyrt_conv_lanes(L, C), avx512 && cs[ci].lanes);
 			for (int64_t t = 0; t < L; t++)
 				for (int64_t c = 1; c < C; c++)
-					k[t * C + c] *= (float)exp(-0.003 * (double)(t * c % 101));
-			for (int64_t b = 0; b < B; b++)
-				for (int64_t t = 0; t < L; t++)
-					for (int64_t c = 0; c < C; c++) {
-						const float *zb = z + b * L * W;
-						double acc = 0, x;
-						for (int64_t s = 0; s <= t; s++) {
-							x = zb[s * W + 2 * C + c];
-							if (g)
-								x *= zb[s * W + C + c];
-							acc += (double)k[(t - s) * C + c] * x;
-						}
-						x = zb[t * W + 2 * C + c];
-						if (g)
-							x *= zb[t * W + C + c];
-						acc += x * bias[c];
-						if (post)
-							acc *= zb[t * W + c];
-						ref[(b * L + t) * C + c] = (float)acc;
-					}
-			memset(yf, 0xff, sizeof(float) * n);
-			hyrt_hyena_conv_fft(yf, z + 2 * C, W, g, W, k, bias, post, W, B,
-			                    L, C);
+					q.k[t * C + c] *= (float)exp(-0.003 * (double)(t * c % 101));
+			gated_direct(&q, g, post);
+			memset(yf, 0xff, sizeof(float) * q.n);
+			hyrt_hyena_conv_fft(yf, q.z + 2 * C, W, g, W, q.k, q.bias, post, W,
+			                    q.B, L, C);
 			for (int call = 0; call < 2; call++) {
-				memset(y, 0xff, sizeof(float) * n); /* NaN until written */
-				hyrt_hyena_conv_fft_const(y, z + 2 * C, W, g, W, k, bias,
-				                          post, W, B, L, C, &slot);
-				e = max_err(y, ref, n, &m);
+				memset(q.y, 0xff, sizeof(float) * q.n); /* NaN until written */
+				hyrt_hyena_conv_fft_const(q.y, q.z + 2 * C, W, g, W, q.k,
+				                          q.bias, post, W, q.B, L, C, &slot);
+				e = max_err(q.y, q.ref, q.n, &m);
 				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
 				              "L=%lld C=%lld gated=%d call %d: max error %g",
 				              (long long)L, (long long)C, gated, call, e);
-				e = max_err(y, yf, n, &m);
+				e = max_err(q.y, yf, q.n, &m);
 				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
 				              "L=%lld C=%lld gated=%d call %d: %g from FFTW's",
 				              (long long)L, (long long)C, gated, call, e);
 			}
 			ck_assert_int_eq(slot.used, slot.budget);
-			free(z), free(k), free(bias), free(y), free(yf), free(ref);
+			free(yf);
+			gated_free(&q);
 		}
 }
 END_TEST
