@@ -238,7 +238,7 @@ int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
 /* Nonzero when a convolution of length L over C channels with kept
  * spectra runs on this CPU as 16 channels in the lanes of AVX-512
  * vectors (lanefft.c), not through FFTW: the FFT size a power of two up
- * to 8192, C a multiple of 16. */
+ * to 65536, C a multiple of 16. */
 int hyrt_conv_lanes(int64_t L, int64_t C);
 /* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot
  * plan or memory ran out) for the transforms of length L's convolutions, measured with

@@ -1,8 +1,9 @@
 /*
  * lanefft.c - the long convolution of 16 channels at once with each
  * channel in one lane of the AVX-512 vectors: FFTs of our own, for the
- * power-of-two sizes up to LANEFFT_MAX_N (tiny-1k's 2048 points), used
- * by fftconv.c in place of FFTW where the CPU has AVX-512.
+ * power-of-two sizes up to LANEFFT_MAX_N (tiny-1k's 2048 points,
+ * small-32k's 65536), used by fftconv.c in place of FFTW where the CPU
+ * has AVX-512.
  *
  * Why: in the channels-last activations the 16 channels of a block at
  * one position are one 64-byte line, so a transform whose vectors hold
@@ -37,8 +38,16 @@
  * FFTW's 16 rows of M+1 complex numbers, so the kept spectra's budget
  * (hyrt_conv_spectra_bytes) holds either layout.
  *
+ * A block's work is N x 16 floats: 128 KB at 2048 points, in the L2;
+ * 4 MB at 65536, past it, where each pass of two stages streams the work
+ * through the L3 (seven passes each way). Even so, small-32k's
+ * convolution ran at or under FFTW's per-channel bound there, where
+ * FFTW's path with its gather and scatter ran 1.3x it (docs/
+ * performance.md); a four-step form (column and row transforms that
+ * each fit the L1) would take the passes down to two.
+ *
  * Twiddles and the bit-reversal table are made once per size, in double,
- * and kept for the process's life (a few tens of KB).
+ * and kept for the process's life (at most 384 KB, at 65536 points).
  */
 #include "hyrt.h"
 #include "lanefft.h"
@@ -54,7 +63,7 @@
 #define HAVE_LANEFFT 1
 #endif
 
-enum { LOG_MIN = 6, LOG_MAX = 13, LANES = 16 };
+enum { LOG_MIN = 6, LOG_MAX = 16, LANES = 16 };
 _Static_assert(LANEFFT_MAX_N == 1 << LOG_MAX, "LANEFFT_MAX_N is 2^LOG_MAX");
 
 typedef struct Tables {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LANEFFT_MAX_N 8192
+#define LANEFFT_MAX_N 65536
 
 /* Whether size N has the lane transforms (a power of two, 64..MAX). */
 bool hyrt_lanefft_fits(int64_t N);
