@@ -746,6 +746,7 @@ static void conv_run(ConvJob *j, HyrtSpectra *s)
 void hyrt_fft_release(void)
 {
 	free_scratch(NULL);
+	hyrt_lanefft_release();
 	pthread_mutex_lock(&spectra_lock);
 	while (all_spectra) {
 		Entry *e = all_spectra;

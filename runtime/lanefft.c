@@ -47,7 +47,8 @@
  * each fit the L1) would take the passes down to two.
  *
  * Twiddles and the bit-reversal table are made once per size, in double,
- * and kept for the process's life (at most 384 KB, at 65536 points).
+ * and kept (at most 384 KB, at 65536 points) until the process ends or
+ * the library holding them is unloaded (hyrt_lanefft_release).
  */
 #include "hyrt.h"
 #include "lanefft.h"
@@ -129,6 +130,18 @@ static const Tables *tables_for(int64_t N)
 	}
 	pthread_mutex_unlock(&tables_lock);
 	return t;
+}
+
+void hyrt_lanefft_release(void)
+{
+	pthread_mutex_lock(&tables_lock);
+	for (int l = 0; l <= LOG_MAX; l++) {
+		free(tables[l].c);
+		free(tables[l].s);
+		free(tables[l].rev);
+		tables[l] = (Tables){NULL, NULL, NULL};
+	}
+	pthread_mutex_unlock(&tables_lock);
 }
 
 #ifdef HAVE_LANEFFT

@@ -26,5 +26,8 @@ void hyrt_lanefft_conv(float *y, int64_t C, const float *v, int64_t vs,
                        const float *g, int64_t gs, const float *post,
                        int64_t ps, const float *kf, int64_t L, int64_t N,
                        float *work);
+/* Free the twiddle tables (hyrt_fft_release: a library being unloaded;
+ * no convolution runs now). */
+void hyrt_lanefft_release(void);
 
 #endif
