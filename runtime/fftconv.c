@@ -95,7 +95,7 @@ static _Thread_local size_t t_real_cap, t_row_cap, t_kf_cap;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
-static void oom(size_t bytes)
+_Noreturn void hyrt_conv_oom(size_t bytes)
 {
 	fprintf(stderr, "hyenac runtime: out of memory allocating %zu bytes "
 	        "for the FFT convolution\n", bytes);
@@ -106,7 +106,7 @@ static void *xfftw_malloc(size_t bytes)
 {
 	void *p = fftwf_malloc(bytes ? bytes : 1);
 	if (!p)
-		oom(bytes);
+		hyrt_conv_oom(bytes);
 	return p;
 }
 
@@ -116,7 +116,7 @@ static void *xbig(size_t bytes)
 {
 	void *p = hyrt_alloc_big(bytes);
 	if (!p)
-		oom(bytes);
+		hyrt_conv_oom(bytes);
 	return p;
 }
 
@@ -213,7 +213,7 @@ static const Plan *get_plan(int n)
 	if (!p) {
 		p = calloc(1, sizeof *p);
 		if (!p)
-			oom(sizeof *p);
+			hyrt_conv_oom(sizeof *p);
 		make_plan(p, n);
 		p->next = plans;
 		plans = p;
@@ -263,7 +263,7 @@ static void free_scratch(void *unused)
 static void make_scratch_key(void)
 {
 	if (pthread_key_create(&scratch_key, free_scratch) != 0)
-		oom(0);
+		hyrt_conv_oom(0);
 }
 
 /* This thread's buffers: nreal floats of block rows, one complex row of
@@ -456,7 +456,7 @@ void hyrt_longconv_direct(float *y, const float *u, const float *k,
 {
 	double *acc = malloc(sizeof(double) * (size_t)(C > 0 ? C : 1));
 	if (!acc)
-		oom(sizeof(double) * (size_t)C);
+		hyrt_conv_oom(sizeof(double) * (size_t)C);
 	for (int64_t b = 0; b < B; b++) {
 		const float *ub = u + b * L * C;
 		for (int64_t t = 0; t < L; t++) {
@@ -590,7 +590,7 @@ static const fftwf_complex *kept_spectra(ConvJob *j, HyrtSpectra *s)
 	if (!e && s->used + bytes <= s->budget) {
 		e = calloc(1, sizeof *e);
 		if (!e)
-			oom(sizeof *e);
+			hyrt_conv_oom(sizeof *e);
 		e->L = j->L;
 		e->kf = xbig((size_t)bytes);
 		j->making = e->kf;
@@ -710,12 +710,17 @@ static void conv_streamed(void *arg, int64_t lo, int64_t hi)
  * CPU has AVX-512, the FFT size fits and the channels are whole blocks,
  * for kept spectra only: their layout is lanefft.c's, made and read only
  * by conv_kept's path; streamed spectra stay with FFTW, per channel. */
+static bool lanes_fit(int64_t N, int64_t C, int64_t cb)
+{
+	pthread_once(&simd_once, pick_simd);
+	return tile16 && hyrt_lanefft_fits(N) && cb == CB_MAX &&
+	       C % CB_MAX == 0;
+}
+
 int hyrt_conv_lanes(int64_t L, int64_t C)
 {
 	int64_t N = hyrt_fft_size(L);
-	pthread_once(&simd_once, pick_simd);
-	return tile16 && hyrt_lanefft_fits(N) &&
-	       block_width(N, C) == CB_MAX && C % CB_MAX == 0;
+	return lanes_fit(N, C, block_width(N, C));
 }
 
 /* Every long convolution: kept spectra when the slot s allows, else
@@ -728,11 +733,11 @@ static void conv_run(ConvJob *j, HyrtSpectra *s)
 	j->ld = row_stride(j->N);
 	j->cbmax = block_width(j->N, j->C);
 	j->nblk = (j->C + j->cbmax - 1) / j->cbmax;
-	j->lanes = s && s->budget > 0 && hyrt_conv_lanes(j->L, j->C);
-	if (s && s->budget > 0)
+	if (s && s->budget > 0) {
+		/* only kept spectra (made and read by conv_kept) take the lanes */
+		j->lanes = lanes_fit(j->N, j->C, j->cbmax);
 		j->cached = kept_spectra(j, s);
-	if (!j->cached)
-		j->lanes = false;
+	}
 	if (j->cached)
 		hyrt_parallel_for(conv_kept, j, j->B * j->nblk, 1);
 	else

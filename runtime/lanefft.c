@@ -55,7 +55,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,14 +74,6 @@ typedef struct Tables {
 static Tables tables[LOG_MAX + 1];
 static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int log2_of(int64_t n)
-{
-	int l = 0;
-	while (((int64_t)1 << l) < n)
-		l++;
-	return l;
-}
-
 bool hyrt_lanefft_fits(int64_t N)
 {
 	return N >= ((int64_t)1 << LOG_MIN) && N <= LANEFFT_MAX_N &&
@@ -92,17 +83,14 @@ bool hyrt_lanefft_fits(int64_t N)
 static void *xmalloc(size_t bytes)
 {
 	void *p = malloc(bytes);
-	if (!p) {
-		fprintf(stderr, "hyenac runtime: out of memory allocating %zu "
-		        "bytes for the FFT convolution\n", bytes);
-		exit(1);
-	}
+	if (!p)
+		hyrt_conv_oom(bytes);
 	return p;
 }
 
 static const Tables *tables_for(int64_t N)
 {
-	int ln = log2_of(N);
+	int ln = __builtin_ctzll((unsigned long long)N); /* N = 2^ln */
 	Tables *t = &tables[ln];
 	int32_t *ready = __atomic_load_n(&t->rev, __ATOMIC_ACQUIRE);
 

@@ -7,6 +7,7 @@
 #define HYENAC_LANEFFT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define LANEFFT_MAX_N 65536
@@ -26,6 +27,10 @@ void hyrt_lanefft_conv(float *y, int64_t C, const float *v, int64_t vs,
                        const float *g, int64_t gs, const float *post,
                        int64_t ps, const float *kf, int64_t L, int64_t N,
                        float *work);
+/* Print that the FFT convolution ran out of memory allocating bytes and
+ * exit 1 (fftconv.c: generated code calls the convolution as a kernel,
+ * with no caller to report to). */
+_Noreturn void hyrt_conv_oom(size_t bytes);
 /* Free the twiddle tables (hyrt_fft_release: a library being unloaded;
  * no convolution runs now). */
 void hyrt_lanefft_release(void);
