@@ -251,12 +251,22 @@ static double time_conv_fftw(long B, long L, long C, long T, long R,
 }
 
 #ifndef NO_HYRT
+/* The activations as a compiled model has them: hyrt_alloc_big's (2 MB
+ * pages where the kernel gives them). */
+static void *xalloc_big(size_t n)
+{
+	void *p = hyrt_alloc_big(n);
+	if (!p)
+		die("out of memory", NULL);
+	return p;
+}
+
 static void time_conv_hyrt(long B, long L, long C, long R, int kept)
 {
-	float *u = xalloc(sizeof(float) * (size_t)(B * L * 3 * C));
+	float *u = xalloc_big(sizeof(float) * (size_t)(B * L * 3 * C));
 	float *k = xalloc(sizeof(float) * (size_t)(L * C));
 	float *bias = xalloc(sizeof(float) * (size_t)C);
-	float *y = xalloc(sizeof(float) * (size_t)(B * L * C));
+	float *y = xalloc_big(sizeof(float) * (size_t)(B * L * C));
 	double *ms = malloc(sizeof(double) * (size_t)R);
 	HyrtSpectra slot = {NULL, kept ? hyrt_conv_spectra_bytes(L, C) : 0, 0};
 
@@ -274,10 +284,10 @@ static void time_conv_hyrt(long B, long L, long C, long R, int kept)
 	double med = median(ms, R);
 	printf("kernel=longconv_hyrt%s B=%ld L=%ld C=%ld threads=1 ms=%.3f "
 	       "min_ms=%.3f\n", kept ? "" : "_streamed", B, L, C, med, ms[0]);
-	fftwf_free(u);
+	free(u);
 	fftwf_free(k);
 	fftwf_free(bias);
-	fftwf_free(y);
+	free(y);
 	free(ms);
 }
 #endif

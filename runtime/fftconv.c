@@ -542,7 +542,8 @@ static void make_blocks(void *arg, int64_t lo, int64_t hi)
 	const ConvJob *j = arg;
 	if (j->lanes) {
 		/* the filter rows in t_real, the transform's work in t_kf */
-		reserve((size_t)(j->ld * j->cbmax), 0, (size_t)(j->N * 8));
+		reserve((size_t)(j->ld * j->cbmax), 0,
+		        (size_t)(hyrt_lanefft_work_floats(j->N) + 1) / 2);
 		for (int64_t blk = lo; blk < hi; blk++) {
 			int64_t c0 = blk * CB_MAX;
 			filter_rows(j, t_real, c0, CB_MAX);
@@ -667,7 +668,7 @@ static void conv_kept(void *arg, int64_t lo, int64_t hi)
 	const ConvJob *j = arg;
 	if (j->lanes) {
 		int64_t L = j->L;
-		reserve((size_t)(j->N * CB_MAX), 0, 0);
+		reserve((size_t)hyrt_lanefft_work_floats(j->N), 0, 0);
 		for (int64_t w = lo; w < hi; w++) {
 			int64_t b = w / j->nblk, c0 = (w % j->nblk) * CB_MAX;
 			hyrt_lanefft_conv(

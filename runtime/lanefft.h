@@ -1,7 +1,8 @@
 /*
  * lanefft.h - the long convolution with 16 channels in the lanes of
  * AVX-512 vectors (lanefft.c), for fftconv.c: power-of-two FFT sizes up
- * to LANEFFT_MAX_N, channels-last rows read and written in place.
+ * to LANEFFT_MAX_N in radix-2 passes, other 7-smooth sizes in four steps;
+ * channels-last rows read and written in place.
  */
 #ifndef HYENAC_LANEFFT_H
 #define HYENAC_LANEFFT_H
@@ -12,11 +13,18 @@
 
 #define LANEFFT_MAX_N 65536
 
-/* Whether size N has the lane transforms (a power of two, 64..MAX). */
+/* Whether size N has the lane transforms: a power of two, 64..MAX (the
+ * radix-2 form), or 7-smooth from 64 up (the four-step form; past 8192
+ * points only with hyrt_lanefft_big_pages). */
 bool hyrt_lanefft_fits(int64_t N);
+/* Whether large buffers get 2 MB pages here (transparent huge pages on),
+ * which the four-step form needs past 8192 points. */
+bool hyrt_lanefft_big_pages(void);
+/* The work, in floats, that size N's transforms need (at least N * 16). */
+int64_t hyrt_lanefft_work_floats(int64_t N);
 /* A block's filter spectra (16 channels, (N/2+1) x 16 real parts then as
  * many imaginary parts) from 16 rows x + i*ld of L values, times scale;
- * x is left as it was. work: N * 16 floats, 64-byte aligned. Only where
+ * x is left as it was. work: hyrt_lanefft_work_floats(N), 64-byte aligned. Only where
  * the CPU has AVX-512F. */
 void hyrt_lanefft_spectra(float *kf, const float *x, int64_t ld, int64_t L,
                           int64_t N, float scale, float *work);

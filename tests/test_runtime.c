@@ -12,6 +12,7 @@
  */
 #include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
+#include "runtime/lanefft.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -497,21 +498,35 @@ END_TEST
 
 /* The kept convolution with 16 channels in the lanes of AVX-512 vectors
  * (lanefft.c) against the formula in double and against FFTW's
- * per-channel transforms (the streamed entry): FFT sizes 64 (L = 32),
- * 1024, 2048 (L = 1023, odd, and 1024), 8192 (L = 4095) and 16384
- * (L = 8191), one and three blocks of channels, with and without the
- * gates, on the call that makes the spectra and on the one that reads
- * them; at 65536 (L = 32768, small-32k's) against FFTW's alone, the
- * formula being too slow there. L = 100 (a size of 224) and C = 24 stay
- * with FFTW, as hyrt_conv_lanes says. */
+ * per-channel transforms (the streamed entry). The radix-2 form: FFT
+ * sizes 64 (L = 32), 1024, 2048 (L = 1023, odd, and 1024), 8192 (L =
+ * 4095) and 16384 (L = 8191). The four-step form: 200 (L = 100; 100 =
+ * 10 x 10 complex points, radices 2 and 5), 2016 (L = 1000; 36 x 28,
+ * with 3s, and a row pair k2 = 14 that is its own partner), 6048 (L =
+ * 3001, odd; 56 x 54, 3s and 7) and 250 (L = 125; 125 = 25 x 5, all
+ * radix 5, odd rows and columns), 84 (L = 42; 7 x 6: an odd number of
+ * rows whose pair k2 = 3 is its own partner) and 8000 (L = 4000, the
+ * form's largest size; 80 x 50). One and three blocks of channels,
+ * with and without the gates, on the call that makes the spectra and on
+ * the one that reads them. Past 8192 points, where the four-step form
+ * needs 2 MB pages (and FFTW's path runs without them): 131072 (L =
+ * 65536, a power of two past the radix-2 form: 256 x 256; against FFTW's
+ * alone, the formula being too slow there, as at 65536, L = 32768,
+ * small-32k's) and 10080 (L = 5000; 72 x 70). C = 24 stays with FFTW, as
+ * hyrt_conv_lanes says. */
 START_TEST(lane_fft_matches_direct)
 {
 	static const struct {
 		int64_t B, L, C;
 		int lanes, direct;
-	} cs[] = {{2, 32, 48, 1, 1},   {2, 512, 16, 1, 1},  {2, 1023, 32, 1, 1},
-	          {2, 1024, 48, 1, 1}, {2, 4095, 16, 1, 1}, {1, 8191, 16, 1, 1},
-	          {1, 32768, 16, 1, 0}, {2, 100, 32, 0, 1}, {2, 1024, 24, 0, 1}};
+	} cs[] = {{2, 32, 48, 1, 1},     {2, 512, 16, 1, 1},
+	          {2, 1023, 32, 1, 1},   {2, 1024, 48, 1, 1},
+	          {2, 4095, 16, 1, 1},   {1, 8191, 16, 1, 1},
+	          {1, 32768, 16, 1, 0},  {2, 100, 32, 1, 1},
+	          {2, 1000, 16, 1, 1},   {1, 3001, 16, 1, 1},
+	          {2, 125, 32, 1, 1},    {2, 42, 16, 1, 1},
+	          {1, 4000, 16, 1, 1},   {1, 65536, 16, 2, 0},
+	          {1, 5000, 16, 2, 1},   {2, 1024, 24, 0, 1}};
 	int avx512 = hyrt_cpu_has("avx512f");
 
 	if (!avx512)
@@ -527,7 +542,12 @@ START_TEST(lane_fft_matches_direct)
 			double e, m = 0;
 
 			ck_assert(yf);
-			ck_assert_int_eq(hyrt_conv_lanes(L, C), avx512 && cs[ci].lanes);
+			/* lanes 2: the four-step form past 8192 points, only on
+			 * 2 MB pages */
+			ck_assert_int_eq(hyrt_conv_lanes(L, C),
+			                 avx512 && cs[ci].lanes &&
+			                     (cs[ci].lanes == 1 ||
+			                      hyrt_lanefft_big_pages()));
 			for (int64_t t = 0; t < L; t++)
 				for (int64_t c = 1; c < C; c++)
 					q.k[t * C + c] *= (float)exp(-0.003 * (double)(t * c % 101));
