@@ -21,11 +21,13 @@
  * L = 32768 with Debian's FFTW (SSE2/AVX codelets) they ran 2.5-6x the
  * per-channel transforms' time, this layout 1.2-1.6x.
  *
- * Where the CPU has AVX-512, the FFT size is a power of two up to 65536
- * (tiny-1k's 2048, small-32k's 65536) and the spectra are kept, none of
- * the above: each block of 16 channels goes through lanefft.c's
- * transforms, one channel in each lane of a vector, straight from v and
- * g to y (hyrt_conv_lanes says when).
+ * Where the CPU has AVX-512, the blocks are whole blocks of 16 channels
+ * of at most BLOCK_BYTES and the spectra are kept, none of the above:
+ * each block goes through lanefft.c's transforms, one channel in each
+ * lane of a vector, straight from v and g to y; its radix-2 form for the
+ * powers of two up to 65536 (tiny-1k's 2048, small-32k's 65536), its
+ * four-step form for the other sizes (medium-160k's 320000 where the
+ * activations are on 2 MB pages). hyrt_conv_lanes says when.
  *
  * Filter spectra: kept between calls in the module's slot for the layer
  * (see "spectra kept per layer and length" below) when the memory plan
