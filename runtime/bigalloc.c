@@ -16,7 +16,10 @@
  */
 #include "hyrt.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #define HUGE_BYTES ((size_t)2 << 20)
@@ -33,4 +36,26 @@ void *hyrt_alloc_big(size_t n)
 		(void)madvise(p, (n + 4095) / 4096 * 4096, MADV_HUGEPAGE);
 #endif
 	return p;
+}
+
+/* "always [madvise] never": the bracketed mode is the one on. */
+static bool big_pages;
+static pthread_once_t big_once = PTHREAD_ONCE_INIT;
+
+static void check_big_pages(void)
+{
+	char mode[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(mode, sizeof mode, f))
+			mode[0] = 0;
+		fclose(f);
+	}
+	big_pages = strstr(mode, "[always]") || strstr(mode, "[madvise]");
+}
+
+bool hyrt_big_pages(void)
+{
+	pthread_once(&big_once, check_big_pages);
+	return big_pages;
 }

@@ -187,6 +187,9 @@ void hyrt_spec_mul_form(int form, float *row, const float *kf, int64_t nf);
  * NULL when out of memory. For a forward's large buffers, whose first
  * touch would otherwise take a page fault every 4 KB. */
 void *hyrt_alloc_big(size_t n);
+/* Whether the kernel has transparent huge pages on ("always" or
+ * "madvise"), so that hyrt_alloc_big's buffers get 2 MB pages. */
+bool hyrt_big_pages(void);
 
 /* One Hyena order step with its gates (ops.def's gated_conv), through
  * the same FFT convolution:

@@ -58,7 +58,6 @@
 
 #include <math.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,7 +69,7 @@
 enum { LOG_MIN = 6, LOG_MAX = 16, LANES = 16 };
 /* The four-step form: any 7-smooth size up to FOUR_MAX_N (whose work, N
  * x 16 floats, stays in the L2); past it only where the activations are
- * on 2 MB pages (hyrt_lanefft_big_pages): the columns' transforms read
+ * on 2 MB pages (hyrt_big_pages): the columns' transforms read
  * and write positions 2 N1 apart, each a page of its own on 4 KB pages,
  * and there medium-160k's convolution took ten times FFTW's path. Column
  * and row transforms of at most SUB_MAX points, radices 2, 3, 4, 5 and
@@ -93,29 +92,6 @@ static bool pow2_fits(int64_t N)
 	       (N & (N - 1)) == 0;
 }
 
-/* Whether hyrt_alloc_big's buffers get 2 MB pages: transparent huge
- * pages on ("always" or "madvise"), as the kernel says once. */
-static bool big_pages;
-static pthread_once_t big_once = PTHREAD_ONCE_INIT;
-
-static void check_big_pages(void)
-{
-	char buf[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-	if (f) {
-		if (!fgets(buf, sizeof buf, f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	big_pages = strstr(buf, "[always]") || strstr(buf, "[madvise]");
-}
-
-bool hyrt_lanefft_big_pages(void)
-{
-	pthread_once(&big_once, check_big_pages);
-	return big_pages;
-}
-
 /* The four-step form's split of M = N/2 = N1 N2: N2 the largest divisor
  * of M with N2^2 <= M; 0 where N is past FOUR_MAX_N without 2 MB pages,
  * M is not 7-smooth or N1 would pass SUB_MAX (the column and row
@@ -123,7 +99,7 @@ bool hyrt_lanefft_big_pages(void)
 static int64_t four_split(int64_t N)
 {
 	if (N < ((int64_t)1 << LOG_MIN) || N % 2 ||
-	    (N > FOUR_MAX_N && !hyrt_lanefft_big_pages()))
+	    (N > FOUR_MAX_N && !hyrt_big_pages()))
 		return 0;
 	int64_t M = N / 2, r = M;
 	static const int64_t p[] = {2, 3, 5, 7};

@@ -15,11 +15,8 @@
 
 /* Whether size N has the lane transforms: a power of two, 64..MAX (the
  * radix-2 form), or 7-smooth from 64 up (the four-step form; past 8192
- * points only with hyrt_lanefft_big_pages). */
+ * points only with hyrt_big_pages). */
 bool hyrt_lanefft_fits(int64_t N);
-/* Whether large buffers get 2 MB pages here (transparent huge pages on),
- * which the four-step form needs past 8192 points. */
-bool hyrt_lanefft_big_pages(void);
 /* The work, in floats, that size N's transforms need (at least N * 16). */
 int64_t hyrt_lanefft_work_floats(int64_t N);
 /* A block's filter spectra (16 channels, (N/2+1) x 16 real parts then as

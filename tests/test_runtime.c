@@ -12,7 +12,6 @@
  */
 #include "runtime/cpucheck.h"
 #include "runtime/hyrt.h"
-#include "runtime/lanefft.h"
 #include "runtime/npy.h"
 #include "testutil.h"
 
@@ -175,18 +174,9 @@ START_TEST(big_alloc_pages)
 	memset(p, 1, big);
 	ck_assert(p[big - 1] == 1);
 
-	/* "always [madvise] never": only the bracketed mode is on */
-	char mode[128] = "";
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-	if (f) {
-		if (!fgets(mode, sizeof mode, f))
-			mode[0] = 0;
-		fclose(f);
-	}
-	if (!strstr(mode, "[madvise]") && !strstr(mode, "[always]")) {
+	if (!hyrt_big_pages()) {
 		printf("big_alloc_pages: transparent huge pages are off on this "
-		       "kernel (%s): page size not checked\n",
-		       mode[0] ? "never" : "no sysfs file");
+		       "kernel (or it has no sysfs file): page size not checked\n");
 	} else {
 		long el = smaps_field(p, "THPeligible");
 		ck_assert_msg(el == 1, "a %zu-byte buffer is not eligible for "
@@ -547,7 +537,7 @@ START_TEST(lane_fft_matches_direct)
 			ck_assert_int_eq(hyrt_conv_lanes(L, C),
 			                 avx512 && cs[ci].lanes &&
 			                     (cs[ci].lanes == 1 ||
-			                      hyrt_lanefft_big_pages()));
+			                      hyrt_big_pages()));
 			for (int64_t t = 0; t < L; t++)
 				for (int64_t c = 1; c < C; c++)
 					q.k[t * C + c] *= (float)exp(-0.003 * (double)(t * c % 101));
