@@ -68,12 +68,14 @@
 
 enum { LOG_MIN = 6, LOG_MAX = 16, LANES = 16 };
 /* The four-step form: any 7-smooth size up to FOUR_MAX_N (whose work, N
- * x 16 floats, stays in the L2); past it only where the activations are
- * on 2 MB pages (hyrt_big_pages): the columns' transforms read
- * and write positions 2 N1 apart, each a page of its own on 4 KB pages,
- * and there medium-160k's convolution took ten times FFTW's path. Column
- * and row transforms of at most SUB_MAX points, radices 2, 3, 4, 5 and
- * 7, at most SUB_STAGES stages. */
+ * x 16 floats, stays in the L2); past it only where transparent huge
+ * pages are on (hyrt_big_pages), so that the activations are on 2 MB
+ * pages: the columns' transforms read and write positions 2 N1 apart, on
+ * 4 KB pages each a page of its own. On a quiet machine 4 KB pages
+ * measured level with 2 MB ones at medium-160k; beside a sanitizer build
+ * on the other core, 7-10x slower than FFTW's path, which reads its
+ * positions in order. Column and row transforms of at most SUB_MAX
+ * points, radices 2, 3, 4, 5 and 7, at most SUB_STAGES stages. */
 enum { FOUR_MAX_N = 8192, SUB_MAX = 4096, SUB_STAGES = 16, RADIX_MAX = 7 };
 _Static_assert(LANEFFT_MAX_N == 1 << LOG_MAX, "LANEFFT_MAX_N is 2^LOG_MAX");
 
@@ -780,15 +782,15 @@ TGT static void row_inv(const Four *f, float *Ar, float *Ai, int64_t k2,
 /* The rows' transforms in pairs (k2, N2 - k2), and at each pair of bins
  * (k, M - k) the spectrum: stored times sc into kf_out, or multiplied by
  * kf and folded back, then the rows' inverse transforms. bufs: four
- * buffers of 2 LANES SUB_MAX floats. */
+ * buffers of bn floats (2 LANES max(N1, N2)). */
 TGT static void four_rows(const Four *f, float *Ar, float *Ai,
                           const float *kf, float *kf_out, float sc_,
                           float *bufs, int64_t bn)
 {
 	int64_t N1 = f->N1, N2 = f->N2, M = f->M;
 	float *b0 = bufs, *b1 = bufs + bn, *b2 = bufs + 2 * bn, *b3 = bufs + 3 * bn;
-	float *kr = kf_out ? kf_out : (float *)kf;
-	float *ki = kr + (M + 1) * LANES;
+	float *okr = kf_out, *oki = kf_out ? kf_out + (M + 1) * LANES : NULL;
+	const float *kr = kf, *ki = kf ? kf + (M + 1) * LANES : NULL;
 	__m512 sc = _mm512_set1_ps(sc_);
 	for (int64_t k2 = 0; k2 <= N2 / 2; k2++) {
 		int64_t k2p = (N2 - k2) % N2;
@@ -799,7 +801,7 @@ TGT static void four_rows(const Four *f, float *Ar, float *Ai,
 		int64_t i0 = 0, n = N1;
 		if (k2 == 0) { /* M - k = N2 (N1 - i), same row; i = 0: ends */
 			V z0 = vld(zc, ci, 0);
-			ends(&z0, kf_out ? kr : NULL, ki, kr, M, sc);
+			ends(&z0, okr, oki, kr, M, sc);
 			if (!kf_out)
 				vst(zc, ci, 0, z0);
 			i0 = 1;
@@ -813,7 +815,7 @@ TGT static void four_rows(const Four *f, float *Ar, float *Ai,
 			__m512 c = _mm512_set1_ps(f->c[k]), s = _mm512_set1_ps(f->s[k]);
 			V zk = vld(zc, ci, i), zm = vld(zd, di, j);
 			if (kf_out) {
-				pair_store(kr, ki, k, M, zk, zm, c, s, sc);
+				pair_store(okr, oki, k, M, zk, zm, c, s, sc);
 				continue;
 			}
 			pair_product(&zk, &zm, kr, ki, k, M, c, s);
