@@ -295,53 +295,80 @@ static void prog_close(Prog *p)
 	free(p->blob), free(p->scratch), free(p->outs[0]), free(p->outs[1]);
 }
 #else
-/* Builds the graph and emits it for the target; with dir set, writes its
- * object, blob and manifest line there instead of compiling it to run. */
-static bool prog_open(Prog *p, const Spec *s, int64_t D, int64_t B,
-                      int64_t L, const char *cpu, bool with_op,
-                      const char *dir, FILE *man)
+/* The graph of spec s at D emitted for the target: its module, with the
+ * packed weights in p->blob (w their layout) and the outputs' sizes in
+ * cnt; exits on an error. */
+static CgModule *emit(Prog *p, const Spec *s, int64_t D, int64_t B,
+                      int64_t L, const char *cpu, bool with_op, CgWeights *w,
+                      size_t cnt[2])
 {
 	Diag d;
-	CgWeights w;
 	CgOptions o = {.cpu = cpu, .opt_level = 3};
 	Graph *g = build(&p->b, s, D, L, with_op);
-	size_t cnt[2] = {0, 0};
 
 	diag_init(&d);
 	if (!ir_infer_graph(g, &d) || !ir_verify(g, &d)) {
 		fprintf(stderr, "gemm_ratio: %s\n", d.msg);
 		exit(1);
 	}
-	cg_layout_weights(g, p->b.a, &w);
-	p->blob = xalloc(w.bytes);
-	cg_pack_weights(g, &w, p->blob);
+	cg_layout_weights(g, p->b.a, w);
+	p->blob = xalloc(w->bytes);
+	cg_pack_weights(g, w, p->blob);
+	cnt[0] = cnt[1] = 0;
 	for (int i = 0; i < g->noutputs && i < 2; i++)
 		HY_ASSERT(ir_type_numel(&g->outputs[i].node->type, B, L, &cnt[i]));
-	CgModule *m = cg_emit(g, &w, &o, NULL, &d);
-	if (m && dir) {
-		size_t si = (size_t)(s - specs);
-		const char *bin = obj_path(dir, D, si, with_op, "bin");
-		FILE *f = fopen(bin, "wb");
-		bool ok = f && fwrite(p->blob, 1, w.bytes, f) == w.bytes;
-		if (f && fclose(f))
-			ok = false;
-		if (!ok) {
-			fprintf(stderr, "gemm_ratio: %s: cannot write\n", bin);
-			exit(1);
-		}
-		ok = cg_write_object(m, obj_path(dir, D, si, with_op, "o"), &d);
-		cg_free(m);
-		if (!ok) {
-			fprintf(stderr, "gemm_ratio: %s\n", d.msg);
-			exit(1);
-		}
-		fprintf(man, "%lld %zu %d %zu %zu %zu\n", (long long)D, si,
-		        (int)with_op, w.bytes, cnt[0], cnt[1]);
-		free(p->blob);
-		arena_free(p->b.a);
-		return false;
+	CgModule *m = cg_emit(g, w, &o, NULL, &d);
+	if (!m) {
+		fprintf(stderr, "gemm_ratio: %s\n", d.msg);
+		exit(1);
 	}
-	p->j = m ? cg_jit(m, &d) : NULL;
+	return m;
+}
+
+/* The kernel graph's object, blob and manifest line, into dir. */
+static void prog_write(const Spec *s, int64_t D, int64_t B, int64_t L,
+                       const char *cpu, bool with_op, const char *dir,
+                       FILE *man)
+{
+	Prog p;
+	CgWeights w;
+	size_t cnt[2], si = (size_t)(s - specs);
+	Diag d;
+	CgModule *m = emit(&p, s, D, B, L, cpu, with_op, &w, cnt);
+	const char *bin = obj_path(dir, D, si, with_op, "bin");
+	FILE *f = fopen(bin, "wb");
+	bool ok = f && fwrite(p.blob, 1, w.bytes, f) == w.bytes;
+
+	if (f && fclose(f))
+		ok = false;
+	if (!ok) {
+		fprintf(stderr, "gemm_ratio: %s: cannot write\n", bin);
+		exit(1);
+	}
+	diag_init(&d);
+	ok = cg_write_object(m, obj_path(dir, D, si, with_op, "o"), &d);
+	cg_free(m);
+	if (!ok) {
+		fprintf(stderr, "gemm_ratio: %s\n", d.msg);
+		exit(1);
+	}
+	fprintf(man, "%lld %zu %d %zu %zu %zu\n", (long long)D, si, (int)with_op,
+	        w.bytes, cnt[0], cnt[1]);
+	free(p.blob);
+	arena_free(p.b.a);
+}
+
+/* The kernel graph compiled through the JIT, ready to run. */
+static void prog_open(Prog *p, const Spec *s, int64_t D, int64_t B,
+                      int64_t L, const char *cpu, bool with_op)
+{
+	Diag d;
+	CgWeights w;
+	size_t cnt[2];
+	CgModule *m = emit(p, s, D, B, L, cpu, with_op, &w, cnt);
+
+	diag_init(&d);
+	p->j = cg_jit(m, &d);
 	if (!p->j) {
 		fprintf(stderr, "gemm_ratio: %s\n", d.msg);
 		exit(1);
@@ -350,7 +377,6 @@ static bool prog_open(Prog *p, const Spec *s, int64_t D, int64_t B,
 	ScratchFn sb = (ScratchFn)cg_jit_lookup(p->j, "hyenac_scratch_bytes");
 	p->scratch = xalloc(sb(B, L));
 	prog_outs(p, cnt);
-	return true;
 }
 
 static void prog_close(Prog *p)
@@ -550,12 +576,14 @@ int main(int argc, char **argv)
 		header(B, L, reps, cpu ? cpu : "host");
 	for (int di = 0; di < nd; di++)
 		for (size_t si = 0; si < NSPEC; si++) {
+			if (dir) { /* written, not run */
+				prog_write(&specs[si], dms[di], B, L, cpu, true, dir, man);
+				prog_write(&specs[si], dms[di], B, L, cpu, false, dir, man);
+				continue;
+			}
 			Prog op, base;
-			if (!prog_open(&op, &specs[si], dms[di], B, L, cpu, true, dir,
-			               man) |
-			    !prog_open(&base, &specs[si], dms[di], B, L, cpu, false,
-			               dir, man))
-				continue; /* written, not run */
+			prog_open(&op, &specs[si], dms[di], B, L, cpu, true);
+			prog_open(&base, &specs[si], dms[di], B, L, cpu, false);
 			measure(&specs[si], dms[di], B, L, reps, tok, &op, &base);
 			prog_close(&op);
 			prog_close(&base);
