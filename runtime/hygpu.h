@@ -116,6 +116,12 @@ typedef struct HygpuStep {
 	int64_t conv;              /* index of the convolution, or -1 */
 	/* HYGPU_R2C, HYGPU_C2R */
 	int64_t buf, rows_per_unit, rows_b, off_rows;
+	/* Inside a convolution group: 0, the step runs at every FFT length;
+	 * n > 0, only where the group's n is n; n < 0, only where it is
+	 * not -n (hygpu_step_on). A convolution compiled for one length
+	 * carries two ways to run it: kernels of its own for that length,
+	 * cuFFT's transforms for the others. */
+	int64_t only_n;
 } HygpuStep;
 
 typedef struct HygpuEntry {
@@ -146,7 +152,7 @@ typedef struct HygpuPlan {
 	int64_t init_first, init_count;
 } HygpuPlan;
 
-#define HYGPU_PLAN_VERSION 2
+#define HYGPU_PLAN_VERSION 3
 
 /* The FFT length for sequence length L: the least even n >= 2 L whose
  * only prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes), or the
@@ -178,6 +184,13 @@ static inline int64_t hygpu_fft_len(int64_t L)
 	while (p < 2 * L)
 		p *= 2;
 	return p * 16 <= n * 17 ? p : n;
+}
+
+/* Whether step st runs in a group whose FFT length is n (only_n). */
+static inline int hygpu_step_on(const HygpuStep *st, int64_t n)
+{
+	return st->only_n == 0 || (st->only_n > 0 ? n == st->only_n
+	                                          : n != -st->only_n);
 }
 
 extern const char hyenac_gpu_ptx[];

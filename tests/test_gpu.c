@@ -305,6 +305,10 @@ static void emu_close(Emu *e)
 
 /* Run entry `name` on tokens [B, L]; outs[k] malloc'd. chunk > 0 caps
  * every group's chunk. */
+/* Every convolution on cuFFT's way (the runtime's HYENAC_GPU_FFT=cufft),
+ * never on fft4.c's kernels, when set. */
+static bool emu_cufft;
+
 /* Where emu_run leaves its arena (the caller frees it) instead of
  * freeing it, when set. */
 static char **emu_keep_arena;
@@ -364,6 +368,8 @@ static const HygpuEntry *emu_run(Emu *e, const char *name,
 			int64_t aa = grp ? a : 0;
 			for (int64_t j = i; j < i + gcount; j++) {
 				const HygpuStep *t = &e->steps[j];
+				if (!hygpu_step_on(t, emu_cufft ? -1 : n))
+					continue;
 				if (t->op == HYGPU_LAUNCH) {
 					ck_assert_int_lt(t->kernel, p->nkernel);
 					int64_t tot = t->grid[0] * B * L + t->grid[1] * B +
@@ -539,6 +545,75 @@ START_TEST(emu_models_interp)
 			free(outs[k]);
 			free(ref[k]);
 		}
+		emu_close(&e);
+		close_models();
+		arena_free(a);
+	}
+}
+END_TEST
+
+/* fft4.c's kernels, at the power-of-two length each model is compiled
+ * for (nv_fft4_len; M = N1 x N2 with N1 = N2 and N1 = 2 N2), against
+ * the reference interpreter and against the same binary on cuFFT's way:
+ * lengths that are and are not powers of two, batch rows and chunks of
+ * channels that cut the kernels' blocks of 8 and 4 work rows.
+ * Lengths whose FFT is another take cuFFT's way (the plan says which). */
+START_TEST(emu_fft4)
+{
+	static const struct {
+		const char *model;
+		int64_t n4, B, L, chunk;
+	} cases[] = {
+	    {"tiny-1k", 2048, 2, 1024, 0},   /* M 1024 = 32 x 32 */
+	    {"tiny-1k", 2048, 3, 1023, 5},   /* q1 8, q2 4 */
+	    {"odd-order3", 1024, 3, 511, 13}, /* M 512 = 32 x 16, D 96 */
+	    {"odd-order3", 1024, 1, 512, 0},
+	    {"odd-order3", 1024, 2, 450, 0},  /* n 900: cuFFT's way */
+	};
+	for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+		Arena *a = arena_new();
+		Graph *g = load_graph(a, tu_golden(cases[ci].model, ""), true);
+		Emu e;
+		int64_t B = cases[ci].B, L = cases[ci].L, n4 = cases[ci].n4;
+		emu_open(&e, g);
+		/* both ways in the plan, each for its lengths */
+		int own = 0, other = 0;
+		for (int64_t i = 0; i < e.plan.nstep; i++) {
+			own += e.steps[i].only_n == n4;
+			other += e.steps[i].only_n == -n4;
+			ck_assert(e.steps[i].only_n == 0 || e.steps[i].only_n == n4 ||
+			          e.steps[i].only_n == -n4);
+		}
+		ck_assert_int_gt(own, 0);
+		ck_assert_int_gt(other, 0);
+		bool mine = hygpu_fft_len(L) == n4;
+		ck_assert(mine == (L != 450));
+		int32_t *tok = malloc((size_t)(B * L) * sizeof *tok);
+		for (int64_t i = 0; i < B * L; i++)
+			tok[i] = 7 + (int32_t)((i * 5 + ci + i / 11) % 5);
+		float *outs[4], *outc[4], *ref[4] = {0};
+		Diag d;
+		diag_init(&d);
+		ck_assert_msg(ir_interp(g, tok, B, L, ref, &d), "%s", d.msg);
+		const HygpuEntry *en = emu_run(&e, "forward", tok, B, L,
+		                               cases[ci].chunk, outs);
+		emu_cufft = true;
+		emu_run(&e, "forward", tok, B, L, cases[ci].chunk, outc);
+		emu_cufft = false;
+		for (int k = 0; k < en->nout; k++) {
+			size_t n = (size_t)(en->out_per_token[k] * B * L);
+			double err = tu_max_abs_diff(outs[k], ref[k], n);
+			double two = tu_max_abs_diff(outs[k], outc[k], n);
+			ck_assert_msg(err <= 2e-4, "%s B=%lld L=%lld output %d: %g",
+			              cases[ci].model, (long long)B, (long long)L, k, err);
+			ck_assert_msg(two <= 2e-5, "%s B=%lld L=%lld output %d: %g "
+			              "from cuFFT's way", cases[ci].model, (long long)B,
+			              (long long)L, k, two);
+			free(outs[k]);
+			free(outc[k]);
+			free(ref[k]);
+		}
+		free(tok);
 		emu_close(&e);
 		close_models();
 		arena_free(a);
@@ -1049,6 +1124,11 @@ static Suite *suite(void)
 		fprintf(stderr, "test_gpu: emulated runs skipped: AddressSanitizer "
 		                "does not follow its stack switches\n");
 	}
+	suite_add_tcase(s, t);
+	t = tcase_create("fft4");
+	tcase_set_timeout(t, 600);
+	if (EMULATE)
+		tcase_add_test(t, emu_fft4);
 	suite_add_tcase(s, t);
 	t = tcase_create("plan");
 	tcase_set_timeout(t, 120);

@@ -17,7 +17,8 @@
  *   filter's spectra (FILTER steps: the folded filter, or generated as
  *   ir/fused.c defines it), the gather of the gated input, R2C, the
  *   pointwise product, C2R, and the scatter with the bias skip and the
- *   post gate
+ *   post gate; at the one power-of-two length fft4.c compiles for,
+ *   its three kernels in place of the gather to the scatter
  *   pool: a block per sample
  *
  * Arithmetic follows the CPU kernels (codegen/cpu/) operation for
@@ -225,8 +226,7 @@ LLVMValueRef nv_addr(CgContext *c, const Node *x)
 	                             x->name);
 }
 
-/* Kernel names: the node's name and what the kernel does. */
-static int begin_k(CgContext *c, const Node *n, const char *what)
+int nv_begin_node(CgContext *c, const Node *n, const char *what)
 {
 	char name[200];
 	snprintf(name, sizeof name, "%s_%s", n->name, what);
@@ -261,7 +261,7 @@ typedef void ElemFn(CgContext *c, const Node *n, LLVMValueRef i,
 static void elementwise(CgContext *c, const Node *n, const char *what,
                         ElemFn *body)
 {
-	int k = begin_k(c, n, what);
+	int k = nv_begin_node(c, n, what);
 	LLVMValueRef i = elem_index(c, numel_all(c, &n->type));
 	body(c, n, i, nv_addr(c, n));
 	nv_end(c);
@@ -505,7 +505,7 @@ LLVMValueRef nv_warp_row(CgContext *c, LLVMValueRef *lane)
 static void emit_layernorm(CgContext *c, const Node *n)
 {
 	int64_t Dn = n->type.dim[n->type.rank - 1];
-	int k = begin_k(c, n, "ln");
+	int k = nv_begin_node(c, n, "ln");
 	LLVMValueRef lane, row = nv_warp_row(c, &lane);
 	nv_return_unless(c, icmp(c, LLVMIntSLT, row, nv_rows(c, &n->type)));
 	LLVMValueRef x = nv_addr(c, n->src[0]);
@@ -556,7 +556,7 @@ static void emit_linear(CgContext *c, const Node *n)
 	NvGemm g = {0};
 	g.K = xt->dim[xt->rank - 1];
 	g.N = n->src[1]->type.dim[0];
-	int k = begin_k(c, n, "gemm");
+	int k = nv_begin_node(c, n, "gemm");
 	g.M = nv_rows(c, &n->type);
 	g.a = nv_addr(c, n->src[0]);
 	g.a_row0 = i64c(c, 0);
@@ -598,7 +598,7 @@ static void emit_gemm_stats(CgContext *c, const Node *n, const Node *x,
                             int64_t K, int64_t N, int64_t H, double eps)
 {
 	NvGemm g = { .K = K, .N = N, .eps = eps };
-	int k = begin_k(c, n, "lnstats");
+	int k = nv_begin_node(c, n, "lnstats");
 
 	g.M = add(c, nv_param(c, P_CNT), i64c(c, H));
 	g.a = nv_addr(c, x);
@@ -1022,7 +1022,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	g.eps = n->fattr[0];
 
 	if (!KC && !gate) {
-		int k = begin_k(c, n, "gemm");
+		int k = nv_begin_node(c, n, "gemm");
 		g.M = nv_rows(c, &n->type);
 		g.a = nv_addr(c, n->src[fs.x]);
 		g.a_row0 = i64c(c, 0);
@@ -1062,7 +1062,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	      row_bytes, H * row_bytes + 64);
 	if (pre)
 		emit_gemm_stats(c, n, n->src[fs.x], Kn, wrow, H, g.eps);
-	int k = begin_k(c, n, "gemm");
+	int k = nv_begin_node(c, n, "gemm");
 	LLVMValueRef a = nv_param(c, P_A);
 	g.M = add(c, nv_param(c, P_CNT), i64c(c, H));
 	if (pre)
@@ -1101,7 +1101,7 @@ static void emit_fused_proj(CgContext *c, const Node *n)
 	 * it (the filter's window slides down the rows in registers); sums
 	 * in the taps' order, as before and as the CPU */
 	int64_t Cn = gate ? Dn : Nn;
-	k = begin_k(c, n, "conv");
+	k = nv_begin_node(c, n, "conv");
 	emit_proj_conv(c, n, &fs, Nn, Cn, Dn, KC, H, gate, act);
 	nv_end(c);
 	s = nv_launch(c, k, NV_THREADS);
@@ -1128,7 +1128,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	      Hn * 4 + (pre ? 8 : 0), 64);
 	if (pre)
 		emit_gemm_stats(c, n, n->src[fs.x], Kn, Hn, 0, n->fattr[0]);
-	int k = begin_k(c, n, "gemm1");
+	int k = nv_begin_node(c, n, "gemm1");
 	g.K = Kn;
 	g.N = Hn;
 	g.eps = n->fattr[0];
@@ -1153,7 +1153,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	s->grid_div = bm;
 
 	NvGemm g2 = {0};
-	k = begin_k(c, n, "gemm2");
+	k = nv_begin_node(c, n, "gemm2");
 	g2.K = Hn;
 	g2.N = Nn;
 	g2.M = nv_param(c, P_CNT);
@@ -1179,15 +1179,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 
 /* ---- the FFT convolution ---------------------------------------------- */
 
-/* What a convolution reads: gated_conv's operands, or longconv's u and k
- * as an ungated one without bias. */
-typedef struct Conv {
-	const Node *v, *g, *k, *h, *w, *t, *deltas, *bias, *post;
-	int64_t Cv, Cg, Cp, voff, goff, poff, D, E;
-	double shift;
-} Conv;
-
-static void conv_of(const Node *n, Conv *cv)
+void nv_conv_of(const Node *n, NvConv *cv)
 {
 	memset(cv, 0, sizeof *cv);
 	cv->D = n->type.dim[2];
@@ -1281,9 +1273,8 @@ static HygpuStep *fft_step(CgContext *c, int64_t op, int64_t buf)
 	return s;
 }
 
-/* u(b, t, c) = v (* g) at token row r = b L + t. */
-static LLVMValueRef conv_u(CgContext *c, const Conv *cv, LLVMValueRef v,
-                           LLVMValueRef g, LLVMValueRef r, LLVMValueRef ch)
+LLVMValueRef nv_conv_u(CgContext *c, const NvConv *cv, LLVMValueRef v,
+                       LLVMValueRef g, LLVMValueRef r, LLVMValueRef ch)
 {
 	LLVMValueRef u = ld(c, v, add(c, add(c, mul(c, r, i64c(c, cv->Cv)),
 	                                     i64c(c, cv->voff)), ch));
@@ -1436,8 +1427,8 @@ void nv_store2(CgContext *c, LLVMValueRef p, LLVMValueRef i, LLVMValueRef lo,
 static void emit_conv(CgContext *c, const Node *n)
 {
 	NvState *st_ = nv_state(c);
-	Conv cv;
-	conv_of(n, &cv);
+	NvConv cv;
+	nv_conv_of(n, &cv);
 	int64_t S = fft_split(c);
 	LLVMValueRef D = i64c(c, cv.D);
 	int gi = st_->ntmpl;
@@ -1446,7 +1437,7 @@ static void emit_conv(CgContext *c, const Node *n)
 	gs->conv = st_->nconv++;
 
 	/* FILTER: spec row j = the filter of channel a + j, zero past L */
-	int k = begin_k(c, n, "filter");
+	int k = nv_begin_node(c, n, "filter");
 	{
 		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
@@ -1504,9 +1495,13 @@ static void emit_conv(CgContext *c, const Node *n)
 	s->grid_div = 1;
 	s = fft_step(c, HYGPU_R2C, 1);
 	s->flags = HYGPU_FILTER;
+	int64_t n4 = nv_fft4_len(c);
+	if (n4)
+		nv_fft4_spectra(c, n, n4);
+	int other = st_->ntmpl;
 
 	/* gather: work row b cnt + j = u of channel a + j, zero past L */
-	k = begin_k(c, n, "gather");
+	k = nv_begin_node(c, n, "gather");
 	{
 		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
 		LLVMValueRef cntv = nv_param(c, P_CNT);
@@ -1522,7 +1517,7 @@ static void emit_conv(CgContext *c, const Node *n)
 			/* 0 past L (the zero padding), else u */
 			st(c, x.tile, at, f32c(c, 0));
 			LLVMBasicBlockRef bj = cg_if_open(c, use, "xg");
-			st(c, x.tile, at, conv_u(c, &cv, v, g, add(c, x.bl, t), x.ch));
+			st(c, x.tile, at, nv_conv_u(c, &cv, v, g, add(c, x.bl, t), x.ch));
 			cg_if_close(c, bj);
 		}
 		nv_barrier(c);
@@ -1537,7 +1532,7 @@ static void emit_conv(CgContext *c, const Node *n)
 	fft_step(c, HYGPU_R2C, 0);
 
 	/* the pointwise product by the channel's spectrum */
-	k = begin_k(c, n, "mul");
+	k = nv_begin_node(c, n, "mul");
 	{
 		LLVMValueRef nn = nv_param(c, P_N), cntv = nv_param(c, P_CNT);
 		LLVMValueRef W = add(c, nn, i64c(c, 2));
@@ -1568,7 +1563,7 @@ static void emit_conv(CgContext *c, const Node *n)
 
 	/* scatter: y = the convolution (its skip term and 1/n are in the
 	 * spectrum) (* post) into the output channel */
-	k = begin_k(c, n, "scatter");
+	k = nv_begin_node(c, n, "scatter");
 	{
 		LLVMValueRef nn = nv_param(c, P_N), a = nv_param(c, P_A);
 		LLVMValueRef cntv = nv_param(c, P_CNT);
@@ -1601,6 +1596,11 @@ static void emit_conv(CgContext *c, const Node *n)
 	s->grid[4] = S;
 	s->grid[5] = (XT_ROWS - 1) * S;
 	s->grid_div = 1;
+	if (n4) {
+		for (int i = other; i < st_->ntmpl; i++)
+			st_->tmpl[i].only_n = -n4;
+		nv_fft4_conv(c, n, &cv, n4);
+	}
 	close_group(c, gi);
 }
 
@@ -1612,7 +1612,7 @@ static void emit_pool(CgContext *c, const Node *n)
 	bool ln = n->iattr[PL_LN] != 0;
 	int mode = (int)n->iattr[PL_MODE];
 	LLVMValueRef D = i64c(c, Dn), zero = i64c(c, 0);
-	int k = begin_k(c, n, "pool");
+	int k = nv_begin_node(c, n, "pool");
 	LLVMValueRef b = nv_bid(c), tid = nv_tid(c);
 	LLVMValueRef lane = srem(c, tid, i64c(c, 32));
 	LLVMValueRef warp = sdiv(c, tid, i64c(c, 32));

@@ -11,6 +11,9 @@
  *              signature, and the steps that launch them
  *   gemm.c     the tiled SGEMM with its LayerNorm prologue and fused
  *              epilogues
+ *   fft4.c     the long convolution at one power-of-two length in
+ *              kernels of its own (four-step transforms) rather than
+ *              cuFFT's
  *
  * A kernel computes every address from the memory plan's constants and
  * its B, L parameters (nv_addr), as codegen/cpu/entry.c's
@@ -179,11 +182,36 @@ LLVMValueRef nv_count(CgContext *c, const TensorType *t, int from, int to);
  * LayerNorm GEMM that reads those rows next (NvState.parts_written,
  * parts_read, part_bytes): before the first node. */
 void nv_plan_parts(CgContext *c);
+/* Kernel `<node name>_<what>` (nv_begin, NV_THREADS threads). */
+int nv_begin_node(CgContext *c, const Node *n, const char *what);
+/* What a convolution reads: gated_conv's operands, or longconv's u and k
+ * as an ungated one without bias. */
+typedef struct NvConv {
+	const Node *v, *g, *k, *h, *w, *t, *deltas, *bias, *post;
+	int64_t Cv, Cg, Cp, voff, goff, poff, D, E;
+	double shift;
+} NvConv;
+void nv_conv_of(const Node *n, NvConv *cv);
+/* u(b, t, c) = v (* g) at token row r = b L + t, channel ch (v and g:
+ * their addresses in the kernel). */
+LLVMValueRef nv_conv_u(CgContext *c, const NvConv *cv, LLVMValueRef v,
+                       LLVMValueRef g, LLVMValueRef r, LLVMValueRef ch);
 /* The steps of node n for the current variant. */
 void nv_emit_node_steps(CgContext *c, const Node *n);
 /* A copy of x's value into entry output k (an input, a weight, or a node
  * that is output twice). */
 void nv_emit_copy(CgContext *c, const Node *x, int k, const char *what);
+
+/* ---- fft4.c ----------------------------------------------------------- */
+
+/* The power-of-two FFT length the convolutions are compiled for (the
+ * longest a run up to the graph's max_len reaches), or 0: none. */
+int64_t nv_fft4_len(const CgContext *c);
+/* The FILTER steps that reorder a convolution's filter spectra for
+ * fft4's kernels, and its three kernels' steps, all for FFT length len
+ * only (HygpuStep.only_n). */
+void nv_fft4_spectra(CgContext *c, const Node *n, int64_t len);
+void nv_fft4_conv(CgContext *c, const Node *n, const NvConv *cv, int64_t len);
 
 /* ---- gemm.c ----------------------------------------------------------- */
 

@@ -84,6 +84,7 @@ static struct {
 	int *fn_shmem; /* dynamic shared bytes set per kernel */
 	bool fft;      /* cuFFT loaded */
 	size_t cap;    /* HYENAC_GPU_MEMORY, 0 for none */
+	bool cufft_only; /* HYENAC_GPU_FFT=cufft */
 	size_t held, peak, free0, min_free;
 	/* the device's free memory as last read, less what was allocated
 	 * since and plus what was freed: one cuMemGetInfo per forward (and
@@ -353,6 +354,13 @@ static size_t pass_bytes(const HygpuEntry *e, int64_t B, int64_t L)
 	return round256(s) + round256(arena_bytes(B, L));
 }
 
+/* Whether step st runs at FFT length n: never the steps of a length's
+ * own kernels under HYENAC_GPU_FFT=cufft. */
+static bool step_on(const HygpuStep *st, int64_t n)
+{
+	return hygpu_step_on(st, g.cufft_only ? -1 : n);
+}
+
 /* A group's shape at (B, L): its FFT length, units, and the rows its
  * FFT steps touch per unit in each buffer. */
 typedef struct Shape {
@@ -368,9 +376,11 @@ static void group_shape(Shape *s, const HygpuStep *grp, int64_t B, int64_t L)
 	s->steps = grp + 1;
 	s->units = grp->dim == HYGPU_DIM_ROWS ? B * L : grp->units;
 	s->fft = grp->conv >= 0 || (grp->flags & HYGPU_WORK_PER_FFT_ROW);
+	int64_t n = hygpu_fft_len(L);
 	for (int64_t i = 0; i < grp->count; i++) {
 		const HygpuStep *st = &s->steps[i];
-		if (st->op != HYGPU_R2C && st->op != HYGPU_C2R)
+		if ((st->op != HYGPU_R2C && st->op != HYGPU_C2R) ||
+		    !step_on(st, n))
 			continue;
 		int b = st->buf ? 1 : 0;
 		int64_t per = st->rows_per_unit * (st->rows_b ? B : 1);
@@ -382,7 +392,7 @@ static void group_shape(Shape *s, const HygpuStep *grp, int64_t B, int64_t L)
 		if (st->off_rows > s->off[b])
 			s->off[b] = st->off_rows;
 	}
-	s->n = s->fft ? hygpu_fft_len(L) : 0;
+	s->n = s->fft ? n : 0;
 }
 
 static size_t row_bytes(const Shape *s)
@@ -448,7 +458,7 @@ static size_t plans_work(const Shape *s, int64_t c, int64_t B, bool have)
 	for (int64_t i = 0; i < s->grp->count; i++) {
 		const HygpuStep *st = &s->steps[i];
 		if ((st->op != HYGPU_R2C && st->op != HYGPU_C2R) ||
-		    (have && (st->flags & HYGPU_FILTER)))
+		    (have && (st->flags & HYGPU_FILTER)) || !step_on(st, s->n))
 			continue;
 		for (int j = 0; j < 2; j++) {
 			int64_t rows = st->rows_per_unit * cs[j] * (st->rows_b ? B : 1);
@@ -653,7 +663,8 @@ static bool run_group(const HygpuStep *grp, const Pass *p)
 		                     : g.spec.p;
 		for (int64_t i = 0; i < grp->count; i++) {
 			const HygpuStep *st = &s.steps[i];
-			if (have && (st->flags & HYGPU_FILTER))
+			if ((have && (st->flags & HYGPU_FILTER)) ||
+			    !step_on(st, s.n))
 				continue;
 			if (st->op == HYGPU_LAUNCH) {
 				launch(st, p, g.work.p, spec, s.n, a, cnt);
@@ -1107,6 +1118,11 @@ HyrtGpuStatus hyrt_gpu_start(const void *weights, size_t bytes,
 			           "byte count (like 8G, 512M or 1000000000)", env);
 		g.cap = (size_t)v;
 	}
+	env = getenv("HYENAC_GPU_FFT");
+	if (env && strcmp(env, "cufft") != 0 && strcmp(env, "hyenac") != 0)
+		START_FAIL(HYRT_GPU_FAILED, "HYENAC_GPU_FFT='%s' is neither "
+		           "'hyenac' (the default) nor 'cufft'", env);
+	g.cufft_only = env && strcmp(env, "cufft") == 0;
 	if (!cuda_load_driver(msg, n))
 		return HYRT_GPU_NO_DEVICE;
 	r = cu.Init(0);

@@ -1,0 +1,695 @@
+/*
+ * fft4.c - the GPU's long convolution at one power-of-two FFT length in
+ * three kernels of hyenac's own. kernels.c's other way runs a gather,
+ * cuFFT's R2C, the product, cuFFT's C2R and a scatter: five kernels and
+ * cuFFT's own passes, each a trip over the group's rows in device
+ * memory. These make three trips.
+ *
+ * The real transform of n = 2M points is the complex one of M points
+ * over z[m] = u[2m] + i u[2m + 1] (runtime/lanefft.c does the same on
+ * the CPU), and M = N1 x N2 is split four-step: m = m1 + N1 m2,
+ * k = N2 k1 + k2.
+ *
+ *   cols4   a block per column m1 and TC_COLS work rows: z read from the
+ *           activations (channels-last, v * g), the N2-point transforms
+ *           over m2, the twiddle W_M^(m1 k2), out to work at
+ *           [k2][m1][row]
+ *   rows4   a block per pair of rows (k2, N2 - k2), which hold each
+ *           other's partner bins (the real spectrum needs Z[k] and
+ *           Z[M - k]), and TC_ROWS work rows: the N1-point transforms
+ *           over m1, the real spectrum's split, the product by the
+ *           filter's spectrum, the fold back, the inverse transforms and
+ *           the twiddle back, in place
+ *   icols4  a block per column and TC_COLS work rows: the inverse
+ *           N2-point transforms, then y = Re, Im at positions 2m, 2m + 1
+ *           (* post) out to the activations
+ *
+ * A work row is b cnt + j (batch row b, channel a + j; R = B cnt of
+ * them) and sits innermost, so that every block reads and writes runs
+ * of 32 or 64 bytes. The filter spectra are cuFFT's R2C of the filter
+ * rows, as on the other way, reordered once (spec4 and keep4, FILTER
+ * steps: kept with the spectra) to [k2][k1][j], the Nyquist bins after
+ * them; the inverse's 1/n and the skip term are in them already.
+ *
+ * A transform of P <= 1024 points runs in shared memory as P = q1 x q2
+ * (each at most 32): q2 transforms of q1 points in registers, a thread
+ * each, the twiddle, then q1 of q2 points. Element s of a vector sits
+ * at s + s / 32 so that the strided round reads at most two ways
+ * conflicted. Twiddles come from a table made here in double.
+ *
+ * Power-of-two n from 128 to 2^21 only: a convolution is compiled for
+ * one such length (nv_fft4_len), and the other lengths take kernels.c's
+ * way (HygpuStep.only_n), as does every length under
+ * HYENAC_GPU_FFT=cufft (runtime/cuda/gpu_run.c).
+ */
+#include "nvptx.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+enum { TC_COLS = 8, TC_ROWS = 4, QMAX = 32, TL = 1024 };
+
+/* A transform length: P = q1 q2 points, a vector's floats apart / 2
+ * (vp complex), its twiddle table at tab + tw floats. */
+typedef struct Len {
+	int64_t P, q1, q2, vp, tw;
+} Len;
+
+typedef struct F4 {
+	int64_t n, M, N1, N2;
+	Len col, row; /* N2 points (over m2 or k2), N1 points */
+	/* the table's parts (float offsets): W_M^j as lo[j % TL] hi[j / TL],
+	 * W_n^(N2 k1) and W_n^(k2) for the real spectrum's split */
+	int64_t tlo, thi, ta, tb, tl;
+	LLVMValueRef tab;
+} F4;
+
+typedef struct Cx {
+	LLVMValueRef re, im;
+} Cx;
+
+static int ilog2(int64_t x)
+{
+	int e = 0;
+	while ((int64_t)1 << e < x)
+		e++;
+	return e;
+}
+
+int64_t nv_fft4_len(const CgContext *c)
+{
+	int64_t L = c->g->max_len;
+	if (L <= 0)
+		return 0;
+	int64_t n = hygpu_fft_len(L);
+	if (n & (n - 1)) /* the longest power of two a run reaches */
+		n = (int64_t)1 << (ilog2(2 * L + 1) - 1);
+	return n >= 128 && n <= ((int64_t)1 << 21) ? n : 0;
+}
+
+static void len_init(Len *ln, int64_t P, int64_t *at)
+{
+	int e = ilog2(P);
+	ln->P = P;
+	ln->q1 = (int64_t)1 << ((e + 1) / 2);
+	ln->q2 = P / ln->q1;
+	ln->vp = P + P / 32 + 1;
+	ln->tw = *at;
+	*at += 2 * P;
+}
+
+static void put_w(float *t, int64_t i, double num, double den)
+{
+	double a = -2.0 * M_PI * num / den;
+	t[2 * i] = (float)cos(a);
+	t[2 * i + 1] = (float)sin(a);
+}
+
+/* The plan for length n and its twiddle table (one per module and n). */
+static void f4_init(CgContext *c, F4 *f, int64_t n)
+{
+	int p = ilog2(n / 2);
+	int64_t at = 0;
+
+	f->n = n;
+	f->M = n / 2;
+	f->N2 = (int64_t)1 << (p / 2);
+	f->N1 = f->M / f->N2;
+	len_init(&f->col, f->N2, &at);
+	len_init(&f->row, f->N1, &at);
+	f->tl = f->M < TL ? f->M : TL;
+	f->tlo = at;
+	at += 2 * f->tl;
+	f->thi = at;
+	at += 2 * (f->M / f->tl);
+	f->ta = at;
+	at += 2 * f->N1;
+	f->tb = at;
+	at += 2 * f->N2;
+
+	char name[64];
+	snprintf(name, sizeof name, "fft4_tw_%lld", (long long)n);
+	f->tab = LLVMGetNamedGlobal(c->mod, name);
+	if (f->tab)
+		return;
+	float *t = malloc((size_t)at * sizeof *t);
+	HY_ASSERT(t);
+	for (int64_t j = 0; j < f->N2; j++)
+		put_w(t + f->col.tw, j, (double)j, (double)f->N2);
+	for (int64_t j = 0; j < f->N1; j++)
+		put_w(t + f->row.tw, j, (double)j, (double)f->N1);
+	for (int64_t j = 0; j < f->tl; j++)
+		put_w(t + f->tlo, j, (double)j, (double)f->M);
+	for (int64_t j = 0; j < f->M / f->tl; j++)
+		put_w(t + f->thi, j, (double)(j * f->tl), (double)f->M);
+	for (int64_t j = 0; j < f->N1; j++)
+		put_w(t + f->ta, j, (double)(j * f->N2), (double)n);
+	for (int64_t j = 0; j < f->N2; j++)
+		put_w(t + f->tb, j, (double)j, (double)n);
+	LLVMValueRef *v = malloc((size_t)at * sizeof *v);
+	HY_ASSERT(v);
+	for (int64_t i = 0; i < at; i++)
+		v[i] = LLVMConstReal(c->t_f32, t[i]);
+	LLVMTypeRef ty = LLVMArrayType2(c->t_f32, (uint64_t)at);
+	f->tab = LLVMAddGlobalInAddressSpace(c->mod, ty, name,
+	                                     nv_state(c)->emulate ? 0 : 1);
+	LLVMSetInitializer(f->tab, LLVMConstArray2(c->t_f32, v, (uint64_t)at));
+	LLVMSetGlobalConstant(f->tab, 1);
+	LLVMSetLinkage(f->tab, LLVMInternalLinkage);
+	LLVMSetAlignment(f->tab, 16);
+	free(v);
+	free(t);
+}
+
+/* ---- small builders --------------------------------------------------- */
+
+static LLVMValueRef shr(CgContext *c, LLVMValueRef a, int64_t pow2)
+{
+	return LLVMBuildLShr(c->b, a, i64c(c, ilog2(pow2)), "");
+}
+
+static LLVMValueRef low(CgContext *c, LLVMValueRef a, int64_t pow2)
+{
+	return LLVMBuildAnd(c->b, a, i64c(c, pow2 - 1), "");
+}
+
+static LLVMValueRef lt(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return LLVMBuildICmp(c->b, LLVMIntSLT, a, b, "");
+}
+
+static LLVMValueRef pick(CgContext *c, LLVMValueRef cond, LLVMValueRef a,
+                         LLVMValueRef b)
+{
+	return LLVMBuildSelect(c->b, cond, a, b, "");
+}
+
+static Cx cx_ld(CgContext *c, LLVMValueRef p, LLVMValueRef i)
+{
+	LLVMValueRef v = nv_load2(c, p, i);
+	return (Cx){nv_lane2(c, v, 0), nv_lane2(c, v, 1)};
+}
+
+static void cx_st(CgContext *c, LLVMValueRef p, LLVMValueRef i, Cx x)
+{
+	nv_store2(c, p, i, x.re, x.im);
+}
+
+static Cx cx_add(CgContext *c, Cx a, Cx b)
+{
+	return (Cx){f_add(c, a.re, b.re), f_add(c, a.im, b.im)};
+}
+
+static Cx cx_sub(CgContext *c, Cx a, Cx b)
+{
+	return (Cx){f_sub(c, a.re, b.re), f_sub(c, a.im, b.im)};
+}
+
+static Cx cx_mul(CgContext *c, Cx a, Cx b)
+{
+	return (Cx){f_sub(c, f_mul(c, a.re, b.re), f_mul(c, a.im, b.im)),
+	            f_add(c, f_mul(c, a.re, b.im), f_mul(c, a.im, b.re))};
+}
+
+static Cx cx_conj(CgContext *c, Cx a)
+{
+	return (Cx){a.re, LLVMBuildFNeg(c->b, a.im, "")};
+}
+
+/* -i a and i a */
+static Cx cx_mi(CgContext *c, Cx a)
+{
+	return (Cx){a.im, LLVMBuildFNeg(c->b, a.re, "")};
+}
+
+static Cx cx_i(CgContext *c, Cx a)
+{
+	return (Cx){LLVMBuildFNeg(c->b, a.im, ""), a.re};
+}
+
+static Cx cx_scale(CgContext *c, Cx a, double s)
+{
+	return (Cx){f_mul(c, a.re, f32c(c, s)), f_mul(c, a.im, f32c(c, s))};
+}
+
+/* Table entry j (a value) of the part at float offset `part`. */
+static Cx tw(CgContext *c, const F4 *f, int64_t part, LLVMValueRef j)
+{
+	return cx_ld(c, f->tab, add(c, i64c(c, part), add(c, j, j)));
+}
+
+/* W_M^j for 0 <= j < M, conjugated for the inverse. */
+static Cx tw_m(CgContext *c, const F4 *f, LLVMValueRef j, bool inv)
+{
+	Cx w = tw(c, f, f->tlo, low(c, j, f->tl));
+	if (f->M > f->tl)
+		w = cx_mul(c, w, tw(c, f, f->thi, shr(c, j, f->tl)));
+	return inv ? cx_conj(c, w) : w;
+}
+
+/* ---- transforms in shared memory -------------------------------------- */
+
+/* The float offset of element s of vector v. */
+static LLVMValueRef sh_at(CgContext *c, const Len *ln, LLVMValueRef v,
+                          LLVMValueRef s)
+{
+	LLVMValueRef e = add(c, add(c, mul(c, v, i64c(c, ln->vp)), s),
+	                     shr(c, s, 32));
+	return add(c, e, e);
+}
+
+static int64_t sh_bytes(const Len *ln, int nvec)
+{
+	return (int64_t)nvec * ln->vp * 8;
+}
+
+/* x[0..q) transformed in place, natural order in and out, forward
+ * (W = e^-2 pi i / q) or inverse, unscaled: radix 2 with constant
+ * twiddles, all in registers. */
+static void dft_regs(CgContext *c, Cx *x, int q, bool inv)
+{
+	int bits = ilog2(q);
+	Cx t[QMAX];
+
+	for (int i = 0; i < q; i++) {
+		int r = 0;
+		for (int b = 0; b < bits; b++)
+			r |= ((i >> b) & 1) << (bits - 1 - b);
+		t[r] = x[i];
+	}
+	for (int i = 0; i < q; i++)
+		x[i] = t[i];
+	for (int len = 2; len <= q; len *= 2) {
+		int half = len / 2;
+		for (int s = 0; s < q; s += len)
+			for (int j = 0; j < half; j++) {
+				Cx a = x[s + j], b = x[s + j + half];
+				if (4 * j == len) {
+					b = inv ? cx_i(c, b) : cx_mi(c, b);
+				} else if (j) {
+					double ang = 2.0 * M_PI * j / len;
+					Cx w = {f32c(c, cos(ang)), f32c(c, inv ? sin(ang)
+					                                       : -sin(ang))};
+					b = cx_mul(c, b, w);
+				}
+				x[s + j] = cx_add(c, a, b);
+				x[s + j + half] = cx_sub(c, a, b);
+			}
+	}
+}
+
+/* nvec vectors of ln->P complex values in shared memory transformed in
+ * place, natural order in and out, unscaled. Every thread of the block
+ * calls it (barriers inside, one at the end); nvec * q <= NV_THREADS. */
+static void sh_fft(CgContext *c, const F4 *f, const Len *ln, LLVMValueRef sh,
+                   int nvec, bool inv)
+{
+	LLVMValueRef tid = nv_tid(c);
+	int64_t q1 = ln->q1, q2 = ln->q2;
+	Cx x[QMAX];
+
+	HY_ASSERT(nvec * q1 <= NV_THREADS && nvec * q2 <= NV_THREADS);
+	/* round 1: vector v, i2 < q2: the q1 points i2 + q2 i1 */
+	LLVMValueRef act = lt(c, tid, i64c(c, nvec * q2));
+	LLVMValueRef task = pick(c, act, tid, i64c(c, 0));
+	LLVMValueRef v = shr(c, task, q2), i2 = low(c, task, q2);
+	for (int64_t i = 0; i < q1; i++)
+		x[i] = cx_ld(c, sh, sh_at(c, ln, v, add(c, i2, i64c(c, q2 * i))));
+	dft_regs(c, x, (int)q1, inv);
+	if (q2 > 1)
+		for (int64_t k = 1; k < q1; k++) {
+			Cx w = tw(c, f, ln->tw, mul(c, i2, i64c(c, k)));
+			x[k] = cx_mul(c, x[k], inv ? cx_conj(c, w) : w);
+		}
+	LLVMBasicBlockRef bj = cg_if_open(c, act, "r1");
+	for (int64_t k = 0; k < q1; k++)
+		cx_st(c, sh, sh_at(c, ln, v, add(c, i2, i64c(c, q2 * k))), x[k]);
+	cg_if_close(c, bj);
+	nv_barrier(c);
+	if (q2 == 1)
+		return;
+	/* round 2: vector v, k1 < q1: the q2 points i2 + q2 k1, out to
+	 * k1 + q1 k2 */
+	act = lt(c, tid, i64c(c, nvec * q1));
+	task = pick(c, act, tid, i64c(c, 0));
+	v = shr(c, task, q1);
+	LLVMValueRef k1 = low(c, task, q1);
+	LLVMValueRef base = mul(c, k1, i64c(c, q2));
+	for (int64_t i = 0; i < q2; i++)
+		x[i] = cx_ld(c, sh, sh_at(c, ln, v, add(c, base, i64c(c, i))));
+	nv_barrier(c);
+	dft_regs(c, x, (int)q2, inv);
+	bj = cg_if_open(c, act, "r2");
+	for (int64_t k = 0; k < q2; k++)
+		cx_st(c, sh, sh_at(c, ln, v, add(c, k1, i64c(c, q1 * k))), x[k]);
+	cg_if_close(c, bj);
+	nv_barrier(c);
+}
+
+/* The block's dynamic shared memory, bytes of it for kernel k (in the
+ * host emulation a plain global of that size). */
+static LLVMValueRef dyn_shared(CgContext *c, int k, int64_t bytes)
+{
+	NvState *s = nv_state(c);
+	if (s->emulate) {
+		char name[32];
+		snprintf(name, sizeof name, "fft4_sh%d", k);
+		return nv_shared(c, c->t_f32, bytes / 4, name);
+	}
+	s->kshmem[k] = bytes;
+	LLVMValueRef v = LLVMGetNamedGlobal(c->mod, "tcg_dyn");
+	if (v)
+		return v;
+	v = LLVMAddGlobalInAddressSpace(c->mod, LLVMArrayType2(c->t_f32, 0),
+	                                "tcg_dyn", 3);
+	LLVMSetLinkage(v, LLVMExternalLinkage);
+	LLVMSetAlignment(v, 16);
+	return v;
+}
+
+/* ---- the kernels ------------------------------------------------------ */
+
+/* What every kernel of a column block knows: its column, its work rows
+ * r0 + [0, TC_COLS), the thread's row (its lane mod TC_COLS) and that
+ * row's batch row and channel. */
+typedef struct Blk {
+	LLVMValueRef cnt, R, m1, r0, ch, r, rok, rr, j, bl, chn, sub;
+} Blk;
+
+static void blk_open(CgContext *c, Blk *k, int64_t per_row, int64_t tc)
+{
+	LLVMValueRef tid = nv_tid(c), bid = nv_bid(c);
+	k->cnt = nv_param(c, P_CNT);
+	k->R = mul(c, k->cnt, c->B);
+	if (per_row > 0) { /* a column block */
+		k->m1 = low(c, bid, per_row);
+		k->r0 = mul(c, shr(c, bid, per_row), i64c(c, tc));
+	} else { /* a row-pair block: m1 is the pair */
+		LLVMValueRef np = i64c(c, -per_row);
+		k->m1 = LLVMBuildURem(c->b, bid, np, "");
+		k->r0 = mul(c, LLVMBuildUDiv(c->b, bid, np, ""), i64c(c, tc));
+	}
+	nv_return_unless(c, lt(c, k->r0, k->R));
+	k->ch = low(c, tid, tc);
+	k->sub = shr(c, tid, tc);
+	k->r = add(c, k->r0, k->ch);
+	k->rok = lt(c, k->r, k->R);
+	k->rr = pick(c, k->rok, k->r, k->r0);
+	k->j = LLVMBuildURem(c->b, k->rr, k->cnt, "");
+	k->bl = mul(c, LLVMBuildUDiv(c->b, k->rr, k->cnt, ""), c->L);
+	k->chn = add(c, nv_param(c, P_A), k->j);
+}
+
+/* The float offset in work of row r's value at (k2, m1). */
+static LLVMValueRef work_at(CgContext *c, const F4 *f, const Blk *k,
+                            LLVMValueRef k2, LLVMValueRef m1, LLVMValueRef r)
+{
+	LLVMValueRef e = add(c, mul(c, add(c, mul(c, k2, i64c(c, f->N1)), m1),
+	                            k->R),
+	                     r);
+	return add(c, e, e);
+}
+
+static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,
+                          int64_t n)
+{
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[4] = per;
+	s->grid[5] = per * (tc - 1);
+	s->grid_div = tc;
+	s->only_n = n;
+	return s;
+}
+
+static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
+                   const F4 *f)
+{
+	int k = nv_begin_node(c, n, "cols4");
+	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->col, TC_COLS));
+	Blk b;
+	blk_open(c, &b, f->N1, TC_COLS);
+	LLVMValueRef v = nv_addr(c, cv->v), g = cv->g ? nv_addr(c, cv->g) : NULL;
+	LLVMValueRef work = nv_param(c, P_WORK);
+
+	/* z in: 16 m2 a round, each the row's two positions 2m, 2m + 1 */
+	int64_t per = NV_THREADS / (2 * TC_COLS);
+	Loop lp;
+	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
+	                               i64c(c, (f->N2 + per - 1) / per), "in");
+	LLVMValueRef m2 = add(c, mul(c, it, i64c(c, per)), shr(c, b.sub, 2));
+	LLVMValueRef par = low(c, b.sub, 2);
+	LLVMValueRef t = add(c, mul(c, add(c, b.m1, mul(c, m2, i64c(c, f->N1))),
+	                            i64c(c, 2)),
+	                     par);
+	LLVMValueRef at = add(c, sh_at(c, &f->col, b.ch, m2), par);
+	LLVMBasicBlockRef bj = cg_if_open(c, lt(c, m2, i64c(c, f->N2)), "m2");
+	st(c, sh, at, f32c(c, 0));
+	LLVMBasicBlockRef bu = cg_if_open(
+	    c, LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), ""), "u");
+	st(c, sh, at, nv_conv_u(c, cv, v, g, add(c, b.bl, t), b.chn));
+	cg_if_close(c, bu);
+	cg_if_close(c, bj);
+	cg_loop_close(c, &lp);
+	nv_barrier(c);
+	sh_fft(c, f, &f->col, sh, TC_COLS, false);
+
+	/* out: 32 k2 a round, twiddled */
+	per = NV_THREADS / TC_COLS;
+	it = cg_loop_open(c, &lp, i64c(c, 0), i64c(c, (f->N2 + per - 1) / per),
+	                  "out");
+	LLVMValueRef k2 = add(c, mul(c, it, i64c(c, per)), b.sub);
+	bj = cg_if_open(c, LLVMBuildAnd(c->b, b.rok, lt(c, k2, i64c(c, f->N2)),
+	                                ""),
+	                "k2");
+	Cx y = cx_ld(c, sh, sh_at(c, &f->col, b.ch, k2));
+	y = cx_mul(c, y, tw_m(c, f, mul(c, b.m1, k2), false));
+	cx_st(c, work, work_at(c, f, &b, k2, b.m1, b.r), y);
+	cg_if_close(c, bj);
+	cg_loop_close(c, &lp);
+	nv_end(c);
+	launch4(c, k, f->N1, TC_COLS, f->n);
+}
+
+/* 2 x (the half spectrum's inverse split) of bin k: A = Z[k], Bc =
+ * conj Z[M - k], w = W_n^k, H1 = H[k], H2 = H[k + M]:
+ *   U[k] = (E - i w D) / 2, U[k + M] = (E + i w D) / 2 (E = A + Bc,
+ *   D = A - Bc), Y = U H, and Z'[k] = (Y[k] + Y[k + M]) +
+ *   i conj(w) (Y[k] - Y[k + M]); the inverse M-point transform of Z'
+ *   is M times 2 (y[2m] + i y[2m + 1]) / n, the spectrum holding 1 / n. */
+static Cx fold(CgContext *c, Cx A, Cx Bc, Cx w, Cx H1, Cx H2)
+{
+	Cx E = cx_add(c, A, Bc);
+	Cx O = cx_mi(c, cx_mul(c, w, cx_sub(c, A, Bc)));
+	Cx Y1 = cx_mul(c, cx_scale(c, cx_add(c, E, O), 0.5), H1);
+	Cx Y2 = cx_mul(c, cx_scale(c, cx_sub(c, E, O), 0.5), H2);
+	return cx_add(c, cx_add(c, Y1, Y2),
+	              cx_i(c, cx_mul(c, cx_conj(c, w), cx_sub(c, Y1, Y2))));
+}
+
+/* rows4's trips between work and shared memory: the pair's two rows of
+ * N1 values for the block's TC_ROWS work rows (load), or back, twiddled
+ * by W_M^-(m1 k2) (the second row only where it is not the first). */
+static void rows_move(CgContext *c, const F4 *f, const Blk *b,
+                      LLVMValueRef sh, LLVMValueRef work, LLVMValueRef ka,
+                      LLVMValueRef kb, LLVMValueRef self, bool load)
+{
+	int64_t per = NV_THREADS / TC_ROWS;
+	Loop lp;
+	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
+	                               i64c(c, (2 * f->N1 + per - 1) / per),
+	                               load ? "ld" : "st");
+	LLVMValueRef e = add(c, mul(c, it, i64c(c, per)), b->sub);
+	LLVMValueRef row = shr(c, e, f->N1), m1 = low(c, e, f->N1);
+	LLVMValueRef k2 = pick(c, LLVMBuildICmp(c->b, LLVMIntEQ, row,
+	                                        i64c(c, 0), ""),
+	                       ka, kb);
+	LLVMValueRef sa = sh_at(c, &f->row,
+	                        add(c, mul(c, row, i64c(c, TC_ROWS)), b->ch), m1);
+	LLVMValueRef ok = lt(c, e, i64c(c, 2 * f->N1));
+	if (load) {
+		LLVMBasicBlockRef bj = cg_if_open(c, ok, "in");
+		cx_st(c, sh, sa, cx_ld(c, work, work_at(c, f, b, k2, m1, b->rr)));
+		cg_if_close(c, bj);
+	} else {
+		ok = LLVMBuildAnd(c->b, ok, b->rok, "");
+		ok = LLVMBuildAnd(
+		    c->b, ok,
+		    LLVMBuildOr(c->b, LLVMBuildNot(c->b, self, ""),
+		                LLVMBuildICmp(c->b, LLVMIntEQ, row, i64c(c, 0), ""),
+		                ""),
+		    "");
+		LLVMBasicBlockRef bj = cg_if_open(c, ok, "out");
+		Cx y = cx_mul(c, cx_ld(c, sh, sa), tw_m(c, f, mul(c, m1, k2), true));
+		cx_st(c, work, work_at(c, f, b, k2, m1, b->r), y);
+		cg_if_close(c, bj);
+	}
+	cg_loop_close(c, &lp);
+}
+
+static void k_rows(CgContext *c, const Node *n, const F4 *f)
+{
+	int k = nv_begin_node(c, n, "rows4");
+	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->row, 2 * TC_ROWS));
+	int64_t np = f->N2 / 2 + 1;
+	Blk b;
+	blk_open(c, &b, -np, TC_ROWS);
+	LLVMValueRef work = nv_param(c, P_WORK), spec = nv_param(c, P_SPEC);
+	LLVMValueRef q = b.m1;
+	LLVMValueRef q0 = LLVMBuildICmp(c->b, LLVMIntEQ, q, i64c(c, 0), "");
+	LLVMValueRef ka = q, kb = pick(c, q0, q, sub(c, i64c(c, f->N2), q));
+	LLVMValueRef self = LLVMBuildOr(
+	    c->b, q0, LLVMBuildICmp(c->b, LLVMIntEQ, q, i64c(c, f->N2 / 2), ""),
+	    "");
+
+	rows_move(c, f, &b, sh, work, ka, kb, self, true);
+	nv_barrier(c);
+	sh_fft(c, f, &f->row, sh, 2 * TC_ROWS, false);
+
+	/* the product, a pair of bins a task: k = N2 k1 + ka in the first
+	 * row, its partner M - k at k1p in the second (for a pair that is
+	 * one row, the second is a copy, and both end the same) */
+	int64_t per = NV_THREADS / TC_ROWS;
+	Loop lp;
+	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
+	                               i64c(c, (f->N1 + per - 1) / per), "pr");
+	LLVMValueRef k1 = add(c, mul(c, it, i64c(c, per)), b.sub);
+	LLVMBasicBlockRef bj = cg_if_open(c, lt(c, k1, i64c(c, f->N1)), "k1");
+	LLVMValueRef N1 = i64c(c, f->N1);
+	LLVMValueRef k1p = pick(c, q0, low(c, sub(c, N1, k1), f->N1),
+	                        sub(c, sub(c, N1, k1), i64c(c, 1)));
+	LLVMValueRef sa = sh_at(c, &f->row, b.ch, k1);
+	LLVMValueRef sb = sh_at(c, &f->row, add(c, b.ch, i64c(c, TC_ROWS)), k1p);
+	Cx A = cx_ld(c, sh, sa), Bz = cx_ld(c, sh, sb);
+	LLVMValueRef cnt = b.cnt;
+	Cx Hk = cx_ld(c, spec, mul(c, add(c, mul(c, add(c, mul(c, ka, N1), k1),
+	                                         cnt),
+	                                  b.j),
+	                           i64c(c, 2)));
+	Cx Hp = cx_ld(c, spec, mul(c, add(c, mul(c, add(c, mul(c, kb, N1), k1p),
+	                                         cnt),
+	                                  b.j),
+	                           i64c(c, 2)));
+	Cx Hm = cx_ld(c, spec, mul(c, add(c, mul(c, i64c(c, f->M), cnt), b.j),
+	                           i64c(c, 2)));
+	LLVMValueRef kz = LLVMBuildAnd(
+	    c->b, q0, LLVMBuildICmp(c->b, LLVMIntEQ, k1, i64c(c, 0), ""), "");
+	Cx cHp = cx_conj(c, Hp), cHk = cx_conj(c, Hk);
+	Cx H2 = {pick(c, kz, Hm.re, cHp.re), pick(c, kz, Hm.im, cHp.im)};
+	Cx H2p = {pick(c, kz, Hm.re, cHk.re), pick(c, kz, Hm.im, cHk.im)};
+	Cx wk = cx_mul(c, tw(c, f, f->ta, k1), tw(c, f, f->tb, ka));
+	Cx wp = cx_mul(c, tw(c, f, f->ta, k1p), tw(c, f, f->tb, kb));
+	Cx Zk = fold(c, A, cx_conj(c, Bz), wk, Hk, H2);
+	Cx Zp = fold(c, Bz, cx_conj(c, A), wp, Hp, H2p);
+	cx_st(c, sh, sa, Zk);
+	cx_st(c, sh, sb, Zp);
+	cg_if_close(c, bj);
+	cg_loop_close(c, &lp);
+	nv_barrier(c);
+
+	sh_fft(c, f, &f->row, sh, 2 * TC_ROWS, true);
+	rows_move(c, f, &b, sh, work, ka, kb, self, false);
+	nv_end(c);
+	launch4(c, k, np, TC_ROWS, f->n);
+}
+
+static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
+                    const F4 *f)
+{
+	int k = nv_begin_node(c, n, "icols4");
+	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->col, TC_COLS));
+	Blk b;
+	blk_open(c, &b, f->N1, TC_COLS);
+	LLVMValueRef work = nv_param(c, P_WORK), out = nv_addr(c, n);
+	LLVMValueRef post = cv->post ? nv_addr(c, cv->post) : NULL;
+
+	int64_t per = NV_THREADS / TC_COLS;
+	Loop lp;
+	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
+	                               i64c(c, (f->N2 + per - 1) / per), "in");
+	LLVMValueRef k2 = add(c, mul(c, it, i64c(c, per)), b.sub);
+	LLVMBasicBlockRef bj = cg_if_open(c, lt(c, k2, i64c(c, f->N2)), "k2");
+	cx_st(c, sh, sh_at(c, &f->col, b.ch, k2),
+	      cx_ld(c, work, work_at(c, f, &b, k2, b.m1, b.rr)));
+	cg_if_close(c, bj);
+	cg_loop_close(c, &lp);
+	nv_barrier(c);
+	sh_fft(c, f, &f->col, sh, TC_COLS, true);
+
+	/* y out at positions 2 (m1 + N1 m2) + par < L: m2 below
+	 * ceil((L - 2 m1) / 2 N1) */
+	per = NV_THREADS / (2 * TC_COLS);
+	LLVMValueRef m2n = LLVMBuildSDiv(
+	    c->b, add(c, sub(c, c->L, add(c, b.m1, b.m1)), i64c(c, 2 * f->N1 - 1)),
+	    i64c(c, 2 * f->N1), "");
+	it = cg_loop_open(c, &lp, i64c(c, 0),
+	                  LLVMBuildSDiv(c->b, add(c, m2n, i64c(c, per - 1)),
+	                                i64c(c, per), ""),
+	                  "out");
+	LLVMValueRef m2 = add(c, mul(c, it, i64c(c, per)), shr(c, b.sub, 2));
+	LLVMValueRef par = low(c, b.sub, 2);
+	LLVMValueRef t = add(c, mul(c, add(c, b.m1, mul(c, m2, i64c(c, f->N1))),
+	                            i64c(c, 2)),
+	                     par);
+	LLVMValueRef ok = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
+	ok = LLVMBuildAnd(c->b, ok, lt(c, m2, i64c(c, f->N2)), "");
+	bj = cg_if_open(c, ok, "y");
+	LLVMValueRef r = add(c, b.bl, t);
+	LLVMValueRef y = ld(c, sh, add(c, sh_at(c, &f->col, b.ch, m2), par));
+	if (post)
+		y = f_mul(c, y, ld(c, post, add(c, add(c, mul(c, r, i64c(c, cv->Cp)),
+		                                       i64c(c, cv->poff)),
+		                                b.chn)));
+	st(c, out, add(c, mul(c, r, i64c(c, cv->D)), b.chn), y);
+	cg_if_close(c, bj);
+	cg_loop_close(c, &lp);
+	nv_end(c);
+	launch4(c, k, f->N1, TC_COLS, f->n);
+}
+
+/* The filter spectra (cnt rows of cuFFT's R2C in spec) reordered into
+ * work at [k2][k1][j], the Nyquist bins after them (spec4), then copied
+ * back to spec (keep4). A thread a complex value. */
+static void k_spec(CgContext *c, const Node *n, const F4 *f, bool back)
+{
+	int k = nv_begin_node(c, n, back ? "keep4" : "spec4");
+	LLVMValueRef cnt = nv_param(c, P_CNT);
+	LLVMValueRef i = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS)),
+	                     nv_tid(c));
+	nv_return_unless(c, lt(c, i, mul(c, i64c(c, f->M + 1), cnt)));
+	LLVMValueRef work = nv_param(c, P_WORK), spec = nv_param(c, P_SPEC);
+	if (back) {
+		cx_st(c, spec, add(c, i, i), cx_ld(c, work, add(c, i, i)));
+	} else {
+		LLVMValueRef j = LLVMBuildURem(c->b, i, cnt, "");
+		LLVMValueRef x = LLVMBuildUDiv(c->b, i, cnt, "");
+		LLVMValueRef kk = add(c, mul(c, low(c, x, f->N1), i64c(c, f->N2)),
+		                      shr(c, x, f->N1));
+		kk = pick(c, lt(c, x, i64c(c, f->M)), kk, i64c(c, f->M));
+		LLVMValueRef from = add(c, mul(c, j, i64c(c, f->n + 2)), add(c, kk, kk));
+		cx_st(c, work, add(c, i, i), cx_ld(c, spec, from));
+	}
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[3] = f->M + 1;
+	s->grid_div = NV_THREADS;
+	s->flags = HYGPU_FILTER;
+	s->only_n = f->n;
+}
+
+void nv_fft4_spectra(CgContext *c, const Node *n, int64_t len)
+{
+	F4 f;
+	f4_init(c, &f, len);
+	k_spec(c, n, &f, false);
+	k_spec(c, n, &f, true);
+}
+
+void nv_fft4_conv(CgContext *c, const Node *n, const NvConv *cv, int64_t len)
+{
+	F4 f;
+	f4_init(c, &f, len);
+	k_cols(c, n, cv, &f);
+	k_rows(c, n, &f);
+	k_icols(c, n, cv, &f);
+}
