@@ -121,6 +121,9 @@ typedef struct CgOptions {
 	                       * for the host, to run in the JIT: thread ids,
 	                       * barriers and shuffles call the functions of
 	                       * the global hygpu_emu_hooks (CgGpuEmuHooks) */
+	int64_t gpu_fft4_min; /* the least FFT length that codegen/nvptx/
+	                       * fft4.c's transforms take (0: FFT4_MIN_LEN);
+	                       * tests lower it to reach them on short runs */
 } CgOptions;
 
 /* What an emulated GPU module (CgOptions.gpu_emulate) calls, in the order

@@ -631,7 +631,7 @@ bool drv_compile(const Model *m, Graph *g, const CompileOptions *o, Diag *d)
 	meta[HYRT_META_SPECTRA_BYTES] = g->kept_bytes;
 	meta[HYRT_META_BF16] = g->bf16;
 	CgOptions co = {o->cpu, o->features, o->opt_level,
-	                drv_labels(a, &m->spec), NULL, o->gpu_arch, false};
+	                drv_labels(a, &m->spec), NULL, o->gpu_arch, false, 0};
 	wisdom = gpu ? NULL : fft_wisdom(g, o->seq_len);
 	co.fftw_wisdom = wisdom;
 	cm = cg_emit(g, &w, &co, meta, d);

@@ -466,7 +466,7 @@ static bool run_jit(const Options *o, const Graph *g, int mode,
 {
 	CgWeights w;
 	CgOptions co = {o->cpu, o->features, o->opt_level, NULL, NULL, NULL,
-	                false};
+	                false, 0};
 	void *blob = NULL, *scratch = NULL;
 	CgJit *j = NULL;
 	bool ok = false;

@@ -174,7 +174,7 @@ static void compile(Case *k, const char *cpu, ConvMethod conv, int opt,
 	Graph *g = k->g;
 	Diag d;
 	CgWeights w;
-	CgOptions o = {cpu, NULL, opt, NULL, NULL, NULL, false};
+	CgOptions o = {cpu, NULL, opt, NULL, NULL, NULL, false, 0};
 	int64_t meta[HYRT_META_COUNT] = {[HYRT_META_NOUTPUTS] = 7};
 
 	diag_init(&d);
@@ -1003,7 +1003,7 @@ START_TEST(write_files)
 	Case *k = mixed();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false, 0};
 	const char *obj = tu_path(tu_tmpdir(), "mixed.o");
 	const char *ll = tu_path(tu_tmpdir(), "mixed.ll");
 
@@ -1099,7 +1099,7 @@ static void golden(const char *name, ConvMethod conv, bool fold)
 	Arena *a = arena_new();
 	NpyArray tok, hid, lg;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false, 0};
 	PassOptions po;
 	int64_t meta[HYRT_META_COUNT] = {0};
 

@@ -330,7 +330,7 @@ START_TEST(entries_generated_match_interp)
 	Graph *g = golden_graph(a, &m);
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false, 0};
 	int64_t D = g->outputs[0].node->type.dim[2];
 	int64_t V = g->outputs[1].node->type.dim[2];
 	static const int64_t shapes[][2] = {{1, 1}, {2, 17}, {3, 64}};
@@ -418,7 +418,7 @@ START_TEST(entries_pool_plain)
 	Arena *a = arena_new();
 	Diag d;
 	CgWeights w;
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, NULL, false, 0};
 	float emb[16 * 5];
 	enum { B = 3, L = 29, D = 5 };
 	int32_t tok[B * L];

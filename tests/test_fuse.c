@@ -116,7 +116,7 @@ static void jit_open(Jit *x, Graph *g, Arena *a, ConvMethod conv)
 {
 	Diag d;
 	CgWeights w;
-	CgOptions o = {jit_cpu, NULL, 3, NULL, NULL, NULL, false};
+	CgOptions o = {jit_cpu, NULL, 3, NULL, NULL, NULL, false, 0};
 	PassOptions po;
 	bool changed;
 

@@ -258,7 +258,8 @@ static void emu_open(Emu *e, Graph *g)
 	cg_layout_weights_flat(g, g->arena, &w);
 	e->blob = calloc(1, w.bytes + 64);
 	cg_pack_weights(g, &w, e->blob);
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90", true};
+	/* fft4.c's kernels at every length they can take */
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90", true, 128};
 	CgModule *m = cg_emit(g, &w, &o, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	const HygpuPlan *p = cg_gpu_plan(m);
@@ -779,7 +780,7 @@ START_TEST(plan_tables)
 		Diag d;
 		diag_init(&d);
 		cg_layout_weights_flat(g, a, &w);
-		CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_80", false};
+		CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_80", false, 0};
 		CgModule *m = cg_emit(g, &w, &o, NULL, &d);
 		ck_assert_msg(m, "%s", d.msg);
 		const HygpuPlan *p = cg_gpu_plan(m);
@@ -1017,7 +1018,7 @@ START_TEST(driver_ptx)
 	Diag d;
 	diag_init(&d);
 	cg_layout_weights_flat(g, a, &w);
-	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90a", false};
+	CgOptions o = {NULL, NULL, 3, NULL, NULL, "sm_90a", false, 0};
 	CgModule *m = cg_emit(g, &w, &o, NULL, &d);
 	ck_assert_msg(m, "%s", d.msg);
 	const HygpuPlan *p = cg_gpu_plan(m);

@@ -181,6 +181,10 @@ START_TEST(fake_driver)
 	setenv("HYENAC_GPU_MEMORY", "lots", 1);
 	expect(EMBED(NULL), 1, "HYENAC_GPU_MEMORY='lots' is not a byte count");
 	unsetenv("HYENAC_GPU_MEMORY");
+	setenv("HYENAC_GPU_FFT", "fftw", 1);
+	expect(EMBED(NULL), 1, "HYENAC_GPU_FFT='fftw' is neither 'hyenac' "
+	                       "(the default) nor 'cufft'");
+	unsetenv("HYENAC_GPU_FFT");
 	/* the FASTA commands start the device before their outputs too */
 	const char *fa = tu_write_str("g.fa", ">a\nACGTACGTAC\n");
 	expect((const char *const[]){"embed", "--fasta", fa, "-o", out_npy(),

@@ -61,6 +61,7 @@ static bool nv_init(CgContext *c, const CgOptions *o, Diag *d)
 	NvState *s = calloc(1, sizeof *s);
 	HY_ASSERT(s);
 	snprintf(s->arch, sizeof s->arch, "%s", o->gpu_arch);
+	s->fft4_min = o->gpu_fft4_min > 0 ? o->gpu_fft4_min : FFT4_MIN_LEN;
 	c->gpu = s;
 	if (o->gpu_emulate) { /* the host's target machine */
 		CgTarget t;

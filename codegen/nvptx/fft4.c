@@ -28,14 +28,16 @@
  * them) and sits innermost, so that every block reads and writes runs
  * of 32 or 64 bytes. The filter spectra are cuFFT's R2C of the filter
  * rows, as on the other way, reordered once (spec4 and keep4, FILTER
- * steps: kept with the spectra) to [k2][k1][j], the Nyquist bins after
- * them; the inverse's 1/n and the skip term are in them already.
+ * steps: kept with the spectra), each row to [k2][k1] and the Nyquist
+ * bin after them, so that a kept spectrum serves any chunk of channels;
+ * the inverse's 1/n and the skip term are in them already.
  *
  * A transform of P <= 1024 points runs in shared memory as P = q1 x q2
  * (each at most 32): q2 transforms of q1 points in registers, a thread
  * each, the twiddle, then q1 of q2 points. Element s of a vector sits
  * at s + s / 32 so that the strided round reads at most two ways
- * conflicted. Twiddles come from a table made here in double.
+ * conflicted. Twiddles come from a table that tw4 computes in double
+ * into the work buffer, after the rows.
  *
  * Power-of-two n from 128 to 2^21 only: a convolution is compiled for
  * one such length (nv_fft4_len), and the other lengths take kernels.c's
@@ -48,7 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-enum { TC_COLS = 8, TC_ROWS = 4, QMAX = 32, TL = 1024 };
+enum { TC_COLS = 8, TC_ROWS = 4, QMAX = 32, TL = 1024, UN = 8 };
 
 /* A transform length: P = q1 q2 points, a vector's floats apart / 2
  * (vp complex), its twiddle table at tab + tw floats. */
@@ -61,8 +63,8 @@ typedef struct F4 {
 	Len col, row; /* N2 points (over m2 or k2), N1 points */
 	/* the table's parts (float offsets): W_M^j as lo[j % TL] hi[j / TL],
 	 * W_n^(N2 k1) and W_n^(k2) for the real spectrum's split */
-	int64_t tlo, thi, ta, tb, tl;
-	LLVMValueRef tab;
+	int64_t tlo, thi, ta, tb, tl, tsize;
+	LLVMValueRef tab; /* in the kernel being emitted */
 } F4;
 
 typedef struct Cx {
@@ -77,6 +79,11 @@ static int ilog2(int64_t x)
 	return e;
 }
 
+int64_t nv_fft4_work_rows(void)
+{
+	return 2;
+}
+
 int64_t nv_fft4_len(const CgContext *c)
 {
 	int64_t L = c->g->max_len;
@@ -85,7 +92,8 @@ int64_t nv_fft4_len(const CgContext *c)
 	int64_t n = hygpu_fft_len(L);
 	if (n & (n - 1)) /* the longest power of two a run reaches */
 		n = (int64_t)1 << (ilog2(2 * L + 1) - 1);
-	return n >= 128 && n <= ((int64_t)1 << 21) ? n : 0;
+	int64_t lo = ((const NvState *)c->gpu)->fft4_min;
+	return n >= (lo > 128 ? lo : 128) && n <= ((int64_t)1 << 21) ? n : 0;
 }
 
 static void len_init(Len *ln, int64_t P, int64_t *at)
@@ -99,15 +107,8 @@ static void len_init(Len *ln, int64_t P, int64_t *at)
 	*at += 2 * P;
 }
 
-static void put_w(float *t, int64_t i, double num, double den)
-{
-	double a = -2.0 * M_PI * num / den;
-	t[2 * i] = (float)cos(a);
-	t[2 * i + 1] = (float)sin(a);
-}
-
-/* The plan for length n and its twiddle table (one per module and n). */
-static void f4_init(CgContext *c, F4 *f, int64_t n)
+/* The plan for length n and its twiddle table's layout. */
+static void f4_init(F4 *f, int64_t n)
 {
 	int p = ilog2(n / 2);
 	int64_t at = 0;
@@ -128,38 +129,8 @@ static void f4_init(CgContext *c, F4 *f, int64_t n)
 	f->tb = at;
 	at += 2 * f->N2;
 
-	char name[64];
-	snprintf(name, sizeof name, "fft4_tw_%lld", (long long)n);
-	f->tab = LLVMGetNamedGlobal(c->mod, name);
-	if (f->tab)
-		return;
-	float *t = malloc((size_t)at * sizeof *t);
-	HY_ASSERT(t);
-	for (int64_t j = 0; j < f->N2; j++)
-		put_w(t + f->col.tw, j, (double)j, (double)f->N2);
-	for (int64_t j = 0; j < f->N1; j++)
-		put_w(t + f->row.tw, j, (double)j, (double)f->N1);
-	for (int64_t j = 0; j < f->tl; j++)
-		put_w(t + f->tlo, j, (double)j, (double)f->M);
-	for (int64_t j = 0; j < f->M / f->tl; j++)
-		put_w(t + f->thi, j, (double)(j * f->tl), (double)f->M);
-	for (int64_t j = 0; j < f->N1; j++)
-		put_w(t + f->ta, j, (double)(j * f->N2), (double)n);
-	for (int64_t j = 0; j < f->N2; j++)
-		put_w(t + f->tb, j, (double)j, (double)n);
-	LLVMValueRef *v = malloc((size_t)at * sizeof *v);
-	HY_ASSERT(v);
-	for (int64_t i = 0; i < at; i++)
-		v[i] = LLVMConstReal(c->t_f32, t[i]);
-	LLVMTypeRef ty = LLVMArrayType2(c->t_f32, (uint64_t)at);
-	f->tab = LLVMAddGlobalInAddressSpace(c->mod, ty, name,
-	                                     nv_state(c)->emulate ? 0 : 1);
-	LLVMSetInitializer(f->tab, LLVMConstArray2(c->t_f32, v, (uint64_t)at));
-	LLVMSetGlobalConstant(f->tab, 1);
-	LLVMSetLinkage(f->tab, LLVMInternalLinkage);
-	LLVMSetAlignment(f->tab, 16);
-	free(v);
-	free(t);
+	f->tsize = at;
+	f->tab = NULL;
 }
 
 /* ---- small builders --------------------------------------------------- */
@@ -185,6 +156,49 @@ static LLVMValueRef pick(CgContext *c, LLVMValueRef cond, LLVMValueRef a,
 	return LLVMBuildSelect(c->b, cond, a, b, "");
 }
 
+/* i unless it is out of range (!ok), then 0: an index that is always
+ * safe to load from, so that a load need not wait behind a branch */
+static LLVMValueRef safe(CgContext *c, LLVMValueRef ok, LLVMValueRef i)
+{
+	return ok ? pick(c, ok, i, i64c(c, 0)) : i;
+}
+
+/* A loop of trip rounds (a power of two) run nb = min(UN, trip) at a
+ * time: it returns the first round of a turn, and the caller emits the
+ * turn's nb rounds with all their loads before any of their stores, so
+ * that the loads are in flight together (one at a time, each a trip to
+ * device memory, they made rows4 latency bound). */
+static LLVMValueRef batch_open(CgContext *c, Loop *lp, int64_t trip, int un,
+                               int *nb, const char *name)
+{
+	*nb = (int)(trip < un ? trip : un);
+	return mul(c, cg_loop_open(c, lp, i64c(c, 0), i64c(c, trip / *nb), name),
+	           i64c(c, *nb));
+}
+
+/* The round index's check: NULL where every round is in range. */
+static LLVMValueRef in_range(CgContext *c, LLVMValueRef x, int64_t rounds,
+                             int64_t per, int64_t end)
+{
+	return rounds * per > end ? lt(c, x, i64c(c, end)) : NULL;
+}
+
+static LLVMValueRef both(CgContext *c, LLVMValueRef a, LLVMValueRef b)
+{
+	return !a ? b : !b ? a : LLVMBuildAnd(c->b, a, b, "");
+}
+
+static LLVMBasicBlockRef if_open(CgContext *c, LLVMValueRef cond)
+{
+	return cond ? cg_if_open(c, cond, "ok") : NULL;
+}
+
+static void if_close(CgContext *c, LLVMBasicBlockRef bj)
+{
+	if (bj)
+		cg_if_close(c, bj);
+}
+
 static Cx cx_ld(CgContext *c, LLVMValueRef p, LLVMValueRef i)
 {
 	LLVMValueRef v = nv_load2(c, p, i);
@@ -206,10 +220,12 @@ static Cx cx_sub(CgContext *c, Cx a, Cx b)
 	return (Cx){f_sub(c, a.re, b.re), f_sub(c, a.im, b.im)};
 }
 
+/* a b, its products fused into the sums where the target has fma */
 static Cx cx_mul(CgContext *c, Cx a, Cx b)
 {
-	return (Cx){f_sub(c, f_mul(c, a.re, b.re), f_mul(c, a.im, b.im)),
-	            f_add(c, f_mul(c, a.re, b.im), f_mul(c, a.im, b.re))};
+	LLVMValueRef nt = LLVMBuildFNeg(c->b, f_mul(c, a.im, b.im), "");
+	return (Cx){f_fma(c, a.re, b.re, nt),
+	            f_fma(c, a.re, b.im, f_mul(c, a.im, b.re))};
 }
 
 static Cx cx_conj(CgContext *c, Cx a)
@@ -246,6 +262,54 @@ static Cx tw_m(CgContext *c, const F4 *f, LLVMValueRef j, bool inv)
 	if (f->M > f->tl)
 		w = cx_mul(c, w, tw(c, f, f->thi, shr(c, j, f->tl)));
 	return inv ? cx_conj(c, w) : w;
+}
+
+/* The twiddle table in the kernel being emitted: in the work buffer,
+ * after its B cnt rows of n + 2 floats (the group asks for two rows
+ * more: nv_fft4_work_rows). A table in the module's own global memory
+ * read back wrong on an H200 in binaries for sm_90a (and right for
+ * sm_90), so the table is made on the device, by tw4, each chunk. */
+static LLVMValueRef tab_of(CgContext *c, const F4 *f)
+{
+	LLVMValueRef rows = mul(c, nv_param(c, P_CNT), c->B);
+	return elem(c, c->t_f32, nv_param(c, P_WORK),
+	            mul(c, rows, i64c(c, f->n + 2)));
+}
+
+/* tw4: the table, a thread an entry, W = e^(-2 pi i num / den) in
+ * double, each part's step num / den for j = 1 the table's. */
+static void k_tw(CgContext *c, const Node *n, const F4 *f)
+{
+	int k = nv_begin_node(c, n, "tw4");
+	LLVMValueRef i = add(c, mul(c, nv_bid(c), i64c(c, NV_THREADS)),
+	                     nv_tid(c));
+	nv_return_unless(c, lt(c, i, i64c(c, f->tsize / 2)));
+	const struct {
+		int64_t at;
+		double step;
+	} part[] = {
+	    {f->col.tw, 1.0 / f->N2},         {f->row.tw, 1.0 / f->N1},
+	    {f->tlo, 1.0 / f->M},             {f->thi, (double)f->tl / f->M},
+	    {f->ta, (double)f->N2 / f->n},    {f->tb, 1.0 / f->n},
+	};
+	LLVMValueRef j = i, step = f64c(c, part[0].step);
+	for (size_t q = 1; q < sizeof part / sizeof part[0]; q++) {
+		LLVMValueRef in = LLVMBuildICmp(c->b, LLVMIntSGE, i,
+		                                i64c(c, part[q].at / 2), "");
+		j = pick(c, in, sub(c, i, i64c(c, part[q].at / 2)), j);
+		step = pick(c, in, f64c(c, part[q].step), step);
+	}
+	LLVMValueRef a = f_mul(c, f_mul(c, LLVMBuildSIToFP(c->b, j, c->t_f64, ""),
+	                                step),
+	                       f64c(c, -2.0 * M_PI));
+	Cx w = {LLVMBuildFPTrunc(c->b, nv_f64_sincos(c, a, 1), c->t_f32, ""),
+	        LLVMBuildFPTrunc(c->b, nv_f64_sincos(c, a, 0), c->t_f32, "")};
+	cx_st(c, tab_of(c, f), add(c, i, i), w);
+	nv_end(c);
+	HygpuStep *s = nv_launch(c, k, NV_THREADS);
+	s->grid[5] = f->tsize / 2;
+	s->grid_div = NV_THREADS;
+	s->only_n = f->n;
 }
 
 /* ---- transforms in shared memory -------------------------------------- */
@@ -411,9 +475,27 @@ static LLVMValueRef work_at(CgContext *c, const F4 *f, const Blk *k,
 	return add(c, e, e);
 }
 
+/* Two blocks of the kernel being emitted a SM at least: ptxas then keeps
+ * it within 128 registers a thread. rows4 took 177 and ran a block a SM
+ * (l1-bf16, one large-1m layer at 10^6 tokens on the H200: 26.2 ms a
+ * forward, 23.6 with this). */
+static void two_blocks(CgContext *c)
+{
+	if (nv_state(c)->emulate)
+		return;
+	LLVMMetadataRef md[] = {
+	    LLVMValueAsMetadata(c->fn),
+	    LLVMMDStringInContext2(c->ctx, "minctasm", 8),
+	    LLVMValueAsMetadata(i32c(c, 2))};
+	LLVMAddNamedMetadataOperand(
+	    c->mod, "nvvm.annotations",
+	    LLVMMetadataAsValue(c->ctx, LLVMMDNodeInContext2(c->ctx, md, 3)));
+}
+
 static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,
                           int64_t n)
 {
+	two_blocks(c);
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
 	s->grid[4] = per;
 	s->grid[5] = per * (tc - 1);
@@ -423,49 +505,80 @@ static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,
 }
 
 static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
-                   const F4 *f)
+                   const F4 *f0)
 {
 	int k = nv_begin_node(c, n, "cols4");
+	F4 fk = *f0;
+	fk.tab = tab_of(c, f0);
+	const F4 *f = &fk;
 	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->col, TC_COLS));
 	Blk b;
 	blk_open(c, &b, f->N1, TC_COLS);
 	LLVMValueRef v = nv_addr(c, cv->v), g = cv->g ? nv_addr(c, cv->g) : NULL;
 	LLVMValueRef work = nv_param(c, P_WORK);
 
-	/* z in: 16 m2 a round, each the row's two positions 2m, 2m + 1 */
-	int64_t per = NV_THREADS / (2 * TC_COLS);
-	Loop lp;
-	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
-	                               i64c(c, (f->N2 + per - 1) / per), "in");
-	LLVMValueRef m2 = add(c, mul(c, it, i64c(c, per)), shr(c, b.sub, 2));
+	/* z in: 16 m2 a round, each the row's two positions 2m, 2m + 1; a
+	 * run is at most n / 2 long (n >= 2 L), so from m2 = N2 / 2 up z is
+	 * zero, stored without loads */
+	int64_t per = NV_THREADS / (2 * TC_COLS), half = f->N2 / 2;
+	int64_t trip = (half + per - 1) / per, all = (f->N2 + per - 1) / per;
 	LLVMValueRef par = low(c, b.sub, 2);
-	LLVMValueRef t = add(c, mul(c, add(c, b.m1, mul(c, m2, i64c(c, f->N1))),
-	                            i64c(c, 2)),
-	                     par);
-	LLVMValueRef at = add(c, sh_at(c, &f->col, b.ch, m2), par);
-	LLVMBasicBlockRef bj = cg_if_open(c, lt(c, m2, i64c(c, f->N2)), "m2");
-	st(c, sh, at, f32c(c, 0));
-	LLVMBasicBlockRef bu = cg_if_open(
-	    c, LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), ""), "u");
-	st(c, sh, at, nv_conv_u(c, cv, v, g, add(c, b.bl, t), b.chn));
-	cg_if_close(c, bu);
-	cg_if_close(c, bj);
+	Loop lp;
+	int nb;
+	LLVMValueRef it = batch_open(c, &lp, trip, UN, &nb, "in");
+	LLVMValueRef val[UN], at[UN], okm[UN];
+	for (int u = 0; u < nb; u++) {
+		LLVMValueRef m2 = add(c, mul(c, add(c, it, i64c(c, u)),
+		                             i64c(c, per)),
+		                      shr(c, b.sub, 2));
+		LLVMValueRef t = add(c, mul(c, add(c, b.m1,
+		                                   mul(c, m2, i64c(c, f->N1))),
+		                            i64c(c, 2)),
+		                     par);
+		LLVMValueRef ok = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
+		okm[u] = in_range(c, m2, trip, per, f->N2);
+		at[u] = add(c, sh_at(c, &f->col, b.ch, m2), par);
+		val[u] = pick(c, ok,
+		              nv_conv_u(c, cv, v, g, add(c, b.bl, safe(c, ok, t)),
+		                        b.chn),
+		              f32c(c, 0));
+	}
+	for (int u = 0; u < nb; u++) {
+		LLVMBasicBlockRef bj = if_open(c, okm[u]);
+		st(c, sh, at[u], val[u]);
+		if_close(c, bj);
+	}
 	cg_loop_close(c, &lp);
+	if (all > trip) {
+		it = cg_loop_open(c, &lp, i64c(c, trip), i64c(c, all), "zero");
+		LLVMValueRef m2 = add(c, mul(c, it, i64c(c, per)), shr(c, b.sub, 2));
+		LLVMBasicBlockRef bj = if_open(c, in_range(c, m2, all, per, f->N2));
+		st(c, sh, add(c, sh_at(c, &f->col, b.ch, m2), par), f32c(c, 0));
+		if_close(c, bj);
+		cg_loop_close(c, &lp);
+	}
 	nv_barrier(c);
 	sh_fft(c, f, &f->col, sh, TC_COLS, false);
 
 	/* out: 32 k2 a round, twiddled */
 	per = NV_THREADS / TC_COLS;
-	it = cg_loop_open(c, &lp, i64c(c, 0), i64c(c, (f->N2 + per - 1) / per),
-	                  "out");
-	LLVMValueRef k2 = add(c, mul(c, it, i64c(c, per)), b.sub);
-	bj = cg_if_open(c, LLVMBuildAnd(c->b, b.rok, lt(c, k2, i64c(c, f->N2)),
-	                                ""),
-	                "k2");
-	Cx y = cx_ld(c, sh, sh_at(c, &f->col, b.ch, k2));
-	y = cx_mul(c, y, tw_m(c, f, mul(c, b.m1, k2), false));
-	cx_st(c, work, work_at(c, f, &b, k2, b.m1, b.r), y);
-	cg_if_close(c, bj);
+	trip = (f->N2 + per - 1) / per;
+	it = batch_open(c, &lp, trip, UN, &nb, "out");
+	Cx y[UN];
+	LLVMValueRef k2[UN], ok[UN];
+	for (int u = 0; u < nb; u++) {
+		k2[u] = add(c, mul(c, add(c, it, i64c(c, u)), i64c(c, per)), b.sub);
+		LLVMValueRef okk = in_range(c, k2[u], trip, per, f->N2);
+		LLVMValueRef kk = safe(c, okk, k2[u]);
+		ok[u] = both(c, b.rok, okk);
+		y[u] = cx_mul(c, cx_ld(c, sh, sh_at(c, &f->col, b.ch, kk)),
+		              tw_m(c, f, mul(c, b.m1, kk), false));
+	}
+	for (int u = 0; u < nb; u++) {
+		LLVMBasicBlockRef bj = if_open(c, ok[u]);
+		cx_st(c, work, work_at(c, f, &b, k2[u], b.m1, b.r), y[u]);
+		if_close(c, bj);
+	}
 	cg_loop_close(c, &lp);
 	nv_end(c);
 	launch4(c, k, f->N1, TC_COLS, f->n);
@@ -495,41 +608,55 @@ static void rows_move(CgContext *c, const F4 *f, const Blk *b,
                       LLVMValueRef kb, LLVMValueRef self, bool load)
 {
 	int64_t per = NV_THREADS / TC_ROWS;
+	int64_t trip = (2 * f->N1 + per - 1) / per;
 	Loop lp;
-	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
-	                               i64c(c, (2 * f->N1 + per - 1) / per),
-	                               load ? "ld" : "st");
-	LLVMValueRef e = add(c, mul(c, it, i64c(c, per)), b->sub);
-	LLVMValueRef row = shr(c, e, f->N1), m1 = low(c, e, f->N1);
-	LLVMValueRef k2 = pick(c, LLVMBuildICmp(c->b, LLVMIntEQ, row,
-	                                        i64c(c, 0), ""),
-	                       ka, kb);
-	LLVMValueRef sa = sh_at(c, &f->row,
-	                        add(c, mul(c, row, i64c(c, TC_ROWS)), b->ch), m1);
-	LLVMValueRef ok = lt(c, e, i64c(c, 2 * f->N1));
-	if (load) {
-		LLVMBasicBlockRef bj = cg_if_open(c, ok, "in");
-		cx_st(c, sh, sa, cx_ld(c, work, work_at(c, f, b, k2, m1, b->rr)));
-		cg_if_close(c, bj);
-	} else {
-		ok = LLVMBuildAnd(c->b, ok, b->rok, "");
-		ok = LLVMBuildAnd(
-		    c->b, ok,
-		    LLVMBuildOr(c->b, LLVMBuildNot(c->b, self, ""),
-		                LLVMBuildICmp(c->b, LLVMIntEQ, row, i64c(c, 0), ""),
-		                ""),
-		    "");
-		LLVMBasicBlockRef bj = cg_if_open(c, ok, "out");
-		Cx y = cx_mul(c, cx_ld(c, sh, sa), tw_m(c, f, mul(c, m1, k2), true));
-		cx_st(c, work, work_at(c, f, b, k2, m1, b->r), y);
-		cg_if_close(c, bj);
+	int nb;
+	LLVMValueRef it = batch_open(c, &lp, trip, UN, &nb, load ? "ld" : "st");
+	LLVMValueRef sa[UN], wa[UN], ok[UN];
+	Cx x[UN];
+	for (int u = 0; u < nb; u++) {
+		LLVMValueRef e = add(c, mul(c, add(c, it, i64c(c, u)),
+		                            i64c(c, per)),
+		                     b->sub);
+		ok[u] = in_range(c, e, trip, per, 2 * f->N1);
+		e = safe(c, ok[u], e);
+		LLVMValueRef row = shr(c, e, f->N1), m1 = low(c, e, f->N1);
+		LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, row,
+		                                   i64c(c, 0), "");
+		LLVMValueRef k2 = pick(c, first, ka, kb);
+		sa[u] = sh_at(c, &f->row,
+		              add(c, mul(c, row, i64c(c, TC_ROWS)), b->ch), m1);
+		if (load) {
+			x[u] = cx_ld(c, work, work_at(c, f, b, k2, m1, b->rr));
+			continue;
+		}
+		wa[u] = work_at(c, f, b, k2, m1, b->r);
+		x[u] = cx_mul(c, cx_ld(c, sh, sa[u]),
+		              tw_m(c, f, mul(c, m1, k2), true));
+		ok[u] = both(c, ok[u],
+		             LLVMBuildAnd(c->b, b->rok,
+		                          LLVMBuildOr(c->b,
+		                                      LLVMBuildNot(c->b, self, ""),
+		                                      first, ""),
+		                          ""));
+	}
+	for (int u = 0; u < nb; u++) {
+		LLVMBasicBlockRef bj = if_open(c, ok[u]);
+		if (load)
+			cx_st(c, sh, sa[u], x[u]);
+		else
+			cx_st(c, work, wa[u], x[u]);
+		if_close(c, bj);
 	}
 	cg_loop_close(c, &lp);
 }
 
-static void k_rows(CgContext *c, const Node *n, const F4 *f)
+static void k_rows(CgContext *c, const Node *n, const F4 *f0)
 {
 	int k = nv_begin_node(c, n, "rows4");
+	F4 fk = *f0;
+	fk.tab = tab_of(c, f0);
+	const F4 *f = &fk;
 	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->row, 2 * TC_ROWS));
 	int64_t np = f->N2 / 2 + 1;
 	Blk b;
@@ -550,40 +677,53 @@ static void k_rows(CgContext *c, const Node *n, const F4 *f)
 	 * row, its partner M - k at k1p in the second (for a pair that is
 	 * one row, the second is a copy, and both end the same) */
 	int64_t per = NV_THREADS / TC_ROWS;
-	Loop lp;
-	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
-	                               i64c(c, (f->N1 + per - 1) / per), "pr");
-	LLVMValueRef k1 = add(c, mul(c, it, i64c(c, per)), b.sub);
-	LLVMBasicBlockRef bj = cg_if_open(c, lt(c, k1, i64c(c, f->N1)), "k1");
+	int64_t trip = (f->N1 + per - 1) / per;
+	enum { UP = 4 };
 	LLVMValueRef N1 = i64c(c, f->N1);
-	LLVMValueRef k1p = pick(c, q0, low(c, sub(c, N1, k1), f->N1),
-	                        sub(c, sub(c, N1, k1), i64c(c, 1)));
-	LLVMValueRef sa = sh_at(c, &f->row, b.ch, k1);
-	LLVMValueRef sb = sh_at(c, &f->row, add(c, b.ch, i64c(c, TC_ROWS)), k1p);
-	Cx A = cx_ld(c, sh, sa), Bz = cx_ld(c, sh, sb);
-	LLVMValueRef cnt = b.cnt;
-	Cx Hk = cx_ld(c, spec, mul(c, add(c, mul(c, add(c, mul(c, ka, N1), k1),
-	                                         cnt),
-	                                  b.j),
-	                           i64c(c, 2)));
-	Cx Hp = cx_ld(c, spec, mul(c, add(c, mul(c, add(c, mul(c, kb, N1), k1p),
-	                                         cnt),
-	                                  b.j),
-	                           i64c(c, 2)));
-	Cx Hm = cx_ld(c, spec, mul(c, add(c, mul(c, i64c(c, f->M), cnt), b.j),
-	                           i64c(c, 2)));
-	LLVMValueRef kz = LLVMBuildAnd(
-	    c->b, q0, LLVMBuildICmp(c->b, LLVMIntEQ, k1, i64c(c, 0), ""), "");
-	Cx cHp = cx_conj(c, Hp), cHk = cx_conj(c, Hk);
-	Cx H2 = {pick(c, kz, Hm.re, cHp.re), pick(c, kz, Hm.im, cHp.im)};
-	Cx H2p = {pick(c, kz, Hm.re, cHk.re), pick(c, kz, Hm.im, cHk.im)};
-	Cx wk = cx_mul(c, tw(c, f, f->ta, k1), tw(c, f, f->tb, ka));
-	Cx wp = cx_mul(c, tw(c, f, f->ta, k1p), tw(c, f, f->tb, kb));
-	Cx Zk = fold(c, A, cx_conj(c, Bz), wk, Hk, H2);
-	Cx Zp = fold(c, Bz, cx_conj(c, A), wp, Hp, H2p);
-	cx_st(c, sh, sa, Zk);
-	cx_st(c, sh, sb, Zp);
-	cg_if_close(c, bj);
+	LLVMValueRef hrow = mul(c, b.j, i64c(c, f->n + 2));
+	Cx Hm = cx_ld(c, spec, add(c, hrow, i64c(c, 2 * f->M)));
+	Cx wa = tw(c, f, f->tb, ka), wb = tw(c, f, f->tb, kb);
+	Loop lp;
+	int nb;
+	LLVMValueRef it = batch_open(c, &lp, trip, UP, &nb, "pr");
+	LLVMValueRef sa[UP], sb[UP], ok[UP], k1[UP];
+	Cx A[UP], Bz[UP], Hk[UP], Hp[UP], tk[UP], tp[UP];
+	for (int u = 0; u < nb; u++) {
+		LLVMValueRef kk = add(c, mul(c, add(c, it, i64c(c, u)),
+		                             i64c(c, per)),
+		                      b.sub);
+		ok[u] = in_range(c, kk, trip, per, f->N1);
+		k1[u] = kk = safe(c, ok[u], kk);
+		LLVMValueRef k1p = pick(c, q0, low(c, sub(c, N1, kk), f->N1),
+		                        sub(c, sub(c, N1, kk), i64c(c, 1)));
+		sa[u] = sh_at(c, &f->row, b.ch, kk);
+		sb[u] = sh_at(c, &f->row, add(c, b.ch, i64c(c, TC_ROWS)), k1p);
+		A[u] = cx_ld(c, sh, sa[u]);
+		Bz[u] = cx_ld(c, sh, sb[u]);
+		Hk[u] = cx_ld(c, spec, add(c, hrow, mul(c, add(c, mul(c, ka, N1), kk),
+		                                        i64c(c, 2))));
+		Hp[u] = cx_ld(c, spec, add(c, hrow, mul(c, add(c, mul(c, kb, N1),
+		                                                k1p),
+		                                        i64c(c, 2))));
+		tk[u] = tw(c, f, f->ta, kk);
+		tp[u] = tw(c, f, f->ta, k1p);
+	}
+	for (int u = 0; u < nb; u++) {
+		LLVMValueRef kz = LLVMBuildAnd(
+		    c->b, q0, LLVMBuildICmp(c->b, LLVMIntEQ, k1[u], i64c(c, 0), ""),
+		    "");
+		Cx cHp = cx_conj(c, Hp[u]), cHk = cx_conj(c, Hk[u]);
+		Cx H2 = {pick(c, kz, Hm.re, cHp.re), pick(c, kz, Hm.im, cHp.im)};
+		Cx H2p = {pick(c, kz, Hm.re, cHk.re), pick(c, kz, Hm.im, cHk.im)};
+		Cx Zk = fold(c, A[u], cx_conj(c, Bz[u]), cx_mul(c, tk[u], wa),
+		             Hk[u], H2);
+		Cx Zp = fold(c, Bz[u], cx_conj(c, A[u]), cx_mul(c, tp[u], wb),
+		             Hp[u], H2p);
+		LLVMBasicBlockRef bj = if_open(c, ok[u]);
+		cx_st(c, sh, sa[u], Zk);
+		cx_st(c, sh, sb[u], Zp);
+		if_close(c, bj);
+	}
 	cg_loop_close(c, &lp);
 	nv_barrier(c);
 
@@ -594,9 +734,12 @@ static void k_rows(CgContext *c, const Node *n, const F4 *f)
 }
 
 static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
-                    const F4 *f)
+                    const F4 *f0)
 {
 	int k = nv_begin_node(c, n, "icols4");
+	F4 fk = *f0;
+	fk.tab = tab_of(c, f0);
+	const F4 *f = &fk;
 	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->col, TC_COLS));
 	Blk b;
 	blk_open(c, &b, f->N1, TC_COLS);
@@ -604,52 +747,69 @@ static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
 	LLVMValueRef post = cv->post ? nv_addr(c, cv->post) : NULL;
 
 	int64_t per = NV_THREADS / TC_COLS;
+	int64_t trip = (f->N2 + per - 1) / per;
 	Loop lp;
-	LLVMValueRef it = cg_loop_open(c, &lp, i64c(c, 0),
-	                               i64c(c, (f->N2 + per - 1) / per), "in");
-	LLVMValueRef k2 = add(c, mul(c, it, i64c(c, per)), b.sub);
-	LLVMBasicBlockRef bj = cg_if_open(c, lt(c, k2, i64c(c, f->N2)), "k2");
-	cx_st(c, sh, sh_at(c, &f->col, b.ch, k2),
-	      cx_ld(c, work, work_at(c, f, &b, k2, b.m1, b.rr)));
-	cg_if_close(c, bj);
+	int nb;
+	LLVMValueRef it = batch_open(c, &lp, trip, UN, &nb, "in");
+	LLVMValueRef ok[UN], at[UN];
+	Cx x[UN];
+	for (int u = 0; u < nb; u++) {
+		LLVMValueRef k2 = add(c, mul(c, add(c, it, i64c(c, u)),
+		                             i64c(c, per)),
+		                      b.sub);
+		ok[u] = in_range(c, k2, trip, per, f->N2);
+		k2 = safe(c, ok[u], k2);
+		at[u] = sh_at(c, &f->col, b.ch, k2);
+		x[u] = cx_ld(c, work, work_at(c, f, &b, k2, b.m1, b.rr));
+	}
+	for (int u = 0; u < nb; u++) {
+		LLVMBasicBlockRef bj = if_open(c, ok[u]);
+		cx_st(c, sh, at[u], x[u]);
+		if_close(c, bj);
+	}
 	cg_loop_close(c, &lp);
 	nv_barrier(c);
 	sh_fft(c, f, &f->col, sh, TC_COLS, true);
 
-	/* y out at positions 2 (m1 + N1 m2) + par < L: m2 below
-	 * ceil((L - 2 m1) / 2 N1) */
+	/* y out at positions t = 2 (m1 + N1 m2) + par < L <= n / 2, so m2
+	 * below N2 / 2 */
 	per = NV_THREADS / (2 * TC_COLS);
-	LLVMValueRef m2n = LLVMBuildSDiv(
-	    c->b, add(c, sub(c, c->L, add(c, b.m1, b.m1)), i64c(c, 2 * f->N1 - 1)),
-	    i64c(c, 2 * f->N1), "");
-	it = cg_loop_open(c, &lp, i64c(c, 0),
-	                  LLVMBuildSDiv(c->b, add(c, m2n, i64c(c, per - 1)),
-	                                i64c(c, per), ""),
-	                  "out");
-	LLVMValueRef m2 = add(c, mul(c, it, i64c(c, per)), shr(c, b.sub, 2));
-	LLVMValueRef par = low(c, b.sub, 2);
-	LLVMValueRef t = add(c, mul(c, add(c, b.m1, mul(c, m2, i64c(c, f->N1))),
-	                            i64c(c, 2)),
-	                     par);
-	LLVMValueRef ok = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
-	ok = LLVMBuildAnd(c->b, ok, lt(c, m2, i64c(c, f->N2)), "");
-	bj = cg_if_open(c, ok, "y");
-	LLVMValueRef r = add(c, b.bl, t);
-	LLVMValueRef y = ld(c, sh, add(c, sh_at(c, &f->col, b.ch, m2), par));
-	if (post)
-		y = f_mul(c, y, ld(c, post, add(c, add(c, mul(c, r, i64c(c, cv->Cp)),
-		                                       i64c(c, cv->poff)),
-		                                b.chn)));
-	st(c, out, add(c, mul(c, r, i64c(c, cv->D)), b.chn), y);
-	cg_if_close(c, bj);
+	trip = (f->N2 / 2 + per - 1) / per;
+	LLVMValueRef par = low(c, b.sub, 2), y[UN], oa[UN];
+	it = batch_open(c, &lp, trip, UN, &nb, "out");
+	for (int u = 0; u < nb; u++) {
+		LLVMValueRef m2 = add(c, mul(c, add(c, it, i64c(c, u)),
+		                             i64c(c, per)),
+		                      shr(c, b.sub, 2));
+		LLVMValueRef t = add(c, mul(c, add(c, b.m1,
+		                                   mul(c, m2, i64c(c, f->N1))),
+		                            i64c(c, 2)),
+		                     par);
+		ok[u] = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
+		m2 = safe(c, in_range(c, m2, trip, per, f->N2), m2);
+		LLVMValueRef r = add(c, b.bl, safe(c, ok[u], t));
+		y[u] = ld(c, sh, add(c, sh_at(c, &f->col, b.ch, m2), par));
+		if (post)
+			y[u] = f_mul(c, y[u],
+			             ld(c, post, add(c, add(c, mul(c, r, i64c(c, cv->Cp)),
+			                                    i64c(c, cv->poff)),
+			                             b.chn)));
+		oa[u] = add(c, mul(c, r, i64c(c, cv->D)), b.chn);
+	}
+	for (int u = 0; u < nb; u++) {
+		LLVMBasicBlockRef bj = if_open(c, ok[u]);
+		st(c, out, oa[u], y[u]);
+		if_close(c, bj);
+	}
 	cg_loop_close(c, &lp);
 	nv_end(c);
 	launch4(c, k, f->N1, TC_COLS, f->n);
 }
 
-/* The filter spectra (cnt rows of cuFFT's R2C in spec) reordered into
- * work at [k2][k1][j], the Nyquist bins after them (spec4), then copied
- * back to spec (keep4). A thread a complex value. */
+/* The filter spectra (cnt rows of cuFFT's R2C in spec) reordered, each
+ * row in place of itself, value k2 N1 + k1 the bin N2 k1 + k2 and the
+ * Nyquist bin M last, through work (spec4), then copied back to spec
+ * (keep4). A thread a complex value. */
 static void k_spec(CgContext *c, const Node *n, const F4 *f, bool back)
 {
 	int k = nv_begin_node(c, n, back ? "keep4" : "spec4");
@@ -661,8 +821,10 @@ static void k_spec(CgContext *c, const Node *n, const F4 *f, bool back)
 	if (back) {
 		cx_st(c, spec, add(c, i, i), cx_ld(c, work, add(c, i, i)));
 	} else {
-		LLVMValueRef j = LLVMBuildURem(c->b, i, cnt, "");
-		LLVMValueRef x = LLVMBuildUDiv(c->b, i, cnt, "");
+		/* row j's value idx = k2 N1 + k1 is bin N2 k1 + k2 (idx M:
+		 * the Nyquist bin, M) */
+		LLVMValueRef j = LLVMBuildUDiv(c->b, i, i64c(c, f->M + 1), "");
+		LLVMValueRef x = LLVMBuildURem(c->b, i, i64c(c, f->M + 1), "");
 		LLVMValueRef kk = add(c, mul(c, low(c, x, f->N1), i64c(c, f->N2)),
 		                      shr(c, x, f->N1));
 		kk = pick(c, lt(c, x, i64c(c, f->M)), kk, i64c(c, f->M));
@@ -680,7 +842,7 @@ static void k_spec(CgContext *c, const Node *n, const F4 *f, bool back)
 void nv_fft4_spectra(CgContext *c, const Node *n, int64_t len)
 {
 	F4 f;
-	f4_init(c, &f, len);
+	f4_init(&f, len);
 	k_spec(c, n, &f, false);
 	k_spec(c, n, &f, true);
 }
@@ -688,7 +850,8 @@ void nv_fft4_spectra(CgContext *c, const Node *n, int64_t len)
 void nv_fft4_conv(CgContext *c, const Node *n, const NvConv *cv, int64_t len)
 {
 	F4 f;
-	f4_init(c, &f, len);
+	f4_init(&f, len);
+	k_tw(c, n, &f);
 	k_cols(c, n, cv, &f);
 	k_rows(c, n, &f);
 	k_icols(c, n, cv, &f);

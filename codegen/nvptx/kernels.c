@@ -370,7 +370,7 @@ static void k_dwconv(CgContext *c, const Node *n, LLVMValueRef i,
 
 /* sin (cos = 0) or cos (cos = 1) of a double: reduced by 2 pi (in two
  * parts) to [-pi, pi], then Taylor's series to x^31 (error < 1e-15 there). */
-static LLVMValueRef f64_sincos(CgContext *c, LLVMValueRef a, int cos)
+LLVMValueRef nv_f64_sincos(CgContext *c, LLVMValueRef a, int cos)
 {
 	const double hi = 6.28318530717958623200e+00;
 	const double lo = 2.44929359829470635445e-16;
@@ -420,8 +420,8 @@ static void k_pos_emb(CgContext *c, const Node *n, LLVMValueRef i,
 	                                           ""))
 	                     : f64c(c, 1e-4);
 	LLVMValueRef a = f_mul(c, f, w);
-	LLVMValueRef cs = f64_sincos(c, a, 1);
-	LLVMValueRef sn = LLVMBuildFNeg(c->b, f64_sincos(c, a, 0), "");
+	LLVMValueRef cs = nv_f64_sincos(c, a, 1);
+	LLVMValueRef sn = LLVMBuildFNeg(c->b, nv_f64_sincos(c, a, 0), "");
 	LLVMValueRef v = sel(c, icmp(c, LLVMIntEQ, col, i64c(c, 0)), t0,
 	                     sel(c, isc, cs, sn));
 	st(c, out, i, LLVMBuildFPTrunc(c->b, v, c->t_f32, ""));
@@ -1432,7 +1432,9 @@ static void emit_conv(CgContext *c, const Node *n)
 	int64_t S = fft_split(c);
 	LLVMValueRef D = i64c(c, cv.D);
 	int gi = st_->ntmpl;
-	HygpuStep *gs = group(c, HYGPU_DIM_CHANNELS, cv.D, cv.D, 1, 0);
+	int64_t n4 = nv_fft4_len(c);
+	HygpuStep *gs = group(c, HYGPU_DIM_CHANNELS, cv.D, cv.D, 1,
+	                      n4 ? nv_fft4_work_rows() : 0);
 	gs->flags = HYGPU_WORK_PER_FFT_ROW | HYGPU_WORK_TIMES_B;
 	gs->conv = st_->nconv++;
 
@@ -1495,7 +1497,6 @@ static void emit_conv(CgContext *c, const Node *n)
 	s->grid_div = 1;
 	s = fft_step(c, HYGPU_R2C, 1);
 	s->flags = HYGPU_FILTER;
-	int64_t n4 = nv_fft4_len(c);
 	if (n4)
 		nv_fft4_spectra(c, n, n4);
 	int other = st_->ntmpl;

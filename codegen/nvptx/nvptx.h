@@ -68,6 +68,7 @@ typedef struct NvDerived {
 typedef struct NvState {
 	char arch[16];
 	bool emulate;        /* CgOptions.gpu_emulate */
+	int64_t fft4_min;    /* CgOptions.gpu_fft4_min, or its default */
 	LLVMValueRef hooks;  /* emulate: hygpu_emu_hooks */
 	int64_t meta[HYRT_META_COUNT];
 	/* the GPU entries: 0 the full forward, then the graph's
@@ -196,6 +197,8 @@ void nv_conv_of(const Node *n, NvConv *cv);
  * their addresses in the kernel). */
 LLVMValueRef nv_conv_u(CgContext *c, const NvConv *cv, LLVMValueRef v,
                        LLVMValueRef g, LLVMValueRef r, LLVMValueRef ch);
+/* sin (cos = 0) or cos (cos = 1) of a double, to double precision. */
+LLVMValueRef nv_f64_sincos(CgContext *c, LLVMValueRef a, int cos);
 /* The steps of node n for the current variant. */
 void nv_emit_node_steps(CgContext *c, const Node *n);
 /* A copy of x's value into entry output k (an input, a weight, or a node
@@ -204,9 +207,17 @@ void nv_emit_copy(CgContext *c, const Node *x, int k, const char *what);
 
 /* ---- fft4.c ----------------------------------------------------------- */
 
+/* fft4.c's kernels take FFT lengths from 16384 (CgOptions.gpu_fft4_min
+ * lowers it): on the H200 they ran tiny-1k 64x1024 (n = 2048) in 1.48
+ * ms against 1.33 through cuFFT, small-32k 8x32768 (n = 65536) in 26.7
+ * against 28.2 (docs/gpu.md). */
+enum { FFT4_MIN_LEN = 16384 };
 /* The power-of-two FFT length the convolutions are compiled for (the
  * longest a run up to the graph's max_len reaches), or 0: none. */
 int64_t nv_fft4_len(const CgContext *c);
+/* The FFT rows of work a convolution group holds beyond its B cnt rows
+ * where it has fft4's kernels (their twiddle table). */
+int64_t nv_fft4_work_rows(void);
 /* The FILTER steps that reorder a convolution's filter spectra for
  * fft4's kernels, and its three kernels' steps, all for FFT length len
  * only (HygpuStep.only_n). */
