@@ -504,16 +504,32 @@ static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,
 	return s;
 }
 
+/* One of the three kernels begun for node n: *f the plan with the table
+ * of this kernel, *b its block (blk_open's per_row and tc), and the
+ * block's shared memory of nvec vectors of the columns' or the rows'
+ * length, returned; *k the kernel. */
+static LLVMValueRef k_open(CgContext *c, const Node *n, const char *name,
+                           const F4 *f0, F4 *f, bool rows, int nvec,
+                           int64_t per_row, int64_t tc, Blk *b, int *k)
+{
+	*k = nv_begin_node(c, n, name);
+	*f = *f0;
+	f->tab = tab_of(c, f0);
+	LLVMValueRef sh = dyn_shared(c, *k,
+	                             sh_bytes(rows ? &f->row : &f->col, nvec));
+	blk_open(c, b, per_row, tc);
+	return sh;
+}
+
 static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
                    const F4 *f0)
 {
-	int k = nv_begin_node(c, n, "cols4");
-	F4 fk = *f0;
-	fk.tab = tab_of(c, f0);
-	const F4 *f = &fk;
-	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->col, TC_COLS));
+	F4 fk;
 	Blk b;
-	blk_open(c, &b, f->N1, TC_COLS);
+	int k;
+	LLVMValueRef sh = k_open(c, n, "cols4", f0, &fk, false, TC_COLS, f0->N1,
+	                         TC_COLS, &b, &k);
+	const F4 *f = &fk;
 	LLVMValueRef v = nv_addr(c, cv->v), g = cv->g ? nv_addr(c, cv->g) : NULL;
 	LLVMValueRef work = nv_param(c, P_WORK);
 
@@ -653,14 +669,13 @@ static void rows_move(CgContext *c, const F4 *f, const Blk *b,
 
 static void k_rows(CgContext *c, const Node *n, const F4 *f0)
 {
-	int k = nv_begin_node(c, n, "rows4");
-	F4 fk = *f0;
-	fk.tab = tab_of(c, f0);
-	const F4 *f = &fk;
-	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->row, 2 * TC_ROWS));
-	int64_t np = f->N2 / 2 + 1;
+	int64_t np = f0->N2 / 2 + 1;
+	F4 fk;
 	Blk b;
-	blk_open(c, &b, -np, TC_ROWS);
+	int k;
+	LLVMValueRef sh = k_open(c, n, "rows4", f0, &fk, true, 2 * TC_ROWS, -np,
+	                         TC_ROWS, &b, &k);
+	const F4 *f = &fk;
 	LLVMValueRef work = nv_param(c, P_WORK), spec = nv_param(c, P_SPEC);
 	LLVMValueRef q = b.m1;
 	LLVMValueRef q0 = LLVMBuildICmp(c->b, LLVMIntEQ, q, i64c(c, 0), "");
@@ -736,13 +751,12 @@ static void k_rows(CgContext *c, const Node *n, const F4 *f0)
 static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
                     const F4 *f0)
 {
-	int k = nv_begin_node(c, n, "icols4");
-	F4 fk = *f0;
-	fk.tab = tab_of(c, f0);
-	const F4 *f = &fk;
-	LLVMValueRef sh = dyn_shared(c, k, sh_bytes(&f->col, TC_COLS));
+	F4 fk;
 	Blk b;
-	blk_open(c, &b, f->N1, TC_COLS);
+	int k;
+	LLVMValueRef sh = k_open(c, n, "icols4", f0, &fk, false, TC_COLS,
+	                         f0->N1, TC_COLS, &b, &k);
+	const F4 *f = &fk;
 	LLVMValueRef work = nv_param(c, P_WORK), out = nv_addr(c, n);
 	LLVMValueRef post = cv->post ? nv_addr(c, cv->post) : NULL;
 
