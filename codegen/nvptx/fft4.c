@@ -504,6 +504,20 @@ static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,
 	return s;
 }
 
+/* A column block's round i of positions, 16 m2 a round: the thread's m2
+ * (returned) and its position t = 2 (m1 + N1 m2) + par, par the low two
+ * bits of its sub (z's real or imaginary part). */
+static LLVMValueRef col_pos(CgContext *c, const F4 *f, const Blk *b,
+                            LLVMValueRef i, LLVMValueRef *t)
+{
+	LLVMValueRef m2 = add(c, mul(c, i, i64c(c, NV_THREADS / (2 * TC_COLS))),
+	                      shr(c, b->sub, 2));
+	*t = add(c, mul(c, add(c, b->m1, mul(c, m2, i64c(c, f->N1))),
+	                i64c(c, 2)),
+	         low(c, b->sub, 2));
+	return m2;
+}
+
 /* One of the three kernels begun for node n: *f the plan with the table
  * of this kernel, *b its block (blk_open's per_row and tc), and the
  * block's shared memory of nvec vectors of the columns' or the rows'
@@ -544,13 +558,7 @@ static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
 	LLVMValueRef it = batch_open(c, &lp, trip, UN, &nb, "in");
 	LLVMValueRef val[UN], at[UN], okm[UN];
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef m2 = add(c, mul(c, add(c, it, i64c(c, u)),
-		                             i64c(c, per)),
-		                      shr(c, b.sub, 2));
-		LLVMValueRef t = add(c, mul(c, add(c, b.m1,
-		                                   mul(c, m2, i64c(c, f->N1))),
-		                            i64c(c, 2)),
-		                     par);
+		LLVMValueRef t, m2 = col_pos(c, f, &b, add(c, it, i64c(c, u)), &t);
 		LLVMValueRef ok = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
 		okm[u] = in_range(c, m2, trip, per, f->N2);
 		at[u] = add(c, sh_at(c, &f->col, b.ch, m2), par);
@@ -792,13 +800,7 @@ static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
 	LLVMValueRef par = low(c, b.sub, 2), y[UN], oa[UN];
 	it = batch_open(c, &lp, trip, UN, &nb, "out");
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef m2 = add(c, mul(c, add(c, it, i64c(c, u)),
-		                             i64c(c, per)),
-		                      shr(c, b.sub, 2));
-		LLVMValueRef t = add(c, mul(c, add(c, b.m1,
-		                                   mul(c, m2, i64c(c, f->N1))),
-		                            i64c(c, 2)),
-		                     par);
+		LLVMValueRef t, m2 = col_pos(c, f, &b, add(c, it, i64c(c, u)), &t);
 		ok[u] = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
 		m2 = safe(c, in_range(c, m2, trip, per, f->N2), m2);
 		LLVMValueRef r = add(c, b.bl, safe(c, ok[u], t));
