@@ -135,17 +135,8 @@ int main(int argc, char **argv)
 		int bm, bn;
 
 		LLVMSetFunctionCallConv(fn, 71); /* PTX_Kernel */
-		{
-			/* blocks of TCG_THREADS, as hyenac's kernels declare */
-			LLVMMetadataRef md[3] = {
-				LLVMValueAsMetadata(fn),
-				LLVMMDStringInContext2(ctx, "maxntidx", 8),
-				LLVMValueAsMetadata(LLVMConstInt(
-					LLVMInt32TypeInContext(ctx), TCG_THREADS, 0)) };
-			LLVMAddNamedMetadataOperand(mod, "nvvm.annotations",
-				LLVMMetadataAsValue(ctx,
-				                    LLVMMDNodeInContext2(ctx, md, 3)));
-		}
+		/* blocks of TCG_THREADS, as hyenac's kernels declare */
+		tcg_annotate(mod, fn, "maxntidx", TCG_THREADS);
 		LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn,
 		                                                          "entry"));
 		tcg_emit(mod, b, fn, &s, LLVMGetParam(fn, 0), LLVMGetParam(fn, 1),

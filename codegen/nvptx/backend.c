@@ -141,18 +141,8 @@ int nv_begin(CgContext *c, const char *what, int threads)
 	if (s->emulate)
 		goto params;
 	LLVMSetFunctionCallConv(fn, 71); /* PTX_Kernel */
-	LLVMMetadataRef md[] = {
-	    LLVMValueAsMetadata(fn), LLVMMDStringInContext2(c->ctx, "kernel", 6),
-	    LLVMValueAsMetadata(i32c(c, 1))};
-	LLVMAddNamedMetadataOperand(
-	    c->mod, "nvvm.annotations",
-	    LLVMMetadataAsValue(c->ctx, LLVMMDNodeInContext2(c->ctx, md, 3)));
-	LLVMMetadataRef mx[] = {
-	    LLVMValueAsMetadata(fn), LLVMMDStringInContext2(c->ctx, "maxntidx", 8),
-	    LLVMValueAsMetadata(i32c(c, threads))};
-	LLVMAddNamedMetadataOperand(
-	    c->mod, "nvvm.annotations",
-	    LLVMMetadataAsValue(c->ctx, LLVMMDNodeInContext2(c->ctx, mx, 3)));
+	tcg_annotate(c->mod, fn, "kernel", 1);
+	tcg_annotate(c->mod, fn, "maxntidx", threads);
 params:;
 	static const char *pname[] = {"arena", "weights", "io", "work", "spec",
 	                              "B",     "L",       "n",  "a",    "cnt"};

@@ -481,15 +481,8 @@ static LLVMValueRef work_at(CgContext *c, const F4 *f, const Blk *k,
  * forward, 23.6 with this). */
 static void two_blocks(CgContext *c)
 {
-	if (nv_state(c)->emulate)
-		return;
-	LLVMMetadataRef md[] = {
-	    LLVMValueAsMetadata(c->fn),
-	    LLVMMDStringInContext2(c->ctx, "minctasm", 8),
-	    LLVMValueAsMetadata(i32c(c, 2))};
-	LLVMAddNamedMetadataOperand(
-	    c->mod, "nvvm.annotations",
-	    LLVMMetadataAsValue(c->ctx, LLVMMDNodeInContext2(c->ctx, md, 3)));
+	if (!nv_state(c)->emulate)
+		tcg_annotate(c->mod, c->fn, "minctasm", 2);
 }
 
 static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,

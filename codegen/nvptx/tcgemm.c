@@ -102,6 +102,20 @@ static LLVMValueRef intrinsic(Gen *g, const char *name, LLVMTypeRef ret,
 	return LLVMBuildCall2(g->b, fty, f, args, np, "");
 }
 
+void tcg_annotate(LLVMModuleRef mod, LLVMValueRef fn, const char *key,
+                  int value)
+{
+	LLVMContextRef ctx = LLVMGetModuleContext(mod);
+	LLVMMetadataRef md[3] = {
+		LLVMValueAsMetadata(fn),
+		LLVMMDStringInContext2(ctx, key, strlen(key)),
+		LLVMValueAsMetadata(LLVMConstInt(LLVMInt32TypeInContext(ctx),
+		                                 (unsigned long long)value, 0)) };
+
+	LLVMAddNamedMetadataOperand(mod, "nvvm.annotations",
+		LLVMMetadataAsValue(ctx, LLVMMDNodeInContext2(ctx, md, 3)));
+}
+
 static LLVMValueRef sreg(Gen *g, const char *name)
 {
 	return intrinsic(g, name, g->i32, NULL, 0, NULL);
@@ -1197,16 +1211,11 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 {
 	LLVMBasicBlockRef head, body, odd, done, from[2];
 	LLVMValueRef kt, more, inc[2];
-	LLVMMetadataRef md[3] = {
-		LLVMValueAsMetadata(g->fn),
-		LLVMMDStringInContext2(g->ctx, "minctasm", 8),
-		LLVMValueAsMetadata(c32(g, 2)) };
 
 	/* two blocks a SM (at most 128 registers a thread), so that one's
 	 * first slices, statistics and epilogue run beside the other's
 	 * products */
-	LLVMAddNamedMetadataOperand(g->mod, "nvvm.annotations",
-		LLVMMetadataAsValue(g->ctx, LLVMMDNodeInContext2(g->ctx, md, 3)));
+	tcg_annotate(g->mod, g->fn, "minctasm", 2);
 
 	for (int i = 0; i < WG_STAGES - 1; i++)
 		issue(g, a, w, c64(g, i), nk, c32(g, i));

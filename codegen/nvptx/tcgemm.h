@@ -131,6 +131,11 @@ void tcg_emit_split(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
  * of w (0: rows in order). */
 int64_t tcg_pair_row(int64_t n, int64_t D);
 
+/* Kernel fn's entry key = value (i32) in the module's nvvm.annotations
+ * ("kernel", "maxntidx", "minctasm" and the like). */
+void tcg_annotate(LLVMModuleRef mod, LLVMValueRef fn, const char *key,
+                  int value);
+
 /* Emits the GEMM into fn at b's position: a, w are global pointers, m
  * the rows (i64). Leaves b in a new block after it; every thread of the
  * block reaches that block. The block's tile comes from ctaid.x. */
