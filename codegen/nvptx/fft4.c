@@ -79,11 +79,6 @@ static int ilog2(int64_t x)
 	return e;
 }
 
-int64_t nv_fft4_work_rows(void)
-{
-	return 2;
-}
-
 int64_t nv_fft4_len(const CgContext *c)
 {
 	int64_t L = c->g->max_len;
@@ -131,6 +126,7 @@ static void f4_init(F4 *f, int64_t n)
 
 	f->tsize = at;
 	f->tab = NULL;
+	HY_ASSERT(at <= FFT4_WORK_ROWS * (n + 2));
 }
 
 /* ---- small builders --------------------------------------------------- */
@@ -176,11 +172,29 @@ static LLVMValueRef batch_open(CgContext *c, Loop *lp, int64_t trip, int un,
 	           i64c(c, *nb));
 }
 
-/* The round index's check: NULL where every round is in range. */
+/* The value of round it + u of a loop whose rounds take per values
+ * each, lane the thread's place in a round: (it + u) per + lane. */
+static LLVMValueRef at_round(CgContext *c, LLVMValueRef it, int u,
+                             int64_t per, LLVMValueRef lane)
+{
+	return add(c, mul(c, add(c, it, i64c(c, u)), i64c(c, per)), lane);
+}
+
+/* The round value's check: NULL where every round is in range. */
 static LLVMValueRef in_range(CgContext *c, LLVMValueRef x, int64_t rounds,
                              int64_t per, int64_t end)
 {
 	return rounds * per > end ? lt(c, x, i64c(c, end)) : NULL;
+}
+
+/* *x, a round value, made safe to load at where rounds of per values
+ * pass end; returns the check its stores need (NULL: none). */
+static LLVMValueRef fit(CgContext *c, LLVMValueRef *x, int64_t rounds,
+                        int64_t per, int64_t end)
+{
+	LLVMValueRef ok = in_range(c, *x, rounds, per, end);
+	*x = safe(c, ok, *x);
+	return ok;
 }
 
 static LLVMValueRef both(CgContext *c, LLVMValueRef a, LLVMValueRef b)
@@ -265,8 +279,8 @@ static Cx tw_m(CgContext *c, const F4 *f, LLVMValueRef j, bool inv)
 }
 
 /* The twiddle table in the kernel being emitted: in the work buffer,
- * after its B cnt rows of n + 2 floats (the group asks for two rows
- * more: nv_fft4_work_rows). A table in the module's own global memory
+ * after its B cnt rows of n + 2 floats (the group asks for
+ * FFT4_WORK_ROWS rows more). A table in the module's own global memory
  * read back wrong on an H200 in binaries for sm_90a (and right for
  * sm_90), so the table is made on the device, by tw4, each chunk. */
 static LLVMValueRef tab_of(CgContext *c, const F4 *f)
@@ -497,14 +511,14 @@ static HygpuStep *launch4(CgContext *c, int k, int64_t per, int64_t tc,
 	return s;
 }
 
-/* A column block's round i of positions, 16 m2 a round: the thread's m2
+/* A column block's round it + u of positions, 16 m2 a round: the thread's m2
  * (returned) and its position t = 2 (m1 + N1 m2) + par, par the low two
  * bits of its sub (z's real or imaginary part). */
 static LLVMValueRef col_pos(CgContext *c, const F4 *f, const Blk *b,
-                            LLVMValueRef i, LLVMValueRef *t)
+                            LLVMValueRef it, int u, LLVMValueRef *t)
 {
-	LLVMValueRef m2 = add(c, mul(c, i, i64c(c, NV_THREADS / (2 * TC_COLS))),
-	                      shr(c, b->sub, 2));
+	LLVMValueRef m2 = at_round(c, it, u, NV_THREADS / (2 * TC_COLS),
+	                           shr(c, b->sub, 2));
 	*t = add(c, mul(c, add(c, b->m1, mul(c, m2, i64c(c, f->N1))),
 	                i64c(c, 2)),
 	         low(c, b->sub, 2));
@@ -551,7 +565,7 @@ static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
 	LLVMValueRef it = batch_open(c, &lp, trip, UN, &nb, "in");
 	LLVMValueRef val[UN], at[UN], okm[UN];
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef t, m2 = col_pos(c, f, &b, add(c, it, i64c(c, u)), &t);
+		LLVMValueRef t, m2 = col_pos(c, f, &b, it, u, &t);
 		LLVMValueRef ok = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
 		okm[u] = in_range(c, m2, trip, per, f->N2);
 		at[u] = add(c, sh_at(c, &f->col, b.ch, m2), par);
@@ -568,7 +582,7 @@ static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
 	cg_loop_close(c, &lp);
 	if (all > trip) {
 		it = cg_loop_open(c, &lp, i64c(c, trip), i64c(c, all), "zero");
-		LLVMValueRef m2 = add(c, mul(c, it, i64c(c, per)), shr(c, b.sub, 2));
+		LLVMValueRef t, m2 = col_pos(c, f, &b, it, 0, &t);
 		LLVMBasicBlockRef bj = if_open(c, in_range(c, m2, all, per, f->N2));
 		st(c, sh, add(c, sh_at(c, &f->col, b.ch, m2), par), f32c(c, 0));
 		if_close(c, bj);
@@ -584,10 +598,8 @@ static void k_cols(CgContext *c, const Node *n, const NvConv *cv,
 	Cx y[UN];
 	LLVMValueRef k2[UN], ok[UN];
 	for (int u = 0; u < nb; u++) {
-		k2[u] = add(c, mul(c, add(c, it, i64c(c, u)), i64c(c, per)), b.sub);
-		LLVMValueRef okk = in_range(c, k2[u], trip, per, f->N2);
-		LLVMValueRef kk = safe(c, okk, k2[u]);
-		ok[u] = both(c, b.rok, okk);
+		LLVMValueRef kk = k2[u] = at_round(c, it, u, per, b.sub);
+		ok[u] = both(c, b.rok, fit(c, &kk, trip, per, f->N2));
 		y[u] = cx_mul(c, cx_ld(c, sh, sh_at(c, &f->col, b.ch, kk)),
 		              tw_m(c, f, mul(c, b.m1, kk), false));
 	}
@@ -632,11 +644,8 @@ static void rows_move(CgContext *c, const F4 *f, const Blk *b,
 	LLVMValueRef sa[UN], wa[UN], ok[UN];
 	Cx x[UN];
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef e = add(c, mul(c, add(c, it, i64c(c, u)),
-		                            i64c(c, per)),
-		                     b->sub);
-		ok[u] = in_range(c, e, trip, per, 2 * f->N1);
-		e = safe(c, ok[u], e);
+		LLVMValueRef e = at_round(c, it, u, per, b->sub);
+		ok[u] = fit(c, &e, trip, per, 2 * f->N1);
 		LLVMValueRef row = shr(c, e, f->N1), m1 = low(c, e, f->N1);
 		LLVMValueRef first = LLVMBuildICmp(c->b, LLVMIntEQ, row,
 		                                   i64c(c, 0), "");
@@ -705,11 +714,9 @@ static void k_rows(CgContext *c, const Node *n, const F4 *f0)
 	LLVMValueRef sa[UP], sb[UP], ok[UP], k1[UP];
 	Cx A[UP], Bz[UP], Hk[UP], Hp[UP], tk[UP], tp[UP];
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef kk = add(c, mul(c, add(c, it, i64c(c, u)),
-		                             i64c(c, per)),
-		                      b.sub);
-		ok[u] = in_range(c, kk, trip, per, f->N1);
-		k1[u] = kk = safe(c, ok[u], kk);
+		LLVMValueRef kk = at_round(c, it, u, per, b.sub);
+		ok[u] = fit(c, &kk, trip, per, f->N1);
+		k1[u] = kk;
 		LLVMValueRef k1p = pick(c, q0, low(c, sub(c, N1, kk), f->N1),
 		                        sub(c, sub(c, N1, kk), i64c(c, 1)));
 		sa[u] = sh_at(c, &f->row, b.ch, kk);
@@ -769,11 +776,8 @@ static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
 	LLVMValueRef ok[UN], at[UN];
 	Cx x[UN];
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef k2 = add(c, mul(c, add(c, it, i64c(c, u)),
-		                             i64c(c, per)),
-		                      b.sub);
-		ok[u] = in_range(c, k2, trip, per, f->N2);
-		k2 = safe(c, ok[u], k2);
+		LLVMValueRef k2 = at_round(c, it, u, per, b.sub);
+		ok[u] = fit(c, &k2, trip, per, f->N2);
 		at[u] = sh_at(c, &f->col, b.ch, k2);
 		x[u] = cx_ld(c, work, work_at(c, f, &b, k2, b.m1, b.rr));
 	}
@@ -793,9 +797,9 @@ static void k_icols(CgContext *c, const Node *n, const NvConv *cv,
 	LLVMValueRef par = low(c, b.sub, 2), y[UN], oa[UN];
 	it = batch_open(c, &lp, trip, UN, &nb, "out");
 	for (int u = 0; u < nb; u++) {
-		LLVMValueRef t, m2 = col_pos(c, f, &b, add(c, it, i64c(c, u)), &t);
+		LLVMValueRef t, m2 = col_pos(c, f, &b, it, u, &t);
 		ok[u] = LLVMBuildAnd(c->b, b.rok, lt(c, t, c->L), "");
-		m2 = safe(c, in_range(c, m2, trip, per, f->N2), m2);
+		fit(c, &m2, trip, per, f->N2);
 		LLVMValueRef r = add(c, b.bl, safe(c, ok[u], t));
 		y[u] = ld(c, sh, add(c, sh_at(c, &f->col, b.ch, m2), par));
 		if (post)

@@ -1434,7 +1434,7 @@ static void emit_conv(CgContext *c, const Node *n)
 	int gi = st_->ntmpl;
 	int64_t n4 = nv_fft4_len(c);
 	HygpuStep *gs = group(c, HYGPU_DIM_CHANNELS, cv.D, cv.D, 1,
-	                      n4 ? nv_fft4_work_rows() : 0);
+	                      n4 ? FFT4_WORK_ROWS : 0);
 	gs->flags = HYGPU_WORK_PER_FFT_ROW | HYGPU_WORK_TIMES_B;
 	gs->conv = st_->nconv++;
 

@@ -212,12 +212,12 @@ void nv_emit_copy(CgContext *c, const Node *x, int k, const char *what);
  * ms against 1.33 through cuFFT, small-32k 8x32768 (n = 65536) in 26.7
  * against 28.2 (docs/gpu.md). */
 enum { FFT4_MIN_LEN = 16384 };
+/* The FFT rows of work a convolution group holds beyond its B cnt rows
+ * where it has fft4's kernels: their twiddle table. */
+enum { FFT4_WORK_ROWS = 2 };
 /* The power-of-two FFT length the convolutions are compiled for (the
  * longest a run up to the graph's max_len reaches), or 0: none. */
 int64_t nv_fft4_len(const CgContext *c);
-/* The FFT rows of work a convolution group holds beyond its B cnt rows
- * where it has fft4's kernels (their twiddle table). */
-int64_t nv_fft4_work_rows(void);
 /* The FILTER steps that reorder a convolution's filter spectra for
  * fft4's kernels, and its three kernels' steps, all for FFT length len
  * only (HygpuStep.only_n). */
