@@ -53,13 +53,13 @@ typedef struct Ctx {
 	LLVMTypeRef f32, i64;
 } Ctx;
 
-static LLVMValueRef xform(void *u, LLVMBuilderRef b, LLVMValueRef row,
+static LLVMValueRef xform(void *u, LLVMBuilderRef b, LLVMValueRef *rc,
                           LLVMValueRef k, LLVMValueRef v)
 {
 	Ctx *x = u;
 	LLVMValueRef kf = LLVMBuildSIToFP(b, k, x->f32, "");
 
-	(void)row;
+	(void)rc;
 	return LLVMBuildFAdd(b, LLVMBuildFMul(b, v, LLVMConstReal(x->f32, 1.25),
 	                                      ""),
 	                     LLVMBuildFMul(b, kf, LLVMConstReal(x->f32, 0.001),

@@ -448,6 +448,7 @@ typedef struct TcGlue {
 	LLVMValueRef smean, srstd, row0;
 	LLVMValueRef sgamma, sbeta; /* the LayerNorm's weights, in shared */
 	bool folded; /* gamma and beta are in W and the bias (wgmma) */
+	bool bf16;   /* the GEMM's operands are rounded to bf16 */
 } TcGlue;
 
 /* The LayerNorm's weights in shared memory for K up to this. */
@@ -481,14 +482,31 @@ static void tc_tile_begin(void *u, LLVMBuilderRef b, LLVMValueRef row0,
 	}
 }
 
-static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef row,
-                             LLVMValueRef k, LLVMValueRef v)
+/* The LayerNorm's mean and scale of A's row `row` (the tile's), and
+ * -mean * scale. */
+static void tc_row_prep(void *u, LLVMBuilderRef b, LLVMValueRef row,
+                        LLVMValueRef *rc)
 {
 	TcGlue *t = u;
 	CgContext *c = t->c;
 	LLVMValueRef m = LLVMBuildSub(b, row, t->row0, "");
 
-	v = f_mul(c, f_sub(c, v, ld(c, t->smean, m)), ld(c, t->srstd, m));
+	rc[0] = ld(c, t->smean, m);
+	rc[1] = ld(c, t->srstd, m);
+	rc[2] = t->bf16 ? LLVMBuildFNeg(b, f_mul(c, rc[0], rc[1]), "") : NULL;
+}
+
+/* (v - mean) * scale, as the CPU's LayerNorm; under bf16, whose operand
+ * is rounded to 8 bits right after, one fma: v * scale - mean * scale. */
+static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef *rc,
+                             LLVMValueRef k, LLVMValueRef v)
+{
+	TcGlue *t = u;
+	CgContext *c = t->c;
+
+	(void)b;
+	v = t->bf16 ? fma3(c, v, rc[1], rc[2])
+	            : f_mul(c, f_sub(c, v, rc[0]), rc[1]);
 	if (t->folded)
 		return v;
 	if (t->sgamma)
@@ -558,8 +576,8 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	NvState *s = nv_state(c);
 	NvGemm gf = *g0; /* with wgmma, the folded bias */
 	const NvGemm *g = &gf;
-	TcGlue t = { .c = c, .g = g };
 	TcgSpec spec = tc_spec(c, g);
+	TcGlue t = { .c = c, .g = g, .bf16 = spec.kind == TCG_BF16 };
 	LLVMValueRef a = LLVMBuildGEP2(c->b, c->t_f32, g->a,
 	                               (LLVMValueRef[]){ mul(c, g->a_row0,
 	                                                     i64c(c, g->K)) },
@@ -592,6 +610,7 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 			t.sgamma = nv_shared(c, c->t_f32, g->K, "sgamma");
 			t.sbeta = nv_shared(c, c->t_f32, g->K, "sbeta");
 		}
+		spec.row_prep = tc_row_prep;
 		spec.xform = tc_xform;
 	}
 	spec.a_lo = LLVMBuildNeg(c->b, g->a_row0, "");

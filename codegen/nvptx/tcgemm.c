@@ -62,6 +62,12 @@ enum { WG_STAGES = 4, WG_TF32_BK = 16 };
 /* The accumulators a thread holds with wgmma: BN / 2 (BN at most 128). */
 enum { TCG_MAX_ACC = 64 };
 
+/* What the prologue needs of a row of the tile: whether it is in the
+ * matrix, and the caller's constants for it (TcgSpec.row_prep). */
+typedef struct RowC {
+	LLVMValueRef ok, rc[TCG_RC];
+} RowC;
+
 typedef struct Gen {
 	LLVMModuleRef mod;
 	LLVMContextRef ctx;
@@ -78,6 +84,7 @@ typedef struct Gen {
 	LLVMValueRef row0, col0, m, k0;
 	LLVMValueRef acc;      /* alloca [MT*NT*4] float */
 	LLVMValueRef areg;     /* wgmma: alloca of the thread's A fragments */
+	RowC wrc[2];           /* wgmma: the RowC of the thread's two A rows */
 } Gen;
 
 static LLVMValueRef c32(Gen *g, int64_t v)
@@ -216,17 +223,16 @@ static void split_tf32(Gen *g, LLVMValueRef x, LLVMValueRef *hi,
 	*lo = intrinsic(g, "llvm.nvvm.f2tf32.rna", g->i32, &pt, 1, &rest);
 }
 
-/* Two floats as a bf16x2 register, lo in the low half. */
+/* Two floats as a bf16x2 register, lo in the low half, rounded to
+ * nearest even (one cvt.rn.bf16x2.f32, whose first operand is the high
+ * half). */
 static LLVMValueRef pack_bf16(Gen *g, LLVMValueRef lo, LLVMValueRef hi)
 {
-	LLVMTypeRef vt = LLVMVectorType(g->bf16, 2);
-	LLVMValueRef v = LLVMGetUndef(vt);
+	LLVMTypeRef pt[2] = { g->f32, g->f32 };
+	LLVMValueRef args[2] = { hi, lo };
 
-	v = LLVMBuildInsertElement(g->b, v,
-		LLVMBuildFPTrunc(g->b, lo, g->bf16, ""), c32(g, 0), "");
-	v = LLVMBuildInsertElement(g->b, v,
-		LLVMBuildFPTrunc(g->b, hi, g->bf16, ""), c32(g, 1), "");
-	return LLVMBuildBitCast(g->b, v, g->i32, "");
+	return LLVMBuildBitCast(g->b, intrinsic(g, "llvm.nvvm.ff2bf16x2.rn",
+		LLVMVectorType(g->bf16, 2), pt, 2, args), g->i32, "");
 }
 
 /* acc[tile] += a * b through one mma (a: 4 regs, b: 2 regs). */
@@ -620,32 +626,59 @@ static LLVMValueRef sh_get(Gen *g, LLVMValueRef sh, LLVMValueRef row,
 		LLVMBuildMul(g->b, row, c32(g, g->ldf), ""), col, "")), "");
 }
 
-/* A[r][k] of the landed slice (its loaded value v, for a_fix) after the
- * caller's prologue (r, k: i32 tile coordinates); zero outside the
- * matrix (the copy zero-filled it, but a prologue of 0 need not be 0).
- * The row handed to the prologue is always one of the tile's. */
-static LLVMValueRef a_fix(Gen *g, LLVMValueRef r, LLVMValueRef k,
+/* Tile row r's (i32) RowC. The row handed to row_prep is always one of
+ * the tile's. */
+static void row_c(Gen *g, LLVMValueRef r, RowC *o)
+{
+	LLVMValueRef grow;
+
+	memset(o, 0, sizeof *o);
+	if (!g->s->xform)
+		return;
+	grow = LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b, r, g->i64, ""), "");
+	o->ok = LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, "");
+	if (g->s->a_lo)
+		o->ok = LLVMBuildAnd(g->b, o->ok, LLVMBuildICmp(g->b, LLVMIntSGE,
+			grow, g->s->a_lo, ""), "");
+	if (g->s->row_prep)
+		g->s->row_prep(g->s->u, g->b, grow, o->rc);
+}
+
+/* A[r][k] of the landed slice, v as loaded, after the caller's prologue
+ * (rc: row r's RowC; k: i32 tile column), zero past K (the copy
+ * zero-filled it, but a prologue of 0 need not be 0); rows outside the
+ * matrix are the caller's (row_zero). */
+static LLVMValueRef a_fix(Gen *g, const RowC *rc, LLVMValueRef k,
                           LLVMValueRef v)
 {
-	LLVMValueRef grow, gk, ok;
+	LLVMValueRef gk, kin = NULL;
 
 	if (!g->s->xform)
 		return v;
-	grow = LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b, r, g->i64, ""), "");
 	gk = LLVMBuildAdd(g->b, g->k0, LLVMBuildZExt(g->b, k, g->i64, ""), "");
-	ok = LLVMBuildAnd(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, grow, g->m, ""),
-		LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), ""), "");
-	if (g->s->a_lo)
-		ok = LLVMBuildAnd(g->b, ok, LLVMBuildICmp(g->b, LLVMIntSGE, grow,
-		                                         g->s->a_lo, ""), "");
-	v = g->s->xform(g->s->u, g->b, grow,
-	                LLVMBuildSelect(g->b, ok, gk, c64(g, 0), ""), v);
-	return LLVMBuildSelect(g->b, ok, v, LLVMConstReal(g->f32, 0.0), "");
+	if (g->s->K % g->bk) { /* a partial last slice */
+		kin = LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), "");
+		gk = LLVMBuildSelect(g->b, kin, gk, c64(g, 0), "");
+	}
+	v = g->s->xform(g->s->u, g->b, (LLVMValueRef *)rc->rc, gk, v);
+	return kin ? LLVMBuildSelect(g->b, kin, v, LLVMConstReal(g->f32, 0.0), "")
+	           : v;
 }
 
-static LLVMValueRef a_get(Gen *g, LLVMValueRef r, LLVMValueRef k)
+/* x (f32, or a bf16 pair as i32) where row rc is in the matrix, else
+ * zero. */
+static LLVMValueRef row_zero(Gen *g, const RowC *rc, LLVMValueRef x)
 {
-	return a_fix(g, r, k, sh_get(g, g->as, r, k));
+	if (!rc->ok)
+		return x;
+	return LLVMBuildSelect(g->b, rc->ok, x,
+	                       LLVMConstNull(LLVMTypeOf(x)), "");
+}
+
+static LLVMValueRef a_get(Gen *g, LLVMValueRef r, const RowC *rc,
+                          LLVMValueRef k)
+{
+	return a_fix(g, rc, k, sh_get(g, g->as, r, k));
 }
 
 /* Calls each(g, blk) for blocks warp, warp + WARPS, ... below n (the
@@ -662,14 +695,15 @@ static void per_warp_blocks(Gen *g, int n, void (*each)(Gen *, LLVMValueRef))
 }
 
 /* The lane's A fragment of the 16 tile rows from r - lane / 4 (r: the
- * lane's first row, i32) at k step ks, as the PTX ISA lays it out for
- * mma (.tf32 m16n8k8: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4);
- * .bf16 m16n8k16: the same with pairs of consecutive k, columns 2t and
- * 2t+8, the lower k in the low half) and for wgmma's A in registers (a
- * warp's 16 rows of its warpgroup's 64): TF32 high parts into hi and
- * low parts into lo, or bf16 pairs into hi. */
-static void a_frag(Gen *g, LLVMValueRef r, LLVMValueRef ks, LLVMValueRef *hi,
-                   LLVMValueRef *lo)
+ * lane's first row, i32; rc: the RowC of rows r and r + 8) at k step ks,
+ * as the PTX ISA lays it out for mma (.tf32 m16n8k8: a0 (g, t), a1
+ * (g+8, t), a2 (g, t+4), a3 (g+8, t+4); .bf16 m16n8k16: the same with
+ * pairs of consecutive k, columns 2t and 2t+8, the lower k in the low
+ * half) and for wgmma's A in registers (a warp's 16 rows of its
+ * warpgroup's 64): TF32 high parts into hi and low parts into lo, or
+ * bf16 pairs into hi. */
+static void a_frag(Gen *g, LLVMValueRef r, const RowC rc[2], LLVMValueRef ks,
+                   LLVMValueRef *hi, LLVMValueRef *lo)
 {
 	LLVMValueRef rows[4] = { r, addi(g, r, 8), r, addi(g, r, 8) };
 	LLVMValueRef k = frag_k(g, ks);
@@ -677,14 +711,24 @@ static void a_frag(Gen *g, LLVMValueRef r, LLVMValueRef ks, LLVMValueRef *hi,
 	if (g->s->kind == TCG_BF16) {
 		for (int i = 0; i < 4; i++) {
 			LLVMValueRef kc = i >= 2 ? addi(g, k, 8) : k;
-			hi[i] = pack_bf16(g, a_get(g, rows[i], kc),
-			                  a_get(g, rows[i], addi(g, kc, 1)));
+			hi[i] = row_zero(g, &rc[i & 1], pack_bf16(g,
+				a_get(g, rows[i], &rc[i & 1], kc),
+				a_get(g, rows[i], &rc[i & 1], addi(g, kc, 1))));
 		}
 		return;
 	}
 	LLVMValueRef cols[4] = { k, k, addi(g, k, 4), addi(g, k, 4) };
 	for (int i = 0; i < 4; i++)
-		split_tf32(g, a_get(g, rows[i], cols[i]), &hi[i], &lo[i]);
+		split_tf32(g, row_zero(g, &rc[i & 1],
+		                       a_get(g, rows[i], &rc[i & 1], cols[i])),
+		           &hi[i], &lo[i]);
+}
+
+/* The RowC of tile rows r and r + 8 (a_frag's). */
+static void rows_c(Gen *g, LLVMValueRef r, RowC rc[2])
+{
+	row_c(g, r, &rc[0]);
+	row_c(g, addi(g, r, 8), &rc[1]);
 }
 
 /* One A block: the lane's fragment of mma tile rows mtile * 16.. at k
@@ -696,8 +740,10 @@ static void convert_a(Gen *g, LLVMValueRef blk)
 		LLVMBuildURem(g->b, blk, c32(g, BM / 16), ""), c32(g, 16), ""),
 		g->lane_g, "");
 	LLVMValueRef idx = frag_index(g, blk, 4), hi[4], lo[4];
+	RowC rc[2];
 
-	a_frag(g, r, ks, hi, lo);
+	rows_c(g, r, rc);
+	a_frag(g, r, rc, ks, hi, lo);
 	frag_store(g, part_at(g, 0, 0), idx, 4, hi);
 	if (g->s->kind != TCG_BF16)
 		frag_store(g, part_at(g, 0, 1), idx, 4, lo);
@@ -861,17 +907,23 @@ static LLVMValueRef wg_aslot(Gen *g, int p, int i)
 	               p * wg_awords(g) + i);
 }
 
+/* The thread's first A row with wgmma (i32): its warp's 16 of the
+ * tile, and of those the lane's, the same in every slice. */
+static LLVMValueRef wg_arow(Gen *g)
+{
+	return LLVMBuildAdd(g->b, LLVMBuildMul(g->b, g->warp, c32(g, 16), ""),
+	                    g->lane_g, "");
+}
+
 /* The thread's A fragments of the landed stage (g->as) into set p. */
 static void wg_afrag(Gen *g, int p)
 {
-	LLVMValueRef r = LLVMBuildAdd(g->b, LLVMBuildMul(g->b, g->warp,
-	                                                 c32(g, 16), ""),
-	                              g->lane_g, "");
+	LLVMValueRef r = wg_arow(g);
 
 	for (int ks = 0; ks < ksteps(g); ks++) {
 		LLVMValueRef hi[4], lo[4];
 
-		a_frag(g, r, c32(g, ks), hi, lo);
+		a_frag(g, r, g->wrc, c32(g, ks), hi, lo);
 		for (int i = 0; i < 4; i++) {
 			LLVMBuildStore(g->b, hi[i], wg_aslot(g, p, ks * 8 + i));
 			if (g->s->kind != TCG_BF16)
@@ -1224,6 +1276,9 @@ static void wg_loop(Gen *g, LLVMValueRef a, LLVMValueRef w, int nk)
 	cp_wait(g, WG_STAGES - 2);
 	ptx_stmt(g, "fence.proxy.async.shared::cta;");
 	barrier(g);
+	/* the thread's rows' constants once for every slice (the barrier
+	 * ordered tile_begin's stores of them) */
+	rows_c(g, wg_arow(g), g->wrc);
 	g->k0 = c64(g, 0);
 	stage_tiles(g, c32(g, 0));
 	wg_afrag(g, 0);

@@ -36,6 +36,8 @@
 typedef enum { TCG_TF32X3, TCG_BF16 } TcgKind;
 
 enum { TCG_THREADS = 256 };
+/* The constants a row of A has for the prologue (TcgSpec.row_prep). */
+enum { TCG_RC = 3 };
 
 typedef struct TcgSpec {
 	TcgKind kind;
@@ -57,9 +59,18 @@ typedef struct TcgSpec {
 	 * before xform is first reached). NULL: nothing. */
 	void (*tile_begin)(void *u, LLVMBuilderRef b, LLVMValueRef row0,
 	                   LLVMValueRef tid);
-	/* Emits the value of A[row][k] after the prologue, given the loaded
-	 * v; NULL: v as loaded. row and k are i64. */
-	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	/* The prologue, in two parts. row_prep (optional) emits the
+	 * constants of A's row `row` (i64, one of the tile's) into
+	 * rc[TCG_RC], e.g. a LayerNorm's mean and scale: once for each row
+	 * a thread reads, before the K loop where a thread's rows stay the
+	 * same (wgmma), once per fragment otherwise, rather than for every
+	 * element. xform emits the value of A[row][k] after the prologue,
+	 * given the loaded v, k (i64) and the row's rc; NULL: v as loaded.
+	 * Rows outside the matrix and k past K read as zero whatever xform
+	 * gives. */
+	void (*row_prep)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	                 LLVMValueRef *rc);
+	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef *rc,
 	                      LLVMValueRef k, LLVMValueRef v);
 	/* Emits the epilogue of C[row][col] = v (row < M and col < N are
 	 * checked before it is called); row and col are i64. */
