@@ -53,7 +53,7 @@ typedef struct Ctx {
 	LLVMTypeRef f32, i64;
 } Ctx;
 
-static LLVMValueRef xform(void *u, LLVMBuilderRef b, LLVMValueRef *rc,
+static LLVMValueRef xform(void *u, LLVMBuilderRef b, LLVMValueRef const *rc,
                           LLVMValueRef k, LLVMValueRef v)
 {
 	Ctx *x = u;

@@ -498,7 +498,8 @@ static void tc_row_prep(void *u, LLVMBuilderRef b, LLVMValueRef row,
 
 /* (v - mean) * scale, as the CPU's LayerNorm; under bf16, whose operand
  * is rounded to 8 bits right after, one fma: v * scale - mean * scale. */
-static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b, LLVMValueRef *rc,
+static LLVMValueRef tc_xform(void *u, LLVMBuilderRef b,
+                             LLVMValueRef const *rc,
                              LLVMValueRef k, LLVMValueRef v)
 {
 	TcGlue *t = u;

@@ -660,7 +660,7 @@ static LLVMValueRef a_fix(Gen *g, const RowC *rc, LLVMValueRef k,
 		kin = LLVMBuildICmp(g->b, LLVMIntSLT, gk, c64(g, g->s->K), "");
 		gk = LLVMBuildSelect(g->b, kin, gk, c64(g, 0), "");
 	}
-	v = g->s->xform(g->s->u, g->b, (LLVMValueRef *)rc->rc, gk, v);
+	v = g->s->xform(g->s->u, g->b, rc->rc, gk, v);
 	return kin ? LLVMBuildSelect(g->b, kin, v, LLVMConstReal(g->f32, 0.0), "")
 	           : v;
 }

@@ -70,7 +70,7 @@ typedef struct TcgSpec {
 	 * gives. */
 	void (*row_prep)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	                 LLVMValueRef *rc);
-	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef *rc,
+	LLVMValueRef (*xform)(void *u, LLVMBuilderRef b, LLVMValueRef const *rc,
 	                      LLVMValueRef k, LLVMValueRef v);
 	/* Emits the epilogue of C[row][col] = v (row < M and col < N are
 	 * checked before it is called); row and col are i64. */
