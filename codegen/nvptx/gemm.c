@@ -56,7 +56,8 @@ static TcgSpec tc_spec(CgContext *c, const NvGemm *g)
 {
 	TcgSpec t = { .kind = g->bf16 ? TCG_BF16 : TCG_TF32X3, .N = g->N,
 	              .K = g->K, .lda = g->K,
-	              .a_vec4 = g->K % 4 == 0, .wgmma = nv_wgmma(c) };
+	              .a_vec4 = g->K % 4 == 0, .a_bf16 = g->a_bf16,
+	              .wgmma = nv_wgmma(c) };
 	return t;
 }
 
@@ -416,6 +417,15 @@ static void cols_store(CgContext *c, const NvGemm *g, LLVMValueRef m,
 {
 	LLVMValueRef idx = add(c, mul(c, add(c, g->dst_row0, m),
 	                              i64c(c, g->N)), n);
+	if (g->dst_bf16) { /* a pair by one cvt.rn.bf16x2.f32 (high first) */
+		LLVMTypeRef bt = LLVMBFloatTypeInContext(c->ctx);
+		LLVMValueRef v = w == 1 ? LLVMBuildFPTrunc(c->b, y[0], bt, "")
+			: cg_intrinsic(c, "llvm.nvvm.ff2bf16x2.rn",
+			               (LLVMValueRef[]){ y[1], y[0] }, 2);
+		LLVMSetAlignment(LLVMBuildStore(c->b, v, elem(c, bt, g->dst, idx)),
+		                 (unsigned)(2 * w));
+		return;
+	}
 	if (w == 1) {
 		st(c, g->dst, idx, y[0]);
 		return;
@@ -579,8 +589,9 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	const NvGemm *g = &gf;
 	TcgSpec spec = tc_spec(c, g);
 	TcGlue t = { .c = c, .g = g, .bf16 = spec.kind == TCG_BF16 };
-	LLVMValueRef a = LLVMBuildGEP2(c->b, c->t_f32, g->a,
-	                               (LLVMValueRef[]){ mul(c, g->a_row0,
+	LLVMValueRef a = LLVMBuildGEP2(c->b, g->a_bf16 ?
+	                               LLVMBFloatTypeInContext(c->ctx) : c->t_f32,
+	                               g->a, (LLVMValueRef[]){ mul(c, g->a_row0,
 	                                                     i64c(c, g->K)) },
 	                               1, "");
 	LLVMValueRef w = g->w;
@@ -734,6 +745,8 @@ static void simt_body(CgContext *c, const NvGemm *g)
 void nv_gemm_body(CgContext *c, const NvGemm *g)
 {
 	HY_ASSERT(!g->part_out || nv_gemm_whole_tiles(c));
+	HY_ASSERT(!(g->a_bf16 || g->dst_bf16) ||
+	          (g->bf16 && nv_tensor_cores(c)));
 	if (nv_tensor_cores(c))
 		tc_body(c, g);
 	else

@@ -1124,17 +1124,24 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	int gi = nv_state(c)->ntmpl;
 	bool pre = fs.ln_g >= 0 && !nv_state(c)->parts_read[n->id] &&
 	           stats_first(c, Hn);
-	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Hn * 4),
-	      Hn * 4 + (pre ? 8 : 0), 64);
+	/* the hidden layer in bf16 where both GEMMs are bf16 on tensor
+	 * cores: fc2 rounds its A to bf16 anyway, so the same products from
+	 * half the bytes */
+	bool h16 = nv_tensor_cores(c) && Hn % 8 == 0 &&
+	           ir_bf16_slot(c->g, n, fs.w1) && ir_bf16_slot(c->g, n, fs.w2);
+	int64_t hb = h16 ? 2 : 4; /* bytes of a hidden value */
+	group(c, HYGPU_DIM_ROWS, 0, NV_WORK_LIMIT / (Hn * hb),
+	      Hn * hb + (pre ? 8 : 0), 64);
 	if (pre)
-		emit_gemm_stats(c, n, n->src[fs.x], Kn, Hn, 0, n->fattr[0]);
+		emit_gemm_stats(c, n, n->src[fs.x], Kn, Hn * hb / 4, 0,
+		                n->fattr[0]);
 	int k = nv_begin_node(c, n, "gemm1");
 	g.K = Kn;
 	g.N = Hn;
 	g.eps = n->fattr[0];
 	g.M = nv_param(c, P_CNT);
 	if (pre)
-		stats_at(c, &g, g.M, Hn);
+		stats_at(c, &g, g.M, Hn * hb / 4);
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = nv_param(c, P_A);
 	gemm_weights(c, &g, n, fs.w1, fs.b1, fs.ln_g, fs.ln_b);
@@ -1142,6 +1149,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g.act = (FpAct)n->iattr[FM_ACT];
 	g.dst = nv_param(c, P_WORK);
 	g.dst_row0 = i64c(c, 0);
+	g.dst_bf16 = h16;
 	nv_gemm_body(c, &g);
 	nv_end(c);
 	int64_t bm, bn;
@@ -1159,6 +1167,7 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	g2.M = nv_param(c, P_CNT);
 	g2.a = nv_param(c, P_WORK);
 	g2.a_row0 = i64c(c, 0);
+	g2.a_bf16 = h16;
 	gemm_weights(c, &g2, n, fs.w2, fs.b2, -1, -1);
 	g2.act = FP_ACT_NONE;
 	g2.res = fs.res >= 0 ? nv_addr(c, n->src[fs.res]) : NULL;

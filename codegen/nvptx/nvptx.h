@@ -264,6 +264,10 @@ typedef struct NvGemm {
 	LLVMValueRef dst, dst_row0;
 	bool bf16; /* --precision bf16 and a token-row projection
 	            * (ir_bf16_slot): bf16 operands on tensor cores */
+	/* with bf16 on tensor cores: A holds bf16 values (K a row), read
+	 * as they are; dst gets the outputs rounded to bf16 (nearest even,
+	 * as the bf16 GEMM that reads them would round them) */
+	bool a_bf16, dst_bf16;
 } NvGemm;
 
 typedef struct NvTileEpi {

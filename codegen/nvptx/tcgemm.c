@@ -76,7 +76,8 @@ typedef struct Gen {
 	const TcgSpec *s;
 	LLVMTypeRef i1, i32, i64, f32, bf16, ptr, ptr1, ptr3;
 	int bn, wm, wn, wtm, wtn, mt, nt;
-	int bk, ldf;           /* K of a slice; floats between landed rows */
+	int bk, ldf;           /* K of a slice; floats between W's landed rows */
+	int a_ld, a_bytes;     /* bytes between A's landed rows; A's tile */
 	int wrows;             /* rows of W's shared tile (>= BN) */
 	int stage_floats;      /* shared floats of one stage */
 	LLVMValueRef as, ws;   /* the landed stage being converted */
@@ -480,7 +481,7 @@ static void stage_tiles(Gen *g, LLVMValueRef st)
 	LLVMValueRef at = LLVMBuildMul(g->b, st, c32(g, g->stage_floats), "");
 
 	g->as = float_at(g, dyn_shared(g), at);
-	g->ws = float_at(g, dyn_shared(g), addi(g, at, BM * g->ldf));
+	g->ws = float_at(g, dyn_shared(g), addi(g, at, g->a_bytes / 4));
 }
 
 /* The tile shapes and warp grid for s. */
@@ -498,11 +499,15 @@ static void geometry(Gen *g, const TcgSpec *s)
 	HY_ASSERT(g->mt >= 1 && g->nt >= 1 && g->wm * g->wn == WARPS);
 	g->bk = s->wgmma && s->kind == TCG_TF32X3 ? WG_TF32_BK : BK;
 	g->ldf = g->bk + 4;
+	/* bf16 rows of A padded by 16 bytes: 20 words apart, so that a
+	 * fragment's pairs (lane g reads row g, word t) fall on 32 banks */
+	g->a_ld = s->a_bf16 ? g->bk * 2 + 16 : g->ldf * 4;
+	g->a_bytes = BM * g->a_ld;
 	g->wrows = g->bn;
 	/* with wgmma a stage holds A's landed rows and W's slice as the
 	 * pre-split copy has it (wg_buf_bytes, a multiple of 16 floats) */
-	g->stage_floats = s->wgmma ? BM * g->ldf + wg_buf_bytes(g) / 4
-	                           : (BM + g->wrows) * g->ldf;
+	g->stage_floats = g->a_bytes / 4 + (s->wgmma ? wg_buf_bytes(g) / 4
+	                                             : g->wrows * g->ldf);
 }
 
 /* When `partial` (the last round of a loop that spreads `total` pieces
@@ -531,20 +536,25 @@ static void guard_close(Gen *g, LLVMBasicBlockRef next)
 	LLVMPositionBuilderAtEnd(g->b, next);
 }
 
-/* Issues the copies of slice k0 of a matrix (rows r0.., valid below lim,
- * ld floats apart) into the shared tile sh of `rows` rows: 16-byte
- * copies when vec (rows 16-byte aligned, K % 4 == 0), else 4-byte ones;
- * bytes past the matrix are zero-filled (source size 0). */
-static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
-                       LLVMValueRef r0, LLVMValueRef lo, LLVMValueRef lim,
-                       LLVMValueRef k0, bool vec, LLVMValueRef sh)
+/* Issues the copies of slice k0 of a matrix of elements of type et
+ * (rows r0.., valid below lim, ld elements apart) into the shared tile sh
+ * of `rows` rows, ldb bytes apart: 16-byte copies when vec (rows 16-byte
+ * aligned, K a multiple of the elements a copy), else 4-byte ones (f32
+ * only); bytes past the matrix are zero-filled (source size 0). */
+static void copy_slice(Gen *g, LLVMValueRef base, LLVMTypeRef et, int64_t ld,
+                       int rows, LLVMValueRef r0, LLVMValueRef lo,
+                       LLVMValueRef lim, LLVMValueRef k0, bool vec,
+                       LLVMValueRef sh, int ldb)
 {
-	int width = vec ? 4 : 1;
+	int eb = et == g->f32 ? 4 : 2;
+	int width = vec ? 16 / eb : 1;
 	int per_row = g->bk / width, total = rows * per_row;
+	LLVMTypeRef i8 = LLVMInt8TypeInContext(g->ctx);
 	LLVMTypeRef pt[3] = { g->ptr3, g->ptr1, g->i32 };
 	const char *name = vec ? "llvm.nvvm.cp.async.cg.shared.global.16.s"
 	                       : "llvm.nvvm.cp.async.ca.shared.global.4.s";
 
+	HY_ASSERT(vec || eb == 4);
 	for (int i = 0; i * TCG_THREADS < total; i++) {
 		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
 		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, per_row), "");
@@ -571,11 +581,13 @@ static void copy_slice(Gen *g, LLVMValueRef base, int64_t ld, int rows,
 				LLVMBuildICmp(g->b, LLVMIntSGT, lo, c64(g, 0), ""), lo,
 				c64(g, 0), ""), c64(g, ld), "") : c64(g, 0), "");
 		LLVMValueRef src = LLVMBuildAddrSpaceCast(g->b,
-			LLVMBuildGEP2(g->b, g->f32, base, &off, 1, ""), g->ptr1, "");
-		LLVMValueRef dst = float_at(g, sh, LLVMBuildAdd(g->b,
-			LLVMBuildMul(g->b, r, c32(g, g->ldf), ""), cc, ""));
+			LLVMBuildGEP2(g->b, et, base, &off, 1, ""), g->ptr1, "");
+		LLVMValueRef at = LLVMBuildAdd(g->b,
+			LLVMBuildMul(g->b, r, c32(g, ldb), ""),
+			LLVMBuildMul(g->b, cc, c32(g, eb), ""), "");
+		LLVMValueRef dst = LLVMBuildGEP2(g->b, i8, sh, &at, 1, "");
 		LLVMValueRef args[3] = { dst, src,
-			LLVMBuildSelect(g->b, ok, c32(g, width * 4), c32(g, 0), "") };
+			LLVMBuildSelect(g->b, ok, c32(g, width * eb), c32(g, 0), "") };
 		/* the last round: only the first threads have a piece */
 		LLVMBasicBlockRef next = guard_open(g, (i + 1) * TCG_THREADS > total,
 		                                    idx, total);
@@ -605,13 +617,14 @@ static void issue(Gen *g, LLVMValueRef a, LLVMValueRef w, LLVMValueRef kt,
 	                yes, next);
 	LLVMPositionBuilderAtEnd(g->b, yes);
 	stage_tiles(g, st);
-	copy_slice(g, a, g->s->lda, BM, g->row0, g->s->a_lo, g->m, k0, avec,
-	           g->as);
+	copy_slice(g, a, g->s->a_bf16 ? g->bf16 : g->f32, g->s->lda, BM,
+	           g->row0, g->s->a_lo, g->m, k0, avec, g->as, g->a_ld);
 	if (g->s->wgmma)
 		copy_split(g, w, kt, nk, st);
 	else
-		copy_slice(g, w, g->s->K, g->wrows, g->col0, NULL, c64(g, g->s->N),
-		           k0, g->s->K % 4 == 0, g->ws);
+		copy_slice(g, w, g->f32, g->s->K, g->wrows, g->col0, NULL,
+		           c64(g, g->s->N), k0, g->s->K % 4 == 0, g->ws,
+		           g->ldf * 4);
 	LLVMBuildBr(g->b, next);
 	LLVMPositionBuilderAtEnd(g->b, next);
 	intrinsic(g, "llvm.nvvm.cp.async.commit.group",
@@ -708,6 +721,18 @@ static void a_frag(Gen *g, LLVMValueRef r, const RowC rc[2], LLVMValueRef ks,
 	LLVMValueRef rows[4] = { r, addi(g, r, 8), r, addi(g, r, 8) };
 	LLVMValueRef k = frag_k(g, ks);
 
+	if (g->s->a_bf16) { /* the pairs as landed (no prologue; rows
+	                     * outside the matrix were zero-filled) */
+		for (int i = 0; i < 4; i++) {
+			LLVMValueRef at = LLVMBuildAdd(g->b,
+				LLVMBuildMul(g->b, rows[i], c32(g, g->a_ld), ""),
+				LLVMBuildMul(g->b, i >= 2 ? addi(g, k, 8) : k, c32(g, 2),
+				             ""), "");
+			hi[i] = LLVMBuildLoad2(g->b, g->i32, LLVMBuildGEP2(g->b,
+				LLVMInt8TypeInContext(g->ctx), g->as, &at, 1, ""), "");
+		}
+		return;
+	}
 	if (g->s->kind == TCG_BF16) {
 		for (int i = 0; i < 4; i++) {
 			LLVMValueRef kc = i >= 2 ? addi(g, k, 8) : k;
@@ -837,7 +862,7 @@ static int wg_buf_bytes(const Gen *g)
 /* The byte offset (i32) in dynamic shared memory of stage st's W block. */
 static LLVMValueRef wg_w_at(Gen *g, LLVMValueRef st)
 {
-	return LLVMBuildAdd(g->b, c32(g, BM * g->ldf * 4),
+	return LLVMBuildAdd(g->b, c32(g, g->a_bytes),
 		LLVMBuildMul(g->b, st, c32(g, g->stage_floats * 4), ""), "");
 }
 
@@ -1339,6 +1364,8 @@ void tcg_emit(LLVMModuleRef mod, LLVMBuilderRef b, LLVMValueRef fn,
 
 	HY_ASSERT(s->N > 0 && s->K > 0 && s->lda >= s->K &&
 	          (s->tile_epi ? s->wgmma : s->epi != NULL));
+	HY_ASSERT(!s->a_bf16 || (s->kind == TCG_BF16 && !s->xform &&
+	                         s->a_vec4 && s->K % 8 == 0 && s->lda % 8 == 0));
 	gen_init(&g, mod, b, fn, s);
 	i32t = g.i32;
 	nacc = s->wgmma ? g.bn / 2 : g.mt * g.nt * 4;

@@ -44,6 +44,11 @@ typedef struct TcgSpec {
 	int64_t N, K;  /* output columns, inner dimension */
 	int64_t lda;   /* floats between rows of A (>= K) */
 	bool a_vec4;   /* A's rows 16-byte aligned and lda, K multiples of 4 */
+	/* A holds bf16 values (lda counts them), read as they are: only
+	 * with TCG_BF16, no prologue (xform), a_vec4 and K, lda multiples of
+	 * 8 (e.g. an MLP's hidden layer, which the GEMM before it stored
+	 * rounded as this one would round it) */
+	bool a_bf16;
 	int max_bn;    /* widest block tile (8..128, a power of 2); 0: 128 */
 	/* sm_90a: warpgroup MMA (wgmma.mma_async), W read from shared
 	 * memory. Then the w that tcg_emit takes is not the row-major [N, K]
