@@ -64,7 +64,11 @@
  * touch). For a convolution group
  * (`conv` >= 0), n is hygpu_fft_len(L) and spec holds the filter spectra:
  * the runtime keeps them per conv and n between calls when memory allows
- * (HYGPU_FILTER steps then run only when a spectrum is not kept yet).
+ * (HYGPU_FILTER steps then run only when a spectrum is not kept yet). A
+ * pass in which every convolution group of the entry finds its spectra
+ * kept runs no HYGPU_FILTER_SRC step either; should one of those kept
+ * spectra have to go during it (memory), the pass starts again with
+ * every step.
  *
  * R2C / C2R steps transform `rows` rows (rows_per_unit * cnt, times B
  * when rows_b) of length n in place in the work (buf 0) or spec (buf 1)
@@ -93,6 +97,10 @@ enum {
 	HYGPU_WORK_PER_FFT_ROW = 1 << 1, /* group: work counted in FFT rows */
 	HYGPU_WORK_TIMES_B = 1 << 2,     /* group: work_per_unit * cnt is
 	                                  * also multiplied by B */
+	HYGPU_FILTER_SRC = 1 << 3,       /* a step (or a group, whole) outside
+	                                  * the convolution groups that makes
+	                                  * only what FILTER steps read (the
+	                                  * implicit filter's MLP) */
 };
 
 typedef enum {
@@ -152,7 +160,7 @@ typedef struct HygpuPlan {
 	int64_t init_first, init_count;
 } HygpuPlan;
 
-#define HYGPU_PLAN_VERSION 3
+#define HYGPU_PLAN_VERSION 4
 
 /* The FFT length for sequence length L: the least even n >= 2 L whose
  * only prime factors are 2, 3, 5 and 7 (cuFFT's fast sizes), or the

@@ -314,6 +314,18 @@ static bool emu_cufft;
  * freeing it, when set. */
 static char **emu_keep_arena;
 
+/* The runtime's kept filter spectra (gpu_run.c), when set: each
+ * convolution's spectra of all its channels kept between runs; a run in
+ * which every convolution of the entry finds them complete runs neither
+ * HYGPU_FILTER nor HYGPU_FILTER_SRC steps (skipped counts the latter). */
+enum { EMU_MAX_CONV = 16 };
+typedef struct EmuKept {
+	float *spec[EMU_MAX_CONV];
+	bool complete[EMU_MAX_CONV];
+	int skipped;
+} EmuKept;
+static EmuKept *emu_kept;
+
 static const HygpuEntry *emu_run(Emu *e, const char *name,
                                  const int32_t *tokens, int64_t B, int64_t L,
                                  int64_t chunk_cap, float **outs)
@@ -338,11 +350,20 @@ static const HygpuEntry *emu_run(Emu *e, const char *name,
 		io[1 + k] = outs[k];
 	}
 	int64_t i = en->first, end = en->first + en->count;
+	bool skip = emu_kept != NULL;
+	for (int64_t j = i; j < end && skip; j++)
+		if (e->steps[j].op == HYGPU_GROUP && e->steps[j].conv >= 0)
+			skip = emu_kept->complete[e->steps[j].conv];
 	while (i < end) {
 		const HygpuStep *s = &e->steps[i];
 		int64_t gcount = 1, units = 1, chunk = 1, n = 0;
 		char *work = NULL, *spec = NULL;
-		bool grp = s->op == HYGPU_GROUP;
+		bool grp = s->op == HYGPU_GROUP, have = false;
+		if (skip && (s->flags & HYGPU_FILTER_SRC)) {
+			emu_kept->skipped++;
+			i += grp ? 1 + s->count : 1;
+			continue;
+		}
 		if (grp) {
 			gcount = s->count;
 			ck_assert_int_le(i + 1 + gcount, end);
@@ -360,16 +381,28 @@ static const HygpuEntry *emu_run(Emu *e, const char *name,
 				per *= B;
 			work = malloc((size_t)(per * chunk + fix) + 64);
 			memset(work, 0xff, (size_t)(per * chunk + fix));
-			if (s->conv >= 0)
+			if (s->conv >= 0 && emu_kept) {
+				ck_assert_int_lt(s->conv, EMU_MAX_CONV);
+				if (!emu_kept->spec[s->conv])
+					emu_kept->spec[s->conv] =
+					    malloc((size_t)(units * (n + 2) * 4) + 64);
+				have = emu_kept->complete[s->conv];
+				emu_kept->complete[s->conv] = true;
+			} else if (s->conv >= 0) {
 				spec = malloc((size_t)(chunk * (n + 2) * 4) + 64);
+			}
 			i++;
 		}
 		for (int64_t a = 0; a < units; a += chunk) {
 			int64_t cnt = grp ? (units - a < chunk ? units - a : chunk) : 0;
 			int64_t aa = grp ? a : 0;
+			char *sp = grp && s->conv >= 0 && emu_kept
+			               ? (char *)(emu_kept->spec[s->conv] + a * (n + 2))
+			               : spec;
 			for (int64_t j = i; j < i + gcount; j++) {
 				const HygpuStep *t = &e->steps[j];
-				if (!hygpu_step_on(t, emu_cufft ? -1 : n))
+				if (!hygpu_step_on(t, emu_cufft ? -1 : n) ||
+				    (have && (t->flags & HYGPU_FILTER)))
 					continue;
 				if (t->op == HYGPU_LAUNCH) {
 					ck_assert_int_lt(t->kernel, p->nkernel);
@@ -377,14 +410,14 @@ static const HygpuEntry *emu_run(Emu *e, const char *name,
 					              t->grid[2] * L + t->grid[3] * cnt +
 					              t->grid[4] * cnt * B + t->grid[5];
 					int64_t blocks = (tot + t->grid_div - 1) / t->grid_div;
-					void *pp[] = {arena, e->blob, io, work, spec};
+					void *pp[] = {arena, e->blob, io, work, sp};
 					int64_t iv[] = {B, L, n, aa, cnt};
 					launch(e->k[t->kernel], blocks < 1 ? 1 : blocks,
 					       (int)t->threads, pp, iv);
 				} else if (t->op == HYGPU_R2C || t->op == HYGPU_C2R) {
 					ck_assert(grp && n > 0);
 					int64_t rows = t->rows_per_unit * cnt * (t->rows_b ? B : 1);
-					float *buf = (float *)(t->buf ? spec : work) +
+					float *buf = (float *)(t->buf ? sp : work) +
 					             t->off_rows * (n + 2);
 					fft_rows(buf, rows, n, t->op == HYGPU_R2C);
 				} else {
@@ -690,6 +723,29 @@ START_TEST(emu_pos_emb_long)
 		free(outs[k]);
 		free(ref[k]);
 	}
+
+	/* with the spectra kept, as the runtime keeps them: the first run
+	 * makes them, the second makes neither them nor the filters (the
+	 * positional features and the filter MLP, HYGPU_FILTER_SRC), its
+	 * arena starting as NaN, and gives the same outputs bit for bit */
+	EmuKept kept = {0};
+	float *k1[4], *k2[4];
+	emu_kept = &kept;
+	emu_run(&e, "forward", tok, 1, L, 0, k1);
+	ck_assert_int_eq(kept.skipped, 0);
+	emu_run(&e, "forward", tok, 1, L, 0, k2);
+	emu_kept = NULL;
+	ck_assert_int_ge(kept.skipped, 2);
+	for (int k = 0; k < en->nout; k++) {
+		size_t n = (size_t)(en->out_per_token[k] * L);
+		ck_assert_msg(memcmp(k1[k], k2[k], n * 4) == 0,
+		              "output %d with the filters skipped differs by %g", k,
+		              tu_max_abs_diff(k1[k], k2[k], n));
+		free(k1[k]);
+		free(k2[k]);
+	}
+	for (int c = 0; c < EMU_MAX_CONV; c++)
+		free(kept.spec[c]);
 	free(pos[0]);
 	free(arena);
 	free(tok);

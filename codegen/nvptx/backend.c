@@ -301,6 +301,62 @@ static void emit_derived(CgContext *c)
 
 /* ---- entries ---------------------------------------------------------- */
 
+
+/* Whether source i of n is read only by its convolution's FILTER steps:
+ * the filter, what the filter kernel makes it from (the implicit
+ * filter's last layer, positions and decay), and the bias that the
+ * spectra take in. */
+static bool filter_slot(const Node *n, int i)
+{
+	GcSrc gs;
+
+	if (n->op == OP_LONGCONV)
+		return i == 1;
+	if (n->op != OP_GATED_CONV)
+		return false;
+	ir_gc_srcs(n, &gs);
+	return i == gs.k || i == gs.h || i == gs.w || i == gs.t ||
+	       i == gs.deltas || i == gs.bias;
+}
+
+/* s->filter_only: nodes that no entry outputs and that every use reaches
+ * only through filter slots (the implicit filter's MLP, the positional
+ * features). Their steps carry HYGPU_FILTER_SRC: a pass whose
+ * convolutions all have their spectra kept does not run them. */
+static void mark_filter_only(CgContext *c)
+{
+	NvState *s = nv_state(c);
+	const Graph *g = c->g;
+	size_t nn = (size_t)g->nnodes;
+	bool *other = calloc(nn, sizeof *other), *used = calloc(nn, sizeof *used);
+	bool changed = true;
+
+	s->filter_only = calloc(nn, sizeof *s->filter_only);
+	HY_ASSERT(other && used && s->filter_only);
+	for (int e = 0; e < s->ne; e++)
+		for (int k = 0; k < s->ent[e]->noutputs; k++)
+			other[s->ent[e]->outputs[k].node->id] = true;
+	/* other: read by something besides filter slots, directly or
+	 * through its users; to a fixed point (one sweep when the nodes are
+	 * in order) */
+	while (changed) {
+		changed = false;
+		for (int i = g->nnodes - 1; i >= 0; i--) {
+			const Node *u = g->nodes[i];
+			for (int j = 0; j < u->nsrc; j++) {
+				int x = u->src[j]->id;
+				used[x] = true;
+				if (other[i] && !filter_slot(u, j) && !other[x])
+					other[x] = changed = true;
+			}
+		}
+	}
+	for (size_t i = 0; i < nn; i++)
+		s->filter_only[i] = used[i] && !other[i];
+	free(other);
+	free(used);
+}
+
 /* Whether the GPU runs entry e: every node it needs has a GPU kernel (no
  * decode state). */
 static bool gpu_entry(const Graph *g, const EntryPoint *e, const bool *live)
@@ -355,6 +411,7 @@ static void nv_begin_module(CgContext *c, const int64_t meta[HYRT_META_COUNT])
 		s->ne++;
 	}
 	nv_plan_parts(c);
+	mark_filter_only(c);
 }
 
 static void append_steps(NvState *s, int e, int first, int count)
@@ -394,6 +451,9 @@ static void nv_emit_node(CgContext *c, const Node *n)
 			s->cur_slot = slot;
 			nv_emit_node_steps(c, n);
 			s->var[v].count = s->ntmpl - s->var[v].first;
+			if (s->filter_only[n->id])
+				for (int i = s->var[v].first; i < s->ntmpl; i++)
+					s->tmpl[i].flags |= HYGPU_FILTER_SRC;
 		}
 		append_steps(s, e, s->var[v].first, s->var[v].count);
 	}
@@ -505,6 +565,7 @@ static void nv_release(CgContext *c)
 		free(s->kname[k]);
 	free(s->kname);
 	free(s->kshmem);
+	free(s->filter_only);
 	free(s->tmpl);
 	free(s->var);
 	free(s->derived);

@@ -77,6 +77,9 @@ typedef struct NvState {
 	EntryPoint full;
 	const EntryPoint *ent[NV_MAX_ENTRIES];
 	bool *live[NV_MAX_ENTRIES];
+	/* per node: its value is read only by convolutions' FILTER steps,
+	 * directly or through other such nodes (mark_filter_only) */
+	bool *filter_only;
 	int *slot[NV_MAX_ENTRIES];
 	HygpuStep *esteps[NV_MAX_ENTRIES];
 	int nestep[NV_MAX_ENTRIES], capestep[NV_MAX_ENTRIES];

@@ -611,16 +611,23 @@ static int64_t fit_chunk(const Shape *s, int64_t cmax, int64_t B,
 	}
 }
 
-/* Run a group over its units, a chunk at a time; false when not even
- * one unit fits beside the pass (the caller runs fewer rows). */
-static bool run_group(const HygpuStep *grp, const Pass *p)
+/* What run_group did. */
+enum { GROUP_NO_ROOM, GROUP_DONE, GROUP_WANTS_FILTERS };
+
+/* Run a group over its units, a chunk at a time; GROUP_NO_ROOM when not
+ * even one unit fits beside the pass (the caller runs fewer rows). With
+ * pinned (the pass skips the HYGPU_FILTER_SRC steps, every convolution's
+ * spectra being kept), no kept spectra may go: GROUP_WANTS_FILTERS where
+ * they would have to, and the caller runs the pass again with every
+ * step. */
+static int run_group(const HygpuStep *grp, const Pass *p, bool pinned)
 {
 	Shape s;
 	int64_t B = p->B, L = p->L;
 
 	group_shape(&s, grp, B, L);
 	if (s.units <= 0)
-		return true;
+		return GROUP_DONE;
 	Kept *k = NULL;
 	if (grp->conv >= 0 && (k = kept_find(grp->conv, L)) == NULL)
 		k = kept_make(&s, B, L);
@@ -630,6 +637,8 @@ static bool run_group(const HygpuStep *grp, const Pass *p)
 	int64_t c = 0;
 	size_t fw = 0;
 	for (int attempt = 0; attempt < 3 && c == 0; attempt++) {
+		if (attempt == 1 && pinned)
+			return GROUP_WANTS_FILTERS;
 		if (attempt == 1) /* other kept spectra go */
 			for (int i = 0; i < MAX_KEPT; i++)
 				if (g.kept[i].live && &g.kept[i] != k)
@@ -642,7 +651,7 @@ static bool run_group(const HygpuStep *grp, const Pass *p)
 		              group_room(), &fw);
 	}
 	if (c == 0)
-		return false;
+		return GROUP_NO_ROOM;
 	bool have = k && k->complete;
 	/* the group buffers grow from nothing, all three, so that the old
 	 * ones are not counted twice */
@@ -655,7 +664,7 @@ static bool run_group(const HygpuStep *grp, const Pass *p)
 	if (!buf_ensure(&g.work, work_bytes(&s, c, B)) ||
 	    (!k && !buf_ensure(&g.spec, spec_bytes(&s, c))) ||
 	    !buf_ensure(&g.fftwork, fw))
-		return false;
+		return GROUP_NO_ROOM;
 	size_t rb = row_bytes(&s);
 	for (int64_t a = 0; a < s.units; a += c) {
 		int64_t cnt = s.units - a < c ? s.units - a : c;
@@ -684,7 +693,25 @@ static bool run_group(const HygpuStep *grp, const Pass *p)
 	}
 	if (k)
 		k->complete = true;
-	return true;
+	return GROUP_DONE;
+}
+
+/* Whether every convolution group of e has its spectra kept, complete,
+ * for L (and e has one): then its HYGPU_FILTER_SRC steps need not run. */
+static bool filters_kept(const HygpuEntry *e, int64_t L)
+{
+	const HygpuStep *st = P->steps + e->first;
+	bool any = false;
+
+	for (int64_t i = 0; i < e->count; i++) {
+		if (st[i].op != HYGPU_GROUP || st[i].conv < 0)
+			continue;
+		Kept *k = kept_find(st[i].conv, L);
+		if (!k || !k->complete)
+			return false;
+		any = true;
+	}
+	return any;
 }
 
 /* The plan's init steps, once, after the weights' upload: kernels that
@@ -710,14 +737,26 @@ static void run_init(void)
 static bool run_steps(const HygpuEntry *e, const Pass *p)
 {
 	const HygpuStep *st = P->steps + e->first;
+	bool skip = filters_kept(e, p->L);
 
 	for (int64_t i = 0; i < e->count;) {
+		if (st[i].op == HYGPU_GROUP &&
+		    i + 1 + st[i].count > e->count)
+			fail("a group of the GPU plan runs past its entry (a bug in "
+			     "hyenac)");
+		if (skip && (st[i].flags & HYGPU_FILTER_SRC)) {
+			i += st[i].op == HYGPU_GROUP ? 1 + st[i].count : 1;
+			continue;
+		}
 		if (st[i].op == HYGPU_GROUP) {
-			if (i + 1 + st[i].count > e->count)
-				fail("a group of the GPU plan runs past its entry (a bug "
-				     "in hyenac)");
-			if (!run_group(&st[i], p))
+			int r = run_group(&st[i], p, skip);
+			if (r == GROUP_NO_ROOM)
 				return false;
+			if (r == GROUP_WANTS_FILTERS) { /* from the start, all of it */
+				skip = false;
+				i = 0;
+				continue;
+			}
 			i += 1 + st[i].count;
 		} else if (st[i].op == HYGPU_LAUNCH) {
 			launch(&st[i], p, 0, 0, 0, 0, 0);
