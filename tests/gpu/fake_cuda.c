@@ -6,7 +6,8 @@
  *   old       one device of compute capability 6.0
  *   jitfail   one sm_90 device whose JIT refuses the PTX, with a log
  *   (else)    one sm_90 device with FAKE_CUDA_FREE bytes free (default
- *             80 GiB); memory is host memory, and the kernels of the
+ *             80 GiB); memory is host memory (each allocation filled
+ *             with NaN bytes), and the kernels of the
  *             hand-written test model (tiny_kernels.cu, compiled here as
  *             C) run on the host, each block's threads in turn, so that
  *             with fake_cufft.c the runtime's plan interpreter runs end
@@ -35,7 +36,7 @@ static const FakeKernel kernels[] = {
 	{"tiny_out", tiny_out}, {"tiny_head_rows", tiny_head_rows},
 	{"tiny_copy_rows", tiny_copy_rows}, {"tiny_pool_mean", tiny_pool_mean},
 	{"tiny_pool_out", tiny_pool_out}, {"tiny_states", tiny_states},
-	{"tiny_init", tiny_init},
+	{"tiny_init", tiny_init}, {"tiny_ksrc", tiny_ksrc},
 };
 
 static const char *mode(void)
@@ -172,6 +173,9 @@ CUresult cuGetErrorName(CUresult e, const char **s)
 CUresult cuMemAlloc_v2(uint64_t *p, size_t n)
 {
 	void *q = malloc(n);
+	/* NaN: a kernel that reads what no step wrote shows in the outputs */
+	if (q)
+		memset(q, 0xff, n);
 	*p = (uint64_t)(uintptr_t)q;
 	return q ? 0 : 2;
 }

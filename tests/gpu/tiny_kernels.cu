@@ -35,12 +35,13 @@ enum { W_EMB = 0, W_POS = 48, W_K = 304, W_BIAS = 560, W_HEAD = 564 };
 // the head transposed, [c][v], written by tiny_init
 enum { W_HEAD_T = 640 };
 
-// the arena (tiny_model.c's regions: token 32, position 16, fixed 64,
+// the arena (tiny_model.c's regions: token 32, position 32, fixed 64,
 // sample 16 bytes)
 #define X ((float *)arena)
 #define Y ((float *)(arena + 16 * B * L))
 #define POS ((float *)(arena + 32 * B * L))
-#define MEAN ((float *)(arena + 32 * B * L + 16 * L + 64))
+#define KS ((float *)(arena + 32 * B * L + 16 * L))
+#define MEAN ((float *)(arena + 32 * B * L + 32 * L + 64))
 
 KERNEL void tiny_pos(ARGS)
 {
@@ -59,11 +60,20 @@ KERNEL void tiny_embed(ARGS)
 	X[i] = w[W_EMB + tok * D + c] + POS[t * D + c];
 }
 
+// the filter's taps into the position region (a step that only makes
+// what the filter reads: HYGPU_FILTER_SRC), as a generated filter MLP
+KERNEL void tiny_ksrc(ARGS)
+{
+	long i = GID;
+	if (i < L * D)
+		KS[i] = w[W_K + i];
+}
+
 KERNEL void tiny_filter(ARGS)
 {
 	long j = BID, c = a + j;
 	for (long t = TID; t < n + 2; t += BDIM)
-		spec[j * (n + 2) + t] = t < L ? w[W_K + t * D + c] : 0.0f;
+		spec[j * (n + 2) + t] = t < L ? KS[t * D + c] : 0.0f;
 }
 
 KERNEL void tiny_gather(ARGS)

@@ -37,11 +37,11 @@ const char hyenac_gpu_ptx[] =
 const char hyenac_gpu_kernels[] =
     "tiny_pos\0tiny_embed\0tiny_filter\0tiny_gather\0tiny_mul\0"
     "tiny_scatter\0tiny_out\0tiny_head_rows\0tiny_copy_rows\0"
-    "tiny_pool_mean\0tiny_pool_out\0tiny_states\0tiny_init";
+    "tiny_pool_mean\0tiny_pool_out\0tiny_states\0tiny_init\0tiny_ksrc";
 enum {
 	K_POS, K_EMBED, K_FILTER, K_GATHER, K_MUL, K_SCATTER, K_OUT,
 	K_HEAD_ROWS, K_COPY_ROWS, K_POOL_MEAN, K_POOL_OUT, K_STATES, K_INIT,
-	K_COUNT
+	K_KSRC, K_COUNT
 };
 
 #define LAUNCH(k, thr, sh, g0, g1, g2, g3, g4, g5, div, fl)                    \
@@ -52,9 +52,11 @@ enum {
 	{.op = (o), .flags = (fl), .buf = (b), .rows_per_unit = 1,             \
 	 .rows_b = !(b), .conv = -1}
 
-/* x = emb + pos, then y = conv(x) + bias x: 10 steps */
+/* x = emb + pos, then y = conv(x) + bias x, the filter's taps copied
+ * by a step that only makes what FILTER steps read: 11 steps */
 #define TRUNK                                                                \
 	LAUNCH(K_POS, 64, 0, 0, 0, TINY_D, 0, 0, 0, 64, 0),                     \
+	LAUNCH(K_KSRC, 64, 0, 0, 0, TINY_D, 0, 0, 0, 64, HYGPU_FILTER_SRC),     \
 	LAUNCH(K_EMBED, 64, 0, TINY_D, 0, 0, 0, 0, 0, 64, 0),                   \
 	{.op = HYGPU_GROUP, .count = 7, .dim = HYGPU_DIM_CHANNELS,              \
 	 .units = TINY_D, .max_chunk = 3, .work_per_unit = 1,                   \
@@ -68,41 +70,41 @@ enum {
 	LAUNCH(K_SCATTER, 64, 0, 0, 0, 0, 0, 1, 0, 1, 0)
 
 static const HygpuStep steps[] = {
-	/* forward: 0..10 */
+	/* forward: 0..11 */
 	TRUNK,
 	LAUNCH(K_OUT, 64, 0, TINY_V, 0, 0, 0, 0, 0, 64, 0),
-	/* logits: 11..23 */
+	/* logits: 12..25 */
 	TRUNK,
 	{.op = HYGPU_GROUP, .count = 2, .dim = HYGPU_DIM_ROWS, .max_chunk = 5,
 	 .work_per_unit = TINY_V * 4, .conv = -1},
 	LAUNCH(K_HEAD_ROWS, 32, 0, 0, 0, 0, TINY_V, 0, 0, 32, 0),
 	LAUNCH(K_COPY_ROWS, 32, 0, 0, 0, 0, TINY_V, 0, 0, 32, 0),
-	/* pooled: 24..35 */
+	/* pooled: 26..38 */
 	TRUNK,
 	LAUNCH(K_POOL_MEAN, 32, 50 * 1024, 0, 1, 0, 0, 0, 0, 1, 0),
 	LAUNCH(K_POOL_OUT, 64, 0, 0, TINY_D, 0, 0, 0, 0, 64, 0),
-	/* hidden_states: 36..46 */
+	/* hidden_states: 39..50 */
 	TRUNK,
 	LAUNCH(K_STATES, 64, 0, TINY_D, 0, 0, 0, 0, 0, 64, 0),
-	/* init: 47, the head's transposed copy that the logits read, after
+	/* init: 51, the head's transposed copy that the logits read, after
 	 * the blob (so the logits are right only if the runtime runs it) */
 	LAUNCH(K_INIT, 64, 0, 0, 0, 0, 0, 0, TINY_V * TINY_D, 64, 0),
 };
 
 static const HygpuEntry entries[] = {
-	{.name = "forward", .first = 0, .count = 11, .nout = 2,
+	{.name = "forward", .first = 0, .count = 12, .nout = 2,
 	 .out_per_token = {TINY_D, TINY_V}},
-	{.name = "logits", .first = 11, .count = 13, .nout = 1,
+	{.name = "logits", .first = 12, .count = 14, .nout = 1,
 	 .out_per_token = {TINY_V}},
-	{.name = "pooled", .first = 24, .count = 12, .nout = 2,
+	{.name = "pooled", .first = 26, .count = 13, .nout = 2,
 	 .out_per_sample = {TINY_D, TINY_D}},
-	{.name = "hidden_states", .first = 36, .count = 11, .nout = 2,
+	{.name = "hidden_states", .first = 39, .count = 12, .nout = 2,
 	 .out_per_token = {TINY_D, TINY_D}},
 };
 
 const HygpuPlan hyenac_gpu_plan = {
 	.version = HYGPU_PLAN_VERSION,
-	.region = {[HYGPU_REGION_TOKEN] = 32, [HYGPU_REGION_POSITION] = 16,
+	.region = {[HYGPU_REGION_TOKEN] = 32, [HYGPU_REGION_POSITION] = 32,
 	           [HYGPU_REGION_FIXED] = 64, [HYGPU_REGION_SAMPLE] = 16},
 	.nconv = 1,
 	.nentry = sizeof entries / sizeof entries[0],
@@ -113,7 +115,7 @@ const HygpuPlan hyenac_gpu_plan = {
 	.arch = "sm_75",
 	.weights_base = (TINY_WFLOATS * 4 + 255) / 256 * 256,
 	.weights_extra = TINY_V * TINY_D * 4,
-	.init_first = 47,
+	.init_first = 51,
 	.init_count = 1,
 };
 

@@ -12,7 +12,10 @@
  *   hidden_states (n_layer 0): x, then y
  * The convolution runs as the runtime runs a generated one: a group over
  * channels (chunks of at most 3 of the 4) whose filter spectra are made
- * by FILTER steps (a kernel and an R2C into the spec buffer), then
+ * by FILTER steps (a kernel and an R2C into the spec buffer) from taps
+ * that a step before the group copies into the position region (marked
+ * HYGPU_FILTER_SRC, as a generated filter MLP is: a pass on kept spectra
+ * skips it, and one that must drop them starts again with it), then
  * gather, R2C, multiply, C2R, scatter through the work buffer. `logits`
  * runs the head in a group over rows (chunks of at most 5 rows, through
  * the work buffer); `pooled` uses the sample region and 50 KiB of
