@@ -255,6 +255,11 @@ LLVMValueRef cg_vm_exp(CgContext *c, LLVMValueRef x);
 LLVMValueRef cg_unary(CgContext *c, OpKind op, LLVMValueRef x);
 /* A fused op's activation (FP_ACT_*) of x; x itself for none. */
 LLVMValueRef cg_act_value(CgContext *c, FpAct a, LLVMValueRef x);
+/* On the GPU (c->mufu): the tanh GELU as 0.5 x + 0.5 x tanh(y) with
+ * tanh.approx.f32 (about 2^-11 relative), one special-function
+ * instruction where cg_unary's ex2.approx and div.approx take two; for
+ * the bf16 projections, whose outputs are rounded to 8 bits. */
+LLVMValueRef cg_gelu_tanh_sfu(CgContext *c, LLVMValueRef x);
 
 /* ---- rows.c, fused.c: kernels ----------------------------------------- */
 

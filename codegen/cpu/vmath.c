@@ -190,11 +190,15 @@ static LLVMValueRef gelu_div(CgContext *c, LLVMValueRef a, LLVMValueRef b)
  * where it matters): one special-function instruction for cg_vm_exp's
  * reduction, polynomial and scaling.
  */
+/* The tanh GELU's argument y = GELU_K (x + GELU_C x^3). */
+#define GELU_K 0.7978845608028654 /* sqrt(2 / pi) */
+#define GELU_C 0.044715
+
 static LLVMValueRef vm_gelu_tanh(CgContext *c, LLVMValueRef x)
 {
 	LLVMValueRef x3 = f_mul(c, f_mul(c, x, x), x);
-	LLVMValueRef y = f_mul(c, f32c(c, 0.7978845608028654),
-	                       f_add(c, x, f_mul(c, f32c(c, 0.044715), x3)));
+	LLVMValueRef y = f_mul(c, f32c(c, GELU_K),
+	                       f_add(c, x, f_mul(c, f32c(c, GELU_C), x3)));
 	LLVMValueRef e;
 
 	if (c->mufu) {
@@ -204,6 +208,24 @@ static LLVMValueRef vm_gelu_tanh(CgContext *c, LLVMValueRef x)
 		e = cg_vm_exp(c, f_mul(c, y, f32c(c, -2.0)));
 	}
 	return gelu_tail(c, x, gelu_div(c, x, f_add(c, f32c(c, 1.0), e)));
+}
+
+LLVMValueRef cg_gelu_tanh_sfu(CgContext *c, LLVMValueRef x)
+{
+	static const char text[] = "tanh.approx.f32 $0, $1;", cons[] = "=f,f";
+	LLVMTypeRef fty = LLVMFunctionType(c->t_f32, &c->t_f32, 1, 0);
+	LLVMValueRef y = f_mul(c, f32c(c, GELU_K),
+	                       f_fma(c, f_mul(c, f_mul(c, x, x), x),
+	                             f32c(c, GELU_C), x));
+	LLVMValueRef h = f_mul(c, x, f32c(c, 0.5));
+	LLVMValueRef t = LLVMBuildCall2(
+	    c->b, fty,
+	    LLVMGetInlineAsm(fty, text, sizeof text - 1, cons, sizeof cons - 1, 0,
+	                     0, LLVMInlineAsmDialectATT, 0),
+	    &y, 1, "");
+
+	HY_ASSERT(c->mufu);
+	return gelu_tail(c, x, f_fma(c, h, t, h));
 }
 
 /*

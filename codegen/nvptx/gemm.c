@@ -388,26 +388,6 @@ static void tile_read(CgContext *c, LLVMValueRef sh, int64_t ld_,
  * activation, residual, store, in the CPU's order; a pair with 8-byte
  * loads and stores (n even and N even: its addresses are 8-byte
  * aligned). */
-/* The tanh GELU of a bf16 GEMM on tensor cores: 0.5 x + 0.5 x tanh(y)
- * with tanh.approx.f32, one special-function instruction (ex2.approx and
- * a division's rcp.approx before). */
-static LLVMValueRef gelu_tanh_approx(CgContext *c, LLVMValueRef x)
-{
-	LLVMTypeRef fty = LLVMFunctionType(c->t_f32, &c->t_f32, 1, 0);
-	static const char text[] = "tanh.approx.f32 $0, $1;", cons[] = "=f,f";
-	LLVMValueRef tanh_ = LLVMGetInlineAsm(fty, text, sizeof text - 1, cons,
-	                                      sizeof cons - 1, 0, 0,
-	                                      LLVMInlineAsmDialectATT, 0);
-	LLVMValueRef y = f_mul(c, f32c(c, 0.7978845608028654),
-	                       fma3(c, f_mul(c, f_mul(c, x, x), x),
-	                            f32c(c, 0.044715), x));
-	LLVMValueRef h = f_mul(c, x, f32c(c, 0.5));
-	LLVMValueRef t = LLVMBuildCall2(c->b, fty, tanh_, &y, 1, "");
-
-	return sel(c, LLVMBuildFCmp(c->b, LLVMRealOLT, x, f32c(c, -20.0), ""),
-	           f32c(c, -0.0), fma3(c, h, t, h));
-}
-
 /* The values of store_cols: bias, activation, residual, into y. */
 static void cols_value(CgContext *c, const NvGemm *g, LLVMValueRef m,
                        LLVMValueRef n, LLVMValueRef *y, int w)
@@ -418,7 +398,7 @@ static void cols_value(CgContext *c, const NvGemm *g, LLVMValueRef m,
 		if (g->bias)
 			y[i] = f_add(c, y[i], ld(c, g->bias, i ? add(c, n, i64c(c, i)) : n));
 		y[i] = g->bf16 && g->act == FP_ACT_GELU_TANH && nv_tensor_cores(c)
-		           ? gelu_tanh_approx(c, y[i])
+		           ? cg_gelu_tanh_sfu(c, y[i])
 		           : cg_act_value(c, g->act, y[i]);
 	}
 	if (g->res) {
