@@ -269,51 +269,41 @@ static void elementwise(CgContext *c, const Node *n, const char *what,
 	grid_over(s, &n->type, 0, n->type.rank, 1, NV_THREADS);
 }
 
-static void k_embed(CgContext *c, const Node *n, LLVMValueRef i,
-                    LLVMValueRef out)
-{
-	LLVMValueRef D = i64c(c, n->src[0]->type.dim[1]);
-	LLVMValueRef t = sdiv(c, i, D), d = srem(c, i, D);
-	LLVMValueRef id = LLVMBuildLoad2(
-	    c->b, c->t_i32, elem(c, c->t_i32, nv_addr(c, n->src[1]), t), "id");
-	LLVMValueRef row = mul(c, LLVMBuildSExt(c->b, id, c->t_i64, ""), D);
-	st(c, out, i, ld(c, nv_addr(c, n->src[0]), add(c, row, d)));
-}
-
-/* The embedding with 16-byte loads and stores, a thread four channels
- * of a token (a thread a channel did one forward's 10^6 x 256 in 0.74
- * ms on the H200, issue-bound on its index arithmetic), where the rows of
- * the table and of the output are 16-byte aligned: D a multiple of 4,
- * the table's offset and the output's (the token region's, times B L,
- * or an io output) multiples of 16. False where they are not. */
-static bool emit_embed4(CgContext *c, const Node *n)
+/* The embedding, a thread w channels of a token: four (16-byte loads
+ * and stores; a thread a channel did one forward's 10^6 x 256 in 0.74 ms
+ * on the H200, issue-bound on its index arithmetic) where the rows of the
+ * table and of the output are 16-byte aligned (D a multiple of 4, the
+ * table's offset and the output's, the token region's times B L or an
+ * io output, multiples of 16), else one. */
+static void emit_embed(CgContext *c, const Node *n)
 {
 	const Node *tab = n->src[0];
 	int64_t D = tab->type.dim[1];
 	bool io = nv_state(c)->cur_slot[n->id] >= 0;
-
-	if (D % 4 || tab->op != OP_WEIGHT || c->w->offset[tab->id] % 16 ||
-	    (!io && (n->region != MEM_TOKEN || n->offset % 16)))
-		return false;
-	LLVMTypeRef v4 = LLVMVectorType(c->t_f32, 4);
+	int w = D % 4 || tab->op != OP_WEIGHT || c->w->offset[tab->id] % 16 ||
+	                (!io && (n->region != MEM_TOKEN || n->offset % 16))
+	            ? 1 : 4;
+	LLVMTypeRef vt = w == 4 ? LLVMVectorType(c->t_f32, 4) : c->t_f32;
 	int k = nv_begin_node(c, n, "embed");
-	LLVMValueRef i = elem_index(c, sdiv(c, numel_all(c, &n->type),
-	                                    i64c(c, 4)));
-	LLVMValueRef t = sdiv(c, i, i64c(c, D / 4)), q = srem(c, i, i64c(c, D / 4));
+	LLVMValueRef i = elem_index(c, w == 4 ? sdiv(c, numel_all(c, &n->type),
+	                                             i64c(c, 4))
+	                                      : numel_all(c, &n->type));
+	LLVMValueRef t = sdiv(c, i, i64c(c, D / w)), q = srem(c, i, i64c(c, D / w));
 	LLVMValueRef id = LLVMBuildLoad2(
 	    c->b, c->t_i32, elem(c, c->t_i32, nv_addr(c, n->src[1]), t), "id");
 	LLVMValueRef at = add(c, mul(c, LLVMBuildSExt(c->b, id, c->t_i64, ""),
-	                             i64c(c, D)), mul(c, q, i64c(c, 4)));
-	LLVMValueRef v = LLVMBuildLoad2(c->b, v4, elem(c, c->t_f32, nv_addr(c, tab),
+	                             i64c(c, D)),
+	                      w == 4 ? mul(c, q, i64c(c, 4)) : q);
+	LLVMValueRef v = LLVMBuildLoad2(c->b, vt, elem(c, c->t_f32, nv_addr(c, tab),
 	                                               at), "");
-	LLVMSetAlignment(v, 16);
+	LLVMSetAlignment(v, (unsigned)(4 * w));
 	LLVMSetAlignment(LLVMBuildStore(c->b, v, elem(c, c->t_f32, nv_addr(c, n),
-	                                              mul(c, i, i64c(c, 4)))),
-	                 16);
+	                                              w == 4 ? mul(c, i, i64c(c, 4))
+	                                                     : i)),
+	                 (unsigned)(4 * w));
 	nv_end(c);
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
-	grid_over(s, &n->type, 0, n->type.rank, 1, 4 * NV_THREADS);
-	return true;
+	grid_over(s, &n->type, 0, n->type.rank, 1, w * NV_THREADS);
 }
 
 static void k_slice(CgContext *c, const Node *n, LLVMValueRef i,
@@ -1824,8 +1814,7 @@ void nv_emit_node_steps(CgContext *c, const Node *n)
 {
 	switch (n->op) {
 	case OP_EMBED:
-		if (!emit_embed4(c, n))
-			elementwise(c, n, "embed", k_embed);
+		emit_embed(c, n);
 		break;
 	case OP_SLICE:
 		elementwise(c, n, "slice", k_slice);
