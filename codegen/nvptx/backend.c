@@ -301,7 +301,6 @@ static void emit_derived(CgContext *c)
 
 /* ---- entries ---------------------------------------------------------- */
 
-
 /* Whether source i of n is read only by its convolution's FILTER steps:
  * the filter, what the filter kernel makes it from (the implicit
  * filter's last layer, positions and decay), and the bias that the

@@ -1156,21 +1156,21 @@ static void emit_fused_mlp(CgContext *c, const Node *n)
 	bool h16 = nv_tensor_cores(c) && Hn % 8 == 0 &&
 	           ir_bf16_slot(c->g, n, fs.w1) && ir_bf16_slot(c->g, n, fs.w2);
 	int64_t hb = h16 ? 2 : 4; /* bytes of a hidden value */
+	int64_t hw = Hn * hb / 4; /* floats of a row's hidden layer */
 	/* chunks of up to 1 GiB of hidden layer (the runtime takes less when
 	 * memory is short): one large-1m layer at 10^6 in bf16 ran 20.60 ms
 	 * a forward with 256 MiB, 20.42 with this, 21.18 with 32 MiB */
 	group(c, HYGPU_DIM_ROWS, 0, 4 * NV_WORK_LIMIT / (Hn * hb),
 	      Hn * hb + (pre ? 8 : 0), 64);
 	if (pre)
-		emit_gemm_stats(c, n, n->src[fs.x], Kn, Hn * hb / 4, 0,
-		                n->fattr[0]);
+		emit_gemm_stats(c, n, n->src[fs.x], Kn, hw, 0, n->fattr[0]);
 	int k = nv_begin_node(c, n, "gemm1");
 	g.K = Kn;
 	g.N = Hn;
 	g.eps = n->fattr[0];
 	g.M = nv_param(c, P_CNT);
 	if (pre)
-		stats_at(c, &g, g.M, Hn * hb / 4);
+		stats_at(c, &g, g.M, hw);
 	g.a = nv_addr(c, n->src[fs.x]);
 	g.a_row0 = nv_param(c, P_A);
 	gemm_weights(c, &g, n, fs.w1, fs.b1, fs.ln_g, fs.ln_b);
