@@ -327,11 +327,11 @@ static void mark_filter_only(CgContext *c)
 	NvState *s = nv_state(c);
 	const Graph *g = c->g;
 	size_t nn = (size_t)g->nnodes;
-	bool *other = calloc(nn, sizeof *other), *used = calloc(nn, sizeof *used);
+	bool *other = calloc(nn, sizeof *other);
 	bool changed = true;
 
 	s->filter_only = calloc(nn, sizeof *s->filter_only);
-	HY_ASSERT(other && used && s->filter_only);
+	HY_ASSERT(other && s->filter_only);
 	for (int e = 0; e < s->ne; e++)
 		for (int k = 0; k < s->ent[e]->noutputs; k++)
 			other[s->ent[e]->outputs[k].node->id] = true;
@@ -344,16 +344,15 @@ static void mark_filter_only(CgContext *c)
 			const Node *u = g->nodes[i];
 			for (int j = 0; j < u->nsrc; j++) {
 				int x = u->src[j]->id;
-				used[x] = true;
 				if (other[i] && !filter_slot(u, j) && !other[x])
 					other[x] = changed = true;
 			}
 		}
 	}
+	/* (a node nothing reads is in no entry, so its mark is moot) */
 	for (size_t i = 0; i < nn; i++)
-		s->filter_only[i] = used[i] && !other[i];
+		s->filter_only[i] = !other[i];
 	free(other);
-	free(used);
 }
 
 /* Whether the GPU runs entry e: every node it needs has a GPU kernel (no
