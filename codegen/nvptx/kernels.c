@@ -773,6 +773,65 @@ static LLVMValueRef tile_at(CgContext *c, LLVMValueRef sh, int ldt,
  * values, for o < cnt. */
 typedef void PutFn(CgContext *c, void *u, LLVMValueRef o, LLVMValueRef *y);
 
+/* What filter_rows needs: the taps w, the window win (variables, the H
+ * rows before the next), the filter's bias cb and the projection's
+ * bias of each column. */
+typedef struct FilterWin {
+	int nc;
+	int64_t KC, H;
+	LLVMValueRef w[2][8], win[2][8], cb[2], bias[2];
+	const LLVMValueRef *col;
+	LLVMValueRef sh, row0;
+	int ldt;
+	PutFn *put;
+	void *u;
+} FilterWin;
+
+/* The loop over rows [i0, i1): with tv (the variable of row i0's
+ * position) each tap checked against the sequence's start and each
+ * output against cnt; without, for rows that hold no sequence start
+ * and whose outputs are all in range, neither (the same sums). */
+static void filter_rows(CgContext *c, const FilterWin *fw, LLVMValueRef i0,
+                        LLVMValueRef i1, LLVMValueRef tv)
+{
+	int64_t KC = fw->KC, H = fw->H;
+	LLVMValueRef y[2], t = NULL;
+	Loop l;
+	LLVMValueRef i = cg_loop_open(c, &l, i0, i1, "fr");
+
+	if (tv)
+		t = ld_var(c, c->t_i64, tv);
+	for (int k = 0; k < fw->nc; k++) {
+		LLVMValueRef x[9];
+		for (int64_t j = 0; j < H; j++)
+			x[j] = ld_var(c, c->t_f32, fw->win[k][j]);
+		x[H] = tile_at(c, fw->sh, fw->ldt, i, fw->col[k], fw->bias[k]);
+		y[k] = fw->cb[k] ? fw->cb[k] : f32c(c, 0);
+		for (int64_t j = 0; j < KC; j++) {
+			LLVMValueRef s = f_add(c, y[k], f_mul(c, fw->w[k][j], x[j]));
+			y[k] = t ? sel(c, icmp(c, LLVMIntSGE,
+			                       add(c, t, i64c(c, j - H)), i64c(c, 0)),
+			               s, y[k])
+			         : s;
+		}
+		for (int64_t j = 0; j < H; j++)
+			LLVMBuildStore(c->b, x[j + 1], fw->win[k][j]);
+	}
+	LLVMValueRef o = sub(c, add(c, fw->row0, i), i64c(c, H));
+	LLVMBasicBlockRef in = t ? cg_if_open(c, icmp(c, LLVMIntSLT, o,
+	                                              nv_param(c, P_CNT)), "fo")
+	                         : NULL;
+	fw->put(c, fw->u, o, y);
+	if (in)
+		cg_if_close(c, in);
+	if (t) {
+		LLVMValueRef t1 = add(c, t, i64c(c, 1));
+		LLVMBuildStore(c->b, sel(c, icmp(c, LLVMIntEQ, t1, c->L),
+		                         i64c(c, 0), t1), tv);
+	}
+	cg_loop_close(c, &l);
+}
+
 static void tile_filter(CgContext *c, const ProjTile *pt, const NvGemm *g,
                         LLVMValueRef sh, int ldt, LLVMValueRef row0,
                         LLVMValueRef i0, LLVMValueRef i1, int nc,
@@ -785,48 +844,48 @@ static void tile_filter(CgContext *c, const ProjTile *pt, const NvGemm *g,
 	LLVMValueRef cbp = pt->fs->conv_b >= 0
 	                       ? nv_addr(c, pt->n->src[pt->fs->conv_b])
 	                       : NULL;
-	LLVMValueRef w[2][8], win[2][8], cb[2], bias[2], y[2];
-	Loop l;
+	FilterWin fw = { .nc = nc, .KC = KC, .H = H, .col = col, .sh = sh,
+	                 .row0 = row0, .ldt = ldt, .put = put, .u = u };
 
 	HY_ASSERT(KC >= 1 && KC <= 8 && nc >= 1 && nc <= 2);
 	for (int k = 0; k < nc; k++) {
 		for (int64_t j = 0; j < KC; j++)
-			w[k][j] = ld(c, cw, add(c, mul(c, no[k], i64c(c, KC)),
-			                        i64c(c, j)));
-		cb[k] = cbp ? ld(c, cbp, no[k]) : NULL;
-		bias[k] = g->bias ? ld(c, g->bias, no[k]) : NULL;
+			fw.w[k][j] = ld(c, cw, add(c, mul(c, no[k], i64c(c, KC)),
+			                           i64c(c, j)));
+		fw.cb[k] = cbp ? ld(c, cbp, no[k]) : NULL;
+		fw.bias[k] = g->bias ? ld(c, g->bias, no[k]) : NULL;
 		for (int64_t j = 0; j < H; j++)
-			win[k][j] = cg_var(c, c->t_f32,
-			                   tile_at(c, sh, ldt, add(c, i0, i64c(c, j - H)),
-			                           col[k], bias[k]), "win");
+			fw.win[k][j] = cg_var(c, c->t_f32,
+			                      tile_at(c, sh, ldt,
+			                              add(c, i0, i64c(c, j - H)),
+			                              col[k], fw.bias[k]), "win");
 	}
-	/* the position of row i0's output, then one more a row */
-	LLVMValueRef tv = cg_var(c, c->t_i64, srem(c, add(c, a, sub(c, add(c,
-		row0, i0), i64c(c, H))), c->L), "t");
-	LLVMValueRef i = cg_loop_open(c, &l, i0, i1, "fr");
-	LLVMValueRef t = ld_var(c, c->t_i64, tv);
-	for (int k = 0; k < nc; k++) {
-		LLVMValueRef x[9];
-		for (int64_t j = 0; j < H; j++)
-			x[j] = ld_var(c, c->t_f32, win[k][j]);
-		x[H] = tile_at(c, sh, ldt, i, col[k], bias[k]);
-		y[k] = cb[k] ? cb[k] : f32c(c, 0);
-		for (int64_t j = 0; j < KC; j++) {
-			LLVMValueRef ok = icmp(c, LLVMIntSGE, add(c, t, i64c(c, j - H)),
-			                       i64c(c, 0));
-			y[k] = sel(c, ok, f_add(c, y[k], f_mul(c, w[k][j], x[j])), y[k]);
-		}
-		for (int64_t j = 0; j < H; j++)
-			LLVMBuildStore(c->b, x[j + 1], win[k][j]);
-	}
-	LLVMValueRef o = sub(c, add(c, row0, i), i64c(c, H));
-	LLVMBasicBlockRef in = cg_if_open(c, icmp(c, LLVMIntSLT, o, cnt), "fo");
-	put(c, u, o, y);
-	cg_if_close(c, in);
-	LLVMValueRef t1 = add(c, t, i64c(c, 1));
-	LLVMBuildStore(c->b, sel(c, icmp(c, LLVMIntEQ, t1, c->L), i64c(c, 0), t1),
-	               tv);
-	cg_loop_close(c, &l);
+	/* the position of row i0's output; the rows need no checks when
+	 * they run from position H or later to the sequence's end at most
+	 * and their outputs are all below cnt (all but a few tiles of a
+	 * long sequence): there the loop has no compare or select a row */
+	LLVMValueRef t0 = srem(c, add(c, a, sub(c, add(c, row0, i0),
+	                                        i64c(c, H))), c->L);
+	LLVMValueRef plain = LLVMBuildAnd(c->b,
+		LLVMBuildAnd(c->b, icmp(c, LLVMIntSGE, t0, i64c(c, H)),
+		             icmp(c, LLVMIntSLE, add(c, t0, sub(c, i1, i0)), c->L),
+		             ""),
+		icmp(c, LLVMIntSLE, sub(c, add(c, row0, i1), i64c(c, H)), cnt), "");
+	LLVMValueRef tv = cg_var(c, c->t_i64, t0, "t");
+	LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "fplain");
+	LLVMBasicBlockRef bc = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "fcheck");
+	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                     "fdone");
+	LLVMBuildCondBr(c->b, plain, bf, bc);
+	LLVMPositionBuilderAtEnd(c->b, bf);
+	filter_rows(c, &fw, i0, i1, NULL);
+	LLVMBuildBr(c->b, bd);
+	LLVMPositionBuilderAtEnd(c->b, bc);
+	filter_rows(c, &fw, i0, i1, tv);
+	LLVMBuildBr(c->b, bd);
+	LLVMPositionBuilderAtEnd(c->b, bd);
 }
 
 /* Where the outputs go: post (one column) at channel ch, or g * v (two
