@@ -557,6 +557,20 @@ static void tc_put2(void *u, LLVMBuilderRef b, LLVMValueRef m, LLVMValueRef n,
 	cols_store(t->c, t->g, m, n, y, 2);
 }
 
+/* The address of output (m, n) of a GEMM whose outputs are bf16
+ * (tcgemm's out_at). */
+static LLVMValueRef tc_out_at(void *u, LLVMBuilderRef b, LLVMValueRef m,
+                              LLVMValueRef n)
+{
+	TcGlue *t = u;
+	CgContext *c = t->c;
+
+	(void)b;
+	return elem(c, LLVMBFloatTypeInContext(c->ctx), t->g->dst,
+	            add(c, mul(c, add(c, t->g->dst_row0, m), i64c(c, t->g->N)),
+	                n));
+}
+
 /* NvGemm.tile's function, through tcgemm's tile_epi. */
 static void tc_tile_epi(void *u, LLVMBuilderRef b, LLVMValueRef sh, int ld,
                         LLVMValueRef row0, LLVMValueRef col0, LLVMValueRef tid)
@@ -632,6 +646,8 @@ static void tc_body(CgContext *c, const NvGemm *g0)
 	spec.epi = tc_epi;
 	spec.val2 = tc_val2;
 	spec.put2 = tc_put2;
+	if (spec.wgmma && g->dst_bf16 && g->N % 8 == 0 && !g->part_out)
+		spec.out_at = tc_out_at;
 	if (g->part_out) { /* nv_plan_parts chose GEMMs that run so */
 		int bm, bn;
 		tcg_tile(&spec, &bm, &bn);

@@ -1107,6 +1107,68 @@ static void wg_runs(Gen *g, LLVMValueRef wrow, LLVMValueRef *y, int n)
 	}
 }
 
+/* The bytes between the rows of the bf16 tile of wg_staged: BN pairs'
+ * words and 16 bytes, so that the pair stores of a warp (rows lane / 4,
+ * words lane % 4 of a column block) fall on 32 banks and every row
+ * starts 16-byte aligned. */
+static int wg_stage_ld(const Gen *g)
+{
+	return g->bn * 2 + 16;
+}
+
+/* A tile wholly in range out through shared memory (TcgSpec.out_at):
+ * val2 of every pair (their loads before any store), the pairs as bf16
+ * into the tile once every warpgroup is done with the stages, then each
+ * thread's 16-byte pieces of whole rows out. */
+static void wg_staged(Gen *g, LLVMValueRef wrow, int n)
+{
+	LLVMValueRef y[TCG_MAX_ACC], row[TCG_MAX_ACC], col[TCG_MAX_ACC];
+	LLVMTypeRef v4 = LLVMVectorType(g->i32, 4);
+	int ld = wg_stage_ld(g), per_row = g->bn * 2 / 16;
+
+	HY_ASSERT(n <= TCG_MAX_ACC && n % 2 == 0 && (BM * per_row) %
+	          TCG_THREADS == 0 && BM * ld <= WG_STAGES * g->stage_floats * 4);
+	for (int i = 0; i < n; i += 2) {
+		LLVMValueRef r, cc;
+		wg_acc_at(g, wrow, i, &r, &cc);
+		row[i] = r;
+		col[i] = cc;
+		for (int k = 0; k < 2; k++)
+			y[i + k] = LLVMBuildLoad2(g->b, g->f32,
+			                          slot(g, g->acc, n, i + k), "");
+		g->s->val2(g->s->u, g->b,
+		           LLVMBuildAdd(g->b, g->row0,
+		                        LLVMBuildZExt(g->b, r, g->i64, ""), ""),
+		           LLVMBuildAdd(g->b, g->col0,
+		                        LLVMBuildZExt(g->b, cc, g->i64, ""), ""),
+		           &y[i]);
+	}
+	barrier(g);
+	for (int i = 0; i < n; i += 2) {
+		LLVMValueRef at = LLVMBuildAdd(g->b,
+			LLVMBuildMul(g->b, row[i], c32(g, ld), ""),
+			LLVMBuildMul(g->b, col[i], c32(g, 2), ""), "");
+		LLVMSetAlignment(LLVMBuildStore(g->b, pack_bf16(g, y[i], y[i + 1]),
+		                                byte_at(g, at)), 4);
+	}
+	barrier(g);
+	for (int i = 0; i * TCG_THREADS < BM * per_row; i++) {
+		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
+		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, per_row), "");
+		LLVMValueRef p = LLVMBuildURem(g->b, idx, c32(g, per_row), "");
+		LLVMValueRef v = LLVMBuildLoad2(g->b, v4, byte_at(g,
+			LLVMBuildAdd(g->b, LLVMBuildMul(g->b, r, c32(g, ld), ""),
+			             LLVMBuildMul(g->b, p, c32(g, 16), ""), "")), "");
+		LLVMSetAlignment(v, 16);
+		LLVMValueRef dst = g->s->out_at(g->s->u, g->b,
+			LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b, r, g->i64, ""),
+			             ""),
+			LLVMBuildAdd(g->b, g->col0, LLVMBuildZExt(g->b,
+				LLVMBuildMul(g->b, p, c32(g, 8), ""), g->i64, ""), ""));
+		LLVMSetAlignment(LLVMBuildStore(g->b, v, dst), 16);
+	}
+}
+
 /* x summed over the 4 lanes of its quad (lanes 4q..4q+3). */
 static LLVMValueRef quad_sum(Gen *g, LLVMValueRef x)
 {
@@ -1185,6 +1247,7 @@ static void wg_epilogue(Gen *g)
 	LLVMValueRef out[TCG_MAX_ACC];
 
 	HY_ASSERT(!parts || (pairs && g->s->N % g->bn == 0 && n <= TCG_MAX_ACC));
+	HY_ASSERT(!g->s->out_at || (pairs && !parts && g->s->N % 8 == 0));
 	/* twice: for a tile wholly in range (every tile but the last row
 	 * and column ones), without a guard around each epilogue and pairs
 	 * in runs (wg_runs); else each guarded */
@@ -1203,7 +1266,9 @@ static void wg_epilogue(Gen *g)
 	for (int pass = 0; pass < 2; pass++) {
 		bool guard = pass == 1;
 		LLVMPositionBuilderAtEnd(g->b, guard ? bg : bw);
-		if (!guard && pairs) {
+		if (!guard && pairs && g->s->out_at) {
+			wg_staged(g, wrow, n);
+		} else if (!guard && pairs) {
 			wg_runs(g, wrow, out, n);
 		} else {
 			for (int i = 0; i < n; i += pairs ? 2 : 1) {

@@ -92,6 +92,16 @@ typedef struct TcgSpec {
 	             LLVMValueRef col, LLVMValueRef y[2]);
 	void (*put2)(void *u, LLVMBuilderRef b, LLVMValueRef row,
 	             LLVMValueRef col, LLVMValueRef y[2]);
+	/* Optional, with wgmma and val2, for an output of bf16 pairs (N a
+	 * multiple of 8, rows 16-byte aligned): the address (generic) of
+	 * C[row][col] (row, col i64; col a multiple of 8). A tile wholly in
+	 * range then goes out through shared memory: each pair val2 gave,
+	 * rounded to bf16 (nearest even, as put2 rounds it), into the tile,
+	 * and the tile's rows out in 16-byte pieces, a warp's store two
+	 * whole rows of 256 bytes, where put2's 4-byte stores wrote eight
+	 * rows' 16-byte halves of sectors. put2 still stores the edges. */
+	LLVMValueRef (*out_at)(void *u, LLVMBuilderRef b, LLVMValueRef row,
+	                       LLVMValueRef col);
 	/* Optional, with val2 and N a multiple of BN: the statistics of
 	 * what put2 stored, for each row < M of the block's tile: the mean
 	 * over the tile's BN columns and the sum of squared deviations from
