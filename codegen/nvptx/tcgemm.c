@@ -1126,8 +1126,8 @@ static void wg_staged(Gen *g, LLVMValueRef wrow, int n)
 	LLVMTypeRef v4 = LLVMVectorType(g->i32, 4);
 	int ld = wg_stage_ld(g), per_row = g->bn * 2 / 16;
 
-	HY_ASSERT(n <= TCG_MAX_ACC && n % 2 == 0 && (BM * per_row) %
-	          TCG_THREADS == 0 && BM * ld <= WG_STAGES * g->stage_floats * 4);
+	HY_ASSERT(n <= TCG_MAX_ACC && n % 2 == 0 && g->bn % 8 == 0 &&
+	          BM * ld <= WG_STAGES * g->stage_floats * 4);
 	for (int i = 0; i < n; i += 2) {
 		LLVMValueRef r, cc;
 		wg_acc_at(g, wrow, i, &r, &cc);
@@ -1154,6 +1154,9 @@ static void wg_staged(Gen *g, LLVMValueRef wrow, int n)
 	barrier(g);
 	for (int i = 0; i * TCG_THREADS < BM * per_row; i++) {
 		LLVMValueRef idx = addi(g, g->tid, i * TCG_THREADS);
+		/* the last round: only the first threads have a piece */
+		LLVMBasicBlockRef next = guard_open(g,
+			(i + 1) * TCG_THREADS > BM * per_row, idx, BM * per_row);
 		LLVMValueRef r = LLVMBuildUDiv(g->b, idx, c32(g, per_row), "");
 		LLVMValueRef p = LLVMBuildURem(g->b, idx, c32(g, per_row), "");
 		LLVMValueRef v = LLVMBuildLoad2(g->b, v4, byte_at(g,
@@ -1166,6 +1169,7 @@ static void wg_staged(Gen *g, LLVMValueRef wrow, int n)
 			LLVMBuildAdd(g->b, g->col0, LLVMBuildZExt(g->b,
 				LLVMBuildMul(g->b, p, c32(g, 8), ""), g->i64, ""), ""));
 		LLVMSetAlignment(LLVMBuildStore(g->b, v, dst), 16);
+		guard_close(g, next);
 	}
 }
 
