@@ -872,20 +872,18 @@ static void tile_filter(CgContext *c, const ProjTile *pt, const NvGemm *g,
 		             ""),
 		icmp(c, LLVMIntSLE, sub(c, add(c, row0, i1), i64c(c, H)), cnt), "");
 	LLVMValueRef tv = cg_var(c, c->t_i64, t0, "t");
-	LLVMBasicBlockRef bf = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
-	                                                     "fplain");
-	LLVMBasicBlockRef bc = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
-	                                                     "fcheck");
-	LLVMBasicBlockRef bd = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
-	                                                     "fdone");
-	LLVMBuildCondBr(c->b, plain, bf, bc);
-	LLVMPositionBuilderAtEnd(c->b, bf);
-	filter_rows(c, &fw, i0, i1, NULL);
-	LLVMBuildBr(c->b, bd);
-	LLVMPositionBuilderAtEnd(c->b, bc);
-	filter_rows(c, &fw, i0, i1, tv);
-	LLVMBuildBr(c->b, bd);
-	LLVMPositionBuilderAtEnd(c->b, bd);
+	LLVMBasicBlockRef way[2] = {
+	    LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fplain"),
+	    LLVMAppendBasicBlockInContext(c->ctx, c->fn, "fcheck")};
+	LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(c->ctx, c->fn,
+	                                                       "fdone");
+	LLVMBuildCondBr(c->b, plain, way[0], way[1]);
+	for (int checked = 0; checked < 2; checked++) {
+		LLVMPositionBuilderAtEnd(c->b, way[checked]);
+		filter_rows(c, &fw, i0, i1, checked ? tv : NULL);
+		LLVMBuildBr(c->b, done);
+	}
+	LLVMPositionBuilderAtEnd(c->b, done);
 }
 
 /* Where the outputs go: post (one column) at channel ch, or g * v (two
