@@ -1078,6 +1078,24 @@ static void wg_tile_out(Gen *g, LLVMValueRef wrow)
 	g->s->tile_epi(g->s->u, g->b, sh, ld, g->row0, g->col0, g->tid);
 }
 
+/* The pair of accumulators i, i + 1 through val2 into y[i], y[i + 1]:
+ * *r and *cc its row and column in the tile (i32), *row and *col in the
+ * matrix (i64). */
+static void wg_pair_value(Gen *g, LLVMValueRef wrow, int n, int i,
+                          LLVMValueRef *y, LLVMValueRef *r, LLVMValueRef *cc,
+                          LLVMValueRef *row, LLVMValueRef *col)
+{
+	wg_acc_at(g, wrow, i, r, cc);
+	*row = LLVMBuildAdd(g->b, g->row0, LLVMBuildZExt(g->b, *r, g->i64, ""),
+	                    "");
+	*col = LLVMBuildAdd(g->b, g->col0, LLVMBuildZExt(g->b, *cc, g->i64, ""),
+	                    "");
+	for (int k = 0; k < 2; k++)
+		y[i + k] = LLVMBuildLoad2(g->b, g->f32, slot(g, g->acc, n, i + k),
+		                          "");
+	g->s->val2(g->s->u, g->b, *row, *col, &y[i]);
+}
+
 /* A tile wholly in range, its pairs through val2 and put2 in runs of
  * WG_RUN: the run's loads, then its stores; y[i] becomes the value
  * stored from accumulator i. */
@@ -1092,15 +1110,7 @@ static void wg_runs(Gen *g, LLVMValueRef wrow, LLVMValueRef *y, int n)
 		int i1 = i0 + 2 * WG_RUN < n ? i0 + 2 * WG_RUN : n;
 		for (int i = i0; i < i1; i += 2) {
 			LLVMValueRef r, cc;
-			wg_acc_at(g, wrow, i, &r, &cc);
-			row[i] = LLVMBuildAdd(g->b, g->row0,
-				LLVMBuildZExt(g->b, r, g->i64, ""), "");
-			col[i] = LLVMBuildAdd(g->b, g->col0,
-				LLVMBuildZExt(g->b, cc, g->i64, ""), "");
-			for (int k = 0; k < 2; k++)
-				y[i + k] = LLVMBuildLoad2(g->b, g->f32,
-				                          slot(g, g->acc, n, i + k), "");
-			g->s->val2(g->s->u, g->b, row[i], col[i], &y[i]);
+			wg_pair_value(g, wrow, n, i, y, &r, &cc, &row[i], &col[i]);
 		}
 		for (int i = i0; i < i1; i += 2)
 			g->s->put2(g->s->u, g->b, row[i], col[i], &y[i]);
@@ -1129,19 +1139,8 @@ static void wg_staged(Gen *g, LLVMValueRef wrow, int n)
 	HY_ASSERT(n <= TCG_MAX_ACC && n % 2 == 0 && g->bn % 8 == 0 &&
 	          BM * ld <= WG_STAGES * g->stage_floats * 4);
 	for (int i = 0; i < n; i += 2) {
-		LLVMValueRef r, cc;
-		wg_acc_at(g, wrow, i, &r, &cc);
-		row[i] = r;
-		col[i] = cc;
-		for (int k = 0; k < 2; k++)
-			y[i + k] = LLVMBuildLoad2(g->b, g->f32,
-			                          slot(g, g->acc, n, i + k), "");
-		g->s->val2(g->s->u, g->b,
-		           LLVMBuildAdd(g->b, g->row0,
-		                        LLVMBuildZExt(g->b, r, g->i64, ""), ""),
-		           LLVMBuildAdd(g->b, g->col0,
-		                        LLVMBuildZExt(g->b, cc, g->i64, ""), ""),
-		           &y[i]);
+		LLVMValueRef mrow, mcol;
+		wg_pair_value(g, wrow, n, i, y, &row[i], &col[i], &mrow, &mcol);
 	}
 	barrier(g);
 	for (int i = 0; i < n; i += 2) {
