@@ -413,12 +413,18 @@ static void cols_value(CgContext *c, const NvGemm *g, LLVMValueRef m,
 	}
 }
 
+/* The index in dst of output (m, n). */
+static LLVMValueRef out_index(CgContext *c, const NvGemm *g, LLVMValueRef m,
+                              LLVMValueRef n)
+{
+	return add(c, mul(c, add(c, g->dst_row0, m), i64c(c, g->N)), n);
+}
+
 /* The store of store_cols. */
 static void cols_store(CgContext *c, const NvGemm *g, LLVMValueRef m,
                        LLVMValueRef n, LLVMValueRef *y, int w)
 {
-	LLVMValueRef idx = add(c, mul(c, add(c, g->dst_row0, m),
-	                              i64c(c, g->N)), n);
+	LLVMValueRef idx = out_index(c, g, m, n);
 	if (g->dst_bf16) { /* a pair by one cvt.rn.bf16x2.f32 (high first) */
 		LLVMTypeRef bt = LLVMBFloatTypeInContext(c->ctx);
 		LLVMValueRef v = w == 1 ? LLVMBuildFPTrunc(c->b, y[0], bt, "")
@@ -567,8 +573,7 @@ static LLVMValueRef tc_out_at(void *u, LLVMBuilderRef b, LLVMValueRef m,
 
 	(void)b;
 	return elem(c, LLVMBFloatTypeInContext(c->ctx), t->g->dst,
-	            add(c, mul(c, add(c, t->g->dst_row0, m), i64c(c, t->g->N)),
-	                n));
+	            out_index(c, t->g, m, n));
 }
 
 /* NvGemm.tile's function, through tcgemm's tile_epi. */
