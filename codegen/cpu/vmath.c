@@ -181,6 +181,10 @@ static LLVMValueRef gelu_div(CgContext *c, LLVMValueRef a, LLVMValueRef b)
 	return LLVMBuildFDiv(c->b, a, b, "");
 }
 
+/* The tanh GELU's argument y = GELU_K (x + GELU_C x^3). */
+#define GELU_K 0.7978845608028654 /* sqrt(2 / pi) */
+#define GELU_C 0.044715
+
 /*
  * 0.5 x (1 + tanh(y)), y = sqrt(2/pi) (x + 0.044715 x^3), as
  * x / (1 + e^(-2y)): the same function, with no cancellation in 1 + tanh
@@ -190,10 +194,6 @@ static LLVMValueRef gelu_div(CgContext *c, LLVMValueRef a, LLVMValueRef b)
  * where it matters): one special-function instruction for cg_vm_exp's
  * reduction, polynomial and scaling.
  */
-/* The tanh GELU's argument y = GELU_K (x + GELU_C x^3). */
-#define GELU_K 0.7978845608028654 /* sqrt(2 / pi) */
-#define GELU_C 0.044715
-
 static LLVMValueRef vm_gelu_tanh(CgContext *c, LLVMValueRef x)
 {
 	LLVMValueRef x3 = f_mul(c, f_mul(c, x, x), x);
