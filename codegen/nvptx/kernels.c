@@ -284,22 +284,20 @@ static void emit_embed(CgContext *c, const Node *n)
 	                (!io && (n->region != MEM_TOKEN || n->offset % 16))
 	            ? 1 : 4;
 	LLVMTypeRef vt = w == 4 ? LLVMVectorType(c->t_f32, 4) : c->t_f32;
+	LLVMValueRef W = i64c(c, w);
 	int k = nv_begin_node(c, n, "embed");
-	LLVMValueRef i = elem_index(c, w == 4 ? sdiv(c, numel_all(c, &n->type),
-	                                             i64c(c, 4))
-	                                      : numel_all(c, &n->type));
+	LLVMValueRef i = elem_index(c, sdiv(c, numel_all(c, &n->type), W));
 	LLVMValueRef t = sdiv(c, i, i64c(c, D / w)), q = srem(c, i, i64c(c, D / w));
 	LLVMValueRef id = LLVMBuildLoad2(
 	    c->b, c->t_i32, elem(c, c->t_i32, nv_addr(c, n->src[1]), t), "id");
 	LLVMValueRef at = add(c, mul(c, LLVMBuildSExt(c->b, id, c->t_i64, ""),
 	                             i64c(c, D)),
-	                      w == 4 ? mul(c, q, i64c(c, 4)) : q);
+	                      mul(c, q, W));
 	LLVMValueRef v = LLVMBuildLoad2(c->b, vt, elem(c, c->t_f32, nv_addr(c, tab),
 	                                               at), "");
 	LLVMSetAlignment(v, (unsigned)(4 * w));
 	LLVMSetAlignment(LLVMBuildStore(c->b, v, elem(c, c->t_f32, nv_addr(c, n),
-	                                              w == 4 ? mul(c, i, i64c(c, 4))
-	                                                     : i)),
+	                                              mul(c, i, W))),
 	                 (unsigned)(4 * w));
 	nv_end(c);
 	HygpuStep *s = nv_launch(c, k, NV_THREADS);
