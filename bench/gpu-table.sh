@@ -26,10 +26,12 @@
 # (a missing one is left out; medium-160k without its binary runs as
 # large-1m's binary and checkpoint at L = 160000, the same architecture
 # and work, which keeps DIR under the device machine's 64 MiB: --prepare
-# makes tiny-1k, small-32k and large-1m). PYTHON (default python3) must import torch
-# with CUDA and numpy; BIN_LIBS (a folder of shared libraries the binaries
-# need, htslib's, where the machine lacks them) goes on their library
-# path only; REPS (default 10; 3 for L > 100000); DEVICE (default 0);
+# makes tiny-1k, small-32k and large-1m). large-1m-bf16 (the same,
+# compiled with --precision bf16) gets a row of its own against PyTorch
+# under torch.autocast to bf16 (torch_hyenadna.py --bf16), eager and
+# compiled. PYTHON (default python3) must import torch with CUDA and
+# numpy; BIN_LIBS (a folder of shared libraries the binaries need,
+# htslib's, where the machine lacks them) goes on their library path only; REPS (default 10; 3 for L > 100000); DEVICE (default 0);
 # COMPILE_TIMEOUT (default 180 s: a torch.compile run past it shows as
 # "-"); HYENAC_GPU_MEMORY is passed to the binaries as it is. large-1m gets a
 # second row, hyenac alone under HYENAC_GPU_MEMORY=$CAP (default 8G, the
@@ -72,6 +74,12 @@ if [ "${1:-}" = --prepare ]; then
 	"$hy" compile "$here/models/hyenadna-large-1m.yaml" -o "$dir/large-1m" \
 		--seq-len 1000000 --target "$target"
 	touch "$dir/large-1m.seeded"
+	# and for bf16: the same weights (the blob keeps them in fp32, so
+	# the two binaries pack together: DIR is 87 MB, `tar cf - DIR |
+	# xz -6 --lzma2=dict=192MiB` about 39 MB, under what a call carries)
+	"$hy" compile "$here/models/hyenadna-large-1m.yaml" \
+		-o "$dir/large-1m-bf16" --seq-len 1000000 --target "$target" \
+		--precision bf16
 	rm -rf "$dir/ckpt"
 	"$here/scripts/copy-libs.sh" "$dir/tiny-1k" "$dir/lib"
 	du -sh "$dir"
@@ -93,9 +101,12 @@ torch_cuda() {
 echo "| shape | BxL | hyenac ms | torch eager ms | torch.compile ms | eager/hyenac | compile/hyenac | hyenac GPU MiB | torch GPU MiB eager / compile | fp32 limit ms | bf16 limit ms | HBM limit ms |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for c in tiny-1k:64:1024 small-32k:8:32768 medium-160k:1:160000 \
-	large-1m:1:1000000; do
+	large-1m:1:1000000 large-1m-bf16:1:1000000; do
 	IFS=: read -r name B L <<<"$c"
-	exe=$dir/$name model=$name label=$name
+	exe=$dir/$name model=$name label=$name prec=()
+	if [ "$name" = large-1m-bf16 ]; then
+		model=large-1m label="large-1m, bf16 (torch: autocast)" prec=(--bf16)
+	fi
 	if [ ! -x "$exe" ] && [ "$name" = medium-160k ] && [ -x "$dir/large-1m" ]; then
 		exe=$dir/large-1m model=large-1m label="medium-160k (large-1m's weights)"
 	fi
@@ -109,7 +120,7 @@ for c in tiny-1k:64:1024 small-32k:8:32768 medium-160k:1:160000 \
 import sys, numpy as np
 np.save(sys.argv[1], np.random.default_rng(1).integers(7, 11, size=(1, int(sys.argv[2]))).astype(np.int32))
 PY
-	if [ -e "$dir/$model.seeded" ]; then
+	if [ -e "$dir/$model.seeded" ] || [ ${#prec[@]} -gt 0 ]; then
 		label="$label (weights from the YAML seed, not compared)"
 	else
 		bin "$exe" embed --tokens "$tok" -o "$work/hid-$name.npy" \
@@ -123,11 +134,13 @@ PY
 		--device "$DEVICE")
 	echo "$hy" >&2
 	info=$(bin "$exe" info)
-	ea=$(torch_cuda "$ck" --bench --batch "$B" --seq-len "$L" --reps "$reps")
+	ea=$(torch_cuda "$ck" --bench --batch "$B" --seq-len "$L" --reps "$reps" \
+		${prec[@]+"${prec[@]}"})
 	echo "$ea" >&2
 	co=$(CUDA_VISIBLE_DEVICES=$DEVICE timeout "${COMPILE_TIMEOUT:-180}" \
 		"$PYTHON" "$here/bench/torch_hyenadna.py" "$ck" --device cuda \
 		--bench --batch "$B" --seq-len "$L" --reps "$reps" --compile \
+		${prec[@]+"${prec[@]}"} \
 		2>/dev/null || true)
 	echo "$co" >&2
 	awk -v n="$label" -v b="${B}x$L" -v B="$B" -v L="$L" \

@@ -7,7 +7,7 @@ bench/run measures hyenac against.
     bench/torch_hyenadna.py MODEL --tokens T.npy [-o H.npy] [--expect H.npy]
     bench/torch_hyenadna.py MODEL --bench --batch B --seq-len L \
                             [--threads T] [--reps R] [--warmup W] [--compile]
-                            [--device cpu|cuda]
+                            [--device cpu|cuda] [--bf16]
 
 MODEL is a HuggingFace-layout checkpoint directory (config.json +
 model.safetensors), the same one hyenac compiles. The forward is written
@@ -35,6 +35,13 @@ with TF32 off for matmuls and convolutions, so it computes what the CPU
 does); --bench then times each forward between torch.cuda.synchronize()
 calls, its outputs left on the device, and adds `peak_mib=...`:
 torch.cuda.max_memory_allocated over the timed forwards.
+
+--bf16 (with --device cuda and --bench) times the forward under
+torch.autocast to bfloat16, the way PyTorch users run a model in bf16:
+the projections and the filter MLP's linears on bf16 tensor cores, the
+LayerNorms and the residual stream in fp32, and the long convolution's
+FFTs in fp32 (torch.fft takes no bf16; the official fftconv casts its
+input to the filter's dtype for the same reason).
 """
 import argparse
 import json
@@ -217,10 +224,11 @@ class HyenaDNA:
         FFTs of size 2L, plus the u * bias skip."""
         L = u.shape[-1]
         n = 2 * L
-        kf = torch.fft.rfft(k, n=n) / n
-        uf = torch.fft.rfft(u, n=n)
+        # fp32 for the transforms under autocast (no-ops in fp32)
+        kf = torch.fft.rfft(k.float(), n=n) / n
+        uf = torch.fft.rfft(u.float(), n=n)
         y = torch.fft.irfft(uf * kf, n=n, norm="forward")[..., :L]
-        return y + u * bias[:, None]
+        return (y + u * bias[:, None]).to(u.dtype)
 
     def mixer(self, i, u):
         c, w, p = self.cfg, self.w, self._p(i) + "mixer."
@@ -307,7 +315,8 @@ def check_golden(dirs, tol):
     return ok
 
 
-def bench(m, B, L, threads, reps, warmup, compiled=False, device="cpu"):
+def bench(m, B, L, threads, reps, warmup, compiled=False, device="cpu",
+          bf16=False):
     torch.set_num_threads(threads)
     g = np.random.default_rng(0)
     tok = torch.from_numpy(g.integers(7, 11, size=(B, L)).astype(np.int64))
@@ -315,11 +324,15 @@ def bench(m, B, L, threads, reps, warmup, compiled=False, device="cpu"):
     tok = tok.to(device)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     fwd = m.forward
+    if bf16:
+        def fwd(tokens):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return m.forward(tokens)
     if compiled:
         if not hasattr(torch, "compile"):
             raise ValueError("--compile: torch %s has no torch.compile"
                              % torch.__version__)
-        fwd = torch.compile(m.forward)
+        fwd = torch.compile(fwd)
         warmup = max(warmup, 2)
     ms = []
     with torch.inference_mode():
@@ -343,9 +356,11 @@ def bench(m, B, L, threads, reps, warmup, compiled=False, device="cpu"):
         extra = " device=%s peak_mib=%.1f" % (
             torch.cuda.get_device_name().replace(" ", "_"),
             torch.cuda.max_memory_allocated() / 1048576.0)
-    print("median_ms=%.3f min_ms=%.3f reps=%d threads=%d torch=%s mode=%s%s"
+    print("median_ms=%.3f min_ms=%.3f reps=%d threads=%d torch=%s mode=%s "
+          "precision=%s%s"
           % (med, ms[0], reps, torch.get_num_threads(), torch.__version__,
-             "compile" if compiled else "eager", extra))
+             "compile" if compiled else "eager", "bf16" if bf16 else "fp32",
+             extra))
 
 
 def main():
@@ -370,7 +385,12 @@ def main():
                     help="--bench through torch.compile")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                     help="run on the CPU or the GPU (fp32, TF32 off)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="--bench under torch.autocast to bfloat16 "
+                    "(--device cuda)")
     a = ap.parse_args()
+    if a.bf16 and not (a.bench and a.device == "cuda"):
+        ap.error("--bf16 needs --bench and --device cuda")
 
     if a.check_golden is not None:
         dirs = a.check_golden or [os.path.join(GOLDEN, n)
@@ -393,7 +413,7 @@ def main():
             ap.error("need 1 <= --seq-len <= %d, --batch >= 1, --reps >= 1"
                      % m.cfg.max_seq_len)
         bench(m, a.batch, L, a.threads, a.reps, a.warmup, a.compile,
-              a.device)
+              a.device, a.bf16)
         return 0
     if not a.tokens:
         ap.error("--tokens is needed (or --bench, or --check-golden)")
