@@ -74,6 +74,9 @@
  * work memory a thread holds. Positions per tile of the gather and the
  * scatter: the tile's lines of v and of the block's rows stay in L1. */
 enum { CB_MAX = 16, CB_MIN = 4, TILE = 16, PREFETCH = 4 * TILE };
+/* The gather's and scatter's whole tiles, by the channels one vector
+ * holds: none (a float at a time), SSE, AVX2, AVX-512. */
+enum { TILE_NONE = 0, TILE_128 = 4, TILE_256 = 8, TILE_512 = 16 };
 #define BLOCK_BYTES ((int64_t)32 << 20)
 
 typedef struct Plan {
@@ -191,14 +194,25 @@ static void make_plan(Plan *p, int n)
 
 /* The vector forms this CPU runs (cpucheck.c), chosen with the first
  * plan: every user of the kernels below gets a plan first. */
-static bool tile16;  /* gather_tile16, scatter_tile16 */
+static bool tile16;  /* lanefft.c's lanes (AVX-512) */
+static int tile_w;   /* the gather's and scatter's tiles: TILE_* */
 static int mul_form; /* hyrt_spec_mul_form's */
 static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+
+#ifdef HAVE_TILE16
+static int best_tile(void)
+{
+	return hyrt_cpu_has("avx512f") ? TILE_512
+	       : hyrt_cpu_has("avx2")  ? TILE_256
+	                               : TILE_128;
+}
+#endif
 
 static void pick_simd(void)
 {
 #ifdef HAVE_TILE16
 	tile16 = hyrt_cpu_has("avx512f");
+	tile_w = best_tile();
 #endif
 	mul_form = hyrt_spec_mul_best();
 }
@@ -315,10 +329,14 @@ static int64_t block_width(int64_t N, int64_t C)
 	return cb > C ? C : cb;
 }
 
-/* A whole tile (16 positions of 16 channels) in AVX-512, where the CPU
- * has it: 16 loads of a line each, the gate, a 16 x 16 transpose in
- * registers, 16 stores of a row's 16 positions (and the reverse for the
- * scatter). The baseline build reads and writes one float at a time. */
+/* A whole tile (16 positions of cb channels) in vectors of w channels,
+ * the widest the CPU has that divides cb: squares of w positions by w
+ * channels, each w loads of a vector (the gate applied), a w x w
+ * transpose in registers, w stores of a row's w positions (and the
+ * reverse for the scatter). w = 16 (AVX-512) where cb is a whole block,
+ * 8 (AVX2) and 4 (SSE, every x86-64) for the other widths a block takes
+ * (CB_MIN = 4 for the longest inputs). Elsewhere, and for partial tiles
+ * and blocks, one float at a time. */
 #ifdef HAVE_TILE16
 _Static_assert(TILE == 16 && CB_MAX == 16, "a tile is 16 x 16 floats");
 
@@ -354,6 +372,105 @@ transpose16(__m512 r[16])
 	}
 }
 
+/* r[i] = column i of the 8 x 8 block whose rows were r[0..7]. */
+__attribute__((target("avx2"))) static inline void transpose8(__m256 r[8])
+{
+	__m256 t[8], u[8];
+	for (int k = 0; k < 4; k++) {
+		t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+		t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+	}
+	/* u[4k + j], 128-bit lane l: column 4l + j of rows 4k..4k+3 */
+	for (int k = 0; k < 2; k++) {
+		u[4 * k] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0x44);
+		u[4 * k + 1] = _mm256_shuffle_ps(t[4 * k], t[4 * k + 2], 0xee);
+		u[4 * k + 2] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0x44);
+		u[4 * k + 3] = _mm256_shuffle_ps(t[4 * k + 1], t[4 * k + 3], 0xee);
+	}
+	for (int j = 0; j < 4; j++) {
+		r[j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x20);
+		r[4 + j] = _mm256_permute2f128_ps(u[j], u[4 + j], 0x31);
+	}
+}
+
+/* The tile (16 positions of cb channels, cb a multiple of 8) as 8 x 8
+ * squares. */
+__attribute__((target("avx2"))) static void
+gather_tile8(float *x, int64_t ld, const float *v, int64_t vs,
+             const float *g, int64_t gs, int64_t cb)
+{
+	for (int64_t c = 0; c < cb; c += 8)
+		for (int h = 0; h < TILE; h += 8) {
+			__m256 r[8];
+			for (int t = 0; t < 8; t++) {
+				r[t] = _mm256_loadu_ps(v + (h + t) * vs + c);
+				if (g)
+					r[t] = _mm256_mul_ps(
+					    r[t], _mm256_loadu_ps(g + (h + t) * gs + c));
+			}
+			transpose8(r);
+			for (int i = 0; i < 8; i++)
+				_mm256_storeu_ps(x + (c + i) * ld + h, r[i]);
+		}
+}
+
+__attribute__((target("avx2"))) static void
+scatter_tile8(float *y, int64_t C, const float *x, int64_t ld,
+              const float *post, int64_t ps, int64_t cb)
+{
+	for (int64_t c = 0; c < cb; c += 8)
+		for (int h = 0; h < TILE; h += 8) {
+			__m256 r[8];
+			for (int i = 0; i < 8; i++)
+				r[i] = _mm256_loadu_ps(x + (c + i) * ld + h);
+			transpose8(r);
+			for (int t = 0; t < 8; t++) {
+				if (post)
+					r[t] = _mm256_mul_ps(
+					    r[t], _mm256_loadu_ps(post + (h + t) * ps + c));
+				_mm256_storeu_ps(y + (h + t) * C + c, r[t]);
+			}
+		}
+}
+
+/* The same in 4 x 4 squares of SSE vectors (every x86-64), cb a
+ * multiple of 4. */
+static void gather_tile4(float *x, int64_t ld, const float *v, int64_t vs,
+                         const float *g, int64_t gs, int64_t cb)
+{
+	for (int64_t c = 0; c < cb; c += 4)
+		for (int h = 0; h < TILE; h += 4) {
+			__m128 r[4];
+			for (int t = 0; t < 4; t++) {
+				r[t] = _mm_loadu_ps(v + (h + t) * vs + c);
+				if (g)
+					r[t] = _mm_mul_ps(r[t],
+					                  _mm_loadu_ps(g + (h + t) * gs + c));
+			}
+			_MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+			for (int i = 0; i < 4; i++)
+				_mm_storeu_ps(x + (c + i) * ld + h, r[i]);
+		}
+}
+
+static void scatter_tile4(float *y, int64_t C, const float *x, int64_t ld,
+                          const float *post, int64_t ps, int64_t cb)
+{
+	for (int64_t c = 0; c < cb; c += 4)
+		for (int h = 0; h < TILE; h += 4) {
+			__m128 r[4];
+			for (int i = 0; i < 4; i++)
+				r[i] = _mm_loadu_ps(x + (c + i) * ld + h);
+			_MM_TRANSPOSE4_PS(r[0], r[1], r[2], r[3]);
+			for (int t = 0; t < 4; t++) {
+				if (post)
+					r[t] = _mm_mul_ps(r[t],
+					                  _mm_loadu_ps(post + (h + t) * ps + c));
+				_mm_storeu_ps(y + (h + t) * C + c, r[t]);
+			}
+		}
+}
+
 __attribute__((target("avx512f"))) static void
 gather_tile16(float *x, int64_t ld, const float *v, int64_t vs,
               const float *g, int64_t gs)
@@ -386,6 +503,31 @@ scatter_tile16(float *y, int64_t C, const float *x, int64_t ld,
 #endif
 
 
+/* The squares a whole tile of cb channels takes (TILE_*): the widest
+ * vector, up to tile_w, whose width divides cb. */
+static inline int tile_of(int64_t cb)
+{
+	for (int w = tile_w; w >= TILE_128; w /= 2)
+		if (cb % w == 0 && (w < TILE_512 || cb == CB_MAX))
+			return w;
+	return TILE_NONE;
+}
+
+int hyrt_conv_tile_width(int want)
+{
+	pthread_once(&simd_once, pick_simd);
+#ifdef HAVE_TILE16
+	int w = best_tile();
+	if (want >= 0)
+		while (w > want)
+			w = w > TILE_128 ? w / 2 : TILE_NONE;
+	tile_w = w;
+#else
+	(void)want;
+#endif
+	return tile_w;
+}
+
 /* x[i*ld + t] = v[t*vs + i] (* g[t*gs + i]) for t < L, i < cb, by tiles
  * of positions (the tile's lines of v and of the cb rows stay in L1, so
  * each line of v is read from memory once); the tails from L to N are
@@ -404,9 +546,18 @@ static void gather_gated(float *restrict x, int64_t ld,
 				__builtin_prefetch(g + t * gs);
 		}
 #ifdef HAVE_TILE16
-		if (tile16 && cb == CB_MAX && t1 - t0 == TILE) {
-			gather_tile16(x + t0, ld, v + t0 * vs, vs, g ? g + t0 * gs : NULL,
-			              gs);
+		if (t1 - t0 == TILE && tile_of(cb) != TILE_NONE) {
+			const float *gt = g ? g + t0 * gs : NULL;
+			switch (tile_of(cb)) {
+			case TILE_512:
+				gather_tile16(x + t0, ld, v + t0 * vs, vs, gt, gs);
+				break;
+			case TILE_256:
+				gather_tile8(x + t0, ld, v + t0 * vs, vs, gt, gs, cb);
+				break;
+			default:
+				gather_tile4(x + t0, ld, v + t0 * vs, vs, gt, gs, cb);
+			}
 			continue;
 		}
 #endif
@@ -625,9 +776,18 @@ static void scatter_gated(float *restrict y, int64_t C,
 				__builtin_prefetch(post + t * ps);
 		}
 #ifdef HAVE_TILE16
-		if (tile16 && cb == CB_MAX && t1 - t0 == TILE) {
-			scatter_tile16(y + t0 * C, C, x + t0, ld,
-			               post ? post + t0 * ps : NULL, ps);
+		if (t1 - t0 == TILE && tile_of(cb) != TILE_NONE) {
+			const float *pt = post ? post + t0 * ps : NULL;
+			switch (tile_of(cb)) {
+			case TILE_512:
+				scatter_tile16(y + t0 * C, C, x + t0, ld, pt, ps);
+				break;
+			case TILE_256:
+				scatter_tile8(y + t0 * C, C, x + t0, ld, pt, ps, cb);
+				break;
+			default:
+				scatter_tile4(y + t0 * C, C, x + t0, ld, pt, ps, cb);
+			}
 			continue;
 		}
 #endif

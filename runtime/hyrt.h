@@ -243,6 +243,11 @@ int64_t hyrt_conv_spectra_bytes(int64_t L, int64_t C);
  * vectors (lanefft.c), not through FFTW: the FFT size a power of two up
  * to 65536, C a multiple of 16. */
 int hyrt_conv_lanes(int64_t L, int64_t C);
+/* For the tests: the widest vector (channels: 16 AVX-512, 8 AVX2, 4 SSE,
+ * 0 none) the convolution's gather and scatter may use from now on, at
+ * most `want` and what this CPU has (want < 0: what it has); returns the
+ * width set. Not to be called while a convolution runs. */
+int hyrt_conv_tile_width(int want);
 /* FFTW wisdom (a malloc'd string for free(); NULL if FFTW cannot
  * plan or memory ran out) for the transforms of length L's convolutions, measured with
  * FFTW_MEASURE for at most about `seconds` a transform: what `hyenac

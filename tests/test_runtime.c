@@ -318,29 +318,49 @@ static void gated_direct(Gated *q, bool gate_in, bool gate_out)
  * one [B, L, 3C] tensor as a Hyena layer's projection lays them out, at
  * sizes that leave partial channel blocks and partial tiles of positions
  * in the gather and the scatter (C and L below, at and past one block
- * of 16, and not multiples of 4), with and without the output gate. */
+ * of 16, and not multiples of 4), with and without the output gate; and
+ * blocks whose whole tiles go by vectors of 16, 8 and 4 channels (C = 8,
+ * 24 = 16 + 8, 36 = 16 + 16 + 4), with each tile width this CPU has and
+ * with none (hyrt_conv_tile_width). */
 START_TEST(gated_fft_matches_direct)
 {
 	static const int64_t Ls[] = {1, 3, 6, 17, 130};
-	static const int64_t Cs[] = {1, 3, 6, 21, 36};
-	for (int li = 0; li < 5; li++)
-		for (int ci = 0; ci < 5; ci++)
-			for (int gated = 0; gated < 2; gated++) {
-				Gated q = gated_new(2, Ls[li], Cs[ci]);
-				int64_t C = q.C, W = q.W;
-				const float *post = gated ? q.z : NULL;
-				double e, m;
+	static const int64_t Cs[] = {1, 3, 6, 8, 21, 24, 36};
+	static const int widths[] = {16, 8, 4, 0};
+	int ran = 0;
+	for (int wi = 0; wi < 4; wi++) {
+		int w = hyrt_conv_tile_width(widths[wi]);
+		if (w != widths[wi])
+			continue; /* not on this CPU (x86-64 has 4 at least) */
+		ran++;
+		for (int li = 0; li < 5; li++)
+			for (int ci = 0; ci < 7; ci++)
+				for (int gated = 0; gated < 2; gated++) {
+					Gated q = gated_new(2, Ls[li], Cs[ci]);
+					int64_t C = q.C, W = q.W;
+					const float *post = gated ? q.z : NULL;
+					double e, m;
 
-				gated_direct(&q, true, post);
-				memset(q.y, 0xff, sizeof(float) * q.n); /* NaN until written */
-				hyrt_hyena_conv_fft(q.y, q.z + 2 * C, W, q.z + C, W, q.k,
-				                    q.bias, post, W, q.B, q.L, C);
-				e = max_err(q.y, q.ref, q.n, &m);
-				ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
-				              "L=%lld C=%lld gated=%d: max error %g",
-				              (long long)q.L, (long long)C, gated, e);
-				gated_free(&q);
-			}
+					gated_direct(&q, true, post);
+					/* NaN until written */
+					memset(q.y, 0xff, sizeof(float) * q.n);
+					hyrt_hyena_conv_fft(q.y, q.z + 2 * C, W, q.z + C, W,
+					                    q.k, q.bias, post, W, q.B, q.L,
+					                    C);
+					e = max_err(q.y, q.ref, q.n, &m);
+					ck_assert_msg(e <= 1e-5 * (m > 1 ? m : 1),
+					              "tiles %d L=%lld C=%lld gated=%d: "
+					              "max error %g", w, (long long)q.L,
+					              (long long)C, gated, e);
+					gated_free(&q);
+				}
+	}
+	hyrt_conv_tile_width(-1);
+#if defined(__x86_64__)
+	ck_assert_int_ge(ran, 2); /* SSE's squares and none, at least */
+#else
+	ck_assert_int_ge(ran, 1);
+#endif
 }
 END_TEST
 
